@@ -1,0 +1,109 @@
+"""Job requests, statuses and usage as plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from myriagate.domain.states import JobState
+
+TAG_PREFIX = "mg:"
+
+
+def submission_tag(job_id: object) -> str:
+    """The --comment value that ties a Slurm job to its gateway job (``mg:<uuid>``)."""
+    return f"{TAG_PREFIX}{job_id}"
+
+
+class GresRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    type: str | None = None
+    count: int = Field(ge=1)
+
+    def render(self) -> str:
+        return ":".join(p for p in (self.name, self.type, str(self.count)) if p)
+
+
+class JobSpec(BaseModel):
+    """What a job asks for, in sbatch's terms, after parsing and merging overrides.
+
+    Each field has passed the value validators in ``domain.values``; profile limits are
+    checked separately (``profiles.validation``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    job_name: str | None = None
+    partition: str | None = None
+    account: str | None = None
+    time_limit_s: int | None = Field(default=None, ge=1)
+    nodes: int | None = Field(default=None, ge=1)
+    ntasks: int | None = Field(default=None, ge=1)
+    cpus_per_task: int | None = Field(default=None, ge=1)
+    mem_mb: int | None = Field(default=None, ge=1)
+    mem_per_cpu_mb: int | None = Field(default=None, ge=1)
+    gres: tuple[GresRequest, ...] = ()
+    array: str | None = None
+    output: str | None = None
+    error: str | None = None
+    chdir: str | None = None
+    export: Literal["ALL", "NONE"] | None = None
+
+    @property
+    def gpus_per_node(self) -> int:
+        return sum(g.count for g in self.gres if g.name == "gpu")
+
+
+@dataclass(frozen=True)
+class RenderedScript:
+    """A job script ready for sbatch: the text goes on stdin, the options on the argv.
+
+    ``sbatch_args`` are complete long options (``--partition=court``), one argv element
+    each, never joined into a string by anyone but SshRunner.
+    """
+
+    text: str
+    sbatch_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One job's state as Slurm reports it, translated to gateway terms."""
+
+    slurm_job_id: str
+    state: JobState | None  # None: a Slurm state we do not know; keep the previous one
+    slurm_state: str
+    reason: str | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    work_dir: str | None = None
+    nodes: str | None = None
+    submitted_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    array_tasks: tuple[JobStatus, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobUsage:
+    """What a finished job really used, from Slurm's accounting (integers only)."""
+
+    slurm_job_id: str
+    state: JobState | None
+    elapsed_s: int
+    alloc_cpus: int
+    alloc_gpus: int = 0
+    alloc_nodes: int = 1
+    alloc_mem_mb: int = 0
+    partition: str | None = None
+    account: str | None = None
+    user: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    exit_code: int | None = None
+    tres_alloc: dict[str, int] = field(default_factory=dict)

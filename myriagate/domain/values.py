@@ -1,0 +1,117 @@
+"""Validators for every value that may reach a Slurm or shell command line.
+
+A value either passes one of these (and is then still quoted by the runner) or is refused
+with UnsafeValue / JobSpecInvalid naming the field. Hostile input never reaches a command.
+"""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID
+
+from myriagate.errors import JobSpecInvalid, UnsafeValue
+
+# Unix login / Slurm account and partition names: conservative POSIX-ish names.
+_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,63}$")
+_PARTITION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_SLURM_JOB_ID = re.compile(r"^\d+(?:_\d+)?$")
+_ARRAY = re.compile(r"^\d+(?:-\d+(?::\d+)?)?(?:,\d+(?:-\d+(?::\d+)?)?)*(?:%\d+)?$")
+_MEM = re.compile(r"^(\d+)([KMGT]?)B?$", re.IGNORECASE)
+_GRES = re.compile(r"^([a-z][a-z0-9_]*)(?::([A-Za-z0-9_.-]+))?(?::(\d+))?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _check_text(field: str, value: str, max_len: int) -> str:
+    if not value:
+        raise UnsafeValue(f"{field} must not be empty")
+    if len(value) > max_len:
+        raise UnsafeValue(f"{field} is longer than {max_len} characters")
+    if _CONTROL.search(value):
+        raise UnsafeValue(f"{field} contains a control character (newline, tab, NUL…)")
+    return value
+
+
+def login(value: str, field: str = "login") -> str:
+    """A cluster login (Unix user name)."""
+    if not _NAME.match(value):
+        raise UnsafeValue(f"{field} {value!r} is not a valid login: lowercase letters, digits, '_', '.', '-'")
+    return value
+
+
+def account(value: str, field: str = "account") -> str:
+    """A Slurm account name."""
+    if not _NAME.match(value):
+        raise UnsafeValue(f"{field} {value!r} is not a valid Slurm account name")
+    return value
+
+
+def partition(value: str, field: str = "partition") -> str:
+    if not _PARTITION.match(value):
+        raise UnsafeValue(f"{field} {value!r} is not a valid partition name")
+    return value
+
+
+def slurm_job_id(value: str, field: str = "slurm_job_id") -> str:
+    """A Slurm job id: ``123`` or an array task ``123_4``."""
+    if not _SLURM_JOB_ID.match(value):
+        raise UnsafeValue(f"{field} {value!r} is not a Slurm job id")
+    return value
+
+
+def job_name(value: str) -> str:
+    """Any printable text; it travels as one argv element, so quotes and $() are harmless."""
+    return _check_text("job name", value, 200)
+
+
+def file_pattern(value: str, field: str) -> str:
+    """An --output/--error/--chdir path: printable, no leading '-', no '..' component."""
+    _check_text(field, value, 1024)
+    if value.startswith("-"):
+        raise UnsafeValue(f"{field} must not start with '-'")
+    if ".." in value.split("/"):
+        raise UnsafeValue(f"{field} must not contain a '..' component")
+    return value
+
+
+def array(value: str) -> str:
+    """An --array index list such as ``0-15``, ``1,3,5-7:2`` or ``0-99%10``."""
+    if not _ARRAY.match(value):
+        raise JobSpecInvalid(f"array {value!r} is not an index list such as 0-15, 1,3,5 or 0-99%10")
+    return value
+
+
+def parse_memory_mb(value: str, field: str = "mem") -> int:
+    """Megabytes in a Slurm memory size (``4000``, ``4G``, ``512M``); the default unit is MB."""
+    m = _MEM.match(value.strip())
+    if not m:
+        raise JobSpecInvalid(f"{field} {value!r} is not a memory size such as 4000, 512M or 4G")
+    number, unit = int(m.group(1)), m.group(2).upper()
+    factor = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}[unit]
+    mb = int(number * factor)
+    if mb <= 0:
+        raise JobSpecInvalid(f"{field} {value!r} must be at least 1 MB")
+    return mb
+
+
+def parse_gres(value: str) -> tuple[tuple[str, str | None, int], ...]:
+    """``gpu:2`` or ``gpu:v100:2,gpu:1`` -> ((name, type, count), ...)."""
+    items: list[tuple[str, str | None, int]] = []
+    for part in value.split(","):
+        m = _GRES.match(part.strip())
+        if not m:
+            raise JobSpecInvalid(f"gres {value!r} is not a GRES list such as gpu:2 or gpu:v100:1")
+        name, kind, count = m.group(1), m.group(2), m.group(3)
+        if count is None and kind is not None and kind.isdigit():
+            kind, count = None, kind
+        n = int(count) if count is not None else 1
+        if n <= 0:
+            raise JobSpecInvalid(f"gres {value!r}: the count must be at least 1")
+        items.append((name, kind, n))
+    return tuple(items)
+
+
+def job_uuid(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError as exc:
+        raise UnsafeValue(f"{value!r} is not a job id") from exc

@@ -1,0 +1,209 @@
+"""One error tree for the whole gateway.
+
+Every error carries a stable ``code``, an HTTP status, a CLI exit code and a ``transient``
+flag, so the API, the pages and the CLI render the same failure the same way. This module
+imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid field of a request: where it is and what is wrong with it."""
+
+    loc: tuple[str | int, ...]
+    message: str
+
+
+class MyriagateError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+    code: str = "internal_error"
+    title: str = "Internal error"
+    http_status: int = 500
+    exit_code: int = 1
+    transient: bool = False
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        fields: Sequence[FieldError] = (),
+        transient: bool | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.fields: tuple[FieldError, ...] = tuple(fields)
+        if transient is not None:
+            self.transient = transient
+
+    def __str__(self) -> str:
+        return f"{self.title}: {self.detail}"
+
+
+# --- bad input: nothing changed -------------------------------------------------------
+class InvalidRequest(MyriagateError):
+    code = "invalid_request"
+    title = "Invalid request"
+    http_status = 422
+    exit_code = 5
+
+
+class JobSpecInvalid(InvalidRequest):
+    code = "job_spec_invalid"
+    title = "Invalid job request"
+
+
+class ProfileViolation(InvalidRequest):
+    code = "profile_violation"
+    title = "Not allowed on this cluster"
+
+
+class UnsafeValue(InvalidRequest):
+    code = "unsafe_value"
+    title = "Unsafe value"
+
+
+# --- who you are -----------------------------------------------------------------------
+class NotAuthenticated(MyriagateError):
+    code = "not_authenticated"
+    title = "Not authenticated"
+    http_status = 401
+    exit_code = 4
+
+
+class PermissionDenied(MyriagateError):
+    code = "permission_denied"
+    title = "Permission denied"
+    http_status = 403
+    exit_code = 4
+
+
+class NotFound(MyriagateError):
+    code = "not_found"
+    title = "Not found"
+    http_status = 404
+    exit_code = 3
+
+
+# --- wrong state -----------------------------------------------------------------------
+class Conflict(MyriagateError):
+    code = "conflict"
+    title = "Conflict"
+    http_status = 409
+    exit_code = 6
+
+
+class JobNotCancellable(Conflict):
+    code = "job_not_cancellable"
+    title = "Job cannot be cancelled"
+
+
+class AlreadyExists(Conflict):
+    code = "already_exists"
+    title = "Already exists"
+
+
+class InsufficientAllocation(MyriagateError):
+    code = "insufficient_allocation"
+    title = "Insufficient allocation"
+    http_status = 403
+    exit_code = 6
+
+
+class ResidencyViolation(MyriagateError):
+    code = "residency_violation"
+    title = "Data residency violation"
+    http_status = 403
+    exit_code = 6
+
+
+# --- cluster or storage side -----------------------------------------------------------
+class BackendError(MyriagateError):
+    code = "backend_error"
+    title = "Cluster error"
+    http_status = 502
+    exit_code = 7
+
+
+class SchedulerRejected(BackendError):
+    code = "scheduler_rejected"
+    title = "Slurm refused the request"
+    http_status = 502
+
+
+class SchedulerUnavailable(BackendError):
+    code = "scheduler_unavailable"
+    title = "Cluster unavailable"
+    http_status = 503
+    transient = True
+
+
+class SubmissionUncertain(SchedulerUnavailable):
+    """sbatch may or may not have created the job: look its tag up before retrying."""
+
+    code = "submission_uncertain"
+    title = "Submission outcome unknown"
+
+
+class StagingError(BackendError):
+    code = "staging_error"
+    title = "Data transfer failed"
+
+
+class ChecksumMismatch(StagingError):
+    code = "checksum_mismatch"
+    title = "Checksum mismatch"
+
+
+# --- configuration ---------------------------------------------------------------------
+class ConfigError(MyriagateError):
+    code = "config_error"
+    title = "Configuration error"
+    http_status = 500
+    exit_code = 78
+
+
+ALL_ERRORS: tuple[type[MyriagateError], ...] = (
+    MyriagateError,
+    InvalidRequest,
+    JobSpecInvalid,
+    ProfileViolation,
+    UnsafeValue,
+    NotAuthenticated,
+    PermissionDenied,
+    NotFound,
+    Conflict,
+    JobNotCancellable,
+    AlreadyExists,
+    InsufficientAllocation,
+    ResidencyViolation,
+    BackendError,
+    SchedulerRejected,
+    SchedulerUnavailable,
+    SubmissionUncertain,
+    StagingError,
+    ChecksumMismatch,
+    ConfigError,
+)
+
+__all__ = [cls.__name__ for cls in ALL_ERRORS] + ["FieldError", "ALL_ERRORS"]
+
+
+@dataclass(frozen=True)
+class ErrorReport:
+    """A plain rendering of an error, shared by the API, the pages and the CLI."""
+
+    code: str
+    title: str
+    detail: str
+    status: int
+    fields: list[FieldError] = field(default_factory=list)
+
+
+def report(exc: MyriagateError) -> ErrorReport:
+    return ErrorReport(exc.code, exc.title, exc.detail, exc.http_status, list(exc.fields))

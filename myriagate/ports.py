@@ -1,0 +1,98 @@
+"""The interfaces between services and adapters, and their result types.
+
+Services receive these as arguments (tests pass fakes); adapters implement them. Nothing
+here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from myriagate.domain.jobs import JobStatus, JobUsage, RenderedScript
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+    @property
+    def error_text(self) -> str:
+        return self.stderr.decode("utf-8", "replace")
+
+
+class CommandRunner(Protocol):
+    """Runs one command given as argv (never a shell string) on a cluster host."""
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float = 60.0,
+        check: bool = True,
+    ) -> CommandResult: ...
+
+
+@dataclass(frozen=True)
+class ClusterHealth:
+    reachable: bool
+    slurm_version: str | None = None
+    partitions: dict[str, str] = field(default_factory=dict)  # name -> state (up, down…)
+    latency_ms: float | None = None
+    detail: str | None = None
+
+
+class SlurmBackend(Protocol):
+    """Slurm as seen by one cluster login."""
+
+    def submit(self, script: RenderedScript, *, tag: str) -> str:
+        """Submit and return the Slurm job id; raises SubmissionUncertain when unknown."""
+        ...
+
+    def find_by_tag(self, tag: str) -> str | None:
+        """The Slurm job id carrying ``--comment=<tag>``, in squeue then sacct, or None."""
+        ...
+
+    def status(self, slurm_job_ids: Collection[str]) -> dict[str, JobStatus]:
+        """States of these jobs in one squeue call, plus one sacct call for the rest."""
+        ...
+
+    def cancel(self, slurm_job_id: str) -> None:
+        """Cancel; idempotent (cancelling a finished job is not an error)."""
+        ...
+
+    def accounting(self, slurm_job_ids: Collection[str]) -> dict[str, JobUsage]: ...
+
+    def tail(self, path: str, max_bytes: int = 65536) -> bytes:
+        """The last ``max_bytes`` of a file on the cluster (b"" when it does not exist)."""
+        ...
+
+    def ping(self) -> ClusterHealth: ...
+
+
+class SlurmBackendFactory(Protocol):
+    """Hands out a backend acting as a given cluster login (connections are pooled)."""
+
+    def for_login(self, login: str) -> SlurmBackend: ...
+
+    def for_service(self) -> SlurmBackend:
+        """The backend of the gateway's own service login, used for polling."""
+        ...
+
+
+class ScriptRenderer(Protocol):
+    def render(self, template: str, params: dict[str, object]) -> str: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...

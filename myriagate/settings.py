@@ -1,0 +1,52 @@
+"""Settings from the environment (``MYRIAGATE_*``); nothing is built at import time."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from myriagate.errors import ConfigError
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "dev-insecure-secret", "secret"})
+
+
+class Settings(BaseSettings):
+    """Every setting is documented in docs/configuration.md (a test checks it)."""
+
+    model_config = SettingsConfigDict(env_prefix="MYRIAGATE_", extra="ignore")
+
+    dev_mode: bool = False
+    database_url: str = "sqlite:///./myriagate.db"
+    secret_key: str = "dev-insecure-secret"
+    profiles_dir: Path | None = None
+    templates_dir: Path | None = None
+    default_cluster: str = "devcluster"
+    ssh_ca_key_path: Path | None = None
+    ssh_cert_validity_s: int = Field(default=300, ge=30, le=3600)
+    poll_min_s: float = Field(default=2.0, gt=0)
+    poll_max_s: float = Field(default=30.0, gt=0)
+    lease_s: float = Field(default=30.0, gt=0)
+    allowed_regions: list[str] = ["FR-NOR"]
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        if not self.dev_mode and self.secret_key in PLACEHOLDER_SECRETS:
+            raise ValueError(
+                "MYRIAGATE_SECRET_KEY is a placeholder: set a real secret, or MYRIAGATE_DEV_MODE=true"
+            )
+        if self.poll_max_s < self.poll_min_s:
+            raise ValueError("MYRIAGATE_POLL_MAX_S must be >= MYRIAGATE_POLL_MIN_S")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
