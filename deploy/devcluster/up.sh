@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Bring up the single-node dev cluster (munge, MariaDB, slurmdbd, slurmctld, slurmd and a
+# certificate-only sshd on 127.0.0.1:2222). Idempotent: a second run is a fast no-op,
+# and it restarts whatever down.sh stopped. Run as root on Debian 12; no systemd needed.
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+require_root
+T0=$SECONDS
+export DEBIAN_FRONTEND=noninteractive
+
+install_packages() {
+    local missing=() pkg
+    for pkg in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+            || missing+=("$pkg")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    # Without an init system the packages' scripts fail trying to start services.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 0755 /usr/sbin/policy-rc.d
+    fi
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# install -m MODE -o OWNER only when the content changed; returns 0 when it did.
+write_if_changed() {
+    local dest="$1" mode="$2" owner="$3" tmp
+    tmp="$(mktemp)"
+    cat >"$tmp"
+    if [ -e "$dest" ] && cmp -s "$tmp" "$dest"; then
+        rm -f "$tmp"
+        chmod "$mode" "$dest"; chown "$owner" "$dest"
+        return 1
+    fi
+    install -m "$mode" -o "${owner%%:*}" -g "${owner##*:}" "$tmp" "$dest"
+    rm -f "$tmp"
+    return 0
+}
+
+prepare_dirs() {
+    install -d -m 0755 "$RUN_DIR" "$LOG_DIR" /run/sshd
+    install -d -m 0700 "$STATE_DIR"
+    install -d -m 0755 -o munge -g munge /run/munge /var/log/munge /var/lib/munge
+    install -d -m 0700 -o munge -g munge /etc/munge
+    install -d -m 0755 -o slurm -g slurm /run/slurm /var/spool/slurmctld /var/log/slurm
+    install -d -m 0755 /var/spool/slurmd "$SLURM_ETC"
+    local f
+    for f in slurmctld.log slurmdbd.log; do
+        touch "$LOG_DIR/$f"; chown slurm:slurm "$LOG_DIR/$f"
+    done
+}
+
+setup_munge() {
+    if [ ! -s /etc/munge/munge.key ]; then
+        log "creating munge key"
+        mungekey --create --keyfile=/etc/munge/munge.key
+    fi
+    chown munge:munge /etc/munge/munge.key
+    chmod 0400 /etc/munge/munge.key
+    start_daemon munged --chuid munge:munge -- --foreground
+    wait_until 20 "munge (munge -n | unmunge)" munged check_munge
+}
+
+setup_mariadb() {
+    if check_mariadb; then
+        # A server we did not start (or started earlier) already answers: use it.
+        return 0
+    fi
+    if [ ! -d /var/lib/mysql/mysql ]; then
+        log "initialising MariaDB data directory"
+        mariadb-install-db --user=mysql --datadir=/var/lib/mysql >"$LOG_DIR/mariadb-install-db.out" 2>&1
+    fi
+    install -d -m 0755 -o mysql -g mysql /run/mysqld
+    start_daemon mariadbd -- --user=mysql --bind-address=127.0.0.1 --port=3306
+    wait_until 60 "MariaDB ping" mariadbd check_mariadb
+}
+
+# The slurmdbd DB password is generated once and kept in the state dir.
+db_password() {
+    local f="$STATE_DIR/slurmdbd_db_password"
+    if [ ! -s "$f" ]; then
+        (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$f")
+    fi
+    cat "$f"
+}
+
+setup_accounting_db() {
+    local pw
+    pw="$(db_password)"
+    # Idempotent: IF NOT EXISTS + ALTER keeps the password in sync with the state dir.
+    # shellcheck disable=SC2119  # no arguments: the SQL comes on stdin
+    mysql_root <<SQL
+CREATE DATABASE IF NOT EXISTS $DB_NAME;
+CREATE USER IF NOT EXISTS '$DB_USER'@'localhost' IDENTIFIED BY '$pw';
+CREATE USER IF NOT EXISTS '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$pw';
+ALTER USER '$DB_USER'@'localhost' IDENTIFIED BY '$pw';
+ALTER USER '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$pw';
+GRANT ALL PRIVILEGES ON $DB_NAME.* TO '$DB_USER'@'localhost';
+GRANT ALL PRIVILEGES ON $DB_NAME.* TO '$DB_USER'@'127.0.0.1';
+SQL
+}
+
+write_slurm_configs() {
+    SLURM_CONF_CHANGED=0
+    DBD_CONF_CHANGED=0
+    sed "s/@CTLD_HOST@/$(hostname -s)/" "$DEVCLUSTER_DIR/slurm.conf.in" \
+        | write_if_changed "$SLURM_ETC/slurm.conf" 0644 root:root && SLURM_CONF_CHANGED=1
+    sed "s/@DB_PASSWORD@/$(db_password)/" "$DEVCLUSTER_DIR/slurmdbd.conf.in" \
+        | write_if_changed "$SLURM_ETC/slurmdbd.conf" 0600 slurm:slurm && DBD_CONF_CHANGED=1
+    return 0
+}
+
+start_slurmdbd() {
+    if [ "$DBD_CONF_CHANGED" = 1 ] && daemon_running slurmdbd; then
+        log "slurmdbd.conf changed: restarting slurmdbd"
+        stop_daemon slurmdbd
+    fi
+    start_daemon slurmdbd -- -D
+    wait_until 60 "slurmdbd (sacctmgr reachable)" slurmdbd sacctmgr_reachable
+    if ! check_slurmdbd; then
+        log "registering cluster $CLUSTER"
+        sacctmgr -i add cluster "$CLUSTER" >/dev/null
+    fi
+    wait_until 30 "slurmdbd (sacctmgr -n show cluster lists $CLUSTER)" slurmdbd check_slurmdbd
+}
+sacctmgr_reachable() { timeout 10 sacctmgr -n show cluster >/dev/null 2>&1; }
+
+# One snapshot of the association tree per run: each sacctmgr call costs ~0.2 s, and a
+# no-op re-run should not pay that per account and user.
+ASSOCS=""
+USERS=""
+snapshot_accounting() {
+    # account|user|parent rows (user empty for an account's own association)
+    ASSOCS="$(sacctmgr -n -P show assoc where cluster="$CLUSTER" format=account,user,parentname)"
+    USERS="$(sacctmgr -n -P show user format=user,defaultaccount)"
+}
+
+ensure_account() { # name parent description organization
+    if ! grep -qx "$1||$2" <<<"$ASSOCS"; then
+        log "adding account $1 (parent $2)"
+        if grep -q "^$1|" <<<"$ASSOCS"; then
+            sacctmgr -i modify account where name="$1" cluster="$CLUSTER" set parent="$2" >/dev/null
+        else
+            sacctmgr -i add account "$1" cluster="$CLUSTER" parent="$2" \
+                description="$3" organization="$4" >/dev/null
+        fi
+    fi
+}
+
+ensure_unix_user() {
+    if ! id "$1" >/dev/null 2>&1; then
+        log "adding unix user $1"
+        useradd -m -s /bin/bash "$1"
+    fi
+    # sshd with UsePAM no refuses locked ('!') accounts even for certificates.
+    if [ "$(getent shadow "$1" | cut -d: -f2)" != '*' ]; then
+        usermod -p '*' "$1"
+    fi
+}
+
+ensure_association() { # user account
+    if ! grep -q "^$2|$1|" <<<"$ASSOCS"; then
+        log "associating $1 with $2"
+        sacctmgr -i add user "$1" account="$2" cluster="$CLUSTER" >/dev/null
+    fi
+}
+
+ensure_default_account() { # user account
+    if ! grep -qx "$1|$2" <<<"$USERS"; then
+        sacctmgr -i modify user where name="$1" set defaultaccount="$2" >/dev/null
+    fi
+}
+
+setup_accounts() {
+    local u
+    for u in alice bob carol myriagate; do ensure_unix_user "$u"; done
+    snapshot_accounting
+    ensure_account unicaen root "Universite de Caen Normandie" unicaen
+    ensure_account urouen root "Universite de Rouen Normandie" urouen
+    ensure_account caen-climat unicaen "Projet climat (Caen)" unicaen
+    ensure_account caen-bio unicaen "Projet bio (Caen)" unicaen
+    ensure_account rouen-chimie urouen "Projet chimie (Rouen)" urouen
+    ensure_account myriagate-ops root "Service login of the myriagate gateway" myriagate
+    ensure_association alice caen-climat
+    ensure_association bob rouen-chimie
+    ensure_association carol caen-climat
+    ensure_association carol caen-bio
+    ensure_association myriagate myriagate-ops
+    # Re-read: a user's first association made its first account the default.
+    snapshot_accounting
+    ensure_default_account alice caen-climat
+    ensure_default_account bob rouen-chimie
+    ensure_default_account carol caen-climat
+    ensure_default_account myriagate myriagate-ops
+}
+
+start_slurm() {
+    if [ "$SLURM_CONF_CHANGED" = 1 ]; then
+        # Some slurm.conf settings (ports, plugins, node shape) need a restart, not a reconfigure.
+        if daemon_running slurmd || daemon_running slurmctld; then log "slurm.conf changed: restarting"; fi
+        stop_daemon slurmd
+        stop_daemon slurmctld
+    fi
+    start_daemon slurmctld -- -D
+    wait_until 60 "slurmctld (scontrol ping)" slurmctld check_slurmctld
+    start_daemon slurmd -- -D -N "$NODE"
+    wait_until 60 "slurmd (sinfo -n $NODE is idle|mix|alloc)" slurmd check_node
+}
+
+setup_ssh() {
+    if [ ! -s "$CA_KEY" ]; then
+        log "creating SSH user CA"
+        ssh-keygen -q -t ed25519 -N '' -f "$CA_KEY" -C myriagate-devcluster-user-ca
+    fi
+    chmod 0600 "$CA_KEY"; chmod 0644 "$CA_KEY.pub"
+    if [ ! -s "$HOST_KEY" ]; then
+        log "creating devcluster host key"
+        ssh-keygen -q -t ed25519 -N '' -f "$HOST_KEY" -C myriagate-devcluster-host
+    fi
+    chmod 0600 "$HOST_KEY"
+    printf '[%s]:%s %s\n' "$SSH_HOST" "$SSH_PORT" "$(cut -d' ' -f1,2 "$HOST_KEY.pub")" \
+        | write_if_changed "$KNOWN_HOSTS" 0644 root:root || true
+    local changed=0
+    write_if_changed "$SSHD_CONFIG" 0644 root:root <"$DEVCLUSTER_DIR/sshd_config.in" && changed=1
+    /usr/sbin/sshd -t -f "$SSHD_CONFIG" || die "sshd -t refused $SSHD_CONFIG"
+    if [ "$changed" = 1 ]; then stop_daemon sshd; fi
+    start_daemon sshd -- -D -e -f "$SSHD_CONFIG"
+    wait_until 30 "sshd certificate login as alice on $SSH_HOST:$SSH_PORT" sshd check_ssh
+}
+
+install_packages
+prepare_dirs
+setup_munge
+setup_mariadb
+setup_accounting_db
+write_slurm_configs
+start_slurmdbd
+setup_accounts
+start_slurm
+setup_ssh
+
+printf 'devcluster UP in %ss: munge, mariadb, slurmdbd, slurmctld, slurmd (node %s: %s), sshd %s:%s; CA %s.pub, known_hosts %s\n' \
+    "$((SECONDS - T0))" "$NODE" "$(sinfo -h -n "$NODE" -o %t | head -n1)" "$SSH_HOST" "$SSH_PORT" "$CA_KEY" "$KNOWN_HOSTS"
