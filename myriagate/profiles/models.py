@@ -1,0 +1,259 @@
+"""Frozen models of a cluster profile (``cluster_profiles/<name>.toml``, ``schema = 1``).
+
+Every model forbids unknown keys, so a typo in a profile fails at load time with the file,
+the key path and the valid names (see ``profiles.loader``). Billing weights are ``Decimal``:
+they feed money-like cost calculations, where binary floats would drift.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from myriagate.domain import values
+from myriagate.domain.walltime import parse_walltime
+from myriagate.errors import MyriagateError
+
+SCHEMA_VERSION = 1
+
+_REGION = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
+_SLURM_VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)?$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+def _decimal(value: object) -> Decimal:
+    """An exact weight from an int or a decimal string; floats are refused on purpose."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean")
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        raise ValueError(f'write {value!r} as a string ("{value!r}") so it stays exact')
+    if isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation as exc:
+            raise ValueError(f"{value!r} is not a decimal number") from exc
+        if not result.is_finite():
+            raise ValueError(f"{value!r} is not a finite number")
+        return result
+    raise ValueError('expected an integer or a decimal string such as "0.25"')
+
+
+Weight = Annotated[Decimal, BeforeValidator(_decimal), Field(ge=0)]
+
+
+def _walltime(value: str) -> str:
+    try:
+        parse_walltime(value)
+    except MyriagateError as exc:
+        raise ValueError(exc.detail) from exc
+    return value
+
+
+def _via(check: object, value: str) -> str:
+    """Run a ``domain.values`` validator, turning our error into pydantic's ValueError."""
+    try:
+        check(value)  # type: ignore[operator]
+    except MyriagateError as exc:
+        raise ValueError(exc.detail) from exc
+    return value
+
+
+class BillingWeights(_Frozen):
+    """What one hour of each resource costs, relative to one CPU (Slurm TRESBillingWeights)."""
+
+    cpu: Weight = Decimal(1)
+    mem_per_gb: Weight = Decimal(0)
+    gpu: Weight = Decimal(0)
+
+
+class Partition(_Frozen):
+    name: str
+    description: str = ""
+    max_walltime: str
+    default_walltime: str | None = None
+    max_nodes: int = Field(ge=1)
+    cpus_per_node: int = Field(ge=1)
+    mem_per_node_mb: int = Field(ge=1)
+    gpus_per_node: int = Field(default=0, ge=0)
+    gpu_type: str | None = None
+    billing_weights: BillingWeights = BillingWeights()
+    default: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _via(values.partition, value)
+
+    @field_validator("max_walltime", "default_walltime")
+    @classmethod
+    def _time(cls, value: str | None) -> str | None:
+        return None if value is None else _walltime(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Partition:
+        if self.default_walltime is not None and self.default_walltime_s > self.max_walltime_s:
+            raise ValueError(
+                f"default_walltime {self.default_walltime} is longer than max_walltime {self.max_walltime}"
+            )
+        if self.gpu_type is not None and self.gpus_per_node == 0:
+            raise ValueError("gpu_type is set but gpus_per_node is 0")
+        return self
+
+    @property
+    def max_walltime_s(self) -> int:
+        return parse_walltime(self.max_walltime)
+
+    @property
+    def default_walltime_s(self) -> int:
+        """The partition's DefaultTime, or its maximum when it has none (as Slurm does)."""
+        return parse_walltime(self.default_walltime or self.max_walltime)
+
+
+class Connection(_Frozen):
+    backend: Literal["cli", "pyslurm"] = "cli"
+    runner: Literal["ssh", "local"] = "ssh"
+    host: str | None = None
+    port: int = Field(default=22, ge=1, le=65535)
+    known_hosts: Path | None = None
+    service_login: str
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    command_timeout_s: float = Field(default=60.0, gt=0)
+
+    @field_validator("service_login")
+    @classmethod
+    def _login(cls, value: str) -> str:
+        return _via(values.login, value)
+
+    @model_validator(mode="after")
+    def _ssh_needs_pinned_host(self) -> Connection:
+        # Host keys are always pinned: an ssh runner without known_hosts would have to trust
+        # whatever answers, which we never do.
+        if self.runner == "ssh" and (not self.host or self.known_hosts is None):
+            raise ValueError('runner = "ssh" needs both host and known_hosts')
+        return self
+
+
+class SlurmSection(_Frozen):
+    default_partition: str | None = None
+    accounts_prefix: str | None = None
+
+
+class Storage(_Frozen):
+    name: str
+    url: str | None = None
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    root: str | None = None
+    operator: str
+    site: str
+    region: str
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError(f"{value!r} is not an ISO 3166-2 region code such as FR-NOR")
+        return value
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Storage:
+        if self.url is None and self.host is None:
+            raise ValueError("a storage endpoint needs either url or host")
+        return self
+
+
+class ClusterProfile(_Frozen):
+    """One cluster: how to reach it, its partitions and limits, its storage endpoints."""
+
+    schema_version: int = Field(alias="schema")
+    name: str
+    display_name: str
+    slurm_version: str
+    timezone: str
+    connection: Connection
+    slurm: SlurmSection = SlurmSection()
+    partitions: tuple[Partition, ...] = Field(min_length=1)
+    storage: tuple[Storage, ...] = ()
+
+    @field_validator("schema_version")
+    @classmethod
+    def _schema(cls, value: int) -> int:
+        if value != SCHEMA_VERSION:
+            raise ValueError(f"unknown schema version {value}; this gateway reads schema = {SCHEMA_VERSION}")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _via(values.partition, value)
+
+    @field_validator("slurm_version")
+    @classmethod
+    def _slurm_version(cls, value: str) -> str:
+        if not _SLURM_VERSION.match(value):
+            raise ValueError(f'{value!r} is not a Slurm release such as "22.05"')
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f'{value!r} is not an IANA time zone such as "Europe/Paris"') from exc
+        return value
+
+    @model_validator(mode="after")
+    def _partitions_consistent(self) -> ClusterProfile:
+        names = [p.name for p in self.partitions]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"partition names must be unique: {', '.join(duplicates)}")
+        flagged = [p.name for p in self.partitions if p.default]
+        if len(flagged) > 1:
+            raise ValueError(f"only one partition may have default = true, not {', '.join(flagged)}")
+        wanted = self.slurm.default_partition
+        if wanted is not None:
+            if wanted not in names:
+                raise ValueError(
+                    f"slurm.default_partition {wanted!r} is not a partition; valid: {', '.join(names)}"
+                )
+            if flagged and flagged[0] != wanted:
+                raise ValueError(
+                    f"slurm.default_partition is {wanted!r} but partition {flagged[0]!r} has default = true"
+                )
+        storage_names = [s.name for s in self.storage]
+        if len(set(storage_names)) != len(storage_names):
+            raise ValueError("storage names must be unique")
+        return self
+
+    @property
+    def default_partition(self) -> Partition | None:
+        """The partition used when a job names none (slurm.default_partition or default = true)."""
+        wanted = self.slurm.default_partition
+        for p in self.partitions:
+            if p.name == wanted or (wanted is None and p.default):
+                return p
+        return None
+
+    @property
+    def partition_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.partitions)
+
+    def partition(self, name: str) -> Partition | None:
+        return next((p for p in self.partitions if p.name == name), None)
+
+    def storage_endpoint(self, name: str) -> Storage | None:
+        return next((s for s in self.storage if s.name == name), None)

@@ -1,0 +1,1 @@
+"""Data staging with residency checks — arrives with the staging issue."""
