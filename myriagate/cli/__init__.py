@@ -1,0 +1,1 @@
+"""The `myriagate` command line."""

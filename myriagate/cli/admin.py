@@ -1,0 +1,107 @@
+"""`myriagate admin …`: database and demo commands that run in-process."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from myriagate.cli.output import console, guarded, print_json
+from myriagate.errors import BackendError
+from myriagate.services.demo import JobLine
+from myriagate.settings import get_settings
+
+admin_app = typer.Typer(help="Administration: database, demo data.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+admin_app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+@guarded
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Create or migrate the database to the latest schema."""
+    from myriagate.db import migrate
+
+    settings = get_settings()
+    migrate.upgrade(settings.database_url, revision)
+    typer.echo(f"database at {migrate.current(settings.database_url)}")
+
+
+@db_app.command("current")
+@guarded
+def db_current() -> None:
+    """Show the database's schema revision."""
+    from myriagate.db import migrate
+
+    typer.echo(migrate.current(get_settings().database_url) or "empty (run: myriagate admin db upgrade)")
+
+
+def _table(lines: list[JobLine]) -> Table:
+    table = Table(title="Demo jobs (tracked by the worker)")
+    for column in ("login", "name", "slurm id", "state", "exit", "reason"):
+        table.add_column(column)
+    for line in lines:
+        table.add_row(
+            line.login,
+            line.job_name or "",
+            line.slurm_job_id or "…",
+            line.state,
+            "" if line.exit_code is None else str(line.exit_code),
+            line.reason or "",
+        )
+    return table
+
+
+@admin_app.command("demo")
+@guarded
+def demo(
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", "-M", help="Cluster (default from settings).")
+    ] = None,
+    watch: Annotated[bool, typer.Option("--watch/--no-watch", help="Show states until all jobs end.")] = True,
+    timeout: Annotated[float, typer.Option(help="Stop watching after this many seconds.")] = 300.0,
+    json: Annotated[bool, typer.Option("--json", help="Print the final states as JSON.")] = False,
+) -> None:
+    """Seed demo researchers (alice, bob, carol) and submit demo jobs as them."""
+    from myriagate.db import migrate
+    from myriagate.services import demo as demo_service
+    from myriagate.services.clock import SystemClock
+    from myriagate.wiring import build_gateway
+
+    settings = get_settings()
+    migrate.upgrade(settings.database_url)
+    gateway = build_gateway(settings)
+    clock = SystemClock()
+    try:
+        profile = gateway.profile(cluster)
+        with gateway.session_factory() as session:
+            demo_service.seed_users(session, cluster=profile.name, clock=clock)
+            jobs = demo_service.submit_demo_jobs(
+                session,
+                cluster=profile.name,
+                profile=profile,
+                backends=gateway.backends(profile.name),
+                clock=clock,
+            )
+            ids: list[object] = [job.id for job in jobs]
+            lines = demo_service.job_lines(session, ids)
+            if watch:
+                deadline = time.monotonic() + timeout
+                with Live(_table(lines), console=console(), refresh_per_second=2) as live:
+                    while time.monotonic() < deadline and not all(line.is_final for line in lines):
+                        time.sleep(1.0)
+                        lines = demo_service.job_lines(session, ids)
+                        live.update(_table(lines))
+                if not all(line.is_final for line in lines):
+                    raise BackendError(
+                        f"demo jobs still running after {timeout:.0f} s: is `myriagate worker` running?"
+                    )
+            if json:
+                print_json([line.__dict__ for line in lines])
+            elif not watch:
+                console().print(_table(lines))
+    finally:
+        gateway.close()

@@ -1,0 +1,110 @@
+"""`myriagate`: the command line.
+
+``worker`` and ``admin …`` run in-process (they need the database); the researcher-facing
+commands (submit, jobs, …) are clients of the REST API and arrive with it.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Annotated
+
+import typer
+
+from myriagate import __version__
+from myriagate.cli.admin import admin_app
+from myriagate.cli.output import guarded, print_json
+from myriagate.logs import configure_logging
+from myriagate.settings import get_settings
+
+app = typer.Typer(
+    name="myriagate",
+    help="Gateway between Normandy's researchers and the Myria supercomputer (CRIANN).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(admin_app, name="admin")
+
+
+@app.command()
+def version(json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Print myriagate's version."""
+    if json:
+        print_json({"version": __version__})
+    else:
+        typer.echo(f"myriagate {__version__}")
+
+
+@app.command()
+@guarded
+def worker(
+    cluster: Annotated[
+        list[str] | None, typer.Option("--cluster", "-M", help="Cluster(s) to track (default: all profiles).")
+    ] = None,
+    once: Annotated[bool, typer.Option("--once", help="One tick per cluster, then exit.")] = False,
+) -> None:
+    """Track jobs: one poller per cluster, guarded by a database lease, until stopped."""
+    from myriagate.services import worker as worker_service
+    from myriagate.services.clock import SystemClock
+    from myriagate.wiring import build_gateway
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    gateway = build_gateway(settings)
+    clusters = cluster or sorted(gateway.profiles)
+    for name in clusters:
+        gateway.profile(name)  # unknown names fail before anything starts
+    clock = SystemClock()
+    try:
+        if once:
+            results = {
+                name: worker_service.run_once(
+                    gateway.session_factory,
+                    cluster=name,
+                    backends=gateway.backends(name),
+                    clock=clock,
+                    settings=settings,
+                )
+                for name in clusters
+            }
+            print_json(
+                {
+                    name: (r.__dict__ if r is not None else "lease held elsewhere")
+                    for name, r in results.items()
+                }
+            )
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        threads = [
+            threading.Thread(
+                target=worker_service.run,
+                name=f"poll-{name}",
+                kwargs={
+                    "cluster": name,
+                    "backends": gateway.backends(name),
+                    "clock": clock,
+                    "settings": settings,
+                    "stop": stop,
+                },
+                args=(gateway.session_factory,),
+                daemon=True,
+            )
+            for name in clusters
+        ]
+        for thread in threads:
+            thread.start()
+        while not stop.is_set() and any(t.is_alive() for t in threads):
+            time.sleep(0.5)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+    finally:
+        gateway.close()
+
+
+def run() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Persistence: models, repositories, sessions and migrations."""

@@ -1,0 +1,9 @@
+"""The gateway's tables. Importing this package registers every model on ``Base.metadata``."""
+
+from myriagate.db.base import Base
+from myriagate.db.models.audit import AuditEvent
+from myriagate.db.models.jobs import Job, JobStateChange
+from myriagate.db.models.leases import Lease
+from myriagate.db.models.users import Membership, MembershipRole, User
+
+__all__ = ["AuditEvent", "Base", "Job", "JobStateChange", "Lease", "Membership", "MembershipRole", "User"]

@@ -1,0 +1,78 @@
+"""Jobs submitted through the gateway and the history of their states."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from myriagate.db.base import Base, str_enum
+from myriagate.domain.states import JobState
+
+
+class Job(Base):
+    """One job: the submission intent (written before sbatch runs) and what Slurm said since."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        sa.UniqueConstraint("cluster", "slurm_job_id"),
+        # "unfinished jobs of a cluster" (tracking) and "my jobs, newest first" (listing).
+        sa.Index("ix_jobs_cluster_state", "cluster", "state"),
+        sa.Index("ix_jobs_user_id_created_at", "user_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id"))
+    cluster: Mapped[str] = mapped_column(sa.String(64))
+    cluster_login: Mapped[str] = mapped_column(sa.String(64))
+    slurm_account: Mapped[str | None] = mapped_column(sa.String(64))
+    partition: Mapped[str | None] = mapped_column(sa.String(64))
+    job_name: Mapped[str | None] = mapped_column(sa.String(255))
+    tag: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    slurm_job_id: Mapped[str | None] = mapped_column(sa.String(64))
+    state: Mapped[JobState] = mapped_column(str_enum(JobState))
+    slurm_state: Mapped[str | None] = mapped_column(sa.String(64))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    exit_code: Mapped[int | None]
+    signal: Mapped[int | None]
+    work_dir: Mapped[str | None] = mapped_column(sa.String(1024))
+    output_pattern: Mapped[str | None] = mapped_column(sa.String(1024))
+    error_pattern: Mapped[str | None] = mapped_column(sa.String(1024))
+    # The rendered script and argv exactly as given to sbatch, so a reconciliation can
+    # resubmit the very same job without the profile or templates at hand.
+    script_text: Mapped[str] = mapped_column(sa.Text)
+    sbatch_args: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    spec: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    array_task_count: Mapped[int | None]
+    submitted_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    # Set when the owner asked for a cancel; tracking confirms it from Slurm.
+    cancel_requested_at: Mapped[datetime | None]
+    # Set when a job that never got a Slurm id has been looked up by tag for good.
+    reconciled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    history: Mapped[list[JobStateChange]] = relationship(
+        back_populates="job", order_by="JobStateChange.id", cascade="all, delete-orphan"
+    )
+
+
+class JobStateChange(Base):
+    """One move of a job from a state to another, with what Slurm said at the time."""
+
+    __tablename__ = "job_state_changes"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    from_state: Mapped[JobState | None] = mapped_column(str_enum(JobState))
+    to_state: Mapped[JobState] = mapped_column(str_enum(JobState))
+    slurm_state: Mapped[str | None] = mapped_column(sa.String(64))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    at: Mapped[datetime]
+
+    job: Mapped[Job] = relationship(back_populates="history")

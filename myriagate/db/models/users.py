@@ -1,0 +1,64 @@
+"""Gateway users and their Slurm account memberships per cluster."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from myriagate.db.base import Base, str_enum
+from myriagate.domain import values
+
+
+class MembershipRole(StrEnum):
+    RESEARCHER = "researcher"
+    PROJECT_LEAD = "project_lead"
+
+
+class User(Base):
+    """A person known to the gateway, and the cluster login their jobs run as."""
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    username: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(255), default="")
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    cluster_login: Mapped[str] = mapped_column(sa.String(64))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    @validates("cluster_login")
+    def _check_login(self, _key: str, value: str) -> str:
+        # The login reaches ssh and sbatch command lines: refuse anything unsafe at the door.
+        return values.login(value, "cluster_login")
+
+    def accounts_on(self, cluster: str) -> list[str]:
+        """The Slurm accounts this user may charge on ``cluster``."""
+        return sorted(m.slurm_account for m in self.memberships if m.cluster == cluster)
+
+
+class Membership(Base):
+    """A user's right to submit with one Slurm account on one cluster."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (sa.UniqueConstraint("user_id", "cluster", "slurm_account"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    cluster: Mapped[str] = mapped_column(sa.String(64))
+    slurm_account: Mapped[str] = mapped_column(sa.String(64))
+    role: Mapped[MembershipRole] = mapped_column(str_enum(MembershipRole), default=MembershipRole.RESEARCHER)
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+
+    @validates("slurm_account")
+    def _check_account(self, _key: str, value: str) -> str:
+        return values.account(value, "slurm_account")

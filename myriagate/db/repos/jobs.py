@@ -1,0 +1,102 @@
+"""Queries over jobs and their state history."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from myriagate.db.models.jobs import Job, JobStateChange
+from myriagate.domain.states import FINAL_STATES, JobState
+
+
+def get(session: Session, job_id: uuid.UUID) -> Job | None:
+    return session.get(Job, job_id)
+
+
+def get_owned(session: Session, job_id: uuid.UUID, user_id: uuid.UUID) -> Job | None:
+    """The job if ``user_id`` owns it; None otherwise (callers answer NotFound either way)."""
+    job = session.get(Job, job_id)
+    if job is None or job.user_id != user_id:
+        return None
+    return job
+
+
+def by_tag(session: Session, tag: str) -> Job | None:
+    return session.scalars(sa.select(Job).where(Job.tag == tag)).one_or_none()
+
+
+def list_for_user(session: Session, user_id: uuid.UUID, *, limit: int = 100, offset: int = 0) -> list[Job]:
+    """A user's jobs, newest first."""
+    stmt = (
+        sa.select(Job)
+        .where(Job.user_id == user_id)
+        .order_by(Job.created_at.desc(), Job.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(session.scalars(stmt))
+
+
+def unfinished_with_slurm_id(session: Session, cluster: str) -> list[Job]:
+    """Jobs Slurm knows about and that have not reached a final state: what a tick polls."""
+    stmt = (
+        sa.select(Job)
+        .where(
+            Job.cluster == cluster,
+            Job.state.not_in(FINAL_STATES),
+            Job.slurm_job_id.is_not(None),
+        )
+        .order_by(Job.created_at, Job.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def awaiting_reconciliation(session: Session, cluster: str, *, created_before: datetime) -> list[Job]:
+    """Jobs without a Slurm id whose submission outcome is unknown and old enough to check.
+
+    ``submitting`` jobs (lost sbatch reply, cluster down, crash) and jobs cancelled while
+    still submitting: in both cases the tag may have reached Slurm and must be looked up.
+    """
+    stmt = (
+        sa.select(Job)
+        .where(
+            Job.cluster == cluster,
+            Job.slurm_job_id.is_(None),
+            Job.reconciled_at.is_(None),
+            Job.state.in_((JobState.SUBMITTING, JobState.CANCELLED)),
+            Job.created_at < created_before,
+        )
+        .order_by(Job.created_at, Job.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def add_state_change(
+    session: Session,
+    job: Job,
+    *,
+    from_state: JobState | None,
+    to_state: JobState,
+    at: datetime,
+    slurm_state: str | None = None,
+    reason: str | None = None,
+) -> JobStateChange:
+    change = JobStateChange(
+        job_id=job.id,
+        from_state=from_state,
+        to_state=to_state,
+        slurm_state=slurm_state,
+        reason=reason,
+        at=at,
+    )
+    session.add(change)
+    return change
+
+
+def history(session: Session, job_id: uuid.UUID) -> Sequence[JobStateChange]:
+    stmt = sa.select(JobStateChange).where(JobStateChange.job_id == job_id).order_by(JobStateChange.id)
+    return list(session.scalars(stmt))

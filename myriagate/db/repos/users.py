@@ -1,0 +1,57 @@
+"""Reading and creating users and their memberships."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from myriagate.db.models.users import Membership, MembershipRole, User
+
+
+def get(session: Session, user_id: uuid.UUID) -> User | None:
+    return session.get(User, user_id)
+
+
+def get_by_username(session: Session, username: str) -> User | None:
+    return session.scalars(sa.select(User).where(User.username == username)).one_or_none()
+
+
+def add(
+    session: Session,
+    *,
+    username: str,
+    cluster_login: str,
+    created_at: datetime,
+    display_name: str = "",
+    email: str | None = None,
+) -> User:
+    """A new active user (flushed, not committed)."""
+    user = User(
+        username=username,
+        cluster_login=cluster_login,
+        display_name=display_name,
+        email=email,
+        is_active=True,
+        created_at=created_at,
+        memberships=[],
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def add_membership(
+    session: Session,
+    user: User,
+    *,
+    cluster: str,
+    slurm_account: str,
+    role: MembershipRole = MembershipRole.RESEARCHER,
+) -> Membership:
+    membership = Membership(cluster=cluster, slurm_account=slurm_account, role=role)
+    user.memberships.append(membership)
+    session.flush()
+    return membership

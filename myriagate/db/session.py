@@ -1,0 +1,43 @@
+"""Engines and session factories built from a database URL.
+
+The caller owns the session lifecycle (``with factory() as session:``); the functions that
+use a session never create one. SQLite gets WAL, a busy timeout and foreign keys, so several
+processes (web, worker) can share one file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def make_engine(database_url: str, *, echo: bool = False) -> Engine:
+    """An engine for ``database_url`` (``sqlite:///…`` or ``postgresql+psycopg://…``)."""
+    url = sa.make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        # Connections move between threads through the pool (web handlers, worker threads).
+        engine = sa.create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, echo=echo, pool_pre_ping=True)
+
+
+def make_session_factory(engine_or_url: Engine | str) -> sessionmaker[Session]:
+    """A session factory; objects stay readable after commit (services return them)."""
+    engine = make_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)

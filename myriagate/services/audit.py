@@ -1,0 +1,48 @@
+"""Recording audited actions. The caller's transaction decides when they become durable."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from myriagate.db.models.audit import AuditEvent
+from myriagate.db.repos import audit as audit_repo
+
+log = structlog.get_logger(__name__)
+
+SYSTEM = "system"
+WORKER = "worker"
+
+
+def record(
+    session: Session,
+    actor: object,
+    action: str,
+    target: tuple[str, object] | None = None,
+    detail: Mapping[str, Any] | None = None,
+    source: str = "api",
+    *,
+    at: datetime | None = None,
+) -> AuditEvent:
+    """Add an audit event (``actor`` is a user id or ``system``/``worker``; target is (type, id)).
+
+    The event is added to the session, not committed, so it lands in the same transaction as
+    the change it describes.
+    """
+    target_type, target_id = (target[0], str(target[1])) if target is not None else (None, None)
+    event = audit_repo.add(
+        session,
+        at=at if at is not None else datetime.now(UTC),
+        actor=str(actor),
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        detail=detail or {},
+        source=source,
+    )
+    log.info("audit", action=action, actor=str(actor), target_type=target_type, target_id=target_id)
+    return event

@@ -1,0 +1,71 @@
+"""Cancelling a job on behalf of its owner.
+
+Decision: once ``scancel`` has been sent, the job's state is *not* set to ``cancelled`` here.
+The request is recorded (``cancel_requested_at``, an audit event) and tracking confirms the
+state from Slurm at its next tick, because a job may finish on its own in between and its
+recorded end must be what really happened. The one exception is a job Slurm does not know
+yet (``submitting`` without an id): it is cancelled here at once, and the reconciliation
+cancels it in Slurm should its tag turn up.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+from sqlalchemy.orm import Session
+
+from myriagate.db.models.jobs import Job
+from myriagate.db.models.users import User
+from myriagate.db.repos import jobs as jobs_repo
+from myriagate.domain.states import JobState
+from myriagate.errors import JobNotCancellable, NotFound
+from myriagate.ports import Clock, SlurmBackendFactory
+from myriagate.services import audit, transitions
+from myriagate.services.clock import SystemClock
+
+log = structlog.get_logger(__name__)
+
+
+def cancel_job(
+    session: Session,
+    *,
+    job_id: uuid.UUID,
+    user: User,
+    backends: SlurmBackendFactory,
+    clock: Clock | None = None,
+    source: str = "api",
+) -> Job:
+    """Ask Slurm to cancel ``job_id``; idempotent. Returns the job as it stands afterwards.
+
+    Someone else's job answers NotFound, exactly like a job that does not exist. A job that
+    already ended otherwise than cancelled raises JobNotCancellable.
+    """
+    clock = clock or SystemClock()
+    job = jobs_repo.get_owned(session, job_id, user.id)
+    if job is None:
+        raise NotFound(f"no job {job_id}")
+    if job.state is JobState.CANCELLED:
+        return job
+    if job.state.is_final:
+        raise JobNotCancellable(f"job {job_id} already ended ({job.state.value})")
+
+    now = clock.now()
+    if job.slurm_job_id is None:
+        job.cancel_requested_at = job.cancel_requested_at or now
+        transitions.move(session, job, JobState.CANCELLED, at=now, reason="cancelled before Slurm got it")
+        audit.record(session, user.id, "job.cancel", ("job", job.id), {"slurm_job_id": None}, source, at=now)
+        session.commit()
+        log.info("job.cancelled", job_id=str(job.id), slurm_job_id=None, before_slurm=True)
+        return job
+
+    # Slurm errors propagate (nothing recorded): the user sees the cancel did not happen.
+    backends.for_login(job.cluster_login).cancel(job.slurm_job_id)
+    job.cancel_requested_at = job.cancel_requested_at or now
+    job.updated_at = now
+    audit.record(
+        session, user.id, "job.cancel", ("job", job.id), {"slurm_job_id": job.slurm_job_id}, source, at=now
+    )
+    session.commit()
+    log.info("job.cancel_sent", job_id=str(job.id), slurm_job_id=job.slurm_job_id)
+    return job

@@ -1,0 +1,145 @@
+"""Demo data for the dev cluster: researchers of two universities and a few jobs to watch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from myriagate.db.models.jobs import Job
+from myriagate.db.models.users import MembershipRole, User
+from myriagate.db.repos import users as users_repo
+from myriagate.ports import Clock, SlurmBackendFactory
+from myriagate.services.submit import SubmitRequest, submit_job
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    login: str
+    display_name: str
+    accounts: tuple[tuple[str, MembershipRole], ...]
+
+
+# Mirrors the Unix users and Slurm associations made by deploy/devcluster/up.sh.
+DEMO_USERS: tuple[DemoUser, ...] = (
+    DemoUser(
+        "alice",
+        "alice",
+        "Alice Martin (Université de Caen Normandie)",
+        (("caen-climat", MembershipRole.RESEARCHER),),
+    ),
+    DemoUser(
+        "bob",
+        "bob",
+        "Bob Lefèvre (Université de Rouen Normandie)",
+        (("rouen-chimie", MembershipRole.RESEARCHER),),
+    ),
+    DemoUser(
+        "carol",
+        "carol",
+        "Carol Dubois (Université de Caen Normandie)",
+        (("caen-climat", MembershipRole.PROJECT_LEAD), ("caen-bio", MembershipRole.RESEARCHER)),
+    ),
+)
+
+# (username, script, overrides): a success, a failure with exit code 3, an array, a long one.
+DEMO_JOBS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    (
+        "alice",
+        "#!/bin/bash\n#SBATCH --job-name=demo-hello\n#SBATCH --time=00:05:00\n"
+        'echo "bonjour from $(hostname) as $(id -un)"\nsleep 5\n',
+        {"partition": "debug"},
+    ),
+    (
+        "bob",
+        "#!/bin/bash\n#SBATCH -J demo-fails\n#SBATCH -t 5\necho about to fail >&2\nsleep 3\nexit 3\n",
+        {"partition": "debug"},
+    ),
+    (
+        "carol",
+        "#!/bin/bash\n#SBATCH --array=0-2\n#SBATCH --job-name=demo-array\n#SBATCH --time=5\n"
+        "echo task $SLURM_ARRAY_TASK_ID\nsleep 4\n",
+        {"account": "caen-bio"},
+    ),
+    (
+        "alice",
+        "#!/bin/bash\n#SBATCH --job-name=demo-long\n#SBATCH --time=00:10:00\nsleep 20\necho done\n",
+        {},
+    ),
+)
+
+
+def seed_users(session: Session, *, cluster: str, clock: Clock) -> list[User]:
+    """Create the demo users and their memberships; existing ones are left as they are."""
+    users: list[User] = []
+    for demo in DEMO_USERS:
+        user = users_repo.get_by_username(session, demo.username)
+        if user is None:
+            user = users_repo.add(
+                session,
+                username=demo.username,
+                cluster_login=demo.login,
+                display_name=demo.display_name,
+                created_at=clock.now(),
+            )
+        have = {(m.cluster, m.slurm_account) for m in user.memberships}
+        for account, role in demo.accounts:
+            if (cluster, account) not in have:
+                users_repo.add_membership(session, user, cluster=cluster, slurm_account=account, role=role)
+        users.append(user)
+    session.commit()
+    return users
+
+
+def submit_demo_jobs(
+    session: Session, *, cluster: str, profile: object, backends: SlurmBackendFactory, clock: Clock
+) -> list[Job]:
+    """Submit the demo jobs through the normal submit service, as their researchers."""
+    jobs: list[Job] = []
+    for username, script, overrides in DEMO_JOBS:
+        user = users_repo.get_by_username(session, username)
+        if user is None:
+            raise LookupError(f"demo user {username} is missing: seed the users first")
+        request = SubmitRequest(script_text=script, cluster=cluster, overrides=overrides, source="cli")
+        jobs.append(
+            submit_job(session, backends=backends, profile=profile, user=user, request=request, clock=clock)
+        )
+    return jobs
+
+
+@dataclass(frozen=True)
+class JobLine:
+    """One row of the demo's live table."""
+
+    job_id: str
+    login: str
+    job_name: str | None
+    slurm_job_id: str | None
+    state: str
+    exit_code: int | None
+    reason: str | None
+    is_final: bool
+
+
+def job_lines(session: Session, job_ids: list[object]) -> list[JobLine]:
+    """Fresh states of these jobs, as the worker last recorded them."""
+    session.expire_all()
+    lines: list[JobLine] = []
+    for job_id in job_ids:
+        job = session.get(Job, job_id)
+        if job is None:
+            continue
+        lines.append(
+            JobLine(
+                str(job.id),
+                job.cluster_login,
+                job.job_name,
+                job.slurm_job_id,
+                job.state.value,
+                job.exit_code,
+                job.reason,
+                job.state.is_final,
+            )
+        )
+    return lines

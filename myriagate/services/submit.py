@@ -1,0 +1,221 @@
+"""Submitting a job: validate, write the intent, run sbatch, record what happened.
+
+The job row is committed in state ``submitting`` *before* sbatch runs (an outbox): if the
+gateway dies or the reply is lost, the tag (``--comment=mg:<job id>``) lets the worker find
+out whether Slurm got the job. Nothing is ever resubmitted without looking the tag up first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from myriagate.db.models.jobs import Job
+from myriagate.db.models.users import User
+from myriagate.db.repos import jobs as jobs_repo
+from myriagate.domain import directives
+from myriagate.domain.jobs import JobSpec, RenderedScript, submission_tag
+from myriagate.domain.outputs import DEFAULT_ARRAY_PATTERN, DEFAULT_PATTERN
+from myriagate.domain.states import JobState
+from myriagate.errors import (
+    BackendError,
+    PermissionDenied,
+    ProfileViolation,
+    SchedulerRejected,
+    SchedulerUnavailable,
+    SubmissionUncertain,
+)
+from myriagate.ports import Clock, SlurmBackendFactory
+from myriagate.profiles import validation
+from myriagate.scripts import render
+from myriagate.services import audit, transitions
+
+log = structlog.get_logger(__name__)
+
+REASON_UNAVAILABLE = "cluster unavailable, will retry"
+REASON_UNCERTAIN = "submission outcome unknown, being checked"
+
+SpecParser = Callable[[str, Mapping[str, str]], JobSpec]
+SpecChecker = Callable[..., JobSpec]  # check(profile, spec, *, allowed_accounts=...) -> JobSpec
+ScriptPreparer = Callable[[str, JobSpec], RenderedScript]
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    """A submission as a researcher makes it: a script, sbatch-style overrides, a cluster."""
+
+    script_text: str
+    cluster: str
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    source: str = "api"
+
+
+def default_parse(script_text: str, overrides: Mapping[str, str]) -> JobSpec:
+    """``#SBATCH`` directives of the script merged with the overrides (overrides win)."""
+    return directives.merge(directives.parse_directives(script_text), overrides)
+
+
+def default_check(profile: Any, spec: JobSpec, *, allowed_accounts: Sequence[str]) -> JobSpec:
+    """The profile's limits and defaults (partition, time limit, account)."""
+    return validation.check_job(profile, spec, allowed_accounts=allowed_accounts)
+
+
+def default_prepare(script_text: str, spec: JobSpec) -> RenderedScript:
+    """The script with its ``#SBATCH`` lines neutralised and the spec as sbatch options."""
+    return render.prepare_script(script_text, spec)
+
+
+def submit_job(
+    session: Session,
+    *,
+    backends: SlurmBackendFactory,
+    profile: Any,
+    user: User,
+    request: SubmitRequest,
+    clock: Clock,
+    parse: SpecParser | None = None,
+    check: SpecChecker | None = None,
+    prepare: ScriptPreparer | None = None,
+) -> Job:
+    """Submit ``request`` as ``user`` and return the job as it stands afterwards.
+
+    Invalid input raises (InvalidRequest subclasses) before anything is written. A refusal by
+    Slurm marks the job ``failed`` and re-raises SchedulerRejected. An unreachable cluster or
+    a lost sbatch reply leaves the job ``submitting`` (returned, not raised): the request is
+    durable and the worker finishes it, looking the tag up before any new sbatch.
+    """
+    parse = parse or default_parse
+    check = check or default_check
+    prepare = prepare or default_prepare
+
+    if not user.is_active:
+        raise PermissionDenied(f"user {user.username} is disabled")
+    accounts = user.accounts_on(request.cluster)
+    if not accounts:
+        raise ProfileViolation(f"you have no Slurm account on cluster {request.cluster}")
+    spec = check(profile, parse(request.script_text, request.overrides), allowed_accounts=accounts)
+    # The account must reach sbatch (the researcher's default account may not be the one
+    # the gateway knows), so a lone membership fills it in before the script is prepared.
+    if spec.account is None and len(accounts) == 1:
+        spec = spec.model_copy(update={"account": accounts[0]})
+    elif spec.account is None:
+        raise ProfileViolation(
+            "choose an account with --account: you can use " + ", ".join(accounts),
+        )
+    script = prepare(request.script_text, spec)
+
+    now = clock.now()
+    job_id = uuid.uuid4()
+    job = Job(
+        id=job_id,
+        user_id=user.id,
+        cluster=request.cluster,
+        cluster_login=user.cluster_login,
+        slurm_account=spec.account,
+        partition=spec.partition,
+        job_name=spec.job_name,
+        tag=submission_tag(job_id),
+        state=JobState.SUBMITTING,
+        work_dir=spec.chdir,
+        # Slurm's own default is stored, so outputs can be found when the script does not say.
+        output_pattern=spec.output or (DEFAULT_ARRAY_PATTERN if spec.array else DEFAULT_PATTERN),
+        error_pattern=spec.error,
+        script_text=script.text,
+        sbatch_args=list(script.sbatch_args),
+        spec=spec.model_dump(mode="json"),
+        array_task_count=array_task_count(spec.array) if spec.array else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    session.flush()
+    jobs_repo.add_state_change(session, job, from_state=None, to_state=JobState.SUBMITTING, at=now)
+    audit.record(
+        session,
+        user.id,
+        "job.submit",
+        ("job", job.id),
+        {"cluster": job.cluster, "account": job.slurm_account, "partition": job.partition, "tag": job.tag},
+        request.source,
+        at=now,
+    )
+    session.commit()  # the intent is durable before sbatch runs
+    log.info("job.submitting", job_id=str(job.id), cluster=job.cluster, login=job.cluster_login)
+
+    backend = backends.for_login(job.cluster_login)
+    try:
+        slurm_job_id = backend.submit(script, tag=job.tag)
+    except SchedulerRejected as exc:
+        job.reason = exc.detail
+        transitions.move(session, job, JobState.FAILED, at=clock.now(), reason=exc.detail, force=True)
+        audit.record(session, user.id, "job.submit_rejected", ("job", job.id), {"detail": exc.detail},
+                     request.source, at=clock.now())  # fmt: skip
+        session.commit()
+        log.warning("job.rejected", job_id=str(job.id), detail=exc.detail)
+        raise
+    except SubmissionUncertain as exc:
+        log.warning("job.submit_uncertain", job_id=str(job.id), detail=exc.detail)
+        return _look_up_after_uncertain_submit(session, job, backends, clock)
+    except SchedulerUnavailable as exc:
+        _leave_submitting(session, job, REASON_UNAVAILABLE, clock)
+        log.warning("job.submit_unavailable", job_id=str(job.id), detail=exc.detail)
+        return job
+    except BackendError as exc:
+        # Any other failure after sbatch may have run: the outcome is unknown, check the tag.
+        log.warning("job.submit_error", job_id=str(job.id), detail=exc.detail)
+        return _look_up_after_uncertain_submit(session, job, backends, clock)
+
+    _record_success(session, job, slurm_job_id, backends, clock)
+    return job
+
+
+def _record_success(
+    session: Session, job: Job, slurm_job_id: str, backends: SlurmBackendFactory, clock: Clock
+) -> None:
+    # The owner may have cancelled while sbatch ran (another request): honour it.
+    session.refresh(job)
+    transitions.record_submitted(session, job, slurm_job_id, at=clock.now())
+    session.commit()
+    log.info("job.submitted", job_id=str(job.id), slurm_job_id=slurm_job_id)
+    if job.cancel_requested_at is not None:
+        backends.for_login(job.cluster_login).cancel(slurm_job_id)
+        log.info(
+            "job.cancel_sent", job_id=str(job.id), slurm_job_id=slurm_job_id, why="cancelled while submitting"
+        )
+
+
+def _look_up_after_uncertain_submit(
+    session: Session, job: Job, backends: SlurmBackendFactory, clock: Clock
+) -> Job:
+    """One tag lookup; found -> record it, otherwise leave it to the worker (never resubmit here)."""
+    try:
+        found = backends.for_login(job.cluster_login).find_by_tag(job.tag)
+    except BackendError as exc:
+        log.warning("job.find_by_tag_failed", job_id=str(job.id), detail=exc.detail)
+        found = None
+    if found is not None:
+        _record_success(session, job, found, backends, clock)
+        return job
+    _leave_submitting(session, job, REASON_UNCERTAIN, clock)
+    return job
+
+
+def _leave_submitting(session: Session, job: Job, reason: str, clock: Clock) -> None:
+    job.reason = reason
+    job.updated_at = clock.now()
+    session.commit()
+
+
+def array_task_count(array: str) -> int:
+    """How many tasks an ``--array`` index list makes (``0-15`` -> 16, ``1,3,5-9:2%4`` -> 5)."""
+    count = 0
+    for part in array.split("%", 1)[0].split(","):
+        bounds, _, step = part.partition(":")
+        low, _, high = bounds.partition("-")
+        count += len(range(int(low), int(high or low) + 1, int(step or 1)))
+    return count

@@ -1,0 +1,219 @@
+"""One tracking tick for one cluster: poll every unfinished job at once, reconcile the rest.
+
+A tick makes ONE ``status()`` call (the backend runs squeue, then sacct for the jobs gone
+from the queue) for all unfinished jobs of the cluster, moves states forward only, and
+records history. Jobs absent from the answer keep their state: a job missing from squeue
+is never assumed completed. Then it reconciles jobs stuck in ``submitting``: the tag is
+looked up first, and a job is resubmitted only when the lookup proved Slurm never got it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy.orm import Session
+
+from myriagate.db.models.jobs import Job
+from myriagate.db.repos import jobs as jobs_repo
+from myriagate.domain.jobs import JobStatus, RenderedScript
+from myriagate.domain.states import JobState
+from myriagate.errors import BackendError, SchedulerRejected
+from myriagate.ports import Clock, SlurmBackendFactory
+from myriagate.services import audit, transitions
+
+log = structlog.get_logger(__name__)
+
+# Longer than the slowest sbatch the gateway waits for, so a submission still in flight in
+# a web request is not mistaken for a lost one.
+DEFAULT_UNCERTAIN_AFTER_S = 120.0
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """What one tick did: jobs whose state (or raw Slurm state) changed, jobs polled."""
+
+    changed: int
+    polled: int
+    reconciled: int = 0
+    error: str | None = None
+
+
+def tick(
+    session: Session,
+    *,
+    cluster: str,
+    backends: SlurmBackendFactory,
+    clock: Clock,
+    uncertain_after_s: float = DEFAULT_UNCERTAIN_AFTER_S,
+) -> TickResult:
+    """Poll and reconcile the jobs of ``cluster``; commits its own changes."""
+    # Reconcile first, so a job found by its tag is polled in this very tick.
+    reconciled = _reconcile(
+        session, cluster=cluster, backends=backends, clock=clock, uncertain_after_s=uncertain_after_s
+    )
+    changed, polled, error = _poll(session, cluster=cluster, backends=backends, clock=clock)
+    log.info("tracking.tick", cluster=cluster, polled=polled, changed=changed, reconciled=reconciled)
+    return TickResult(changed=changed + reconciled, polled=polled, reconciled=reconciled, error=error)
+
+
+def _poll(
+    session: Session, *, cluster: str, backends: SlurmBackendFactory, clock: Clock
+) -> tuple[int, int, str | None]:
+    jobs = jobs_repo.unfinished_with_slurm_id(session, cluster)
+    if not jobs:
+        return 0, 0, None
+    by_id = {job.slurm_job_id: job for job in jobs if job.slurm_job_id is not None}
+    try:
+        statuses = backends.for_service().status(list(by_id))
+    except BackendError as exc:
+        # Nothing is known: every state stays as it was; the worker backs off and retries.
+        log.warning("tracking.poll_failed", cluster=cluster, error=exc.code, detail=exc.detail)
+        return 0, len(by_id), exc.detail
+    now = clock.now()
+    changed = 0
+    for slurm_job_id, job in by_id.items():
+        status = statuses.get(slurm_job_id)
+        if status is None:
+            continue  # not in squeue nor sacct (yet): keep the state, never guess
+        if apply_status(session, job, status, now=now):
+            changed += 1
+    session.commit()
+    return changed, len(by_id), None
+
+
+def apply_status(session: Session, job: Job, status: JobStatus, *, now: datetime) -> bool:
+    """Copy what Slurm said onto ``job``; True when its state or raw Slurm state changed."""
+    raw_changed = status.slurm_state != job.slurm_state
+    job.slurm_state = status.slurm_state
+    if status.reason not in (None, "None", "(null)"):
+        job.reason = status.reason
+    elif status.state is not None and status.state is not JobState.PENDING:
+        job.reason = None
+    for attr in ("exit_code", "signal", "work_dir", "started_at", "ended_at"):
+        value = getattr(status, attr)
+        if value is not None:
+            setattr(job, attr, value)
+    if job.submitted_at is None and status.submitted_at is not None:
+        job.submitted_at = status.submitted_at
+    if status.array_tasks and job.array_task_count is None:
+        job.array_task_count = len(status.array_tasks)
+    moved = False
+    if status.state is None:
+        # A Slurm state we do not know: keep ours, but keep the raw one for people to read.
+        log.warning(
+            "tracking.unknown_slurm_state",
+            job_id=str(job.id),
+            slurm_job_id=job.slurm_job_id,
+            slurm_state=status.slurm_state,
+        )
+    else:
+        moved = transitions.move(
+            session, job, status.state, at=now, slurm_state=status.slurm_state, reason=status.reason
+        )
+    if raw_changed or moved:
+        job.updated_at = now
+    return raw_changed or moved
+
+
+def _reconcile(
+    session: Session,
+    *,
+    cluster: str,
+    backends: SlurmBackendFactory,
+    clock: Clock,
+    uncertain_after_s: float,
+) -> int:
+    now = clock.now()
+    jobs = jobs_repo.awaiting_reconciliation(
+        session, cluster, created_before=now - timedelta(seconds=uncertain_after_s)
+    )
+    done = 0
+    for job in jobs:
+        try:
+            if _reconcile_one(session, job, backends, clock):
+                done += 1
+        except BackendError as exc:
+            # The cluster is down or the answer was lost again: try at the next tick.
+            session.rollback()
+            log.warning("tracking.reconcile_failed", job_id=str(job.id), error=exc.code, detail=exc.detail)
+    return done
+
+
+def _reconcile_one(session: Session, job: Job, backends: SlurmBackendFactory, clock: Clock) -> bool:
+    """Settle one job without a Slurm id; True when something was decided."""
+    backend = backends.for_login(job.cluster_login)
+    found = backend.find_by_tag(job.tag)
+    now = clock.now()
+    if job.state is JobState.CANCELLED:
+        # Cancelled while submitting: if the submission did reach Slurm, cancel it there too.
+        if found is not None:
+            job.slurm_job_id = found
+            backend.cancel(found)
+            log.info(
+                "job.cancel_sent", job_id=str(job.id), slurm_job_id=found, why="cancelled while submitting"
+            )
+        job.reconciled_at = now
+        job.updated_at = now
+        audit.record(
+            session,
+            audit.WORKER,
+            "job.reconcile",
+            ("job", job.id),
+            {"found": found, "outcome": "cancelled"},
+            "worker",
+            at=now,
+        )
+        session.commit()
+        return True
+    if found is not None:
+        transitions.record_submitted(session, job, found, at=now)
+        job.reconciled_at = now
+        audit.record(
+            session,
+            audit.WORKER,
+            "job.reconcile",
+            ("job", job.id),
+            {"found": found, "outcome": "found"},
+            "worker",
+            at=now,
+        )
+        session.commit()
+        log.info("job.reconciled", job_id=str(job.id), slurm_job_id=found, outcome="found")
+        return True
+    # The tag is in neither squeue nor sacct: Slurm never got this job, so submitting it now
+    # cannot make a duplicate. A lost reply again leaves it for the next lookup.
+    script = RenderedScript(text=job.script_text, sbatch_args=tuple(job.sbatch_args))
+    try:
+        slurm_job_id = backend.submit(script, tag=job.tag)
+    except SchedulerRejected as exc:
+        job.reason = exc.detail
+        transitions.move(session, job, JobState.FAILED, at=clock.now(), reason=exc.detail, force=True)
+        job.reconciled_at = now
+        audit.record(
+            session,
+            audit.WORKER,
+            "job.submit_rejected",
+            ("job", job.id),
+            {"detail": exc.detail},
+            "worker",
+            at=now,
+        )
+        session.commit()
+        log.warning("job.rejected", job_id=str(job.id), detail=exc.detail)
+        return True
+    transitions.record_submitted(session, job, slurm_job_id, at=clock.now())
+    job.reconciled_at = now
+    audit.record(
+        session,
+        audit.WORKER,
+        "job.reconcile",
+        ("job", job.id),
+        {"found": None, "outcome": "resubmitted", "slurm_job_id": slurm_job_id},
+        "worker",
+        at=now,
+    )
+    session.commit()
+    log.info("job.reconciled", job_id=str(job.id), slurm_job_id=slurm_job_id, outcome="resubmitted")
+    return True

@@ -1,0 +1,174 @@
+"""The polling loop behind ``myriagate worker``: lease, tick, back off, repeat.
+
+Several workers may run against one database (for availability); the lease
+``poll:<cluster>`` makes sure only one of them ticks a cluster at a time. The delay between
+ticks doubles from ``poll_min_s`` up to ``poll_max_s`` while nothing changes and drops back
+to ``poll_min_s`` as soon as something does, so an idle cluster costs few squeue calls and a
+busy one is followed closely.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from myriagate.db.repos import leases
+from myriagate.ports import Clock, SlurmBackendFactory
+from myriagate.services import tracking
+from myriagate.services.tracking import TickResult
+
+log = structlog.get_logger(__name__)
+
+TickFn = Callable[..., TickResult]
+
+
+def holder_id() -> str:
+    """Who holds a lease: host, process and a random part (two workers in one process differ)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def lease_name(cluster: str) -> str:
+    return f"poll:{cluster}"
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    cluster: str
+    poll_min_s: float = 2.0
+    poll_max_s: float = 30.0
+    lease_s: float = 30.0
+    uncertain_after_s: float = tracking.DEFAULT_UNCERTAIN_AFTER_S
+
+    @classmethod
+    def from_settings(cls, settings: Any, cluster: str) -> WorkerOptions:
+        return cls(
+            cluster=cluster,
+            poll_min_s=settings.poll_min_s,
+            poll_max_s=settings.poll_max_s,
+            lease_s=settings.lease_s,
+        )
+
+
+@dataclass
+class Backoff:
+    """Delay between ticks: doubles while nothing changes, back to the minimum on change."""
+
+    min_s: float
+    max_s: float
+    current_s: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.current_s = self.min_s
+
+    def next(self, changed: bool) -> float:
+        """The delay to wait after a tick, given whether it changed anything."""
+        delay = self.min_s if changed else self.current_s
+        self.current_s = min(self.max_s, delay * 2)
+        return delay
+
+
+@dataclass
+class Worker:
+    """Ticks one cluster while it holds that cluster's lease."""
+
+    session_factory: Callable[[], Session]
+    backends: SlurmBackendFactory
+    clock: Clock
+    options: WorkerOptions
+    holder: str = field(default_factory=holder_id)
+    tick: TickFn = tracking.tick
+    backoff: Backoff = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.backoff = Backoff(self.options.poll_min_s, self.options.poll_max_s)
+
+    @property
+    def lease(self) -> str:
+        return lease_name(self.options.cluster)
+
+    def run_once(self) -> TickResult | None:
+        """Take (or renew) the lease and tick; None when another worker holds the lease."""
+        with self.session_factory() as session:
+            ttl = timedelta(seconds=self.options.lease_s)
+            if not leases.acquire(session, self.lease, self.holder, now=self.clock.now(), ttl=ttl):
+                return None
+            try:
+                return self.tick(
+                    session,
+                    cluster=self.options.cluster,
+                    backends=self.backends,
+                    clock=self.clock,
+                    uncertain_after_s=self.options.uncertain_after_s,
+                )
+            except Exception as exc:
+                # A bug or a database hiccup must not kill the worker: log it, retry later.
+                session.rollback()
+                log.exception("worker.tick_failed", cluster=self.options.cluster)
+                return TickResult(changed=0, polled=0, error=repr(exc))
+
+    def step(self) -> float:
+        """One iteration of the loop; returns how long to wait before the next one."""
+        result = self.run_once()
+        if result is None:
+            return self.options.poll_min_s  # standby: check the lease often, it is one UPDATE
+        delay = self.backoff.next(result.changed > 0 and result.error is None)
+        # Keep the lease while sleeping, so the worker that ticked keeps ticking.
+        with self.session_factory() as session:
+            leases.acquire(
+                session,
+                self.lease,
+                self.holder,
+                now=self.clock.now(),
+                ttl=timedelta(seconds=delay + self.options.lease_s),
+            )
+        return delay
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until ``stop`` is set, then give the lease up so another worker takes over."""
+        log.info("worker.started", cluster=self.options.cluster, holder=self.holder)
+        try:
+            while not stop.is_set():
+                try:
+                    delay = self.step()
+                except Exception:
+                    log.exception("worker.step_failed", cluster=self.options.cluster)
+                    delay = self.options.poll_max_s
+                stop.wait(delay)
+        finally:
+            with self.session_factory() as session:
+                leases.release(session, self.lease, self.holder)
+            log.info("worker.stopped", cluster=self.options.cluster, holder=self.holder)
+
+
+def run(
+    session_factory: Callable[[], Session],
+    *,
+    cluster: str,
+    backends: SlurmBackendFactory,
+    clock: Clock,
+    settings: Any,
+    stop: threading.Event,
+) -> None:
+    """Run the polling loop for ``cluster`` until ``stop`` is set (what ``myriagate worker`` calls)."""
+    Worker(session_factory, backends, clock, WorkerOptions.from_settings(settings, cluster)).run(stop)
+
+
+def run_once(
+    session_factory: Callable[[], Session],
+    *,
+    cluster: str,
+    backends: SlurmBackendFactory,
+    clock: Clock,
+    settings: Any,
+) -> TickResult | None:
+    """One lease-guarded tick (``myriagate worker --once``, and tests)."""
+    return Worker(session_factory, backends, clock, WorkerOptions.from_settings(settings, cluster)).run_once()

@@ -1,0 +1,132 @@
+"""The one place that picks concrete implementations from the settings and the cluster profiles.
+
+Entry points (CLI, worker, web) call ``build_gateway()`` and hand what it returns to the
+services; nothing else imports runners or Slurm backends.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from myriagate.db.session import make_session_factory
+from myriagate.errors import ConfigError, NotFound
+from myriagate.ports import SlurmBackend
+from myriagate.profiles.loader import load_all_profiles
+from myriagate.profiles.models import ClusterProfile
+from myriagate.runners.certificates import CertificateAuthority
+from myriagate.runners.local import LocalRunner
+from myriagate.runners.pool import SshConnectionPool
+from myriagate.runners.ssh import SshRunner
+from myriagate.settings import Settings, get_settings
+from myriagate.slurm.cli_backend import SlurmCliBackend
+
+
+class ClusterBackends:
+    """A ``SlurmBackendFactory`` for one cluster: one backend per login, sharing one SSH pool."""
+
+    def __init__(self, profile: ClusterProfile, settings: Settings) -> None:
+        self.profile = profile
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._backends: dict[str, SlurmBackend] = {}
+        self._pool: SshConnectionPool | None = None
+        conn = profile.connection
+        if conn.backend == "pyslurm":
+            # Checked now so a missing or mismatched pyslurm fails at startup, not mid-request.
+            from myriagate.slurm.pyslurm_backend import PyslurmBackend
+
+            self._pyslurm: PyslurmBackend | None = PyslurmBackend(cluster_slurm_version=profile.slurm_version)
+        else:
+            self._pyslurm = None
+        if conn.backend == "cli" and conn.runner == "ssh":
+            if settings.ssh_ca_key_path is None:
+                raise ConfigError(
+                    f"cluster {profile.name!r} is reached over SSH: set MYRIAGATE_SSH_CA_KEY_PATH "
+                    "to the gateway's SSH user CA private key"
+                )
+            assert conn.host is not None and conn.known_hosts is not None  # checked by the profile
+            ca = CertificateAuthority(settings.ssh_ca_key_path, settings.ssh_cert_validity_s)
+            self._pool = SshConnectionPool(
+                conn.host, conn.port, conn.known_hosts, ca, connect_timeout=conn.connect_timeout_s
+            )
+
+    @property
+    def pool(self) -> SshConnectionPool | None:
+        return self._pool
+
+    def for_login(self, login: str) -> SlurmBackend:
+        with self._lock:
+            backend = self._backends.get(login)
+            if backend is None:
+                backend = self._build(login)
+                self._backends[login] = backend
+            return backend
+
+    def for_service(self) -> SlurmBackend:
+        return self.for_login(self.profile.connection.service_login)
+
+    def _build(self, login: str) -> SlurmBackend:
+        if self._pyslurm is not None:
+            return self._pyslurm
+        tz = ZoneInfo(self.profile.timezone) if self.profile.timezone else UTC
+        if self._pool is not None:
+            runner: SshRunner | LocalRunner = SshRunner(self._pool, login)
+        else:
+            runner = LocalRunner(as_login=login)
+        return SlurmCliBackend(
+            runner, cluster_tz=tz, timeout_s=self.profile.connection.command_timeout_s
+        )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+
+@dataclass
+class Gateway:
+    """Everything an entry point needs: settings, profiles, database and cluster backends."""
+
+    settings: Settings
+    profiles: dict[str, ClusterProfile]
+    session_factory: sessionmaker[Session]
+    _backends: dict[str, ClusterBackends] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def profile(self, cluster: str | None = None) -> ClusterProfile:
+        name = cluster or self.settings.default_cluster
+        try:
+            return self.profiles[name]
+        except KeyError:
+            raise NotFound(f"unknown cluster {name!r}; known: {', '.join(sorted(self.profiles))}") from None
+
+    def backends(self, cluster: str | None = None) -> ClusterBackends:
+        profile = self.profile(cluster)
+        with self._lock:
+            backends = self._backends.get(profile.name)
+            if backends is None:
+                backends = ClusterBackends(profile, self.settings)
+                self._backends[profile.name] = backends
+            return backends
+
+    def close(self) -> None:
+        for backends in self._backends.values():
+            backends.close()
+        self.session_factory.kw["bind"].dispose()
+
+
+def build_gateway(settings: Settings | None = None) -> Gateway:
+    settings = settings or get_settings()
+    profiles = load_all_profiles(settings)
+    if settings.default_cluster not in profiles:
+        raise ConfigError(
+            f"MYRIAGATE_DEFAULT_CLUSTER={settings.default_cluster!r} has no profile; "
+            f"known: {', '.join(sorted(profiles))}"
+        )
+    return Gateway(
+        settings=settings, profiles=profiles, session_factory=make_session_factory(settings.database_url)
+    )
