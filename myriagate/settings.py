@@ -20,7 +20,8 @@ class Settings(BaseSettings):
 
     dev_mode: bool = False
     database_url: str = "sqlite:///./myriagate.db"
-    secret_key: str = "dev-insecure-secret"
+    # A placeholder on purpose: refused below unless dev_mode is on.
+    secret_key: str = "dev-insecure-secret"  # noqa: S105
     profiles_dir: Path | None = None
     templates_dir: Path | None = None
     default_cluster: str = "devcluster"
