@@ -1,0 +1,145 @@
+"""Short-lived SSH user certificates signed by the gateway's user CA.
+
+For each cluster login the CA makes an ephemeral Ed25519 key pair in memory and signs a USER
+certificate whose only principal is that login, valid for a few minutes. The cluster's sshd
+trusts the CA (``TrustedUserCAKeys``), so no per-user key is stored anywhere: the private key
+lives in this process only and is replaced before the certificate expires.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import stat
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from myriagate.domain import values
+from myriagate.errors import ConfigError
+
+# Clocks drift: a certificate valid from "now" may be "not yet valid" on a node a second behind.
+_BACKDATE_S = 60
+
+
+@dataclass(frozen=True)
+class UserKey:
+    """An ephemeral key with its certificate loaded, ready for ``auth_publickey``."""
+
+    login: str
+    pkey: paramiko.PKey
+    certificate: str  # OpenSSH one-line form: "ssh-ed25519-cert-v01@openssh.com AAAA… key-id"
+    key_id: str
+    valid_after: int  # Unix seconds
+    valid_before: int
+
+
+class CertificateAuthority:
+    """Signs short-lived user certificates with an OpenSSH Ed25519 CA key; thread-safe.
+
+    ``key_for(login)`` returns a cached key until less than ``renew_before_s`` of validity is
+    left, then signs a new one, so a caller always gets at least that much time to connect.
+    """
+
+    def __init__(
+        self,
+        ca_key_path: Path | str,
+        validity_s: int = 300,
+        *,
+        renew_before_s: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if validity_s < 30:
+            raise ConfigError("SSH certificate validity must be at least 30 s")
+        self._validity_s = validity_s
+        self._renew_before_s = renew_before_s if renew_before_s is not None else max(30, validity_s // 3)
+        if self._renew_before_s >= validity_s:
+            raise ConfigError("renew_before_s must be shorter than the certificate validity")
+        self._clock = clock
+        self._ca_key = _load_ca_key(Path(ca_key_path))
+        self._lock = threading.Lock()
+        self._keys: dict[str, UserKey] = {}
+
+    @property
+    def validity_s(self) -> int:
+        return self._validity_s
+
+    def public_key_line(self) -> str:
+        """The CA public key, as it appears in the cluster's TrustedUserCAKeys file."""
+        return (
+            self._ca_key.public_key()
+            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+            .decode()
+        )
+
+    def key_for(self, login: str) -> UserKey:
+        values.login(login)
+        with self._lock:
+            cached = self._keys.get(login)
+            if cached is not None and cached.valid_before - self._clock() > self._renew_before_s:
+                return cached
+            fresh = self._sign(login)
+            self._keys[login] = fresh
+            return fresh
+
+    def _sign(self, login: str) -> UserKey:
+        now = int(self._clock())
+        user_key = ed25519.Ed25519PrivateKey.generate()
+        key_id = f"myriagate:{login}:{now}"
+        valid_after, valid_before = now - _BACKDATE_S, now + self._validity_s
+        # No extensions: the gateway only runs commands and SFTP, so it asks for no pty, no
+        # forwarding and no agent; sshd then refuses them for this certificate.
+        cert = (
+            serialization.SSHCertificateBuilder()
+            .public_key(user_key.public_key())
+            .serial(secrets.randbits(64))
+            .type(serialization.SSHCertificateType.USER)
+            .key_id(key_id.encode())
+            .valid_principals([login.encode()])
+            .valid_after(valid_after)
+            .valid_before(valid_before)
+            .sign(self._ca_key)
+        )
+        cert_line = f"{cert.public_bytes().decode()} {key_id}"
+        # paramiko cannot take a cryptography key object; the OpenSSH encoding goes through
+        # memory only, never a file.
+        pem = user_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        ).decode()
+        pkey = paramiko.Ed25519Key(file_obj=io.StringIO(pem))
+        pkey.load_certificate(cert_line)
+        return UserKey(
+            login=login,
+            pkey=pkey,
+            certificate=cert_line,
+            key_id=key_id,
+            valid_after=valid_after,
+            valid_before=valid_before,
+        )
+
+
+def _load_ca_key(path: Path) -> ed25519.Ed25519PrivateKey:
+    try:
+        mode = path.stat().st_mode
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the SSH user CA key {path}: {exc.strerror}") from exc
+    # Same rule as OpenSSH: a key others can read is refused rather than used.
+    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"the SSH user CA key {path} is accessible by group or others; chmod 600 it")
+    try:
+        key = serialization.load_ssh_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{path} is not an unencrypted OpenSSH private key: {exc}") from exc
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise ConfigError(f"the SSH user CA key {path} must be Ed25519, not {type(key).__name__}")
+    return key

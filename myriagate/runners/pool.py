@@ -1,0 +1,306 @@
+"""SshConnectionPool: authenticated paramiko Transports per cluster login, reused.
+
+A new SSH connection costs 130-300 ms here (TCP, key exchange, certificate auth); a channel on
+an open Transport costs ~5 ms once Nagle is off. So each login keeps its Transport and every
+command opens a channel on it. Transports are thread-safe for opening channels, so threads
+share them; up to ``transports_per_login`` are opened when all are busy.
+
+Lifecycle of a Transport: opened on first use; replaced, transparently and once, when found
+dead before a command starts; retired (no new channels, closed when its last channel ends)
+when its certificate is about to expire or after ``max_idle_s`` without use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import paramiko
+
+from myriagate.domain import values
+from myriagate.errors import ConfigError, PermissionDenied, SchedulerUnavailable
+from myriagate.runners.certificates import UserKey
+from myriagate.runners.hostkeys import PinnedHostKeys, load_pinned_host_keys
+
+# curve25519 first: OpenSSH 9.2's default sntrup761x25519 costs 130-150 ms per connection here.
+PREFERRED_KEX = ("curve25519-sha256@libssh.org", "mlkem768x25519-sha256")
+# Retire a connection this long before its certificate expires, so it is never used past it.
+_CERT_MARGIN_S = 10.0
+
+
+class UserKeySource(Protocol):
+    """Where the pool gets a key + certificate for a login (a CertificateAuthority)."""
+
+    def key_for(self, login: str) -> UserKey: ...
+
+
+@dataclass
+class PoolStats:
+    """Counters since the pool was made."""
+
+    connects: int = 0
+    dead: int = 0  # pooled Transports found dead (server restart, dropped link) and dropped
+    retired: int = 0  # replaced because of certificate expiry or idleness
+    channels: int = 0
+    open_transports: int = 0
+
+
+@dataclass
+class _Connection:
+    login: str
+    transport: paramiko.Transport
+    cert_valid_before: float
+    last_used: float
+    in_flight: int = 0
+    retired: bool = False
+
+    def usable(self, now_wall: float) -> bool:
+        return (
+            not self.retired
+            and self.transport.is_active()
+            and self.cert_valid_before - now_wall > _CERT_MARGIN_S
+        )
+
+
+@dataclass
+class _LoginSlot:
+    lock: threading.Lock = field(default_factory=threading.Lock)  # serialises connecting
+    connections: list[_Connection] = field(default_factory=list)
+
+
+class SshConnectionPool:
+    """Pooled, host-key-pinned, certificate-authenticated SSH connections to one host."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        known_hosts_path: Path | str,
+        ca: UserKeySource,
+        *,
+        connect_timeout: float = 10.0,
+        keepalive_s: int = 30,
+        max_idle_s: float = 300.0,
+        transports_per_login: int = 1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if transports_per_login < 1:
+            raise ConfigError("transports_per_login must be at least 1")
+        self._host, self._port = host, port
+        # Loaded once, now: a missing pin is a startup error, not a first-request surprise.
+        self._pinned: PinnedHostKeys = load_pinned_host_keys(known_hosts_path, host, port)
+        self._ca = ca
+        self._connect_timeout = connect_timeout
+        self._keepalive_s = keepalive_s
+        self._max_idle_s = max_idle_s
+        self._per_login = transports_per_login
+        self._clock = clock
+        self._lock = threading.Lock()  # guards _slots, every _Connection's counters and _stats
+        self._slots: dict[str, _LoginSlot] = {}
+        self._stats = PoolStats()
+        self._closed = False
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    def stats(self) -> PoolStats:
+        with self._lock:
+            open_now = sum(
+                1 for slot in self._slots.values() for c in slot.connections if c.transport.is_active()
+            )
+            return PoolStats(
+                connects=self._stats.connects,
+                dead=self._stats.dead,
+                retired=self._stats.retired,
+                channels=self._stats.channels,
+                open_transports=open_now,
+            )
+
+    @contextlib.contextmanager
+    def channel(self, login: str) -> Iterator[paramiko.Channel]:
+        """A new session channel for ``login``; nothing has been sent on it yet.
+
+        Raises SchedulerUnavailable (the command certainly did not start) when no channel can
+        be had, PermissionDenied when the cluster refuses the login's certificate, and
+        ConfigError when the host key does not match the pinned one.
+        """
+        values.login(login)
+        conn, chan = self._open_channel(login)
+        try:
+            yield chan
+        finally:
+            chan.close()
+            self._release(conn)
+
+    def prune(self) -> None:
+        """Close idle and retired connections that carry no command."""
+        doomed: list[_Connection] = []
+        with self._lock:
+            for slot in self._slots.values():
+                doomed += self._sweep(slot)
+        for conn in doomed:
+            conn.transport.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            conns = [c for slot in self._slots.values() for c in slot.connections]
+            self._slots.clear()
+        for conn in conns:
+            conn.transport.close()
+
+    def transport_for(self, login: str) -> paramiko.Transport | None:
+        """The newest pooled Transport of ``login`` (for tests and diagnostics)."""
+        with self._lock:
+            slot = self._slots.get(login)
+            return slot.connections[-1].transport if slot and slot.connections else None
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _open_channel(self, login: str) -> tuple[_Connection, paramiko.Channel]:
+        conn = self._acquire(login)
+        try:
+            return conn, conn.transport.open_session(timeout=self._connect_timeout)
+        except (paramiko.SSHException, EOFError, OSError):
+            # The Transport died under us (server restart, dropped link) and nothing was sent
+            # on a channel yet: replace it, once.
+            self._release(conn, dead=True)
+        conn = self._acquire(login)
+        try:
+            return conn, conn.transport.open_session(timeout=self._connect_timeout)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            self._release(conn, dead=True)
+            raise SchedulerUnavailable(f"cannot open an SSH channel on {self._pinned.name}: {exc}") from exc
+
+    def _acquire(self, login: str) -> _Connection:
+        with self._lock:
+            if self._closed:
+                raise SchedulerUnavailable("the SSH connection pool is closed", transient=False)
+            slot = self._slots.setdefault(login, _LoginSlot())
+            doomed = self._sweep(slot)
+            conn = self._pick(slot)
+            if conn is not None:
+                conn.in_flight += 1
+        for old in doomed:
+            old.transport.close()
+        if conn is not None:
+            return conn
+        with slot.lock:
+            # Another thread may have connected while this one waited for the slot.
+            with self._lock:
+                conn = self._pick(slot)
+                if conn is not None:
+                    conn.in_flight += 1
+                    return conn
+            fresh = self._connect(login)
+            with self._lock:
+                self._stats.connects += 1
+                slot.connections.append(fresh)
+                fresh.in_flight += 1
+                if self._closed:
+                    fresh.retired = True
+            return fresh
+
+    def _pick(self, slot: _LoginSlot) -> _Connection | None:
+        """The least busy usable connection, or None when a new one should be opened."""
+        now = self._clock()
+        usable = [c for c in slot.connections if c.usable(now)]
+        if not usable:
+            return None
+        best = min(usable, key=lambda c: c.in_flight)
+        if best.in_flight > 0 and len(usable) < self._per_login:
+            return None
+        best.last_used = time.monotonic()
+        return best
+
+    def _sweep(self, slot: _LoginSlot) -> list[_Connection]:
+        """Drop dead connections; retire expiring or idle ones; return those to close."""
+        now_wall, now = self._clock(), time.monotonic()
+        keep: list[_Connection] = []
+        doomed: list[_Connection] = []
+        for conn in slot.connections:
+            idle = conn.in_flight == 0 and now - conn.last_used > self._max_idle_s
+            expiring = conn.cert_valid_before - now_wall <= _CERT_MARGIN_S
+            if not conn.retired and (idle or expiring):
+                conn.retired = True
+                self._stats.retired += 1
+            alive = conn.transport.is_active()
+            if not alive and not conn.retired:
+                conn.retired = True
+                self._stats.dead += 1
+            (keep if alive and not (conn.retired and conn.in_flight == 0) else doomed).append(conn)
+        slot.connections = keep
+        return doomed
+
+    def _release(self, conn: _Connection, *, dead: bool = False) -> None:
+        close = False
+        with self._lock:
+            conn.in_flight -= 1
+            conn.last_used = time.monotonic()
+            self._stats.channels += 0 if dead else 1
+            if dead and not conn.retired:
+                conn.retired = True
+                self._stats.dead += 1
+            close = conn.retired and conn.in_flight == 0
+            if close:
+                slot = self._slots.get(conn.login)
+                if slot is not None and conn in slot.connections:
+                    slot.connections.remove(conn)
+        if close:
+            conn.transport.close()
+
+    def _connect(self, login: str) -> _Connection:
+        user_key = self._ca.key_for(login)
+        where = self._pinned.name
+        try:
+            sock = socket.create_connection((self._host, self._port), timeout=self._connect_timeout)
+        except OSError as exc:
+            raise SchedulerUnavailable(f"cannot reach {where}: {exc.strerror or exc}") from exc
+        # Without it Nagle + delayed ACK add ~43 ms to every command on a reused Transport.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        transport = paramiko.Transport(sock)
+        try:
+            _configure(transport, self._pinned, self._connect_timeout)
+            transport.start_client(timeout=self._connect_timeout)
+            # Checked before any credential is sent.
+            self._pinned.verify(transport.get_remote_server_key())
+            transport.auth_publickey(login, user_key.pkey)
+        except paramiko.AuthenticationException as exc:
+            transport.close()
+            raise PermissionDenied(
+                f"{where} refused the gateway's certificate for login {login!r}: {exc}"
+            ) from exc
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            transport.close()
+            raise SchedulerUnavailable(f"SSH connection to {where} failed: {exc}") from exc
+        except BaseException:
+            transport.close()
+            raise
+        transport.set_keepalive(self._keepalive_s)
+        return _Connection(
+            login=login,
+            transport=transport,
+            cert_valid_before=float(user_key.valid_before),
+            last_used=time.monotonic(),
+        )
+
+
+def _configure(transport: paramiko.Transport, pinned: PinnedHostKeys, timeout: float) -> None:
+    transport.banner_timeout = timeout
+    transport.handshake_timeout = timeout
+    transport.auth_timeout = timeout
+    options = transport.get_security_options()
+    offered = list(options.kex)
+    options.kex = [k for k in PREFERRED_KEX if k in offered] + [k for k in offered if k not in PREFERRED_KEX]
+    # Ask only for host key types we have pinned, so the server cannot pick an unpinned one.
+    pinned_types = [t for t in options.key_types if t in pinned.key_types]
+    if not pinned_types:
+        raise ConfigError(f"none of the pinned host key types of {pinned.name} is supported by paramiko")
+    options.key_types = pinned_types
