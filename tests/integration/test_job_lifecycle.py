@@ -27,7 +27,7 @@ from myriagate.services.clock import SystemClock
 from myriagate.services.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.wiring import ClusterBackends
-from tests.conftest import CLUSTER, make_user
+from tests.conftest import CLUSTER
 from tests.fakes.hostile import CANARY, HOSTILE_STRINGS
 from tests.integration.conftest import DevCluster
 
@@ -36,21 +36,16 @@ pytestmark = pytest.mark.slurm
 CLOCK = SystemClock()
 
 
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(dev_mode=True, ssh_ca_key_path=Path("/var/lib/myriagate-devcluster/ssh_user_ca"))
-
-
 @pytest.fixture(scope="module", params=["ssh", "local"])
 def cluster_backends(
-    request: pytest.FixtureRequest, devcluster: DevCluster, settings: Settings
+    request: pytest.FixtureRequest, devcluster: DevCluster, gateway_settings: Settings
 ) -> Iterator[ClusterBackends]:
     """The gateway's real wiring for the dev cluster, over SSH or on this host."""
-    profile = load_profile(CLUSTER, settings)
+    profile = load_profile(CLUSTER, gateway_settings)
     if request.param == "local":
         connection = profile.connection.model_copy(update={"runner": "local"})
         profile = profile.model_copy(update={"connection": connection})
-    backends = ClusterBackends(profile, settings)
+    backends = ClusterBackends(profile, gateway_settings)
     yield backends
     backends.close()
 
@@ -58,32 +53,6 @@ def cluster_backends(
 @pytest.fixture
 def profile(cluster_backends: ClusterBackends) -> ClusterProfile:
     return cluster_backends.profile
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    # The real-cluster tests run on SQLite; the PostgreSQL path is covered by the unit suite
-    # and by test_lifecycle_on_postgres below.
-    from myriagate.db.migrate import upgrade
-    from myriagate.db.session import make_session_factory
-
-    url = f"sqlite:///{tmp_path / 'gateway.db'}"
-    upgrade(url)
-    factory = make_session_factory(url)
-    yield factory
-    factory.kw["bind"].dispose()
-
-
-@pytest.fixture
-def users(db: sessionmaker[Session]) -> dict[str, User]:
-    from tests.conftest import FakeClock
-
-    with db() as session:
-        clock = FakeClock()
-        return {
-            "alice": make_user(session, "alice@unicaen.fr", "alice", ["caen-climat"], clock),
-            "bob": make_user(session, "bob@univ-rouen.fr", "bob", ["rouen-chimie"], clock),
-        }
 
 
 def submit(
@@ -140,7 +109,10 @@ def sacct_field(slurm_job_id: str, field: str, timeout_s: float = 30.0) -> str:
     deadline = time.monotonic() + timeout_s
     while True:
         out = subprocess.run(
-            ["sacct", "-n", "-X", "-P", "-j", slurm_job_id, "-o", field], capture_output=True, text=True, check=True
+            ["sacct", "-n", "-X", "-P", "-j", slurm_job_id, "-o", field],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         if out.stdout.strip() or time.monotonic() > deadline:
             return out.stdout.strip()

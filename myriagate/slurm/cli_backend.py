@@ -1,0 +1,212 @@
+"""SlurmCliBackend: the SlurmBackend protocol over Slurm's command-line tools.
+
+It runs the argv built in ``commands`` through a CommandRunner (local or SSH, acting as one
+cluster login) and reads the output with ``parse``. It never assumes a job finished because
+squeue forgot it: such jobs are looked up in sacct, and a job neither knows is left out of
+the result so the caller keeps its state.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Collection, Sequence
+from datetime import UTC, tzinfo
+
+from myriagate.domain import values
+from myriagate.domain.jobs import JobStatus, JobUsage, RenderedScript
+from myriagate.errors import (
+    PermissionDenied,
+    SchedulerRejected,
+    SchedulerUnavailable,
+    SubmissionUncertain,
+)
+from myriagate.ports import ClusterHealth, CommandResult, CommandRunner
+from myriagate.slurm import arrays, commands, parse
+
+log = logging.getLogger(__name__)
+
+# sbatch failures after which the job may exist anyway (the reply, not the request, was lost)
+# or that say nothing about the request: the caller must look the tag up before retrying.
+_UNCERTAIN = re.compile(
+    r"Socket timed out|Unable to contact slurm controller|Connection refused|"
+    r"Zero Bytes were transmitted|Communication connection failure|temporarily unable",
+    re.IGNORECASE,
+)
+_INVALID_JOB = re.compile(r"Invalid job id specified", re.IGNORECASE)
+_ALREADY_DONE = re.compile(r"already complet|Job/step already|Invalid job id specified", re.IGNORECASE)
+_DENIED = re.compile(r"permission denied|Access/permission denied|not authorized", re.IGNORECASE)
+_NO_FILE = re.compile(r"No such file or directory", re.IGNORECASE)
+
+
+def slurm_message(stderr: bytes | str, fallback: str) -> str:
+    """Slurm's own words, without the ``sbatch: error:`` prefixes, on one line."""
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    parts = []
+    for line in parse.lines(text):
+        line = re.sub(r"^\s*\w+: (error|fatal|warning): ", "", line.strip())
+        parts.append(re.sub(r"^\s*\w+: ", "", line))
+    return " ".join(parts)[:2000] or fallback
+
+
+class SlurmCliBackend:
+    """ports.SlurmBackend through sbatch/squeue/sacct/scancel/tail run by ``runner``.
+
+    ``cluster_tz`` is the zone squeue and sacct print their times in (the cluster's local
+    zone); ``tag_window`` is how far back ``find_by_tag`` searches accounting.
+    """
+
+    def __init__(
+        self,
+        runner: CommandRunner,
+        *,
+        cluster_tz: tzinfo = UTC,
+        timeout_s: float = 60.0,
+        tag_window: str = "now-30days",
+    ) -> None:
+        self.runner = runner
+        self.cluster_tz = cluster_tz
+        self.timeout_s = timeout_s
+        self.tag_window = tag_window
+        commands.sacct_tags(tag_window)  # refuse a bad window now, not at the first lookup
+
+    # --- submission ----------------------------------------------------------------------
+    def submit(self, script: RenderedScript, *, tag: str) -> str:
+        argv = commands.sbatch(script.sbatch_args, tag)
+        try:
+            result = self.runner.run(
+                argv, stdin=script.text.encode("utf-8"), timeout=self.timeout_s, check=False
+            )
+        except SubmissionUncertain:
+            raise
+        except SchedulerUnavailable as exc:
+            # The connection may have dropped after sbatch ran: only the tag can tell.
+            raise SubmissionUncertain(f"sbatch: {exc.detail}") from exc
+        message = slurm_message(result.stderr, f"sbatch exited with status {result.returncode}")
+        if result.returncode != 0:
+            if _UNCERTAIN.search(message):
+                raise SubmissionUncertain(message)
+            raise SchedulerRejected(message)
+        job_id = parse.parse_sbatch_id(result.stdout)
+        if job_id is None:
+            # Exit 0 without an id: whether a job exists is unknown.
+            raise SubmissionUncertain(f"sbatch printed no job id ({message})")
+        if result.stderr.strip():
+            log.warning("sbatch accepted job %s with a message: %s", job_id, message)
+        return job_id
+
+    def find_by_tag(self, tag: str) -> str | None:
+        """Searches the runner's login's own jobs (``squeue --me``, sacct's default): call it
+        on the backend of the job's owner, not the service login's."""
+        for argv in (commands.squeue_tags(), commands.sacct_tags(self.tag_window)):
+            result = self._query(argv)
+            if result.returncode != 0:
+                raise SchedulerUnavailable(slurm_message(result.stderr, f"{argv[0]} failed"))
+            for job_id, comment in parse.parse_tags(result.stdout):
+                if comment == tag:
+                    return job_id
+        return None
+
+    # --- state ---------------------------------------------------------------------------
+    def status(self, slurm_job_ids: Collection[str]) -> dict[str, JobStatus]:
+        ids = [values.slurm_job_id(i) for i in dict.fromkeys(slurm_job_ids)]
+        if not ids:
+            return {}
+        queued = self._squeue(ids)
+        # sacct: jobs squeue does not hold, jobs it shows as ended (it has no exit code),
+        # and array parents (finished tasks may already be gone from squeue).
+        parents = {arrays.parent_id(j) for j in queued if "_" in j}
+        need = [i for i in ids if i in parents or i not in queued or arrays.is_final(queued[i])]
+        accounted = self._sacct(need) if need else {}
+        return arrays.combine_views(ids, queued, accounted)
+
+    def cancel(self, slurm_job_id: str) -> None:
+        argv = commands.scancel(slurm_job_id)
+        result = self._query(argv)
+        message = slurm_message(result.stderr, f"scancel exited with status {result.returncode}")
+        if _DENIED.search(message):
+            raise PermissionDenied(message)
+        if result.returncode == 0 or _ALREADY_DONE.search(message):
+            return  # cancelling a finished or purged job is not an error
+        raise SchedulerRejected(message)
+
+    def accounting(self, slurm_job_ids: Collection[str]) -> dict[str, JobUsage]:
+        ids = [values.slurm_job_id(i) for i in dict.fromkeys(slurm_job_ids)]
+        if not ids:
+            return {}
+        result = self._query(commands.sacct_usage(ids))
+        if result.returncode != 0:
+            raise SchedulerUnavailable(slurm_message(result.stderr, "sacct failed"))
+        rows = parse.parse_sacct_usage(result.stdout, self.cluster_tz)
+        usage: dict[str, JobUsage] = {}
+        for job_id in ids:
+            exact = [r for r in rows if r.slurm_job_id == job_id]
+            tasks = [r for r in rows if "_" in r.slurm_job_id and arrays.parent_id(r.slurm_job_id) == job_id]
+            if exact:
+                usage[job_id] = exact[0]
+            elif tasks and "_" not in job_id:
+                usage[job_id] = arrays.aggregate_usage(job_id, tasks)
+        return usage
+
+    def tail(self, path: str, max_bytes: int = 65536) -> bytes:
+        if max_bytes <= 0:
+            return b""
+        result = self._query(commands.tail(path, max_bytes))
+        if result.returncode == 0:
+            return result.stdout
+        message = slurm_message(result.stderr, f"tail exited with status {result.returncode}")
+        if _NO_FILE.search(message):
+            return b""
+        if _DENIED.search(message):
+            raise PermissionDenied(message)
+        raise SchedulerRejected(message)
+
+    def ping(self) -> ClusterHealth:
+        started = time.monotonic()
+        try:
+            ping = self._query(commands.scontrol_ping())
+            latency_ms = (time.monotonic() - started) * 1000
+            text = ping.text.strip()
+            if ping.returncode != 0 or "is UP" not in text:
+                detail = slurm_message(ping.stderr, text or "scontrol ping failed")
+                return ClusterHealth(reachable=False, latency_ms=latency_ms, detail=detail)
+            partitions = self._query(commands.sinfo_partitions())
+            version = self._query(commands.slurm_version())
+        except SchedulerUnavailable as exc:
+            return ClusterHealth(reachable=False, detail=exc.detail)
+        return ClusterHealth(
+            reachable=True,
+            slurm_version=parse.parse_version(version.stdout) if version.returncode == 0 else None,
+            partitions=parse.parse_partitions(partitions.stdout) if partitions.returncode == 0 else {},
+            latency_ms=round(latency_ms, 3),
+            detail=text,
+        )
+
+    # --- internals -----------------------------------------------------------------------
+    def _query(self, argv: Sequence[str]) -> CommandResult:
+        """Run a read-only (or idempotent) command; rc is the caller's to judge."""
+        try:
+            return self.runner.run(argv, timeout=self.timeout_s, check=False)
+        except SubmissionUncertain as exc:
+            # A runner's "may have run" means nothing for a query: it is simply unavailable.
+            raise SchedulerUnavailable(exc.detail) from exc
+
+    def _squeue(self, ids: list[str]) -> dict[str, JobStatus]:
+        result = self._query(commands.squeue_status(ids))
+        if result.returncode != 0:
+            # squeue fails when *none* of the ids is still queued: that is an answer.
+            if _INVALID_JOB.search(result.error_text):
+                return {}
+            raise SchedulerUnavailable(slurm_message(result.stderr, "squeue failed"))
+        rows = parse.parse_squeue_status(result.stdout, self.cluster_tz)
+        return {row.slurm_job_id: row for row in rows}
+
+    def _sacct(self, ids: list[str]) -> dict[str, JobStatus] | None:
+        """sacct's view of these jobs, or None when sacct failed (slurmdbd down…)."""
+        result = self._query(commands.sacct_status(ids))
+        if result.returncode != 0:
+            log.warning("sacct failed, jobs left unresolved: %s", slurm_message(result.stderr, "?"))
+            return None
+        rows = parse.parse_sacct_status(result.stdout, self.cluster_tz)
+        return {row.slurm_job_id: row for row in rows}

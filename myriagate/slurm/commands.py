@@ -1,0 +1,150 @@
+"""Slurm commands as data: each function returns the argv tuple to run, nothing runs here.
+
+Every id that reaches an argv has passed ``domain.values.slurm_job_id``; paths pass
+``domain.values.file_pattern``. Fields are separated by ``\\x1f`` (ASCII unit separator),
+which no job name, path or comment we accept can contain (control characters are refused),
+so odd names never shift a column (ood_core does the same). Captured outputs of exactly these
+commands are in ``tests/data/slurm/``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+
+from myriagate.domain import values
+from myriagate.errors import UnsafeValue
+
+SEP = "\x1f"
+
+# squeue -o fields for status(): one line per job or array task (-r expands pending ranges).
+# %i job id as users see it (123 or 123_4), %A raw id, %F array parent id (= %A when not an
+# array), %K task index (N/A when not an array), %T full state, %r reason, %Z work dir,
+# %N nodes, %V submit time, %S start time, %e end time. Free text last.
+SQUEUE_STATUS_FIELDS: tuple[str, ...] = (
+    "%i", "%A", "%F", "%K", "%T", "%r", "%V", "%S", "%e", "%N", "%Z",
+)  # fmt: skip
+# find_by_tag: the array parent (or job) id and the comment (= our tag).
+SQUEUE_TAG_FIELDS: tuple[str, ...] = ("%F", "%k")
+
+# sacct -o fields for status(); -X keeps the allocation line (whose ExitCode is the batch
+# script's), dropping the .batch/.extern steps. Comment last (free text).
+SACCT_STATUS_FIELDS: tuple[str, ...] = (
+    "JobID", "JobIDRaw", "State", "ExitCode", "Reason", "Submit", "Start", "End",
+    "NodeList", "WorkDir",
+)  # fmt: skip
+SACCT_USAGE_FIELDS: tuple[str, ...] = (
+    "JobID", "JobIDRaw", "State", "ExitCode", "ElapsedRaw", "AllocCPUS", "AllocNodes",
+    "AllocTRES", "Partition", "Account", "User", "Start", "End",
+)  # fmt: skip
+SACCT_TAG_FIELDS: tuple[str, ...] = ("JobID", "Comment")
+
+# sacct --state codes of final states (22.05 names; OOM is OUT_OF_MEMORY).
+FINAL_STATE_CODES: tuple[str, ...] = ("CA", "CD", "F", "TO", "NF", "PR", "BF", "DL", "OOM")
+
+_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,127}$")
+_SINCE = re.compile(r"^now-\d{1,4}days$|^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2})?)?$")
+
+
+def _ids(slurm_job_ids: Collection[str]) -> str:
+    ids = [values.slurm_job_id(i) for i in dict.fromkeys(slurm_job_ids)]
+    if not ids:
+        raise ValueError("at least one Slurm job id is needed")
+    return ",".join(ids)
+
+
+def tag(value: str) -> str:
+    """A submission tag (``mg:<uuid>``): it travels in ``--comment``, so keep it plain."""
+    if not _TAG.match(value):
+        raise UnsafeValue(f"tag {value!r} is not a plain token (letters, digits, ':._-')")
+    return value
+
+
+def sbatch_options(args: Sequence[str]) -> tuple[str, ...]:
+    """Check renderer-made sbatch options: long options only, printable, one element each.
+
+    A bare word would become sbatch's script argument; a control character would change
+    what ``squeue`` prints (and a newline in a job name survives sbatch, measured).
+    """
+    for arg in args:
+        if not arg.startswith("--") or len(arg) < 3:
+            raise UnsafeValue(f"sbatch option {arg!r} must be a long option such as --partition=court")
+        if re.search(r"[\x00-\x1f\x7f]", arg):
+            raise UnsafeValue(f"sbatch option {arg!r} contains a control character")
+        if arg.startswith("--comment"):
+            raise UnsafeValue("--comment is reserved for the gateway's submission tag")
+    return tuple(args)
+
+
+def sbatch(args: Sequence[str], submission_tag: str) -> tuple[str, ...]:
+    """``sbatch --parsable`` reading the script on stdin; the tag goes last on the command
+    line, which overrides any ``#SBATCH --comment`` in the script."""
+    return ("sbatch", "--parsable", *sbatch_options(args), f"--comment={tag(submission_tag)}")
+
+
+def squeue_status(slurm_job_ids: Collection[str]) -> tuple[str, ...]:
+    """One squeue call for these jobs, in every state squeue still holds (finished ones stay
+    for MinJobAge), one line per array task."""
+    return (
+        "squeue", "--noheader", "--states=all", "--array", f"--jobs={_ids(slurm_job_ids)}",
+        f"--format={SEP.join(SQUEUE_STATUS_FIELDS)}",
+    )  # fmt: skip
+
+
+def sacct_status(slurm_job_ids: Collection[str]) -> tuple[str, ...]:
+    """One sacct call for these jobs; ``--jobs`` lifts sacct's default since-midnight window."""
+    return (
+        "sacct", "--noheader", "--parsable2", f"--delimiter={SEP}", "--allocations",
+        f"--jobs={_ids(slurm_job_ids)}", f"--format={','.join(SACCT_STATUS_FIELDS)}",
+    )  # fmt: skip
+
+
+def sacct_usage(slurm_job_ids: Collection[str]) -> tuple[str, ...]:
+    return (
+        "sacct", "--noheader", "--parsable2", f"--delimiter={SEP}", "--allocations",
+        f"--jobs={_ids(slurm_job_ids)}", f"--format={','.join(SACCT_USAGE_FIELDS)}",
+    )  # fmt: skip
+
+
+def squeue_tags() -> tuple[str, ...]:
+    """The login's own queued jobs with their comments (array tasks folded into one line)."""
+    return ("squeue", "--noheader", "--me", "--states=all", f"--format={SEP.join(SQUEUE_TAG_FIELDS)}")
+
+
+def sacct_tags(since: str = "now-30days") -> tuple[str, ...]:
+    """The login's own jobs known to accounting since ``since``, with their comments.
+
+    Without ``--starttime`` sacct only looks back to midnight. The comment is stored when the
+    job ends (AccountingStoreFlags=job_comment), so queued jobs are found through squeue.
+    """
+    if not _SINCE.match(since):
+        raise UnsafeValue(f"since {since!r} must look like now-30days or 2026-01-31")
+    return (
+        "sacct", "--noheader", "--parsable2", f"--delimiter={SEP}", "--allocations",
+        f"--starttime={since}", "--endtime=now", f"--state={','.join(FINAL_STATE_CODES)}",
+        f"--format={','.join(SACCT_TAG_FIELDS)}",
+    )  # fmt: skip
+
+
+def scancel(slurm_job_id: str) -> tuple[str, ...]:
+    return ("scancel", values.slurm_job_id(slurm_job_id))
+
+
+def tail(path: str, max_bytes: int) -> tuple[str, ...]:
+    """The last ``max_bytes`` of a file; ``--`` so a path can never be read as an option."""
+    if max_bytes <= 0:
+        raise ValueError("max_bytes must be positive")
+    return ("tail", "-c", str(int(max_bytes)), "--", values.file_pattern(path, "path"))
+
+
+def scontrol_ping() -> tuple[str, ...]:
+    return ("scontrol", "ping")
+
+
+def sinfo_partitions() -> tuple[str, ...]:
+    """Partition name (%R, without the default's ``*``) and availability (up, down, drain…)."""
+    return ("sinfo", "--noheader", f"--format=%R{SEP}%a")
+
+
+def slurm_version() -> tuple[str, ...]:
+    return ("sbatch", "--version")

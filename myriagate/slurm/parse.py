@@ -1,0 +1,264 @@
+"""Pure parsers: what squeue, sacct, sbatch, sinfo print -> domain types. No I/O.
+
+They never crash on what Slurm may legitimately print: an unknown state maps to
+``state=None`` (raw text kept), an unparseable line is skipped. Times are printed in the
+cluster's local time zone (``cluster_tz``) and returned as aware UTC. Lines are split on
+``\\n`` only: ``str.splitlines`` would also split on ``\\x1c``-``\\x1e`` and ``\\x85``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, tzinfo
+
+from myriagate.domain.jobs import JobStatus, JobUsage
+from myriagate.domain.states import JobState
+from myriagate.slurm import commands
+from myriagate.slurm.states import to_job_state
+
+SEP = commands.SEP
+_NO_VALUE = frozenset({"", "N/A", "n/a", "Unknown", "None", "None assigned", "(null)"})
+_JOB_ID = re.compile(r"^\d+(?:_\d+)?$")
+_ARRAY_RANGE = re.compile(r"^(\d+)_\[([0-9,\-:%]+)\]$")
+_EXIT = re.compile(r"^(\d+):(\d+)$")
+_SBATCH_ID = re.compile(r"^(\d+)(?:;\S+)?$")
+_VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
+_TRES_NUMBER = re.compile(r"^(\d+(?:\.\d+)?)([KMGTP]?)$")
+_MB_PER_UNIT = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024**2, "P": 1024**3}
+_ARRAY_EXPANSION_LIMIT = 100_000  # Slurm's MaxArraySize ceiling is 4,000,001; be reasonable
+
+
+def lines(text: str | bytes) -> Iterator[str]:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    for line in text.split("\n"):
+        line = line.rstrip("\r")
+        if line.strip():
+            yield line
+
+
+def fields(line: str, count: int) -> list[str] | None:
+    """The ``count`` fields of a line (the last one keeps any extra separators), or None."""
+    parts = line.split(SEP, count - 1)
+    return parts if len(parts) == count else None
+
+
+def optional(value: str) -> str | None:
+    value = value.strip()
+    return None if value in _NO_VALUE else value
+
+
+def parse_time(value: str, cluster_tz: tzinfo = UTC) -> datetime | None:
+    """``2026-11-28T17:07:19`` in the cluster's zone -> aware UTC; Unknown/N/A/None -> None."""
+    text = optional(value)
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=cluster_tz)
+    return parsed.astimezone(UTC)
+
+
+def parse_exit_code(value: str) -> tuple[int | None, int | None]:
+    """sacct's ``ExitCode`` ``3:0`` -> (3, 0): the script's exit status and the signal."""
+    m = _EXIT.match(value.strip())
+    if not m:
+        return None, None
+    return int(m.group(1)), int(m.group(2))
+
+
+def parse_int(value: str, default: int = 0) -> int:
+    text = value.strip()
+    return int(text) if text.isdigit() else default
+
+
+def parse_tres(value: str) -> dict[str, int]:
+    """``cpu=4,mem=4000M,node=1,billing=4,gres/gpu=2`` -> ints; memory in MB."""
+    tres: dict[str, int] = {}
+    for item in value.split(","):
+        key, sep, raw = item.strip().partition("=")
+        if not sep or not key:
+            continue
+        m = _TRES_NUMBER.match(raw.strip().upper())
+        if not m:
+            continue
+        number, unit = float(m.group(1)), m.group(2)
+        if key in ("mem", "vmem") or key.startswith("fs/") or unit:
+            tres[key] = int(number * _MB_PER_UNIT[unit])
+        else:
+            tres[key] = int(number)
+    return tres
+
+
+def gpus_in(tres: dict[str, int]) -> int:
+    """GPUs in a TRES dict: ``gres/gpu`` (or the sum of typed ``gres/gpu:<type>`` entries)."""
+    if "gres/gpu" in tres:
+        return tres["gres/gpu"]
+    return sum(n for key, n in tres.items() if key.startswith("gres/gpu:"))
+
+
+def parse_sbatch_id(stdout: str | bytes) -> str | None:
+    """``sbatch --parsable`` prints ``123`` or ``123;cluster``; None when it did not."""
+    for line in lines(stdout):
+        m = _SBATCH_ID.match(line.strip())
+        if m:
+            return m.group(1)
+    return None
+
+
+def parse_version(text: str | bytes) -> str | None:
+    """``slurm-wlm 22.05.8`` / ``slurm 25.11.0`` -> ``22.05.8``."""
+    for line in lines(text):
+        m = _VERSION.search(line)
+        if m:
+            return m.group(1)
+    return None
+
+
+def expand_array_range(parent: str, spec: str) -> list[str]:
+    """``12`` + ``0-4%2`` / ``1,3,5-7:2`` -> ``12_0`` …: sacct folds pending tasks so."""
+    ids: list[str] = []
+    for part in spec.split("%", 1)[0].split(","):
+        bounds, _, step = part.partition(":")
+        lo, _, hi = bounds.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()) or (step and not step.isdigit()):
+            return []
+        stop = int(hi or lo)
+        if stop - int(lo) > _ARRAY_EXPANSION_LIMIT:
+            return []
+        ids.extend(f"{parent}_{i}" for i in range(int(lo), stop + 1, int(step or 1) or 1))
+    return ids
+
+
+def parse_squeue_status(text: str | bytes, cluster_tz: tzinfo = UTC) -> list[JobStatus]:
+    """Lines of ``commands.squeue_status``: one JobStatus per job or array task.
+
+    squeue has no exit code; its start time is a forecast while pending and its end time the
+    time limit while running, so those are kept only once they are facts.
+    """
+    out: list[JobStatus] = []
+    width = len(commands.SQUEUE_STATUS_FIELDS)
+    for line in lines(text):
+        f = fields(line, width)
+        if f is None or not _JOB_ID.match(f[0].strip()):
+            continue
+        job_id, _raw, _parent, _task, raw_state, reason, submit, start, end, nodes, work_dir = f
+        state = to_job_state(raw_state)
+        started = state is not None and state.rank >= JobState.RUNNING.rank
+        final = state is not None and state.is_final
+        out.append(
+            JobStatus(
+                slurm_job_id=job_id.strip(),
+                state=state,
+                slurm_state=raw_state.strip(),
+                reason=optional(reason),
+                work_dir=optional(work_dir),
+                nodes=optional(nodes),
+                submitted_at=parse_time(submit, cluster_tz),
+                started_at=parse_time(start, cluster_tz) if started else None,
+                ended_at=parse_time(end, cluster_tz) if final else None,
+            )
+        )
+    return out
+
+
+def parse_sacct_status(text: str | bytes, cluster_tz: tzinfo = UTC) -> list[JobStatus]:
+    """Lines of ``commands.sacct_status``; folded pending array ranges are expanded."""
+    out: list[JobStatus] = []
+    width = len(commands.SACCT_STATUS_FIELDS)
+    for line in lines(text):
+        f = fields(line, width)
+        if f is None:
+            continue
+        job_id, _raw, raw_state, exit_code, reason, submit, start, end, nodes, work_dir = f
+        job_id = job_id.strip()
+        state = to_job_state(raw_state)
+        final = state is not None and state.is_final
+        code, signal = parse_exit_code(exit_code) if final else (None, None)
+        status = JobStatus(
+            slurm_job_id=job_id,
+            state=state,
+            slurm_state=raw_state.strip(),
+            reason=optional(reason),
+            exit_code=code,
+            signal=signal,
+            work_dir=optional(work_dir),
+            nodes=optional(nodes),
+            submitted_at=parse_time(submit, cluster_tz),
+            # sacct prints a Start for a job cancelled while pending: no node, never started.
+            started_at=parse_time(start, cluster_tz) if optional(nodes) else None,
+            ended_at=parse_time(end, cluster_tz) if final else None,
+        )
+        folded = _ARRAY_RANGE.match(job_id)
+        if folded:
+            out.extend(
+                replace(status, slurm_job_id=task_id)
+                for task_id in expand_array_range(folded.group(1), folded.group(2))
+            )
+        elif _JOB_ID.match(job_id):
+            out.append(status)
+    return out
+
+
+def parse_sacct_usage(text: str | bytes, cluster_tz: tzinfo = UTC) -> list[JobUsage]:
+    """Lines of ``commands.sacct_usage``: one JobUsage per job or array task."""
+    out: list[JobUsage] = []
+    width = len(commands.SACCT_USAGE_FIELDS)
+    for line in lines(text):
+        f = fields(line, width)
+        if f is None or not _JOB_ID.match(f[0].strip()):
+            continue
+        (job_id, _raw, raw_state, exit_code, elapsed, cpus, nodes, alloc_tres, partition,
+         account, user, start, end) = f  # fmt: skip
+        tres = parse_tres(alloc_tres)
+        state = to_job_state(raw_state)
+        code, _signal = parse_exit_code(exit_code) if state and state.is_final else (None, None)
+        out.append(
+            JobUsage(
+                slurm_job_id=job_id.strip(),
+                state=state,
+                elapsed_s=parse_int(elapsed),
+                alloc_cpus=parse_int(cpus, tres.get("cpu", 0)),
+                alloc_gpus=gpus_in(tres),
+                alloc_nodes=parse_int(nodes, tres.get("node", 1)),
+                alloc_mem_mb=tres.get("mem", 0),
+                partition=optional(partition),
+                account=optional(account),
+                user=optional(user),
+                started_at=parse_time(start, cluster_tz) if parse_int(nodes) else None,
+                ended_at=parse_time(end, cluster_tz),
+                exit_code=code,
+                tres_alloc=tres,
+            )
+        )
+    return out
+
+
+def parse_tags(text: str | bytes) -> list[tuple[str, str]]:
+    """(job or array parent id, comment) pairs from ``squeue_tags`` or ``sacct_tags``."""
+    pairs: list[tuple[str, str]] = []
+    for line in lines(text):
+        f = fields(line, 2)
+        if f is None:
+            continue
+        job_id = f[0].strip()
+        head = job_id.split("_", 1)[0]
+        if head.isdigit():
+            pairs.append((head, f[1].strip()))
+    return pairs
+
+
+def parse_partitions(text: str | bytes) -> dict[str, str]:
+    """``sinfo --format=%R<SEP>%a`` -> {partition: availability}; a partition on several
+    node sets appears once per set, all with the same availability."""
+    partitions: dict[str, str] = {}
+    for line in lines(text):
+        f = fields(line, 2)
+        if f is not None and f[0].strip():
+            partitions[f[0].strip()] = f[1].strip().lower()
+    return partitions

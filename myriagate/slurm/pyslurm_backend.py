@@ -1,0 +1,317 @@
+"""PyslurmBackend: the SlurmBackend protocol through pyslurm (Slurm's C API), in process.
+
+For a gateway running on a cluster host. pyslurm is imported lazily, in the constructor, and
+refused with a ConfigError when absent or built for another Slurm release than the cluster's
+(pyslurm X.Y.* links libslurm X.Y only).
+
+It cannot be exercised against the dev cluster: PyPI's pyslurm is 25.11 and refuses to build
+against Debian 12's Slurm 22.05 ("Slurm version mismatch"), and no Debian release ships 25.11
+(see ``docs``/devcluster notes). Its contract tests therefore run against
+``tests/fakes/fake_pyslurm``, a stand-in with pyslurm 25.11's names and types
+(``JobSubmitDescription``, ``Job``, ``Jobs.load``, ``db.Jobs.load``, ``db.JobFilter``,
+``Partitions.load``, ``RPCError``, ``version``) over the same in-memory cluster as
+FakeSlurmBackend. Pass ``module`` to inject it; by default ``import pyslurm`` is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pwd
+import re
+import time
+from collections.abc import Collection, Iterable
+from datetime import UTC, datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+from myriagate.domain import values
+from myriagate.domain.jobs import JobStatus, JobUsage, RenderedScript
+from myriagate.domain.states import JobState
+from myriagate.errors import (
+    ConfigError,
+    PermissionDenied,
+    SchedulerRejected,
+    SchedulerUnavailable,
+    SubmissionUncertain,
+)
+from myriagate.ports import ClusterHealth
+from myriagate.slurm import arrays, commands, parse
+from myriagate.slurm.states import to_job_state
+
+# sbatch long option -> JobSubmitDescription attribute (pyslurm 25.11 names).
+OPTION_ATTRIBUTES: dict[str, str] = {
+    "job-name": "name", "partition": "partitions", "account": "account", "qos": "qos",
+    "time": "time_limit", "nodes": "nodes", "ntasks": "ntasks", "cpus-per-task": "cpus_per_task",
+    "mem": "memory_per_node", "mem-per-cpu": "memory_per_cpu", "gres": "gres_per_node",
+    "array": "array", "output": "standard_output", "error": "standard_error",
+    "chdir": "working_directory", "export": "environment", "begin": "begin_time",
+    "dependency": "dependencies", "constraint": "constraints", "reservation": "reservations",
+}  # fmt: skip
+_UNCERTAIN = re.compile(r"timed out|Unable to contact|Connection refused|Communication", re.IGNORECASE)
+_GONE = re.compile(r"Invalid job id|already complet|Job/step already", re.IGNORECASE)
+_DENIED = re.compile(r"permission denied|not authorized", re.IGNORECASE)
+
+
+def _release(version: str) -> tuple[int, int] | None:
+    m = re.match(r"^\s*(\d+)\.(\d+)", version)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    if isinstance(value, int) and value > 0:
+        return datetime.fromtimestamp(value, UTC)
+    return None
+
+
+def _rpc_message(exc: Exception) -> str:
+    return str(getattr(exc, "msg", None) or exc) or type(exc).__name__
+
+
+class PyslurmBackend:
+    """ports.SlurmBackend over pyslurm.
+
+    ``cluster_slurm_version`` comes from the cluster profile; ``login`` (only when the gateway
+    runs as root) makes submissions run as that user (``user_id``), otherwise jobs belong to
+    the gateway's own user. ``tag_window`` bounds the accounting search of find_by_tag.
+    """
+
+    def __init__(
+        self,
+        cluster_slurm_version: str,
+        *,
+        login: str | None = None,
+        module: ModuleType | None = None,
+        tag_window: timedelta = timedelta(days=30),
+    ) -> None:
+        if module is None:
+            try:
+                module = importlib.import_module("pyslurm")
+            except ImportError as exc:
+                raise ConfigError(
+                    "the pyslurm backend needs the pyslurm package (pip install 'myriagate[pyslurm]', "
+                    "built against the cluster's Slurm); use the CLI backend otherwise"
+                ) from exc
+        self.pyslurm = module
+        built_for = str(getattr(module, "version", lambda: "")())
+        wanted, got = _release(cluster_slurm_version), _release(built_for)
+        if wanted is None or got is None or wanted != got:
+            raise ConfigError(
+                f"pyslurm {built_for or '?'} is built for Slurm {got[0] if got else '?'}."
+                f"{got[1] if got else '?'}, but the cluster runs Slurm {cluster_slurm_version}: "
+                "install the pyslurm release matching the cluster, or use the CLI backend"
+            )
+        self.login = values.login(login) if login is not None else None
+        self.tag_window = tag_window
+
+    # --- submission ----------------------------------------------------------------------
+    def submit(self, script: RenderedScript, *, tag: str) -> str:
+        commands.tag(tag)
+        attributes: dict[str, Any] = {}
+        for arg in commands.sbatch_options(script.sbatch_args):
+            name, _, value = arg[2:].partition("=")
+            if name == "hold":
+                attributes["priority"] = 0
+                continue
+            if name not in OPTION_ATTRIBUTES:
+                raise SchedulerRejected(f"--{name} is not supported by the pyslurm backend")
+            attributes[OPTION_ATTRIBUTES[name]] = value
+        desc = self.pyslurm.JobSubmitDescription(**attributes)
+        desc.script = script.text
+        desc.comment = tag
+        if self.login is not None:
+            desc.user_id = self.login
+            desc.group_id = self.login
+        try:
+            # #SBATCH lines apply where the options above said nothing, as with sbatch.
+            desc.load_sbatch_options(overwrite=False)
+            job_id = desc.submit()
+        except self.pyslurm.RPCError as exc:
+            message = _rpc_message(exc)
+            if _UNCERTAIN.search(message):
+                raise SubmissionUncertain(f"submit: {message}") from exc
+            raise SchedulerRejected(message) from exc
+        except (ValueError, TypeError) as exc:
+            raise SchedulerRejected(str(exc)) from exc
+        return str(job_id)
+
+    def find_by_tag(self, tag: str) -> str | None:
+        for record in self._live().values():
+            if getattr(record, "comment", None) == tag:
+                return str(record.array_id or record.id)
+        since = datetime.now(UTC) - self.tag_window
+        query = self.pyslurm.db.JobFilter(start_time=since, end_time=datetime.now(UTC))
+        for record in self._accounted(query).values():
+            if getattr(record, "comment", None) == tag:
+                return str(record.array_id or record.id)
+        return None
+
+    # --- state ---------------------------------------------------------------------------
+    def status(self, slurm_job_ids: Collection[str]) -> dict[str, JobStatus]:
+        ids = [values.slurm_job_id(i) for i in dict.fromkeys(slurm_job_ids)]
+        if not ids:
+            return {}
+        wanted = {arrays.parent_id(i) for i in ids}
+        queued = {
+            s.slurm_job_id: s
+            for r in self._live().values()
+            if str(r.array_id or r.id) in wanted
+            for s in self._statuses(r)
+        }
+        parents = {arrays.parent_id(j) for j in queued if "_" in j}
+        need = [i for i in ids if i in parents or i not in queued or arrays.is_final(queued[i])]
+        accounted: dict[str, JobStatus] = {}
+        if need:
+            query = self.pyslurm.db.JobFilter(ids=sorted({int(arrays.parent_id(i)) for i in need}))
+            for record in self._accounted(query).values():
+                accounted.update((row.slurm_job_id, row) for row in self._statuses(record))
+        return arrays.combine_views(ids, queued, accounted)
+
+    def cancel(self, slurm_job_id: str) -> None:
+        values.slurm_job_id(slurm_job_id)
+        raw = int(slurm_job_id) if "_" not in slurm_job_id else self._raw_id(slurm_job_id)
+        if raw is None:
+            # Pending tasks have no id of their own in slurmctld yet, and pyslurm cancels by
+            # numeric id only: cancel the whole array instead.
+            raise SchedulerRejected(f"cannot cancel task {slurm_job_id} alone through pyslurm")
+        try:
+            self.pyslurm.Job(raw).cancel()
+        except self.pyslurm.RPCError as exc:
+            message = _rpc_message(exc)
+            if _DENIED.search(message):
+                raise PermissionDenied(message) from exc
+            if _GONE.search(message):
+                return
+            raise SchedulerRejected(message) from exc
+
+    def accounting(self, slurm_job_ids: Collection[str]) -> dict[str, JobUsage]:
+        ids = [values.slurm_job_id(i) for i in dict.fromkeys(slurm_job_ids)]
+        if not ids:
+            return {}
+        query = self.pyslurm.db.JobFilter(ids=sorted({int(arrays.parent_id(i)) for i in ids}))
+        rows = {u.slurm_job_id: u for r in self._accounted(query).values() if (u := self._usage(r))}
+        usage: dict[str, JobUsage] = {}
+        for job_id in ids:
+            tasks = arrays.tasks_of(job_id, rows) if "_" not in job_id else []
+            if job_id in rows:
+                usage[job_id] = rows[job_id]
+            elif tasks:
+                usage[job_id] = arrays.aggregate_usage(job_id, [rows[t] for t in tasks])
+        return usage
+
+    def tail(self, path: str, max_bytes: int = 65536) -> bytes:
+        """Read the file here (pyslurm runs on a cluster host); as root, only the login's own."""
+        values.file_pattern(path, "path")
+        if max_bytes <= 0:
+            return b""
+        try:
+            with open(path, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if self.login is not None and os.geteuid() == 0 and info.st_uid != _uid(self.login):
+                    raise PermissionDenied(f"{path} does not belong to {self.login}")
+                handle.seek(max(0, info.st_size - max_bytes))
+                return handle.read(max_bytes)
+        except FileNotFoundError:
+            return b""
+        except PermissionError as exc:
+            raise PermissionDenied(f"cannot read {path}: {exc.strerror}") from exc
+
+    def ping(self) -> ClusterHealth:
+        started = time.monotonic()
+        try:
+            partitions = self.pyslurm.Partitions.load()
+        except self.pyslurm.RPCError as exc:
+            return ClusterHealth(reachable=False, detail=_rpc_message(exc))
+        return ClusterHealth(
+            reachable=True,
+            slurm_version=str(self.pyslurm.version()),
+            partitions={str(name): str(p.state).lower() for name, p in partitions.items()},
+            latency_ms=round((time.monotonic() - started) * 1000, 3),
+        )
+
+    # --- internals -----------------------------------------------------------------------
+    def _live(self) -> dict[Any, Any]:
+        """Every job the controller holds, in one RPC (like one squeue call)."""
+        try:
+            return dict(self.pyslurm.Jobs.load())
+        except self.pyslurm.RPCError as exc:
+            raise SchedulerUnavailable(_rpc_message(exc)) from exc
+
+    def _accounted(self, query: Any) -> dict[Any, Any]:
+        try:
+            return dict(self.pyslurm.db.Jobs.load(query))
+        except self.pyslurm.RPCError as exc:
+            raise SchedulerUnavailable(_rpc_message(exc)) from exc
+
+    def _raw_id(self, task_id: str) -> int | None:
+        parent, _, index = task_id.partition("_")
+        for record in self._live().values():
+            if str(record.array_id) == parent and str(record.array_task_id) == index:
+                return int(record.id)
+        return None
+
+    @staticmethod
+    def _ids_of(record: Any) -> list[str]:
+        """The ids a record stands for: a job, one array task, or pending tasks folded."""
+        array_id, task_id = getattr(record, "array_id", None), getattr(record, "array_task_id", None)
+        if not array_id:
+            return [str(record.id)]
+        if task_id is not None:
+            return [f"{array_id}_{task_id}"]
+        waiting = getattr(record, "array_tasks_waiting", None) or ""
+        return parse.expand_array_range(str(array_id), waiting) if waiting else []
+
+    def _statuses(self, record: Any) -> Iterable[JobStatus]:
+        raw_state = str(record.state or "")
+        state = to_job_state(raw_state)
+        final = state is not None and state.is_final
+        started = state is not None and state.rank >= JobState.RUNNING.rank
+        nodes = getattr(record, "allocated_nodes", None) or getattr(record, "nodelist", None)
+        for job_id in self._ids_of(record):
+            yield JobStatus(
+                slurm_job_id=job_id,
+                state=state,
+                slurm_state=raw_state,
+                reason=parse.optional(str(record.state_reason or "")),
+                exit_code=record.exit_code if final else None,
+                signal=(record.exit_code_signal or 0) if final else None,
+                work_dir=record.working_directory or None,
+                nodes=nodes or None,
+                submitted_at=_time(record.submit_time),
+                started_at=_time(record.start_time) if started else None,
+                ended_at=_time(record.end_time) if final else None,
+            )
+
+    def _usage(self, record: Any) -> JobUsage | None:
+        ids = self._ids_of(record)
+        if len(ids) != 1:
+            return None  # folded pending tasks used nothing yet
+        state = to_job_state(str(record.state or ""))
+        gres = getattr(record, "gres", None) or {}
+        gpus = sum(int(n) for key, n in gres.items() if str(key).split(":")[0] == "gpu")
+        return JobUsage(
+            slurm_job_id=ids[0],
+            state=state,
+            elapsed_s=int(record.elapsed_time or 0),
+            alloc_cpus=int(record.cpus or 0),
+            alloc_gpus=gpus,
+            alloc_nodes=int(record.num_nodes or 1),
+            alloc_mem_mb=int(record.memory or 0),
+            partition=record.partition or None,
+            account=record.account or None,
+            user=record.user_name or None,
+            started_at=_time(record.start_time),
+            ended_at=_time(record.end_time),
+            exit_code=record.exit_code if state is not None and state.is_final else None,
+            tres_alloc={"cpu": int(record.cpus or 0), "mem": int(record.memory or 0),
+                        "node": int(record.num_nodes or 1)} | ({"gres/gpu": gpus} if gpus else {}),
+        )  # fmt: skip
+
+
+def _uid(login: str) -> int:
+    try:
+        return pwd.getpwnam(login).pw_uid
+    except KeyError as exc:
+        raise PermissionDenied(f"no local user {login}") from exc
