@@ -40,9 +40,8 @@ class ClusterBackends:
             # Checked now so a missing or mismatched pyslurm fails at startup, not mid-request.
             from myriagate.slurm.pyslurm_backend import PyslurmBackend
 
-            self._pyslurm: PyslurmBackend | None = PyslurmBackend(cluster_slurm_version=profile.slurm_version)
-        else:
-            self._pyslurm = None
+            PyslurmBackend(profile.slurm_version)  # fails now if pyslurm is absent or mismatched
+        self._use_pyslurm = conn.backend == "pyslurm"
         if conn.backend == "cli" and conn.runner == "ssh":
             if settings.ssh_ca_key_path is None:
                 raise ConfigError(
@@ -71,8 +70,10 @@ class ClusterBackends:
         return self.for_login(self.profile.connection.service_login)
 
     def _build(self, login: str) -> SlurmBackend:
-        if self._pyslurm is not None:
-            return self._pyslurm
+        if self._use_pyslurm:
+            from myriagate.slurm.pyslurm_backend import PyslurmBackend
+
+            return PyslurmBackend(self.profile.slurm_version, login=login)
         tz = ZoneInfo(self.profile.timezone) if self.profile.timezone else UTC
         if self._pool is not None:
             runner: SshRunner | LocalRunner = SshRunner(self._pool, login)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -87,6 +88,23 @@ class JobStatus:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     array_tasks: tuple[JobStatus, ...] = ()
+
+    @property
+    def fingerprint(self) -> str:
+        """A short digest of everything tracking copies from this status onto a job.
+
+        Stored with the job, it lets a tick skip the (many) jobs whose answer did not change
+        without loading them.
+        """
+        # Times as epoch seconds: str(datetime) would cost more than everything else here.
+        times = [t.timestamp() if t else None for t in (self.submitted_at, self.started_at, self.ended_at)]
+        parts = (
+            self.state, self.slurm_state, self.reason, self.exit_code, self.signal, self.work_dir,
+            self.nodes, *times,
+            *((t.slurm_job_id, t.slurm_state, t.exit_code) for t in self.array_tasks),
+        )  # fmt: skip
+        text = "\x1f".join(map(str, parts))
+        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True)

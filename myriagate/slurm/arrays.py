@@ -31,9 +31,13 @@ def task_index(slurm_job_id: str) -> int:
     return int(index) if index.isdigit() else -1
 
 
-def tasks_of(parent: str, rows: Iterable[str]) -> list[str]:
-    """The task ids among ``rows`` that belong to array ``parent``."""
-    return [r for r in rows if "_" in r and parent_id(r) == parent]
+def tasks_by_parent(rows: Iterable[str]) -> dict[str, list[str]]:
+    """Array task ids among ``rows`` grouped by parent id, in one pass (polls hold thousands)."""
+    grouped: dict[str, list[str]] = {}
+    for row in rows:
+        if "_" in row:
+            grouped.setdefault(parent_id(row), []).append(row)
+    return grouped
 
 
 def combined_state(states: list[JobState | None]) -> JobState | None:
@@ -144,11 +148,13 @@ def combine_views(
         if job_id not in queued:
             views[job_id] = row
     result: dict[str, JobStatus] = {}
+    unresolved_parents = set(tasks_by_parent(unresolved))
+    views_by_parent = tasks_by_parent(views)
     for job_id in ids:
         if "_" not in job_id:
-            if tasks_of(job_id, unresolved):
+            if job_id in unresolved_parents:
                 continue
-            tasks = tasks_of(job_id, views)
+            tasks = views_by_parent.get(job_id)
             if tasks:
                 result[job_id] = aggregate_array(job_id, [views[t] for t in tasks])
                 continue

@@ -8,6 +8,7 @@ cluster's local time zone (``cluster_tz``) and returned as aware UTC. Lines are 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -50,6 +51,9 @@ def optional(value: str) -> str | None:
     return None if value in _NO_VALUE else value
 
 
+# A poll parses three times per job and most repeat (N/A, Unknown, the same submit second):
+# caching them halves the cost of parsing a thousand-job squeue.
+@functools.lru_cache(maxsize=8192)
 def parse_time(value: str, cluster_tz: tzinfo = UTC) -> datetime | None:
     """``2026-11-28T17:07:19`` in the cluster's zone -> aware UTC; Unknown/N/A/None -> None."""
     text = optional(value)

@@ -193,8 +193,9 @@ class PyslurmBackend:
         query = self.pyslurm.db.JobFilter(ids=sorted({int(arrays.parent_id(i)) for i in ids}))
         rows = {u.slurm_job_id: u for r in self._accounted(query).values() if (u := self._usage(r))}
         usage: dict[str, JobUsage] = {}
+        by_parent = arrays.tasks_by_parent(rows)
         for job_id in ids:
-            tasks = arrays.tasks_of(job_id, rows) if "_" not in job_id else []
+            tasks = by_parent.get(job_id, []) if "_" not in job_id else []
             if job_id in rows:
                 usage[job_id] = rows[job_id]
             elif tasks:

@@ -7,6 +7,8 @@ previous state instead of guessing (psij-python crashes here; we do not).
 
 from __future__ import annotations
 
+import functools
+
 from myriagate.domain.states import JobState
 
 SLURM_STATES: dict[str, JobState | None] = {
@@ -60,6 +62,7 @@ def state_name(raw: str) -> str:
     return COMPACT_CODES.get(word, word)
 
 
+@functools.lru_cache(maxsize=1024)
 def to_job_state(raw: str) -> JobState | None:
     """The gateway state for a Slurm state string, or None when the state is unknown."""
     return SLURM_STATES.get(state_name(raw))

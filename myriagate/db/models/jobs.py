@@ -36,6 +36,8 @@ class Job(Base):
     state: Mapped[JobState] = mapped_column(str_enum(JobState))
     slurm_state: Mapped[str | None] = mapped_column(sa.String(64))
     reason: Mapped[str | None] = mapped_column(sa.Text)
+    # JobStatus.fingerprint of the last poll answer applied: a tick compares only this.
+    status_fingerprint: Mapped[str | None] = mapped_column(sa.String(32))
     exit_code: Mapped[int | None]
     signal: Mapped[int | None]
     work_dir: Mapped[str | None] = mapped_column(sa.String(1024))

@@ -41,18 +41,29 @@ def list_for_user(session: Session, user_id: uuid.UUID, *, limit: int = 100, off
     return list(session.scalars(stmt))
 
 
-def unfinished_with_slurm_id(session: Session, cluster: str) -> list[Job]:
-    """Jobs Slurm knows about and that have not reached a final state: what a tick polls."""
-    stmt = (
-        sa.select(Job)
-        .where(
-            Job.cluster == cluster,
-            Job.state.not_in(FINAL_STATES),
-            Job.slurm_job_id.is_not(None),
-        )
-        .order_by(Job.created_at, Job.id)
+# What a tick compares with Slurm's answer: the fingerprint of the last answer applied, so
+# unchanged jobs are never loaded.
+POLL_COLUMNS = (Job.slurm_job_id, Job.status_fingerprint)
+
+
+def unfinished_poll_rows(session: Session, cluster: str) -> Sequence[sa.Row[tuple[object, ...]]]:
+    """Light rows (POLL_COLUMNS) of the jobs a tick polls: Slurm knows them, not final yet."""
+    stmt = sa.select(*POLL_COLUMNS).where(
+        Job.cluster == cluster,
+        Job.state.not_in(FINAL_STATES),
+        Job.slurm_job_id.is_not(None),
     )
-    return list(session.scalars(stmt))
+    return session.execute(stmt).all()
+
+
+def get_many_by_slurm_id(session: Session, cluster: str, slurm_job_ids: Sequence[str]) -> list[Job]:
+    """These jobs of ``cluster`` as full objects, in one query per 500 ids."""
+    jobs: list[Job] = []
+    for start in range(0, len(slurm_job_ids), 500):
+        chunk = slurm_job_ids[start : start + 500]
+        stmt = sa.select(Job).where(Job.cluster == cluster, Job.slurm_job_id.in_(chunk))
+        jobs.extend(session.scalars(stmt))
+    return jobs
 
 
 def awaiting_reconciliation(session: Session, cluster: str, *, created_before: datetime) -> list[Job]:

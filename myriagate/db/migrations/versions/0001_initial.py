@@ -93,6 +93,7 @@ def upgrade() -> None:
         _job_state("state", nullable=False),
         sa.Column("slurm_state", sa.String(length=64), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("status_fingerprint", sa.String(length=32), nullable=True),
         sa.Column("exit_code", sa.Integer(), nullable=True),
         sa.Column("signal", sa.Integer(), nullable=True),
         sa.Column("work_dir", sa.String(length=1024), nullable=True),
