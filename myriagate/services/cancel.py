@@ -21,7 +21,7 @@ from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain.states import JobState
 from myriagate.errors import JobNotCancellable, NotFound
 from myriagate.ports import Clock, SlurmBackendFactory
-from myriagate.services import audit, transitions
+from myriagate.services import audit, authz, transitions
 from myriagate.services.clock import SystemClock
 
 log = structlog.get_logger(__name__)
@@ -38,13 +38,16 @@ def cancel_job(
 ) -> Job:
     """Ask Slurm to cancel ``job_id``; idempotent. Returns the job as it stands afterwards.
 
-    Someone else's job answers NotFound, exactly like a job that does not exist. A job that
-    already ended otherwise than cancelled raises JobNotCancellable.
+    A job the user may not see answers NotFound, exactly like a job that does not exist; one
+    they may see but not act on (a university admin's) PermissionDenied. A job that already
+    ended otherwise than cancelled raises JobNotCancellable. The cancel runs as the job's own
+    cluster login, also when its project lead asks: the gateway has checked the right here.
     """
     clock = clock or SystemClock()
-    job = jobs_repo.get_owned(session, job_id, user.id)
+    job = jobs_repo.get_visible(session, job_id, user)
     if job is None:
         raise NotFound(f"no job {job_id}")
+    authz.require_act_on_job(user, job)
     if job.state is JobState.CANCELLED:
         return job
     if job.state.is_final:

@@ -14,6 +14,7 @@ from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain.outputs import resolve_output_path
 from myriagate.errors import NotFound
 from myriagate.ports import SlurmBackendFactory
+from myriagate.services import authz
 
 log = structlog.get_logger(__name__)
 
@@ -54,9 +55,10 @@ def read_output(
     array_task_id: int | None = None,
 ) -> bytes:
     """The last ``max_bytes`` of the job's ``stream`` (b"" before the file exists)."""
-    job = jobs_repo.get_owned(session, job_id, user.id)
+    job = jobs_repo.get_visible(session, job_id, user)
     if job is None:
         raise NotFound(f"no job {job_id}")
+    authz.require_act_on_job(user, job)
     path = output_path(job, stream, array_task_id)
     if path is None:
         return b""

@@ -4,6 +4,17 @@ from myriagate.db.base import Base
 from myriagate.db.models.audit import AuditEvent
 from myriagate.db.models.jobs import Job, JobStateChange
 from myriagate.db.models.leases import Lease
-from myriagate.db.models.users import Membership, MembershipRole, User
+from myriagate.db.models.users import Institution, Membership, MembershipRole, Project, User
 
-__all__ = ["AuditEvent", "Base", "Job", "JobStateChange", "Lease", "Membership", "MembershipRole", "User"]
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Institution",
+    "Job",
+    "JobStateChange",
+    "Lease",
+    "Membership",
+    "MembershipRole",
+    "Project",
+    "User",
+]

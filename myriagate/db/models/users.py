@@ -29,6 +29,11 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(sa.String(320))
     cluster_login: Mapped[str] = mapped_column(sa.String(64))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Home institution (Institution.code); what a university admin's scope is matched against.
+    institution: Mapped[str | None] = mapped_column(sa.String(64))
+    is_platform_admin: Mapped[bool] = mapped_column(default=False)
+    # The institution this user administers (university admin), if any.
+    university_admin_of: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime]
 
     memberships: Mapped[list[Membership]] = relationship(
@@ -39,6 +44,12 @@ class User(Base):
     def _check_login(self, _key: str, value: str) -> str:
         # The login reaches ssh and sbatch command lines: refuse anything unsafe at the door.
         return values.login(value, "cluster_login")
+
+    def led_accounts(self) -> set[tuple[str, str]]:
+        """(cluster, slurm_account) of the projects this user leads."""
+        return {
+            (m.cluster, m.slurm_account) for m in self.memberships if m.role is MembershipRole.PROJECT_LEAD
+        }
 
     def accounts_on(self, cluster: str) -> list[str]:
         """The Slurm accounts this user may charge on ``cluster``."""
@@ -62,3 +73,26 @@ class Membership(Base):
     @validates("slurm_account")
     def _check_account(self, _key: str, value: str) -> str:
         return values.account(value, "slurm_account")
+
+
+class Institution(Base):
+    """A university or school of the Region (Caen, Rouen, Le Havre, INSA Rouen, ENSICAEN…)."""
+
+    __tablename__ = "institutions"
+
+    code: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(255))
+
+
+class Project(Base):
+    """A research project: one Slurm account on one cluster, under an institution."""
+
+    __tablename__ = "projects"
+    __table_args__ = (sa.UniqueConstraint("cluster", "slurm_account"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    cluster: Mapped[str] = mapped_column(sa.String(64))
+    slurm_account: Mapped[str] = mapped_column(sa.String(64))
+    institution: Mapped[str] = mapped_column(sa.ForeignKey("institutions.code"))
+    name: Mapped[str] = mapped_column(sa.String(255), default="")
+    created_at: Mapped[datetime]

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from myriagate.db.models.jobs import Job, JobStateChange
+from myriagate.db.models.users import Project, User
 from myriagate.domain.states import FINAL_STATES, JobState
 
 
@@ -17,12 +18,26 @@ def get(session: Session, job_id: uuid.UUID) -> Job | None:
     return session.get(Job, job_id)
 
 
-def get_owned(session: Session, job_id: uuid.UUID, user_id: uuid.UUID) -> Job | None:
-    """The job if ``user_id`` owns it; None otherwise (callers answer NotFound either way)."""
-    job = session.get(Job, job_id)
-    if job is None or job.user_id != user_id:
-        return None
-    return job
+def visible_to(user: User) -> sa.ColumnElement[bool]:
+    """SQL filter of the jobs ``user`` may see (the list form of authz.can_view_job)."""
+    if user.is_platform_admin:
+        return sa.true()
+    clauses: list[sa.ColumnElement[bool]] = [Job.user_id == user.id]
+    for cluster, account in sorted(user.led_accounts()):
+        clauses.append(sa.and_(Job.cluster == cluster, Job.slurm_account == account))
+    if user.university_admin_of is not None:
+        institution_projects = sa.select(Project.id).where(
+            Project.cluster == Job.cluster,
+            Project.slurm_account == Job.slurm_account,
+            Project.institution == user.university_admin_of,
+        )
+        clauses.append(institution_projects.exists())
+    return sa.or_(*clauses)
+
+
+def get_visible(session: Session, job_id: uuid.UUID, user: User) -> Job | None:
+    """The job if ``user`` may see it; None otherwise (callers answer NotFound either way)."""
+    return session.scalars(sa.select(Job).where(Job.id == job_id, visible_to(user))).one_or_none()
 
 
 def by_tag(session: Session, tag: str) -> Job | None:

@@ -1,0 +1,240 @@
+"""Pydantic models at the API edge: what clients send and receive (never the tables).
+
+The CLI uses these same models to read responses, so the contract lives in one place.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from myriagate.domain.states import JobState
+
+
+class _In(BaseModel):
+    # A misspelt field is an error listing the valid names, never silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- jobs ------------------------------------------------------------------------------------
+class SbatchOptions(_In):
+    """Options named as sbatch's long options (underscores for dashes); they override the
+    script's #SBATCH directives, as on the command line."""
+
+    partition: str | None = None
+    time: str | None = Field(default=None, description="Slurm time: minutes, HH:MM:SS, D-HH:MM…")
+    nodes: int | None = Field(default=None, ge=1)
+    ntasks: int | None = Field(default=None, ge=1)
+    cpus_per_task: int | None = Field(default=None, ge=1)
+    mem: str | None = Field(default=None, description="Memory per node: 4000, 512M, 4G")
+    mem_per_cpu: str | None = None
+    gres: str | None = Field(default=None, description="e.g. gpu:1 or gpu:v100:2")
+    array: str | None = Field(default=None, description="e.g. 0-15, 1,3,5 or 0-99%10")
+    job_name: str | None = None
+    output: str | None = None
+    error: str | None = None
+    account: str | None = None
+    chdir: str | None = None
+    export: Literal["ALL", "NONE"] | None = None
+
+
+class JobSubmit(_In):
+    """Either ``script`` (with #SBATCH directives) or ``template`` + ``params``."""
+
+    cluster: str | None = Field(default=None, description="Default: the gateway's default cluster")
+    script: str | None = Field(default=None, max_length=1_000_000)
+    template: str | None = None
+    params: dict[str, str | int] = Field(default_factory=dict)
+    options: SbatchOptions = Field(default_factory=SbatchOptions)
+    dry_run: bool = Field(default=False, description="Validate and show what would be sent; submit nothing")
+
+
+class StateChangeOut(_Out):
+    from_state: JobState | None
+    to_state: JobState
+    slurm_state: str | None
+    reason: str | None
+    at: datetime
+
+
+class JobOut(_Out):
+    id: UUID
+    cluster: str
+    owner: str = Field(description="Username of the job's owner")
+    cluster_login: str
+    account: str | None
+    partition: str | None
+    job_name: str | None
+    state: JobState
+    slurm_job_id: str | None
+    slurm_state: str | None
+    reason: str | None
+    exit_code: int | None
+    array_task_count: int | None
+    work_dir: str | None
+    submitted_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    cancel_requested_at: datetime | None = None
+
+
+class JobDetail(JobOut):
+    sbatch_args: list[str]
+    script: str
+    history: list[StateChangeOut]
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at the end")
+
+
+class DryRunOut(BaseModel):
+    cluster: str
+    account: str | None
+    partition: str | None
+    time_limit_s: int | None
+    sbatch_args: list[str]
+    script: str
+
+
+# --- templates ---------------------------------------------------------------------------
+class TemplateParameterOut(BaseModel):
+    name: str
+    type: str
+    default: str | int | None = None
+    min: int | None = None
+    max: int | None = None
+    choices: list[str] | None = None
+    help: dict[str, str] = Field(default_factory=dict, description="By language: en, fr")
+
+
+class TemplateOut(BaseModel):
+    name: str
+    title: dict[str, str]
+    description: dict[str, str]
+
+
+class TemplateDetail(TemplateOut):
+    parameters: list[TemplateParameterOut]
+
+
+# --- clusters ----------------------------------------------------------------------------
+class PartitionOut(BaseModel):
+    name: str
+    description: str | None
+    max_walltime: str
+    default_walltime: str | None
+    max_nodes: int | None
+    cpus_per_node: int | None
+    mem_per_node_mb: int | None
+    gpus_per_node: int
+    default: bool
+
+
+class ClusterOut(BaseModel):
+    name: str
+    display_name: str | None
+    slurm_version: str
+    is_default: bool
+    partitions: list[PartitionOut]
+
+
+class ClusterHealthOut(BaseModel):
+    reachable: bool
+    slurm_version: str | None
+    partitions: dict[str, str]
+    latency_ms: float | None
+    detail: str | None
+
+
+class ClusterDetail(ClusterOut):
+    health: ClusterHealthOut
+
+
+# --- people ------------------------------------------------------------------------------
+Role = Literal["researcher", "project_lead", "university_admin", "platform_admin"]
+
+
+class MembershipOut(_Out):
+    cluster: str
+    slurm_account: str
+    role: Literal["researcher", "project_lead"]
+
+
+class MembershipIn(_In):
+    cluster: str
+    slurm_account: str
+    role: Literal["researcher", "project_lead"] = "researcher"
+
+
+class UserOut(_Out):
+    id: UUID
+    username: str
+    display_name: str
+    email: str | None
+    cluster_login: str
+    institution: str | None
+    roles: list[Role]
+    is_active: bool
+    memberships: list[MembershipOut]
+
+
+class UserIn(_In):
+    username: str = Field(min_length=1, max_length=255)
+    display_name: str = ""
+    email: str | None = None
+    cluster_login: str
+    institution: str | None = None
+    password: str | None = Field(default=None, min_length=12, description="Local password (no SSO)")
+    is_platform_admin: bool = False
+    university_admin_of: str | None = Field(default=None, description="Institution this user administers")
+
+
+class UserPatch(_In):
+    display_name: str | None = None
+    email: str | None = None
+    is_active: bool | None = None
+    password: str | None = Field(default=None, min_length=12)
+    is_platform_admin: bool | None = None
+    university_admin_of: str | None = None
+
+
+# --- tokens and sessions -----------------------------------------------------------------
+class TokenIn(_In):
+    name: str = Field(min_length=1, max_length=100)
+    expires_in_days: int = Field(default=90, ge=1, le=365)
+
+
+class TokenOut(_Out):
+    id: UUID
+    name: str
+    prefix: str = Field(description="First characters of the token, to recognise it")
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The secret: shown once, store it now")
+
+
+class LoginIn(_In):
+    username: str
+    password: str
+
+
+class SessionOut(BaseModel):
+    username: str
+    csrf_token: str
+    expires_at: datetime
