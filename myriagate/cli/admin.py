@@ -11,6 +11,7 @@ from rich.table import Table
 
 from myriagate.cli.output import console, guarded, print_json
 from myriagate.errors import BackendError
+from myriagate.logs import configure_logging
 from myriagate.services.demo import JobLine
 from myriagate.settings import get_settings
 
@@ -72,6 +73,8 @@ def demo(
     from myriagate.wiring import build_gateway
 
     settings = get_settings()
+    # The live table is the output here; only problems are worth a log line.
+    configure_logging("WARNING", json=settings.log_json)
     migrate.upgrade(settings.database_url)
     gateway = build_gateway(settings)
     clock = SystemClock()

@@ -14,7 +14,9 @@ from typing import Annotated
 import typer
 
 from myriagate import __version__
+from myriagate.cli import catalogue, researcher
 from myriagate.cli.admin import admin_app
+from myriagate.cli.jobs import jobs_app
 from myriagate.cli.output import guarded, print_json
 from myriagate.logs import configure_logging
 from myriagate.settings import get_settings
@@ -26,6 +28,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(admin_app, name="admin")
+# Researcher commands: clients of the gateway's REST API (docs/cli.md).
+app.command("login")(researcher.login)
+app.command("logout")(researcher.logout)
+app.command("whoami")(researcher.whoami)
+app.command("submit")(researcher.submit)
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(catalogue.templates_app, name="templates")
+app.command("clusters")(catalogue.clusters)
 
 
 @app.command()
@@ -41,7 +51,8 @@ def version(json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
 @guarded
 def worker(
     cluster: Annotated[
-        list[str] | None, typer.Option("--cluster", "-M", help="Cluster(s) to track (default: all profiles).")
+        list[str] | None,
+        typer.Option("--cluster", "-M", help="Cluster to track (repeatable; default: the default cluster)."),
     ] = None,
     once: Annotated[bool, typer.Option("--once", help="One tick per cluster, then exit.")] = False,
 ) -> None:
@@ -53,7 +64,7 @@ def worker(
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
     gateway = build_gateway(settings)
-    clusters = cluster or sorted(gateway.profiles)
+    clusters = cluster or [settings.default_cluster]
     for name in clusters:
         gateway.profile(name)  # unknown names fail before anything starts
     clock = SystemClock()

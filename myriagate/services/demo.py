@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import MembershipRole, User
+from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
 from myriagate.ports import Clock, SlurmBackendFactory
 from myriagate.services.submit import SubmitRequest, submit_job
@@ -18,7 +19,20 @@ class DemoUser:
     username: str
     login: str
     display_name: str
+    institution: str
     accounts: tuple[tuple[str, MembershipRole], ...]
+
+
+# Mirrors the Slurm account tree made by deploy/devcluster/up.sh: institutions, then projects.
+DEMO_INSTITUTIONS: tuple[tuple[str, str], ...] = (
+    ("unicaen", "Université de Caen Normandie"),
+    ("urouen", "Université de Rouen Normandie"),
+)
+DEMO_PROJECTS: tuple[tuple[str, str, str], ...] = (
+    ("caen-climat", "unicaen", "Climat régional normand"),
+    ("caen-bio", "unicaen", "Biologie structurale"),
+    ("rouen-chimie", "urouen", "Chimie théorique"),
+)
 
 
 # Mirrors the Unix users and Slurm associations made by deploy/devcluster/up.sh.
@@ -27,18 +41,21 @@ DEMO_USERS: tuple[DemoUser, ...] = (
         "alice",
         "alice",
         "Alice Martin (Université de Caen Normandie)",
+        "unicaen",
         (("caen-climat", MembershipRole.RESEARCHER),),
     ),
     DemoUser(
         "bob",
         "bob",
         "Bob Lefèvre (Université de Rouen Normandie)",
+        "urouen",
         (("rouen-chimie", MembershipRole.RESEARCHER),),
     ),
     DemoUser(
         "carol",
         "carol",
         "Carol Dubois (Université de Caen Normandie)",
+        "unicaen",
         (("caen-climat", MembershipRole.PROJECT_LEAD), ("caen-bio", MembershipRole.RESEARCHER)),
     ),
 )
@@ -71,7 +88,20 @@ DEMO_JOBS: tuple[tuple[str, str, dict[str, str]], ...] = (
 
 
 def seed_users(session: Session, *, cluster: str, clock: Clock) -> list[User]:
-    """Create the demo users and their memberships; existing ones are left as they are."""
+    """Create the demo institutions, projects, users and memberships; existing ones are kept."""
+    for code, name in DEMO_INSTITUTIONS:
+        if projects_repo.get_institution(session, code) is None:
+            projects_repo.add_institution(session, code=code, name=name)
+    for account, institution, title in DEMO_PROJECTS:
+        if projects_repo.get_project(session, cluster, account) is None:
+            projects_repo.add_project(
+                session,
+                cluster=cluster,
+                slurm_account=account,
+                institution=institution,
+                name=title,
+                created_at=clock.now(),
+            )
     users: list[User] = []
     for demo in DEMO_USERS:
         user = users_repo.get_by_username(session, demo.username)
@@ -83,6 +113,7 @@ def seed_users(session: Session, *, cluster: str, clock: Clock) -> list[User]:
                 display_name=demo.display_name,
                 created_at=clock.now(),
             )
+            user.institution = demo.institution
         have = {(m.cluster, m.slurm_account) for m in user.memberships}
         for account, role in demo.accounts:
             if (cluster, account) not in have:

@@ -1,0 +1,173 @@
+"""`myriagate jobs list|show|cancel|logs`: jobs as the gateway lets you see them."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from myriagate.cli import watch
+from myriagate.cli.client import Stream, parse_job_id
+from myriagate.cli.context import deps, open_gateway
+from myriagate.cli.output import console, guarded, print_json, print_table
+from myriagate.domain.states import JobState
+from myriagate.errors import InvalidRequest
+from myriagate.web.api.schemas import JobOut
+
+jobs_app = typer.Typer(help="Your jobs (and your projects' jobs, by role).", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+JobIdArg = Annotated[str, typer.Argument(help="Job id (as printed by `myriagate submit`).")]
+DEFAULT_LIMIT = 50
+
+
+def _when(at: datetime | None) -> str:
+    return at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if at else ""
+
+
+@jobs_app.command("list")
+@guarded
+def jobs_list(
+    ctx: typer.Context,
+    state: Annotated[
+        list[JobState] | None, typer.Option("--state", help="Only jobs in this state (repeatable).")
+    ] = None,
+    cluster: Annotated[str | None, typer.Option("--cluster", "-M", help="Only this cluster.")] = None,
+    account: Annotated[str | None, typer.Option("--account", "-A", help="Only this Slurm account.")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Only this user's jobs (username).")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Created at or after (ISO date/time).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Created before (ISO date/time).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many jobs.")] = DEFAULT_LIMIT,
+    all_: Annotated[bool, typer.Option("--all", help="Every matching job (follows all pages).")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Jobs you may see, newest first."""
+    filters = {
+        "state": [s.value for s in state] if state else None,
+        "cluster": cluster,
+        "account": account,
+        "owner": owner,
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+    }
+    with open_gateway(ctx) as client:
+        jobs = list(client.iter_jobs(filters, limit=None if all_ else limit))
+    if json:
+        print_json([job.model_dump(mode="json") for job in jobs])
+        return
+    rows = [
+        (
+            str(j.id),
+            j.slurm_job_id or "",
+            j.owner,
+            j.job_name or "",
+            f"{j.cluster}/{j.partition or ''}",
+            j.account or "",
+            j.state.value,
+            "" if j.exit_code is None else j.exit_code,
+            _when(j.submitted_at or j.created_at),
+        )
+        for j in jobs
+    ]
+    print_table(
+        ("id", "slurm", "owner", "name", "cluster/partition", "account", "state", "exit", "submitted"), rows
+    )
+    if not all_ and len(jobs) == limit:
+        sys.stderr.write(f"(first {limit} jobs: use --limit N or --all for more)\n")
+
+
+@jobs_app.command("show")
+@guarded
+def jobs_show(ctx: typer.Context, job_id: JobIdArg, json: JsonOpt = False) -> None:
+    """A job: options, script and state history."""
+    with open_gateway(ctx) as client:
+        job = client.job(parse_job_id(job_id))
+    if json:
+        print_json(job.model_dump(mode="json"))
+        return
+    _describe(job)
+    console().print(f"sbatch {' '.join(job.sbatch_args)}", markup=False)
+    print_table(
+        ("at", "from", "to", "slurm", "reason"),
+        [
+            (_when(h.at), h.from_state or "", h.to_state, h.slurm_state or "", h.reason or "")
+            for h in job.history
+        ],
+        title="History",
+    )
+    console().rule("script")
+    console().print(job.script, markup=False, highlight=False, end="")
+
+
+def _describe(job: JobOut) -> None:
+    fields = {
+        "id": job.id,
+        "slurm job id": job.slurm_job_id,
+        "state": job.state.value + (f" ({job.slurm_state})" if job.slurm_state else ""),
+        "reason": job.reason,
+        "exit code": job.exit_code,
+        "owner": f"{job.owner} (login {job.cluster_login})",
+        "cluster": job.cluster,
+        "account": job.account,
+        "partition": job.partition,
+        "name": job.job_name,
+        "array tasks": job.array_task_count,
+        "work dir": job.work_dir,
+        "submitted": _when(job.submitted_at),
+        "started": _when(job.started_at),
+        "ended": _when(job.ended_at),
+    }
+    out = console()
+    for key, value in fields.items():
+        if value not in (None, ""):
+            out.print(f"{key:>13}: {value}", markup=False, highlight=False)
+
+
+@jobs_app.command("cancel")
+@guarded
+def jobs_cancel(ctx: typer.Context, job_id: JobIdArg, json: JsonOpt = False) -> None:
+    """Cancel a job (cancelling a job that already ended changes nothing)."""
+    with open_gateway(ctx) as client:
+        job = client.cancel(parse_job_id(job_id))
+    if json:
+        print_json(job.model_dump(mode="json"))
+    else:
+        typer.echo(f"Cancellation requested for job {job.id} (now {job.state.value}).")
+
+
+@jobs_app.command("logs")
+@guarded
+def jobs_logs(
+    ctx: typer.Context,
+    job_id: JobIdArg,
+    error: Annotated[bool, typer.Option("--error", help="The error stream instead of the output.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing as it grows, until the end.")
+    ] = False,
+    task: Annotated[int | None, typer.Option("--task", min=0, help="Array task id.")] = None,
+    max_bytes: Annotated[
+        int, typer.Option("--bytes", min=1, max=watch.MAX_BYTES, help="Show at most the last N bytes.")
+    ] = 65536,
+    json: JsonOpt = False,
+) -> None:
+    """The end of a job's output (or error) file; with --follow, exit like `submit --wait`."""
+    if follow and json:
+        raise InvalidRequest("--follow streams text: it cannot be combined with --json")
+    stream: Stream = "error" if error else "output"
+    job_uuid = parse_job_id(job_id)
+    with open_gateway(ctx) as client:
+        if follow:
+            final = watch.follow_output(client, job_uuid, sleep=deps(ctx).sleep, stream=stream, task=task)
+        else:
+            data = client.output_bytes(job_uuid, stream=stream, max_bytes=max_bytes, task=task)
+    if follow:
+        if not final.state.is_success:
+            sys.stderr.write(watch.describe(final) + "\n")
+        raise typer.Exit(watch.exit_code_for(final))
+    text = data.decode("utf-8", errors="replace")
+    if json:
+        print_json({"job_id": str(job_uuid), "stream": stream, "task": task, "text": text})
+    else:
+        sys.stdout.write(text)

@@ -1,0 +1,225 @@
+"""Researcher commands that talk to the gateway's REST API: login, whoami, submit, catalogues.
+
+Nothing here touches the database or the cluster: the CLI runs on a laptop with only the
+gateway URL and a personal token (see ``config.py``). ``jobs …`` lives in ``jobs.py``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from myriagate.cli import watch
+from myriagate.cli.client import GatewayClient
+from myriagate.cli.config import TOKEN_ENV, load_config, normalise_url, save_config
+from myriagate.cli.context import deps, open_gateway
+from myriagate.cli.output import console, guarded, print_json, print_table
+from myriagate.cli.submission import SubmitOptions, build_submission
+from myriagate.errors import InvalidRequest, MyriagateError, NotAuthenticated
+from myriagate.web.api.schemas import DryRunOut, JobOut, TokenIn
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
+def _warn(text: str) -> None:
+    sys.stderr.write(f"Warning: {text}\n")
+
+
+# --- login / logout / whoami ----------------------------------------------------------------
+@guarded
+def login(
+    ctx: typer.Context,
+    url: Annotated[
+        str | None, typer.Option("--url", help="The gateway, e.g. https://myriagate.criann.fr")
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="A token made on the gateway's web page (`-` reads it from stdin)."),
+    ] = None,
+    username: Annotated[str | None, typer.Option("--username", "-u", help="Gateway username.")] = None,
+    expires_in_days: Annotated[int, typer.Option(min=1, max=365, help="Lifetime of the new token.")] = 90,
+    json: JsonOpt = False,
+) -> None:
+    """Log in once: store the gateway URL and a personal token (file readable by you only)."""
+    config = load_config()
+    url = normalise_url(url or config.url or typer.prompt("Gateway URL"))
+    if url.startswith("http://") and not _is_loopback(url):
+        _warn(f"{url} is not HTTPS: your password and token would cross the network in clear")
+    http = deps(ctx).http
+    token_id: str | None = None
+    if token is not None:
+        from_stdin = token == "-"  # noqa: S105 - `-` means stdin, as for files
+        token = (sys.stdin.readline() if from_stdin else token).strip()
+        if not token:
+            raise InvalidRequest("empty token")
+        with GatewayClient(url, token, http=http) as client:
+            me = client.me()  # proves the token works before it is stored
+            token_id = next((str(t.id) for t in client.tokens() if token.startswith(t.prefix)), None)
+    else:
+        username = username or typer.prompt("Username", default=getpass.getuser())
+        password = typer.prompt("Password", hide_input=True)
+        name = f"myriagate CLI on {socket.gethostname()}"[:100]
+        with GatewayClient(url, None, http=http) as client:
+            created = client.create_token(
+                TokenIn(name=name, expires_in_days=expires_in_days), basic=(username, password)
+            )
+            token, token_id = created.token, str(created.id)
+            client.token = token
+            me = client.me()
+    save_config(config.path, url=url, token=token, token_id=token_id)
+    if config.token_from_env:
+        _warn(f"{TOKEN_ENV} is set and overrides the stored token")
+    if json:
+        print_json({"url": url, "username": me.username, "config": str(config.path)})
+    else:
+        typer.echo(f"Logged in to {url} as {me.username} (cluster login {me.cluster_login}).")
+        typer.echo(f"Token stored in {config.path}")
+
+
+def _is_loopback(url: str) -> bool:
+    host = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+
+
+@guarded
+def logout(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """Revoke the stored token on the gateway and forget it here."""
+    config = load_config()
+    if not config.token:
+        raise NotAuthenticated("not logged in")
+    problem: MyriagateError | None = None
+    try:
+        with open_gateway(ctx, config) as client:
+            token_id = config.token_id or next(
+                (str(t.id) for t in client.tokens() if config.token.startswith(t.prefix)), None
+            )
+            if token_id is not None:
+                client.revoke_token(token_id)
+    except NotAuthenticated:
+        pass  # already expired or revoked: nothing left to revoke
+    except MyriagateError as exc:
+        problem = exc
+    if config.path.exists():
+        save_config(config.path, url=None if config.url_from_env else config.url, token=None)
+    if config.token_from_env:
+        _warn(f"{TOKEN_ENV} is still set in your environment")
+    if problem is not None:
+        problem.detail = f"token forgotten here but NOT revoked on the gateway: {problem.detail}"
+        raise problem
+    if json:
+        print_json({"logged_out": True})
+    else:
+        typer.echo("Logged out: token revoked and forgotten.")
+
+
+@guarded
+def whoami(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """Who the gateway thinks you are: roles, projects, cluster login."""
+    with open_gateway(ctx) as client:
+        me = client.me()
+    if json:
+        print_json(me.model_dump(mode="json"))
+        return
+    out = console()
+    out.print(f"{me.username} ({me.display_name or '-'}) on {client.base_url}")
+    out.print(f"cluster login: {me.cluster_login}   institution: {me.institution or '-'}")
+    out.print(f"roles: {', '.join(me.roles) or '-'}")
+    print_table(
+        ("cluster", "account", "role"),
+        [(m.cluster, m.slurm_account, m.role) for m in me.memberships],
+        title="Projects",
+    )
+
+
+# --- submit -------------------------------------------------------------------------------
+def _opt(*names: str, help: str) -> typer.models.OptionInfo:
+    return typer.Option(*names, help=help)
+
+
+@guarded
+def submit(
+    ctx: typer.Context,
+    script: Annotated[
+        Path | None,
+        typer.Argument(help="Job script with #SBATCH lines (`-` reads stdin).", show_default=False),
+    ] = None,
+    partition: Annotated[str | None, _opt("--partition", "-p", help="Partition.")] = None,
+    time: Annotated[str | None, _opt("--time", "-t", help="Walltime: MM, HH:MM:SS, D-HH:MM.")] = None,
+    nodes: Annotated[int | None, _opt("--nodes", "-N", help="Number of nodes.")] = None,
+    ntasks: Annotated[int | None, _opt("--ntasks", "-n", help="Number of tasks.")] = None,
+    cpus_per_task: Annotated[int | None, _opt("--cpus-per-task", "-c", help="CPUs per task.")] = None,
+    mem: Annotated[str | None, _opt("--mem", help="Memory per node: 4000, 512M, 4G.")] = None,
+    mem_per_cpu: Annotated[str | None, _opt("--mem-per-cpu", help="Memory per CPU.")] = None,
+    gres: Annotated[str | None, _opt("--gres", help="Generic resources, e.g. gpu:1.")] = None,
+    array: Annotated[str | None, _opt("--array", "-a", help="Job array: 0-15, 1,3,5, 0-99%10.")] = None,
+    job_name: Annotated[str | None, _opt("--job-name", "-J", help="Job name.")] = None,
+    output: Annotated[str | None, _opt("--output", "-o", help="Output file pattern.")] = None,
+    error: Annotated[str | None, _opt("--error", "-e", help="Error file pattern.")] = None,
+    account: Annotated[str | None, _opt("--account", "-A", help="Slurm account (project).")] = None,
+    chdir: Annotated[str | None, _opt("--chdir", "-D", help="Working directory on the cluster.")] = None,
+    cluster: Annotated[str | None, _opt("--cluster", "-M", help="Cluster (default: the gateway's).")] = None,
+    template: Annotated[str | None, _opt("--template", help="Job-script template instead of SCRIPT.")] = None,
+    param: Annotated[list[str] | None, _opt("--param", help="Template parameter k=v (repeatable).")] = None,
+    dry_run: Annotated[bool, _opt("--dry-run", help="Validate and show what would be sent.")] = False,
+    wait: Annotated[bool, _opt("--wait", help="Wait for the end; exit 1 unless it completed.")] = False,
+    follow: Annotated[bool, _opt("--follow", help="Stream the job's output, then exit like --wait.")] = False,
+    parsable: Annotated[bool, _opt("--parsable", help="Print only the job id (like sbatch).")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Submit a job script (or a template) to the cluster, with sbatch's options."""
+    if follow and json:
+        raise InvalidRequest("--follow streams text: it cannot be combined with --json")
+    options = SubmitOptions(
+        partition=partition, time=time, nodes=nodes, ntasks=ntasks, cpus_per_task=cpus_per_task,
+        mem=mem, mem_per_cpu=mem_per_cpu, gres=gres, array=array, job_name=job_name,
+        output=output, error=error, account=account, chdir=chdir,
+    )  # fmt: skip
+    request = build_submission(
+        script, options, cluster=cluster, template=template, params=param or [], dry_run=dry_run
+    )
+    with open_gateway(ctx) as client:
+        result = client.submit(request)
+        if isinstance(result, DryRunOut):
+            _show_dry_run(result, json=json)
+            return
+        _show_submitted(result, json=json and not (wait or follow), parsable=parsable)
+        if not (wait or follow):
+            return
+        sleep = deps(ctx).sleep
+        if follow and result.array_task_count:
+            # Each task has its own file: following one of them is `jobs logs ID --task N -f`.
+            _warn("an array job has one output per task: waiting instead (see `myriagate jobs logs --task`)")
+            follow = False
+        if follow:
+            final = watch.follow_output(client, result.id, sleep=sleep)
+        else:
+            final = watch.wait_for_job(client, result.id, sleep=sleep, show_progress=not (json or parsable))
+    if json:
+        print_json(final.model_dump(mode="json"))
+    elif not parsable or not final.state.is_success:
+        sys.stderr.write(watch.describe(final) + "\n")
+    raise typer.Exit(watch.exit_code_for(final))
+
+
+def _show_submitted(job: JobOut, *, json: bool, parsable: bool) -> None:
+    if json:
+        print_json(job.model_dump(mode="json"))
+    elif parsable:
+        typer.echo(str(job.id))
+    else:
+        slurm = f" (Slurm job {job.slurm_job_id})" if job.slurm_job_id else ""
+        typer.echo(f"Submitted job {job.id} to {job.cluster}{slurm}: {job.state.value}")
+
+
+def _show_dry_run(plan: DryRunOut, *, json: bool) -> None:
+    if json:
+        print_json(plan.model_dump(mode="json"))
+        return
+    typer.echo(f"# dry run on {plan.cluster}: nothing submitted")
+    typer.echo(f"# sbatch {' '.join(plan.sbatch_args)}")
+    typer.echo(plan.script, nl=not plan.script.endswith("\n"))
