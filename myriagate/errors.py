@@ -83,6 +83,13 @@ class PermissionDenied(MyriagateError):
     exit_code = 4
 
 
+class CsrfRejected(PermissionDenied):
+    """A state-changing request on a web session without the session's CSRF token."""
+
+    code = "csrf_rejected"
+    title = "CSRF check failed"
+
+
 class NotFound(MyriagateError):
     code = "not_found"
     title = "Not found"
@@ -176,6 +183,7 @@ ALL_ERRORS: tuple[type[MyriagateError], ...] = (
     UnsafeValue,
     NotAuthenticated,
     PermissionDenied,
+    CsrfRejected,
     NotFound,
     Conflict,
     JobNotCancellable,

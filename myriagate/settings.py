@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,6 +34,13 @@ class Settings(BaseSettings):
     allowed_regions: list[str] = ["FR-NOR"]
     log_level: str = "INFO"
     log_json: bool = True
+    # Authentication (docs/api.md): reverse proxies allowed to assert an identity (IPs or CIDRs).
+    trusted_proxies: list[str] = []
+    remote_user_header: str = "X-Remote-User"
+    session_ttl_s: int = Field(default=8 * 3600, ge=60)
+    token_max_days: int = Field(default=365, ge=1)
+    # None: Secure cookies unless dev_mode (dev servers run on plain http://localhost).
+    cookie_secure: bool | None = None
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:
@@ -40,9 +48,20 @@ class Settings(BaseSettings):
             raise ValueError(
                 "MYRIAGATE_SECRET_KEY is a placeholder: set a real secret, or MYRIAGATE_DEV_MODE=true"
             )
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"MYRIAGATE_TRUSTED_PROXIES: {proxy!r} is not an IP address or CIDR"
+                ) from None
         if self.poll_max_s < self.poll_min_s:
             raise ValueError("MYRIAGATE_POLL_MAX_S must be >= MYRIAGATE_POLL_MIN_S")
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.cookie_secure if self.cookie_secure is not None else not self.dev_mode
 
 
 @lru_cache(maxsize=1)

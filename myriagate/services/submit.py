@@ -70,24 +70,19 @@ def default_prepare(script_text: str, spec: JobSpec) -> RenderedScript:
     return render.prepare_script(script_text, spec)
 
 
-def submit_job(
-    session: Session,
+def validate_submission(
     *,
-    backends: SlurmBackendFactory,
     profile: Any,
     user: User,
     request: SubmitRequest,
-    clock: Clock,
     parse: SpecParser | None = None,
     check: SpecChecker | None = None,
     prepare: ScriptPreparer | None = None,
-) -> Job:
-    """Submit ``request`` as ``user`` and return the job as it stands afterwards.
+) -> tuple[JobSpec, RenderedScript]:
+    """Every check of a submission, in order, and what sbatch would be given; writes nothing.
 
-    Invalid input raises (InvalidRequest subclasses) before anything is written. A refusal by
-    Slurm marks the job ``failed`` and re-raises SchedulerRejected. An unreachable cluster or
-    a lost sbatch reply leaves the job ``submitting`` (returned, not raised): the request is
-    durable and the worker finishes it, looking the tag up before any new sbatch.
+    Used by ``submit_job`` and by dry runs, so a dry run answers exactly what a submission
+    would.
     """
     parse = parse or default_parse
     check = check or default_check
@@ -107,7 +102,31 @@ def submit_job(
         raise ProfileViolation(
             "choose an account with --account: you can use " + ", ".join(accounts),
         )
-    script = prepare(request.script_text, spec)
+    return spec, prepare(request.script_text, spec)
+
+
+def submit_job(
+    session: Session,
+    *,
+    backends: SlurmBackendFactory,
+    profile: Any,
+    user: User,
+    request: SubmitRequest,
+    clock: Clock,
+    parse: SpecParser | None = None,
+    check: SpecChecker | None = None,
+    prepare: ScriptPreparer | None = None,
+) -> Job:
+    """Submit ``request`` as ``user`` and return the job as it stands afterwards.
+
+    Invalid input raises (InvalidRequest subclasses) before anything is written. A refusal by
+    Slurm marks the job ``failed`` and re-raises SchedulerRejected. An unreachable cluster or
+    a lost sbatch reply leaves the job ``submitting`` (returned, not raised): the request is
+    durable and the worker finishes it, looking the tag up before any new sbatch.
+    """
+    spec, script = validate_submission(
+        profile=profile, user=user, request=request, parse=parse, check=check, prepare=prepare
+    )
 
     now = clock.now()
     job_id = uuid.uuid4()

@@ -22,6 +22,9 @@ class Job(Base):
         # "unfinished jobs of a cluster" (tracking) and "my jobs, newest first" (listing).
         sa.Index("ix_jobs_cluster_state", "cluster", "state"),
         sa.Index("ix_jobs_user_id_created_at", "user_id", "created_at"),
+        # Job lists, newest first with keyset pagination (migration 0004).
+        sa.Index("ix_jobs_created_at_id", "created_at", "id"),
+        sa.Index("ix_jobs_cluster_slurm_account_created_at", "cluster", "slurm_account", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

@@ -34,6 +34,8 @@ class User(Base):
     is_platform_admin: Mapped[bool] = mapped_column(default=False)
     # The institution this user administers (university admin), if any.
     university_admin_of: Mapped[str | None] = mapped_column(sa.String(64))
+    # ``scrypt$n$r$p$salt$hash`` for local accounts; None for single-sign-on users (no password).
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[datetime]
 
     memberships: Mapped[list[Membership]] = relationship(

@@ -56,19 +56,16 @@ def list_for_user(session: Session, user_id: uuid.UUID, *, limit: int = 100, off
     return list(session.scalars(stmt))
 
 
-# What a tick compares with Slurm's answer: the fingerprint of the last answer applied, so
-# unchanged jobs are never loaded.
-POLL_COLUMNS = (Job.slurm_job_id, Job.status_fingerprint)
-
-
-def unfinished_poll_rows(session: Session, cluster: str) -> Sequence[sa.Row[tuple[object, ...]]]:
-    """Light rows (POLL_COLUMNS) of the jobs a tick polls: Slurm knows them, not final yet."""
-    stmt = sa.select(*POLL_COLUMNS).where(
+def unfinished_poll_rows(session: Session, cluster: str) -> list[tuple[str, str | None]]:
+    """(slurm_job_id, status_fingerprint) of the jobs a tick polls: Slurm knows them, they
+    have not ended. The fingerprint of the last answer applied is all a tick compares, so
+    unchanged jobs are never loaded."""
+    stmt = sa.select(Job.slurm_job_id, Job.status_fingerprint).where(
         Job.cluster == cluster,
         Job.state.not_in(FINAL_STATES),
         Job.slurm_job_id.is_not(None),
     )
-    return session.execute(stmt).all()
+    return [(job_id, fingerprint) for job_id, fingerprint in session.execute(stmt) if job_id]
 
 
 def get_many_by_slurm_id(session: Session, cluster: str, slurm_job_ids: Sequence[str]) -> list[Job]:

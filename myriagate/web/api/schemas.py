@@ -115,6 +115,8 @@ class TemplateParameterOut(BaseModel):
     min: int | None = None
     max: int | None = None
     choices: list[str] | None = None
+    required: bool = False
+    max_length: int | None = Field(default=None, description="Longest accepted text (str parameters)")
     help: dict[str, str] = Field(default_factory=dict, description="By language: en, fr")
 
 
@@ -238,3 +240,21 @@ class SessionOut(BaseModel):
     username: str
     csrf_token: str
     expires_at: datetime
+
+
+# --- errors ------------------------------------------------------------------------------
+class ProblemFieldOut(BaseModel):
+    loc: list[str | int] = Field(description='Where the problem is, e.g. ["options", "time"]')
+    message: str
+
+
+class Problem(BaseModel):
+    """An error as RFC 9457 problem details (``application/problem+json``)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable error code (myriagate/errors.py)")
+    request_id: str | None = None
+    errors: list[ProblemFieldOut] = Field(default_factory=list)

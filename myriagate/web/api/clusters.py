@@ -1,0 +1,76 @@
+"""``/clusters``: the clusters and partitions of the profiles, and one cluster's live health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import APIRouter
+
+from myriagate.errors import MyriagateError
+from myriagate.web.api.schemas import ClusterDetail, ClusterHealthOut, ClusterOut, PartitionOut
+from myriagate.web.deps import CurrentUser, GatewayDep
+from myriagate.web.problems import problem_responses
+from myriagate.wiring import Gateway
+
+log = structlog.get_logger(__name__)
+router = APIRouter(tags=["clusters"])
+
+
+def _cluster_out(profile: Any, gateway: Gateway) -> ClusterOut:
+    default = profile.default_partition
+    return ClusterOut(
+        name=profile.name,
+        display_name=profile.display_name,
+        slurm_version=profile.slurm_version,
+        is_default=profile.name == gateway.settings.default_cluster,
+        partitions=[
+            PartitionOut(
+                name=p.name,
+                description=p.description or None,
+                max_walltime=p.max_walltime,
+                default_walltime=p.default_walltime,
+                max_nodes=p.max_nodes,
+                cpus_per_node=p.cpus_per_node,
+                mem_per_node_mb=p.mem_per_node_mb,
+                gpus_per_node=p.gpus_per_node,
+                default=default is not None and p.name == default.name,
+            )
+            for p in profile.partitions
+        ],
+    )
+
+
+def _health(gateway: Gateway, name: str) -> ClusterHealthOut:
+    """What the service login sees now; a failure is reported here, never as a 5xx."""
+    try:
+        health = gateway.backends(name).for_service().ping()
+    except MyriagateError as exc:
+        log.warning("cluster.ping_failed", cluster=name, code=exc.code, detail=exc.detail)
+        detail = f"{exc.title}: {exc.detail}"
+        return ClusterHealthOut(
+            reachable=False, slurm_version=None, partitions={}, latency_ms=None, detail=detail
+        )
+    return ClusterHealthOut(
+        reachable=health.reachable,
+        slurm_version=health.slurm_version,
+        partitions=dict(health.partitions),
+        latency_ms=health.latency_ms,
+        detail=health.detail,
+    )
+
+
+@router.get("/clusters", response_model=list[ClusterOut], summary="Clusters and their partitions")
+def list_clusters(_user: CurrentUser, gateway: GatewayDep) -> list[ClusterOut]:
+    return [_cluster_out(gateway.profiles[name], gateway) for name in sorted(gateway.profiles)]
+
+
+@router.get(
+    "/clusters/{name}",
+    response_model=ClusterDetail,
+    responses=problem_responses(404),
+    summary="One cluster with its live health",
+)
+def show_cluster(name: str, _user: CurrentUser, gateway: GatewayDep) -> ClusterDetail:
+    profile = gateway.profile(name)  # NotFound for an unknown name
+    return ClusterDetail(**_cluster_out(profile, gateway).model_dump(), health=_health(gateway, profile.name))

@@ -1,0 +1,260 @@
+"""``/jobs``: submit (script or template), list, show, history, cancel, output.
+
+Who may see and do what is decided in the services (``authz``, ``jobs_repo.visible_to``): a
+job the caller may not see answers 404 like a missing one; one they see but may not act on
+answers 403.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import PlainTextResponse
+
+from myriagate.domain.states import JobState
+from myriagate.errors import FieldError, InvalidRequest, NotFound, ProfileViolation
+from myriagate.services import authz, jobs_query
+from myriagate.services.cancel import cancel_job
+from myriagate.services.outputs import read_output
+from myriagate.services.preview import preview_job
+from myriagate.services.submit import SubmitRequest, submit_job
+from myriagate.services.templates import TemplateCatalog
+from myriagate.web.api.schemas import (
+    DryRunOut,
+    JobDetail,
+    JobOut,
+    JobPage,
+    JobSubmit,
+    StateChangeOut,
+)
+from myriagate.web.deps import ClockDep, CurrentUser, DbSession, GatewayDep
+from myriagate.web.problems import problem_responses
+from myriagate.wiring import Gateway
+
+router = APIRouter(tags=["jobs"])
+
+MAX_OUTPUT_BYTES = 1024 * 1024
+STATE_HEADER = "X-Myriagate-Job-State"
+
+_SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": DryRunOut, "description": "Dry run: what would be sent"},
+    **problem_responses(403, 422, 502, 503),
+}
+_OUTPUT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {}}, "description": "The end of the file"},
+    **problem_responses(403, 404, 422, 502, 503),
+}
+
+
+def job_out(job: Any, owner: str) -> JobOut:
+    """The API view of a job row (``account`` is the Slurm account, ``owner`` a username)."""
+    data = {name: getattr(job, name) for name in JobOut.model_fields if hasattr(job, name)}
+    return JobOut.model_validate(data | {"owner": owner, "account": job.slurm_account})
+
+
+# --- submit ----------------------------------------------------------------------------
+def _script_text(body: JobSubmit, gateway: Gateway) -> str:
+    if (body.script is None) == (body.template is None):
+        raise InvalidRequest(
+            "give either a script or a template, not both or neither",
+            fields=[FieldError((name,), "give a script or a template") for name in ("script", "template")],
+        )
+    if body.script is not None:
+        if body.params:
+            raise InvalidRequest(
+                "params go with a template; a script takes options",
+                fields=[FieldError(("params",), "only with a template")],
+            )
+        return body.script
+    assert body.template is not None
+    return TemplateCatalog(gateway.settings).render(body.template, body.params)
+
+
+def _overrides(body: JobSubmit) -> dict[str, str]:
+    """The options as sbatch's long option names (``cpus_per_task`` -> ``cpus-per-task``)."""
+    chosen = body.options.model_dump(exclude_none=True)
+    return {name.replace("_", "-"): str(value) for name, value in chosen.items()}
+
+
+def _point_at_options(exc: InvalidRequest, overrides: dict[str, str]) -> InvalidRequest:
+    """Name the request field (``["options", "time"]``) when a problem is about a given option."""
+    given = {name.replace("-", "_") for name in overrides}
+    fields: list[FieldError] = []
+    for field in exc.fields:
+        name = str(field.loc[0]).replace("-", "_") if len(field.loc) == 1 else None
+        fields.append(FieldError(("options", name), field.message) if name in given else field)
+    exc.fields = tuple(fields)
+    return exc
+
+
+@router.post(
+    "/jobs",
+    status_code=202,
+    response_model=JobOut | DryRunOut,
+    responses=_SUBMIT_RESPONSES,
+    summary="Submit a job (script + options, or template + params)",
+)
+def submit(
+    body: JobSubmit,
+    response: Response,
+    user: CurrentUser,
+    session: DbSession,
+    gateway: GatewayDep,
+    clock: ClockDep,
+) -> JobOut | DryRunOut:
+    """Validate and submit; 202 with ``Location`` at once (the Slurm id follows as it is tracked).
+
+    A cluster that cannot be reached leaves the job ``submitting`` (still 202, with the reason):
+    the gateway finishes the submission later. ``dry_run`` checks everything and returns what
+    sbatch would get (200), with nothing written or sent.
+    """
+    cluster = body.cluster or gateway.settings.default_cluster
+    try:
+        profile = gateway.profile(cluster)
+    except NotFound:
+        raise ProfileViolation(
+            f"unknown cluster {cluster!r}; known: {', '.join(sorted(gateway.profiles))}",
+            fields=[FieldError(("cluster",), "unknown cluster")],
+        ) from None
+    overrides = _overrides(body)
+    script_text = _script_text(body, gateway)
+    submit_request = SubmitRequest(script_text=script_text, cluster=cluster, overrides=overrides)
+    try:
+        if body.dry_run:
+            preview = preview_job(profile=profile, user=user, request=submit_request)
+        else:
+            job = submit_job(
+                session,
+                backends=gateway.backends(cluster),
+                profile=profile,
+                user=user,
+                request=submit_request,
+                clock=clock,
+            )
+    except InvalidRequest as exc:
+        raise _point_at_options(exc, overrides) from None
+    if body.dry_run:
+        response.status_code = 200
+        return DryRunOut(
+            cluster=preview.cluster,
+            account=preview.account,
+            partition=preview.partition,
+            time_limit_s=preview.time_limit_s,
+            sbatch_args=list(preview.sbatch_args),
+            script=preview.script,
+        )
+    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
+    return job_out(job, user.username)
+
+
+# --- read ------------------------------------------------------------------------------
+@router.get("/jobs", response_model=JobPage, responses=problem_responses(422), summary="List jobs I may see")
+def list_jobs(
+    user: CurrentUser,
+    session: DbSession,
+    state: Annotated[list[JobState] | None, Query(description="Repeat for several states")] = None,
+    cluster: Annotated[str | None, Query(max_length=64)] = None,
+    account: Annotated[str | None, Query(max_length=64)] = None,
+    owner: Annotated[str | None, Query(max_length=255, description="Username")] = None,
+    since: Annotated[datetime | None, Query(description="Created at or after (with a time zone)")] = None,
+    until: Annotated[datetime | None, Query(description="Created before (with a time zone)")] = None,
+    limit: Annotated[int, Query(ge=1, le=jobs_query.MAX_LIMIT)] = jobs_query.DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=512, description="The previous next_cursor")] = None,
+) -> JobPage:
+    """Newest first; pages follow ``next_cursor`` and stay stable while jobs are added."""
+    filters = jobs_query.JobFilters(
+        states=tuple(state or ()), cluster=cluster, account=account, owner=owner, since=since, until=until
+    )
+    page = jobs_query.list_jobs(session, user=user, filters=filters, limit=limit, cursor=cursor)
+    return JobPage(items=[job_out(v.job, v.owner) for v in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/jobs/{job_id}", response_model=JobDetail, responses=problem_responses(404), summary="One job")
+def show(job_id: UUID, user: CurrentUser, session: DbSession) -> JobDetail:
+    """The job, its script and sbatch options as sent, and its state history."""
+    view = jobs_query.get_job_detail(session, job_id=job_id, user=user)
+    return JobDetail(
+        **job_out(view.job, view.owner).model_dump(),
+        sbatch_args=list(view.job.sbatch_args),
+        script=view.job.script_text,
+        history=[StateChangeOut.model_validate(change) for change in view.history],
+    )
+
+
+@router.get(
+    "/jobs/{job_id}/history",
+    response_model=list[StateChangeOut],
+    responses=problem_responses(404),
+    summary="A job's state changes",
+)
+def history(job_id: UUID, user: CurrentUser, session: DbSession) -> list[StateChangeOut]:
+    view = jobs_query.get_job_detail(session, job_id=job_id, user=user)
+    return [StateChangeOut.model_validate(change) for change in view.history]
+
+
+# --- act -------------------------------------------------------------------------------
+@router.post(
+    "/jobs/{job_id}/cancel",
+    status_code=202,
+    response_model=JobOut,
+    responses=problem_responses(403, 404, 409, 502, 503),
+    summary="Cancel a job",
+)
+def cancel(
+    job_id: UUID, user: CurrentUser, session: DbSession, gateway: GatewayDep, clock: ClockDep
+) -> JobOut:
+    """Ask Slurm to cancel; idempotent. The state turns ``cancelled`` once Slurm confirms it."""
+    view = jobs_query.get_job(session, job_id=job_id, user=user)
+    job = cancel_job(
+        session,
+        job_id=job_id,
+        user=user,
+        backends=gateway.backends(view.job.cluster),
+        clock=clock,
+    )
+    return job_out(job, view.owner)
+
+
+@router.get(
+    "/jobs/{job_id}/output",
+    response_class=PlainTextResponse,
+    responses=_OUTPUT_RESPONSES,
+    summary="The end of a job's output or error file",
+)
+def output(
+    job_id: UUID,
+    user: CurrentUser,
+    session: DbSession,
+    gateway: GatewayDep,
+    stream: Literal["output", "error"] = "output",
+    max_bytes: Annotated[int, Query(ge=1, le=MAX_OUTPUT_BYTES)] = 65536,
+    task: Annotated[int | None, Query(ge=0, description="Array task index (array jobs only)")] = None,
+) -> PlainTextResponse:
+    """Decoded as UTF-8 (invalid bytes replaced); the job's state is in ``X-Myriagate-Job-State``."""
+    job = jobs_query.get_job(session, job_id=job_id, user=user).job
+    authz.require_act_on_job(user, job)
+    if job.array_task_count is None and task is not None:
+        raise InvalidRequest(
+            "task is only for array jobs", fields=[FieldError(("query", "task"), "not an array job")]
+        )
+    if job.array_task_count is not None and task is None:
+        raise InvalidRequest(
+            f"this is an array job of {job.array_task_count} tasks: choose one with task=<index>",
+            fields=[FieldError(("query", "task"), "required for an array job")],
+        )
+    data = read_output(
+        session,
+        job_id=job_id,
+        user=user,
+        backends=gateway.backends(job.cluster),
+        stream=stream,
+        max_bytes=max_bytes,
+        array_task_id=task,
+    )
+    return PlainTextResponse(
+        data.decode("utf-8", "replace"),  # charset=utf-8 is added to the content type
+        headers={STATE_HEADER: job.state.value},
+    )

@@ -1,0 +1,88 @@
+"""``/users``: list, create, show and change users, and manage their memberships.
+
+University admins see their institution's users and manage memberships of their
+institution's projects; platform admins do everything (``services.people`` decides). A user
+the caller may not see answers 404, like a missing one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+
+from myriagate.services import authz, people
+from myriagate.web.api.schemas import MembershipIn, MembershipOut, UserIn, UserOut, UserPatch
+from myriagate.web.deps import ClockDep, CurrentUser, DbSession
+from myriagate.web.problems import problem_responses
+
+router = APIRouter(tags=["users"])
+
+
+def user_out(user: people.User) -> UserOut:
+    """The API view of a user: never the password hash."""
+    return UserOut(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        email=user.email,
+        cluster_login=user.cluster_login,
+        institution=user.institution,
+        roles=authz.roles_of(user),
+        is_active=user.is_active,
+        memberships=[MembershipOut.model_validate(m) for m in user.memberships],
+    )
+
+
+@router.get("/users", responses=problem_responses(403))
+def list_users(
+    user: CurrentUser,
+    db: DbSession,
+    limit: Annotated[int, Query(ge=1, le=200)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[UserOut]:
+    """Users: all of them for a platform admin, their institution's for a university admin."""
+    return [user_out(u) for u in people.list_users(db, user, limit=limit, offset=offset)]
+
+
+@router.post("/users", status_code=201, responses=problem_responses(403, 409, 422))
+def create_user(body: UserIn, user: CurrentUser, db: DbSession, clock: ClockDep) -> UserOut:
+    """Create a user (platform admins). Without ``password`` the user signs in through SSO only."""
+    created = people.create_user(db, user, people.NewUser(**body.model_dump()), clock=clock)
+    return user_out(created)
+
+
+@router.get("/users/{user_id}", responses=problem_responses(404))
+def get_user(user_id: UUID, user: CurrentUser, db: DbSession) -> UserOut:
+    return user_out(people.get_user(db, user, user_id))
+
+
+@router.patch("/users/{user_id}", responses=problem_responses(403, 404, 422))
+def patch_user(user_id: UUID, body: UserPatch, user: CurrentUser, db: DbSession, clock: ClockDep) -> UserOut:
+    """Change the fields sent (platform admins); fields left out are unchanged."""
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    return user_out(people.patch_user(db, user, user_id, changes, clock=clock))
+
+
+@router.post("/users/{user_id}/memberships", status_code=201, responses=problem_responses(403, 404, 409, 422))
+def add_membership(
+    user_id: UUID, body: MembershipIn, user: CurrentUser, db: DbSession, clock: ClockDep
+) -> MembershipOut:
+    """Give the user a Slurm account on a cluster; the project must be registered (else 422)."""
+    membership = people.add_membership(
+        db, user, user_id, cluster=body.cluster, slurm_account=body.slurm_account, role=body.role, clock=clock
+    )
+    return MembershipOut.model_validate(membership)
+
+
+@router.delete(
+    "/users/{user_id}/memberships/{cluster}/{account}",
+    status_code=204,
+    responses=problem_responses(403, 404),
+)
+def remove_membership(
+    user_id: UUID, cluster: str, account: str, user: CurrentUser, db: DbSession, clock: ClockDep
+) -> Response:
+    people.remove_membership(db, user, user_id, cluster=cluster, slurm_account=account, clock=clock)
+    return Response(status_code=204)

@@ -1,0 +1,134 @@
+"""The FastAPI application: ``create_app()`` builds it around one Gateway; nothing at import.
+
+``myriagate serve`` runs it through uvicorn as a factory (``myriagate.web.app:create_app``),
+so each worker process builds its own gateway (database pool, SSH pools) from the settings.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from myriagate import __version__
+from myriagate.logs import configure_logging
+from myriagate.services.clock import SystemClock
+from myriagate.web.api import clusters, jobs, me, sessions, templates, tokens, users
+from myriagate.web.problems import document_problems, install_problem_handlers, unhandled_problem
+from myriagate.wiring import Gateway, build_gateway
+
+log = structlog.get_logger(__name__)
+
+API_PREFIX = "/api/v1"
+# A caller's request id is kept only when it cannot disturb logs or headers.
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestIdMiddleware:
+    """Give every request an id: the caller's ``X-Request-ID`` if sane, else a new one.
+
+    The id is echoed in the response, bound into structlog's context (every log line of the
+    request carries it) and kept in ``request.state`` for problem details. A plain ASGI
+    middleware, not BaseHTTPMiddleware, so the context variables reach the endpoint. It also
+    turns an unexpected exception into a generic 500 problem (with the id) and logs it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+        request_id = incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                if "x-request-id" not in headers:
+                    headers["X-Request-ID"] = request_id
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                if response_started:
+                    raise
+                await unhandled_problem(Request(scope), exc)(scope, receive, send_with_id)
+            finally:
+                log.info(
+                    "http.request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                )
+
+
+def create_app(gateway: Gateway | None = None) -> FastAPI:
+    """The application around ``gateway`` (built from the settings when None, and then owned)."""
+    owned = gateway is None
+    if gateway is None:
+        gateway = build_gateway()
+        configure_logging(gateway.settings.log_level, json=gateway.settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            gateway.close()
+
+    app = FastAPI(
+        title="myriagate",
+        version=__version__,
+        description="Submit and follow Slurm jobs on CRIANN's Myria as your own login.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    app.state.clock = SystemClock()  # tests may put a FakeClock here
+    install_problem_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (me, tokens, sessions, users, clusters, templates, jobs):
+        api.include_router(module.router)
+    app.include_router(api)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        """Liveness for the proxy and systemd: the process answers (no cluster call)."""
+        return {"status": "ok", "version": __version__}
+
+    _document_problems_in_openapi(app)
+    return app
+
+
+def _document_problems_in_openapi(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

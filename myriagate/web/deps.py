@@ -1,0 +1,76 @@
+"""FastAPI dependencies as ``Annotated`` aliases: the gateway, its settings, a database session
+per request, and the authenticated caller.
+
+    @router.get("/things")
+    def things(user: CurrentUser, db: DbSession) -> ...: ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from myriagate.ports import Clock
+from myriagate.services.auth import User
+from myriagate.settings import Settings
+from myriagate.web import auth
+from myriagate.wiring import Gateway
+
+
+def get_gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+
+
+def get_settings(gateway: GatewayDep) -> Settings:
+    return gateway.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_db(gateway: GatewayDep) -> Iterator[Session]:
+    """One session per request, closed afterwards (an uncommitted change is rolled back).
+
+    The authentication dependencies use the same session (FastAPI caches a dependency per
+    request), so the current user is attached to the session the endpoint works with.
+    """
+    with gateway.session_factory() as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_db)]
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+async def current_identity(request: Request, db: DbSession, settings: SettingsDep) -> auth.Identity:
+    return await auth.authenticate(request, db, settings)
+
+
+async def login_identity(request: Request, db: DbSession, settings: SettingsDep) -> auth.Identity:
+    """Like ``current_identity``, plus HTTP Basic: only for creating a token or a session."""
+    return await auth.authenticate(request, db, settings, allow_basic=True)
+
+
+CurrentIdentity = Annotated[auth.Identity, Depends(current_identity)]
+LoginIdentity = Annotated[auth.Identity, Depends(login_identity)]
+
+
+def current_user(identity: CurrentIdentity) -> User:
+    return identity.user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]

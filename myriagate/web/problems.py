@@ -1,0 +1,207 @@
+"""Every API error as RFC 9457 problem details (``application/problem+json``).
+
+Our own errors (``MyriagateError``) carry their stable code, status and field list; FastAPI's
+request validation becomes ``invalid_request`` with the fields; routing's 404/405 and any
+other HTTP error take the same shape. Bugs are rendered by ``unhandled_problem`` (called
+from the request-id middleware) as a generic 500, and logged with their traceback.
+The OpenAPI document is post-processed so that every error response says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from myriagate.errors import FieldError, MyriagateError, NotAuthenticated
+from myriagate.web.api.schemas import Problem, ProblemFieldOut
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://myriagate.criann.fr/problems/"
+RETRY_AFTER_S = 30  # how long a client should wait before retrying a transient failure
+
+# Routing and HTTP-level errors that do not come from our error tree.
+_HTTP_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: NotAuthenticated.code,
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def request_id_of(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    fields: Iterable[FieldError] = (),
+    headers: dict[str, str] | None = None,
+) -> ProblemResponse:
+    request_id = request_id_of(request)
+    body = Problem(
+        type=PROBLEM_TYPE_BASE + code,
+        title=title,
+        status=status,
+        detail=detail,
+        code=code,
+        request_id=request_id,
+        errors=[ProblemFieldOut(loc=list(f.loc), message=f.message) for f in fields],
+    )
+    all_headers = dict(headers or {})
+    if request_id is not None:
+        all_headers.setdefault("X-Request-ID", request_id)
+    return ProblemResponse(body.model_dump(mode="json"), status_code=status, headers=all_headers)
+
+
+async def _myriagate_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, MyriagateError)
+    headers: dict[str, str] = {}
+    if exc.transient:
+        headers["Retry-After"] = str(RETRY_AFTER_S)
+    if isinstance(exc, NotAuthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="myriagate"'
+    if exc.http_status >= 500:
+        log.warning("http.error", code=exc.code, status=exc.http_status, detail=exc.detail)
+    return problem_response(
+        request,
+        status=exc.http_status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        fields=exc.fields,
+        headers=headers,
+    )
+
+
+def _validation_fields(errors: Sequence[Any]) -> list[FieldError]:
+    fields: list[FieldError] = []
+    for error in errors:
+        loc = tuple(error.get("loc", ()))
+        # A body field is named from the body's root (["options", "time"]), as in docs/api.md;
+        # query, path and header parameters keep their prefix so the client knows where.
+        if loc and loc[0] == "body":
+            loc = loc[1:]
+        fields.append(FieldError(loc, str(error.get("msg", "invalid value"))))
+    return fields
+
+
+async def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = _validation_fields(exc.errors())
+    names = ", ".join(".".join(str(p) for p in f.loc) or "body" for f in fields)
+    return problem_response(
+        request,
+        status=422,
+        code="invalid_request",
+        title="Invalid request",
+        detail=f"{len(fields)} invalid field(s): {names}",
+        fields=fields,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else ""
+    if not detail:
+        detail = {
+            404: "nothing is here; see /api/v1/docs for the routes",
+            405: f"{request.method} is not allowed here",
+        }.get(status, phrase)
+    return problem_response(
+        request,
+        status=status,
+        code=_HTTP_CODES.get(status, f"http_{status}"),
+        title=phrase,
+        detail=detail,
+        headers=dict(exc.headers or {}),
+    )
+
+
+def unhandled_problem(request: Request, exc: BaseException) -> ProblemResponse:
+    """A bug: log it with its traceback, show only a generic message and the request id."""
+    log.error(
+        "http.unhandled",
+        method=request.method,
+        path=request.url.path,
+        request_id=request_id_of(request),
+        exc_info=exc,
+    )
+    return problem_response(
+        request,
+        status=500,
+        code="internal_error",
+        title="Internal error",
+        detail="the gateway failed to answer; quote the request id to the support team",
+    )
+
+
+async def _unhandled(request: Request, exc: Exception) -> ProblemResponse:
+    return unhandled_problem(request, exc)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(MyriagateError, _myriagate_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled)
+
+
+# --- OpenAPI ---------------------------------------------------------------------------
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: the errors it may answer (content is filled in later)."""
+    return {status: {"description": HTTPStatus(status).phrase} for status in statuses}
+
+
+def _problem_content() -> dict[str, Any]:
+    return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every error response of every API route documented as ``application/problem+json``.
+
+    Adds 401 (every API route may refuse an unauthenticated caller) and 500 everywhere, and
+    replaces FastAPI's own validation-error schema, which this API never sends.
+    """
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(problem_schema.pop("$defs", {}))
+    components["Problem"] = problem_schema
+    for schema_name in ("HTTPValidationError", "ValidationError"):
+        components.pop(schema_name, None)
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses: dict[str, Any] = operation["responses"]
+            if path.startswith("/api/v1/"):
+                responses.setdefault("401", {"description": "Unauthorized"})
+            responses.setdefault("500", {"description": "Internal Server Error"})
+            for status, response in responses.items():
+                if status == "default" or status.startswith(("4", "5")):
+                    response["content"] = _problem_content()
+    return schema

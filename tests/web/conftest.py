@@ -1,0 +1,225 @@
+"""Shared fixtures for the in-process API tests.
+
+``app`` is ``create_app(gateway)`` over a freshly migrated database (SQLite, and PostgreSQL
+under the ``postgres`` marker, through ``db_url``) and a gateway whose ``devcluster`` backends
+are the in-memory ``FakeSlurmBackendFactory`` (``fake_cluster`` drives it). ``make_user``
+creates users of each role; ``auth_client(user)`` is a TestClient sending that user's token.
+
+Fixture names are relied on by every module under tests/web: keep them stable.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any, Literal, Protocol
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from myriagate.db.migrate import upgrade
+from myriagate.db.models.users import MembershipRole, User
+from myriagate.db.repos import projects as projects_repo
+from myriagate.db.repos import users as users_repo
+from myriagate.db.session import make_engine, make_session_factory
+from myriagate.profiles.loader import load_all_profiles
+from myriagate.services import auth as auth_service
+from myriagate.settings import Settings
+from myriagate.wiring import Gateway
+from tests.conftest import CLUSTER, FakeClock
+from tests.fakes.fake_slurm import FakeSlurmBackendFactory
+
+RoleName = Literal["researcher", "project_lead", "university_admin", "platform_admin"]
+
+# Known projects and their institutions; an account not listed here is created under the
+# institution of the first user made with it.
+PROJECTS: dict[str, str] = {
+    "caen-climat": "unicaen",
+    "caen-bio": "unicaen",
+    "rouen-chimie": "univ-rouen",
+    "lehavre-meca": "univ-lehavre",
+}
+INSTITUTIONS: dict[str, str] = {
+    "unicaen": "Université de Caen Normandie",
+    "univ-rouen": "Université de Rouen Normandie",
+    "univ-lehavre": "Université Le Havre Normandie",
+    "insa-rouen": "INSA Rouen Normandie",
+}
+PASSWORD = "correct horse battery staple"  # a test password, long enough
+
+
+class MakeUser(Protocol):
+    def __call__(
+        self,
+        role: RoleName = "researcher",
+        *,
+        username: str | None = None,
+        login: str | None = None,
+        accounts: list[str] | None = None,
+        institution: str = "unicaen",
+        password: str | None = PASSWORD,
+        active: bool = True,
+    ) -> User: ...
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module (or with ``@pytest.mark.parametrize(indirect=True)``)."""
+    return {}
+
+
+@pytest.fixture
+def web_settings(db_url: str, settings_overrides: dict[str, Any]) -> Settings:
+    values: dict[str, Any] = {"dev_mode": True, "database_url": db_url, "default_cluster": CLUSTER}
+    values.update(settings_overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def web_session_factory(web_settings: Settings) -> Iterator[sessionmaker[Session]]:
+    upgrade(web_settings.database_url)
+    engine = make_engine(web_settings.database_url)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def gateway(
+    web_settings: Settings,
+    web_session_factory: sessionmaker[Session],
+    backends: FakeSlurmBackendFactory,
+) -> Gateway:
+    """A real Gateway whose dev cluster is the fake Slurm (``fake_cluster``)."""
+    gw = Gateway(
+        settings=web_settings,
+        profiles=load_all_profiles(web_settings),
+        session_factory=web_session_factory,
+    )
+    # The fake stands in for ClusterBackends (same for_login/for_service protocol).
+    gw._backends[CLUSTER] = backends  # type: ignore[assignment]
+    return gw
+
+
+@pytest.fixture
+def app(gateway: Gateway) -> FastAPI:
+    from myriagate.web.app import create_app
+
+    return create_app(gateway)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> TestClient:
+    """Anonymous client (no credentials), from address ``testclient``."""
+    return TestClient(app)
+
+
+@pytest.fixture
+def db(web_session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session on the app's database, for arranging rows and checking what requests wrote."""
+    with web_session_factory() as s:
+        yield s
+
+
+def _ensure_project(session: Session, account: str, institution: str, clock: FakeClock) -> None:
+    if projects_repo.get_project(session, CLUSTER, account) is not None:
+        return
+    code = PROJECTS.get(account, institution)
+    if projects_repo.get_institution(session, code) is None:
+        projects_repo.add_institution(session, code=code, name=INSTITUTIONS.get(code, code))
+    projects_repo.add_project(
+        session, cluster=CLUSTER, slurm_account=account, institution=code, created_at=clock.now()
+    )
+
+
+@pytest.fixture
+def make_user(web_session_factory: sessionmaker[Session], clock: FakeClock) -> MakeUser:
+    """Create a committed user of ``role``; their accounts' projects exist on ``devcluster``.
+
+    Researchers and project leads default to the ``caen-climat`` account (led, for a lead);
+    admins default to no account. University admins administer ``institution``. Every user gets
+    the local password ``PASSWORD`` unless ``password=None`` (an SSO-only user).
+    """
+    counter = itertools.count(1)
+
+    def make(
+        role: RoleName = "researcher",
+        *,
+        username: str | None = None,
+        login: str | None = None,
+        accounts: list[str] | None = None,
+        institution: str = "unicaen",
+        password: str | None = PASSWORD,
+        active: bool = True,
+    ) -> User:
+        n = next(counter)
+        short = role.replace("_", "")
+        username = username or f"{short}{n}@{institution}.fr"
+        login = login or f"{short}{n}"
+        if accounts is None:
+            accounts = ["caen-climat"] if role in ("researcher", "project_lead") else []
+        with web_session_factory() as session:
+            if projects_repo.get_institution(session, institution) is None:
+                projects_repo.add_institution(
+                    session, code=institution, name=INSTITUTIONS.get(institution, institution)
+                )
+            user = users_repo.add(session, username=username, cluster_login=login, created_at=clock.now())
+            user.institution = institution
+            user.is_active = active
+            user.is_platform_admin = role == "platform_admin"
+            user.university_admin_of = institution if role == "university_admin" else None
+            if password is not None:
+                auth_service.set_password(user, password)
+            member_role = MembershipRole.PROJECT_LEAD if role == "project_lead" else MembershipRole.RESEARCHER
+            for account in accounts:
+                _ensure_project(session, account, institution, clock)
+                users_repo.add_membership(
+                    session, user, cluster=CLUSTER, slurm_account=account, role=member_role
+                )
+            session.commit()
+            return user
+
+    return make
+
+
+@pytest.fixture
+def token_for(web_session_factory: sessionmaker[Session]) -> Callable[[User], str]:
+    """A fresh personal token (the secret) for a user."""
+
+    def issue(user: User) -> str:
+        with web_session_factory() as session:
+            owner = users_repo.get(session, user.id)
+            assert owner is not None
+            return auth_service.create_token(session, owner, name="tests").secret
+
+    return issue
+
+
+@pytest.fixture
+def auth_client(app: FastAPI, token_for: Callable[[User], str]) -> Callable[[User], TestClient]:
+    """``auth_client(user)``: a TestClient sending ``Authorization: Bearer <user's token>``."""
+
+    def build(user: User) -> TestClient:
+        return TestClient(
+            app,
+            headers={"Authorization": f"Bearer {token_for(user)}"},
+        )
+
+    return build
+
+
+def assert_problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """The response is RFC 9457 problem details with our fields; returns the body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["code"]
+    assert body["request_id"]
+    assert body["title"]
+    if code is not None:
+        assert body["code"] == code, body
+    return body
