@@ -77,6 +77,10 @@ class SlurmBackend(Protocol):
         """The last ``max_bytes`` of a file on the cluster (b"" when it does not exist)."""
         ...
 
+    def home_dir(self) -> str:
+        """The login's home on the cluster: where a job that names no --chdir runs."""
+        ...
+
     def ping(self) -> ClusterHealth: ...
 
 

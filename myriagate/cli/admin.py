@@ -10,10 +10,13 @@ from rich.live import Live
 from rich.table import Table
 
 from myriagate.cli.output import console, guarded, print_json
-from myriagate.errors import BackendError
+from myriagate.errors import BackendError, ConfigError
 from myriagate.logs import configure_logging
 from myriagate.services.demo import JobLine
 from myriagate.settings import get_settings
+
+# Known to everyone on purpose: the demo refuses to run outside dev mode.
+DEMO_PASSWORD = "myriagate-demo"  # noqa: S105
 
 admin_app = typer.Typer(help="Administration: database, demo data.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -65,14 +68,22 @@ def demo(
     watch: Annotated[bool, typer.Option("--watch/--no-watch", help="Show states until all jobs end.")] = True,
     timeout: Annotated[float, typer.Option(help="Stop watching after this many seconds.")] = 300.0,
     json: Annotated[bool, typer.Option("--json", help="Print the final states as JSON.")] = False,
+    password: Annotated[
+        str,
+        typer.Option(
+            envvar="MYRIAGATE_DEMO_PASSWORD", help="Password of every demo user (dev cluster only)."
+        ),
+    ] = DEMO_PASSWORD,
 ) -> None:
-    """Seed demo researchers (alice, bob, carol) and submit demo jobs as them."""
+    """Seed demo users (alice, bob, carol, admin, diane) and submit demo jobs as researchers."""
     from myriagate.db import migrate
     from myriagate.services import demo as demo_service
     from myriagate.services.clock import SystemClock
     from myriagate.wiring import build_gateway
 
     settings = get_settings()
+    if not settings.dev_mode:
+        raise ConfigError("the demo seeds known passwords: it only runs with MYRIAGATE_DEV_MODE=true")
     # The live table is the output here; only problems are worth a log line.
     configure_logging("WARNING", json=settings.log_json)
     migrate.upgrade(settings.database_url)
@@ -81,7 +92,7 @@ def demo(
     try:
         profile = gateway.profile(cluster)
         with gateway.session_factory() as session:
-            demo_service.seed_users(session, cluster=profile.name, clock=clock)
+            demo_service.seed_users(session, cluster=profile.name, clock=clock, password=password)
             jobs = demo_service.submit_demo_jobs(
                 session,
                 cluster=profile.name,

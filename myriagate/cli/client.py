@@ -83,9 +83,8 @@ def error_from_response(response: httpx.Response) -> MyriagateError:
         cls = _BY_STATUS.get(
             response.status_code, BackendError if response.status_code >= 500 else MyriagateError
         )
-    detail = (
-        problem.get("detail") or problem.get("title") or f"HTTP {response.status_code} from {response.url}"
-    )
+    fallback = f"HTTP {response.status_code} {response.reason_phrase} (not from the myriagate API)"
+    detail = problem.get("detail") or problem.get("title") or fallback
     fields = [
         FieldError(tuple(item.get("loc") or ()), str(item.get("message", "")))
         for item in problem.get("errors") or ()
@@ -185,6 +184,16 @@ class GatewayClient:
     def tokens(self) -> list[TokenOut]:
         return self._list(TokenOut, self.request("GET", "/tokens"))
 
+    def find_token_id(self, secret: str) -> uuid.UUID | None:
+        """The id of the listed token whose prefix the secret starts with (None if unsure)."""
+        body = secret.partition("_")[2]  # the prefix shown may leave out the `mgt_` marker
+        matches = [
+            t.id
+            for t in self.tokens()
+            if t.revoked_at is None and (secret.startswith(t.prefix) or body.startswith(t.prefix))
+        ]
+        return matches[0] if len(matches) == 1 else None
+
     def revoke_token(self, token_id: uuid.UUID | str) -> None:
         self.request("DELETE", f"/tokens/{token_id}")
 
@@ -204,7 +213,9 @@ class GatewayClient:
     # --- jobs -----------------------------------------------------------------------------
     def submit(self, request: JobSubmit) -> JobOut | DryRunOut:
         response = self.request("POST", "/jobs", json=request.model_dump(mode="json", exclude_none=True))
-        return self._model(DryRunOut if request.dry_run else JobOut, response)
+        if request.dry_run:
+            return self._model(DryRunOut, response)
+        return self._model(JobOut, response)
 
     def jobs_page(self, filters: Mapping[str, Any], *, limit: int, cursor: str | None = None) -> JobPage:
         params = {**filters, "limit": limit, "cursor": cursor}

@@ -79,7 +79,9 @@ def load_config(env: Mapping[str, str] | None = None) -> CliConfig:
         except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
         stored = {k: v for k, v in data.items() if k in _KEYS and isinstance(v, str)}
-    config = CliConfig(path=path, **stored)
+    config = CliConfig(
+        path=path, url=stored.get("url"), token=stored.get("token"), token_id=stored.get("token_id")
+    )
     if env.get(URL_ENV):
         config = replace(config, url=normalise_url(env[URL_ENV]), url_from_env=True)
     if env.get(TOKEN_ENV):

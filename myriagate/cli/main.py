@@ -1,11 +1,13 @@
 """`myriagate`: the command line.
 
-``worker`` and ``admin …`` run in-process (they need the database); the researcher-facing
-commands (submit, jobs, …) are clients of the REST API and arrive with it.
+``serve``, ``worker`` and ``admin …`` run in-process (they need the database); the
+researcher-facing commands (login, submit, jobs, …) are clients of the REST API
+(docs/cli.md).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -36,6 +38,14 @@ app.command("submit")(researcher.submit)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(catalogue.templates_app, name="templates")
 app.command("clusters")(catalogue.clusters)
+
+
+@app.callback()
+def main() -> None:
+    """Gateway between Normandy's researchers and the Myria supercomputer (CRIANN)."""
+    # Log lines go to stderr, and only warnings unless asked: stdout is for results (--json).
+    # ``worker`` and ``serve`` reconfigure from their settings.
+    configure_logging(os.environ.get("MYRIAGATE_LOG_LEVEL", "WARNING"), json=False)
 
 
 @app.command()
@@ -115,6 +125,33 @@ def worker(
             thread.join(timeout=10)
     finally:
         gateway.close()
+
+
+@app.command()
+@guarded
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Run the gateway's web server (REST API) with uvicorn, in-process."""
+    import uvicorn
+
+    from myriagate.wiring import build_gateway
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    build_gateway(settings).close()  # a bad setting or profile fails here, before any worker starts
+    uvicorn.run(
+        "myriagate.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,  # keep our structlog pipeline (configure_logging)
+        # The client address must stay the proxy's own: a trusted proxy is recognised by it.
+        proxy_headers=False,
+    )
 
 
 def run() -> None:

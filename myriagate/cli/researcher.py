@@ -10,7 +10,7 @@ import getpass
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -59,7 +59,8 @@ def login(
             raise InvalidRequest("empty token")
         with GatewayClient(url, token, http=http) as client:
             me = client.me()  # proves the token works before it is stored
-            token_id = next((str(t.id) for t in client.tokens() if token.startswith(t.prefix)), None)
+            found = client.find_token_id(token)
+            token_id = str(found) if found else None
     else:
         username = username or typer.prompt("Username", default=getpass.getuser())
         password = typer.prompt("Password", hide_input=True)
@@ -95,9 +96,7 @@ def logout(ctx: typer.Context, json: JsonOpt = False) -> None:
     problem: MyriagateError | None = None
     try:
         with open_gateway(ctx, config) as client:
-            token_id = config.token_id or next(
-                (str(t.id) for t in client.tokens() if config.token.startswith(t.prefix)), None
-            )
+            token_id = config.token_id or client.find_token_id(config.token)
             if token_id is not None:
                 client.revoke_token(token_id)
     except NotAuthenticated:
@@ -137,7 +136,7 @@ def whoami(ctx: typer.Context, json: JsonOpt = False) -> None:
 
 
 # --- submit -------------------------------------------------------------------------------
-def _opt(*names: str, help: str) -> typer.models.OptionInfo:
+def _opt(*names: str, help: str) -> Any:
     return typer.Option(*names, help=help)
 
 
@@ -187,7 +186,7 @@ def submit(
         if isinstance(result, DryRunOut):
             _show_dry_run(result, json=json)
             return
-        _show_submitted(result, json=json and not (wait or follow), parsable=parsable)
+        _show_submitted(result, json=json, parsable=parsable, waiting=wait or follow)
         if not (wait or follow):
             return
         sleep = deps(ctx).sleep
@@ -206,14 +205,18 @@ def submit(
     raise typer.Exit(watch.exit_code_for(final))
 
 
-def _show_submitted(job: JobOut, *, json: bool, parsable: bool) -> None:
-    if json:
+def _show_submitted(job: JobOut, *, json: bool, parsable: bool, waiting: bool) -> None:
+    """The job id at once; with --json and --wait, stdout gets only the final job."""
+    slurm = f" (Slurm job {job.slurm_job_id})" if job.slurm_job_id else ""
+    line = f"Submitted job {job.id} to {job.cluster}{slurm}: {job.state.value}"
+    if json and waiting:
+        sys.stderr.write(line + "\n")
+    elif json:
         print_json(job.model_dump(mode="json"))
     elif parsable:
         typer.echo(str(job.id))
     else:
-        slurm = f" (Slurm job {job.slurm_job_id})" if job.slurm_job_id else ""
-        typer.echo(f"Submitted job {job.id} to {job.cluster}{slurm}: {job.state.value}")
+        typer.echo(line)
 
 
 def _show_dry_run(plan: DryRunOut, *, json: bool) -> None:

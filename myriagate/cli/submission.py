@@ -106,5 +106,5 @@ def build_submission(
         fields = [
             FieldError(tuple(str(p) for p in err["loc"]), err["msg"]) for err in exc.errors(include_url=False)
         ]
-        detail = "; ".join(f"{'.'.join(f.loc)}: {f.message}" for f in fields)
+        detail = "; ".join(f"{'.'.join(str(p) for p in f.loc)}: {f.message}" for f in fields)
         raise InvalidRequest(detail, fields=fields) from None

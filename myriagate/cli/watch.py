@@ -8,7 +8,6 @@ two-day job should not lose the wait to a gateway restart.
 
 from __future__ import annotations
 
-import codecs
 import sys
 import uuid
 from collections.abc import Callable
@@ -93,46 +92,52 @@ def wait_for_job(
 
 
 class TailFollower:
-    """Turns successive tails of a growing file into the bytes not yet printed."""
+    """Turns successive tails of a growing file into the complete lines not yet printed.
+
+    Only whole lines are printed while the job runs: the last line may still be written (and
+    a character cut in two by a read comes back from the API as U+FFFD); the rest is printed
+    at the end (``final=True``).
+    """
 
     def __init__(self, max_bytes: int = MAX_BYTES) -> None:
         self.max_bytes = max_bytes
-        self._printed = 0  # bytes of the file printed, when the whole file fits in a tail
-        self._window = b""
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._consumed = b""  # the part of the previous tail already printed
+        self._whole = True  # the previous tail was the whole file
 
-    def feed(self, tail: bytes) -> str:
-        if len(tail) < self.max_bytes and len(self._window) < self.max_bytes:
-            # The whole file is in the tail: what is new starts where we stopped.
-            new = tail[self._printed :] if len(tail) >= self._printed else tail
+    def feed(self, tail: bytes, *, final: bool = False) -> str:
+        whole = len(tail) < self.max_bytes
+        if whole and self._whole:
+            # The whole file is here: what is new starts where we stopped (or over, if rewritten).
+            start = len(self._consumed) if tail.startswith(self._consumed) else 0
+            prefix = b""
         else:
-            new = self._after_overlap(tail)
-        self._window = tail
-        self._printed = len(tail)
-        return self._decoder.decode(new)
+            start, prefix = self._after_overlap(tail)
+        end = len(tail) if final else start + tail[start:].rfind(b"\n") + 1
+        end = max(end, start)
+        self._consumed, self._whole = tail[:end], whole
+        return (prefix + tail[start:end]).decode("utf-8", errors="replace")
 
-    def _after_overlap(self, tail: bytes) -> bytes:
-        """What follows the longest end of the previous tail that the new tail starts with.
+    def _after_overlap(self, tail: bytes) -> tuple[int, bytes]:
+        """Where the new lines begin in a tail cut at the front, matched against the last one.
 
-        The longest overlap means the smallest growth consistent with both reads; with a
-        file past ``max_bytes`` that repeats itself exactly, that guess may be short.
+        The longest overlap means the smallest growth consistent with both reads; with a file
+        past ``max_bytes`` that repeats itself exactly, that guess may be short.
         """
-        window = self._window
+        # The first line of a cut tail is partial: match from the first whole line.
+        first = tail.find(b"\n") + 1 if len(tail) >= self.max_bytes else 0
+        body, window = tail[first:], self._consumed
         if not window:
-            return tail
-        probe = tail[: min(ANCHOR_BYTES, len(window))]
-        at = window.find(probe)
+            return first, b""
+        probe = body[: min(ANCHOR_BYTES, len(window))]
+        at = window.find(probe) if probe else -1
         while at >= 0:  # long overlaps: where the new tail's start sits in the old one
-            if tail.startswith(window[at:]):
-                return tail[len(window) - at :]
+            if body.startswith(window[at:]):
+                return first + len(window) - at, b""
             at = window.find(probe, at + 1)
-        for size in range(min(len(probe), len(tail)) - 1, 0, -1):  # overlaps shorter than the probe
-            if tail[:size] == window[-size:]:
-                return tail[size:]
-        return b"\n[... output skipped: it grew faster than it could be read ...]\n" + tail
-
-    def flush(self) -> str:
-        return self._decoder.decode(b"", final=True)
+        for size in range(min(len(probe), len(body)), 0, -1):  # overlaps shorter than the probe
+            if body[:size] == window[-size:]:
+                return first + size, b""
+        return first, b"[... output skipped: it grew faster than it could be read ...]\n"
 
 
 def follow_output(
@@ -152,7 +157,7 @@ def follow_output(
         try:
             # The state first: output read after a final state is seen is complete.
             job: JobOut = client.job(job_id)
-            text = follower.feed(_tail_bytes(client, job_id, stream, task))
+            text = follower.feed(_tail_bytes(client, job_id, stream, task), final=job.state.is_final)
         except MyriagateError as exc:
             if not exc.transient:
                 raise
@@ -162,8 +167,6 @@ def follow_output(
             out.write(text)
             out.flush()
         if job.state.is_final:
-            out.write(follower.flush())
-            out.flush()
             return job
         poller.wait(bool(text))
 

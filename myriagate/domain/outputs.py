@@ -19,6 +19,17 @@ _MAX_WIDTH = 10
 _TOKEN = re.compile(r"%(\d*)([%AaJjNnstux])")
 
 
+def resolve_work_dir(chdir: str | None, home: str) -> str:
+    """Where a job runs: its --chdir, relative ones under the login's home (as sbatch does)."""
+    if chdir is None:
+        return home
+    if chdir.startswith("/"):
+        return chdir
+    if chdir == "~" or chdir.startswith("~/"):
+        chdir = chdir[2:]
+    return posixpath.normpath(posixpath.join(home, chdir))
+
+
 def resolve_output_path(
     pattern: str | None,
     *,

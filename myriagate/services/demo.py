@@ -11,6 +11,7 @@ from myriagate.db.models.users import MembershipRole, User
 from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
 from myriagate.ports import Clock, SlurmBackendFactory
+from myriagate.services.auth import set_password
 from myriagate.services.submit import SubmitRequest, submit_job
 
 
@@ -87,8 +88,19 @@ DEMO_JOBS: tuple[tuple[str, str, dict[str, str]], ...] = (
 )
 
 
-def seed_users(session: Session, *, cluster: str, clock: Clock) -> list[User]:
-    """Create the demo institutions, projects, users and memberships; existing ones are kept."""
+# The dev cluster's platform admin: acts on the cluster as the gateway's service login.
+DEMO_ADMIN = DemoUser("admin", "myriagate", "Admin CRIANN (plateforme)", "unicaen", ())
+# Users of Caen's university admin; no cluster work of her own.
+DEMO_UNIVERSITY_ADMIN = DemoUser(
+    "diane", "myriagate", "Diane Moreau (admin, Université de Caen)", "unicaen", ()
+)
+
+
+def seed_users(session: Session, *, cluster: str, clock: Clock, password: str | None = None) -> list[User]:
+    """Create the demo institutions, projects, users and memberships; existing ones are kept.
+
+    With ``password``, every demo user can sign in with it (dev cluster only).
+    """
     for code, name in DEMO_INSTITUTIONS:
         if projects_repo.get_institution(session, code) is None:
             projects_repo.add_institution(session, code=code, name=name)
@@ -103,7 +115,7 @@ def seed_users(session: Session, *, cluster: str, clock: Clock) -> list[User]:
                 created_at=clock.now(),
             )
     users: list[User] = []
-    for demo in DEMO_USERS:
+    for demo in (*DEMO_USERS, DEMO_ADMIN, DEMO_UNIVERSITY_ADMIN):
         user = users_repo.get_by_username(session, demo.username)
         if user is None:
             user = users_repo.add(
@@ -114,6 +126,10 @@ def seed_users(session: Session, *, cluster: str, clock: Clock) -> list[User]:
                 created_at=clock.now(),
             )
             user.institution = demo.institution
+            user.is_platform_admin = demo is DEMO_ADMIN
+            user.university_admin_of = demo.institution if demo is DEMO_UNIVERSITY_ADMIN else None
+            if password is not None:
+                set_password(user, password)
         have = {(m.cluster, m.slurm_account) for m in user.memberships}
         for account, role in demo.accounts:
             if (cluster, account) not in have:

@@ -15,6 +15,7 @@ from myriagate.domain.outputs import resolve_output_path
 from myriagate.errors import NotFound
 from myriagate.ports import SlurmBackendFactory
 from myriagate.services import authz
+from myriagate.services.submit import known_work_dir
 
 log = structlog.get_logger(__name__)
 
@@ -59,8 +60,13 @@ def read_output(
     if job is None:
         raise NotFound(f"no job {job_id}")
     authz.require_act_on_job(user, job)
+    backend = backends.for_login(job.cluster_login)
+    if job.slurm_job_id is not None and (job.work_dir is None or not job.work_dir.startswith("/")):
+        # Submitted while the cluster could not tell the login's home: learn it now, once.
+        job.work_dir = known_work_dir(backend, job.work_dir)
+        session.commit()
     path = output_path(job, stream, array_task_id)
     if path is None:
         return b""
     log.debug("job.read_output", job_id=str(job.id), slurm_job_id=job.slurm_job_id, stream=stream)
-    return backends.for_login(job.cluster_login).tail(path, max_bytes)
+    return backend.tail(path, max_bytes)

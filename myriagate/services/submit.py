@@ -20,7 +20,7 @@ from myriagate.db.models.users import User
 from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain import directives
 from myriagate.domain.jobs import JobSpec, RenderedScript, submission_tag
-from myriagate.domain.outputs import DEFAULT_ARRAY_PATTERN, DEFAULT_PATTERN
+from myriagate.domain.outputs import DEFAULT_ARRAY_PATTERN, DEFAULT_PATTERN, resolve_work_dir
 from myriagate.domain.states import JobState
 from myriagate.errors import (
     BackendError,
@@ -30,7 +30,7 @@ from myriagate.errors import (
     SchedulerUnavailable,
     SubmissionUncertain,
 )
-from myriagate.ports import Clock, SlurmBackendFactory
+from myriagate.ports import Clock, SlurmBackend, SlurmBackendFactory
 from myriagate.profiles import validation
 from myriagate.scripts import render
 from myriagate.services import audit, transitions
@@ -199,6 +199,8 @@ def _record_success(
     # The owner may have cancelled while sbatch ran (another request): honour it.
     session.refresh(job)
     transitions.record_submitted(session, job, slurm_job_id, at=clock.now())
+    if job.work_dir is None or not job.work_dir.startswith("/"):
+        job.work_dir = known_work_dir(backends.for_login(job.cluster_login), job.work_dir)
     session.commit()
     log.info("job.submitted", job_id=str(job.id), slurm_job_id=slurm_job_id)
     if job.cancel_requested_at is not None:
@@ -206,6 +208,19 @@ def _record_success(
         log.info(
             "job.cancel_sent", job_id=str(job.id), slurm_job_id=slurm_job_id, why="cancelled while submitting"
         )
+
+
+def known_work_dir(backend: SlurmBackend, chdir: str | None) -> str | None:
+    """The job's absolute working directory, or None while the cluster cannot say.
+
+    Recorded at submission because Slurm's accounting (22.05) keeps no WorkDir: a job that
+    ends between two polls would otherwise leave its output nowhere to be found.
+    """
+    try:
+        return resolve_work_dir(chdir, backend.home_dir())
+    except BackendError as exc:
+        log.warning("job.work_dir_unknown", error=exc.code, detail=exc.detail)
+        return chdir if chdir and chdir.startswith("/") else None
 
 
 def _look_up_after_uncertain_submit(

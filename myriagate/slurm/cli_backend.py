@@ -69,6 +69,7 @@ class SlurmCliBackend:
         self.cluster_tz = cluster_tz
         self.timeout_s = timeout_s
         self.tag_window = tag_window
+        self._home: str | None = None
         commands.sacct_tags(tag_window)  # refuse a bad window now, not at the first lookup
 
     # --- submission ----------------------------------------------------------------------
@@ -161,6 +162,20 @@ class SlurmCliBackend:
         if _DENIED.search(message):
             raise PermissionDenied(message)
         raise SchedulerRejected(message)
+
+    def home_dir(self) -> str:
+        # Asked once per backend (one per login): sbatch runs in the login's home, so that is
+        # where a job without --chdir works and writes its output. sacct 22.05 does not
+        # keep WorkDir, so the gateway must know it itself.
+        if self._home is None:
+            result = self._query(commands.home_dir())
+            home = result.text.strip()
+            if result.returncode != 0 or not home.startswith("/"):
+                raise SchedulerRejected(
+                    slurm_message(result.stderr, "cannot find the login's home directory")
+                )
+            self._home = home
+        return self._home
 
     def ping(self) -> ClusterHealth:
         started = time.monotonic()

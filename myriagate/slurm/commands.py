@@ -137,6 +137,11 @@ def tail(path: str, max_bytes: int) -> tuple[str, ...]:
     return ("tail", "-c", str(int(max_bytes)), "--", values.file_pattern(path, "path"))
 
 
+def home_dir() -> tuple[str, ...]:
+    """The login's home: sshd and LocalRunner both set HOME from the password database."""
+    return ("printenv", "HOME")
+
+
 def scontrol_ping() -> tuple[str, ...]:
     return ("scontrol", "ping")
 

@@ -202,6 +202,13 @@ class PyslurmBackend:
                 usage[job_id] = arrays.aggregate_usage(job_id, [rows[t] for t in tasks])
         return usage
 
+    def home_dir(self) -> str:
+        login = self.login or pwd.getpwuid(os.geteuid()).pw_name
+        try:
+            return pwd.getpwnam(login).pw_dir
+        except KeyError as exc:
+            raise SchedulerRejected(f"no local user {login!r}") from exc
+
     def tail(self, path: str, max_bytes: int = 65536) -> bytes:
         """Read the file here (pyslurm runs on a cluster host); as root, only the login's own."""
         values.file_pattern(path, "path")

@@ -401,6 +401,10 @@ class FakeSlurmBackend:
             return b""
         return self.cluster.files.get(path, b"")[-max_bytes:]
 
+    def home_dir(self) -> str:
+        self.cluster._call("home_dir")
+        return f"/home/{self.login}"
+
     def ping(self) -> ClusterHealth:
         self.cluster.calls["ping"] += 1
         if not self.cluster.reachable:
