@@ -10,7 +10,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+from uuid import UUID
 
+from myriagate.domain.costs import Cost
 from myriagate.domain.jobs import JobStatus, JobUsage, RenderedScript
 
 
@@ -92,6 +94,43 @@ class SlurmBackendFactory(Protocol):
     def for_service(self) -> SlurmBackend:
         """The backend of the gateway's own service login, used for polling."""
         ...
+
+
+@dataclass(frozen=True)
+class Balance:
+    """An allocation's totals, kept up to date so reading them is O(1)."""
+
+    allocation_id: UUID
+    granted: Cost
+    held: Cost
+    charged: Cost
+
+    @property
+    def remaining(self) -> Cost:
+        """granted − held − charged (never negative: holds are conditional)."""
+        return self.granted.minus_floor_zero(self.held + self.charged)
+
+
+class Ledger(Protocol):
+    """Append-only compute-time accounting with maintained totals (docs/allocations.md).
+
+    Every operation is idempotent per (job, kind): a retried hold, charge or release never
+    counts twice, across processes and gateway instances.
+    """
+
+    def hold(self, *, allocation_id: UUID, job_id: UUID, amount: Cost) -> None:
+        """Reserve ``amount``; raises InsufficientAllocation when it does not fit."""
+        ...
+
+    def settle(self, *, job_id: UUID, actual: Cost) -> None:
+        """Charge ``actual`` and release the rest of the job's hold."""
+        ...
+
+    def release(self, *, job_id: UUID) -> None:
+        """Give the whole hold back (the job never ran); idempotent."""
+        ...
+
+    def balance(self, allocation_id: UUID) -> Balance: ...
 
 
 class ScriptRenderer(Protocol):
