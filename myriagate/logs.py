@@ -22,7 +22,9 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        # Not cached: a module-level logger must follow a later reconfiguration (the CLI
+        # configures early, ``serve``/``worker`` again from settings, tests capture logs).
+        cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(

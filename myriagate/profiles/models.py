@@ -128,13 +128,15 @@ class Connection(_Frozen):
     port: int = Field(default=22, ge=1, le=65535)
     known_hosts: Path | None = None
     service_login: str
+    # A Slurm operator login (sacctmgr rights) for `admin slurm-sync` and `admin reconcile`.
+    operator_login: str | None = None
     connect_timeout_s: float = Field(default=10.0, gt=0)
     command_timeout_s: float = Field(default=60.0, gt=0)
 
-    @field_validator("service_login")
+    @field_validator("service_login", "operator_login")
     @classmethod
-    def _login(cls, value: str) -> str:
-        return _via(values.login, value)
+    def _login(cls, value: str | None) -> str | None:
+        return None if value is None else _via(values.login, value)
 
     @model_validator(mode="after")
     def _ssh_needs_pinned_host(self) -> Connection:

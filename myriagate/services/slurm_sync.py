@@ -1,0 +1,290 @@
+"""``admin slurm-sync``: make Slurm's associations match the gateway (the cluster is the backstop).
+
+Desired state, from the database: each institution with projects on the cluster is an account
+under ``root``; each project is an account under its institution; each active member is a user
+association of the project's account; each project's account carries ``GrpTRESMins`` from its
+balance and a pause (``GrpSubmitJobs=0``) when it is exhausted or has no allocation in the
+current period. The plan is the ordered list of ``sacctmgr`` commands that gets Slurm there;
+it changes nothing until ``apply``; running it twice plans nothing the second time.
+
+The limit (docs/slurm-sync.md, "The limit"): Slurm with ``AccountingStorageEnforce=safe``
+starts a job only if ``used + running_rest + job_limit <= GrpTRESMins``, where ``used`` is the
+account's (decayed) usage counter. So the limit is set *relative to that counter*:
+``used + 1 + budget``, with ``budget = granted − charged`` (= remaining + held: the holds of
+the gateway's queued and running jobs stay payable, so Slurm never blocks a job the gateway
+accepted), converted to CPU-minutes on the cheapest partition and rounded down.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
+from typing import Protocol
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.orm import Session
+
+from myriagate.db.ledger import SqlLedger
+from myriagate.db.models.users import Institution, Membership, Project, User
+from myriagate.db.repos import allocations as allocations_repo
+from myriagate.domain.accounts import (
+    CLEAR,
+    CPU,
+    GPU,
+    AccountUsage,
+    AddAccount,
+    AddUser,
+    Association,
+    Change,
+    RemoveUser,
+    SetLimits,
+)
+from myriagate.domain.costs import Cost
+from myriagate.errors import ConfigError
+from myriagate.ports import Clock
+from myriagate.profiles.models import ClusterProfile
+
+log = structlog.get_logger(__name__)
+
+ROOT_ACCOUNT = "root"
+SLACK_MIN = 1  # usage counters print whole minutes: one more so rounding never cuts a job short
+
+
+class AccountsAdmin(Protocol):
+    """What the sync needs from Slurm (``slurm.sacctmgr.SacctmgrAccounts`` in production)."""
+
+    def associations(self) -> list[Association]: ...
+    def usage(self, accounts: Collection[str]) -> dict[str, AccountUsage]: ...
+    def command(self, change: Change) -> tuple[str, ...]: ...
+    def run(self, argv: Sequence[str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Step:
+    change: Change
+    argv: tuple[str, ...]
+
+    @property
+    def display(self) -> str:
+        """The command as one would type it (for display only: it runs as argv)."""
+        return shlex.join(self.argv)
+
+
+@dataclass
+class Plan:
+    cluster: str
+    steps: list[Step] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.steps
+
+
+@dataclass(frozen=True)
+class Weighting:
+    """Gateway seconds -> Slurm TRES-minutes: divide by the cheapest partition's weight.
+
+    A gateway core-second costs at least ``min cpu weight`` × one CPU-second (memory weights
+    only add), so a budget converted this way is never stricter than the gateway's own
+    check. A resource is not limited in Slurm when some partition gives it away (weight 0).
+    """
+
+    cpu: Decimal | None
+    gpu: Decimal | None
+
+    @classmethod
+    def of(cls, profile: ClusterProfile) -> Weighting:
+        cpu_weights = [p.billing_weights.cpu for p in profile.partitions]
+        gpu_weights = [p.billing_weights.gpu for p in profile.partitions if p.gpus_per_node > 0]
+        cpu = min(cpu_weights) if cpu_weights and min(cpu_weights) > 0 else None
+        gpu = min(gpu_weights) if gpu_weights and min(gpu_weights) > 0 else None
+        return cls(cpu, gpu)
+
+    @staticmethod
+    def minutes(seconds: int, weight: Decimal) -> int:
+        return int((Decimal(seconds) / weight / 60).to_integral_value(rounding=ROUND_FLOOR))
+
+
+@dataclass(frozen=True)
+class Desired:
+    account: str
+    parent: str
+    description: str
+    organization: str
+    users: frozenset[str] = frozenset()
+    limits: tuple[tuple[str, int], ...] | None = None  # None: an institution (not limited)
+    paused: bool = False
+    why: str = ""
+
+
+def tolerance(desired_minutes: int) -> int:
+    """Usage counters move (decay, running jobs) between runs: ignore drift within 1 % (≥ 2 min)."""
+    return max(2, desired_minutes // 100)
+
+
+def _budget(session: Session, project: Project, at: datetime) -> tuple[Cost, Cost, str]:
+    """(granted − charged, remaining, why) of the project's allocation at ``at``.
+
+    No current allocation: only the holds of jobs still in flight on its latest one stay payable.
+    """
+    ledger = SqlLedger(session)
+    allocation = allocations_repo.allocation_at(session, project.cluster, project.slurm_account, at)
+    if allocation is None:
+        past = allocations_repo.allocations_of_project(session, project.id)
+        held = ledger.balance(past[0].id).held if past else Cost()
+        return held, Cost(), "no allocation in the current period"
+    balance = ledger.balance(allocation.id)
+    return balance.granted.minus_floor_zero(balance.charged), balance.remaining, "allocation"
+
+
+def desired_state(
+    session: Session,
+    *,
+    profile: ClusterProfile,
+    usage: dict[str, AccountUsage],
+    at: datetime,
+    only_accounts: Collection[str] | None = None,
+) -> list[Desired]:
+    """Institutions first (parents before children), then projects, sorted by name."""
+    weighting = Weighting.of(profile)
+    stmt = sa.select(Project).where(Project.cluster == profile.name).order_by(Project.slurm_account)
+    projects = [p for p in session.scalars(stmt) if only_accounts is None or p.slurm_account in only_accounts]
+    members: dict[str, set[str]] = defaultdict(set)
+    rows = session.execute(
+        sa.select(Membership.slurm_account, User.cluster_login)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.cluster == profile.name, User.is_active.is_(True))
+    )
+    for account, login in rows:
+        members[account].add(login)
+    institutions = {i.code: i for i in session.scalars(sa.select(Institution))}
+    out = [
+        Desired(code, ROOT_ACCOUNT, institutions[code].name if code in institutions else code, code)
+        for code in sorted({p.institution for p in projects})
+    ]
+    for project in projects:
+        budget, remaining, why = _budget(session, project, at)
+        used = usage.get(project.slurm_account, AccountUsage(project.slurm_account))
+        limits: list[tuple[str, int]] = []
+        exhausted = remaining.is_zero
+        if weighting.cpu is not None:
+            base = used.used.get(CPU, 0) + SLACK_MIN
+            limits.append((CPU, base + Weighting.minutes(budget.core_seconds, weighting.cpu)))
+            exhausted = Weighting.minutes(remaining.core_seconds, weighting.cpu) == 0
+        if weighting.gpu is not None:
+            base = used.used.get(GPU, 0) + SLACK_MIN
+            limits.append((GPU, base + Weighting.minutes(budget.gpu_seconds, weighting.gpu)))
+        paused = why != "allocation" or exhausted
+        out.append(
+            Desired(
+                account=project.slurm_account,
+                parent=project.institution,
+                description=project.name or project.slurm_account,
+                organization=project.institution,
+                users=frozenset(members.get(project.slurm_account, ())),
+                limits=tuple(limits),
+                paused=paused,
+                why=why if why != "allocation" else ("exhausted" if exhausted else "balance"),
+            )
+        )
+    return out
+
+
+def _limit_change(want: Desired, actual: Association | None) -> SetLimits | None:
+    assert want.limits is not None
+    have = dict(actual.grp_tres_mins) if actual is not None else {}
+    tres = tuple(
+        (name, minutes)
+        for name, minutes in want.limits
+        if have.get(name) is None or abs(have[name] - minutes) > tolerance(minutes)
+    )
+    submit = actual.grp_submit_jobs if actual is not None else None
+    new_submit: int | None = None
+    if want.paused and submit != 0:
+        new_submit = 0
+    elif not want.paused and submit == 0:
+        new_submit = CLEAR  # lift our pause; any other GrpSubmitJobs an admin set stays
+    if not tres and new_submit is None:
+        return None
+    return SetLimits(want.account, tres, new_submit, reason=want.why)
+
+
+def diff(desired: Iterable[Desired], actual: Iterable[Association]) -> tuple[list[Change], list[str]]:
+    """Changes that take Slurm from ``actual`` to ``desired`` (accounts, limits, then users)."""
+    accounts: dict[str, Association] = {}
+    users: dict[str, set[str]] = defaultdict(set)
+    for assoc in actual:
+        if assoc.user is None:
+            accounts[assoc.account] = assoc
+        else:
+            users[assoc.account].add(assoc.user)
+    adds: list[Change] = []
+    limits: list[Change] = []
+    user_changes: list[Change] = []
+    warnings: list[str] = []
+    for want in desired:
+        have = accounts.get(want.account)
+        if have is None:
+            adds.append(AddAccount(want.account, want.parent, want.description, want.organization, "missing"))
+        elif have.parent != want.parent and want.account != ROOT_ACCOUNT:
+            warnings.append(
+                f"account {want.account} is under {have.parent} in Slurm, under {want.parent} in the "
+                "gateway: not moved (move it with sacctmgr if that is right)"
+            )
+        if want.limits is None:
+            continue
+        change = _limit_change(want, have)
+        if change is not None:
+            limits.append(change)
+        for login in sorted(want.users - users.get(want.account, set())):
+            user_changes.append(AddUser(login, want.account, "member in the gateway"))
+        for login in sorted(users.get(want.account, set()) - want.users):
+            user_changes.append(RemoveUser(login, want.account, "not a member in the gateway"))
+    # Limits before users: a new member never gets a moment without the project's limits.
+    return adds + limits + user_changes, warnings
+
+
+def plan_sync(
+    session: Session,
+    *,
+    profile: ClusterProfile,
+    admin: AccountsAdmin,
+    clock: Clock,
+    only_accounts: Collection[str] | None = None,
+) -> Plan:
+    """Read Slurm, compare with the gateway, return the commands (nothing is changed)."""
+    actual = admin.associations()
+    clusters = {a.cluster for a in actual if a.cluster}
+    if len(clusters) > 1:
+        raise ConfigError(
+            f"slurmdbd serves several clusters ({', '.join(sorted(clusters))}): slurm-sync supports one"
+        )
+    stmt = sa.select(Project.slurm_account).where(Project.cluster == profile.name)
+    accounts = [a for a in session.scalars(stmt) if only_accounts is None or a in only_accounts]
+    usage = admin.usage(accounts)
+    desired = desired_state(
+        session, profile=profile, usage=usage, at=clock.now(), only_accounts=only_accounts
+    )
+    changes, warnings = diff(desired, actual)
+    plan = Plan(profile.name, [Step(c, admin.command(c)) for c in changes], warnings)
+    log.info("slurm_sync.planned", cluster=profile.name, steps=len(plan.steps), warnings=len(warnings))
+    return plan
+
+
+def apply(plan: Plan, admin: AccountsAdmin) -> list[Step]:
+    """Run the plan in order; stop at the first refusal (later steps may depend on it)."""
+    done: list[Step] = []
+    for step in plan.steps:
+        admin.run(step.argv)
+        log.info("slurm_sync.applied", cluster=plan.cluster, command=step.display)
+        done.append(step)
+    return done
+
+
+__all__ = ["AccountsAdmin", "Desired", "Plan", "Step", "apply", "desired_state", "diff", "plan_sync"]

@@ -1,0 +1,277 @@
+"""slurm-sync plans from the database and a fake Slurm: accounts, members, limits, pauses."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.orm import Session
+
+from myriagate.db.ledger import SqlLedger
+from myriagate.db.repos import allocations as allocations_repo
+from myriagate.db.repos import projects as projects_repo
+from myriagate.domain.accounts import (
+    AccountUsage,
+    AddAccount,
+    AddUser,
+    Association,
+    Change,
+    RemoveUser,
+    SetLimits,
+)
+from myriagate.domain.costs import Cost
+from myriagate.errors import ConfigError, InvalidRequest
+from myriagate.profiles.loader import load_profile
+from myriagate.profiles.models import ClusterProfile
+from myriagate.services import slurm_sync
+from myriagate.settings import Settings
+from myriagate.slurm import sacctmgr
+from tests.conftest import CLUSTER, FakeClock, make_user
+from tests.fakes.fake_runner import FakeRunner
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+HOUR = 3600
+
+
+class FakeSlurmAccounts:
+    """slurm_sync.AccountsAdmin over an in-memory association table that applies what runs."""
+
+    def __init__(self, assocs: list[Association], usage: dict[str, AccountUsage] | None = None) -> None:
+        self.assocs = list(assocs)
+        self.usage_by_account = usage or {}
+        self._pending: dict[tuple[str, ...], Change] = {}
+        self.ran: list[tuple[str, ...]] = []
+
+    def associations(self) -> list[Association]:
+        return list(self.assocs)
+
+    def usage(self, accounts: Collection[str]) -> dict[str, AccountUsage]:
+        return {a: u for a, u in self.usage_by_account.items() if a in accounts}
+
+    def command(self, change: Change) -> tuple[str, ...]:
+        argv = sacctmgr.command(change)
+        self._pending[argv] = change
+        return argv
+
+    def run(self, argv: Sequence[str]) -> None:
+        change = self._pending[tuple(argv)]
+        self.ran.append(tuple(argv))
+        if isinstance(change, AddAccount):
+            self.assocs.append(Association(CLUSTER, change.account, parent=change.parent))
+        elif isinstance(change, AddUser):
+            self.assocs.append(Association(CLUSTER, change.account, user=change.login))
+        elif isinstance(change, RemoveUser):
+            self.assocs = [a for a in self.assocs if (a.account, a.user) != (change.account, change.login)]
+        else:
+            assert isinstance(change, SetLimits)
+            i = next(i for i, a in enumerate(self.assocs) if a.account == change.account and a.user is None)
+            tres = dict(self.assocs[i].grp_tres_mins)
+            tres.update({k: v for k, v in change.tres_mins if v >= 0})
+            for k, v in change.tres_mins:
+                if v < 0:
+                    tres.pop(k, None)
+            jobs = self.assocs[i].grp_submit_jobs
+            if change.submit_jobs is not None:
+                jobs = None if change.submit_jobs < 0 else change.submit_jobs
+            self.assocs[i] = replace(self.assocs[i], grp_tres_mins=tres, grp_submit_jobs=jobs)
+
+    def account(self, name: str) -> Association:
+        return next(a for a in self.assocs if a.account == name and a.user is None)
+
+
+BASE = [
+    Association(CLUSTER, "root"),
+    Association(CLUSTER, "root", user="root"),
+    Association(CLUSTER, "unicaen", parent="root"),
+]
+
+
+@pytest.fixture
+def profile() -> ClusterProfile:
+    return load_profile("devcluster", Settings(dev_mode=True))
+
+
+def seed(session: Session, clock: FakeClock, *, granted: Cost, account: str = "caen-x") -> uuid.UUID:
+    """unicaen, project ``account`` with alice as member, a 2026 period, ``granted`` to it."""
+    if projects_repo.get_institution(session, "unicaen") is None:
+        projects_repo.add_institution(session, code="unicaen", name="Université de Caen")
+    project = projects_repo.add_project(
+        session, cluster=CLUSTER, slurm_account=account, institution="unicaen", created_at=T0, name="Projet X"
+    )
+    make_user(session, f"alice-{account}@unicaen.fr", "alice", [account], clock)
+    period = allocations_repo.current_period(session, CLUSTER, T0) or allocations_repo.create_period(
+        session,
+        cluster=CLUSTER,
+        name="2026",
+        starts_at=datetime(2026, 1, 1, tzinfo=UTC),
+        ends_at=datetime(2027, 1, 1, tzinfo=UTC),
+    )
+    if allocations_repo.get_quota(session, "unicaen", period.id) is None:
+        allocations_repo.set_quota(session, institution="unicaen", period_id=period.id, amount=Cost(10**9))
+    allocation = allocations_repo.create_allocation(
+        session, project_id=project.id, period_id=period.id, created_at=T0
+    )
+    if not granted.is_zero:
+        SqlLedger(session).grant(allocation.id, granted, author="admin", reason="call")
+    session.commit()
+    return allocation.id
+
+
+def plan(session: Session, profile: ClusterProfile, admin: object, clock: FakeClock) -> slurm_sync.Plan:
+    return slurm_sync.plan_sync(session, profile=profile, admin=admin, clock=clock)  # type: ignore[arg-type]
+
+
+def test_creates_missing_accounts_and_members_with_limits_first(
+    session: Session, clock: FakeClock, profile: ClusterProfile
+) -> None:
+    seed(session, clock, granted=Cost(10 * HOUR))
+    runner = FakeRunner().reply("sacctmgr", "".join(
+        f"{a.cluster}|{a.account}|{a.user or ''}|{a.parent or ''}|||\n" for a in BASE
+    ), when=lambda argv: "show" in argv)  # fmt: skip
+    runner.reply("sshare", "")
+    result = plan(session, profile, sacctmgr.SacctmgrAccounts(runner), clock)
+    assert [step.argv for step in result.steps] == [
+        ("sacctmgr", "-i", "add", "account", "caen-x", "parent=unicaen", "description=Projet X",
+         "organization=unicaen"),
+        # 10 core-hours = 600 CPU-minutes on the cheapest partition (weight 1), + 1 of slack.
+        ("sacctmgr", "-i", "modify", "account", "where", "name=caen-x", "set", "GrpTRESMins=cpu=601"),
+        ("sacctmgr", "-i", "add", "user", "alice", "account=caen-x"),
+    ]  # fmt: skip
+    assert runner.count("sacctmgr") == 1, "planning runs nothing but the read"
+    assert result.steps[1].display == "sacctmgr -i modify account where name=caen-x set GrpTRESMins=cpu=601"
+
+
+def test_second_run_plans_nothing(session: Session, clock: FakeClock, profile: ClusterProfile) -> None:
+    seed(session, clock, granted=Cost(10 * HOUR))
+    admin = FakeSlurmAccounts(BASE)
+    first = plan(session, profile, admin, clock)
+    slurm_sync.apply(first, admin)
+    assert len(admin.ran) == 3
+    assert plan(session, profile, admin, clock).is_empty
+
+
+def test_limit_follows_slurm_usage_and_the_unspent_budget(
+    session: Session, clock: FakeClock, profile: ClusterProfile
+) -> None:
+    allocation_id = seed(session, clock, granted=Cost(10 * HOUR))
+    usage = {"caen-x": AccountUsage("caen-x", used={"cpu": 5000}, running={"cpu": 60})}
+    admin = FakeSlurmAccounts(BASE, usage)
+    slurm_sync.apply(plan(session, profile, admin, clock), admin)
+    assert admin.account("caen-x").grp_tres_mins == {"cpu": 5000 + 1 + 600}
+    # A queued gateway job holding 2 h keeps its room: the limit does not move.
+    ledger = SqlLedger(session, clock=clock)
+    job = uuid.uuid4()
+    ledger.hold(allocation_id=allocation_id, job_id=job, amount=Cost(2 * HOUR))
+    session.commit()
+    assert plan(session, profile, admin, clock).is_empty
+    # It ran 1 h and was charged: 60 CPU-minutes less for everything else.
+    ledger.settle(job_id=job, actual=Cost(HOUR))
+    session.commit()
+    steps = plan(session, profile, admin, clock).steps
+    assert [s.change for s in steps] == [SetLimits("caen-x", (("cpu", 5000 + 1 + 540),), None, "balance")]
+
+
+def test_usage_drift_within_tolerance_changes_nothing(
+    session: Session, clock: FakeClock, profile: ClusterProfile
+) -> None:
+    seed(session, clock, granted=Cost(100 * HOUR))
+    admin = FakeSlurmAccounts(BASE, {"caen-x": AccountUsage("caen-x", used={"cpu": 1000})})
+    slurm_sync.apply(plan(session, profile, admin, clock), admin)
+    admin.usage_by_account["caen-x"] = AccountUsage("caen-x", used={"cpu": 1040})  # decay, rounding
+    assert plan(session, profile, admin, clock).is_empty
+    admin.usage_by_account["caen-x"] = AccountUsage("caen-x", used={"cpu": 2000})
+    assert not plan(session, profile, admin, clock).is_empty
+
+
+def test_exhausted_project_is_paused_and_a_top_up_lifts_it(
+    session: Session, clock: FakeClock, profile: ClusterProfile
+) -> None:
+    allocation_id = seed(session, clock, granted=Cost(HOUR))
+    admin = FakeSlurmAccounts(BASE, {"caen-x": AccountUsage("caen-x", used={"cpu": 70})})
+    slurm_sync.apply(plan(session, profile, admin, clock), admin)
+    ledger = SqlLedger(session, clock=clock)
+    ledger.charge_outside(allocation_id, "4242", Cost(HOUR))  # a job run outside used it all
+    session.commit()
+    paused = plan(session, profile, admin, clock)
+    assert [s.change for s in paused.steps] == [SetLimits("caen-x", (("cpu", 71),), 0, "exhausted")]
+    slurm_sync.apply(paused, admin)
+    assert admin.account("caen-x").grp_submit_jobs == 0
+    assert plan(session, profile, admin, clock).is_empty
+    ledger.grant(allocation_id, Cost(2 * HOUR), author="admin", reason="top-up")
+    session.commit()
+    lifted = plan(session, profile, admin, clock)
+    assert [s.argv[-2:] for s in lifted.steps] == [("GrpTRESMins=cpu=191", "GrpSubmitJobs=-1")]
+    slurm_sync.apply(lifted, admin)
+    assert admin.account("caen-x").grp_submit_jobs is None
+
+
+def test_project_without_a_current_allocation_is_paused(
+    session: Session, clock: FakeClock, profile: ClusterProfile
+) -> None:
+    seed(session, clock, granted=Cost(HOUR))
+    admin = FakeSlurmAccounts(BASE)
+    slurm_sync.apply(plan(session, profile, admin, clock), admin)
+    assert admin.account("caen-x").grp_submit_jobs is None
+    clock.current = datetime(2027, 2, 1, tzinfo=UTC)  # the 2026 period is over
+    steps = plan(session, profile, admin, clock).steps
+    assert [s.change for s in steps] == [
+        SetLimits("caen-x", (("cpu", 1),), 0, "no allocation in the current period")
+    ]
+
+
+def test_members_removed_in_the_gateway_lose_their_association(
+    session: Session, clock: FakeClock, profile: ClusterProfile
+) -> None:
+    seed(session, clock, granted=Cost(HOUR))
+    admin = FakeSlurmAccounts([*BASE, Association(CLUSTER, "caen-x", parent="unicaen")])
+    admin.assocs.append(Association(CLUSTER, "caen-x", user="mallory"))
+    changes = [s.change for s in plan(session, profile, admin, clock).steps]
+    assert RemoveUser("mallory", "caen-x", "not a member in the gateway") in changes
+    assert AddUser("alice", "caen-x", "member in the gateway") in changes
+    # Accounts the gateway does not manage are never touched.
+    assert all(c.account == "caen-x" for c in changes)
+
+
+def test_only_accounts_limits_the_plan(session: Session, clock: FakeClock, profile: ClusterProfile) -> None:
+    seed(session, clock, granted=Cost(HOUR), account="caen-x")
+    seed(session, clock, granted=Cost(HOUR), account="caen-y")
+    admin = FakeSlurmAccounts(BASE)
+    result = slurm_sync.plan_sync(
+        session, profile=profile, admin=admin, clock=clock, only_accounts={"caen-y"}
+    )
+    assert {s.change.account for s in result.steps} == {"caen-y"}
+
+
+def test_a_project_account_under_another_parent_is_reported_not_moved(
+    session: Session, clock: FakeClock, profile: ClusterProfile
+) -> None:
+    seed(session, clock, granted=Cost(HOUR))
+    admin = FakeSlurmAccounts([*BASE, Association(CLUSTER, "caen-x", parent="root")])
+    result = plan(session, profile, admin, clock)
+    assert any("caen-x is under root" in w for w in result.warnings)
+    assert not any(isinstance(s.change, AddAccount) for s in result.steps)
+
+
+def test_hostile_project_account_stops_the_plan(
+    session: Session, clock: FakeClock, profile: ClusterProfile
+) -> None:
+    projects_repo.add_institution(session, code="unicaen", name="Caen")
+    projects_repo.add_project(
+        session, cluster=CLUSTER, slurm_account="x; touch /tmp/p", institution="unicaen", created_at=T0
+    )
+    session.commit()
+    admin = FakeSlurmAccounts(BASE)
+    with pytest.raises(InvalidRequest):
+        plan(session, profile, admin, clock)
+    assert admin.ran == []
+
+
+def test_several_clusters_in_slurmdbd_are_refused(
+    session: Session, clock: FakeClock, profile: ClusterProfile
+) -> None:
+    admin = FakeSlurmAccounts([*BASE, Association("other", "root")])
+    with pytest.raises(ConfigError, match="several clusters"):
+        plan(session, profile, admin, clock)
