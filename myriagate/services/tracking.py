@@ -168,32 +168,12 @@ def _reconcile_one(session: Session, job: Job, backends: SlurmBackendFactory, cl
             log.info(
                 "job.cancel_sent", job_id=str(job.id), slurm_job_id=found, why="cancelled while submitting"
             )
-        job.reconciled_at = now
         job.updated_at = now
-        audit.record(
-            session,
-            audit.WORKER,
-            "job.reconcile",
-            ("job", job.id),
-            {"found": found, "outcome": "cancelled"},
-            "worker",
-            at=now,
-        )
-        session.commit()
+        _decided(session, job, "job.reconcile", {"found": found, "outcome": "cancelled"}, now)
         return True
     if found is not None:
         transitions.record_submitted(session, job, found, at=now)
-        job.reconciled_at = now
-        audit.record(
-            session,
-            audit.WORKER,
-            "job.reconcile",
-            ("job", job.id),
-            {"found": found, "outcome": "found"},
-            "worker",
-            at=now,
-        )
-        session.commit()
+        _decided(session, job, "job.reconcile", {"found": found, "outcome": "found"}, now)
         log.info("job.reconciled", job_id=str(job.id), slurm_job_id=found, outcome="found")
         return True
     # The tag is in neither squeue nor sacct: Slurm never got this job, so submitting it now
@@ -204,30 +184,18 @@ def _reconcile_one(session: Session, job: Job, backends: SlurmBackendFactory, cl
     except SchedulerRejected as exc:
         job.reason = exc.detail
         transitions.move(session, job, JobState.FAILED, at=clock.now(), reason=exc.detail, force=True)
-        job.reconciled_at = now
-        audit.record(
-            session,
-            audit.WORKER,
-            "job.submit_rejected",
-            ("job", job.id),
-            {"detail": exc.detail},
-            "worker",
-            at=now,
-        )
-        session.commit()
+        _decided(session, job, "job.submit_rejected", {"detail": exc.detail}, now)
         log.warning("job.rejected", job_id=str(job.id), detail=exc.detail)
         return True
     transitions.record_submitted(session, job, slurm_job_id, at=clock.now())
-    job.reconciled_at = now
-    audit.record(
-        session,
-        audit.WORKER,
-        "job.reconcile",
-        ("job", job.id),
-        {"found": None, "outcome": "resubmitted", "slurm_job_id": slurm_job_id},
-        "worker",
-        at=now,
-    )
-    session.commit()
+    outcome = {"found": None, "outcome": "resubmitted", "slurm_job_id": slurm_job_id}
+    _decided(session, job, "job.reconcile", outcome, now)
     log.info("job.reconciled", job_id=str(job.id), slurm_job_id=slurm_job_id, outcome="resubmitted")
     return True
+
+
+def _decided(session: Session, job: Job, action: str, detail: dict[str, object], now: datetime) -> None:
+    """Mark a reconciled job as settled for good, audit what was decided, commit."""
+    job.reconciled_at = now
+    audit.record(session, audit.WORKER, action, ("job", job.id), detail, "worker", at=now)
+    session.commit()
