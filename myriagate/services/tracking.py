@@ -9,6 +9,7 @@ looked up first, and a job is resubmitted only when the lookup proved Slurm neve
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -194,7 +195,7 @@ def _reconcile_one(session: Session, job: Job, backends: SlurmBackendFactory, cl
     return True
 
 
-def _decided(session: Session, job: Job, action: str, detail: dict[str, object], now: datetime) -> None:
+def _decided(session: Session, job: Job, action: str, detail: Mapping[str, object], now: datetime) -> None:
     """Mark a reconciled job as settled for good, audit what was decided, commit."""
     job.reconciled_at = now
     audit.record(session, audit.WORKER, action, ("job", job.id), detail, "worker", at=now)
