@@ -54,6 +54,18 @@ class ClusterHealth:
     detail: str | None = None
 
 
+@dataclass(frozen=True)
+class AccountedJob:
+    """One finished Slurm job (or array task) of an account, with its ``--comment``.
+
+    What the outside-jobs sweep reads: the comment tells a gateway job (``mg:<job id>``)
+    from one submitted on the cluster directly.
+    """
+
+    usage: JobUsage
+    comment: str | None = None
+
+
 class SlurmBackend(Protocol):
     """Slurm as seen by one cluster login."""
 
@@ -74,6 +86,13 @@ class SlurmBackend(Protocol):
         ...
 
     def accounting(self, slurm_job_ids: Collection[str]) -> dict[str, JobUsage]: ...
+
+    def accounting_by_accounts(
+        self, accounts: Collection[str], since: datetime, until: datetime
+    ) -> list[AccountedJob]:
+        """Jobs of these Slurm accounts (every user's) that ended in [since, until), one sacct
+        call; one entry per job or array task, the runs of a requeued job summed."""
+        ...
 
     def tail(self, path: str, max_bytes: int = 65536) -> bytes:
         """The last ``max_bytes`` of a file on the cluster (b"" when it does not exist)."""

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     token_max_days: int = Field(default=365, ge=1)
     # None: Secure cookies unless dev_mode (dev servers run on plain http://localhost).
     cookie_secure: bool | None = None
+    # Allocations (docs/allocations.md): hold at submit, settle from sacct, sweep outside jobs.
+    enforce_allocations: bool = True
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

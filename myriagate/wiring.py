@@ -6,16 +6,19 @@ services; nothing else imports runners or Slurm backends.
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from myriagate.db.ledger import SqlLedger
 from myriagate.db.session import make_session_factory
 from myriagate.errors import ConfigError, NotFound
-from myriagate.ports import SlurmBackend
+from myriagate.ports import CommandRunner, SlurmBackend
 from myriagate.profiles.loader import load_all_profiles
 from myriagate.profiles.models import ClusterProfile
 from myriagate.runners.certificates import CertificateAuthority
@@ -24,6 +27,8 @@ from myriagate.runners.pool import SshConnectionPool
 from myriagate.runners.ssh import SshRunner
 from myriagate.settings import Settings, get_settings
 from myriagate.slurm.cli_backend import SlurmCliBackend
+from myriagate.slurm.sacctmgr import SacctmgrAccounts
+from myriagate.slurm.usage import SacctUsage
 
 
 class ClusterBackends:
@@ -79,9 +84,7 @@ class ClusterBackends:
             runner: SshRunner | LocalRunner = SshRunner(self._pool, login)
         else:
             runner = LocalRunner(as_login=login)
-        return SlurmCliBackend(
-            runner, cluster_tz=tz, timeout_s=self.profile.connection.command_timeout_s
-        )
+        return SlurmCliBackend(runner, cluster_tz=tz, timeout_s=self.profile.connection.command_timeout_s)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -105,6 +108,14 @@ class Gateway:
         except KeyError:
             raise NotFound(f"unknown cluster {name!r}; known: {', '.join(sorted(self.profiles))}") from None
 
+    @property
+    def ledger(self) -> Callable[[Session], SqlLedger] | None:
+        """The ledger factory services take (``submit_job(ledger=…)``, the worker), or None
+        when ``enforce_allocations`` is off: jobs are then neither held nor charged."""
+        if not self.settings.enforce_allocations:
+            return None
+        return SqlLedger
+
     def backends(self, cluster: str | None = None) -> ClusterBackends:
         profile = self.profile(cluster)
         with self._lock:
@@ -113,6 +124,40 @@ class Gateway:
                 backends = ClusterBackends(profile, self.settings)
                 self._backends[profile.name] = backends
             return backends
+
+    def operator_runner(self, cluster: str | None = None) -> CommandRunner:
+        """A runner with Slurm operator rights, for ``admin slurm-sync`` and ``admin reconcile``.
+
+        On the cluster itself as root (local runner, or host 127.0.0.1): root's own runner.
+        Otherwise SSH as the profile's ``[connection] operator_login``.
+        """
+        profile = self.profile(cluster)
+        conn = profile.connection
+        is_root = os.geteuid() == 0
+        if conn.runner == "local" or (conn.host in ("127.0.0.1", "localhost", "::1") and is_root):
+            return LocalRunner()
+        if conn.operator_login is None:
+            raise ConfigError(
+                f"cluster {profile.name!r}: set [connection] operator_login to a login with Slurm "
+                "operator rights (sacctmgr) to run slurm-sync or reconcile over SSH"
+            )
+        pool = self.backends(profile.name).pool
+        if pool is None:
+            raise ConfigError(f"cluster {profile.name!r} has no SSH connection for the operator login")
+        return SshRunner(pool, conn.operator_login)
+
+    def slurm_accounts(self, cluster: str | None = None) -> SacctmgrAccounts:
+        """sacctmgr/sshare as the operator: Slurm's associations, read and changed."""
+        profile = self.profile(cluster)
+        return SacctmgrAccounts(
+            self.operator_runner(profile.name), timeout_s=profile.connection.command_timeout_s
+        )
+
+    def slurm_usage(self, cluster: str | None = None) -> SacctUsage:
+        """sacct over all users as the operator: what Slurm accounted per job and window."""
+        profile = self.profile(cluster)
+        tz = ZoneInfo(profile.timezone) if profile.timezone else UTC
+        return SacctUsage(self.operator_runner(profile.name), cluster_tz=tz)
 
     def close(self) -> None:
         for backends in self._backends.values():

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from myriagate import __version__
-from myriagate.cli import catalogue, researcher
+from myriagate.cli import allocations, catalogue, researcher
 from myriagate.cli.admin import admin_app
 from myriagate.cli.jobs import jobs_app
 from myriagate.cli.output import guarded, print_json
@@ -38,6 +38,7 @@ app.command("submit")(researcher.submit)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(catalogue.templates_app, name="templates")
 app.command("clusters")(catalogue.clusters)
+app.command("quota")(allocations.quota)
 
 
 @app.callback()
@@ -87,6 +88,8 @@ def worker(
                     backends=gateway.backends(name),
                     clock=clock,
                     settings=settings,
+                    profile=gateway.profile(name),
+                    ledger=gateway.ledger,
                 )
                 for name in clusters
             }
@@ -110,6 +113,8 @@ def worker(
                     "clock": clock,
                     "settings": settings,
                     "stop": stop,
+                    "profile": gateway.profile(name),
+                    "ledger": gateway.ledger,
                 },
                 args=(gateway.session_factory,),
                 daemon=True,

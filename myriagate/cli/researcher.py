@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from myriagate.cli import watch
+from myriagate.cli.allocations import describe_estimate
 from myriagate.cli.client import GatewayClient
 from myriagate.cli.config import TOKEN_ENV, load_config, normalise_url, save_config
 from myriagate.cli.context import deps, open_gateway
@@ -224,5 +225,7 @@ def _show_dry_run(plan: DryRunOut, *, json: bool) -> None:
         print_json(plan.model_dump(mode="json"))
         return
     typer.echo(f"# dry run on {plan.cluster}: nothing submitted")
+    if plan.estimate is not None:
+        typer.echo(f"# {describe_estimate(plan.estimate)}")
     typer.echo(f"# sbatch {' '.join(plan.sbatch_args)}")
     typer.echo(plan.script, nl=not plan.script.endswith("\n"))

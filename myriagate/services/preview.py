@@ -2,15 +2,23 @@
 
 It runs ``services.submit.validate_submission``, the very step a submission runs (user
 active, a membership on the cluster, directives merged with the overrides, profile limits,
-account choice, script preparation), and returns what sbatch would be given.
+account choice, script preparation), and returns what sbatch would be given. With a session
+and a ledger it also says what the job would hold and what its allocation would have left.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from myriagate.db.models.users import User
+from myriagate.ports import Clock, Ledger
+from myriagate.services import holds
+from myriagate.services.clock import SystemClock
+from myriagate.services.holds import Estimate
 from myriagate.services.submit import SubmitRequest, validate_submission
 
 
@@ -22,11 +30,30 @@ class SubmitPreview:
     time_limit_s: int | None
     sbatch_args: tuple[str, ...]
     script: str
+    estimate: Estimate | None = None
 
 
-def preview_job(*, profile: Any, user: User, request: SubmitRequest) -> SubmitPreview:
-    """What ``submit_job`` would send for ``request``; raises exactly what it would raise first."""
+def preview_job(
+    *,
+    profile: Any,
+    user: User,
+    request: SubmitRequest,
+    session: Session | None = None,
+    ledger: Callable[[Session], Ledger] | None = None,
+    clock: Clock | None = None,
+) -> SubmitPreview:
+    """What ``submit_job`` would send for ``request``; raises exactly what it would raise first.
+
+    ``estimate`` is filled in when a session and a ledger factory are given (allocations
+    enforced); it never raises for a project without allocation, it reports it.
+    """
     spec, script = validate_submission(profile=profile, user=user, request=request)
+    estimate = None
+    if session is not None and ledger is not None:
+        now = (clock or SystemClock()).now()
+        estimate = holds.estimate(
+            session, ledger(session), profile=profile, spec=spec, cluster=request.cluster, at=now
+        )
     return SubmitPreview(
         cluster=request.cluster,
         account=spec.account,
@@ -34,4 +61,5 @@ def preview_job(*, profile: Any, user: User, request: SubmitRequest) -> SubmitPr
         time_limit_s=spec.time_limit_s,
         sbatch_args=script.sbatch_args,
         script=script.text,
+        estimate=estimate,
     )

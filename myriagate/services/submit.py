@@ -30,10 +30,10 @@ from myriagate.errors import (
     SchedulerUnavailable,
     SubmissionUncertain,
 )
-from myriagate.ports import Clock, SlurmBackend, SlurmBackendFactory
+from myriagate.ports import Clock, Ledger, SlurmBackend, SlurmBackendFactory
 from myriagate.profiles import validation
 from myriagate.scripts import render
-from myriagate.services import audit, transitions
+from myriagate.services import audit, holds, transitions
 
 log = structlog.get_logger(__name__)
 
@@ -116,10 +116,14 @@ def submit_job(
     parse: SpecParser | None = None,
     check: SpecChecker | None = None,
     prepare: ScriptPreparer | None = None,
+    ledger: Callable[[Session], Ledger] | None = None,
 ) -> Job:
     """Submit ``request`` as ``user`` and return the job as it stands afterwards.
 
-    Invalid input raises (InvalidRequest subclasses) before anything is written. A refusal by
+    Invalid input raises (InvalidRequest subclasses) before anything is written. With a
+    ``ledger`` (allocations enforced), the job's worst-case cost is held on its project's
+    allocation in the transaction that writes the job: InsufficientAllocation, and nothing
+    written, when it does not fit. A refusal by
     Slurm marks the job ``failed`` and re-raises SchedulerRejected. An unreachable cluster or
     a lost sbatch reply leaves the job ``submitting`` (returned, not raised): the request is
     durable and the worker finishes it, looking the tag up before any new sbatch.
@@ -153,6 +157,13 @@ def submit_job(
     )
     session.add(job)
     session.flush()
+    if ledger is not None:
+        try:
+            holds.hold_for_job(session, ledger(session), profile=profile, job_id=job.id, spec=spec,
+                               cluster=request.cluster, at=now)  # fmt: skip
+        except Exception:
+            session.rollback()  # nothing written: neither the job nor a hold
+            raise
     jobs_repo.add_state_change(session, job, from_state=None, to_state=JobState.SUBMITTING, at=now)
     audit.record(
         session,

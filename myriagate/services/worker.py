@@ -1,5 +1,8 @@
 """The polling loop behind ``myriagate worker``: lease, tick, back off, repeat.
 
+After each tick the worker settles the cluster's finished jobs against their allocations
+(``services.settlement``) when it was given a ``settle`` step (allocations enforced).
+
 Several workers may run against one database (for availability); the lease
 ``poll:<cluster>`` makes sure only one of them ticks a cluster at a time. The delay between
 ticks doubles from ``poll_min_s`` up to ``poll_max_s`` while nothing changes and drops back
@@ -14,7 +17,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -23,12 +26,14 @@ from sqlalchemy.orm import Session
 
 from myriagate.db.repos import leases
 from myriagate.ports import Clock, SlurmBackendFactory
-from myriagate.services import tracking
+from myriagate.services import settlement, tracking
+from myriagate.services.settlement import LedgerFactory, SettleResult
 from myriagate.services.tracking import TickResult
 
 log = structlog.get_logger(__name__)
 
 TickFn = Callable[..., TickResult]
+SettleFn = Callable[[Session], SettleResult]
 
 
 def holder_id() -> str:
@@ -86,6 +91,7 @@ class Worker:
     options: WorkerOptions
     holder: str = field(default_factory=holder_id)
     tick: TickFn = tracking.tick
+    settle: SettleFn | None = None
     backoff: Backoff = field(init=False)
 
     def __post_init__(self) -> None:
@@ -102,7 +108,7 @@ class Worker:
             if not leases.acquire(session, self.lease, self.holder, now=self.clock.now(), ttl=ttl):
                 return None
             try:
-                return self.tick(
+                result = self.tick(
                     session,
                     cluster=self.options.cluster,
                     backends=self.backends,
@@ -114,6 +120,19 @@ class Worker:
                 session.rollback()
                 log.exception("worker.tick_failed", cluster=self.options.cluster)
                 return TickResult(changed=0, polled=0, error=repr(exc))
+            return self._settle(session, result)
+
+    def _settle(self, session: Session, result: TickResult) -> TickResult:
+        """Settle after the tick; a failure is logged and retried next time, never fatal."""
+        if self.settle is None:
+            return result
+        try:
+            settled = self.settle(session)
+        except Exception:
+            session.rollback()
+            log.exception("worker.settle_failed", cluster=self.options.cluster)
+            return result
+        return replace(result, changed=result.changed + settled.changed)
 
     def step(self) -> float:
         """One iteration of the loop; returns how long to wait before the next one."""
@@ -149,6 +168,43 @@ class Worker:
             log.info("worker.stopped", cluster=self.options.cluster, holder=self.holder)
 
 
+def settle_step(
+    *,
+    cluster: str,
+    backends: SlurmBackendFactory,
+    clock: Clock,
+    settings: Any,
+    profile: Any = None,
+    ledger: LedgerFactory | None = None,
+) -> SettleFn | None:
+    """The settlement step for ``cluster``, or None when allocations are not enforced.
+
+    The profile (billing weights) defaults to the one of a wiring ``ClusterBackends``; the
+    ledger to ``SqlLedger`` working in the worker's session.
+    """
+    if not getattr(settings, "enforce_allocations", False):
+        return None
+    profile = profile if profile is not None else getattr(backends, "profile", None)
+    if profile is None:
+        log.warning("worker.no_profile_no_settlement", cluster=cluster)
+        return None
+    from myriagate.db.ledger import SqlLedger
+
+    def worker_ledger(session: Session) -> SqlLedger:
+        return SqlLedger(session, clock=clock, author="worker")
+
+    factory: LedgerFactory = ledger if ledger is not None else worker_ledger
+    lease_s = float(getattr(settings, "lease_s", 30.0))
+
+    def step(session: Session) -> SettleResult:
+        return settlement.settle(
+            session, cluster=cluster, profile=profile, backends=backends, ledger=factory, clock=clock,
+            lease_s=lease_s,
+        )  # fmt: skip
+
+    return step
+
+
 def run(
     session_factory: Callable[[], Session],
     *,
@@ -157,9 +213,15 @@ def run(
     clock: Clock,
     settings: Any,
     stop: threading.Event,
+    profile: Any = None,
+    ledger: LedgerFactory | None = None,
 ) -> None:
     """Run the polling loop for ``cluster`` until ``stop`` is set (what ``myriagate worker`` calls)."""
-    Worker(session_factory, backends, clock, WorkerOptions.from_settings(settings, cluster)).run(stop)
+    step = settle_step(
+        cluster=cluster, backends=backends, clock=clock, settings=settings, profile=profile, ledger=ledger
+    )
+    options = WorkerOptions.from_settings(settings, cluster)
+    Worker(session_factory, backends, clock, options, settle=step).run(stop)
 
 
 def run_once(
@@ -169,6 +231,12 @@ def run_once(
     backends: SlurmBackendFactory,
     clock: Clock,
     settings: Any,
+    profile: Any = None,
+    ledger: LedgerFactory | None = None,
 ) -> TickResult | None:
-    """One lease-guarded tick (``myriagate worker --once``, and tests)."""
-    return Worker(session_factory, backends, clock, WorkerOptions.from_settings(settings, cluster)).run_once()
+    """One lease-guarded tick, then settlement (``myriagate worker --once``, and tests)."""
+    step = settle_step(
+        cluster=cluster, backends=backends, clock=clock, settings=settings, profile=profile, ledger=ledger
+    )
+    options = WorkerOptions.from_settings(settings, cluster)
+    return Worker(session_factory, backends, clock, options, settle=step).run_once()

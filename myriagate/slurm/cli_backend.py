@@ -12,7 +12,8 @@ import logging
 import re
 import time
 from collections.abc import Collection, Sequence
-from datetime import UTC, tzinfo
+from dataclasses import replace
+from datetime import UTC, datetime, tzinfo
 
 from myriagate.domain import values
 from myriagate.domain.jobs import JobStatus, JobUsage, RenderedScript
@@ -22,7 +23,7 @@ from myriagate.errors import (
     SchedulerUnavailable,
     SubmissionUncertain,
 )
-from myriagate.ports import ClusterHealth, CommandResult, CommandRunner
+from myriagate.ports import AccountedJob, ClusterHealth, CommandResult, CommandRunner
 from myriagate.slurm import arrays, commands, parse
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,18 @@ class SlurmCliBackend:
                 usage[job_id] = arrays.aggregate_usage(job_id, tasks)
         return usage
 
+    def accounting_by_accounts(
+        self, accounts: Collection[str], since: datetime, until: datetime
+    ) -> list[AccountedJob]:
+        if not accounts:
+            return []
+        window = [t.astimezone(self.cluster_tz).replace(tzinfo=None).isoformat(timespec="seconds")
+                  for t in (since, until)]  # fmt: skip
+        result = self._query(commands.sacct_by_accounts(accounts, window[0], window[1]))
+        if result.returncode != 0:
+            raise SchedulerUnavailable(slurm_message(result.stderr, "sacct failed"))
+        return accounted_jobs(result.stdout, self.cluster_tz)
+
     def tail(self, path: str, max_bytes: int = 65536) -> bytes:
         if max_bytes <= 0:
             return b""
@@ -225,3 +238,26 @@ class SlurmCliBackend:
             return None
         rows = parse.parse_sacct_status(result.stdout, self.cluster_tz)
         return {row.slurm_job_id: row for row in rows}
+
+
+def accounted_jobs(stdout: bytes | str, cluster_tz: tzinfo = UTC) -> list[AccountedJob]:
+    """Lines of ``commands.sacct_by_accounts``: one entry per job id with a final record, the
+    elapsed time of its requeued runs (same id, printed by ``--duplicates``) added in."""
+    width = len(commands.SACCT_ACCOUNTS_FIELDS)
+    runs: dict[str, list[tuple[JobUsage, str | None]]] = {}
+    for line in parse.lines(stdout):
+        f = parse.fields(line, width)
+        if f is None:
+            continue
+        rows = parse.parse_sacct_usage(parse.SEP.join(f[:-1]), cluster_tz)
+        if rows:
+            runs.setdefault(rows[0].slurm_job_id, []).append((rows[0], parse.optional(f[-1])))
+    out: list[AccountedJob] = []
+    for records in runs.values():
+        final = [(u, c) for u, c in records if u.state is not None and u.state.is_final]
+        if not final:
+            continue  # requeued and not ended yet: charged once it ends
+        usage, comment = final[-1]
+        elapsed = sum(u.elapsed_s for u, _ in records)
+        out.append(AccountedJob(usage=replace(usage, elapsed_s=elapsed), comment=comment))
+    return out

@@ -38,9 +38,14 @@ SACCT_USAGE_FIELDS: tuple[str, ...] = (
     "AllocTRES", "Partition", "Account", "User", "Start", "End",
 )  # fmt: skip
 SACCT_TAG_FIELDS: tuple[str, ...] = ("JobID", "Comment")
+# The outside-jobs sweep: the usage fields plus the comment (free text, so last).
+SACCT_ACCOUNTS_FIELDS: tuple[str, ...] = (*SACCT_USAGE_FIELDS, "Comment")
 
 # sacct --state codes of final states (22.05 names; OOM is OUT_OF_MEMORY).
 FINAL_STATE_CODES: tuple[str, ...] = ("CA", "CD", "F", "TO", "NF", "PR", "BF", "DL", "OOM")
+# The earlier runs of a requeued job (kept by --duplicates) are billed too.
+REQUEUED_STATE_CODES: tuple[str, ...] = ("RQ",)
+_WINDOW_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 
 _TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,127}$")
 _SINCE = re.compile(r"^now-\d{1,4}days$|^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2})?)?$")
@@ -123,6 +128,23 @@ def sacct_tags(since: str = "now-30days") -> tuple[str, ...]:
         "sacct", "--noheader", "--parsable2", f"--delimiter={SEP}", "--allocations",
         f"--starttime={since}", "--endtime=now", f"--state={','.join(FINAL_STATE_CODES)}",
         f"--format={','.join(SACCT_TAG_FIELDS)}",
+    )  # fmt: skip
+
+
+def sacct_by_accounts(accounts: Collection[str], since: str, until: str) -> tuple[str, ...]:
+    """Every user's jobs of these accounts that ended between ``since`` and ``until``
+    (``YYYY-MM-DDTHH:MM:SS`` in the cluster's zone), earlier runs of requeued jobs included."""
+    names = [values.account(a, "account") for a in dict.fromkeys(accounts)]
+    if not names:
+        raise ValueError("at least one account is needed")
+    for value in (since, until):
+        if not _WINDOW_TIME.match(value):
+            raise UnsafeValue(f"time {value!r} must look like 2026-01-31T08:00:00")
+    states = ",".join((*FINAL_STATE_CODES, *REQUEUED_STATE_CODES))
+    return (
+        "sacct", "--noheader", "--parsable2", f"--delimiter={SEP}", "--allocations", "--allusers",
+        "--duplicates", f"--accounts={','.join(names)}", f"--starttime={since}", f"--endtime={until}",
+        f"--state={states}", f"--format={','.join(SACCT_ACCOUNTS_FIELDS)}",
     )  # fmt: skip
 
 

@@ -35,7 +35,7 @@ from myriagate.errors import (
     SchedulerUnavailable,
     SubmissionUncertain,
 )
-from myriagate.ports import ClusterHealth
+from myriagate.ports import AccountedJob, ClusterHealth
 from myriagate.slurm import arrays, commands, parse
 from myriagate.slurm.states import to_job_state
 
@@ -201,6 +201,21 @@ class PyslurmBackend:
             elif tasks:
                 usage[job_id] = arrays.aggregate_usage(job_id, [rows[t] for t in tasks])
         return usage
+
+    def accounting_by_accounts(
+        self, accounts: Collection[str], since: datetime, until: datetime
+    ) -> list[AccountedJob]:
+        """Finished jobs of these accounts in the window, with their comments (the tags)."""
+        if not accounts:
+            return []
+        names = sorted({values.account(a) for a in accounts})
+        query = self.pyslurm.db.JobFilter(accounts=names, start_time=since, end_time=until)
+        found: list[AccountedJob] = []
+        for record in self._accounted(query).values():
+            usage = self._usage(record)
+            if usage is not None and usage.state is not None and usage.state.is_final:
+                found.append(AccountedJob(usage=usage, comment=getattr(record, "comment", None) or None))
+        return found
 
     def home_dir(self) -> str:
         login = self.login or pwd.getpwuid(os.geteuid()).pw_name

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from myriagate import __version__
 from myriagate.logs import configure_logging
 from myriagate.services.clock import SystemClock
-from myriagate.web.api import clusters, jobs, me, sessions, templates, tokens, users
+from myriagate.web.api import allocations, clusters, jobs, me, sessions, templates, tokens, users
 from myriagate.web.problems import document_problems, install_problem_handlers, unhandled_problem
 from myriagate.wiring import Gateway, build_gateway
 
@@ -110,7 +110,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (me, tokens, sessions, users, clusters, templates, jobs):
+    for module in (me, tokens, sessions, users, clusters, templates, jobs, allocations):
         api.include_router(module.router)
     app.include_router(api)
 

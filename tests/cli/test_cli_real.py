@@ -53,6 +53,7 @@ def live(
         "MYRIAGATE_DATABASE_URL": database_url,
         "MYRIAGATE_SSH_CA_KEY_PATH": str(gateway_settings.ssh_ca_key_path),
         "MYRIAGATE_DEFAULT_CLUSTER": CLUSTER,
+        "MYRIAGATE_ENFORCE_ALLOCATIONS": "false",
         "MYRIAGATE_POLL_MIN_S": "1",
         "MYRIAGATE_POLL_MAX_S": "2",
     }

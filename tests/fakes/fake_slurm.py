@@ -34,7 +34,7 @@ from myriagate.errors import (
     SchedulerUnavailable,
     SubmissionUncertain,
 )
-from myriagate.ports import ClusterHealth
+from myriagate.ports import AccountedJob, ClusterHealth
 
 # Slurm state name -> gateway state (the fake uses Slurm's names, like the real cluster).
 _STATES: dict[str, JobState] = {
@@ -394,6 +394,40 @@ class FakeSlurmBackend:
                 | ({"gres/gpu": job.gpus} if job.gpus else {}),
             )
         return usage
+
+    def accounting_by_accounts(
+        self, accounts: Collection[str], since: datetime, until: datetime
+    ) -> list[AccountedJob]:
+        """Every login's ended jobs (array tasks one by one) of these accounts, like
+        ``sacct --allusers --accounts=… --state=<final>``; the comment is the job's tag."""
+        if not accounts:
+            return []
+        self.cluster._call("sacct")
+        wanted = set(accounts)
+        out: list[AccountedJob] = []
+        for job in self.cluster.jobs.values():
+            if job.account not in wanted or job.state not in FINAL_SLURM_STATES or job.ended_at is None:
+                continue
+            if not since <= job.ended_at < until:
+                continue
+            elapsed = int((job.ended_at - job.started_at).total_seconds()) if job.started_at else 0
+            usage = JobUsage(
+                slurm_job_id=job.slurm_job_id,
+                state=_STATES[job.state],
+                elapsed_s=elapsed,
+                alloc_cpus=job.cpus,
+                alloc_gpus=job.gpus,
+                alloc_nodes=job.nodes,
+                alloc_mem_mb=job.mem_mb,
+                partition=job.partition,
+                account=job.account,
+                user=job.login,
+                started_at=job.started_at,
+                ended_at=job.ended_at,
+                exit_code=job.exit_code,
+            )
+            out.append(AccountedJob(usage=usage, comment=job.tag or None))
+        return out
 
     def tail(self, path: str, max_bytes: int = 65536) -> bytes:
         self.cluster._call("tail")

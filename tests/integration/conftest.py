@@ -117,7 +117,7 @@ def local_runner_for(devcluster: DevCluster) -> Callable[[str], LocalRunner]:
 @pytest.fixture(scope="session")
 def gateway_settings(devcluster: DevCluster) -> Settings:
     """Settings of a gateway talking to the dev cluster (dev mode: no real secret needed)."""
-    return Settings(dev_mode=True, ssh_ca_key_path=devcluster.ca_key)
+    return Settings(dev_mode=True, ssh_ca_key_path=devcluster.ca_key, enforce_allocations=False)
 
 
 @pytest.fixture

@@ -102,3 +102,24 @@ def test_pending_array_tasks_folded_in_one_record_are_expanded(cluster: FakeClus
     assert [t.state for t in status.array_tasks] == [JobState.PENDING, JobState.RUNNING] + [
         JobState.PENDING
     ] * 3
+
+
+def test_accounting_by_accounts_finds_finished_jobs_with_their_tags() -> None:
+    """The outside-jobs sweep works on a pyslurm cluster too (issue #4)."""
+    from datetime import UTC, datetime, timedelta
+
+    import tests.fakes.fake_pyslurm as fake_pyslurm
+    from myriagate.domain.jobs import RenderedScript
+    from myriagate.slurm.pyslurm_backend import PyslurmBackend
+    from tests.fakes.fake_slurm import FakeCluster
+
+    cluster = FakeCluster()
+    fake_pyslurm.connect(cluster, "alice")
+    backend = PyslurmBackend("25.11", login="alice", module=fake_pyslurm)
+    mine = backend.submit(RenderedScript("#!/bin/bash\ntrue\n", ("--account=caen-climat",)), tag="mg:abc")
+    other = backend.submit(RenderedScript("#!/bin/bash\ntrue\n", ("--account=rouen-chimie",)), tag="mg:def")
+    cluster.finish(mine, "COMPLETED", exit_code=0)
+    cluster.finish(other, "COMPLETED", exit_code=0)
+    now = datetime.now(UTC)
+    found = backend.accounting_by_accounts(["caen-climat"], now - timedelta(days=1), now + timedelta(days=1))
+    assert [(j.usage.slurm_job_id, j.comment) for j in found] == [(mine, "mg:abc")]

@@ -72,7 +72,9 @@ def settings_overrides() -> dict[str, Any]:
 
 @pytest.fixture
 def web_settings(db_url: str, settings_overrides: dict[str, Any]) -> Settings:
-    values: dict[str, Any] = {"dev_mode": True, "database_url": db_url, "default_cluster": CLUSTER}
+    # Allocations are off unless a test turns them on (settings_overrides): most tests are not about them.
+    values: dict[str, Any] = {"dev_mode": True, "database_url": db_url, "default_cluster": CLUSTER,
+                              "enforce_allocations": False}  # fmt: skip
     values.update(settings_overrides)
     return Settings(**values)
 

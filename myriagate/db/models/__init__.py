@@ -1,6 +1,13 @@
 """The gateway's tables. Importing this package registers every model on ``Base.metadata``."""
 
 from myriagate.db.base import Base
+from myriagate.db.models.allocations import (
+    Allocation,
+    AllocationPeriod,
+    EntryKind,
+    InstitutionQuota,
+    LedgerEntry,
+)
 from myriagate.db.models.audit import AuditEvent
 from myriagate.db.models.auth import ApiToken, WebSession
 from myriagate.db.models.jobs import Job, JobStateChange
@@ -8,13 +15,18 @@ from myriagate.db.models.leases import Lease
 from myriagate.db.models.users import Institution, Membership, MembershipRole, Project, User
 
 __all__ = [
+    "Allocation",
+    "AllocationPeriod",
     "ApiToken",
     "AuditEvent",
     "Base",
+    "EntryKind",
     "Institution",
+    "InstitutionQuota",
     "Job",
     "JobStateChange",
     "Lease",
+    "LedgerEntry",
     "Membership",
     "MembershipRole",
     "Project",

@@ -22,6 +22,7 @@ from myriagate.services.outputs import read_output
 from myriagate.services.preview import preview_job
 from myriagate.services.submit import SubmitRequest, submit_job
 from myriagate.services.templates import TemplateCatalog
+from myriagate.web.api.allocations import estimate_out
 from myriagate.web.api.schemas import (
     DryRunOut,
     JobDetail,
@@ -124,7 +125,14 @@ def submit(
     submit_request = SubmitRequest(script_text=script_text, cluster=cluster, overrides=overrides)
     try:
         if body.dry_run:
-            preview = preview_job(profile=profile, user=user, request=submit_request)
+            preview = preview_job(
+                profile=profile,
+                user=user,
+                request=submit_request,
+                session=session,
+                ledger=gateway.ledger,
+                clock=clock,
+            )
         else:
             job = submit_job(
                 session,
@@ -133,6 +141,7 @@ def submit(
                 user=user,
                 request=submit_request,
                 clock=clock,
+                ledger=gateway.ledger,
             )
     except InvalidRequest as exc:
         raise _point_at_options(exc, overrides) from None
@@ -145,6 +154,7 @@ def submit(
             time_limit_s=preview.time_limit_s,
             sbatch_args=list(preview.sbatch_args),
             script=preview.script,
+            estimate=None if preview.estimate is None else estimate_out(preview.estimate),
         )
     response.headers["Location"] = f"/api/v1/jobs/{job.id}"
     return job_out(job, user.username)

@@ -6,6 +6,7 @@ The CLI uses these same models to read responses, so the contract lives in one p
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
@@ -105,6 +106,9 @@ class DryRunOut(BaseModel):
     time_limit_s: int | None
     sbatch_args: list[str]
     script: str
+    estimate: EstimateOut | None = Field(
+        default=None, description="What the job would hold (null when allocations are not enforced)"
+    )
 
 
 # --- templates ---------------------------------------------------------------------------
@@ -258,3 +262,144 @@ class Problem(BaseModel):
     code: str = Field(description="Stable error code (myriagate/errors.py)")
     request_id: str | None = None
     errors: list[ProblemFieldOut] = Field(default_factory=list)
+
+
+# --- allocations (docs/allocations.md) ---------------------------------------------------
+# Amounts travel both ways: exact integer seconds (authoritative) and hours for people
+# (rounded to 0.01 for display). People send hours; the service refuses NaN, negatives,
+# implausible sizes and sub-second fractions (docs/allocations.md).
+HoursIn = Decimal
+
+
+class AmountOut(BaseModel):
+    core_seconds: int
+    gpu_seconds: int
+    core_hours: float = Field(description="core_seconds / 3600, rounded to 0.01 (display only)")
+    gpu_hours: float = Field(description="gpu_seconds / 3600, rounded to 0.01 (display only)")
+
+
+class AllocationOut(BaseModel):
+    """A project's allocation for one period and its balance (remaining = granted − held − charged)."""
+
+    id: UUID
+    cluster: str
+    account: str = Field(description="The project's Slurm account")
+    institution: str
+    period_id: UUID
+    period_name: str
+    granted: AmountOut
+    held: AmountOut
+    charged: AmountOut
+    remaining: AmountOut
+
+
+class LedgerEntryOut(BaseModel):
+    id: int
+    kind: Literal["grant", "hold", "release", "charge", "adjustment"]
+    core_seconds: int = Field(description="Signed for an adjustment, positive otherwise")
+    gpu_seconds: int
+    core_hours: float
+    gpu_hours: float
+    job_id: UUID | None = None
+    slurm_job_id: str | None = Field(default=None, description="Set for jobs run outside the gateway")
+    author: str
+    reason: str
+    at: datetime
+
+
+class LedgerPageOut(BaseModel):
+    items: list[LedgerEntryOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at the end")
+
+
+class GrantIn(_In):
+    """A grant, or a top-up of an existing allocation (both add to it)."""
+
+    cluster: str | None = Field(default=None, description="Default: the gateway's default cluster")
+    account: str = Field(min_length=1, max_length=64, description="The project's Slurm account")
+    period_id: UUID | None = Field(default=None, description="Default: the cluster's current period")
+    core_hours: HoursIn = Field(default=Decimal(0), description="e.g. 1500 or 0.5")
+    gpu_hours: HoursIn = Field(default=Decimal(0))
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class AdjustmentIn(_In):
+    """A signed correction of a grant (negative takes hours back)."""
+
+    core_hours: HoursIn = Field(default=Decimal(0), description="Signed, e.g. -200")
+    gpu_hours: HoursIn = Field(default=Decimal(0))
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class PeriodIn(_In):
+    cluster: str | None = Field(default=None, description="Default: the gateway's default cluster")
+    name: str = Field(min_length=1, max_length=255)
+    starts_at: datetime = Field(description="Inclusive, with a time zone")
+    ends_at: datetime = Field(description="Exclusive, with a time zone")
+
+
+class PeriodOut(_Out):
+    id: UUID
+    cluster: str
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+class QuotaIn(_In):
+    core_hours: HoursIn = Field(default=Decimal(0))
+    gpu_hours: HoursIn = Field(default=Decimal(0))
+
+
+class QuotaOut(BaseModel):
+    """An institution's quota for a period, what its projects were granted, and what is left."""
+
+    institution: str
+    period_id: UUID
+    period_name: str
+    cluster: str
+    quota: AmountOut
+    granted: AmountOut
+    left: AmountOut
+
+
+class UsageRowOut(BaseModel):
+    month: str
+    institution: str
+    cluster: str | None
+    account: str | None
+    user: str | None = Field(description="Username; `(outside)` for jobs run outside the gateway")
+    jobs: int
+    core_seconds: int
+    gpu_seconds: int
+    core_hours: float
+    gpu_hours: float
+
+
+class UsageReportOut(BaseModel):
+    month: str
+    group_by: Literal["institution", "project", "user"]
+    rows: list[UsageRowOut]
+    total: AmountOut
+    jobs: int
+
+
+class EstimateOut(BaseModel):
+    """What a job would hold at submission, and what its project would have left afterwards."""
+
+    account: str | None
+    partition: str | None
+    allocation_id: UUID | None = Field(description="Null when the project has no allocation now")
+    fits: bool
+    hold_core_seconds: int
+    hold_gpu_seconds: int
+    hold_core_hours: float
+    hold_gpu_hours: float
+    remaining_before_core_seconds: int | None = None
+    remaining_before_gpu_seconds: int | None = None
+    remaining_before_core_hours: float | None = None
+    remaining_before_gpu_hours: float | None = None
+    remaining_after_core_seconds: int | None = None
+    remaining_after_gpu_seconds: int | None = None
+    remaining_after_core_hours: float | None = None
+    remaining_after_gpu_hours: float | None = None

@@ -14,6 +14,7 @@ class JobFilter:
     def __init__(self, **kwargs: Any) -> None:
         self.ids: list[int] | None = None
         self.users: list[str] | None = None
+        self.accounts: list[str] | None = None
         self.start_time: datetime | None = None
         self.end_time: datetime | None = None
         for key, value in kwargs.items():
@@ -40,7 +41,11 @@ class Jobs(dict[int, Job]):
                 continue
             if query.users is not None and job.login not in query.users:
                 continue
+            if query.accounts is not None and job.account not in query.accounts:
+                continue
             if query.start_time is not None and (job.ended_at or job.submitted_at) < query.start_time:
+                continue
+            if query.end_time is not None and job.submitted_at > query.end_time:
                 continue
             picked.append(job)
         out = Jobs()

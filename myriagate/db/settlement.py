@@ -1,0 +1,255 @@
+"""Settling finished jobs in bulk: a few set-based statements for thousands of jobs.
+
+Used by ``SqlLedger.settle`` (one job) and ``SqlLedger.settle_many`` (a whole sacct answer).
+Per job: its hold leaves ``held`` (unless it was released before), ``actual`` is added to
+``charged`` and recorded as one ``charge`` entry, which also closes the hold; if ``actual`` is
+more than what was left, an ``overrun`` adjustment raises ``granted`` by the difference, so
+the allocation ends at zero and never below (see myriagate.db.ledger).
+
+One entry per settled job, not a charge plus a release: writing ledger rows is what settling
+costs, and the charge already says that the hold is over.
+
+Concurrency: the allocation rows are locked (no-op UPDATE, in id order so two workers never
+deadlock) *before* the job entries are read, so a second worker settling the same jobs waits
+and then finds them settled. The entries' unique keys are the backstop.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.orm import Session
+
+from myriagate.db.models.allocations import Allocation, EntryKind, LedgerEntry
+from myriagate.domain.costs import Cost
+
+log = structlog.get_logger(__name__)
+
+ALLOCATIONS = cast(sa.Table, Allocation.__table__)
+ENTRIES = cast(sa.Table, LedgerEntry.__table__)
+CHUNK = 900  # ids per IN (...) list on SQLite: under its parameter limit
+_TOTALS = tuple(f"{p}_{r}_seconds" for p in ("granted", "held", "charged") for r in ("core", "gpu"))
+_HOLD, _RELEASE, _CHARGE = EntryKind.HOLD.value, EntryKind.RELEASE.value, EntryKind.CHARGE.value
+_COLUMNS = ("allocation_id", "job_id", "kind", "core_seconds", "gpu_seconds", "author", "reason")
+
+
+@dataclass(frozen=True)
+class SettleItem:
+    """A finished gateway job and what it really cost (from sacct)."""
+
+    job_id: uuid.UUID
+    actual: Cost
+
+
+def settle_batch(
+    session: Session,
+    items: Sequence[SettleItem],
+    *,
+    now: datetime,
+    author: str,
+    insert_stmt: Callable[[], sa.Executable],
+) -> int:
+    """Settle ``items`` in the caller's transaction; returns how many were settled by this call."""
+    actual_of: dict[uuid.UUID, Cost] = {}
+    for item in items:
+        actual_of.setdefault(item.job_id, item.actual)
+    if not actual_of:
+        return 0
+    postgres = session.get_bind().dialect.name == "postgresql"
+    holds = _holds(session, list(actual_of), postgres)
+    if len(holds) < len(actual_of):
+        log.warning("ledger.settle_without_hold", jobs=len(actual_of) - len(holds))
+    if not holds:
+        return 0
+    totals = _lock_and_read(session, sorted({h[0] for h in holds.values()}, key=str), postgres)
+    closed = _closed(session, list(holds), postgres)
+
+    rows: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
+    settled = 0
+    for job_id, (allocation_id, held_core, held_gpu) in holds.items():
+        kinds = closed.get(job_id, ())
+        if _CHARGE in kinds:
+            continue  # settled before: a retry changes nothing
+        t = totals[allocation_id]
+        if _RELEASE not in kinds:
+            t["held_core_seconds"] -= held_core
+            t["held_gpu_seconds"] -= held_gpu
+        actual = actual_of[job_id]
+        left_core = t["granted_core_seconds"] - t["held_core_seconds"] - t["charged_core_seconds"]
+        left_gpu = t["granted_gpu_seconds"] - t["held_gpu_seconds"] - t["charged_gpu_seconds"]
+        over_core, over_gpu = max(0, actual.core_seconds - left_core), max(0, actual.gpu_seconds - left_gpu)
+        if over_core or over_gpu:
+            t["granted_core_seconds"] += over_core
+            t["granted_gpu_seconds"] += over_gpu
+            _append(
+                rows,
+                allocation_id,
+                job_id,
+                EntryKind.ADJUSTMENT.value,
+                over_core,
+                over_gpu,
+                "ledger",
+                "overrun",
+            )
+            log.warning("ledger.overrun", job_id=str(job_id), core_seconds=over_core, gpu_seconds=over_gpu)
+        t["charged_core_seconds"] += actual.core_seconds
+        t["charged_gpu_seconds"] += actual.gpu_seconds
+        _append(rows, allocation_id, job_id, _CHARGE, actual.core_seconds, actual.gpu_seconds, author, "used")
+        settled += 1
+    if not settled:
+        return 0
+
+    count = len(rows["job_id"])
+    inserted = (
+        _insert_arrays(session, rows, now) if postgres else _insert_rows(session, rows, now, insert_stmt)
+    )
+    if inserted != count:
+        # Impossible while every writer of these entries locks the allocation first.
+        raise RuntimeError(f"ledger: {count - inserted} settlement entries already existed")
+    _write_totals(session, totals, postgres)
+    return settled
+
+
+def _holds(
+    session: Session, job_ids: list[uuid.UUID], postgres: bool
+) -> dict[uuid.UUID, tuple[uuid.UUID, int, int]]:
+    if postgres:
+        return {job: (alloc, core, gpu) for job, alloc, core, gpu in _pg_select(session, _PG_HOLDS, job_ids)}
+    e = ENTRIES.c
+    out: dict[uuid.UUID, tuple[uuid.UUID, int, int]] = {}
+    for chunk in _chunks(job_ids):
+        stmt = sa.select(e.job_id, e.allocation_id, e.core_seconds, e.gpu_seconds).where(
+            e.kind == _HOLD, e.job_id.in_(chunk)
+        )
+        out.update((job, (alloc, core, gpu)) for job, alloc, core, gpu in session.execute(stmt))
+    return out
+
+
+def _closed(session: Session, job_ids: list[uuid.UUID], postgres: bool) -> dict[uuid.UUID, list[str]]:
+    """The release and charge entries the jobs already have (read under the allocation locks)."""
+    found: list[tuple[Any, ...]] = []
+    if postgres:
+        found = _pg_select(session, _PG_CLOSED, job_ids)
+    else:
+        e = ENTRIES.c
+        for chunk in _chunks(job_ids):
+            stmt = sa.select(e.job_id, e.kind).where(e.kind.in_((_RELEASE, _CHARGE)), e.job_id.in_(chunk))
+            found += [tuple(row) for row in session.execute(stmt)]
+    out: dict[uuid.UUID, list[str]] = {}
+    for job, kind in found:
+        out.setdefault(job, []).append(str(kind))
+    return out
+
+
+def _lock_and_read(
+    session: Session, allocation_ids: list[uuid.UUID], postgres: bool
+) -> dict[uuid.UUID, dict[str, int]]:
+    """Lock each allocation row (a no-op UPDATE, in id order) and read its totals in one go."""
+    a = ALLOCATIONS.c
+    lock = (
+        sa.update(ALLOCATIONS)
+        .where(a.id == sa.bindparam("locked_id"))
+        .values(held_core_seconds=a.held_core_seconds)
+        .returning(*(a[name] for name in _TOTALS))
+    )
+    totals: dict[uuid.UUID, dict[str, int]] = {}
+    for allocation_id in allocation_ids:
+        row = session.execute(lock, {"locked_id": allocation_id}).one()
+        totals[allocation_id] = dict(zip(_TOTALS, map(int, row), strict=True))
+    return totals
+
+
+def _write_totals(session: Session, totals: dict[uuid.UUID, dict[str, int]], postgres: bool) -> None:
+    if postgres:  # every allocation in one statement
+        columns = {name: [t[name] for t in totals.values()] for name in _TOTALS}
+        _pg_execute(session, _PG_TOTALS, {"ids": list(totals), **columns})
+        return
+    a = ALLOCATIONS.c
+    for allocation_id, values in totals.items():
+        session.execute(sa.update(ALLOCATIONS).where(a.id == allocation_id).values(**values))
+
+
+def _append(rows: dict[str, list[Any]], *values: Any) -> None:
+    for name, value in zip(_COLUMNS, values, strict=True):
+        rows[name].append(value)
+
+
+def _insert_rows(
+    session: Session, rows: dict[str, list[Any]], now: datetime, insert_stmt: Callable[[], sa.Executable]
+) -> int:
+    records = [
+        dict(zip(_COLUMNS, values, strict=True)) | {"at": now} for values in zip(*rows.values(), strict=True)
+    ]
+    inserted = 0
+    for start in range(0, len(records), CHUNK):
+        inserted += len(session.execute(insert_stmt(), records[start : start + CHUNK]).all())
+    return inserted
+
+
+_UNNEST_INSERT = """
+    INSERT INTO ledger_entries
+        (allocation_id, job_id, slurm_job_id, kind, core_seconds, gpu_seconds, author, reason, at)
+    SELECT allocation_id, job_id, NULL, kind, core_seconds, gpu_seconds, author, reason, %(at)s
+    FROM unnest(%(allocation_id)s::uuid[], %(job_id)s::uuid[], %(kind)s::varchar[],
+                %(core_seconds)s::bigint[], %(gpu_seconds)s::bigint[],
+                %(author)s::varchar[], %(reason)s::text[])
+        AS t(allocation_id, job_id, kind, core_seconds, gpu_seconds, author, reason)
+"""
+# Plain INSERT, not ON CONFLICT DO NOTHING (which costs PostgreSQL half as much again): the
+# entries were checked under the allocation locks, and were one there after all, its unique
+# key would abort the transaction, so nothing can be counted twice.
+_PG_HOLDS = (
+    "SELECT job_id, allocation_id, core_seconds, gpu_seconds FROM ledger_entries"
+    " WHERE kind = 'hold' AND job_id = ANY(%(ids)s::uuid[])"
+)
+_PG_CLOSED = (
+    "SELECT job_id, kind FROM ledger_entries"
+    " WHERE kind IN ('release', 'charge') AND job_id = ANY(%(ids)s::uuid[])"
+)
+
+
+_PG_TOTALS = """
+    UPDATE allocations AS a SET
+        granted_core_seconds = t.gc, granted_gpu_seconds = t.gg, held_core_seconds = t.hc,
+        held_gpu_seconds = t.hg, charged_core_seconds = t.cc, charged_gpu_seconds = t.cg
+    FROM unnest(%(ids)s::uuid[], %(granted_core_seconds)s::bigint[], %(granted_gpu_seconds)s::bigint[],
+                %(held_core_seconds)s::bigint[], %(held_gpu_seconds)s::bigint[],
+                %(charged_core_seconds)s::bigint[], %(charged_gpu_seconds)s::bigint[])
+        AS t(id, gc, gg, hc, hg, cc, cg)
+    WHERE a.id = t.id
+"""
+
+
+def _pg_select(session: Session, sql: str, job_ids: list[uuid.UUID]) -> list[tuple[Any, ...]]:
+    driver = session.connection().connection.driver_connection
+    with driver.cursor(binary=True) as cursor:  # type: ignore[union-attr]
+        cursor.execute(sql, {"ids": job_ids})
+        return list(cursor.fetchall())
+
+
+def _pg_execute(session: Session, sql: str, params: dict[str, Any]) -> int:
+    driver = session.connection().connection.driver_connection
+    with driver.cursor(binary=True) as cursor:  # type: ignore[union-attr]
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
+
+
+def _insert_arrays(session: Session, rows: dict[str, list[Any]], now: datetime) -> int:
+    """All rows in one statement of array parameters, sent in binary (PostgreSQL only).
+
+    The PostgreSQL statements here go straight to psycopg on the session's own connection (the
+    same transaction): through SQLAlchemy the arrays would travel as text and each value be
+    converted twice, which costs more than the insert itself.
+    """
+    return _pg_execute(session, _UNNEST_INSERT, {**rows, "at": now})
+
+
+def _chunks(values: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]

@@ -1,0 +1,140 @@
+"""Allocations on the REAL dev cluster: a job held at submit, settled by the worker from real
+sacct, and a job submitted outside the gateway (plain sbatch as alice) charged once by the sweep."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from uuid import UUID
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from myriagate.db.ledger import SqlLedger
+from myriagate.db.models.allocations import EntryKind, LedgerEntry
+from myriagate.db.models.users import User
+from myriagate.db.repos import projects as projects_repo
+from myriagate.domain.costs import Cost, job_cost
+from myriagate.profiles.loader import load_profile
+from myriagate.services import allocations, charging, settlement, tracking
+from myriagate.services.clock import SystemClock
+from myriagate.services.submit import SubmitRequest, submit_job
+from myriagate.settings import Settings
+from myriagate.slurm.parse import parse_tres
+from myriagate.wiring import ClusterBackends
+from tests.conftest import CLUSTER
+from tests.integration.conftest import DevCluster
+
+pytestmark = pytest.mark.slurm
+
+CLOCK = SystemClock()
+ACCOUNT = "caen-climat"
+
+
+@pytest.fixture
+def backends(devcluster: DevCluster, gateway_settings: Settings) -> Iterator[ClusterBackends]:
+    backends = ClusterBackends(load_profile(CLUSTER, gateway_settings), gateway_settings)
+    yield backends
+    backends.close()
+
+
+@pytest.fixture
+def allocation_id(db: sessionmaker[Session], users: dict[str, User]) -> UUID:
+    with db() as session:
+        admin = session.merge(users["bob"])
+        admin.is_platform_admin = True
+        projects_repo.add_institution(session, code="unicaen", name="Caen")
+        projects_repo.add_project(session, cluster=CLUSTER, slurm_account=ACCOUNT, institution="unicaen",
+                                  created_at=CLOCK.now())  # fmt: skip
+        session.commit()
+        period = allocations.create_period(session, admin, cluster=CLUSTER, name="now",
+                                           starts_at=CLOCK.now() - timedelta(days=1),
+                                           ends_at=CLOCK.now() + timedelta(days=1))  # fmt: skip
+        allocations.set_quota(session, admin, institution="unicaen", period_id=period.id,
+                              amount=allocations.hours(100))  # fmt: skip
+        granted = allocations.grant(session, admin, cluster=CLUSTER, slurm_account=ACCOUNT,
+                                    amount=allocations.hours(10))  # fmt: skip
+        return granted.allocation_id
+
+
+def sacct_cost(slurm_job_id: str, backends: ClusterBackends) -> Cost:
+    """What sacct reports for the job × the court partition's weights, computed independently."""
+    out = subprocess.run(
+        ["sacct", "-n", "-P", "-X", "-j", slurm_job_id, "-o", "ElapsedRaw,AllocTRES,State"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    elapsed, tres_text, _state = out.splitlines()[0].split("|")
+    tres = parse_tres(tres_text)
+    court = charging.partition_of(backends.profile, "court")
+    return job_cost(cpus=tres["cpu"], mem_mb=tres["mem"], gpus=0, seconds=int(elapsed),
+                    weights=charging.weights_of(court))  # fmt: skip
+
+
+def settle_until(db: sessionmaker[Session], backends: ClusterBackends, done: object, since_s: float,
+                 timeout_s: float = 120.0) -> None:  # fmt: skip
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with db() as session:
+            tracking.tick(session, cluster=CLUSTER, backends=backends, clock=CLOCK)
+            settlement.settle(session, cluster=CLUSTER, profile=backends.profile, backends=backends,
+                              ledger=SqlLedger, clock=CLOCK, sweep_every_s=0.5,
+                              sweep_window_s=time.time() - since_s + 5)  # fmt: skip
+            if done(session):  # type: ignore[operator]
+                return
+        time.sleep(1.5)
+    pytest.fail("settlement did not happen in time")
+
+
+def charges(session: Session, **where: object) -> list[LedgerEntry]:
+    stmt = sa.select(LedgerEntry).where(LedgerEntry.kind == EntryKind.CHARGE).filter_by(**where)
+    return list(session.scalars(stmt))
+
+
+def test_a_gateway_job_is_held_then_charged_what_sacct_reports(
+    db: sessionmaker[Session], backends: ClusterBackends, users: dict[str, User], allocation_id: UUID
+) -> None:
+    started = time.time()
+    with db() as session:
+        overrides = {"time": "00:05:00", "mem": "1000M", "job-name": "mg-alloc-test"}
+        request = SubmitRequest(script_text="#!/bin/bash\nsleep 3\n", cluster=CLUSTER, overrides=overrides)
+        alice = session.merge(users["alice"])
+        job = submit_job(session, backends=backends, profile=backends.profile, user=alice, request=request,
+                         clock=CLOCK, ledger=SqlLedger)  # fmt: skip
+        job_id, slurm_job_id = job.id, job.slurm_job_id
+        assert slurm_job_id is not None, job.reason
+        held = SqlLedger(session).balance(allocation_id).held
+        # (1 CPU + 1000 MB × 0.25/GB) × 300 s, rounded up
+        assert held == Cost(374, 0) and SqlLedger(session).hold_of(job_id) == held
+    settle_until(db, backends, lambda s: bool(charges(s, job_id=job_id)), started)
+    with db() as session:
+        [charge] = charges(session, job_id=job_id)
+        expected = sacct_cost(slurm_job_id, backends)
+        assert Cost(charge.core_seconds, charge.gpu_seconds) == expected
+        assert expected.core_seconds >= 3  # it really ran
+        balance = SqlLedger(session).balance(allocation_id)
+        assert balance.held == Cost() and not charges(
+            session, slurm_job_id=slurm_job_id
+        )  # not also "outside"
+
+
+def test_a_job_submitted_outside_the_gateway_is_charged_once(
+    db: sessionmaker[Session], backends: ClusterBackends, users: dict[str, User], allocation_id: UUID
+) -> None:
+    started = time.time()
+    sbatch = ["runuser", "-u", "alice", "--", "sbatch", "--parsable", "-A", ACCOUNT, "--time=00:02:00",
+              "--mem=500M", "--job-name=mg-outside-test", "--output=/dev/null", "--wrap=sleep 2"]  # fmt: skip
+    slurm_job_id = (
+        subprocess.run(sbatch, capture_output=True, text=True, check=True).stdout.strip().split(";")[0]
+    )
+    settle_until(db, backends, lambda s: bool(charges(s, slurm_job_id=slurm_job_id)), started)
+    time.sleep(1)
+    with db() as session:  # one more sweep over the same window charges nothing more
+        settlement.settle(session, cluster=CLUSTER, profile=backends.profile, backends=backends,
+                          ledger=SqlLedger, clock=CLOCK, sweep_every_s=0.5,
+                          sweep_window_s=time.time() - started + 5)  # fmt: skip
+        [charge] = charges(session, slurm_job_id=slurm_job_id)
+        assert Cost(charge.core_seconds, charge.gpu_seconds) == sacct_cost(slurm_job_id, backends)
+        assert SqlLedger(session).balance(allocation_id).charged.core_seconds >= charge.core_seconds
