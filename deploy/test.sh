@@ -12,5 +12,6 @@ bash deploy/devcluster/up.sh
 export MYRIAGATE_TEST_POSTGRES_URL=${MYRIAGATE_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
 .venv/bin/ruff check myriagate tests bench
 .venv/bin/lint-imports
+.venv/bin/mypy myriagate
 mkdir -p test-artifacts
 .venv/bin/pytest -p no:cacheprovider --junitxml=test-artifacts/junit.xml "$@" tests

@@ -6,6 +6,7 @@ fresh PostgreSQL schema (dropped afterwards), so tests never see each other's ro
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,9 @@ from myriagate.db.repos import users as users_repo
 from myriagate.db.session import make_engine, make_session_factory
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+POSTGRES_URL = os.environ.get(
+    "MYRIAGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 CLUSTER = "devcluster"
 
 
