@@ -96,12 +96,14 @@ def demo(
         profile = gateway.profile(cluster)
         with gateway.session_factory() as session:
             demo_service.seed_users(session, cluster=profile.name, clock=clock, password=password)
+            demo_service.seed_allocations(session, cluster=profile.name, clock=clock)
             jobs = demo_service.submit_demo_jobs(
                 session,
                 cluster=profile.name,
                 profile=profile,
                 backends=gateway.backends(profile.name),
                 clock=clock,
+                ledger=gateway.ledger,
             )
             ids: list[object] = [job.id for job in jobs]
             lines = demo_service.job_lines(session, ids)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from myriagate.db.ledger import SqlLedger
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import MembershipRole, User
+from myriagate.db.repos import allocations as allocations_repo
 from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
-from myriagate.ports import Clock, SlurmBackendFactory
+from myriagate.domain.costs import Cost
+from myriagate.ports import Clock, Ledger, SlurmBackendFactory
 from myriagate.services.auth import set_password
 from myriagate.services.submit import SubmitRequest, submit_job
 
@@ -96,6 +101,40 @@ DEMO_UNIVERSITY_ADMIN = DemoUser(
 )
 
 
+# Demo compute time for the current calendar year: institution quotas, then project grants.
+DEMO_QUOTA_HOURS = 100_000
+DEMO_GRANT_HOURS: dict[str, int] = {"caen-climat": 10_000, "caen-bio": 2_000, "rouen-chimie": 5_000}
+
+
+def seed_allocations(session: Session, *, cluster: str, clock: Clock) -> None:
+    """A period for this year, a quota per demo institution and a grant per demo project."""
+    now = clock.now()
+    period = allocations_repo.current_period(session, cluster, now)
+    if period is None:
+        period = allocations_repo.create_period(
+            session,
+            cluster=cluster,
+            name=str(now.year),
+            starts_at=datetime(now.year, 1, 1, tzinfo=UTC),
+            ends_at=datetime(now.year + 1, 1, 1, tzinfo=UTC),
+        )
+    for code, _name in DEMO_INSTITUTIONS:
+        if allocations_repo.get_quota(session, code, period.id) is None:
+            allocations_repo.set_quota(
+                session, institution=code, period_id=period.id, amount=Cost(DEMO_QUOTA_HOURS * 3600, 0)
+            )
+    ledger = SqlLedger(session, author="demo")
+    for account, hours in DEMO_GRANT_HOURS.items():
+        project = projects_repo.get_project(session, cluster, account)
+        if project is None or allocations_repo.allocation_for(session, project.id, period.id) is not None:
+            continue
+        allocation = allocations_repo.create_allocation(
+            session, project_id=project.id, period_id=period.id, created_at=now
+        )
+        ledger.grant(allocation.id, Cost(hours * 3600, 0), author="demo", reason="demo grant")
+    session.commit()
+
+
 def seed_users(session: Session, *, cluster: str, clock: Clock, password: str | None = None) -> list[User]:
     """Create the demo institutions, projects, users and memberships; existing ones are kept.
 
@@ -140,7 +179,13 @@ def seed_users(session: Session, *, cluster: str, clock: Clock, password: str | 
 
 
 def submit_demo_jobs(
-    session: Session, *, cluster: str, profile: object, backends: SlurmBackendFactory, clock: Clock
+    session: Session,
+    *,
+    cluster: str,
+    profile: object,
+    backends: SlurmBackendFactory,
+    clock: Clock,
+    ledger: Callable[[Session], Ledger] | None = None,
 ) -> list[Job]:
     """Submit the demo jobs through the normal submit service, as their researchers."""
     jobs: list[Job] = []
@@ -150,7 +195,15 @@ def submit_demo_jobs(
             raise LookupError(f"demo user {username} is missing: seed the users first")
         request = SubmitRequest(script_text=script, cluster=cluster, overrides=overrides, source="cli")
         jobs.append(
-            submit_job(session, backends=backends, profile=profile, user=user, request=request, clock=clock)
+            submit_job(
+                session,
+                backends=backends,
+                profile=profile,
+                user=user,
+                request=request,
+                clock=clock,
+                ledger=ledger,
+            )
         )
     return jobs
 
