@@ -17,7 +17,7 @@ import typer
 
 from myriagate import __version__
 from myriagate.cli import allocations, catalogue, researcher
-from myriagate.cli.admin import admin_app
+from myriagate.cli.admin import admin_app, db_app
 from myriagate.cli.jobs import jobs_app
 from myriagate.cli.output import guarded, print_json
 from myriagate.logs import configure_logging
@@ -30,6 +30,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(admin_app, name="admin")
+# `myriagate db upgrade` as the issue names it; the same commands as `myriagate admin db …`.
+app.add_typer(db_app, name="db")
 # Researcher commands: clients of the gateway's REST API (docs/cli.md).
 app.command("login")(researcher.login)
 app.command("logout")(researcher.logout)
