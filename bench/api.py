@@ -41,11 +41,14 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for the harness
 
+from myriagate.db.ledger import SqlLedger
 from myriagate.db.migrate import upgrade
 from myriagate.db.models.jobs import Job
+from myriagate.db.repos import allocations as allocations_repo
 from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
 from myriagate.db.session import make_engine, make_session_factory
+from myriagate.domain.costs import Cost
 from myriagate.domain.jobs import RenderedScript
 from myriagate.domain.states import JobState
 from myriagate.runners.certificates import CertificateAuthority
@@ -86,8 +89,22 @@ def seed(factory: Any, n_users: int) -> tuple[str, str, list[Any]]:
     now = datetime.now(UTC)
     with factory() as session:
         projects_repo.add_institution(session, code="unicaen", name="Université de Caen Normandie")
-        projects_repo.add_project(
+        project = projects_repo.add_project(
             session, cluster=CLUSTER, slurm_account=ACCOUNT, institution="unicaen", created_at=now
+        )
+        # Allocations are enforced, as in production: every API submission holds its cost.
+        period = allocations_repo.create_period(
+            session,
+            cluster=CLUSTER,
+            name="bench",
+            starts_at=now - timedelta(days=1),
+            ends_at=now + timedelta(days=30),
+        )
+        allocation = allocations_repo.create_allocation(
+            session, project_id=project.id, period_id=period.id, created_at=now
+        )
+        SqlLedger(session).grant(
+            allocation.id, Cost(10**12, 0), author="bench", reason="bench", enforce_quota=False
         )
         alice = users_repo.add(session, username="alice@unicaen.fr", cluster_login=LOGIN, created_at=now)
         users_repo.add_membership(session, alice, cluster=CLUSTER, slurm_account=ACCOUNT)
