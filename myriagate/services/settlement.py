@@ -186,6 +186,7 @@ def settle_finished(
     if not jobs:
         return 0, 0
     usage = backends.for_service().accounting(list(jobs))
+    book = ledger(session)
     settled = never_ran = 0
     for slurm_job_id, job in jobs.items():
         used = usage.get(slurm_job_id)
@@ -194,12 +195,12 @@ def settle_finished(
             log.info("settlement.not_in_accounting", job_id=str(job.id), slurm_job_id=slurm_job_id)
             continue
         if _never_ran(used):
-            ledger(session).release(job_id=job.id)
+            book.release(job_id=job.id)
             never_ran += 1
             log.info("allocation.release", job_id=str(job.id), why="never ran")
         else:
             actual = charging.actual_on(profile, used, job.partition)
-            ledger(session).settle(job_id=job.id, actual=actual)
+            book.settle(job_id=job.id, actual=actual)
             settled += 1
             log.info("allocation.settle", job_id=str(job.id), slurm_job_id=slurm_job_id,
                      core_seconds=actual.core_seconds, gpu_seconds=actual.gpu_seconds)  # fmt: skip

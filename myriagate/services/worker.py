@@ -205,6 +205,23 @@ def settle_step(
     return step
 
 
+def _worker(
+    session_factory: Callable[[], Session],
+    *,
+    cluster: str,
+    backends: SlurmBackendFactory,
+    clock: Clock,
+    settings: Any,
+    profile: Any,
+    ledger: LedgerFactory | None,
+) -> Worker:
+    step = settle_step(
+        cluster=cluster, backends=backends, clock=clock, settings=settings, profile=profile, ledger=ledger
+    )
+    options = WorkerOptions.from_settings(settings, cluster)
+    return Worker(session_factory, backends, clock, options, settle=step)
+
+
 def run(
     session_factory: Callable[[], Session],
     *,
@@ -217,11 +234,10 @@ def run(
     ledger: LedgerFactory | None = None,
 ) -> None:
     """Run the polling loop for ``cluster`` until ``stop`` is set (what ``myriagate worker`` calls)."""
-    step = settle_step(
-        cluster=cluster, backends=backends, clock=clock, settings=settings, profile=profile, ledger=ledger
-    )
-    options = WorkerOptions.from_settings(settings, cluster)
-    Worker(session_factory, backends, clock, options, settle=step).run(stop)
+    _worker(
+        session_factory, cluster=cluster, backends=backends, clock=clock, settings=settings,
+        profile=profile, ledger=ledger,
+    ).run(stop)  # fmt: skip
 
 
 def run_once(
@@ -235,8 +251,7 @@ def run_once(
     ledger: LedgerFactory | None = None,
 ) -> TickResult | None:
     """One lease-guarded tick, then settlement (``myriagate worker --once``, and tests)."""
-    step = settle_step(
-        cluster=cluster, backends=backends, clock=clock, settings=settings, profile=profile, ledger=ledger
-    )
-    options = WorkerOptions.from_settings(settings, cluster)
-    return Worker(session_factory, backends, clock, options, settle=step).run_once()
+    return _worker(
+        session_factory, cluster=cluster, backends=backends, clock=clock, settings=settings,
+        profile=profile, ledger=ledger,
+    ).run_once()  # fmt: skip
