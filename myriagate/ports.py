@@ -6,9 +6,10 @@ here does I/O.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 from uuid import UUID
 
@@ -150,6 +151,79 @@ class Ledger(Protocol):
         ...
 
     def balance(self, allocation_id: UUID) -> Balance: ...
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """One file at the end of a transfer: its path under the tree's root, size and sha256.
+
+    ``sha256`` is always computed where the file now lives (at the destination, over SSH for
+    a remote one), never copied from the sender.
+    """
+
+    path: str  # relative POSIX path, normalised by domain.staging.relative_path
+    size_bytes: int
+    sha256: str  # lowercase hex
+
+
+@dataclass(frozen=True)
+class RemoteTree:
+    """A directory on an SSH host, reached as one login, that a transfer reads or writes.
+
+    Every path a transfer names is relative to ``root`` and must stay inside it.
+    """
+
+    host: str
+    port: int
+    login: str
+    known_hosts: Path  # pinned host keys; never trust-on-first-use
+    root: str  # absolute POSIX directory on that host
+
+
+# (bytes done so far, bytes to move in total); called from the transferring thread.
+TransferProgress = Callable[[int, int], None]
+
+
+class Stager(Protocol):
+    """Moves files between the gateway's disk and SSH hosts (cluster, storage endpoints).
+
+    Integrity rules every implementation keeps: a file is written under a temporary name,
+    its sha256 is computed at the destination and compared with the source's, and only then
+    renamed atomically to its final name; a mismatch raises ``ChecksumMismatch`` and leaves no
+    file under the final name. A file already at the destination with the same size and sha256
+    is not sent again. An interrupted transfer, called again, resumes where it stopped.
+    Paths that leave the root ('..', absolute, symlinks leading outside) raise ``UnsafeValue``.
+    Memory stays bounded whatever the file sizes. Residency is checked by the caller (the
+    staging service) before a stager is asked to move anything.
+    """
+
+    def upload(
+        self,
+        local_root: Path,
+        files: Sequence[str],
+        dest: RemoteTree,
+        *,
+        progress: TransferProgress | None = None,
+    ) -> list[StagedFile]:
+        """Copy ``local_root/f`` to ``dest.root/f`` for each ``f``; one StagedFile per file."""
+        ...
+
+    def download(
+        self,
+        src: RemoteTree,
+        files: Sequence[str],
+        local_root: Path,
+        *,
+        progress: TransferProgress | None = None,
+    ) -> list[StagedFile]:
+        """Copy ``src.root/f`` to ``local_root/f`` for each ``f``; one StagedFile per file."""
+        ...
+
+    def scan(self, src: RemoteTree, patterns: Sequence[str]) -> list[StagedFile]:
+        """The regular files under ``src.root`` matching the glob ``patterns`` (``*`` stays in one
+        directory, ``**`` crosses directories), with size and sha256 computed on that host.
+        Symlinks are not followed out of the root. Sorted by path; no duplicates."""
+        ...
 
 
 class ScriptRenderer(Protocol):
