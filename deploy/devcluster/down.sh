@@ -4,8 +4,8 @@
 # Running job steps (slurmstepd) are not tracked: they survive and slurmd picks them up again.
 #   --purge  also drop the accounting database and delete Slurm state, rendered configs and
 #            logs, so the next up.sh starts a new cluster (job ids from 1). The SSH CA, host key
-#            and known_hosts are kept (the gateway's settings point at them), as are packages
-#            and Unix users.
+#            and known_hosts are kept (the gateway's settings point at them), as are packages,
+#            Unix users and the storage endpoint's data under /srv/myriagate-storage.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -45,6 +45,6 @@ done
 if [ "$purge" = 1 ]; then
     log "purging state"
     rm -rf /var/spool/slurmctld/* /var/spool/slurmd/* "$LOG_DIR" \
-        "$SLURM_ETC/slurm.conf" "$SLURM_ETC/slurmdbd.conf" "$SSHD_CONFIG"
+        "$SLURM_ETC/slurm.conf" "$SLURM_ETC/slurmdbd.conf" "$SSHD_CONFIG" "$STORAGE_SSHD_CONFIG"
 fi
 echo "devcluster DOWN$([ "$purge" = 1 ] && echo ' (purged)')"

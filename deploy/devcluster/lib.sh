@@ -18,12 +18,19 @@ DB_USER=slurm
 CA_KEY="$STATE_DIR/ssh_user_ca"
 HOST_KEY="$STATE_DIR/ssh_host_ed25519_key"
 KNOWN_HOSTS="$STATE_DIR/known_hosts"
+# The "regional datacenter" storage endpoint: a second certificate-only sshd (SFTP + commands).
+STORAGE_SSHD_CONFIG=/etc/ssh/sshd_config_devcluster_storage
+STORAGE_SSH_PORT=2223
+STORAGE_HOST_KEY="$STATE_DIR/ssh_host_storage_ed25519_key"
+STORAGE_ROOT=/srv/myriagate-storage
+STORAGE_SITES=(caen paris)
+STORAGE_LOGIN=myriagate
 
 PACKAGES=(munge slurm-wlm slurmdbd slurm-client mariadb-server mariadb-client
           openssh-server openssh-client rsync)
 
 # Daemons in start order; down.sh walks this list backwards.
-DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd sshd)
+DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd sshd sshd-storage)
 
 log() { printf '[devcluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[devcluster] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -39,7 +46,7 @@ exec_of() {
         slurmdbd) echo /usr/sbin/slurmdbd ;;
         slurmctld) echo /usr/sbin/slurmctld ;;
         slurmd) echo /usr/sbin/slurmd ;;
-        sshd) echo /usr/sbin/sshd ;;
+        sshd | sshd-storage) echo /usr/sbin/sshd ;;
         *) die "unknown daemon $1" ;;
     esac
 }
@@ -129,18 +136,27 @@ check_node() {
     state="$(timeout 10 sinfo -h -n "$NODE" -o %t 2>/dev/null | head -n 1)"
     case "$state" in idle | mix | alloc) return 0 ;; *) return 1 ;; esac
 }
-# A real certificate login as alice over the devcluster sshd, pinned host key.
-check_ssh() {
+# cert_ssh PORT LOGIN COMMAND...: a real certificate login, pinned host key; prints stdout.
+cert_ssh() {
     [ -s "$CA_KEY" ] && [ -s "$KNOWN_HOSTS" ] || return 1
-    local tmp out
+    local port="$1" login="$2" tmp rc=0
+    shift 2
     tmp="$(mktemp -d)"
     ssh-keygen -q -t ed25519 -N '' -f "$tmp/key" -C devcluster-readiness >/dev/null 2>&1
-    ssh-keygen -q -s "$CA_KEY" -I readiness-check -n alice -V +5m "$tmp/key.pub" >/dev/null 2>&1
-    out="$(timeout 15 ssh -p "$SSH_PORT" -o BatchMode=yes -o IdentitiesOnly=yes \
+    ssh-keygen -q -s "$CA_KEY" -I readiness-check -n "$login" -V +5m "$tmp/key.pub" >/dev/null 2>&1
+    timeout 15 ssh -p "$port" -o BatchMode=yes -o IdentitiesOnly=yes \
         -o UserKnownHostsFile="$KNOWN_HOSTS" -o GlobalKnownHostsFile=/dev/null \
-        -o StrictHostKeyChecking=yes -o ConnectTimeout=5 \
+        -o StrictHostKeyChecking=yes -o ConnectTimeout=5 -o KexAlgorithms=curve25519-sha256 \
         -i "$tmp/key" -o CertificateFile="$tmp/key-cert.pub" \
-        "alice@$SSH_HOST" id -un 2>/dev/null)"
+        "$login@$SSH_HOST" "$@" 2>/dev/null || rc=$?
     rm -rf "$tmp"
-    [ "$out" = alice ]
+    return "$rc"
+}
+# A real certificate login as alice over the devcluster sshd, pinned host key.
+check_ssh() { [ "$(cert_ssh "$SSH_PORT" alice id -un)" = alice ]; }
+# The storage endpoint: the service login can write into every site directory.
+check_storage_ssh() {
+    local site tests=()
+    for site in "${STORAGE_SITES[@]}"; do tests+=("test -d $STORAGE_ROOT/$site -a -w $STORAGE_ROOT/$site &&"); done
+    [ "$(cert_ssh "$STORAGE_SSH_PORT" "$STORAGE_LOGIN" "${tests[@]}" id -un)" = "$STORAGE_LOGIN" ]
 }

@@ -223,14 +223,37 @@ setup_ssh() {
         ssh-keygen -q -t ed25519 -N '' -f "$HOST_KEY" -C myriagate-devcluster-host
     fi
     chmod 0600 "$HOST_KEY"
-    printf '[%s]:%s %s\n' "$SSH_HOST" "$SSH_PORT" "$(cut -d' ' -f1,2 "$HOST_KEY.pub")" \
-        | write_if_changed "$KNOWN_HOSTS" 0644 root:root || true
+    if [ ! -s "$STORAGE_HOST_KEY" ]; then
+        log "creating storage endpoint host key"
+        ssh-keygen -q -t ed25519 -N '' -f "$STORAGE_HOST_KEY" -C myriagate-devcluster-storage-host
+    fi
+    chmod 0600 "$STORAGE_HOST_KEY"
+    {
+        printf '[%s]:%s %s\n' "$SSH_HOST" "$SSH_PORT" "$(cut -d' ' -f1,2 "$HOST_KEY.pub")"
+        printf '[%s]:%s %s\n' "$SSH_HOST" "$STORAGE_SSH_PORT" "$(cut -d' ' -f1,2 "$STORAGE_HOST_KEY.pub")"
+    } | write_if_changed "$KNOWN_HOSTS" 0644 root:root || true
     local changed=0
     write_if_changed "$SSHD_CONFIG" 0644 root:root <"$DEVCLUSTER_DIR/sshd_config.in" && changed=1
     /usr/sbin/sshd -t -f "$SSHD_CONFIG" || die "sshd -t refused $SSHD_CONFIG"
     if [ "$changed" = 1 ]; then stop_daemon sshd; fi
     start_daemon sshd -- -D -e -f "$SSHD_CONFIG"
     wait_until 30 "sshd certificate login as alice on $SSH_HOST:$SSH_PORT" sshd check_ssh
+}
+
+# The "regional datacenter" storage endpoint: its own sshd (own config, PID file and host key,
+# same user CA) and one directory per site, owned by the gateway's service login.
+setup_storage() {
+    local site changed=0
+    install -d -m 0755 "$STORAGE_ROOT"
+    for site in "${STORAGE_SITES[@]}"; do
+        install -d -m 0750 -o "$STORAGE_LOGIN" -g "$STORAGE_LOGIN" "$STORAGE_ROOT/$site"
+    done
+    write_if_changed "$STORAGE_SSHD_CONFIG" 0644 root:root <"$DEVCLUSTER_DIR/sshd_config_storage.in" && changed=1
+    /usr/sbin/sshd -t -f "$STORAGE_SSHD_CONFIG" || die "sshd -t refused $STORAGE_SSHD_CONFIG"
+    if [ "$changed" = 1 ]; then stop_daemon sshd-storage; fi
+    start_daemon sshd-storage -- -D -e -f "$STORAGE_SSHD_CONFIG"
+    wait_until 30 "storage sshd: $STORAGE_LOGIN writes ${STORAGE_SITES[*]} on $SSH_HOST:$STORAGE_SSH_PORT" \
+        sshd-storage check_storage_ssh
 }
 
 install_packages
@@ -243,6 +266,8 @@ start_slurmdbd
 setup_accounts
 start_slurm
 setup_ssh
+setup_storage
 
-printf 'devcluster UP in %ss: munge, mariadb, slurmdbd, slurmctld, slurmd (node %s: %s), sshd %s:%s; CA %s.pub, known_hosts %s\n' \
-    "$((SECONDS - T0))" "$NODE" "$(sinfo -h -n "$NODE" -o %t | head -n1)" "$SSH_HOST" "$SSH_PORT" "$CA_KEY" "$KNOWN_HOSTS"
+printf 'devcluster UP in %ss: munge, mariadb, slurmdbd, slurmctld, slurmd (node %s: %s), sshd %s:%s, storage sshd %s:%s (%s); CA %s.pub, known_hosts %s\n' \
+    "$((SECONDS - T0))" "$NODE" "$(sinfo -h -n "$NODE" -o %t | head -n1)" "$SSH_HOST" "$SSH_PORT" \
+    "$SSH_HOST" "$STORAGE_SSH_PORT" "$STORAGE_ROOT/{$(IFS=,; echo "${STORAGE_SITES[*]}")}" "$CA_KEY" "$KNOWN_HOSTS"
