@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = None
     # Allocations (docs/allocations.md): hold at submit, settle from sacct, sweep outside jobs.
     enforce_allocations: bool = True
+    # Data staging (docs/staging.md): uploads wait here until their job's stage-in; stage-out
+    # relays results through here. Shared by every API process and worker of one gateway.
+    spool_dir: Path = Path("./myriagate-spool")
+    upload_max_bytes: int = Field(default=100 * 1024**3, ge=1)
+    # How long a worker owns a job's transfer before another may take it over (renewed while
+    # bytes move).
+    staging_claim_s: float = Field(default=600.0, gt=0)
+    staging_max_attempts: int = Field(default=5, ge=1)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

@@ -153,14 +153,36 @@ class SlurmSection(_Frozen):
 
 
 class Storage(_Frozen):
+    """A storage endpoint data may be staged to: an SFTP/SSH host, where it is, who runs it."""
+
     name: str
-    url: str | None = None
-    host: str | None = None
-    port: int | None = Field(default=None, ge=1, le=65535)
-    root: str | None = None
+    host: str
+    port: int = Field(default=22, ge=1, le=65535)
+    # Absolute directory under which the gateway writes datasets (<root>/<account>/<dataset id>).
+    root: str
+    # The endpoint's login the gateway writes as (signed with the gateway's SSH user CA).
+    login: str
+    known_hosts: Path
     operator: str
     site: str
     region: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _via(values.partition, value)
+
+    @field_validator("login")
+    @classmethod
+    def _login(cls, value: str) -> str:
+        return _via(values.login, value)
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        if not value.startswith("/") or ".." in value.split("/"):
+            raise ValueError(f"{value!r} must be an absolute path without '..'")
+        return value.rstrip("/") or "/"
 
     @field_validator("region")
     @classmethod
@@ -168,12 +190,6 @@ class Storage(_Frozen):
         if not _REGION.match(value):
             raise ValueError(f"{value!r} is not an ISO 3166-2 region code such as FR-NOR")
         return value
-
-    @model_validator(mode="after")
-    def _reachable(self) -> Storage:
-        if self.url is None and self.host is None:
-            raise ValueError("a storage endpoint needs either url or host")
-        return self
 
 
 class ClusterProfile(_Frozen):
@@ -184,6 +200,10 @@ class ClusterProfile(_Frozen):
     display_name: str
     slurm_version: str
     timezone: str
+    # Where the cluster is: staging inputs onto it is a transfer like any other, checked
+    # against MYRIAGATE_ALLOWED_REGIONS. A cluster that declares no region gets no data.
+    site: str | None = None
+    region: str | None = None
     connection: Connection
     slurm: SlurmSection = SlurmSection()
     partitions: tuple[Partition, ...] = Field(min_length=1)
@@ -206,6 +226,13 @@ class ClusterProfile(_Frozen):
     def _slurm_version(cls, value: str) -> str:
         if not _SLURM_VERSION.match(value):
             raise ValueError(f'{value!r} is not a Slurm release such as "22.05"')
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _cluster_region(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION.match(value):
+            raise ValueError(f"{value!r} is not an ISO 3166-2 region code such as FR-NOR")
         return value
 
     @field_validator("timezone")

@@ -64,6 +64,8 @@ def test_devcluster_profile_matches_the_dev_cluster() -> None:
     )
     regions = {s.name: s.region for s in profile.storage}
     assert regions == {"caen": "FR-NOR", "paris": "FR-IDF"}
+    assert profile.region == "FR-NOR"
+    assert {s.port for s in profile.storage} == {2223}
 
 
 def test_myria_profile_loads_with_gpu_partitions() -> None:
@@ -165,10 +167,24 @@ def test_default_partition_must_exist() -> None:
 
 def test_storage_region_must_be_iso_3166_2() -> None:
     text = (
-        MINIMAL + '\n[[storage]]\nname = "x"\nhost = "h"\noperator = "o"\nsite = "s"\nregion = "Normandy"\n'
+        MINIMAL + '\n[[storage]]\nname = "x"\nhost = "h"\nroot = "/srv"\nlogin = "svc"\n'
+        'known_hosts = "/k"\noperator = "o"\nsite = "s"\nregion = "Normandy"\n'
     )
     with pytest.raises(ConfigError, match="ISO 3166-2"):
         parse_profile(text, source="mini.toml")
+
+
+def test_storage_endpoint_needs_login_known_hosts_and_absolute_root() -> None:
+    base = MINIMAL + '\n[[storage]]\nname = "x"\nhost = "h"\noperator = "o"\nsite = "s"\nregion = "FR-NOR"\n'
+    with pytest.raises(ConfigError, match="login"):
+        parse_profile(base + 'root = "/srv"\nknown_hosts = "/k"\n', source="mini.toml")
+    with pytest.raises(ConfigError, match="absolute path"):
+        parse_profile(base + 'root = "srv/../x"\nlogin = "svc"\nknown_hosts = "/k"\n', source="mini.toml")
+
+
+def test_cluster_region_is_validated() -> None:
+    with pytest.raises(ConfigError, match="ISO 3166-2"):
+        parse_profile(MINIMAL.replace("schema = 1", 'schema = 1\nregion = "normandie"'), source="mini.toml")
 
 
 # --- job checks ----------------------------------------------------------------------

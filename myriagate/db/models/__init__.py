@@ -12,6 +12,15 @@ from myriagate.db.models.audit import AuditEvent
 from myriagate.db.models.auth import ApiToken, WebSession
 from myriagate.db.models.jobs import Job, JobStateChange
 from myriagate.db.models.leases import Lease
+from myriagate.db.models.staging import (
+    Dataset,
+    DatasetFile,
+    DatasetRole,
+    DatasetUse,
+    JobStaging,
+    Upload,
+    UploadFile,
+)
 from myriagate.db.models.users import Institution, Membership, MembershipRole, Project, User
 
 __all__ = [
@@ -20,16 +29,23 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "Dataset",
+    "DatasetFile",
+    "DatasetRole",
+    "DatasetUse",
     "EntryKind",
     "Institution",
     "InstitutionQuota",
     "Job",
+    "JobStaging",
     "JobStateChange",
     "Lease",
     "LedgerEntry",
     "Membership",
     "MembershipRole",
     "Project",
+    "Upload",
+    "UploadFile",
     "User",
     "WebSession",
 ]

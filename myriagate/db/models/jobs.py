@@ -52,6 +52,9 @@ class Job(Base):
     sbatch_args: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     spec: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     array_task_count: Mapped[int | None]
+    # True while the job has outputs to copy to storage: Slurm's COMPLETED then moves it to
+    # staging_out, not completed (services.staging finishes it).
+    stage_out: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     submitted_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
