@@ -15,7 +15,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
@@ -39,6 +39,10 @@ class UserKey:
     key_id: str
     valid_after: int  # Unix seconds
     valid_before: int
+    # The same private key in OpenSSH PEM form, for the OpenSSH tools (ssh, sftp) that the
+    # stager drives: they can only read a key from a file, which the stager writes to a 0700
+    # directory for the few hundred milliseconds of an SSH handshake. Kept out of repr().
+    openssh_private_key: str = field(default="", repr=False)
 
 
 class CertificateAuthority:
@@ -124,6 +128,7 @@ class CertificateAuthority:
             key_id=key_id,
             valid_after=valid_after,
             valid_before=valid_before,
+            openssh_private_key=pem,
         )
 
 

@@ -1,0 +1,110 @@
+"""The gateway's side of a transfer: which local files, and their sha256 without hashing twice.
+
+Sources are resolved inside the local root (a symlink leading outside is refused). Their
+sha256 is kept in an in-process cache keyed by (device, inode, size, mtime_ns, ctime_ns): a
+file whose stat is unchanged is not read again, so a second sync of an unchanged 1 GiB file
+costs a stat, not a hash. ``ctime`` cannot be set by a user, so ``touch -d`` cannot make a
+changed file look unchanged. The cache is per process and bounded; a new process hashes again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from myriagate.errors import StagingError, UnsafeValue
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    """One file to send: its name at the destination and where it really is here."""
+
+    path: str  # relative, validated
+    real: Path  # resolved, inside the local root
+    size: int
+    mtime_ns: int
+    identity: tuple[int, int, int, int, int]  # dev, ino, size, mtime_ns, ctime_ns
+
+
+def resolve_sources(local_root: Path, paths: list[str]) -> list[LocalSource]:
+    """Stat every source, refusing what is missing, not a regular file or outside the root."""
+    try:
+        root = local_root.resolve(strict=True)
+    except OSError as exc:
+        raise StagingError(f"local directory {local_root} cannot be read: {exc.strerror}") from exc
+    out = []
+    for rel in paths:
+        candidate = root / rel
+        try:
+            real = candidate.resolve(strict=True)
+        except FileNotFoundError as exc:
+            raise StagingError(f"{rel!r} does not exist under {local_root}") from exc
+        except OSError as exc:
+            raise StagingError(f"{rel!r} under {local_root} cannot be read: {exc.strerror}") from exc
+        if not real.is_relative_to(root):
+            raise UnsafeValue(f"{rel!r} is a symlink (or under one) leading outside {local_root}")
+        st = real.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise StagingError(f"{rel!r} under {local_root} is not a regular file")
+        out.append(
+            LocalSource(
+                path=rel,
+                real=real,
+                size=st.st_size,
+                mtime_ns=st.st_mtime_ns,
+                identity=(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns),
+            )
+        )
+    return out
+
+
+def sha256_of(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+class HashCache:
+    """sha256 by file identity, least recently used dropped first; thread-safe."""
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self._max = max_entries
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[int, int, int, int, int], str] = OrderedDict()
+        self.hashed_bytes = 0  # what the cache did not save: tests and the bench read it
+
+    def get(self, source: LocalSource) -> str | None:
+        with self._lock:
+            sha = self._entries.get(source.identity)
+            if sha is not None:
+                self._entries.move_to_end(source.identity)
+            return sha
+
+    def put(self, source: LocalSource, sha: str) -> None:
+        with self._lock:
+            self._entries[source.identity] = sha
+            self._entries.move_to_end(source.identity)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+    def sha(self, source: LocalSource) -> str:
+        """The cached sha256, else hash the file now; refuse a file that changed meanwhile."""
+        cached = self.get(source)
+        if cached is not None:
+            return cached
+        sha = sha256_of(source.real)
+        self.hashed_bytes += source.size
+        self.check_unchanged(source)
+        self.put(source, sha)
+        return sha
+
+    @staticmethod
+    def check_unchanged(source: LocalSource) -> None:
+        st = os.stat(source.real)
+        now = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if now != source.identity:
+            raise StagingError(f"{source.path!r} changed while it was being sent; try again", transient=True)

@@ -1,0 +1,241 @@
+"""OpenSSH connections for the stager: one ControlMaster per (host, port, login, known_hosts).
+
+The master authenticates once with the gateway's short-lived certificate: the key and the
+certificate are written to a fresh 0700 directory, ``ssh -M`` connects, and both files are
+deleted as soon as the master is up (multiplexed sessions need no key). Every later command of
+every transfer to that endpoint is a session on that connection, so a command costs a few
+milliseconds instead of a handshake. Host keys are pinned (``StrictHostKeyChecking=yes`` with
+the tree's known_hosts only); the user's ``~/.ssh/config`` is ignored (``-F /dev/null``).
+
+argv are lists (no local shell). The one string a remote shell parses is built by
+``remote_command`` with ``shlex.join``; file names never appear in it (they travel as JSON on
+stdin to ``remote_helper``).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from myriagate.errors import ConfigError, StagingError, UnsafeValue
+from myriagate.ports import RemoteTree
+from myriagate.staging import remote_helper
+
+# Characters an ssh -o value or a ControlPath may hold without quoting or %-expansion.
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9._/+@:=,-]+$")
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[?[0-9A-Fa-f:.]+\]?)$")
+_LOGIN = re.compile(r"^[a-z_][a-z0-9_.-]{0,63}$")
+_ROOT_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PROGRAM = re.compile(r"^[A-Za-z0-9._/+-]+$")
+
+_HOST_KEY_PROBLEMS = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED", "host key")
+_AUTH_PROBLEMS = ("Permission denied", "Too many authentication failures")
+
+
+class CertifiedKey(Protocol):
+    """What ``runners.certificates.UserKey`` provides to OpenSSH tools."""
+
+    @property
+    def certificate(self) -> str: ...
+
+    @property
+    def openssh_private_key(self) -> str: ...
+
+
+class KeySource(Protocol):
+    """Hands out a certified key for a login (``runners.CertificateAuthority`` is one)."""
+
+    def key_for(self, login: str) -> CertifiedKey: ...
+
+
+def safe_option_path(path: Path | str, what: str) -> str:
+    text = str(path)
+    if not _SAFE_PATH.match(text):
+        raise ConfigError(f"{what} {text!r} holds characters ssh would split or expand; use a plain path")
+    return text
+
+
+def check_tree(tree: RemoteTree) -> None:
+    """Refuse an endpoint whose spelling could reach an ssh option or leave its root."""
+    if not _HOST.match(tree.host):
+        raise UnsafeValue(f"storage host {tree.host!r} is not a host name or IP address")
+    if not _LOGIN.match(tree.login):
+        raise UnsafeValue(f"login {tree.login!r} is not a valid cluster login")
+    if not 0 < tree.port < 65536:
+        raise UnsafeValue(f"port {tree.port} is out of range")
+    root = tree.root
+    if not root.startswith("/") or _ROOT_CONTROL.search(root) or ".." in root.split("/"):
+        raise UnsafeValue(f"root {root!r} must be an absolute path without '..' or control characters")
+    safe_option_path(tree.known_hosts, "known_hosts")
+
+
+def describe(tree: RemoteTree) -> str:
+    return f"{tree.login}@{tree.host}:{tree.port}"
+
+
+def ssh_options(tree: RemoteTree, connect_timeout_s: float) -> list[str]:
+    """Options every ssh invocation of the stager carries (master and sessions)."""
+    return [
+        "-F", "/dev/null",
+        "-p", str(tree.port),
+        "-l", tree.login,
+        "-o", "BatchMode=yes",
+        "-o", "IdentitiesOnly=yes",
+        "-o", f"UserKnownHostsFile={safe_option_path(tree.known_hosts, 'known_hosts')}",
+        "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", "UpdateHostKeys=no",
+        # sntrup761x25519 (OpenSSH 9 default) costs ~130 ms more per handshake here.
+        "-o", "KexAlgorithms=curve25519-sha256",
+        "-o", f"ConnectTimeout={max(1, int(connect_timeout_s))}",
+        "-o", "ServerAliveInterval=15",
+        "-o", "ServerAliveCountMax=4",
+        "-o", "LogLevel=ERROR",
+        "-o", "ForwardAgent=no",
+        "-o", "ForwardX11=no",
+        "-o", "ClearAllForwardings=yes",
+    ]  # fmt: skip
+
+
+def remote_command(python: str, op: str, root: str) -> str:
+    """The command line the remote shell runs: the helper's source and two plain arguments."""
+    if not _PROGRAM.match(python):
+        raise ConfigError(f"remote Python {python!r} must be a plain program name or path")
+    return shlex.join([python, "-c", helper_source(), op, root])
+
+
+_HELPER_SOURCE: str | None = None
+
+
+def helper_source() -> str:
+    global _HELPER_SOURCE
+    if _HELPER_SOURCE is None:
+        _HELPER_SOURCE = Path(remote_helper.__file__).read_text(encoding="utf-8")
+    return _HELPER_SOURCE
+
+
+def connection_error(tree: RemoteTree, stderr: str) -> Exception:
+    """Our error for an ssh that could not reach or log in to the endpoint."""
+    text = stderr.strip().splitlines()[-1] if stderr.strip() else "ssh exited without a message"
+    where = describe(tree)
+    if any(p in stderr for p in _HOST_KEY_PROBLEMS):
+        return ConfigError(f"the host key of {where} is not the one pinned in {tree.known_hosts}: {text}")
+    if any(p in stderr for p in _AUTH_PROBLEMS):
+        return StagingError(f"{where} refused the gateway's certificate for {tree.login!r}: {text}")
+    return StagingError(f"cannot connect to {where}: {text}", transient=True)
+
+
+@dataclass
+class ControlMaster:
+    """One ``ssh -M -N`` process we own, and the socket its sessions use."""
+
+    tree: RemoteTree
+    process: subprocess.Popen[bytes]
+    workdir: Path
+    socket: Path
+    options: list[str]
+    ssh: str
+
+    def alive(self) -> bool:
+        return self.process.poll() is None and self.socket.exists()
+
+    def argv(self, remote: str) -> list[str]:
+        """argv of one session on this connection running ``remote`` (already shell-joined)."""
+        return [self.ssh, *self.options, "-S", str(self.socket), "-o", "ControlMaster=no", "--",
+                self.tree.host, remote]  # fmt: skip
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class SshSessions:
+    """ControlMasters by endpoint; thread-safe; ``close()`` ends every master it started."""
+
+    def __init__(self, keys: KeySource, *, connect_timeout_s: float = 10.0, ssh: str = "ssh") -> None:
+        self._keys = keys
+        self._timeout = connect_timeout_s
+        self._ssh = ssh
+        self._lock = threading.Lock()
+        self._masters: dict[tuple[str, int, str, str], ControlMaster] = {}
+        self.connects = 0  # handshakes made: what reuse saves
+
+    def master(self, tree: RemoteTree) -> ControlMaster:
+        check_tree(tree)
+        key = (tree.host, tree.port, tree.login, str(tree.known_hosts))
+        with self._lock:
+            current = self._masters.get(key)
+            if current is not None and current.alive():
+                return current
+            if current is not None:
+                current.close()
+            fresh = self._start(tree)
+            self._masters[key] = fresh
+            return fresh
+
+    def _start(self, tree: RemoteTree) -> ControlMaster:
+        user_key = self._keys.key_for(tree.login)
+        workdir = Path(tempfile.mkdtemp(prefix="mg-ssh-"))  # mkdtemp: mode 0700, ours only
+        safe_option_path(workdir, "temporary directory")
+        key_file, cert_file, sock = workdir / "id", workdir / "id-cert.pub", workdir / "cm"
+        key_file.touch(mode=0o600)
+        key_file.write_text(user_key.openssh_private_key)
+        cert_file.write_text(user_key.certificate + "\n")
+        options = ssh_options(tree, self._timeout)
+        argv = [self._ssh, *options, "-i", str(key_file), "-o", f"CertificateFile={cert_file}",
+                "-M", "-N", "-S", str(sock), "-o", "ControlPersist=no", "--", tree.host]  # fmt: skip
+        try:
+            # stderr to a file, not a pipe: a long-lived master must never block on a full pipe.
+            with open(workdir / "ssh.err", "wb") as err:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=err)  # fmt: skip
+        except OSError as exc:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise ConfigError(f"cannot run {self._ssh}: {exc.strerror}") from exc
+        master = ControlMaster(tree, proc, workdir, sock, options, self._ssh)
+        try:
+            self._wait_ready(master)
+        except BaseException:
+            master.close()
+            raise
+        finally:
+            # The connection is authenticated (or failed): the key is no longer needed on disk.
+            key_file.unlink(missing_ok=True)
+            cert_file.unlink(missing_ok=True)
+        self.connects += 1
+        return master
+
+    def _wait_ready(self, master: ControlMaster) -> None:
+        deadline = time.monotonic() + self._timeout + 5
+        check = [self._ssh, "-S", str(master.socket), "-O", "check", "--", master.tree.host]
+        while time.monotonic() < deadline:
+            if master.process.poll() is not None:
+                stderr = (master.workdir / "ssh.err").read_text("utf-8", "replace")
+                raise connection_error(master.tree, stderr)
+            if (
+                master.socket.exists()
+                and subprocess.run(check, capture_output=True, check=False).returncode == 0
+            ):
+                return
+            time.sleep(0.01)
+        raise StagingError(f"connecting to {describe(master.tree)} timed out", transient=True)
+
+    def close(self) -> None:
+        with self._lock:
+            masters, self._masters = list(self._masters.values()), {}
+        for master in masters:
+            master.close()

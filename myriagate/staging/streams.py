@@ -1,0 +1,182 @@
+"""The bytes of a transfer: the framed stream the gateway writes (upload) or reads (download).
+
+Upload: one JSON header line ``[[key, offset, length], ...]`` then each file's bytes from its
+offset, in order; large files go from the page cache to the ssh pipe with ``sendfile`` (no
+copy through Python), small ones are read once, hashed and batched into 1 MiB writes. The
+sources' sha256 are computed meanwhile on a second thread, so hashing overlaps the transfer.
+
+Download: the far side writes ``F <size> <offset> <mtime_ns>\\n`` + bytes + ``H <sha256>\\n``
+per file (see ``remote_helper.op_send``); the gateway writes them into partial files.
+Memory stays bounded by the 1 MiB buffers whatever the file sizes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from myriagate.errors import StagingError
+from myriagate.ports import TransferProgress
+from myriagate.staging.checksums import HashCache, LocalSource
+from myriagate.staging.remote_helper import Tree, partial_key
+
+CHUNK = 1 << 20
+_INLINE_MAX = CHUNK  # files up to this size are read once and hashed from the same buffer
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    source: LocalSource
+    offset: int  # bytes already at the destination (resume)
+
+    @property
+    def key(self) -> str:
+        return partial_key(self.source.path)
+
+    @property
+    def length(self) -> int:
+        return self.source.size - self.offset
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class _Meter:
+    """Counts bytes and calls the progress callback at most every 4 MiB (and at the end)."""
+
+    def __init__(self, progress: TransferProgress | None, total: int, done: int = 0) -> None:
+        self.progress, self.total, self.done, self._last = progress, total, done, done
+
+    def add(self, n: int) -> None:
+        self.done += n
+        if self.progress is not None and self.done - self._last >= 4 * CHUNK:
+            self._last = self.done
+            self.progress(self.done, self.total)
+
+    def finish(self) -> None:
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+def send_files(
+    fd: int, items: Sequence[Outgoing], cache: HashCache, progress: TransferProgress | None
+) -> tuple[int, dict[str, str]]:
+    """Write the upload stream to ``fd``; returns (bytes sent, sha256 by path).
+
+    Raises BrokenPipeError when the far side went away (the caller decides what it means).
+    """
+    meter = _Meter(progress, sum(i.length for i in items))
+    _write_all(fd, json.dumps([[i.key, i.offset, i.length] for i in items]).encode() + b"\n")
+    shas: dict[str, str] = {}
+    pending: dict[str, Future[str]] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mg-hash") as hasher:
+        for item in items:
+            cached = cache.get(item.source)
+            if cached is not None:
+                shas[item.source.path] = cached
+            elif item.offset or item.source.size > _INLINE_MAX:
+                pending[item.source.path] = hasher.submit(cache.sha, item.source)
+        batch = bytearray()
+        for item in items:
+            src = item.source
+            with open(src.real, "rb") as f:
+                if src.path in shas or src.path in pending:
+                    if batch:
+                        _write_all(fd, batch)
+                        batch.clear()
+                    _sendfile_all(fd, f.fileno(), item.offset, item.length, meter)
+                else:
+                    data = f.read(src.size + 1)
+                    if len(data) != src.size:
+                        raise StagingError(
+                            f"{src.path!r} changed size while it was being sent", transient=True
+                        )
+                    cache.put(src, shas.setdefault(src.path, hashlib.sha256(data).hexdigest()))
+                    batch += data
+                    meter.add(len(data))
+                    if len(batch) >= CHUNK:
+                        _write_all(fd, batch)
+                        batch.clear()
+        if batch:
+            _write_all(fd, batch)
+        for path, future in pending.items():
+            shas[path] = future.result()
+    meter.finish()
+    return meter.done, shas
+
+
+def _sendfile_all(out_fd: int, in_fd: int, offset: int, length: int, meter: _Meter) -> None:
+    end = offset + length
+    while offset < end:
+        sent = os.sendfile(out_fd, in_fd, offset, min(8 * CHUNK, end - offset))
+        if sent == 0:
+            raise StagingError("a source file shrank while it was being sent", transient=True)
+        offset += sent
+        meter.add(sent)
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str  # computed by the sender over the whole file
+
+
+def receive_files(
+    reader: io.BufferedIOBase,
+    tree: Tree,
+    items: Sequence[tuple[str, int]],
+    progress: TransferProgress | None,
+    total: int,
+) -> list[Received]:
+    """Read the download stream for ``items`` (path, offset) into ``tree``'s partial files."""
+    meter = _Meter(progress, total)
+    tree.ensure_meta()
+    out = []
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    for path, _ in items:
+        header = reader.readline()
+        while header == b"\n":  # the helper separates an error report with a blank line
+            header = reader.readline()
+        if not header.startswith(b"F "):
+            raise StreamEnded(header)
+        size_s, offset_s, mtime_s = header[2:].split()
+        size, offset = int(size_s), int(offset_s)
+        fd = os.open(tree.partial(partial_key(path)), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        try:
+            os.ftruncate(fd, offset)
+            os.lseek(fd, offset, os.SEEK_SET)
+            left = size - offset
+            while left:
+                n = reader.readinto(view[: min(CHUNK, left)])
+                if not n:
+                    raise StreamEnded(b"")
+                _write_all(fd, view[:n])
+                left -= n
+                meter.add(n)
+        finally:
+            os.close(fd)
+        trailer = reader.readline()
+        if not trailer.startswith(b"H "):
+            raise StreamEnded(trailer)
+        out.append(Received(path, size, int(mtime_s), trailer[2:].strip().decode()))
+    meter.finish()
+    return out
+
+
+class StreamEnded(Exception):
+    """The download stream stopped early: the caller reads the helper's report or exit code."""
+
+    def __init__(self, seen: bytes) -> None:
+        super().__init__(seen[:200].decode("utf-8", "replace"))
+        self.seen = seen
