@@ -52,6 +52,8 @@ def cancel_job(
         return job
     if job.state.is_final:
         raise JobNotCancellable(f"job {job_id} already ended ({job.state.value})")
+    if job.state is JobState.STAGING_OUT:
+        raise JobNotCancellable(f"job {job_id} has ended; its results are being copied to storage")
 
     now = clock.now()
     if job.slurm_job_id is None:

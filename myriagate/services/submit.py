@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -24,6 +24,7 @@ from myriagate.domain.outputs import DEFAULT_ARRAY_PATTERN, DEFAULT_PATTERN, res
 from myriagate.domain.states import JobState
 from myriagate.errors import (
     BackendError,
+    ConfigError,
     PermissionDenied,
     ProfileViolation,
     SchedulerRejected,
@@ -33,7 +34,8 @@ from myriagate.errors import (
 from myriagate.ports import Clock, Ledger, SlurmBackend, SlurmBackendFactory
 from myriagate.profiles import validation
 from myriagate.scripts import render
-from myriagate.services import audit, holds, transitions
+from myriagate.services import audit, holds, staging_plan, transitions
+from myriagate.services.staging_plan import ResidencyContext, StagingRequest
 
 log = structlog.get_logger(__name__)
 
@@ -117,8 +119,14 @@ def submit_job(
     check: SpecChecker | None = None,
     prepare: ScriptPreparer | None = None,
     ledger: Callable[[Session], Ledger] | None = None,
+    staging: StagingRequest | None = None,
+    residency: ResidencyContext | None = None,
 ) -> Job:
     """Submit ``request`` as ``user`` and return the job as it stands afterwards.
+
+    With ``staging`` (inputs to copy in, outputs to copy out), the plan is checked first
+    (residency included, against ``residency``); a job with inputs is left ``staging_in`` and
+    the worker sends it to Slurm once its inputs are in place and verified.
 
     Invalid input raises (InvalidRequest subclasses) before anything is written. With a
     ``ledger`` (allocations enforced), the job's worst-case cost is held on its project's
@@ -131,9 +139,24 @@ def submit_job(
     spec, script = validate_submission(
         profile=profile, user=user, request=request, parse=parse, check=check, prepare=prepare
     )
+    job_id = uuid.uuid4()
+    plan = None
+    if staging is not None and not staging.empty:
+        if residency is None:
+            raise ConfigError("staging requested but no residency policy was given to the submit service")
+        plan = staging_plan.check(
+            session, profile=profile, user=user, request=staging, residency=residency, at=clock.now()
+        )
+        if plan is not None and plan.has_inputs and spec.chdir is None:
+            # Inputs go to a directory of the job's own, where it then runs.
+            overrides = {**request.overrides, "chdir": staging_plan.job_dir_for(job_id)}
+            spec, script = validate_submission(
+                profile=profile, user=user, request=replace(request, overrides=overrides),
+                parse=parse, check=check, prepare=prepare,
+            )  # fmt: skip
+    initial = JobState.STAGING_IN if plan is not None and plan.has_inputs else JobState.SUBMITTING
 
     now = clock.now()
-    job_id = uuid.uuid4()
     job = Job(
         id=job_id,
         user_id=user.id,
@@ -143,7 +166,7 @@ def submit_job(
         partition=spec.partition,
         job_name=spec.job_name,
         tag=submission_tag(job_id),
-        state=JobState.SUBMITTING,
+        state=initial,
         work_dir=spec.chdir,
         # Slurm's own default is stored, so outputs can be found when the script does not say.
         output_pattern=spec.output or (DEFAULT_ARRAY_PATTERN if spec.array else DEFAULT_PATTERN),
@@ -164,27 +187,51 @@ def submit_job(
         except Exception:
             session.rollback()  # nothing written: neither the job nor a hold
             raise
-    jobs_repo.add_state_change(session, job, from_state=None, to_state=JobState.SUBMITTING, at=now)
-    audit.record(
-        session,
-        user.id,
-        "job.submit",
-        ("job", job.id),
-        {"cluster": job.cluster, "account": job.slurm_account, "partition": job.partition, "tag": job.tag},
-        request.source,
-        at=now,
-    )
+    detail: dict[str, Any] = {
+        "cluster": job.cluster, "account": job.slurm_account, "partition": job.partition, "tag": job.tag,
+    }  # fmt: skip
+    if plan is not None:
+        staging_plan.attach(session, job, plan)
+        detail["staging"] = {
+            "upload_id": str(plan.upload.id) if plan.upload is not None else None,
+            "input_datasets": [str(d.id) for d in plan.datasets],
+            "output_patterns": plan.patterns,
+            "store": plan.store.name if plan.store is not None else None,
+        }
+    jobs_repo.add_state_change(session, job, from_state=None, to_state=initial, at=now)
+    audit.record(session, user.id, "job.submit", ("job", job.id), detail, request.source, at=now)
     session.commit()  # the intent is durable before sbatch runs
+    if initial is JobState.STAGING_IN:
+        log.info(
+            "job.staging_in",
+            job_id=str(job.id),
+            cluster=job.cluster,
+            files=len(plan.input_paths) if plan else 0,
+        )
+        return job
     log.info("job.submitting", job_id=str(job.id), cluster=job.cluster, login=job.cluster_login)
+    return send(session, job, script, backends=backends, clock=clock, actor=user.id, source=request.source)
 
+
+def send(
+    session: Session,
+    job: Job,
+    script: RenderedScript,
+    *,
+    backends: SlurmBackendFactory,
+    clock: Clock,
+    actor: object,
+    source: str,
+) -> Job:
+    """Run sbatch for a job committed in ``submitting`` and record the outcome (see submit_job)."""
     backend = backends.for_login(job.cluster_login)
     try:
         slurm_job_id = backend.submit(script, tag=job.tag)
     except SchedulerRejected as exc:
         job.reason = exc.detail
         transitions.move(session, job, JobState.FAILED, at=clock.now(), reason=exc.detail, force=True)
-        audit.record(session, user.id, "job.submit_rejected", ("job", job.id), {"detail": exc.detail},
-                     request.source, at=clock.now())  # fmt: skip
+        audit.record(session, actor, "job.submit_rejected", ("job", job.id), {"detail": exc.detail},
+                     source, at=clock.now())  # fmt: skip
         session.commit()
         log.warning("job.rejected", job_id=str(job.id), detail=exc.detail)
         raise

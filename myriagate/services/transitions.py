@@ -26,10 +26,16 @@ def move(
 ) -> bool:
     """Move ``job`` towards ``observed`` (never backwards, unless ``force``); True if it moved.
 
+    A job with outputs to stage (``job.stage_out``) that Slurm reports completed moves to
+    ``staging_out`` instead; clear the flag first to complete it.
+
     ``force`` is for the gateway's own decisions (a rejected submission fails a job that was
     ``submitting``), which are forward moves anyway; it never leaves a final state.
     """
     current = job.state
+    if observed is JobState.COMPLETED and job.stage_out:
+        # Its results still have to reach storage: services.staging completes it after that.
+        observed = JobState.STAGING_OUT
     target = observed if force and not current.is_final else advance(current, observed)
     if target == current:
         return False

@@ -63,6 +63,7 @@ def unfinished_poll_rows(session: Session, cluster: str) -> list[tuple[str, str 
     stmt = sa.select(Job.slurm_job_id, Job.status_fingerprint).where(
         Job.cluster == cluster,
         Job.state.not_in(FINAL_STATES),
+        Job.state != JobState.STAGING_OUT,  # Slurm is done with it; staging finishes it
         Job.slurm_job_id.is_not(None),
     )
     return [(job_id, fingerprint) for job_id, fingerprint in session.execute(stmt) if job_id]

@@ -1,0 +1,125 @@
+"""Queries over uploads, job staging plans and datasets."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from myriagate.db.models.jobs import Job
+from myriagate.db.models.staging import Dataset, DatasetUse, JobStaging, Upload
+from myriagate.db.models.users import User
+from myriagate.domain.states import JobState
+
+
+def get_upload(session: Session, upload_id: uuid.UUID) -> Upload | None:
+    return session.get(Upload, upload_id, options=[selectinload(Upload.files)])
+
+
+def get_plan(session: Session, job_id: uuid.UUID) -> JobStaging | None:
+    return session.get(JobStaging, job_id)
+
+
+def claimable_jobs(session: Session, cluster: str, now: datetime, limit: int = 20) -> list[uuid.UUID]:
+    """Jobs of ``cluster`` with data to move (staging in or out) and no live claim, oldest first."""
+    stmt = (
+        sa.select(Job.id)
+        .join(JobStaging, JobStaging.job_id == Job.id)
+        .where(
+            Job.cluster == cluster,
+            Job.state.in_([JobState.STAGING_IN, JobState.STAGING_OUT]),
+            sa.or_(JobStaging.claimed_until.is_(None), JobStaging.claimed_until < now),
+        )
+        .order_by(Job.updated_at)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def claim(session: Session, job_id: uuid.UUID, holder: str, *, now: datetime, until: datetime) -> bool:
+    """Take the job's transfer for ``holder`` unless someone else's claim is still live.
+
+    One conditional UPDATE checked by rowcount: safe across workers on SQLite and PostgreSQL.
+    """
+    result = session.execute(
+        sa.update(JobStaging)
+        .where(
+            JobStaging.job_id == job_id,
+            sa.or_(
+                JobStaging.claimed_until.is_(None),
+                JobStaging.claimed_until < now,
+                JobStaging.claimed_by == holder,
+            ),
+        )
+        .values(claimed_by=holder, claimed_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def renew(session: Session, job_id: uuid.UUID, holder: str, *, until: datetime) -> bool:
+    result = session.execute(
+        sa.update(JobStaging)
+        .where(JobStaging.job_id == job_id, JobStaging.claimed_by == holder)
+        .values(claimed_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def get_dataset(session: Session, dataset_id: uuid.UUID) -> Dataset | None:
+    return session.get(Dataset, dataset_id, options=[selectinload(Dataset.files)])
+
+
+def visible_datasets_filter(user: User) -> sa.ColumnElement[bool]:
+    """Datasets ``user`` may see: their own, their projects' (any member), all for platform admins."""
+    if user.is_platform_admin:
+        return sa.true()
+    accounts = {(m.cluster, m.slurm_account) for m in user.memberships}
+    clauses: list[sa.ColumnElement[bool]] = [Dataset.owner_id == user.id]
+    for cluster, account in sorted(accounts):
+        clauses.append(sa.and_(Dataset.cluster == cluster, Dataset.slurm_account == account))
+    return sa.or_(*clauses)
+
+
+def list_datasets(
+    session: Session,
+    user: User,
+    *,
+    account: str | None = None,
+    job_id: uuid.UUID | None = None,
+    limit: int = 100,
+    before: datetime | None = None,
+) -> Sequence[Dataset]:
+    stmt = sa.select(Dataset).where(visible_datasets_filter(user))
+    if account is not None:
+        stmt = stmt.where(Dataset.slurm_account == account)
+    if job_id is not None:
+        stmt = stmt.where(
+            Dataset.id.in_(sa.select(DatasetUse.dataset_id).where(DatasetUse.job_id == job_id))
+        )
+    if before is not None:
+        stmt = stmt.where(Dataset.created_at < before)
+    stmt = stmt.order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit)
+    return session.scalars(stmt).all()
+
+
+def uses_of(session: Session, dataset_id: uuid.UUID) -> Sequence[DatasetUse]:
+    return session.scalars(
+        sa.select(DatasetUse).where(DatasetUse.dataset_id == dataset_id).order_by(DatasetUse.at)
+    ).all()
+
+
+def datasets_of_job(session: Session, job_id: uuid.UUID) -> Sequence[tuple[Dataset, DatasetUse]]:
+    rows = session.execute(
+        sa.select(Dataset, DatasetUse)
+        .join(DatasetUse, DatasetUse.dataset_id == Dataset.id)
+        .where(DatasetUse.job_id == job_id)
+        .order_by(DatasetUse.at)
+    )
+    return [(dataset, use) for dataset, use in rows.tuples()]

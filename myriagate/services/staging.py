@@ -1,0 +1,225 @@
+"""The worker's staging step: move each job's inputs in before sbatch and its outputs out after.
+
+For every job of the cluster in ``staging_in`` or ``staging_out`` whose transfer nobody else
+holds, the worker claims it (one conditional UPDATE), checks residency again, moves the
+bytes through the ``Stager`` (which verifies sha256 at each destination), records what
+arrived, and moves the job on: ``staging_in`` -> ``submitting`` -> sbatch, or
+``staging_out`` -> ``completed`` with a dataset. A transient failure (connection lost) is
+retried with a growing delay, resuming where it stopped; anything else fails the job with a
+reason that says what happened. A failed stage-in leaves the job without a Slurm id, so
+settlement releases its allocation hold.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import structlog
+from sqlalchemy.orm import Session
+
+from myriagate.db.models.jobs import Job
+from myriagate.db.models.staging import JobStaging
+from myriagate.db.repos import staging as staging_repo
+from myriagate.domain.jobs import RenderedScript
+from myriagate.domain.outputs import resolve_work_dir
+from myriagate.domain.states import JobState
+from myriagate.errors import MyriagateError
+from myriagate.ports import Clock, RemoteTree, SlurmBackendFactory, StagedFile, Stager
+from myriagate.profiles.models import ClusterProfile
+from myriagate.services import audit, staging_transfers, submit, transitions
+from myriagate.services.residency import cluster_location, ensure_resident
+
+log = structlog.get_logger(__name__)
+
+RENEW_EVERY_S = 30.0
+
+
+@dataclass
+class StagingContext:
+    """Everything one cluster's staging step needs; built by the worker from the wiring."""
+
+    session_factory: Callable[[], Session]
+    profile: ClusterProfile
+    backends: SlurmBackendFactory
+    stager: Stager
+    clock: Clock
+    allowed_regions: Collection[str]
+    spool_dir: Path
+    holder: str
+    claim_s: float = 600.0
+    max_attempts: int = 5
+
+
+def run_pending(ctx: StagingContext, limit: int = 20) -> int:
+    """Stage every claimable job of the cluster once; how many jobs moved on (or failed)."""
+    with ctx.session_factory() as session:
+        job_ids = staging_repo.claimable_jobs(session, ctx.profile.name, ctx.clock.now(), limit)
+    return sum(1 for job_id in job_ids if process(ctx, job_id))
+
+
+def process(ctx: StagingContext, job_id: uuid.UUID) -> bool:
+    """Claim and stage one job; True when its state changed."""
+    now = ctx.clock.now()
+    with ctx.session_factory() as session:
+        if not staging_repo.claim(
+            session, job_id, ctx.holder, now=now, until=now + timedelta(seconds=ctx.claim_s)
+        ):
+            return False
+        job = session.get(Job, job_id)
+        plan = staging_repo.get_plan(session, job_id)
+        if job is None or plan is None or job.state not in (JobState.STAGING_IN, JobState.STAGING_OUT):
+            _unclaim(session, plan)
+            return False
+        direction = "in" if job.state is JobState.STAGING_IN else "out"
+        try:
+            with _ClaimKeeper(ctx, job_id) as keeper:
+                if direction == "in":
+                    _stage_in(ctx, session, job, plan, keeper.progress)
+                else:
+                    staging_transfers.stage_out(ctx, session, job, plan, keeper.progress)
+        except MyriagateError as exc:
+            session.rollback()
+            return _failed(ctx, session, job_id, direction, exc)
+        except Exception as exc:  # a bug or an unexpected library error: retried, never fatal
+            session.rollback()
+            log.exception("staging.unexpected_error", job_id=str(job_id), direction=direction)
+            return _failed(ctx, session, job_id, direction, MyriagateError(repr(exc), transient=True))
+    return True
+
+
+def cluster_tree(profile: ClusterProfile, login: str, root: str) -> RemoteTree:
+    conn = profile.connection
+    assert conn.host is not None and conn.known_hosts is not None  # checked at submission
+    return RemoteTree(host=conn.host, port=conn.port, login=login, known_hosts=conn.known_hosts, root=root)
+
+
+def job_dir(ctx: StagingContext, job: Job, plan: JobStaging) -> str:
+    """The job's absolute directory on the cluster (asked once, then kept in the plan)."""
+    if plan.job_dir:
+        return plan.job_dir
+    if job.work_dir and job.work_dir.startswith("/"):
+        plan.job_dir = job.work_dir
+    else:
+        home = ctx.backends.for_login(job.cluster_login).home_dir()
+        plan.job_dir = resolve_work_dir(job.spec.get("chdir"), home)
+    job.work_dir = plan.job_dir
+    return plan.job_dir
+
+
+def _stage_in(
+    ctx: StagingContext, session: Session, job: Job, plan: JobStaging, progress: Callable[[int, int], None]
+) -> None:
+    ensure_resident(
+        cluster_location(ctx.profile),
+        ctx.allowed_regions,
+        audit_session=ctx.session_factory,
+        actor=audit.WORKER,
+        subject=("job", job.id),
+        what="job inputs",
+        source="worker",
+        at=ctx.clock.now(),
+    )
+    dest = cluster_tree(ctx.profile, job.cluster_login, job_dir(ctx, job, plan))
+    staged = staging_transfers.stage_in(ctx, session, job, plan, dest, progress)
+    now = ctx.clock.now()
+    plan.staged_inputs = [_manifest_row(f) for f in staged]
+    plan.stage_in_at = now
+    plan.last_error = None
+    plan.claimed_until = None
+    job.reason = None
+    transitions.move(
+        session, job, JobState.SUBMITTING, at=now, reason=f"{len(staged)} input file(s) in place"
+    )
+    audit.record(session, audit.WORKER, "job.stage_in", ("job", job.id),
+                 {"files": len(staged), "bytes": sum(f.size_bytes for f in staged), "dir": dest.root},
+                 "worker", at=now)  # fmt: skip
+    session.commit()
+    staging_transfers.discard_inputs(ctx, plan)
+    log.info("staging.in_done", job_id=str(job.id), files=len(staged))
+    session.refresh(job)
+    if job.state is not JobState.SUBMITTING:  # cancelled while its inputs moved
+        return
+    script = RenderedScript(text=job.script_text, sbatch_args=tuple(job.sbatch_args))
+    try:
+        submit.send(session, job, script, backends=ctx.backends, clock=ctx.clock, actor=audit.WORKER,
+                    source="worker")  # fmt: skip
+    except MyriagateError as exc:
+        # Slurm refused the job: send() already failed it with the reason. Nothing to retry.
+        log.warning("staging.submit_refused", job_id=str(job.id), detail=exc.detail)
+
+
+def _failed(
+    ctx: StagingContext, session: Session, job_id: uuid.UUID, direction: str, exc: MyriagateError
+) -> bool:
+    """Record a failed attempt: retry a transient one later, fail the job otherwise."""
+    job = session.get(Job, job_id)
+    plan = staging_repo.get_plan(session, job_id)
+    if job is None or plan is None:
+        return False
+    now = ctx.clock.now()
+    plan.attempts += 1
+    plan.last_error = exc.detail
+    if exc.transient and plan.attempts < ctx.max_attempts:
+        delay = min(300.0, 5.0 * 2 ** (plan.attempts - 1))
+        plan.claimed_by, plan.claimed_until = ctx.holder, now + timedelta(seconds=delay)
+        job.reason = (
+            f"stage-{direction} interrupted ({exc.detail}); retry {plan.attempts + 1} in {delay:.0f} s"
+        )
+        job.updated_at = now
+        session.commit()
+        log.warning(
+            "staging.retry", job_id=str(job_id), direction=direction, detail=exc.detail, delay_s=delay
+        )
+        return False
+    reason = f"stage-{direction} failed: {exc.detail}"
+    job.stage_out = False
+    job.reason = reason
+    transitions.move(session, job, JobState.FAILED, at=now, reason=reason, force=True)
+    plan.claimed_by, plan.claimed_until = None, None
+    audit.record(session, audit.WORKER, f"job.stage_{direction}_failed", ("job", job.id),
+                 {"error": exc.code, "detail": exc.detail}, "worker", at=now)  # fmt: skip
+    session.commit()
+    log.warning("staging.failed", job_id=str(job_id), direction=direction, error=exc.code, detail=exc.detail)
+    return True
+
+
+def _unclaim(session: Session, plan: JobStaging | None) -> None:
+    if plan is not None:
+        plan.claimed_by, plan.claimed_until = None, None
+        session.commit()
+
+
+def _manifest_row(f: StagedFile) -> dict[str, object]:
+    return {"path": f.path, "size_bytes": f.size_bytes, "sha256": f.sha256}
+
+
+class _ClaimKeeper:
+    """Renews the job's claim while bytes move (from the stager's progress callback)."""
+
+    def __init__(self, ctx: StagingContext, job_id: uuid.UUID) -> None:
+        self._ctx = ctx
+        self._job_id = job_id
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> _ClaimKeeper:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+    def progress(self, done: int, total: int) -> None:
+        with self._lock:
+            if time.monotonic() - self._last < RENEW_EVERY_S:
+                return
+            self._last = time.monotonic()
+        until = self._ctx.clock.now() + timedelta(seconds=self._ctx.claim_s)
+        with self._ctx.session_factory() as session:
+            staging_repo.renew(session, self._job_id, self._ctx.holder, until=until)
+        log.info("staging.progress", job_id=str(self._job_id), done_bytes=done, total_bytes=total)

@@ -1,0 +1,202 @@
+"""The byte-moving half of the staging step: which files go where, verified end to end.
+
+Every file's sha256 is compared across the whole chain — what the researcher uploaded (or
+what the dataset recorded), what reached the spool, what reached the destination — so a
+file that changed anywhere on the way fails loudly instead of landing quietly.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+from sqlalchemy.orm import Session
+
+from myriagate.db.models.jobs import Job
+from myriagate.db.models.staging import Dataset, DatasetFile, DatasetRole, DatasetUse, JobStaging
+from myriagate.db.repos import staging as staging_repo
+from myriagate.domain.states import JobState
+from myriagate.errors import ChecksumMismatch, StagingError
+from myriagate.ports import RemoteTree, StagedFile
+from myriagate.profiles.models import Storage
+from myriagate.services import audit, transitions, uploads
+from myriagate.services.residency import ensure_resident, storage_location
+
+if TYPE_CHECKING:
+    from myriagate.services.staging import StagingContext
+
+log = structlog.get_logger(__name__)
+
+# Output datasets get ids derived from their job: a retried stage-out writes to the same
+# directory (and resumes) instead of starting a second copy.
+_OUTPUT_NAMESPACE = uuid.UUID("6f1b8a52-3d4e-4c1a-9a57-0c2f5e7d9b11")
+Progress = Callable[[int, int], None]
+
+
+def output_dataset_id(job_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(_OUTPUT_NAMESPACE, f"{job_id}:output")
+
+
+def storage_tree(storage: Storage, root: str) -> RemoteTree:
+    return RemoteTree(
+        host=storage.host, port=storage.port, login=storage.login, known_hosts=storage.known_hosts, root=root
+    )
+
+
+def dataset_root(storage: Storage, account: str | None, dataset_id: uuid.UUID) -> str:
+    return f"{storage.root}/{account or 'no-account'}/{dataset_id}"
+
+
+def stage_in(
+    ctx: StagingContext, session: Session, job: Job, plan: JobStaging, dest: RemoteTree, progress: Progress
+) -> list[StagedFile]:
+    """Upload files and input datasets to ``dest``; every file checked against its recorded sha256."""
+    staged: list[StagedFile] = []
+    if plan.upload_id is not None:
+        upload = staging_repo.get_upload(session, plan.upload_id)
+        if upload is None:
+            raise StagingError(f"upload {plan.upload_id} is gone")
+        local = uploads.files_dir(ctx.spool_dir, upload.id)
+        expected = {f.path: f.sha256 for f in upload.files}
+        result = ctx.stager.upload(local, sorted(expected), dest, progress=progress)
+        staged += _verified(result, expected, "upload")
+    for raw_id in plan.input_dataset_ids:
+        dataset = staging_repo.get_dataset(session, uuid.UUID(raw_id))
+        if dataset is None:
+            raise StagingError(f"input dataset {raw_id} is gone")
+        staged += _dataset_in(ctx, session, job, dataset, dest, progress)
+    return sorted(staged, key=lambda f: f.path)
+
+
+def _dataset_in(
+    ctx: StagingContext, session: Session, job: Job, dataset: Dataset, dest: RemoteTree, progress: Progress
+) -> list[StagedFile]:
+    storage = ctx.profile.storage_endpoint(dataset.endpoint)
+    if storage is None:
+        raise StagingError(f"dataset {dataset.id} is on {dataset.endpoint!r}, no longer declared")
+    expected = {f.path: f.sha256 for f in dataset.files}
+    relay = ctx.spool_dir / "stage-in" / str(job.id) / str(dataset.id)
+    fetched = ctx.stager.download(
+        storage_tree(storage, dataset.root), sorted(expected), relay, progress=progress
+    )
+    _verified(fetched, expected, f"dataset {dataset.id} (fetched)")
+    result = ctx.stager.upload(relay, sorted(expected), dest, progress=progress)
+    staged = _verified(result, expected, f"dataset {dataset.id}")
+    if session.get(DatasetUse, (dataset.id, job.id, DatasetRole.INPUT)) is None:
+        session.add(
+            DatasetUse(dataset_id=dataset.id, job_id=job.id, role=DatasetRole.INPUT, at=ctx.clock.now())
+        )
+    return staged
+
+
+def discard_inputs(ctx: StagingContext, plan: JobStaging) -> None:
+    """Free the spool once the inputs are verified on the cluster."""
+    if plan.upload_id is not None:
+        uploads.discard_spool(ctx.spool_dir, plan.upload_id)
+    _remove(ctx.spool_dir / "stage-in" / str(plan.job_id))
+
+
+def stage_out(ctx: StagingContext, session: Session, job: Job, plan: JobStaging, progress: Progress) -> None:
+    """Copy the job's outputs to its storage endpoint, record them as a dataset, complete the job."""
+    from myriagate.services.staging import cluster_tree, job_dir
+
+    storage = ctx.profile.storage_endpoint(plan.output_endpoint or "")
+    if storage is None:
+        raise StagingError(
+            f"storage endpoint {plan.output_endpoint!r} is no longer declared for {ctx.profile.name}"
+        )
+    ensure_resident(
+        storage_location(storage),
+        ctx.allowed_regions,
+        audit_session=ctx.session_factory,
+        actor=audit.WORKER,
+        subject=("job", job.id),
+        what="job outputs",
+        source="worker",
+        at=ctx.clock.now(),
+    )
+    source = cluster_tree(ctx.profile, job.cluster_login, job_dir(ctx, job, plan))
+    found = ctx.stager.scan(source, plan.output_patterns)
+    expected = {f.path: f.sha256 for f in found}
+    dataset_id = output_dataset_id(job.id)
+    relay = ctx.spool_dir / "stage-out" / str(job.id)
+    stored: list[StagedFile] = []
+    if found:
+        fetched = ctx.stager.download(source, sorted(expected), relay, progress=progress)
+        _verified(fetched, expected, "job output (fetched)")
+        dest = storage_tree(storage, dataset_root(storage, job.slurm_account, dataset_id))
+        stored = _verified(
+            ctx.stager.upload(relay, sorted(expected), dest, progress=progress), expected, "job output"
+        )
+    now = ctx.clock.now()
+    dataset = _record_dataset(session, job, storage, dataset_id, stored, now)
+    plan.output_dataset_id = dataset.id
+    plan.stage_out_at = now
+    plan.last_error = None
+    plan.claimed_by, plan.claimed_until = None, None
+    job.stage_out = False
+    note = f"{len(stored)} result file(s) stored in {storage.site} ({storage.region})"
+    if not found:
+        note = "no file matched the output patterns: " + ", ".join(plan.output_patterns)
+    job.reason = note
+    transitions.move(session, job, JobState.COMPLETED, at=now, reason=note)
+    audit.record(session, audit.WORKER, "job.stage_out", ("job", job.id),
+                 {"dataset_id": str(dataset.id), "files": len(stored), "endpoint": storage.name,
+                  "region": storage.region}, "worker", at=now)  # fmt: skip
+    session.commit()
+    _remove(relay)
+    log.info("staging.out_done", job_id=str(job.id), files=len(stored), endpoint=storage.name)
+
+
+def _record_dataset(
+    session: Session,
+    job: Job,
+    storage: Storage,
+    dataset_id: uuid.UUID,
+    files: Iterable[StagedFile],
+    now: object,
+) -> Dataset:
+    existing = staging_repo.get_dataset(session, dataset_id)
+    if existing is not None:  # a retry after the commit was lost: keep the first record
+        return existing
+    rows = list(files)
+    dataset = Dataset(
+        id=dataset_id,
+        name=f"results of {job.job_name or 'job'} ({job.slurm_job_id or job.id})",
+        owner_id=job.user_id,
+        cluster=job.cluster,
+        slurm_account=job.slurm_account,
+        endpoint=storage.name,
+        site=storage.site,
+        region=storage.region,
+        operator=storage.operator,
+        root=dataset_root(storage, job.slurm_account, dataset_id),
+        file_count=len(rows),
+        size_bytes=sum(f.size_bytes for f in rows),
+        producer_job_id=job.id,
+        created_at=now,
+        files=[DatasetFile(path=f.path, size_bytes=f.size_bytes, sha256=f.sha256) for f in rows],
+    )
+    session.add(dataset)
+    session.add(DatasetUse(dataset_id=dataset_id, job_id=job.id, role=DatasetRole.OUTPUT, at=now))
+    return dataset
+
+
+def _verified(result: Iterable[StagedFile], expected: Mapping[str, str], what: str) -> list[StagedFile]:
+    """The transfer's files, after checking each one's sha256 against what was expected."""
+    got = {f.path: f for f in result}
+    missing = sorted(set(expected) - set(got))
+    if missing:
+        raise StagingError(f"{what}: {len(missing)} file(s) missing after the transfer, e.g. {missing[0]!r}")
+    for path, sha in expected.items():
+        if got[path].sha256 != sha:
+            raise ChecksumMismatch(f"{what}: {path!r} arrived with sha256 {got[path].sha256}, expected {sha}")
+    return [got[path] for path in sorted(expected)]
+
+
+def _remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
