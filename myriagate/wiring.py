@@ -18,13 +18,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from myriagate.db.ledger import SqlLedger
 from myriagate.db.session import make_session_factory
 from myriagate.errors import ConfigError, NotFound
-from myriagate.ports import CommandRunner, SlurmBackend
+from myriagate.ports import Clock, CommandRunner, SlurmBackend, Stager
 from myriagate.profiles.loader import load_all_profiles
 from myriagate.profiles.models import ClusterProfile
 from myriagate.runners.certificates import CertificateAuthority
 from myriagate.runners.local import LocalRunner
 from myriagate.runners.pool import SshConnectionPool
 from myriagate.runners.ssh import SshRunner
+from myriagate.services.staging import StagingContext
+from myriagate.services.staging_plan import ResidencyContext
 from myriagate.settings import Settings, get_settings
 from myriagate.slurm.cli_backend import SlurmCliBackend
 from myriagate.slurm.sacctmgr import SacctmgrAccounts
@@ -100,6 +102,7 @@ class Gateway:
     session_factory: sessionmaker[Session]
     _backends: dict[str, ClusterBackends] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stager: Stager | None = None
 
     def profile(self, cluster: str | None = None) -> ClusterProfile:
         name = cluster or self.settings.default_cluster
@@ -159,9 +162,49 @@ class Gateway:
         tz = ZoneInfo(profile.timezone) if profile.timezone else UTC
         return SacctUsage(self.operator_runner(profile.name), cluster_tz=tz)
 
+    def stager(self) -> Stager:
+        """The one stager of this process (OpenSSH, with certificates from the gateway's CA)."""
+        with self._lock:
+            if self._stager is None:
+                if self.settings.ssh_ca_key_path is None:
+                    raise ConfigError("data staging goes over SSH: set MYRIAGATE_SSH_CA_KEY_PATH")
+                from myriagate.staging.openssh import OpenSshStager
+
+                ca = CertificateAuthority(self.settings.ssh_ca_key_path, self.settings.ssh_cert_validity_s)
+                self._stager = OpenSshStager(ca)
+            return self._stager
+
+    def residency(self, source: str = "api") -> ResidencyContext:
+        """The residency policy the submit service checks staging against."""
+        return ResidencyContext(
+            allowed_regions=tuple(self.settings.allowed_regions),
+            audit_session=self.session_factory,
+            source=source,
+        )
+
+    def staging_context(self, cluster: str, clock: Clock, holder: str) -> StagingContext:
+        """What the worker's staging step needs for ``cluster``."""
+        settings = self.settings
+        return StagingContext(
+            session_factory=self.session_factory,
+            profile=self.profile(cluster),
+            backends=self.backends(cluster),
+            stager=self.stager(),
+            clock=clock,
+            allowed_regions=tuple(settings.allowed_regions),
+            spool_dir=settings.spool_dir,
+            holder=holder,
+            claim_s=settings.staging_claim_s,
+            max_attempts=settings.staging_max_attempts,
+        )
+
     def close(self) -> None:
         for backends in self._backends.values():
             backends.close()
+        stager, self._stager = self._stager, None
+        close = getattr(stager, "close", None)
+        if close is not None:
+            close()
         self.session_factory.kw["bind"].dispose()
 
 

@@ -70,6 +70,7 @@ def worker(
     once: Annotated[bool, typer.Option("--once", help="One tick per cluster, then exit.")] = False,
 ) -> None:
     """Track jobs: one poller per cluster, guarded by a database lease, until stopped."""
+    from myriagate.services import staging as staging_service
     from myriagate.services import worker as worker_service
     from myriagate.services.clock import SystemClock
     from myriagate.wiring import build_gateway
@@ -95,9 +96,19 @@ def worker(
                 )
                 for name in clusters
             }
+            staged = {
+                name: staging_service.run_pending(
+                    gateway.staging_context(name, clock, worker_service.holder_id())
+                )
+                for name in clusters
+                if staging_service.can_stage(gateway.profile(name))
+            }
             print_json(
                 {
-                    name: (r.__dict__ if r is not None else "lease held elsewhere")
+                    name: {
+                        **(r.__dict__ if r is not None else {"lease": "held elsewhere"}),
+                        "staged": staged.get(name, 0),
+                    }
                     for name, r in results.items()
                 }
             )
@@ -122,6 +133,18 @@ def worker(
                 daemon=True,
             )
             for name in clusters
+        ]
+        # Transfers run beside the pollers, so a long stage-out never delays a poll tick.
+        threads += [
+            threading.Thread(
+                target=staging_service.run_loop,
+                name=f"staging-{name}",
+                args=(gateway.staging_context(name, clock, worker_service.holder_id()), stop),
+                kwargs={"min_s": settings.poll_min_s, "max_s": settings.poll_max_s},
+                daemon=True,
+            )
+            for name in clusters
+            if staging_service.can_stage(gateway.profile(name))
         ]
         for thread in threads:
             thread.start()

@@ -223,3 +223,24 @@ class _ClaimKeeper:
         with self._ctx.session_factory() as session:
             staging_repo.renew(session, self._job_id, self._ctx.holder, until=until)
         log.info("staging.progress", job_id=str(self._job_id), done_bytes=done, total_bytes=total)
+
+
+def run_loop(ctx: StagingContext, stop: threading.Event, *, min_s: float = 1.0, max_s: float = 10.0) -> None:
+    """Stage the cluster's jobs until ``stop`` is set: at once again after work, slower when idle."""
+    log.info("staging.started", cluster=ctx.profile.name, holder=ctx.holder)
+    delay = min_s
+    while not stop.is_set():
+        try:
+            moved = run_pending(ctx)
+        except Exception:  # a database hiccup must not end the loop
+            log.exception("staging.step_failed", cluster=ctx.profile.name)
+            moved = 0
+        delay = min_s if moved else min(max_s, delay * 2)
+        stop.wait(delay)
+    log.info("staging.stopped", cluster=ctx.profile.name)
+
+
+def can_stage(profile: ClusterProfile) -> bool:
+    """Whether the cluster is reached over SSH, which staging needs."""
+    conn = profile.connection
+    return conn.runner == "ssh" and conn.host is not None and conn.known_hosts is not None
