@@ -22,7 +22,9 @@ from myriagate import __version__
 from myriagate.logs import configure_logging
 from myriagate.services.clock import SystemClock
 from myriagate.web.api import allocations, clusters, jobs, me, sessions, templates, tokens, users
-from myriagate.web.problems import document_problems, install_problem_handlers, unhandled_problem
+from myriagate.web.pages import install_pages
+from myriagate.web.pages.errors import unhandled_response
+from myriagate.web.problems import document_problems, install_problem_handlers
 from myriagate.wiring import Gateway, build_gateway
 
 log = structlog.get_logger(__name__)
@@ -71,7 +73,7 @@ class RequestIdMiddleware:
             except Exception as exc:
                 if response_started:
                     raise
-                await unhandled_problem(Request(scope), exc)(scope, receive, send_with_id)
+                await unhandled_response(Request(scope), exc)(scope, receive, send_with_id)
             finally:
                 log.info(
                     "http.request",
@@ -113,6 +115,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     for module in (me, tokens, sessions, users, clusters, templates, jobs, allocations):
         api.include_router(module.router)
     app.include_router(api)
+    install_pages(app)  # HTML pages, static assets and HTML error pages (docs/web.md)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

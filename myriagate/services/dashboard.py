@@ -1,0 +1,122 @@
+"""What a researcher's pages show beyond the API's own views: their projects' balances, what a
+job held and was charged, the notices of the dashboard, and the gateway's queue depth.
+
+Read-only; callers have already checked that the user may see the job (``jobs_query``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from myriagate.db.models.allocations import EntryKind, LedgerEntry
+from myriagate.db.models.jobs import Job
+from myriagate.db.models.users import User
+from myriagate.domain.costs import Cost
+from myriagate.domain.states import FINAL_STATES, JobState
+from myriagate.services import allocations
+from myriagate.services.jobs_query import JobView
+
+# A project with less than this share of its grant left gets a "running low" notice.
+LOW_BALANCE_SHARE = 0.10
+RECENT_NOTICE_WINDOW = timedelta(days=2)
+
+
+def my_balances(session: Session, user: User, *, at: datetime) -> list[allocations.ProjectBalance]:
+    """The current balances of the projects ``user`` is a member of (not all an admin may see)."""
+    mine = {(m.cluster, m.slurm_account) for m in user.memberships}
+    return [b for b in allocations.balances(session, user, at=at) if (b.cluster, b.slurm_account) in mine]
+
+
+@dataclass(frozen=True)
+class JobCharges:
+    """What a job's ledger entries say: the hold taken at submit, released and charged since."""
+
+    held: Cost
+    released: Cost
+    charged: Cost
+
+    @property
+    def has_entries(self) -> bool:
+        return not (self.held.is_zero and self.released.is_zero and self.charged.is_zero)
+
+
+def job_charges(session: Session, job_id: uuid.UUID) -> JobCharges:
+    rows = session.execute(
+        sa.select(
+            LedgerEntry.kind, sa.func.sum(LedgerEntry.core_seconds), sa.func.sum(LedgerEntry.gpu_seconds)
+        )
+        .where(LedgerEntry.job_id == job_id)
+        .group_by(LedgerEntry.kind)
+    ).all()
+    totals = {kind: Cost(int(core or 0), int(gpu or 0)) for kind, core, gpu in rows}
+    zero = Cost(0, 0)
+    return JobCharges(
+        held=totals.get(EntryKind.HOLD, zero),
+        released=totals.get(EntryKind.RELEASE, zero),
+        charged=totals.get(EntryKind.CHARGE, zero),
+    )
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One line of the dashboard: a job that ended, or a project running low."""
+
+    kind: Literal["job_finished", "job_failed", "quota_low", "quota_exhausted"]
+    subject: str  # job name or id, or the project's account
+    job_id: uuid.UUID | None = None
+    at: datetime | None = None
+    share_left: float | None = None
+
+
+def notices(
+    jobs: Iterable[JobView], balances: Sequence[allocations.ProjectBalance], *, now: datetime
+) -> list[Notice]:
+    """Jobs of the user that ended recently (newest first), then projects low on hours."""
+    found: list[Notice] = []
+    for view in jobs:
+        job = view.job
+        if job.state not in FINAL_STATES or job.ended_at is None or now - job.ended_at > RECENT_NOTICE_WINDOW:
+            continue
+        kind: Literal["job_finished", "job_failed"] = (
+            "job_finished" if job.state in (JobState.COMPLETED, JobState.CANCELLED) else "job_failed"
+        )
+        found.append(Notice(kind, job.job_name or str(job.id), job_id=job.id, at=job.ended_at))
+    for pb in balances:
+        granted = pb.balance.granted.core_seconds
+        if granted <= 0:
+            continue
+        share = pb.balance.remaining.core_seconds / granted
+        if share <= 0:
+            found.append(Notice("quota_exhausted", pb.slurm_account, share_left=0.0))
+        elif share < LOW_BALANCE_SHARE:
+            found.append(Notice("quota_low", pb.slurm_account, share_left=share))
+    return found
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    cluster: str
+    partition: str
+    pending: int
+    running: int
+
+
+def queue_depth(session: Session) -> list[QueueDepth]:
+    """Gateway jobs waiting and running, per cluster and partition."""
+    rows = session.execute(
+        sa.select(Job.cluster, Job.partition, Job.state, sa.func.count())
+        .where(Job.state.in_((JobState.PENDING, JobState.RUNNING, JobState.SUBMITTING)))
+        .group_by(Job.cluster, Job.partition, Job.state)
+    ).all()
+    depth: dict[tuple[str, str], list[int]] = {}
+    for cluster, partition, state, count in rows:
+        counts = depth.setdefault((cluster, partition or "—"), [0, 0])
+        counts[1 if state is JobState.RUNNING else 0] += int(count)
+    return [QueueDepth(c, p, pending, running) for (c, p), (pending, running) in sorted(depth.items())]

@@ -1,0 +1,104 @@
+"""Languages of the pages: gettext catalogs (``myriagate/locale/<lang>/LC_MESSAGES/messages.po``),
+the choice of language per request, and number and date formatting for people.
+
+The ``.po`` files are read with Babel at first use (no compile step, so a clean checkout
+works). English is the source language: its catalog may leave messages untranslated, and a
+missing translation falls back to the English text. The language comes from the
+``myriagate_lang`` cookie (set by the language switch), else from ``Accept-Language``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_datetime as babel_format_datetime
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+
+LANGUAGES: tuple[str, ...] = ("en", "fr")
+DEFAULT_LANGUAGE = "en"
+LANGUAGE_COOKIE = "myriagate_lang"
+LANGUAGE_NAMES: dict[str, str] = {"en": "English", "fr": "Français"}
+
+
+def locale_dir() -> Path:
+    found = resources.files("myriagate") / "locale"
+    return Path(str(found))
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def catalog(lang: str) -> dict[str, str]:
+    """msgid -> msgstr of one language (only translated, non-fuzzy messages)."""
+    path = locale_dir() / lang / "LC_MESSAGES" / "messages.po"
+    if not path.exists():
+        return {}
+    with path.open("rb") as handle:
+        po = read_po(handle, locale=lang)
+    return {
+        str(message.id): str(message.string)
+        for message in po
+        if message.id and isinstance(message.id, str) and message.string and not message.fuzzy
+    }
+
+
+def _accepted(header: str) -> list[tuple[float, str]]:
+    """``fr-FR,fr;q=0.9,en;q=0.8`` -> [(1.0, 'fr'), (0.9, 'fr'), (0.8, 'en')] (primary tags)."""
+    ranked: list[tuple[float, str]] = []
+    for position, part in enumerate(header.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                quality = float(params[2:])
+            except ValueError:
+                quality = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary:
+            # Earlier entries win ties, as the header's order is the browser's preference.
+            ranked.append((quality - position * 1e-6, primary))
+    return sorted(ranked, reverse=True)
+
+
+def choose_language(cookie: str | None, accept_language: str | None) -> str:
+    if cookie in LANGUAGES:
+        return cookie
+    for quality, primary in _accepted(accept_language or ""):
+        if quality > 0 and primary in LANGUAGES:
+            return primary
+    return DEFAULT_LANGUAGE
+
+
+class Translator:
+    """Messages and formats of one language; ``_`` in the page templates."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+        self._messages = catalog(self.lang)
+
+    def gettext(self, message: str, **values: Any) -> str:
+        """The translation of ``message`` with ``%(name)s`` placeholders filled in."""
+        text = self._messages.get(message, message)
+        return text % values if values else text
+
+    __call__ = gettext
+
+    def number(self, value: float | int | Decimal, digits: int = 0) -> str:
+        """``9870`` -> ``9,870`` (en) or ``9 870`` (fr), at most ``digits`` decimals."""
+        pattern = "#,##0" + ("." + "#" * digits if digits else "")
+        return format_decimal(value, format=pattern, locale=self.lang)
+
+    def hours(self, seconds: int) -> str:
+        """Core- or GPU-seconds as hours for people: ``460800`` -> ``128``; small ones keep 2 decimals."""
+        return self.number(Decimal(seconds) / 3600, digits=0 if abs(seconds) >= 360_000 else 2)
+
+    def datetime(self, value: datetime | None) -> str:
+        if value is None:
+            return "—"
+        # Times are stored in UTC and shown so, named: no guessing of the reader's zone.
+        return babel_format_datetime(value, format="medium", tzinfo=UTC, locale=self.lang) + " UTC"

@@ -1,0 +1,50 @@
+"""The web pages: server-rendered Jinja2, progressively enhanced with a little JavaScript.
+
+``install_pages(app)`` (called by ``create_app``) builds the page template environment, serves
+the static assets (CSS, JS, SVG: no external asset), includes one router per page group and
+makes page errors render as HTML. See docs/web.md.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from myriagate.web.pages import (
+    admin_allocations,
+    admin_audit,
+    admin_usage,
+    dashboard,
+    job_pages,
+    session_pages,
+    submit_page,
+    token_pages,
+)
+from myriagate.web.pages.errors import install_html_errors
+from myriagate.web.pages.rendering import build_environment
+
+__all__ = ["install_pages"]
+
+
+def static_dir() -> Path:
+    return Path(str(resources.files("myriagate.web") / "static"))
+
+
+def install_pages(app: FastAPI) -> None:
+    app.state.page_env = build_environment(app.state.gateway.settings)
+    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+    for module in (
+        session_pages,
+        dashboard,
+        job_pages,
+        submit_page,
+        token_pages,
+        admin_allocations,
+        admin_usage,
+        admin_audit,
+    ):
+        app.include_router(module.router)
+    install_html_errors(app)

@@ -1,0 +1,42 @@
+"""The audit log (platform admins) and the cluster's health and queue depth (every signed-in
+user, as ``GET /api/v1/clusters/{name}``)."""
+
+from __future__ import annotations
+
+import structlog
+from fastapi import APIRouter, Request, Response
+
+from myriagate.errors import MyriagateError
+from myriagate.services import admin_views, dashboard
+from myriagate.web.deps import DbSession, GatewayDep
+from myriagate.web.pages.deps import PageUser, require_roles
+from myriagate.web.pages.rendering import render
+
+log = structlog.get_logger(__name__)
+router = APIRouter(include_in_schema=False)
+AUDIT_PAGE = 50
+
+
+@router.get("/admin/audit")
+def audit_page(
+    request: Request, page: PageUser, db: DbSession, action: str = "", offset: int = 0
+) -> Response:
+    require_roles(page, "platform_admin")
+    result = admin_views.audit_log(db, page.user, action=action[:64] or None, limit=AUDIT_PAGE, offset=offset)
+    return render(request, "audit.html", lines=result.items, has_more=result.has_more, action=action[:64],
+                  offset=max(0, offset), page_size=AUDIT_PAGE)  # fmt: skip
+
+
+@router.get("/cluster")
+def cluster_page(request: Request, page: PageUser, db: DbSession, gateway: GatewayDep) -> Response:
+    clusters = []
+    for name in sorted(gateway.profiles):
+        profile = gateway.profiles[name]
+        try:
+            health = gateway.backends(name).for_service().ping()
+            problem = None
+        except MyriagateError as exc:  # shown on the page, never a 5xx
+            log.warning("cluster.ping_failed", cluster=name, code=exc.code, detail=exc.detail)
+            health, problem = None, f"{exc.title}: {exc.detail}"
+        clusters.append({"profile": profile, "health": health, "problem": problem})
+    return render(request, "cluster.html", clusters=clusters, depth=dashboard.queue_depth(db))

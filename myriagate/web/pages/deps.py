@@ -1,0 +1,53 @@
+"""Who is looking at a page: the same authentication as the API (``web.auth``), from the
+session cookie (or the trusted proxy), with the CSRF token checked on every form post.
+
+``PageUser`` is the dependency of every page that needs someone signed in. A visitor without
+a session gets NotAuthenticated, which the page error handler turns into a redirect to the
+login page (for GET) — the JSON API keeps answering 401 problem details.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from myriagate.errors import PermissionDenied
+from myriagate.services import authz
+from myriagate.services.auth import User
+from myriagate.web import auth
+from myriagate.web.deps import DbSession, SettingsDep
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """The signed-in user of a page, their roles and the CSRF token their forms carry."""
+
+    user: User
+    roles: list[authz.Role]
+    csrf_token: str | None
+
+    def has(self, *roles: authz.Role) -> bool:
+        return any(role in self.roles for role in roles)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.has("university_admin", "platform_admin")
+
+
+async def page_context(request: Request, db: DbSession, settings: SettingsDep) -> PageContext:
+    identity = await auth.authenticate(request, db, settings)
+    csrf = identity.web_session.csrf_token if identity.web_session is not None else None
+    context = PageContext(user=identity.user, roles=authz.roles_of(identity.user), csrf_token=csrf)
+    request.state.page = context  # the layout shows who is signed in, even on error pages
+    return context
+
+
+PageUser = Annotated[PageContext, Depends(page_context)]
+
+
+def require_roles(page: PageContext, *roles: authz.Role) -> None:
+    """PermissionDenied (403) unless the user has one of ``roles`` (the API's rule for the page)."""
+    if not page.has(*roles):
+        raise PermissionDenied("this page is for " + " or ".join(r.replace("_", " ") + "s" for r in roles))

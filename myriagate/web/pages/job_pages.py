@@ -1,0 +1,125 @@
+"""Job list (filters and pages), job page (timeline, output tails, cost, cancel)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from uuid import UUID
+
+from fastapi import APIRouter, Request, Response
+
+from myriagate.domain.states import JobState
+from myriagate.errors import FieldError, InvalidRequest, MyriagateError
+from myriagate.services import authz, dashboard, jobs_query
+from myriagate.services.auth import User
+from myriagate.services.cancel import cancel_job
+from myriagate.services.outputs import read_output
+from myriagate.web.deps import ClockDep, DbSession, GatewayDep
+from myriagate.web.pages.deps import PageUser
+from myriagate.web.pages.forms import see_other
+from myriagate.web.pages.rendering import render
+from myriagate.web.pages.wording import reason_text
+from myriagate.wiring import Gateway
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 25
+TAIL_BYTES = 8192
+
+
+def _day(value: str, name: str, *, end: bool = False) -> datetime | None:
+    """A date field (YYYY-MM-DD) as the UTC midnight it starts (or the next one, for ``end``)."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest(
+            f"{name} must be a date like 2026-01-31", fields=[FieldError((name,), "not a date")]
+        ) from None
+    start = datetime.combine(day, time(0), tzinfo=UTC)
+    return start + timedelta(days=1) if end else start
+
+
+@router.get("/jobs")
+def list_jobs(
+    request: Request,
+    page: PageUser,
+    db: DbSession,
+    state: str = "",
+    project: str = "",
+    since: str = "",
+    until: str = "",
+    cursor: str = "",
+) -> Response:
+    states: tuple[JobState, ...] = ()
+    if state:
+        try:
+            states = (JobState(state),)
+        except ValueError:
+            raise InvalidRequest("unknown state", fields=[FieldError(("state",), "unknown state")]) from None
+    filters = jobs_query.JobFilters(
+        states=states,
+        account=project[:64] or None,
+        since=_day(since, "since"),
+        until=_day(until, "until", end=True),
+    )
+    result = jobs_query.list_jobs(db, user=page.user, filters=filters, limit=PAGE_SIZE, cursor=cursor or None)
+    projects = sorted({m.slurm_account for m in page.user.memberships})
+    return render(
+        request,
+        "jobs.html",
+        jobs=result.items,
+        next_cursor=result.next_cursor,
+        paged=bool(cursor),
+        states=[s.value for s in JobState],
+        projects=projects,
+        values={"state": state, "project": project, "since": since, "until": until},
+    )
+
+
+def _tails(gateway: Gateway, db: DbSession, job_id: UUID, user: User, cluster: str) -> dict[str, str]:
+    """The end of the output and error files; a cluster problem is shown, not raised."""
+    tails: dict[str, str] = {}
+    for stream in ("output", "error"):
+        try:
+            data = read_output(
+                db, job_id=job_id, user=user, backends=gateway.backends(cluster), stream=stream,
+                max_bytes=TAIL_BYTES,
+            )  # fmt: skip
+        except MyriagateError as exc:
+            tails[stream + "_problem"] = exc.detail
+        else:
+            tails[stream] = data.decode("utf-8", "replace")
+    return tails
+
+
+@router.get("/jobs/{job_id}")
+def show_job(job_id: UUID, request: Request, page: PageUser, db: DbSession, gateway: GatewayDep) -> Response:
+    view = jobs_query.get_job_detail(db, job_id=job_id, user=page.user)
+    job = view.job
+    can_act = authz.can_act_on_job(page.user, job)
+    tails: dict[str, str] = {}
+    if can_act and job.array_task_count is None and job.slurm_job_id is not None:
+        tails = _tails(gateway, db, job_id, page.user, job.cluster)
+    history = [(change, reason_text(change.reason)) for change in view.history]
+    return render(
+        request,
+        "job.html",
+        view=view,
+        job=job,
+        history=history,
+        current_reason=reason_text(job.reason),
+        can_act=can_act,
+        cancellable=can_act and not job.state.is_final and job.cancel_requested_at is None,
+        tails=tails,
+        charges=dashboard.job_charges(db, job.id),
+        refresh=not job.state.is_final,
+    )
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel(job_id: UUID, page: PageUser, db: DbSession, gateway: GatewayDep, clock: ClockDep) -> Response:
+    """The same cancel as the API; the page then shows the job with its cancel requested."""
+    view = jobs_query.get_job(db, job_id=job_id, user=page.user)
+    cancel_job(db, job_id=job_id, user=page.user, backends=gateway.backends(view.job.cluster), clock=clock)
+    return see_other(f"/jobs/{job_id}")
