@@ -186,7 +186,10 @@ class OpenSshStager:
             call,
             dest,
             "list",
-            {"files": [{"path": s.path, "size": s.size, "hash": "ifsize"} for s in sources]},
+            {
+                "files": [{"path": s.path, "size": s.size, "hash": "ifsize"} for s in sources],
+                "create_root": True,  # the destination of an upload is created if missing
+            },
         )["files"]
         done: dict[str, StagedFile] = {}
         outgoing: list[Outgoing] = []

@@ -120,9 +120,17 @@ def sha256_file(path: str, fd: int | None = None) -> str:
 class Tree:
     """One root directory: safe path resolution, the partial directory and the manifest."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, create: bool = False) -> None:
         if not os.path.isabs(root):
             raise HelperError("unsafe", root, "the root must be an absolute path")
+        if create and not os.path.lexists(root):
+            # An upload's destination (a job's own directory) may not exist yet.
+            try:
+                os.makedirs(root, 0o755, exist_ok=True)
+            except OSError as exc:
+                raise HelperError(
+                    os_error_kind(exc), "", "cannot create the root: " + str(exc.strerror)
+                ) from exc
         try:
             self.real = os.path.realpath(root)
             st = os.stat(self.real)
@@ -367,15 +375,15 @@ def main(argv: list[str]) -> int:
     try:
         with contextlib.suppress(OSError):  # bigger pipes, fewer wake-ups (Linux; 1 MiB max unprivileged)
             fcntl.fcntl(stdin.fileno(), 1031, CHUNK)
-        tree = Tree(root)
         if op == "recv":
-            result: dict[str, Any] = op_recv(tree, stdin)
+            result: dict[str, Any] = op_recv(Tree(root, create=True), stdin)
         elif op == "send":
-            op_send(tree, json.loads(stdin.read().decode("utf-8")), stdout)
+            op_send(Tree(root), json.loads(stdin.read().decode("utf-8")), stdout)
             return 0
         else:
             req = json.loads(stdin.read().decode("utf-8"))
             handlers = {"list": op_list, "commit": op_commit, "scan": op_scan}
+            tree = Tree(root, create=op == "commit" or bool(req.get("create_root")))
             result = handlers[op](tree, req)
     except HelperError as exc:
         stdout.write(b"\n" + json.dumps({"error": exc.kind, "path": exc.path, "detail": exc.detail}).encode())
