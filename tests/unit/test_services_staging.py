@@ -443,3 +443,52 @@ def test_upload_size_limit_and_announced_checksum(
     with pytest.raises(ChecksumMismatch):
         writer.finish("0" * 64)
     assert not any(p.is_file() for p in spool.rglob("*"))
+
+
+def test_a_failed_stage_in_releases_the_allocation_hold(
+    session: Session, session_factory: sessionmaker[Session], backends: FakeSlurmBackendFactory,
+    profile: ClusterProfile, alice: User, clock: FakeClock, ctx: StagingContext, stager: FakeStager,
+    spool: Path,
+) -> None:  # fmt: skip
+    from datetime import UTC, datetime
+
+    from myriagate.db.ledger import SqlLedger
+    from myriagate.db.repos import projects as projects_repo
+    from myriagate.domain.costs import Cost
+    from myriagate.services import allocations
+    from myriagate.services.worker import Worker, WorkerOptions, settle_step
+
+    alice.is_platform_admin = True
+    projects_repo.add_institution(session, code="unicaen", name="Caen")
+    projects_repo.add_project(session, cluster=CLUSTER, slurm_account="caen-climat", institution="unicaen",
+                              created_at=clock.now())  # fmt: skip
+    session.commit()
+    period = allocations.create_period(session, alice, cluster=CLUSTER, name="2026",
+                                       starts_at=datetime(2026, 1, 1, tzinfo=UTC),
+                                       ends_at=datetime(2027, 1, 1, tzinfo=UTC), clock=clock)  # fmt: skip
+    allocations.set_quota(session, alice, institution="unicaen", period_id=period.id,
+                          amount=allocations.hours(100), clock=clock)  # fmt: skip
+    allocation_id = allocations.grant(session, alice, cluster=CLUSTER, slurm_account="caen-climat",
+                                      amount=allocations.hours(10), clock=clock).allocation_id  # fmt: skip
+    alice.is_platform_admin = False
+    session.commit()
+
+    upload = upload_files(session, alice, spool, clock, {"in.dat": b"x"})
+    job = submit_job(
+        session, backends=backends, profile=profile, user=alice,
+        request=SubmitRequest(script_text=SCRIPT, cluster=CLUSTER), clock=clock, ledger=SqlLedger,
+        staging=StagingRequest(upload_id=upload.id), residency=residency(session_factory),
+    )  # fmt: skip
+    with session_factory() as s:
+        assert SqlLedger(s).balance(allocation_id).held.core_seconds > 0  # held at submit, before staging
+    stager.failures.append(StagingError("permission denied on devcluster: /home/alice/myriagate-jobs"))
+    run_pending(ctx)
+    step = settle_step(cluster=CLUSTER, backends=backends, clock=clock, settings=Settings(dev_mode=True),
+                       profile=profile, ledger=SqlLedger)  # fmt: skip
+    Worker(session_factory, backends, clock, WorkerOptions(cluster=CLUSTER), settle=step).run_once()
+    with session_factory() as s:
+        after = SqlLedger(s).balance(allocation_id)
+        assert (after.held, after.charged) == (Cost(), Cost())
+        assert s.get(Job, job.id).reason == (  # type: ignore[union-attr]
+            "stage-in failed: permission denied on devcluster: /home/alice/myriagate-jobs"
+        )
