@@ -37,3 +37,12 @@ HOSTILE_STRINGS: list[str] = [
 
 # Not UTF-8: must be refused cleanly where text is expected.
 HOSTILE_BYTES: list[bytes] = [b"\xff\xfe\xfd", b"caf\xe9"]
+
+# Markup that must be shown as text on every page, never run (the pages escape everything).
+XSS_STRINGS: list[str] = [
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "'><svg onload=alert(1)>",
+    "</textarea><script>alert(2)</script>",
+    "javascript:alert(3)",
+]
