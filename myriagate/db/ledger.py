@@ -10,8 +10,9 @@ settled atomically. Safety comes from the database, not from Python:
 - Every job entry has a unique key (job_id, kind) — or (allocation, slurm_job_id, kind) for
   jobs run outside the gateway — and is written with ``ON CONFLICT DO NOTHING RETURNING``:
   a retry finds its entry and changes nothing. (No IntegrityError is raised, so the caller's
-  transaction stays usable without a SAVEPOINT.) Bulk settlement on PostgreSQL checks the
-  entries under the allocation locks and then inserts plainly (myriagate.db.settlement).
+  transaction stays usable without a SAVEPOINT.) Bulk settlement (``close_many``, what the
+  worker uses) checks the entries under the allocation locks and then inserts them in one
+  statement (myriagate.db.settlement).
 - Settling and releasing first lock the allocation row (a no-op UPDATE, which locks on both
   databases), then read, compute and write: two workers settling one job take turns and the
   second sees the first's entries.
@@ -39,7 +40,7 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.allocations import Allocation, EntryKind, InstitutionQuota, LedgerEntry
 from myriagate.db.models.users import Project
 from myriagate.db.repos import allocations as allocations_repo
-from myriagate.db.settlement import SettleItem, settle_batch
+from myriagate.db.settlement import Closed, SettleItem, close_batch
 from myriagate.domain.costs import Cost
 from myriagate.errors import Conflict, InsufficientAllocation, InvalidRequest, NotFound
 from myriagate.ports import Balance, Clock
@@ -160,8 +161,22 @@ class SqlLedger:
 
         Jobs without a hold are skipped (logged); already settled ones are no-ops.
         """
-        return settle_batch(
-            self.session, list(items), now=self._now(), author=self.author, insert_stmt=self._insert_stmt
+        return self.close_many(items).settled
+
+    def release_many(self, job_ids: Iterable[uuid.UUID]) -> int:
+        """Give back the whole hold of many jobs that never ran; returns how many now."""
+        return self.close_many((), release=job_ids).released
+
+    def close_many(self, settle: Iterable[SettleItem], *, release: Iterable[uuid.UUID] = ()) -> Closed:
+        """Settle some finished jobs and release others, in a few statements for all of them
+        (myriagate.db.settlement); what was closed before is left as it is."""
+        return close_batch(
+            self.session,
+            list(settle),
+            release=list(release),
+            now=self._now(),
+            author=self.author,
+            insert_stmt=self._insert_stmt,
         )
 
     def grant(
@@ -422,4 +437,4 @@ def _fmt(amount: Cost) -> str:
     return f"{amount.core_seconds} core-seconds and {amount.gpu_seconds} GPU-seconds"
 
 
-__all__ = ["MAX_SECONDS", "LedgerPage", "OpenHold", "SettleItem", "SqlLedger"]
+__all__ = ["MAX_SECONDS", "Closed", "LedgerPage", "OpenHold", "SettleItem", "SqlLedger"]

@@ -1,17 +1,22 @@
-"""Settling finished jobs in bulk: a few set-based statements for thousands of jobs.
+"""Closing many holds at once: a few set-based statements for thousands of finished jobs.
 
-Used by ``SqlLedger.settle`` (one job) and ``SqlLedger.settle_many`` (a whole sacct answer).
-Per job: its hold leaves ``held`` (unless it was released before), ``actual`` is added to
-``charged`` and recorded as one ``charge`` entry, which also closes the hold; if ``actual`` is
-more than what was left, an ``overrun`` adjustment raises ``granted`` by the difference, so
-the allocation ends at zero and never below (see myriagate.db.ledger).
+Used by ``SqlLedger.settle``/``settle_many``/``release_many``/``close_many``, hence by the
+worker's settlement step (``services.settlement``) and by ``bench/ledger.py``. Per job:
 
-One entry per settled job, not a charge plus a release: writing ledger rows is what settling
-costs, and the charge already says that the hold is over.
+- **settled** (it ran): its hold leaves ``held`` (unless it was released before), ``actual``
+  is added to ``charged`` and recorded as one ``charge`` entry, which also closes the hold; if
+  ``actual`` is more than what was left, an ``overrun`` adjustment raises ``granted`` by the
+  difference, so the allocation ends at zero and never below (see myriagate.db.ledger);
+- **released** (it never ran): its whole hold leaves ``held``, recorded as one ``release``.
 
-Concurrency: the allocation rows are locked (no-op UPDATE, in id order so two workers never
-deadlock) *before* the job entries are read, so a second worker settling the same jobs waits
-and then finds them settled. The entries' unique keys are the backstop.
+One entry per job, not a charge plus a release: writing ledger rows is what settling costs,
+and the charge already says that the hold is over.
+
+Statements per call, whatever the number of jobs (SQLite: per 900 ids): read the holds; lock
+the allocations and read their totals (one statement, rows locked in id order so two workers
+never deadlock); read the entries that already closed these holds (under the locks, so a
+second worker settling the same jobs waits and then finds them closed); insert the new
+entries; write the totals. The entries' unique (job, kind) keys are the backstop.
 """
 
 from __future__ import annotations
@@ -47,40 +52,60 @@ class SettleItem:
     actual: Cost
 
 
-def settle_batch(
+@dataclass(frozen=True)
+class Closed:
+    """How many holds one call closed: charged (settled) and given back (released)."""
+
+    settled: int = 0
+    released: int = 0
+
+
+def close_batch(
     session: Session,
     items: Sequence[SettleItem],
     *,
+    release: Sequence[uuid.UUID] = (),
     now: datetime,
     author: str,
     insert_stmt: Callable[[], sa.Executable],
-) -> int:
-    """Settle ``items`` in the caller's transaction; returns how many were settled by this call."""
-    actual_of: dict[uuid.UUID, Cost] = {}
+) -> Closed:
+    """Settle ``items`` and release ``release`` in the caller's transaction; retries of either
+    change nothing. A job in both is settled (what it used is known)."""
+    actual_of: dict[uuid.UUID, Cost | None] = {}
     for item in items:
         actual_of.setdefault(item.job_id, item.actual)
+    for job_id in release:
+        actual_of.setdefault(job_id, None)
     if not actual_of:
-        return 0
+        return Closed()
     postgres = session.get_bind().dialect.name == "postgresql"
     holds = _holds(session, list(actual_of), postgres)
     if len(holds) < len(actual_of):
-        log.warning("ledger.settle_without_hold", jobs=len(actual_of) - len(holds))
+        log.info("ledger.close_without_hold", jobs=len(actual_of) - len(holds))
     if not holds:
-        return 0
+        return Closed()
     totals = _lock_and_read(session, sorted({h[0] for h in holds.values()}, key=str), postgres)
     closed = _closed(session, list(holds), postgres)
 
     rows: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
-    settled = 0
+    settled = released = 0
     for job_id, (allocation_id, held_core, held_gpu) in holds.items():
         kinds = closed.get(job_id, ())
         if _CHARGE in kinds:
             continue  # settled before: a retry changes nothing
+        actual = actual_of[job_id]
         t = totals[allocation_id]
+        if actual is None:
+            if _RELEASE in kinds:
+                continue  # released before
+            t["held_core_seconds"] -= held_core
+            t["held_gpu_seconds"] -= held_gpu
+            _append(rows, allocation_id, job_id, _RELEASE, held_core, held_gpu, author, "released")
+            released += 1
+            continue
         if _RELEASE not in kinds:
             t["held_core_seconds"] -= held_core
             t["held_gpu_seconds"] -= held_gpu
-        actual = actual_of[job_id]
         left_core = t["granted_core_seconds"] - t["held_core_seconds"] - t["charged_core_seconds"]
         left_gpu = t["granted_gpu_seconds"] - t["held_gpu_seconds"] - t["charged_gpu_seconds"]
         over_core, over_gpu = max(0, actual.core_seconds - left_core), max(0, actual.gpu_seconds - left_gpu)
@@ -102,8 +127,8 @@ def settle_batch(
         t["charged_gpu_seconds"] += actual.gpu_seconds
         _append(rows, allocation_id, job_id, _CHARGE, actual.core_seconds, actual.gpu_seconds, author, "used")
         settled += 1
-    if not settled:
-        return 0
+    if not (settled or released):
+        return Closed()
 
     count = len(rows["job_id"])
     inserted = (
@@ -113,7 +138,19 @@ def settle_batch(
         # Impossible while every writer of these entries locks the allocation first.
         raise RuntimeError(f"ledger: {count - inserted} settlement entries already existed")
     _write_totals(session, totals, postgres)
-    return settled
+    return Closed(settled=settled, released=released)
+
+
+def settle_batch(
+    session: Session,
+    items: Sequence[SettleItem],
+    *,
+    now: datetime,
+    author: str,
+    insert_stmt: Callable[[], sa.Executable],
+) -> int:
+    """Settle ``items`` in the caller's transaction; returns how many were settled by this call."""
+    return close_batch(session, items, now=now, author=author, insert_stmt=insert_stmt).settled
 
 
 def _holds(
@@ -150,18 +187,26 @@ def _closed(session: Session, job_ids: list[uuid.UUID], postgres: bool) -> dict[
 def _lock_and_read(
     session: Session, allocation_ids: list[uuid.UUID], postgres: bool
 ) -> dict[uuid.UUID, dict[str, int]]:
-    """Lock each allocation row (a no-op UPDATE, in id order) and read its totals in one go."""
+    """Lock the allocation rows and read their totals: one statement, not one per row.
+
+    PostgreSQL: ``SELECT … ORDER BY id FOR UPDATE`` takes the row locks in id order, so two
+    workers closing overlapping sets wait for each other instead of deadlocking. SQLite: a
+    no-op UPDATE takes the database's single write lock (writers take turns anyway).
+    """
+    if postgres:
+        found = _pg_select(session, _PG_LOCK, allocation_ids)
+        return {row[0]: dict(zip(_TOTALS, map(int, row[1:]), strict=True)) for row in found}
     a = ALLOCATIONS.c
-    lock = (
-        sa.update(ALLOCATIONS)
-        .where(a.id == sa.bindparam("locked_id"))
-        .values(held_core_seconds=a.held_core_seconds)
-        .returning(*(a[name] for name in _TOTALS))
-    )
     totals: dict[uuid.UUID, dict[str, int]] = {}
-    for allocation_id in allocation_ids:
-        row = session.execute(lock, {"locked_id": allocation_id}).one()
-        totals[allocation_id] = dict(zip(_TOTALS, map(int, row), strict=True))
+    for chunk in _chunks(allocation_ids):
+        lock = (
+            sa.update(ALLOCATIONS)
+            .where(a.id.in_(chunk))
+            .values(held_core_seconds=a.held_core_seconds)
+            .returning(a.id, *(a[name] for name in _TOTALS))
+        )
+        for row in session.execute(lock):
+            totals[row[0]] = dict(zip(_TOTALS, map(int, row[1:]), strict=True))
     return totals
 
 
@@ -208,6 +253,11 @@ _PG_HOLDS = (
     "SELECT job_id, allocation_id, core_seconds, gpu_seconds FROM ledger_entries"
     " WHERE kind = 'hold' AND job_id = ANY(%(ids)s::uuid[])"
 )
+_PG_LOCK = """
+    SELECT id, granted_core_seconds, granted_gpu_seconds, held_core_seconds, held_gpu_seconds,
+           charged_core_seconds, charged_gpu_seconds
+    FROM allocations WHERE id = ANY(%(ids)s::uuid[]) ORDER BY id FOR UPDATE
+"""
 _PG_CLOSED = (
     "SELECT job_id, kind FROM ledger_entries"
     " WHERE kind IN ('release', 'charge') AND job_id = ANY(%(ids)s::uuid[])"

@@ -130,3 +130,6 @@ class JobUsage:
     ended_at: datetime | None = None
     exit_code: int | None = None
     tres_alloc: dict[str, int] = field(default_factory=dict)
+    # The separate runs this usage adds up (each run of a requeued job, each array task, with
+    # its own allocation and elapsed time); empty for a job that ran once. Charged run by run.
+    runs: tuple[JobUsage, ...] = ()

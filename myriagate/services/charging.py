@@ -20,7 +20,10 @@ The worst case counts what Slurm would allocate for the request:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from myriagate.domain.costs import Cost, Weights, job_cost
 from myriagate.domain.jobs import JobSpec, JobUsage
@@ -82,23 +85,68 @@ def worst_case(spec: JobSpec, partition: Partition, *, array_tasks: int = 1) -> 
 
 
 def actual(usage: JobUsage, weights: Weights) -> Cost:
-    """What a job really used: allocated CPUs, memory and GPUs × elapsed time × weights.
+    """What a job really used: Σ over its runs of allocated CPUs, memory and GPUs × elapsed
+    time × weights, rounded up once (``domain.costs.job_cost``'s rule, to the unit).
 
-    For an array job the backend reports the tasks' summed elapsed time with one task's
-    allocation (``slurm.arrays.aggregate_usage``), which is the sum of the tasks' costs up
-    to the rounding of one fraction.
+    A requeued job ran several times and an array job is its tasks: ``usage.runs`` lists each
+    run with its own allocation (``slurm.runs``), and every one is billed. A job that ran once
+    has no ``runs`` and is the single run itself.
     """
-    return job_cost(
-        cpus=usage.alloc_cpus,
-        mem_mb=usage.alloc_mem_mb,
-        gpus=usage.alloc_gpus,
-        seconds=usage.elapsed_s,
-        weights=weights,
-    )
+    return Rate.of(weights).cost(runs_of(usage))
+
+
+def runs_of(usage: JobUsage) -> tuple[JobUsage, ...]:
+    """The single runs a usage adds up (itself when it ran once)."""
+    return usage.runs or (usage,)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Billing weights as integers over one denominator, so settling 100,000 jobs costs
+    integer arithmetic instead of Decimal (the same result as ``job_cost``, tested)."""
+
+    cpu: int  # per CPU-second, × 1024 / denominator
+    mem: int  # per MB-second, / denominator (a GB is 1024 MB)
+    gpu: int  # per GPU-second, / denominator (core side × 1024)
+    denominator: int
+
+    @classmethod
+    def of(cls, weights: Weights) -> Rate:
+        return _rate(weights)
+
+    def cost(self, runs: Iterable[JobUsage]) -> Cost:
+        core = gpu = 0
+        for run in runs:
+            if min(run.alloc_cpus, run.alloc_mem_mb, run.alloc_gpus, run.elapsed_s) < 0:
+                raise InvalidRequest("resources and durations cannot be negative")
+            core += (run.alloc_cpus * self.cpu + run.alloc_mem_mb * self.mem) * run.elapsed_s
+            gpu += run.alloc_gpus * self.gpu * run.elapsed_s
+        return Cost(-(-core // self.denominator), -(-gpu // self.denominator))
+
+
+@functools.lru_cache(maxsize=64)
+def _rate(weights: Weights) -> Rate:
+    values = (weights.cpu, weights.mem_per_gb, weights.gpu)
+    places = max(_places(w) for w in values)
+    # w × 10^places is a whole number for each weight: exact, no rounding anywhere.
+    cpu, mem, gpu = (int(w.scaleb(places)) for w in values)
+    return Rate(cpu=cpu * 1024, mem=mem, gpu=gpu * 1024, denominator=10**places * 1024)
+
+
+def _places(weight: Decimal) -> int:
+    exponent = weight.as_tuple().exponent
+    if not isinstance(exponent, int):
+        raise ValueError(f"billing weight {weight} is not a finite number")
+    return max(0, -exponent)
 
 
 def actual_on(profile: ClusterProfile, usage: JobUsage, partition: str | None) -> Cost:
-    """``actual`` with the weights of ``partition`` (or the partition sacct reports).
+    """``actual`` with the weights of ``partition`` (or the partition sacct reports)."""
+    return rate_on(profile, usage, partition).cost(runs_of(usage))
+
+
+def rate_on(profile: ClusterProfile, usage: JobUsage, partition: str | None) -> Rate:
+    """The billing rate of ``partition`` (or of the partition sacct reports).
 
     A job that ran on a partition the profile does not know is billed at the neutral rule
     (1 per CPU, nothing for memory or GPUs), so it is never free.
@@ -107,4 +155,4 @@ def actual_on(profile: ClusterProfile, usage: JobUsage, partition: str | None) -
     # sacct prints "court,long" for a job submitted to several partitions; the first ran it.
     name = name.split(",", 1)[0] if name else None
     found = profile.partition(name) if name else None
-    return actual(usage, weights_of(found) if found is not None else Weights())
+    return Rate.of(weights_of(found) if found is not None else Weights())

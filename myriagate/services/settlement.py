@@ -2,13 +2,16 @@
 
 Each run, for one cluster:
 
-1. **Finished gateway jobs with an open hold** (a ``hold`` entry closed by neither a
-   ``release`` nor a ``charge``): one ``accounting()`` call (sacct) for all of them; a job
-   that ran is ``settle``d (charged its actual cost, which closes its hold); one that never
-   ran is ``release``d.
-2. **Vanished holds**: the hold of a job that never reached Slurm (refused at submit, or
+1. **Vanished holds**: the hold of a job that never reached Slurm (refused at submit, or
    cancelled while submitting and not found by reconciliation) or whose job row is gone is
-   released. A job still ``submitting`` keeps its hold: tracking resolves it first.
+   released, all in one transaction. A job still ``submitting`` keeps its hold: tracking
+   resolves it first.
+2. **Finished gateway jobs with an open hold** (a ``hold`` entry closed by neither a
+   ``release`` nor a ``charge``), read once per run (ids only, no ORM objects), then in
+   chunks of ``BATCH``: one ``accounting()`` call (sacct) for the chunk, outside any
+   transaction; then one ``close_many`` (charge the jobs that ran, every run of a requeued
+   job and every array task; release those that never ran) and one commit. A crash before
+   that commit leaves the chunk as it was; after it, the chunk is done.
 3. **The outside-jobs sweep** (at most every ``sweep_every_s``): one sacct call by account
    and time window; each ended Slurm job that is not the gateway's (its id is unknown and its
    comment is not the tag of one of our jobs) is charged once per Slurm job id.
@@ -25,13 +28,14 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session, aliased
 
+from myriagate.db.ledger import Closed, SettleItem
 from myriagate.db.models.allocations import Allocation, EntryKind, LedgerEntry
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import Project
@@ -49,7 +53,8 @@ log = structlog.get_logger(__name__)
 
 # A job's hold is over once it has a release (never ran) or a charge (settled).
 _CLOSING = (EntryKind.RELEASE, EntryKind.CHARGE)
-BATCH = 500  # jobs per accounting call and per SQL IN list
+BATCH = 1000  # jobs per accounting call (sacct --jobs=…) and per transaction
+MAX_PER_RUN = 50_000  # finished jobs settled per run at most; the next run goes on
 DEFAULT_SWEEP_EVERY_S = 60.0
 # How far back the sweep looks: overlapping windows are harmless (charges are once per id)
 # and cover a worker that was down for a while.
@@ -60,6 +65,10 @@ class SettlingLedger(Ledger, Protocol):
     """The Ledger port plus the charge of a job submitted outside the gateway."""
 
     def charge_outside(self, allocation_id: UUID, slurm_job_id: str, actual: Cost) -> object: ...
+
+    def close_many(self, settle: Iterable[SettleItem], *, release: Iterable[UUID] = ()) -> Closed: ...
+
+    def release_many(self, job_ids: Iterable[UUID]) -> int: ...
 
 
 LedgerFactory = Callable[[Session], SettlingLedger]
@@ -95,10 +104,16 @@ def settle(
         session, f"settle:{cluster}", holder, now=clock.now(), ttl=timedelta(seconds=lease_s)
     ):
         return SettleResult()  # another worker is settling this cluster right now
+    lease = timedelta(seconds=lease_s)
+
+    def keep_lease() -> bool:
+        # Renewed between chunks: a long run keeps its claim; one that lost it stops.
+        return leases.acquire(session, f"settle:{cluster}", holder, now=clock.now(), ttl=lease)
+
     try:
         released = release_vanished(session, cluster=cluster, ledger=ledger)
         settled, never_ran = settle_finished(
-            session, cluster=cluster, profile=profile, backends=backends, ledger=ledger
+            session, cluster=cluster, profile=profile, backends=backends, ledger=ledger, keep_lease=keep_lease
         )
         outside = 0
         # A lease nobody renews is a rate limit shared by every worker: one sweep per period.
@@ -126,11 +141,12 @@ def settle(
     return result
 
 
-def _open_holds(cluster: str) -> sa.Select[Job, UUID]:
-    """Gateway jobs of ``cluster`` with a hold that was neither settled nor released."""
+def _open_holds(cluster: str, *columns: Any) -> sa.Select[Any]:
+    """``columns`` of the gateway jobs of ``cluster`` whose hold was neither settled nor released."""
     released = aliased(LedgerEntry)  # any entry closing the hold
     return (
-        sa.select(Job, LedgerEntry.allocation_id)
+        sa.select(*columns)
+        .select_from(Job)
         .join(LedgerEntry, sa.and_(LedgerEntry.job_id == Job.id, LedgerEntry.kind == EntryKind.HOLD))
         .where(Job.cluster == cluster)
         .where(~sa.exists().where(released.job_id == LedgerEntry.job_id, released.kind.in_(_CLOSING)))
@@ -140,19 +156,22 @@ def _open_holds(cluster: str) -> sa.Select[Job, UUID]:
 def release_vanished(session: Session, *, cluster: str, ledger: LedgerFactory) -> int:
     """Release the holds of jobs that ended without ever reaching Slurm, or whose row is gone."""
     gone = session.execute(
-        _open_holds(cluster)
+        _open_holds(cluster, Job.id)
         .where(Job.state.in_(FINAL_STATES), Job.slurm_job_id.is_(None))
         # Cancelled while submitting: it may still reach Slurm until reconciliation says no.
         .where(sa.or_(Job.state != JobState.CANCELLED, Job.reconciled_at.is_not(None)))
         .limit(BATCH)
     ).all()
-    job_ids = [job.id for job, _ in gone]
+    job_ids = [job_id for (job_id,) in gone]
     job_ids += _orphan_holds(session, cluster)
-    for job_id in job_ids:
-        ledger(session).release(job_id=job_id)
-        session.commit()
-        log.info("allocation.release", job_id=str(job_id), why="never reached Slurm")
-    return len(job_ids)
+    if not job_ids:
+        session.commit()  # end the read transaction
+        return 0
+    released = ledger(session).release_many(job_ids)
+    session.commit()
+    if released:
+        log.info("allocation.release", jobs=released, why="never reached Slurm")
+    return released
 
 
 def _orphan_holds(session: Session, cluster: str) -> list[UUID]:
@@ -177,39 +196,60 @@ def settle_finished(
     profile: ClusterProfile,
     backends: SlurmBackendFactory,
     ledger: LedgerFactory,
+    keep_lease: Callable[[], bool] | None = None,
 ) -> tuple[int, int]:
-    """Settle finished jobs from one sacct call; returns (settled, released as never run)."""
-    rows = session.execute(
-        _open_holds(cluster).where(Job.state.in_(FINAL_STATES), Job.slurm_job_id.is_not(None)).limit(BATCH)
+    """Settle finished jobs, ``BATCH`` per sacct call and per transaction; returns (settled,
+    released as never run). Reads plain rows (id, Slurm id, partition), never Job objects."""
+    finished = session.execute(
+        _open_holds(cluster, Job.id, Job.slurm_job_id, Job.partition)
+        .where(Job.state.in_(FINAL_STATES), Job.slurm_job_id.is_not(None))
+        .limit(MAX_PER_RUN)
     ).all()
-    jobs = {job.slurm_job_id: job for job, _ in rows if job.slurm_job_id is not None}
-    if not jobs:
-        return 0, 0
-    usage = backends.for_service().accounting(list(jobs))
-    book = ledger(session)
+    session.commit()  # no transaction stays open while sacct runs
+    backend = backends.for_service()
     settled = never_ran = 0
-    for slurm_job_id, job in jobs.items():
-        used = usage.get(slurm_job_id)
-        if used is None or used.state is None or not used.state.is_final:
-            # Accounting lags behind the controller (or lost the record): try next time.
-            log.info("settlement.not_in_accounting", job_id=str(job.id), slurm_job_id=slurm_job_id)
-            continue
-        if _never_ran(used):
-            book.release(job_id=job.id)
-            never_ran += 1
-            log.info("allocation.release", job_id=str(job.id), why="never ran")
-        else:
-            actual = charging.actual_on(profile, used, job.partition)
-            book.settle(job_id=job.id, actual=actual)
-            settled += 1
-            log.info("allocation.settle", job_id=str(job.id), slurm_job_id=slurm_job_id,
-                     core_seconds=actual.core_seconds, gpu_seconds=actual.gpu_seconds)  # fmt: skip
+    for start in range(0, len(finished), BATCH):
+        if start and keep_lease is not None and not keep_lease():
+            log.info("settlement.lease_lost", cluster=cluster, left=len(finished) - start)
+            break
+        rows = finished[start : start + BATCH]
+        chunk = {slurm_job_id: (job_id, partition) for job_id, slurm_job_id, partition in rows}
+        usage = backend.accounting(list(chunk))
+        charge, release = _plan(profile, chunk, usage)
+        closed = ledger(session).close_many(charge, release=release)
         session.commit()
+        settled += closed.settled
+        never_ran += closed.released
+        log.info("settlement.chunk", cluster=cluster, jobs=len(chunk), settled=closed.settled,
+                 released=closed.released, waiting=len(chunk) - len(charge) - len(release))  # fmt: skip
     return settled, never_ran
 
 
+def _plan(
+    profile: ClusterProfile, jobs: dict[str, tuple[UUID, str | None]], usage: dict[str, JobUsage]
+) -> tuple[list[SettleItem], list[UUID]]:
+    """What to charge and what to release, from sacct's answer (pure, no I/O)."""
+    charge: list[SettleItem] = []
+    release: list[UUID] = []
+    rates: dict[str | None, charging.Rate] = {}
+    for slurm_job_id, (job_id, partition) in jobs.items():
+        used = usage.get(slurm_job_id)
+        if used is None or used.state is None or not used.state.is_final:
+            # Accounting lags behind the controller (or lost the record), or a requeued job
+            # waits to run again: try next time.
+            continue
+        if _never_ran(used):
+            release.append(job_id)
+            continue
+        if partition not in rates:
+            rates[partition] = charging.rate_on(profile, used, partition)
+        charge.append(SettleItem(job_id, rates[partition].cost(charging.runs_of(used))))
+    return charge, release
+
+
 def _never_ran(usage: JobUsage) -> bool:
-    return usage.elapsed_s == 0 or usage.alloc_cpus == 0
+    """No run of the job held anything for any time (cancelled while pending, say)."""
+    return all(run.elapsed_s == 0 or run.alloc_cpus == 0 for run in charging.runs_of(usage))
 
 
 def sweep_outside(

@@ -12,7 +12,6 @@ import logging
 import re
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 
 from myriagate.domain import values
@@ -24,7 +23,7 @@ from myriagate.errors import (
     SubmissionUncertain,
 )
 from myriagate.ports import AccountedJob, ClusterHealth, CommandResult, CommandRunner
-from myriagate.slurm import arrays, commands, parse
+from myriagate.slurm import arrays, commands, parse, runs
 
 log = logging.getLogger(__name__)
 
@@ -140,16 +139,8 @@ class SlurmCliBackend:
         result = self._query(commands.sacct_usage(ids))
         if result.returncode != 0:
             raise SchedulerUnavailable(slurm_message(result.stderr, "sacct failed"))
-        rows = parse.parse_sacct_usage(result.stdout, self.cluster_tz)
-        usage: dict[str, JobUsage] = {}
-        for job_id in ids:
-            exact = [r for r in rows if r.slurm_job_id == job_id]
-            tasks = [r for r in rows if "_" in r.slurm_job_id and arrays.parent_id(r.slurm_job_id) == job_id]
-            if exact:
-                usage[job_id] = exact[0]
-            elif tasks and "_" not in job_id:
-                usage[job_id] = arrays.aggregate_usage(job_id, tasks)
-        return usage
+        # Every run of a requeued job and every array task, each with its own allocation.
+        return runs.combine(ids, parse.parse_sacct_usage(result.stdout, self.cluster_tz))
 
     def accounting_by_accounts(
         self, accounts: Collection[str], since: datetime, until: datetime
@@ -241,23 +232,26 @@ class SlurmCliBackend:
 
 
 def accounted_jobs(stdout: bytes | str, cluster_tz: tzinfo = UTC) -> list[AccountedJob]:
-    """Lines of ``commands.sacct_by_accounts``: one entry per job id with a final record, the
-    elapsed time of its requeued runs (same id, printed by ``--duplicates``) added in."""
+    """Lines of ``commands.sacct_by_accounts``: one entry per job (or array task) id whose
+    current run has ended, its earlier runs (same id, printed by ``--duplicates``) included.
+
+    An id whose last line is not final (requeued and waiting or running again) is left for a
+    later sweep: charged now, its next run would find the charge key taken and go unbilled.
+    """
     width = len(commands.SACCT_ACCOUNTS_FIELDS)
-    runs: dict[str, list[tuple[JobUsage, str | None]]] = {}
+    records: list[JobUsage] = []
+    comments: dict[str, str | None] = {}
     for line in parse.lines(stdout):
         f = parse.fields(line, width)
         if f is None:
             continue
         rows = parse.parse_sacct_usage(parse.SEP.join(f[:-1]), cluster_tz)
         if rows:
-            runs.setdefault(rows[0].slurm_job_id, []).append((rows[0], parse.optional(f[-1])))
+            records.append(rows[0])
+            comments[rows[0].slurm_job_id] = parse.optional(f[-1])
     out: list[AccountedJob] = []
-    for records in runs.values():
-        final = [(u, c) for u, c in records if u.state is not None and u.state.is_final]
-        if not final:
-            continue  # requeued and not ended yet: charged once it ends
-        usage, comment = final[-1]
-        elapsed = sum(u.elapsed_s for u, _ in records)
-        out.append(AccountedJob(usage=replace(usage, elapsed_s=elapsed), comment=comment))
+    for job_id, job_runs in runs.by_job(records).items():
+        usage = runs.one_job(job_runs)
+        if usage.state is not None and usage.state.is_final:
+            out.append(AccountedJob(usage=usage, comment=comments[job_id]))
     return out

@@ -43,8 +43,6 @@ SACCT_ACCOUNTS_FIELDS: tuple[str, ...] = (*SACCT_USAGE_FIELDS, "Comment")
 
 # sacct --state codes of final states (22.05 names; OOM is OUT_OF_MEMORY).
 FINAL_STATE_CODES: tuple[str, ...] = ("CA", "CD", "F", "TO", "NF", "PR", "BF", "DL", "OOM")
-# The earlier runs of a requeued job (kept by --duplicates) are billed too.
-REQUEUED_STATE_CODES: tuple[str, ...] = ("RQ",)
 _WINDOW_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 
 _TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,127}$")
@@ -105,8 +103,11 @@ def sacct_status(slurm_job_ids: Collection[str]) -> tuple[str, ...]:
 
 
 def sacct_usage(slurm_job_ids: Collection[str]) -> tuple[str, ...]:
+    """What these jobs used, one line per run: ``--duplicates`` keeps the earlier runs of a
+    requeued job (state REQUEUED, or NODE_FAIL when the node died), each billed by Slurm, which
+    sacct otherwise hides behind the last one; array tasks are lines of their own."""
     return (
-        "sacct", "--noheader", "--parsable2", f"--delimiter={SEP}", "--allocations",
+        "sacct", "--noheader", "--parsable2", f"--delimiter={SEP}", "--allocations", "--duplicates",
         f"--jobs={_ids(slurm_job_ids)}", f"--format={','.join(SACCT_USAGE_FIELDS)}",
     )  # fmt: skip
 
@@ -132,19 +133,23 @@ def sacct_tags(since: str = "now-30days") -> tuple[str, ...]:
 
 
 def sacct_by_accounts(accounts: Collection[str], since: str, until: str) -> tuple[str, ...]:
-    """Every user's jobs of these accounts that ended between ``since`` and ``until``
-    (``YYYY-MM-DDTHH:MM:SS`` in the cluster's zone), earlier runs of requeued jobs included."""
+    """Every user's jobs of these accounts active between ``since`` and ``until``
+    (``YYYY-MM-DDTHH:MM:SS`` in the cluster's zone), every run of a requeued job included.
+
+    No ``--state`` filter: the current run of a requeued job must show, pending or running,
+    or an earlier run that ended NODE_FAIL (a final state) would look like the job's end and
+    be charged alone (``cli_backend.accounted_jobs`` charges an id once its last run ended).
+    """
     names = [values.account(a, "account") for a in dict.fromkeys(accounts)]
     if not names:
         raise ValueError("at least one account is needed")
     for value in (since, until):
         if not _WINDOW_TIME.match(value):
             raise UnsafeValue(f"time {value!r} must look like 2026-01-31T08:00:00")
-    states = ",".join((*FINAL_STATE_CODES, *REQUEUED_STATE_CODES))
     return (
         "sacct", "--noheader", "--parsable2", f"--delimiter={SEP}", "--allocations", "--allusers",
         "--duplicates", f"--accounts={','.join(names)}", f"--starttime={since}", f"--endtime={until}",
-        f"--state={states}", f"--format={','.join(SACCT_ACCOUNTS_FIELDS)}",
+        f"--format={','.join(SACCT_ACCOUNTS_FIELDS)}",
     )  # fmt: skip
 
 

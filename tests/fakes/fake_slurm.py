@@ -35,6 +35,7 @@ from myriagate.errors import (
     SubmissionUncertain,
 )
 from myriagate.ports import AccountedJob, ClusterHealth
+from myriagate.slurm import runs
 
 # Slurm state name -> gateway state (the fake uses Slurm's names, like the real cluster).
 _STATES: dict[str, JobState] = {
@@ -98,6 +99,8 @@ class FakeJob:
     in_queue: bool = True
     array_parent: str | None = None  # "123" for task "123_4"
     raw_id: int = 0  # Slurm's internal id (each array task has its own, as in Slurm)
+    # Earlier runs of a requeued job: (started, ended, state), as sacct --duplicates keeps them.
+    runs: list[tuple[datetime, datetime, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -123,7 +126,11 @@ class FakeCluster:
 
     # --- driving the cluster from tests -------------------------------------------------
     def set_state(self, slurm_job_id: str, state: str, *, reason: str | None = None) -> None:
-        """Move a job (all tasks of an array parent) to a Slurm state such as ``RUNNING``."""
+        """Move a job (all tasks of an array parent) to a Slurm state such as ``RUNNING``;
+        ``REQUEUED`` requeues it (see ``requeue``)."""
+        if state == "REQUEUED":
+            self.requeue(slurm_job_id)
+            return
         for job in self._targets(slurm_job_id):
             job.state = state
             job.reason = reason if reason is not None else ("None" if state != "PENDING" else job.reason)
@@ -150,6 +157,14 @@ class FakeCluster:
             job.reason = "None"
             if purge:
                 job.in_queue = False
+
+    def requeue(self, slurm_job_id: str, run_state: str = "REQUEUED") -> None:
+        """``scontrol requeue`` (``run_state="NODE_FAIL"``: the node died): the current run
+        ends and is kept in accounting under ``run_state``; the job waits to run again."""
+        for job in self._targets(slurm_job_id):
+            if job.started_at is not None:
+                job.runs = [*job.runs, (job.started_at, self.clock(), run_state)]  # tasks may share one list
+            job.state, job.reason, job.started_at, job.ended_at = "PENDING", "BeginTime", None, None
 
     def purge_from_queue(self, slurm_job_id: str) -> None:
         """Forget the job in squeue (MinJobAge passed); sacct still knows it."""
@@ -359,47 +374,28 @@ class FakeSlurmBackend:
                 job.exit_code, job.signal = 0, 15 if job.started_at else 0
 
     def accounting(self, slurm_job_ids: Collection[str]) -> dict[str, JobUsage]:
+        """Like ``sacct --allocations --duplicates --jobs=…``: one line per run of each job or
+        array task, combined per requested id as the CLI backend does."""
         ids = [values.slurm_job_id(i) for i in dict.fromkeys(slurm_job_ids)]
         if not ids:
             return {}
         self.cluster._call("sacct")
-        usage: dict[str, JobUsage] = {}
+        lines: list[JobUsage] = []
         for job_id in ids:
             try:
                 targets = self.cluster._targets(job_id)
             except KeyError:
                 continue
-            status = self._status(job_id, queue_only=False)
-            job = targets[0]
-            elapsed = sum(
-                int(((t.ended_at or self.cluster.clock()) - t.started_at).total_seconds())
-                for t in targets
-                if t.started_at is not None
-            )
-            usage[job_id] = JobUsage(
-                slurm_job_id=job_id,
-                state=status.state if status else None,
-                elapsed_s=elapsed,
-                alloc_cpus=job.cpus,
-                alloc_gpus=job.gpus,
-                alloc_nodes=job.nodes,
-                alloc_mem_mb=job.mem_mb,
-                partition=job.partition,
-                account=job.account,
-                user=job.login,
-                started_at=status.started_at if status else None,
-                ended_at=status.ended_at if status else None,
-                exit_code=status.exit_code if status else None,
-                tres_alloc={"cpu": job.cpus, "mem": job.mem_mb, "node": job.nodes}
-                | ({"gres/gpu": job.gpus} if job.gpus else {}),
-            )
-        return usage
+            for job in targets:
+                lines += self._run_lines(job)
+        return runs.combine(ids, lines)
 
     def accounting_by_accounts(
         self, accounts: Collection[str], since: datetime, until: datetime
     ) -> list[AccountedJob]:
         """Every login's ended jobs (array tasks one by one) of these accounts, like
-        ``sacct --allusers --accounts=… --state=<final>``; the comment is the job's tag."""
+        ``sacct --allusers --duplicates --accounts=…``, every run of a requeued job included;
+        the comment is the job's tag."""
         if not accounts:
             return []
         self.cluster._call("sacct")
@@ -410,23 +406,37 @@ class FakeSlurmBackend:
                 continue
             if not since <= job.ended_at < until:
                 continue
-            elapsed = int((job.ended_at - job.started_at).total_seconds()) if job.started_at else 0
-            usage = JobUsage(
-                slurm_job_id=job.slurm_job_id,
-                state=_STATES[job.state],
-                elapsed_s=elapsed,
-                alloc_cpus=job.cpus,
-                alloc_gpus=job.gpus,
-                alloc_nodes=job.nodes,
-                alloc_mem_mb=job.mem_mb,
-                partition=job.partition,
-                account=job.account,
-                user=job.login,
-                started_at=job.started_at,
-                ended_at=job.ended_at,
-                exit_code=job.exit_code,
-            )
+            usage = runs.one_job(self._run_lines(job))
             out.append(AccountedJob(usage=usage, comment=job.tag or None))
+        return out
+
+    def _run_lines(self, job: FakeJob) -> list[JobUsage]:
+        """The accounting lines of one job or task: its earlier runs, then the current one."""
+        now = self.cluster.clock()
+        spans = [*job.runs, (job.started_at, job.ended_at or now, job.state)]
+        out: list[JobUsage] = []
+        for started, ended, state in spans:
+            elapsed = int((ended - started).total_seconds()) if started is not None else 0
+            final = state in FINAL_SLURM_STATES
+            out.append(
+                JobUsage(
+                    slurm_job_id=job.slurm_job_id,
+                    state=_STATES.get(state),
+                    elapsed_s=elapsed,
+                    alloc_cpus=job.cpus,
+                    alloc_gpus=job.gpus,
+                    alloc_nodes=job.nodes,
+                    alloc_mem_mb=job.mem_mb,
+                    partition=job.partition,
+                    account=job.account,
+                    user=job.login,
+                    started_at=started,
+                    ended_at=ended if final or state == "REQUEUED" else None,
+                    exit_code=(job.exit_code if state == job.state else 0) if final else None,
+                    tres_alloc={"cpu": job.cpus, "mem": job.mem_mb, "node": job.nodes}
+                    | ({"gres/gpu": job.gpus} if job.gpus else {}),
+                )
+            )
         return out
 
     def tail(self, path: str, max_bytes: int = 65536) -> bytes:

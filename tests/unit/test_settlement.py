@@ -3,16 +3,22 @@ reached Slurm released, outside jobs charged once, and consistent after a crash 
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from myriagate.db.ledger import SqlLedger
+from myriagate.db.ledger import Closed, SettleItem, SqlLedger
 from myriagate.db.models import Job, User
 from myriagate.db.models.allocations import LedgerEntry
 from myriagate.db.repos import projects as projects_repo
+from myriagate.db.session import make_engine, make_session_factory
 from myriagate.domain.costs import Cost
 from myriagate.domain.jobs import RenderedScript
 from myriagate.domain.states import JobState
@@ -72,6 +78,12 @@ def submit(session: Session, backends: FakeSlurmBackendFactory, profile: Cluster
                       ledger=SqlLedger)  # fmt: skip
 
 
+def sid(job: Job) -> str:
+    """The job's Slurm id (it has one once submitted)."""
+    assert job.slurm_job_id is not None
+    return job.slurm_job_id
+
+
 def worker(session_factory: sessionmaker[Session], backends: FakeSlurmBackendFactory, clock: FakeClock,
            profile: ClusterProfile, ledger: settlement.LedgerFactory = SqlLedger) -> Worker:  # fmt: skip
     settings = Settings(dev_mode=True)
@@ -98,9 +110,9 @@ def test_a_finished_job_is_charged_exactly_once(
 ) -> None:  # fmt: skip
     job = submit(session, backends, profile, alice, clock)
     assert balance(session_factory, allocation_id).held == HOLD
-    backends.cluster.set_state(job.slurm_job_id, "RUNNING")
+    backends.cluster.set_state(sid(job), "RUNNING")
     clock.advance(300)
-    backends.cluster.finish(job.slurm_job_id)
+    backends.cluster.finish(sid(job))
     w = worker(session_factory, backends, clock, profile)
     w.run_once()
     after = balance(session_factory, allocation_id)
@@ -112,34 +124,91 @@ def test_a_finished_job_is_charged_exactly_once(
     assert sorted(k for k, _ in kinds(session_factory)) == ["charge", "grant", "hold"]
 
 
-def test_array_and_requeued_jobs_are_charged_what_they_used(
+def test_a_requeued_job_is_charged_every_run_once(
+    session: Session, session_factory: sessionmaker[Session], backends: FakeSlurmBackendFactory,
+    clock: FakeClock, profile: ClusterProfile, alice: User, allocation_id: object,
+) -> None:  # fmt: skip
+    job = submit(session, backends, profile, alice, clock)
+    cluster, w = backends.cluster, worker(session_factory, backends, clock, profile)
+    cluster.set_state(sid(job), "RUNNING")
+    clock.advance(100)
+    cluster.requeue(sid(job))  # scontrol requeue: 100 s used, the job waits again
+    w.run_once()
+    clock.advance(50)  # waiting in the queue costs nothing
+    w.run_once()
+    assert balance(session_factory, allocation_id).charged == Cost()
+    cluster.set_state(sid(job), "RUNNING")
+    clock.advance(200)
+    cluster.finish(sid(job))
+    w.run_once()
+    w.run_once()
+    after = balance(session_factory, allocation_id)
+    # 100 s + 200 s: not the last run alone (200 s), not the wall time since the first start (350 s).
+    assert (after.held, after.charged) == (Cost(), cost_of(300))
+    assert sorted(k for k, _ in kinds(session_factory)) == ["charge", "grant", "hold"]
+
+
+def test_a_requeued_job_cancelled_while_waiting_is_charged_its_first_run(
+    session: Session, session_factory: sessionmaker[Session], backends: FakeSlurmBackendFactory,
+    clock: FakeClock, profile: ClusterProfile, alice: User, allocation_id: object,
+) -> None:  # fmt: skip
+    job = submit(session, backends, profile, alice, clock)
+    backends.cluster.set_state(sid(job), "RUNNING")
+    clock.advance(80)
+    backends.cluster.requeue(sid(job), run_state="NODE_FAIL")  # the node died
+    clock.advance(30)
+    backends.cluster.finish(sid(job), "CANCELLED")  # then cancelled while pending
+    worker(session_factory, backends, clock, profile).run_once()
+    after = balance(session_factory, allocation_id)
+    assert (after.held, after.charged) == (Cost(), cost_of(80))  # charged, not released
+
+
+def test_an_array_is_charged_the_sum_of_its_tasks_once_with_a_requeued_task(
     session: Session, session_factory: sessionmaker[Session], backends: FakeSlurmBackendFactory,
     clock: FakeClock, profile: ClusterProfile, alice: User, allocation_id: object,
 ) -> None:  # fmt: skip
     array = submit(session, backends, profile, alice, clock, array="0-2")
-    requeued = submit(session, backends, profile, alice, clock)
-    assert balance(session_factory, allocation_id).held == Cost(4 * HOLD.core_seconds, 0)
-    cluster = backends.cluster
-    cluster.set_state(array.slurm_job_id, "RUNNING")
-    cluster.set_state(requeued.slurm_job_id, "RUNNING")
+    assert balance(session_factory, allocation_id).held == Cost(3 * HOLD.core_seconds, 0)
+    cluster, w = backends.cluster, worker(session_factory, backends, clock, profile)
+    cluster.set_state(sid(array), "RUNNING")
     clock.advance(100)
-    cluster.set_state(requeued.slurm_job_id, "REQUEUED")
-    cluster.finish(f"{array.slurm_job_id}_0")
-    w = worker(session_factory, backends, clock, profile)
-    w.run_once()  # nothing has ended for good yet: nothing is charged
+    cluster.finish(f"{sid(array)}_0")  # task 0: 100 s
+    cluster.requeue(f"{sid(array)}_1")  # task 1: 100 s, then again below
+    w.run_once()  # tasks 1 and 2 have not ended: nothing is charged
     assert balance(session_factory, allocation_id).charged == Cost()
     clock.advance(100)
-    cluster.set_state(requeued.slurm_job_id, "RUNNING")
-    for task in ("1", "2"):  # the other tasks end at 200 s
-        cluster.finish(f"{array.slurm_job_id}_{task}")
-    cluster.finish(requeued.slurm_job_id)
-    clock.advance(1)
-    w.run_once()
-    usage = backends.for_service().accounting([array.slurm_job_id, requeued.slurm_job_id])
-    assert usage[array.slurm_job_id].elapsed_s == 100 + 200 + 200
-    expected = cost_of(500) + cost_of(usage[requeued.slurm_job_id].elapsed_s)
+    cluster.finish(f"{sid(array)}_2")  # task 2: 200 s
+    cluster.set_state(f"{sid(array)}_1", "RUNNING")
+    clock.advance(40)
+    cluster.finish(f"{sid(array)}_1")  # task 1: 100 s + 40 s
+    for _ in range(3):
+        w.run_once()
+        clock.advance(120)
     after = balance(session_factory, allocation_id)
-    assert (after.held, after.charged) == (Cost(), expected)
+    assert (after.held, after.charged) == (Cost(), cost_of(100 + 140 + 200))
+    assert sorted(k for k, _ in kinds(session_factory)) == ["charge", "grant", "hold"]
+
+
+def test_an_outside_job_requeued_after_a_node_failure_is_charged_both_runs_once(
+    session: Session, session_factory: sessionmaker[Session], backends: FakeSlurmBackendFactory,
+    clock: FakeClock, profile: ClusterProfile, allocation_id: object,
+) -> None:  # fmt: skip
+    theirs = outside_job(backends, "bob")
+    cluster, w = backends.cluster, worker(session_factory, backends, clock, profile)
+    cluster.set_state(theirs, "RUNNING")
+    clock.advance(60)
+    cluster.requeue(theirs, run_state="NODE_FAIL")
+    cluster.set_state(theirs, "RUNNING")
+    clock.advance(120)
+    w.run_once()  # its first run ended NODE_FAIL, but the job runs again: not charged yet
+    assert balance(session_factory, allocation_id).charged == Cost()
+    clock.advance(30)
+    cluster.finish(theirs)
+    for _ in range(2):  # two sweeps see the same job
+        clock.advance(120)
+        w.run_once()
+    assert balance(session_factory, allocation_id).charged == cost_of(60 + 150)
+    assert [j for k, j in kinds(session_factory) if k == "charge"] == [theirs]
 
 
 def test_never_started_and_never_submitted_jobs_release_their_hold(
@@ -150,7 +219,7 @@ def test_never_started_and_never_submitted_jobs_release_their_hold(
     backends.cluster.fail_next_submit(SchedulerRejected("sbatch: error: invalid account"))
     with pytest.raises(SchedulerRejected):
         submit(session, backends, profile, alice, clock)
-    backends.cluster.finish(pending.slurm_job_id, "CANCELLED")  # cancelled while pending
+    backends.cluster.finish(sid(pending), "CANCELLED")  # cancelled while pending
     assert balance(session_factory, allocation_id).held == Cost(2 * HOLD.core_seconds, 0)
     worker(session_factory, backends, clock, profile).run_once()
     after = balance(session_factory, allocation_id)
@@ -169,10 +238,10 @@ def test_jobs_submitted_outside_the_gateway_are_charged_once(
     ours = submit(session, backends, profile, alice, clock)
     theirs = outside_job(backends, "bob")
     forged = outside_job(backends, "bob", tag=ours.tag)  # a copied tag does not make it ours
-    for slurm_job_id in (ours.slurm_job_id, theirs, forged):
+    for slurm_job_id in (sid(ours), theirs, forged):
         backends.cluster.set_state(slurm_job_id, "RUNNING")
     clock.advance(60)
-    for slurm_job_id in (ours.slurm_job_id, theirs, forged):
+    for slurm_job_id in (sid(ours), theirs, forged):
         backends.cluster.finish(slurm_job_id)
     w = worker(session_factory, backends, clock, profile)
     w.run_once()
@@ -224,29 +293,132 @@ def test_crash_between_sbatch_and_commit_is_never_charged_as_outside(
     assert (after.held, after.charged) == (Cost(), cost_of(20))
 
 
-def test_crash_during_settlement_then_restart_charges_once(
+def three_finished_jobs(
+    session: Session, session_factory: sessionmaker[Session], backends: FakeSlurmBackendFactory,
+    clock: FakeClock, profile: ClusterProfile, alice: User,
+) -> Cost:  # fmt: skip
+    """Three jobs that ran 30, 40 and 50 s and that tracking saw end; returns their total cost."""
+    jobs = [submit(session, backends, profile, alice, clock) for _ in range(3)]
+    for job in jobs:
+        backends.cluster.set_state(sid(job), "RUNNING")
+    for job in jobs:
+        clock.advance(10 if job is not jobs[0] else 30)
+        backends.cluster.finish(sid(job))
+    with session_factory() as s:
+        tracking.tick(s, cluster=CLUSTER, backends=backends, clock=clock)
+    return cost_of(30) + cost_of(40) + cost_of(50)
+
+
+def test_an_error_at_the_settlement_commit_leaves_nothing_half_done(
     session: Session, session_factory: sessionmaker[Session], backends: FakeSlurmBackendFactory,
     clock: FakeClock, profile: ClusterProfile, alice: User, allocation_id: object,
 ) -> None:  # fmt: skip
-    job = submit(session, backends, profile, alice, clock)
-    backends.cluster.set_state(job.slurm_job_id, "RUNNING")
-    clock.advance(50)
-    backends.cluster.finish(job.slurm_job_id)
+    total = three_finished_jobs(session, session_factory, backends, clock, profile, alice)
 
-    class CrashAfterSettle(SqlLedger):
-        def settle(self, *, job_id: object, actual: Cost) -> None:  # type: ignore[override]
-            super().settle(job_id=job_id, actual=actual)  # type: ignore[arg-type]
-            raise RuntimeError("the worker died before commit")
+    class FailsBeforeCommit(SqlLedger):
+        def close_many(self, settle: Iterable[SettleItem], *, release: Iterable[UUID] = ()) -> Closed:
+            super().close_many(settle, release=release)
+            raise RuntimeError("the database went away before commit")
 
-    with session_factory() as s:
-        tracking.tick(s, cluster=CLUSTER, backends=backends, clock=clock)
-    crashing = worker(session_factory, backends, clock, profile, ledger=CrashAfterSettle)
-    crashing.run_once()  # the failure is logged; the transaction is rolled back
-    assert balance(session_factory, allocation_id).held == HOLD
-    clock.advance(60)  # the crashed worker's settle lease has expired or was released
+    worker(session_factory, backends, clock, profile, ledger=FailsBeforeCommit).run_once()  # logged
+    assert balance(session_factory, allocation_id).held == Cost(3 * HOLD.core_seconds, 0)
+    clock.advance(120)  # the first worker's tick lease expires
     worker(session_factory, backends, clock, profile).run_once()
     after = balance(session_factory, allocation_id)
-    assert (after.held, after.charged) == (Cost(), cost_of(50))
+    assert (after.held, after.charged) == (Cost(), total)
+
+
+CRASH = 17  # the exit status of a worker killed at a step boundary
+
+
+def _crash_at(point: str, db_url: str, backends: FakeSlurmBackendFactory, clock: FakeClock,
+              profile: ClusterProfile) -> None:  # fmt: skip
+    """A worker process that dies (os._exit: no rollback, no cleanup) at ``point``."""
+    from myriagate.db import settlement as bulk
+
+    settlement.BATCH = 1  # one job per chunk, so a crash can fall between two chunks
+    calls = 0
+
+    class Dies(SqlLedger):
+        def close_many(self, settle: Iterable[SettleItem], *, release: Iterable[UUID] = ()) -> Closed:
+            nonlocal calls
+            calls += 1
+            if point == "after sacct" or (point == "between chunks" and calls == 2):
+                os._exit(CRASH)
+            closed = super().close_many(settle, release=release)
+            if point == "before commit":
+                os._exit(CRASH)
+            return closed
+
+    if point == "inside close_many":  # entries inserted, totals not written yet
+        bulk._write_totals = lambda *args: os._exit(CRASH)
+    factory = make_session_factory(make_engine(db_url))
+    worker(factory, backends, clock, profile, ledger=Dies).run_once()
+    os._exit(0)
+
+
+@pytest.mark.parametrize("point", ["after sacct", "inside close_many", "before commit", "between chunks"])
+def test_a_worker_killed_mid_settlement_leaves_a_consistent_ledger_and_a_restart_charges_once(
+    point: str, db_url: str, session: Session, session_factory: sessionmaker[Session],
+    backends: FakeSlurmBackendFactory, clock: FakeClock, profile: ClusterProfile, alice: User,
+    allocation_id: object,
+) -> None:  # fmt: skip
+    total = three_finished_jobs(session, session_factory, backends, clock, profile, alice)
+    child = multiprocessing.get_context("fork").Process(
+        target=_crash_at, args=(point, db_url, backends, clock, profile)
+    )
+    child.start()
+    child.join(60)
+    assert child.exitcode == CRASH
+
+    # What the dead worker committed is whole: whole chunks, each job's charge with its totals.
+    done = 1 if point == "between chunks" else 0
+    crashed = balance(session_factory, allocation_id)
+    assert crashed.held == Cost((3 - done) * HOLD.core_seconds, 0)
+    assert len([k for k, _ in kinds(session_factory) if k == "charge"]) == done
+    assert crashed.charged.core_seconds in (
+        {0} if not done else {cost_of(s).core_seconds for s in (30, 40, 50)}
+    )
+
+    clock.advance(120)  # the dead worker's leases expire
+    restarted = worker(session_factory, backends, clock, profile)
+    restarted.run_once()
+    restarted.run_once()
+    after = balance(session_factory, allocation_id)
+    assert (after.held, after.charged) == (Cost(), total)
+    assert sorted(k for k, _ in kinds(session_factory)).count("charge") == 3
+
+
+def _settle_at_once(db_url: str, backends: FakeSlurmBackendFactory, profile: ClusterProfile,
+                    start: Any) -> None:  # fmt: skip
+    factory = make_session_factory(make_engine(db_url))
+    with factory() as s:
+        start.wait(30)
+        settled, _ = settlement.settle_finished(s, cluster=CLUSTER, profile=profile, backends=backends,
+                                                ledger=SqlLedger)  # fmt: skip
+    os._exit(10 + settled)
+
+
+def test_workers_settling_the_same_jobs_at_the_same_time_charge_each_once(
+    db_url: str, session: Session, session_factory: sessionmaker[Session], backends: FakeSlurmBackendFactory,
+    clock: FakeClock, profile: ClusterProfile, alice: User, allocation_id: object,
+) -> None:  # fmt: skip
+    # Past the settle lease (which normally keeps them apart): the database alone must do it.
+    total = three_finished_jobs(session, session_factory, backends, clock, profile, alice)
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    workers = [
+        context.Process(target=_settle_at_once, args=(db_url, backends, profile, start)) for _ in range(3)
+    ]
+    for w in workers:
+        w.start()
+    start.set()
+    for w in workers:
+        w.join(60)
+    assert sum((w.exitcode or 0) - 10 for w in workers) == 3  # three jobs settled, by whoever came first
+    after = balance(session_factory, allocation_id)
+    assert (after.held, after.charged) == (Cost(), total)
+    assert sorted(k for k, _ in kinds(session_factory)).count("charge") == 3
 
 
 def test_sweep_reads_sacct_and_adds_up_the_runs_of_a_requeued_job() -> None:

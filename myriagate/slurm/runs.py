@@ -1,0 +1,74 @@
+"""One usage per job from sacct's lines, every run and every array task counted (pure).
+
+``sacct --allocations --duplicates`` prints one line per *run*: a job that Slurm requeued
+(``scontrol requeue``, a node failure) has a line for each earlier run (state ``REQUEUED``,
+or ``NODE_FAIL``) before the line of its current run, all under the same job id, oldest first
+(checked on the dev cluster: ``tests/data/slurm/sacct_usage_requeued.out``, where the
+earlier runs of several jobs come first, then the later runs). Each run held
+its own allocation for its own elapsed time and Slurm billed each, so each is charged.
+
+An array job is reported task by task (``123_4``); each task may have runs of its own.
+
+The combined ``JobUsage`` takes its state, exit code and end from the current run (a job
+that was requeued and waits to run again is not final, so it is not charged yet) and keeps
+every run in ``runs``, which ``services.charging`` bills run by run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from myriagate.domain.jobs import JobUsage
+from myriagate.slurm import arrays
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def by_job(rows: Iterable[JobUsage]) -> dict[str, list[JobUsage]]:
+    """sacct's lines grouped by job (or task) id, in the order printed (oldest run first)."""
+    grouped: dict[str, list[JobUsage]] = {}
+    for row in rows:
+        grouped.setdefault(row.slurm_job_id, []).append(row)
+    return grouped
+
+
+def one_job(records: list[JobUsage]) -> JobUsage:
+    """The runs of one job id as one usage: the last run's state, every run's time."""
+    if len(records) == 1:
+        return records[0]
+    # sacct prints runs in the order accounting recorded them; a run that has not started
+    # (waiting after a requeue: Start=Unknown) is the current one. Stable: ties keep order.
+    records = sorted(records, key=lambda r: (r.started_at is None, r.started_at or _EPOCH))
+    current = records[-1]
+    started = [r.started_at for r in records if r.started_at is not None]
+    return replace(
+        current,
+        elapsed_s=sum(r.elapsed_s for r in records),
+        started_at=min(started) if started else None,
+        runs=tuple(records),
+    )
+
+
+def leaves(usage: JobUsage) -> tuple[JobUsage, ...]:
+    """The single runs a usage is made of (itself when it ran once)."""
+    return usage.runs or (usage,)
+
+
+def combine(slurm_job_ids: Collection[str], rows: Iterable[JobUsage]) -> dict[str, JobUsage]:
+    """The usage of each requested id that sacct reported: a job (all its runs) or an array
+    (all runs of all its tasks, asked for by the parent id). Ids sacct did not print are left
+    out: accounting lags behind the controller, the caller tries again later."""
+    grouped = by_job(rows)
+    tasks = arrays.tasks_by_parent(grouped)
+    out: dict[str, JobUsage] = {}
+    for job_id in slurm_job_ids:
+        records = grouped.get(job_id)
+        if records is not None:
+            out[job_id] = one_job(records)
+        elif "_" not in job_id and job_id in tasks:
+            per_task = [one_job(grouped[task]) for task in tasks[job_id]]
+            summary = arrays.aggregate_usage(job_id, per_task)
+            out[job_id] = replace(summary, runs=tuple(run for task in per_task for run in leaves(task)))
+    return out
