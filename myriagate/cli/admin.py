@@ -104,6 +104,8 @@ def demo(
                 backends=gateway.backends(profile.name),
                 clock=clock,
                 ledger=gateway.ledger,
+                spool_dir=settings.spool_dir,
+                residency=gateway.residency("cli"),
             )
             ids: list[object] = [job.id for job in jobs]
             lines = demo_service.job_lines(session, ids)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -16,7 +17,9 @@ from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
 from myriagate.domain.costs import Cost
 from myriagate.ports import Clock, Ledger, SlurmBackendFactory
+from myriagate.services import uploads
 from myriagate.services.auth import set_password
+from myriagate.services.staging_plan import ResidencyContext, StagingRequest
 from myriagate.services.submit import SubmitRequest, submit_job
 
 
@@ -186,8 +189,14 @@ def submit_demo_jobs(
     backends: SlurmBackendFactory,
     clock: Clock,
     ledger: Callable[[Session], Ledger] | None = None,
+    spool_dir: Path | None = None,
+    residency: ResidencyContext | None = None,
 ) -> list[Job]:
-    """Submit the demo jobs through the normal submit service, as their researchers."""
+    """Submit the demo jobs through the normal submit service, as their researchers.
+
+    With a spool and a residency policy, one more job stages an uploaded input in and its
+    results out to the "caen" storage endpoint (data staging, FR-NOR).
+    """
     jobs: list[Job] = []
     for username, script, overrides in DEMO_JOBS:
         user = users_repo.get_by_username(session, username)
@@ -205,7 +214,60 @@ def submit_demo_jobs(
                 ledger=ledger,
             )
         )
+    if spool_dir is not None and residency is not None:
+        jobs.append(
+            _submit_staged_demo_job(session, cluster, profile, backends, clock, ledger, spool_dir, residency)
+        )
     return jobs
+
+
+STAGED_DEMO_SCRIPT = """#!/bin/bash
+#SBATCH --job-name=demo-staging
+#SBATCH --time=00:05:00
+#SBATCH --partition=debug
+set -eu
+mkdir -p results
+awk -F, 'NR > 1 { s += $2; n++ } END { printf "mean temperature: %.2f\\n", s / n }' data/temperatures.csv \\
+    > results/summary.txt
+sha256sum data/temperatures.csv > results/inputs.sha256
+"""
+STAGED_DEMO_INPUT = b"day,temperature\n1,11.5\n2,12.0\n3,13.25\n4,12.75\n"
+
+
+def _submit_staged_demo_job(
+    session: Session,
+    cluster: str,
+    profile: object,
+    backends: SlurmBackendFactory,
+    clock: Clock,
+    ledger: Callable[[Session], Ledger] | None,
+    spool_dir: Path,
+    residency: ResidencyContext,
+) -> Job:
+    user = users_repo.get_by_username(session, "alice")
+    if user is None:
+        raise LookupError("demo user alice is missing: seed the users first")
+    upload = uploads.create_upload(session, user=user, at=clock.now(), source="cli")
+    writer, path = uploads.open_file(
+        session, upload_id=upload.id, path="data/temperatures.csv", user=user, spool_dir=spool_dir,
+        max_bytes=len(STAGED_DEMO_INPUT),
+    )  # fmt: skip
+    writer.write(STAGED_DEMO_INPUT)
+    sha256 = writer.finish(None)
+    uploads.record_file(
+        session, upload_id=upload.id, path=path, size_bytes=len(STAGED_DEMO_INPUT), sha256=sha256
+    )
+    return submit_job(
+        session,
+        backends=backends,
+        profile=profile,
+        user=user,
+        request=SubmitRequest(script_text=STAGED_DEMO_SCRIPT, cluster=cluster, source="cli"),
+        clock=clock,
+        ledger=ledger,
+        staging=StagingRequest(upload_id=upload.id, output_patterns=["results/*"], store="caen"),
+        residency=residency,
+    )
 
 
 @dataclass(frozen=True)
