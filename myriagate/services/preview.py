@@ -15,10 +15,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from myriagate.db.models.users import User
+from myriagate.errors import ConfigError
 from myriagate.ports import Clock, Ledger
-from myriagate.services import holds
+from myriagate.services import holds, staging_plan
 from myriagate.services.clock import SystemClock
 from myriagate.services.holds import Estimate
+from myriagate.services.staging_plan import ResidencyContext, StagingRequest
 from myriagate.services.submit import SubmitRequest, validate_submission
 
 
@@ -31,6 +33,11 @@ class SubmitPreview:
     sbatch_args: tuple[str, ...]
     script: str
     estimate: Estimate | None = None
+    # Files that would be staged in before sbatch, and where results would be stored.
+    input_paths: tuple[str, ...] = ()
+    output_patterns: tuple[str, ...] = ()
+    store: str | None = None
+    store_location: str | None = None
 
 
 def preview_job(
@@ -41,6 +48,8 @@ def preview_job(
     session: Session | None = None,
     ledger: Callable[[Session], Ledger] | None = None,
     clock: Clock | None = None,
+    staging: StagingRequest | None = None,
+    residency: ResidencyContext | None = None,
 ) -> SubmitPreview:
     """What ``submit_job`` would send for ``request``; raises exactly what it would raise first.
 
@@ -48,6 +57,15 @@ def preview_job(
     enforced); it never raises for a project without allocation, it reports it.
     """
     spec, script = validate_submission(profile=profile, user=user, request=request)
+    plan = None
+    if staging is not None and not staging.empty:
+        if session is None or residency is None:
+            raise ConfigError("a dry run with staging needs a session and the residency policy")
+        # Same checks as a submission, residency included (a refusal is audited there too).
+        plan = staging_plan.check(
+            session, profile=profile, user=user, request=staging, residency=residency,
+            at=(clock or SystemClock()).now(),
+        )  # fmt: skip
     estimate = None
     if session is not None and ledger is not None:
         now = (clock or SystemClock()).now()
@@ -62,4 +80,10 @@ def preview_job(
         sbatch_args=script.sbatch_args,
         script=script.text,
         estimate=estimate,
+        input_paths=tuple(plan.input_paths) if plan is not None else (),
+        output_patterns=tuple(plan.patterns) if plan is not None else (),
+        store=plan.store.name if plan is not None and plan.store is not None else None,
+        store_location=(
+            f"{plan.store.site}, {plan.store.region}" if plan is not None and plan.store is not None else None
+        ),
     )

@@ -492,3 +492,29 @@ def test_a_failed_stage_in_releases_the_allocation_hold(
         assert s.get(Job, job.id).reason == (  # type: ignore[union-attr]
             "stage-in failed: permission denied on devcluster: /home/alice/myriagate-jobs"
         )
+
+
+def test_a_dry_run_checks_staging_and_says_where_results_would_go(
+    session: Session, session_factory: sessionmaker[Session], profile: ClusterProfile, alice: User,
+    clock: FakeClock, spool: Path,
+) -> None:  # fmt: skip
+    from myriagate.services.preview import preview_job
+
+    upload = upload_files(session, alice, spool, clock, {"data/input.csv": b"1"})
+    request = SubmitRequest(script_text=SCRIPT, cluster=CLUSTER)
+    preview = preview_job(
+        profile=profile, user=alice, request=request, session=session, clock=clock,
+        staging=StagingRequest(upload_id=upload.id, output_patterns=["results/*"], store="caen"),
+        residency=residency(session_factory),
+    )  # fmt: skip
+    assert preview.input_paths == ("data/input.csv",)
+    assert (preview.store, preview.store_location) == ("caen", "Caen, FR-NOR")
+    with pytest.raises(ResidencyViolation):
+        preview_job(
+            profile=profile, user=alice, request=request, session=session, clock=clock,
+            staging=StagingRequest(output_patterns=["results/*"], store="paris"),
+            residency=residency(session_factory),
+        )  # fmt: skip
+    session.expire_all()
+    assert session.scalar(sa.select(sa.func.count()).select_from(Job)) == 0
+    assert session.get(Upload, upload.id).job_id is None  # type: ignore[union-attr]  # a dry run takes nothing
