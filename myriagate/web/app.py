@@ -21,7 +21,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from myriagate import __version__
 from myriagate.logs import configure_logging
 from myriagate.services.clock import SystemClock
-from myriagate.web.api import allocations, clusters, jobs, me, sessions, templates, tokens, users
+from myriagate.web.api import (
+    allocations,
+    clusters,
+    datasets,
+    jobs,
+    me,
+    sessions,
+    templates,
+    tokens,
+    uploads,
+    users,
+)
 from myriagate.web.pages import install_pages
 from myriagate.web.pages.errors import unhandled_response
 from myriagate.web.problems import document_problems, install_problem_handlers
@@ -112,7 +123,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (me, tokens, sessions, users, clusters, templates, jobs, allocations):
+    for module in (me, tokens, sessions, users, clusters, templates, jobs, allocations, uploads, datasets):
         api.include_router(module.router)
     app.include_router(api)
     install_pages(app)  # HTML pages, static assets and HTML error pages (docs/web.md)

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from myriagate.errors import MyriagateError
 from myriagate.web.api.schemas import ClusterDetail, ClusterHealthOut, ClusterOut, PartitionOut
+from myriagate.web.api.staging_schemas import StorageEndpointOut
 from myriagate.web.deps import CurrentUser, GatewayDep
 from myriagate.web.problems import problem_responses
 from myriagate.wiring import Gateway
@@ -74,3 +75,20 @@ def list_clusters(_user: CurrentUser, gateway: GatewayDep) -> list[ClusterOut]:
 def show_cluster(name: str, _user: CurrentUser, gateway: GatewayDep) -> ClusterDetail:
     profile = gateway.profile(name)  # NotFound for an unknown name
     return ClusterDetail(**_cluster_out(profile, gateway).model_dump(), health=_health(gateway, profile.name))
+
+
+@router.get(
+    "/clusters/{name}/storage",
+    response_model=list[StorageEndpointOut],
+    responses=problem_responses(404),
+    summary="A cluster's storage endpoints and whether residency allows them",
+)
+def storage(name: str, _user: CurrentUser, gateway: GatewayDep) -> list[StorageEndpointOut]:
+    """Where outputs may be stored (``--store``); ``allowed`` is false outside the allowed regions."""
+    allowed = set(gateway.settings.allowed_regions)
+    return [
+        StorageEndpointOut(
+            name=s.name, site=s.site, region=s.region, operator=s.operator, allowed=s.region in allowed
+        )
+        for s in gateway.profile(name).storage
+    ]

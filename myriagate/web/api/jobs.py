@@ -16,10 +16,11 @@ from fastapi.responses import PlainTextResponse
 
 from myriagate.domain.states import JobState
 from myriagate.errors import FieldError, InvalidRequest, NotFound, ProfileViolation
-from myriagate.services import authz, jobs_query
+from myriagate.services import authz, jobs_query, staging_plan
 from myriagate.services.cancel import cancel_job
 from myriagate.services.outputs import read_output
 from myriagate.services.preview import preview_job
+from myriagate.services.staging_plan import StagingRequest
 from myriagate.services.submit import SubmitRequest, submit_job
 from myriagate.services.templates import TemplateCatalog
 from myriagate.web.api.allocations import estimate_out
@@ -74,6 +75,14 @@ def _script_text(body: JobSubmit, gateway: Gateway) -> str:
     return TemplateCatalog(gateway.settings).render(body.template, body.params)
 
 
+def _staging(body: JobSubmit) -> StagingRequest | None:
+    if body.staging is None:
+        return None
+    given = body.staging
+    return StagingRequest(upload_id=given.upload_id, input_dataset_ids=tuple(given.input_datasets),
+                          output_patterns=tuple(given.output_patterns), store=given.store)  # fmt: skip
+
+
 def _overrides(body: JobSubmit) -> dict[str, str]:
     """The options as sbatch's long option names (``cpus_per_task`` -> ``cpus-per-task``)."""
     chosen = body.options.model_dump(exclude_none=True)
@@ -123,8 +132,12 @@ def submit(
     overrides = _overrides(body)
     script_text = _script_text(body, gateway)
     submit_request = SubmitRequest(script_text=script_text, cluster=cluster, overrides=overrides)
+    staging = _staging(body)
     try:
         if body.dry_run:
+            if staging is not None:  # refusals (residency included, audited) show in a dry run too
+                staging_plan.check(session, profile=profile, user=user, request=staging,
+                                   residency=gateway.residency("api"), at=clock.now())  # fmt: skip
             preview = preview_job(
                 profile=profile,
                 user=user,
@@ -142,6 +155,8 @@ def submit(
                 request=submit_request,
                 clock=clock,
                 ledger=gateway.ledger,
+                staging=staging,
+                residency=gateway.residency("api") if staging is not None else None,
             )
     except InvalidRequest as exc:
         raise _point_at_options(exc, overrides) from None

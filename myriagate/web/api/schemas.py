@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from myriagate.domain.states import JobState
+from myriagate.web.api.staging_schemas import StagingIn
 
 
 class _In(BaseModel):
@@ -55,6 +56,9 @@ class JobSubmit(_In):
     params: dict[str, str | int] = Field(default_factory=dict)
     options: SbatchOptions = Field(default_factory=SbatchOptions)
     dry_run: bool = Field(default=False, description="Validate and show what would be sent; submit nothing")
+    staging: StagingIn | None = Field(
+        default=None, description="Inputs to stage in, outputs to store (docs/staging.md)"
+    )
 
 
 class StateChangeOut(_Out):
