@@ -12,7 +12,7 @@ from myriagate.errors import FieldError, InvalidRequest, MyriagateError
 from myriagate.services import authz, dashboard, jobs_query
 from myriagate.services.auth import User
 from myriagate.services.cancel import cancel_job
-from myriagate.services.outputs import read_output
+from myriagate.services.outputs import Stream, output_path, read_output
 from myriagate.web.deps import ClockDep, DbSession, GatewayDep
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.forms import see_other
@@ -77,10 +77,12 @@ def list_jobs(
     )
 
 
-def _tails(gateway: Gateway, db: DbSession, job_id: UUID, user: User, cluster: str) -> dict[str, str]:
+def _tails(
+    gateway: Gateway, db: DbSession, job_id: UUID, user: User, cluster: str, streams: tuple[Stream, ...]
+) -> dict[str, str]:
     """The end of the output and error files; a cluster problem is shown, not raised."""
     tails: dict[str, str] = {}
-    for stream in ("output", "error"):
+    for stream in streams:
         try:
             data = read_output(
                 db, job_id=job_id, user=user, backends=gateway.backends(cluster), stream=stream,
@@ -99,8 +101,11 @@ def show_job(job_id: UUID, request: Request, page: PageUser, db: DbSession, gate
     job = view.job
     can_act = authz.can_act_on_job(page.user, job)
     tails: dict[str, str] = {}
+    # Without --error, Slurm writes errors into the output file: show that file once.
+    separate_error = output_path(job, "error") != output_path(job, "output")
     if can_act and job.array_task_count is None and job.slurm_job_id is not None:
-        tails = _tails(gateway, db, job_id, page.user, job.cluster)
+        streams: tuple[Stream, ...] = ("output", "error") if separate_error else ("output",)
+        tails = _tails(gateway, db, job_id, page.user, job.cluster, streams)
     history = [(change, reason_text(change.reason)) for change in view.history]
     return render(
         request,
@@ -112,6 +117,7 @@ def show_job(job_id: UUID, request: Request, page: PageUser, db: DbSession, gate
         can_act=can_act,
         cancellable=can_act and not job.state.is_final and job.cancel_requested_at is None,
         tails=tails,
+        separate_error=separate_error,
         charges=dashboard.job_charges(db, job.id),
         refresh=not job.state.is_final,
     )
