@@ -18,6 +18,7 @@ import typer
 from myriagate import __version__
 from myriagate.cli import allocations, catalogue, researcher
 from myriagate.cli.admin import admin_app, db_app
+from myriagate.cli.datasets import datasets_app
 from myriagate.cli.jobs import jobs_app
 from myriagate.cli.output import guarded, print_json
 from myriagate.logs import configure_logging
@@ -38,6 +39,7 @@ app.command("logout")(researcher.logout)
 app.command("whoami")(researcher.whoami)
 app.command("submit")(researcher.submit)
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(datasets_app, name="datasets")
 app.add_typer(catalogue.templates_app, name="templates")
 app.command("clusters")(catalogue.clusters)
 app.command("quota")(allocations.quota)

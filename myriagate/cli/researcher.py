@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from myriagate.cli import watch
+from myriagate.cli import uploads, watch
 from myriagate.cli.allocations import describe_estimate
 from myriagate.cli.client import GatewayClient
 from myriagate.cli.config import TOKEN_ENV, load_config, normalise_url, save_config
@@ -169,9 +169,22 @@ def submit(
     wait: Annotated[bool, _opt("--wait", help="Wait for the end; exit 1 unless it completed.")] = False,
     follow: Annotated[bool, _opt("--follow", help="Stream the job's output, then exit like --wait.")] = False,
     parsable: Annotated[bool, _opt("--parsable", help="Print only the job id (like sbatch).")] = False,
+    input_: Annotated[
+        list[Path] | None, _opt("--input", "-i", help="Input file or directory to stage in (repeatable).")
+    ] = None,
+    input_dataset: Annotated[
+        list[str] | None, _opt("--input-dataset", help="Dataset id to stage in (repeatable).")
+    ] = None,
+    result_patterns: Annotated[
+        list[str] | None,
+        _opt("--result", "--stage-out", help="Output glob to store after the job (repeatable)."),
+    ] = None,
+    store: Annotated[
+        str | None, _opt("--store", help="Storage endpoint for --result files, e.g. caen.")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Submit a job script (or a template) to the cluster, with sbatch's options."""
+    """Submit a job script (or a template) to the cluster, with sbatch's options and data staging."""
     if follow and json:
         raise InvalidRequest("--follow streams text: it cannot be combined with --json")
     options = SubmitOptions(
@@ -182,7 +195,10 @@ def submit(
     request = build_submission(
         script, options, cluster=cluster, template=template, params=param or [], dry_run=dry_run
     )
+    flags = uploads.StagingFlags(input_ or (), input_dataset or (), result_patterns or (), store)
+    files = uploads.collect_inputs(flags.inputs)  # refused here (e.g. symlinks leading out) before any upload
     with open_gateway(ctx) as client:
+        request = uploads.with_staging(client, request, flags, files, show_progress=not (json or parsable))
         result = client.submit(request)
         if isinstance(result, DryRunOut):
             _show_dry_run(result, json=json)
