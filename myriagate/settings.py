@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     # bytes move).
     staging_claim_s: float = Field(default=600.0, gt=0)
     staging_max_attempts: int = Field(default=5, ge=1)
+    # Uploads no job took are removed from the spool after this long.
+    upload_ttl_s: float = Field(default=7 * 86400.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

@@ -196,6 +196,7 @@ class Gateway:
             holder=holder,
             claim_s=settings.staging_claim_s,
             max_attempts=settings.staging_max_attempts,
+            upload_ttl_s=settings.upload_ttl_s,
         )
 
     def close(self) -> None:

@@ -32,12 +32,13 @@ from myriagate.domain.states import JobState
 from myriagate.errors import MyriagateError
 from myriagate.ports import Clock, RemoteTree, SlurmBackendFactory, StagedFile, Stager
 from myriagate.profiles.models import ClusterProfile
-from myriagate.services import audit, staging_transfers, submit, transitions
+from myriagate.services import audit, staging_transfers, submit, transitions, uploads
 from myriagate.services.residency import cluster_location, ensure_resident
 
 log = structlog.get_logger(__name__)
 
 RENEW_EVERY_S = 30.0
+PURGE_EVERY_S = 3600.0
 
 
 @dataclass
@@ -54,6 +55,7 @@ class StagingContext:
     holder: str
     claim_s: float = 600.0
     max_attempts: int = 5
+    upload_ttl_s: float = 7 * 86400.0
 
 
 def run_pending(ctx: StagingContext, limit: int = 20) -> int:
@@ -229,8 +231,12 @@ def run_loop(ctx: StagingContext, stop: threading.Event, *, min_s: float = 1.0, 
     """Stage the cluster's jobs until ``stop`` is set: at once again after work, slower when idle."""
     log.info("staging.started", cluster=ctx.profile.name, holder=ctx.holder)
     delay = min_s
+    next_purge = 0.0
     while not stop.is_set():
         try:
+            if time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + PURGE_EVERY_S
+                _purge_uploads(ctx)
             moved = run_pending(ctx)
         except Exception:  # a database hiccup must not end the loop
             log.exception("staging.step_failed", cluster=ctx.profile.name)
@@ -244,3 +250,12 @@ def can_stage(profile: ClusterProfile) -> bool:
     """Whether the cluster is reached over SSH, which staging needs."""
     conn = profile.connection
     return conn.runner == "ssh" and conn.host is not None and conn.known_hosts is not None
+
+
+def _purge_uploads(ctx: StagingContext) -> None:
+    """Uploads nobody submitted a job with are removed after ``upload_ttl_s``."""
+    older_than = ctx.clock.now() - timedelta(seconds=ctx.upload_ttl_s)
+    with ctx.session_factory() as session:
+        removed = uploads.purge_stale(session, spool_dir=ctx.spool_dir, older_than=older_than)
+    if removed:
+        log.info("staging.uploads_purged", count=removed)

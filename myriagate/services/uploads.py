@@ -147,3 +147,14 @@ def delete_upload(session: Session, *, upload_id: uuid.UUID, user: User, spool_d
 def discard_spool(spool_dir: Path, upload_id: uuid.UUID) -> None:
     """Remove the upload's files from the spool (after its job's stage-in was verified)."""
     shutil.rmtree(upload_dir(spool_dir, upload_id), ignore_errors=True)
+
+
+def purge_stale(session: Session, *, spool_dir: Path, older_than: datetime, limit: int = 500) -> int:
+    """Remove uploads no job took, created before ``older_than``: rows and spool files."""
+    stale = staging_repo.stale_uploads(session, older_than, limit)
+    for upload in stale:
+        session.delete(upload)
+    session.commit()
+    for upload in stale:
+        shutil.rmtree(upload_dir(spool_dir, upload.id), ignore_errors=True)
+    return len(stale)

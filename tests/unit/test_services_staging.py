@@ -518,3 +518,17 @@ def test_a_dry_run_checks_staging_and_says_where_results_would_go(
     session.expire_all()
     assert session.scalar(sa.select(sa.func.count()).select_from(Job)) == 0
     assert session.get(Upload, upload.id).job_id is None  # type: ignore[union-attr]  # a dry run takes nothing
+
+
+def test_uploads_no_job_took_are_purged_after_their_ttl(
+    session: Session, alice: User, clock: FakeClock, spool: Path, ctx: StagingContext
+) -> None:
+    from myriagate.services.staging import _purge_uploads
+
+    kept = upload_files(session, alice, spool, clock, {"a": b"1"})
+    clock.advance(8 * 86400)
+    fresh = upload_files(session, alice, spool, clock, {"b": b"2"})
+    _purge_uploads(ctx)
+    session.expire_all()
+    assert session.get(Upload, kept.id) is None and not uploads.upload_dir(spool, kept.id).exists()
+    assert session.get(Upload, fresh.id) is not None and uploads.upload_dir(spool, fresh.id).exists()

@@ -19,6 +19,13 @@ def get_upload(session: Session, upload_id: uuid.UUID) -> Upload | None:
     return session.get(Upload, upload_id, options=[selectinload(Upload.files)])
 
 
+def stale_uploads(session: Session, older_than: datetime, limit: int) -> Sequence[Upload]:
+    """Uploads no job took, created before ``older_than``."""
+    return session.scalars(
+        sa.select(Upload).where(Upload.job_id.is_(None), Upload.created_at < older_than).limit(limit)
+    ).all()
+
+
 def get_plan(session: Session, job_id: uuid.UUID) -> JobStaging | None:
     return session.get(JobStaging, job_id)
 
