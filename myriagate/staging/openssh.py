@@ -194,6 +194,10 @@ class OpenSshStager:
         done: dict[str, StagedFile] = {}
         outgoing: list[Outgoing] = []
         for src, entry in zip(sources, listing, strict=True):
+            if entry["state"] == "symlink":
+                raise UnsafeValue(
+                    f"{src.path!r} is a symlink on {describe(dest)} under {dest.root}; not replaced"
+                )
             if entry["state"] == "other":
                 raise StagingError(f"{src.path!r} exists on {describe(dest)} and is not a regular file")
             same_size = entry["state"] == "file" and entry["size"] == src.size
@@ -311,7 +315,7 @@ class OpenSshStager:
             raise _helper_error(exc, "the gateway", str(local_root), {}) from exc
 
     def _local_sha(self, tree: Tree, rel: str, local_root: Path) -> str:
-        return str(self._local(lambda: remote_helper.sha256_file(tree.inside(rel)), local_root))
+        return str(self._local(lambda: tree.sha256_of(rel), local_root))
 
     def _download(
         self,
@@ -344,8 +348,14 @@ class OpenSshStager:
         wanted: list[tuple[str, int, int]] = []  # path, offset, size
         for mine, theirs in zip(here, there, strict=True):
             rel = mine["path"]
+            if theirs["state"] == "symlink":
+                raise UnsafeValue(f"{rel!r} is a symlink on {describe(src)} under {src.root}; not followed")
+            if theirs["state"] == "absent":
+                raise StagingError(f"{rel!r} not found on {describe(src)} under {src.root}")
             if theirs["state"] != "file":
                 raise StagingError(f"{rel!r} is not a regular file on {describe(src)} under {src.root}")
+            if mine["state"] == "symlink":
+                raise UnsafeValue(f"{rel!r} is a symlink under {local_root}; not replaced")
             if mine["state"] == "other":
                 raise StagingError(f"{rel!r} exists under {local_root} and is not a regular file")
             if mine["state"] == "file" and mine["size"] == theirs["size"] and theirs["sha256"]:

@@ -6,8 +6,8 @@ never appear on a command line: they arrive as JSON on stdin, so no shell ever p
 The gateway also imports it for the pure parts it shares with the far side (partial names,
 manifest rule, glob matching) and for the local end of downloads.
 
-Layout under ROOT: ``.myriagate/partial/<key>`` holds files being written (``key`` is derived
-from the relative path, so an interrupted transfer finds its partial data again), and
+Layout under ROOT: ``.myriagate/partial/<key[:2]>/<key>`` holds files being written (``key``
+is derived from the relative path, so an interrupted transfer finds its partial data again), and
 ``.myriagate/manifest.json`` maps a path to ``[size, mtime_ns, ctime_ns, inode, sha256]``
 recorded when the stager verified and renamed it. A file whose size, mtime, ctime and inode
 all still match is taken to still have that sha256; anything else is hashed again.
@@ -97,28 +97,38 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z", re.DOTALL)
 
 
-def sha256_file(path: str, fd: int | None = None) -> str:
+def sha256_fd(fd: int) -> str:
     h = hashlib.sha256()
-    own = fd is None
-    if fd is None:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        os.lseek(fd, 0, os.SEEK_SET)
-        buf = bytearray(_HASH_CHUNK)
-        view = memoryview(buf)
-        while True:
-            n = os.readv(fd, [buf])
-            if not n:
-                break
-            h.update(view[:n])
-    finally:
-        if own:
-            os.close(fd)
+    os.lseek(fd, 0, os.SEEK_SET)
+    buf = bytearray(_HASH_CHUNK)
+    view = memoryview(buf)
+    while True:
+        n = os.readv(fd, [buf])
+        if not n:
+            break
+        h.update(view[:n])
     return h.hexdigest()
 
 
+def sha256_file(path: str) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        return sha256_fd(fd)
+    finally:
+        os.close(fd)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
 class Tree:
-    """One root directory: safe path resolution, the partial directory and the manifest."""
+    """One root directory, reached through directory file descriptors opened with O_NOFOLLOW.
+
+    Every path under the root is walked one component at a time from the root's descriptor,
+    so a symlink anywhere below the root is never followed (not even one pointing inside), and
+    swapping a directory for a symlink between a check and a write changes nothing: there is
+    no separate check. The root itself may be reached through symlinks (the operator chose it).
+    """
 
     def __init__(self, root: str, *, create: bool = False) -> None:
         if not os.path.isabs(root):
@@ -133,40 +143,102 @@ class Tree:
                 ) from exc
         try:
             self.real = os.path.realpath(root)
-            st = os.stat(self.real)
+            self.root_fd = os.open(self.real, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as exc:
-            raise HelperError(os_error_kind(exc), "", "cannot open the root: " + str(exc.strerror)) from exc
-        if not stat.S_ISDIR(st.st_mode):
-            raise HelperError("missing", "", "the root is not a directory")
-        self.meta = os.path.join(self.real, RESERVED)
-        self.partial_dir = os.path.join(self.meta, "partial")
-        self.manifest_path = os.path.join(self.meta, "manifest.json")
+            kind = "missing" if exc.errno == errno.ENOTDIR else os_error_kind(exc)
+            raise HelperError(kind, "", "cannot open the root: " + str(exc.strerror)) from exc
+        self._dirs: dict[str, int] = {"": self.root_fd}
+        self.manifest_path = os.path.join(self.real, RESERVED, "manifest.json")
 
-    def inside(self, rel: str) -> str:
-        """The absolute path of ``rel``, refusing one whose symlinks lead outside the root."""
-        if not rel or rel.startswith("/") or ".." in rel.split("/") or rel.split("/")[0] == RESERVED:
-            raise HelperError("unsafe", rel, "not a relative path inside the root")
-        path = os.path.join(self.real, rel)
-        real = os.path.realpath(path)
-        if real != path and os.path.commonpath([real, self.real]) != self.real:
-            raise HelperError("unsafe", rel, "a symlink on this path leads outside the root")
-        return path
+    def _open_dir(self, reldir: str, create: bool, what: str) -> int | None:
+        fd = self._dirs.get(reldir)
+        if fd is not None:
+            return fd
+        head, _, name = reldir.rpartition("/")
+        parent = self._open_dir(head, create, what)
+        if parent is None:
+            return None
+        try:
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, 0o700 if reldir.split("/")[0] == RESERVED else 0o777, dir_fd=parent)
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+        except FileNotFoundError:
+            if create:
+                raise HelperError("missing", what, "a directory vanished while being created") from None
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise HelperError("unsafe", what, "'" + reldir + "' is a symlink or not a directory") from exc
+            raise HelperError(os_error_kind(exc), what, str(exc.strerror)) from exc
+        if len(self._dirs) > 600:  # bounded (ulimit -n is often 1024): close all but the root
+            for key in [k for k in self._dirs if k]:
+                os.close(self._dirs.pop(key))
+        self._dirs[reldir] = fd
+        return fd
 
-    def ensure_meta(self) -> None:
-        for d in (self.meta, self.partial_dir):
-            try:
-                os.mkdir(d, 0o700)
-            except FileExistsError:
-                pass
-            except OSError as exc:
-                raise HelperError(os_error_kind(exc), RESERVED, exc.strerror) from exc
-            if os.path.islink(d) or not os.path.isdir(d):
-                raise HelperError("unsafe", RESERVED, "the stager's directory is not a plain directory")
+    def parent(self, rel: str, *, create: bool = False) -> tuple[int | None, str]:
+        """(descriptor of rel's directory or None when it does not exist, rel's last component)."""
+        check_rel(rel)
+        reldir, _, name = rel.rpartition("/")
+        return self._open_dir(reldir, create, rel), name
 
-    def partial(self, key: str) -> str:
+    def stat(self, rel: str) -> os.stat_result | None:
+        """lstat of ``rel`` (a symlink is reported as such, never followed); None when absent."""
+        dir_fd, name = self.parent(rel)
+        if dir_fd is None:
+            return None
+        try:
+            return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise HelperError(os_error_kind(exc), rel, str(exc.strerror)) from exc
+
+    def open_file(self, rel: str) -> int:
+        dir_fd, name = self.parent(rel)
+        if dir_fd is None:
+            raise HelperError("missing", rel, "no such file")
+        try:
+            return os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+        except OSError as exc:
+            kind = "unsafe" if exc.errno == errno.ELOOP else os_error_kind(exc)
+            raise HelperError(
+                kind, rel, "a symlink (not followed)" if kind == "unsafe" else exc.strerror
+            ) from exc
+
+    def sha256_of(self, rel: str) -> str:
+        fd = self.open_file(rel)
+        try:
+            return sha256_fd(fd)
+        finally:
+            os.close(fd)
+
+    def _shard(self, key: str, create: bool) -> int | None:
+        # 256 shard directories, as git's objects: on ext4 10,000 new files in one directory
+        # write several times slower than spread over many (one block group for all of them).
         if not re.fullmatch("[0-9a-f]{40}", key):
             raise HelperError("unsafe", key, "bad partial key")
-        return os.path.join(self.partial_dir, key)
+        return self._open_dir(RESERVED + "/partial/" + key[:2], create, RESERVED)
+
+    def partial_size(self, key: str) -> int:
+        dir_fd = self._shard(key, False)
+        if dir_fd is None:
+            return 0
+        try:
+            return os.stat(key, dir_fd=dir_fd, follow_symlinks=False).st_size
+        except OSError:
+            return 0
+
+    def open_partial(self, key: str, flags: int = os.O_WRONLY | os.O_CREAT) -> tuple[int, int]:
+        """(shard directory, the partial file of ``key``), never through a symlink; 0666 & ~umask."""
+        dir_fd = self._shard(key, bool(flags & os.O_CREAT))
+        if dir_fd is None:
+            raise HelperError("missing", key, "no partial data")
+        try:
+            return dir_fd, os.open(key, flags | os.O_NOFOLLOW, 0o666, dir_fd=dir_fd)
+        except OSError as exc:
+            raise HelperError(os_error_kind(exc), key, exc.strerror) from exc
 
     def read_manifest(self) -> dict[str, list[Any]]:
         try:
@@ -184,62 +256,61 @@ class Tree:
 
     def update_manifest(self, entries: dict[str, list[Any]]) -> None:
         """Merge entries under an exclusive lock, replace the file atomically."""
-        self.ensure_meta()
-        lock_fd = os.open(os.path.join(self.meta, "manifest.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        meta = self._open_dir(RESERVED, True, RESERVED)
+        lock_fd = os.open("manifest.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600, dir_fd=meta)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
             manifest = self.read_manifest()
             manifest.update(entries)
-            tmp = self.manifest_path + ".tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
+            tmp_fd = os.open("manifest.json.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
+                             0o600, dir_fd=meta)  # fmt: skip
+            with open(tmp_fd, "w", encoding="utf-8") as f:
                 json.dump(manifest, f, separators=(",", ":"))
-            os.replace(tmp, self.manifest_path)
+            os.replace("manifest.json.tmp", "manifest.json", src_dir_fd=meta, dst_dir_fd=meta)
         finally:
             os.close(lock_fd)
+
+
+def check_rel(rel: str) -> None:
+    parts = rel.split("/")
+    if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or parts[0] == RESERVED:
+        raise HelperError("unsafe", rel, "not a relative path inside the root")
 
 
 def op_list(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
     """Per requested file: its state at this end, a known (or, on request, fresh) sha256 and
     the size of its partial data. ``hash``: ``known`` (manifest only), ``ifsize`` (also hash a
-    file whose size equals ``size``), ``force`` (always hash)."""
+    file whose size equals ``size``), ``force`` (always hash). States: absent, file, symlink, other."""
     manifest = tree.read_manifest()
     out = []
     for item in req["files"]:
         rel = item["path"]
-        path = tree.inside(rel)
+        st = tree.stat(rel)
         entry: dict[str, Any] = {"path": rel, "state": "absent", "size": -1, "sha256": None}
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            st = None
-        except OSError as exc:
-            raise HelperError(os_error_kind(exc), rel, exc.strerror) from exc
         if st is not None:
-            entry["state"] = "file" if stat.S_ISREG(st.st_mode) else "other"
             entry["size"] = st.st_size
-            if entry["state"] == "file":
+            if stat.S_ISLNK(st.st_mode):
+                entry["state"] = "symlink"
+            elif not stat.S_ISREG(st.st_mode):
+                entry["state"] = "other"
+            else:
+                entry["state"] = "file"
                 sha = tree.known_sha(manifest, rel, st)
                 mode = item.get("hash", "known")
                 if sha is None and (mode == "force" or (mode == "ifsize" and st.st_size == item["size"])):
-                    try:
-                        sha = sha256_file(path)
-                    except OSError as exc:
-                        raise HelperError(os_error_kind(exc), rel, exc.strerror) from exc
+                    sha = tree.sha256_of(rel)
                 entry["sha256"] = sha
-        try:
-            entry["partial"] = os.lstat(os.path.join(tree.partial_dir, partial_key(rel))).st_size
-        except OSError:
-            entry["partial"] = 0
+        entry["partial"] = tree.partial_size(partial_key(rel))
         out.append(entry)
     return {"files": out}
 
 
-def _read_exact_into(stream: IO[bytes], fd: int, length: int, key: str) -> int:
-    buf = bytearray(CHUNK)
+def _read_exact_into(stream: IO[bytes], fd: int, length: int) -> int:
+    buf = bytearray(min(CHUNK, max(length, 1)))
     view = memoryview(buf)
     done = 0
     while done < length:
-        n = stream.readinto(view[: min(CHUNK, length - done)])  # type: ignore[attr-defined]
+        n = stream.readinto(view[: min(len(buf), length - done)])  # type: ignore[attr-defined]
         if not n:
             break
         written = 0
@@ -252,20 +323,16 @@ def _read_exact_into(stream: IO[bytes], fd: int, length: int, key: str) -> int:
 def op_recv(tree: Tree, stream: IO[bytes]) -> dict[str, Any]:
     """Write the framed data into partial files: header ``[[key, offset, length], ...]``."""
     header = json.loads(stream.readline().decode("utf-8"))
-    tree.ensure_meta()
     total = 0
     for key, offset, length in header:
-        path = tree.partial(key)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o666)
-        except OSError as exc:
-            raise HelperError(os_error_kind(exc), key, exc.strerror) from exc
+        _, fd = tree.open_partial(key)
         try:
             # A previous attempt cut mid-file may still be draining: wait for it.
             fcntl.flock(fd, fcntl.LOCK_EX)
-            os.ftruncate(fd, offset)
+            if os.fstat(fd).st_size != offset:  # truncating costs even when nothing changes
+                os.ftruncate(fd, offset)
             os.lseek(fd, offset, os.SEEK_SET)
-            got = _read_exact_into(stream, fd, length, key)
+            got = _read_exact_into(stream, fd, length)
         except OSError as exc:
             raise HelperError(os_error_kind(exc), key, exc.strerror) from exc
         finally:
@@ -280,23 +347,23 @@ def op_commit(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
     """Hash each partial file from disk, compare, then rename it into place (or delete it)."""
     results, entries = [], {}
     for item in req["files"]:
-        rel, part = item["path"], tree.partial(item["key"])
+        rel, key = item["path"], item["key"]
+        partial, fd = tree.open_partial(key, os.O_RDONLY)
         try:
-            actual = sha256_file(part)
-            size = os.lstat(part).st_size
+            actual, size = sha256_fd(fd), os.fstat(fd).st_size
         except OSError as exc:
             raise HelperError(os_error_kind(exc), rel, exc.strerror) from exc
+        finally:
+            os.close(fd)
         if actual != item["sha256"] or size != item["size"]:
-            os.unlink(part)  # a retry must send the whole file again, never trust this data
+            os.unlink(key, dir_fd=partial)  # a retry must send the whole file again
             results.append({"path": rel, "status": "mismatch", "sha256": actual, "size": size})
             continue
-        final = tree.inside(rel)  # checked again right before writing
+        dir_fd, name = tree.parent(rel, create=True)
         try:
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            tree.inside(rel)
-            os.utime(part, ns=(item["mtime_ns"], item["mtime_ns"]), follow_symlinks=False)
-            os.rename(part, final)
-            st = os.lstat(final)
+            os.utime(key, ns=(item["mtime_ns"], item["mtime_ns"]), dir_fd=partial, follow_symlinks=False)
+            os.rename(key, name, src_dir_fd=partial, dst_dir_fd=dir_fd)
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except OSError as exc:
             raise HelperError(os_error_kind(exc), rel, exc.strerror) from exc
         entries[rel] = [*stat_key(st), actual]
@@ -308,13 +375,11 @@ def op_commit(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
 
 def op_send(tree: Tree, req: dict[str, Any], out: IO[bytes]) -> None:
     """Per file: ``F <size> <offset> <mtime_ns>\\n``, bytes [offset, size), ``H <sha256 of all>\\n``."""
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
     for item in req["files"]:
         rel, offset = item["path"], item["offset"]
-        path = tree.inside(rel)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError as exc:
-            raise HelperError(os_error_kind(exc), rel, exc.strerror) from exc
+        fd = tree.open_file(rel)
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -323,8 +388,6 @@ def op_send(tree: Tree, req: dict[str, Any], out: IO[bytes]) -> None:
             offset = offset if 0 <= offset <= size else 0
             out.write(b"F %d %d %d\n" % (size, offset, st.st_mtime_ns))
             h = hashlib.sha256()
-            buf = bytearray(CHUNK)
-            view = memoryview(buf)
             pos = 0
             while pos < size:
                 n = os.readv(fd, [view[: min(CHUNK, size - pos)]])
@@ -335,33 +398,38 @@ def op_send(tree: Tree, req: dict[str, Any], out: IO[bytes]) -> None:
                     out.write(view[max(0, offset - pos) : n])
                 pos += n
             out.write(b"H " + h.hexdigest().encode() + b"\n")
+        except OSError as exc:
+            raise HelperError(os_error_kind(exc), rel, exc.strerror) from exc
         finally:
             os.close(fd)
     out.flush()
 
 
 def op_scan(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
-    """Regular files matching the patterns, never following symlinks; sha256 from the manifest
-    when still valid, else computed here."""
+    """Regular files matching the patterns, never following symlinks (they are not reported);
+    sha256 from the manifest when still valid, else computed here."""
     regexes = [glob_regex(p) for p in req["patterns"]]
     manifest = tree.read_manifest()
     found: list[dict[str, Any]] = []
-    for dirpath, dirnames, filenames in os.walk(tree.real, followlinks=False):
-        reldir = os.path.relpath(dirpath, tree.real)
-        if reldir == ".":
-            reldir = ""
+    for dirpath, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=tree.root_fd, follow_symlinks=False):
+        reldir = "" if dirpath == "." else dirpath[2:]
+        if not reldir:
             dirnames[:] = [d for d in dirnames if d != RESERVED]
-        dirnames.sort()
-        for name in sorted(filenames):
+        for name in filenames:
             rel = reldir + "/" + name if reldir else name
             if not any(r.match(rel) for r in regexes):
                 continue
-            path = os.path.join(dirpath, name)
             try:
-                st = os.lstat(path)
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
                 if not stat.S_ISREG(st.st_mode):
                     continue  # symlinks, fifos, sockets: never reported, never followed
-                sha = tree.known_sha(manifest, rel, st) or sha256_file(path)
+                sha = tree.known_sha(manifest, rel, st)
+                if sha is None:
+                    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+                    try:
+                        sha = sha256_fd(fd)
+                    finally:
+                        os.close(fd)
             except OSError as exc:
                 raise HelperError(os_error_kind(exc), rel, exc.strerror) from exc
             found.append({"path": rel, "size": st.st_size, "sha256": sha})

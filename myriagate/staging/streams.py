@@ -140,7 +140,6 @@ def receive_files(
 ) -> list[Received]:
     """Read the download stream for ``items`` (path, offset) into ``tree``'s partial files."""
     meter = _Meter(progress, total)
-    tree.ensure_meta()
     out = []
     buf = bytearray(CHUNK)
     view = memoryview(buf)
@@ -152,7 +151,7 @@ def receive_files(
             raise StreamEnded(header)
         size_s, offset_s, mtime_s = header[2:].split()
         size, offset = int(size_s), int(offset_s)
-        fd = os.open(tree.partial(partial_key(path)), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        _, fd = tree.open_partial(partial_key(path))
         try:
             os.ftruncate(fd, offset)
             os.lseek(fd, offset, os.SEEK_SET)
