@@ -12,6 +12,7 @@ from myriagate.db.models.audit import AuditEvent
 from myriagate.db.models.auth import ApiToken, WebSession
 from myriagate.db.models.jobs import Job, JobStateChange
 from myriagate.db.models.leases import Lease
+from myriagate.db.models.notifications import BalanceWatch, Notification, NotificationPreference, Webhook
 from myriagate.db.models.staging import (
     Dataset,
     DatasetFile,
@@ -28,6 +29,7 @@ __all__ = [
     "AllocationPeriod",
     "ApiToken",
     "AuditEvent",
+    "BalanceWatch",
     "Base",
     "Dataset",
     "DatasetFile",
@@ -42,10 +44,13 @@ __all__ = [
     "Lease",
     "LedgerEntry",
     "Membership",
+    "Notification",
+    "NotificationPreference",
     "MembershipRole",
     "Project",
     "Upload",
     "UploadFile",
     "User",
     "WebSession",
+    "Webhook",
 ]
