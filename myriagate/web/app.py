@@ -33,6 +33,7 @@ from myriagate.web.api import (
     uploads,
     users,
 )
+from myriagate.web.health import router as health_router
 from myriagate.web.pages import install_pages
 from myriagate.web.pages.errors import unhandled_response
 from myriagate.web.problems import document_problems, install_problem_handlers
@@ -126,6 +127,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     for module in (me, tokens, sessions, users, clusters, templates, jobs, allocations, uploads, datasets):
         api.include_router(module.router)
     app.include_router(api)
+    app.include_router(health_router)  # /readyz: database and clusters (docs/operations.md)
     install_pages(app)  # HTML pages, static assets and HTML error pages (docs/web.md)
 
     @app.get("/healthz", include_in_schema=False)
