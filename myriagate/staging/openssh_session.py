@@ -34,7 +34,7 @@ _SAFE_PATH = re.compile(r"^[A-Za-z0-9._/+@:=,-]+$")
 _HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[?[0-9A-Fa-f:.]+\]?)$")
 _LOGIN = re.compile(r"^[a-z_][a-z0-9_.-]{0,63}$")
 _ROOT_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_PROGRAM = re.compile(r"^[A-Za-z0-9._/+-]+$")
+_PROGRAM = re.compile(r"^[A-Za-z0-9._/+][A-Za-z0-9._/+-]*$")
 
 _HOST_KEY_PROBLEMS = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED", "host key")
 _AUTH_PROBLEMS = ("Permission denied", "Too many authentication failures")
