@@ -51,8 +51,18 @@ class Settings(BaseSettings):
     # bytes move).
     staging_claim_s: float = Field(default=600.0, gt=0)
     staging_max_attempts: int = Field(default=5, ge=1)
+    # Who may scrape /metrics (docs/operations.md#metrics): IPs or CIDRs of the TCP peer.
+    metrics_allowed_networks: list[str] = ["127.0.0.1/32", "::1/128"]
     # Uploads no job took are removed from the spool after this long.
     upload_ttl_s: float = Field(default=7 * 86400.0, gt=0)
+    # Notifications (docs/notifications.md): job and allocation events by e-mail and webhooks.
+    notifications_enabled: bool = True
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "myriagate@localhost"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:
@@ -66,6 +76,13 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(
                     f"MYRIAGATE_TRUSTED_PROXIES: {proxy!r} is not an IP address or CIDR"
+                ) from None
+        for network in self.metrics_allowed_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"MYRIAGATE_METRICS_ALLOWED_NETWORKS: {network!r} is not an IP address or CIDR"
                 ) from None
         if self.poll_max_s < self.poll_min_s:
             raise ValueError("MYRIAGATE_POLL_MAX_S must be >= MYRIAGATE_POLL_MIN_S")

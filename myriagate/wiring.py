@@ -23,6 +23,7 @@ from myriagate.profiles.loader import load_all_profiles
 from myriagate.profiles.models import ClusterProfile
 from myriagate.runners.certificates import CertificateAuthority
 from myriagate.runners.local import LocalRunner
+from myriagate.runners.metered import MeteredRunner
 from myriagate.runners.pool import SshConnectionPool
 from myriagate.runners.ssh import SshRunner
 from myriagate.services.staging import StagingContext
@@ -31,6 +32,7 @@ from myriagate.settings import Settings, get_settings
 from myriagate.slurm.cli_backend import SlurmCliBackend
 from myriagate.slurm.sacctmgr import SacctmgrAccounts
 from myriagate.slurm.usage import SacctUsage
+from myriagate.staging.metered import MeteredStager
 
 
 class ClusterBackends:
@@ -86,7 +88,9 @@ class ClusterBackends:
             runner: SshRunner | LocalRunner = SshRunner(self._pool, login)
         else:
             runner = LocalRunner(as_login=login)
-        return SlurmCliBackend(runner, cluster_tz=tz, timeout_s=self.profile.connection.command_timeout_s)
+        # Every Slurm command's latency and failures are recorded (docs/operations.md#metrics).
+        metered = MeteredRunner(runner, self.profile.name)
+        return SlurmCliBackend(metered, cluster_tz=tz, timeout_s=self.profile.connection.command_timeout_s)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -138,7 +142,7 @@ class Gateway:
         conn = profile.connection
         is_root = os.geteuid() == 0
         if conn.runner == "local" or (conn.host in ("127.0.0.1", "localhost", "::1") and is_root):
-            return LocalRunner()
+            return MeteredRunner(LocalRunner(), profile.name)
         if conn.operator_login is None:
             raise ConfigError(
                 f"cluster {profile.name!r}: set [connection] operator_login to a login with Slurm "
@@ -147,7 +151,7 @@ class Gateway:
         pool = self.backends(profile.name).pool
         if pool is None:
             raise ConfigError(f"cluster {profile.name!r} has no SSH connection for the operator login")
-        return SshRunner(pool, conn.operator_login)
+        return MeteredRunner(SshRunner(pool, conn.operator_login), profile.name)
 
     def slurm_accounts(self, cluster: str | None = None) -> SacctmgrAccounts:
         """sacctmgr/sshare as the operator: Slurm's associations, read and changed."""
@@ -171,7 +175,7 @@ class Gateway:
                 from myriagate.staging.openssh import OpenSshStager
 
                 ca = CertificateAuthority(self.settings.ssh_ca_key_path, self.settings.ssh_cert_validity_s)
-                self._stager = OpenSshStager(ca)
+                self._stager = MeteredStager(OpenSshStager(ca))
             return self._stager
 
     def residency(self, source: str = "api") -> ResidencyContext:

@@ -70,8 +70,16 @@ def worker(
         typer.Option("--cluster", "-M", help="Cluster to track (repeatable; default: the default cluster)."),
     ] = None,
     once: Annotated[bool, typer.Option("--once", help="One tick per cluster, then exit.")] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option("--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on this port."),
+    ] = None,
+    metrics_addr: Annotated[
+        str, typer.Option("--metrics-addr", help="Address of the metrics port (no authentication).")
+    ] = "127.0.0.1",
 ) -> None:
     """Track jobs: one poller per cluster, guarded by a database lease, until stopped."""
+    from myriagate.cli.notices_thread import notice_thread
     from myriagate.services import staging as staging_service
     from myriagate.services import worker as worker_service
     from myriagate.services.clock import SystemClock
@@ -84,6 +92,10 @@ def worker(
     for name in clusters:
         gateway.profile(name)  # unknown names fail before anything starts
     clock = SystemClock()
+    if metrics_port is not None:
+        from myriagate.observability.exposition import start_metrics_server
+
+        start_metrics_server(metrics_port, metrics_addr)  # a daemon thread, gone with the process
     try:
         if once:
             results = {
@@ -148,6 +160,8 @@ def worker(
             for name in clusters
             if staging_service.can_stage(gateway.profile(name))
         ]
+        if settings.notifications_enabled:  # e-mails, webhooks, balance watch (docs/notifications.md)
+            threads.append(notice_thread(gateway.session_factory, settings, clock, stop))
         for thread in threads:
             thread.start()
         while not stop.is_set() and any(t.is_alive() for t in threads):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from myriagate.db.repos import leases
+from myriagate.observability.metrics import observe_tick
 from myriagate.ports import Clock, SlurmBackendFactory
 from myriagate.services import settlement, tracking
 from myriagate.services.settlement import LedgerFactory, SettleResult
@@ -107,6 +109,7 @@ class Worker:
             ttl = timedelta(seconds=self.options.lease_s)
             if not leases.acquire(session, self.lease, self.holder, now=self.clock.now(), ttl=ttl):
                 return None
+            started = time.perf_counter()
             try:
                 result = self.tick(
                     session,
@@ -119,7 +122,9 @@ class Worker:
                 # A bug or a database hiccup must not kill the worker: log it, retry later.
                 session.rollback()
                 log.exception("worker.tick_failed", cluster=self.options.cluster)
+                observe_tick(self.options.cluster, started, failed=True)
                 return TickResult(changed=0, polled=0, error=repr(exc))
+            observe_tick(self.options.cluster, started, failed=result.error is not None)
             return self._settle(session, result)
 
     def _settle(self, session: Session, result: TickResult) -> TickResult:

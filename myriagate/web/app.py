@@ -34,6 +34,7 @@ from myriagate.web.api import (
     users,
 )
 from myriagate.web.health import router as health_router
+from myriagate.web.metrics import install_metrics
 from myriagate.web.pages import install_pages
 from myriagate.web.pages.errors import unhandled_response
 from myriagate.web.problems import document_problems, install_problem_handlers
@@ -129,6 +130,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     app.include_router(api)
     app.include_router(health_router)  # /readyz: database and clusters (docs/operations.md)
     install_pages(app)  # HTML pages, static assets and HTML error pages (docs/web.md)
+    install_metrics(app, gateway)  # GET /metrics + request timing, outermost (docs/operations.md)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
