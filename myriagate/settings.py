@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     metrics_allowed_networks: list[str] = ["127.0.0.1/32", "::1/128"]
     # Uploads no job took are removed from the spool after this long.
     upload_ttl_s: float = Field(default=7 * 86400.0, gt=0)
+    # Notifications (docs/notifications.md): job and allocation events by e-mail and webhooks.
+    notifications_enabled: bool = True
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "myriagate@localhost"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

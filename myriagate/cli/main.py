@@ -79,6 +79,7 @@ def worker(
     ] = "127.0.0.1",
 ) -> None:
     """Track jobs: one poller per cluster, guarded by a database lease, until stopped."""
+    from myriagate.cli.notices_thread import notice_thread
     from myriagate.services import staging as staging_service
     from myriagate.services import worker as worker_service
     from myriagate.services.clock import SystemClock
@@ -159,6 +160,8 @@ def worker(
             for name in clusters
             if staging_service.can_stage(gateway.profile(name))
         ]
+        if settings.notifications_enabled:  # e-mails, webhooks, balance watch (docs/notifications.md)
+            threads.append(notice_thread(gateway.session_factory, settings, clock, stop))
         for thread in threads:
             thread.start()
         while not stop.is_set() and any(t.is_alive() for t in threads):

@@ -27,6 +27,7 @@ from myriagate.web.api import (
     datasets,
     jobs,
     me,
+    notifications,
     sessions,
     templates,
     tokens,
@@ -127,6 +128,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     for module in (me, tokens, sessions, users, clusters, templates, jobs, allocations, uploads, datasets):
         api.include_router(module.router)
+    api.include_router(notifications.router)  # /me/notifications, /me/webhooks (docs/notifications.md)
     app.include_router(api)
     app.include_router(health_router)  # /readyz: database and clusters (docs/operations.md)
     install_pages(app)  # HTML pages, static assets and HTML error pages (docs/web.md)
