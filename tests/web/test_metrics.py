@@ -197,7 +197,7 @@ def test_allowed_networks_come_from_the_settings(app: FastAPI) -> None:
 
 
 def test_a_bad_network_setting_is_refused_at_startup() -> None:
-    with pytest.raises(ValueError, match="METRICS_ALLOWED_NETWORKS: 'prometheus.local'"):
+    with pytest.raises(ValueError, match=r"METRICS_ALLOWED_NETWORKS: 'prometheus\.local'"):
         Settings(dev_mode=True, metrics_allowed_networks=["10.0.0.0/8", "prometheus.local"])
 
 
