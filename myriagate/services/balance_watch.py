@@ -97,6 +97,7 @@ def check(session: Session, *, clock: Clock) -> WatchResult:
             result.level_notices += _queue(session, kind, key, payload, project, now)
             watch.level = level
         watch.checked_at = now
+    session.flush()  # the next round (maybe before a commit) must see these rows
     if result.level_notices or result.grant_notices:
         log.info("balance_watch.queued", levels=result.level_notices, grants=result.grant_notices)
     return result
