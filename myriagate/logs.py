@@ -42,3 +42,12 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     root.setLevel(level.upper())
     # paramiko logs every channel at INFO; keep its warnings only.
     logging.getLogger("paramiko").setLevel(logging.WARNING)
+
+
+def bind_user(user_id: object, username: str) -> None:
+    """Tag every later log line of the current request (its context) with who made it.
+
+    Called once the caller is authenticated; the request's context is dropped with its task,
+    so the next request starts without a user.
+    """
+    structlog.contextvars.bind_contextvars(user_id=str(user_id), user=username)

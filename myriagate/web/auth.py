@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from myriagate.errors import NotAuthenticated
+from myriagate.logs import bind_user
 from myriagate.ports import Clock
 from myriagate.services import auth as auth_service
 from myriagate.services.auth import CsrfRejected, NewWebSession, User, WebSession
@@ -154,6 +155,7 @@ async def authenticate(
     obtains the CSRF token in the first place.
     """
     identity = await run_in_threadpool(_resolve, request, db, settings, allow_basic=allow_basic)
+    bind_user(identity.user.id, identity.user.username)  # every later log line of the request
     if request.method in SAFE_METHODS or identity.method in ("token", "basic"):
         return identity
     if identity.method == "session":
