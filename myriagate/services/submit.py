@@ -224,6 +224,21 @@ def send(
     source: str,
 ) -> Job:
     """Run sbatch for a job committed in ``submitting`` and record the outcome (see submit_job)."""
+    # Lines logged below us (runner, Slurm backend, work dir) name the job too.
+    with structlog.contextvars.bound_contextvars(job_id=str(job.id)):
+        return _send(session, job, script, backends=backends, clock=clock, actor=actor, source=source)
+
+
+def _send(
+    session: Session,
+    job: Job,
+    script: RenderedScript,
+    *,
+    backends: SlurmBackendFactory,
+    clock: Clock,
+    actor: object,
+    source: str,
+) -> Job:
     backend = backends.for_login(job.cluster_login)
     try:
         slurm_job_id = backend.submit(script, tag=job.tag)

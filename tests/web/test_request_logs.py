@@ -15,7 +15,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from myriagate.db.models.users import User
+from myriagate.errors import SchedulerUnavailable
 from myriagate.logs import configure_logging
+from tests.fakes.fake_slurm import FakeCluster
 from tests.web.conftest import MakeUser
 
 API = "/api/v1"
@@ -100,3 +102,27 @@ def test_a_hostile_request_id_is_replaced_not_logged(
     assert response.status_code == 200
     (line,) = [line for line in until_request_line(json_logs) if line["event"] == "http.request"]
     assert line["request_id"] == response.headers["x-request-id"] and "forged" not in line["request_id"]
+
+
+def test_lines_logged_below_the_submission_name_the_job(
+    json_logs: Lines,
+    make_user: MakeUser,
+    auth_client: Callable[[User], TestClient],
+    fake_cluster: FakeCluster,
+) -> None:
+    """``job.work_dir_unknown`` is logged by a helper that never sees the job: the job id comes
+    from the context bound around sbatch and what follows it."""
+    alice = auth_client(make_user())
+    json_logs()
+    fake_cluster.fail_next("home_dir", SchedulerUnavailable("cluster: connection refused"))
+    response = alice.post(f"{API}/jobs", json={"script": SCRIPT, "options": {"chdir": "relative/dir"}})
+    assert response.status_code == 202, response.text
+    lines = until_request_line(json_logs)
+    (unknown,) = [line for line in lines if line["event"] == "job.work_dir_unknown"]
+    assert (
+        unknown["job_id"] == response.json()["id"]
+        and unknown["request_id"] == response.headers["x-request-id"]
+    )
+    # Outside the submission the job id is gone again.
+    (request_line,) = [line for line in lines if line["event"] == "http.request"]
+    assert "job_id" not in request_line
