@@ -6,8 +6,8 @@
 # PostgreSQL: `pg_dump --format=custom` (compressed, restorable table by table, consistent
 # snapshot). SQLite: SQLite's online backup API (a consistent copy even while the API and
 # workers write; copying the file with cp is NOT safe under WAL).
-# DATABASE_URL defaults to $MYRIAGATE_DATABASE_URL (the systemd unit myriagate-backup.service
-# reads /etc/myriagate/myriagate.env). The backup is written under a temporary name, then
+# DATABASE_URL defaults to $MYRIAGATE_BACKUP_DATABASE_URL, else $MYRIAGATE_DATABASE_URL (the
+# systemd unit myriagate-backup.service reads /etc/myriagate/myriagate.env and backup.env). The backup is written under a temporary name, then
 # renamed, mode 0600 (it holds password and token hashes); its path is printed last.
 # --keep-days N deletes this script's backups in DIR older than N days, after a success.
 # Restore with deploy/restore.sh (docs/operations.md).
@@ -125,7 +125,8 @@ backup_main() {
             *) url=$1; shift ;;
         esac
     done
-    url=${url:-${MYRIAGATE_DATABASE_URL:-}}
+    # A backup may need more rights than the app role has: the owner's URL wins when set.
+    url=${url:-${MYRIAGATE_BACKUP_DATABASE_URL:-${MYRIAGATE_DATABASE_URL:-}}}
     [ -n "$url" ] || die "no database URL: pass one or set MYRIAGATE_DATABASE_URL"
     if [ -n "$keep_days" ] && ! [[ "$keep_days" =~ ^[0-9]+$ ]]; then
         die "--keep-days takes a whole number of days"
