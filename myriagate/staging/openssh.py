@@ -10,9 +10,11 @@ update). docs/staging.md ("## Transport") states the rules this keeps.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from myriagate.staging.remote_helper import RESERVED, HelperError, Tree
 from myriagate.staging.streams import Outgoing, StreamEnded, receive_files, send_files
 
 _RETRYABLE_RC = (255,)  # ssh: connection lost
+_DIRECT_MIN_BYTES = 64 << 20
 
 
 @dataclass
@@ -119,6 +122,17 @@ class OpenSshStager:
     # ---- one session on the endpoint's master -------------------------------------------
     def _argv(self, tree: RemoteTree, op: str) -> list[str]:
         return self._sessions.master(tree).argv(remote_command(self._python, op, tree.root))
+
+    @contextlib.contextmanager
+    def _stream_argv(self, tree: RemoteTree, op: str, nbytes: int) -> Iterator[list[str]]:
+        """argv for a data stream: a session on the master, or, for a large one, a connection
+        of its own (one process less copying every byte: ~10-30% faster here on 1 GiB)."""
+        command = remote_command(self._python, op, tree.root)
+        if nbytes < _DIRECT_MIN_BYTES:
+            yield self._sessions.master(tree).argv(command)
+        else:
+            with self._sessions.direct(tree, command) as argv:
+                yield argv
 
     def _call(
         self,
@@ -215,7 +229,8 @@ class OpenSshStager:
         self, call: _Call, outgoing: list[Outgoing], dest: RemoteTree, progress: TransferProgress | None
     ) -> dict[str, StagedFile]:
         names = {o.key: o.source.path for o in outgoing}
-        shas = self._send(call, outgoing, dest, progress, names)
+        batch = uuid.uuid4().hex
+        shas = self._send(call, outgoing, dest, progress, names, batch)
         if self._hooks.before_verify is not None:
             self._hooks.before_verify([o.source.path for o in outgoing])
         commit = self._call(
@@ -223,6 +238,7 @@ class OpenSshStager:
             dest,
             "commit",
             {
+                "batch": batch,
                 "files": [
                     {
                         "key": o.key,
@@ -232,7 +248,7 @@ class OpenSshStager:
                         "mtime_ns": o.source.mtime_ns,
                     }
                     for o in outgoing
-                ]
+                ],
             },
             names,
         )["files"]
@@ -263,27 +279,28 @@ class OpenSshStager:
         dest: RemoteTree,
         progress: TransferProgress | None,
         names: dict[str, str],
+        batch: str,
     ) -> dict[str, str]:
         call.stats.ssh_sessions += 1
-        argv = self._argv(dest, "recv")
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
-        )
-        assert proc.stdin is not None
-        if self._hooks.transport_started is not None:
-            self._hooks.transport_started(proc)
-        shas: dict[str, str] | None = None
-        try:
-            sent, shas = send_files(proc.stdin.fileno(), outgoing, self._cache, progress)
-            call.stats.bytes_sent += sent
-        except BrokenPipeError:
-            pass  # the far side stopped reading: its report (or ssh's exit status) says why
-        finally:
-            proc.stdin.close()
-            # The helper writes one small report at the end: reading stdout then stderr cannot block.
-            out = proc.stdout.read() if proc.stdout else b""
-            err = proc.stderr.read() if proc.stderr else b""
-            proc.wait()
+        with self._stream_argv(dest, "recv", sum(o.length for o in outgoing)) as argv:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
+            )
+            assert proc.stdin is not None
+            if self._hooks.transport_started is not None:
+                self._hooks.transport_started(proc)
+            shas: dict[str, str] | None = None
+            try:
+                sent, shas = send_files(proc.stdin.fileno(), outgoing, self._cache, progress, batch)
+                call.stats.bytes_sent += sent
+            except BrokenPipeError:
+                pass  # the far side stopped reading: its report (or ssh's exit status) says why
+            finally:
+                proc.stdin.close()
+                # The helper writes one small report at the end: reading stdout then stderr cannot block.
+                out = proc.stdout.read() if proc.stdout else b""
+                err = proc.stderr.read() if proc.stderr else b""
+                proc.wait()
         call.stats.bytes_resumed += sum(o.offset for o in outgoing)
         self._result(dest, proc.returncode, out, err, names)
         if shas is None:

@@ -14,6 +14,7 @@ stdin to ``remote_helper``).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import shutil
@@ -21,6 +22,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -187,14 +189,32 @@ class SshSessions:
             self._masters[key] = fresh
             return fresh
 
-    def _start(self, tree: RemoteTree) -> ControlMaster:
+    def _key_files(self, tree: RemoteTree) -> tuple[Path, Path, Path]:
+        """A fresh 0700 directory holding the login's key and certificate: (dir, key, cert)."""
         user_key = self._keys.key_for(tree.login)
         workdir = Path(tempfile.mkdtemp(prefix="mg-ssh-"))  # mkdtemp: mode 0700, ours only
         safe_option_path(workdir, "temporary directory")
-        key_file, cert_file, sock = workdir / "id", workdir / "id-cert.pub", workdir / "cm"
+        key_file, cert_file = workdir / "id", workdir / "id-cert.pub"
         key_file.touch(mode=0o600)
         key_file.write_text(user_key.openssh_private_key)
         cert_file.write_text(user_key.certificate + "\n")
+        return workdir, key_file, cert_file
+
+    @contextlib.contextmanager
+    def direct(self, tree: RemoteTree, remote: str) -> Iterator[list[str]]:
+        """argv of a connection of its own running ``remote``; its key files live until the
+        block ends (the process must have finished by then)."""
+        check_tree(tree)
+        workdir, key_file, cert_file = self._key_files(tree)
+        try:
+            identity = ["-i", str(key_file), "-o", f"CertificateFile={cert_file}", "-o", "ControlPath=none"]
+            yield [self._ssh, *ssh_options(tree, self._timeout), *identity, "--", tree.host, remote]
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _start(self, tree: RemoteTree) -> ControlMaster:
+        workdir, key_file, cert_file = self._key_files(tree)
+        sock = workdir / "cm"
         options = ssh_options(tree, self._timeout)
         argv = [self._ssh, *options, "-i", str(key_file), "-o", f"CertificateFile={cert_file}",
                 "-M", "-N", "-S", str(sock), "-o", "ControlPersist=no", "--", tree.host]  # fmt: skip

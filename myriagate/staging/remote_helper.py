@@ -148,12 +148,15 @@ class Tree:
             kind = "missing" if exc.errno == errno.ENOTDIR else os_error_kind(exc)
             raise HelperError(kind, "", "cannot open the root: " + str(exc.strerror)) from exc
         self._dirs: dict[str, int] = {"": self.root_fd}
+        self._missing: set[str] = set()  # directories known absent (lookups only, never creation)
         self.manifest_path = os.path.join(self.real, RESERVED, "manifest.json")
 
     def _open_dir(self, reldir: str, create: bool, what: str) -> int | None:
         fd = self._dirs.get(reldir)
         if fd is not None:
             return fd
+        if not create and reldir in self._missing:
+            return None
         head, _, name = reldir.rpartition("/")
         parent = self._open_dir(head, create, what)
         if parent is None:
@@ -166,6 +169,7 @@ class Tree:
         except FileNotFoundError:
             if create:
                 raise HelperError("missing", what, "a directory vanished while being created") from None
+            self._missing.add(reldir)
             return None
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
@@ -220,6 +224,11 @@ class Tree:
         if not re.fullmatch("[0-9a-f]{40}", key):
             raise HelperError("unsafe", key, "bad partial key")
         return self._open_dir(RESERVED + "/partial/" + key[:2], create, RESERVED)
+
+    def partial_root(self) -> int:
+        fd = self._open_dir(RESERVED + "/partial", True, RESERVED)
+        assert fd is not None
+        return fd
 
     def partial_size(self, key: str) -> int:
         dir_fd = self._shard(key, False)
@@ -305,7 +314,7 @@ def op_list(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
     return {"files": out}
 
 
-def _read_exact_into(stream: IO[bytes], fd: int, length: int) -> int:
+def _read_exact_into(stream: IO[bytes], fd: int, length: int, digest: Any) -> int:
     buf = bytearray(min(CHUNK, max(length, 1)))
     view = memoryview(buf)
     done = 0
@@ -313,6 +322,7 @@ def _read_exact_into(stream: IO[bytes], fd: int, length: int) -> int:
         n = stream.readinto(view[: min(len(buf), length - done)])  # type: ignore[attr-defined]
         if not n:
             break
+        digest.update(view[:n])
         written = 0
         while written < n:
             written += os.write(fd, view[written:n])
@@ -320,37 +330,82 @@ def _read_exact_into(stream: IO[bytes], fd: int, length: int) -> int:
     return done
 
 
+def _hash_prefix(fd: int, offset: int) -> Any:
+    """sha256 object fed with the first ``offset`` bytes already in the file (resume)."""
+    h = hashlib.sha256()
+    pos = 0
+    while pos < offset:
+        chunk = os.pread(fd, min(_HASH_CHUNK, offset - pos), pos)
+        if not chunk:
+            break
+        h.update(chunk)
+        pos += len(chunk)
+    return h
+
+
+def _batch_name(token: str) -> str:
+    if not re.fullmatch("[0-9a-f]{32}", token):
+        raise HelperError("unsafe", token, "bad batch token")
+    return "batch-" + token + ".json"
+
+
 def op_recv(tree: Tree, stream: IO[bytes]) -> dict[str, Any]:
-    """Write the framed data into partial files: header ``[[key, offset, length], ...]``."""
+    """Write the framed data into partial files: header ``{"batch": token, "files": [[key,
+    offset, length], ...]}``. Each file's sha256 is computed here as its bytes are written;
+    it is recorded with the file's (size, mtime, ctime, inode) in ``partial/batch-<token>.json``,
+    and ``commit`` trusts it only while that identity is unchanged, else hashes the file again."""
     header = json.loads(stream.readline().decode("utf-8"))
     total = 0
-    for key, offset, length in header:
-        _, fd = tree.open_partial(key)
-        try:
-            # A previous attempt cut mid-file may still be draining: wait for it.
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            if os.fstat(fd).st_size != offset:  # truncating costs even when nothing changes
-                os.ftruncate(fd, offset)
-            os.lseek(fd, offset, os.SEEK_SET)
-            got = _read_exact_into(stream, fd, length)
-        except OSError as exc:
-            raise HelperError(os_error_kind(exc), key, exc.strerror) from exc
-        finally:
-            os.close(fd)
-        total += got
-        if got < length:
-            raise HelperError("truncated", key, f"the stream ended after {got} of {length} bytes")
+    hashed: dict[str, list[Any]] = {}
+    try:
+        for key, offset, length in header["files"]:
+            _, fd = tree.open_partial(key, os.O_RDWR | os.O_CREAT)
+            try:
+                # A previous attempt cut mid-file may still be draining: wait for it.
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if os.fstat(fd).st_size != offset:  # truncating costs even when nothing changes
+                    os.ftruncate(fd, offset)
+                digest = _hash_prefix(fd, offset) if offset else hashlib.sha256()
+                os.lseek(fd, offset, os.SEEK_SET)
+                got = _read_exact_into(stream, fd, length, digest)
+                if got == length:
+                    hashed[key] = [*stat_key(os.fstat(fd)), digest.hexdigest()]
+            except OSError as exc:
+                raise HelperError(os_error_kind(exc), key, exc.strerror) from exc
+            finally:
+                os.close(fd)
+            total += got
+            if got < length:
+                raise HelperError("truncated", key, f"the stream ended after {got} of {length} bytes")
+    finally:
+        if hashed:
+            meta = tree.partial_root()
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+            batch_fd = os.open(_batch_name(header["batch"]), flags, 0o600, dir_fd=meta)
+            with open(batch_fd, "w", encoding="utf-8") as f:
+                json.dump(hashed, f, separators=(",", ":"))
     return {"bytes": total}
 
 
 def op_commit(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
     """Hash each partial file from disk, compare, then rename it into place (or delete it)."""
     results, entries = [], {}
+    hashed: dict[str, list[Any]] = {}
+    batch = _batch_name(req["batch"]) if req.get("batch") else None
+    if batch is not None:
+        with contextlib.suppress(OSError, ValueError):
+            batch_fd = os.open(batch, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=tree.partial_root())
+            with open(batch_fd, encoding="utf-8") as f:
+                hashed = json.load(f)
     for item in req["files"]:
         rel, key = item["path"], item["key"]
         partial, fd = tree.open_partial(key, os.O_RDONLY)
         try:
-            actual, size = sha256_fd(fd), os.fstat(fd).st_size
+            st = os.fstat(fd)
+            known = hashed.get(key)
+            # The sha256 computed while writing holds while the file is untouched; else hash again.
+            actual = known[4] if known and known[:4] == stat_key(st) else sha256_fd(fd)
+            size = st.st_size
         except OSError as exc:
             raise HelperError(os_error_kind(exc), rel, exc.strerror) from exc
         finally:
@@ -370,6 +425,9 @@ def op_commit(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
         results.append({"path": rel, "status": "ok", "sha256": actual, "size": st.st_size})
     if entries:
         tree.update_manifest(entries)
+    if batch is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(batch, dir_fd=tree.partial_root())
     return {"files": results}
 
 

@@ -1,8 +1,9 @@
 """The bytes of a transfer: the framed stream the gateway writes (upload) or reads (download).
 
-Upload: one JSON header line ``[[key, offset, length], ...]`` then each file's bytes from its
-offset, in order; large files go from the page cache to the ssh pipe with ``sendfile`` (no
-copy through Python), small ones are read once, hashed and batched into 1 MiB writes. The
+Upload: one JSON header line ``{"batch": token, "files": [[key, offset, length], ...]}``, then
+each file's bytes from its offset, in order; large files go from the page cache to the ssh pipe
+with ``sendfile`` (no copy through Python), small ones are read once, hashed and batched into
+1 MiB writes. The
 sources' sha256 are computed meanwhile on a second thread, so hashing overlaps the transfer.
 
 Download: the far side writes ``F <size> <offset> <mtime_ns>\\n`` + bytes + ``H <sha256>\\n``
@@ -67,14 +68,16 @@ class _Meter:
 
 
 def send_files(
-    fd: int, items: Sequence[Outgoing], cache: HashCache, progress: TransferProgress | None
+    fd: int, items: Sequence[Outgoing], cache: HashCache, progress: TransferProgress | None, batch_token: str
 ) -> tuple[int, dict[str, str]]:
     """Write the upload stream to ``fd``; returns (bytes sent, sha256 by path).
 
-    Raises BrokenPipeError when the far side went away (the caller decides what it means).
+    ``batch_token`` names the far side's record of what it hashed while writing (``commit`` reads
+    it). Raises BrokenPipeError when the far side went away (the caller decides what it means).
     """
     meter = _Meter(progress, sum(i.length for i in items))
-    _write_all(fd, json.dumps([[i.key, i.offset, i.length] for i in items]).encode() + b"\n")
+    header = {"batch": batch_token, "files": [[i.key, i.offset, i.length] for i in items]}
+    _write_all(fd, json.dumps(header).encode() + b"\n")
     shas: dict[str, str] = {}
     pending: dict[str, Future[str]] = {}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mg-hash") as hasher:

@@ -117,7 +117,7 @@ def test_the_upload_stream_is_what_the_far_side_reads(tmp_path: Path) -> None:
 
     reader = threading.Thread(target=drain)
     reader.start()
-    sent, shas = send_files(write_fd, items, HashCache(), lambda d, t: seen.append((d, t)))
+    sent, shas = send_files(write_fd, items, HashCache(), lambda d, t: seen.append((d, t)), "ab" * 16)
     os.close(write_fd)
     reader.join()
 

@@ -27,6 +27,8 @@ from myriagate.staging.remote_helper import (
     partial_key,
 )
 
+BATCH = "0123456789abcdef" * 2
+
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -62,10 +64,10 @@ def test_partial_key_is_stable_and_safe() -> None:
 def _upload(root: Path, files: dict[str, bytes], shas: dict[str, str] | None = None) -> dict[str, object]:
     """recv then commit through the helper, as the stager does over SSH."""
     tree = Tree(str(root), create=True)
-    header = [[partial_key(rel), 0, len(data)] for rel, data in files.items()]
+    header = {"batch": BATCH, "files": [[partial_key(rel), 0, len(data)] for rel, data in files.items()]}
     stream = io.BytesIO(json.dumps(header).encode() + b"\n" + b"".join(files.values()))
     op_recv(tree, stream)
-    return op_commit(tree, {"files": [
+    return op_commit(tree, {"batch": BATCH, "files": [
         {"key": partial_key(rel), "path": rel, "sha256": (shas or {}).get(rel, _sha(data)), "size": len(data),
          "mtime_ns": 1_600_000_000_000_000_000} for rel, data in files.items()]})  # fmt: skip
 
@@ -101,16 +103,18 @@ def test_the_manifest_is_ignored_once_the_file_changes(tmp_path: Path) -> None:
 def test_a_short_stream_keeps_the_partial_data_for_resume(tmp_path: Path) -> None:
     tree = Tree(str(tmp_path), create=True)
     key = partial_key("big")
-    stream = io.BytesIO(json.dumps([[key, 0, 100]]).encode() + b"\n" + b"x" * 40)
+    stream = io.BytesIO(json.dumps({"batch": BATCH, "files": [[key, 0, 100]]}).encode() + b"\n" + b"x" * 40)
     with pytest.raises(HelperError) as cut:
         op_recv(tree, stream)
     assert cut.value.kind == "truncated"
     assert op_list(tree, {"files": [{"path": "big", "size": 100}]})["files"][0]["partial"] == 40
     # The next attempt appends from byte 40.
-    op_recv(tree, io.BytesIO(json.dumps([[key, 40, 60]]).encode() + b"\n" + b"y" * 60))
+    op_recv(
+        tree, io.BytesIO(json.dumps({"batch": BATCH, "files": [[key, 40, 60]]}).encode() + b"\n" + b"y" * 60)
+    )
     whole = _sha(b"x" * 40 + b"y" * 60)
     item = {"key": key, "path": "big", "sha256": whole, "size": 100, "mtime_ns": 0}
-    result = op_commit(tree, {"files": [item]})
+    result = op_commit(tree, {"batch": BATCH, "files": [item]})
     assert result["files"][0]["status"] == "ok"
     assert (tmp_path / "big").read_bytes() == b"x" * 40 + b"y" * 60
 
@@ -169,3 +173,23 @@ def test_an_upload_root_is_created_when_missing(tmp_path: Path) -> None:
         Tree(str(tmp_path / "absent"))
     assert err.value.kind == "missing"
     assert os.path.isdir(tmp_path / "jobs/new/.myriagate")
+
+
+def test_the_hash_taken_while_writing_is_trusted_only_while_the_file_is_untouched(tmp_path: Path) -> None:
+    tree = Tree(str(tmp_path), create=True)
+    key = partial_key("f")
+    op_recv(
+        tree, io.BytesIO(json.dumps({"batch": BATCH, "files": [[key, 0, 5]]}).encode() + b"\n" + b"hello")
+    )
+    part = tmp_path / ".myriagate" / "partial" / key[:2] / key
+    os.utime(part, ns=(1, 1))  # touched after writing (as a corrupting writer would)
+    item = {"key": key, "path": "f", "sha256": _sha(b"hello"), "size": 5, "mtime_ns": 0}
+    assert op_commit(Tree(str(tmp_path)), {"batch": BATCH, "files": [item]})["files"][0]["status"] == "ok"
+    # Same identity check, but now the bytes differ: hashed again from disk, refused.
+    op_recv(
+        tree, io.BytesIO(json.dumps({"batch": BATCH, "files": [[key, 0, 5]]}).encode() + b"\n" + b"hello")
+    )
+    part.write_bytes(b"jello")
+    result = op_commit(Tree(str(tmp_path)), {"batch": BATCH, "files": [item]})["files"][0]
+    assert (result["status"], result["sha256"]) == ("mismatch", _sha(b"jello"))
+    assert not (tmp_path / ".myriagate" / "partial" / f"batch-{BATCH}.json").exists()
