@@ -364,3 +364,63 @@ def test_live_nginx_refuses_tls_without_forward_secrecy(live_nginx: tuple[int, i
         strong.wrap_socket(raw, server_hostname="myriagate.criann.fr") as tls,
     ):
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+
+# --- the CRIANN sample site -------------------------------------------------------------------
+
+SITE = REPO / "deploy" / "site" / "criann"
+
+
+def _sourced(env_file: Path) -> dict[str, str]:
+    """The variables as systemd's EnvironmentFile (and ``set -a; . file``) gives them."""
+    shown = subprocess.run(["env", "-i", "bash", "-c", 'set -a; . "$1"; env -0', "_", str(env_file)],
+                           capture_output=True, timeout=30, check=True)  # fmt: skip
+    pairs = (item.split("=", 1) for item in shown.stdout.decode().split("\0") if item)
+    return {k: v for k, v in pairs if k.startswith("MYRIAGATE_")}
+
+
+def test_site_env_lists_every_setting() -> None:
+    from myriagate.settings import Settings
+
+    text = (SITE / "myriagate.env").read_text()
+    listed = {
+        line.lstrip("#").split("=", 1)[0]
+        for line in text.splitlines()
+        if line.lstrip("#").startswith("MYRIAGATE_")
+    }
+    expected = {f"MYRIAGATE_{name.upper()}" for name in Settings.model_fields}
+    assert expected - listed == set(), "settings missing from deploy/site/criann/myriagate.env"
+    assert listed - expected == set(), "unknown settings in deploy/site/criann/myriagate.env"
+
+
+def test_site_env_is_valid_once_its_secret_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from myriagate.settings import Settings
+
+    env = _sourced(SITE / "myriagate.env")
+    assert env["MYRIAGATE_TRUSTED_PROXIES"] == '["127.0.0.1", "::1"]'  # JSON survived the quoting
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValueError, match="MYRIAGATE_SECRET_KEY is a placeholder"):
+        Settings()  # shipped with an empty secret: refused until the site sets one
+    monkeypatch.setenv("MYRIAGATE_SECRET_KEY", "a-real-secret-of-the-site-0123456789")
+    settings = Settings()
+    assert settings.default_cluster == "myria" and not settings.dev_mode
+    assert settings.trusted_proxies == ["127.0.0.1", "::1"]
+    assert settings.secure_cookies
+    assert str(settings.spool_dir).startswith("/var/lib/myriagate/")  # the units' ReadWritePaths
+
+
+def test_site_profile_override_loads_and_replaces_the_bundled_one() -> None:
+    from myriagate.profiles.loader import load_profile
+    from myriagate.settings import Settings
+
+    profile = load_profile("myria", Settings(dev_mode=True, profiles_dir=SITE / "profiles"))
+    assert profile.connection.operator_login == "mg-operator"
+    assert profile.connection.known_hosts == Path("/etc/myriagate/known_hosts.myria")
+    bundled = load_profile("myria", Settings(dev_mode=True))
+    assert bundled.connection.operator_login is None
+
+
+def test_site_known_hosts_placeholder_pins_nothing() -> None:
+    lines = (SITE / "known_hosts.myria").read_text().splitlines()
+    assert lines and all(line.startswith("#") for line in lines)  # ssh ignores comments: no key trusted
