@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     # bytes move).
     staging_claim_s: float = Field(default=600.0, gt=0)
     staging_max_attempts: int = Field(default=5, ge=1)
-    # Who may scrape /metrics (docs/operations.md#metrics): IPs or CIDRs of the TCP peer.
+    # Who may scrape /metrics (docs/metrics.md): IPs or CIDRs of the TCP peer.
     metrics_allowed_networks: list[str] = ["127.0.0.1/32", "::1/128"]
     # Uploads no job took are removed from the spool after this long.
     upload_ttl_s: float = Field(default=7 * 86400.0, gt=0)

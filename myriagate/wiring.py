@@ -88,7 +88,7 @@ class ClusterBackends:
             runner: SshRunner | LocalRunner = SshRunner(self._pool, login)
         else:
             runner = LocalRunner(as_login=login)
-        # Every Slurm command's latency and failures are recorded (docs/operations.md#metrics).
+        # Every Slurm command's latency and failures are recorded (docs/metrics.md).
         metered = MeteredRunner(runner, self.profile.name)
         return SlurmCliBackend(metered, cluster_tz=tz, timeout_s=self.profile.connection.command_timeout_s)
 

@@ -132,7 +132,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     app.include_router(api)
     app.include_router(health_router)  # /readyz: database and clusters (docs/operations.md)
     install_pages(app)  # HTML pages, static assets and HTML error pages (docs/web.md)
-    install_metrics(app, gateway)  # GET /metrics + request timing, outermost (docs/operations.md)
+    install_metrics(app, gateway)  # GET /metrics + request timing, outermost (docs/metrics.md)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
