@@ -32,23 +32,33 @@ class LocalSource:
 
 
 def resolve_sources(local_root: Path, paths: list[str]) -> list[LocalSource]:
-    """Stat every source, refusing what is missing, not a regular file or outside the root."""
+    """Stat every source, refusing what is missing, not a regular file or outside the root.
+
+    Each directory is resolved once (10,000 files in 100 directories: 100 realpath calls, not
+    10,000); a file that is itself a symlink is resolved on its own.
+    """
     try:
         root = local_root.resolve(strict=True)
     except OSError as exc:
         raise StagingError(f"local directory {local_root} cannot be read: {exc.strerror}") from exc
+    dirs: dict[str, Path] = {"": root}
     out = []
     for rel in paths:
-        candidate = root / rel
+        head, _, name = rel.rpartition("/")
         try:
-            real = candidate.resolve(strict=True)
+            real_dir = dirs.get(head)
+            if real_dir is None:
+                real_dir = _inside(root, (root / head).resolve(strict=True), rel, local_root)
+                dirs[head] = real_dir
+            real = real_dir / name
+            st = os.lstat(real)
+            if stat.S_ISLNK(st.st_mode):
+                real = _inside(root, real.resolve(strict=True), rel, local_root)
+                st = os.stat(real)
         except FileNotFoundError as exc:
             raise StagingError(f"{rel!r} does not exist under {local_root}") from exc
         except OSError as exc:
             raise StagingError(f"{rel!r} under {local_root} cannot be read: {exc.strerror}") from exc
-        if not real.is_relative_to(root):
-            raise UnsafeValue(f"{rel!r} is a symlink (or under one) leading outside {local_root}")
-        st = real.stat()
         if not stat.S_ISREG(st.st_mode):
             raise StagingError(f"{rel!r} under {local_root} is not a regular file")
         out.append(
@@ -61,6 +71,12 @@ def resolve_sources(local_root: Path, paths: list[str]) -> list[LocalSource]:
             )
         )
     return out
+
+
+def _inside(root: Path, real: Path, rel: str, local_root: Path) -> Path:
+    if not real.is_relative_to(root):
+        raise UnsafeValue(f"{rel!r} is a symlink (or under one) leading outside {local_root}")
+    return real
 
 
 def sha256_of(path: Path) -> str:

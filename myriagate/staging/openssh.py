@@ -201,25 +201,24 @@ class OpenSshStager:
             dest,
             "list",
             {
-                "files": [{"path": s.path, "size": s.size, "hash": "ifsize"} for s in sources],
+                "hash": "ifsize",
+                "files": [[s.path, s.size] for s in sources],
                 "create_root": True,  # the destination of an upload is created if missing
             },
         )["files"]
         done: dict[str, StagedFile] = {}
         outgoing: list[Outgoing] = []
-        for src, entry in zip(sources, listing, strict=True):
-            if entry["state"] == "symlink":
+        for src, (state, size, sha, partial) in zip(sources, listing, strict=True):
+            if state == "symlink":
                 raise UnsafeValue(
                     f"{src.path!r} is a symlink on {describe(dest)} under {dest.root}; not replaced"
                 )
-            if entry["state"] == "other":
+            if state == "other":
                 raise StagingError(f"{src.path!r} exists on {describe(dest)} and is not a regular file")
-            same_size = entry["state"] == "file" and entry["size"] == src.size
-            if same_size and entry["sha256"] and self._cache.sha(src) == entry["sha256"]:
-                done[src.path] = StagedFile(src.path, src.size, entry["sha256"])
+            if state == "file" and size == src.size and sha and self._cache.sha(src) == sha:
+                done[src.path] = StagedFile(src.path, src.size, sha)
                 call.stats.files_skipped += 1
                 continue
-            partial = entry["partial"]
             outgoing.append(Outgoing(src, partial if 0 < partial <= src.size else 0))
         if outgoing:
             done.update(self._send_and_commit(call, outgoing, dest, progress))
@@ -345,44 +344,35 @@ class OpenSshStager:
         local_root.mkdir(parents=True, exist_ok=True)
         tree: Tree = self._local(lambda: Tree(str(local_root.resolve())), local_root)
         here = self._local(
-            lambda: remote_helper.op_list(
-                tree, {"files": [{"path": r, "size": -1, "hash": "known"} for r in rels]}
-            )["files"],
+            lambda: remote_helper.op_list(tree, {"hash": "known", "files": [[r, -1] for r in rels]})["files"],
             local_root,
         )
+        # The far side hashes a file only when ours has the same size (a possible skip).
+        sizes = [h[1] if h[0] == "file" else -2 for h in here]
         there = self._call(
-            call,
-            src,
-            "list",
-            {
-                "files": [
-                    {"path": h["path"], "size": h["size"] if h["state"] == "file" else -2, "hash": "ifsize"}
-                    for h in here
-                ]
-            },
+            call, src, "list", {"hash": "ifsize", "files": [[r, n] for r, n in zip(rels, sizes, strict=True)]}
         )["files"]
         done: dict[str, StagedFile] = {}
         wanted: list[tuple[str, int, int]] = []  # path, offset, size
-        for mine, theirs in zip(here, there, strict=True):
-            rel = mine["path"]
-            if theirs["state"] == "symlink":
+        for rel, mine, theirs in zip(rels, here, there, strict=True):
+            (my_state, my_size, my_sha, my_partial), (state, size, sha, _) = mine, theirs
+            if state == "symlink":
                 raise UnsafeValue(f"{rel!r} is a symlink on {describe(src)} under {src.root}; not followed")
-            if theirs["state"] == "absent":
+            if state == "absent":
                 raise StagingError(f"{rel!r} not found on {describe(src)} under {src.root}")
-            if theirs["state"] != "file":
+            if state != "file":
                 raise StagingError(f"{rel!r} is not a regular file on {describe(src)} under {src.root}")
-            if mine["state"] == "symlink":
+            if my_state == "symlink":
                 raise UnsafeValue(f"{rel!r} is a symlink under {local_root}; not replaced")
-            if mine["state"] == "other":
+            if my_state == "other":
                 raise StagingError(f"{rel!r} exists under {local_root} and is not a regular file")
-            if mine["state"] == "file" and mine["size"] == theirs["size"] and theirs["sha256"]:
-                local_sha = mine["sha256"] or self._local_sha(tree, rel, local_root)
-                if local_sha == theirs["sha256"]:
-                    done[rel] = StagedFile(rel, theirs["size"], local_sha)
+            if my_state == "file" and my_size == size and sha:
+                local_sha = my_sha or self._local_sha(tree, rel, local_root)
+                if local_sha == sha:
+                    done[rel] = StagedFile(rel, size, local_sha)
                     call.stats.files_skipped += 1
                     continue
-            partial = mine["partial"]
-            wanted.append((rel, partial if 0 < partial <= theirs["size"] else 0, theirs["size"]))
+            wanted.append((rel, my_partial if 0 < my_partial <= size else 0, size))
         if wanted:
             done.update(self._fetch_and_commit(call, src, tree, wanted, local_root, progress))
         return [done[rel] for rel in rels]

@@ -287,30 +287,30 @@ def check_rel(rel: str) -> None:
 
 
 def op_list(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
-    """Per requested file: its state at this end, a known (or, on request, fresh) sha256 and
-    the size of its partial data. ``hash``: ``known`` (manifest only), ``ifsize`` (also hash a
-    file whose size equals ``size``), ``force`` (always hash). States: absent, file, symlink, other."""
+    """Per requested file ``[path, size]``: ``[state, size, sha256 or None, partial bytes]`` in
+    the same order (compact: a resync of 10,000 files is one such call). States: absent, file,
+    symlink (never followed), other. ``hash``: ``known`` (manifest only), ``ifsize`` (also hash
+    a file whose size equals the given size), ``force`` (always hash). Partial data is looked up
+    only for a file that is not already known to be complete."""
     manifest = tree.read_manifest()
-    out = []
-    for item in req["files"]:
-        rel = item["path"]
+    mode = req.get("hash", "known")
+    out: list[list[Any]] = []
+    for rel, want_size in req["files"]:
         st = tree.stat(rel)
-        entry: dict[str, Any] = {"path": rel, "state": "absent", "size": -1, "sha256": None}
+        state, size, sha = "absent", -1, None
         if st is not None:
-            entry["size"] = st.st_size
+            size = st.st_size
             if stat.S_ISLNK(st.st_mode):
-                entry["state"] = "symlink"
+                state = "symlink"
             elif not stat.S_ISREG(st.st_mode):
-                entry["state"] = "other"
+                state = "other"
             else:
-                entry["state"] = "file"
+                state = "file"
                 sha = tree.known_sha(manifest, rel, st)
-                mode = item.get("hash", "known")
-                if sha is None and (mode == "force" or (mode == "ifsize" and st.st_size == item["size"])):
+                if sha is None and (mode == "force" or (mode == "ifsize" and size == want_size)):
                     sha = tree.sha256_of(rel)
-                entry["sha256"] = sha
-        entry["partial"] = tree.partial_size(partial_key(rel))
-        out.append(entry)
+        complete = sha is not None and size == want_size
+        out.append([state, size, sha, 0 if complete else tree.partial_size(partial_key(rel))])
     return {"files": out}
 
 

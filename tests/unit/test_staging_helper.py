@@ -77,27 +77,26 @@ def test_commit_verifies_from_disk_then_renames_and_records_the_manifest(tmp_pat
     assert [f["status"] for f in result["files"]] == ["ok", "ok"]  # type: ignore[index]
     assert (tmp_path / "a/b.txt").read_bytes() == b"hello"
     assert (tmp_path / "a/b.txt").stat().st_mtime_ns == 1_600_000_000_000_000_000  # source mtime kept
-    listing = op_list(Tree(str(tmp_path)), {"files": [{"path": "a/b.txt", "size": 5, "hash": "known"}]})
-    assert listing["files"][0]["sha256"] == _sha(b"hello")  # known without reading the file
+    listing = op_list(Tree(str(tmp_path)), {"hash": "known", "files": [["a/b.txt", 5]]})
+    assert listing["files"][0] == ["file", 5, _sha(b"hello"), 0]  # known without reading the file
 
 
 def test_a_mismatch_leaves_no_final_file_and_drops_the_partial(tmp_path: Path) -> None:
     result = _upload(tmp_path, {"x.bin": b"actual bytes"}, shas={"x.bin": _sha(b"other bytes")})
     assert result["files"][0]["status"] == "mismatch"  # type: ignore[index]
     assert not (tmp_path / "x.bin").exists()
-    assert (
-        op_list(Tree(str(tmp_path)), {"files": [{"path": "x.bin", "size": 12}]})["files"][0]["partial"] == 0
-    )
+    assert op_list(Tree(str(tmp_path)), {"files": [["x.bin", 12]]})["files"][0] == ["absent", -1, None, 0]
 
 
 def test_the_manifest_is_ignored_once_the_file_changes(tmp_path: Path) -> None:
     _upload(tmp_path, {"d.csv": b"1,2,3"})
     (tmp_path / "d.csv").write_bytes(b"9,9,9")  # same size, other bytes; ctime moves
     tree = Tree(str(tmp_path))
-    known = op_list(tree, {"files": [{"path": "d.csv", "size": 5, "hash": "known"}]})["files"][0]
-    assert known["sha256"] is None  # the recorded sha256 no longer applies
-    fresh = op_list(tree, {"files": [{"path": "d.csv", "size": 5, "hash": "ifsize"}]})["files"][0]
-    assert fresh["sha256"] == _sha(b"9,9,9")
+    known = op_list(tree, {"hash": "known", "files": [["d.csv", 5]]})["files"][0]
+    assert known[2] is None  # the recorded sha256 no longer applies
+    fresh = op_list(tree, {"hash": "ifsize", "files": [["d.csv", 5]]})["files"][0]
+    assert fresh[2] == _sha(b"9,9,9")
+    assert op_list(tree, {"hash": "ifsize", "files": [["d.csv", 6]]})["files"][0][2] is None  # size differs
 
 
 def test_a_short_stream_keeps_the_partial_data_for_resume(tmp_path: Path) -> None:
@@ -107,7 +106,7 @@ def test_a_short_stream_keeps_the_partial_data_for_resume(tmp_path: Path) -> Non
     with pytest.raises(HelperError) as cut:
         op_recv(tree, stream)
     assert cut.value.kind == "truncated"
-    assert op_list(tree, {"files": [{"path": "big", "size": 100}]})["files"][0]["partial"] == 40
+    assert op_list(tree, {"files": [["big", 100]]})["files"][0] == ["absent", -1, None, 40]
     # The next attempt appends from byte 40.
     op_recv(
         tree, io.BytesIO(json.dumps({"batch": BATCH, "files": [[key, 40, 60]]}).encode() + b"\n" + b"y" * 60)
@@ -141,9 +140,9 @@ def test_symlinks_below_the_root_are_never_followed(tmp_path: Path) -> None:
     tree = Tree(str(root))
     for rel in ("dir-link/secret", "inner-link/x"):
         with pytest.raises(HelperError) as err:
-            op_list(tree, {"files": [{"path": rel, "size": 1}]})
+            op_list(tree, {"files": [[rel, 1]]})
         assert err.value.kind == "unsafe"
-    assert op_list(tree, {"files": [{"path": "file-link", "size": 1}]})["files"][0]["state"] == "symlink"
+    assert op_list(tree, {"files": [["file-link", 1]]})["files"][0][0] == "symlink"
     with pytest.raises(HelperError):
         op_send(tree, {"files": [{"path": "file-link", "offset": 0}]}, io.BytesIO())
     with pytest.raises(HelperError):  # commit refuses to create a file under a symlinked directory
@@ -155,7 +154,7 @@ def test_symlinks_below_the_root_are_never_followed(tmp_path: Path) -> None:
 @pytest.mark.parametrize("rel", ["../x", "/etc/passwd", "a/../b", ".myriagate/manifest.json", "a//b", "./a"])
 def test_the_helper_refuses_paths_leaving_the_root_on_its_own(tmp_path: Path, rel: str) -> None:
     with pytest.raises(HelperError) as err:
-        op_list(Tree(str(tmp_path)), {"files": [{"path": rel, "size": 1}]})
+        op_list(Tree(str(tmp_path)), {"files": [[rel, 1]]})
     assert err.value.kind == "unsafe"
 
 
