@@ -24,7 +24,7 @@ from myriagate.cli.output import console, guarded, print_json, print_table
 from myriagate.cli.uploads import CHUNK, auth_headers, progress_bar
 from myriagate.domain.staging import relative_path
 from myriagate.errors import ChecksumMismatch, FieldError, InvalidRequest, NotFound
-from myriagate.web.api.staging_schemas import DatasetDetail, DatasetFileOut, DatasetPage
+from myriagate.web.api.schemas import DatasetDetail, DatasetFileOut, DatasetPage
 
 datasets_app = typer.Typer(
     help="Datasets: staged results and inputs, where they are stored.", no_args_is_help=True

@@ -25,8 +25,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from myriagate.cli.client import GatewayClient, GatewayUnreachable, error_from_response
 from myriagate.domain.staging import relative_path
 from myriagate.errors import FieldError, InvalidRequest, UnsafeValue
-from myriagate.web.api.schemas import JobSubmit
-from myriagate.web.api.staging_schemas import StagingIn, UploadCreated, UploadFileOut
+from myriagate.web.api.schemas import JobSubmit, StagingIn, UploadCreated, UploadFileOut
 
 CHUNK = 1 << 20
 

@@ -13,7 +13,14 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from myriagate.domain.states import JobState
-from myriagate.web.api.staging_schemas import StagingIn
+
+# Staging models live in their own module; re-exported so the CLI reads every API model from here.
+from myriagate.web.api.staging_schemas import DatasetDetail as DatasetDetail
+from myriagate.web.api.staging_schemas import DatasetFileOut as DatasetFileOut
+from myriagate.web.api.staging_schemas import DatasetPage as DatasetPage
+from myriagate.web.api.staging_schemas import StagingIn as StagingIn
+from myriagate.web.api.staging_schemas import UploadCreated as UploadCreated
+from myriagate.web.api.staging_schemas import UploadFileOut as UploadFileOut
 
 
 class _In(BaseModel):
