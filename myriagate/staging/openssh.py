@@ -15,6 +15,7 @@ import json
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,17 +196,27 @@ class OpenSshStager:
         dest: RemoteTree,
         progress: TransferProgress | None,
     ) -> list[StagedFile]:
-        sources = resolve_sources(local_root, rels)
-        listing = self._call(
-            call,
-            dest,
-            "list",
-            {
-                "hash": "ifsize",
-                "files": [[s.path, s.size] for s in sources],
-                "create_root": True,  # the destination of an upload is created if missing
-            },
-        )["files"]
+        # The far side lists while this side stats its sources: for an unchanged resync of many
+        # files, both cost about the same and overlap. A destination file of the right size
+        # that the manifest cannot vouch for is hashed in a second call (rare: not ours).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mg-list") as pool:
+            listed = pool.submit(
+                self._call,
+                call,
+                dest,
+                "list",
+                {"hash": "known", "files": [[rel, -1] for rel in rels], "create_root": True},
+            )
+            sources = resolve_sources(local_root, rels)
+            listing = listed.result()["files"]
+        unknown = [i for i, (src, e) in enumerate(zip(sources, listing, strict=True))
+                   if e[0] == "file" and e[1] == src.size and e[2] is None]  # fmt: skip
+        if unknown:
+            hashed = self._call(
+                call, dest, "list", {"hash": "ifsize", "files": [[rels[i], sources[i].size] for i in unknown]}
+            )["files"]
+            for i, entry in zip(unknown, hashed, strict=True):
+                listing[i] = entry
         done: dict[str, StagedFile] = {}
         outgoing: list[Outgoing] = []
         for src, (state, size, sha, partial) in zip(sources, listing, strict=True):

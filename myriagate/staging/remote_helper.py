@@ -149,6 +149,7 @@ class Tree:
             raise HelperError(kind, "", "cannot open the root: " + str(exc.strerror)) from exc
         self._dirs: dict[str, int] = {"": self.root_fd}
         self._missing: set[str] = set()  # directories known absent (lookups only, never creation)
+        self._partials: dict[str, int] | None = None
         self.manifest_path = os.path.join(self.real, RESERVED, "manifest.json")
 
     def _open_dir(self, reldir: str, create: bool, what: str) -> int | None:
@@ -231,13 +232,19 @@ class Tree:
         return fd
 
     def partial_size(self, key: str) -> int:
-        dir_fd = self._shard(key, False)
-        if dir_fd is None:
-            return 0
-        try:
-            return os.stat(key, dir_fd=dir_fd, follow_symlinks=False).st_size
-        except OSError:
-            return 0
+        """Bytes of partial data for ``key`` (0 when none). The partial directory is read once
+        (one scandir per shard), which beats a stat per file when most files have none."""
+        if self._partials is None:
+            self._partials = {}
+            root = self._open_dir(RESERVED + "/partial", False, RESERVED)
+            if root is not None:
+                for shard in os.scandir(root):
+                    if len(shard.name) == 2 and shard.is_dir(follow_symlinks=False):
+                        shard_fd = self._open_dir(RESERVED + "/partial/" + shard.name, False, RESERVED)
+                        for entry in os.scandir(shard_fd) if shard_fd is not None else ():
+                            if entry.is_file(follow_symlinks=False):
+                                self._partials[entry.name] = entry.stat(follow_symlinks=False).st_size
+        return self._partials.get(key, 0)
 
     def open_partial(self, key: str, flags: int = os.O_WRONLY | os.O_CREAT) -> tuple[int, int]:
         """(shard directory, the partial file of ``key``), never through a symlink; 0666 & ~umask."""
@@ -290,8 +297,7 @@ def op_list(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
     """Per requested file ``[path, size]``: ``[state, size, sha256 or None, partial bytes]`` in
     the same order (compact: a resync of 10,000 files is one such call). States: absent, file,
     symlink (never followed), other. ``hash``: ``known`` (manifest only), ``ifsize`` (also hash
-    a file whose size equals the given size), ``force`` (always hash). Partial data is looked up
-    only for a file that is not already known to be complete."""
+    a file whose size equals the given size), ``force`` (always hash)."""
     manifest = tree.read_manifest()
     mode = req.get("hash", "known")
     out: list[list[Any]] = []
@@ -309,8 +315,7 @@ def op_list(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
                 sha = tree.known_sha(manifest, rel, st)
                 if sha is None and (mode == "force" or (mode == "ifsize" and size == want_size)):
                     sha = tree.sha256_of(rel)
-        complete = sha is not None and size == want_size
-        out.append([state, size, sha, 0 if complete else tree.partial_size(partial_key(rel))])
+        out.append([state, size, sha, tree.partial_size(partial_key(rel))])
     return {"files": out}
 
 
