@@ -146,6 +146,23 @@ def _session_cookie_of(db: Session, request: Request, user: User) -> WebSession 
     return web_session if web_session.user_id == user.id else None
 
 
+def web_session_for_proxy(
+    db: Session, request: Request, settings: Settings, user: User
+) -> tuple[str, NewWebSession | None]:
+    """The CSRF token of a single-sign-on user's web session, and the session opened for them
+    when their browser has none yet (its cookie must be set on the response).
+
+    A proxy-authenticated browser still needs a web session: its forms carry that session's
+    CSRF token, which ``authenticate`` checks on every change (see the module docstring).
+    """
+    existing = _session_cookie_of(db, request, user)
+    if existing is not None:
+        return existing.csrf_token, None
+    clock: Clock = request.app.state.clock
+    new = auth_service.create_web_session(db, user, ttl_s=settings.session_ttl_s, clock=clock)
+    return new.csrf_token, new
+
+
 async def authenticate(
     request: Request, db: Session, settings: Settings, *, allow_basic: bool = False, csrf_exempt: bool = False
 ) -> Identity:

@@ -24,6 +24,11 @@ LANGUAGES: tuple[str, ...] = ("en", "fr")
 DEFAULT_LANGUAGE = "en"
 LANGUAGE_COOKIE = "myriagate_lang"
 LANGUAGE_NAMES: dict[str, str] = {"en": "English", "fr": "Français"}
+# French writes octets: ko, Mo, Go.
+_SIZE_UNITS: dict[str, tuple[str, ...]] = {
+    "en": ("B", "kB", "MB", "GB", "TB"),
+    "fr": ("o", "ko", "Mo", "Go", "To"),
+}
 
 
 def locale_dir() -> Path:
@@ -96,6 +101,18 @@ class Translator:
     def hours(self, seconds: int) -> str:
         """Core- or GPU-seconds as hours for people: ``460800`` -> ``128``; small ones keep 2 decimals."""
         return self.number(Decimal(seconds) / 3600, digits=0 if abs(seconds) >= 360_000 else 2)
+
+    def size(self, size_bytes: int | None) -> str:
+        """Bytes for people, in decimal units: ``1234567`` -> ``1.2 MB`` (en), ``1,2 Mo`` (fr)."""
+        if size_bytes is None:
+            return "—"
+        units = _SIZE_UNITS[self.lang]
+        value = Decimal(size_bytes)
+        for unit in units[:-1]:
+            if value < 1000:
+                return f"{self.number(value, digits=0 if unit == units[0] else 1)} {unit}"
+            value /= 1000
+        return f"{self.number(value, digits=1)} {units[-1]}"
 
     def datetime(self, value: datetime | None) -> str:
         if value is None:

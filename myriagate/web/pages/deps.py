@@ -1,5 +1,7 @@
 """Who is looking at a page: the same authentication as the API (``web.auth``), from the
-session cookie (or the trusted proxy), with the CSRF token checked on every form post.
+session cookie (or the trusted proxy), with the CSRF token checked on every form post. A user
+signed in by the trusted proxy gets a web session opened on their first page view, so their
+forms carry a CSRF token like everyone else's.
 
 ``PageUser`` is the dependency of every page that needs someone signed in. A visitor without
 a session gets NotAuthenticated, which the page error handler turns into a redirect to the
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from myriagate.errors import PermissionDenied
 from myriagate.services import authz
@@ -39,6 +42,14 @@ class PageContext:
 async def page_context(request: Request, db: DbSession, settings: SettingsDep) -> PageContext:
     identity = await auth.authenticate(request, db, settings)
     csrf = identity.web_session.csrf_token if identity.web_session is not None else None
+    if identity.method == "proxy":
+        # Single sign-on: no login form ran, so the first page opens the web session whose
+        # CSRF token the forms carry; ``render`` sets its cookie on the response.
+        csrf, opened = await run_in_threadpool(
+            auth.web_session_for_proxy, db, request, settings, identity.user
+        )
+        if opened is not None:
+            request.state.opened_web_session = opened
     context = PageContext(user=identity.user, roles=authz.roles_of(identity.user), csrf_token=csrf)
     request.state.page = context  # the layout shows who is signed in, even on error pages
     return context

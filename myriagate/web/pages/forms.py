@@ -32,13 +32,20 @@ def see_other(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303)
 
 
+_STAGING_FIELDS = {"upload_id": "inputs", "input_datasets": "inputs"}
+
+
 def field_name(loc: Iterable[str | int]) -> str:
-    """A problem's location as the form field it concerns (``options.time`` -> ``time``)."""
+    """A problem's location as the form field it concerns (``options.time`` -> ``time``,
+    ``staging.output_patterns.1`` -> ``output_patterns``)."""
     parts = [str(p) for p in loc if p not in ("body", "query")]
     if len(parts) >= 2 and parts[0] == "options":
         return parts[1]
     if len(parts) >= 2 and parts[0] == "params":
         return f"param_{parts[1]}"
+    if len(parts) >= 2 and parts[0] == "staging":
+        # The upload id is a hidden field: its problems concern the file pickers.
+        return _STAGING_FIELDS.get(parts[1], parts[1])
     return parts[0] if parts else ""
 
 

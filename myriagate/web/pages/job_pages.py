@@ -1,4 +1,4 @@
-"""Job list (filters and pages), job page (timeline, output tails, cost, cancel)."""
+"""Job list (filters and pages), job page (timeline, output tails, cost, staged data, cancel)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from myriagate.web.deps import ClockDep, DbSession, GatewayDep
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.forms import see_other
 from myriagate.web.pages.rendering import render
-from myriagate.web.pages.wording import reason_text
+from myriagate.web.pages.staging_view import job_staging_page
+from myriagate.web.pages.wording import STATE_EXPLANATIONS, reason_words
 from myriagate.wiring import Gateway
 
 router = APIRouter(include_in_schema=False)
@@ -106,14 +107,22 @@ def show_job(job_id: UUID, request: Request, page: PageUser, db: DbSession, gate
     if can_act and job.array_task_count is None and job.slurm_job_id is not None:
         streams: tuple[Stream, ...] = ("output", "error") if separate_error else ("output",)
         tails = _tails(gateway, db, job_id, page.user, job.cluster, streams)
-    history = [(change, reason_text(change.reason)) for change in view.history]
+    history = [
+        (change, reason_words(change.reason), STATE_EXPLANATIONS.get(change.to_state.value))
+        for change in view.history
+    ]
+    staging = job_staging_page(
+        db, job=job, user=page.user, profile=gateway.profile(job.cluster),
+        allowed_regions=gateway.settings.allowed_regions,
+    )  # fmt: skip
     return render(
         request,
         "job.html",
         view=view,
         job=job,
         history=history,
-        current_reason=reason_text(job.reason),
+        current_reason=reason_words(job.reason),
+        staging=staging,
         can_act=can_act,
         cancellable=can_act and not job.state.is_final and job.cancel_requested_at is None,
         tails=tails,

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 
 from myriagate.errors import ConfigError
 from myriagate.settings import Settings
-from myriagate.web import i18n
+from myriagate.web import auth, i18n
 from myriagate.web.pages.wording import STATE_LABELS
 
 
@@ -92,4 +92,7 @@ def render(request: Request, template_name: str, /, *, status: int = 200, **cont
         "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
     )
     response.headers["Content-Language"] = translator.lang
+    opened = getattr(request.state, "opened_web_session", None)
+    if opened is not None:  # a single-sign-on user's first page: the session their forms need
+        auth.set_session_cookie(response, opened, request.app.state.gateway.settings)
     return response

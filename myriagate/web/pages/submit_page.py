@@ -4,7 +4,10 @@ cost estimate; validation errors next to their fields.
 The form is turned into the API's own request model (``JobSubmit``) and handed to the API's
 own submit function, so a page submission is validated exactly as ``POST /api/v1/jobs``
 (a dry run for the estimate). Problems come back with their field location and are shown next
-to the form field they name.
+to the form field they name; a residency refusal is shown next to the storage endpoint.
+
+Input files arrive either as an upload id (the page's script sent them through the API's
+upload endpoints) or as parts of the multipart form (no JavaScript): see ``staging_forms``.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
-from myriagate.errors import FieldError, InvalidRequest, MyriagateError
+from myriagate.errors import FieldError, InvalidRequest, MyriagateError, ResidencyViolation
 from myriagate.services.templates import TemplateCatalog, TemplateMeta
 from myriagate.web.api import jobs as jobs_api
 from myriagate.web.api.schemas import DryRunOut, JobOut, JobSubmit
@@ -28,6 +32,16 @@ from myriagate.web.pages.forms import (
     see_other,
 )
 from myriagate.web.pages.rendering import render
+from myriagate.web.pages.staging_forms import (
+    PlannedFile,
+    StagingPreview,
+    listed_names,
+    output_patterns,
+    posted_files,
+    save_posted_files,
+    staging_preview,
+    store_choices,
+)
 from myriagate.wiring import Gateway
 
 router = APIRouter(include_in_schema=False)
@@ -64,10 +78,47 @@ def _body(values: dict[str, str], *, dry_run: bool) -> JobSubmit:
             for key, value in values.items()
             if key.startswith(PARAM_PREFIX)
         }
+    staging = _staging(values)
+    if staging:
+        data["staging"] = staging
     try:
         return JobSubmit.model_validate(data)
     except ValidationError as exc:
         raise InvalidRequest("some fields are not valid", fields=pydantic_fields(exc)) from None
+
+
+def _staging(values: dict[str, str]) -> dict[str, Any]:
+    """The API's ``staging`` object of the form (empty when the job stages nothing)."""
+    staging: dict[str, Any] = {}
+    upload_id = values.get("upload_id", "").strip()
+    if upload_id:
+        staging["upload_id"] = upload_id
+    patterns = output_patterns(values.get("output_patterns", ""))
+    if patterns:
+        store = values.get("store", "").strip()
+        if not store:
+            raise InvalidRequest(
+                "output patterns need a storage endpoint",
+                fields=[FieldError(("store",), "choose where the results go")],
+            )
+        staging.update(output_patterns=patterns, store=store)
+    return staging
+
+
+def _plan(
+    values: dict[str, str], page: PageContext, db: DbSession, gateway: Gateway, listed: list[PlannedFile]
+) -> StagingPreview:
+    cluster = gateway.settings.default_cluster
+    return staging_preview(
+        db,
+        user=page.user,
+        profile=gateway.profile(cluster),
+        allowed_regions=gateway.settings.allowed_regions,
+        upload_id=values.get("upload_id", "").strip(),
+        patterns=output_patterns(values.get("output_patterns", "")),
+        store=values.get("store", "").strip(),
+        listed=listed,
+    )
 
 
 def _run(
@@ -88,11 +139,16 @@ def _form(
     errors: dict[str, list[str]] | None = None,
     problem: MyriagateError | None = None,
     preview: DryRunOut | None = None,
+    plan: StagingPreview | None = None,
+    db: DbSession | None = None,
     status: int = 200,
 ) -> Response:
     catalog = TemplateCatalog(gateway.settings)
     profile = gateway.profile(gateway.settings.default_cluster)
     template = _template(gateway, values.get("template", ""))
+    # Files already sent (a plain form posted them, or the script before a refusal): the
+    # user need not choose them again.
+    sent = _plan(values, page, db, gateway, []).inputs if db is not None and values.get("upload_id") else []
     return render(
         request,
         "submit.html",
@@ -105,6 +161,9 @@ def _form(
         errors=errors or {},
         problem=problem,
         preview=preview,
+        plan=plan,
+        stores=store_choices(profile, gateway.settings.allowed_regions),
+        sent_files=sent,
     )
 
 
@@ -118,6 +177,10 @@ def submit_form(request: Request, page: PageUser, gateway: GatewayDep, template:
     accounts = page.user.accounts_on(gateway.settings.default_cluster)
     if len(accounts) == 1:
         values["account"] = accounts[0]
+    profile = gateway.profile(gateway.settings.default_cluster)
+    allowed = [c for c in store_choices(profile, gateway.settings.allowed_regions) if c.allowed]
+    if allowed:
+        values["store"] = allowed[0].name
     return _form(request, page, gateway, values)
 
 
@@ -126,18 +189,31 @@ async def submit(
     request: Request, page: PageUser, db: DbSession, gateway: GatewayDep, clock: ClockDep
 ) -> Response:
     values = await form_fields(request)
+    parts = posted_files(await request.form())
     dry_run = values.get("action") == "estimate"
+    settings = gateway.settings
     try:
+        if parts:  # no JavaScript: the files came with the form
+            values["upload_id"] = await run_in_threadpool(
+                lambda: save_posted_files(
+                    db, parts=parts, upload_id=values.get("upload_id", "").strip(), user=page.user,
+                    spool_dir=settings.spool_dir, max_bytes=settings.upload_max_bytes, at=clock.now(),
+                )
+            )  # fmt: skip
         result = _run(values, page, db, gateway, clock, dry_run=dry_run)
+    except ResidencyViolation as exc:
+        # Refused (and audited) by the API's rule: said next to the storage endpoint.
+        return _form(request, page, gateway, values, errors={"store": [exc.detail]}, problem=exc,
+                     db=db, status=exc.http_status)  # fmt: skip
     except InvalidRequest as exc:
-        return _form(
-            request, page, gateway, values, errors=errors_by_field(exc.fields), problem=exc, status=422
-        )
+        return _form(request, page, gateway, values, errors=errors_by_field(exc.fields), problem=exc,
+                     db=db, status=422)  # fmt: skip
     except MyriagateError as exc:
         # Not about a field (no allocation left, cluster unreachable): shown above the form.
-        return _form(request, page, gateway, values, problem=exc, status=exc.http_status)
+        return _form(request, page, gateway, values, problem=exc, db=db, status=exc.http_status)
     if isinstance(result, DryRunOut):
-        return _form(request, page, gateway, values, preview=result)
+        plan = _plan(values, page, db, gateway, [])
+        return _form(request, page, gateway, values, preview=result, plan=plan, db=db)
     return see_other(f"/jobs/{result.id}")
 
 
@@ -145,15 +221,18 @@ async def submit(
 async def estimate(
     request: Request, page: PageUser, db: DbSession, gateway: GatewayDep, clock: ClockDep
 ) -> Response:
-    """The estimate box alone (HTML fragment), for the page's script as the user types."""
+    """The estimate box alone (HTML fragment), for the page's script as the user types; the
+    files chosen but not sent yet are listed by name (``input_name``, ``input_size``)."""
     values = await form_fields(request)
     problem: MyriagateError | None = None
     preview: DryRunOut | None = None
+    plan: StagingPreview | None = None
     fields: list[FieldError] = []
     try:
         result = _run(values, page, db, gateway, clock, dry_run=True)
         assert isinstance(result, DryRunOut)
         preview = result
+        plan = _plan(values, page, db, gateway, await listed_names(request))
     except MyriagateError as exc:
         problem, fields = exc, list(exc.fields)
-    return render(request, "_estimate.html", preview=preview, problem=problem, field_errors=fields)
+    return render(request, "_estimate.html", preview=preview, plan=plan, problem=problem, field_errors=fields)

@@ -3,6 +3,9 @@ catalogs translate them). An unknown reason is shown as Slurm wrote it, never hi
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
+
 STATE_LABELS: dict[str, str] = {
     "staging_in": "copying input files",
     "submitting": "being submitted",
@@ -51,6 +54,71 @@ def reason_text(reason: str | None) -> str | None:
     if not reason:
         return None
     return REASONS.get(reason.strip())
+
+
+# What the two staging states mean, for the timeline (docs/staging.md).
+STATE_EXPLANATIONS: dict[str, str] = {
+    "staging_in": "the input files are being copied to the cluster and their checksums checked; "
+    "the job goes to Slurm once they are all in place",
+    "staging_out": "the job has finished; its result files are being copied to the storage "
+    "endpoint and their checksums checked",
+}
+
+# The staging worker's reasons (services/staging.py, staging_transfers.py) as patterns: the
+# named groups fill the message's placeholders. The job's own words follow in the detail.
+_STAGING_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"(?P<n>\d+) input file\(s\) in place"),
+        "%(n)s input file(s) copied to the cluster and verified",
+    ),
+    (
+        re.compile(r"(?P<n>\d+) result file\(s\) stored in (?P<site>.+) \((?P<region>[^()]+)\)"),
+        "%(n)s result file(s) stored in %(site)s (%(region)s) and verified",
+    ),
+    (
+        re.compile(
+            r"stage-in interrupted \((?P<detail>.*)\); retry (?P<attempt>\d+) in (?P<delay>\d+) s", re.S
+        ),
+        "copying the input files was interrupted (%(detail)s); attempt %(attempt)s in %(delay)s s",
+    ),
+    (
+        re.compile(
+            r"stage-out interrupted \((?P<detail>.*)\); retry (?P<attempt>\d+) in (?P<delay>\d+) s", re.S
+        ),
+        "copying the results was interrupted (%(detail)s); attempt %(attempt)s in %(delay)s s",
+    ),
+    (re.compile(r"stage-in failed: (?P<detail>.*)", re.S), "copying the input files failed: %(detail)s"),
+    (re.compile(r"stage-out failed: (?P<detail>.*)", re.S), "copying the results failed: %(detail)s"),
+    (
+        re.compile(r"no file matched the output patterns: (?P<patterns>.*)", re.S),
+        "no file matched the output patterns: %(patterns)s",
+    ),
+)
+STAGING_MESSAGES: tuple[str, ...] = tuple(STATE_EXPLANATIONS.values()) + tuple(m for _, m in _STAGING_REASONS)
+
+
+@dataclass(frozen=True)
+class Words:
+    """A reason as a message to translate (``msgid`` % ``values``); ``code`` is Slurm's own
+    reason code, shown beside it (None when the message already carries every word)."""
+
+    msgid: str
+    values: dict[str, str] = field(default_factory=dict)
+    code: str | None = None
+
+
+def reason_words(reason: str | None) -> Words | None:
+    """A job's reason in plain words, or None when it must be shown as it was written."""
+    if not reason:
+        return None
+    slurm = reason_text(reason)
+    if slurm is not None:
+        return Words(slurm, code=reason)
+    for pattern, msgid in _STAGING_REASONS:
+        found = pattern.fullmatch(reason.strip())
+        if found is not None:
+            return Words(msgid, found.groupdict())
+    return None
 
 
 # Messages chosen at run time (error titles, ledger entry kinds, form messages): listed here so

@@ -29,7 +29,7 @@
     var url = form.getAttribute("data-estimate-url");
     var pending = null;
     function ask() {
-      fetch(url, { method: "POST", body: new FormData(form), credentials: "same-origin" })
+      fetch(url, { method: "POST", body: estimateBody(form), credentials: "same-origin" })
         .then(function (r) { return r.text(); })
         .then(function (html) { target.innerHTML = html; })
         .catch(function () {});
@@ -40,6 +40,128 @@
     }
     form.addEventListener("input", later);
     form.addEventListener("change", later);
+  }
+
+  // The estimate gets the form's fields and only the names and sizes of chosen files: the
+  // bytes go once, through the upload endpoints, when the form is sent.
+  function estimateBody(form) {
+    var body = new FormData();
+    new FormData(form).forEach(function (value, key) {
+      if (value instanceof File) {
+        if (value.name) {
+          body.append("input_name", value.webkitRelativePath || value.name);
+          body.append("input_size", String(value.size));
+        }
+      } else {
+        body.append(key, value);
+      }
+    });
+    return body;
+  }
+
+  // Input files through the JSON API (POST /uploads, then PUT each file), with a progress
+  // bar and the sha256 computed here (SubtleCrypto) so the gateway can tell a damaged
+  // transfer; then the form is sent with the upload id only. Without this script the files
+  // go with the form itself (multipart), which the server handles the same way.
+  var SHA_MAX_BYTES = 1024 * 1024 * 1024; // SubtleCrypto reads a file whole: skip huge ones
+
+  function chosenFiles(form) {
+    var files = [];
+    form.querySelectorAll("input[type=file]").forEach(function (input) {
+      Array.prototype.forEach.call(input.files || [], function (file) { files.push(file); });
+    });
+    return files;
+  }
+
+  function hex(buffer) {
+    return Array.prototype.map.call(new Uint8Array(buffer), function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+  }
+
+  function sha256(file) {
+    if (!(window.crypto && window.crypto.subtle) || file.size > SHA_MAX_BYTES) { return Promise.resolve(null); }
+    return file.arrayBuffer().then(function (data) { return window.crypto.subtle.digest("SHA-256", data); }).then(hex);
+  }
+
+  function filePath(file) {
+    return (file.webkitRelativePath || file.name).split("/").map(encodeURIComponent).join("/");
+  }
+
+  function problemText(xhr) {
+    try {
+      var problem = JSON.parse(xhr.responseText);
+      return problem.detail || problem.title || String(xhr.status);
+    } catch (e) { return String(xhr.status); }
+  }
+
+  function uploads(form) {
+    var base = form.getAttribute("data-uploads");
+    var box = document.getElementById("upload-box");
+    var bar = document.getElementById("upload-progress");
+    var status = document.getElementById("upload-status");
+    var idField = form.querySelector("input[name=upload_id]");
+    var csrf = form.querySelector("input[name=csrf_token]").value;
+    var sending = false;
+
+    var dirPicker = form.querySelector("[data-directory-picker]");
+    if (dirPicker && !("webkitdirectory" in document.createElement("input"))) { dirPicker.hidden = true; }
+
+    function say(text) { status.textContent = text; }
+
+    function createUpload() {
+      if (idField.value) { return Promise.resolve(idField.value); }
+      return fetch(base, { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf } })
+        .then(function (r) { return r.ok ? r.json() : r.json().then(function (p) { return Promise.reject(p.detail || r.status); }); })
+        .then(function (created) { return String(created.id); });
+    }
+
+    function put(uploadId, file, checksum, onProgress) {
+      return new Promise(function (resolve, reject) {
+        var xhr = new XMLHttpRequest();
+        xhr.open("PUT", base + "/" + uploadId + "/files/" + filePath(file));
+        xhr.setRequestHeader("X-CSRF-Token", csrf);
+        xhr.setRequestHeader("Content-Type", "application/octet-stream");
+        if (checksum) { xhr.setRequestHeader("X-Content-SHA256", checksum); }
+        xhr.upload.onprogress = function (event) { if (event.lengthComputable) { onProgress(event.loaded); } };
+        xhr.onload = function () { return xhr.status === 201 ? resolve() : reject((file.webkitRelativePath || file.name) + ": " + problemText(xhr)); };
+        xhr.onerror = function () { reject((file.webkitRelativePath || file.name) + ": network error"); };
+        xhr.send(file);
+      });
+    }
+
+    form.addEventListener("submit", function (event) {
+      var files = chosenFiles(form);
+      if (sending || !files.length) { return; }
+      event.preventDefault();
+      var submitter = event.submitter || null;
+      var total = files.reduce(function (sum, f) { return sum + f.size; }, 0) || 1;
+      var done = 0;
+      sending = true;
+      box.hidden = false;
+      bar.value = 0;
+      say(status.getAttribute("data-checking"));
+      createUpload().then(function (uploadId) {
+        idField.value = uploadId;
+        return files.reduce(function (chain, file) {
+          return chain.then(function () { return sha256(file); }).then(function (checksum) {
+            var before = done;
+            return put(uploadId, file, checksum, function (loaded) {
+              bar.value = Math.round(100 * (before + loaded) / total);
+              say(status.getAttribute("data-sending").replace("{done}", String(before + loaded)).replace("{total}", String(total)));
+            }).then(function () { done = before + file.size; bar.value = Math.round(100 * done / total); });
+          });
+        }, Promise.resolve());
+      }).then(function () {
+        // The bytes are on the gateway: the form goes with the upload id, not the files again.
+        form.querySelectorAll("input[type=file]").forEach(function (input) { input.value = ""; });
+        bar.value = 100;
+        if (submitter && form.requestSubmit) { form.requestSubmit(submitter); } else { form.submit(); }
+      }).catch(function (problem) {
+        sending = false;
+        say(status.getAttribute("data-failed") + " " + problem);
+      });
+    });
   }
 
   // Mode switch on the submit page: show the template fields or the script box.
@@ -73,6 +195,7 @@
     document.querySelectorAll("[data-refresh][id]").forEach(liveRefresh);
     document.querySelectorAll("form[data-estimate-url]").forEach(liveEstimate);
     document.querySelectorAll("form[data-modes]").forEach(modeSwitch);
+    document.querySelectorAll("form[data-uploads]").forEach(uploads);
     copyButtons();
   });
 })();
