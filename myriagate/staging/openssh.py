@@ -445,37 +445,33 @@ class OpenSshStager:
         progress: TransferProgress | None,
     ) -> list[Any]:
         call.stats.ssh_sessions += 1
-        proc = subprocess.Popen(
-            self._argv(src, "send"),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            bufsize=1 << 20,
-        )
-        assert proc.stdin is not None and proc.stdout is not None
-        if self._hooks.transport_started is not None:
-            self._hooks.transport_started(proc)
+        total = sum(size - offset for _, offset, size in wanted)
         request = {"files": [{"path": rel, "offset": offset} for rel, offset, _ in wanted]}
         received = None
-        try:
-            proc.stdin.write(json.dumps(request).encode())
-            proc.stdin.close()
-            total = sum(size - offset for _, offset, size in wanted)
-            received = receive_files(proc.stdout, tree, [(r, o) for r, o, _ in wanted], progress, total)  # type: ignore[arg-type]
-        except (StreamEnded, BrokenPipeError, ValueError):
-            pass  # the far side stopped: its report (or ssh's exit status) says why
-        except OSError as exc:
-            proc.kill()
+        with self._stream_argv(src, "send", total) as argv:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1 << 20
+            )
+            assert proc.stdin is not None and proc.stdout is not None
+            if self._hooks.transport_started is not None:
+                self._hooks.transport_started(proc)
+            try:
+                proc.stdin.write(json.dumps(request).encode())
+                proc.stdin.close()
+                items = [(r, o) for r, o, _ in wanted]
+                received = receive_files(proc.stdout, tree, items, progress, total)  # type: ignore[arg-type]
+            except (StreamEnded, BrokenPipeError, ValueError):
+                pass  # the far side stopped: its report (or ssh's exit status) says why
+            except OSError as exc:
+                proc.kill()
+                proc.wait()
+                kind = remote_helper.os_error_kind(exc)
+                raise _helper_error(
+                    HelperError(kind, "", exc.strerror or str(exc)), "the gateway", str(tree.real), {}
+                ) from exc
+            tail = proc.stdout.read()
+            err = proc.stderr.read() if proc.stderr else b""
             proc.wait()
-            raise _helper_error(
-                HelperError(remote_helper.os_error_kind(exc), "", exc.strerror or str(exc)),
-                "the gateway",
-                str(tree.real),
-                {},
-            ) from exc
-        tail = proc.stdout.read()
-        err = proc.stderr.read() if proc.stderr else b""
-        proc.wait()
         call.stats.bytes_resumed += sum(o for _, o, _ in wanted)
         if received is None:
             self._result(src, proc.returncode or 255, tail, err, {})

@@ -219,6 +219,12 @@ class Tree:
         finally:
             os.close(fd)
 
+    def shard(self, key: str) -> int:
+        """The shard directory of ``key`` (created if needed)."""
+        fd = self._shard(key, True)
+        assert fd is not None
+        return fd
+
     def _shard(self, key: str, create: bool) -> int | None:
         # 256 shard directories, as git's objects: on ext4 10,000 new files in one directory
         # write several times slower than spread over many (one block group for all of them).
@@ -253,6 +259,8 @@ class Tree:
             raise HelperError("missing", key, "no partial data")
         try:
             return dir_fd, os.open(key, flags | os.O_NOFOLLOW, 0o666, dir_fd=dir_fd)
+        except FileExistsError:
+            raise  # O_EXCL: the caller takes the slow path
         except OSError as exc:
             raise HelperError(os_error_kind(exc), key, exc.strerror) from exc
 
@@ -356,24 +364,32 @@ def _batch_name(token: str) -> str:
 
 def op_recv(tree: Tree, stream: IO[bytes]) -> dict[str, Any]:
     """Write the framed data into partial files: header ``{"batch": token, "files": [[key,
-    offset, length], ...]}``. Each file's sha256 is computed here as its bytes are written;
+    offset, length, mtime_ns], ...]}``. Each file's sha256 is computed here as its bytes are written;
     it is recorded with the file's (size, mtime, ctime, inode) in ``partial/batch-<token>.json``,
     and ``commit`` trusts it only while that identity is unchanged, else hashes the file again."""
     header = json.loads(stream.readline().decode("utf-8"))
     total = 0
     hashed: dict[str, list[Any]] = {}
     try:
-        for key, offset, length in header["files"]:
-            _, fd = tree.open_partial(key, os.O_RDWR | os.O_CREAT)
+        for key, offset, length, mtime_ns in header["files"]:
+            fresh = offset == 0
+            try:  # the common case, a new file from byte 0: nobody else can be writing it
+                _, fd = tree.open_partial(key, os.O_RDWR | os.O_CREAT | (os.O_EXCL if fresh else 0))
+            except FileExistsError:
+                fresh = False
+                _, fd = tree.open_partial(key, os.O_RDWR | os.O_CREAT)
             try:
-                # A previous attempt cut mid-file may still be draining: wait for it.
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                if os.fstat(fd).st_size != offset:  # truncating costs even when nothing changes
-                    os.ftruncate(fd, offset)
+                if not fresh:
+                    # A previous attempt cut mid-file may still be draining: wait for it.
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    if os.fstat(fd).st_size != offset:  # truncating costs even when nothing changes
+                        os.ftruncate(fd, offset)
+                    os.lseek(fd, offset, os.SEEK_SET)
                 digest = _hash_prefix(fd, offset) if offset else hashlib.sha256()
-                os.lseek(fd, offset, os.SEEK_SET)
                 got = _read_exact_into(stream, fd, length, digest)
                 if got == length:
+                    # The source's mtime now, so commit only renames; identity taken after it.
+                    os.utime(fd, ns=(mtime_ns, mtime_ns))
                     hashed[key] = [*stat_key(os.fstat(fd)), digest.hexdigest()]
             except OSError as exc:
                 raise HelperError(os_error_kind(exc), key, exc.strerror) from exc
@@ -404,25 +420,31 @@ def op_commit(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
                 hashed = json.load(f)
     for item in req["files"]:
         rel, key = item["path"], item["key"]
-        partial, fd = tree.open_partial(key, os.O_RDONLY)
+        shard = tree.shard(key)
         try:
-            st = os.fstat(fd)
+            st = os.stat(key, dir_fd=shard, follow_symlinks=False)
             known = hashed.get(key)
-            # The sha256 computed while writing holds while the file is untouched; else hash again.
-            actual = known[4] if known and known[:4] == stat_key(st) else sha256_fd(fd)
             size = st.st_size
+            # The sha256 computed while writing holds while the file is untouched; else hash again.
+            if known and known[:4] == stat_key(st) and stat.S_ISREG(st.st_mode):
+                actual = known[4]
+            else:
+                fd = os.open(key, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=shard)
+                try:
+                    actual = sha256_fd(fd)
+                finally:
+                    os.close(fd)
         except OSError as exc:
             raise HelperError(os_error_kind(exc), rel, exc.strerror) from exc
-        finally:
-            os.close(fd)
         if actual != item["sha256"] or size != item["size"]:
-            os.unlink(key, dir_fd=partial)  # a retry must send the whole file again
+            os.unlink(key, dir_fd=shard)  # a retry must send the whole file again
             results.append({"path": rel, "status": "mismatch", "sha256": actual, "size": size})
             continue
         dir_fd, name = tree.parent(rel, create=True)
         try:
-            os.utime(key, ns=(item["mtime_ns"], item["mtime_ns"]), dir_fd=partial, follow_symlinks=False)
-            os.rename(key, name, src_dir_fd=partial, dst_dir_fd=dir_fd)
+            if st.st_mtime_ns != item["mtime_ns"]:
+                os.utime(key, ns=(item["mtime_ns"], item["mtime_ns"]), dir_fd=shard, follow_symlinks=False)
+            os.rename(key, name, src_dir_fd=shard, dst_dir_fd=dir_fd)
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except OSError as exc:
             raise HelperError(os_error_kind(exc), rel, exc.strerror) from exc

@@ -1,6 +1,6 @@
 """The bytes of a transfer: the framed stream the gateway writes (upload) or reads (download).
 
-Upload: one JSON header line ``{"batch": token, "files": [[key, offset, length], ...]}``, then
+Upload: one JSON header line ``{"batch": token, "files": [[key, offset, length, mtime], ...]}``, then
 each file's bytes from its offset, in order; large files go from the page cache to the ssh pipe
 with ``sendfile`` (no copy through Python), small ones are read once, hashed and batched into
 1 MiB writes. The
@@ -76,7 +76,7 @@ def send_files(
     it). Raises BrokenPipeError when the far side went away (the caller decides what it means).
     """
     meter = _Meter(progress, sum(i.length for i in items))
-    header = {"batch": batch_token, "files": [[i.key, i.offset, i.length] for i in items]}
+    header = {"batch": batch_token, "files": [[i.key, i.offset, i.length, i.source.mtime_ns] for i in items]}
     _write_all(fd, json.dumps(header).encode() + b"\n")
     shas: dict[str, str] = {}
     pending: dict[str, Future[str]] = {}

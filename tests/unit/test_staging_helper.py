@@ -28,6 +28,7 @@ from myriagate.staging.remote_helper import (
 )
 
 BATCH = "0123456789abcdef" * 2
+MTIME = 1_600_000_000_000_000_000
 
 
 def _sha(data: bytes) -> str:
@@ -64,12 +65,15 @@ def test_partial_key_is_stable_and_safe() -> None:
 def _upload(root: Path, files: dict[str, bytes], shas: dict[str, str] | None = None) -> dict[str, object]:
     """recv then commit through the helper, as the stager does over SSH."""
     tree = Tree(str(root), create=True)
-    header = {"batch": BATCH, "files": [[partial_key(rel), 0, len(data)] for rel, data in files.items()]}
+    header = {
+        "batch": BATCH,
+        "files": [[partial_key(rel), 0, len(data), MTIME] for rel, data in files.items()],
+    }
     stream = io.BytesIO(json.dumps(header).encode() + b"\n" + b"".join(files.values()))
     op_recv(tree, stream)
     return op_commit(tree, {"batch": BATCH, "files": [
         {"key": partial_key(rel), "path": rel, "sha256": (shas or {}).get(rel, _sha(data)), "size": len(data),
-         "mtime_ns": 1_600_000_000_000_000_000} for rel, data in files.items()]})  # fmt: skip
+         "mtime_ns": MTIME} for rel, data in files.items()]})  # fmt: skip
 
 
 def test_commit_verifies_from_disk_then_renames_and_records_the_manifest(tmp_path: Path) -> None:
@@ -102,14 +106,17 @@ def test_the_manifest_is_ignored_once_the_file_changes(tmp_path: Path) -> None:
 def test_a_short_stream_keeps_the_partial_data_for_resume(tmp_path: Path) -> None:
     tree = Tree(str(tmp_path), create=True)
     key = partial_key("big")
-    stream = io.BytesIO(json.dumps({"batch": BATCH, "files": [[key, 0, 100]]}).encode() + b"\n" + b"x" * 40)
+    stream = io.BytesIO(
+        json.dumps({"batch": BATCH, "files": [[key, 0, 100, 0]]}).encode() + b"\n" + b"x" * 40
+    )
     with pytest.raises(HelperError) as cut:
         op_recv(tree, stream)
     assert cut.value.kind == "truncated"
     assert op_list(tree, {"files": [["big", 100]]})["files"][0] == ["absent", -1, None, 40]
     # The next attempt appends from byte 40.
     op_recv(
-        tree, io.BytesIO(json.dumps({"batch": BATCH, "files": [[key, 40, 60]]}).encode() + b"\n" + b"y" * 60)
+        tree,
+        io.BytesIO(json.dumps({"batch": BATCH, "files": [[key, 40, 60, 0]]}).encode() + b"\n" + b"y" * 60),
     )
     whole = _sha(b"x" * 40 + b"y" * 60)
     item = {"key": key, "path": "big", "sha256": whole, "size": 100, "mtime_ns": 0}
@@ -178,7 +185,7 @@ def test_the_hash_taken_while_writing_is_trusted_only_while_the_file_is_untouche
     tree = Tree(str(tmp_path), create=True)
     key = partial_key("f")
     op_recv(
-        tree, io.BytesIO(json.dumps({"batch": BATCH, "files": [[key, 0, 5]]}).encode() + b"\n" + b"hello")
+        tree, io.BytesIO(json.dumps({"batch": BATCH, "files": [[key, 0, 5, 0]]}).encode() + b"\n" + b"hello")
     )
     part = tmp_path / ".myriagate" / "partial" / key[:2] / key
     os.utime(part, ns=(1, 1))  # touched after writing (as a corrupting writer would)
@@ -186,7 +193,7 @@ def test_the_hash_taken_while_writing_is_trusted_only_while_the_file_is_untouche
     assert op_commit(Tree(str(tmp_path)), {"batch": BATCH, "files": [item]})["files"][0]["status"] == "ok"
     # Same identity check, but now the bytes differ: hashed again from disk, refused.
     op_recv(
-        tree, io.BytesIO(json.dumps({"batch": BATCH, "files": [[key, 0, 5]]}).encode() + b"\n" + b"hello")
+        tree, io.BytesIO(json.dumps({"batch": BATCH, "files": [[key, 0, 5, 0]]}).encode() + b"\n" + b"hello")
     )
     part.write_bytes(b"jello")
     result = op_commit(Tree(str(tmp_path)), {"batch": BATCH, "files": [item]})["files"][0]
