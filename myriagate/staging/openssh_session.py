@@ -111,7 +111,8 @@ def remote_command(python: str, op: str, root: str) -> str:
     """The command line the remote shell runs: the helper's source and two plain arguments."""
     if not _PROGRAM.match(python):
         raise ConfigError(f"remote Python {python!r} must be a plain program name or path")
-    return shlex.join([python, "-c", helper_source(), op, root])
+    # -I: no PYTHON* variables, no user site; -S: no site import (faster start, nothing implicit).
+    return shlex.join([python, "-I", "-S", "-c", helper_source(), op, root])
 
 
 _HELPER_SOURCE: str | None = None

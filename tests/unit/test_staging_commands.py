@@ -39,9 +39,9 @@ def _tree(**changes: object) -> RemoteTree:
 @pytest.mark.parametrize("root", ["/srv/" + s.replace("\x00", "") for s in HOSTILE_STRINGS if "\n" not in s])
 def test_the_remote_command_gives_the_root_back_verbatim(root: str) -> None:
     argv = shlex.split(remote_command("python3", "list", root))
-    assert argv[0] == "python3" and argv[1] == "-c"
-    assert argv[2] == openssh_session.helper_source()
-    assert argv[3:] == ["list", root]
+    assert argv[:4] == ["python3", "-I", "-S", "-c"]
+    assert argv[4] == openssh_session.helper_source()
+    assert argv[5:] == ["list", root]
 
 
 @pytest.mark.parametrize("python", ["python3; rm -rf /", "$(evil)", "py thon", "-c"])
