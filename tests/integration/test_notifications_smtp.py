@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from sqlalchemy.orm import Session, sessionmaker
 
+from myriagate.cli.notices_thread import notice_thread
 from myriagate.db.models import Notification, User
 from myriagate.domain.notices import NoticeKind
 from myriagate.domain.webhook_rules import verify
@@ -32,6 +33,7 @@ from myriagate.notify.smtp import SmtpMailer
 from myriagate.notify.webhooks import HttpWebhookPoster
 from myriagate.services import notice_sender, notices
 from myriagate.services.notice_sender import Channels, run_pending
+from myriagate.settings import Settings
 from tests.conftest import FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.unit.test_services_tracking import run_tick, submit
@@ -245,3 +247,35 @@ def test_a_webhook_redirect_is_never_followed_and_a_slow_one_times_out(
     by_state = {(r.abandoned_at is not None, r.next_attempt_at is not None): r for r in rows(session)}
     assert "redirect" in (by_state[(True, False)].last_error or "")
     assert "unreachable" in (by_state[(False, True)].last_error or "")
+
+
+def test_the_worker_thread_delivers_and_stops(
+    db_url: str,
+    session_factory: sessionmaker[Session],
+    session: Session,
+    backends: FakeSlurmBackendFactory,
+    fake_cluster: FakeCluster,
+    alice: User,
+    clock: FakeClock,
+    smtp: tuple[int, Inbox],
+) -> None:
+    """What ``myriagate worker`` starts: the sender (and balance watch) thread from the settings."""
+    port, inbox = smtp
+    alice.email = "alice@unicaen.fr"
+    session.commit()
+    finish_a_job(session, backends, fake_cluster, alice, clock)
+    settings = Settings(dev_mode=True, database_url=db_url, smtp_host="127.0.0.1", smtp_port=port)
+    stop = threading.Event()
+    thread = notice_thread(session_factory, settings, clock, stop)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not inbox.messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+    assert not thread.is_alive()
+    [(recipients, message)] = inbox.messages
+    assert recipients == ["alice@unicaen.fr"] and "finished / terminé" in message["Subject"]
+    assert all(r.sent_at is not None for r in rows(session))
