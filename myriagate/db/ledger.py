@@ -27,7 +27,7 @@ below, and the overrun stays visible in the history. Entry signs: see models/all
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.allocations import Allocation, EntryKind, InstitutionQuota, LedgerEntry
 from myriagate.db.models.users import Project
 from myriagate.db.repos import allocations as allocations_repo
-from myriagate.db.settlement import Closed, SettleItem, close_batch
+from myriagate.db.settlement import Closed, Hold, SettleItem, close_batch
 from myriagate.domain.costs import Cost
 from myriagate.errors import Conflict, InsufficientAllocation, InvalidRequest, NotFound
 from myriagate.ports import Balance, Clock
@@ -167,13 +167,21 @@ class SqlLedger:
         """Give back the whole hold of many jobs that never ran; returns how many now."""
         return self.close_many((), release=job_ids).released
 
-    def close_many(self, settle: Iterable[SettleItem], *, release: Iterable[uuid.UUID] = ()) -> Closed:
+    def close_many(
+        self,
+        settle: Iterable[SettleItem],
+        *,
+        release: Iterable[uuid.UUID] = (),
+        holds: Mapping[uuid.UUID, Hold] | None = None,
+    ) -> Closed:
         """Settle some finished jobs and release others, in a few statements for all of them
-        (myriagate.db.settlement); what was closed before is left as it is."""
+        (myriagate.db.settlement); what was closed before is left as it is. ``holds``: their
+        hold entries, when the caller read them already."""
         return close_batch(
             self.session,
             list(settle),
             release=list(release),
+            holds=holds,
             now=self._now(),
             author=self.author,
             insert_stmt=self._insert_stmt,
@@ -437,4 +445,4 @@ def _fmt(amount: Cost) -> str:
     return f"{amount.core_seconds} core-seconds and {amount.gpu_seconds} GPU-seconds"
 
 
-__all__ = ["MAX_SECONDS", "Closed", "LedgerPage", "OpenHold", "SettleItem", "SqlLedger"]
+__all__ = ["MAX_SECONDS", "Closed", "Hold", "LedgerPage", "OpenHold", "SettleItem", "SqlLedger"]

@@ -22,10 +22,10 @@ entries; write the totals. The entries' unique (job, kind) keys are the backstop
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 import structlog
@@ -42,6 +42,14 @@ CHUNK = 900  # ids per IN (...) list on SQLite: under its parameter limit
 _TOTALS = tuple(f"{p}_{r}_seconds" for p in ("granted", "held", "charged") for r in ("core", "gpu"))
 _HOLD, _RELEASE, _CHARGE = EntryKind.HOLD.value, EntryKind.RELEASE.value, EntryKind.CHARGE.value
 _COLUMNS = ("allocation_id", "job_id", "kind", "core_seconds", "gpu_seconds", "author", "reason")
+
+
+class Hold(NamedTuple):
+    """A job's hold entry: the allocation it was taken from and how much."""
+
+    allocation_id: uuid.UUID
+    core_seconds: int
+    gpu_seconds: int
 
 
 @dataclass(frozen=True)
@@ -65,12 +73,18 @@ def close_batch(
     items: Sequence[SettleItem],
     *,
     release: Sequence[uuid.UUID] = (),
+    holds: Mapping[uuid.UUID, Hold] | None = None,
     now: datetime,
     author: str,
     insert_stmt: Callable[[], sa.Executable],
 ) -> Closed:
     """Settle ``items`` and release ``release`` in the caller's transaction; retries of either
-    change nothing. A job in both is settled (what it used is known)."""
+    change nothing. A job in both is settled (what it used is known).
+
+    ``holds``: the jobs' hold entries when the caller has read them already (the worker
+    finds the open holds with them); an entry is written once and never changes, so they
+    need no second look. Whether a hold is still open is always read here, under the locks.
+    """
     actual_of: dict[uuid.UUID, Cost | None] = {}
     for item in items:
         actual_of.setdefault(item.job_id, item.actual)
@@ -79,7 +93,10 @@ def close_batch(
     if not actual_of:
         return Closed()
     postgres = session.get_bind().dialect.name == "postgresql"
-    holds = _holds(session, list(actual_of), postgres)
+    if holds is None:
+        holds = _holds(session, list(actual_of), postgres)
+    else:
+        holds = {job_id: holds[job_id] for job_id in actual_of if job_id in holds}
     if len(holds) < len(actual_of):
         log.info("ledger.close_without_hold", jobs=len(actual_of) - len(holds))
     if not holds:
@@ -153,18 +170,18 @@ def settle_batch(
     return close_batch(session, items, now=now, author=author, insert_stmt=insert_stmt).settled
 
 
-def _holds(
-    session: Session, job_ids: list[uuid.UUID], postgres: bool
-) -> dict[uuid.UUID, tuple[uuid.UUID, int, int]]:
+def _holds(session: Session, job_ids: list[uuid.UUID], postgres: bool) -> dict[uuid.UUID, Hold]:
+    """The jobs' hold entries (written once at submit, never changed: no lock needed)."""
     if postgres:
-        return {job: (alloc, core, gpu) for job, alloc, core, gpu in _pg_select(session, _PG_HOLDS, job_ids)}
+        rows = _pg_select(session, _PG_HOLDS, job_ids)
+        return {job: Hold(alloc, core, gpu) for job, alloc, core, gpu in rows}
     e = ENTRIES.c
-    out: dict[uuid.UUID, tuple[uuid.UUID, int, int]] = {}
+    out: dict[uuid.UUID, Hold] = {}
     for chunk in _chunks(job_ids):
         stmt = sa.select(e.job_id, e.allocation_id, e.core_seconds, e.gpu_seconds).where(
             e.kind == _HOLD, e.job_id.in_(chunk)
         )
-        out.update((job, (alloc, core, gpu)) for job, alloc, core, gpu in session.execute(stmt))
+        out.update((job, Hold(alloc, core, gpu)) for job, alloc, core, gpu in session.execute(stmt))
     return out
 
 

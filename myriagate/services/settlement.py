@@ -25,7 +25,7 @@ workers and gateway instances on one database do not duplicate sacct calls eithe
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -35,7 +35,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session, aliased
 
-from myriagate.db.ledger import Closed, SettleItem
+from myriagate.db.ledger import Closed, Hold, SettleItem
 from myriagate.db.models.allocations import Allocation, EntryKind, LedgerEntry
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import Project
@@ -53,7 +53,7 @@ log = structlog.get_logger(__name__)
 
 # A job's hold is over once it has a release (never ran) or a charge (settled).
 _CLOSING = (EntryKind.RELEASE, EntryKind.CHARGE)
-BATCH = 1000  # jobs per accounting call (sacct --jobs=…) and per transaction
+BATCH = 2000  # jobs per accounting call (sacct --jobs=…, ~16 kB of ids) and per transaction
 MAX_PER_RUN = 50_000  # finished jobs settled per run at most; the next run goes on
 DEFAULT_SWEEP_EVERY_S = 60.0
 # How far back the sweep looks: overlapping windows are harmless (charges are once per id)
@@ -66,7 +66,13 @@ class SettlingLedger(Ledger, Protocol):
 
     def charge_outside(self, allocation_id: UUID, slurm_job_id: str, actual: Cost) -> object: ...
 
-    def close_many(self, settle: Iterable[SettleItem], *, release: Iterable[UUID] = ()) -> Closed: ...
+    def close_many(
+        self,
+        settle: Iterable[SettleItem],
+        *,
+        release: Iterable[UUID] = (),
+        holds: Mapping[UUID, Hold] | None = None,
+    ) -> Closed: ...
 
     def release_many(self, job_ids: Iterable[UUID]) -> int: ...
 
@@ -98,28 +104,35 @@ def settle(
     sweep_every_s: float = DEFAULT_SWEEP_EVERY_S,
     sweep_window_s: float = DEFAULT_SWEEP_WINDOW_S,
 ) -> SettleResult:
-    """One settlement run for ``cluster``; commits its own work, job by job."""
+    """One settlement run for ``cluster``; commits its own work, chunk by chunk."""
     holder = f"settle:{uuid.uuid4().hex[:8]}"
     if not leases.acquire(
         session, f"settle:{cluster}", holder, now=clock.now(), ttl=timedelta(seconds=lease_s)
     ):
         return SettleResult()  # another worker is settling this cluster right now
     lease = timedelta(seconds=lease_s)
+    renewed = [clock.now()]
 
     def keep_lease() -> bool:
-        # Renewed between chunks: a long run keeps its claim; one that lost it stops.
-        return leases.acquire(session, f"settle:{cluster}", holder, now=clock.now(), ttl=lease)
+        # Renewed between chunks once a third of it has passed: a long run keeps its claim,
+        # and a run that lost it (it stalled past the lease) stops.
+        if clock.now() - renewed[0] < lease / 3:
+            return True
+        renewed[0] = clock.now()
+        return leases.acquire(session, f"settle:{cluster}", holder, now=renewed[0], ttl=lease)
 
     try:
-        released = release_vanished(session, cluster=cluster, ledger=ledger)
+        # A lease nobody renews is a rate limit shared by every worker: one sweep per period.
+        # The searches that scan the whole ledger (orphan holds, outside jobs) go at that pace.
+        sweep_holder = f"sweep:{uuid.uuid4().hex[:8]}"
+        ttl = timedelta(seconds=sweep_every_s)
+        sweep_now = leases.acquire(session, f"sweep:{cluster}", sweep_holder, now=clock.now(), ttl=ttl)
+        released = release_vanished(session, cluster=cluster, ledger=ledger, orphans=sweep_now)
         settled, never_ran = settle_finished(
             session, cluster=cluster, profile=profile, backends=backends, ledger=ledger, keep_lease=keep_lease
         )
         outside = 0
-        # A lease nobody renews is a rate limit shared by every worker: one sweep per period.
-        sweep_holder = f"sweep:{uuid.uuid4().hex[:8]}"
-        ttl = timedelta(seconds=sweep_every_s)
-        if leases.acquire(session, f"sweep:{cluster}", sweep_holder, now=clock.now(), ttl=ttl):
+        if sweep_now:
             now = clock.now()
             outside = sweep_outside(
                 session, cluster=cluster, profile=profile, backends=backends, ledger=ledger,
@@ -153,8 +166,9 @@ def _open_holds(cluster: str, *columns: Any) -> sa.Select[Any]:
     )
 
 
-def release_vanished(session: Session, *, cluster: str, ledger: LedgerFactory) -> int:
-    """Release the holds of jobs that ended without ever reaching Slurm, or whose row is gone."""
+def release_vanished(session: Session, *, cluster: str, ledger: LedgerFactory, orphans: bool = True) -> int:
+    """Release the holds of jobs that ended without ever reaching Slurm, and (``orphans``)
+    of jobs whose row is gone, which takes a scan of the open holds."""
     gone = session.execute(
         _open_holds(cluster, Job.id)
         .where(Job.state.in_(FINAL_STATES), Job.slurm_job_id.is_(None))
@@ -163,7 +177,8 @@ def release_vanished(session: Session, *, cluster: str, ledger: LedgerFactory) -
         .limit(BATCH)
     ).all()
     job_ids = [job_id for (job_id,) in gone]
-    job_ids += _orphan_holds(session, cluster)
+    if orphans:
+        job_ids += _orphan_holds(session, cluster)
     if not job_ids:
         session.commit()  # end the read transaction
         return 0
@@ -200,8 +215,10 @@ def settle_finished(
 ) -> tuple[int, int]:
     """Settle finished jobs, ``BATCH`` per sacct call and per transaction; returns (settled,
     released as never run). Reads plain rows (id, Slurm id, partition), never Job objects."""
+    columns = (Job.id, Job.slurm_job_id, Job.partition)
+    columns += (LedgerEntry.allocation_id, LedgerEntry.core_seconds, LedgerEntry.gpu_seconds)  # type: ignore[assignment]
     finished = session.execute(
-        _open_holds(cluster, Job.id, Job.slurm_job_id, Job.partition)
+        _open_holds(cluster, *columns)
         .where(Job.state.in_(FINAL_STATES), Job.slurm_job_id.is_not(None))
         .limit(MAX_PER_RUN)
     ).all()
@@ -213,10 +230,11 @@ def settle_finished(
             log.info("settlement.lease_lost", cluster=cluster, left=len(finished) - start)
             break
         rows = finished[start : start + BATCH]
-        chunk = {slurm_job_id: (job_id, partition) for job_id, slurm_job_id, partition in rows}
+        chunk = {slurm_job_id: (job_id, partition) for job_id, slurm_job_id, partition, *_ in rows}
+        holds = {row[0]: Hold(row[3], row[4], row[5]) for row in rows}
         usage = backend.accounting(list(chunk))
         charge, release = _plan(profile, chunk, usage)
-        closed = ledger(session).close_many(charge, release=release)
+        closed = ledger(session).close_many(charge, release=release, holds=holds)
         session.commit()
         settled += closed.settled
         never_ran += closed.released

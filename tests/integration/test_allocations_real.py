@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import ROUND_CEILING, Decimal
 from uuid import UUID
 
 import pytest
@@ -138,3 +139,63 @@ def test_a_job_submitted_outside_the_gateway_is_charged_once(
         [charge] = charges(session, slurm_job_id=slurm_job_id)
         assert Cost(charge.core_seconds, charge.gpu_seconds) == sacct_cost(slurm_job_id, backends)
         assert SqlLedger(session).balance(allocation_id).charged.core_seconds >= charge.core_seconds
+
+
+def sacct_runs(slurm_job_id: str) -> list[tuple[str, int, dict[str, int]]]:
+    """(state, elapsed s, AllocTRES) of every run of the job, as ``sacct -D`` prints them."""
+    out = subprocess.run(
+        ["sacct", "-n", "-P", "-X", "-D", "-j", slurm_job_id, "-o", "State,ElapsedRaw,AllocTRES"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return [(state, int(elapsed), parse_tres(tres)) for state, elapsed, tres in (line.split("|") for line in
+            out.splitlines() if line)]  # fmt: skip
+
+
+def squeue_state(slurm_job_id: str) -> str:
+    out = subprocess.run(
+        ["squeue", "-h", "-j", slurm_job_id, "-o", "%T"], capture_output=True, text=True
+    ).stdout
+    return out.strip() or "GONE"
+
+
+def test_a_requeued_gateway_job_is_charged_every_run_once(
+    db: sessionmaker[Session], backends: ClusterBackends, users: dict[str, User], allocation_id: UUID
+) -> None:
+    started = time.time()
+    with db() as session:
+        overrides = {"time": "00:05:00", "mem": "1000M", "job-name": "mg-requeue-test"}
+        request = SubmitRequest(script_text="#!/bin/bash\nsleep 8\n", cluster=CLUSTER, overrides=overrides)
+        alice = session.merge(users["alice"])
+        job = submit_job(session, backends=backends, profile=backends.profile, user=alice, request=request,
+                         clock=CLOCK, ledger=SqlLedger)  # fmt: skip
+        job_id, slurm_job_id = job.id, job.slurm_job_id
+        assert slurm_job_id is not None, job.reason
+    try:
+        deadline = time.monotonic() + 60
+        while squeue_state(slurm_job_id) != "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(4)
+        # An operator's requeue (root), of this test's own job only: the cluster is shared.
+        subprocess.run(["scontrol", "requeue", slurm_job_id], check=True)
+        # Slurm holds a requeued job about 2 minutes (BeginTime) before it runs again.
+        settle_until(db, backends, lambda s: bool(charges(s, job_id=job_id)), started, timeout_s=300)
+    finally:
+        if squeue_state(slurm_job_id) not in ("GONE", "COMPLETED"):
+            subprocess.run(["scancel", slurm_job_id], check=False)
+    runs = sacct_runs(slurm_job_id)
+    assert [state for state, _, _ in runs] == ["REQUEUED", "COMPLETED"]
+    court = charging.weights_of(charging.partition_of(backends.profile, "court"))
+    # Σ runs (CPUs + GB × 0.25) × elapsed, rounded up once: computed here from sacct's own lines.
+    exact = sum(
+        ((Decimal(tres["cpu"]) * court.cpu + Decimal(tres["mem"]) / 1024 * court.mem_per_gb) * elapsed
+         for _, elapsed, tres in runs),
+        Decimal(0),
+    )  # fmt: skip
+    expected = Cost(int(exact.to_integral_value(rounding=ROUND_CEILING)), 0)
+    last_run_only = sacct_cost(slurm_job_id, backends)
+    with db() as session:
+        [charge] = charges(session, job_id=job_id)
+        assert Cost(charge.core_seconds, charge.gpu_seconds) == expected
+        assert expected.core_seconds > last_run_only.core_seconds  # the first run is billed too
+        assert SqlLedger(session).balance(allocation_id).held == Cost()
+        assert not charges(session, slurm_job_id=slurm_job_id)  # not also "outside"

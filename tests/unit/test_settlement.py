@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from myriagate.db.ledger import Closed, SettleItem, SqlLedger
+from myriagate.db.ledger import Closed, Hold, SettleItem, SqlLedger
 from myriagate.db.models import Job, User
 from myriagate.db.models.allocations import LedgerEntry
 from myriagate.db.repos import projects as projects_repo
@@ -316,8 +316,10 @@ def test_an_error_at_the_settlement_commit_leaves_nothing_half_done(
     total = three_finished_jobs(session, session_factory, backends, clock, profile, alice)
 
     class FailsBeforeCommit(SqlLedger):
-        def close_many(self, settle: Iterable[SettleItem], *, release: Iterable[UUID] = ()) -> Closed:
-            super().close_many(settle, release=release)
+        def close_many(
+            self, settle: Iterable[SettleItem], *, release: Iterable[UUID] = (), holds: Holds = None
+        ) -> Closed:
+            super().close_many(settle, release=release, holds=holds)
             raise RuntimeError("the database went away before commit")
 
     worker(session_factory, backends, clock, profile, ledger=FailsBeforeCommit).run_once()  # logged
@@ -328,6 +330,7 @@ def test_an_error_at_the_settlement_commit_leaves_nothing_half_done(
     assert (after.held, after.charged) == (Cost(), total)
 
 
+Holds = Mapping[UUID, Hold] | None
 CRASH = 17  # the exit status of a worker killed at a step boundary
 
 
@@ -340,12 +343,14 @@ def _crash_at(point: str, db_url: str, backends: FakeSlurmBackendFactory, clock:
     calls = 0
 
     class Dies(SqlLedger):
-        def close_many(self, settle: Iterable[SettleItem], *, release: Iterable[UUID] = ()) -> Closed:
+        def close_many(
+            self, settle: Iterable[SettleItem], *, release: Iterable[UUID] = (), holds: Holds = None
+        ) -> Closed:
             nonlocal calls
             calls += 1
             if point == "after sacct" or (point == "between chunks" and calls == 2):
                 os._exit(CRASH)
-            closed = super().close_many(settle, release=release)
+            closed = super().close_many(settle, release=release, holds=holds)
             if point == "before commit":
                 os._exit(CRASH)
             return closed
