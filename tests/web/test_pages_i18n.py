@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from myriagate.web import i18n
-from myriagate.web.pages.wording import REASONS, RUNTIME_MESSAGES, STATE_LABELS
+from myriagate.web.pages.wording import REASONS, RUNTIME_MESSAGES, STAGING_MESSAGES, STATE_LABELS
 
 PAGES = Path(__file__).resolve().parents[2] / "templates" / "pages"
 # _("…") and t("…") calls in the templates (the translator is both ``_`` and ``t``).
@@ -26,7 +26,13 @@ def template_messages() -> set[str]:
 
 
 def all_messages() -> set[str]:
-    return template_messages() | set(STATE_LABELS.values()) | set(REASONS.values()) | set(RUNTIME_MESSAGES)
+    return (
+        template_messages()
+        | set(STATE_LABELS.values())
+        | set(REASONS.values())
+        | set(RUNTIME_MESSAGES)
+        | set(STAGING_MESSAGES)
+    )
 
 
 def test_the_templates_have_messages_to_translate() -> None:
