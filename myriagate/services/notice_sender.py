@@ -96,13 +96,20 @@ def run_pending(
         now = clock.now()
         ids = repo.claim(session, me, now=now, until=now + timedelta(seconds=CLAIM_S), limit=limit)
         session.commit()
+        down: dict[str, MyriagateError] = {}  # destinations that failed in this pass
         for notification_id in ids:
-            _deliver_one(session, channels, notification_id, me, clock, result)
+            _deliver_one(session, channels, notification_id, me, clock, result, down)
     return result
 
 
 def _deliver_one(
-    session: Session, channels: Channels, notification_id: int, me: str, clock: Clock, result: SendResult
+    session: Session,
+    channels: Channels,
+    notification_id: int,
+    me: str,
+    clock: Clock,
+    result: SendResult,
+    down: dict[str, MyriagateError],
 ) -> None:
     row = session.get(Notification, notification_id)
     if row is None:  # its webhook was deleted meanwhile (cascade)
@@ -110,7 +117,7 @@ def _deliver_one(
     try:
         if row.created_at < clock.now() - MAX_AGE:
             raise _GiveUp(f"older than {MAX_AGE.days} days: not sent any more")
-        _send(session, channels, row, clock)
+        _send(session, channels, row, clock, down)
     except (_GiveUp, MyriagateError) as exc:
         error = exc.detail if isinstance(exc, MyriagateError) else str(exc)
         final = isinstance(exc, _GiveUp) or not exc.transient or row.attempts >= MAX_ATTEMPTS
@@ -131,7 +138,23 @@ def _deliver_one(
     session.commit()
 
 
-def _send(session: Session, channels: Channels, row: Notification, clock: Clock) -> None:
+def _send(
+    session: Session, channels: Channels, row: Notification, clock: Clock, down: dict[str, MyriagateError]
+) -> None:
+    # A destination that just failed transiently is not tried again in this pass: an SMTP
+    # server that hangs would otherwise cost its timeout once per queued message.
+    destination = "email" if row.channel is Channel.EMAIL else f"webhook:{row.webhook_id}"
+    if destination in down:
+        raise down[destination]
+    try:
+        _send_to(session, channels, row, clock)
+    except MyriagateError as exc:
+        if exc.transient:
+            down[destination] = exc
+        raise
+
+
+def _send_to(session: Session, channels: Channels, row: Notification, clock: Clock) -> None:
     if row.channel is Channel.EMAIL:
         user = session.get(User, row.user_id)
         if channels.mailer is None:

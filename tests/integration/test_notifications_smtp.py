@@ -279,3 +279,27 @@ def test_the_worker_thread_delivers_and_stops(
     [(recipients, message)] = inbox.messages
     assert recipients == ["alice@unicaen.fr"] and "finished / terminé" in message["Subject"]
     assert all(r.sent_at is not None for r in rows(session))
+
+
+def test_a_hanging_smtp_server_costs_one_timeout_per_pass_not_one_per_message(
+    session_factory: sessionmaker[Session],
+    session: Session,
+    backends: FakeSlurmBackendFactory,
+    fake_cluster: FakeCluster,
+    alice: User,
+    clock: FakeClock,
+) -> None:
+    alice.email = "alice@unicaen.fr"
+    session.commit()
+    for _ in range(5):
+        finish_a_job(session, backends, fake_cluster, alice, clock)
+    with socket.socket() as silent:  # accepts connections (backlog) and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        mailer = SmtpMailer("127.0.0.1", silent.getsockname()[1], SENDER, timeout_s=1)
+        started = time.monotonic()
+        result = run_pending(session_factory, Channels(mailer=mailer), clock=clock)
+        elapsed = time.monotonic() - started
+    assert (result.sent, result.retried, result.abandoned) == (0, 5, 0)
+    assert 1 <= elapsed < 3
+    assert all(r.next_attempt_at is not None and r.sent_at is None for r in rows(session))
