@@ -25,7 +25,13 @@ from myriagate.errors import ChecksumMismatch, StagingError, UnsafeValue
 from myriagate.ports import RemoteTree, StagedFile, TransferProgress
 from myriagate.staging import remote_helper
 from myriagate.staging.checksums import HashCache, resolve_sources
-from myriagate.staging.openssh_session import KeySource, SshSessions, describe, remote_command
+from myriagate.staging.openssh_session import (
+    KeySource,
+    SshSessions,
+    default_ciphers,
+    describe,
+    remote_command,
+)
 from myriagate.staging.remote_helper import RESERVED, HelperError, Tree
 from myriagate.staging.streams import Outgoing, StreamEnded, receive_files, send_files
 
@@ -87,7 +93,8 @@ class OpenSshStager:
     """Uploads, downloads and scans through OpenSSH with short-lived certificates.
 
     ``keys`` is the gateway's ``CertificateAuthority`` (anything with ``key_for(login)``
-    returning ``certificate`` and ``openssh_private_key``). Masters are kept until ``close()``;
+    returning ``certificate`` and ``openssh_private_key``). ``ciphers``: ``"auto"`` prefers
+    AES-GCM when this CPU has AES instructions (``None``: ssh's default). Masters are kept until ``close()``;
     use it as a context manager or close it at shutdown. The far side needs ``python3`` (>= 3.7).
     """
 
@@ -100,8 +107,10 @@ class OpenSshStager:
         ssh: str = "ssh",
         hooks: TransferHooks | None = None,
         hash_cache_entries: int = 200_000,
+        ciphers: str | None = "auto",
     ) -> None:
-        self._sessions = SshSessions(keys, connect_timeout_s=connect_timeout_s, ssh=ssh)
+        chosen = default_ciphers() if ciphers == "auto" else ciphers
+        self._sessions = SshSessions(keys, connect_timeout_s=connect_timeout_s, ssh=ssh, ciphers=chosen)
         self._python = remote_python
         self._hooks = hooks or TransferHooks()
         self._cache = HashCache(hash_cache_entries)

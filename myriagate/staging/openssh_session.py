@@ -83,9 +83,30 @@ def describe(tree: RemoteTree) -> str:
     return f"{tree.login}@{tree.host}:{tree.port}"
 
 
-def ssh_options(tree: RemoteTree, connect_timeout_s: float) -> list[str]:
+def _has_aes_instructions() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return any(
+                line.startswith("flags") and " aes " in f" {line.split(':', 1)[-1].strip()} " for line in f
+            )
+    except OSError:
+        return False
+
+
+# With AES instructions, AES-GCM costs about half the CPU of OpenSSH's default
+# chacha20-poly1305 (1 GiB over loopback here: 4.3-4.9 s instead of 5.9-7.7 s); the server
+# picks the first it also supports, so the default remains as a fallback.
+FAST_CIPHERS = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com"
+
+
+def default_ciphers() -> str | None:
+    return FAST_CIPHERS if _has_aes_instructions() else None
+
+
+def ssh_options(tree: RemoteTree, connect_timeout_s: float, ciphers: str | None = None) -> list[str]:
     """Options every ssh invocation of the stager carries (master and sessions)."""
-    return [
+    extra = ["-o", f"Ciphers={ciphers}"] if ciphers else []
+    return [*extra,
         "-F", "/dev/null",
         "-p", str(tree.port),
         "-l", tree.login,
@@ -169,7 +190,17 @@ class ControlMaster:
 class SshSessions:
     """ControlMasters by endpoint; thread-safe; ``close()`` ends every master it started."""
 
-    def __init__(self, keys: KeySource, *, connect_timeout_s: float = 10.0, ssh: str = "ssh") -> None:
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        connect_timeout_s: float = 10.0,
+        ssh: str = "ssh",
+        ciphers: str | None = None,
+    ) -> None:
+        if ciphers is not None and not re.fullmatch(r"[a-z0-9@.,-]+", ciphers):
+            raise ConfigError(f"ssh ciphers {ciphers!r} must be a comma-separated list of cipher names")
+        self._ciphers = ciphers
         self._keys = keys
         self._timeout = connect_timeout_s
         self._ssh = ssh
@@ -209,14 +240,21 @@ class SshSessions:
         workdir, key_file, cert_file = self._key_files(tree)
         try:
             identity = ["-i", str(key_file), "-o", f"CertificateFile={cert_file}", "-o", "ControlPath=none"]
-            yield [self._ssh, *ssh_options(tree, self._timeout), *identity, "--", tree.host, remote]
+            yield [
+                self._ssh,
+                *ssh_options(tree, self._timeout, self._ciphers),
+                *identity,
+                "--",
+                tree.host,
+                remote,
+            ]
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _start(self, tree: RemoteTree) -> ControlMaster:
         workdir, key_file, cert_file = self._key_files(tree)
         sock = workdir / "cm"
-        options = ssh_options(tree, self._timeout)
+        options = ssh_options(tree, self._timeout, self._ciphers)
         argv = [self._ssh, *options, "-i", str(key_file), "-o", f"CertificateFile={cert_file}",
                 "-M", "-N", "-S", str(sock), "-o", "ControlPersist=no", "--", tree.host]  # fmt: skip
         try:
