@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from myriagate.db.models import AuditEvent, Job, Upload, WebSession
 from myriagate.db.models.users import User
+from myriagate.errors import StagingError
 from myriagate.services.staging import StagingContext, run_pending
 from myriagate.wiring import Gateway
 from tests.conftest import FakeClock
@@ -393,3 +394,38 @@ def test_a_single_sign_on_user_gets_a_session_and_a_working_csrf_token(
     assert stranger.post("/tokens", data={"csrf_token": csrf, "name": "x"}).status_code == 403
     # The page's upload script works for them too.
     assert browser.post("/api/v1/uploads", headers={"X-CSRF-Token": csrf}).status_code == 201
+
+
+def test_the_job_page_explains_a_retry_and_then_a_failure_of_the_stage_in(
+    app: FastAPI, alice: User, db: Session, clock: FakeClock, stager: FakeStager, staging_ctx: StagingContext
+) -> None:
+    client = logged_in(app, alice)
+    french_client = logged_in(app, alice, lang="fr")
+    app.state.clock = clock
+    response = client.post(
+        "/submit",
+        data=staging_form(page_csrf(client, "/submit")),
+        files=[("inputs", ("data.csv", DATA, "text/csv"))],
+    )
+    assert response.status_code == 303, response.text
+    job_url = response.headers["location"]
+
+    stager.failures.append(StagingError("connection reset by peer", transient=True))
+    run_pending(staging_ctx)
+    shown = html.unescape(client.get(job_url).text)
+    assert job_of(db, job_url).state.value == "staging_in"
+    assert "copying the input files was interrupted (connection reset by peer); attempt 2 in 5 s" in shown
+    assert "Attempts that failed: 1. Last error: connection reset by peer" in shown
+    assert 'data-refresh="5"' in shown  # the page keeps following it
+    french = html.unescape(french_client.get(job_url).text)
+    assert (
+        "la copie des fichiers d'entrée a été interrompue (connection reset by peer) ; tentative 2" in french
+    )
+
+    clock.advance(6)  # past the retry delay
+    stager.failures.append(StagingError("destination disk full on devcluster (/home/alice)"))
+    run_pending(staging_ctx)
+    shown = html.unescape(client.get(job_url).text)
+    assert job_of(db, job_url).state.value == "failed"
+    assert "copying the input files failed: destination disk full on devcluster (/home/alice)" in shown
+    assert 'data-refresh="5"' not in shown
