@@ -32,53 +32,19 @@ from myriagate.staging.openssh_session import (
     describe,
     remote_command,
 )
+from myriagate.staging.outcomes import TransferHooks, TransferStats, helper_error, session_result
 from myriagate.staging.remote_helper import RESERVED, HelperError, Tree
 from myriagate.staging.streams import Outgoing, StreamEnded, receive_files, send_files
 
-_RETRYABLE_RC = (255,)  # ssh: connection lost
+# TransferHooks and TransferStats live in outcomes; callers import them from here.
+__all__ = ["OpenSshStager", "TransferHooks", "TransferStats"]
+
 _DIRECT_MIN_BYTES = 64 << 20
-
-
-@dataclass
-class TransferStats:
-    """What the last call moved; tests and the benchmark read it."""
-
-    files_sent: int = 0
-    files_skipped: int = 0
-    bytes_sent: int = 0
-    bytes_resumed: int = 0  # partial data found at the destination and not sent again
-    ssh_sessions: int = 0
-
-
-@dataclass
-class TransferHooks:
-    """Test seams: see the data-moving process, or touch the destination before verification."""
-
-    transport_started: Callable[[subprocess.Popen[bytes]], None] | None = None
-    before_verify: Callable[[list[str]], None] | None = None
 
 
 @dataclass
 class _Call:
     stats: TransferStats = field(default_factory=TransferStats)
-
-
-def _helper_error(exc: HelperError, where: str, root: str, names: dict[str, str]) -> Exception:
-    path = names.get(exc.path, exc.path)
-    target = f"{root}/{path}" if path else root
-    if exc.kind == "disk_full":
-        return StagingError(f"destination disk full on {where} ({root}) while writing {path!r}")
-    if exc.kind == "permission":
-        return StagingError(f"permission denied on {where}: {target} ({exc.detail})")
-    if exc.kind == "read_only":
-        return StagingError(f"read-only file system on {where}: {target}")
-    if exc.kind == "unsafe":
-        return UnsafeValue(f"{path!r} on {where} under {root}: {exc.detail}")
-    if exc.kind == "missing":
-        return StagingError(f"{path!r} not found on {where} under {root}")
-    if exc.kind == "truncated":
-        return StagingError(f"transfer of {path!r} with {where} was cut: {exc.detail}", transient=True)
-    return StagingError(f"{where}: {target}: {exc.detail}")
 
 
 def _check_names(files: Sequence[str]) -> list[str]:
@@ -161,26 +127,7 @@ class OpenSshStager:
     def _result(
         self, tree: RemoteTree, rc: int, out: bytes, err: bytes, names: dict[str, str]
     ) -> dict[str, Any]:
-        where = describe(tree)
-        last = out.strip().rsplit(b"\n", 1)[-1] if out.strip() else b""
-        report: Any = None
-        if last.startswith(b"{"):
-            try:
-                report = json.loads(last)
-            except ValueError:
-                report = None
-        if isinstance(report, dict) and "error" in report:
-            raise _helper_error(
-                HelperError(report["error"], report["path"], report["detail"]), where, tree.root, names
-            )
-        if rc == 0 and isinstance(report, dict):
-            return report
-        detail = err.decode("utf-8", "replace").strip()[-500:] or f"exit status {rc}"
-        if rc == 127 or ("not found" in detail and self._python in detail):
-            raise StagingError(f"{self._python} is not available on {where}; the stager needs it there")
-        if rc in _RETRYABLE_RC or rc < 0:
-            raise StagingError(f"connection to {where} lost: {detail}; calling again resumes", transient=True)
-        raise StagingError(f"{where}: {detail}")
+        return session_result(tree, self._python, rc, out, err, names)
 
     # ---- upload -------------------------------------------------------------------------
     def upload(
@@ -348,7 +295,7 @@ class OpenSshStager:
         try:
             return action()
         except HelperError as exc:
-            raise _helper_error(exc, "the gateway", str(local_root), {}) from exc
+            raise helper_error(exc, "the gateway", str(local_root), {}) from exc
 
     def _local_sha(self, tree: Tree, rel: str, local_root: Path) -> str:
         return str(self._local(lambda: tree.sha256_of(rel), local_root))
@@ -475,7 +422,7 @@ class OpenSshStager:
                 proc.kill()
                 proc.wait()
                 kind = remote_helper.os_error_kind(exc)
-                raise _helper_error(
+                raise helper_error(
                     HelperError(kind, "", exc.strerror or str(exc)), "the gateway", str(tree.real), {}
                 ) from exc
             tail = proc.stdout.read()

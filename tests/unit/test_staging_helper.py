@@ -12,6 +12,7 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,7 +63,7 @@ def test_partial_key_is_stable_and_safe() -> None:
     assert all(c in "0123456789abcdef" for c in partial_key("é/-x; rm"))
 
 
-def _upload(root: Path, files: dict[str, bytes], shas: dict[str, str] | None = None) -> dict[str, object]:
+def _upload(root: Path, files: dict[str, bytes], shas: dict[str, str] | None = None) -> dict[str, Any]:
     """recv then commit through the helper, as the stager does over SSH."""
     tree = Tree(str(root), create=True)
     header = {
@@ -78,7 +79,7 @@ def _upload(root: Path, files: dict[str, bytes], shas: dict[str, str] | None = N
 
 def test_commit_verifies_from_disk_then_renames_and_records_the_manifest(tmp_path: Path) -> None:
     result = _upload(tmp_path, {"a/b.txt": b"hello", "c": b""})
-    assert [f["status"] for f in result["files"]] == ["ok", "ok"]  # type: ignore[index]
+    assert [f["status"] for f in result["files"]] == ["ok", "ok"]
     assert (tmp_path / "a/b.txt").read_bytes() == b"hello"
     assert (tmp_path / "a/b.txt").stat().st_mtime_ns == 1_600_000_000_000_000_000  # source mtime kept
     listing = op_list(Tree(str(tmp_path)), {"hash": "known", "files": [["a/b.txt", 5]]})
@@ -87,7 +88,7 @@ def test_commit_verifies_from_disk_then_renames_and_records_the_manifest(tmp_pat
 
 def test_a_mismatch_leaves_no_final_file_and_drops_the_partial(tmp_path: Path) -> None:
     result = _upload(tmp_path, {"x.bin": b"actual bytes"}, shas={"x.bin": _sha(b"other bytes")})
-    assert result["files"][0]["status"] == "mismatch"  # type: ignore[index]
+    assert result["files"][0]["status"] == "mismatch"
     assert not (tmp_path / "x.bin").exists()
     assert op_list(Tree(str(tmp_path)), {"files": [["x.bin", 12]]})["files"][0] == ["absent", -1, None, 0]
 
