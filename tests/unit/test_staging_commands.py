@@ -164,3 +164,11 @@ def test_local_sources_outside_the_root_or_not_files_are_refused(tmp_path: Path)
     with pytest.raises(StagingError, match="does not exist"):
         resolve_sources(tmp_path / "root", ["missing"])
     assert resolve_sources(tmp_path / "root", ["in-link"])[0].size == 1  # inside the root: fine
+
+
+def test_the_cipher_list_reaches_ssh_only_when_it_is_plain_names() -> None:
+    opts = ssh_options(_tree(), 10, openssh_session.FAST_CIPHERS)
+    assert opts[:2] == ["-o", f"Ciphers={openssh_session.FAST_CIPHERS}"]
+    assert openssh_session.FAST_CIPHERS.endswith("chacha20-poly1305@openssh.com")  # ssh's default stays
+    with pytest.raises(ConfigError):
+        openssh_session.SshSessions(object(), ciphers="aes128-ctr -oProxyCommand=x")  # type: ignore[arg-type]
