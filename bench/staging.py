@@ -89,6 +89,17 @@ class RssSampler:
         self._thread.join()
 
 
+def cpu_pressure() -> float | None:
+    """Share of the last 5 minutes some task waited for a CPU (Linux PSI): other work on the
+    machine during the run, which these throughput figures are sensitive to."""
+    try:
+        with open("/proc/pressure/cpu", encoding="utf-8") as f:
+            first = f.readline().split()
+        return float(dict(kv.split("=") for kv in first[1:])["avg300"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def make_data(work: Path, big_mib: int, small_files: int) -> tuple[Path, Path, list[str], list[str]]:
     big_dir, small_dir = work / "big", work / "small"
     big_dir.mkdir()
@@ -228,6 +239,7 @@ def main() -> None:
             3,
         ),
         "peak_rss_mb": round(rss.peak / MB, 1),
+        "cpu_pressure_avg300_pct": cpu_pressure(),
         "rounds": args.rounds,
         "big_mib": args.big_mib,
         "small_files": args.small_files,
