@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session
 
@@ -81,19 +82,41 @@ def queue(
     """Queue ``event_key`` for each recipient and channel they want; never twice (unique key)."""
     rows: list[dict[str, Any]] = []
     for user in recipients:
-        pref = preferences_of(session, user.id)[kind]
+        prefs, hooks = _channels_of(session, user.id)
+        pref = prefs[kind]
         base = {"event_key": event_key, "kind": kind, "user_id": user.id, "payload": dict(payload),
                 "created_at": at, "next_attempt_at": at, "attempts": 0}  # fmt: skip
         if pref.email and user.email:
             rows.append({**base, "channel": Channel.EMAIL, "target": "email", "webhook_id": None})
         if pref.webhook:
-            for hook in repo.webhooks(session, user.id):
+            for hook in hooks:
                 rows.append({**base, "channel": Channel.WEBHOOK, "target": f"webhook:{hook.id}",
                              "webhook_id": hook.id})  # fmt: skip
-    queued = repo.queue(session, rows)
-    if queued:
-        log.info("notice.queued", kind=kind.value, event_key=event_key, deliveries=queued)
-    return queued
+    # Not logged: the job's move is, and a tick may queue thousands (the sender logs sends).
+    return repo.queue(session, rows)
+
+
+_CACHE = "myriagate.notices.channels"
+
+
+def _channels_of(session: Session, user_id: uuid.UUID) -> tuple[dict[NoticeKind, Preference], list[Webhook]]:
+    """A user's preferences and webhooks, read once per transaction.
+
+    A tick finishing a thousand jobs of one user asks a thousand times. Preferences and
+    webhooks change only through their own requests (which commit), so the answer is kept in
+    ``session.info`` and dropped whenever a transaction ends (commit, rollback, close).
+    """
+    if _CACHE not in session.info:  # first use by this session: empty it whenever a transaction ends
+        session.info[_CACHE] = {}
+        sa.event.listen(session, "after_transaction_end", _forget_channels)
+    cache: dict[uuid.UUID, tuple[dict[NoticeKind, Preference], list[Webhook]]] = session.info[_CACHE]
+    if user_id not in cache:
+        cache[user_id] = (preferences_of(session, user_id), repo.webhooks(session, user_id))
+    return cache[user_id]
+
+
+def _forget_channels(session: Session, _transaction: object) -> None:
+    session.info[_CACHE].clear()
 
 
 # --- preferences -----------------------------------------------------------------------------

@@ -593,3 +593,23 @@ def test_jobs_table_untouched_by_a_notice_failure_free_move(
     session.commit()
     fresh: Job = reload(session, job)
     assert fresh.state is JobState.RUNNING
+
+
+def test_a_change_of_preferences_or_webhooks_applies_to_the_next_event_in_the_same_session(
+    session: Session, alice: User, clock: FakeClock, backends: FakeSlurmBackendFactory
+) -> None:
+    """Preferences are read once per transaction (a tick may ask a thousand times), never staler."""
+    with_email(session, alice)
+    first, second, third = (submit(session, backends, alice, clock) for _ in range(3))
+    transitions.move(session, first, JobState.FAILED, at=clock.now())
+    session.commit()
+    notices.set_preferences(session, alice, {NoticeKind.JOB_FAILED: {"email": False}}, clock=clock)
+    hook = notices.add_webhook(session, alice, url="https://hooks.example.org/x", dev_mode=False, clock=clock)
+    transitions.move(session, second, JobState.FAILED, at=clock.now())
+    session.rollback()  # this move is abandoned: no notice either
+    transitions.move(session, third, JobState.FAILED, at=clock.now())
+    session.commit()
+    assert [(r.payload["job_id"], r.target) for r in outbox(session)] == [
+        (str(first.id), "email"),
+        (str(third.id), f"webhook:{hook.webhook.id}"),
+    ]
