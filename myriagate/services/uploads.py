@@ -152,9 +152,10 @@ def discard_spool(spool_dir: Path, upload_id: uuid.UUID) -> None:
 def purge_stale(session: Session, *, spool_dir: Path, older_than: datetime, limit: int = 500) -> int:
     """Remove uploads no job took, created before ``older_than``: rows and spool files."""
     stale = staging_repo.stale_uploads(session, older_than, limit)
+    ids = [upload.id for upload in stale]
     for upload in stale:
         session.delete(upload)
     session.commit()
-    for upload in stale:
-        shutil.rmtree(upload_dir(spool_dir, upload.id), ignore_errors=True)
-    return len(stale)
+    for upload_id in ids:
+        shutil.rmtree(upload_dir(spool_dir, upload_id), ignore_errors=True)
+    return len(ids)

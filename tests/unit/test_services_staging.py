@@ -528,7 +528,8 @@ def test_uploads_no_job_took_are_purged_after_their_ttl(
     kept = upload_files(session, alice, spool, clock, {"a": b"1"})
     clock.advance(8 * 86400)
     fresh = upload_files(session, alice, spool, clock, {"b": b"2"})
+    kept_id, fresh_id = kept.id, fresh.id
     _purge_uploads(ctx)
     session.expire_all()
-    assert session.get(Upload, kept.id) is None and not uploads.upload_dir(spool, kept.id).exists()
-    assert session.get(Upload, fresh.id) is not None and uploads.upload_dir(spool, fresh.id).exists()
+    assert session.get(Upload, kept_id) is None and not uploads.upload_dir(spool, kept_id).exists()
+    assert session.get(Upload, fresh_id) is not None and uploads.upload_dir(spool, fresh_id).exists()
