@@ -52,7 +52,7 @@ class Hold(NamedTuple):
     gpu_seconds: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one object per job, not two (a dict)
 class SettleItem:
     """A finished gateway job and what it really cost (from sacct)."""
 
@@ -238,8 +238,9 @@ def _write_totals(session: Session, totals: dict[uuid.UUID, dict[str, int]], pos
 
 
 def _append(rows: dict[str, list[Any]], *values: Any) -> None:
-    for name, value in zip(_COLUMNS, values, strict=True):
-        rows[name].append(value)
+    # dicts keep insertion order: rows has one list per _COLUMNS name, in that order.
+    for column, value in zip(rows.values(), values, strict=True):
+        column.append(value)
 
 
 def _insert_rows(
