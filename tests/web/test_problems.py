@@ -69,7 +69,10 @@ def test_request_validation_lists_the_fields(client: TestClient, make_user, auth
 
 def test_routing_404_and_405_are_problems(client: TestClient) -> None:
     assert_problem(client.get("/api/v1/no-such-thing"), 404, "not_found")
-    assert_problem(client.get("/nowhere"), 404, "not_found")
+    # Outside /api/v1 a browser gets the HTML error page, a JSON client the problem document.
+    assert_problem(client.get("/nowhere", headers={"Accept": "application/json"}), 404, "not_found")
+    page = client.get("/nowhere", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
     response = client.get("/api/v1/jobs/00000000-0000-4000-8000-000000000000/cancel")
     assert_problem(response, 405, "method_not_allowed")
     assert response.headers["allow"] == "POST"

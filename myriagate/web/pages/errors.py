@@ -28,7 +28,11 @@ Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 def is_page_request(request: Request) -> bool:
-    return not request.url.path.startswith(_NOT_PAGES)
+    """A request answered with HTML pages: not the API, and not a client asking for JSON only."""
+    if request.url.path.startswith(_NOT_PAGES):
+        return False
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept or "json" not in accept
 
 
 def login_redirect(request: Request) -> RedirectResponse:
