@@ -409,7 +409,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--holds", type=int, default=2000)
     parser.add_argument("--jobs", type=int, default=100_000, help="sacct lines of finished jobs to settle")
-    parser.add_argument("--rounds", type=int, default=3, help="settle rounds (the median ratio is kept)")
+    parser.add_argument("--rounds", type=int, default=5, help="settle rounds (the median ratio is kept)")
     args = parser.parse_args()
     # Per-operation info logs would dominate the timings: keep warnings only.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
