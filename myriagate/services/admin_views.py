@@ -67,7 +67,9 @@ def audit_log(
         stmt = stmt.where(AuditEvent.action.startswith(action, autoescape=True))
     events = list(session.scalars(stmt.offset(max(0, offset)).limit(limit + 1)))
     ids = {uuid.UUID(e.actor) for e in events if _is_uuid(e.actor)}
-    names = dict(session.execute(sa.select(User.id, User.username).where(User.id.in_(ids))).tuples().all())
+    names = {
+        uid: name for uid, name in session.execute(sa.select(User.id, User.username).where(User.id.in_(ids)))
+    }
     lines = [
         AuditLine(e, names.get(uuid.UUID(e.actor), e.actor) if _is_uuid(e.actor) else e.actor)
         for e in events[:limit]

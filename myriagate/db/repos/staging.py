@@ -107,9 +107,7 @@ def list_datasets(
     if account is not None:
         stmt = stmt.where(Dataset.slurm_account == account)
     if job_id is not None:
-        stmt = stmt.where(
-            Dataset.id.in_(sa.select(DatasetUse.dataset_id).where(DatasetUse.job_id == job_id))
-        )
+        stmt = stmt.where(Dataset.id.in_(sa.select(DatasetUse.dataset_id).where(DatasetUse.job_id == job_id)))
     if before is not None:
         stmt = stmt.where(Dataset.created_at < before)
     stmt = stmt.order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit)
@@ -129,4 +127,4 @@ def datasets_of_job(session: Session, job_id: uuid.UUID) -> Sequence[tuple[Datas
         .where(DatasetUse.job_id == job_id)
         .order_by(DatasetUse.at)
     )
-    return [(dataset, use) for dataset, use in rows.tuples()]
+    return [(dataset, use) for dataset, use in rows]
