@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from myriagate.domain.staging import output_pattern, unique_paths
+from myriagate.domain.staging import output_pattern, relative_path
 from myriagate.errors import ChecksumMismatch, StagingError, UnsafeValue
 from myriagate.ports import RemoteTree, StagedFile, TransferProgress
 from myriagate.staging import remote_helper
@@ -49,12 +49,23 @@ class _Call:
     stats: TransferStats = field(default_factory=TransferStats)
 
 
+_VALID_CACHE_MAX = 200_000
+_valid: dict[str, str] = {}  # raw name -> normalised; validation is pure, so a resync skips it
+
+
 def _check_names(files: Sequence[str]) -> list[str]:
-    rels = unique_paths(files)
-    for rel in rels:
-        if rel.split("/")[0] == RESERVED:
-            raise UnsafeValue(f"{rel!r}: {RESERVED}/ is reserved for the stager's own files")
-    return rels
+    seen: dict[str, None] = {}
+    for raw in files:
+        rel = _valid.get(raw)
+        if rel is None:
+            rel = relative_path(raw, "file")
+            if rel.split("/")[0] == RESERVED:
+                raise UnsafeValue(f"{rel!r}: {RESERVED}/ is reserved for the stager's own files")
+            if len(_valid) >= _VALID_CACHE_MAX:
+                _valid.clear()
+            _valid[raw] = rel
+        seen.setdefault(rel, None)
+    return list(seen)
 
 
 class OpenSshStager:
