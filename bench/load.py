@@ -40,11 +40,13 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for the harness
 
 from bench.api import ACCOUNT, CLUSTER, HOST, LOGIN, PORT, STATE, fresh_schema, seed
 from myriagate.db.migrate import upgrade
+from myriagate.db.models.jobs import Job
 from myriagate.db.session import make_engine, make_session_factory
 from myriagate.domain.jobs import RenderedScript
 from myriagate.runners.certificates import CertificateAuthority
@@ -85,7 +87,12 @@ async def one_call(
         if op == "submit":
             body = {
                 "script": rng.choice(SCRIPTS),
-                "options": {"partition": "debug", "time": "2", "job_name": load.next_name(), "account": ACCOUNT},
+                "options": {
+                    "partition": "debug",
+                    "time": "2",
+                    "job_name": load.next_name(),
+                    "account": ACCOUNT,
+                },
             }
             r = await client.post("/api/v1/jobs", json=body)
         elif op == "list":
@@ -211,7 +218,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--settle-timeout", type=float, default=300.0)
     parser.add_argument("--anchor-submits", type=int, default=100)
-    parser.add_argument("--write-doc", action="store_true", help="update the load section of docs/reliability.md")
+    parser.add_argument("--log-dir", help="keep the gateways' logs there (default: a temporary directory)")
+    parser.add_argument(
+        "--write-doc", action="store_true", help="update the load section of docs/reliability.md"
+    )
     args = parser.parse_args()
 
     import os
@@ -233,12 +243,15 @@ def main() -> None:
             "MYRIAGATE_NOTIFICATIONS_ENABLED": "false",
         }
         with TemporaryDirectory() as tmp, ExitStack() as stack:
+            logs = Path(args.log_dir or tmp)
             env["MYRIAGATE_SPOOL_DIR"] = str(Path(tmp) / "spool")
             gateways = [
-                stack.enter_context(LiveGateway(env, Path(tmp) / f"gateway{i}.log", workers=1, worker=True))
+                stack.enter_context(LiveGateway(env, logs / f"gateway{i}.log", workers=1, worker=True))
                 for i in range(2)
             ]
-            load, elapsed = asyncio.run(run_clients([g.url for g in gateways], token, args.clients, args.duration))
+            load, elapsed = asyncio.run(
+                run_clients([g.url for g in gateways], token, args.clients, args.duration)
+            )
             for op in OPS:
                 lat = load.latencies[op]
                 result[f"{op}_count"] = len(lat)
@@ -251,7 +264,12 @@ def main() -> None:
             result["business_answers"] = sum(load.business.values())
 
             t0 = time.monotonic()
-            unsettled = consistency.wait_settled(factory, load.accepted, timeout_s=args.settle_timeout)
+            # Every row counts, also those of requests that got no 2xx (their sbatch may have run):
+            # the worker reconciles them by tag after its uncertainty delay (120 s).
+            with factory() as session:
+                every = list(session.scalars(sa.select(Job.id)))
+            result["jobs_unacknowledged"] = len(set(every) - set(load.accepted))
+            unsettled = consistency.wait_settled(factory, every, timeout_s=args.settle_timeout)
             result["settle_s"] = round(time.monotonic() - t0, 1)
             result["jobs_unsettled"] = unsettled
             time.sleep(3)  # slurmdbd records a job a moment after slurmctld
@@ -262,7 +280,9 @@ def main() -> None:
                 if "Traceback" in g.log_tail(200_000):
                     result.setdefault("tracebacks_in", []).append(g.log_path.name)
         result["direct_sbatch_per_s"] = round(direct_sbatch(args.anchor_submits), 2)
-        result["ratio_submit_p50_vs_healthz_p50"] = round(result["submit_p50_ms"] / result["healthz_p50_ms"], 2)
+        result["ratio_submit_p50_vs_healthz_p50"] = round(
+            result["submit_p50_ms"] / result["healthz_p50_ms"], 2
+        )
         result["ratio_submit_per_s_vs_direct_sbatch"] = round(
             result["submit_per_s"] / result["direct_sbatch_per_s"], 3
         )

@@ -106,15 +106,13 @@ def wait_settled(
 def _unsettled(session: Session, ids: list[uuid.UUID], need_final: bool) -> int:
     pending = 0
     closing = {EntryKind.RELEASE, EntryKind.CHARGE}
-    closed = set(
-        session.scalars(sa.select(LedgerEntry.job_id).where(LedgerEntry.kind.in_(closing))).all()
-    )
+    closed = set(session.scalars(sa.select(LedgerEntry.job_id).where(LedgerEntry.kind.in_(closing))).all())
     held = set(session.scalars(sa.select(LedgerEntry.job_id).where(LedgerEntry.kind == EntryKind.HOLD)))
     for chunk in _chunks(ids, 2000):
         for job_id, state in session.execute(sa.select(Job.id, Job.state).where(Job.id.in_(chunk))):
-            if state in (JobState.SUBMITTING, JobState.STAGING_IN):
-                pending += 1
-            elif need_final and (not state.is_final or (job_id in held and job_id not in closed)):
+            if state in (JobState.SUBMITTING, JobState.STAGING_IN) or (
+                need_final and (not state.is_final or (job_id in held and job_id not in closed))
+            ):
                 pending += 1
     return pending
 
@@ -237,12 +235,14 @@ def _check_ledger(session: Session, jobs: dict[uuid.UUID, Job], report: Report) 
         if alloc.held_core_seconds != held_by_alloc[alloc.id]:
             report.ledger_consistent = False
             report.problems.append(
-                f"allocation {alloc.id}: held {alloc.held_core_seconds} != open holds {held_by_alloc[alloc.id]}"
+                f"allocation {alloc.id}: held {alloc.held_core_seconds} "
+                f"!= open holds {held_by_alloc[alloc.id]}"
             )
         if alloc.charged_core_seconds != charged_by_alloc[alloc.id]:
             report.ledger_consistent = False
             report.problems.append(
-                f"allocation {alloc.id}: charged {alloc.charged_core_seconds} != entries {charged_by_alloc[alloc.id]}"
+                f"allocation {alloc.id}: charged {alloc.charged_core_seconds} "
+                f"!= entries {charged_by_alloc[alloc.id]}"
             )
     if any("entries" in p or "hold" in p or "charged" in p for p in report.problems):
         report.ledger_consistent = False
