@@ -14,6 +14,7 @@ import os
 import stat
 import threading
 from collections import OrderedDict
+from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import NamedTuple
 
@@ -92,6 +93,7 @@ class HashCache:
         self._max = max_entries
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple[int, int, int, int, int], str] = OrderedDict()
+        self._pending: dict[tuple[int, int, int, int, int], Future[str]] = {}
         self.hashed_bytes = 0  # what the cache did not save: tests and the bench read it
 
     def get(self, source: LocalSource) -> str | None:
@@ -109,15 +111,36 @@ class HashCache:
                 self._entries.popitem(last=False)
 
     def sha(self, source: LocalSource) -> str:
-        """The cached sha256, else hash the file now; refuse a file that changed meanwhile."""
+        """The cached sha256, else hash the file now (or wait for a hash already under way);
+        refuse a file that changed meanwhile."""
         cached = self.get(source)
         if cached is not None:
             return cached
-        sha = sha256_of(source.real)
-        self.hashed_bytes += source.size
-        self.check_unchanged(source)
-        self.put(source, sha)
-        return sha
+        with self._lock:
+            pending = self._pending.get(source.identity)
+        if pending is not None:
+            return pending.result()
+        return self._hash(source)
+
+    def prefetch(self, sources: list[LocalSource], executor: Executor) -> None:
+        """Start hashing these (uncached) sources on ``executor`` now: a large file's hash then
+        runs while the connection is set up and the destination listed, not after."""
+        for source in sources:
+            with self._lock:
+                if source.identity in self._entries or source.identity in self._pending:
+                    continue
+                self._pending[source.identity] = executor.submit(self._hash, source)
+
+    def _hash(self, source: LocalSource) -> str:
+        try:
+            sha = sha256_of(source.real)
+            self.hashed_bytes += source.size
+            self.check_unchanged(source)
+            self.put(source, sha)
+            return sha
+        finally:
+            with self._lock:
+                self._pending.pop(source.identity, None)
 
     @staticmethod
     def check_unchanged(source: LocalSource) -> None:

@@ -41,6 +41,7 @@ from myriagate.staging.streams import Outgoing, StreamEnded, receive_files, send
 __all__ = ["OpenSshStager", "TransferHooks", "TransferStats"]
 
 _DIRECT_MIN_BYTES = 64 << 20
+_PREFETCH_MIN_BYTES = 1 << 20
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (named in the module from Python 3.10 on Linux only)
 
 
@@ -93,6 +94,7 @@ class OpenSshStager:
         self._python = remote_python
         self._hooks = hooks or TransferHooks()
         self._cache = HashCache(hash_cache_entries)
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mg-hash")
         self.last_stats = TransferStats()
 
     def __enter__(self) -> OpenSshStager:
@@ -103,6 +105,7 @@ class OpenSshStager:
 
     def close(self) -> None:
         self._sessions.close()
+        self._hasher.shutdown(wait=True, cancel_futures=True)
 
     @property
     def connects(self) -> int:
@@ -177,6 +180,8 @@ class OpenSshStager:
                 {"hash": "known", "files": [[rel, -1] for rel in rels], "create_root": True},
             )
             sources = resolve_sources(local_root, rels)
+            # Large sources start hashing now, overlapping the handshake and the listing.
+            self._cache.prefetch([s for s in sources if s.size > _PREFETCH_MIN_BYTES], self._hasher)
             listing = listed.result()["files"]
         unknown = [i for i, (src, e) in enumerate(zip(sources, listing, strict=True))
                    if e[0] == "file" and e[1] == src.size and e[2] is None]  # fmt: skip
