@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -121,12 +122,23 @@ def env(request: pytest.FixtureRequest) -> StagerEnv:
     return request.getfixturevalue("openssh_env")  # type: ignore[no-any-return]
 
 
+def storage_problem() -> str | None:
+    """None when the dev cluster's storage sshd (:2223) takes a certificate login, else why.
+
+    Only the storage endpoint is checked: these tests need neither Slurm nor the login node."""
+    lib = Path(__file__).resolve().parents[2] / "deploy" / "devcluster" / "lib.sh"
+    for needed in (STATE / "known_hosts", STATE / "ssh_user_ca"):
+        if not os.access(needed, os.R_OK):
+            return f"{needed} is missing or unreadable (run as root)"
+    check = subprocess.run(["bash", "-c", 'source "$1" && check_storage_ssh', "check", str(lib)],
+                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    return None if check.returncode == 0 else "the storage sshd on 127.0.0.1:2223 refused a certificate login"
+
+
 @pytest.fixture(scope="session")
 def storage_sshd() -> None:
-    """Skip (fail in CI) unless the dev cluster, including the storage sshd on :2223, is up."""
-    from tests.integration.conftest import _cluster_problem
-
-    problem = _cluster_problem()
+    """Skip (fail in CI) unless the storage sshd on :2223 is up."""
+    problem = storage_problem()
     if problem is not None and os.environ.get("CI") == "true":
         pytest.fail(f"dev cluster not ready in CI: {problem}")
     if problem is not None:

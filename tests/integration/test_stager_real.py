@@ -23,7 +23,8 @@ from myriagate.errors import ConfigError, StagingError, UnsafeValue
 from myriagate.ports import RemoteTree, TransferProgress
 from myriagate.runners.certificates import CertificateAuthority
 from myriagate.staging.openssh import OpenSshStager, TransferHooks
-from tests.integration.conftest import DevCluster
+from tests.contract.test_stager import storage_problem
+from tests.integration.conftest import STATE_DIR, DevCluster
 
 pytestmark = pytest.mark.slurm
 
@@ -34,6 +35,22 @@ LOGIN = "myriagate"
 def _sha(path: Path) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+@pytest.fixture(scope="module")
+def devcluster() -> DevCluster:
+    """The storage endpoint only (these tests need neither Slurm nor the login node)."""
+    problem = storage_problem()
+    if problem is not None and os.environ.get("CI") == "true":
+        pytest.fail(f"dev cluster not ready in CI: {problem}")
+    if problem is not None:
+        pytest.skip(f"dev cluster not ready — run `bash deploy/devcluster/up.sh` as root: {problem}")
+    return DevCluster("127.0.0.1", 2223, STATE_DIR / "known_hosts", STATE_DIR / "ssh_user_ca")
+
+
+@pytest.fixture(scope="module")
+def ca(devcluster: DevCluster) -> CertificateAuthority:
+    return CertificateAuthority(devcluster.ca_key, validity_s=300)
 
 
 @pytest.fixture
