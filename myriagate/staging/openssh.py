@@ -25,7 +25,7 @@ from myriagate.domain.staging import output_pattern, relative_path
 from myriagate.errors import ChecksumMismatch, StagingError, UnsafeValue
 from myriagate.ports import RemoteTree, StagedFile, TransferProgress
 from myriagate.staging import remote_helper
-from myriagate.staging.checksums import HashCache, resolve_sources
+from myriagate.staging.checksums import HashCache, LocalSource, resolve_sources
 from myriagate.staging.openssh_session import (
     KeySource,
     SshSessions,
@@ -67,6 +67,23 @@ def _check_names(files: Sequence[str]) -> list[str]:
             _valid[raw] = rel
         seen.setdefault(rel, None)
     return list(seen)
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    """End a ``recv`` that was started but not used (or failed): an empty header, then wait."""
+    if proc.poll() is None:
+        with contextlib.suppress(OSError, ValueError):
+            if proc.stdin is not None and not proc.stdin.closed:
+                proc.stdin.write(json.dumps({"batch": uuid.uuid4().hex, "files": []}).encode() + b"\n")
+                proc.stdin.close()
+        try:
+            proc.wait(timeout=10)  # its report is a few bytes: the pipes cannot fill
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
 
 
 class OpenSshStager:
@@ -126,6 +143,21 @@ class OpenSshStager:
             with self._sessions.direct(tree, command) as argv:
                 yield argv
 
+    def _start_recv(
+        self, dest: RemoteTree, nbytes: int, stack: contextlib.ExitStack[Any]
+    ) -> subprocess.Popen[bytes]:
+        """The far side's ``recv``, started and waiting for its header; ``stack`` ends it (if
+        nothing was sent: an empty header) and removes its key files."""
+        argv = stack.enter_context(self._stream_argv(dest, "recv", nbytes))
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
+        )
+        stack.callback(_reap, proc)
+        assert proc.stdin is not None
+        with contextlib.suppress(OSError):  # a 1 MiB pipe: fewer wake-ups of ssh (Linux)
+            fcntl.fcntl(proc.stdin.fileno(), _F_SETPIPE_SZ, 1 << 20)
+        return proc
+
     def _call(
         self,
         call: _Call,
@@ -171,18 +203,39 @@ class OpenSshStager:
         # The far side lists while this side stats its sources: for an unchanged resync of many
         # files, both cost about the same and overlap. A destination file of the right size
         # that the manifest cannot vouch for is hashed in a second call (rare: not ours).
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mg-list") as pool:
-            listed = pool.submit(
-                self._call,
-                call,
-                dest,
-                "list",
-                {"hash": "known", "files": [[rel, -1] for rel in rels], "create_root": True},
-            )
-            sources = resolve_sources(local_root, rels)
-            # Large sources start hashing now, overlapping the handshake and the listing.
-            self._cache.prefetch([s for s in sources if s.size > _PREFETCH_MIN_BYTES], self._hasher)
-            listing = listed.result()["files"]
+        with contextlib.ExitStack() as stack:
+            early: subprocess.Popen[bytes] | None = None
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mg-list") as pool:
+                listed = pool.submit(
+                    self._call,
+                    call,
+                    dest,
+                    "list",
+                    {"hash": "known", "files": [[rel, -1] for rel in rels], "create_root": True},
+                )
+                sources = resolve_sources(local_root, rels)
+                # Large sources start hashing now, overlapping the handshake and the listing.
+                big = [s for s in sources if s.size > _PREFETCH_MIN_BYTES]
+                self._cache.prefetch(big, self._hasher)
+                total = sum(s.size for s in sources)
+                if total >= _DIRECT_MIN_BYTES and any(self._cache.get(s) is None for s in big):
+                    # Probably a first transfer of large data: its connection (handshake, far-side
+                    # start) is set up while the listing runs; it waits for its header.
+                    early = self._start_recv(dest, total, stack)
+                listing = listed.result()["files"]
+            done = self._plan_and_send(call, sources, rels, listing, dest, progress, early)
+        return [done[rel] for rel in rels]
+
+    def _plan_and_send(
+        self,
+        call: _Call,
+        sources: list[LocalSource],
+        rels: list[str],
+        listing: list[Any],
+        dest: RemoteTree,
+        progress: TransferProgress | None,
+        early: subprocess.Popen[bytes] | None,
+    ) -> dict[str, StagedFile]:
         unknown = [i for i, (src, e) in enumerate(zip(sources, listing, strict=True))
                    if e[0] == "file" and e[1] == src.size and e[2] is None]  # fmt: skip
         if unknown:
@@ -206,15 +259,20 @@ class OpenSshStager:
                 continue
             outgoing.append(Outgoing(src, partial if 0 < partial <= src.size else 0))
         if outgoing:
-            done.update(self._send_and_commit(call, outgoing, dest, progress))
-        return [done[rel] for rel in rels]
+            done.update(self._send_and_commit(call, outgoing, dest, progress, early))
+        return done
 
     def _send_and_commit(
-        self, call: _Call, outgoing: list[Outgoing], dest: RemoteTree, progress: TransferProgress | None
+        self,
+        call: _Call,
+        outgoing: list[Outgoing],
+        dest: RemoteTree,
+        progress: TransferProgress | None,
+        early: subprocess.Popen[bytes] | None = None,
     ) -> dict[str, StagedFile]:
         names = {o.key: o.source.path for o in outgoing}
         batch = uuid.uuid4().hex
-        shas = self._send(call, outgoing, dest, progress, names, batch)
+        shas = self._send(call, outgoing, dest, progress, names, batch, early)
         if self._hooks.before_verify is not None:
             self._hooks.before_verify([o.source.path for o in outgoing])
         commit = self._call(
@@ -264,15 +322,12 @@ class OpenSshStager:
         progress: TransferProgress | None,
         names: dict[str, str],
         batch: str,
+        early: subprocess.Popen[bytes] | None = None,
     ) -> dict[str, str]:
         call.stats.ssh_sessions += 1
-        with self._stream_argv(dest, "recv", sum(o.length for o in outgoing)) as argv:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
-            )
+        with contextlib.ExitStack() as stack:
+            proc = early or self._start_recv(dest, sum(o.length for o in outgoing), stack)
             assert proc.stdin is not None
-            with contextlib.suppress(OSError):  # a 1 MiB pipe: fewer wake-ups of ssh (Linux)
-                fcntl.fcntl(proc.stdin.fileno(), _F_SETPIPE_SZ, 1 << 20)
             if self._hooks.transport_started is not None:
                 self._hooks.transport_started(proc)
             shas: dict[str, str] | None = None
