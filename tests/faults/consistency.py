@@ -130,12 +130,13 @@ def check(
     dirs: Iterable[Path] = (),
     require_final: bool = True,
     allow_not_in_slurm_yet: bool = False,
+    lag_s: float = 30.0,
 ) -> Report:
     """Every check of the fault suite; ``dirs``: job directories to scan for torn files."""
     report = Report(jobs_accepted=len(accepted))
-    tags = slurm_jobs_by_tag(since)
     with factory() as session:
         jobs = {job.id: job for job in session.scalars(sa.select(Job))}
+        tags = _tags_settled(since, [j.tag for j in jobs.values() if j.slurm_job_id is not None], lag_s)
         report.jobs_in_db = len(jobs)
         for job_id in accepted:
             if job_id not in jobs:
@@ -151,6 +152,17 @@ def check(
     for directory in dirs:
         _check_no_temp_names(directory, report)
     return report
+
+
+def _tags_settled(since: str, expected: list[str], lag_s: float) -> dict[str, list[str]]:
+    """The tags in Slurm, read again while some recorded job is not there yet: a job
+    cancelled while pending reaches slurmdbd (hence sacct) seconds after leaving squeue."""
+    deadline = time.monotonic() + lag_s
+    while True:
+        tags = slurm_jobs_by_tag(since)
+        if all(t in tags for t in expected) or time.monotonic() > deadline:
+            return tags
+        time.sleep(2)
 
 
 def _check_job(job: Job, in_slurm: list[str], report: Report, require_final: bool, lenient: bool) -> None:
