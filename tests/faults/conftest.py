@@ -209,6 +209,7 @@ def _schema() -> tuple[str, Callable[[], None]]:
 
     def drop() -> None:
         ensure_postgres()
+        admin.dispose()  # its pooled connection may predate a PostgreSQL restart
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()

@@ -198,6 +198,7 @@ def test_network_to_login_node_cut_mid_submission_and_mid_poll(proxy: TcpProxy, 
             "reset, new ones refused) every second for 12 s while submitting and ticking, then restored",
             cuts=proxy.cuts,
             submissions_refused=len(world.refused),
+            refusals=sorted(set(world.refused))[:3],
             tick_on_cut_link_s=round(cut_tick_s, 1),
         )
     finally:
