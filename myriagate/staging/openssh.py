@@ -246,14 +246,15 @@ class OpenSshStager:
                 listing[i] = entry
         done: dict[str, StagedFile] = {}
         outgoing: list[Outgoing] = []
-        for src, (state, size, sha, partial) in zip(sources, listing, strict=True):
+        cached = self._cache.get_many(sources)
+        for src, mine, (state, size, sha, partial) in zip(sources, cached, listing, strict=True):
             if state == "symlink":
                 raise UnsafeValue(
                     f"{src.path!r} is a symlink on {describe(dest)} under {dest.root}; not replaced"
                 )
             if state == "other":
                 raise StagingError(f"{src.path!r} exists on {describe(dest)} and is not a regular file")
-            if state == "file" and size == src.size and sha and self._cache.sha(src) == sha:
+            if state == "file" and size == src.size and sha and (mine or self._cache.sha(src)) == sha:
                 done[src.path] = StagedFile(src.path, src.size, sha)
                 call.stats.files_skipped += 1
                 continue
