@@ -222,8 +222,12 @@ class OpenSshStager:
                     # Probably a first transfer of large data: its connection (handshake, far-side
                     # start) is set up while the listing runs; it waits for its header.
                     early = self._start_recv(dest, total, stack)
+                # While the far side lists: what each file's result is if it proves unchanged
+                # (its sha256 is then the one cached here), so a resync only compares after.
+                cached = zip(sources, self._cache.get_many(sources), strict=True)
+                unchanged = [StagedFile(s.path, s.size, c) if c else None for s, c in cached]
                 listing = listed.result()["files"]
-            done = self._plan_and_send(call, sources, rels, listing, dest, progress, early)
+            done = self._plan_and_send(call, sources, rels, listing, dest, progress, early, unchanged)
         return [done[rel] for rel in rels]
 
     def _plan_and_send(
@@ -235,6 +239,7 @@ class OpenSshStager:
         dest: RemoteTree,
         progress: TransferProgress | None,
         early: subprocess.Popen[bytes] | None,
+        unchanged: list[StagedFile | None],
     ) -> dict[str, StagedFile]:
         unknown = [i for i, (src, e) in enumerate(zip(sources, listing, strict=True))
                    if e[0] == "file" and e[1] == src.size and e[2] is None]  # fmt: skip
@@ -246,18 +251,19 @@ class OpenSshStager:
                 listing[i] = entry
         done: dict[str, StagedFile] = {}
         outgoing: list[Outgoing] = []
-        cached = self._cache.get_many(sources)
-        for src, mine, (state, size, sha, partial) in zip(sources, cached, listing, strict=True):
+        for src, mine, (state, size, sha, partial) in zip(sources, unchanged, listing, strict=True):
             if state == "symlink":
                 raise UnsafeValue(
                     f"{src.path!r} is a symlink on {describe(dest)} under {dest.root}; not replaced"
                 )
             if state == "other":
                 raise StagingError(f"{src.path!r} exists on {describe(dest)} and is not a regular file")
-            if state == "file" and size == src.size and sha and (mine or self._cache.sha(src)) == sha:
-                done[src.path] = StagedFile(src.path, src.size, sha)
-                call.stats.files_skipped += 1
-                continue
+            if state == "file" and size == src.size and sha:
+                mine = mine or StagedFile(src.path, src.size, self._cache.sha(src))
+                if mine.sha256 == sha:
+                    done[src.path] = mine
+                    call.stats.files_skipped += 1
+                    continue
             outgoing.append(Outgoing(src, partial if 0 < partial <= src.size else 0))
         if outgoing:
             done.update(self._send_and_commit(call, outgoing, dest, progress, early))
