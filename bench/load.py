@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -196,11 +196,14 @@ that also runs Slurm, sshd, PostgreSQL and the clients themselves.
 |---|---:|---:|---:|---:|---:|
 {rows}
 
-- Errors: **{result["errors"]}** (non-2xx answers that are not business answers, or exceptions);
-  business answers (logs of a job without output yet): {result["business_answers"]}.
+- Errors: **{result["errors"]}** (non-2xx answers that are not business answers, or exceptions):
+  {result["error_kinds"]}; business answers (logs of a job without output yet):
+  {result["business_answers"]}.
 - Jobs accepted: {result["jobs_accepted"]}; in Slurm exactly once: {result["jobs_in_slurm_once"]};
   never sent (failed/cancelled with a reason): {result["jobs_never_sent"]};
-  lost: **{result["jobs_lost"]}**; duplicated: **{result["jobs_duplicated"]}**;
+  rows of requests answered with an error (their sbatch may have run, reconciled by tag):
+  {result["jobs_unacknowledged"]}; lost: **{result["jobs_lost"]}**;
+  duplicated: **{result["jobs_duplicated"]}**;
   unsettled after the wait: {result["jobs_unsettled"]} (settled in {result["settle_s"]} s).
 - Ledger: {result["holds"]} holds, {result["charges"]} charges, {result["releases"]} releases,
   {result["holds_open"]} still open; totals recomputed from the entries equal the maintained ones:
@@ -260,7 +263,9 @@ def main() -> None:
                     result[f"{op}_{name}_ms"] = round(pct(lat, q), 1)
             result["calls_per_s"] = round(sum(len(v) for v in load.latencies.values()) / elapsed, 2)
             result["errors"] = len(load.errors)
-            result["error_samples"] = load.errors[:5]
+            kinds = Counter(e.split(": ", 2)[0] + " " + e.split(": ", 2)[1][:40] for e in load.errors)
+            result["error_kinds"] = dict(kinds.most_common(6))
+            result["error_samples"] = load.errors[:3]
             result["business_answers"] = sum(load.business.values())
 
             t0 = time.monotonic()

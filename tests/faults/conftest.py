@@ -68,7 +68,7 @@ def _others_running() -> list[str]:
 
 @pytest.fixture(scope="session")
 def exclusive_machine(devcluster: DevCluster) -> DevCluster:
-    deadline = time.monotonic() + float(os.environ.get("MYRIAGATE_FAULTS_WAIT_S", "300"))
+    deadline = time.monotonic() + float(os.environ.get("MYRIAGATE_FAULTS_WAIT_S", "200"))
     while others := _others_running():
         if time.monotonic() > deadline:
             pytest.skip(f"other tests use the cluster, faults would break them: {others[:3]}")

@@ -125,6 +125,7 @@ def _submit_named(world: World, name: str) -> None:
     overrides = {"partition": "debug", "time": "2", "job-name": name, "account": "caen-climat"}
     with world.factory() as session:
         user = users_repo.get(session, world.user_id)
+        assert user is not None
         try:
             job = submit_job(
                 session, backends=world.gateway.backends("devcluster"),

@@ -89,7 +89,9 @@ def test_squeue_that_hangs_or_floods(
     assert grew < 4 * DEFAULT_MAX_OUTPUT_BYTES / 2**20 + 64, f"memory grew {grew:.0f} MiB"
     assert answers and max(answers) < 2.0
     for job_id in ids:
-        assert world.job(job_id).state is not JobState.FAILED  # a bad poll decides nothing
+        assert (
+            job_id is not None and world.job(job_id).state is not JobState.FAILED
+        )  # a bad poll decides nothing
     monkeypatch.setenv("PATH", os.environ["PATH"].split(":", 1)[1])
     assert world.drive(timeout_s=90) == 0
     world.check(

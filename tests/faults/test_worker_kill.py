@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -90,7 +91,7 @@ def test_worker_killed_mid_tick_is_taken_over(world: World, profiles_dir: Path, 
     )
 
 
-BIG = 384 * 2**20
+BIG = 192 * 2**20
 CLAIM_S = 5
 
 
@@ -198,3 +199,4 @@ def test_worker_killed_mid_transfer_resumes_elsewhere(
         partial_mib_at_kill=round(partial / 2**20),
         mib_sent_by_second=round(sent_by_second / 2**20),
     )
+    shutil.rmtree(job_dir)  # the test's own job directory (192 MiB)
