@@ -15,7 +15,10 @@ Fairness: scp and rsync use the same certificate, pinned host key,
 AES instructions); scp also runs with OpenSSH's default cipher (chacha20-poly1305), reported
 as ``ratio_stager_vs_scp_default_cipher``. Each pays its own handshake, as the
 stager does (a new stager, hence a new ControlMaster, per first sync). Every destination is
-emptied before each first sync. Peak resident memory (PSS, so pages shared by a process and
+emptied before each first sync. Each anchor (scp, rsync) runs right next to the stager run it
+is compared with, before it in odd rounds and after it in even ones, so load drifting on a
+shared machine weighs on both sides of a ratio alike; the source data is in the page cache
+for both. Peak resident memory (PSS, so pages shared by a process and
 its just-forked child count once) is sampled every 50 ms over this process and its children
 (ssh) while the stager runs. The last line is one JSON object; targets:
 ``ratio_stager_vs_scp >= 0.8``, ``ratio_small_files_vs_rsync >= 0.5``,
@@ -214,37 +217,26 @@ def main() -> None:
     ssh_e = " ".join(["ssh", "-p", str(PORT), *opts])  # no spaces in these paths (mkdtemp)
     names = (
         "scp",
-        "scp_default_cipher",
         "stager_big",
         "stager_big_resync",
         "rsync_small",
         "stager_small",
         "stager_small_resync",
+        "scp_default_cipher",
     )
     runs: dict[str, list[float]] = {k: [] for k in names}
 
     with RssSampler() as rss:
-        for r in range(args.rounds):
-            dest = fresh_dest("bench-scp")
-            scp = [
-                "scp",
-                "-q",
-                "-P",
-                str(PORT),
-                *opts,
-                str(big_dir / "data.bin"),
-                f"{LOGIN}@{HOST}:{dest}/data.bin",
-            ]
-            runs["scp"].append(timed(functools.partial(subprocess.run, scp, check=True)))
-            dest = fresh_dest("bench-scp")
-            scp_default = [*scp[:4], *default_opts, *scp[4 + len(opts) :]]
-            runs["scp_default_cipher"].append(
-                timed(functools.partial(subprocess.run, scp_default, check=True))
-            )
-            dest = fresh_dest("bench-rsync")
-            rsync = ["rsync", "-a", "-e", ssh_e, f"{small_dir}/", f"{LOGIN}@{HOST}:{dest}/"]
-            runs["rsync_small"].append(timed(functools.partial(subprocess.run, rsync, check=True)))
-            for name, local, files in (("big", big_dir, big_files), ("small", small_dir, small_files)):
+
+        def anchor(key: str, dest_name: str, argv: Callable[[Path], list[str]]) -> Callable[[], None]:
+            def run() -> None:
+                command = argv(fresh_dest(dest_name))
+                runs[key].append(timed(functools.partial(subprocess.run, command, check=True)))
+
+            return run
+
+        def ours(name: str, local: Path, files: list[str]) -> Callable[[], None]:
+            def run() -> None:
                 dest = fresh_dest(f"bench-stager-{name}")
                 with OpenSshStager(ca) as stager:
                     upload = functools.partial(stager.upload, local, files, tree(dest))
@@ -254,6 +246,28 @@ def main() -> None:
                     stats = stager.last_stats
                     if stats.files_sent or stats.bytes_sent:
                         raise SystemExit(f"unchanged resync sent data: {stats}")
+
+            return run
+
+        def scp(options: list[str]) -> Callable[[Path], list[str]]:
+            return lambda dest: ["scp", "-q", "-P", str(PORT), *options, str(big_dir / "data.bin"),
+                                 f"{LOGIN}@{HOST}:{dest}/data.bin"]  # fmt: skip
+
+        def rsync(dest: Path) -> list[str]:
+            return ["rsync", "-a", "-e", ssh_e, f"{small_dir}/", f"{LOGIN}@{HOST}:{dest}/"]
+
+        pairs = (
+            (anchor("scp", "bench-scp", scp(opts)), ours("big", big_dir, big_files)),
+            (anchor("rsync_small", "bench-rsync", rsync), ours("small", small_dir, small_files)),
+        )
+        for r in range(args.rounds):
+            # Each anchor runs right next to the stager run it is compared with, first in even
+            # rounds and second in odd ones: load from elsewhere on a shared machine drifts within
+            # a round, and so weighs on both sides of a ratio alike.
+            for pair in pairs:
+                for run in pair if r % 2 == 0 else reversed(pair):
+                    run()
+            anchor("scp_default_cipher", "bench-scp", scp(default_opts))()
             print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in runs.items()), flush=True)
 
     med = {k: statistics.median(v) for k, v in runs.items()}
