@@ -46,11 +46,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     name = item.name
     if rep.when == "call" or (rep.when == "setup" and rep.outcome != "passed"):
-        if rep.skipped:
+        if hasattr(rep, "wasxfail"):  # before skipped: an xfail is reported as skipped too
+            RECORDER.outcomes[name] = f"xfail: {rep.wasxfail.removeprefix('reason: ')}"
+        elif rep.skipped:
             reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
             RECORDER.outcomes[name] = f"skipped: {reason.removeprefix('Skipped: ')}"
-        elif hasattr(rep, "wasxfail"):
-            RECORDER.outcomes[name] = f"xfail: {rep.wasxfail}"
         else:
             RECORDER.outcomes[name] = rep.outcome
         RECORDER.durations[name] = RECORDER.durations.get(name, 0.0) + rep.duration

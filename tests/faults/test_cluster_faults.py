@@ -27,8 +27,8 @@ def test_slurmctld_stopped_and_restarted_during_submissions(world: World) -> Non
     assert all(before)
     stop_daemon("slurmctld")
     t0 = time.monotonic()
-    during = [world.submit() for _ in range(2)]
-    submit_while_down_s = (time.monotonic() - t0) / 2
+    during = [world.submit()]  # each waits for sbatch's own retries: one is enough
+    submit_while_down_s = time.monotonic() - t0
     assert all(during), f"refused while Slurm was down: {world.refused}"
     reasons = set()
     for job_id in during:
@@ -45,7 +45,7 @@ def test_slurmctld_stopped_and_restarted_during_submissions(world: World) -> Non
     assert world.drive(timeout_s=120) == 0
     world.check(
         "test_slurmctld_stopped_and_restarted_during_submissions",
-        "slurmctld stopped by its PID file after 3 submissions; 2 submitted while it was down "
+        "slurmctld stopped by its PID file after 3 submissions; 1 submitted while it was down "
         "(left `submitting`); a worker tick while down; slurmctld restarted (up.sh); the worker's "
         "reconcile sent each once",
         submit_while_down_s=round(submit_while_down_s, 1),

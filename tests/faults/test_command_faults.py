@@ -53,7 +53,7 @@ def maxrss_mib() -> float:
 def test_squeue_that_hangs_or_floods(
     behaviour: str, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ids = [world.submit("#!/bin/bash\nsleep 3\n") for _ in range(3)]
+    ids = [world.submit("#!/bin/bash\nsleep 1\n") for _ in range(2)]
     assert all(ids)
     body = "exec sleep 600" if behaviour == "hangs" else f"exec head -c {GIB} /dev/zero"
     monkeypatch.setenv("PATH", f"{fake_bin(tmp_path, 'squeue', body)}:{os.environ['PATH']}")
