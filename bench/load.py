@@ -179,6 +179,20 @@ def cancel_leftovers() -> int:
     return len(names)
 
 
+def server_exceptions(logs: list[Path]) -> dict[str, int]:
+    """The last line of every traceback the gateways logged (JSON logs), counted."""
+    kinds: Counter[str] = Counter()
+    for path in logs:
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("exception"):
+                kinds[str(event["exception"]).strip().splitlines()[-1][:120]] += 1
+    return dict(kinds.most_common(5))
+
+
 def doc_section(result: dict[str, Any], command: str) -> str:
     rows = "\n".join(
         f"| {op} | {result.get(f'{op}_count', 0)} | {result.get(f'{op}_per_s', 0)} | "
@@ -198,7 +212,7 @@ that also runs Slurm, sshd, PostgreSQL and the clients themselves.
 
 - Errors: **{result["errors"]}** (non-2xx answers that are not business answers, or exceptions):
   {result["error_kinds"]}; business answers (logs of a job without output yet):
-  {result["business_answers"]}.
+  {result["business_answers"]}. Exceptions in the gateways' logs: {result["server_exceptions"]}.
 - Jobs accepted: {result["jobs_accepted"]}; in Slurm exactly once: {result["jobs_in_slurm_once"]};
   never sent (failed/cancelled with a reason): {result["jobs_never_sent"]};
   rows of requests answered with an error (their sbatch may have run, reconciled by tag):
@@ -281,9 +295,7 @@ def main() -> None:
             report = consistency.check(factory, load.accepted, since="now-1hours")
             result.update({k: v for k, v in report.figures().items() if k not in result})
             result["problem_samples"] = report.problems[:5]
-            for g in gateways:
-                if "Traceback" in g.log_tail(200_000):
-                    result.setdefault("tracebacks_in", []).append(g.log_path.name)
+            result["server_exceptions"] = server_exceptions([g.log_path for g in gateways])
         result["direct_sbatch_per_s"] = round(direct_sbatch(args.anchor_submits), 2)
         result["ratio_submit_p50_vs_healthz_p50"] = round(
             result["submit_p50_ms"] / result["healthz_p50_ms"], 2
