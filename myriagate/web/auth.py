@@ -83,6 +83,23 @@ def _basic_credentials(value: str) -> tuple[str, str]:
     return username, password
 
 
+def _resolve_and_release(request: Request, db: Session, settings: Settings, *, allow_basic: bool) -> Identity:
+    """``_resolve``, then end its transaction so the connection goes back to the pool.
+
+    The endpoint runs later in another worker thread; a request must never hold a pooled
+    connection while it waits for a thread, or a burst of requests (more than the pool, fewer
+    than the threads) deadlocks until the pool's timeout. Loaded objects stay usable
+    (sessions do not expire on commit).
+    """
+    try:
+        identity = _resolve(request, db, settings, allow_basic=allow_basic)
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
+    return identity
+
+
 def _resolve(request: Request, db: Session, settings: Settings, *, allow_basic: bool) -> Identity:
     """Everything but the CSRF check (which may need to read a form body)."""
     clock: Clock = request.app.state.clock
@@ -171,7 +188,7 @@ async def authenticate(
     ``csrf_exempt`` is for opening a web session through the proxy: that request is what
     obtains the CSRF token in the first place.
     """
-    identity = await run_in_threadpool(_resolve, request, db, settings, allow_basic=allow_basic)
+    identity = await run_in_threadpool(_resolve_and_release, request, db, settings, allow_basic=allow_basic)
     bind_user(identity.user.id, identity.user.username)  # every later log line of the request
     if request.method in SAFE_METHODS or identity.method in ("token", "basic"):
         return identity

@@ -17,6 +17,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from myriagate.errors import FieldError, MyriagateError, NotAuthenticated
@@ -143,7 +144,22 @@ async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
 
 
 def unhandled_problem(request: Request, exc: BaseException) -> ProblemResponse:
-    """A bug: log it with its traceback, show only a generic message and the request id."""
+    """A bug: log it with its traceback, show only a generic message and the request id.
+
+    One exception is not a bug: no database connection freed up in time (the server is
+    overloaded). That is a transient 503 the client may retry, not an internal error.
+    """
+    if isinstance(exc, sa_exc.TimeoutError):
+        log.warning("http.database_busy", method=request.method, path=request.url.path,
+                    request_id=request_id_of(request))  # fmt: skip
+        return problem_response(
+            request,
+            status=503,
+            code="service_busy",
+            title="Service busy",
+            detail="the gateway is overloaded (no database connection was free in time); retry shortly",
+            headers={"Retry-After": "5"},
+        )
     log.error(
         "http.unhandled",
         method=request.method,

@@ -6,6 +6,7 @@ import pytest
 import structlog
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import exc as sa_exc
 
 from myriagate.errors import ALL_ERRORS, FieldError, MyriagateError
 from tests.web.conftest import assert_problem
@@ -24,7 +25,12 @@ def boom_app(app: FastAPI) -> FastAPI:
         raise RuntimeError("secret database password in a stack trace")
 
     app.router.add_api_route("/api/v1/test-error/{name}", raise_error)
+
+    def pool_exhausted() -> None:
+        raise sa_exc.TimeoutError("QueuePool limit of size 5 overflow 10 reached, connection timed out")
+
     app.router.add_api_route("/api/v1/test-crash", crash)
+    app.router.add_api_route("/api/v1/test-busy", pool_exhausted)
     return app
 
 
@@ -51,6 +57,12 @@ def test_a_bug_is_a_generic_500_logged_with_its_traceback(boom_app: FastAPI) -> 
     assert body["request_id"] == "req-42" == response.headers["x-request-id"]
     crash = next(entry for entry in logs if entry["event"] == "http.unhandled")
     assert isinstance(crash["exc_info"], RuntimeError) and crash["request_id"] == "req-42"
+
+
+def test_an_exhausted_database_pool_is_a_transient_503_not_a_bug(boom_app: FastAPI) -> None:
+    response = TestClient(boom_app).get("/api/v1/test-busy")
+    body = assert_problem(response, 503, "service_busy")
+    assert response.headers["retry-after"] == "5" and "QueuePool" not in body["detail"]
 
 
 def test_request_validation_lists_the_fields(client: TestClient, make_user, auth_client) -> None:  # type: ignore[no-untyped-def]
