@@ -34,6 +34,9 @@ _UNCERTAIN = re.compile(
     r"Zero Bytes were transmitted|Communication connection failure|temporarily unable",
     re.IGNORECASE,
 )
+# sbatch could not even connect to slurmctld: the request never left, no job exists. The job
+# waits as "cluster unavailable" (a tag lookup still guards the retry, as for every resend).
+_NOT_SENT = re.compile(r"Unable to contact slurm controller \(connect failure\)", re.IGNORECASE)
 _INVALID_JOB = re.compile(r"Invalid job id specified", re.IGNORECASE)
 _ALREADY_DONE = re.compile(r"already complet|Job/step already|Invalid job id specified", re.IGNORECASE)
 _DENIED = re.compile(r"permission denied|Access/permission denied|not authorized", re.IGNORECASE)
@@ -86,6 +89,8 @@ class SlurmCliBackend:
             raise SubmissionUncertain(f"sbatch: {exc.detail}") from exc
         message = slurm_message(result.stderr, f"sbatch exited with status {result.returncode}")
         if result.returncode != 0:
+            if _NOT_SENT.search(message):
+                raise SchedulerUnavailable(message)
             if _UNCERTAIN.search(message):
                 raise SubmissionUncertain(message)
             raise SchedulerRejected(message)

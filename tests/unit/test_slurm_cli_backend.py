@@ -167,6 +167,20 @@ def test_an_unknown_submit_outcome_is_uncertain(make: object) -> None:
         backend(runner).submit(SCRIPT, tag="mg:abc")
 
 
+def test_sbatch_that_cannot_reach_slurmctld_is_unavailable_not_uncertain() -> None:
+    """Issue #7 fault suite: with slurmctld down the request never left, so the job waits as
+    "cluster unavailable" rather than "outcome unknown"."""
+    runner = FakeRunner().reply(
+        "sbatch",
+        stderr="sbatch: error: Batch job submission failed: "
+        "Unable to contact slurm controller (connect failure)\n",
+        returncode=1,
+    )
+    with pytest.raises(SchedulerUnavailable) as caught:
+        backend(runner).submit(SCRIPT, tag="mg:abc")
+    assert not isinstance(caught.value, SubmissionUncertain)
+
+
 def test_submit_refuses_a_bare_word_option_before_running_anything() -> None:
     runner = FakeRunner()
 
