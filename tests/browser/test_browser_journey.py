@@ -188,8 +188,11 @@ def test_essentials_work_without_javascript(browser: Any, live: LiveGateway, scr
     page.locator("#password").fill(PASSWORD)
     page.locator("form[action='/login'] button[type=submit]").click()
     page.wait_for_url(re.compile(r"/submit$"))
+    # A job that outlives the clicks below, so the cancel never races its natural end.
+    page.get_by_label("My own script").check()
+    page.get_by_label("Job script (with #SBATCH lines if you like)").fill("#!/bin/bash\nsleep 600\n")
     page.get_by_label("Partition").select_option("debug")
-    page.get_by_label("Time limit").fill("1")
+    page.get_by_label("Time limit").fill("15")
     page.get_by_label("Job name").fill(RUN_TAG)
     page.get_by_role("button", name="Check and estimate").click()
     assert "This job will hold" in page.content()
