@@ -103,7 +103,9 @@ def open_file(
     expected_sha256: str | None = None,
 ) -> tuple[SpoolWriter, str]:
     """Check the upload and the path, and open a writer for it; (writer, normalised path)."""
-    upload = get_own_upload(session, upload_id, user)
+    upload = staging_repo.get_upload_row(session, upload_id)
+    if upload is None or upload.user_id != user.id:
+        raise NotFound(f"no upload {upload_id}")
     if upload.job_id is not None:
         raise Conflict(f"upload {upload_id} already belongs to a job; create a new upload")
     clean = relative_path(path, "file path")
@@ -112,9 +114,9 @@ def open_file(
     root = files_dir(spool_dir, upload_id)
     final = root / clean
     # A file cannot also be a directory of another uploaded path ("a" and "a/b").
-    for existing in upload.files:
-        if existing.path.startswith(clean + "/") or clean.startswith(existing.path + "/"):
-            raise InvalidRequest(f"{clean!r} clashes with the uploaded {existing.path!r}")
+    clash = staging_repo.upload_path_clash(session, upload_id, clean)
+    if clash is not None:
+        raise InvalidRequest(f"{clean!r} clashes with the uploaded {clash!r}")
     return SpoolWriter(final, max_bytes=max_bytes), clean
 
 
@@ -122,16 +124,17 @@ def record_file(
     session: Session, *, upload_id: uuid.UUID, path: str, size_bytes: int, sha256: str
 ) -> UploadFile:
     """Record (or replace) a received file of the upload."""
-    upload = staging_repo.get_upload(session, upload_id)
+    upload = staging_repo.get_upload_row(session, upload_id)
     if upload is None:
         raise NotFound(f"no upload {upload_id}")
-    existing = next((f for f in upload.files if f.path == path), None)
+    existing = staging_repo.upload_file(session, upload_id, path)
     if existing is None:
         existing = UploadFile(upload_id=upload_id, path=path, size_bytes=size_bytes, sha256=sha256)
-        upload.files.append(existing)
+        session.add(existing)
     else:
         existing.size_bytes, existing.sha256 = size_bytes, sha256
     session.commit()
+    session.expire(upload, ["files"])  # a list read earlier in this session is reloaded when next used
     return existing
 
 

@@ -10,13 +10,41 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from myriagate.db.models.jobs import Job
-from myriagate.db.models.staging import Dataset, DatasetUse, JobStaging, Upload
+from myriagate.db.models.staging import Dataset, DatasetUse, JobStaging, Upload, UploadFile
 from myriagate.db.models.users import User
 from myriagate.domain.states import JobState
 
 
 def get_upload(session: Session, upload_id: uuid.UUID) -> Upload | None:
     return session.get(Upload, upload_id, options=[selectinload(Upload.files)])
+
+
+def get_upload_row(session: Session, upload_id: uuid.UUID) -> Upload | None:
+    """The upload alone, without loading its (possibly thousands of) files."""
+    return session.get(Upload, upload_id)
+
+
+def upload_file(session: Session, upload_id: uuid.UUID, path: str) -> UploadFile | None:
+    return session.scalars(
+        sa.select(UploadFile).where(UploadFile.upload_id == upload_id, UploadFile.path == path)
+    ).one_or_none()
+
+
+def upload_path_clash(session: Session, upload_id: uuid.UUID, path: str) -> str | None:
+    """An uploaded path that is a directory of ``path`` or lies under it ("a" and "a/b"), if any.
+
+    One indexed query per file, so an upload of many files stays linear.
+    """
+    parts = path.split("/")
+    ancestors = ["/".join(parts[:i]) for i in range(1, len(parts))]
+    return session.scalars(
+        sa.select(UploadFile.path)
+        .where(
+            UploadFile.upload_id == upload_id,
+            sa.or_(UploadFile.path.in_(ancestors), UploadFile.path.startswith(path + "/", autoescape=True)),
+        )
+        .limit(1)
+    ).first()
 
 
 def stale_uploads(session: Session, older_than: datetime, limit: int) -> Sequence[Upload]:
