@@ -27,10 +27,9 @@ from myriagate.db.models.jobs import Job
 from myriagate.db.models.staging import JobStaging
 from myriagate.db.repos import staging as staging_repo
 from myriagate.domain.jobs import RenderedScript
-from myriagate.domain.outputs import resolve_work_dir
 from myriagate.domain.states import JobState
 from myriagate.errors import MyriagateError
-from myriagate.ports import Clock, RemoteTree, SlurmBackendFactory, StagedFile, Stager
+from myriagate.ports import Clock, SlurmBackendFactory, StagedFile, Stager
 from myriagate.profiles.models import ClusterProfile
 from myriagate.services import audit, staging_transfers, submit, transitions, uploads
 from myriagate.services.residency import cluster_location, ensure_resident
@@ -80,11 +79,11 @@ def process(ctx: StagingContext, job_id: uuid.UUID) -> bool:
             return False
         direction = "in" if job.state is JobState.STAGING_IN else "out"
         try:
-            with _ClaimKeeper(ctx, job_id) as keeper:
-                if direction == "in":
-                    _stage_in(ctx, session, job, plan, keeper.progress)
-                else:
-                    staging_transfers.stage_out(ctx, session, job, plan, keeper.progress)
+            progress = _ClaimKeeper(ctx, job_id).progress
+            if direction == "in":
+                _stage_in(ctx, session, job, plan, progress)
+            else:
+                staging_transfers.stage_out(ctx, session, job, plan, progress)
         except MyriagateError as exc:
             session.rollback()
             return _failed(ctx, session, job_id, direction, exc)
@@ -93,25 +92,6 @@ def process(ctx: StagingContext, job_id: uuid.UUID) -> bool:
             log.exception("staging.unexpected_error", job_id=str(job_id), direction=direction)
             return _failed(ctx, session, job_id, direction, MyriagateError(repr(exc), transient=True))
     return True
-
-
-def cluster_tree(profile: ClusterProfile, login: str, root: str) -> RemoteTree:
-    conn = profile.connection
-    assert conn.host is not None and conn.known_hosts is not None  # checked at submission
-    return RemoteTree(host=conn.host, port=conn.port, login=login, known_hosts=conn.known_hosts, root=root)
-
-
-def job_dir(ctx: StagingContext, job: Job, plan: JobStaging) -> str:
-    """The job's absolute directory on the cluster (asked once, then kept in the plan)."""
-    if plan.job_dir:
-        return plan.job_dir
-    if job.work_dir and job.work_dir.startswith("/"):
-        plan.job_dir = job.work_dir
-    else:
-        home = ctx.backends.for_login(job.cluster_login).home_dir()
-        plan.job_dir = resolve_work_dir(job.spec.get("chdir"), home)
-    job.work_dir = plan.job_dir
-    return plan.job_dir
 
 
 def _stage_in(
@@ -127,7 +107,9 @@ def _stage_in(
         source="worker",
         at=ctx.clock.now(),
     )
-    dest = cluster_tree(ctx.profile, job.cluster_login, job_dir(ctx, job, plan))
+    dest = staging_transfers.cluster_tree(
+        ctx.profile, job.cluster_login, staging_transfers.job_dir(ctx, job, plan)
+    )
     staged = staging_transfers.stage_in(ctx, session, job, plan, dest, progress)
     now = ctx.clock.now()
     plan.staged_inputs = [_manifest_row(f) for f in staged]
@@ -209,12 +191,6 @@ class _ClaimKeeper:
         self._job_id = job_id
         self._last = time.monotonic()
         self._lock = threading.Lock()
-
-    def __enter__(self) -> _ClaimKeeper:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        return None
 
     def progress(self, done: int, total: int) -> None:
         with self._lock:

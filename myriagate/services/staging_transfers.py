@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import structlog
@@ -19,10 +18,11 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.staging import Dataset, DatasetFile, DatasetRole, DatasetUse, JobStaging
 from myriagate.db.repos import staging as staging_repo
+from myriagate.domain.outputs import resolve_work_dir
 from myriagate.domain.states import JobState
 from myriagate.errors import ChecksumMismatch, StagingError
 from myriagate.ports import RemoteTree, StagedFile
-from myriagate.profiles.models import Storage
+from myriagate.profiles.models import ClusterProfile, Storage
 from myriagate.services import audit, transitions, uploads
 from myriagate.services.residency import ensure_resident, storage_location
 
@@ -39,6 +39,25 @@ Progress = Callable[[int, int], None]
 
 def output_dataset_id(job_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(_OUTPUT_NAMESPACE, f"{job_id}:output")
+
+
+def cluster_tree(profile: ClusterProfile, login: str, root: str) -> RemoteTree:
+    conn = profile.connection
+    assert conn.host is not None and conn.known_hosts is not None  # checked at submission
+    return RemoteTree(host=conn.host, port=conn.port, login=login, known_hosts=conn.known_hosts, root=root)
+
+
+def job_dir(ctx: StagingContext, job: Job, plan: JobStaging) -> str:
+    """The job's absolute directory on the cluster (asked once, then kept in the plan)."""
+    if plan.job_dir:
+        return plan.job_dir
+    if job.work_dir and job.work_dir.startswith("/"):
+        plan.job_dir = job.work_dir
+    else:
+        home = ctx.backends.for_login(job.cluster_login).home_dir()
+        plan.job_dir = resolve_work_dir(job.spec.get("chdir"), home)
+    job.work_dir = plan.job_dir
+    return plan.job_dir
 
 
 def storage_tree(storage: Storage, root: str) -> RemoteTree:
@@ -97,13 +116,11 @@ def discard_inputs(ctx: StagingContext, plan: JobStaging) -> None:
     """Free the spool once the inputs are verified on the cluster."""
     if plan.upload_id is not None:
         uploads.discard_spool(ctx.spool_dir, plan.upload_id)
-    _remove(ctx.spool_dir / "stage-in" / str(plan.job_id))
+    shutil.rmtree(ctx.spool_dir / "stage-in" / str(plan.job_id), ignore_errors=True)
 
 
 def stage_out(ctx: StagingContext, session: Session, job: Job, plan: JobStaging, progress: Progress) -> None:
     """Copy the job's outputs to its storage endpoint, record them as a dataset, complete the job."""
-    from myriagate.services.staging import cluster_tree, job_dir
-
     storage = ctx.profile.storage_endpoint(plan.output_endpoint or "")
     if storage is None:
         raise StagingError(
@@ -148,7 +165,7 @@ def stage_out(ctx: StagingContext, session: Session, job: Job, plan: JobStaging,
                  {"dataset_id": str(dataset.id), "files": len(stored), "endpoint": storage.name,
                   "region": storage.region}, "worker", at=now)  # fmt: skip
     session.commit()
-    _remove(relay)
+    shutil.rmtree(relay, ignore_errors=True)
     log.info("staging.out_done", job_id=str(job.id), files=len(stored), endpoint=storage.name)
 
 
@@ -196,7 +213,3 @@ def _verified(result: Iterable[StagedFile], expected: Mapping[str, str], what: s
         if got[path].sha256 != sha:
             raise ChecksumMismatch(f"{what}: {path!r} arrived with sha256 {got[path].sha256}, expected {sha}")
     return [got[path] for path in sorted(expected)]
-
-
-def _remove(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
