@@ -20,7 +20,7 @@ from myriagate.db.models.jobs import Job
 from myriagate.db.models.staging import Dataset, JobStaging, Upload
 from myriagate.db.models.users import User
 from myriagate.db.repos import staging as staging_repo
-from myriagate.domain.staging import output_pattern
+from myriagate.domain.staging import Location, output_pattern
 from myriagate.errors import FieldError, InvalidRequest, NotFound
 from myriagate.profiles.models import ClusterProfile, Storage
 from myriagate.services.residency import cluster_location, ensure_resident, storage_location
@@ -50,6 +50,13 @@ class ResidencyContext:
     allowed_regions: Collection[str]
     audit_session: Callable[[], Session]
     source: str = "api"
+
+    def check(self, location: Location, *, actor: object, what: str, at: datetime) -> None:
+        """``ensure_resident`` with this policy (refusals audited, nothing else written)."""
+        ensure_resident(
+            location, self.allowed_regions, audit_session=self.audit_session, actor=actor, subject=None,
+            what=what, source=self.source, at=at,
+        )  # fmt: skip
 
 
 @dataclass
@@ -98,27 +105,9 @@ def check(
     if (input_paths or patterns) and (profile.connection.runner != "ssh" or profile.connection.host is None):
         raise InvalidRequest(f"cluster {profile.name} has no SSH connection: data staging needs one")
     if store is not None:
-        ensure_resident(
-            storage_location(store),
-            residency.allowed_regions,
-            audit_session=residency.audit_session,
-            actor=user.id,
-            subject=None,
-            what="job outputs (at submission)",
-            source=residency.source,
-            at=at,
-        )
+        residency.check(storage_location(store), actor=user.id, what="job outputs (at submission)", at=at)
     if input_paths:
-        ensure_resident(
-            cluster_location(profile),
-            residency.allowed_regions,
-            audit_session=residency.audit_session,
-            actor=user.id,
-            subject=None,
-            what="job inputs (at submission)",
-            source=residency.source,
-            at=at,
-        )
+        residency.check(cluster_location(profile), actor=user.id, what="job inputs (at submission)", at=at)
         for dataset in datasets:
             endpoint = profile.storage_endpoint(dataset.endpoint)
             if endpoint is None:
