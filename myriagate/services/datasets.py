@@ -13,7 +13,6 @@ sha256 is checked against the one recorded at stage-out before a byte is sent.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import uuid
 from collections.abc import Callable, Sequence
@@ -186,9 +185,10 @@ def fetch_file(
     tmpdir = spool_dir / "downloads" / uuid.uuid4().hex
     tmpdir.mkdir(parents=True, exist_ok=False)
     try:
-        stager.download(storage_tree(endpoint, dataset.root), [clean], tmpdir)
+        # The stager computes size and sha256 of what landed here (the port's contract).
+        (fetched,) = stager.download(storage_tree(endpoint, dataset.root), [clean], tmpdir)
         local = tmpdir / clean
-        size, digest = _measure(local)
+        size, digest = fetched.size_bytes, fetched.sha256
         if digest != recorded.sha256 or size != recorded.size_bytes:
             raise ChecksumMismatch(
                 f"{clean!r} of dataset {dataset_id} has sha256 {digest} ({size} bytes) on "
@@ -198,14 +198,3 @@ def fetch_file(
         shutil.rmtree(tmpdir, ignore_errors=True)
         raise
     return DownloadedFile(path=clean, local=local, tmpdir=tmpdir, size_bytes=size, sha256=digest)
-
-
-def _measure(path: Path) -> tuple[int, str]:
-    """Size and sha256 of a local file, read in chunks (memory stays bounded)."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
