@@ -131,6 +131,12 @@ class Worker:
         """Settle after the tick; a failure is logged and retried next time, never fatal."""
         if self.settle is None:
             return result
+        if result.error is not None:
+            # The cluster did not answer the poll: settling now would stack more Slurm
+            # commands (sacct sweeps) on a cluster that is failing, and stretch the tick
+            # far past one command timeout. Holds wait a tick; nothing is lost.
+            log.info("worker.settle_deferred", cluster=self.options.cluster, error=result.error)
+            return result
         try:
             settled = self.settle(session)
         except Exception:

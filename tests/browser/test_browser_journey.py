@@ -30,6 +30,8 @@ from myriagate.settings import Settings
 from tests.cli.live_gateway import LiveGateway
 from tests.conftest import CLUSTER
 
+expect = pytest.importorskip("playwright.sync_api").expect
+
 pytestmark = [pytest.mark.browser, pytest.mark.slurm]
 
 ACCOUNT = "caen-climat"
@@ -195,9 +197,11 @@ def test_essentials_work_without_javascript(browser: Any, live: LiveGateway, scr
     page.get_by_label("Time limit").fill("15")
     page.get_by_label("Job name").fill(RUN_TAG)
     page.get_by_role("button", name="Check and estimate").click()
-    assert "This job will hold" in page.content()
+    # Without JavaScript each click is a form POST and a new page: wait for the new page's
+    # text rather than reading content() while the navigation may still be under way.
+    expect(page.locator("body")).to_contain_text("This job will hold")
     page.get_by_role("button", name="Submit", exact=True).click()
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}$"))
     page.get_by_role("button", name="Cancel this job").click()
-    assert "Cancel requested" in page.content() or "cancelled" in page.content()
+    expect(page.locator("body")).to_contain_text(re.compile("Cancel requested|cancelled"))
     shot(page, screenshot_dir, "14-no-javascript")

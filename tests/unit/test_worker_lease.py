@@ -15,6 +15,7 @@ from myriagate.db.repos import leases
 from myriagate.domain.jobs import JobSpec, RenderedScript
 from myriagate.domain.states import JobState
 from myriagate.services.clock import SystemClock
+from myriagate.services.settlement import SettleResult
 from myriagate.services.submit import SubmitRequest, submit_job
 from myriagate.services.tracking import TickResult
 from myriagate.services.worker import Backoff, Worker, WorkerOptions, lease_name
@@ -158,6 +159,30 @@ def test_a_failing_tick_does_not_kill_the_worker(
     result = w.run_once()
     assert result is not None and result.error is not None and "a bug" in result.error
     assert [w.step(), w.step()] == [1, 2]  # backing off, still alive
+
+
+@pytest.mark.parametrize("poll_error", [None, "squeue: no exit after 3 s, killed"])
+def test_settlement_waits_while_the_cluster_does_not_answer_the_poll(
+    session_factory: sessionmaker[Session],
+    backends: FakeSlurmBackendFactory,
+    clock: FakeClock,
+    poll_error: str | None,
+) -> None:
+    settled: list[int] = []
+
+    def tick(session: Session, **_: object) -> TickResult:
+        return TickResult(changed=0, polled=2, error=poll_error)
+
+    def settle(session: Session) -> SettleResult:
+        settled.append(1)
+        return SettleResult(settled=3)
+
+    w = Worker(session_factory, backends, clock, WorkerOptions(cluster=CLUSTER), holder="w1",
+               tick=tick, settle=settle)  # fmt: skip
+    result = w.run_once()
+    assert result is not None and result.error == poll_error
+    # A failing cluster gets no sacct sweep stacked on the failed poll; a healthy one is settled.
+    assert (len(settled), result.changed) == ((0, 0) if poll_error else (1, 3))
 
 
 @pytest.mark.timeout(60)
