@@ -8,6 +8,26 @@ import sys
 import structlog
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, unless given a stream.
+
+    A handler that kept the stream of the moment it was made would write to a closed file
+    once that stream is swapped out (pytest's capture, a daemon redirecting its output).
+    """
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)  # not StreamHandler's: it would pin today's stderr
+        self._fixed: object | None = None
+
+    @property
+    def stream(self) -> object:
+        return self._fixed if self._fixed is not None else sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:  # ``setStream`` pins an explicit stream
+        self._fixed = value
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     """Route stdlib and structlog records through one structlog pipeline to stderr."""
     renderer: structlog.types.Processor = (
@@ -26,7 +46,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         # configures early, ``serve``/``worker`` again from settings, tests capture logs).
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
