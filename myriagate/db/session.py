@@ -41,3 +41,15 @@ def make_session_factory(engine_or_url: Engine | str) -> sessionmaker[Session]:
     """A session factory; objects stay readable after commit (services return them)."""
     engine = make_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+
+
+def release_connection(session: Session) -> None:
+    """End the session's transaction so its pooled connection goes back to the pool.
+
+    Called before slow remote work (an SSH command, a transfer) on a request path: a request
+    that kept its connection through seconds of SSH would starve the pool under load (the
+    others then wait for a connection until the pool's timeout: 503). Commits what is pending
+    (nothing, on the read paths that call this); loaded objects stay usable, as the factories
+    here do not expire them on commit, and the session takes a new connection when next used.
+    """
+    session.commit()

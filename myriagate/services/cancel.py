@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import User
 from myriagate.db.repos import jobs as jobs_repo
+from myriagate.db.session import release_connection
 from myriagate.domain.states import JobState
 from myriagate.errors import JobNotCancellable, NotFound
 from myriagate.ports import Clock, SlurmBackendFactory
@@ -65,6 +66,7 @@ def cancel_job(
         return job
 
     # Slurm errors propagate (nothing recorded): the user sees the cancel did not happen.
+    release_connection(session)  # not held through the SSH call
     backends.for_login(job.cluster_login).cancel(job.slurm_job_id)
     job.cancel_requested_at = job.cancel_requested_at or now
     job.updated_at = now

@@ -27,6 +27,7 @@ from myriagate.db.models.jobs import Job
 from myriagate.db.models.staging import Dataset, DatasetFile, DatasetRole, DatasetUse, JobStaging
 from myriagate.db.models.users import User
 from myriagate.db.repos import staging as staging_repo
+from myriagate.db.session import release_connection
 from myriagate.domain.staging import relative_path
 from myriagate.errors import ChecksumMismatch, FieldError, InvalidRequest, NotFound, StagingError
 from myriagate.ports import Stager
@@ -182,6 +183,7 @@ def fetch_file(
     endpoint = profile_for(dataset.cluster).storage_endpoint(dataset.endpoint)
     if endpoint is None:
         raise StagingError(f"dataset {dataset_id} is on endpoint {dataset.endpoint!r}, no longer declared")
+    release_connection(session)  # not held through the transfer
     tmpdir = spool_dir / "downloads" / uuid.uuid4().hex
     tmpdir.mkdir(parents=True, exist_ok=False)
     try:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import User
 from myriagate.db.repos import jobs as jobs_repo
+from myriagate.db.session import release_connection
 from myriagate.domain.outputs import resolve_output_path
 from myriagate.errors import NotFound
 from myriagate.ports import SlurmBackendFactory
@@ -69,4 +70,5 @@ def read_output(
     if path is None:
         return b""
     log.debug("job.read_output", job_id=str(job.id), slurm_job_id=job.slurm_job_id, stream=stream)
+    release_connection(session)  # not held through the SSH call
     return backend.tail(path, max_bytes)

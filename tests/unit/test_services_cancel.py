@@ -186,3 +186,24 @@ def test_a_job_cancelled_while_its_submission_was_uncertain_is_cancelled_in_slur
     slurm_job = fake_cluster.job_by_tag(job.tag)
     assert slurm_job is not None and slurm_job.state == "CANCELLED"
     assert (found.state, found.slurm_job_id) == (JobState.CANCELLED, slurm_job.slurm_job_id)
+
+
+def test_no_database_connection_is_held_while_scancel_runs(
+    session: Session,
+    backends: FakeSlurmBackendFactory,
+    fake_cluster: FakeCluster,
+    alice: User,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # scancel over SSH may take seconds under load: a request holding its pooled connection
+    # meanwhile starves the pool (the others time out: 503).
+    job = submit(session, backends, alice, clock)
+    session.expire_all()  # a fresh request: nothing loaded, no transaction yet
+    seen: list[bool] = []
+    call = fake_cluster._call
+    monkeypatch.setattr(fake_cluster, "_call", lambda c: (seen.append(session.in_transaction()), call(c))[1])
+    cancelled = cancel(session, backends, job, alice, clock)
+    assert seen == [False]
+    assert cancelled.cancel_requested_at == clock.now()
+    assert reload(session, job).cancel_requested_at == clock.now()  # recorded afterwards all the same

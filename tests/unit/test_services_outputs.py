@@ -102,3 +102,21 @@ def test_someone_elses_output_is_not_found(
     with pytest.raises(NotFound):
         read_output(session, job_id=uuid.uuid4(), user=alice, backends=backends)
     assert fake_cluster.calls["tail"] == 0
+
+
+def test_no_database_connection_is_held_while_the_output_is_read(
+    session: Session,
+    backends: FakeSlurmBackendFactory,
+    fake_cluster: FakeCluster,
+    alice: User,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    job = submit(session, backends, alice, clock)
+    fake_cluster.write_file(f"/home/alice/slurm-{job.slurm_job_id}.out", b"hi\n")
+    session.expire_all()
+    seen: list[bool] = []
+    call = fake_cluster._call
+    monkeypatch.setattr(fake_cluster, "_call", lambda c: (seen.append(session.in_transaction()), call(c))[1])
+    assert read_output(session, job_id=job.id, user=alice, backends=backends) == b"hi\n"
+    assert seen == [False]  # the SSH tail ran with the pooled connection given back
