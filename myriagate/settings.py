@@ -21,6 +21,11 @@ class Settings(BaseSettings):
 
     dev_mode: bool = False
     database_url: str = "sqlite:///./myriagate.db"
+    # Per process (PostgreSQL): each API or worker process keeps up to size + overflow
+    # connections; a request waits db_pool_timeout_s for one, then gets 503 service_busy.
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout_s: float = Field(default=30.0, gt=0)
     # A placeholder on purpose: refused below unless dev_mode is on.
     secret_key: str = "dev-insecure-secret"  # noqa: S105
     profiles_dir: Path | None = None

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.db.ledger import SqlLedger
-from myriagate.db.session import make_session_factory
+from myriagate.db.session import PoolOptions, make_engine, make_session_factory
 from myriagate.errors import ConfigError, NotFound
 from myriagate.ports import Clock, CommandRunner, SlurmBackend, Stager
 from myriagate.profiles.loader import load_all_profiles
@@ -222,5 +222,9 @@ def build_gateway(settings: Settings | None = None) -> Gateway:
             f"known: {', '.join(sorted(profiles))}"
         )
     return Gateway(
-        settings=settings, profiles=profiles, session_factory=make_session_factory(settings.database_url)
+        settings=settings,
+        profiles=profiles,
+        session_factory=make_session_factory(
+            make_engine(settings.database_url, pool=PoolOptions.from_settings(settings))
+        ),
     )

@@ -173,6 +173,9 @@ def worker(
         gateway.close()
 
 
+KEEP_ALIVE_S = 75
+
+
 @app.command()
 @guarded
 def serve(
@@ -197,6 +200,10 @@ def serve(
         log_config=None,  # keep our structlog pipeline (configure_logging)
         # The client address must stay the proxy's own: a trusted proxy is recognised by it.
         proxy_headers=False,
+        # Longer than any client's or proxy's idle keep-alive (nginx upstreams: 60 s, httpx:
+        # 5 s): the server closing an idle connection just as the client reuses it fails
+        # that request (ReadError), and a POST is not retried.
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 

@@ -7,6 +7,7 @@ processes (web, worker) can share one file.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +27,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def make_engine(database_url: str, *, echo: bool = False) -> Engine:
+@dataclass(frozen=True)
+class PoolOptions:
+    """Connection pool bounds of a server database (ignored for SQLite: one file, no server)."""
+
+    size: int = 5
+    max_overflow: int = 10
+    timeout_s: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> PoolOptions:
+        return cls(settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_s)
+
+
+def make_engine(database_url: str, *, echo: bool = False, pool: PoolOptions | None = None) -> Engine:
     """An engine for ``database_url`` (``sqlite:///…`` or ``postgresql+psycopg://…``)."""
     url = sa.make_url(database_url)
     if url.get_backend_name() == "sqlite":
@@ -34,7 +48,15 @@ def make_engine(database_url: str, *, echo: bool = False) -> Engine:
         engine = sa.create_engine(url, echo=echo, connect_args={"check_same_thread": False})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(url, echo=echo, pool_pre_ping=True)
+    pool = pool or PoolOptions()
+    return sa.create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=pool.size,
+        max_overflow=pool.max_overflow,
+        pool_timeout=pool.timeout_s,
+    )
 
 
 def make_session_factory(engine_or_url: Engine | str) -> sessionmaker[Session]:

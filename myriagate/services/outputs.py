@@ -64,6 +64,7 @@ def read_output(
     backend = backends.for_login(job.cluster_login)
     if job.slurm_job_id is not None and (job.work_dir is None or not job.work_dir.startswith("/")):
         # Submitted while the cluster could not tell the login's home: learn it now, once.
+        release_connection(session)  # not held through the SSH call
         job.work_dir = known_work_dir(backend, job.work_dir)
         session.commit()
     path = output_path(job, stream, array_task_id)

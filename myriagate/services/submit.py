@@ -269,11 +269,16 @@ def _send(
 def _record_success(
     session: Session, job: Job, slurm_job_id: str, backends: SlurmBackendFactory, clock: Clock
 ) -> None:
+    work_dir = job.work_dir
+    if work_dir is None or not work_dir.startswith("/"):
+        # Over SSH (once per login and process): asked before the transaction below, so no
+        # pooled connection waits on it.
+        work_dir = known_work_dir(backends.for_login(job.cluster_login), work_dir)
     # The owner may have cancelled while sbatch ran (another request): honour it.
     session.refresh(job)
     transitions.record_submitted(session, job, slurm_job_id, at=clock.now())
     if job.work_dir is None or not job.work_dir.startswith("/"):
-        job.work_dir = known_work_dir(backends.for_login(job.cluster_login), job.work_dir)
+        job.work_dir = work_dir
     session.commit()
     log.info("job.submitted", job_id=str(job.id), slurm_job_id=slurm_job_id)
     if job.cancel_requested_at is not None:

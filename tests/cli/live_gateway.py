@@ -16,6 +16,8 @@ from typing import IO
 
 import httpx
 
+from myriagate.cli.main import KEEP_ALIVE_S
+
 
 class LiveGateway:
     """``with LiveGateway(env, log_path) as gw: gw.url`` — both processes stop on exit."""
@@ -38,6 +40,7 @@ class LiveGateway:
         os.set_inheritable(fd, True)
         serve = [sys.executable, "-m", "uvicorn", "--factory", "myriagate.web.app:create_app"]
         serve += ["--fd", str(fd), "--workers", str(self.workers), "--log-level", "warning"]
+        serve += ["--timeout-keep-alive", str(KEEP_ALIVE_S)]  # as `myriagate serve`
         self._start(serve, pass_fds=(fd,))
         if self.with_worker:
             self._start([sys.executable, "-c", "from myriagate.cli.main import run; run()", "worker"])
