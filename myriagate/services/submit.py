@@ -179,14 +179,6 @@ def submit_job(
         updated_at=now,
     )
     session.add(job)
-    session.flush()
-    if ledger is not None:
-        try:
-            holds.hold_for_job(session, ledger(session), profile=profile, job_id=job.id, spec=spec,
-                               cluster=request.cluster, at=now)  # fmt: skip
-        except Exception:
-            session.rollback()  # nothing written: neither the job nor a hold
-            raise
     detail: dict[str, Any] = {
         "cluster": job.cluster, "account": job.slurm_account, "partition": job.partition, "tag": job.tag,
     }  # fmt: skip
@@ -200,6 +192,17 @@ def submit_job(
         }
     jobs_repo.add_state_change(session, job, from_state=None, to_state=initial, at=now)
     audit.record(session, user.id, "job.submit", ("job", job.id), detail, request.source, at=now)
+    session.flush()
+    if ledger is not None:
+        # Last, right before the commit: the hold's conditional UPDATE locks the project's
+        # allocation row until the commit, and every submission of the project waits on it
+        # (holding its pooled connection). Nothing else may run inside that window.
+        try:
+            holds.hold_for_job(session, ledger(session), profile=profile, job_id=job.id, spec=spec,
+                               cluster=request.cluster, at=now)  # fmt: skip
+        except Exception:
+            session.rollback()  # nothing written: neither the job nor a hold
+            raise
     session.commit()  # the intent is durable before sbatch runs
     if initial is JobState.STAGING_IN:
         log.info(

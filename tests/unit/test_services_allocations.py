@@ -196,6 +196,35 @@ def test_submit_holds_the_worst_case_and_refuses_what_does_not_fit(
     assert balance.held == Cost(2 * SMALL_COST.core_seconds, 0) and balance.remaining == Cost(10, 0)
 
 
+def test_the_allocation_row_is_locked_only_for_the_holds_last_statements(
+    session: Session, clock: FakeClock, world: dict[str, object], admin: User, alice: User,
+    backends: FakeSlurmBackendFactory,
+) -> None:  # fmt: skip
+    # Every submission of a project waits on its allocation row from the hold's UPDATE to the
+    # commit, holding a pooled connection: under load, a long window starved the API's pool.
+    allocations.grant(session, admin, cluster=CLUSTER, slurm_account="caen-climat",
+                      amount=Cost(10 * SMALL_COST.core_seconds, 0), clock=clock)  # fmt: skip
+    statements: list[str] = []
+    engine = session.get_bind()
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(" ".join(statement.split()[:3]))
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        _submit(session, backends, alice, clock)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    locked_at = next(i for i, s in enumerate(statements) if s.startswith("UPDATE allocations"))
+    # After the UPDATE: the hold's ledger entry, then the commit (not a statement here); the
+    # job, its state change and its audit entry were written before the lock was taken.
+    after = statements[locked_at + 1 :]
+    before_sbatch = after[: next((i for i, s in enumerate(after) if "jobs" in s), len(after))]
+    assert [s.split()[0] for s in before_sbatch] == ["INSERT"] and "ledger" in before_sbatch[0]
+    assert any(s.startswith("INSERT INTO audit") for s in statements[:locked_at])
+    assert any(s.startswith("INSERT INTO jobs") for s in statements[:locked_at])
+
+
 def test_a_project_without_allocation_cannot_submit(
     session: Session, clock: FakeClock, world: dict[str, object], bob: User, backends: FakeSlurmBackendFactory
 ) -> None:
