@@ -62,8 +62,14 @@ class CuttingRunner:
             except OSError:
                 pass
 
-        threading.Thread(target=cut, daemon=True).start()
-        return self.inner.run(argv, stdin=stdin, timeout=timeout, check=check)
+        cutter = threading.Thread(target=cut, daemon=True)
+        cutter.start()
+        try:
+            return self.inner.run(argv, stdin=stdin, timeout=timeout, check=check)
+        finally:
+            # An sbatch quicker than the delay ends before the cut; the cut still lands (on the
+            # now idle connection) before the caller goes on, so every run is cut exactly once.
+            cutter.join()
 
 
 class Backends:
