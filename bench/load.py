@@ -193,6 +193,25 @@ def server_exceptions(logs: list[Path]) -> dict[str, int]:
     return dict(kinds.most_common(5))
 
 
+def connections_held_long(logs: list[Path]) -> dict[str, list[float]]:
+    """Where pooled database connections were kept >= 2 s (``db.connection_held_long``): by
+    method and path (or the worker), [times, longest seconds], the five most frequent."""
+    held: dict[str, list[float]] = {}
+    for path in logs:
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(event, dict) or event.get("event") != "db.connection_held_long":
+                continue
+            where = f"{event.get('method', '')} {event.get('path', 'worker')}".strip()
+            seen = held.setdefault(where, [0, 0.0])
+            seen[0] += 1
+            seen[1] = max(seen[1], float(event.get("held_s", 0)))
+    return dict(sorted(held.items(), key=lambda kv: -kv[1][0])[:5])
+
+
 def doc_section(result: dict[str, Any], command: str) -> str:
     rows = "\n".join(
         f"| {op} | {result.get(f'{op}_count', 0)} | {result.get(f'{op}_per_s', 0)} | "
@@ -296,6 +315,7 @@ def main() -> None:
             result.update({k: v for k, v in report.figures().items() if k not in result})
             result["problem_samples"] = report.problems[:5]
             result["server_exceptions"] = server_exceptions([g.log_path for g in gateways])
+            result["connections_held_long"] = connections_held_long([g.log_path for g in gateways])
         result["direct_sbatch_per_s"] = round(direct_sbatch(args.anchor_submits), 2)
         result["ratio_submit_p50_vs_healthz_p50"] = round(
             result["submit_p50_ms"] / result["healthz_p50_ms"], 2

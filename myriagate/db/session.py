@@ -7,14 +7,17 @@ processes (web, worker) can share one file.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+log = structlog.get_logger(__name__)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -49,7 +52,7 @@ def make_engine(database_url: str, *, echo: bool = False, pool: PoolOptions | No
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     pool = pool or PoolOptions()
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
         echo=echo,
         pool_pre_ping=True,
@@ -57,12 +60,76 @@ def make_engine(database_url: str, *, echo: bool = False, pool: PoolOptions | No
         max_overflow=pool.max_overflow,
         pool_timeout=pool.timeout_s,
     )
+    sa.event.listen(engine, "checkout", _note_checkout)
+    sa.event.listen(engine, "checkin", _report_long_hold)
+    return engine
+
+
+HELD_LONG_S = 2.0  # a connection kept longer starves the pool under load: say who kept it
+
+
+def _note_checkout(_dbapi: Any, record: Any, _proxy: Any) -> None:
+    record.info["checked_out"] = (time.monotonic(), structlog.contextvars.get_contextvars())
+
+
+def _report_long_hold(_dbapi: Any, record: Any) -> None:
+    taken = record.info.pop("checked_out", None)
+    if taken is None:
+        return
+    held_s = time.monotonic() - taken[0]
+    if held_s >= HELD_LONG_S:
+        # The request (or job) that took it: its log context at checkout time.
+        log.warning("db.connection_held_long", held_s=round(held_s, 2), **taken[1])
 
 
 def make_session_factory(engine_or_url: Engine | str) -> sessionmaker[Session]:
-    """A session factory; objects stay readable after commit (services return them)."""
+    """A session factory; objects stay readable after commit (services return them).
+
+    Its sessions know whether their open transaction wrote anything (``only_read``).
+    """
     engine = make_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+    factory = sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+    sa.event.listen(factory, "after_begin", _transaction_began)
+    sa.event.listen(factory, "after_flush", _wrote)
+    sa.event.listen(factory, "do_orm_execute", _maybe_wrote)
+    sa.event.listen(factory, "after_transaction_end", _transaction_ended)
+    return factory
+
+
+_WRITES = "myriagate.writes"
+
+
+def _transaction_began(session: Session, _transaction: Any, _connection: Any) -> None:
+    session.info.setdefault(_WRITES, False)
+
+
+def _wrote(session: Session, _context: Any) -> None:
+    session.info[_WRITES] = True
+
+
+def _maybe_wrote(state: Any) -> None:
+    statement = state.statement
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WRITES] = True
+    elif isinstance(statement, sa.TextClause) and str(statement).lstrip()[:6].upper() != "SELECT":
+        state.session.info[_WRITES] = True  # raw SQL: a write unless it plainly reads
+
+
+def _transaction_ended(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the outermost one: committed or rolled back
+        session.info.pop(_WRITES, None)
+
+
+def only_read(session: Session) -> bool:
+    """True when the session's open transaction has read and written nothing at all.
+
+    False when it wrote (a flush, an INSERT/UPDATE/DELETE, raw SQL other than SELECT), has
+    changes waiting for a flush, or when the session does not come from
+    ``make_session_factory`` (it is not tracked: unknown is not "only read").
+    """
+    if session.info.get(_WRITES) is not False:
+        return False
+    return not (session.new or session.dirty or session.deleted)
 
 
 def release_connection(session: Session) -> None:

@@ -39,6 +39,7 @@ from myriagate.web.metrics import install_metrics
 from myriagate.web.pages import install_pages
 from myriagate.web.pages.errors import unhandled_response
 from myriagate.web.problems import document_problems, install_problem_handlers
+from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway, build_gateway
 
 log = structlog.get_logger(__name__)
@@ -81,7 +82,9 @@ class RequestIdMiddleware:
                     headers["X-Request-ID"] = request_id
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        with structlog.contextvars.bound_contextvars(
+            request_id=request_id, method=scope["method"], path=scope["path"]
+        ):
             try:
                 await self.app(scope, receive, send_with_id)
             except Exception as exc:
@@ -125,7 +128,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.add_middleware(RequestIdMiddleware)
 
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(route_class=ReleasingRoute, prefix=API_PREFIX)
     for module in (me, tokens, sessions, users, clusters, templates, jobs, allocations, uploads, datasets):
         api.include_router(module.router)
     api.include_router(notifications.router)  # /me/notifications, /me/webhooks (docs/notifications.md)

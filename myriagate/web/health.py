@@ -28,10 +28,11 @@ from fastapi.responses import JSONResponse
 
 from myriagate.errors import MyriagateError, NotFound
 from myriagate.web.problems import problem_response
+from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
 
 log = structlog.get_logger(__name__)
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=ReleasingRoute, tags=["health"])
 
 Status = Literal["up", "down"]
 

@@ -36,9 +36,10 @@ from myriagate.web.api.schemas import (
 )
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession, GatewayDep
 from myriagate.web.problems import problem_responses
+from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
 
-router = APIRouter(tags=["allocations"])
+router = APIRouter(route_class=ReleasingRoute, tags=["allocations"])
 
 _CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {

@@ -12,10 +12,11 @@ from myriagate.web.api.schemas import ClusterDetail, ClusterHealthOut, ClusterOu
 from myriagate.web.api.staging_schemas import StorageEndpointOut
 from myriagate.web.deps import CurrentUser, GatewayDep
 from myriagate.web.problems import problem_responses
+from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
 
 log = structlog.get_logger(__name__)
-router = APIRouter(tags=["clusters"])
+router = APIRouter(route_class=ReleasingRoute, tags=["clusters"])
 
 
 def _cluster_out(profile: Any, gateway: Gateway) -> ClusterOut:

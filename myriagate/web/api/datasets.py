@@ -28,8 +28,9 @@ from myriagate.web.api.staging_schemas import (
 )
 from myriagate.web.deps import CurrentUser, DbSession, GatewayDep
 from myriagate.web.problems import problem_responses
+from myriagate.web.routing import ReleasingRoute
 
-router = APIRouter(tags=["datasets"])
+router = APIRouter(route_class=ReleasingRoute, tags=["datasets"])
 
 _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/octet-stream": {}}, "description": "The file's bytes, verified"},

@@ -34,9 +34,10 @@ from myriagate.web.api.schemas import (
 )
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession, GatewayDep
 from myriagate.web.problems import problem_responses
+from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(route_class=ReleasingRoute, tags=["jobs"])
 
 MAX_OUTPUT_BYTES = 1024 * 1024
 STATE_HEADER = "X-Myriagate-Job-State"

@@ -7,8 +7,9 @@ from fastapi import APIRouter
 from myriagate.web.api.schemas import UserOut
 from myriagate.web.api.users import user_out
 from myriagate.web.deps import CurrentUser
+from myriagate.web.routing import ReleasingRoute
 
-router = APIRouter(tags=["me"])
+router = APIRouter(route_class=ReleasingRoute, tags=["me"])
 
 
 @router.get("/me")

@@ -16,8 +16,9 @@ from myriagate.domain.notices import NoticeKind
 from myriagate.services import notices
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession, SettingsDep
 from myriagate.web.problems import problem_responses
+from myriagate.web.routing import ReleasingRoute
 
-router = APIRouter(tags=["notifications"])
+router = APIRouter(route_class=ReleasingRoute, tags=["notifications"])
 
 
 class ChannelChoice(BaseModel):

@@ -17,8 +17,9 @@ from myriagate.web import auth
 from myriagate.web.api.schemas import LoginIn, SessionOut
 from myriagate.web.deps import ClockDep, CurrentIdentity, DbSession, SettingsDep
 from myriagate.web.problems import problem_responses
+from myriagate.web.routing import ReleasingRoute
 
-router = APIRouter(tags=["sessions"])
+router = APIRouter(route_class=ReleasingRoute, tags=["sessions"])
 
 
 @router.post("/sessions", status_code=201, responses=problem_responses(401, 422))

@@ -8,8 +8,9 @@ from myriagate.services.templates import TemplateCatalog, TemplateMeta
 from myriagate.web.api.schemas import TemplateDetail, TemplateOut, TemplateParameterOut
 from myriagate.web.deps import CurrentUser, GatewayDep
 from myriagate.web.problems import problem_responses
+from myriagate.web.routing import ReleasingRoute
 
-router = APIRouter(tags=["templates"])
+router = APIRouter(route_class=ReleasingRoute, tags=["templates"])
 
 
 def _template_out(meta: TemplateMeta) -> TemplateOut:

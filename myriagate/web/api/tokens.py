@@ -10,8 +10,9 @@ from myriagate.services import auth as auth_service
 from myriagate.web.api.schemas import TokenCreated, TokenIn, TokenOut
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession, LoginIdentity, SettingsDep
 from myriagate.web.problems import problem_responses
+from myriagate.web.routing import ReleasingRoute
 
-router = APIRouter(tags=["tokens"])
+router = APIRouter(route_class=ReleasingRoute, tags=["tokens"])
 
 
 @router.post("/tokens", status_code=201, responses=problem_responses(403, 422))

@@ -19,8 +19,9 @@ from myriagate.services import uploads
 from myriagate.web.api.staging_schemas import UploadCreated, UploadFileOut, UploadOut
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession, GatewayDep
 from myriagate.web.problems import problem_responses
+from myriagate.web.routing import ReleasingRoute
 
-router = APIRouter(tags=["uploads"])
+router = APIRouter(route_class=ReleasingRoute, tags=["uploads"])
 
 _SHA_HEADER = Annotated[
     str | None,

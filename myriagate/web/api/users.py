@@ -16,8 +16,9 @@ from myriagate.services import authz, people
 from myriagate.web.api.schemas import MembershipIn, MembershipOut, UserIn, UserOut, UserPatch
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession
 from myriagate.web.problems import problem_responses
+from myriagate.web.routing import ReleasingRoute
 
-router = APIRouter(tags=["users"])
+router = APIRouter(route_class=ReleasingRoute, tags=["users"])
 
 
 def user_out(user: people.User) -> UserOut:

@@ -19,8 +19,9 @@ from myriagate.web.deps import ClockDep, DbSession, GatewayDep
 from myriagate.web.pages.deps import PageContext, PageUser, require_roles
 from myriagate.web.pages.forms import errors_by_field, form_fields, see_other
 from myriagate.web.pages.rendering import render
+from myriagate.web.routing import ReleasingRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 ADMINS: tuple[authz.Role, ...] = ("university_admin", "platform_admin")
 
 

@@ -11,9 +11,10 @@ from myriagate.services import admin_views, dashboard
 from myriagate.web.deps import DbSession, GatewayDep
 from myriagate.web.pages.deps import PageUser, require_roles
 from myriagate.web.pages.rendering import render
+from myriagate.web.routing import ReleasingRoute
 
 log = structlog.get_logger(__name__)
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 AUDIT_PAGE = 50
 
 

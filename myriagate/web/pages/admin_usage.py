@@ -16,8 +16,9 @@ from myriagate.web.deps import ClockDep, DbSession
 from myriagate.web.pages.charts import bar_chart
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.rendering import render, translator_for
+from myriagate.web.routing import ReleasingRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 GroupBy = Literal["institution", "project", "user"]
 
 

@@ -9,8 +9,9 @@ from myriagate.services import dashboard, jobs_query
 from myriagate.web.deps import ClockDep, DbSession
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.rendering import render
+from myriagate.web.routing import ReleasingRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 
 RECENT_JOBS = 10
 UNFINISHED = tuple(s for s in JobState if s not in FINAL_STATES)

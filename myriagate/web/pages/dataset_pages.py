@@ -18,8 +18,9 @@ from myriagate.services import datasets as datasets_service
 from myriagate.web.deps import DbSession, GatewayDep
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.rendering import render
+from myriagate.web.routing import ReleasingRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 
 PAGE_SIZE = 25
 

@@ -19,9 +19,10 @@ from myriagate.web.pages.forms import see_other
 from myriagate.web.pages.rendering import render
 from myriagate.web.pages.staging_view import job_staging_page
 from myriagate.web.pages.wording import STATE_EXPLANATIONS, reason_words
+from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 
 PAGE_SIZE = 25
 TAIL_BYTES = 8192

@@ -22,8 +22,9 @@ from myriagate.web.deps import ClockDep, DbSession, SettingsDep
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.forms import form_fields, local_path, see_other
 from myriagate.web.pages.rendering import render
+from myriagate.web.routing import ReleasingRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 
 LOGIN_CSRF_COOKIE = "myriagate_login_csrf"
 _ONE_YEAR_S = 365 * 24 * 3600

@@ -42,9 +42,10 @@ from myriagate.web.pages.staging_forms import (
     staging_preview,
     store_choices,
 )
+from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 
 OPTION_FIELDS = (
     "partition",

@@ -17,8 +17,9 @@ from myriagate.web.deps import ClockDep, DbSession, SettingsDep
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.forms import errors_by_field, form_fields, pydantic_fields, see_other
 from myriagate.web.pages.rendering import render
+from myriagate.web.routing import ReleasingRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 
 
 def _page(request: Request, page: PageUser, db: DbSession, **context: Any) -> Response:
