@@ -33,6 +33,7 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -179,17 +180,24 @@ def cancel_leftovers() -> int:
     return len(names)
 
 
-def server_exceptions(logs: list[Path]) -> dict[str, int]:
-    """The last line of every traceback the gateways logged (JSON logs), counted."""
-    kinds: Counter[str] = Counter()
+def log_events(logs: list[Path]) -> Iterator[dict[str, Any]]:
+    """Every JSON event the gateways logged (other lines skipped)."""
     for path in logs:
         for line in path.read_text(errors="replace").splitlines():
             try:
                 event = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(event, dict) and event.get("exception"):
-                kinds[str(event["exception"]).strip().splitlines()[-1][:120]] += 1
+            if isinstance(event, dict):
+                yield event
+
+
+def server_exceptions(logs: list[Path]) -> dict[str, int]:
+    """The last line of every traceback the gateways logged (JSON logs), counted."""
+    kinds: Counter[str] = Counter()
+    for event in log_events(logs):
+        if event.get("exception"):
+            kinds[str(event["exception"]).strip().splitlines()[-1][:120]] += 1
     return dict(kinds.most_common(5))
 
 
@@ -197,18 +205,13 @@ def connections_held_long(logs: list[Path]) -> dict[str, list[float]]:
     """Where pooled database connections were kept >= 2 s (``db.connection_held_long``): by
     method and path (or the worker), [times, longest seconds], the five most frequent."""
     held: dict[str, list[float]] = {}
-    for path in logs:
-        for line in path.read_text(errors="replace").splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(event, dict) or event.get("event") != "db.connection_held_long":
-                continue
-            where = f"{event.get('method', '')} {event.get('path', 'worker')}".strip()
-            seen = held.setdefault(where, [0, 0.0])
-            seen[0] += 1
-            seen[1] = max(seen[1], float(event.get("held_s", 0)))
+    for event in log_events(logs):
+        if event.get("event") != "db.connection_held_long":
+            continue
+        where = f"{event.get('method', '')} {event.get('path', 'worker')}".strip()
+        seen = held.setdefault(where, [0, 0.0])
+        seen[0] += 1
+        seen[1] = max(seen[1], float(event.get("held_s", 0)))
     return dict(sorted(held.items(), key=lambda kv: -kv[1][0])[:5])
 
 
