@@ -57,6 +57,9 @@ log = structlog.get_logger(__name__)
 _CLOSING = (EntryKind.RELEASE, EntryKind.CHARGE)
 BATCH = 2000  # jobs per accounting call (sacct --jobs=…, ~16 kB of ids) and per transaction
 MAX_PER_RUN = 50_000  # finished jobs settled per run at most; the next run goes on
+# Outside jobs charged per sweep at most (one commit each): a first sweep over days of a busy
+# account would otherwise hold the worker's tick for many seconds; the next sweep goes on.
+OUTSIDE_PER_RUN = 500
 DEFAULT_SWEEP_EVERY_S = 60.0
 # How far back the sweep looks: overlapping windows are harmless (charges are once per id)
 # and cover a worker that was down for a while.
@@ -320,11 +323,17 @@ def sweep_outside(
     found = backends.for_service().accounting_by_accounts(accounts, since, until)
     outside = _not_ours(session, cluster, found)
     already = _charged_outside(session, cluster, [a.usage.slurm_job_id for a in outside])
+    due = [
+        a.usage
+        for a in outside
+        if a.usage.slurm_job_id not in already and a.usage.account is not None and not _never_ran(a.usage)
+    ]
     charged = 0
-    for item in outside:
-        used = item.usage
-        if used.slurm_job_id in already or used.account is None or _never_ran(used):
-            continue
+    for index, used in enumerate(due):
+        assert used.account is not None  # filtered above
+        if charged == OUTSIDE_PER_RUN:
+            log.info("settlement.outside_deferred", cluster=cluster, left=len(due) - index)
+            break
         at = used.started_at or used.ended_at or until
         allocation = allocations_repo.allocation_at(session, cluster, used.account, at)
         if allocation is None:

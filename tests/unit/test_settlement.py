@@ -251,6 +251,30 @@ def test_jobs_submitted_outside_the_gateway_are_charged_once(
     assert balance(session_factory, allocation_id).charged == Cost(3 * cost_of(60).core_seconds, 0)
 
 
+def test_a_backlog_of_outside_jobs_is_charged_a_bounded_number_per_sweep(
+    session_factory: sessionmaker[Session], backends: FakeSlurmBackendFactory, clock: FakeClock,
+    profile: ClusterProfile, allocation_id: object, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # A first sweep over days of a busy account must not hold the worker's tick (one commit
+    # per charge): it charges a bounded number, and the next sweeps go on where it stopped.
+    monkeypatch.setattr(settlement, "OUTSIDE_PER_RUN", 3)
+    theirs = [outside_job(backends, "bob") for _ in range(7)]
+    for slurm_job_id in theirs:
+        backends.cluster.set_state(slurm_job_id, "RUNNING")
+    clock.advance(60)
+    for slurm_job_id in theirs:
+        backends.cluster.finish(slurm_job_id)
+    w = worker(session_factory, backends, clock, profile)
+    charged = []
+    for _ in range(5):
+        w.run_once()
+        charged.append(len([j for k, j in kinds(session_factory) if k == "charge" and j]))
+        clock.advance(120)  # past the sweep interval
+    per_sweep = [b - a for a, b in zip([0, *charged], charged, strict=False)]
+    assert max(per_sweep) == 3 and charged[-1] == 7, charged  # 3 at most per sweep, then the rest
+    assert balance(session_factory, allocation_id).charged == Cost(7 * cost_of(60).core_seconds, 0)
+
+
 def test_crash_between_hold_and_sbatch_ends_consistent(
     session: Session, session_factory: sessionmaker[Session], backends: FakeSlurmBackendFactory,
     clock: FakeClock, profile: ClusterProfile, alice: User, allocation_id: object,
