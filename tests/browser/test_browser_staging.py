@@ -163,6 +163,7 @@ def test_submit_with_an_input_file_and_results_to_caen(
     downloaded = Path(download_info.value.path())
     assert sha256_of(downloaded) == shown["results/upper.txt"]
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Datasets").click()
+    page.wait_for_url(re.compile(r"/datasets$"))  # not the dataset page's own table of 2 files
     assert page.locator("table tbody tr").count() == 1
     shot(page, shots, "24-datasets")
 
