@@ -117,6 +117,9 @@ class FakeCluster:
     files: dict[str, bytes] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     reachable: bool = True
+    # Called with each command's name as it runs: a test's probe of what the caller holds
+    # meanwhile (an open transaction, say).
+    on_call: Callable[[str], None] | None = None
     _ids: itertools.count[int] = field(init=False)
     _fail_next: dict[str, MyriagateError] = field(default_factory=dict)
     _lose_next_submit_response: bool = False
@@ -207,6 +210,8 @@ class FakeCluster:
 
     def _call(self, command: str) -> None:
         self.calls[command] += 1
+        if self.on_call is not None:
+            self.on_call(command)
         if not self.reachable:
             raise SchedulerUnavailable(f"{self.name}: connection refused")
         exc = self._fail_next.pop(command, None)

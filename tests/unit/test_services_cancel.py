@@ -194,15 +194,13 @@ def test_no_database_connection_is_held_while_scancel_runs(
     fake_cluster: FakeCluster,
     alice: User,
     clock: FakeClock,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # scancel over SSH may take seconds under load: a request holding its pooled connection
     # meanwhile starves the pool (the others time out: 503).
     job = submit(session, backends, alice, clock)
     session.expire_all()  # a fresh request: nothing loaded, no transaction yet
     seen: list[bool] = []
-    call = fake_cluster._call
-    monkeypatch.setattr(fake_cluster, "_call", lambda c: (seen.append(session.in_transaction()), call(c))[1])
+    fake_cluster.on_call = lambda _command: seen.append(session.in_transaction())
     cancelled = cancel(session, backends, job, alice, clock)
     assert seen == [False]
     assert cancelled.cancel_requested_at == clock.now()

@@ -110,13 +110,11 @@ def test_no_database_connection_is_held_while_the_output_is_read(
     fake_cluster: FakeCluster,
     alice: User,
     clock: FakeClock,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     job = submit(session, backends, alice, clock)
     fake_cluster.write_file(f"/home/alice/slurm-{job.slurm_job_id}.out", b"hi\n")
     session.expire_all()
     seen: list[bool] = []
-    call = fake_cluster._call
-    monkeypatch.setattr(fake_cluster, "_call", lambda c: (seen.append(session.in_transaction()), call(c))[1])
+    fake_cluster.on_call = lambda _command: seen.append(session.in_transaction())
     assert read_output(session, job_id=job.id, user=alice, backends=backends) == b"hi\n"
     assert seen == [False]  # the SSH tail ran with the pooled connection given back
