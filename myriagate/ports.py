@@ -170,7 +170,13 @@ class StagedFile:
 class RemoteTree:
     """A directory on an SSH host, reached as one login, that a transfer reads or writes.
 
-    Every path a transfer names is relative to ``root`` and must stay inside it.
+    ``root`` is the operator's directory (a storage endpoint's configured root, the login's
+    home, a ``--chdir`` the researcher chose): it may be reached through links its owner set
+    up. ``anchor`` is what the gateway adds below it (``<account>/<dataset dir>``,
+    ``myriagate-jobs/<job id>``): every component is walked without following links, created
+    0700 when missing, and must belong to ``login``. Every path a transfer names is relative
+    to ``path`` and must stay inside it; the far side reports where it really wrote, and a
+    transfer whose files did not land at ``path`` (under the root's real location) fails.
     """
 
     host: str
@@ -178,6 +184,14 @@ class RemoteTree:
     login: str
     known_hosts: Path  # pinned host keys; never trust-on-first-use
     root: str  # absolute POSIX directory on that host
+    anchor: str = ""  # relative path below root, walked link by link (see above)
+
+    @property
+    def path(self) -> str:
+        """The directory the transfer's paths are relative to."""
+        if not self.anchor:
+            return self.root
+        return f"{self.root.rstrip('/')}/{self.anchor}"
 
 
 # (bytes done so far, bytes to move in total); called from the transferring thread.
@@ -205,7 +219,7 @@ class Stager(Protocol):
         *,
         progress: TransferProgress | None = None,
     ) -> list[StagedFile]:
-        """Copy ``local_root/f`` to ``dest.root/f`` for each ``f``; one StagedFile per file."""
+        """Copy ``local_root/f`` to ``dest.path/f`` for each ``f``; one StagedFile per file."""
         ...
 
     def download(
@@ -216,13 +230,16 @@ class Stager(Protocol):
         *,
         progress: TransferProgress | None = None,
     ) -> list[StagedFile]:
-        """Copy ``src.root/f`` to ``local_root/f`` for each ``f``; one StagedFile per file."""
+        """Copy ``src.path/f`` to ``local_root/f`` for each ``f``; one StagedFile per file."""
         ...
 
-    def scan(self, src: RemoteTree, patterns: Sequence[str]) -> list[StagedFile]:
-        """The regular files under ``src.root`` matching the glob ``patterns`` (``*`` stays in one
+    def scan(
+        self, src: RemoteTree, patterns: Sequence[str], *, newer_than_ns: int | None = None
+    ) -> list[StagedFile]:
+        """The regular files under ``src.path`` matching the glob ``patterns`` (``*`` stays in one
         directory, ``**`` crosses directories), with size and sha256 computed on that host.
-        Symlinks are not followed out of the root. Sorted by path; no duplicates."""
+        Symlinks are never followed. With ``newer_than_ns``, only files modified after that
+        time (ns since the epoch, the host's clock). Sorted by path; no duplicates."""
         ...
 
 

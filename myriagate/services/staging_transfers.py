@@ -23,7 +23,7 @@ from myriagate.domain.states import JobState
 from myriagate.errors import ChecksumMismatch, StagingError
 from myriagate.ports import RemoteTree, StagedFile
 from myriagate.profiles.models import ClusterProfile, Storage
-from myriagate.services import audit, transitions, uploads
+from myriagate.services import audit, staging_plan, transitions, uploads
 from myriagate.services.residency import ensure_resident, storage_location
 
 if TYPE_CHECKING:
@@ -31,20 +31,26 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# Output datasets get ids derived from their job: a retried stage-out writes to the same
-# directory (and resumes) instead of starting a second copy.
+# Output datasets get ids derived from their job (a retried stage-out finds its record); their
+# directory on the endpoint has a random name chosen at submission (``JobStaging.output_dir``).
 _OUTPUT_NAMESPACE = uuid.UUID("6f1b8a52-3d4e-4c1a-9a57-0c2f5e7d9b11")
 Progress = Callable[[int, int], None]
+
+# How an output dataset's files were chosen (``Dataset.selection``).
+SELECTION_JOB_DIR = "job_dir"
+SELECTION_NEWER_THAN_START = "newer_than_start"
 
 
 def output_dataset_id(job_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(_OUTPUT_NAMESPACE, f"{job_id}:output")
 
 
-def cluster_tree(profile: ClusterProfile, login: str, root: str) -> RemoteTree:
+def cluster_tree(profile: ClusterProfile, login: str, root: str, anchor: str = "") -> RemoteTree:
     conn = profile.connection
     assert conn.host is not None and conn.known_hosts is not None  # checked at submission
-    return RemoteTree(host=conn.host, port=conn.port, login=login, known_hosts=conn.known_hosts, root=root)
+    return RemoteTree(
+        host=conn.host, port=conn.port, login=login, known_hosts=conn.known_hosts, root=root, anchor=anchor
+    )
 
 
 def job_dir(ctx: StagingContext, job: Job, plan: JobStaging) -> str:
@@ -60,21 +66,53 @@ def job_dir(ctx: StagingContext, job: Job, plan: JobStaging) -> str:
     return plan.job_dir
 
 
+def has_own_dir(job: Job) -> bool:
+    """Whether the job runs in a directory the gateway made for it (not a --chdir of the user's)."""
+    return job.spec.get("chdir") == staging_plan.job_dir_for(job.id)
+
+
+def job_tree(ctx: StagingContext, job: Job, plan: JobStaging) -> RemoteTree:
+    """The job's directory as a transfer sees it. The gateway's own directory is the anchor
+    ``myriagate-jobs/<job id>`` under the login's home, walked without following links and
+    created 0700; a --chdir the researcher chose is theirs, taken as they named it."""
+    path = job_dir(ctx, job, plan)
+    own = staging_plan.job_dir_for(job.id)
+    if has_own_dir(job) and path.endswith("/" + own):
+        return cluster_tree(ctx.profile, job.cluster_login, path[: -len(own) - 1] or "/", own)
+    return cluster_tree(ctx.profile, job.cluster_login, path)
+
+
 def storage_tree(storage: Storage, root: str) -> RemoteTree:
+    """A directory on ``storage``: the endpoint's configured root, and the rest as the anchor."""
+    base = storage.root.rstrip("/")
+    if root != base and not root.startswith(base + "/"):
+        raise StagingError(f"{root!r} is not under the root of endpoint {storage.name} ({storage.root})")
     return RemoteTree(
-        host=storage.host, port=storage.port, login=storage.login, known_hosts=storage.known_hosts, root=root
+        host=storage.host,
+        port=storage.port,
+        login=storage.login,
+        known_hosts=storage.known_hosts,
+        root=storage.root,
+        anchor=root[len(base) + 1 :] if root != base else "",
     )
 
 
-def dataset_root(storage: Storage, account: str | None, dataset_id: uuid.UUID) -> str:
-    return f"{storage.root}/{account or 'no-account'}/{dataset_id}"
+def dataset_root(storage: Storage, account: str | None, directory: str) -> str:
+    return f"{storage.root.rstrip('/')}/{account or 'no-account'}/{directory}"
+
+
+def output_directory(plan: JobStaging, dataset_id: uuid.UUID) -> str:
+    """The output dataset's directory name: random, recorded at submission (plans recorded
+    before that rule existed keep the dataset id they were given)."""
+    return plan.output_dir or str(dataset_id)
 
 
 def stage_in(
     ctx: StagingContext, session: Session, job: Job, plan: JobStaging, dest: RemoteTree, progress: Progress
 ) -> list[StagedFile]:
-    """Upload files and input datasets to ``dest``; every file checked against its recorded sha256."""
-    staged: list[StagedFile] = []
+    """Upload files and input datasets to ``dest``; every file checked against its recorded sha256.
+    ``dest`` is created (0700) even when nothing is to be copied: the job runs there."""
+    staged: list[StagedFile] = ctx.stager.upload(ctx.spool_dir, [], dest)
     if plan.upload_id is not None:
         upload = staging_repo.get_upload(session, plan.upload_id)
         if upload is None:
@@ -136,21 +174,29 @@ def stage_out(ctx: StagingContext, session: Session, job: Job, plan: JobStaging,
         source="worker",
         at=ctx.clock.now(),
     )
-    source = cluster_tree(ctx.profile, job.cluster_login, job_dir(ctx, job, plan))
-    found = ctx.stager.scan(source, plan.output_patterns)
+    source = job_tree(ctx, job, plan)
+    selection, newer_than_ns = SELECTION_JOB_DIR, None
+    if not has_own_dir(job):
+        # A directory the researcher chose may hold other runs' files: only what changed
+        # after this job started is its result (docs/staging.md, "A directory per job").
+        selection = SELECTION_NEWER_THAN_START
+        started = job.started_at or job.submitted_at or job.created_at
+        newer_than_ns = int(started.timestamp()) * 1_000_000_000
+    found = ctx.stager.scan(source, plan.output_patterns, newer_than_ns=newer_than_ns)
     expected = {f.path: f.sha256 for f in found}
     dataset_id = output_dataset_id(job.id)
+    root = dataset_root(storage, job.slurm_account, output_directory(plan, dataset_id))
     relay = ctx.spool_dir / "stage-out" / str(job.id)
     stored: list[StagedFile] = []
     if found:
         fetched = ctx.stager.download(source, sorted(expected), relay, progress=progress)
         _verified(fetched, expected, "job output (fetched)")
-        dest = storage_tree(storage, dataset_root(storage, job.slurm_account, dataset_id))
+        dest = storage_tree(storage, root)
         stored = _verified(
             ctx.stager.upload(relay, sorted(expected), dest, progress=progress), expected, "job output"
         )
     now = ctx.clock.now()
-    dataset = _record_dataset(session, job, storage, dataset_id, stored, now)
+    dataset = _record_dataset(session, job, storage, dataset_id, root, selection, stored, now)
     plan.output_dataset_id = dataset.id
     plan.stage_out_at = now
     plan.last_error = None
@@ -174,6 +220,8 @@ def _record_dataset(
     job: Job,
     storage: Storage,
     dataset_id: uuid.UUID,
+    root: str,
+    selection: str,
     files: Iterable[StagedFile],
     now: object,
 ) -> Dataset:
@@ -191,7 +239,8 @@ def _record_dataset(
         site=storage.site,
         region=storage.region,
         operator=storage.operator,
-        root=dataset_root(storage, job.slurm_account, dataset_id),
+        root=root,
+        selection=selection,
         file_count=len(rows),
         size_bytes=sum(f.size_bytes for f in rows),
         producer_job_id=job.id,

@@ -147,14 +147,18 @@ def submit_job(
         plan = staging_plan.check(
             session, profile=profile, user=user, request=staging, residency=residency, at=clock.now()
         )
-        if plan is not None and plan.has_inputs and spec.chdir is None:
-            # Inputs go to a directory of the job's own, where it then runs.
+        if plan is not None and plan.needs_own_dir and spec.chdir is None:
+            # Inputs go to a directory of the job's own, where it then runs and where its
+            # result patterns are matched (never a neighbour's files).
             overrides = {**request.overrides, "chdir": staging_plan.job_dir_for(job_id)}
             spec, script = validate_submission(
                 profile=profile, user=user, request=replace(request, overrides=overrides),
                 parse=parse, check=check, prepare=prepare,
             )  # fmt: skip
-    initial = JobState.STAGING_IN if plan is not None and plan.has_inputs else JobState.SUBMITTING
+    # The worker's stage-in step creates the job's own directory (0700) and copies its inputs.
+    own_dir = plan is not None and spec.chdir == staging_plan.job_dir_for(job_id)
+    staged_first = plan is not None and (plan.has_inputs or own_dir)
+    initial = JobState.STAGING_IN if staged_first else JobState.SUBMITTING
 
     now = clock.now()
     job = Job(

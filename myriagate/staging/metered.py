@@ -75,8 +75,10 @@ class MeteredStager:
             "download", src.host, meter, lambda: self.inner.download(src, files, local_root, progress=meter)
         )
 
-    def scan(self, src: RemoteTree, patterns: Sequence[str]) -> list[StagedFile]:
-        return self.inner.scan(src, patterns)
+    def scan(
+        self, src: RemoteTree, patterns: Sequence[str], *, newer_than_ns: int | None = None
+    ) -> list[StagedFile]:
+        return self.inner.scan(src, patterns, newer_than_ns=newer_than_ns)
 
     def _measure(self, direction: str, host: str, meter: _ByteMeter, transfer: Callable[[], T]) -> T:
         started = time.perf_counter()

@@ -30,6 +30,7 @@ from typing import Protocol
 from myriagate.errors import ConfigError, StagingError, UnsafeValue
 from myriagate.ports import RemoteTree
 from myriagate.staging import remote_helper
+from myriagate.staging.remote_helper import RESERVED
 
 # Characters an ssh -o value or a ControlPath may hold without quoting or %-expansion.
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9._/+@:=,-]+$")
@@ -76,6 +77,10 @@ def check_tree(tree: RemoteTree) -> None:
     root = tree.root
     if not root.startswith("/") or _ROOT_CONTROL.search(root) or ".." in root.split("/"):
         raise UnsafeValue(f"root {root!r} must be an absolute path without '..' or control characters")
+    if tree.anchor:
+        parts = tree.anchor.split("/")
+        if _ROOT_CONTROL.search(tree.anchor) or {"", ".", ".."} & set(parts) or parts[0] == RESERVED:
+            raise UnsafeValue(f"directory {tree.anchor!r} under {root!r} must be a plain relative path")
     safe_option_path(tree.known_hosts, "known_hosts")
 
 
@@ -128,12 +133,13 @@ def ssh_options(tree: RemoteTree, connect_timeout_s: float, ciphers: str | None 
     ]  # fmt: skip
 
 
-def remote_command(python: str, op: str, root: str) -> str:
-    """The command line the remote shell runs: the helper's source and two plain arguments."""
+def remote_command(python: str, op: str, root: str, anchor: str = "") -> str:
+    """The command line the remote shell runs: the helper's source and plain arguments (the
+    anchor only when there is one)."""
     if not _PROGRAM.match(python):
         raise ConfigError(f"remote Python {python!r} must be a plain program name or path")
     # -I: no PYTHON* variables, no user site; -S: no site import (faster start, nothing implicit).
-    return shlex.join([python, "-I", "-S", "-c", helper_source(), op, root])
+    return shlex.join([python, "-I", "-S", "-c", helper_source(), op, root, *([anchor] if anchor else [])])
 
 
 _HELPER_SOURCE: str | None = None

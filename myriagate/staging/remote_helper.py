@@ -132,36 +132,92 @@ def sha256_file(path: str) -> str:
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
+def _real_path_of(dir_fd: int) -> str:
+    """Where a directory descriptor really is: the kernel's answer, not the path we walked."""
+    with contextlib.suppress(OSError):  # Linux
+        return os.readlink(f"/proc/self/fd/{dir_fd}")
+    here = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fchdir(dir_fd)
+        return os.getcwd()
+    finally:
+        os.fchdir(here)
+        os.close(here)
+
+
 class Tree:
     """One root directory, reached through directory file descriptors opened with O_NOFOLLOW.
 
-    Every path under the root is walked one component at a time from the root's descriptor,
-    so a symlink anywhere below the root is never followed (not even one pointing inside), and
-    swapping a directory for a symlink between a check and a write changes nothing: there is
-    no separate check. The root itself may be reached through symlinks (the operator chose it).
+    ``base`` is the operator's root (a storage endpoint's configured root, a login's home, a
+    directory the researcher named with ``--chdir``): it may be reached through symlinks, since
+    whoever configured it chose it. ``anchor`` is the part the gateway adds below it (the
+    account and dataset directories on storage, ``myriagate-jobs/<job id>`` on the cluster):
+    it is walked one component at a time with O_NOFOLLOW, created 0700 when asked, and every
+    component must be a real directory owned by the login the helper runs as. A link or a
+    directory of somebody else's at any of those levels is refused (``unsafe``) with the
+    component named, so a researcher with a shell on the host cannot steer the bytes elsewhere.
+
+    Every path under the anchored root is then walked the same way from its descriptor, so a
+    symlink anywhere below is never followed (not even one pointing inside), and swapping a
+    directory for a symlink between a check and a write changes nothing: there is no separate
+    check. ``real`` is where the anchored root really is (read back from its descriptor), which
+    the gateway compares with what it asked for before it records anything.
     """
 
-    def __init__(self, root: str, *, create: bool = False) -> None:
-        if not os.path.isabs(root):
-            raise HelperError("unsafe", root, "the root must be an absolute path")
-        if create and not os.path.lexists(root):
-            # An upload's destination (a job's own directory) may not exist yet.
+    def __init__(self, base: str, anchor: str = "", *, create: bool = False) -> None:
+        if not os.path.isabs(base):
+            raise HelperError("unsafe", "", "the root must be an absolute path")
+        if anchor:
+            check_rel(anchor)
+        if create and not anchor and not os.path.lexists(base):
+            # A --chdir the researcher named may not exist yet: theirs, created as asked.
             try:
-                os.makedirs(root, 0o755, exist_ok=True)
+                os.makedirs(base, 0o700, exist_ok=True)
             except OSError as exc:
                 raise HelperError(
                     os_error_kind(exc), "", "cannot create the root: " + str(exc.strerror)
                 ) from exc
         try:
-            self.real = os.path.realpath(root)
-            self.root_fd = os.open(self.real, os.O_RDONLY | os.O_DIRECTORY)
+            self.base_real = os.path.realpath(base)
+            fd = os.open(self.base_real, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as exc:
             kind = "missing" if exc.errno == errno.ENOTDIR else os_error_kind(exc)
             raise HelperError(kind, "", "cannot open the root: " + str(exc.strerror)) from exc
+        if anchor:
+            fd = self._walk_anchor(fd, anchor, create)
+        self.root_fd = fd
+        self.real = _real_path_of(fd)
+        self.anchor = anchor
         self._dirs: dict[str, int] = {"": self.root_fd}
         self._missing: set[str] = set()  # directories known absent (lookups only, never creation)
         self._partials: dict[str, int] | None = None
-        self.manifest_path = os.path.join(self.real, RESERVED, "manifest.json")
+
+    def _walk_anchor(self, fd: int, anchor: str, create: bool) -> int:
+        """The anchor's descriptor, walked from the base's; each level checked (see the class)."""
+        uid = os.geteuid()
+        done = ""
+        for name in anchor.split("/"):
+            done = done + "/" + name if done else name
+            try:
+                if create:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(name, 0o700, dir_fd=fd)
+                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise HelperError(
+                        "unsafe", done, "'" + done + "' is a symlink or not a directory"
+                    ) from exc
+                raise HelperError(os_error_kind(exc), done, str(exc.strerror)) from exc
+            os.close(fd)
+            fd = child
+            owner = os.fstat(fd).st_uid
+            if owner != uid:
+                os.close(fd)
+                detail = f"'{done}' belongs to uid {owner}, not to the login writing (uid {uid})"
+                raise HelperError("unsafe", done, detail)
+        return fd
 
     def _open_dir(self, reldir: str, create: bool, what: str) -> int | None:
         fd = self._dirs.get(reldir)
@@ -274,17 +330,23 @@ class Tree:
         if dir_fd is None:
             raise HelperError("missing", key, "no partial data")
         try:
-            return dir_fd, os.open(key, flags | os.O_NOFOLLOW, 0o666, dir_fd=dir_fd)
+            fd = os.open(key, flags | os.O_NOFOLLOW, 0o666, dir_fd=dir_fd)
         except FileExistsError:
             raise  # O_EXCL: the caller takes the slow path
         except OSError as exc:
             raise HelperError(os_error_kind(exc), key, exc.strerror) from exc
+        _refuse_shared(fd, key)
+        return dir_fd, fd
 
     def read_manifest(self) -> dict[str, list[Any]]:
         try:
-            with open(self.manifest_path, encoding="utf-8") as f:
+            meta = self._open_dir(RESERVED, False, RESERVED)
+            if meta is None:
+                return {}
+            fd = os.open("manifest.json", os.O_RDONLY | os.O_NOFOLLOW, dir_fd=meta)
+            with open(fd, encoding="utf-8") as f:
                 data = json.load(f)
-        except (OSError, ValueError):
+        except (OSError, ValueError, HelperError):
             return {}
         return data if isinstance(data, dict) else {}
 
@@ -297,18 +359,38 @@ class Tree:
     def update_manifest(self, entries: dict[str, list[Any]]) -> None:
         """Merge entries under an exclusive lock, replace the file atomically."""
         meta = self._open_dir(RESERVED, True, RESERVED)
+        assert meta is not None  # created
         lock_fd = os.open("manifest.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600, dir_fd=meta)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
             manifest = self.read_manifest()
             manifest.update(entries)
-            tmp_fd = os.open("manifest.json.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
-                             0o600, dir_fd=meta)  # fmt: skip
-            with open(tmp_fd, "w", encoding="utf-8") as f:
-                json.dump(manifest, f, separators=(",", ":"))
-            os.replace("manifest.json.tmp", "manifest.json", src_dir_fd=meta, dst_dir_fd=meta)
+            _write_new(meta, "manifest.json", json.dumps(manifest, separators=(",", ":")))
         finally:
             os.close(lock_fd)
+
+
+def _refuse_shared(fd: int, what: str) -> None:
+    """Never write into a file that is also another name (a hard link planted elsewhere)."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+        os.close(fd)
+        raise HelperError("unsafe", what, "has other hard links or is not a regular file: not written into")
+
+
+def _write_new(dir_fd: int, name: str, text: str) -> None:
+    """Replace ``name`` in ``dir_fd`` with ``text``: written to a new file (O_EXCL, so never
+    into a file planted under the temporary name), then renamed over it."""
+    tmp = f"{name}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
+    try:
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise
 
 
 def check_rel(rel: str) -> None:
@@ -428,11 +510,8 @@ def op_recv(tree: Tree, stream: IO[bytes]) -> dict[str, Any]:
                 raise HelperError("truncated", key, f"the stream ended after {got} of {length} bytes")
     finally:
         if hashed:
-            meta = tree.partial_root()
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-            batch_fd = os.open(_batch_name(header["batch"]), flags, 0o600, dir_fd=meta)
-            with open(batch_fd, "w", encoding="utf-8") as f:
-                json.dump(hashed, f, separators=(",", ":"))
+            batch = _batch_name(header["batch"])
+            _write_new(tree.partial_root(), batch, json.dumps(hashed, separators=(",", ":")))
     return {"bytes": total}
 
 
@@ -522,6 +601,9 @@ def op_scan(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
     """Regular files matching the patterns, never following symlinks (they are not reported);
     sha256 from the manifest when still valid, else computed here."""
     regexes = [glob_regex(p) for p in req["patterns"]]
+    # A --chdir the researcher chose is shared with whatever else ran there: only the files
+    # changed after the job started are its results.
+    newer_than = req.get("newer_than_ns")
     manifest = tree.read_manifest()
     found: list[dict[str, Any]] = []
     for dirpath, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=tree.root_fd, follow_symlinks=False):
@@ -536,6 +618,8 @@ def op_scan(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
                 st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
                 if not stat.S_ISREG(st.st_mode):
                     continue  # symlinks, fifos, sockets: never reported, never followed
+                if newer_than is not None and st.st_mtime_ns <= newer_than:
+                    continue
                 sha = tree.known_sha(manifest, rel, st)
                 if sha is None:
                     fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
@@ -552,20 +636,23 @@ def op_scan(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     op, root = argv[0], argv[1]
+    anchor = argv[2] if len(argv) > 2 else ""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     try:
         with contextlib.suppress(OSError):  # bigger pipes, fewer wake-ups (Linux; 1 MiB max unprivileged)
             fcntl.fcntl(stdin.fileno(), 1031, CHUNK)
         if op == "recv":
-            result: dict[str, Any] = op_recv(Tree(root, create=True), stdin)
+            result: dict[str, Any] = op_recv(Tree(root, anchor, create=True), stdin)
         elif op == "send":
-            op_send(Tree(root), json.loads(stdin.read().decode("utf-8")), stdout)
+            op_send(Tree(root, anchor), json.loads(stdin.read().decode("utf-8")), stdout)
             return 0
         else:
             req = json.loads(stdin.read().decode("utf-8"))
             handlers = {"list": op_list, "commit": op_commit, "scan": op_scan}
-            tree = Tree(root, create=op == "commit" or bool(req.get("create_root")))
+            tree = Tree(root, anchor, create=op == "commit" or bool(req.get("create_root")))
             result = handlers[op](tree, req)
+            # Where the files really are, checked by the gateway (openssh.check_landing).
+            result["real"], result["base_real"] = tree.real, tree.base_real
     except HelperError as exc:
         stdout.write(b"\n" + json.dumps({"error": exc.kind, "path": exc.path, "detail": exc.detail}).encode())
         stdout.flush()

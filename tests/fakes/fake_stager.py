@@ -61,7 +61,7 @@ class FakeStager:
     calls: list[tuple[str, str]] = field(default_factory=list)
 
     def local_dir(self, tree: RemoteTree) -> Path:
-        return self.base / f"{tree.host}_{tree.port}" / tree.root.lstrip("/")
+        return self.base / f"{tree.host}_{tree.port}" / tree.path.lstrip("/")
 
     def upload(
         self,
@@ -71,7 +71,7 @@ class FakeStager:
         *,
         progress: TransferProgress | None = None,
     ) -> list[StagedFile]:
-        self.calls.append(("upload", dest.root))
+        self.calls.append(("upload", dest.path))
         return self._copy(local_root, files, self.local_dir(dest), progress)
 
     def download(
@@ -82,19 +82,23 @@ class FakeStager:
         *,
         progress: TransferProgress | None = None,
     ) -> list[StagedFile]:
-        self.calls.append(("download", src.root))
+        self.calls.append(("download", src.path))
         return self._copy(self.local_dir(src), files, local_root, progress)
 
-    def scan(self, src: RemoteTree, patterns: Sequence[str]) -> list[StagedFile]:
+    def scan(
+        self, src: RemoteTree, patterns: Sequence[str], *, newer_than_ns: int | None = None
+    ) -> list[StagedFile]:
         root = self.local_dir(src)
         regexes = [glob_regex(relative_path(p, "pattern")) for p in patterns]
         found: list[StagedFile] = []
         if not root.is_dir():
-            raise StagingError(f"{src.root} does not exist on {src.host}")
+            raise StagingError(f"{src.path} does not exist on {src.host}")
         for path in sorted(root.rglob("*")):
             if path.is_symlink() or not path.is_file():
                 continue
             rel = path.relative_to(root).as_posix()
+            if newer_than_ns is not None and path.stat().st_mtime_ns <= newer_than_ns:
+                continue
             if any(r.match(rel) for r in regexes):
                 found.append(StagedFile(rel, path.stat().st_size, sha256_of(path)))
         return found
@@ -104,6 +108,7 @@ class FakeStager:
     ) -> list[StagedFile]:
         if self.failures:
             raise self.failures.pop(0)
+        dst_root.mkdir(parents=True, exist_ok=True)  # the contract: the destination exists after
         clean = [relative_path(f, "file") for f in files]
         total = sum((src_root / f).stat().st_size for f in clean)
         done = 0

@@ -63,6 +63,9 @@ class JobStaging(Base):
     job_dir: Mapped[str | None] = mapped_column(sa.String(1024))
     output_patterns: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     output_endpoint: Mapped[str | None] = mapped_column(sa.String(64))
+    # The output dataset's directory name under <storage root>/<account>: random, chosen at
+    # submission (a name derived from the job id could be prepared with a link in advance).
+    output_dir: Mapped[str | None] = mapped_column(sa.String(64))
     # The verified manifest of what was staged in: [{"path", "size_bytes", "sha256"}, ...].
     staged_inputs: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
     stage_in_at: Mapped[datetime | None]
@@ -102,6 +105,10 @@ class Dataset(Base):
     size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
     producer_job_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("jobs.id"), index=True)
     created_at: Mapped[datetime]
+    # How an output dataset's files were chosen: "job_dir" (every match in the job's own
+    # directory) or "newer_than_start" (a --chdir the researcher chose: only files changed
+    # after the job started). docs/staging.md states the rule.
+    selection: Mapped[str] = mapped_column(sa.String(32), default="job_dir", server_default="job_dir")
 
     files: Mapped[list[DatasetFile]] = relationship(
         back_populates="dataset", order_by="DatasetFile.path", cascade="all, delete-orphan"
