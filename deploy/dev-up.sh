@@ -15,7 +15,11 @@ set -a
 # shellcheck disable=SC1091
 . deploy/dev.env
 set +a
-mkdir -p /var/lib/myriagate /var/log/myriagate /run/myriagate
+# Jobs of alice, bob and carol run on this host: the gateway's state is for the gateway only.
+# Everything created from here on is 0600/0700; an older install is tightened in place.
+umask 077
+bash deploy/private-state.sh /var/lib/myriagate /var/log/myriagate /run/myriagate \
+    "$MYRIAGATE_SPOOL_DIR" -- "$MYRIAGATE_SSH_CA_KEY_PATH"
 .venv/bin/myriagate admin db upgrade
 
 start_daemon() { # name, args...

@@ -83,10 +83,13 @@ def worker(
     from myriagate.services import staging as staging_service
     from myriagate.services import worker as worker_service
     from myriagate.services.clock import SystemClock
+    from myriagate.state_permissions import check_state_permissions, prepare_state
     from myriagate.wiring import build_gateway
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    prepare_state(settings)  # umask 077: what this process creates is private
+    check_state_permissions(settings)  # exit 78 when the database, spool or CA key is not
     gateway = build_gateway(settings)
     clusters = cluster or [settings.default_cluster]
     for name in clusters:
@@ -186,10 +189,13 @@ def serve(
     """Run the gateway's web server (REST API) with uvicorn, in-process."""
     import uvicorn
 
+    from myriagate.state_permissions import check_state_permissions, prepare_state
     from myriagate.wiring import build_gateway
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    prepare_state(settings)  # umask 077, inherited by uvicorn's worker processes
+    check_state_permissions(settings)
     build_gateway(settings).close()  # a bad setting or profile fails here, before any worker starts
     uvicorn.run(
         "myriagate.web.app:create_app",

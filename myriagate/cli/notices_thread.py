@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.notify.channels import mailer_from, webhook_poster_from
 from myriagate.ports import Clock
+from myriagate.sealed_secrets import SecretSealer
 from myriagate.services import balance_watch, notice_sender
 from myriagate.settings import Settings
 
@@ -16,7 +17,11 @@ def notice_thread(
     session_factory: sessionmaker[Session], settings: Settings, clock: Clock, stop: threading.Event
 ) -> threading.Thread:
     """A daemon thread (not started) delivering notifications until ``stop`` is set."""
-    channels = notice_sender.Channels(mailer=mailer_from(settings), webhooks=webhook_poster_from(settings))
+    channels = notice_sender.Channels(
+        mailer=mailer_from(settings),
+        webhooks=webhook_poster_from(settings),
+        webhook_secrets=SecretSealer.for_webhooks(settings.secret_key),
+    )
     holder = notice_sender.holder_id()
     return threading.Thread(
         target=notice_sender.run_loop,

@@ -36,8 +36,9 @@ from myriagate.domain.webhook_rules import (
     TIMESTAMP_HEADER,
     sign,
 )
-from myriagate.errors import MyriagateError
+from myriagate.errors import ConfigError, MyriagateError
 from myriagate.ports import Clock
+from myriagate.sealed_secrets import SecretSealer
 
 log = structlog.get_logger(__name__)
 
@@ -59,10 +60,14 @@ class WebhookPoster(Protocol):
 
 @dataclass(frozen=True)
 class Channels:
-    """The configured ways out; None means that channel is not set up on this gateway."""
+    """The configured ways out; None means that channel is not set up on this gateway.
+
+    ``webhook_secrets`` opens the webhooks' stored (sealed) secrets to sign deliveries.
+    """
 
     mailer: Mailer | None = None
     webhooks: WebhookPoster | None = None
+    webhook_secrets: SecretSealer | None = None
 
 
 @dataclass
@@ -169,13 +174,19 @@ def _send_to(session: Session, channels: Channels, row: Notification, clock: Clo
         raise _GiveUp("the webhook was deleted")
     if channels.webhooks is None:
         raise _GiveUp("webhooks are not enabled on this gateway")
+    if channels.webhook_secrets is None:
+        raise _GiveUp("no key to open the webhook's secret (MYRIAGATE_SECRET_KEY) on this sender")
+    try:
+        secret = channels.webhook_secrets.unseal(hook.sealed_secret)
+    except ConfigError as exc:  # the secret key changed: no later attempt can do better
+        raise _GiveUp(f"{exc.detail}; restore the old key, or delete the webhook and add it again") from exc
     body = webhook_body(row)
     timestamp = int(clock.now().timestamp())
     headers = {
         EVENT_HEADER: row.kind.value,
         DELIVERY_HEADER: str(row.id),
         TIMESTAMP_HEADER: str(timestamp),
-        SIGNATURE_HEADER: sign(hook.secret, timestamp, body),
+        SIGNATURE_HEADER: sign(secret, timestamp, body),
     }
     channels.webhooks.post(hook.url, body, headers)
 

@@ -31,6 +31,7 @@ from myriagate.domain.states import JobState
 from myriagate.domain.webhook_rules import check_url
 from myriagate.errors import InvalidRequest, NotFound
 from myriagate.ports import Clock
+from myriagate.sealed_secrets import SecretSealer
 from myriagate.services import audit
 
 log = structlog.get_logger(__name__)
@@ -163,16 +164,30 @@ class NewWebhook:
 
 
 def add_webhook(
-    session: Session, user: User, *, url: str, description: str = "", dev_mode: bool, clock: Clock
+    session: Session,
+    user: User,
+    *,
+    url: str,
+    description: str = "",
+    dev_mode: bool,
+    clock: Clock,
+    sealer: SecretSealer,
 ) -> NewWebhook:
-    """Register a webhook for ``user`` after checking its URL; the secret is returned once."""
+    """Register a webhook for ``user`` after checking its URL; the secret is returned once
+    and stored only sealed by ``sealer`` (``SecretSealer.for_webhooks``)."""
     check_url(url, dev_mode=dev_mode)
     if len(description) > 255:
         raise InvalidRequest("a webhook description has at most 255 characters")
     if len(repo.webhooks(session, user.id)) >= MAX_WEBHOOKS_PER_USER:
         raise InvalidRequest(f"at most {MAX_WEBHOOKS_PER_USER} webhooks per user")
     secret = secrets.token_urlsafe(32)
-    hook = Webhook(user_id=user.id, url=url, secret=secret, description=description, created_at=clock.now())
+    hook = Webhook(
+        user_id=user.id,
+        url=url,
+        sealed_secret=sealer.seal(secret),
+        description=description,
+        created_at=clock.now(),
+    )
     session.add(hook)
     session.flush()
     audit.record(session, user.id, "notifications.webhook_add", ("webhook", hook.id), {"url": url},

@@ -255,6 +255,9 @@ def world(restore_daemons: None, profiles_dir: Path, tmp_path: Path) -> Iterator
     url, drop = _schema()
     upgrade(url)
     user_id = seed_alice(url)
+    # Private, as `myriagate worker` requires (and creates it): the worker processes refuse a
+    # spool the test's own umask 022 would leave open to others (issue 11).
+    (tmp_path / "spool").mkdir(mode=0o700)
     settings = Settings(
         dev_mode=True, database_url=url, ssh_ca_key_path=STATE_DIR / "ssh_user_ca", default_cluster=CLUSTER,
         profiles_dir=profiles_dir, spool_dir=tmp_path / "spool", notifications_enabled=False,

@@ -31,6 +31,7 @@ from myriagate.domain.notices import NoticeKind
 from myriagate.domain.webhook_rules import verify
 from myriagate.notify.smtp import SmtpMailer
 from myriagate.notify.webhooks import HttpWebhookPoster
+from myriagate.sealed_secrets import SecretSealer
 from myriagate.services import notice_sender, notices
 from myriagate.services.notice_sender import Channels, run_pending
 from myriagate.settings import Settings
@@ -39,6 +40,7 @@ from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.unit.test_services_tracking import run_tick, submit
 
 SENDER = "myriagate@criann.fr"
+SEALER = SecretSealer.for_webhooks("test-secret-key")
 
 
 def free_port() -> int:
@@ -198,9 +200,9 @@ def test_a_webhook_is_delivered_to_a_real_http_server_with_a_valid_signature(
     server, received = start_http(204)
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/hooks/myriagate"
-        created = notices.add_webhook(session, alice, url=url, dev_mode=True, clock=clock)
+        created = notices.add_webhook(session, alice, url=url, dev_mode=True, clock=clock, sealer=SEALER)
         slurm_job_id = finish_a_job(session, backends, fake_cluster, alice, clock)
-        channels = Channels(webhooks=HttpWebhookPoster(dev_mode=True, timeout_s=5))
+        channels = Channels(webhooks=HttpWebhookPoster(dev_mode=True, timeout_s=5), webhook_secrets=SEALER)
         # Webhooks get every kind by default: started, then finished.
         assert run_pending(session_factory, channels, clock=clock).sent == 2
     finally:
@@ -231,10 +233,10 @@ def test_a_webhook_redirect_is_never_followed_and_a_slow_one_times_out(
     try:
         for server in (redirector, slow):
             url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-            notices.add_webhook(session, alice, url=url, dev_mode=True, clock=clock)
+            notices.add_webhook(session, alice, url=url, dev_mode=True, clock=clock, sealer=SEALER)
         notices.set_preferences(session, alice, {NoticeKind.JOB_STARTED: {"webhook": False}}, clock=clock)
         finish_a_job(session, backends, fake_cluster, alice, clock)
-        channels = Channels(webhooks=HttpWebhookPoster(dev_mode=True, timeout_s=1))
+        channels = Channels(webhooks=HttpWebhookPoster(dev_mode=True, timeout_s=1), webhook_secrets=SEALER)
         started = time.monotonic()
         result = run_pending(session_factory, channels, clock=clock)
         elapsed = time.monotonic() - started

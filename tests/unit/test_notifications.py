@@ -25,9 +25,10 @@ from myriagate.domain.notice_text import render
 from myriagate.domain.notices import Channel, NoticeKind, balance_level
 from myriagate.domain.states import JobState
 from myriagate.domain.webhook_rules import check_url, sign, verify
-from myriagate.errors import InvalidRequest
+from myriagate.errors import ConfigError, InvalidRequest
 from myriagate.notify import DeliveryFailed
 from myriagate.notify.webhooks import HttpWebhookPoster
+from myriagate.sealed_secrets import SecretSealer
 from myriagate.services import balance_watch, notice_sender, notices, transitions
 from myriagate.services.notice_sender import Channels, run_pending
 from tests.conftest import CLUSTER, FakeClock
@@ -37,6 +38,7 @@ from tests.fakes.hostile import HOSTILE_STRINGS
 from tests.unit.test_services_tracking import reload, run_tick, submit
 
 HOUR = 3600
+SEALER = SecretSealer.for_webhooks("test-secret-key")
 
 
 def outbox(session: Session) -> list[Notification]:
@@ -133,7 +135,7 @@ def test_no_email_address_means_no_email_row_but_webhooks_still_get_it(
 ) -> None:
     hooks = [
         notices.add_webhook(
-            session, alice, url=f"https://hooks.example.org/{i}", dev_mode=False, clock=clock
+            session, alice, url=f"https://hooks.example.org/{i}", dev_mode=False, clock=clock, sealer=SEALER
         ).webhook
         for i in range(2)
     ]
@@ -315,11 +317,12 @@ def test_webhook_deliveries_are_signed_over_timestamp_and_body(
     session_factory: sessionmaker[Session], session: Session, alice: User, clock: FakeClock
 ) -> None:
     created = notices.add_webhook(
-        session, alice, url="https://hooks.example.org/in", dev_mode=False, clock=clock
+        session, alice, url="https://hooks.example.org/in", dev_mode=False, clock=clock, sealer=SEALER
     )
     [job_id] = queue_failures(session, alice, clock, 1)
     poster = FakeWebhookPoster()
-    assert run_pending(session_factory, Channels(webhooks=poster), clock=clock).sent == 1
+    channels = Channels(webhooks=poster, webhook_secrets=SEALER)
+    assert run_pending(session_factory, channels, clock=clock).sent == 1
     [(url, body, headers)] = poster.posted
     assert url == "https://hooks.example.org/in"
     timestamp = headers["X-Myriagate-Timestamp"]
@@ -339,11 +342,52 @@ def test_webhook_deliveries_are_signed_over_timestamp_and_body(
     assert sign(created.secret, int(timestamp), body) == sig
 
 
+def test_webhook_secret_is_stored_sealed_never_in_clear(
+    session_factory: sessionmaker[Session], session: Session, alice: User, clock: FakeClock
+) -> None:
+    """Issue 11: whoever reads the database (a backup, a readable SQLite file) cannot sign."""
+    created = notices.add_webhook(
+        session, alice, url="https://hooks.example.org/in", dev_mode=False, clock=clock, sealer=SEALER
+    )
+    with session_factory() as raw_reader:
+        row = raw_reader.execute(sa.text("SELECT * FROM webhooks")).mappings().one()
+    assert not any(created.secret in str(value) for value in row.values())
+    stored = row["secret"]
+    assert SEALER.unseal(stored) == created.secret
+    with pytest.raises(ConfigError, match="MYRIAGATE_SECRET_KEY"):
+        SecretSealer.for_webhooks("another-secret-key").unseal(stored)
+    # Sealed afresh each time: two webhooks never share a stored value, even for one secret.
+    assert SEALER.seal(created.secret) != SEALER.seal(created.secret)
+
+
+def test_a_changed_secret_key_abandons_webhook_deliveries_with_a_clear_error(
+    session_factory: sessionmaker[Session], session: Session, alice: User, clock: FakeClock
+) -> None:
+    """A rotated MYRIAGATE_SECRET_KEY: nothing is posted unsigned or wrongly signed, each
+    delivery is given up once with the reason, and the sender goes on (no crash loop)."""
+    notices.add_webhook(
+        session, alice, url="https://hooks.example.org/in", dev_mode=False, clock=clock, sealer=SEALER
+    )
+    queue_failures(session, alice, clock, 2)
+    poster = FakeWebhookPoster()
+    rotated = Channels(webhooks=poster, webhook_secrets=SecretSealer.for_webhooks("rotated-secret-key"))
+    result = run_pending(session_factory, rotated, clock=clock)
+    assert (result.sent, result.retried, result.abandoned) == (0, 0, 2)
+    assert poster.posted == []
+    for row in outbox(session):
+        assert row.abandoned_at is not None and row.next_attempt_at is None
+        assert row.last_error is not None
+        assert "cannot be decrypted with this MYRIAGATE_SECRET_KEY" in row.last_error
+        assert "delete the webhook and add it again" in row.last_error
+    clock.advance(HOUR)
+    assert run_pending(session_factory, rotated, clock=clock) == notice_sender.SendResult()
+
+
 def test_deleting_a_webhook_drops_its_pending_deliveries(
     session_factory: sessionmaker[Session], session: Session, alice: User, clock: FakeClock
 ) -> None:
     created = notices.add_webhook(
-        session, alice, url="https://hooks.example.org/in", dev_mode=False, clock=clock
+        session, alice, url="https://hooks.example.org/in", dev_mode=False, clock=clock, sealer=SEALER
     )
     queue_failures(session, alice, clock, 2)
     notices.delete_webhook(session, alice, created.webhook.id, clock=clock)
@@ -604,7 +648,9 @@ def test_a_change_of_preferences_or_webhooks_applies_to_the_next_event_in_the_sa
     transitions.move(session, first, JobState.FAILED, at=clock.now())
     session.commit()
     notices.set_preferences(session, alice, {NoticeKind.JOB_FAILED: {"email": False}}, clock=clock)
-    hook = notices.add_webhook(session, alice, url="https://hooks.example.org/x", dev_mode=False, clock=clock)
+    hook = notices.add_webhook(
+        session, alice, url="https://hooks.example.org/x", dev_mode=False, clock=clock, sealer=SEALER
+    )
     transitions.move(session, second, JobState.FAILED, at=clock.now())
     session.rollback()  # this move is abandoned: no notice either
     transitions.move(session, third, JobState.FAILED, at=clock.now())

@@ -6,10 +6,19 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.db.models.users import User
 from myriagate.domain.notices import NoticeKind
+from myriagate.domain.webhook_rules import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from myriagate.sealed_secrets import SecretSealer
+from myriagate.services import notices
+from myriagate.services.notice_sender import Channels, run_pending
+from myriagate.settings import Settings
+from tests.conftest import FakeClock
+from tests.fakes.fake_notify import FakeWebhookPoster
 from tests.web.conftest import MakeUser, assert_problem
 
 API = "/api/v1"
@@ -136,3 +145,34 @@ def test_webhooks_per_user_are_limited(make_user: MakeUser, auth_client: Client)
             api.post(f"{API}/me/webhooks", json={"url": f"https://hooks.example.org/{i}"}).status_code == 201
         )
     assert_problem(api.post(f"{API}/me/webhooks", json={"url": "https://hooks.example.org/6"}), 422)
+
+
+@pytest.mark.parametrize("settings_overrides", [PRODUCTION], indirect=True)
+def test_a_webhook_secret_shown_by_the_api_is_stored_sealed_and_signs_the_workers_deliveries(
+    make_user: MakeUser,
+    auth_client: Client,
+    web_settings: Settings,
+    web_session_factory: sessionmaker[Session],
+    clock: FakeClock,
+) -> None:
+    """Issue 11: the database holds no usable secret; the worker, with the same
+    MYRIAGATE_SECRET_KEY, signs with the very secret the user was shown."""
+    user = make_user()
+    created = auth_client(user).post(f"{API}/me/webhooks", json={"url": "https://hooks.example.org/in"})
+    assert created.status_code == 201, created.text
+    secret = created.json()["secret"]
+    with web_session_factory() as session:
+        row = session.execute(sa.text("SELECT * FROM webhooks")).mappings().one()
+        assert not any(secret in str(value) for value in row.values())
+        notices.queue(session, kind=NoticeKind.JOB_FAILED, event_key="job:x:job_failed",
+                      payload={"job_id": "x", "slurm_job_id": "1", "job_name": "run", "cluster": "devcluster",
+                               "state": "failed"},
+                      recipients=[session.merge(user)], at=clock.now())  # fmt: skip
+        session.commit()
+    poster = FakeWebhookPoster()
+    # What the worker's notification thread builds from the same settings (cli/notices_thread.py).
+    channels = Channels(webhooks=poster, webhook_secrets=SecretSealer.for_webhooks(web_settings.secret_key))
+    assert run_pending(web_session_factory, channels, clock=clock).sent == 1
+    [(_, body, headers)] = poster.posted
+    assert verify(secret, timestamp=headers[TIMESTAMP_HEADER], body=body,
+                  signature=headers[SIGNATURE_HEADER], now=clock.now().timestamp())  # fmt: skip

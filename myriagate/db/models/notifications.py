@@ -72,8 +72,9 @@ class Webhook(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     url: Mapped[str] = mapped_column(sa.String(2048))
-    # Needed in clear to sign each delivery (HMAC), so it cannot be hashed like a token.
-    secret: Mapped[str] = mapped_column(sa.String(128))
+    # Needed in clear to sign each delivery (HMAC), so it cannot be hashed like a token: stored
+    # sealed (myriagate.sealed_secrets, a key derived from MYRIAGATE_SECRET_KEY), never in clear.
+    sealed_secret: Mapped[str] = mapped_column("secret", sa.String(512))
     description: Mapped[str] = mapped_column(sa.String(255), default="")
     created_at: Mapped[datetime]
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from myriagate.domain.notices import NoticeKind
+from myriagate.sealed_secrets import SecretSealer
 from myriagate.services import notices
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession, SettingsDep
 from myriagate.web.problems import problem_responses
@@ -85,7 +86,13 @@ def create_webhook(
 ) -> WebhookCreated:
     """Register a webhook (https, public address); its signing secret is in this answer only."""
     new = notices.add_webhook(
-        db, user, url=body.url, description=body.description, dev_mode=settings.dev_mode, clock=clock
+        db,
+        user,
+        url=body.url,
+        description=body.description,
+        dev_mode=settings.dev_mode,
+        clock=clock,
+        sealer=SecretSealer.for_webhooks(settings.secret_key),
     )
     return WebhookCreated(**WebhookOut.model_validate(new.webhook).model_dump(), secret=new.secret)
 
