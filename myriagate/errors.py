@@ -66,6 +66,7 @@ class ProfileViolation(InvalidRequest):
 class UnsafeValue(InvalidRequest):
     code = "unsafe_value"
     title = "Unsafe value"
+    value: str | None = None  # the offending value or path, when the raiser knows it (audited)
 
 
 # --- who you are -----------------------------------------------------------------------

@@ -27,12 +27,13 @@ from myriagate.db.models.jobs import Job
 from myriagate.db.models.staging import JobStaging
 from myriagate.db.repos import staging as staging_repo
 from myriagate.domain.jobs import RenderedScript
+from myriagate.domain.staging import escaped
 from myriagate.domain.states import JobState
-from myriagate.errors import MyriagateError
+from myriagate.errors import MyriagateError, UnsafeValue
 from myriagate.ports import Clock, SlurmBackendFactory, StagedFile, Stager
 from myriagate.profiles.models import ClusterProfile
 from myriagate.services import audit, staging_transfers, submit, transitions, uploads
-from myriagate.services.residency import cluster_location, ensure_resident
+from myriagate.services.residency import audit_refusal, cluster_location, ensure_resident
 
 log = structlog.get_logger(__name__)
 
@@ -142,6 +143,10 @@ def _failed(
     ctx: StagingContext, session: Session, job_id: uuid.UUID, direction: str, exc: MyriagateError
 ) -> bool:
     """Record a failed attempt: retry a transient one later, fail the job otherwise."""
+    if isinstance(exc, UnsafeValue):  # the stager refused a path: audited like every staging refusal
+        audit_refusal(ctx.session_factory, actor=audit.WORKER, subject=("job", job_id), reason="unsafe_path",
+                      value=exc.value if exc.value is not None else exc.detail, what=f"stage-{direction}",
+                      source="worker", at=ctx.clock.now(), extra={"detail": escaped(exc.detail)})  # fmt: skip
     job = session.get(Job, job_id)
     plan = staging_repo.get_plan(session, job_id)
     if job is None or plan is None:

@@ -20,10 +20,10 @@ from myriagate.db.models.jobs import Job
 from myriagate.db.models.staging import Dataset, JobStaging, Upload
 from myriagate.db.models.users import User
 from myriagate.db.repos import staging as staging_repo
-from myriagate.domain.staging import Location, output_pattern
+from myriagate.domain.staging import Location, escaped, output_pattern, store_refusal
 from myriagate.errors import FieldError, InvalidRequest, NotFound
 from myriagate.profiles.models import ClusterProfile, Storage
-from myriagate.services.residency import cluster_location, ensure_resident, storage_location
+from myriagate.services.residency import audit_refusal, cluster_location, ensure_resident, storage_location
 
 MAX_PATTERNS = 32
 MAX_INPUT_DATASETS = 16
@@ -58,6 +58,21 @@ class ResidencyContext:
             what=what, source=self.source, at=at,
         )  # fmt: skip
 
+    def refuse(self, first: _Refusal, more: Sequence[_Refusal], *, actor: object, at: datetime) -> None:
+        """Audit a refused request as one ``staging.refused`` event (its first refusal; the
+        others, if any, listed under ``more``), in a transaction of its own."""
+        extra = {"more": [{"reason": r.reason, "field": _dotted(r.field), "value": escaped(r.value)}
+                          for r in more]} if more else None  # fmt: skip
+        audit_refusal(
+            self.audit_session, actor=actor, subject=None, reason=first.reason, value=first.value,
+            what="job outputs (at submission)", source=self.source, at=at, field=_dotted(first.field),
+            extra=extra,
+        )  # fmt: skip
+
+
+def _dotted(field: FieldError) -> str:
+    return ".".join(str(part) for part in field.loc)
+
 
 @dataclass
 class StagingPlan:
@@ -89,11 +104,11 @@ def check(
     at: datetime,
 ) -> StagingPlan | None:
     """The plan for ``request``, or None when it stages nothing; raises before writing anything
-    (except the audit entry of a residency refusal)."""
+    (except the one ``staging.refused`` audit entry of a refused endpoint, address, host, path
+    or region, committed on its own)."""
     if request.empty:
         return None
-    patterns = _patterns(request)
-    store = _store(profile, request, patterns)
+    patterns, store = _outputs(profile, request, residency, actor=user.id, at=at)
     if len(request.input_dataset_ids) > MAX_INPUT_DATASETS:
         raise InvalidRequest(f"at most {MAX_INPUT_DATASETS} input datasets per job")
     upload = _upload(session, request.upload_id, user)
@@ -137,35 +152,56 @@ def attach(session: Session, job: Job, plan: StagingPlan) -> JobStaging:
     return staging
 
 
-def _patterns(request: StagingRequest) -> list[str]:
+@dataclass(frozen=True)
+class _Refusal:
+    reason: str  # the audit event's stable code
+    value: str  # what the researcher sent, raw
+    field: FieldError
+
+
+def _outputs(
+    profile: ClusterProfile,
+    request: StagingRequest,
+    residency: ResidencyContext,
+    *,
+    actor: object,
+    at: datetime,
+) -> tuple[list[str], Storage | None]:
+    """The checked output patterns and storage endpoint. A path trick or a store that is not
+    one of the profile's endpoint names (an unknown name, an address, a host or URL) is
+    audited once for the whole request, then refused naming each field."""
     if len(request.output_patterns) > MAX_PATTERNS:
         raise InvalidRequest(f"at most {MAX_PATTERNS} output patterns per job")
-    errors: list[FieldError] = []
+    refusals: list[_Refusal] = []
+    store = None
+    if request.store is not None:
+        store = profile.storage_endpoint(request.store)
+        if store is None:
+            known = ", ".join(s.name for s in profile.storage) or "none"
+            message = f"unknown storage endpoint {request.store!r} on {profile.name}; known: {known}"
+            field = FieldError(("staging", "store"), message)
+            refusals.append(_Refusal(store_refusal(request.store), request.store, field))
     patterns: list[str] = []
     for index, raw in enumerate(request.output_patterns):
         try:
             patterns.append(output_pattern(raw))
         except InvalidRequest as exc:
-            errors.append(FieldError(("staging", "output_patterns", index), exc.detail))
-    if errors:
-        raise InvalidRequest("an output pattern is not safe", fields=errors)
-    return list(dict.fromkeys(patterns))
-
-
-def _store(profile: ClusterProfile, request: StagingRequest, patterns: list[str]) -> Storage | None:
-    if patterns and request.store is None:
+            field = FieldError(("staging", "output_patterns", index), exc.detail)
+            refusals.append(_Refusal("unsafe_path", raw, field))
+    if refusals:
+        first, *more = refusals
+        residency.refuse(first, more, actor=actor, at=at)
+        details = [r.field.message for r in refusals if r.reason != "unsafe_path"]
+        if any(r.reason == "unsafe_path" for r in refusals):
+            details.append("an output pattern is not safe")
+        raise InvalidRequest("; ".join(details), fields=[r.field for r in refusals])
+    if patterns and store is None:
         raise InvalidRequest(
             "output patterns need a storage endpoint (--store): " + ", ".join(s.name for s in profile.storage)
         )
-    if request.store is None:
-        return None
-    if not patterns:
+    if store is not None and not patterns:
         raise InvalidRequest("a storage endpoint was chosen but no output pattern says what to copy there")
-    store = profile.storage_endpoint(request.store)
-    if store is None:
-        known = ", ".join(s.name for s in profile.storage) or "none"
-        raise InvalidRequest(f"unknown storage endpoint {request.store!r} on {profile.name}; known: {known}")
-    return store
+    return list(dict.fromkeys(patterns)), store
 
 
 def _upload(session: Session, upload_id: uuid.UUID | None, user: User) -> Upload | None:

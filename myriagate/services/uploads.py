@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.staging import Upload, UploadFile
 from myriagate.db.models.users import User
 from myriagate.db.repos import staging as staging_repo
-from myriagate.domain.staging import relative_path
+from myriagate.domain.staging import storable_path
 from myriagate.errors import ChecksumMismatch, Conflict, InvalidRequest, NotFound
 from myriagate.services import audit
 
@@ -58,7 +58,8 @@ class SpoolWriter:
         self.final = final
         self._max_bytes = max_bytes
         final.parent.mkdir(parents=True, exist_ok=True)
-        self.partial = final.parent / f".{final.name}.{uuid.uuid4().hex[:8]}.part"
+        # Not derived from the name, which may be 255 bytes long already (the file system's limit).
+        self.partial = final.parent / f".upload-{uuid.uuid4().hex}.part"
         self._file: BinaryIO = self.partial.open("wb")
         self._hash = hashlib.sha256()
         self.size_bytes = 0
@@ -108,7 +109,7 @@ def open_file(
         raise NotFound(f"no upload {upload_id}")
     if upload.job_id is not None:
         raise Conflict(f"upload {upload_id} already belongs to a job; create a new upload")
-    clean = relative_path(path, "file path")
+    clean = storable_path(path, "file path")  # before anything is written: no spool file, no row
     if expected_sha256 is not None and (len(expected_sha256) != 64 or set(expected_sha256) - _SHA256_HEX):
         raise InvalidRequest("the announced sha256 must be 64 lowercase hexadecimal characters")
     root = files_dir(spool_dir, upload_id)

@@ -46,7 +46,9 @@ def helper_error(exc: HelperError, where: str, root: str, names: dict[str, str])
     if exc.kind == "read_only":
         return StagingError(f"read-only file system on {where}: {target}")
     if exc.kind == "unsafe":
-        return UnsafeValue(f"{path!r} on {where} under {root}: {exc.detail}")
+        unsafe = UnsafeValue(f"{path!r} on {where} under {root}: {exc.detail}")
+        unsafe.value = path  # the worker audits the refusal with it (staging.refused)
+        return unsafe
     if exc.kind == "missing":
         return StagingError(f"{path!r} not found on {where} under {root}")
     if exc.kind == "truncated":

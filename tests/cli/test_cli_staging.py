@@ -21,7 +21,7 @@ from typer.testing import CliRunner, Result
 
 from myriagate.cli.context import CliDeps
 from myriagate.cli.main import app as cli_app
-from myriagate.db.models import AuditEvent, Dataset, Job, Upload
+from myriagate.db.models import AuditEvent, Dataset, Job, Upload, UploadFile
 from myriagate.db.models.users import User
 from myriagate.services.staging import StagingContext, run_pending
 from myriagate.wiring import Gateway
@@ -152,9 +152,22 @@ def test_storing_results_in_paris_fails_with_the_residency_exit_code(
     refused = db.scalar(
         sa.select(sa.func.count())
         .select_from(AuditEvent)
-        .where(AuditEvent.action == "staging.residency_refused")
+        .where(AuditEvent.action == "staging.refused")
     )
     assert refused == 1
+
+
+def test_an_input_under_the_reserved_directory_is_refused_with_the_servers_message(
+    alice: User, as_user: Callable[[User], As], workdir: Path, db: Session
+) -> None:
+    """Issue #11: refused when the file is sent, not later at stage-in; nothing is stored."""
+    (workdir / ".MyriaGate").mkdir()
+    (workdir / ".MyriaGate" / "manifest.json").write_text("{}")
+    result = as_user(alice)("submit", "job.sh", "--input", ".MyriaGate")
+    assert result.exit_code == 5, (result.stdout, result.stderr)
+    assert "Unsafe value" in result.stderr and ".myriagate/ is reserved" in result.stderr
+    assert db.scalar(sa.select(sa.func.count()).select_from(UploadFile)) == 0
+    assert db.scalar(sa.select(sa.func.count()).select_from(Job)) == 0
 
 
 def test_a_missing_input_is_a_clear_error(alice: User, as_user: Callable[[User], As], workdir: Path) -> None:

@@ -164,7 +164,7 @@ def test_outputs_to_paris_are_refused_audited_and_nothing_is_written_there(
     with db() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Job)) == 0
         event = session.scalars(
-            sa.select(AuditEvent).where(AuditEvent.action == "staging.residency_refused")
+            sa.select(AuditEvent).where(AuditEvent.action == "staging.refused")
         ).one()
         assert event.detail["endpoint"] == "paris" and event.detail["site"] == "Paris"
     assert sorted(p.as_posix() for p in PARIS.rglob("*")) == before

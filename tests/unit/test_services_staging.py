@@ -215,7 +215,7 @@ def test_storage_outside_normandy_is_refused_at_submit_and_audited(
     assert session.scalar(sa.select(sa.func.count()).select_from(Job)) == 0
     assert fake_cluster.calls.get("submit", 0) == 0
     event = session.scalars(
-        sa.select(AuditEvent).where(AuditEvent.action == "staging.residency_refused")
+        sa.select(AuditEvent).where(AuditEvent.action == "staging.refused")
     ).one()
     assert event.actor == str(alice.id)
     assert event.detail["endpoint"] == "paris" and event.detail["region"] == "FR-IDF"
@@ -241,7 +241,7 @@ def test_worker_rechecks_residency_before_moving_outputs(
     assert job.reason is not None and "stage-out failed" in job.reason and "FR-NOR" in job.reason
     assert not (stager.base / "127.0.0.1_2223").exists()
     actions = set(session.scalars(sa.select(AuditEvent.action)))
-    assert {"staging.residency_refused", "job.stage_out_failed"} <= actions
+    assert {"staging.refused", "job.stage_out_failed"} <= actions
 
 
 def test_a_cut_connection_is_retried_later_and_then_succeeds(

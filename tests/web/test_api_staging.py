@@ -239,7 +239,7 @@ def test_outputs_to_paris_are_refused_audited_and_no_job_is_made(
     body = assert_problem(response, 403, "residency_violation")
     assert "FR-IDF" in body["detail"]
     assert db.scalar(sa.select(sa.func.count()).select_from(Job)) == 0
-    event = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "staging.residency_refused")).one()
+    event = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "staging.refused")).one()
     assert event.actor == str(alice.id) and event.source == "api"
     assert event.detail["endpoint"] == "paris" and event.detail["region"] == "FR-IDF"
     assert fake_cluster.calls.get("submit", 0) == 0

@@ -195,7 +195,7 @@ def test_outputs_to_paris_are_refused_next_to_the_field_audited_and_nothing_is_m
     )
     assert jobs_and_uploads(db) == (0, 0)
     db.expire_all()
-    events = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "staging.residency_refused")).all()
+    events = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "staging.refused")).all()
     assert [e.detail["endpoint"] for e in events] == ["paris"]
     assert not stager.base.exists()
 

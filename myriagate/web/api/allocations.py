@@ -35,6 +35,7 @@ from myriagate.web.api.schemas import (
     UsageRowOut,
 )
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession, GatewayDep
+from myriagate.web.downloads import attachment_headers
 from myriagate.web.problems import problem_responses
 from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
@@ -344,7 +345,7 @@ def usage_report(
         return Response(
             usage_reports.to_csv(rows),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            headers=attachment_headers(filename),
         )
     total = Cost(sum(r.core_seconds for r in rows), sum(r.gpu_seconds for r in rows))
     return UsageReportOut(

@@ -27,6 +27,7 @@ from myriagate.web.api.staging_schemas import (
     StagedFileOut,
 )
 from myriagate.web.deps import CurrentUser, DbSession, GatewayDep
+from myriagate.web.downloads import attachment_headers
 from myriagate.web.problems import problem_responses
 from myriagate.web.routing import ReleasingRoute
 
@@ -121,8 +122,7 @@ def download(
     return FileResponse(
         got.local,
         media_type="application/octet-stream",
-        filename=got.path.rsplit("/", 1)[-1],
-        headers={"X-Content-SHA256": got.sha256},
+        headers={**attachment_headers(got.path), "X-Content-SHA256": got.sha256},
         background=BackgroundTask(got.discard),  # the temporary copy goes once it is sent
     )
 

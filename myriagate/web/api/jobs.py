@@ -18,7 +18,7 @@ from myriagate.domain.states import JobState
 from myriagate.errors import FieldError, InvalidRequest, NotFound, ProfileViolation
 from myriagate.services import authz, jobs_query, staging_plan
 from myriagate.services.cancel import cancel_job
-from myriagate.services.outputs import read_output
+from myriagate.services.outputs import output_path, read_output
 from myriagate.services.preview import preview_job
 from myriagate.services.staging_plan import StagingRequest
 from myriagate.services.submit import SubmitRequest, submit_job
@@ -33,6 +33,7 @@ from myriagate.web.api.schemas import (
     StateChangeOut,
 )
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession, GatewayDep
+from myriagate.web.downloads import attachment_headers
 from myriagate.web.problems import problem_responses
 from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
@@ -280,7 +281,9 @@ def output(
         max_bytes=max_bytes,
         array_task_id=task,
     )
+    # The job wrote these bytes: served as a file (attachment, never sniffed or rendered).
+    name = output_path(job, stream, task) or f"{job_id}.{stream}"
     return PlainTextResponse(
         data.decode("utf-8", "replace"),  # charset=utf-8 is added to the content type
-        headers={STATE_HEADER: job.state.value},
+        headers={**attachment_headers(name), STATE_HEADER: job.state.value},
     )

@@ -14,7 +14,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from myriagate.errors import InvalidRequest
+from myriagate.errors import FieldError, InvalidRequest, UnsafeValue
 from myriagate.services import uploads
 from myriagate.web.api.staging_schemas import UploadCreated, UploadFileOut, UploadOut
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession, GatewayDep
@@ -67,24 +67,29 @@ async def put_file(
     sha256: _SHA_HEADER = None,
 ) -> UploadFileOut:
     """The body is the file's content; ``path`` is where it goes under the job's directory
-    (relative, no ``..``). Sending a path again replaces that file."""
+    (relative, no ``..``, no empty component, no control character, not under the reserved
+    ``.myriagate/``; refused with 422 naming ``path`` and nothing written). Sending a path
+    again replaces that file."""
     settings = gateway.settings
     max_bytes = settings.upload_max_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise InvalidRequest(f"file is larger than the {max_bytes} bytes allowed")
     announced = sha256.lower() if sha256 is not None else None
-    writer, clean = await run_in_threadpool(
-        lambda: uploads.open_file(
-            session,
-            upload_id=upload_id,
-            path=path,
-            user=user,
-            spool_dir=settings.spool_dir,
-            max_bytes=max_bytes,
-            expected_sha256=announced,
+    try:
+        writer, clean = await run_in_threadpool(
+            lambda: uploads.open_file(
+                session,
+                upload_id=upload_id,
+                path=path,
+                user=user,
+                spool_dir=settings.spool_dir,
+                max_bytes=max_bytes,
+                expected_sha256=announced,
+            )
         )
-    )
+    except UnsafeValue as exc:  # a name that cannot be stored: said of the path parameter
+        raise UnsafeValue(exc.detail, fields=[FieldError(("path", "path"), exc.detail)]) from None
     try:
         async for chunk in request.stream():
             if chunk:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 
 from myriagate.services import usage_reports
 from myriagate.web.deps import ClockDep, DbSession
+from myriagate.web.downloads import attachment_headers
 from myriagate.web.pages.charts import bar_chart
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.rendering import render, translator_for
@@ -52,5 +53,5 @@ def usage_csv(page: PageUser, db: DbSession, month: str, group_by: GroupBy = "pr
     return Response(
         usage_reports.to_csv(rows),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="myriagate-usage-{month}-by-{group_by}.csv"'},
+        headers=attachment_headers(f"myriagate-usage-{month}-by-{group_by}.csv"),
     )

@@ -16,6 +16,7 @@ from starlette.background import BackgroundTask
 
 from myriagate.services import datasets as datasets_service
 from myriagate.web.deps import DbSession, GatewayDep
+from myriagate.web.downloads import attachment_headers
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.rendering import render
 from myriagate.web.routing import ReleasingRoute
@@ -71,7 +72,6 @@ def download(dataset_id: UUID, path: str, page: PageUser, db: DbSession, gateway
     return FileResponse(
         got.local,
         media_type="application/octet-stream",
-        filename=got.path.rsplit("/", 1)[-1],
-        headers={"X-Content-SHA256": got.sha256, "Cache-Control": "no-store"},
+        headers={**attachment_headers(got.path), "X-Content-SHA256": got.sha256},
         background=BackgroundTask(got.discard),  # the temporary copy goes once it is sent
     )
