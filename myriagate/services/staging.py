@@ -108,9 +108,7 @@ def _stage_in(
         source="worker",
         at=ctx.clock.now(),
     )
-    dest = staging_transfers.cluster_tree(
-        ctx.profile, job.cluster_login, staging_transfers.job_dir(ctx, job, plan)
-    )
+    dest = staging_transfers.job_tree(ctx, job, plan)
     staged = staging_transfers.stage_in(ctx, session, job, plan, dest, progress)
     now = ctx.clock.now()
     plan.staged_inputs = [_manifest_row(f) for f in staged]
@@ -118,11 +116,11 @@ def _stage_in(
     plan.last_error = None
     plan.claimed_until = None
     job.reason = None
-    transitions.move(
-        session, job, JobState.SUBMITTING, at=now, reason=f"{len(staged)} input file(s) in place"
-    )
+    # A job with result patterns and no inputs came here only for its own directory.
+    done = f"{len(staged)} input file(s) in place" if staged else f"job directory {dest.path} ready"
+    transitions.move(session, job, JobState.SUBMITTING, at=now, reason=done)
     audit.record(session, audit.WORKER, "job.stage_in", ("job", job.id),
-                 {"files": len(staged), "bytes": sum(f.size_bytes for f in staged), "dir": dest.root},
+                 {"files": len(staged), "bytes": sum(f.size_bytes for f in staged), "dir": dest.path},
                  "worker", at=now)  # fmt: skip
     session.commit()
     staging_transfers.discard_inputs(ctx, plan)

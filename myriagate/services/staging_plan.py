@@ -88,9 +88,16 @@ class StagingPlan:
     def has_inputs(self) -> bool:
         return bool(self.input_paths)
 
+    @property
+    def needs_own_dir(self) -> bool:
+        """Inputs or result patterns: the job runs in a fresh directory of its own, so its
+        results never mix with a neighbour's (unless the researcher names a --chdir)."""
+        return bool(self.input_paths or self.patterns)
+
 
 def job_dir_for(job_id: uuid.UUID) -> str:
-    """A job's own directory (relative to its login's home) when it stages inputs and names none."""
+    """A job's own directory (relative to its login's home) when it stages inputs or results
+    and names no --chdir; created 0700 by the stage-in step before sbatch."""
     return f"myriagate-jobs/{job_id}"
 
 
@@ -142,6 +149,8 @@ def attach(session: Session, job: Job, plan: StagingPlan) -> JobStaging:
         input_dataset_ids=[str(d.id) for d in plan.datasets],
         output_patterns=plan.patterns,
         output_endpoint=plan.store.name if plan.store is not None else None,
+        # Random, so nobody can prepare a link where the results will go (see JobStaging).
+        output_dir=uuid.uuid4().hex if plan.patterns else None,
         staged_inputs=[],
         attempts=0,
     )

@@ -70,7 +70,7 @@ def session_result(
             report = None
     if isinstance(report, dict) and "error" in report:
         raise helper_error(
-            HelperError(report["error"], report["path"], report["detail"]), where, tree.root, names
+            HelperError(report["error"], report["path"], report["detail"]), where, tree.path, names
         )
     if rc == 0 and isinstance(report, dict):
         return report

@@ -134,7 +134,7 @@ def test_submit_with_an_input_file_and_results_to_caen(
     order = ["copying input files", "being submitted", "waiting", "running", "copying results", "completed"]
     positions = [timeline.find(label) for label in order]
     assert all(p >= 0 for p in positions) and positions == sorted(positions), timeline
-    assert "the input files are being copied to the cluster and their checksums checked" in timeline
+    assert "its input files, if any, copied and their checksums checked" in timeline
     assert "result file(s) stored in Caen (FR-NOR) and verified" in timeline
     inputs = page.locator("#staged-inputs").inner_text()
     assert sha256_of(source) in inputs and "input.csv" in inputs

@@ -168,3 +168,64 @@ def test_outputs_to_paris_are_refused_audited_and_nothing_is_written_there(
         ).one()
         assert event.detail["endpoint"] == "paris" and event.detail["site"] == "Paris"
     assert sorted(p.as_posix() for p in PARIS.rglob("*")) == before
+
+
+NEIGHBOUR_SCRIPT = """#!/bin/bash
+#SBATCH --job-name=neighbours
+#SBATCH --time=00:05:00
+#SBATCH --partition=debug
+set -eu
+mkdir -p results
+echo "written by $SLURM_JOB_ID" > "results/from-$SLURM_JOB_ID.txt"
+sleep 4
+seen=$(ls results)
+echo "$seen" > "results/seen-by-$SLURM_JOB_ID.txt"
+"""
+
+
+def test_two_jobs_of_one_login_with_the_same_patterns_keep_their_results_apart(
+    gateway: Gateway, db: sessionmaker[Session], users: dict[str, User]
+) -> None:
+    """No inputs, the same result pattern, running at the same time: each job runs in a fresh
+    0700 directory of its own, so each dataset holds exactly its own job's files."""
+    ctx = gateway.staging_context(CLUSTER, CLOCK, "neighbours-worker")
+    job_ids: list[uuid.UUID] = []
+    with db() as session:
+        alice = session.merge(users["alice"])
+        for _ in range(2):
+            job = submit_job(
+                session, backends=gateway.backends(CLUSTER), profile=gateway.profile(CLUSTER), user=alice,
+                request=SubmitRequest(script_text=NEIGHBOUR_SCRIPT, cluster=CLUSTER), clock=CLOCK,
+                staging=StagingRequest(output_patterns=["results/*"], store="caen"),
+                residency=gateway.residency("test"),
+            )  # fmt: skip
+            assert job.state is JobState.STAGING_IN  # its own directory is made first
+            job_ids.append(job.id)
+    assert staging.run_pending(ctx) == 2  # both directories made, both jobs sent to Slurm
+    for job_id in job_ids:
+        own = Path(f"/home/alice/myriagate-jobs/{job_id}")
+        assert own.is_dir() and own.owner() == "alice" and own.stat().st_mode & 0o777 == 0o700
+
+    def both_done() -> bool:
+        with db() as session:
+            tracking.tick(session, cluster=CLUSTER, backends=gateway.backends(CLUSTER), clock=CLOCK)
+            states = [session.get(Job, j).state for j in job_ids]  # type: ignore[union-attr]
+            waiting = (JobState.PENDING, JobState.RUNNING, JobState.STAGING_OUT)
+            assert all(s in waiting for s in states), states
+            return all(s is JobState.STAGING_OUT for s in states)
+
+    _wait_for(both_done, 120, "both jobs to end in Slurm")
+    assert staging.run_pending(ctx) == 2
+    with db() as session:
+        for job_id in job_ids:
+            job = session.get(Job, job_id)
+            assert job is not None and job.state is JobState.COMPLETED, job.reason
+            dataset = session.scalars(sa.select(Dataset).where(Dataset.producer_job_id == job_id)).one()
+            sid = job.slurm_job_id
+            own = {f"results/from-{sid}.txt", f"results/seen-by-{sid}.txt"}
+            assert {f.path for f in dataset.files} == own
+            assert dataset.selection == "job_dir"
+            seen = (Path(dataset.root) / f"results/seen-by-{sid}.txt").read_text().split()
+            assert seen == [f"from-{sid}.txt"]  # the neighbour's file was never in its directory
+            shutil.rmtree(dataset.root, ignore_errors=True)
+            shutil.rmtree(f"/home/alice/myriagate-jobs/{job_id}", ignore_errors=True)

@@ -5,6 +5,7 @@ FakeSlurm for the cluster). Issue #5."""
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from pathlib import Path
 
@@ -162,6 +163,15 @@ def test_inputs_are_staged_verified_then_the_job_is_submitted(
     )
 
 
+def started_in_own_dir(session: Session, ctx: StagingContext, stager: FakeStager, job: Job) -> Path:
+    """Run the stage-in step that makes a results-only job's own directory; that directory."""
+    assert job.state is JobState.STAGING_IN
+    assert run_pending(ctx) == 1
+    session.refresh(job)
+    assert job.state is JobState.PENDING, job.reason
+    return host_dir(stager, 2222, f"/home/{job.cluster_login}/myriagate-jobs/{job.id}")
+
+
 def finish_in_slurm(session: Session, job: Job, fake_cluster: FakeCluster, backends: FakeSlurmBackendFactory,
                     clock: FakeClock) -> None:  # fmt: skip
     assert job.slurm_job_id is not None
@@ -176,8 +186,14 @@ def test_outputs_go_to_the_regional_endpoint_as_a_dataset_then_the_job_completes
 ) -> None:  # fmt: skip
     request = StagingRequest(output_patterns=["results/*.h5", "logs/**/*.txt"], store="caen")
     job = submit(session, session_factory, backends, profile, alice, clock, request)
-    assert job.state is JobState.PENDING and job.stage_out  # no inputs: straight to Slurm
-    work = host_dir(stager, 2222, "/home/alice")
+    # No inputs, but results: the job gets a fresh directory of its own before sbatch.
+    assert job.state is JobState.STAGING_IN and job.stage_out
+    assert run_pending(ctx) == 1
+    session.refresh(job)
+    assert job.state is JobState.PENDING
+    assert job.spec["chdir"] == f"myriagate-jobs/{job.id}"
+    work = host_dir(stager, 2222, f"/home/alice/myriagate-jobs/{job.id}")
+    assert work.is_dir() and not any(work.iterdir())
     outputs = {"results/a.h5": b"\x89HDF" + b"1" * 50, "results/b.h5": b"\x89HDF2", "logs/x/y/run.txt": b"ok"}
     for path, content in outputs.items():
         (work / path).parent.mkdir(parents=True, exist_ok=True)
@@ -199,7 +215,11 @@ def test_outputs_go_to_the_regional_endpoint_as_a_dataset_then_the_job_completes
     }
     assert dataset.size_bytes == sum(len(c) for c in outputs.values())
     stored = host_dir(stager, 2223, dataset.root)
-    assert dataset.root == f"/srv/myriagate-storage/caen/caen-climat/{dataset.id}"
+    # Where results go is random, chosen at submission: no link can be planted there in advance.
+    plan = session.get(JobStaging, job.id)
+    assert plan is not None and plan.output_dir and str(dataset.id) not in plan.output_dir
+    assert dataset.root == f"/srv/myriagate-storage/caen/caen-climat/{plan.output_dir}"
+    assert dataset.selection == "job_dir"
     assert (stored / "results/a.h5").read_bytes() == outputs["results/a.h5"]
     assert not (stored / "results/ignored.csv").exists()
     assert session.get(DatasetUse, (dataset.id, job.id, "output")) is not None
@@ -230,8 +250,7 @@ def test_worker_rechecks_residency_before_moving_outputs(
 ) -> None:  # fmt: skip
     job = submit(session, session_factory, backends, profile, alice, clock,
                  StagingRequest(output_patterns=["*.out"], store="caen"))  # fmt: skip
-    (host_dir(stager, 2222, "/home/alice")).mkdir(parents=True)
-    (host_dir(stager, 2222, "/home/alice") / "r.out").write_bytes(b"x")
+    (started_in_own_dir(session, ctx, stager, job) / "r.out").write_bytes(b"x")
     finish_in_slurm(session, job, fake_cluster, backends, clock)
     ctx.allowed_regions = ["FR-BRE"]  # the policy changed while the job ran
     run_pending(ctx)
@@ -350,8 +369,9 @@ def test_results_of_one_job_are_inputs_of_the_next(
 ) -> None:  # fmt: skip
     first = submit(session, session_factory, backends, profile, alice, clock,
                    StagingRequest(output_patterns=["results/*"], store="caen"))  # fmt: skip
-    (host_dir(stager, 2222, "/home/alice") / "results").mkdir(parents=True)
-    (host_dir(stager, 2222, "/home/alice") / "results/field.h5").write_bytes(b"field data")
+    work = started_in_own_dir(session, ctx, stager, first)
+    (work / "results").mkdir(parents=True)
+    (work / "results/field.h5").write_bytes(b"field data")
     finish_in_slurm(session, first, fake_cluster, backends, clock)
     run_pending(ctx)
     dataset = session.scalars(sa.select(Dataset)).one()
@@ -533,3 +553,50 @@ def test_uploads_no_job_took_are_purged_after_their_ttl(
     session.expire_all()
     assert session.get(Upload, kept_id) is None and not uploads.upload_dir(spool, kept_id).exists()
     assert session.get(Upload, fresh_id) is not None and uploads.upload_dir(spool, fresh_id).exists()
+
+
+def test_with_a_chdir_of_the_researchers_only_files_changed_after_the_start_are_results(
+    session: Session, session_factory: sessionmaker[Session], backends: FakeSlurmBackendFactory,
+    profile: ClusterProfile, alice: User, clock: FakeClock, ctx: StagingContext, stager: FakeStager,
+    fake_cluster: FakeCluster,
+) -> None:  # fmt: skip
+    """A directory the researcher names is theirs (no directory is made); an earlier run's
+    files there are not this job's results, and the dataset says how it chose its files."""
+    job = submit(session, session_factory, backends, profile, alice, clock,
+                 StagingRequest(output_patterns=["*.out"], store="caen"), chdir="runs/a")  # fmt: skip
+    assert job.state is JobState.PENDING and job.spec["chdir"] == "runs/a"
+    work = host_dir(stager, 2222, "/home/alice/runs/a")
+    work.mkdir(parents=True)
+    (work / "earlier.out").write_bytes(b"an earlier run")
+    before_start = int(clock.now().timestamp() - 3600) * 1_000_000_000
+    os.utime(work / "earlier.out", ns=(before_start, before_start))
+    (work / "this.out").write_bytes(b"this job")
+    finish_in_slurm(session, job, fake_cluster, backends, clock)
+    assert run_pending(ctx) == 1
+    dataset = session.scalars(sa.select(Dataset).where(Dataset.producer_job_id == job.id)).one()
+    assert [f.path for f in dataset.files] == ["this.out"]
+    assert dataset.selection == "newer_than_start"
+
+
+def test_two_results_only_jobs_of_one_login_never_share_a_directory(
+    session: Session, session_factory: sessionmaker[Session], backends: FakeSlurmBackendFactory,
+    profile: ClusterProfile, alice: User, clock: FakeClock, ctx: StagingContext, stager: FakeStager,
+    fake_cluster: FakeCluster,
+) -> None:  # fmt: skip
+    request = StagingRequest(output_patterns=["results/*"], store="caen")
+    first = submit(session, session_factory, backends, profile, alice, clock, request)
+    second = submit(session, session_factory, backends, profile, alice, clock, request)
+    assert run_pending(ctx) == 2  # each gets a directory of its own before sbatch
+    for job in (first, second):
+        session.refresh(job)
+    dirs = [host_dir(stager, 2222, f"/home/alice/myriagate-jobs/{job.id}") for job in (first, second)]
+    assert dirs[0] != dirs[1] and all(d.is_dir() for d in dirs)
+    for job, work in zip((first, second), dirs, strict=True):
+        (work / "results").mkdir()
+        (work / "results" / f"{job.id}.txt").write_bytes(job.id.bytes)
+    for job in (first, second):
+        finish_in_slurm(session, job, fake_cluster, backends, clock)
+    assert run_pending(ctx) == 2
+    for job in (first, second):
+        dataset = session.scalars(sa.select(Dataset).where(Dataset.producer_job_id == job.id)).one()
+        assert [f.path for f in dataset.files] == [f"results/{job.id}.txt"]

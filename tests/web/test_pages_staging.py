@@ -146,7 +146,7 @@ def test_a_plain_multipart_submission_with_files_ends_in_staging_in_then_runs(
     assert "Copying the input files to the cluster." in shown
     assert sha(DATA) in shown and "Waiting to be copied to the cluster." in shown
     assert '<code class="pattern">results/*.h5</code>, <code class="pattern">logs/**</code>' in shown
-    assert "the input files are being copied to the cluster and their checksums checked" in shown
+    assert "its input files, if any, copied and their checksums checked" in shown
 
     # The worker's staging step copies and verifies them, then sbatch runs.
     assert run_pending(staging_ctx) == 1

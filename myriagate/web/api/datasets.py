@@ -57,6 +57,7 @@ def dataset_out(view: datasets_service.DatasetView) -> DatasetOut:
         file_count=d.file_count,
         size_bytes=d.size_bytes,
         producer_job_id=d.producer_job_id,
+        selection="newer_than_start" if d.selection == "newer_than_start" else "job_dir",
         created_at=d.created_at,
     )
 

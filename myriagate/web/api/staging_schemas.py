@@ -6,6 +6,7 @@ Shared with the CLI, which reads responses with these same models (docs/staging.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -79,6 +80,11 @@ class DatasetOut(BaseModel):
     file_count: int
     size_bytes: int
     producer_job_id: UUID | None
+    selection: Literal["job_dir", "newer_than_start"] = Field(
+        description="How a job's results were chosen: every match in the job's own directory "
+        "(job_dir), or, in a directory the researcher named with --chdir, only files changed "
+        "after the job started (newer_than_start)"
+    )
     created_at: datetime
 
 

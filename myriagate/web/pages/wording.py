@@ -58,8 +58,8 @@ def reason_text(reason: str | None) -> str | None:
 
 # What the two staging states mean, for the timeline (docs/staging.md).
 STATE_EXPLANATIONS: dict[str, str] = {
-    "staging_in": "the input files are being copied to the cluster and their checksums checked; "
-    "the job goes to Slurm once they are all in place",
+    "staging_in": "the job's own directory is being prepared on the cluster and its input files, "
+    "if any, copied and their checksums checked; the job goes to Slurm once they are all in place",
     "staging_out": "the job has finished; its result files are being copied to the storage "
     "endpoint and their checksums checked",
 }
@@ -70,6 +70,10 @@ _STAGING_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(r"(?P<n>\d+) input file\(s\) in place"),
         "%(n)s input file(s) copied to the cluster and verified",
+    ),
+    (
+        re.compile(r"job directory (?P<dir>.+) ready"),
+        "the job's own directory %(dir)s was created on the cluster (private to you)",
     ),
     (
         re.compile(r"(?P<n>\d+) result file\(s\) stored in (?P<site>.+) \((?P<region>[^()]+)\)"),
