@@ -261,6 +261,8 @@ def main() -> None:
             "MYRIAGATE_SSH_CA_KEY_PATH": str(STATE / "ssh_user_ca"),
             "MYRIAGATE_DEFAULT_CLUSTER": CLUSTER,
             "MYRIAGATE_LOG_LEVEL": "WARNING",
+            # One user's token drives every client: the per-user budget would measure itself.
+            "MYRIAGATE_RATE_LIMIT_ENABLED": "false",
         }
         with (
             TemporaryDirectory() as tmp,

@@ -130,6 +130,29 @@ class ResidencyViolation(MyriagateError):
     exit_code = 6
 
 
+# --- too many requests -----------------------------------------------------------------
+class RateLimited(MyriagateError):
+    """The caller spent their request budget (per user, or per address for logins): the
+    request was not run; ``retry_after_s`` says when the next one will be."""
+
+    code = "rate_limited"
+    title = "Too many requests"
+    http_status = 429
+    exit_code = 75  # sysexits EX_TEMPFAIL: nothing is wrong with the request, try again later
+    transient = True
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        retry_after_s: int = 1,
+        fields: Sequence[FieldError] = (),
+        transient: bool | None = None,
+    ) -> None:
+        super().__init__(detail, fields=fields, transient=transient)
+        self.retry_after_s = max(1, retry_after_s)
+
+
 # --- cluster or storage side -----------------------------------------------------------
 class BackendError(MyriagateError):
     code = "backend_error"
@@ -191,6 +214,7 @@ ALL_ERRORS: tuple[type[MyriagateError], ...] = (
     AlreadyExists,
     InsufficientAllocation,
     ResidencyViolation,
+    RateLimited,
     BackendError,
     SchedulerRejected,
     SchedulerUnavailable,

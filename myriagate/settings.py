@@ -68,6 +68,19 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_username: str | None = None
     smtp_password: str | None = None
+    # Cluster health (docs/operations.md): the cluster page, GET /api/v1/clusters/{name} and
+    # /readyz share one cached ping per cluster and API process; a failure is kept less long.
+    cluster_health_ttl_s: float = Field(default=15.0, gt=0)
+    cluster_health_failure_ttl_s: float = Field(default=5.0, gt=0)
+    cluster_health_timeout_s: float = Field(default=5.0, gt=0)
+    # Per-user rate limits (docs/api.md): a token bucket per user in each API process; a
+    # submission costs more than a read. Login attempts: a bucket per client address.
+    rate_limit_enabled: bool = True
+    rate_limit_per_min: int = Field(default=600, ge=1)
+    rate_limit_burst: int = Field(default=200, ge=1)
+    rate_limit_submit_cost: int = Field(default=5, ge=1)
+    login_rate_limit_per_min: int = Field(default=30, ge=1)
+    login_rate_limit_burst: int = Field(default=30, ge=1)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:
@@ -91,6 +104,11 @@ class Settings(BaseSettings):
                 ) from None
         if self.poll_max_s < self.poll_min_s:
             raise ValueError("MYRIAGATE_POLL_MAX_S must be >= MYRIAGATE_POLL_MIN_S")
+        if self.rate_limit_submit_cost > self.rate_limit_burst:
+            raise ValueError(
+                "MYRIAGATE_RATE_LIMIT_SUBMIT_COST must be <= MYRIAGATE_RATE_LIMIT_BURST "
+                "(a submission could never pass)"
+            )
         return self
 
     @property

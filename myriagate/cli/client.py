@@ -26,6 +26,7 @@ from myriagate.errors import (
     NotAuthenticated,
     NotFound,
     PermissionDenied,
+    RateLimited,
     SchedulerUnavailable,
 )
 from myriagate.web.api.schemas import (
@@ -57,6 +58,7 @@ _BY_STATUS: dict[int, type[MyriagateError]] = {
     404: NotFound,
     409: Conflict,
     422: InvalidRequest,
+    429: RateLimited,  # the gateway's budget, or nginx's limit_req in front of it
     502: BackendError,
     503: SchedulerUnavailable,
     504: SchedulerUnavailable,
@@ -93,6 +95,11 @@ def error_from_response(response: httpx.Response) -> MyriagateError:
     exc = cls(str(detail), fields=fields)
     if isinstance(problem.get("title"), str):
         exc.title = problem["title"]  # the server's wording wins over the class default
+    if isinstance(exc, RateLimited):
+        retry_after = response.headers.get("retry-after", "")
+        exc.retry_after_s = max(1, int(retry_after)) if retry_after.isdigit() else 1
+        if "retry in" not in exc.detail:  # say how long to wait, whoever refused
+            exc.detail = f"{exc.detail}; retry in {exc.retry_after_s} s"
     return exc
 
 

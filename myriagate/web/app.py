@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,6 +39,7 @@ from myriagate.web.metrics import install_metrics
 from myriagate.web.pages import install_pages
 from myriagate.web.pages.errors import unhandled_response
 from myriagate.web.problems import document_problems, install_problem_handlers
+from myriagate.web.rate_limits import RateLimits, limit_login_attempts
 from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway, build_gateway
 
@@ -111,6 +112,9 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        cluster_health = getattr(_app.state, "cluster_health", None)
+        if cluster_health is not None:
+            cluster_health.close()
         if owned:
             gateway.close()
 
@@ -122,8 +126,11 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
         lifespan=lifespan,
+        # Login attempts spend from their address's budget before any password is checked.
+        dependencies=[Depends(limit_login_attempts)],
     )
     app.state.gateway = gateway
+    app.state.rate_limits = RateLimits(gateway.settings)  # per user and per address (docs/api.md)
     app.state.clock = SystemClock()  # tests may put a FakeClock here
     install_problem_handlers(app)
     app.add_middleware(RequestIdMiddleware)

@@ -190,6 +190,9 @@ async def authenticate(
     """
     identity = await run_in_threadpool(_resolve_and_release, request, db, settings, allow_basic=allow_basic)
     bind_user(identity.user.id, identity.user.username)  # every later log line of the request
+    from myriagate.web.rate_limits import rate_limits_of  # it needs is_trusted_proxy from here
+
+    rate_limits_of(request).charge_user(request, identity.user.id)  # RateLimited (429) when spent
     if request.method in SAFE_METHODS or identity.method in ("token", "basic"):
         return identity
     if identity.method == "session":

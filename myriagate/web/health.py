@@ -2,9 +2,12 @@
 
 ``/healthz`` (in app.py) says only that the process answers. ``/readyz`` checks the database
 with ``SELECT 1`` and asks the clusters' service login for ``ping()`` (``scontrol ping``,
-``sinfo``), each under a short timeout. Cluster answers are cached for a few seconds and
-only one ping per cluster is ever in flight per process, so a monitoring system probing
-every second, or a hung login node, never turns into a stream of SSH commands to Slurm.
+``sinfo``), each under a short timeout. Cluster answers come from the process's
+``ClusterHealthCache`` (``services.cluster_health``), shared with the cluster page and
+``GET /api/v1/clusters/{name}``: cached ``MYRIAGATE_CLUSTER_HEALTH_TTL_S`` seconds (a failure
+``..._FAILURE_TTL_S``) with one ping per cluster in flight, so a monitoring system probing
+every second, a busy cluster page, or a hung login node never turns into a stream of SSH
+commands to Slurm. Each check says how old it is (``age_s``).
 
 By default the default cluster is checked; ``?cluster=a&cluster=b`` checks the named ones
 (a gateway serving several clusters lists them in its monitoring probe). Unknown names are
@@ -26,7 +29,9 @@ import structlog
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from myriagate.errors import MyriagateError, NotFound
+from myriagate.errors import NotFound
+from myriagate.services.cluster_health import ClusterHealthCache, HealthReading
+from myriagate.settings import Settings
 from myriagate.web.problems import problem_response
 from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
@@ -56,62 +61,86 @@ class Check:
         return out
 
 
-class ReadinessProbe:
-    """Runs the checks with timeouts; caches cluster pings for ``cluster_ttl_s`` seconds.
+def cluster_health_cache(
+    gateway: Gateway, *, monotonic: Callable[[], float] = time.monotonic
+) -> ClusterHealthCache:
+    """A cache pinging through each cluster's service login, timed by the settings."""
+    settings: Settings = gateway.settings
+    return ClusterHealthCache(
+        lambda name: gateway.backends(name).for_service().ping(),
+        ttl_s=settings.cluster_health_ttl_s,
+        failure_ttl_s=settings.cluster_health_failure_ttl_s,
+        timeout_s=settings.cluster_health_timeout_s,
+        monotonic=monotonic,
+    )
 
-    One per application (kept in ``app.state.readiness``): each uvicorn worker process has
-    its own, which is fine since the cache only bounds how often *this* process pings.
+
+def cluster_health_of(request: Request) -> ClusterHealthCache:
+    """The application's shared cache, made on first use (tests may put their own in app.state)."""
+    state = request.app.state
+    with _PROBE_LOCK:
+        cache: ClusterHealthCache | None = getattr(state, "cluster_health", None)
+        if cache is None:
+            cache = cluster_health_cache(state.gateway)
+            state.cluster_health = cache
+    return cache
+
+
+class ReadinessProbe:
+    """Runs the checks with timeouts; cluster checks come from a ``ClusterHealthCache``.
+
+    One per application (kept in ``app.state.readiness``), built on the application's shared
+    cache; each uvicorn worker process has its own, which is fine since the cache only bounds
+    how often *this* process pings. Without ``clusters`` (tests) it makes its own cache.
     """
 
     def __init__(
         self,
         gateway: Gateway,
         *,
-        cluster_ttl_s: float = 10.0,
-        cluster_timeout_s: float = 5.0,
+        clusters: ClusterHealthCache | None = None,
+        cluster_ttl_s: float | None = None,
+        cluster_failure_ttl_s: float | None = None,
+        cluster_timeout_s: float | None = None,
         database_timeout_s: float = 3.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.gateway = gateway
-        self.cluster_ttl_s = cluster_ttl_s
-        self.cluster_timeout_s = cluster_timeout_s
         self.database_timeout_s = database_timeout_s
         self.monotonic = monotonic
+        if clusters is None:
+            clusters = cluster_health_cache(gateway, monotonic=monotonic)
+            self._owns_clusters = True
+        else:
+            self._owns_clusters = False
+        for attr, value in (("ttl_s", cluster_ttl_s), ("failure_ttl_s", cluster_failure_ttl_s),
+                            ("timeout_s", cluster_timeout_s)):  # fmt: skip
+            if value is not None:
+                setattr(clusters, attr, value)
+        self.clusters = clusters
         self._lock = threading.Lock()
-        self._cache: dict[str, Check] = {}
-        self._in_flight: dict[str, Future[Check]] = {}
-        # A few threads: a hung check keeps its thread until its own (SSH/DB) timeout ends.
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
+        self._db_in_flight: Future[Check] | None = None
+        # One thread: a database check that hangs is never started twice.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readyz")
 
     def database(self) -> Check:
         """``SELECT 1`` on a pooled connection; never cached (it is cheap and local)."""
-        return self._run("db", self._select_one, self.database_timeout_s, use_cache=False)
+        with self._lock:
+            future = self._db_in_flight
+            if future is None or future.done():
+                future = self._pool.submit(self._select_one)
+                self._db_in_flight = future
+        try:
+            return future.result(timeout=self.database_timeout_s)
+        except FutureTimeout:
+            return Check("down", detail=f"no answer within {self.database_timeout_s:g} s",
+                         checked_at=self.monotonic())  # fmt: skip
+        except Exception as exc:  # a bug in a check must not turn the probe into a 500
+            log.exception("readyz.check_failed", check="db")
+            return Check("down", detail=type(exc).__name__, checked_at=self.monotonic())
 
     def cluster(self, name: str) -> Check:
-        return self._run(f"cluster:{name}", lambda: self._ping(name), self.cluster_timeout_s, use_cache=True)
-
-    def _run(self, key: str, check: Callable[[], Check], timeout_s: float, *, use_cache: bool) -> Check:
-        now = self.monotonic()
-        with self._lock:
-            cached = self._cache.get(key)
-            if use_cache and cached is not None and now - cached.checked_at < self.cluster_ttl_s:
-                return cached
-            future = self._in_flight.get(key)
-            if future is None or future.done():
-                # Single flight: concurrent probes wait on the same check instead of each
-                # starting one (a hung login node would otherwise collect one SSH per probe).
-                future = self._pool.submit(check)
-                self._in_flight[key] = future
-        try:
-            result = future.result(timeout=timeout_s)
-        except FutureTimeout:
-            result = Check("down", detail=f"no answer within {timeout_s:g} s", checked_at=self.monotonic())
-        except Exception as exc:  # a bug in a check must not turn the probe into a 500
-            log.exception("readyz.check_failed", check=key)
-            result = Check("down", detail=type(exc).__name__, checked_at=self.monotonic())
-        with self._lock:
-            self._cache[key] = result
-        return result
+        return _check_of(self.clusters.get(name))
 
     def _select_one(self) -> Check:
         started = self.monotonic()
@@ -127,38 +156,36 @@ class ReadinessProbe:
         finished = self.monotonic()
         return Check("up", latency_ms=round((finished - started) * 1000, 1), checked_at=finished)
 
-    def _ping(self, name: str) -> Check:
-        try:
-            health = self.gateway.backends(name).for_service().ping()
-        except MyriagateError as exc:
-            log.warning("readyz.cluster_down", cluster=name, code=exc.code, detail=exc.detail)
-            return Check("down", detail=exc.title, checked_at=self.monotonic())
-        if not health.reachable:
-            log.warning("readyz.cluster_down", cluster=name, detail=health.detail)
-            return Check("down", detail=health.detail or "unreachable", checked_at=self.monotonic())
-        return Check(
-            "up",
-            latency_ms=health.latency_ms,
-            slurm_version=health.slurm_version,
-            checked_at=self.monotonic(),
-        )
-
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._owns_clusters:
+            self.clusters.close()
+
+
+def _check_of(reading: HealthReading) -> Check:
+    if reading.problem is not None:
+        # Shown to anonymous probes: the error's title only (its detail may name hosts).
+        return Check("down", detail=reading.problem_title, checked_at=reading.checked_mono)
+    health = reading.health
+    if not health.reachable:
+        return Check("down", detail=health.detail or "unreachable", checked_at=reading.checked_mono)
+    return Check("up", latency_ms=health.latency_ms, slurm_version=health.slurm_version,
+                 checked_at=reading.checked_mono)  # fmt: skip
 
 
 def probe_of(request: Request) -> ReadinessProbe:
     """The application's probe, made on first use (tests may put their own in app.state)."""
+    clusters = cluster_health_of(request)
     state = request.app.state
     with _PROBE_LOCK:
         probe: ReadinessProbe | None = getattr(state, "readiness", None)
         if probe is None:
-            probe = ReadinessProbe(state.gateway)
+            probe = ReadinessProbe(state.gateway, clusters=clusters)
             state.readiness = probe
     return probe
 
 
-_PROBE_LOCK = threading.Lock()
+_PROBE_LOCK = threading.RLock()
 
 
 @router.get("/readyz", include_in_schema=False)

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from myriagate.errors import FieldError, MyriagateError, NotAuthenticated
+from myriagate.errors import FieldError, MyriagateError, NotAuthenticated, RateLimited
 from myriagate.web.api.schemas import Problem, ProblemFieldOut
 
 log = structlog.get_logger(__name__)
@@ -82,6 +82,8 @@ async def _myriagate_error(request: Request, exc: Exception) -> ProblemResponse:
     headers: dict[str, str] = {}
     if exc.transient:
         headers["Retry-After"] = str(RETRY_AFTER_S)
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after_s)  # when the budget will allow it
     if isinstance(exc, NotAuthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="myriagate"'
     if exc.http_status >= 500:

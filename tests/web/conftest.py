@@ -72,9 +72,10 @@ def settings_overrides() -> dict[str, Any]:
 
 @pytest.fixture
 def web_settings(db_url: str, settings_overrides: dict[str, Any]) -> Settings:
-    # Allocations are off unless a test turns them on (settings_overrides): most tests are not about them.
+    # Allocations and rate limits are off unless a test turns them on (settings_overrides): most
+    # tests are not about them, and many send hundreds of requests as one user.
     values: dict[str, Any] = {"dev_mode": True, "database_url": db_url, "default_cluster": CLUSTER,
-                              "enforce_allocations": False}  # fmt: skip
+                              "enforce_allocations": False, "rate_limit_enabled": False}  # fmt: skip
     values.update(settings_overrides)
     return Settings(**values)
 

@@ -39,7 +39,8 @@ def ticker() -> Ticker:
 
 @pytest.fixture
 def probe(app: FastAPI, gateway: Gateway, ticker: Ticker) -> Iterator[ReadinessProbe]:
-    made = ReadinessProbe(gateway, cluster_ttl_s=10.0, cluster_timeout_s=1.0, monotonic=ticker)
+    made = ReadinessProbe(gateway, cluster_ttl_s=10.0, cluster_failure_ttl_s=3.0, cluster_timeout_s=1.0,
+                          monotonic=ticker)  # fmt: skip
     app.state.readiness = made
     yield made
     made.close()
@@ -76,14 +77,23 @@ def test_pings_are_cached_so_probes_do_not_hammer_slurm(
     fake_cluster.set_unreachable()
     assert client.get("/readyz").status_code == 503
     fake_cluster.set_unreachable(False)
-    for _ in range(20):
-        ticker.now += 0.4  # 8 s in all: still inside the 10 s cache
+    for _ in range(7):
+        ticker.now += 0.4  # 2.8 s in all: still inside the 3 s cache of a failure
         assert client.get("/readyz").status_code == 503
     assert fake_cluster.calls["ping"] == 1
-    ticker.now += 2.5  # the cached "down" is now stale: the next probe asks again
+    ticker.now += 0.5  # the cached "down" is now stale: the next probe asks again
     response = client.get("/readyz")
     assert response.status_code == 200
     assert fake_cluster.calls["ping"] == 2
+    for _ in range(20):
+        ticker.now += 0.45  # 9 s in all: an "up" is kept the full 10 s
+        assert client.get("/readyz").json()["checks"]["clusters"][CLUSTER]["age_s"] == pytest.approx(
+            ticker.now - 1003.3, abs=0.06
+        )
+    assert fake_cluster.calls["ping"] == 2
+    ticker.now += 1.1
+    assert client.get("/readyz").json()["checks"]["clusters"][CLUSTER]["age_s"] == 0.0
+    assert fake_cluster.calls["ping"] == 3
 
 
 class HungBackend:
@@ -130,7 +140,9 @@ def test_hung_cluster_times_out_with_one_ping_in_flight(
         assert hung.pings == 1  # every probe waited on the same ping
     finally:
         hung.release.set()
-    probe._in_flight[f"cluster:{CLUSTER}"].result(timeout=5)
+    in_flight = probe.clusters.in_flight(CLUSTER)
+    if in_flight is not None:
+        in_flight.result(timeout=5)
     ticker.now += 11
     assert client.get("/readyz").status_code == 200  # the login node answers again
 

@@ -1,21 +1,24 @@
-"""``/clusters``: the clusters and partitions of the profiles, and one cluster's live health."""
+"""``/clusters``: the clusters and partitions of the profiles, and one cluster's live health.
+
+Health comes from the process's shared ``ClusterHealthCache`` (one ping per cluster and cache
+period, whatever the request rate), with its age.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import structlog
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from myriagate.errors import MyriagateError
+from myriagate.services.cluster_health import ClusterHealthCache
 from myriagate.web.api.schemas import ClusterDetail, ClusterHealthOut, ClusterOut, PartitionOut
 from myriagate.web.api.staging_schemas import StorageEndpointOut
 from myriagate.web.deps import CurrentUser, GatewayDep
+from myriagate.web.health import cluster_health_of
 from myriagate.web.problems import problem_responses
 from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
 
-log = structlog.get_logger(__name__)
 router = APIRouter(route_class=ReleasingRoute, tags=["clusters"])
 
 
@@ -43,22 +46,18 @@ def _cluster_out(profile: Any, gateway: Gateway) -> ClusterOut:
     )
 
 
-def _health(gateway: Gateway, name: str) -> ClusterHealthOut:
-    """What the service login sees now; a failure is reported here, never as a 5xx."""
-    try:
-        health = gateway.backends(name).for_service().ping()
-    except MyriagateError as exc:
-        log.warning("cluster.ping_failed", cluster=name, code=exc.code, detail=exc.detail)
-        detail = f"{exc.title}: {exc.detail}"
-        return ClusterHealthOut(
-            reachable=False, slurm_version=None, partitions={}, latency_ms=None, detail=detail
-        )
+def _health(cache: ClusterHealthCache, name: str) -> ClusterHealthOut:
+    """What the service login saw lately; a failure is reported here, never as a 5xx."""
+    reading = cache.get(name)
+    health = reading.health
     return ClusterHealthOut(
-        reachable=health.reachable,
+        reachable=reading.reachable,
         slurm_version=health.slurm_version,
         partitions=dict(health.partitions),
         latency_ms=health.latency_ms,
-        detail=health.detail,
+        detail=reading.detail,
+        checked_at=reading.checked_at,
+        age_s=round(reading.age_s(cache.monotonic()), 1),
     )
 
 
@@ -73,9 +72,10 @@ def list_clusters(_user: CurrentUser, gateway: GatewayDep) -> list[ClusterOut]:
     responses=problem_responses(404),
     summary="One cluster with its live health",
 )
-def show_cluster(name: str, _user: CurrentUser, gateway: GatewayDep) -> ClusterDetail:
+def show_cluster(request: Request, name: str, _user: CurrentUser, gateway: GatewayDep) -> ClusterDetail:
     profile = gateway.profile(name)  # NotFound for an unknown name
-    return ClusterDetail(**_cluster_out(profile, gateway).model_dump(), health=_health(gateway, profile.name))
+    health = _health(cluster_health_of(request), profile.name)
+    return ClusterDetail(**_cluster_out(profile, gateway).model_dump(), health=health)
 
 
 @router.get(

@@ -172,6 +172,9 @@ class ClusterHealthOut(BaseModel):
     partitions: dict[str, str]
     latency_ms: float | None
     detail: str | None
+    # Health is cached (MYRIAGATE_CLUSTER_HEALTH_TTL_S): when it was checked, and how long ago.
+    checked_at: datetime | None = None
+    age_s: float | None = None
 
 
 class ClusterDetail(ClusterOut):

@@ -1,19 +1,17 @@
 """The audit log (platform admins) and the cluster's health and queue depth (every signed-in
-user, as ``GET /api/v1/clusters/{name}``)."""
+user, as ``GET /api/v1/clusters/{name}``: the same cached health, with its age)."""
 
 from __future__ import annotations
 
-import structlog
 from fastapi import APIRouter, Request, Response
 
-from myriagate.errors import MyriagateError
 from myriagate.services import admin_views, dashboard
 from myriagate.web.deps import DbSession, GatewayDep
+from myriagate.web.health import cluster_health_of
 from myriagate.web.pages.deps import PageUser, require_roles
 from myriagate.web.pages.rendering import render
 from myriagate.web.routing import ReleasingRoute
 
-log = structlog.get_logger(__name__)
 router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 AUDIT_PAGE = 50
 
@@ -30,14 +28,11 @@ def audit_page(
 
 @router.get("/cluster")
 def cluster_page(request: Request, page: PageUser, db: DbSession, gateway: GatewayDep) -> Response:
+    cache = cluster_health_of(request)
     clusters = []
     for name in sorted(gateway.profiles):
-        profile = gateway.profiles[name]
-        try:
-            health = gateway.backends(name).for_service().ping()
-            problem = None
-        except MyriagateError as exc:  # shown on the page, never a 5xx
-            log.warning("cluster.ping_failed", cluster=name, code=exc.code, detail=exc.detail)
-            health, problem = None, f"{exc.title}: {exc.detail}"
-        clusters.append({"profile": profile, "health": health, "problem": problem})
+        reading = cache.get(name)  # a failure is shown on the page, never a 5xx
+        age_s = round(reading.age_s(cache.monotonic()))
+        clusters.append({"profile": gateway.profiles[name], "health": reading.health,
+                         "problem": reading.problem, "age_s": age_s})  # fmt: skip
     return render(request, "cluster.html", clusters=clusters, depth=dashboard.queue_depth(db))

@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from myriagate.errors import FieldError, MyriagateError, NotAuthenticated
+from myriagate.errors import FieldError, MyriagateError, NotAuthenticated, RateLimited
 from myriagate.web.pages.rendering import render
 from myriagate.web.problems import unhandled_problem
 
@@ -59,7 +59,7 @@ def _page_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, NotAuthenticated) and request.method in ("GET", "HEAD"):
         return login_redirect(request)
     if isinstance(exc, MyriagateError):
-        return error_page(
+        page = error_page(
             request,
             status=exc.http_status,
             code=exc.code,
@@ -67,6 +67,9 @@ def _page_error(request: Request, exc: Exception) -> Response:
             detail=exc.detail,
             fields=exc.fields,
         )
+        if isinstance(exc, RateLimited):
+            page.headers["Retry-After"] = str(exc.retry_after_s)
+        return page
     if isinstance(exc, RequestValidationError):
         fields = tuple(FieldError(tuple(e.get("loc", ())), str(e.get("msg", ""))) for e in exc.errors())
         return error_page(
