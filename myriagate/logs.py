@@ -1,9 +1,18 @@
-"""Structured logging: JSON lines in production, readable key=value lines in a terminal."""
+"""Structured logging: JSON lines in production, readable key=value lines in a terminal.
+
+Every line passes through ``redact_secrets`` last, whoever wrote it (our code, uvicorn, httpx,
+paramiko), tracebacks included: log readers (operators, a log shipper, a support ticket) must
+not get what would let them act as someone (docs/operations.md, "Logs").
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, unquote
 
 import structlog
 
@@ -53,6 +62,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                redact_secrets,  # after the traceback is text, before anything is written
                 renderer,
             ],
         )
@@ -60,6 +70,8 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # uvicorn's access line carries the query string: its values are dropped at the source.
+    logging.getLogger("uvicorn.access").addFilter(_ACCESS_QUERY_FILTER)
     # paramiko logs every channel at INFO; keep its warnings only.
     logging.getLogger("paramiko").setLevel(logging.WARNING)
 
@@ -71,3 +83,153 @@ def bind_user(user_id: object, username: str) -> None:
     so the next request starts without a user.
     """
     structlog.contextvars.bind_contextvars(user_id=str(user_id), user=username)
+
+
+# --- redaction ----------------------------------------------------------------------------------
+REDACTED = "[redacted]"
+
+# Words that make a field name (or a ``name=value`` in text) a secret's. Names ending like an
+# id, a prefix, a count, a time or a path are not secrets (``token_id``, ``ssh_ca_key_path``).
+_SENSITIVE_WORDS = (
+    r"password|passwd|passphrase|secret|token|csrf|session|cookie|authorization|api[_-]?key"
+    r"|private[_-]?key|credential|signature"
+)
+_SECRET_NAME = re.compile(_SENSITIVE_WORDS, re.IGNORECASE)
+_NOT_SECRET_NAME = re.compile(
+    r"(_id|_ids|_prefix|_count|_at|_s|_days|_bytes|_path|_file|_name|_header|_set|_enabled)$"
+)
+
+_PEM_PRIVATE_KEY = re.compile(
+    r"-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.DOTALL
+)
+_OPENSSH_KEY_BLOB = re.compile(r"b3BlbnNzaC1rZXktdjE[A-Za-z0-9+/=]*")  # base64 of "openssh-key-v1"
+_SSH_CERTIFICATE = re.compile(r"([a-z0-9-]+-cert-v0[01]@openssh\.com)(\s+)[A-Za-z0-9+/]{16,}=*")
+# scheme, user info, host[:port], then the rest (path, query, fragment) up to a quote or space.
+_URL = re.compile(
+    r"\b([A-Za-z][A-Za-z0-9+.-]{1,20})://([^\s/?#@'\"<>\\]*@)?([^\s/?#'\"<>\\]*)([^\s'\"<>\\]*)"
+)
+_AUTH_SCHEME = re.compile(r"\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/-]{8,}=*", re.IGNORECASE)
+_OUR_TOKEN = re.compile(r"\bmgt_[A-Za-z0-9_-]{16,}")  # services/auth.py: mgt_ + 43 url-safe characters
+_NAMED_VALUE = re.compile(
+    rf"(?i)\b([\w.-]*(?:{_SENSITIVE_WORDS})[\w.-]*)(['\"]?\s*[:=]\s*)((?:b(?=['\"]))?)('[^']*'|\"[^\"]*\"|[^\s'\",;&)}}\]]+)"
+)
+
+_hidden: tuple[str, ...] = ()  # exact values from the settings (``hide_values``), longest first
+_MIN_HIDDEN_LENGTH = 8  # shorter values would blank ordinary words
+
+
+def hide_values(*values: str | None) -> None:
+    """Redact these exact values wherever they appear in a log line from now on.
+
+    For the secrets the settings hold (``MYRIAGATE_SECRET_KEY``, the SMTP and database
+    passwords), which have no recognisable shape: a ``Settings`` repr in a traceback, an
+    error message quoting a connection string, are caught by value.
+    """
+    global _hidden
+    new = {
+        v
+        for value in values
+        if value and len(value) >= _MIN_HIDDEN_LENGTH
+        for v in (value, quote(value, safe=""), unquote(value))
+        if len(v) >= _MIN_HIDDEN_LENGTH
+    }
+    if not new <= set(_hidden):
+        _hidden = tuple(sorted(set(_hidden) | new, key=len, reverse=True))
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for a log line: an http(s) URL keeps its scheme, host and port only (webhook
+    services put their tokens in the path and query: Slack's ``/services/T…/B…/<secret>``);
+    any URL loses the password of its user info (``postgresql://user:[redacted]@host/db``)."""
+    return _URL.sub(_redact_url_match, url)
+
+
+def _redact_url_match(match: re.Match[str]) -> str:
+    scheme, userinfo, host, rest = match.group(1), match.group(2) or "", match.group(3), match.group(4)
+    web = scheme.lower() in ("http", "https")
+    if userinfo and (web or ":" in userinfo):
+        userinfo = f"{REDACTED}@" if web else userinfo.split(":", 1)[0] + f":{REDACTED}@"
+    if web and rest not in ("", "/"):
+        rest = f"/{REDACTED}"
+    return f"{scheme}://{userinfo}{host}{rest}"
+
+
+def _redact_named_value(match: re.Match[str]) -> str:
+    name, separator, prefix, value = match.groups()
+    bare = value.strip("'\"")
+    # Already redacted, nothing to hide, an auth scheme (its credential is handled by
+    # _AUTH_SCHEME), or a name that only looks like a secret's (``session_ttl_s=28800``).
+    if bare.startswith(REDACTED[:-1]) or bare in ("None", "") or bare.lower() in ("bearer", "basic"):
+        return match.group(0)
+    if not is_secret_name(name):
+        return match.group(0)
+    quote_mark = value[0] if value[0] in "'\"" else ""
+    return f"{name}{separator}{prefix}{quote_mark}{REDACTED}{quote_mark}"
+
+
+def redact_text(text: str) -> str:
+    """``text`` without the secrets it shows by their shape or that ``hide_values`` named."""
+    for value in _hidden:
+        if value in text:
+            text = text.replace(value, REDACTED)
+    if "PRIVATE KEY-----" in text:
+        text = _PEM_PRIVATE_KEY.sub(lambda m: f"-----BEGIN {m.group(1)}----- {REDACTED}", text)
+    if "b3BlbnNzaC1rZXktdjE" in text:
+        text = _OPENSSH_KEY_BLOB.sub(REDACTED, text)
+    if "-cert-v0" in text:
+        text = _SSH_CERTIFICATE.sub(rf"\1\2{REDACTED}", text)
+    if "://" in text:
+        text = redact_url(text)
+    text = _AUTH_SCHEME.sub(rf"\1\2{REDACTED}", text)
+    if "mgt_" in text:
+        text = _OUR_TOKEN.sub(f"mgt_{REDACTED}", text)
+    return _NAMED_VALUE.sub(_redact_named_value, text)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a field called ``name`` holds a secret (``password``, ``Set-Cookie``, ``csrf_token``)."""
+    normalised = name.lower().replace("-", "_")
+    return bool(_SECRET_NAME.search(normalised)) and not _NOT_SECRET_NAME.search(normalised)
+
+
+def _redact_value(name: object, value: Any, depth: int = 0) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(name, str) and name != "event" and is_secret_name(name):
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if depth < 4 and isinstance(value, Mapping):
+        return {key: _redact_value(key, item, depth + 1) for key, item in value.items()}
+    if depth < 4 and isinstance(value, list | tuple | set | frozenset):
+        return [_redact_value(None, item, depth + 1) for item in value]
+    shown = repr(value)  # what the JSON renderer would write for an object it does not know
+    redacted = redact_text(shown)
+    return value if redacted == shown else redacted
+
+
+def redact_secrets(
+    _logger: object, _method: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """structlog processor: blank secrets by field name, and by shape or known value anywhere
+    in the text (the message, every field, the rendered traceback)."""
+    return {key: _redact_value(key, value) for key, value in event_dict.items()}
+
+
+class _AccessQueryFilter(logging.Filter):
+    """uvicorn's access line is ``client - "METHOD path?query HTTP/v" status``: a query string
+    can carry a token (a client that put it there), so its values are redacted, names kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and "?" in args[2]:
+            path, _, query = args[2].partition("?")
+            kept = "&".join(
+                f"{part.split('=', 1)[0]}={REDACTED}" if "=" in part else REDACTED
+                for part in query.split("&")
+            )
+            record.args = (*args[:2], f"{path}?{kept}", *args[3:])
+        return True
+
+
+_ACCESS_QUERY_FILTER = _AccessQueryFilter()

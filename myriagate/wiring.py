@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from myriagate.db.ledger import SqlLedger
 from myriagate.db.session import PoolOptions, make_engine, make_session_factory
 from myriagate.errors import ConfigError, NotFound
+from myriagate.logs import hide_values
 from myriagate.ports import Clock, CommandRunner, SlurmBackend, Stager
 from myriagate.profiles.loader import load_all_profiles
 from myriagate.profiles.models import ClusterProfile
@@ -107,6 +109,11 @@ class Gateway:
     _backends: dict[str, ClusterBackends] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stager: Stager | None = None
+
+    def __post_init__(self) -> None:
+        # These secrets have no shape a log filter could recognise: name them (myriagate.logs).
+        database_password = urlsplit(self.settings.database_url).password
+        hide_values(self.settings.secret_key, self.settings.smtp_password, database_password)
 
     def profile(self, cluster: str | None = None) -> ClusterProfile:
         name = cluster or self.settings.default_cluster
