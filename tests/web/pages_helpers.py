@@ -137,7 +137,8 @@ def produce_dataset(
     )
     assert response.status_code == 303, response.text
     job_id = response.headers["location"].rsplit("/", 1)[-1]
-    work = host_dir(stager, 2222, f"/home/{login}")
+    assert run_pending(ctx) == 1  # results only: the job's own directory is made first
+    work = host_dir(stager, 2222, f"/home/{login}/myriagate-jobs/{job_id}")
     for path, content in results.items():
         (work / path).parent.mkdir(parents=True, exist_ok=True)
         (work / path).write_bytes(content)

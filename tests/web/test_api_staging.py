@@ -320,7 +320,10 @@ def produced(
     response = submit(client, {"output_patterns": ["results/**/*.h5"], "store": "caen"})
     assert response.status_code == 202, response.text
     job = response.json()
-    work = host_dir(stager, 2222, "/home/alice")
+    assert job["state"] == "staging_in"  # results only: its own directory is made first
+    assert run_pending(ctx) == 1
+    job = client.get(f"/api/v1/jobs/{job['id']}").json()
+    work = host_dir(stager, 2222, f"/home/alice/myriagate-jobs/{job['id']}")
     for path, content in RESULTS.items():
         (work / path).parent.mkdir(parents=True, exist_ok=True)
         (work / path).write_bytes(content)

@@ -175,7 +175,7 @@ def test_a_plain_multipart_submission_with_files_ends_in_staging_in_then_runs(
     assert "1 result file(s) stored in Caen (FR-NOR) and verified" in shown
     assert f'href="/datasets/{dataset.group(1)}/files/results/out.h5"' in shown
     french = french_client.get(response.headers["location"]).text
-    assert "les fichiers d&#39;entrée sont copiés sur le cluster" in french
+    assert "ses fichiers d&#39;entrée éventuels y sont copiés" in french
     assert "1 fichier(s) de résultats stocké(s) à Caen (FR-NOR) et vérifié(s)" in french
 
 
