@@ -55,18 +55,6 @@ class ClusterHealth:
     detail: str | None = None
 
 
-@dataclass(frozen=True)
-class AccountedJob:
-    """One finished Slurm job (or array task) of an account, with its ``--comment``.
-
-    What the outside-jobs sweep reads: the comment tells a gateway job (``mg:<job id>``)
-    from one submitted on the cluster directly.
-    """
-
-    usage: JobUsage
-    comment: str | None = None
-
-
 class SlurmBackend(Protocol):
     """Slurm as seen by one cluster login."""
 
@@ -89,10 +77,16 @@ class SlurmBackend(Protocol):
     def accounting(self, slurm_job_ids: Collection[str]) -> dict[str, JobUsage]: ...
 
     def accounting_by_accounts(
-        self, accounts: Collection[str], since: datetime, until: datetime
-    ) -> list[AccountedJob]:
+        self, accounts: Collection[str], since: datetime, until: datetime, slurm_job_ids: Collection[str] = ()
+    ) -> list[JobUsage]:
         """Jobs of these Slurm accounts (every user's) that ended in [since, until), one sacct
-        call; one entry per job or array task, the runs of a requeued job summed."""
+        call; one entry per job or array task, the runs of a requeued job summed. Only
+        ``slurm_job_ids`` when given (a narrow check before a large charge)."""
+        ...
+
+    def comments(self, slurm_job_ids: Collection[str]) -> dict[str, str]:
+        """{job id: ``--comment`` as given} for these jobs; a job accounting does not know, or
+        whose comment could not be read unambiguously, is left out (unknown)."""
         ...
 
     def tail(self, path: str, max_bytes: int = 65536) -> bytes:

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     poll_min_s: float = Field(default=2.0, gt=0)
     poll_max_s: float = Field(default=30.0, gt=0)
     lease_s: float = Field(default=30.0, gt=0)
+    # A submission whose sbatch reply was lost is sent again only when two tag lookups this
+    # far apart found nothing: slurmdbd may show a job later than slurmctld forgets it.
+    accounting_lag_s: float = Field(default=120.0, ge=0)
     allowed_regions: list[str] = ["FR-NOR"]
     log_level: str = "INFO"
     log_json: bool = True
@@ -48,6 +51,9 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = None
     # Allocations (docs/allocations.md): hold at submit, settle from sacct, sweep outside jobs.
     enforce_allocations: bool = True
+    # An outside-the-gateway charge above this is made only once a second, narrow sacct
+    # (the job id, its account) confirms it (docs/slurm.md).
+    outside_confirm_core_seconds: int = Field(default=3600, ge=0)
     # Data staging (docs/staging.md): uploads wait here until their job's stage-in; stage-out
     # relays results through here. Shared by every API process and worker of one gateway.
     spool_dir: Path = Path("./myriagate-spool")

@@ -14,11 +14,12 @@ from datetime import UTC
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.db.ledger import SqlLedger
 from myriagate.db.session import PoolOptions, make_engine, make_session_factory
-from myriagate.errors import ConfigError, NotFound
+from myriagate.errors import ConfigError, MyriagateError, NotFound
 from myriagate.logs import hide_values
 from myriagate.ports import Clock, CommandRunner, SlurmBackend, Stager
 from myriagate.profiles.loader import load_all_profiles
@@ -35,6 +36,8 @@ from myriagate.slurm.cli_backend import SlurmCliBackend
 from myriagate.slurm.sacctmgr import SacctmgrAccounts
 from myriagate.slurm.usage import SacctUsage
 from myriagate.staging.metered import MeteredStager
+
+log = structlog.get_logger(__name__)
 
 
 class ClusterBackends:
@@ -79,6 +82,20 @@ class ClusterBackends:
 
     def for_service(self) -> SlurmBackend:
         return self.for_login(self.profile.connection.service_login)
+
+    def check_tag_lookup(self) -> None:
+        """ConfigError now (``myriagate worker`` exits 78) when slurmdbd keeps no job comments,
+        so a lost submission could not be found by its tag; a cluster that does not answer is
+        checked again at the first lookup."""
+        backend = self.for_service()
+        if not isinstance(backend, SlurmCliBackend):
+            return
+        try:
+            backend.require_stored_comments()
+        except ConfigError:
+            raise
+        except MyriagateError as exc:  # unreachable, refused…: not a reason to stay stopped
+            log.warning("worker.tag_lookup_unchecked", cluster=self.profile.name, detail=exc.detail)
 
     def _build(self, login: str) -> SlurmBackend:
         if self._use_pyslurm:

@@ -94,6 +94,7 @@ def worker(
     clusters = cluster or [settings.default_cluster]
     for name in clusters:
         gateway.profile(name)  # unknown names fail before anything starts
+        gateway.backends(name).check_tag_lookup()  # AccountingStoreFlags=job_comment, or exit 78
     clock = SystemClock()
     if metrics_port is not None:
         from myriagate.observability.exposition import start_metrics_server

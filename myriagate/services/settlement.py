@@ -13,8 +13,11 @@ Each run, for one cluster:
    job and every array task; release those that never ran) and one commit. A crash before
    that commit leaves the chunk as it was; after it, the chunk is done.
 3. **The outside-jobs sweep** (at most every ``sweep_every_s``): one sacct call by account
-   and time window; each ended Slurm job that is not the gateway's (its id is unknown and its
-   comment is not the tag of one of our jobs) is charged once per Slurm job id.
+   and time window, reading no free-text field; each ended Slurm job that is not the
+   gateway's (its id is unknown and its comment, asked separately by job id, is not the tag of
+   one of our jobs) is charged once per Slurm job id. A charge above
+   ``outside_confirm_core_seconds`` is made only when a second, narrow sacct (these ids, that
+   account) reports the same job with the same cost (docs/slurm.md).
 
 Every ledger operation is idempotent per (job, kind) or (Slurm job id, kind), so a crash
 anywhere, a retry, or two workers doing the same work never counts twice. Work is claimed
@@ -47,7 +50,7 @@ from myriagate.domain.costs import Cost
 from myriagate.domain.jobs import TAG_PREFIX, JobUsage
 from myriagate.domain.states import FINAL_STATES, JobState
 from myriagate.errors import BackendError
-from myriagate.ports import AccountedJob, Clock, Ledger, SlurmBackend, SlurmBackendFactory
+from myriagate.ports import Clock, Ledger, SlurmBackend, SlurmBackendFactory
 from myriagate.profiles.models import ClusterProfile
 from myriagate.services import charging
 
@@ -64,6 +67,9 @@ DEFAULT_SWEEP_EVERY_S = 60.0
 # How far back the sweep looks: overlapping windows are harmless (charges are once per id)
 # and cover a worker that was down for a while.
 DEFAULT_SWEEP_WINDOW_S = 2 * 86400.0
+# An outside charge above this many core- (or GPU-) seconds waits for a second, narrow sacct
+# to confirm the job in that account (MYRIAGATE_OUTSIDE_CONFIRM_CORE_SECONDS).
+DEFAULT_OUTSIDE_CONFIRM_CORE_SECONDS = 3600
 
 
 class SettlingLedger(Ledger, Protocol):
@@ -108,6 +114,7 @@ def settle(
     lease_s: float = 30.0,
     sweep_every_s: float = DEFAULT_SWEEP_EVERY_S,
     sweep_window_s: float = DEFAULT_SWEEP_WINDOW_S,
+    outside_confirm_core_seconds: int = DEFAULT_OUTSIDE_CONFIRM_CORE_SECONDS,
 ) -> SettleResult:
     """One settlement run for ``cluster``; commits its own work, chunk by chunk."""
     holder = f"settle:{uuid.uuid4().hex[:8]}"
@@ -142,6 +149,7 @@ def settle(
             outside = sweep_outside(
                 session, cluster=cluster, profile=profile, backends=backends, ledger=ledger,
                 since=now - timedelta(seconds=sweep_window_s), until=now,
+                confirm_above=outside_confirm_core_seconds,
             )  # fmt: skip
     except BackendError as exc:
         session.rollback()
@@ -315,23 +323,24 @@ def sweep_outside(
     ledger: LedgerFactory,
     since: datetime,
     until: datetime,
+    confirm_above: int = DEFAULT_OUTSIDE_CONFIRM_CORE_SECONDS,
 ) -> int:
     """Charge the jobs of the cluster's project accounts that the gateway did not submit."""
     accounts = sorted(session.scalars(sa.select(Project.slurm_account).where(Project.cluster == cluster)))
     if not accounts:
         return 0
-    found = backends.for_service().accounting_by_accounts(accounts, since, until)
-    outside = _not_ours(session, cluster, found)
-    already = _charged_outside(session, cluster, [a.usage.slurm_job_id for a in outside])
+    backend = backends.for_service()
+    found = backend.accounting_by_accounts(accounts, since, until)
+    ours = _ours_by_id(session, cluster, found)
+    outside = [u for u in found if u.slurm_job_id.split("_", 1)[0] not in ours]
+    already = _charged_outside(session, cluster, [u.slurm_job_id for u in outside])
     due = [
-        a.usage
-        for a in outside
-        if a.usage.slurm_job_id not in already and a.usage.account is not None and not _never_ran(a.usage)
+        u for u in outside if u.slurm_job_id not in already and u.account is not None and not _never_ran(u)
     ]
-    charged = 0
+    planned: list[tuple[JobUsage, UUID, Cost]] = []
     for index, used in enumerate(due):
         assert used.account is not None  # filtered above
-        if charged == OUTSIDE_PER_RUN:
+        if len(planned) == OUTSIDE_PER_RUN:
             log.info("settlement.outside_deferred", cluster=cluster, left=len(due) - index)
             break
         at = used.started_at or used.ended_at or until
@@ -341,8 +350,22 @@ def sweep_outside(
                 "settlement.outside_no_allocation", slurm_job_id=used.slurm_job_id, account=used.account
             )
             continue
-        actual = charging.actual_on(profile, used, None)
-        ledger(session).charge_outside(allocation.id, used.slurm_job_id, actual)
+        planned.append((used, allocation.id, charging.actual_on(profile, used, None)))
+    session.commit()  # no transaction stays open while sacct runs
+    if not planned:
+        return 0
+    comments = backend.comments([used.slurm_job_id for used, _, _ in planned])
+    planned = _not_tagged_ours(session, cluster, planned, comments)
+    big = [(used, actual) for used, _, actual in planned if _above(actual, confirm_above)]
+    confirmed = _confirmed(backend, profile, big, since, until)
+    charged = 0
+    for used, allocation_id, actual in planned:
+        if _above(actual, confirm_above) and confirmed.get(used.slurm_job_id) != actual:
+            log.warning("settlement.outside_unconfirmed", slurm_job_id=used.slurm_job_id,
+                        account=used.account, core_seconds=actual.core_seconds,
+                        confirmed=str(confirmed.get(used.slurm_job_id)))  # fmt: skip
+            continue
+        ledger(session).charge_outside(allocation_id, used.slurm_job_id, actual)
         session.commit()
         charged += 1
         log.info("allocation.charge_outside", slurm_job_id=used.slurm_job_id, account=used.account,
@@ -350,19 +373,43 @@ def sweep_outside(
     return charged
 
 
+def _above(cost: Cost, limit: int) -> bool:
+    return max(cost.core_seconds, cost.gpu_seconds) > limit
+
+
+def _confirmed(
+    backend: SlurmBackend,
+    profile: ClusterProfile,
+    big: Sequence[tuple[JobUsage, Cost]],
+    since: datetime,
+    until: datetime,
+) -> dict[str, Cost]:
+    """What a narrow sacct (these ids, in their own account, same window) says each job cost.
+
+    One call per account. The sweep's line of a job is checked shape by shape, but a charge
+    this large is only made when accounting, asked about exactly that job and account, agrees.
+    """
+    by_account: dict[str, list[str]] = {}
+    for used, _ in big:
+        assert used.account is not None
+        by_account.setdefault(used.account, []).append(used.slurm_job_id)
+    costs: dict[str, Cost] = {}
+    for account, ids in sorted(by_account.items()):
+        for chunk in _chunks(ids):
+            for usage in backend.accounting_by_accounts([account], since, until, slurm_job_ids=chunk):
+                if usage.account == account and usage.slurm_job_id in chunk:
+                    costs[usage.slurm_job_id] = charging.actual_on(profile, usage, None)
+    return costs
+
+
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), BATCH):
         yield items[start : start + BATCH]
 
 
-def _not_ours(session: Session, cluster: str, found: list[AccountedJob]) -> list[AccountedJob]:
-    """The jobs the gateway did not submit: neither their id nor their tag is one of ours.
-
-    The tag counts as well as the id because a job whose sbatch reply was lost is in Slurm
-    before the gateway knows its id; a tag copied onto another job does not count, since the
-    tagged gateway job then has a different id.
-    """
-    parents = sorted({a.usage.slurm_job_id.split("_", 1)[0] for a in found})
+def _ours_by_id(session: Session, cluster: str, found: Sequence[JobUsage]) -> set[str]:
+    """The Slurm job (or array parent) ids among ``found`` that are gateway jobs."""
+    parents = sorted({u.slurm_job_id.split("_", 1)[0] for u in found})
     ours: set[str] = set()
     for chunk in _chunks(parents):
         ours.update(
@@ -371,19 +418,35 @@ def _not_ours(session: Session, cluster: str, found: list[AccountedJob]) -> list
                 sa.select(Job.slurm_job_id).where(Job.cluster == cluster, Job.slurm_job_id.in_(chunk))
             )
         )
-    tags = sorted({a.comment for a in found if a.comment and a.comment.startswith(TAG_PREFIX)})
+    return ours
+
+
+def _not_tagged_ours(
+    session: Session,
+    cluster: str,
+    planned: list[tuple[JobUsage, UUID, Cost]],
+    comments: Mapping[str, str],
+) -> list[tuple[JobUsage, UUID, Cost]]:
+    """Drop the jobs whose comment is the tag of a gateway job without a Slurm id yet (its
+    sbatch reply was lost: reconciliation will find it) and those whose comment is unknown
+    (asked again at the next sweep). A tag copied onto another job does not count, since the
+    tagged gateway job then has a different id."""
+    tags = sorted({c for c in comments.values() if c.startswith(TAG_PREFIX)})
     tag_ids: dict[str, str | None] = {}
     for chunk in _chunks(tags):
         for tag, slurm_job_id in session.execute(
             sa.select(Job.tag, Job.slurm_job_id).where(Job.cluster == cluster, Job.tag.in_(chunk))
         ):
             tag_ids[tag] = slurm_job_id
+    session.commit()
     out = []
-    for item in found:
-        parent = item.usage.slurm_job_id.split("_", 1)[0]
-        if parent in ours:
+    for item in planned:
+        slurm_job_id = item[0].slurm_job_id
+        if slurm_job_id not in comments:
+            log.warning("settlement.outside_comment_unknown", slurm_job_id=slurm_job_id)
             continue
-        if item.comment in tag_ids and tag_ids[item.comment] in (None, parent):
+        comment = comments[slurm_job_id]
+        if comment in tag_ids and tag_ids[comment] in (None, slurm_job_id.split("_", 1)[0]):
             continue
         out.append(item)
     return out

@@ -4,7 +4,10 @@ A tick makes ONE ``status()`` call (the backend runs squeue, then sacct for the 
 from the queue) for all unfinished jobs of the cluster, moves states forward only, and
 records history. Jobs absent from the answer keep their state: a job missing from squeue
 is never assumed completed. Then it reconciles jobs stuck in ``submitting``: the tag is
-looked up first, and a job is resubmitted only when the lookup proved Slurm never got it.
+looked up first, and a job is resubmitted only when Slurm provably never got it: two lookups
+at least ``accounting_lag_s`` apart (slurmdbd may show a job later than slurmctld forgets it)
+both answered cleanly without it. An answer with a Slurm error, even with exit 0 and nothing
+on stdout, is no answer (the backend raises SchedulerUnavailable).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from myriagate.db.models.jobs import Job
+from myriagate.db.repos import audit as audit_repo
 from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain.jobs import JobStatus, RenderedScript
 from myriagate.domain.states import JobState
@@ -29,6 +33,12 @@ log = structlog.get_logger(__name__)
 # Longer than the slowest sbatch the gateway waits for, so a submission still in flight in
 # a web request is not mistaken for a lost one.
 DEFAULT_UNCERTAIN_AFTER_S = 120.0
+# How long slurmdbd may lag behind slurmctld (MYRIAGATE_ACCOUNTING_LAG_S): a job that ended and
+# left squeue may not be in sacct yet, so one "not found" is never enough to send it again.
+DEFAULT_ACCOUNTING_LAG_S = 120.0
+NOT_FOUND = "job.tag_not_found"  # audit action of a clean lookup that did not find the tag
+RESUBMITTING = "job.resubmitting"  # audit action written (and committed) before a resend
+REASON_LOOKING_AGAIN = "not found by its tag yet; looked up again before any resubmission"
 
 
 @dataclass(frozen=True)
@@ -48,12 +58,14 @@ def tick(
     backends: SlurmBackendFactory,
     clock: Clock,
     uncertain_after_s: float = DEFAULT_UNCERTAIN_AFTER_S,
+    accounting_lag_s: float = DEFAULT_ACCOUNTING_LAG_S,
 ) -> TickResult:
     """Poll and reconcile the jobs of ``cluster``; commits its own changes."""
     # Reconcile first, so a job found by its tag is polled in this very tick.
     reconciled = _reconcile(
-        session, cluster=cluster, backends=backends, clock=clock, uncertain_after_s=uncertain_after_s
-    )
+        session, cluster=cluster, backends=backends, clock=clock, uncertain_after_s=uncertain_after_s,
+        accounting_lag_s=accounting_lag_s,
+    )  # fmt: skip
     changed, polled, error = _poll(session, cluster=cluster, backends=backends, clock=clock)
     log.info("tracking.tick", cluster=cluster, polled=polled, changed=changed, reconciled=reconciled)
     return TickResult(changed=changed + reconciled, polled=polled, reconciled=reconciled, error=error)
@@ -139,6 +151,7 @@ def _reconcile(
     backends: SlurmBackendFactory,
     clock: Clock,
     uncertain_after_s: float,
+    accounting_lag_s: float = DEFAULT_ACCOUNTING_LAG_S,
 ) -> int:
     now = clock.now()
     jobs = jobs_repo.awaiting_reconciliation(
@@ -147,7 +160,7 @@ def _reconcile(
     done = 0
     for job in jobs:
         try:
-            if _reconcile_one(session, job, backends, clock):
+            if _reconcile_one(session, job, backends, clock, accounting_lag_s):
                 done += 1
         except BackendError as exc:
             # The cluster is down or the answer was lost again: try at the next tick.
@@ -156,11 +169,15 @@ def _reconcile(
     return done
 
 
-def _reconcile_one(session: Session, job: Job, backends: SlurmBackendFactory, clock: Clock) -> bool:
+def _reconcile_one(
+    session: Session, job: Job, backends: SlurmBackendFactory, clock: Clock, accounting_lag_s: float
+) -> bool:
     """Settle one job without a Slurm id; True when something was decided."""
     backend = backends.for_login(job.cluster_login)
-    found = backend.find_by_tag(job.tag)
+    found = backend.find_by_tag(job.tag)  # SchedulerUnavailable when the answer says nothing
     now = clock.now()
+    if found is None and not _absent_for(session, job, now, accounting_lag_s):
+        return False
     if job.state is JobState.CANCELLED:
         # Cancelled while submitting: if the submission did reach Slurm, cancel it there too.
         if found is not None:
@@ -177,8 +194,11 @@ def _reconcile_one(session: Session, job: Job, backends: SlurmBackendFactory, cl
         _decided(session, job, "job.reconcile", {"found": found, "outcome": "found"}, now)
         log.info("job.reconciled", job_id=str(job.id), slurm_job_id=found, outcome="found")
         return True
-    # The tag is in neither squeue nor sacct: Slurm never got this job, so submitting it now
-    # cannot make a duplicate. A lost reply again leaves it for the next lookup.
+    # Two clean answers the accounting lag apart, neither with the tag: Slurm never got this
+    # job, so submitting it now cannot make a duplicate. The resend is recorded first: if its
+    # reply is lost too, the next resend again waits for two lookups after this one.
+    audit.record(session, audit.WORKER, RESUBMITTING, ("job", job.id), {"tag": job.tag}, "worker", at=now)
+    session.commit()
     script = RenderedScript(text=job.script_text, sbatch_args=tuple(job.sbatch_args))
     try:
         slurm_job_id = backend.submit(script, tag=job.tag)
@@ -193,6 +213,25 @@ def _reconcile_one(session: Session, job: Job, backends: SlurmBackendFactory, cl
     _decided(session, job, "job.reconcile", outcome, now)
     log.info("job.reconciled", job_id=str(job.id), slurm_job_id=slurm_job_id, outcome="resubmitted")
     return True
+
+
+def _absent_for(session: Session, job: Job, now: datetime, lag_s: float) -> bool:
+    """True when an earlier clean lookup, at least ``lag_s`` ago and after the last resend,
+    also missed the tag; otherwise this miss is recorded (audited, committed) and False."""
+    events = audit_repo.for_target(session, "job", str(job.id))
+    sent = max((e.at for e in events if e.action == RESUBMITTING), default=None)
+    misses = [e.at for e in events if e.action == NOT_FOUND and (sent is None or e.at > sent)]
+    if misses and now - min(misses) >= timedelta(seconds=lag_s):
+        return True
+    if not misses:
+        audit.record(session, audit.WORKER, NOT_FOUND, ("job", job.id),
+                     {"tag": job.tag, "look_again_after_s": lag_s}, "worker", at=now)  # fmt: skip
+        if job.state is JobState.SUBMITTING:
+            job.reason = REASON_LOOKING_AGAIN
+            job.updated_at = now
+        log.info("job.tag_not_found", job_id=str(job.id), look_again_after_s=lag_s)
+    session.commit()
+    return False
 
 
 def _decided(session: Session, job: Job, action: str, detail: Mapping[str, object], now: datetime) -> None:

@@ -54,6 +54,7 @@ class WorkerOptions:
     poll_max_s: float = 30.0
     lease_s: float = 30.0
     uncertain_after_s: float = tracking.DEFAULT_UNCERTAIN_AFTER_S
+    accounting_lag_s: float = tracking.DEFAULT_ACCOUNTING_LAG_S
 
     @classmethod
     def from_settings(cls, settings: Any, cluster: str) -> WorkerOptions:
@@ -62,6 +63,7 @@ class WorkerOptions:
             poll_min_s=settings.poll_min_s,
             poll_max_s=settings.poll_max_s,
             lease_s=settings.lease_s,
+            accounting_lag_s=getattr(settings, "accounting_lag_s", tracking.DEFAULT_ACCOUNTING_LAG_S),
         )
 
 
@@ -117,6 +119,7 @@ class Worker:
                     backends=self.backends,
                     clock=self.clock,
                     uncertain_after_s=self.options.uncertain_after_s,
+                    accounting_lag_s=self.options.accounting_lag_s,
                 )
             except Exception as exc:
                 # A bug or a database hiccup must not kill the worker: log it, retry later.
@@ -206,11 +209,14 @@ def settle_step(
 
     factory: LedgerFactory = ledger if ledger is not None else worker_ledger
     lease_s = float(getattr(settings, "lease_s", 30.0))
+    confirm = int(
+        getattr(settings, "outside_confirm_core_seconds", settlement.DEFAULT_OUTSIDE_CONFIRM_CORE_SECONDS)
+    )
 
     def step(session: Session) -> SettleResult:
         return settlement.settle(
             session, cluster=cluster, profile=profile, backends=backends, ledger=factory, clock=clock,
-            lease_s=lease_s,
+            lease_s=lease_s, outside_confirm_core_seconds=confirm,
         )  # fmt: skip
 
     return step

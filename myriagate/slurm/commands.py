@@ -1,10 +1,14 @@
 """Slurm commands as data: each function returns the argv tuple to run, nothing runs here.
 
 Every id that reaches an argv has passed ``domain.values.slurm_job_id``; paths pass
-``domain.values.file_pattern``. Fields are separated by ``\\x1f`` (ASCII unit separator),
-which no job name, path or comment we accept can contain (control characters are refused),
-so odd names never shift a column (ood_core does the same). Captured outputs of exactly these
-commands are in ``tests/data/slurm/``.
+``domain.values.file_pattern``. Fields are separated by ``\\x1f`` (ASCII unit separator), so
+ordinary odd names never shift a column (ood_core does the same). But Slurm prints free text
+(comments, reasons, work dirs, job names) as it was given, newlines and ``\\x1f`` included, so
+no separator alone keeps it from forging a record (``slurm.records``, docs/slurm.md):
+queries whose lines become states, usages or charges request no free text (no WorkDir, no
+job name, no comment in the sweep), and those that need some (a reason, a comment) are framed,
+their first and last fields being the same job id. Captured outputs of exactly these commands
+are in ``tests/data/slurm/``.
 """
 
 from __future__ import annotations
@@ -19,27 +23,30 @@ SEP = "\x1f"
 
 # squeue -o fields for status(): one line per job or array task (-r expands pending ranges).
 # %i job id as users see it (123 or 123_4), %A raw id, %F array parent id (= %A when not an
-# array), %K task index (N/A when not an array), %T full state, %r reason, %Z work dir,
-# %N nodes, %V submit time, %S start time, %e end time. Free text last.
+# array), %K task index (N/A when not an array), %T full state, %r reason, %V submit time,
+# %S start time, %e end time, %N nodes; %i again: the reason is text, so the line is framed.
+# No work dir (%Z, free text): the gateway records it at submission.
 SQUEUE_STATUS_FIELDS: tuple[str, ...] = (
-    "%i", "%A", "%F", "%K", "%T", "%r", "%V", "%S", "%e", "%N", "%Z",
+    "%i", "%A", "%F", "%K", "%T", "%r", "%V", "%S", "%e", "%N", "%i",
 )  # fmt: skip
-# find_by_tag: the array parent (or job) id and the comment (= our tag).
-SQUEUE_TAG_FIELDS: tuple[str, ...] = ("%F", "%k")
+# find_by_tag: the job id as printed (123, 123_4, 123_[5-9]) around the comment (= our tag).
+SQUEUE_TAG_FIELDS: tuple[str, ...] = ("%i", "%k", "%i")
 
 # sacct -o fields for status(); -X keeps the allocation line (whose ExitCode is the batch
-# script's), dropping the .batch/.extern steps. Comment last (free text).
+# script's), dropping the .batch/.extern steps. Framed by JobID around the Reason; no WorkDir
+# (free text, and 22.05 does not keep it anyway).
 SACCT_STATUS_FIELDS: tuple[str, ...] = (
     "JobID", "JobIDRaw", "State", "ExitCode", "Reason", "Submit", "Start", "End",
-    "NodeList", "WorkDir",
+    "NodeList", "JobID",
 )  # fmt: skip
 SACCT_USAGE_FIELDS: tuple[str, ...] = (
     "JobID", "JobIDRaw", "State", "ExitCode", "ElapsedRaw", "AllocCPUS", "AllocNodes",
     "AllocTRES", "Partition", "Account", "User", "Start", "End",
 )  # fmt: skip
-SACCT_TAG_FIELDS: tuple[str, ...] = ("JobID", "Comment")
-# The outside-jobs sweep: the usage fields plus the comment (free text, so last).
-SACCT_ACCOUNTS_FIELDS: tuple[str, ...] = (*SACCT_USAGE_FIELDS, "Comment")
+SACCT_TAG_FIELDS: tuple[str, ...] = ("JobID", "Comment", "JobID")
+# The outside-jobs sweep reads the usage fields only (none is free text); the comments of the
+# jobs it may charge are asked separately, framed, by job id (``sacct_comments``).
+SACCT_COMMENT_FIELDS: tuple[str, ...] = ("JobID", "Comment", "JobID")
 
 # sacct --state codes of final states (22.05 names; OOM is OUT_OF_MEMORY).
 FINAL_STATE_CODES: tuple[str, ...] = ("CA", "CD", "F", "TO", "NF", "PR", "BF", "DL", "OOM")
@@ -112,33 +119,44 @@ def sacct_usage(slurm_job_ids: Collection[str]) -> tuple[str, ...]:
     )  # fmt: skip
 
 
-def squeue_tags() -> tuple[str, ...]:
-    """The login's own queued jobs with their comments (array tasks folded into one line)."""
-    return ("squeue", "--noheader", "--me", "--states=all", f"--format={SEP.join(SQUEUE_TAG_FIELDS)}")
+def squeue_tags(job: str | None = None) -> tuple[str, ...]:
+    """The login's own queued jobs with their comments (array tasks folded into one line);
+    only ``job`` (and its tasks) when given."""
+    jobs = (f"--jobs={values.slurm_job_id(job)}",) if job is not None else ()
+    return ("squeue", "--noheader", "--me", "--states=all", *jobs, f"--format={SEP.join(SQUEUE_TAG_FIELDS)}")
 
 
-def sacct_tags(since: str = "now-30days") -> tuple[str, ...]:
-    """The login's own jobs known to accounting since ``since``, with their comments.
+def sacct_tags(since: str = "now-30days", job: str | None = None, user: str | None = None) -> tuple[str, ...]:
+    """The login's own jobs known to accounting since ``since``, with their comments; only
+    ``job`` of ``user`` when given (``--jobs`` alone would show any user's job of that id).
 
-    Without ``--starttime`` sacct only looks back to midnight. The comment is stored when the
-    job ends (AccountingStoreFlags=job_comment), so queued jobs are found through squeue.
+    Without ``--starttime`` sacct only looks back to midnight. The comment reaches slurmdbd
+    only with AccountingStoreFlags=job_comment (checked before the first lookup, see
+    ``scontrol_show_config``); queued jobs are found through squeue.
     """
     if not _SINCE.match(since):
         raise UnsafeValue(f"since {since!r} must look like now-30days or 2026-01-31")
+    if (job is None) != (user is None):
+        raise ValueError("a job is looked up with its user")
+    narrow = (f"--user={values.login(user)}", f"--jobs={values.slurm_job_id(job)}") if job and user else ()
     return (
         "sacct", "--noheader", "--parsable2", f"--delimiter={SEP}", "--allocations",
-        f"--starttime={since}", "--endtime=now", f"--state={','.join(FINAL_STATE_CODES)}",
+        f"--starttime={since}", "--endtime=now", f"--state={','.join(FINAL_STATE_CODES)}", *narrow,
         f"--format={','.join(SACCT_TAG_FIELDS)}",
     )  # fmt: skip
 
 
-def sacct_by_accounts(accounts: Collection[str], since: str, until: str) -> tuple[str, ...]:
+def sacct_by_accounts(
+    accounts: Collection[str], since: str, until: str, slurm_job_ids: Collection[str] = ()
+) -> tuple[str, ...]:
     """Every user's jobs of these accounts active between ``since`` and ``until``
-    (``YYYY-MM-DDTHH:MM:SS`` in the cluster's zone), every run of a requeued job included.
+    (``YYYY-MM-DDTHH:MM:SS`` in the cluster's zone), every run of a requeued job included;
+    only ``slurm_job_ids`` when given (the narrow check before a large outside charge).
 
     No ``--state`` filter: the current run of a requeued job must show, pending or running,
     or an earlier run that ended NODE_FAIL (a final state) would look like the job's end and
     be charged alone (``cli_backend.accounted_jobs`` charges an id once its last run ended).
+    No free-text field: comments are asked separately (``sacct_comments``).
     """
     names = [values.account(a, "account") for a in dict.fromkeys(accounts)]
     if not names:
@@ -146,10 +164,20 @@ def sacct_by_accounts(accounts: Collection[str], since: str, until: str) -> tupl
     for value in (since, until):
         if not _WINDOW_TIME.match(value):
             raise UnsafeValue(f"time {value!r} must look like 2026-01-31T08:00:00")
+    jobs = (f"--jobs={_ids(slurm_job_ids)}",) if slurm_job_ids else ()
     return (
         "sacct", "--noheader", "--parsable2", f"--delimiter={SEP}", "--allocations", "--allusers",
         "--duplicates", f"--accounts={','.join(names)}", f"--starttime={since}", f"--endtime={until}",
-        f"--format={','.join(SACCT_ACCOUNTS_FIELDS)}",
+        *jobs, f"--format={','.join(SACCT_USAGE_FIELDS)}",
+    )  # fmt: skip
+
+
+def sacct_comments(slurm_job_ids: Collection[str]) -> tuple[str, ...]:
+    """The comments of these jobs (array tasks by their ``123_4`` id), one framed line each
+    (no ``--duplicates``: sacct prints the latest job of an id once)."""
+    return (
+        "sacct", "--noheader", "--parsable2", f"--delimiter={SEP}", "--allocations",
+        f"--jobs={_ids(slurm_job_ids)}", f"--format={','.join(SACCT_COMMENT_FIELDS)}",
     )  # fmt: skip
 
 
@@ -164,6 +192,11 @@ def tail(path: str, max_bytes: int) -> tuple[str, ...]:
     return ("tail", "-c", str(int(max_bytes)), "--", values.file_pattern(path, "path"))
 
 
+def login_name() -> tuple[str, ...]:
+    """The login the runner acts as (whose jobs a tag lookup may find)."""
+    return ("id", "-un")
+
+
 def home_dir() -> tuple[str, ...]:
     """The login's home: sshd and LocalRunner both set HOME from the password database."""
     return ("printenv", "HOME")
@@ -171,6 +204,11 @@ def home_dir() -> tuple[str, ...]:
 
 def scontrol_ping() -> tuple[str, ...]:
     return ("scontrol", "ping")
+
+
+def scontrol_show_config() -> tuple[str, ...]:
+    """The controller's configuration (``AccountingStoreFlags`` must include job_comment)."""
+    return ("scontrol", "show", "config")
 
 
 def sinfo_partitions() -> tuple[str, ...]:

@@ -1,49 +1,37 @@
-"""Pure parsers: what squeue, sacct, sbatch, sinfo print -> domain types. No I/O.
+"""Pure parsers: what squeue, sacct, sbatch, sinfo, scontrol print -> domain types. No I/O.
 
 They never crash on what Slurm may legitimately print: an unknown state maps to
-``state=None`` (raw text kept), an unparseable line is skipped. Times are printed in the
-cluster's local time zone (``cluster_tz``) and returned as aware UTC. Lines are split on
-``\\n`` only: ``str.splitlines`` would also split on ``\\x1c``-``\\x1e`` and ``\\x85``.
+``state=None`` (raw text kept), a line that is not a record is skipped. What makes a line a
+record, and why a framed answer is refused as a whole when one of its lines is not
+(``AmbiguousOutput``), is in ``slurm.records``. Times are printed in the cluster's local time
+zone (``cluster_tz``) and returned as aware UTC.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 
 from myriagate.domain.jobs import JobStatus, JobUsage
 from myriagate.domain.states import JobState
-from myriagate.slurm import commands
+from myriagate.slurm import commands, records
 from myriagate.slurm.states import to_job_state
+
+# Read through parse by the backends and sacctmgr: the line and field rules live in records.
+lines = records.lines
+fields = records.fields
+AmbiguousOutput = records.AmbiguousOutput
 
 SEP = commands.SEP
 _NO_VALUE = frozenset({"", "N/A", "n/a", "Unknown", "None", "None assigned", "(null)"})
-_JOB_ID = re.compile(r"^\d+(?:_\d+)?$")
-_ARRAY_RANGE = re.compile(r"^(\d+)_\[([0-9,\-:%]+)\]$")
 _EXIT = re.compile(r"^(\d+):(\d+)$")
 _SBATCH_ID = re.compile(r"^(\d+)(?:;\S+)?$")
 _VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
 _TRES_NUMBER = re.compile(r"^(\d+(?:\.\d+)?)([KMGTP]?)$")
 _MB_PER_UNIT = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024**2, "P": 1024**3}
 _ARRAY_EXPANSION_LIMIT = 100_000  # Slurm's MaxArraySize ceiling is 4,000,001; be reasonable
-
-
-def lines(text: str | bytes) -> Iterator[str]:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    for line in text.split("\n"):
-        line = line.rstrip("\r")
-        if line.strip():
-            yield line
-
-
-def fields(line: str, count: int) -> list[str] | None:
-    """The ``count`` fields of a line (the last one keeps any extra separators), or None."""
-    parts = line.split(SEP, count - 1)
-    return parts if len(parts) == count else None
 
 
 def optional(value: str) -> str | None:
@@ -142,26 +130,29 @@ def expand_array_range(parent: str, spec: str) -> list[str]:
 def parse_squeue_status(text: str | bytes, cluster_tz: tzinfo = UTC) -> list[JobStatus]:
     """Lines of ``commands.squeue_status``: one JobStatus per job or array task.
 
-    squeue has no exit code; its start time is a forecast while pending and its end time the
-    time limit while running, so those are kept only once they are facts.
+    Framed by the job id (raises AmbiguousOutput, see ``records``). squeue has no exit code;
+    its start time is a forecast while pending and its end time the time limit while running,
+    so those are kept only once they are facts.
     """
     out: list[JobStatus] = []
-    width = len(commands.SQUEUE_STATUS_FIELDS)
-    for line in lines(text):
-        f = fields(line, width)
-        if f is None or not _JOB_ID.match(f[0].strip()):
+    for f in records.framed(text, len(commands.SQUEUE_STATUS_FIELDS)):
+        job_id, raw, parent, task, raw_state, reason, submit, start, end, nodes, _key = f
+        if not (
+            records.squeue_ids_agree(job_id, raw, parent, task)
+            and records.STATE.match(raw_state)
+            and all(records.TIME.match(t) for t in (submit, start, end))
+            and records.NODES.match(nodes)
+        ):
             continue
-        job_id, _raw, _parent, _task, raw_state, reason, submit, start, end, nodes, work_dir = f
         state = to_job_state(raw_state)
         started = state is not None and state.rank >= JobState.RUNNING.rank
         final = state is not None and state.is_final
         out.append(
             JobStatus(
-                slurm_job_id=job_id.strip(),
+                slurm_job_id=job_id,
                 state=state,
-                slurm_state=raw_state.strip(),
+                slurm_state=raw_state,
                 reason=optional(reason),
-                work_dir=optional(work_dir),
                 nodes=optional(nodes),
                 submitted_at=parse_time(submit, cluster_tz),
                 started_at=parse_time(start, cluster_tz) if started else None,
@@ -172,50 +163,73 @@ def parse_squeue_status(text: str | bytes, cluster_tz: tzinfo = UTC) -> list[Job
 
 
 def parse_sacct_status(text: str | bytes, cluster_tz: tzinfo = UTC) -> list[JobStatus]:
-    """Lines of ``commands.sacct_status``; folded pending array ranges are expanded."""
+    """Lines of ``commands.sacct_status`` (framed by JobID: raises AmbiguousOutput); folded
+    pending array ranges are expanded."""
     out: list[JobStatus] = []
-    width = len(commands.SACCT_STATUS_FIELDS)
-    for line in lines(text):
-        f = fields(line, width)
-        if f is None:
+    for f in records.framed(text, len(commands.SACCT_STATUS_FIELDS)):
+        job_id, raw, raw_state, exit_code, reason, submit, start, end, nodes, _key = f
+        if not (
+            records.ids_agree(job_id, raw)
+            and records.STATE.match(raw_state)
+            and records.EXIT.match(exit_code)
+            and all(records.TIME.match(t) for t in (submit, start, end))
+            and records.NODES.match(nodes)
+        ):
             continue
-        job_id, _raw, raw_state, exit_code, reason, submit, start, end, nodes, work_dir = f
-        job_id = job_id.strip()
         state = to_job_state(raw_state)
         final = state is not None and state.is_final
         code, signal = parse_exit_code(exit_code) if final else (None, None)
         status = JobStatus(
             slurm_job_id=job_id,
             state=state,
-            slurm_state=raw_state.strip(),
+            slurm_state=raw_state,
             reason=optional(reason),
             exit_code=code,
             signal=signal,
-            work_dir=optional(work_dir),
             nodes=optional(nodes),
             submitted_at=parse_time(submit, cluster_tz),
             # sacct prints a Start for a job cancelled while pending: no node, never started.
             started_at=parse_time(start, cluster_tz) if optional(nodes) else None,
             ended_at=parse_time(end, cluster_tz) if final else None,
         )
-        folded = _ARRAY_RANGE.match(job_id)
+        folded = records.FOLDED.match(job_id)
         if folded:
             out.extend(
                 replace(status, slurm_job_id=task_id)
                 for task_id in expand_array_range(folded.group(1), folded.group(2))
             )
-        elif _JOB_ID.match(job_id):
+        else:
             out.append(status)
     return out
 
 
+def usage_fields_valid(f: list[str]) -> bool:
+    """The shapes of a ``commands.SACCT_USAGE_FIELDS`` line: none of them is free text."""
+    (job_id, raw, raw_state, exit_code, elapsed, cpus, nodes, alloc_tres, partition,
+     account, user, start, end) = f  # fmt: skip
+    return bool(
+        records.JOB_ID.match(job_id)
+        and records.ids_agree(job_id, raw)
+        and records.STATE.match(raw_state)
+        and records.EXIT.match(exit_code)
+        and all(records.COUNT.match(n) for n in (elapsed, cpus, nodes))
+        and records.TRES.match(alloc_tres)
+        and records.NAMES.match(partition)
+        and records.NAME.match(account)
+        and records.NAME.match(user)
+        and records.TIME.match(start)
+        and records.TIME.match(end)
+    )
+
+
 def parse_sacct_usage(text: str | bytes, cluster_tz: tzinfo = UTC) -> list[JobUsage]:
-    """Lines of ``commands.sacct_usage``: one JobUsage per job or array task."""
+    """Lines of ``commands.sacct_usage`` (and of the sweep, same fields): one JobUsage per run
+    of a job or array task. No field is free text; a line not shaped as a record is skipped."""
     out: list[JobUsage] = []
     width = len(commands.SACCT_USAGE_FIELDS)
     for line in lines(text):
         f = fields(line, width)
-        if f is None or not _JOB_ID.match(f[0].strip()):
+        if f is None or not usage_fields_valid(f):
             continue
         (job_id, _raw, raw_state, exit_code, elapsed, cpus, nodes, alloc_tres, partition,
          account, user, start, end) = f  # fmt: skip
@@ -224,7 +238,7 @@ def parse_sacct_usage(text: str | bytes, cluster_tz: tzinfo = UTC) -> list[JobUs
         code, _signal = parse_exit_code(exit_code) if state and state.is_final else (None, None)
         out.append(
             JobUsage(
-                slurm_job_id=job_id.strip(),
+                slurm_job_id=job_id,
                 state=state,
                 elapsed_s=parse_int(elapsed),
                 alloc_cpus=parse_int(cpus, tres.get("cpu", 0)),
@@ -244,17 +258,41 @@ def parse_sacct_usage(text: str | bytes, cluster_tz: tzinfo = UTC) -> list[JobUs
 
 
 def parse_tags(text: str | bytes) -> list[tuple[str, str]]:
-    """(job or array parent id, comment) pairs from ``squeue_tags`` or ``sacct_tags``."""
-    pairs: list[tuple[str, str]] = []
+    """(job or array parent id, comment) pairs from ``squeue_tags`` or ``sacct_tags``, framed
+    by the job id as printed (raises AmbiguousOutput when a comment broke a line)."""
+    pairs = [(key.split("_", 1)[0], comment) for key, comment, _key in records.framed(text, 3)]
+    return [(job_id, comment) for job_id, comment in pairs if job_id.isdigit()]
+
+
+def tag_candidates(text: str | bytes, tag: str) -> list[str]:
+    """Job (or parent) ids of the lines that are exactly ``<id><SEP><tag><SEP><id>`` in a tags
+    answer that is ambiguous as a whole: only these can be the tagged job (a line of someone's
+    text may claim it too: each is checked alone)."""
+    heads: list[str] = []
     for line in lines(text):
-        f = fields(line, 2)
-        if f is None:
-            continue
-        job_id = f[0].strip()
-        head = job_id.split("_", 1)[0]
-        if head.isdigit():
-            pairs.append((head, f[1].strip()))
-    return pairs
+        f = fields(line, 3)
+        if f is not None and f[1] == tag and f[0] == f[2] and records.KEY.match(f[0]):
+            head = f[0].split("_", 1)[0]
+            if head.isdigit() and head not in heads:
+                heads.append(head)
+    return heads
+
+
+def parse_comments(text: str | bytes) -> dict[str, str]:
+    """{job id: comment} from ``sacct_comments`` (framed: raises AmbiguousOutput)."""
+    return {key: comment for key, comment, _key in records.framed(text, 3)}
+
+
+def parse_one_comment(text: str | bytes, slurm_job_id: str) -> str | None:
+    """The comment of the one job ``sacct_comments([slurm_job_id])`` printed, exactly, line
+    breaks and separators included (sacct prints one record for one id); None when the answer
+    is not that one record (no such job)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    head, tail = f"{slurm_job_id}{SEP}", f"{SEP}{slurm_job_id}\n"
+    if not (text.startswith(head) and text.endswith(tail)) or len(text) < len(head) + len(tail):
+        return None
+    return text[len(head) : -len(tail)]
 
 
 def parse_partitions(text: str | bytes) -> dict[str, str]:
@@ -263,6 +301,16 @@ def parse_partitions(text: str | bytes) -> dict[str, str]:
     partitions: dict[str, str] = {}
     for line in lines(text):
         f = fields(line, 2)
-        if f is not None and f[0].strip():
-            partitions[f[0].strip()] = f[1].strip().lower()
+        if f is not None and f[0] and records.NAME.match(f[0]) and f[1].isalpha():
+            partitions[f[0]] = f[1].lower()
     return partitions
+
+
+def parse_config(text: str | bytes) -> dict[str, str]:
+    """``scontrol show config``: ``Key = value`` lines -> {Key: value}."""
+    config: dict[str, str] = {}
+    for line in lines(text):
+        key, sep, value = line.partition("=")
+        if sep and re.match(r"^[A-Za-z][\w/]*$", key.strip()):
+            config.setdefault(key.strip(), value.strip())
+    return config

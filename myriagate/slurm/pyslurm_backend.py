@@ -35,7 +35,7 @@ from myriagate.errors import (
     SchedulerUnavailable,
     SubmissionUncertain,
 )
-from myriagate.ports import AccountedJob, ClusterHealth
+from myriagate.ports import ClusterHealth
 from myriagate.slurm import arrays, commands, parse
 from myriagate.slurm.states import to_job_state
 
@@ -203,19 +203,36 @@ class PyslurmBackend:
         return usage
 
     def accounting_by_accounts(
-        self, accounts: Collection[str], since: datetime, until: datetime
-    ) -> list[AccountedJob]:
-        """Finished jobs of these accounts in the window, with their comments (the tags)."""
+        self, accounts: Collection[str], since: datetime, until: datetime, slurm_job_ids: Collection[str] = ()
+    ) -> list[JobUsage]:
+        """Finished jobs of these accounts in the window (only ``slurm_job_ids`` when given)."""
         if not accounts:
             return []
         names = sorted({values.account(a) for a in accounts})
-        query = self.pyslurm.db.JobFilter(accounts=names, start_time=since, end_time=until)
-        found: list[AccountedJob] = []
+        wanted = {values.slurm_job_id(i) for i in slurm_job_ids}
+        ids = sorted({int(arrays.parent_id(i)) for i in wanted}) if wanted else None
+        query = self.pyslurm.db.JobFilter(accounts=names, start_time=since, end_time=until, ids=ids)
+        found: list[JobUsage] = []
         for record in self._accounted(query).values():
             usage = self._usage(record)
-            if usage is not None and usage.state is not None and usage.state.is_final:
-                found.append(AccountedJob(usage=usage, comment=getattr(record, "comment", None) or None))
+            if usage is None or usage.state is None or not usage.state.is_final:
+                continue
+            if not wanted or usage.slurm_job_id in wanted:
+                found.append(usage)
         return found
+
+    def comments(self, slurm_job_ids: Collection[str]) -> dict[str, str]:
+        """Comments as slurmdbd's records carry them (structured data: nothing to frame)."""
+        wanted = {values.slurm_job_id(i) for i in slurm_job_ids}
+        if not wanted:
+            return {}
+        query = self.pyslurm.db.JobFilter(ids=sorted({int(arrays.parent_id(i)) for i in wanted}))
+        return {
+            job_id: str(getattr(record, "comment", None) or "")
+            for record in self._accounted(query).values()
+            for job_id in self._ids_of(record)
+            if job_id in wanted
+        }
 
     def home_dir(self) -> str:
         login = self.login or pwd.getpwuid(os.geteuid()).pw_name

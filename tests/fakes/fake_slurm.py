@@ -34,7 +34,7 @@ from myriagate.errors import (
     SchedulerUnavailable,
     SubmissionUncertain,
 )
-from myriagate.ports import AccountedJob, ClusterHealth
+from myriagate.ports import ClusterHealth
 from myriagate.slurm import runs
 
 # Slurm state name -> gateway state (the fake uses Slurm's names, like the real cluster).
@@ -396,24 +396,32 @@ class FakeSlurmBackend:
         return runs.combine(ids, lines)
 
     def accounting_by_accounts(
-        self, accounts: Collection[str], since: datetime, until: datetime
-    ) -> list[AccountedJob]:
+        self, accounts: Collection[str], since: datetime, until: datetime, slurm_job_ids: Collection[str] = ()
+    ) -> list[JobUsage]:
         """Every login's ended jobs (array tasks one by one) of these accounts, like
-        ``sacct --allusers --duplicates --accounts=…``, every run of a requeued job included;
-        the comment is the job's tag."""
+        ``sacct --allusers --duplicates --accounts=…`` (``--jobs=…`` when ids are given), every
+        run of a requeued job included."""
         if not accounts:
             return []
         self.cluster._call("sacct")
         wanted = set(accounts)
-        out: list[AccountedJob] = []
+        out: list[JobUsage] = []
         for job in self.cluster.jobs.values():
             if job.account not in wanted or job.state not in FINAL_SLURM_STATES or job.ended_at is None:
                 continue
             if not since <= job.ended_at < until:
                 continue
-            usage = runs.one_job(self._run_lines(job))
-            out.append(AccountedJob(usage=usage, comment=job.tag or None))
+            if slurm_job_ids and job.slurm_job_id not in slurm_job_ids:
+                continue
+            out.append(runs.one_job(self._run_lines(job)))
         return out
+
+    def comments(self, slurm_job_ids: Collection[str]) -> dict[str, str]:
+        """Each known job's comment (its tag), like ``sacct --jobs=… --format=Comment``."""
+        self.cluster._call("sacct")
+        return {
+            i: job.tag or "" for i in slurm_job_ids if (job := self.cluster.jobs.get(i)) is not None
+        }
 
     def _run_lines(self, job: FakeJob) -> list[JobUsage]:
         """The accounting lines of one job or task: its earlier runs, then the current one."""

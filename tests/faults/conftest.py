@@ -162,9 +162,12 @@ class World:
             cluster=CLUSTER, backends=backends or self.gateway.backends(CLUSTER), clock=CLOCK,
             settings=self.settings, profile=self.gateway.profile(CLUSTER), ledger=self.gateway.ledger,
         )  # fmt: skip
+        # The dev cluster's slurmdbd records a job within a second: a 5 s accounting lag keeps
+        # the two-lookups rule (issue 12) without making every resend wait the default 120 s.
         options = worker_service.WorkerOptions(
-            cluster=CLUSTER, poll_min_s=0.5, poll_max_s=2.0, lease_s=lease_s, uncertain_after_s=0
-        )
+            cluster=CLUSTER, poll_min_s=0.5, poll_max_s=2.0, lease_s=lease_s, uncertain_after_s=0,
+            accounting_lag_s=5.0,
+        )  # fmt: skip
         return worker_service.Worker(self.factory, backends or self.gateway.backends(CLUSTER), CLOCK, options,
                                      settle=step)  # fmt: skip
 

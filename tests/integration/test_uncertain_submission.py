@@ -151,7 +151,9 @@ def test_connection_cut_during_sbatch_gives_exactly_one_job(
     deadline = time.monotonic() + 60
     while True:
         with db() as session:
-            tracking.tick(session, cluster=CLUSTER, backends=backends, clock=CLOCK, uncertain_after_s=0)
+            # A cut before sbatch ran leaves no job: resent once two lookups 2 s apart miss it.
+            tracking.tick(session, cluster=CLUSTER, backends=backends, clock=CLOCK, uncertain_after_s=0,
+                          accounting_lag_s=2)  # fmt: skip
             job = jobs_repo.get(session, job_id)
             assert job is not None
             if job.slurm_job_id is not None or time.monotonic() > deadline:

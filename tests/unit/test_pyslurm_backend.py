@@ -104,7 +104,7 @@ def test_pending_array_tasks_folded_in_one_record_are_expanded(cluster: FakeClus
     ] * 3
 
 
-def test_accounting_by_accounts_finds_finished_jobs_with_their_tags() -> None:
+def test_accounting_by_accounts_finds_finished_jobs_and_comments_their_tags() -> None:
     """The outside-jobs sweep works on a pyslurm cluster too (issue #4)."""
     from datetime import UTC, datetime, timedelta
 
@@ -121,5 +121,8 @@ def test_accounting_by_accounts_finds_finished_jobs_with_their_tags() -> None:
     cluster.finish(mine, "COMPLETED", exit_code=0)
     cluster.finish(other, "COMPLETED", exit_code=0)
     now = datetime.now(UTC)
-    found = backend.accounting_by_accounts(["caen-climat"], now - timedelta(days=1), now + timedelta(days=1))
-    assert [(j.usage.slurm_job_id, j.comment) for j in found] == [(mine, "mg:abc")]
+    since, until = now - timedelta(days=1), now + timedelta(days=1)
+    found = backend.accounting_by_accounts(["caen-climat"], since, until)
+    assert [j.slurm_job_id for j in found] == [mine]
+    assert backend.comments([mine, other]) == {mine: "mg:abc", other: "mg:def"}
+    assert backend.accounting_by_accounts(["caen-climat"], since, until, slurm_job_ids=[other]) == []

@@ -160,6 +160,9 @@ def test_a_job_slurm_never_got_is_cancelled_at_once(
     assert fake_cluster.calls["scancel"] == 0
 
     clock.advance(600)
+    tick(session, cluster=CLUSTER, backends=backends, clock=clock)  # not found once: look again later
+    assert reload(session, job).reconciled_at is None
+    clock.advance(600)
     tick(session, cluster=CLUSTER, backends=backends, clock=clock)  # reconciliation must not resubmit
     assert fake_cluster.calls["sbatch"] == 1
     assert fake_cluster.jobs == {}

@@ -13,7 +13,7 @@ from myriagate.domain.jobs import JobSpec, RenderedScript
 from myriagate.domain.states import JobState
 from myriagate.errors import BackendError, SchedulerUnavailable, SubmissionUncertain
 from myriagate.services.submit import SubmitRequest, submit_job
-from myriagate.services.tracking import tick
+from myriagate.services.tracking import DEFAULT_ACCOUNTING_LAG_S, REASON_LOOKING_AGAIN, tick
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 
@@ -280,6 +280,9 @@ def test_a_submission_that_never_reached_slurm_is_submitted_once(
     assert job.state is JobState.SUBMITTING
 
     clock.advance(UNCERTAIN_AFTER_S + 1)
+    run_tick(session, backends, clock)  # not found once: slurmdbd may lag, look again later
+    assert fake_cluster.calls["sbatch"] == 1 and reload(session, job).reason == REASON_LOOKING_AGAIN
+    clock.advance(DEFAULT_ACCOUNTING_LAG_S)
     changed, _ = run_tick(session, backends, clock)
     run_tick(session, backends, clock)
 
@@ -300,8 +303,10 @@ def test_a_resubmission_with_a_lost_reply_is_found_at_the_next_tick(
     fake_cluster.fail_next_submit(SubmissionUncertain("ssh: connection reset"))
     job = submit(session, backends, alice, clock)
     clock.advance(UNCERTAIN_AFTER_S + 1)
+    run_tick(session, backends, clock)  # not found once
+    clock.advance(DEFAULT_ACCOUNTING_LAG_S)
     fake_cluster.lose_response_after_submit()
-    run_tick(session, backends, clock)  # not found -> resubmitted -> reply lost again
+    run_tick(session, backends, clock)  # not found again, the lag later -> resubmitted -> reply lost
     assert reload(session, job).state is JobState.SUBMITTING
 
     run_tick(session, backends, clock)  # found by its tag this time: no third sbatch
@@ -327,5 +332,8 @@ def test_reconciliation_waits_while_the_cluster_is_down(
 
     fake_cluster.set_unreachable(False)
     run_tick(session, backends, clock)
+    clock.advance(DEFAULT_ACCOUNTING_LAG_S)
+    run_tick(session, backends, clock)
     assert reload(session, job).state is JobState.PENDING
+    assert fake_cluster.calls["sbatch"] == 2
     assert len(fake_cluster.jobs) == 1

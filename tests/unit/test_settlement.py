@@ -251,6 +251,65 @@ def test_jobs_submitted_outside_the_gateway_are_charged_once(
     assert balance(session_factory, allocation_id).charged == Cost(3 * cost_of(60).core_seconds, 0)
 
 
+class ServiceBackend:
+    """A SlurmBackendFactory whose service login is a SlurmCliBackend over a FakeRunner."""
+
+    def __init__(self, runner: object) -> None:
+        from myriagate.slurm.cli_backend import SlurmCliBackend
+
+        self.backend = SlurmCliBackend(runner)  # type: ignore[arg-type]
+
+    def for_login(self, login: str) -> object:
+        return self.backend
+
+    def for_service(self) -> object:
+        return self.backend
+
+
+def usage_line(job: str, elapsed: int, cpus: int) -> str:
+    from myriagate.slurm.commands import SEP
+
+    return SEP.join([job, job, "COMPLETED", "0:0", str(elapsed), str(cpus), "1",
+                     f"billing={cpus},cpu={cpus},mem=1000M,node=1", "court", "caen-climat", "bob",
+                     "2026-06-01T10:00:00", "2026-06-01T11:00:00"])  # fmt: skip
+
+
+def is_narrow(argv: tuple[str, ...]) -> bool:
+    """The sweep's query restricted to some job ids (the check before a large charge)."""
+    return "--duplicates" in argv and any(a.startswith("--jobs=") for a in argv)
+
+
+@pytest.mark.parametrize("narrow_elapsed", [3600, 10], ids=["confirmed", "accounting-disagrees"])
+def test_a_large_outside_charge_needs_a_narrow_sacct_to_confirm_it(
+    session_factory: sessionmaker[Session], clock: FakeClock, profile: ClusterProfile, allocation_id: object,
+    narrow_elapsed: int,
+) -> None:  # fmt: skip
+    """Issue 12: an outside charge above MYRIAGATE_OUTSIDE_CONFIRM_CORE_SECONDS is made only when
+    ``sacct --jobs=<id> --accounts=<its account>`` reports that job at that cost: a record that
+    is not in accounting (job 99999 here) or that accounting tells otherwise is not charged."""
+    from tests.fakes.fake_runner import FakeRunner
+
+    sweep = "\n".join([usage_line("900", 60, 1), usage_line("901", 3600, 2), usage_line("99999", 3600, 32)])
+    narrow = usage_line("901", narrow_elapsed, 2) + "\n"
+    runner = FakeRunner().reply("sacct", sweep + "\n")
+    runner.reply("sacct", "".join(f"{i}\x1f\x1f{i}\n" for i in ("900", "901", "99999")),
+                 when=lambda a: "--format=JobID,Comment,JobID" in a)  # fmt: skip
+    runner.reply("sacct", narrow, when=is_narrow)
+    backends = ServiceBackend(runner)
+    with session_factory() as s:
+        charged = settlement.sweep_outside(
+            s, cluster=CLUSTER, profile=profile, backends=backends, ledger=SqlLedger,  # type: ignore[arg-type]
+            since=datetime(2026, 6, 1, tzinfo=UTC), until=datetime(2026, 6, 2, tzinfo=UTC),
+            confirm_above=3600,
+        )  # fmt: skip
+    narrow_calls = [a for a in runner.argvs("sacct") if is_narrow(a)]
+    assert narrow_calls and all("--accounts=caen-climat" in a for a in narrow_calls)
+    assert "--jobs=901,99999" in narrow_calls[0]  # only the large ones, in one call per account
+    expected = ["900", "901"] if narrow_elapsed == 3600 else ["900"]
+    assert sorted(j for k, j in kinds(session_factory) if k == "charge" and j) == expected
+    assert charged == len(expected)
+
+
 def test_a_backlog_of_outside_jobs_is_charged_a_bounded_number_per_sweep(
     session_factory: sessionmaker[Session], backends: FakeSlurmBackendFactory, clock: FakeClock,
     profile: ClusterProfile, allocation_id: object, monkeypatch: pytest.MonkeyPatch,
@@ -284,7 +343,9 @@ def test_crash_between_hold_and_sbatch_ends_consistent(
     assert job.state is JobState.SUBMITTING and not backends.cluster.jobs
     clock.advance(120)
     w = worker(session_factory, backends, clock, profile)
-    w.run_once()  # reconciliation: the tag is unknown, so it submits now
+    w.run_once()  # reconciliation: the tag is not found; found nowhere again the lag later…
+    clock.advance(tracking.DEFAULT_ACCOUNTING_LAG_S)
+    w.run_once()  # …so Slurm never got it: it submits now
     assert len(backends.cluster.jobs) == 1
     slurm_job_id = next(iter(backends.cluster.jobs))
     backends.cluster.set_state(slurm_job_id, "RUNNING")
@@ -458,17 +519,17 @@ def test_sweep_reads_sacct_and_adds_up_the_runs_of_a_requeued_job() -> None:
     assert "--allusers" in argv and "--duplicates" in argv and "--accounts=caen-climat" in argv
     sep = commands.SEP
 
-    def line(job: str, state: str, elapsed: int, comment: str) -> str:
-        return sep.join([job, job, state, "0:0", str(elapsed), "2", "1", "billing=2,cpu=2,mem=2000M,node=1",
-                         "court", "caen-climat", "alice", "2026-01-05T10:00:00", "2026-01-05T10:10:00",
-                         comment])  # fmt: skip
+    def line(job: str, raw: str, state: str, elapsed: int) -> str:
+        return sep.join([job, raw, state, "0:0", str(elapsed), "2", "1", "billing=2,cpu=2,mem=2000M,node=1",
+                         "court", "caen-climat", "alice", "2026-01-05T10:00:00",
+                         "2026-01-05T10:10:00"])  # fmt: skip
 
     text = "\n".join([
-        line("500", "REQUEUED", 40, ""), line("500", "COMPLETED", 60, ""),  # two runs of one job
-        line("501", "REQUEUED", 10, ""),  # requeued, not ended yet: later
-        line("502_3", "FAILED", 5, f"mg:x{sep}with a separator"),
+        line("500", "500", "REQUEUED", 40), line("500", "500", "COMPLETED", 60),  # two runs of one job
+        line("501", "501", "REQUEUED", 10),  # requeued, not ended yet: later
+        line("502_3", "505", "FAILED", 5),
+        line("503", "504", "COMPLETED", 5),  # JobIDRaw disagrees with JobID: no record
     ])  # fmt: skip
-    found = {a.usage.slurm_job_id: a for a in accounted_jobs(text)}
+    found = {u.slurm_job_id: u for u in accounted_jobs(text)}
     assert sorted(found) == ["500", "502_3"]
-    assert found["500"].usage.elapsed_s == 100 and found["500"].usage.alloc_mem_mb == 2000
-    assert found["502_3"].comment == f"mg:x{sep}with a separator"
+    assert found["500"].elapsed_s == 100 and found["500"].alloc_mem_mb == 2000

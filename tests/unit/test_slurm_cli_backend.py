@@ -96,7 +96,7 @@ def test_when_sacct_fails_ended_jobs_stay_unresolved() -> None:
 def test_an_end_accounting_has_not_seen_yet_waits_for_the_next_poll() -> None:
     job = JOBS["failed"]
     lagging = "\x1f".join([job, job, "RUNNING", "0:0", "None", "2026-11-28T17:11:55", "2026-11-28T17:11:56",
-                           "Unknown", "vm", "/tmp"])  # fmt: skip
+                           "Unknown", "vm", job])  # fmt: skip
     runner = FakeRunner().reply_from("squeue", "squeue_ended").reply("sacct", lagging + "\n")
 
     assert backend(runner).status([job]) == {}
@@ -190,18 +190,54 @@ def test_submit_refuses_a_bare_word_option_before_running_anything() -> None:
 
 
 # --- find_by_tag ----------------------------------------------------------------------
+def tag_runner() -> FakeRunner:
+    """A runner whose cluster stores job comments (the dev cluster's real configuration)."""
+    return FakeRunner().reply_from("scontrol", "scontrol_show_config")
+
+
 def test_find_by_tag_asks_squeue_first() -> None:
-    runner = FakeRunner().reply_from("squeue", "squeue_tags")
+    runner = tag_runner().reply_from("squeue", "squeue_tags")
 
     assert backend(runner).find_by_tag("mg:cap-held") == JOBS["held"]
     assert runner.count("sacct") == 0
 
 
 def test_find_by_tag_falls_back_to_accounting_then_none() -> None:
-    runner = FakeRunner().reply_from("squeue", "squeue_tags").reply_from("sacct", "sacct_tags")
+    runner = tag_runner().reply_from("squeue", "squeue_tags").reply_from("sacct", "sacct_tags")
 
     assert backend(runner).find_by_tag("mg:cap-completed") == JOBS["completed"]
     assert backend(runner).find_by_tag("mg:never-submitted") is None
+
+
+def test_find_by_tag_checks_the_comment_storage_once() -> None:
+    runner = tag_runner().reply_from("squeue", "squeue_tags").reply_from("sacct", "sacct_tags")
+    tags = backend(runner)
+
+    tags.find_by_tag("mg:cap-held")
+    tags.find_by_tag("mg:never-submitted")
+
+    assert runner.argvs("scontrol") == [("scontrol", "show", "config")]
+
+
+@pytest.mark.parametrize(
+    ("command", "stderr"),
+    [("squeue", "squeue: error: slurm_load_jobs error: Socket timed out on send/recv operation\n"),
+     ("squeue", "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n"),
+     ("sacct", "sacct: error: Problem talking to the database: Socket timed out on send/recv operation\n")],
+)  # fmt: skip
+def test_an_empty_answer_with_a_slurm_error_is_unknown_not_absent(command: str, stderr: str) -> None:
+    """Issue 12 item 2: Slurm clients exit 0 with an empty stdout when they failed."""
+    runner = tag_runner().reply("squeue", "").reply("sacct", "").reply(command, "", stderr)
+
+    with pytest.raises(SchedulerUnavailable, match="inconclusive"):
+        backend(runner).find_by_tag("mg:lost")
+
+
+def test_a_found_tag_wins_over_an_error_elsewhere() -> None:
+    runner = tag_runner().reply("squeue", "", "squeue: error: Socket timed out\n")
+    runner.reply_from("sacct", "sacct_tags")
+
+    assert backend(runner).find_by_tag("mg:cap-mem") == JOBS["gres_mem"]
 
 
 # --- cancel ---------------------------------------------------------------------------

@@ -34,7 +34,8 @@ def test_squeue_live_jobs() -> None:
     assert begin.state is JobState.PENDING and begin.reason == "BeginTime"
     assert begin.started_at is None, "a pending job's start time is only a forecast"
     running = rows[JOBS["running"]]
-    assert running.state is JobState.RUNNING and running.nodes == "vm" and running.work_dir == "/tmp"
+    assert running.state is JobState.RUNNING and running.nodes == "vm"
+    assert running.work_dir is None, "the work dir is free text: never read back (issue 12)"
     assert running.started_at == datetime(2026, 11, 28, 17, 11, 56, tzinfo=UTC)
     assert running.ended_at is None, "a running job's end time is its time limit"
     assert running.exit_code is None
@@ -216,24 +217,40 @@ def test_missing_times_are_none(value: str) -> None:
     assert parse.parse_time(value) is None
 
 
-def test_an_unknown_state_is_kept_raw_and_garbage_lines_are_skipped() -> None:
-    line = SEP.join(
-        ["42", "42", "42", "N/A", "WARPING", "None", "2026-01-01T00:00:00", "N/A", "N/A", "", "/tmp"]
-    )
-    text = f"garbage without separators\n{line}\n{SEP * 3}\n".encode()
+def test_an_unknown_state_is_kept_raw() -> None:
+    line = SEP.join(["42", "42", "42", "N/A", "WARPING", "None", "2026-01-01T00:00:00", "N/A", "N/A", "",
+                     "42"])  # fmt: skip
 
-    (row,) = parse.parse_squeue_status(text)
+    (row,) = parse.parse_squeue_status(f"{line}\n".encode())
 
     assert row.slurm_job_id == "42" and row.state is None and row.slurm_state == "WARPING"
 
 
+def test_a_line_that_is_not_one_whole_record_makes_the_framed_answer_ambiguous() -> None:
+    """Issue 12: any line of a framed answer may be free text, so one odd line voids it all."""
+    line = SEP.join(["42", "42", "42", "N/A", "RUNNING", "None", "2026-01-01T00:00:00", "N/A", "N/A", "",
+                     "42"])  # fmt: skip
+    for odd in ("garbage without separators", "9" + SEP * 10, line.replace("RUNNING", "RUNNING" + SEP), line):
+        with pytest.raises(parse.AmbiguousOutput):
+            parse.parse_squeue_status(f"{line}\n{odd}\n".encode())
+
+
+def test_a_line_whose_fields_have_the_wrong_shape_is_skipped() -> None:
+    good = ["42", "42", "42", "N/A", "RUNNING", "None", "2026-01-01T00:00:00", "N/A", "N/A", "vm", "42"]
+    bad_raw = ["43", "x", *good[2:10], "43"]  # JobIDRaw not a number
+    bad_time = ["44", "44", "44", "N/A", "RUNNING", "None", "tomorrow", "N/A", "N/A", "vm", "44"]
+    text = "\n".join(SEP.join(f) for f in (good, bad_raw, bad_time))
+
+    assert [r.slurm_job_id for r in parse.parse_squeue_status(text)] == ["42"]
+
+
 def test_only_newlines_split_lines() -> None:
-    # str.splitlines would also split on \x1c-\x1e and \x85 (which a work dir may contain).
-    line = SEP.join(["7", "7", "7", "N/A", "RUNNING", "None", "", "", "", "vm", "/tmp/odd\x1e\x85dir"])
+    # str.splitlines would also split on \x1c-\x1e and \x85 (which a reason may contain).
+    line = SEP.join(["7", "7", "7", "N/A", "PENDING", "odd\x1e\x85reason", "", "", "", "vm", "7"])
 
     (row,) = parse.parse_squeue_status(line.encode())
 
-    assert row.work_dir == "/tmp/odd\x1e\x85dir"
+    assert row.reason == "odd\x1e\x85reason"
 
 
 def test_array_range_expansion() -> None:
