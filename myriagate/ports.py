@@ -66,6 +66,12 @@ class SlurmBackend(Protocol):
         """The Slurm job id carrying ``--comment=<tag>``, in squeue then sacct, or None."""
         ...
 
+    def find_by_tags(self, tags: Collection[str]) -> dict[str, str | None]:
+        """``find_by_tag`` for many tags at once: one squeue, then one sacct for the tags it did
+        not show. {tag: job id, or None when cleanly absent}; a tag left out is unknown (an
+        answer carried a Slurm error); SchedulerUnavailable when a command fails."""
+        ...
+
     def status(self, slurm_job_ids: Collection[str]) -> dict[str, JobStatus]:
         """States of these jobs in one squeue call, plus one sacct call for the rest."""
         ...

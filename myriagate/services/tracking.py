@@ -27,6 +27,7 @@ from myriagate.domain.states import JobState
 from myriagate.errors import BackendError, SchedulerRejected
 from myriagate.ports import Clock, SlurmBackendFactory
 from myriagate.services import audit, transitions
+from myriagate.services.tag_lookup import TagLookups
 
 log = structlog.get_logger(__name__)
 
@@ -158,9 +159,11 @@ def _reconcile(
         session, cluster, created_before=now - timedelta(seconds=uncertain_after_s)
     )
     done = 0
+    # One squeue + at most one sacct per login for all its uncertain jobs, not per job.
+    lookups = TagLookups(backends, jobs)
     for job in jobs:
         try:
-            if _reconcile_one(session, job, backends, clock, accounting_lag_s):
+            if _reconcile_one(session, job, lookups, clock, accounting_lag_s):
                 done += 1
         except BackendError as exc:
             # The cluster is down or the answer was lost again: try at the next tick.

@@ -148,6 +148,24 @@ class PyslurmBackend:
                 return str(record.array_id or record.id)
         return None
 
+    def find_by_tags(self, tags: Collection[str]) -> dict[str, str | None]:
+        """``find_by_tag`` for many tags: one load of the controller's jobs and, for the tags
+        it does not hold, one accounting query."""
+        wanted = list(dict.fromkeys(tags))
+        found: dict[str, str | None] = dict.fromkeys(wanted)
+        for record in self._live().values():
+            comment = getattr(record, "comment", None)
+            if comment in found and found[comment] is None:
+                found[comment] = str(record.array_id or record.id)
+        if any(v is None for v in found.values()):
+            since = datetime.now(UTC) - self.tag_window
+            query = self.pyslurm.db.JobFilter(start_time=since, end_time=datetime.now(UTC))
+            for record in self._accounted(query).values():
+                comment = getattr(record, "comment", None)
+                if comment in found and found[comment] is None:
+                    found[comment] = str(record.array_id or record.id)
+        return found
+
     # --- state ---------------------------------------------------------------------------
     def status(self, slurm_job_ids: Collection[str]) -> dict[str, JobStatus]:
         ids = [values.slurm_job_id(i) for i in dict.fromkeys(slurm_job_ids)]

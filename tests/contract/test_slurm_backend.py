@@ -46,6 +46,20 @@ def test_the_tag_finds_the_job_in_the_queue_and_after_it_left(env: SlurmEnv) -> 
     assert env.backend.find_by_tag(f"mg:{uuid.uuid4()}") is None
 
 
+def test_many_tags_are_looked_up_at_once_in_the_queue_and_after_it(env: SlurmEnv) -> None:
+    # Issue 12 item 6b: reconciliation asks for every uncertain tag of a login in one go.
+    ended, ended_tag = env.submit("exit 0")
+    env.run_to_end(ended, Outcome("COMPLETED"))
+    env.leave_queue(ended)
+    queued, queued_tag = env.submit("sleep 120")
+    never = f"mg:{uuid.uuid4()}"
+
+    answer = env.backend.find_by_tags([queued_tag, ended_tag, never])
+
+    assert answer == {queued_tag: queued, ended_tag: ended, never: None}
+    assert env.backend.find_by_tags([]) == {}
+
+
 def test_exit_0_ends_completed_with_exit_code_0(env: SlurmEnv) -> None:
     job_id, _ = env.submit("echo fine; exit 0")
 

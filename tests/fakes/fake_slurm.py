@@ -343,6 +343,19 @@ class FakeSlurmBackend:
                 return job_id
         return None
 
+    def find_by_tags(self, tags: Collection[str]) -> dict[str, str | None]:
+        """One squeue, then one sacct for the tags squeue did not show (as the CLI backend)."""
+        found: dict[str, str | None] = dict.fromkeys(tags)
+        for in_queue, command in ((True, "squeue"), (False, "sacct")):
+            if all(v is not None for v in found.values()):
+                break
+            self.cluster._call(command)
+            for job_id in self._own_ids(in_queue=in_queue):
+                tag = self._record(job_id).tag
+                if tag in found and found[tag] is None:
+                    found[tag] = job_id
+        return found
+
     def status(self, slurm_job_ids: Collection[str]) -> dict[str, JobStatus]:
         ids = [values.slurm_job_id(i) for i in dict.fromkeys(slurm_job_ids)]
         if not ids:
