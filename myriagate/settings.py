@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # A submission whose sbatch reply was lost is sent again only when two tag lookups this
     # far apart found nothing: slurmdbd may show a job later than slurmctld forgets it.
     accounting_lag_s: float = Field(default=120.0, ge=0)
+    # A job neither squeue nor sacct knows for this long ends failed and its hold is released
+    # (docs/allocations.md, "Jobs Slurm lost"); far longer than the accounting lag.
+    vanished_job_release_s: float = Field(default=6 * 3600.0, gt=0)
     allowed_regions: list[str] = ["FR-NOR"]
     log_level: str = "INFO"
     log_json: bool = True
@@ -110,6 +113,8 @@ class Settings(BaseSettings):
                 ) from None
         if self.poll_max_s < self.poll_min_s:
             raise ValueError("MYRIAGATE_POLL_MAX_S must be >= MYRIAGATE_POLL_MIN_S")
+        if self.vanished_job_release_s <= self.accounting_lag_s:
+            raise ValueError("MYRIAGATE_VANISHED_JOB_RELEASE_S must be > MYRIAGATE_ACCOUNTING_LAG_S")
         if self.rate_limit_submit_cost > self.rate_limit_burst:
             raise ValueError(
                 "MYRIAGATE_RATE_LIMIT_SUBMIT_COST must be <= MYRIAGATE_RATE_LIMIT_BURST "

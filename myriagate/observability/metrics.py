@@ -58,6 +58,11 @@ POLL_TICK_SECONDS = Histogram(
     ["cluster", "outcome"],
     buckets=_TICK_BUCKETS,
 )
+JOBS_VANISHED = Counter(
+    "myriagate_jobs_vanished_total",
+    "Jobs neither squeue nor sacct knew for MYRIAGATE_VANISHED_JOB_RELEASE_S: ended failed, hold released.",
+    ["cluster"],
+)
 TRANSFER_BYTES = Counter(
     "myriagate_transfer_bytes_total",
     "Bytes moved by data staging, by direction (upload: to a host; download: from it) and host.",

@@ -12,21 +12,22 @@ on stdout, is no answer (the backend raises SchedulerUnavailable).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.orm import Session
 
+from myriagate.db.ledger import SqlLedger
 from myriagate.db.models.jobs import Job
 from myriagate.db.repos import audit as audit_repo
 from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain.jobs import JobStatus, RenderedScript
 from myriagate.domain.states import JobState
 from myriagate.errors import BackendError, SchedulerRejected
-from myriagate.ports import Clock, SlurmBackendFactory
-from myriagate.services import audit, transitions
+from myriagate.ports import Clock, Ledger, SlurmBackendFactory
+from myriagate.services import audit, transitions, vanished
 from myriagate.services.tag_lookup import TagLookups
 
 log = structlog.get_logger(__name__)
@@ -60,26 +61,41 @@ def tick(
     clock: Clock,
     uncertain_after_s: float = DEFAULT_UNCERTAIN_AFTER_S,
     accounting_lag_s: float = DEFAULT_ACCOUNTING_LAG_S,
+    vanished_after_s: float = vanished.DEFAULT_RELEASE_AFTER_S,
+    ledger: Callable[[Session], Ledger] | None = None,
 ) -> TickResult:
-    """Poll and reconcile the jobs of ``cluster``; commits its own changes."""
+    """Poll and reconcile the jobs of ``cluster``; commits its own changes.
+
+    A job neither squeue nor sacct knows for ``vanished_after_s`` ends failed and its hold
+    is released through ``ledger`` (``SqlLedger`` by default): see ``services.vanished``."""
     # Reconcile first, so a job found by its tag is polled in this very tick.
     reconciled = _reconcile(
         session, cluster=cluster, backends=backends, clock=clock, uncertain_after_s=uncertain_after_s,
         accounting_lag_s=accounting_lag_s,
     )  # fmt: skip
-    changed, polled, error = _poll(session, cluster=cluster, backends=backends, clock=clock)
+    changed, polled, error = _poll(
+        session, cluster=cluster, backends=backends, clock=clock, vanished_after_s=vanished_after_s,
+        ledger=ledger or (lambda s: SqlLedger(s, clock=clock, author="worker")),
+    )  # fmt: skip
     log.info("tracking.tick", cluster=cluster, polled=polled, changed=changed, reconciled=reconciled)
     return TickResult(changed=changed + reconciled, polled=polled, reconciled=reconciled, error=error)
 
 
 def _poll(
-    session: Session, *, cluster: str, backends: SlurmBackendFactory, clock: Clock
+    session: Session,
+    *,
+    cluster: str,
+    backends: SlurmBackendFactory,
+    clock: Clock,
+    vanished_after_s: float,
+    ledger: Callable[[Session], Ledger],
 ) -> tuple[int, int, str | None]:
     rows = jobs_repo.unfinished_poll_rows(session, cluster)
     if not rows:
         return 0, 0, None
+    backend = backends.for_service()
     try:
-        statuses = backends.for_service().status([slurm_job_id for slurm_job_id, _ in rows])
+        statuses = backend.status([slurm_job_id for slurm_job_id, _ in rows])
     except BackendError as exc:
         # Nothing is known: every state stays as it was; the worker backs off and retries.
         log.warning("tracking.poll_failed", cluster=cluster, error=exc.code, detail=exc.detail)
@@ -96,9 +112,17 @@ def _poll(
     changed = 0
     for job in jobs_repo.get_many_by_slurm_id(session, cluster, list(differing)):
         assert job.slurm_job_id is not None  # selected by it
+        vanished.seen_again(session, job, now=now)  # a job counted missing is back: no-op otherwise
         if apply_status(session, job, differing[job.slurm_job_id], now=now):
             changed += 1
     session.commit()
+    # Absent jobs keep their state, but not for ever: see services.vanished.
+    absent = [(sid, fingerprint) for sid, fingerprint in rows if sid not in statuses]
+    if absent:
+        changed += vanished.handle_absent(
+            session, cluster=cluster, backend=backend, absent=absent, now=now,
+            release_after_s=vanished_after_s, ledger=ledger,
+        )  # fmt: skip
     return changed, len(rows), None
 
 

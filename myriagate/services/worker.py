@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from myriagate.db.repos import leases
 from myriagate.observability.metrics import observe_tick
 from myriagate.ports import Clock, SlurmBackendFactory
-from myriagate.services import settlement, tracking
+from myriagate.services import settlement, tracking, vanished
 from myriagate.services.settlement import LedgerFactory, SettleResult
 from myriagate.services.tracking import TickResult
 
@@ -55,6 +55,7 @@ class WorkerOptions:
     lease_s: float = 30.0
     uncertain_after_s: float = tracking.DEFAULT_UNCERTAIN_AFTER_S
     accounting_lag_s: float = tracking.DEFAULT_ACCOUNTING_LAG_S
+    vanished_after_s: float = vanished.DEFAULT_RELEASE_AFTER_S
 
     @classmethod
     def from_settings(cls, settings: Any, cluster: str) -> WorkerOptions:
@@ -64,6 +65,7 @@ class WorkerOptions:
             poll_max_s=settings.poll_max_s,
             lease_s=settings.lease_s,
             accounting_lag_s=getattr(settings, "accounting_lag_s", tracking.DEFAULT_ACCOUNTING_LAG_S),
+            vanished_after_s=getattr(settings, "vanished_job_release_s", vanished.DEFAULT_RELEASE_AFTER_S),
         )
 
 
@@ -120,6 +122,7 @@ class Worker:
                     clock=self.clock,
                     uncertain_after_s=self.options.uncertain_after_s,
                     accounting_lag_s=self.options.accounting_lag_s,
+                    vanished_after_s=self.options.vanished_after_s,
                 )
             except Exception as exc:
                 # A bug or a database hiccup must not kill the worker: log it, retry later.

@@ -174,6 +174,14 @@ class FakeCluster:
         for job in self._targets(slurm_job_id):
             job.in_queue = False
 
+    def forget(self, slurm_job_id: str) -> list[FakeJob]:
+        """Slurm loses the job: gone from squeue and from sacct (the record never reached
+        slurmdbd). Returns its records; put them back in ``jobs`` to make it reappear."""
+        targets = self._targets(slurm_job_id)
+        for job in targets:
+            del self.jobs[job.slurm_job_id]
+        return targets
+
     def fail_next(self, command: str, exc: MyriagateError) -> None:
         """The next call of ``command`` (squeue, sacct, scancel, tail, ping, sbatch) raises exc."""
         self._fail_next[command] = exc

@@ -199,3 +199,67 @@ def test_a_requeued_gateway_job_is_charged_every_run_once(
         assert expected.core_seconds > last_run_only.core_seconds  # the first run is billed too
         assert SqlLedger(session).balance(allocation_id).held == Cost()
         assert not charges(session, slurm_job_id=slurm_job_id)  # not also "outside"
+
+
+class _NeverReachingSlurm:
+    """The real backends, except that sbatch is never run: the gateway is told a job id the
+    real Slurm never had (as when a reply is garbled, or slurmdbd lost the record)."""
+
+    LOST_ID = "67000000"
+
+    def __init__(self, real: ClusterBackends) -> None:
+        self.real = real
+
+    def for_login(self, login: str) -> object:
+        real = self.real.for_login(login)
+
+        class Login:
+            def __getattr__(self, name: str) -> object:
+                return getattr(real, name)
+
+            def submit(self, script: object, *, tag: str) -> str:
+                return _NeverReachingSlurm.LOST_ID
+
+        return Login()
+
+    def for_service(self) -> object:
+        return self.real.for_service()
+
+
+def test_issue_12_item_7_a_job_the_real_slurm_never_had_has_its_hold_released_after_the_bound(
+    db: sessionmaker[Session], backends: ClusterBackends, users: dict[str, User], allocation_id: UUID
+) -> None:
+    from myriagate.db.models.jobs import Job
+    from myriagate.db.repos import audit as audit_repo
+    from myriagate.domain.states import JobState
+    from myriagate.services import vanished
+
+    bound_s = 3.0
+    with db() as session:
+        request = SubmitRequest(script_text="#!/bin/bash\nsleep 3\n", cluster=CLUSTER,
+                                overrides={"time": "00:05:00", "mem": "1000M"})  # fmt: skip
+        alice = session.merge(users["alice"])
+        job = submit_job(session, backends=_NeverReachingSlurm(backends), profile=backends.profile,  # type: ignore[arg-type]
+                         user=alice, request=request, clock=CLOCK, ledger=SqlLedger)  # fmt: skip
+        job_id, hold = job.id, SqlLedger(session).balance(allocation_id).held
+    assert (job.slurm_job_id, hold.core_seconds > 0) == (_NeverReachingSlurm.LOST_ID, True)
+
+    def tick() -> None:
+        with db() as session:
+            tracking.tick(session, cluster=CLUSTER, backends=backends, clock=CLOCK, vanished_after_s=bound_s)
+
+    tick()  # real squeue ("Invalid job id") and real sacct (nothing): the clock starts
+    with db() as session:
+        row = session.get(Job, job_id)
+        assert row is not None and row.state is JobState.PENDING
+        assert SqlLedger(session).balance(allocation_id).held == hold
+    time.sleep(bound_s + 0.5)
+    tick()
+    with db() as session:
+        row = session.get(Job, job_id)
+        assert row is not None and row.state is JobState.FAILED
+        assert row.reason is not None and row.reason.startswith("lost by Slurm: neither the queue nor")
+        after = SqlLedger(session).balance(allocation_id)
+        assert (after.held, after.charged) == (Cost(), Cost())
+        events = [e.action for e in audit_repo.for_target(session, "job", str(job_id))]
+        assert events.count(vanished.MISSING) == 1 and events.count(vanished.RELEASED) == 1

@@ -39,7 +39,8 @@ class Job(Base):
     state: Mapped[JobState] = mapped_column(str_enum(JobState))
     slurm_state: Mapped[str | None] = mapped_column(sa.String(64))
     reason: Mapped[str | None] = mapped_column(sa.Text)
-    # JobStatus.fingerprint of the last poll answer applied: a tick compares only this.
+    # JobStatus.fingerprint of the last poll answer applied: a tick compares only this. While
+    # Slurm does not know the job, "missing:<epoch s>" of the first clean miss (services.vanished).
     status_fingerprint: Mapped[str | None] = mapped_column(sa.String(32))
     exit_code: Mapped[int | None]
     signal: Mapped[int | None]
