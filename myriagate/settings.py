@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     # bytes move).
     staging_claim_s: float = Field(default=600.0, gt=0)
     staging_max_attempts: int = Field(default=5, ge=1)
+    # The far side of a transfer runs as a login whose shell and start-up files it controls
+    # (docs/staging.md, "Hostile logins"): an absolute Python, and bounds on every session.
+    staging_remote_python: str = "/usr/bin/python3"
+    staging_start_timeout_s: float = Field(default=30.0, gt=0)
+    staging_stall_timeout_s: float = Field(default=120.0, gt=0)
+    staging_max_session_s: float = Field(default=6 * 3600.0, gt=0)
+    staging_max_reply_bytes: int = Field(default=64 * 1024**2, ge=1024)
+    # A user disabled in another process has their SSH connections closed within this long.
+    credential_check_s: float = Field(default=10.0, gt=0)
     # Who may scrape /metrics (docs/metrics.md): IPs or CIDRs of the TCP peer.
     metrics_allowed_networks: list[str] = ["127.0.0.1/32", "::1/128"]
     # Uploads no job took are removed from the spool after this long.
@@ -115,6 +124,8 @@ class Settings(BaseSettings):
             raise ValueError("MYRIAGATE_POLL_MAX_S must be >= MYRIAGATE_POLL_MIN_S")
         if self.vanished_job_release_s <= self.accounting_lag_s:
             raise ValueError("MYRIAGATE_VANISHED_JOB_RELEASE_S must be > MYRIAGATE_ACCOUNTING_LAG_S")
+        if not self.staging_remote_python.startswith("/"):
+            raise ValueError("MYRIAGATE_STAGING_REMOTE_PYTHON must be an absolute path (/usr/bin/python3)")
         if self.rate_limit_submit_cost > self.rate_limit_burst:
             raise ValueError(
                 "MYRIAGATE_RATE_LIMIT_SUBMIT_COST must be <= MYRIAGATE_RATE_LIMIT_BURST "

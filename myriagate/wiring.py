@@ -29,6 +29,7 @@ from myriagate.runners.local import LocalRunner
 from myriagate.runners.metered import MeteredRunner
 from myriagate.runners.pool import SshConnectionPool
 from myriagate.runners.ssh import SshRunner
+from myriagate.services.credentials import CredentialWatch
 from myriagate.services.staging import StagingContext
 from myriagate.services.staging_plan import ResidencyContext
 from myriagate.settings import Settings, get_settings
@@ -49,6 +50,7 @@ class ClusterBackends:
         self._lock = threading.Lock()
         self._backends: dict[str, SlurmBackend] = {}
         self._pool: SshConnectionPool | None = None
+        self._ca: CertificateAuthority | None = None
         conn = profile.connection
         if conn.backend == "pyslurm":
             # Checked now so a missing or mismatched pyslurm fails at startup, not mid-request.
@@ -64,6 +66,7 @@ class ClusterBackends:
                 )
             assert conn.host is not None and conn.known_hosts is not None  # checked by the profile
             ca = CertificateAuthority(settings.ssh_ca_key_path, settings.ssh_cert_validity_s)
+            self._ca = ca
             self._pool = SshConnectionPool(
                 conn.host, conn.port, conn.known_hosts, ca, connect_timeout=conn.connect_timeout_s
             )
@@ -103,13 +106,20 @@ class ClusterBackends:
 
             return PyslurmBackend(self.profile.slurm_version, login=login)
         tz = ZoneInfo(self.profile.timezone) if self.profile.timezone else UTC
+        path = self.profile.connection.command_path
         if self._pool is not None:
-            runner: SshRunner | LocalRunner = SshRunner(self._pool, login)
+            runner: SshRunner | LocalRunner = SshRunner(self._pool, login, path=path)
         else:
-            runner = LocalRunner(as_login=login)
+            runner = LocalRunner(as_login=login, path=path)
         # Every Slurm command's latency and failures are recorded (docs/metrics.md).
         metered = MeteredRunner(runner, self.profile.name)
         return SlurmCliBackend(metered, cluster_tz=tz, timeout_s=self.profile.connection.command_timeout_s)
+
+    def forget(self, login: str) -> int:
+        """Close ``login``'s SSH connections and drop its certificate (a disabled user)."""
+        if self._ca is not None:
+            self._ca.forget(login)
+        return self._pool.forget(login) if self._pool is not None else 0
 
     def close(self) -> None:
         if self._pool is not None:
@@ -126,6 +136,8 @@ class Gateway:
     _backends: dict[str, ClusterBackends] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stager: Stager | None = None
+    _stager_ca: CertificateAuthority | None = None
+    _credential_watch: CredentialWatch | None = None
 
     def __post_init__(self) -> None:
         # These secrets have no shape a log filter could recognise: name them (myriagate.logs).
@@ -154,6 +166,8 @@ class Gateway:
             if backends is None:
                 backends = ClusterBackends(profile, self.settings)
                 self._backends[profile.name] = backends
+                if backends.pool is not None:
+                    self._watch_credentials_locked()
             return backends
 
     def operator_runner(self, cluster: str | None = None) -> CommandRunner:
@@ -166,7 +180,7 @@ class Gateway:
         conn = profile.connection
         is_root = os.geteuid() == 0
         if conn.runner == "local" or (conn.host in ("127.0.0.1", "localhost", "::1") and is_root):
-            return MeteredRunner(LocalRunner(), profile.name)
+            return MeteredRunner(LocalRunner(path=conn.command_path), profile.name)
         if conn.operator_login is None:
             raise ConfigError(
                 f"cluster {profile.name!r}: set [connection] operator_login to a login with Slurm "
@@ -175,7 +189,7 @@ class Gateway:
         pool = self.backends(profile.name).pool
         if pool is None:
             raise ConfigError(f"cluster {profile.name!r} has no SSH connection for the operator login")
-        return MeteredRunner(SshRunner(pool, conn.operator_login), profile.name)
+        return MeteredRunner(SshRunner(pool, conn.operator_login, path=conn.command_path), profile.name)
 
     def slurm_accounts(self, cluster: str | None = None) -> SacctmgrAccounts:
         """sacctmgr/sshare as the operator: Slurm's associations, read and changed."""
@@ -194,13 +208,43 @@ class Gateway:
         """The one stager of this process (OpenSSH, with certificates from the gateway's CA)."""
         with self._lock:
             if self._stager is None:
-                if self.settings.ssh_ca_key_path is None:
+                settings = self.settings
+                if settings.ssh_ca_key_path is None:
                     raise ConfigError("data staging goes over SSH: set MYRIAGATE_SSH_CA_KEY_PATH")
                 from myriagate.staging.openssh import OpenSshStager
+                from myriagate.staging.session_watch import SessionLimits
 
-                ca = CertificateAuthority(self.settings.ssh_ca_key_path, self.settings.ssh_cert_validity_s)
-                self._stager = MeteredStager(OpenSshStager(ca))
+                ca = CertificateAuthority(settings.ssh_ca_key_path, settings.ssh_cert_validity_s)
+                limits = SessionLimits(
+                    start_timeout_s=settings.staging_start_timeout_s,
+                    stall_timeout_s=settings.staging_stall_timeout_s,
+                    max_session_s=settings.staging_max_session_s,
+                    max_reply_bytes=settings.staging_max_reply_bytes,
+                )
+                stager = OpenSshStager(ca, remote_python=settings.staging_remote_python, limits=limits)
+                self._stager, self._stager_ca = MeteredStager(stager), ca
+                self._watch_credentials_locked()
             return self._stager
+
+    def forget_login(self, login: str) -> int:
+        """Close every SSH connection this process holds as ``login`` (cluster pools, stager
+        masters) and drop its cached certificates: its user was disabled. The next use, if
+        any, logs in again with a fresh certificate. Returns how many connections closed."""
+        closed = sum(backends.forget(login) for backends in list(self._backends.values()))
+        if self._stager_ca is not None:
+            self._stager_ca.forget(login)
+        forget = getattr(self._stager, "forget", None)
+        if forget is not None:
+            closed += int(forget(login))
+        return closed
+
+    def _watch_credentials_locked(self) -> None:
+        """Start watching for disabled users once this process holds SSH credentials."""
+        if self._credential_watch is None:
+            self._credential_watch = CredentialWatch(
+                self.session_factory, self.forget_login, self.settings.credential_check_s
+            )
+            self._credential_watch.start()
 
     def residency(self, source: str = "api") -> ResidencyContext:
         """The residency policy the submit service checks staging against."""
@@ -228,6 +272,8 @@ class Gateway:
         )
 
     def close(self) -> None:
+        if self._credential_watch is not None:
+            self._credential_watch.stop()
         for backends in self._backends.values():
             backends.close()
         stager, self._stager = self._stager, None

@@ -26,8 +26,9 @@ STORAGE_ROOT=/srv/myriagate-storage
 STORAGE_SITES=(caen paris)
 STORAGE_LOGIN=myriagate
 
+# tcsh and zsh: login shells of the hostile-login tests (tests/integration/test_hostile_login.py).
 PACKAGES=(munge slurm-wlm slurmdbd slurm-client mariadb-server mariadb-client
-          openssh-server openssh-client rsync)
+          openssh-server openssh-client rsync tcsh zsh)
 
 # Daemons in start order; down.sh walks this list backwards.
 DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd sshd sshd-storage)

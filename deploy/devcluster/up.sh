@@ -176,9 +176,24 @@ ensure_default_account() { # user account
     fi
 }
 
+# A second QOS a login may pick for itself (SBATCH_QOS in a start-up file): the hostile-login
+# tests check that the gateway's submissions keep the default one.
+ensure_qos() { # qos user
+    if ! sacctmgr -n -P show qos format=name | grep -qx "$1"; then
+        log "adding QOS $1"
+        sacctmgr -i add qos "$1" >/dev/null
+    fi
+    if ! sacctmgr -n -P show assoc where user="$2" format=qos | tr ',' '\n' | grep -qx "$1"; then
+        sacctmgr -i modify user where name="$2" set qos+="$1" >/dev/null
+    fi
+}
+
 setup_accounts() {
     local u
-    for u in alice bob carol myriagate; do ensure_unix_user "$u"; done
+    # mallory: a researcher login whose start-up files and shell the tests make hostile
+    # (tests/integration/test_hostile_login.py); nothing else uses it, so those tests never
+    # disturb alice's.
+    for u in alice bob carol myriagate mallory; do ensure_unix_user "$u"; done
     snapshot_accounting
     ensure_account unicaen root "Universite de Caen Normandie" unicaen
     ensure_account urouen root "Universite de Rouen Normandie" urouen
@@ -191,12 +206,16 @@ setup_accounts() {
     ensure_association carol caen-climat
     ensure_association carol caen-bio
     ensure_association myriagate myriagate-ops
+    ensure_association mallory caen-climat
+    ensure_association mallory caen-bio
     # Re-read: a user's first association made its first account the default.
     snapshot_accounting
     ensure_default_account alice caen-climat
     ensure_default_account bob rouen-chimie
     ensure_default_account carol caen-climat
     ensure_default_account myriagate myriagate-ops
+    ensure_default_account mallory caen-climat
+    ensure_qos high mallory
 }
 
 start_slurm() {

@@ -19,6 +19,11 @@ _ARRAY = re.compile(r"^\d+(?:-\d+(?::\d+)?)?(?:,\d+(?:-\d+(?::\d+)?)?)*(?:%\d+)?
 _MEM = re.compile(r"^(\d+)([KMGT]?)B?$", re.IGNORECASE)
 _GRES = re.compile(r"^([a-z][a-z0-9_]*)(?::([A-Za-z0-9_.-]+))?(?::(\d+))?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Absolute paths of plain characters: one word for every shell (sh, bash, zsh, tcsh) and in an
+# ``env NAME=value`` assignment, with nothing to expand.
+_ABSOLUTE = r"/[A-Za-z0-9._+-]+(?:/[A-Za-z0-9._+-]+)*"
+_PROGRAM = re.compile(rf"^{_ABSOLUTE}$")
+_SEARCH_PATH = re.compile(rf"^{_ABSOLUTE}(?::{_ABSOLUTE})*$")
 
 
 def _check_text(field: str, value: str, max_len: int) -> str:
@@ -108,6 +113,20 @@ def parse_gres(value: str) -> tuple[tuple[str, str | None, int], ...]:
             raise JobSpecInvalid(f"gres {value!r}: the count must be at least 1")
         items.append((name, kind, n))
     return tuple(items)
+
+
+def program_path(value: str, field: str = "program") -> str:
+    """An absolute program path such as ``/usr/bin/python3`` (never looked up on a PATH)."""
+    if not _PROGRAM.match(value) or ".." in value.split("/"):
+        raise UnsafeValue(f"{field} {value!r} must be an absolute path of plain characters")
+    return value
+
+
+def search_path(value: str, field: str = "path") -> str:
+    """A PATH of absolute directories, e.g. ``/usr/local/bin:/usr/bin:/bin``."""
+    if not _SEARCH_PATH.match(value) or ".." in value.replace(":", "/").split("/"):
+        raise UnsafeValue(f"{field} {value!r} must be absolute directories separated by ':'")
+    return value
 
 
 def job_uuid(value: str) -> UUID:

@@ -132,6 +132,14 @@ class Connection(_Frozen):
     operator_login: str | None = None
     connect_timeout_s: float = Field(default=10.0, gt=0)
     command_timeout_s: float = Field(default=60.0, gt=0)
+    # PATH of every cluster command: Slurm commands run with this and HOME, USER, LOGNAME,
+    # LANG only, never with what the login's start-up files or the gateway export (docs/job-scripts.md).
+    command_path: str = "/usr/local/bin:/usr/bin:/bin"
+
+    @field_validator("command_path")
+    @classmethod
+    def _command_path(cls, value: str) -> str:
+        return _via(values.search_path, value)
 
     @field_validator("service_login", "operator_login")
     @classmethod

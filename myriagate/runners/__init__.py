@@ -12,7 +12,9 @@ What a caller can rely on, whichever runner:
   (a transient SchedulerUnavailable): for sbatch, look the job's tag up before retrying;
 - more than ``max_output_bytes`` (16 MiB) on stdout or stderr → the command is stopped and
   BackendError is raised (not transient);
-- an unknown or changed host key → ConfigError; a refused certificate → PermissionDenied.
+- an unknown or changed host key → ConfigError; a refused certificate → PermissionDenied;
+- the command's environment is the gateway's (``environment``: HOME, USER, LOGNAME, PATH,
+  LANG), never inherited from the gateway's process or the login's start-up files.
 """
 
 from myriagate.runners.certificates import CertificateAuthority, UserKey

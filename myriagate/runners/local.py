@@ -2,7 +2,9 @@
 
 Used when the gateway runs on a cluster login node (or the dev cluster): as root it runs the
 command through ``setpriv --reuid --regid --init-groups``, the fastest of the three ways
-measured (see ``IdentitySwitch``).
+measured (see ``IdentitySwitch``). Whoever it runs as, a command gets the environment of
+``runners.environment.login_environment`` and nothing of the gateway's own (no secret, no
+``SBATCH_*``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from myriagate.domain import values
 from myriagate.errors import ConfigError, SchedulerUnavailable
 from myriagate.ports import CommandResult
+from myriagate.runners.environment import DEFAULT_PATH, login_environment
 from myriagate.runners.outcome import (
     DEFAULT_MAX_OUTPUT_BYTES,
     checked_argv,
@@ -30,7 +33,6 @@ from myriagate.runners.outcome import (
     output_too_large,
 )
 
-DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 _CHUNK = 65536
 
 
@@ -60,10 +62,11 @@ class _Identity:
 class LocalRunner:
     """A ``CommandRunner`` using subprocess with ``shell=False``; thread-safe (no shared state).
 
-    ``as_login=None`` runs as the gateway's own user with its environment. With a login, as
-    root, the command runs as that login (its uid, gid and groups) with ``cwd`` = its home
-    and a clean environment (HOME, USER, LOGNAME, PATH, LANG=C.UTF-8). Not being root, only
-    the current login is accepted (ConfigError otherwise). A timeout kills the whole process group.
+    ``as_login=None`` runs as the gateway's own user. With a login, as root, the command runs
+    as that login (its uid, gid and groups) with ``cwd`` = its home. Either way the environment
+    is a clean one (HOME, USER, LOGNAME, PATH=``path``, LANG=C.UTF-8), never the gateway's.
+    Not being root, only the current login is accepted (ConfigError otherwise). A timeout
+    kills the whole process group.
     """
 
     def __init__(
@@ -77,6 +80,9 @@ class LocalRunner:
         self._max_output_bytes = max_output_bytes
         self._switch = switch
         self._identity = _identity_for(as_login, path) if as_login is not None else None
+        # The gateway's own environment (its secrets, SBATCH_* or SQUEUE_FORMAT it may hold)
+        # never reaches a command, even run as the gateway's own user.
+        self._env = self._identity.env if self._identity is not None else _own_environment(path)
 
     @property
     def login(self) -> str:
@@ -139,7 +145,7 @@ class LocalRunner:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 cwd=ident.home if ident is not None else None,
-                env=dict(ident.env) if ident is not None else None,
+                env=dict(self._env),
                 start_new_session=True,  # its own process group, so a timeout kills all of it
                 close_fds=True,
                 **kwargs,
@@ -172,15 +178,17 @@ def _identity_for(as_login: str, path: str) -> _Identity | None:
             f"{pwd.getpwuid(euid).pw_name!r}, not root (use SSH for other logins)"
         )
     home = pw.pw_dir if os.path.isdir(pw.pw_dir) else "/"
-    env = {
-        "HOME": pw.pw_dir,
-        "USER": as_login,
-        "LOGNAME": as_login,
-        "PATH": path,
-        "LANG": "C.UTF-8",
-    }
+    env = login_environment(as_login, pw.pw_dir, path)
     groups = tuple(os.getgrouplist(as_login, pw.pw_gid))
     return _Identity(as_login, pw.pw_uid, pw.pw_gid, groups, home, env)
+
+
+def _own_environment(path: str) -> dict[str, str]:
+    try:
+        pw = pwd.getpwuid(os.geteuid())
+    except KeyError:  # a uid without a passwd entry (some containers)
+        return login_environment(str(os.geteuid()), "/", path)
+    return login_environment(pw.pw_name, pw.pw_dir, path)
 
 
 def _exchange(

@@ -7,7 +7,10 @@ share them; up to ``transports_per_login`` are opened when all are busy.
 
 Lifecycle of a Transport: opened on first use; replaced, transparently and once, when found
 dead before a command starts; retired (no new channels, closed when its last channel ends)
-when its certificate is about to expire or after ``max_idle_s`` without use.
+when its certificate is about to expire or after ``max_idle_s`` without use. A reaper thread
+does the retiring on time, used or not: sshd checks a certificate only at login, so an open
+connection would otherwise outlive it. ``forget(login)`` closes a login's connections at once
+(its user was disabled); the next command logs in again.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ from myriagate.runners.hostkeys import PinnedHostKeys, load_pinned_host_keys
 # curve25519 first: OpenSSH 9.2's default sntrup761x25519 costs 130-150 ms per connection here.
 PREFERRED_KEX = ("curve25519-sha256@libssh.org", "mlkem768x25519-sha256")
 # Retire a connection this long before its certificate expires, so it is never used past it.
-_CERT_MARGIN_S = 10.0
+DEFAULT_RETIRE_BEFORE_EXPIRY_S = 10.0
+# The reaper wakes at the next retirement or idle deadline, and at least this often.
+_REAP_MAX_WAIT_S = 60.0
 
 
 class UserKeySource(Protocol):
@@ -46,7 +51,7 @@ class PoolStats:
 
     connects: int = 0
     dead: int = 0  # pooled Transports found dead (server restart, dropped link) and dropped
-    retired: int = 0  # replaced because of certificate expiry or idleness
+    retired: int = 0  # replaced because of certificate expiry or idleness, or forgotten
     channels: int = 0
     open_transports: int = 0
 
@@ -56,16 +61,13 @@ class _Connection:
     login: str
     transport: paramiko.Transport
     cert_valid_before: float
+    retire_at: float  # wall clock: cert_valid_before less the pool's margin
     last_used: float
     in_flight: int = 0
     retired: bool = False
 
     def usable(self, now_wall: float) -> bool:
-        return (
-            not self.retired
-            and self.transport.is_active()
-            and self.cert_valid_before - now_wall > _CERT_MARGIN_S
-        )
+        return not self.retired and self.transport.is_active() and now_wall < self.retire_at
 
 
 @dataclass
@@ -88,10 +90,13 @@ class SshConnectionPool:
         keepalive_s: int = 30,
         max_idle_s: float = 300.0,
         transports_per_login: int = 1,
+        retire_before_expiry_s: float = DEFAULT_RETIRE_BEFORE_EXPIRY_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if transports_per_login < 1:
             raise ConfigError("transports_per_login must be at least 1")
+        if retire_before_expiry_s < 0:
+            raise ConfigError("retire_before_expiry_s must not be negative")
         self._host, self._port = host, port
         # Loaded once, now: a missing pin is a startup error, not a first-request surprise.
         self._pinned: PinnedHostKeys = load_pinned_host_keys(known_hosts_path, host, port)
@@ -100,8 +105,12 @@ class SshConnectionPool:
         self._keepalive_s = keepalive_s
         self._max_idle_s = max_idle_s
         self._per_login = transports_per_login
+        self._retire_margin_s = retire_before_expiry_s
         self._clock = clock
         self._lock = threading.Lock()  # guards _slots, every _Connection's counters and _stats
+        self._wake = threading.Condition(self._lock)  # the reaper waits on it
+        self._reaper: threading.Thread | None = None
+        self._reaper_wakes_at = 0.0  # monotonic; when the waiting reaper looks next
         self._slots: dict[str, _LoginSlot] = {}
         self._stats = PoolStats()
         self._closed = False
@@ -136,8 +145,14 @@ class SshConnectionPool:
         try:
             yield chan
         finally:
-            chan.close()
-            self._release(conn)
+            dead = False
+            try:
+                chan.close()
+            except (paramiko.SSHException, EOFError, OSError):
+                # The link died after the command's answer came (or was forgotten): closing
+                # cannot be sent, and must not turn that answer into an error.
+                dead = True
+            self._release(conn, dead=dead)
 
     def prune(self) -> None:
         """Close idle and retired connections that carry no command."""
@@ -148,11 +163,30 @@ class SshConnectionPool:
         for conn in doomed:
             conn.transport.close()
 
+    def forget(self, login: str) -> int:
+        """Close every connection of ``login`` now, commands in flight included (they end as
+        connection lost); the next command logs in again. Returns how many were closed.
+
+        For a user who was disabled: their certificate may still be valid for minutes, and an
+        open connection needs none anyway.
+        """
+        with self._lock:
+            slot = self._slots.pop(login, None)
+            conns = slot.connections if slot is not None else []
+            for conn in conns:
+                if not conn.retired:
+                    conn.retired = True
+                    self._stats.retired += 1
+        for conn in conns:
+            conn.transport.close()
+        return len(conns)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
             conns = [c for slot in self._slots.values() for c in slot.connections]
             self._slots.clear()
+            self._wake.notify_all()
         for conn in conns:
             conn.transport.close()
 
@@ -204,8 +238,11 @@ class SshConnectionPool:
                 self._stats.connects += 1
                 slot.connections.append(fresh)
                 fresh.in_flight += 1
-                if self._closed:
+                if self._closed or self._slots.get(login) is not slot:
+                    # Closed or forgotten while connecting: this command only, then closed.
                     fresh.retired = True
+                self._start_reaper()
+                self._wake.notify_all()
             return fresh
 
     def _pick(self, slot: _LoginSlot) -> _Connection | None:
@@ -227,7 +264,7 @@ class SshConnectionPool:
         doomed: list[_Connection] = []
         for conn in slot.connections:
             idle = conn.in_flight == 0 and now - conn.last_used > self._max_idle_s
-            expiring = conn.cert_valid_before - now_wall <= _CERT_MARGIN_S
+            expiring = now_wall >= conn.retire_at
             if not conn.retired and (idle or expiring):
                 conn.retired = True
                 self._stats.retired += 1
@@ -249,12 +286,52 @@ class SshConnectionPool:
                 conn.retired = True
                 self._stats.dead += 1
             close = conn.retired and conn.in_flight == 0
+            if conn.in_flight == 0 and conn.last_used + self._max_idle_s < self._reaper_wakes_at:
+                self._wake.notify_all()  # it now idles: the reaper must look before it planned
             if close:
                 slot = self._slots.get(conn.login)
                 if slot is not None and conn in slot.connections:
                     slot.connections.remove(conn)
         if close:
             conn.transport.close()
+
+    def _start_reaper(self) -> None:
+        """Start the reaper with the first connection (caller holds the lock)."""
+        if self._reaper is None and not self._closed:
+            name = f"ssh-pool-reaper-{self._host}"
+            self._reaper = threading.Thread(target=self._reap, name=name, daemon=True)
+            self._reaper.start()
+
+    def _reap(self) -> None:
+        """Retire and close connections when their certificate expires or they idle too long,
+        whether or not anything uses the pool meanwhile."""
+        while True:
+            with self._lock:
+                while not self._closed:
+                    doomed = [c for slot in self._slots.values() for c in self._sweep(slot)]
+                    if doomed:
+                        break
+                    wait_s = self._next_deadline_s()
+                    self._reaper_wakes_at = time.monotonic() + wait_s
+                    self._wake.wait(wait_s)
+                else:
+                    return
+            for conn in doomed:
+                conn.transport.close()
+
+    def _next_deadline_s(self) -> float:
+        """Seconds until the next connection is due to retire (caller holds the lock)."""
+        now_wall, now = self._clock(), time.monotonic()
+        waits = [_REAP_MAX_WAIT_S]
+        for slot in self._slots.values():
+            for conn in slot.connections:
+                if conn.retired:
+                    continue  # closed by _release when its last channel ends
+                waits.append(conn.retire_at - now_wall)
+                if conn.in_flight == 0:
+                    waits.append(conn.last_used + self._max_idle_s - now)
+        # A little late rather than early, so the deadline has passed when the sweep looks.
+        return max(0.0, min(waits)) + 0.01
 
     def _connect(self, login: str) -> _Connection:
         user_key = self._ca.key_for(login)
@@ -288,6 +365,7 @@ class SshConnectionPool:
             login=login,
             transport=transport,
             cert_valid_before=float(user_key.valid_before),
+            retire_at=float(user_key.valid_before) - self._retire_margin_s,
             last_used=time.monotonic(),
         )
 

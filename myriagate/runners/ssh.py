@@ -2,7 +2,9 @@
 
 This is the one place where argv becomes a string: the remote sshd hands the command to the
 login's shell, which parses it again, so every element is quoted with ``shlex.join``. That
-quoting is POSIX sh's; logins whose shell is csh/tcsh are not supported.
+quoting is POSIX sh's; logins whose shell is csh/tcsh are not supported. Every command starts
+with ``/usr/bin/env -i`` and the gateway's own variables (``runners.environment``), so what the
+login's start-up files export never reaches Slurm or a job.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from collections.abc import Sequence
 import paramiko
 
 from myriagate.domain import values
-from myriagate.errors import SchedulerUnavailable
+from myriagate.errors import SchedulerUnavailable, UnsafeValue
 from myriagate.ports import CommandResult
 from myriagate.runners import channel_io
+from myriagate.runners.environment import DEFAULT_PATH, remote_prefix
 from myriagate.runners.outcome import (
     DEFAULT_MAX_OUTPUT_BYTES,
     checked_argv,
@@ -47,10 +50,12 @@ class SshRunner:
         login: str,
         *,
         max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+        path: str = DEFAULT_PATH,
     ) -> None:
         self._pool = pool
         self._login = values.login(login)
         self._max_output_bytes = max_output_bytes
+        self._prefix = remote_prefix(self._login, path)
 
     @property
     def login(self) -> str:
@@ -65,10 +70,13 @@ class SshRunner:
         check: bool = True,
     ) -> CommandResult:
         command = checked_argv(argv)
+        if "=" in command[0]:
+            # env would take it for one more variable, not for the program to run.
+            raise UnsafeValue(f"program name {command[0]!r} contains '='")
         deadline = time.monotonic() + timeout
         with self._pool.channel(self._login) as chan:
             try:
-                chan.exec_command(shlex.join(command))
+                chan.exec_command(self._prefix + shlex.join(command))
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 if chan.get_transport() is not None and chan.get_transport().is_active():
                     # The server answered "no" to exec: nothing ran.

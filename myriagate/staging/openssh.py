@@ -5,7 +5,9 @@ OpenSSH stream moves 300+ MB/s; and one stream of many small files (our own fram
 ``streams``) beats a request per file. Each transfer is three sessions on one ControlMaster:
 ``list`` (state at the destination: sizes, manifest sha256, partial data), the data stream,
 and ``commit`` (sha256 computed at the destination from disk, compared, atomic rename, manifest
-update). docs/staging.md ("## Transport") states the rules this keeps.
+update). docs/staging.md ("## Transport") states the rules this keeps. Every session is
+watched (``session_watch``): the far side runs as a researcher's login, through that login's
+shell and start-up files, so no read is unbounded in size or time.
 """
 
 from __future__ import annotations
@@ -27,14 +29,18 @@ from myriagate.ports import RemoteTree, StagedFile, TransferProgress
 from myriagate.staging import remote_helper
 from myriagate.staging.checksums import HashCache, LocalSource, resolve_sources
 from myriagate.staging.openssh_session import (
+    DEFAULT_REMOTE_PYTHON,
     KeySource,
     SshSessions,
+    checked_python,
     default_ciphers,
     describe,
+    helper_preamble,
     remote_command,
 )
 from myriagate.staging.outcomes import TransferHooks, TransferStats, helper_error, session_result
 from myriagate.staging.remote_helper import RESERVED, HelperError, Tree
+from myriagate.staging.session_watch import SessionLimits, SessionWatch
 from myriagate.staging.streams import Outgoing, StreamEnded, receive_files, send_files
 
 # TransferHooks and TransferStats live in outcomes; callers import them from here.
@@ -85,46 +91,66 @@ def check_landing(tree: RemoteTree, result: dict[str, Any]) -> None:
         )
 
 
-def _reap(proc: subprocess.Popen[bytes]) -> None:
+@dataclass
+class _Session:
+    """A started ssh session and its watch."""
+
+    proc: subprocess.Popen[bytes]
+    watch: SessionWatch
+
+
+def _reap(session: _Session) -> None:
     """End a ``recv`` that was started but not used (or failed): an empty header, then wait."""
+    proc = session.proc
     if proc.poll() is None:
         with contextlib.suppress(OSError, ValueError):
             if proc.stdin is not None and not proc.stdin.closed:
-                proc.stdin.write(json.dumps({"batch": uuid.uuid4().hex, "files": []}).encode() + b"\n")
+                empty = json.dumps({"batch": uuid.uuid4().hex, "files": []}).encode() + b"\n"
+                session.watch.write_all(proc.stdin.fileno(), empty)
                 proc.stdin.close()
         try:
-            proc.wait(timeout=10)  # its report is a few bytes: the pipes cannot fill
+            proc.wait(timeout=10)  # its report is a few bytes, drained by the watch
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
-    for stream in (proc.stdout, proc.stderr):
+    with contextlib.suppress(StagingError):
+        session.watch.finish()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:
-            stream.close()
+            with contextlib.suppress(OSError):
+                stream.close()
 
 
 class OpenSshStager:
     """Uploads, downloads and scans through OpenSSH with short-lived certificates.
 
     ``keys`` is the gateway's ``CertificateAuthority`` (anything with ``key_for(login)``
-    returning ``certificate`` and ``openssh_private_key``). ``ciphers``: ``"auto"`` prefers
-    AES-GCM when this CPU has AES instructions (``None``: ssh's default). Masters are kept until ``close()``;
-    use it as a context manager or close it at shutdown. The far side needs ``python3`` (>= 3.7).
+    returning ``certificate``, ``openssh_private_key`` and ``valid_before``). ``ciphers``:
+    ``"auto"`` prefers AES-GCM when this CPU has AES instructions (``None``: ssh's default).
+    Masters live until their certificate expires, ``forget(login)`` or ``close()``; use it as a
+    context manager or close it at shutdown. The far side needs Python (>= 3.7) at the absolute
+    path ``remote_python``; ``limits`` bound every session (``session_watch``).
     """
 
     def __init__(
         self,
         keys: KeySource,
         *,
-        remote_python: str = "python3",
+        remote_python: str = DEFAULT_REMOTE_PYTHON,
         connect_timeout_s: float = 10.0,
         ssh: str = "ssh",
         hooks: TransferHooks | None = None,
         hash_cache_entries: int = 200_000,
         ciphers: str | None = "auto",
+        limits: SessionLimits | None = None,
+        retire_before_expiry_s: float = 10.0,
     ) -> None:
         chosen = default_ciphers() if ciphers == "auto" else ciphers
-        self._sessions = SshSessions(keys, connect_timeout_s=connect_timeout_s, ssh=ssh, ciphers=chosen)
-        self._python = remote_python
+        self._python = checked_python(remote_python)
+        self._limits = limits or SessionLimits()
+        self._sessions = SshSessions(
+            keys, connect_timeout_s=connect_timeout_s, ssh=ssh, ciphers=chosen,
+            retire_before_expiry_s=retire_before_expiry_s,
+        )  # fmt: skip
         self._hooks = hooks or TransferHooks()
         self._cache = HashCache(hash_cache_entries)
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mg-hash")
@@ -140,39 +166,50 @@ class OpenSshStager:
         self._sessions.close()
         self._hasher.shutdown(wait=True, cancel_futures=True)
 
+    def forget(self, login: str) -> int:
+        """Close every SSH connection made as ``login`` now (its user was disabled)."""
+        return self._sessions.forget(login)
+
     @property
     def connects(self) -> int:
         return self._sessions.connects
 
     # ---- one session on the endpoint's master -------------------------------------------
-    def _argv(self, tree: RemoteTree, op: str) -> list[str]:
-        return self._sessions.master(tree).argv(remote_command(self._python, op, tree.root, tree.anchor))
-
     @contextlib.contextmanager
     def _stream_argv(self, tree: RemoteTree, op: str, nbytes: int) -> Iterator[list[str]]:
-        """argv for a data stream: a session on the master, or, for a large one, a connection
-        of its own (one process less copying every byte: ~10-30% faster here on 1 GiB)."""
+        """argv for a session: on the master, or, for a large data stream, on a connection of
+        its own (one process less copying every byte: ~10-30% faster here on 1 GiB)."""
         command = remote_command(self._python, op, tree.root, tree.anchor)
         if nbytes < _DIRECT_MIN_BYTES:
-            yield self._sessions.master(tree).argv(command)
+            with self._sessions.session(tree, command) as argv:
+                yield argv
         else:
             with self._sessions.direct(tree, command) as argv:
                 yield argv
 
-    def _start_recv(
-        self, dest: RemoteTree, nbytes: int, stack: contextlib.ExitStack[Any]
-    ) -> subprocess.Popen[bytes]:
-        """The far side's ``recv``, started and waiting for its header; ``stack`` ends it (if
-        nothing was sent: an empty header) and removes its key files."""
-        argv = stack.enter_context(self._stream_argv(dest, "recv", nbytes))
+    def _popen(self, argv: list[str], tree: RemoteTree, *, drain_stdout: bool) -> _Session:
+        """Start a session, its stdin already holding the helper's source. Its pipes are used
+        through the watch only (``write_all``, ``reader``, the drains), never buffered."""
         proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0
         )
-        stack.callback(_reap, proc)
         assert proc.stdin is not None
         with contextlib.suppress(OSError):  # a 1 MiB pipe: fewer wake-ups of ssh (Linux)
             fcntl.fcntl(proc.stdin.fileno(), _F_SETPIPE_SZ, 1 << 20)
-        return proc
+        watch = SessionWatch(proc, self._limits, describe(tree), drain_stdout=drain_stdout)
+        # A far side gone already is told by its exit status (or the watch).
+        with contextlib.suppress(BrokenPipeError):
+            watch.write_all(proc.stdin.fileno(), helper_preamble())
+        return _Session(proc, watch)
+
+    def _start_recv(self, dest: RemoteTree, nbytes: int, stack: contextlib.ExitStack[Any]) -> _Session:
+        """The far side's ``recv``, started and waiting for its header; ``stack`` ends it (if
+        nothing was sent: an empty header) and removes its key files."""
+        argv = stack.enter_context(self._stream_argv(dest, "recv", nbytes))
+        session = self._popen(argv, dest, drain_stdout=True)
+        session.watch.hold()  # it waits for our header (started early): not the far side's stall
+        stack.callback(_reap, session)
+        return session
 
     def _call(
         self,
@@ -183,10 +220,19 @@ class OpenSshStager:
         names: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         call.stats.ssh_sessions += 1
-        proc = subprocess.run(
-            self._argv(tree, op), input=json.dumps(payload).encode(), capture_output=True, check=False
-        )
-        result = self._result(tree, proc.returncode, proc.stdout, proc.stderr, names or {})
+        with self._stream_argv(tree, op, 0) as argv:
+            session = self._popen(argv, tree, drain_stdout=True)
+            proc = session.proc
+            assert proc.stdin is not None
+            try:
+                session.watch.write_all(proc.stdin.fileno(), json.dumps(payload).encode())
+            except BrokenPipeError:
+                pass  # the far side stopped reading: its report (or the watch) says why
+            finally:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+            rc, out, err = session.watch.finish()
+        result = self._result(tree, rc, out, err, names or {})
         check_landing(tree, result)
         return result
 
@@ -225,7 +271,7 @@ class OpenSshStager:
         # files, both cost about the same and overlap. A destination file of the right size
         # that the manifest cannot vouch for is hashed in a second call (rare: not ours).
         with contextlib.ExitStack() as stack:
-            early: subprocess.Popen[bytes] | None = None
+            early: _Session | None = None
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mg-list") as pool:
                 listed = pool.submit(
                     self._call,
@@ -259,7 +305,7 @@ class OpenSshStager:
         listing: list[Any],
         dest: RemoteTree,
         progress: TransferProgress | None,
-        early: subprocess.Popen[bytes] | None,
+        early: _Session | None,
         unchanged: list[StagedFile | None],
     ) -> dict[str, StagedFile]:
         unknown = [i for i, (src, e) in enumerate(zip(sources, listing, strict=True))
@@ -296,7 +342,7 @@ class OpenSshStager:
         outgoing: list[Outgoing],
         dest: RemoteTree,
         progress: TransferProgress | None,
-        early: subprocess.Popen[bytes] | None = None,
+        early: _Session | None = None,
     ) -> dict[str, StagedFile]:
         names = {o.key: o.source.path for o in outgoing}
         batch = uuid.uuid4().hex
@@ -350,28 +396,32 @@ class OpenSshStager:
         progress: TransferProgress | None,
         names: dict[str, str],
         batch: str,
-        early: subprocess.Popen[bytes] | None = None,
+        early: _Session | None = None,
     ) -> dict[str, str]:
         call.stats.ssh_sessions += 1
         with contextlib.ExitStack() as stack:
-            proc = early or self._start_recv(dest, sum(o.length for o in outgoing), stack)
+            session = early or self._start_recv(dest, sum(o.length for o in outgoing), stack)
+            proc = session.proc
             assert proc.stdin is not None
             if self._hooks.transport_started is not None:
                 self._hooks.transport_started(proc)
             shas: dict[str, str] | None = None
+            session.watch.resume()
             try:
-                sent, shas = send_files(proc.stdin.fileno(), outgoing, self._cache, progress, batch)
+                watch = session.watch
+                sent, shas = send_files(
+                    proc.stdin.fileno(), outgoing, self._cache, progress, batch,
+                    activity=watch.touch, wait_writable=watch.wait_writable,
+                )  # fmt: skip
                 call.stats.bytes_sent += sent
             except BrokenPipeError:
-                pass  # the far side stopped reading: its report (or ssh's exit status) says why
+                pass  # the far side stopped reading: its report (or the watch) says why
             finally:
                 proc.stdin.close()
-                # The helper writes one small report at the end: reading stdout then stderr cannot block.
-                out = proc.stdout.read() if proc.stdout else b""
-                err = proc.stderr.read() if proc.stderr else b""
-                proc.wait()
+            # The helper writes one small report at the end; the watch drains and bounds it.
+            rc, out, err = session.watch.finish()
         call.stats.bytes_resumed += sum(o.offset for o in outgoing)
-        self._result(dest, proc.returncode, out, err, names)
+        self._result(dest, rc, out, err, names)
         if shas is None:
             raise StagingError(
                 f"connection to {describe(dest)} lost mid-transfer; calling again resumes", transient=True
@@ -508,36 +558,36 @@ class OpenSshStager:
         request = {"files": [{"path": rel, "offset": offset} for rel, offset, _ in wanted]}
         received = None
         with self._stream_argv(src, "send", total) as argv:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1 << 20
-            )
+            session = self._popen(argv, src, drain_stdout=False)
+            proc, watch = session.proc, session.watch
             assert proc.stdin is not None and proc.stdout is not None
             if self._hooks.transport_started is not None:
                 self._hooks.transport_started(proc)
+            stream = watch.reader(proc.stdout)
             try:
-                proc.stdin.write(json.dumps(request).encode())
+                watch.write_all(proc.stdin.fileno(), json.dumps(request).encode())
                 proc.stdin.close()
                 items = [(r, o) for r, o, _ in wanted]
-                received = receive_files(proc.stdout, tree, items, progress, total)  # type: ignore[arg-type]
+                received = receive_files(stream, tree, items, progress, total)
             except (StreamEnded, BrokenPipeError, ValueError):
-                pass  # the far side stopped: its report (or ssh's exit status) says why
+                pass  # the far side stopped: its report (or the watch) says why
             except OSError as exc:
                 proc.kill()
-                proc.wait()
+                with contextlib.suppress(StagingError):
+                    session.watch.finish()
                 kind = remote_helper.os_error_kind(exc)
                 raise helper_error(
                     HelperError(kind, "", exc.strerror or str(exc)), "the gateway", str(tree.real), {}
                 ) from exc
-            tail = proc.stdout.read()
-            err = proc.stderr.read() if proc.stderr else b""
-            proc.wait()
+            tail = watch.read_rest(stream)
+            rc, _, err = watch.finish()
         call.stats.bytes_resumed += sum(o for _, o, _ in wanted)
         if received is None:
-            self._result(src, proc.returncode or 255, tail, err, {})
+            self._result(src, rc or 255, tail, err, {})
             raise StagingError(
                 f"connection to {describe(src)} lost mid-transfer; calling again resumes", transient=True
             )
-        self._result(src, proc.returncode, b"{}" if proc.returncode == 0 else tail, err, {})
+        self._result(src, rc, b"{}" if rc == 0 else tail, err, {})
         call.stats.bytes_sent += sum(size - offset for _, offset, size in wanted)
         call.stats.files_sent += len(wanted)
         return received

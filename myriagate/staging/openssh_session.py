@@ -9,7 +9,13 @@ the tree's known_hosts only); the user's ``~/.ssh/config`` is ignored (``-F /dev
 
 argv are lists (no local shell). The one string a remote shell parses is built by
 ``remote_command`` with ``shlex.join``; file names never appear in it (they travel as JSON on
-stdin to ``remote_helper``).
+stdin to ``remote_helper``). That string is one line of plain words, so every login shell
+(sh, bash, zsh, tcsh) reads it the same; the helper itself follows on stdin.
+
+A master lives as long as its certificate: it is retired (no new session) shortly before the
+certificate expires and closed as soon as its last session ends; ``forget(login)`` closes a
+login's masters at once (a disabled user). sshd checks a certificate only at login, so without
+this an open master would outlive it.
 """
 
 from __future__ import annotations
@@ -22,22 +28,31 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from myriagate.errors import ConfigError, StagingError, UnsafeValue
+from myriagate.domain import values
+from myriagate.errors import ConfigError, MyriagateError, StagingError, UnsafeValue
 from myriagate.ports import RemoteTree
 from myriagate.staging import remote_helper
 from myriagate.staging.remote_helper import RESERVED
+from myriagate.staging.session_watch import READY
 
 # Characters an ssh -o value or a ControlPath may hold without quoting or %-expansion.
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9._/+@:=,-]+$")
 _HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[?[0-9A-Fa-f:.]+\]?)$")
 _LOGIN = re.compile(r"^[a-z_][a-z0-9_.-]{0,63}$")
 _ROOT_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_PROGRAM = re.compile(r"^[A-Za-z0-9._/+][A-Za-z0-9._/+-]*$")
+
+DEFAULT_REMOTE_PYTHON = "/usr/bin/python3"
+# The far side's helper runs with this environment only (``env -i``): nothing the login's
+# start-up files export (PATH, PYTHON*, LD_*) reaches it; -I -S below drop the rest.
+_REMOTE_ENV = ("/usr/bin/env", "-i", "PATH=/usr/bin:/bin", "LANG=C.UTF-8")
+# Retire a master this long before its certificate expires.
+DEFAULT_RETIRE_BEFORE_EXPIRY_S = 10.0
+_REAP_MAX_WAIT_S = 60.0
 
 _HOST_KEY_PROBLEMS = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED", "host key")
 _AUTH_PROBLEMS = ("Permission denied", "Too many authentication failures")
@@ -51,6 +66,9 @@ class CertifiedKey(Protocol):
 
     @property
     def openssh_private_key(self) -> str: ...
+
+    @property
+    def valid_before(self) -> int: ...
 
 
 class KeySource(Protocol):
@@ -133,16 +151,37 @@ def ssh_options(tree: RemoteTree, connect_timeout_s: float, ciphers: str | None 
     ]  # fmt: skip
 
 
+# One line without a quote, '!' or '$', so sh, bash, zsh and tcsh all pass it through alike:
+# announce the start on stderr (the login's start-up files are done), then read the helper's
+# source from stdin ("<length>\n<source>", see ``helper_preamble``) and run it; the request
+# follows on the same stdin.
+BOOTSTRAP = (
+    'import sys;e=sys.stderr.buffer;e.write(b"' + READY.decode() + '\\n");e.flush();'
+    "i=sys.stdin.buffer;n=int(i.readline(32));"
+    'exec(compile(i.read(n),"myriagate-helper","exec"))'
+)
+
+
+def checked_python(python: str) -> str:
+    """The far side's interpreter: an absolute path, never looked up on the login's PATH."""
+    try:
+        return values.program_path(python, "remote Python")
+    except MyriagateError as exc:
+        raise ConfigError(exc.detail) from exc
+
+
 def remote_command(python: str, op: str, root: str, anchor: str = "") -> str:
-    """The command line the remote shell runs: the helper's source and plain arguments (the
-    anchor only when there is one)."""
-    if not _PROGRAM.match(python):
-        raise ConfigError(f"remote Python {python!r} must be a plain program name or path")
-    # -I: no PYTHON* variables, no user site; -S: no site import (faster start, nothing implicit).
-    return shlex.join([python, "-I", "-S", "-c", helper_source(), op, root, *([anchor] if anchor else [])])
+    """The command line the remote shell runs: ``env -i``, the interpreter, the bootstrap and
+    plain arguments (the anchor only when there is one). stdin must start with
+    ``helper_preamble()``."""
+    # -I: no PYTHON* variables, no user site, not the current directory on sys.path;
+    # -S: no site import (faster start, nothing implicit).
+    argv = [*_REMOTE_ENV, checked_python(python), "-I", "-S", "-c", BOOTSTRAP, op, root]
+    return shlex.join([*argv, *([anchor] if anchor else [])])
 
 
 _HELPER_SOURCE: str | None = None
+_PREAMBLE: bytes | None = None
 
 
 def helper_source() -> str:
@@ -150,6 +189,15 @@ def helper_source() -> str:
     if _HELPER_SOURCE is None:
         _HELPER_SOURCE = Path(remote_helper.__file__).read_text(encoding="utf-8")
     return _HELPER_SOURCE
+
+
+def helper_preamble() -> bytes:
+    """What every session's stdin starts with: the helper's source, length first."""
+    global _PREAMBLE
+    if _PREAMBLE is None:
+        source = helper_source().encode("utf-8")
+        _PREAMBLE = b"%d\n" % len(source) + source
+    return _PREAMBLE
 
 
 def connection_error(tree: RemoteTree, stderr: str) -> Exception:
@@ -173,6 +221,9 @@ class ControlMaster:
     socket: Path
     options: list[str]
     ssh: str
+    retire_at: float = float("inf")  # wall clock: its certificate's end less a margin
+    in_use: int = 0  # sessions started through ``SshSessions.session`` and not ended
+    retired: bool = False
 
     def alive(self) -> bool:
         return self.process.poll() is None and self.socket.exists()
@@ -203,6 +254,8 @@ class SshSessions:
         connect_timeout_s: float = 10.0,
         ssh: str = "ssh",
         ciphers: str | None = None,
+        retire_before_expiry_s: float = DEFAULT_RETIRE_BEFORE_EXPIRY_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if ciphers is not None and not re.fullmatch(r"[a-z0-9@.,-]+", ciphers):
             raise ConfigError(f"ssh ciphers {ciphers!r} must be a comma-separated list of cipher names")
@@ -210,25 +263,109 @@ class SshSessions:
         self._keys = keys
         self._timeout = connect_timeout_s
         self._ssh = ssh
+        self._margin_s = retire_before_expiry_s
+        self._clock = clock
         self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._reaper: threading.Thread | None = None
+        self._closed = False
         self._masters: dict[tuple[str, int, str, str], ControlMaster] = {}
+        self._retired: list[ControlMaster] = []  # sessions still running on them
         self.connects = 0  # handshakes made: what reuse saves
 
-    def master(self, tree: RemoteTree) -> ControlMaster:
+    @contextlib.contextmanager
+    def session(self, tree: RemoteTree, remote: str) -> Iterator[list[str]]:
+        """argv of a session on the endpoint's master running ``remote`` (shell-joined); the
+        master is not closed for expiry before the block ends (the process must be done)."""
+        master = self._acquire(tree)
+        try:
+            yield master.argv(remote)
+        finally:
+            self._release(master)
+
+    def _acquire(self, tree: RemoteTree) -> ControlMaster:
         check_tree(tree)
         key = (tree.host, tree.port, tree.login, str(tree.known_hosts))
-        with self._lock:
-            current = self._masters.get(key)
-            if current is not None and current.alive():
-                return current
-            if current is not None:
-                current.close()
-            fresh = self._start(tree)
-            self._masters[key] = fresh
-            return fresh
+        doomed: list[ControlMaster] = []
+        try:
+            with self._lock:
+                if self._closed:
+                    raise StagingError("the stager is closed")
+                current = self._masters.get(key)
+                if current is not None and current.alive() and self._clock() < current.retire_at:
+                    current.in_use += 1
+                    return current
+                if current is not None:
+                    del self._masters[key]
+                    doomed += self._retire(current)
+                fresh = self._start(tree)
+                fresh.in_use = 1
+                self._masters[key] = fresh
+                self._start_reaper()
+                self._wake.notify_all()
+                return fresh
+        finally:
+            for master in doomed:
+                master.close()
 
-    def _key_files(self, tree: RemoteTree) -> tuple[Path, Path, Path]:
-        """A fresh 0700 directory holding the login's key and certificate: (dir, key, cert)."""
+    def _release(self, master: ControlMaster) -> None:
+        with self._lock:
+            master.in_use -= 1
+            close = master.retired and master.in_use == 0 and master in self._retired
+            if close:
+                self._retired.remove(master)
+        if close:
+            master.close()
+
+    def _retire(self, master: ControlMaster) -> list[ControlMaster]:
+        """No new session on ``master``; the masters to close now (caller holds the lock)."""
+        master.retired = True
+        if master.in_use == 0:
+            return [master]
+        self._retired.append(master)
+        return []
+
+    def forget(self, login: str) -> int:
+        """Close every master of ``login`` now, sessions in flight included (their transfers
+        end as connection lost and resume later). Returns how many were closed."""
+        with self._lock:
+            doomed = [m for m in (*self._masters.values(), *self._retired) if m.tree.login == login]
+            self._masters = {k: m for k, m in self._masters.items() if m.tree.login != login}
+            self._retired = [m for m in self._retired if m.tree.login != login]
+            for master in doomed:
+                master.retired = True
+        for master in doomed:
+            master.close()
+        return len(doomed)
+
+    def _start_reaper(self) -> None:
+        if self._reaper is None:
+            self._reaper = threading.Thread(target=self._reap, name="ssh-master-reaper", daemon=True)
+            self._reaper.start()
+
+    def _reap(self) -> None:
+        """Retire masters when their certificate is about to expire, used or not."""
+        while True:
+            with self._lock:
+                while not self._closed:
+                    now = self._clock()
+                    doomed: list[ControlMaster] = []
+                    for key, master in list(self._masters.items()):
+                        if now >= master.retire_at or not master.alive():
+                            del self._masters[key]
+                            doomed += self._retire(master)
+                    if doomed:
+                        break
+                    waits = [_REAP_MAX_WAIT_S, *(m.retire_at - now for m in self._masters.values())]
+                    self._wake.wait(max(0.0, min(waits)) + 0.01)
+                else:
+                    return
+            for master in doomed:
+                master.close()
+
+    def _key_files(self, tree: RemoteTree) -> tuple[Path, Path, Path, float]:
+        """A fresh 0700 directory holding the login's key and certificate: (dir, key, cert,
+        the certificate's end)."""
         user_key = self._keys.key_for(tree.login)
         workdir = Path(tempfile.mkdtemp(prefix="mg-ssh-"))  # mkdtemp: mode 0700, ours only
         safe_option_path(workdir, "temporary directory")
@@ -236,14 +373,14 @@ class SshSessions:
         key_file.touch(mode=0o600)
         key_file.write_text(user_key.openssh_private_key)
         cert_file.write_text(user_key.certificate + "\n")
-        return workdir, key_file, cert_file
+        return workdir, key_file, cert_file, float(user_key.valid_before)
 
     @contextlib.contextmanager
     def direct(self, tree: RemoteTree, remote: str) -> Iterator[list[str]]:
         """argv of a connection of its own running ``remote``; its key files live until the
         block ends (the process must have finished by then)."""
         check_tree(tree)
-        workdir, key_file, cert_file = self._key_files(tree)
+        workdir, key_file, cert_file, _ = self._key_files(tree)
         try:
             identity = ["-i", str(key_file), "-o", f"CertificateFile={cert_file}", "-o", "ControlPath=none"]
             yield [
@@ -258,7 +395,7 @@ class SshSessions:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _start(self, tree: RemoteTree) -> ControlMaster:
-        workdir, key_file, cert_file = self._key_files(tree)
+        workdir, key_file, cert_file, valid_before = self._key_files(tree)
         sock = workdir / "cm"
         options = ssh_options(tree, self._timeout, self._ciphers)
         argv = [self._ssh, *options, "-i", str(key_file), "-o", f"CertificateFile={cert_file}",
@@ -271,7 +408,7 @@ class SshSessions:
         except OSError as exc:
             shutil.rmtree(workdir, ignore_errors=True)
             raise ConfigError(f"cannot run {self._ssh}: {exc.strerror}") from exc
-        master = ControlMaster(tree, proc, workdir, sock, options, self._ssh)
+        master = ControlMaster(tree, proc, workdir, sock, options, self._ssh, valid_before - self._margin_s)
         try:
             self._wait_ready(master)
         except BaseException:
@@ -289,18 +426,36 @@ class SshSessions:
         check = [self._ssh, "-S", str(master.socket), "-O", "check", "--", master.tree.host]
         while time.monotonic() < deadline:
             if master.process.poll() is not None:
-                stderr = (master.workdir / "ssh.err").read_text("utf-8", "replace")
-                raise connection_error(master.tree, stderr)
-            if (
-                master.socket.exists()
-                and subprocess.run(check, capture_output=True, check=False).returncode == 0
-            ):
+                raise connection_error(master.tree, _tail_of(master.workdir / "ssh.err"))
+            if master.socket.exists() and _quick(check, max(0.1, deadline - time.monotonic())):
                 return
             time.sleep(0.01)
         raise StagingError(f"connecting to {describe(master.tree)} timed out", transient=True)
 
     def close(self) -> None:
         with self._lock:
-            masters, self._masters = list(self._masters.values()), {}
+            self._closed = True
+            masters = [*self._masters.values(), *self._retired]
+            self._masters, self._retired = {}, []
+            self._wake.notify_all()
         for master in masters:
             master.close()
+
+
+def _quick(argv: list[str], timeout_s: float) -> bool:
+    """True when a local ssh control command succeeds within ``timeout_s``."""
+    try:
+        return subprocess.run(argv, capture_output=True, check=False, timeout=timeout_s).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def _tail_of(path: Path, limit: int = 64 << 10) -> str:
+    """The end of a file ssh wrote its messages to (bounded: a server can say a lot)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - limit))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""

@@ -1,6 +1,7 @@
-"""The program the stager runs on the far side of an SSH connection: ``python3 -c <this file> OP ROOT``.
+"""The program the stager runs on the far side of an SSH connection: ``python3 -c <bootstrap> OP ROOT``.
 
-It is sent as text with every command (nothing is installed on the host) and runs with the
+It is sent as text on stdin ahead of every request (nothing is installed on the host; the
+one-line bootstrap reads it, see ``openssh_session.remote_command``) and runs with the
 standard library of Python >= 3.7 only, so it must not import anything of ours. File names
 never appear on a command line: they arrive as JSON on stdin, so no shell ever parses them.
 The gateway also imports it for the pure parts it shares with the far side (partial names,
@@ -27,6 +28,7 @@ import os
 import re
 import stat
 import sys
+import time
 
 # Imports cost the far side at every start (a resync's ``list`` is mostly start-up): typing
 # is for annotations only, hashlib is imported when something is hashed (``_sha256``).
@@ -38,6 +40,20 @@ if TYPE_CHECKING:
 RESERVED = ".myriagate"
 CHUNK = 1 << 20
 _HASH_CHUNK = 1 << 20
+# While the far side works without a byte to send (hashing, walking a large tree), it writes a
+# newline on stderr this often: the gateway ends a session silent for longer than its stall
+# limit (staging.session_watch). Only the far side beats: main() sets the descriptor.
+_BEAT_S = 5.0
+_beat = {"fd": -1, "at": 0.0}
+
+
+def beat() -> None:
+    if _beat["fd"] >= 0:
+        now = time.monotonic()
+        if now - _beat["at"] >= _BEAT_S:
+            _beat["at"] = now
+            with contextlib.suppress(OSError):
+                os.write(int(_beat["fd"]), b"\n")
 
 
 class HelperError(Exception):
@@ -118,6 +134,7 @@ def sha256_fd(fd: int) -> str:
         if not n:
             break
         h.update(view[:n])
+        beat()
     return h.hexdigest()
 
 
@@ -463,6 +480,7 @@ def _hash_prefix(fd: int, offset: int) -> Any:
             break
         h.update(chunk)
         pos += len(chunk)
+        beat()
     return h
 
 
@@ -607,6 +625,7 @@ def op_scan(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
     manifest = tree.read_manifest()
     found: list[dict[str, Any]] = []
     for dirpath, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=tree.root_fd, follow_symlinks=False):
+        beat()
         reldir = "" if dirpath == "." else dirpath[2:]
         if not reldir:
             dirnames[:] = [d for d in dirnames if d != RESERVED]
@@ -638,6 +657,7 @@ def main(argv: list[str]) -> int:
     op, root = argv[0], argv[1]
     anchor = argv[2] if len(argv) > 2 else ""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    _beat["fd"] = 2
     try:
         with contextlib.suppress(OSError):  # bigger pipes, fewer wake-ups (Linux; 1 MiB max unprivileged)
             fcntl.fcntl(stdin.fileno(), 1031, CHUNK)

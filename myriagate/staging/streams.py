@@ -17,7 +17,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -44,19 +44,43 @@ class Outgoing:
         return self.source.size - self.offset
 
 
-def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+WaitWritable = Callable[[int], None]
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview, wait: WaitWritable | None = None) -> None:
+    """All of ``data``; on a non-blocking ``fd``, ``wait`` is called when the pipe is full (and
+    raises BrokenPipeError when the reader is gone for good)."""
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view) :]
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            if wait is None:
+                raise
+            wait(fd)
+
+
+# Header and trailer lines of the download stream are short; a longer one is not ours.
+_MAX_LINE = 256
 
 
 class _Meter:
-    """Counts bytes and calls the progress callback at most every 4 MiB (and at the end)."""
+    """Counts bytes and calls the progress callback at most every 4 MiB (and at the end);
+    ``activity`` (the session's watch) hears of every chunk."""
 
-    def __init__(self, progress: TransferProgress | None, total: int, done: int = 0) -> None:
+    def __init__(
+        self,
+        progress: TransferProgress | None,
+        total: int,
+        done: int = 0,
+        activity: Callable[[], None] | None = None,
+    ) -> None:
         self.progress, self.total, self.done, self._last = progress, total, done, done
+        self.activity = activity
 
     def add(self, n: int) -> None:
+        if self.activity is not None:
+            self.activity()
         self.done += n
         if self.progress is not None and self.done - self._last >= 4 * CHUNK:
             self._last = self.done
@@ -68,16 +92,25 @@ class _Meter:
 
 
 def send_files(
-    fd: int, items: Sequence[Outgoing], cache: HashCache, progress: TransferProgress | None, batch_token: str
+    fd: int,
+    items: Sequence[Outgoing],
+    cache: HashCache,
+    progress: TransferProgress | None,
+    batch_token: str,
+    *,
+    activity: Callable[[], None] | None = None,
+    wait_writable: WaitWritable | None = None,
 ) -> tuple[int, dict[str, str]]:
     """Write the upload stream to ``fd``; returns (bytes sent, sha256 by path).
 
     ``batch_token`` names the far side's record of what it hashed while writing (``commit`` reads
     it). Raises BrokenPipeError when the far side went away (the caller decides what it means).
+    With ``wait_writable``, ``fd`` may be non-blocking (``session_watch``).
     """
-    meter = _Meter(progress, sum(i.length for i in items))
+    meter = _Meter(progress, sum(i.length for i in items), activity=activity)
     header = {"batch": batch_token, "files": [[i.key, i.offset, i.length, i.source.mtime_ns] for i in items]}
-    _write_all(fd, json.dumps(header).encode() + b"\n")
+    wait = wait_writable
+    _write_all(fd, json.dumps(header).encode() + b"\n", wait)
     shas: dict[str, str] = {}
     pending: dict[str, Future[str]] = {}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mg-hash") as hasher:
@@ -93,9 +126,9 @@ def send_files(
             with open(src.real, "rb") as f:
                 if src.path in shas or src.path in pending:
                     if batch:
-                        _write_all(fd, batch)
+                        _write_all(fd, batch, wait)
                         batch.clear()
-                    _sendfile_all(fd, f.fileno(), item.offset, item.length, meter)
+                    _sendfile_all(fd, f.fileno(), item.offset, item.length, meter, wait)
                 else:
                     data = f.read(src.size + 1)
                     if len(data) != src.size:
@@ -106,20 +139,28 @@ def send_files(
                     batch += data
                     meter.add(len(data))
                     if len(batch) >= CHUNK:
-                        _write_all(fd, batch)
+                        _write_all(fd, batch, wait)
                         batch.clear()
         if batch:
-            _write_all(fd, batch)
+            _write_all(fd, batch, wait)
         for path, future in pending.items():
             shas[path] = future.result()
     meter.finish()
     return meter.done, shas
 
 
-def _sendfile_all(out_fd: int, in_fd: int, offset: int, length: int, meter: _Meter) -> None:
+def _sendfile_all(
+    out_fd: int, in_fd: int, offset: int, length: int, meter: _Meter, wait: WaitWritable | None = None
+) -> None:
     end = offset + length
     while offset < end:
-        sent = os.sendfile(out_fd, in_fd, offset, min(8 * CHUNK, end - offset))
+        try:
+            sent = os.sendfile(out_fd, in_fd, offset, min(8 * CHUNK, end - offset))
+        except BlockingIOError:
+            if wait is None:
+                raise
+            wait(out_fd)
+            continue
         if sent == 0:
             raise StagingError("a source file shrank while it was being sent", transient=True)
         offset += sent
@@ -140,16 +181,20 @@ def receive_files(
     items: Sequence[tuple[str, int]],
     progress: TransferProgress | None,
     total: int,
+    *,
+    activity: Callable[[], None] | None = None,
 ) -> list[Received]:
-    """Read the download stream for ``items`` (path, offset) into ``tree``'s partial files."""
-    meter = _Meter(progress, total)
+    """Read the download stream for ``items`` (path, offset) into ``tree``'s partial files.
+    Lines are read at most ``_MAX_LINE`` bytes at a time: whatever precedes the stream (a
+    login's start-up files printing) cannot make one line hold the whole of it."""
+    meter = _Meter(progress, total, activity=activity)
     out = []
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     for path, _ in items:
-        header = reader.readline()
+        header = reader.readline(_MAX_LINE)
         while header == b"\n":  # the helper separates an error report with a blank line
-            header = reader.readline()
+            header = reader.readline(_MAX_LINE)
         if not header.startswith(b"F "):
             raise StreamEnded(header)
         size_s, offset_s, mtime_s = header[2:].split()
@@ -168,7 +213,7 @@ def receive_files(
                 meter.add(n)
         finally:
             os.close(fd)
-        trailer = reader.readline()
+        trailer = reader.readline(_MAX_LINE)
         if not trailer.startswith(b"H "):
             raise StreamEnded(trailer)
         out.append(Received(path, size, int(mtime_s), trailer[2:].strip().decode()))

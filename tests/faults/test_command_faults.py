@@ -57,7 +57,7 @@ def test_squeue_that_hangs_or_floods(
     assert all(ids)
     body = "exec sleep 600" if behaviour == "hangs" else f"exec head -c {GIB} /dev/zero"
     monkeypatch.setenv("PATH", f"{fake_bin(tmp_path, 'squeue', body)}:{os.environ['PATH']}")
-    bad = OneBackend(SlurmCliBackend(LocalRunner(), timeout_s=3))
+    bad = OneBackend(SlurmCliBackend(LocalRunner(path=os.environ["PATH"]), timeout_s=3))
     w = world.worker(backends=bad)
     rss0 = maxrss_mib()
     # Responsive meanwhile: another thread's database work is not blocked by the stuck poll.
@@ -111,7 +111,7 @@ def test_sbatch_that_hangs_or_floods(
 ) -> None:
     body = "exec sleep 600" if behaviour == "hangs" else f"exec head -c {GIB} /dev/zero"
     monkeypatch.setenv("PATH", f"{fake_bin(tmp_path, 'sbatch', body)}:{os.environ['PATH']}")
-    bad = OneBackend(SlurmCliBackend(LocalRunner(), timeout_s=3))
+    bad = OneBackend(SlurmCliBackend(LocalRunner(path=os.environ["PATH"]), timeout_s=3))
     rss0 = maxrss_mib()
     t0 = time.monotonic()
     job_id = world.submit(backends=bad)

@@ -176,43 +176,87 @@ def test_connection_lost_while_the_command_runs_is_uncertain(fresh_pool: SshConn
     assert runner.run(["id", "-un"]).text == "alice\n"
 
 
-def test_expiring_certificate_opens_a_fresh_connection(
-    devcluster: DevCluster, ca: CertificateAuthority
+def _wait_closed(transport: object, within_s: float) -> float:
+    """Seconds until ``transport`` is closed (nothing else touching the pool meanwhile)."""
+    started = time.monotonic()
+    while transport.is_active() and time.monotonic() - started < within_s:  # type: ignore[attr-defined]
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def test_connection_closes_when_its_certificate_expires_and_the_next_command_logs_in_again(
+    devcluster: DevCluster,
 ) -> None:
-    offset = [0.0]
+    """Issue 12 item 5, catalog S19: sshd checks a certificate only at login, so the pool
+    closes a connection itself when its certificate expires, even with nobody using it; the
+    next command logs in again with a freshly signed certificate."""
+    short = CertificateAuthority(devcluster.ca_key, validity_s=5, renew_before_s=1)
     pool = SshConnectionPool(
-        devcluster.ssh_host,
-        devcluster.ssh_port,
-        devcluster.known_hosts,
-        ca,
-        clock=lambda: time.time() + offset[0],
+        devcluster.ssh_host, devcluster.ssh_port, devcluster.known_hosts, short, retire_before_expiry_s=0.5
     )
     try:
         runner = SshRunner(pool, "alice")
-        runner.run(["true"])
-        offset[0] = ca.validity_s  # the pool now sees the first certificate as expiring
-        runner.run(["true"])
+        assert runner.run(["id", "-un"]).text == "alice\n"
+        first, first_cert = pool.transport_for("alice"), short.key_for("alice")
+        assert first is not None
+        waited = _wait_closed(first, within_s=10)
+        assert not first.is_active(), "the connection outlived its certificate"
+        assert waited < 6
+        assert pool.stats().open_transports == 0
+        time.sleep(max(0.0, first_cert.valid_before - time.time()))  # past the first certificate's end
+        assert runner.run(["id", "-un"]).text == "alice\n"
+        assert short.key_for("alice").key_id != first_cert.key_id
         stats = pool.stats()
         assert (stats.connects, stats.retired, stats.open_transports) == (2, 1, 1)
     finally:
         pool.close()
 
 
-def test_idle_connection_is_replaced(devcluster: DevCluster, ca: CertificateAuthority) -> None:
+def test_idle_connection_is_closed_and_replaced(devcluster: DevCluster, ca: CertificateAuthority) -> None:
     pool = SshConnectionPool(
-        devcluster.ssh_host, devcluster.ssh_port, devcluster.known_hosts, ca, max_idle_s=0.2
+        devcluster.ssh_host, devcluster.ssh_port, devcluster.known_hosts, ca, max_idle_s=0.5
     )
     try:
         runner = SshRunner(pool, "bob")
         runner.run(["true"])
         first = pool.transport_for("bob")
-        time.sleep(0.3)
+        assert first is not None
+        _wait_closed(first, within_s=5)
+        assert not first.is_active()  # closed by the pool on time, not leaked until the next use
         runner.run(["true"])
-        assert first is not None and not first.is_active()  # closed, not leaked
         stats = pool.stats()
-        assert (stats.connects, stats.retired, stats.open_transports) == (2, 1, 1)
+        assert (stats.connects, stats.retired) == (2, 1)
     finally:
         pool.close()
+
+
+def test_forgetting_a_login_closes_its_connections_at_once(fresh_pool: SshConnectionPool) -> None:
+    """Issue 12 item 5, catalog S19: what a disabled user's login had open is closed now,
+    a command in flight included; other logins keep theirs; the next use logs in again."""
+    alice, bob = SshRunner(fresh_pool, "alice"), SshRunner(fresh_pool, "bob")
+    alice.run(["true"])
+    bob.run(["true"])
+    alices, bobs = fresh_pool.transport_for("alice"), fresh_pool.transport_for("bob")
+    outcome: list[BaseException] = []
+
+    def long_command() -> None:
+        try:
+            alice.run(["sleep", "30"], timeout=60)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=long_command)
+    worker.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    assert fresh_pool.forget("alice") == 1
+    worker.join(10)
+    assert not worker.is_alive() and time.monotonic() - started < 5
+    assert len(outcome) == 1 and isinstance(outcome[0], SubmissionUncertain)
+    assert alices is not None and not alices.is_active()
+    assert bobs is not None and bobs.is_active()
+    assert alice.run(["id", "-un"]).text == "alice\n"
+    assert fresh_pool.stats().connects == 3
 
 
 def test_timeout_is_transient_uncertain_and_kills_the_remote_command(

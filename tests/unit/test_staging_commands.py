@@ -38,14 +38,36 @@ def _tree(**changes: object) -> RemoteTree:
 
 @pytest.mark.parametrize("root", ["/srv/" + s.replace("\x00", "") for s in HOSTILE_STRINGS if "\n" not in s])
 def test_the_remote_command_gives_the_root_back_verbatim(root: str) -> None:
-    argv = shlex.split(remote_command("python3", "list", root))
-    assert argv[:4] == ["python3", "-I", "-S", "-c"]
-    assert argv[4] == openssh_session.helper_source()
-    assert argv[5:] == ["list", root]
+    argv = shlex.split(remote_command("/usr/bin/python3", "list", root))
+    assert argv[:8] == [
+        "/usr/bin/env",
+        "-i",
+        "PATH=/usr/bin:/bin",
+        "LANG=C.UTF-8",
+        "/usr/bin/python3",
+        "-I",
+        "-S",
+        "-c",
+    ]
+    assert argv[8] == openssh_session.BOOTSTRAP
+    assert argv[9:] == ["list", root]
 
 
-@pytest.mark.parametrize("python", ["python3; rm -rf /", "$(evil)", "py thon", "-c"])
-def test_a_remote_python_that_is_not_a_plain_program_is_refused(python: str) -> None:
+def test_the_remote_command_is_one_line_any_login_shell_reads_alike() -> None:
+    """Issue 12 item 4: the helper travels on stdin, not in the command line, which is one
+    line of words sh, bash, zsh and tcsh all pass through unchanged (no newline, no '!')."""
+    command = remote_command("/usr/bin/python3", "list", "/srv/data")
+    assert "\n" not in command and "!" not in command and "$" not in command
+    assert len(command) < 400
+    preamble = openssh_session.helper_preamble()
+    length, _, source = preamble.partition(b"\n")
+    assert int(length) == len(source) and source.decode() == openssh_session.helper_source()
+
+
+@pytest.mark.parametrize(
+    "python", ["python3", "python3; rm -rf /", "$(evil)", "/usr/bin/py thon", "-c", "/a/../b"]
+)
+def test_a_remote_python_that_is_not_an_absolute_plain_path_is_refused(python: str) -> None:
     with pytest.raises(ConfigError):
         remote_command(python, "list", "/srv")
 

@@ -55,3 +55,16 @@ def add_membership(
     user.memberships.append(membership)
     session.flush()
     return membership
+
+
+def disabled_logins(session: Session) -> set[str]:
+    """Cluster logins of disabled users that no active user shares."""
+    inactive = set(session.scalars(sa.select(User.cluster_login).where(User.is_active.is_(False))))
+    if not inactive:
+        return set()
+    active = set(
+        session.scalars(
+            sa.select(User.cluster_login).where(User.is_active.is_(True), User.cluster_login.in_(inactive))
+        )
+    )
+    return inactive - active
