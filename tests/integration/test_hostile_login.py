@@ -128,6 +128,7 @@ def mallory(devcluster: DevCluster) -> Iterator[Login]:
         pytest.skip(f"no login {LOGIN!r}: run `bash deploy/devcluster/up.sh` as root")
     home = Path(pw.pw_dir)
     saved = {name: (home / name).read_bytes() if (home / name).exists() else None for name in DOTFILES}
+    had_bin = (home / "bin").exists()
     login = Login(LOGIN, home)
     try:
         yield login
@@ -139,6 +140,8 @@ def mallory(devcluster: DevCluster) -> Iterator[Login]:
             else:
                 path.write_bytes(content)
                 shutil.chown(path, LOGIN, LOGIN)
+        if not had_bin:
+            shutil.rmtree(home / "bin", ignore_errors=True)
         if pwd.getpwnam(LOGIN).pw_shell != pw.pw_shell:
             login.shell(pw.pw_shell)
         _kill_hangs(pw.pw_uid)
