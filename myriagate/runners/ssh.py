@@ -9,6 +9,7 @@ login's start-up files export never reaches Slurm or a job.
 
 from __future__ import annotations
 
+import secrets
 import select
 import shlex
 import time
@@ -31,6 +32,7 @@ from myriagate.runners.outcome import (
 from myriagate.runners.pool import SshConnectionPool
 
 _CHUNK = 65536
+_PRINTF = "/usr/bin/printf"  # absolute: the login's PATH has no say
 # While stdin or its EOF waits for window space or a key exchange, poll this often.
 _SEND_POLL_S = 0.01
 
@@ -74,9 +76,13 @@ class SshRunner:
             # env would take it for one more variable, not for the program to run.
             raise UnsafeValue(f"program name {command[0]!r} contains '='")
         deadline = time.monotonic() + timeout
+        # Printed right before the command: what the login's start-up files print comes before
+        # it and is dropped, so a greeting or a number never reaches a parser (sbatch's id, a
+        # tag lookup that would read "absent" and allow a second sbatch).
+        marker = f"MG-{secrets.token_hex(8)}"
         with self._pool.channel(self._login) as chan:
             try:
-                chan.exec_command(self._prefix + shlex.join(command))
+                chan.exec_command(f"{_PRINTF} '%s\\n' {marker}; " + self._prefix + shlex.join(command))
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 if chan.get_transport() is not None and chan.get_transport().is_active():
                     # The server answered "no" to exec: nothing ran.
@@ -96,6 +102,13 @@ class SshRunner:
             if chan.exit_status == -1 and _lost(chan):
                 raise outcome_unknown(command, "the connection dropped before the exit status came")
             returncode = chan.recv_exit_status()
+        start = stdout.find(marker.encode() + b"\n")
+        if start < 0:
+            # The login's shell did not run what was sent (a start-up file that exits or execs
+            # something else): nothing it printed can be trusted, and the command may have run.
+            detail = f"the login's shell did not run the command as sent (exit {returncode})"
+            raise outcome_unknown(command, detail)
+        stdout = stdout[start + len(marker) + 1 :]
         return finish(command, returncode, stdout, stderr, check=check)
 
 

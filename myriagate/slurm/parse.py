@@ -95,12 +95,12 @@ def gpus_in(tres: dict[str, int]) -> int:
 
 
 def parse_sbatch_id(stdout: str | bytes) -> str | None:
-    """``sbatch --parsable`` prints ``123`` or ``123;cluster``; None when it did not."""
-    for line in lines(stdout):
-        m = _SBATCH_ID.match(line.strip())
-        if m:
-            return m.group(1)
-    return None
+    """``sbatch --parsable`` prints ``123`` or ``123;cluster`` as its last line; None when it
+    did not. Only the last line counts: whatever a login's start-up file prints (a greeting,
+    a number) comes before it over SSH, and must never be taken for the job's id."""
+    found = [line.strip() for line in lines(stdout) if line.strip()]
+    m = _SBATCH_ID.match(found[-1]) if found else None
+    return m.group(1) if m else None
 
 
 def parse_version(text: str | bytes) -> str | None:

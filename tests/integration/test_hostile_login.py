@@ -220,6 +220,21 @@ def test_start_up_exports_change_nothing_of_a_submission_over_ssh(
     _assert_the_gateway_decided(job_id, out)
 
 
+def test_numbers_printed_by_a_start_up_file_are_never_taken_for_the_job_id(
+    mallory: Login, ssh_pool: SshConnectionPool
+) -> None:
+    """A chatty ~/.bashrc (a greeting, another job's id) prints before sbatch's reply over SSH:
+    the gateway records the id of the job it really submitted, found again by its tag."""
+    mallory.bashrc("echo 'Welcome to Myria'\necho 4242\necho '1;myria'\n")
+    runner = SshRunner(ssh_pool, LOGIN)
+    backend = SlurmCliBackend(runner)
+    tag = f"mg:{uuid.uuid4()}"
+    job_id = backend.submit(_script(str(_out_path())), tag=tag)
+    assert job_id not in ("4242", "1")
+    assert backend.find_by_tag(tag) == job_id
+    subprocess.run(["scancel", job_id], check=False)
+
+
 def test_the_gateways_own_environment_changes_nothing_as_root_switching_to_the_login(
     mallory: Login, monkeypatch: pytest.MonkeyPatch
 ) -> None:

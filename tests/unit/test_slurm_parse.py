@@ -176,7 +176,16 @@ def test_ping_outputs() -> None:
 
 @pytest.mark.parametrize(
     ("stdout", "expected"),
-    [(b"1234\n", "1234"), (b"1234;myria\n", "1234"), (b"", None), (b"Submitted batch job 12\n", None)],
+    [
+        (b"1234\n", "1234"),
+        (b"1234;myria\n", "1234"),
+        (b"", None),
+        (b"Submitted batch job 12\n", None),
+        # A login's start-up file printed first (over SSH it always comes before the reply).
+        (b"Welcome to Myria\n4242\n1234\n", "1234"),
+        (b"99;myria\n1234;myria\n\n", "1234"),
+        (b"1234\nnot an id\n", None),
+    ],
 )
 def test_sbatch_parsable_output(stdout: bytes, expected: str | None) -> None:
     assert parse.parse_sbatch_id(stdout) == expected
