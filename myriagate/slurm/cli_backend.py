@@ -283,7 +283,9 @@ class SlurmCliBackend:
         if not ids:
             return {}
         result = self._query(commands.sacct_usage(ids))
-        if result.returncode != 0:
+        # A Slurm error on stderr (sacct may exit 0 with "Socket timed out" and print nothing)
+        # is no answer: a job missing from it must not count as gone (services/vanished.py).
+        if result.returncode != 0 or _SLURM_ERROR.search(result.error_text):
             raise SchedulerUnavailable(slurm_message(result.stderr, "sacct failed"))
         # Every run of a requeued job and every array task, each with its own allocation.
         return runs.combine(ids, parse.parse_sacct_usage(result.stdout, self.cluster_tz))

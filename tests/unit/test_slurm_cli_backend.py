@@ -233,6 +233,16 @@ def test_an_empty_answer_with_a_slurm_error_is_unknown_not_absent(command: str, 
         backend(runner).find_by_tag("mg:lost")
 
 
+def test_an_exit_0_accounting_answer_with_a_slurm_error_is_no_answer() -> None:
+    """sacct exits 0 with "Socket timed out" and prints nothing: the jobs it did not list are
+    not gone (the lost-job clock of services/vanished.py must not start on it)."""
+    timed_out = "sacct: error: Problem talking to the database: Socket timed out on send/recv operation\n"
+    runner = FakeRunner().reply("sacct", "", timed_out)
+
+    with pytest.raises(SchedulerUnavailable, match="Socket timed out"):
+        backend(runner).accounting([JOBS["completed"]])
+
+
 def test_a_found_tag_wins_over_an_error_elsewhere() -> None:
     runner = tag_runner().reply("squeue", "", "squeue: error: Socket timed out\n")
     runner.reply_from("sacct", "sacct_tags")
