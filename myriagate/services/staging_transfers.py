@@ -112,7 +112,10 @@ def stage_in(
 ) -> list[StagedFile]:
     """Upload files and input datasets to ``dest``; every file checked against its recorded sha256.
     ``dest`` is created (0700) even when nothing is to be copied: the job runs there."""
-    staged: list[StagedFile] = ctx.stager.upload(ctx.spool_dir, [], dest)
+    staged: list[StagedFile] = []
+    if plan.upload_id is None and not plan.input_dataset_ids:
+        # Nothing to copy: only the directory is made (any transfer into it makes it too).
+        ctx.stager.upload(ctx.spool_dir, [], dest)
     if plan.upload_id is not None:
         upload = staging_repo.get_upload(session, plan.upload_id)
         if upload is None:
