@@ -54,8 +54,8 @@ from myriagate.domain.states import JobState
 from myriagate.runners.certificates import CertificateAuthority
 from myriagate.runners.pool import SshConnectionPool
 from myriagate.runners.ssh import SshRunner
-from myriagate.services import auth as auth_service
-from myriagate.services import jobs_query
+from myriagate.services.jobs import queries as jobs_query
+from myriagate.services.people import auth as auth_service
 from myriagate.slurm.cli_backend import SlurmCliBackend
 from tests.cli.live_gateway import LiveGateway
 

@@ -9,8 +9,8 @@
    ``ratio_hold_1m_vs_empty <= 1.5`` (a hold touches one allocation row and appends one entry:
    it must not depend on the history's length).
 2. ``settle``: 100,000 finished jobs (sacct lines) settled by **the worker's own settlement
-   step** (``services.worker.settle_step`` -> ``services.settlement.settle``: open holds read
-   from the jobs and ledger tables, ``SlurmCliBackend.accounting`` on a runner that answers
+   step** (``services.runtime.worker.settle_step`` -> ``services.allocations.settlement.settle``:
+   open holds read from the jobs and ledger tables, ``SlurmCliBackend.accounting`` on a runner that answers
    each ``sacct --duplicates --jobs=…`` call with the realistic lines of exactly those jobs,
    costing with the partition weights of the ``myria`` profile, ``SqlLedger.close_many`` and a
    commit per chunk), called until it has nothing left, versus parsing all the lines alone
@@ -43,6 +43,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
+from myriagate.clock import SystemClock
 from myriagate.db import migrate
 from myriagate.db.ledger import SqlLedger
 from myriagate.db.models.allocations import Allocation, LedgerEntry
@@ -55,8 +56,7 @@ from myriagate.domain.costs import Cost
 from myriagate.domain.states import JobState
 from myriagate.ports import CommandResult
 from myriagate.profiles.loader import load_profile
-from myriagate.services.clock import SystemClock
-from myriagate.services.worker import settle_step
+from myriagate.services.runtime.worker import settle_step
 from myriagate.settings import Settings
 from myriagate.slurm import parse
 from myriagate.slurm.cli_backend import SlurmCliBackend

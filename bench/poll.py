@@ -8,7 +8,7 @@ It submits N held jobs as alice (raw sbatch), records them as gateway jobs in a 
 database, then times:
 - ``bare_squeue``: the anchor, the very squeue argv the backend uses, run locally by root;
 - ``bare_squeue_ssh``: the same argv over the pooled SSH runner as the service login;
-- ``tick``: ``services.tracking.tick`` (database read, squeue over SSH, state updates,
+- ``tick``: ``services.jobs.tracking.tick`` (database read, squeue over SSH, state updates,
   commit), counting the Slurm commands it runs.
 
 Target: one squeue call per tick, and ``ratio_tick_vs_bare_squeue <= 2``. The last line is
@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from myriagate.clock import SystemClock
 from myriagate.db import migrate
 from myriagate.db.models.jobs import Job
 from myriagate.db.repos import users as users_repo
@@ -40,8 +41,7 @@ from myriagate.ports import CommandResult, SlurmBackend
 from myriagate.runners.certificates import CertificateAuthority
 from myriagate.runners.pool import SshConnectionPool
 from myriagate.runners.ssh import SshRunner
-from myriagate.services import tracking
-from myriagate.services.clock import SystemClock
+from myriagate.services.jobs import tracking
 from myriagate.slurm import commands
 from myriagate.slurm.cli_backend import SlurmCliBackend
 

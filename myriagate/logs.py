@@ -109,7 +109,7 @@ _URL = re.compile(
     r"\b([A-Za-z][A-Za-z0-9+.-]{1,20})://([^\s/?#@'\"<>\\]*@)?([^\s/?#'\"<>\\]*)([^\s'\"<>\\]*)"
 )
 _AUTH_SCHEME = re.compile(r"\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/-]{8,}=*", re.IGNORECASE)
-_OUR_TOKEN = re.compile(r"\bmgt_[A-Za-z0-9_-]{16,}")  # services/auth.py: mgt_ + 43 url-safe characters
+_OUR_TOKEN = re.compile(r"\bmgt_[A-Za-z0-9_-]{16,}")  # services/people/auth.py: mgt_ + 43 url-safe characters
 _NAMED_VALUE = re.compile(
     rf"(?i)\b([\w.-]*(?:{_SENSITIVE_WORDS})[\w.-]*)(['\"]?\s*[:=]\s*)((?:b(?=['\"]))?)('[^']*'|\"[^\"]*\"|[^\s'\",;&)}}\]]+)"
 )

@@ -29,9 +29,9 @@ from myriagate.runners.local import LocalRunner
 from myriagate.runners.metered import MeteredRunner
 from myriagate.runners.pool import SshConnectionPool
 from myriagate.runners.ssh import SshRunner
-from myriagate.services.credentials import CredentialWatch
-from myriagate.services.staging import StagingContext
-from myriagate.services.staging_plan import ResidencyContext
+from myriagate.services.people.credentials import CredentialWatch
+from myriagate.services.staging.context import StagingContext
+from myriagate.services.staging.plan import ResidencyContext
 from myriagate.settings import Settings, get_settings
 from myriagate.slurm.cli_backend import SlurmCliBackend
 from myriagate.slurm.sacctmgr import SacctmgrAccounts

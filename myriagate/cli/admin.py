@@ -11,9 +11,9 @@ from rich.table import Table
 
 from myriagate.cli import admin_slurm, allocations
 from myriagate.cli.output import console, guarded, print_json
+from myriagate.demo import JobLine
 from myriagate.errors import BackendError, ConfigError
 from myriagate.logs import configure_logging
-from myriagate.services.demo import JobLine
 from myriagate.settings import get_settings
 
 # Known to everyone on purpose: the demo refuses to run outside dev mode.
@@ -79,9 +79,9 @@ def demo(
     ] = DEMO_PASSWORD,
 ) -> None:
     """Seed demo users (alice, bob, carol, admin, diane) and submit demo jobs as researchers."""
+    from myriagate import demo as demo_service
+    from myriagate.clock import SystemClock
     from myriagate.db import migrate
-    from myriagate.services import demo as demo_service
-    from myriagate.services.clock import SystemClock
     from myriagate.wiring import build_gateway
 
     settings = get_settings()

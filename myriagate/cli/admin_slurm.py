@@ -32,8 +32,8 @@ def slurm_sync(
     json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Make Slurm's accounts, user associations and limits match the gateway's allocations."""
-    from myriagate.services import slurm_sync as sync
-    from myriagate.services.clock import SystemClock
+    from myriagate.clock import SystemClock
+    from myriagate.services.allocations import slurm_sync as sync
     from myriagate.wiring import build_gateway
 
     settings = get_settings()
@@ -94,9 +94,9 @@ def reconcile(
     tolerance_seconds: Annotated[int, typer.Option(help="… and this many core-seconds.")] = 60,
 ) -> None:
     """Usage seen by Slurm (sacct) versus charged by the gateway, per project, for one month."""
-    from myriagate.services import reconciliation
-    from myriagate.services.clock import SystemClock
-    from myriagate.services.usage_reports import month_bounds
+    from myriagate.clock import SystemClock
+    from myriagate.services.allocations import reconciliation
+    from myriagate.services.allocations.reports import month_bounds
     from myriagate.wiring import build_gateway
 
     if csv and json:

@@ -80,9 +80,9 @@ def worker(
 ) -> None:
     """Track jobs: one poller per cluster, guarded by a database lease, until stopped."""
     from myriagate.cli.notices_thread import notice_thread
-    from myriagate.services import staging as staging_service
-    from myriagate.services import worker as worker_service
-    from myriagate.services.clock import SystemClock
+    from myriagate.clock import SystemClock
+    from myriagate.services.runtime import worker as worker_service
+    from myriagate.services.staging import step as staging_service
     from myriagate.state_permissions import check_state_permissions, prepare_state
     from myriagate.wiring import build_gateway
 

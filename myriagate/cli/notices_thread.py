@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from myriagate.notify.channels import mailer_from, webhook_poster_from
 from myriagate.ports import Clock
 from myriagate.sealed_secrets import SecretSealer
-from myriagate.services import balance_watch, notice_sender
+from myriagate.services.notifications import balance_watch
+from myriagate.services.notifications import sender as notice_sender
 from myriagate.settings import Settings
 
 

@@ -1,7 +1,7 @@
 """Closing many holds at once: a few set-based statements for thousands of finished jobs.
 
 Used by ``SqlLedger.settle``/``settle_many``/``release_many``/``close_many``, hence by the
-worker's settlement step (``services.settlement``) and by ``bench/ledger.py``. Per job:
+worker's settlement step (``services.allocations.settlement``) and by ``bench/ledger.py``. Per job:
 
 - **settled** (it ran): its hold leaves ``held`` (unless it was released before), ``actual``
   is added to ``charged`` and recorded as one ``charge`` entry, which also closes the hold; if

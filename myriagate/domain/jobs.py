@@ -133,3 +133,13 @@ class JobUsage:
     # The separate runs this usage adds up (each run of a requeued job, each array task, with
     # its own allocation and elapsed time); empty for a job that ran once. Charged run by run.
     runs: tuple[JobUsage, ...] = ()
+
+
+def array_task_count(array: str) -> int:
+    """How many tasks an ``--array`` index list makes (``0-15`` -> 16, ``1,3,5-9:2%4`` -> 5)."""
+    count = 0
+    for part in array.split("%", 1)[0].split(","):
+        bounds, _, step = part.partition(":")
+        low, _, high = bounds.partition("-")
+        count += len(range(int(low), int(high or low) + 1, int(step or 1)))
+    return count

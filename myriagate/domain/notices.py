@@ -1,6 +1,6 @@
 """What a notification is about: event kinds, which job moves are worth telling, balance levels.
 
-Pure rules shared by the outbox (services.notices), the balance watch and the e-mail text
+Pure rules shared by the outbox (services.notifications.queue), the balance watch and the e-mail text
 (domain.notice_text). No I/O here.
 """
 

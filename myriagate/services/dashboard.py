@@ -20,8 +20,8 @@ from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import User
 from myriagate.domain.costs import Cost
 from myriagate.domain.states import FINAL_STATES, JobState
-from myriagate.services import allocations
-from myriagate.services.jobs_query import JobView
+from myriagate.services.allocations import grants as allocations
+from myriagate.services.jobs.queries import JobView
 
 # A project with less than this share of its grant left gets a "running low" notice.
 LOW_BALANCE_SHARE = 0.10

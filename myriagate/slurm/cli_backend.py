@@ -284,7 +284,7 @@ class SlurmCliBackend:
             return {}
         result = self._query(commands.sacct_usage(ids))
         # A Slurm error on stderr (sacct may exit 0 with "Socket timed out" and print nothing)
-        # is no answer: a job missing from it must not count as gone (services/vanished.py).
+        # is no answer: a job missing from it must not count as gone (services/jobs/vanished.py).
         if result.returncode != 0 or _SLURM_ERROR.search(result.error_text):
             raise SchedulerUnavailable(slurm_message(result.stderr, "sacct failed"))
         # Every run of a requeued job and every array task, each with its own allocation.

@@ -11,7 +11,7 @@ An array job is reported task by task (``123_4``); each task may have runs of it
 
 The combined ``JobUsage`` takes its state, exit code and end from the current run (a job
 that was requeued and waits to run again is not final, so it is not charged yet) and keeps
-every run in ``runs``, which ``services.charging`` bills run by run.
+every run in ``runs``, which ``services.allocations.charging`` bills run by run.
 """
 
 from __future__ import annotations

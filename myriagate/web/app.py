@@ -19,8 +19,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from myriagate import __version__
+from myriagate.clock import SystemClock
 from myriagate.logs import configure_logging
-from myriagate.services.clock import SystemClock
 from myriagate.web.api import (
     allocations,
     clusters,

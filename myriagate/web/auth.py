@@ -31,8 +31,8 @@ from starlette.concurrency import run_in_threadpool
 from myriagate.errors import NotAuthenticated
 from myriagate.logs import bind_user
 from myriagate.ports import Clock
-from myriagate.services import auth as auth_service
-from myriagate.services.auth import CsrfRejected, NewWebSession, User, WebSession
+from myriagate.services.people import auth as auth_service
+from myriagate.services.people.auth import CsrfRejected, NewWebSession, User, WebSession
 from myriagate.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from myriagate.ports import Clock
-from myriagate.services.auth import User
+from myriagate.services.people.auth import User
 from myriagate.settings import Settings
 from myriagate.web import auth
 from myriagate.wiring import Gateway

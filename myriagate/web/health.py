@@ -3,7 +3,7 @@
 ``/healthz`` (in app.py) says only that the process answers. ``/readyz`` checks the database
 with ``SELECT 1`` and asks the clusters' service login for ``ping()`` (``scontrol ping``,
 ``sinfo``), each under a short timeout. Cluster answers come from the process's
-``ClusterHealthCache`` (``services.cluster_health``), shared with the cluster page and
+``ClusterHealthCache`` (``services.runtime.cluster_health``), shared with the cluster page and
 ``GET /api/v1/clusters/{name}``: cached ``MYRIAGATE_CLUSTER_HEALTH_TTL_S`` seconds (a failure
 ``..._FAILURE_TTL_S``) with one ping per cluster in flight, so a monitoring system probing
 every second, a busy cluster page, or a hung login node never turns into a stream of SSH
@@ -30,7 +30,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from myriagate.errors import NotFound
-from myriagate.services.cluster_health import ClusterHealthCache, HealthReading
+from myriagate.services.runtime.cluster_health import ClusterHealthCache, HealthReading
 from myriagate.settings import Settings
 from myriagate.web.problems import problem_response
 from myriagate.web.routing import ReleasingRoute

@@ -21,7 +21,7 @@ from myriagate.errors import PermissionDenied
 from myriagate.observability.database import DatabaseCollector
 from myriagate.observability.exposition import build_registry, render
 from myriagate.observability.metrics import HTTP_REQUEST_SECONDS, SUBMISSION_SECONDS, status_class
-from myriagate.services.gauges import read_gauges
+from myriagate.services.runtime.gauges import read_gauges
 from myriagate.web.problems import problem_response
 from myriagate.wiring import Gateway
 

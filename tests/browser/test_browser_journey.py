@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from myriagate.clock import SystemClock
 from myriagate.db.ledger import SqlLedger
 from myriagate.db.migrate import upgrade
 from myriagate.db.repos import allocations as allocations_repo
@@ -24,8 +25,7 @@ from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
 from myriagate.db.session import make_engine, make_session_factory
 from myriagate.domain.costs import Cost
-from myriagate.services import auth as auth_service
-from myriagate.services.clock import SystemClock
+from myriagate.services.people import auth as auth_service
 from myriagate.settings import Settings
 from tests.cli.live_gateway import LiveGateway
 from tests.conftest import CLUSTER

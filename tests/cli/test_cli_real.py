@@ -20,12 +20,12 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from myriagate.cli.main import app as cli_app
+from myriagate.clock import SystemClock
 from myriagate.db.migrate import upgrade
 from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
 from myriagate.db.session import make_engine, make_session_factory
-from myriagate.services import auth as auth_service
-from myriagate.services.clock import SystemClock
+from myriagate.services.people import auth as auth_service
 from myriagate.settings import Settings
 from tests.cli.live_gateway import LiveGateway
 from tests.conftest import CLUSTER

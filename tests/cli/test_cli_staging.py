@@ -23,7 +23,8 @@ from myriagate.cli.context import CliDeps
 from myriagate.cli.main import app as cli_app
 from myriagate.db.models import AuditEvent, Dataset, Job, Upload, UploadFile
 from myriagate.db.models.users import User
-from myriagate.services.staging import StagingContext, run_pending
+from myriagate.services.staging.context import StagingContext
+from myriagate.services.staging.step import run_pending
 from myriagate.wiring import Gateway
 from tests.conftest import FakeClock
 from tests.fakes.fake_slurm import FakeCluster
@@ -150,9 +151,7 @@ def test_storing_results_in_paris_fails_with_the_residency_exit_code(
     assert "Data residency violation" in result.stderr and "FR-IDF" in result.stderr
     assert db.scalar(sa.select(sa.func.count()).select_from(Job)) == 0
     refused = db.scalar(
-        sa.select(sa.func.count())
-        .select_from(AuditEvent)
-        .where(AuditEvent.action == "staging.refused")
+        sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.action == "staging.refused")
     )
     assert refused == 1
 

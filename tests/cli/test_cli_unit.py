@@ -30,7 +30,7 @@ from myriagate.cli.main import app as cli_app
 from myriagate.cli.watch import TailFollower
 from myriagate.db.models.users import User
 from myriagate.errors import BackendError, JobNotCancellable, SchedulerUnavailable
-from myriagate.services import tracking
+from myriagate.services.jobs import tracking
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.web.conftest import PASSWORD

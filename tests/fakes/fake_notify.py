@@ -1,4 +1,4 @@
-"""Fakes of the notification channels (services.notice_sender.Mailer / WebhookPoster)."""
+"""Fakes of the notification channels (services.notifications.sender.Mailer / WebhookPoster)."""
 
 from __future__ import annotations
 

@@ -440,9 +440,7 @@ class FakeSlurmBackend:
     def comments(self, slurm_job_ids: Collection[str]) -> dict[str, str]:
         """Each known job's comment (its tag), like ``sacct --jobs=… --format=Comment``."""
         self.cluster._call("sacct")
-        return {
-            i: job.tag or "" for i in slurm_job_ids if (job := self.cluster.jobs.get(i)) is not None
-        }
+        return {i: job.tag or "" for i in slurm_job_ids if (job := self.cluster.jobs.get(i)) is not None}
 
     def _run_lines(self, job: FakeJob) -> list[JobUsage]:
         """The accounting lines of one job or task: its earlier runs, then the current one."""

@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from myriagate.clock import SystemClock
 from myriagate.db.ledger import SqlLedger
 from myriagate.db.migrate import upgrade
 from myriagate.db.repos import allocations as allocations_repo
@@ -31,9 +32,8 @@ from myriagate.db.repos import users as users_repo
 from myriagate.db.session import make_engine, make_session_factory
 from myriagate.domain.costs import Cost
 from myriagate.errors import MyriagateError
-from myriagate.services import worker as worker_service
-from myriagate.services.clock import SystemClock
-from myriagate.services.submit import SubmitRequest, submit_job
+from myriagate.services.runtime import worker as worker_service
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.wiring import Gateway, build_gateway
 from tests.conftest import POSTGRES_URL

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from myriagate.domain.states import JobState
-from myriagate.services.submit import REASON_UNAVAILABLE, REASON_UNCERTAIN
+from myriagate.services.jobs.dispatch import REASON_UNAVAILABLE, REASON_UNCERTAIN
 from tests.fakes.hostile import HOSTILE_STRINGS
 from tests.faults.conftest import RUN_DIR, World, cluster_up, start_cluster, stop_daemon, write_profile
 from tests.faults.recorder import RECORDER
@@ -117,10 +117,10 @@ def test_sshd_restarted_mid_command(world: World) -> None:
 
 
 def _submit_named(world: World, name: str) -> None:
+    from myriagate.clock import SystemClock
     from myriagate.db.repos import users as users_repo
     from myriagate.errors import MyriagateError
-    from myriagate.services.clock import SystemClock
-    from myriagate.services.submit import SubmitRequest, submit_job
+    from myriagate.services.submission.submit import SubmitRequest, submit_job
 
     overrides = {"partition": "debug", "time": "2", "job-name": name, "account": "caen-climat"}
     with world.factory() as session:

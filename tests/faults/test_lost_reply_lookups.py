@@ -18,8 +18,8 @@ from myriagate.db.models.audit import AuditEvent
 from myriagate.domain.states import JobState
 from myriagate.errors import ConfigError, SubmissionUncertain
 from myriagate.profiles.loader import load_profile
-from myriagate.services import tracking
-from myriagate.services.submit import SubmitRequest, submit_job
+from myriagate.services.jobs import tracking
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.slurm.cli_backend import SlurmCliBackend
 from tests.conftest import CLUSTER, FakeClock

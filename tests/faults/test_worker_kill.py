@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from myriagate.db.models.leases import Lease
 from myriagate.db.models.staging import JobStaging
 from myriagate.domain.states import JobState
-from myriagate.services.worker import lease_name
+from myriagate.services.runtime.worker import lease_name
 from tests.faults import consistency
 from tests.faults.conftest import CLOCK, CLUSTER, World, write_profile
 
@@ -97,7 +97,7 @@ CLAIM_S = 5
 
 def _upload_big(world: World) -> tuple[uuid.UUID, str]:
     from myriagate.db.repos import users as users_repo
-    from myriagate.services import uploads
+    from myriagate.services.staging import uploads
 
     digest = hashlib.sha256()
     with world.factory() as session:
@@ -138,8 +138,8 @@ def _uploaded_bytes(port: int) -> float:
 def test_worker_killed_mid_transfer_resumes_elsewhere(
     world: World, profiles_dir: Path, tmp_path: Path
 ) -> None:
-    from myriagate.services.staging_plan import StagingRequest
-    from myriagate.services.submit import SubmitRequest, submit_job
+    from myriagate.services.staging.plan import StagingRequest
+    from myriagate.services.submission.submit import SubmitRequest, submit_job
 
     write_profile(profiles_dir)
     upload_id, sha = _upload_big(world)

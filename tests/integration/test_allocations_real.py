@@ -14,15 +14,17 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from myriagate.clock import SystemClock
 from myriagate.db.ledger import SqlLedger
 from myriagate.db.models.allocations import EntryKind, LedgerEntry
 from myriagate.db.models.users import User
 from myriagate.db.repos import projects as projects_repo
 from myriagate.domain.costs import Cost, job_cost
 from myriagate.profiles.loader import load_profile
-from myriagate.services import allocations, charging, settlement, tracking
-from myriagate.services.clock import SystemClock
-from myriagate.services.submit import SubmitRequest, submit_job
+from myriagate.services.allocations import charging, settlement
+from myriagate.services.allocations import grants as allocations
+from myriagate.services.jobs import tracking
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.slurm.parse import parse_tres
 from myriagate.wiring import ClusterBackends
@@ -232,7 +234,7 @@ def test_issue_12_item_7_a_job_the_real_slurm_never_had_has_its_hold_released_af
     from myriagate.db.models.jobs import Job
     from myriagate.db.repos import audit as audit_repo
     from myriagate.domain.states import JobState
-    from myriagate.services import vanished
+    from myriagate.services.jobs import vanished
 
     bound_s = 3.0
     with db() as session:

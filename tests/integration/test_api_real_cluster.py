@@ -20,10 +20,10 @@ import pytest
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
+from myriagate.clock import SystemClock
 from myriagate.db.models.users import User
-from myriagate.services import auth as auth_service
-from myriagate.services import tracking
-from myriagate.services.clock import SystemClock
+from myriagate.services.jobs import tracking
+from myriagate.services.people import auth as auth_service
 from myriagate.settings import Settings
 from myriagate.web.app import create_app
 from myriagate.wiring import Gateway, build_gateway

@@ -28,9 +28,9 @@ from myriagate.db.repos import projects as projects_repo
 from myriagate.db.session import make_engine, make_session_factory
 from myriagate.domain.costs import Cost
 from myriagate.profiles.loader import load_profile
-from myriagate.services import allocations
-from myriagate.services.submit import SubmitRequest, submit_job
-from myriagate.services.worker import Worker, WorkerOptions, settle_step
+from myriagate.services.allocations import grants as allocations
+from myriagate.services.runtime.worker import Worker, WorkerOptions, settle_step
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from tests.conftest import CLUSTER, POSTGRES_URL, FakeClock, make_user
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory

@@ -23,7 +23,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.db.models.users import User
-from myriagate.services import auth as auth_service
+from myriagate.services.people import auth as auth_service
 from myriagate.settings import Settings
 from myriagate.web.app import create_app
 from myriagate.wiring import Gateway, build_gateway

@@ -30,9 +30,10 @@ from myriagate.domain.states import JobState
 from myriagate.profiles.loader import load_profile
 from myriagate.profiles.models import ClusterProfile
 from myriagate.runners.certificates import CertificateAuthority
-from myriagate.services import staging, tracking
-from myriagate.services.staging_plan import ResidencyContext, StagingRequest
-from myriagate.services.submit import SubmitRequest, submit_job
+from myriagate.services.jobs import tracking
+from myriagate.services.staging import step as staging
+from myriagate.services.staging.plan import ResidencyContext, StagingRequest
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.staging.openssh import OpenSshStager, TransferHooks
 from tests.conftest import CLUSTER, FakeClock, make_user

@@ -24,7 +24,7 @@ from myriagate.db.models import User
 from myriagate.ports import RemoteTree
 from myriagate.profiles.loader import load_all_profiles
 from myriagate.runners import CertificateAuthority
-from myriagate.services import people
+from myriagate.services.people import users as people
 from myriagate.settings import Settings
 from myriagate.staging.openssh import OpenSshStager
 from myriagate.wiring import Gateway

@@ -21,13 +21,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from myriagate.clock import SystemClock
 from myriagate.db.ledger import SqlLedger
 from myriagate.db.models.allocations import EntryKind, LedgerEntry
 from myriagate.db.models.users import User
 from myriagate.db.repos import projects as projects_repo
 from myriagate.profiles.loader import load_profile
-from myriagate.services import allocations, settlement
-from myriagate.services.clock import SystemClock
+from myriagate.services.allocations import grants as allocations
+from myriagate.services.allocations import settlement
 from myriagate.settings import Settings
 from myriagate.slurm import commands
 from myriagate.wiring import ClusterBackends

@@ -37,6 +37,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from myriagate.clock import SystemClock
 from myriagate.db.models import Job, User
 from myriagate.domain.jobs import JobSpec
 from myriagate.domain.states import JobState
@@ -45,10 +46,10 @@ from myriagate.ports import RemoteTree
 from myriagate.profiles.loader import load_all_profiles
 from myriagate.runners import CertificateAuthority, LocalRunner, SshConnectionPool, SshRunner
 from myriagate.scripts.render import prepare_script
-from myriagate.services import staging, uploads
-from myriagate.services.clock import SystemClock
-from myriagate.services.staging_plan import StagingRequest
-from myriagate.services.submit import SubmitRequest, submit_job
+from myriagate.services.staging import step as staging
+from myriagate.services.staging import uploads
+from myriagate.services.staging.plan import StagingRequest
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.slurm.cli_backend import SlurmCliBackend
 from myriagate.staging.openssh import OpenSshStager

@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from myriagate.clock import SystemClock
 from myriagate.db.models.users import User
 from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain.states import JobState
 from myriagate.errors import JobSpecInvalid, ProfileViolation, UnsafeValue
 from myriagate.profiles.loader import load_profile
 from myriagate.profiles.models import ClusterProfile
-from myriagate.services import cancel, outputs, tracking
-from myriagate.services.clock import SystemClock
-from myriagate.services.submit import SubmitRequest, submit_job
+from myriagate.services.jobs import cancel, outputs, tracking
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.wiring import ClusterBackends
 from tests.conftest import CLUSTER

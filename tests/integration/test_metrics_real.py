@@ -13,11 +13,11 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy.orm import Session, sessionmaker
 
+from myriagate.clock import SystemClock
 from myriagate.db.models.users import User
 from myriagate.profiles.loader import load_profile
-from myriagate.services import worker as worker_service
-from myriagate.services.clock import SystemClock
-from myriagate.services.submit import SubmitRequest, submit_job
+from myriagate.services.runtime import worker as worker_service
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.wiring import ClusterBackends
 from tests.conftest import CLUSTER

@@ -32,8 +32,9 @@ from myriagate.domain.webhook_rules import verify
 from myriagate.notify.smtp import SmtpMailer
 from myriagate.notify.webhooks import HttpWebhookPoster
 from myriagate.sealed_secrets import SecretSealer
-from myriagate.services import notice_sender, notices
-from myriagate.services.notice_sender import Channels, run_pending
+from myriagate.services.notifications import queue as notices
+from myriagate.services.notifications import sender as notice_sender
+from myriagate.services.notifications.sender import Channels, run_pending
 from myriagate.settings import Settings
 from tests.conftest import FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory

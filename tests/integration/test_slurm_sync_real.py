@@ -16,6 +16,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from myriagate.clock import SystemClock
 from myriagate.db.ledger import SqlLedger
 from myriagate.db.repos import allocations as allocations_repo
 from myriagate.db.repos import projects as projects_repo
@@ -23,8 +24,7 @@ from myriagate.domain.accounts import AddAccount, AddUser, Association, SetLimit
 from myriagate.domain.costs import Cost
 from myriagate.profiles.loader import load_profile
 from myriagate.runners import LocalRunner
-from myriagate.services import slurm_sync
-from myriagate.services.clock import SystemClock
+from myriagate.services.allocations import slurm_sync
 from myriagate.settings import Settings
 from myriagate.slurm import sacctmgr
 from tests.conftest import FakeClock, make_user

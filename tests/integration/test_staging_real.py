@@ -19,14 +19,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from myriagate.clock import SystemClock
 from myriagate.db.models import AuditEvent, Dataset, Job, JobStaging, User
 from myriagate.domain.states import JobState
 from myriagate.errors import ResidencyViolation
 from myriagate.profiles.loader import load_all_profiles
-from myriagate.services import staging, tracking, uploads
-from myriagate.services.clock import SystemClock
-from myriagate.services.staging_plan import StagingRequest
-from myriagate.services.submit import SubmitRequest, submit_job
+from myriagate.services.jobs import tracking
+from myriagate.services.staging import step as staging
+from myriagate.services.staging import uploads
+from myriagate.services.staging.plan import StagingRequest
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.wiring import Gateway
 from tests.conftest import CLUSTER
@@ -163,9 +165,7 @@ def test_outputs_to_paris_are_refused_audited_and_nothing_is_written_there(
             )
     with db() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Job)) == 0
-        event = session.scalars(
-            sa.select(AuditEvent).where(AuditEvent.action == "staging.refused")
-        ).one()
+        event = session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "staging.refused")).one()
         assert event.detail["endpoint"] == "paris" and event.detail["site"] == "Paris"
     assert sorted(p.as_posix() for p in PARIS.rglob("*")) == before
 

@@ -28,7 +28,7 @@ from myriagate.db.migrate import upgrade
 from myriagate.db.repos import users as users_repo
 from myriagate.db.session import make_engine, make_session_factory
 from myriagate.runners import SshRunner
-from myriagate.services.uploads import SpoolWriter, files_dir
+from myriagate.services.staging.uploads import SpoolWriter, files_dir
 from myriagate.settings import Settings
 from myriagate.state_permissions import check_state_permissions, prepare_state
 from tests.integration.conftest import DevCluster

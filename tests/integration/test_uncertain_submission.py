@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from myriagate.clock import SystemClock
 from myriagate.db.models.users import User
 from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain.jobs import RenderedScript
@@ -24,9 +25,8 @@ from myriagate.domain.states import JobState
 from myriagate.ports import CommandResult, SlurmBackend
 from myriagate.profiles.loader import load_profile
 from myriagate.runners import SshConnectionPool, SshRunner
-from myriagate.services import tracking
-from myriagate.services.clock import SystemClock
-from myriagate.services.submit import SubmitRequest, submit_job
+from myriagate.services.jobs import tracking
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.slurm.cli_backend import SlurmCliBackend
 from tests.conftest import CLUSTER

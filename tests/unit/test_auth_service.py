@@ -1,4 +1,4 @@
-"""services.auth: passwords, personal tokens, web sessions, proxy-asserted identities."""
+"""services.people.auth: passwords, personal tokens, web sessions, proxy-asserted identities."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.auth import ApiToken, WebSession
 from myriagate.db.models.users import User
 from myriagate.errors import InvalidRequest, NotAuthenticated, NotFound
-from myriagate.services import auth
+from myriagate.services.people import auth
 from tests.conftest import FakeClock
 
 PASSWORD = "a long enough passphrase"  # test value

@@ -14,7 +14,7 @@ from myriagate.domain.states import JobState
 from myriagate.errors import InvalidRequest
 from myriagate.profiles.loader import load_profile
 from myriagate.profiles.models import BillingWeights, ClusterProfile, Partition
-from myriagate.services import charging
+from myriagate.services.allocations import charging
 from myriagate.settings import Settings
 from myriagate.slurm.cli_backend import SlurmCliBackend, accounted_jobs
 from myriagate.slurm.commands import SEP

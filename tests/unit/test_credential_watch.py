@@ -6,7 +6,7 @@ import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from myriagate.services.credentials import CredentialWatch
+from myriagate.services.people.credentials import CredentialWatch
 from tests.conftest import FakeClock, make_user
 
 

@@ -19,7 +19,7 @@ from myriagate.settings import Settings
 from myriagate.wiring import Gateway
 
 MARK = "[redacted]"
-TOKEN = "mgt_" + "Zk3" * 14 + "x"  # the shape services/auth.py makes: mgt_ + 43 characters
+TOKEN = "mgt_" + "Zk3" * 14 + "x"  # the shape services/people/auth.py makes: mgt_ + 43 characters
 Read = Callable[[], list[dict[str, Any]]]
 
 

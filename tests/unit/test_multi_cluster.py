@@ -15,9 +15,9 @@ from myriagate.db.repos import users as users_repo
 from myriagate.db.session import make_engine
 from myriagate.domain.states import JobState
 from myriagate.profiles.loader import load_all_profiles, load_profile
-from myriagate.services.submit import SubmitRequest, submit_job
-from myriagate.services.tracking import tick
-from myriagate.services.worker import lease_name
+from myriagate.services.jobs.tracking import tick
+from myriagate.services.runtime.worker import lease_name
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.wiring import Gateway
 from tests.conftest import CLUSTER, FakeClock

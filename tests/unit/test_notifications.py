@@ -29,8 +29,11 @@ from myriagate.errors import ConfigError, InvalidRequest
 from myriagate.notify import DeliveryFailed
 from myriagate.notify.webhooks import HttpWebhookPoster
 from myriagate.sealed_secrets import SecretSealer
-from myriagate.services import balance_watch, notice_sender, notices, transitions
-from myriagate.services.notice_sender import Channels, run_pending
+from myriagate.services.jobs import transitions
+from myriagate.services.notifications import balance_watch
+from myriagate.services.notifications import queue as notices
+from myriagate.services.notifications import sender as notice_sender
+from myriagate.services.notifications.sender import Channels, run_pending
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_notify import FakeMailer, FakeWebhookPoster
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory

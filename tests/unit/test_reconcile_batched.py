@@ -19,8 +19,8 @@ from myriagate.db.models.users import User
 from myriagate.domain.jobs import JobSpec, RenderedScript
 from myriagate.domain.states import JobState
 from myriagate.errors import SchedulerUnavailable
-from myriagate.services import tracking
-from myriagate.services.submit import SubmitRequest, submit_job
+from myriagate.services.jobs import tracking
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.slurm.cli_backend import SlurmCliBackend
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_runner import FakeRunner

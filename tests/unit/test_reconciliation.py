@@ -16,7 +16,7 @@ from myriagate.db.repos import projects as projects_repo
 from myriagate.domain.costs import Cost
 from myriagate.errors import InvalidRequest
 from myriagate.profiles.loader import load_profile
-from myriagate.services import reconciliation
+from myriagate.services.allocations import reconciliation
 from myriagate.settings import Settings
 from myriagate.slurm.usage import SacctUsage
 from tests.conftest import CLUSTER, FakeClock

@@ -17,9 +17,10 @@ from myriagate.db.repos import projects as projects_repo
 from myriagate.domain.costs import Cost
 from myriagate.errors import Conflict, InsufficientAllocation, InvalidRequest, NotFound, PermissionDenied
 from myriagate.profiles.loader import load_profile
-from myriagate.services import allocations, usage_reports
-from myriagate.services.preview import preview_job
-from myriagate.services.submit import SubmitRequest, submit_job
+from myriagate.services.allocations import grants as allocations
+from myriagate.services.allocations import reports as usage_reports
+from myriagate.services.submission.preview import preview_job
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from tests.conftest import CLUSTER, FakeClock, make_user
 from tests.fakes.fake_slurm import FakeSlurmBackendFactory

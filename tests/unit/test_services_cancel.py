@@ -13,9 +13,9 @@ from myriagate.db.models import AuditEvent, Job, User
 from myriagate.domain.jobs import JobSpec, RenderedScript
 from myriagate.domain.states import JobState
 from myriagate.errors import JobNotCancellable, NotFound, SchedulerUnavailable, SubmissionUncertain
-from myriagate.services.cancel import cancel_job
-from myriagate.services.submit import SubmitRequest, submit_job
-from myriagate.services.tracking import tick
+from myriagate.services.jobs.cancel import cancel_job
+from myriagate.services.jobs.tracking import tick
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from myriagate.db.models import Job, User
 from myriagate.domain.jobs import JobSpec, RenderedScript
 from myriagate.errors import NotFound, SchedulerUnavailable
-from myriagate.services.outputs import read_output
-from myriagate.services.submit import SubmitRequest, submit_job
-from myriagate.services.tracking import tick
+from myriagate.services.jobs.outputs import read_output
+from myriagate.services.jobs.tracking import tick
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 

@@ -25,10 +25,12 @@ from myriagate.errors import (
 )
 from myriagate.profiles.loader import load_profile
 from myriagate.profiles.models import ClusterProfile
-from myriagate.services import cancel, tracking, uploads
-from myriagate.services.staging import StagingContext, run_pending
-from myriagate.services.staging_plan import ResidencyContext, StagingRequest
-from myriagate.services.submit import SubmitRequest, submit_job
+from myriagate.services.jobs import cancel, tracking
+from myriagate.services.staging import uploads
+from myriagate.services.staging.context import StagingContext
+from myriagate.services.staging.plan import ResidencyContext, StagingRequest
+from myriagate.services.staging.step import run_pending
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
@@ -234,9 +236,7 @@ def test_storage_outside_normandy_is_refused_at_submit_and_audited(
                StagingRequest(output_patterns=["out/*"], store="paris"))  # fmt: skip
     assert session.scalar(sa.select(sa.func.count()).select_from(Job)) == 0
     assert fake_cluster.calls.get("submit", 0) == 0
-    event = session.scalars(
-        sa.select(AuditEvent).where(AuditEvent.action == "staging.refused")
-    ).one()
+    event = session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "staging.refused")).one()
     assert event.actor == str(alice.id)
     assert event.detail["endpoint"] == "paris" and event.detail["region"] == "FR-IDF"
     assert event.detail["allowed_regions"] == ["FR-NOR"]
@@ -475,8 +475,8 @@ def test_a_failed_stage_in_releases_the_allocation_hold(
     from myriagate.db.ledger import SqlLedger
     from myriagate.db.repos import projects as projects_repo
     from myriagate.domain.costs import Cost
-    from myriagate.services import allocations
-    from myriagate.services.worker import Worker, WorkerOptions, settle_step
+    from myriagate.services.allocations import grants as allocations
+    from myriagate.services.runtime.worker import Worker, WorkerOptions, settle_step
 
     alice.is_platform_admin = True
     projects_repo.add_institution(session, code="unicaen", name="Caen")
@@ -518,7 +518,7 @@ def test_a_dry_run_checks_staging_and_says_where_results_would_go(
     session: Session, session_factory: sessionmaker[Session], profile: ClusterProfile, alice: User,
     clock: FakeClock, spool: Path,
 ) -> None:  # fmt: skip
-    from myriagate.services.preview import preview_job
+    from myriagate.services.submission.preview import preview_job
 
     upload = upload_files(session, alice, spool, clock, {"data/input.csv": b"1"})
     request = SubmitRequest(script_text=SCRIPT, cluster=CLUSTER)
@@ -543,7 +543,7 @@ def test_a_dry_run_checks_staging_and_says_where_results_would_go(
 def test_uploads_no_job_took_are_purged_after_their_ttl(
     session: Session, alice: User, clock: FakeClock, spool: Path, ctx: StagingContext
 ) -> None:
-    from myriagate.services.staging import _purge_uploads
+    from myriagate.services.staging.step import _purge_uploads
 
     kept = upload_files(session, alice, spool, clock, {"a": b"1"})
     clock.advance(8 * 86400)

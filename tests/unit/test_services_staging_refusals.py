@@ -15,9 +15,10 @@ from myriagate.domain.staging import escaped, is_reserved, output_pattern, stora
 from myriagate.domain.states import JobState
 from myriagate.errors import UnsafeValue
 from myriagate.profiles.models import ClusterProfile
-from myriagate.services import uploads
-from myriagate.services.staging import StagingContext, run_pending
-from myriagate.services.staging_plan import StagingRequest
+from myriagate.services.staging import uploads
+from myriagate.services.staging.context import StagingContext
+from myriagate.services.staging.plan import StagingRequest
+from myriagate.services.staging.step import run_pending
 from myriagate.staging.outcomes import helper_error
 from myriagate.staging.remote_helper import HelperError
 from tests.conftest import FakeClock

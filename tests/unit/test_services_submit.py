@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.db.models import AuditEvent, Job, JobStateChange, User
 from myriagate.db.repos import jobs as jobs_repo
-from myriagate.domain.jobs import JobSpec, RenderedScript
+from myriagate.domain.jobs import JobSpec, RenderedScript, array_task_count
 from myriagate.domain.states import JobState
 from myriagate.errors import (
     JobSpecInvalid,
@@ -22,12 +22,8 @@ from myriagate.errors import (
     UnsafeValue,
 )
 from myriagate.profiles.loader import load_profile
-from myriagate.services.submit import (
-    REASON_UNAVAILABLE,
-    SubmitRequest,
-    array_task_count,
-    submit_job,
-)
+from myriagate.services.jobs.dispatch import REASON_UNAVAILABLE
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory

@@ -12,8 +12,8 @@ from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain.jobs import JobSpec, RenderedScript
 from myriagate.domain.states import JobState
 from myriagate.errors import BackendError, SchedulerUnavailable, SubmissionUncertain
-from myriagate.services.submit import SubmitRequest, submit_job
-from myriagate.services.tracking import DEFAULT_ACCOUNTING_LAG_S, REASON_LOOKING_AGAIN, tick
+from myriagate.services.jobs.tracking import DEFAULT_ACCOUNTING_LAG_S, REASON_LOOKING_AGAIN, tick
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 

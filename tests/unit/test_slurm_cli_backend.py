@@ -235,7 +235,7 @@ def test_an_empty_answer_with_a_slurm_error_is_unknown_not_absent(command: str, 
 
 def test_an_exit_0_accounting_answer_with_a_slurm_error_is_no_answer() -> None:
     """sacct exits 0 with "Socket timed out" and prints nothing: the jobs it did not list are
-    not gone (the lost-job clock of services/vanished.py must not start on it)."""
+    not gone (the lost-job clock of services/jobs/vanished.py must not start on it)."""
     timed_out = "sacct: error: Problem talking to the database: Socket timed out on send/recv operation\n"
     runner = FakeRunner().reply("sacct", "", timed_out)
 

@@ -26,7 +26,7 @@ from myriagate.domain.costs import Cost
 from myriagate.errors import ConfigError, InvalidRequest
 from myriagate.profiles.loader import load_profile
 from myriagate.profiles.models import ClusterProfile
-from myriagate.services import slurm_sync
+from myriagate.services.allocations import slurm_sync
 from myriagate.settings import Settings
 from myriagate.slurm import sacctmgr
 from tests.conftest import CLUSTER, FakeClock, make_user

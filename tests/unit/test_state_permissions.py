@@ -22,7 +22,7 @@ from myriagate.cli.main import app
 from myriagate.db.migrate import upgrade
 from myriagate.db.session import make_engine
 from myriagate.errors import ConfigError
-from myriagate.services.uploads import SpoolWriter, files_dir
+from myriagate.services.staging.uploads import SpoolWriter, files_dir
 from myriagate.settings import Settings, get_settings
 from myriagate.state_permissions import check_state_permissions, prepare_state, sqlite_file, state_problems
 

@@ -23,7 +23,7 @@ from myriagate.db.repos import projects as projects_repo
 from myriagate.domain.costs import Cost
 from myriagate.domain.jobs import JobSpec
 from myriagate.profiles.loader import load_profile
-from myriagate.services.holds import job_hold
+from myriagate.services.allocations.holds import job_hold
 from myriagate.settings import Settings
 from tests.conftest import CLUSTER, FakeClock, make_user
 
@@ -40,8 +40,8 @@ from myriagate.db.repos import users as users_repo
 from myriagate.db.session import make_engine, make_session_factory
 from myriagate.errors import InsufficientAllocation
 from myriagate.profiles.loader import load_profile
-from myriagate.services.clock import SystemClock
-from myriagate.services.submit import SubmitRequest, submit_job
+from myriagate.clock import SystemClock
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 

@@ -19,9 +19,10 @@ from myriagate.domain.states import JobState
 from myriagate.ports import Balance
 from myriagate.profiles.loader import load_profile
 from myriagate.profiles.models import ClusterProfile
-from myriagate.services import allocations, vanished
-from myriagate.services.submit import SubmitRequest, submit_job
-from myriagate.services.worker import Worker, WorkerOptions, settle_step
+from myriagate.services.allocations import grants as allocations
+from myriagate.services.jobs import vanished
+from myriagate.services.runtime.worker import Worker, WorkerOptions, settle_step
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeSlurmBackendFactory

@@ -21,7 +21,7 @@ from myriagate.db.session import make_engine, make_session_factory
 from myriagate.domain.webhook_rules import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from myriagate.errors import ConfigError
 from myriagate.sealed_secrets import SecretSealer
-from myriagate.services.notice_sender import Channels, run_pending
+from myriagate.services.notifications.sender import Channels, run_pending
 from tests.conftest import FakeClock, make_user
 from tests.fakes.fake_notify import FakeWebhookPoster
 from tests.unit.test_notifications import queue_failures

@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from myriagate.clock import SystemClock
 from myriagate.db.models import Job, User
 from myriagate.db.repos import leases
 from myriagate.domain.jobs import JobSpec, RenderedScript
 from myriagate.domain.states import JobState
-from myriagate.services.clock import SystemClock
-from myriagate.services.settlement import SettleResult
-from myriagate.services.submit import SubmitRequest, submit_job
-from myriagate.services.tracking import TickResult
-from myriagate.services.worker import Backoff, Worker, WorkerOptions, lease_name
+from myriagate.services.allocations.settlement import SettleResult
+from myriagate.services.jobs.tracking import TickResult
+from myriagate.services.runtime.worker import Backoff, Worker, WorkerOptions, lease_name
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory

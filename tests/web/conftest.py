@@ -25,7 +25,7 @@ from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
 from myriagate.db.session import make_engine, make_session_factory
 from myriagate.profiles.loader import load_all_profiles
-from myriagate.services import auth as auth_service
+from myriagate.services.people import auth as auth_service
 from myriagate.settings import Settings
 from myriagate.wiring import Gateway
 from tests.conftest import CLUSTER, FakeClock

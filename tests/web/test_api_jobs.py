@@ -21,8 +21,8 @@ from myriagate.db.models.audit import AuditEvent
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import User
 from myriagate.errors import SchedulerRejected
-from myriagate.services import tracking
-from myriagate.services.submit import REASON_UNAVAILABLE
+from myriagate.services.jobs import tracking
+from myriagate.services.jobs.dispatch import REASON_UNAVAILABLE
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.hostile import HOSTILE_STRINGS

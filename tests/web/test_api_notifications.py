@@ -14,8 +14,8 @@ from myriagate.db.models.users import User
 from myriagate.domain.notices import NoticeKind
 from myriagate.domain.webhook_rules import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from myriagate.sealed_secrets import SecretSealer
-from myriagate.services import notices
-from myriagate.services.notice_sender import Channels, run_pending
+from myriagate.services.notifications import queue as notices
+from myriagate.services.notifications.sender import Channels, run_pending
 from myriagate.settings import Settings
 from tests.conftest import FakeClock
 from tests.fakes.fake_notify import FakeWebhookPoster

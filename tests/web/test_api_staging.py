@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from myriagate.db.models import AuditEvent, Dataset, Job, Upload
 from myriagate.db.models.users import User
-from myriagate.services import tracking
-from myriagate.services.staging import StagingContext, run_pending
+from myriagate.services.jobs import tracking
+from myriagate.services.staging.context import StagingContext
+from myriagate.services.staging.step import run_pending
 from myriagate.wiring import Gateway
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory

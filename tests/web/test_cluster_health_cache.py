@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from myriagate.db.models.users import User
 from myriagate.errors import ConfigError
 from myriagate.ports import ClusterHealth
-from myriagate.services.cluster_health import ClusterHealthCache
+from myriagate.services.runtime.cluster_health import ClusterHealthCache
 from myriagate.web.health import cluster_health_cache
 from myriagate.wiring import Gateway
 from tests.conftest import CLUSTER

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from myriagate.db.models import Dataset, DatasetFile
 from myriagate.db.models.users import User
-from myriagate.services.staging import StagingContext
+from myriagate.services.staging.context import StagingContext
 from myriagate.wiring import Gateway
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory

@@ -20,8 +20,8 @@ from myriagate.db.models.users import User
 from myriagate.db.repos import allocations as allocations_repo
 from myriagate.db.repos import projects as projects_repo
 from myriagate.domain.costs import Cost
-from myriagate.services import tracking
-from myriagate.services.outputs import output_path
+from myriagate.services.jobs import tracking
+from myriagate.services.jobs.outputs import output_path
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.web.conftest import MakeUser

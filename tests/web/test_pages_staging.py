@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from myriagate.db.models import AuditEvent, Job, Upload, WebSession
 from myriagate.db.models.users import User
 from myriagate.errors import StagingError
-from myriagate.services.staging import StagingContext, run_pending
+from myriagate.services.staging.context import StagingContext
+from myriagate.services.staging.step import run_pending
 from myriagate.wiring import Gateway
 from tests.conftest import FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory

@@ -40,7 +40,7 @@ from myriagate.db.models.users import User
 from myriagate.logs import configure_logging
 from myriagate.notify.channels import mailer_from, webhook_poster_from
 from myriagate.sealed_secrets import SecretSealer
-from myriagate.services.notice_sender import Channels, run_pending
+from myriagate.services.notifications.sender import Channels, run_pending
 from myriagate.settings import Settings
 from tests.conftest import FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory

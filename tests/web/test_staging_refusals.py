@@ -467,7 +467,7 @@ def test_a_job_output_is_served_as_a_sandboxed_attachment(
     alice: User, auth_client: AuthClient, fake_cluster: FakeCluster, backends: FakeSlurmBackendFactory,
     gateway: Any, clock: FakeClock,
 ) -> None:  # fmt: skip
-    from myriagate.services import tracking
+    from myriagate.services.jobs import tracking
 
     client = auth_client(alice)
     job = client.post("/api/v1/jobs", json={"script": "#!/bin/bash\n#SBATCH --time=00:05:00\necho hi\n"})

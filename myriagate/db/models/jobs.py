@@ -40,7 +40,7 @@ class Job(Base):
     slurm_state: Mapped[str | None] = mapped_column(sa.String(64))
     reason: Mapped[str | None] = mapped_column(sa.Text)
     # JobStatus.fingerprint of the last poll answer applied: a tick compares only this. While
-    # Slurm does not know the job, "missing:<epoch s>" of the first clean miss (services.vanished).
+    # Slurm does not know the job, "missing:<epoch s>" of the first clean miss (services.jobs.vanished).
     status_fingerprint: Mapped[str | None] = mapped_column(sa.String(32))
     exit_code: Mapped[int | None]
     signal: Mapped[int | None]
@@ -54,7 +54,7 @@ class Job(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     array_task_count: Mapped[int | None]
     # True while the job has outputs to copy to storage: Slurm's COMPLETED then moves it to
-    # staging_out, not completed (services.staging finishes it).
+    # staging_out, not completed (services.staging.step finishes it).
     stage_out: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     submitted_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]

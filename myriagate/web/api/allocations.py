@@ -1,6 +1,6 @@
 """Allocations: balances, ledger history, grants and adjustments, periods, quotas, usage reports.
 
-Who may see and change what is decided in ``services.allocations`` (docs/allocations.md): an
+Who may see and change what is decided in ``services.allocations.grants`` (docs/allocations.md): an
 allocation the caller may not see answers 404 like a missing one; one they see but may not
 change answers 403. Amounts come in hours and go out both as exact integer seconds and as
 hours for people. Every change is audited by the service, in the transaction of the change.
@@ -17,8 +17,10 @@ from fastapi import APIRouter, Query, Response
 
 from myriagate.domain.costs import Cost, hours_to_seconds
 from myriagate.errors import FieldError, InvalidRequest, NotFound
-from myriagate.services import allocation_views, allocations, usage_reports
-from myriagate.services.holds import Estimate
+from myriagate.services.allocations import grants as allocations
+from myriagate.services.allocations import reports as usage_reports
+from myriagate.services.allocations import views as allocation_views
+from myriagate.services.allocations.holds import Estimate
 from myriagate.web.api.schemas import (
     AdjustmentIn,
     AllocationOut,

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from myriagate.services.cluster_health import ClusterHealthCache
+from myriagate.services.runtime.cluster_health import ClusterHealthCache
 from myriagate.web.api.schemas import ClusterDetail, ClusterHealthOut, ClusterOut, PartitionOut
 from myriagate.web.api.staging_schemas import StorageEndpointOut
 from myriagate.web.deps import CurrentUser, GatewayDep

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from myriagate.services import datasets as datasets_service
+from myriagate.services.staging import datasets as datasets_service
 from myriagate.web.api.staging_schemas import (
     DatasetDetail,
     DatasetFileOut,

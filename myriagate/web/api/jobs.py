@@ -16,13 +16,15 @@ from fastapi.responses import PlainTextResponse
 
 from myriagate.domain.states import JobState
 from myriagate.errors import FieldError, InvalidRequest, NotFound, ProfileViolation
-from myriagate.services import authz, jobs_query, staging_plan
-from myriagate.services.cancel import cancel_job
-from myriagate.services.outputs import output_path, read_output
-from myriagate.services.preview import preview_job
-from myriagate.services.staging_plan import StagingRequest
-from myriagate.services.submit import SubmitRequest, submit_job
-from myriagate.services.templates import TemplateCatalog
+from myriagate.services.common import authz
+from myriagate.services.jobs import queries as jobs_query
+from myriagate.services.jobs.cancel import cancel_job
+from myriagate.services.jobs.outputs import output_path, read_output
+from myriagate.services.jobs.templates import TemplateCatalog
+from myriagate.services.staging import plan as staging_plan
+from myriagate.services.staging.plan import StagingRequest
+from myriagate.services.submission.preview import preview_job
+from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.web.api.allocations import estimate_out
 from myriagate.web.api.schemas import (
     DryRunOut,

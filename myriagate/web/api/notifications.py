@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from myriagate.domain.notices import NoticeKind
 from myriagate.sealed_secrets import SecretSealer
-from myriagate.services import notices
+from myriagate.services.notifications import queue as notices
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession, SettingsDep
 from myriagate.web.problems import problem_responses
 from myriagate.web.routing import ReleasingRoute

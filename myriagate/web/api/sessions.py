@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from myriagate.errors import NotAuthenticated
-from myriagate.services import auth as auth_service
+from myriagate.services.people import auth as auth_service
 from myriagate.web import auth
 from myriagate.web.api.schemas import LoginIn, SessionOut
 from myriagate.web.deps import ClockDep, CurrentIdentity, DbSession, SettingsDep

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from myriagate.services.templates import TemplateCatalog, TemplateMeta
+from myriagate.services.jobs.templates import TemplateCatalog, TemplateMeta
 from myriagate.web.api.schemas import TemplateDetail, TemplateOut, TemplateParameterOut
 from myriagate.web.deps import CurrentUser, GatewayDep
 from myriagate.web.problems import problem_responses

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from myriagate.services import auth as auth_service
+from myriagate.services.people import auth as auth_service
 from myriagate.web.api.schemas import TokenCreated, TokenIn, TokenOut
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession, LoginIdentity, SettingsDep
 from myriagate.web.problems import problem_responses

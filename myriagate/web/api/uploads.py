@@ -15,7 +15,7 @@ from fastapi import APIRouter, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from myriagate.errors import FieldError, InvalidRequest, UnsafeValue
-from myriagate.services import uploads
+from myriagate.services.staging import uploads
 from myriagate.web.api.staging_schemas import UploadCreated, UploadFileOut, UploadOut
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession, GatewayDep
 from myriagate.web.problems import problem_responses

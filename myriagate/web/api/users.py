@@ -1,7 +1,7 @@
 """``/users``: list, create, show and change users, and manage their memberships.
 
 University admins see their institution's users and manage memberships of their
-institution's projects; platform admins do everything (``services.people`` decides). A user
+institution's projects; platform admins do everything (``services.people.users`` decides). A user
 the caller may not see answers 404, like a missing one.
 """
 
@@ -12,7 +12,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from myriagate.services import authz, people
+from myriagate.services.common import authz
+from myriagate.services.people import users as people
 from myriagate.web.api.schemas import MembershipIn, MembershipOut, UserIn, UserOut, UserPatch
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession
 from myriagate.web.problems import problem_responses

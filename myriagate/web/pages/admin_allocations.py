@@ -1,7 +1,7 @@
 """Allocations for admins: institutions and their quotas, projects and their grants, and one
 allocation's ledger history (also open to the project's members, as in the API).
 
-Every change goes through ``services.allocations`` (which checks who may do it, audits it and
+Every change goes through ``services.allocations.grants`` (which checks who may do it, audits it and
 leaves nothing changed on refusal), exactly as the JSON API does.
 """
 
@@ -14,7 +14,10 @@ from fastapi import APIRouter, Request, Response
 
 from myriagate.domain.costs import Cost, hours_to_seconds
 from myriagate.errors import FieldError, InvalidRequest, MyriagateError, NotFound
-from myriagate.services import admin_views, allocation_views, allocations, authz
+from myriagate.services.allocations import grants as allocations
+from myriagate.services.allocations import views as allocation_views
+from myriagate.services.common import authz
+from myriagate.services.people import directory as admin_views
 from myriagate.web.deps import ClockDep, DbSession, GatewayDep
 from myriagate.web.pages.deps import PageContext, PageUser, require_roles
 from myriagate.web.pages.forms import errors_by_field, form_fields, see_other

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from myriagate.services import admin_views, dashboard
+from myriagate.services import dashboard
+from myriagate.services.people import directory as admin_views
 from myriagate.web.deps import DbSession, GatewayDep
 from myriagate.web.health import cluster_health_of
 from myriagate.web.pages.deps import PageUser, require_roles

@@ -1,6 +1,6 @@
 """Usage reports per month: a table, a bar chart drawn as SVG on the server, and CSV export.
 
-Rows come from ``services.usage_reports`` and are filtered there to what the reader may see
+Rows come from ``services.allocations.reports`` and are filtered there to what the reader may see
 (members their projects, university admins their institution, platform admins everything),
 as ``GET /api/v1/reports/usage`` does.
 """
@@ -11,7 +11,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 
-from myriagate.services import usage_reports
+from myriagate.services.allocations import reports as usage_reports
 from myriagate.web.deps import ClockDep, DbSession
 from myriagate.web.downloads import attachment_headers
 from myriagate.web.pages.charts import bar_chart

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from myriagate.domain.states import FINAL_STATES, JobState
-from myriagate.services import dashboard, jobs_query
+from myriagate.services import dashboard
+from myriagate.services.jobs import queries as jobs_query
 from myriagate.web.deps import ClockDep, DbSession
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.rendering import render

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from myriagate.services import datasets as datasets_service
+from myriagate.services.staging import datasets as datasets_service
 from myriagate.web.deps import DbSession, GatewayDep
 from myriagate.web.downloads import attachment_headers
 from myriagate.web.pages.deps import PageUser

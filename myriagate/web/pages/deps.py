@@ -17,8 +17,8 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from myriagate.errors import PermissionDenied
-from myriagate.services import authz
-from myriagate.services.auth import User
+from myriagate.services.common import authz
+from myriagate.services.people.auth import User
 from myriagate.web import auth
 from myriagate.web.deps import DbSession, SettingsDep
 

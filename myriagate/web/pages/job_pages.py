@@ -9,10 +9,12 @@ from fastapi import APIRouter, Request, Response
 
 from myriagate.domain.states import JobState
 from myriagate.errors import FieldError, InvalidRequest, MyriagateError
-from myriagate.services import authz, dashboard, jobs_query
-from myriagate.services.auth import User
-from myriagate.services.cancel import cancel_job
-from myriagate.services.outputs import Stream, output_path, read_output
+from myriagate.services import dashboard
+from myriagate.services.common import authz
+from myriagate.services.jobs import queries as jobs_query
+from myriagate.services.jobs.cancel import cancel_job
+from myriagate.services.jobs.outputs import Stream, output_path, read_output
+from myriagate.services.people.auth import User
 from myriagate.web.deps import ClockDep, DbSession, GatewayDep
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.forms import see_other

@@ -3,7 +3,7 @@
 Login is a form post of username and local password. The login form has no session yet, so
 its CSRF protection is a double-submit token: a random value in a short-lived cookie and in
 a hidden field, which must match (a foreign site can make a browser post, not read the
-cookie). A successful login opens a web session with ``services.auth`` (the same sessions as
+cookie). A successful login opens a web session with ``services.people.auth`` (the same sessions as
 ``POST /api/v1/sessions``) and sets its cookie; logout deletes it on the server.
 """
 
@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from myriagate.errors import CsrfRejected, NotAuthenticated
-from myriagate.services import auth as auth_service
+from myriagate.services.people import auth as auth_service
 from myriagate.web import auth, i18n
 from myriagate.web.deps import ClockDep, DbSession, SettingsDep
 from myriagate.web.pages.deps import PageUser

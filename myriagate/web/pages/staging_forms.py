@@ -22,8 +22,8 @@ from starlette.datastructures import UploadFile
 
 from myriagate.errors import FieldError, InvalidRequest, NotFound
 from myriagate.profiles.models import ClusterProfile, Storage
-from myriagate.services import uploads
-from myriagate.services.auth import User
+from myriagate.services.people.auth import User
+from myriagate.services.staging import uploads
 
 INPUT_FIELDS = ("inputs", "inputs_dir")  # the file picker and the directory picker
 CHUNK_BYTES = 1 << 20

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from myriagate.domain.states import JobState
 from myriagate.errors import NotFound
 from myriagate.profiles.models import ClusterProfile
-from myriagate.services import datasets as datasets_service
-from myriagate.services import uploads
-from myriagate.services.auth import User
+from myriagate.services.people.auth import User
+from myriagate.services.staging import datasets as datasets_service
+from myriagate.services.staging import uploads
 from myriagate.web.pages.staging_forms import PlannedFile, StoreChoice, store_choice
 
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from myriagate.errors import FieldError, InvalidRequest, MyriagateError, ResidencyViolation
-from myriagate.services.templates import TemplateCatalog, TemplateMeta
+from myriagate.services.jobs.templates import TemplateCatalog, TemplateMeta
 from myriagate.web.api import jobs as jobs_api
 from myriagate.web.api.schemas import DryRunOut, JobOut, JobSubmit
 from myriagate.web.deps import ClockDep, DbSession, GatewayDep

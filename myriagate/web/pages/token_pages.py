@@ -1,5 +1,5 @@
 """Personal API tokens: create (the secret shown once, with the ``myriagate login`` line to
-copy) and revoke, through ``services.auth`` as ``/api/v1/tokens`` does."""
+copy) and revoke, through ``services.people.auth`` as ``/api/v1/tokens`` does."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
 from myriagate.errors import InvalidRequest
-from myriagate.services import auth as auth_service
+from myriagate.services.people import auth as auth_service
 from myriagate.web.api.schemas import TokenIn
 from myriagate.web.deps import ClockDep, DbSession, SettingsDep
 from myriagate.web.pages.deps import PageUser

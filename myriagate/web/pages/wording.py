@@ -64,7 +64,7 @@ STATE_EXPLANATIONS: dict[str, str] = {
     "endpoint and their checksums checked",
 }
 
-# The staging worker's reasons (services/staging.py, staging_transfers.py) as patterns: the
+# The staging worker's reasons (services/staging/step.py, staging_transfers.py) as patterns: the
 # named groups fill the message's placeholders. The job's own words follow in the detail.
 _STAGING_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (

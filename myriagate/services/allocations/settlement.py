@@ -1,0 +1,467 @@
+"""Settlement, a worker step: charge what finished jobs really used, release what they held.
+
+Each run, for one cluster:
+
+1. **Vanished holds**: the hold of a job that never reached Slurm (refused at submit, or
+   cancelled while submitting and not found by reconciliation) or whose job row is gone is
+   released, all in one transaction. A job still ``submitting`` keeps its hold: tracking
+   resolves it first.
+2. **Finished gateway jobs with an open hold** (a ``hold`` entry closed by neither a
+   ``release`` nor a ``charge``), read once per run (ids only, no ORM objects), then in
+   chunks of ``BATCH``: one ``accounting()`` call (sacct) for the chunk, outside any
+   transaction; then one ``close_many`` (charge the jobs that ran, every run of a requeued
+   job and every array task; release those that never ran) and one commit. A crash before
+   that commit leaves the chunk as it was; after it, the chunk is done.
+3. **The outside-jobs sweep** (at most every ``sweep_every_s``): one sacct call by account
+   and time window, reading no free-text field; each ended Slurm job that is not the
+   gateway's (its id is unknown and its comment, asked separately by job id, is not the tag of
+   one of our jobs) is charged once per Slurm job id. A charge above
+   ``outside_confirm_core_seconds`` is made only when a second, narrow sacct (these ids, that
+   account) reports the same job with the same cost (docs/slurm.md).
+
+Every ledger operation is idempotent per (job, kind) or (Slurm job id, kind), so a crash
+anywhere, a retry, or two workers doing the same work never counts twice. Work is claimed
+through a database lease per cluster (``settle:<cluster>``, ``sweep:<cluster>``), so several
+workers and gateway instances on one database do not duplicate sacct calls either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from uuid import UUID
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.orm import Session, aliased
+
+from myriagate.db.ledger import Closed, Hold, SettleItem
+from myriagate.db.models.allocations import Allocation, EntryKind, LedgerEntry
+from myriagate.db.models.jobs import Job
+from myriagate.db.models.users import Project
+from myriagate.db.repos import allocations as allocations_repo
+from myriagate.db.repos import leases
+from myriagate.domain.costs import Cost
+from myriagate.domain.jobs import TAG_PREFIX, JobUsage
+from myriagate.domain.states import FINAL_STATES, JobState
+from myriagate.errors import BackendError
+from myriagate.ports import Clock, Ledger, SlurmBackend, SlurmBackendFactory
+from myriagate.profiles.models import ClusterProfile
+from myriagate.services.allocations import charging
+
+log = structlog.get_logger(__name__)
+
+# A job's hold is over once it has a release (never ran) or a charge (settled).
+_CLOSING = (EntryKind.RELEASE, EntryKind.CHARGE)
+BATCH = 2000  # jobs per accounting call (sacct --jobs=…, ~16 kB of ids) and per transaction
+MAX_PER_RUN = 50_000  # finished jobs settled per run at most; the next run goes on
+# Outside jobs charged per sweep at most (one commit each): a first sweep over days of a busy
+# account would otherwise hold the worker's tick for many seconds; the next sweep goes on.
+OUTSIDE_PER_RUN = 500
+DEFAULT_SWEEP_EVERY_S = 60.0
+# How far back the sweep looks: overlapping windows are harmless (charges are once per id)
+# and cover a worker that was down for a while.
+DEFAULT_SWEEP_WINDOW_S = 2 * 86400.0
+# An outside charge above this many core- (or GPU-) seconds waits for a second, narrow sacct
+# to confirm the job in that account (MYRIAGATE_OUTSIDE_CONFIRM_CORE_SECONDS).
+DEFAULT_OUTSIDE_CONFIRM_CORE_SECONDS = 3600
+
+
+class SettlingLedger(Ledger, Protocol):
+    """The Ledger port plus the charge of a job submitted outside the gateway."""
+
+    def charge_outside(self, allocation_id: UUID, slurm_job_id: str, actual: Cost) -> object: ...
+
+    def close_many(
+        self,
+        settle: Iterable[SettleItem],
+        *,
+        release: Iterable[UUID] = (),
+        holds: Mapping[UUID, Hold] | None = None,
+    ) -> Closed: ...
+
+    def release_many(self, job_ids: Iterable[UUID]) -> int: ...
+
+
+LedgerFactory = Callable[[Session], SettlingLedger]
+
+
+@dataclass(frozen=True)
+class SettleResult:
+    settled: int = 0
+    released: int = 0
+    outside_charged: int = 0
+    error: str | None = None
+
+    @property
+    def changed(self) -> int:
+        return self.settled + self.released + self.outside_charged
+
+
+def settle(
+    session: Session,
+    *,
+    cluster: str,
+    profile: ClusterProfile,
+    backends: SlurmBackendFactory,
+    ledger: LedgerFactory,
+    clock: Clock,
+    lease_s: float = 30.0,
+    sweep_every_s: float = DEFAULT_SWEEP_EVERY_S,
+    sweep_window_s: float = DEFAULT_SWEEP_WINDOW_S,
+    outside_confirm_core_seconds: int = DEFAULT_OUTSIDE_CONFIRM_CORE_SECONDS,
+) -> SettleResult:
+    """One settlement run for ``cluster``; commits its own work, chunk by chunk."""
+    holder = f"settle:{uuid.uuid4().hex[:8]}"
+    if not leases.acquire(
+        session, f"settle:{cluster}", holder, now=clock.now(), ttl=timedelta(seconds=lease_s)
+    ):
+        return SettleResult()  # another worker is settling this cluster right now
+    lease = timedelta(seconds=lease_s)
+    renewed = [clock.now()]
+
+    def keep_lease() -> bool:
+        # Renewed between chunks once a third of it has passed: a long run keeps its claim,
+        # and a run that lost it (it stalled past the lease) stops.
+        if clock.now() - renewed[0] < lease / 3:
+            return True
+        renewed[0] = clock.now()
+        return leases.acquire(session, f"settle:{cluster}", holder, now=renewed[0], ttl=lease)
+
+    try:
+        # A lease nobody renews is a rate limit shared by every worker: one sweep per period.
+        # The searches that scan the whole ledger (orphan holds, outside jobs) go at that pace.
+        sweep_holder = f"sweep:{uuid.uuid4().hex[:8]}"
+        ttl = timedelta(seconds=sweep_every_s)
+        sweep_now = leases.acquire(session, f"sweep:{cluster}", sweep_holder, now=clock.now(), ttl=ttl)
+        released = release_vanished(session, cluster=cluster, ledger=ledger, orphans=sweep_now)
+        settled, never_ran = settle_finished(
+            session, cluster=cluster, profile=profile, backends=backends, ledger=ledger, keep_lease=keep_lease
+        )
+        outside = 0
+        if sweep_now:
+            now = clock.now()
+            outside = sweep_outside(
+                session, cluster=cluster, profile=profile, backends=backends, ledger=ledger,
+                since=now - timedelta(seconds=sweep_window_s), until=now,
+                confirm_above=outside_confirm_core_seconds,
+            )  # fmt: skip
+    except BackendError as exc:
+        session.rollback()
+        log.warning("settlement.backend_error", cluster=cluster, error=exc.code, detail=exc.detail)
+        return SettleResult(error=exc.code)
+    except BaseException:
+        # Whatever was half done is undone before the lease release below commits.
+        session.rollback()
+        raise
+    finally:
+        leases.release(session, f"settle:{cluster}", holder)
+    result = SettleResult(settled=settled, released=released + never_ran, outside_charged=outside)
+    if result.changed:
+        log.info("settlement.run", cluster=cluster, **result.__dict__)
+    return result
+
+
+def _open_holds(cluster: str, *columns: Any) -> sa.Select[Any]:
+    """``columns`` of the gateway jobs of ``cluster`` whose hold was neither settled nor released."""
+    released = aliased(LedgerEntry)  # any entry closing the hold
+    return (
+        sa.select(*columns)
+        .select_from(Job)
+        .join(LedgerEntry, sa.and_(LedgerEntry.job_id == Job.id, LedgerEntry.kind == EntryKind.HOLD))
+        .where(Job.cluster == cluster)
+        .where(~sa.exists().where(released.job_id == LedgerEntry.job_id, released.kind.in_(_CLOSING)))
+    )
+
+
+def release_vanished(session: Session, *, cluster: str, ledger: LedgerFactory, orphans: bool = True) -> int:
+    """Release the holds of jobs that ended without ever reaching Slurm, and (``orphans``)
+    of jobs whose row is gone, which takes a scan of the open holds."""
+    gone = session.execute(
+        _open_holds(cluster, Job.id)
+        .where(Job.state.in_(FINAL_STATES), Job.slurm_job_id.is_(None))
+        # Cancelled while submitting: it may still reach Slurm until reconciliation says no.
+        .where(sa.or_(Job.state != JobState.CANCELLED, Job.reconciled_at.is_not(None)))
+        .limit(BATCH)
+    ).all()
+    job_ids = [job_id for (job_id,) in gone]
+    if orphans:
+        job_ids += _orphan_holds(session, cluster)
+    if not job_ids:
+        session.commit()  # end the read transaction
+        return 0
+    released = ledger(session).release_many(job_ids)
+    session.commit()
+    if released:
+        log.info("allocation.release", jobs=released, why="never reached Slurm")
+    return released
+
+
+def _orphan_holds(session: Session, cluster: str) -> list[UUID]:
+    """Open holds whose job row no longer exists, on allocations of this cluster's projects."""
+    released = aliased(LedgerEntry)
+    stmt = (
+        sa.select(LedgerEntry.job_id)
+        .join(Allocation, Allocation.id == LedgerEntry.allocation_id)
+        .join(Project, Project.id == Allocation.project_id)
+        .outerjoin(Job, Job.id == LedgerEntry.job_id)
+        .where(LedgerEntry.kind == EntryKind.HOLD, Project.cluster == cluster, Job.id.is_(None))
+        .where(~sa.exists().where(released.job_id == LedgerEntry.job_id, released.kind.in_(_CLOSING)))
+        .limit(BATCH)
+    )
+    return [job_id for job_id in session.scalars(stmt) if job_id is not None]
+
+
+def settle_finished(
+    session: Session,
+    *,
+    cluster: str,
+    profile: ClusterProfile,
+    backends: SlurmBackendFactory,
+    ledger: LedgerFactory,
+    keep_lease: Callable[[], bool] | None = None,
+) -> tuple[int, int]:
+    """Settle finished jobs, ``BATCH`` per sacct call and per transaction; returns (settled,
+    released as never run). Reads plain rows (id, Slurm id, partition), never Job objects."""
+    columns = (Job.id, Job.slurm_job_id, Job.partition)
+    columns += (LedgerEntry.allocation_id, LedgerEntry.core_seconds, LedgerEntry.gpu_seconds)  # type: ignore[assignment]
+    finished = session.execute(
+        _open_holds(cluster, *columns)
+        .where(Job.state.in_(FINAL_STATES), Job.slurm_job_id.is_not(None))
+        .limit(MAX_PER_RUN)
+    ).all()
+    session.commit()  # no transaction stays open while sacct runs
+    backend = backends.for_service()
+    with _collector_paused():
+        return _settle_chunks(session, cluster, profile, backend, ledger, finished, keep_lease)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for one bounded settlement run.
+
+    A run allocates hundreds of thousands of short-lived, acyclic objects (parsed sacct
+    fields, rows, ledger values); the collector's generation scans over them cost about a
+    third of the run and free nothing reference counting has not freed already. It is
+    resumed at the end, whatever happens.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _settle_chunks(
+    session: Session,
+    cluster: str,
+    profile: ClusterProfile,
+    backend: SlurmBackend,
+    ledger: LedgerFactory,
+    finished: Sequence[Any],
+    keep_lease: Callable[[], bool] | None,
+) -> tuple[int, int]:
+    settled = never_ran = 0
+    for start in range(0, len(finished), BATCH):
+        if start and keep_lease is not None and not keep_lease():
+            log.info("settlement.lease_lost", cluster=cluster, left=len(finished) - start)
+            break
+        rows = finished[start : start + BATCH]
+        chunk = {slurm_job_id: (job_id, partition) for job_id, slurm_job_id, partition, *_ in rows}
+        holds = {row[0]: Hold(row[3], row[4], row[5]) for row in rows}
+        usage = backend.accounting(list(chunk))
+        charge, release = _plan(profile, chunk, usage)
+        closed = ledger(session).close_many(charge, release=release, holds=holds)
+        session.commit()
+        settled += closed.settled
+        never_ran += closed.released
+        log.info("settlement.chunk", cluster=cluster, jobs=len(chunk), settled=closed.settled,
+                 released=closed.released, waiting=len(chunk) - len(charge) - len(release))  # fmt: skip
+    return settled, never_ran
+
+
+def _plan(
+    profile: ClusterProfile, jobs: dict[str, tuple[UUID, str | None]], usage: dict[str, JobUsage]
+) -> tuple[list[SettleItem], list[UUID]]:
+    """What to charge and what to release, from sacct's answer (pure, no I/O)."""
+    charge: list[SettleItem] = []
+    release: list[UUID] = []
+    rates: dict[str | None, charging.Rate] = {}
+    for slurm_job_id, (job_id, partition) in jobs.items():
+        used = usage.get(slurm_job_id)
+        if used is None or used.state is None or not used.state.is_final:
+            # Accounting lags behind the controller (or lost the record), or a requeued job
+            # waits to run again: try next time.
+            continue
+        if _never_ran(used):
+            release.append(job_id)
+            continue
+        if partition not in rates:
+            rates[partition] = charging.rate_on(profile, used, partition)
+        charge.append(SettleItem(job_id, rates[partition].cost(charging.runs_of(used))))
+    return charge, release
+
+
+def _never_ran(usage: JobUsage) -> bool:
+    """No run of the job held anything for any time (cancelled while pending, say)."""
+    return all(run.elapsed_s == 0 or run.alloc_cpus == 0 for run in charging.runs_of(usage))
+
+
+def sweep_outside(
+    session: Session,
+    *,
+    cluster: str,
+    profile: ClusterProfile,
+    backends: SlurmBackendFactory,
+    ledger: LedgerFactory,
+    since: datetime,
+    until: datetime,
+    confirm_above: int = DEFAULT_OUTSIDE_CONFIRM_CORE_SECONDS,
+) -> int:
+    """Charge the jobs of the cluster's project accounts that the gateway did not submit."""
+    accounts = sorted(session.scalars(sa.select(Project.slurm_account).where(Project.cluster == cluster)))
+    if not accounts:
+        return 0
+    backend = backends.for_service()
+    found = backend.accounting_by_accounts(accounts, since, until)
+    ours = _ours_by_id(session, cluster, found)
+    outside = [u for u in found if u.slurm_job_id.split("_", 1)[0] not in ours]
+    already = _charged_outside(session, cluster, [u.slurm_job_id for u in outside])
+    due = [
+        u for u in outside if u.slurm_job_id not in already and u.account is not None and not _never_ran(u)
+    ]
+    planned: list[tuple[JobUsage, UUID, Cost]] = []
+    for index, used in enumerate(due):
+        assert used.account is not None  # filtered above
+        if len(planned) == OUTSIDE_PER_RUN:
+            log.info("settlement.outside_deferred", cluster=cluster, left=len(due) - index)
+            break
+        at = used.started_at or used.ended_at or until
+        allocation = allocations_repo.allocation_at(session, cluster, used.account, at)
+        if allocation is None:
+            log.warning(
+                "settlement.outside_no_allocation", slurm_job_id=used.slurm_job_id, account=used.account
+            )
+            continue
+        planned.append((used, allocation.id, charging.actual_on(profile, used, None)))
+    session.commit()  # no transaction stays open while sacct runs
+    if not planned:
+        return 0
+    comments = backend.comments([used.slurm_job_id for used, _, _ in planned])
+    planned = _not_tagged_ours(session, cluster, planned, comments)
+    big = [(used, actual) for used, _, actual in planned if _above(actual, confirm_above)]
+    confirmed = _confirmed(backend, profile, big, since, until)
+    charged = 0
+    for used, allocation_id, actual in planned:
+        if _above(actual, confirm_above) and confirmed.get(used.slurm_job_id) != actual:
+            log.warning("settlement.outside_unconfirmed", slurm_job_id=used.slurm_job_id,
+                        account=used.account, core_seconds=actual.core_seconds,
+                        confirmed=str(confirmed.get(used.slurm_job_id)))  # fmt: skip
+            continue
+        ledger(session).charge_outside(allocation_id, used.slurm_job_id, actual)
+        session.commit()
+        charged += 1
+        log.info("allocation.charge_outside", slurm_job_id=used.slurm_job_id, account=used.account,
+                 user=used.user, core_seconds=actual.core_seconds)  # fmt: skip
+    return charged
+
+
+def _above(cost: Cost, limit: int) -> bool:
+    return max(cost.core_seconds, cost.gpu_seconds) > limit
+
+
+def _confirmed(
+    backend: SlurmBackend,
+    profile: ClusterProfile,
+    big: Sequence[tuple[JobUsage, Cost]],
+    since: datetime,
+    until: datetime,
+) -> dict[str, Cost]:
+    """What a narrow sacct (these ids, in their own account, same window) says each job cost.
+
+    One call per account. The sweep's line of a job is checked shape by shape, but a charge
+    this large is only made when accounting, asked about exactly that job and account, agrees.
+    """
+    by_account: dict[str, list[str]] = {}
+    for used, _ in big:
+        assert used.account is not None
+        by_account.setdefault(used.account, []).append(used.slurm_job_id)
+    costs: dict[str, Cost] = {}
+    for account, ids in sorted(by_account.items()):
+        for chunk in _chunks(ids):
+            for usage in backend.accounting_by_accounts([account], since, until, slurm_job_ids=chunk):
+                if usage.account == account and usage.slurm_job_id in chunk:
+                    costs[usage.slurm_job_id] = charging.actual_on(profile, usage, None)
+    return costs
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), BATCH):
+        yield items[start : start + BATCH]
+
+
+def _ours_by_id(session: Session, cluster: str, found: Sequence[JobUsage]) -> set[str]:
+    """The Slurm job (or array parent) ids among ``found`` that are gateway jobs."""
+    parents = sorted({u.slurm_job_id.split("_", 1)[0] for u in found})
+    ours: set[str] = set()
+    for chunk in _chunks(parents):
+        ours.update(
+            str(i)
+            for i in session.scalars(
+                sa.select(Job.slurm_job_id).where(Job.cluster == cluster, Job.slurm_job_id.in_(chunk))
+            )
+        )
+    return ours
+
+
+def _not_tagged_ours(
+    session: Session,
+    cluster: str,
+    planned: list[tuple[JobUsage, UUID, Cost]],
+    comments: Mapping[str, str],
+) -> list[tuple[JobUsage, UUID, Cost]]:
+    """Drop the jobs whose comment is the tag of a gateway job without a Slurm id yet (its
+    sbatch reply was lost: reconciliation will find it) and those whose comment is unknown
+    (asked again at the next sweep). A tag copied onto another job does not count, since the
+    tagged gateway job then has a different id."""
+    tags = sorted({c for c in comments.values() if c.startswith(TAG_PREFIX)})
+    tag_ids: dict[str, str | None] = {}
+    for chunk in _chunks(tags):
+        for tag, slurm_job_id in session.execute(
+            sa.select(Job.tag, Job.slurm_job_id).where(Job.cluster == cluster, Job.tag.in_(chunk))
+        ):
+            tag_ids[tag] = slurm_job_id
+    session.commit()
+    out = []
+    for item in planned:
+        slurm_job_id = item[0].slurm_job_id
+        if slurm_job_id not in comments:
+            log.warning("settlement.outside_comment_unknown", slurm_job_id=slurm_job_id)
+            continue
+        comment = comments[slurm_job_id]
+        if comment in tag_ids and tag_ids[comment] in (None, slurm_job_id.split("_", 1)[0]):
+            continue
+        out.append(item)
+    return out
+
+
+def _charged_outside(session: Session, cluster: str, slurm_job_ids: list[str]) -> set[str]:
+    """Which of these Slurm jobs of ``cluster`` the sweep charged already (skip the no-op)."""
+    charged: set[str] = set()
+    for chunk in _chunks(sorted(set(slurm_job_ids))):
+        stmt = (
+            sa.select(LedgerEntry.slurm_job_id)
+            .join(Allocation, Allocation.id == LedgerEntry.allocation_id)
+            .join(Project, Project.id == Allocation.project_id)
+            .where(Project.cluster == cluster, LedgerEntry.kind == EntryKind.CHARGE)
+            .where(LedgerEntry.slurm_job_id.in_(chunk))
+        )
+        charged.update(str(i) for i in session.scalars(stmt))
+    return charged

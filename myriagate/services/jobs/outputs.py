@@ -1,0 +1,75 @@
+"""Reading the end of a job's output or error file, as the job's own login."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+import structlog
+from sqlalchemy.orm import Session
+
+from myriagate.db.models.jobs import Job
+from myriagate.db.models.users import User
+from myriagate.db.repos import jobs as jobs_repo
+from myriagate.db.session import release_connection
+from myriagate.domain.outputs import resolve_output_path
+from myriagate.errors import NotFound
+from myriagate.ports import SlurmBackendFactory
+from myriagate.services.common import authz
+from myriagate.services.jobs.dispatch import known_work_dir
+
+log = structlog.get_logger(__name__)
+
+Stream = Literal["output", "error"]
+DEFAULT_MAX_BYTES = 65536
+
+
+def output_path(job: Job, stream: Stream = "output", array_task_id: int | None = None) -> str | None:
+    """The file Slurm writes ``stream`` to, or None while it cannot be known (no Slurm id yet).
+
+    For an array job, ``array_task_id`` picks one task's file (``%A``/``%a`` in the pattern).
+    """
+    if job.slurm_job_id is None or job.work_dir is None:
+        return None
+    # Slurm writes stderr with stdout unless --error was given; None means Slurm's default.
+    pattern = job.output_pattern if stream == "output" else (job.error_pattern or job.output_pattern)
+    # For an array task Slurm's %j is the task's own numeric id, which the gateway does not
+    # keep; the parent id stands in (Slurm's default pattern for arrays uses %A_%a anyway).
+    return resolve_output_path(
+        pattern,
+        work_dir=job.work_dir,
+        slurm_job_id=job.slurm_job_id.partition("_")[0],
+        array_job_id=job.slurm_job_id if array_task_id is not None else None,
+        array_task_id=array_task_id,
+        job_name=job.job_name or "sbatch",  # sbatch's name for an unnamed script read on stdin
+        login=job.cluster_login,
+    )
+
+
+def read_output(
+    session: Session,
+    *,
+    job_id: uuid.UUID,
+    user: User,
+    backends: SlurmBackendFactory,
+    stream: Stream = "output",
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    array_task_id: int | None = None,
+) -> bytes:
+    """The last ``max_bytes`` of the job's ``stream`` (b"" before the file exists)."""
+    job = jobs_repo.get_visible(session, job_id, user)
+    if job is None:
+        raise NotFound(f"no job {job_id}")
+    authz.require_act_on_job(user, job)
+    backend = backends.for_login(job.cluster_login)
+    if job.slurm_job_id is not None and (job.work_dir is None or not job.work_dir.startswith("/")):
+        # Submitted while the cluster could not tell the login's home: learn it now, once.
+        release_connection(session)  # not held through the SSH call
+        job.work_dir = known_work_dir(backend, job.work_dir)
+        session.commit()
+    path = output_path(job, stream, array_task_id)
+    if path is None:
+        return b""
+    log.debug("job.read_output", job_id=str(job.id), slurm_job_id=job.slurm_job_id, stream=stream)
+    release_connection(session)  # not held through the SSH call
+    return backend.tail(path, max_bytes)

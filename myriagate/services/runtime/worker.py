@@ -1,0 +1,278 @@
+"""The polling loop behind ``myriagate worker``: lease, tick, back off, repeat.
+
+After each tick the worker settles the cluster's finished jobs against their allocations
+(``services.allocations.settlement``) when it was given a ``settle`` step (allocations enforced).
+
+Several workers may run against one database (for availability); the lease
+``poll:<cluster>`` makes sure only one of them ticks a cluster at a time. The delay between
+ticks doubles from ``poll_min_s`` up to ``poll_max_s`` while nothing changes and drops back
+to ``poll_min_s`` as soon as something does, so an idle cluster costs few squeue calls and a
+busy one is followed closely.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from myriagate.db.repos import leases
+from myriagate.observability.metrics import observe_tick
+from myriagate.ports import Clock, SlurmBackendFactory
+from myriagate.services.allocations import settlement
+from myriagate.services.allocations.settlement import LedgerFactory, SettleResult
+from myriagate.services.jobs import tracking, vanished
+from myriagate.services.jobs.tracking import TickResult
+
+log = structlog.get_logger(__name__)
+
+TickFn = Callable[..., TickResult]
+SettleFn = Callable[[Session], SettleResult]
+
+
+def holder_id() -> str:
+    """Who holds a lease: host, process and a random part (two workers in one process differ)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def lease_name(cluster: str) -> str:
+    return f"poll:{cluster}"
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    cluster: str
+    poll_min_s: float = 2.0
+    poll_max_s: float = 30.0
+    lease_s: float = 30.0
+    uncertain_after_s: float = tracking.DEFAULT_UNCERTAIN_AFTER_S
+    accounting_lag_s: float = tracking.DEFAULT_ACCOUNTING_LAG_S
+    vanished_after_s: float = vanished.DEFAULT_RELEASE_AFTER_S
+
+    @classmethod
+    def from_settings(cls, settings: Any, cluster: str) -> WorkerOptions:
+        return cls(
+            cluster=cluster,
+            poll_min_s=settings.poll_min_s,
+            poll_max_s=settings.poll_max_s,
+            lease_s=settings.lease_s,
+            accounting_lag_s=getattr(settings, "accounting_lag_s", tracking.DEFAULT_ACCOUNTING_LAG_S),
+            vanished_after_s=getattr(settings, "vanished_job_release_s", vanished.DEFAULT_RELEASE_AFTER_S),
+        )
+
+
+@dataclass
+class Backoff:
+    """Delay between ticks: doubles while nothing changes, back to the minimum on change."""
+
+    min_s: float
+    max_s: float
+    current_s: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.current_s = self.min_s
+
+    def next(self, changed: bool) -> float:
+        """The delay to wait after a tick, given whether it changed anything."""
+        delay = self.min_s if changed else self.current_s
+        self.current_s = min(self.max_s, delay * 2)
+        return delay
+
+
+@dataclass
+class Worker:
+    """Ticks one cluster while it holds that cluster's lease."""
+
+    session_factory: Callable[[], Session]
+    backends: SlurmBackendFactory
+    clock: Clock
+    options: WorkerOptions
+    holder: str = field(default_factory=holder_id)
+    tick: TickFn = tracking.tick
+    settle: SettleFn | None = None
+    backoff: Backoff = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.backoff = Backoff(self.options.poll_min_s, self.options.poll_max_s)
+
+    @property
+    def lease(self) -> str:
+        return lease_name(self.options.cluster)
+
+    def run_once(self) -> TickResult | None:
+        """Take (or renew) the lease and tick; None when another worker holds the lease."""
+        with self.session_factory() as session:
+            ttl = timedelta(seconds=self.options.lease_s)
+            if not leases.acquire(session, self.lease, self.holder, now=self.clock.now(), ttl=ttl):
+                return None
+            started = time.perf_counter()
+            try:
+                result = self.tick(
+                    session,
+                    cluster=self.options.cluster,
+                    backends=self.backends,
+                    clock=self.clock,
+                    uncertain_after_s=self.options.uncertain_after_s,
+                    accounting_lag_s=self.options.accounting_lag_s,
+                    vanished_after_s=self.options.vanished_after_s,
+                )
+            except Exception as exc:
+                # A bug or a database hiccup must not kill the worker: log it, retry later.
+                session.rollback()
+                log.exception("worker.tick_failed", cluster=self.options.cluster)
+                observe_tick(self.options.cluster, started, failed=True)
+                return TickResult(changed=0, polled=0, error=repr(exc))
+            observe_tick(self.options.cluster, started, failed=result.error is not None)
+            return self._settle(session, result)
+
+    def _settle(self, session: Session, result: TickResult) -> TickResult:
+        """Settle after the tick; a failure is logged and retried next time, never fatal."""
+        if self.settle is None:
+            return result
+        if result.error is not None:
+            # The cluster did not answer the poll: settling now would stack more Slurm
+            # commands (sacct sweeps) on a cluster that is failing, and stretch the tick
+            # far past one command timeout. Holds wait a tick; nothing is lost.
+            log.info("worker.settle_deferred", cluster=self.options.cluster, error=result.error)
+            return result
+        try:
+            settled = self.settle(session)
+        except Exception:
+            session.rollback()
+            log.exception("worker.settle_failed", cluster=self.options.cluster)
+            return result
+        return replace(result, changed=result.changed + settled.changed)
+
+    def step(self) -> float:
+        """One iteration of the loop; returns how long to wait before the next one."""
+        result = self.run_once()
+        if result is None:
+            return self.options.poll_min_s  # standby: check the lease often, it is one UPDATE
+        delay = self.backoff.next(result.changed > 0 and result.error is None)
+        # Keep the lease while sleeping, so the worker that ticked keeps ticking.
+        with self.session_factory() as session:
+            leases.acquire(
+                session,
+                self.lease,
+                self.holder,
+                now=self.clock.now(),
+                ttl=timedelta(seconds=delay + self.options.lease_s),
+            )
+        return delay
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until ``stop`` is set, then give the lease up so another worker takes over."""
+        log.info("worker.started", cluster=self.options.cluster, holder=self.holder)
+        try:
+            while not stop.is_set():
+                try:
+                    delay = self.step()
+                except Exception:
+                    log.exception("worker.step_failed", cluster=self.options.cluster)
+                    delay = self.options.poll_max_s
+                stop.wait(delay)
+        finally:
+            with self.session_factory() as session:
+                leases.release(session, self.lease, self.holder)
+            log.info("worker.stopped", cluster=self.options.cluster, holder=self.holder)
+
+
+def settle_step(
+    *,
+    cluster: str,
+    backends: SlurmBackendFactory,
+    clock: Clock,
+    settings: Any,
+    profile: Any = None,
+    ledger: LedgerFactory | None = None,
+) -> SettleFn | None:
+    """The settlement step for ``cluster``, or None when allocations are not enforced.
+
+    The profile (billing weights) defaults to the one of a wiring ``ClusterBackends``; the
+    ledger to ``SqlLedger`` working in the worker's session.
+    """
+    if not getattr(settings, "enforce_allocations", False):
+        return None
+    profile = profile if profile is not None else getattr(backends, "profile", None)
+    if profile is None:
+        log.warning("worker.no_profile_no_settlement", cluster=cluster)
+        return None
+    from myriagate.db.ledger import SqlLedger
+
+    def worker_ledger(session: Session) -> SqlLedger:
+        return SqlLedger(session, clock=clock, author="worker")
+
+    factory: LedgerFactory = ledger if ledger is not None else worker_ledger
+    lease_s = float(getattr(settings, "lease_s", 30.0))
+    confirm = int(
+        getattr(settings, "outside_confirm_core_seconds", settlement.DEFAULT_OUTSIDE_CONFIRM_CORE_SECONDS)
+    )
+
+    def step(session: Session) -> SettleResult:
+        return settlement.settle(
+            session, cluster=cluster, profile=profile, backends=backends, ledger=factory, clock=clock,
+            lease_s=lease_s, outside_confirm_core_seconds=confirm,
+        )  # fmt: skip
+
+    return step
+
+
+def _worker(
+    session_factory: Callable[[], Session],
+    *,
+    cluster: str,
+    backends: SlurmBackendFactory,
+    clock: Clock,
+    settings: Any,
+    profile: Any,
+    ledger: LedgerFactory | None,
+) -> Worker:
+    step = settle_step(
+        cluster=cluster, backends=backends, clock=clock, settings=settings, profile=profile, ledger=ledger
+    )
+    options = WorkerOptions.from_settings(settings, cluster)
+    return Worker(session_factory, backends, clock, options, settle=step)
+
+
+def run(
+    session_factory: Callable[[], Session],
+    *,
+    cluster: str,
+    backends: SlurmBackendFactory,
+    clock: Clock,
+    settings: Any,
+    stop: threading.Event,
+    profile: Any = None,
+    ledger: LedgerFactory | None = None,
+) -> None:
+    """Run the polling loop for ``cluster`` until ``stop`` is set (what ``myriagate worker`` calls)."""
+    _worker(
+        session_factory, cluster=cluster, backends=backends, clock=clock, settings=settings,
+        profile=profile, ledger=ledger,
+    ).run(stop)  # fmt: skip
+
+
+def run_once(
+    session_factory: Callable[[], Session],
+    *,
+    cluster: str,
+    backends: SlurmBackendFactory,
+    clock: Clock,
+    settings: Any,
+    profile: Any = None,
+    ledger: LedgerFactory | None = None,
+) -> TickResult | None:
+    """One lease-guarded tick, then settlement (``myriagate worker --once``, and tests)."""
+    return _worker(
+        session_factory, cluster=cluster, backends=backends, clock=clock, settings=settings,
+        profile=profile, ledger=ledger,
+    ).run_once()  # fmt: skip

@@ -1,0 +1,219 @@
+"""Submitting a job: validate, write the intent, run sbatch, record what happened.
+
+The job row is committed in state ``submitting`` *before* sbatch runs (an outbox): if the
+gateway dies or the reply is lost, the tag (``--comment=mg:<job id>``) lets the worker find
+out whether Slurm got the job. Nothing is ever resubmitted without looking the tag up first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from myriagate.db.models.jobs import Job
+from myriagate.db.models.users import User
+from myriagate.db.repos import jobs as jobs_repo
+from myriagate.domain import directives
+from myriagate.domain.jobs import JobSpec, RenderedScript, array_task_count, submission_tag
+from myriagate.domain.outputs import DEFAULT_ARRAY_PATTERN, DEFAULT_PATTERN
+from myriagate.domain.states import JobState
+from myriagate.errors import (
+    ConfigError,
+    PermissionDenied,
+    ProfileViolation,
+)
+from myriagate.ports import Clock, Ledger, SlurmBackendFactory
+from myriagate.profiles import validation
+from myriagate.scripts import render
+from myriagate.services.allocations import holds
+from myriagate.services.common import audit
+from myriagate.services.jobs import dispatch
+from myriagate.services.staging import plan as staging_plan
+from myriagate.services.staging.plan import ResidencyContext, StagingRequest
+
+log = structlog.get_logger(__name__)
+
+
+SpecParser = Callable[[str, Mapping[str, str]], JobSpec]
+SpecChecker = Callable[..., JobSpec]  # check(profile, spec, *, allowed_accounts=...) -> JobSpec
+ScriptPreparer = Callable[[str, JobSpec], RenderedScript]
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    """A submission as a researcher makes it: a script, sbatch-style overrides, a cluster."""
+
+    script_text: str
+    cluster: str
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    source: str = "api"
+
+
+def default_parse(script_text: str, overrides: Mapping[str, str]) -> JobSpec:
+    """``#SBATCH`` directives of the script merged with the overrides (overrides win)."""
+    return directives.merge(directives.parse_directives(script_text), overrides)
+
+
+def default_check(profile: Any, spec: JobSpec, *, allowed_accounts: Sequence[str]) -> JobSpec:
+    """The profile's limits and defaults (partition, time limit, account)."""
+    return validation.check_job(profile, spec, allowed_accounts=allowed_accounts)
+
+
+def default_prepare(script_text: str, spec: JobSpec) -> RenderedScript:
+    """The script with its ``#SBATCH`` lines neutralised and the spec as sbatch options."""
+    return render.prepare_script(script_text, spec)
+
+
+def validate_submission(
+    *,
+    profile: Any,
+    user: User,
+    request: SubmitRequest,
+    parse: SpecParser | None = None,
+    check: SpecChecker | None = None,
+    prepare: ScriptPreparer | None = None,
+) -> tuple[JobSpec, RenderedScript]:
+    """Every check of a submission, in order, and what sbatch would be given; writes nothing.
+
+    Used by ``submit_job`` and by dry runs, so a dry run answers exactly what a submission
+    would.
+    """
+    parse = parse or default_parse
+    check = check or default_check
+    prepare = prepare or default_prepare
+
+    if not user.is_active:
+        raise PermissionDenied(f"user {user.username} is disabled")
+    accounts = user.accounts_on(request.cluster)
+    if not accounts:
+        raise ProfileViolation(f"you have no Slurm account on cluster {request.cluster}")
+    spec = check(profile, parse(request.script_text, request.overrides), allowed_accounts=accounts)
+    # The account must reach sbatch (the researcher's default account may not be the one
+    # the gateway knows), so a lone membership fills it in before the script is prepared.
+    if spec.account is None and len(accounts) == 1:
+        spec = spec.model_copy(update={"account": accounts[0]})
+    elif spec.account is None:
+        raise ProfileViolation(
+            "choose an account with --account: you can use " + ", ".join(accounts),
+        )
+    return spec, prepare(request.script_text, spec)
+
+
+def submit_job(
+    session: Session,
+    *,
+    backends: SlurmBackendFactory,
+    profile: Any,
+    user: User,
+    request: SubmitRequest,
+    clock: Clock,
+    parse: SpecParser | None = None,
+    check: SpecChecker | None = None,
+    prepare: ScriptPreparer | None = None,
+    ledger: Callable[[Session], Ledger] | None = None,
+    staging: StagingRequest | None = None,
+    residency: ResidencyContext | None = None,
+) -> Job:
+    """Submit ``request`` as ``user`` and return the job as it stands afterwards.
+
+    With ``staging`` (inputs to copy in, outputs to copy out), the plan is checked first
+    (residency included, against ``residency``); a job with inputs is left ``staging_in`` and
+    the worker sends it to Slurm once its inputs are in place and verified.
+
+    Invalid input raises (InvalidRequest subclasses) before anything is written. With a
+    ``ledger`` (allocations enforced), the job's worst-case cost is held on its project's
+    allocation in the transaction that writes the job: InsufficientAllocation, and nothing
+    written, when it does not fit. A refusal by
+    Slurm marks the job ``failed`` and re-raises SchedulerRejected. An unreachable cluster or
+    a lost sbatch reply leaves the job ``submitting`` (returned, not raised): the request is
+    durable and the worker finishes it, looking the tag up before any new sbatch.
+    """
+    spec, script = validate_submission(
+        profile=profile, user=user, request=request, parse=parse, check=check, prepare=prepare
+    )
+    job_id = uuid.uuid4()
+    plan = None
+    if staging is not None and not staging.empty:
+        if residency is None:
+            raise ConfigError("staging requested but no residency policy was given to the submit service")
+        plan = staging_plan.check(
+            session, profile=profile, user=user, request=staging, residency=residency, at=clock.now()
+        )
+        if plan is not None and plan.needs_own_dir and spec.chdir is None:
+            # Inputs go to a directory of the job's own, where it then runs and where its
+            # result patterns are matched (never a neighbour's files).
+            overrides = {**request.overrides, "chdir": staging_plan.job_dir_for(job_id)}
+            spec, script = validate_submission(
+                profile=profile, user=user, request=replace(request, overrides=overrides),
+                parse=parse, check=check, prepare=prepare,
+            )  # fmt: skip
+    # The worker's stage-in step creates the job's own directory (0700) and copies its inputs.
+    own_dir = plan is not None and spec.chdir == staging_plan.job_dir_for(job_id)
+    staged_first = plan is not None and (plan.has_inputs or own_dir)
+    initial = JobState.STAGING_IN if staged_first else JobState.SUBMITTING
+
+    now = clock.now()
+    job = Job(
+        id=job_id,
+        user_id=user.id,
+        cluster=request.cluster,
+        cluster_login=user.cluster_login,
+        slurm_account=spec.account,
+        partition=spec.partition,
+        job_name=spec.job_name,
+        tag=submission_tag(job_id),
+        state=initial,
+        work_dir=spec.chdir,
+        # Slurm's own default is stored, so outputs can be found when the script does not say.
+        output_pattern=spec.output or (DEFAULT_ARRAY_PATTERN if spec.array else DEFAULT_PATTERN),
+        error_pattern=spec.error,
+        script_text=script.text,
+        sbatch_args=list(script.sbatch_args),
+        spec=spec.model_dump(mode="json"),
+        array_task_count=array_task_count(spec.array) if spec.array else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    detail: dict[str, Any] = {
+        "cluster": job.cluster, "account": job.slurm_account, "partition": job.partition, "tag": job.tag,
+    }  # fmt: skip
+    if plan is not None:
+        staging_plan.attach(session, job, plan)
+        detail["staging"] = {
+            "upload_id": str(plan.upload.id) if plan.upload is not None else None,
+            "input_datasets": [str(d.id) for d in plan.datasets],
+            "output_patterns": plan.patterns,
+            "store": plan.store.name if plan.store is not None else None,
+        }
+    jobs_repo.add_state_change(session, job, from_state=None, to_state=initial, at=now)
+    audit.record(session, user.id, "job.submit", ("job", job.id), detail, request.source, at=now)
+    session.flush()
+    if ledger is not None:
+        # Last, right before the commit: the hold's conditional UPDATE locks the project's
+        # allocation row until the commit, and every submission of the project waits on it
+        # (holding its pooled connection). Nothing else may run inside that window.
+        try:
+            holds.hold_for_job(session, ledger(session), profile=profile, job_id=job.id, spec=spec,
+                               cluster=request.cluster, at=now)  # fmt: skip
+        except Exception:
+            session.rollback()  # nothing written: neither the job nor a hold
+            raise
+    session.commit()  # the intent is durable before sbatch runs
+    if initial is JobState.STAGING_IN:
+        log.info(
+            "job.staging_in",
+            job_id=str(job.id),
+            cluster=job.cluster,
+            files=len(plan.input_paths) if plan else 0,
+        )
+        return job
+    log.info("job.submitting", job_id=str(job.id), cluster=job.cluster, login=job.cluster_login)
+    return dispatch.send(
+        session, job, script, backends=backends, clock=clock, actor=user.id, source=request.source
+    )
