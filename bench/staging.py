@@ -44,7 +44,7 @@ from pathlib import Path
 from myriagate.ports import RemoteTree
 from myriagate.runners.certificates import CertificateAuthority
 from myriagate.staging.openssh import OpenSshStager
-from myriagate.staging.openssh_session import default_ciphers
+from myriagate.staging.ssh_command import default_ciphers
 
 STATE = Path("/var/lib/myriagate-devcluster")
 HOST, PORT, LOGIN = "127.0.0.1", 2223, "myriagate"

@@ -11,8 +11,8 @@ from typing import Any
 
 from myriagate.errors import StagingError, UnsafeValue
 from myriagate.ports import RemoteTree
-from myriagate.staging.openssh_session import describe
 from myriagate.staging.remote_helper import HelperError
+from myriagate.staging.ssh_command import describe
 
 _CONNECTION_LOST_RC = 255  # what ssh exits with when the connection fails or drops
 

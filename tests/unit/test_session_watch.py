@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from myriagate.errors import StagingError
-from myriagate.staging.openssh_session import helper_preamble, remote_command
 from myriagate.staging.session_watch import READY, SessionLimits, SessionWatch
+from myriagate.staging.ssh_command import helper_preamble, remote_command
 
 QUICK = SessionLimits(start_timeout_s=0.5, stall_timeout_s=0.5, max_session_s=20, max_reply_bytes=1 << 20)
 ANNOUNCE = f"echo {READY.decode()} >&2"

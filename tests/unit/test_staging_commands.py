@@ -19,10 +19,10 @@ import pytest
 
 from myriagate.errors import ConfigError, StagingError, UnsafeValue
 from myriagate.ports import RemoteTree
-from myriagate.staging import openssh_session
+from myriagate.staging import openssh_session, ssh_command
 from myriagate.staging.checksums import HashCache, resolve_sources
-from myriagate.staging.openssh_session import check_tree, connection_error, remote_command, ssh_options
 from myriagate.staging.remote_helper import Tree, op_recv, partial_key
+from myriagate.staging.ssh_command import check_tree, connection_error, remote_command, ssh_options
 from myriagate.staging.streams import Outgoing, send_files
 from tests.fakes.hostile import HOSTILE_STRINGS
 
@@ -49,7 +49,7 @@ def test_the_remote_command_gives_the_root_back_verbatim(root: str) -> None:
         "-S",
         "-c",
     ]
-    assert argv[8] == openssh_session.BOOTSTRAP
+    assert argv[8] == ssh_command.BOOTSTRAP
     assert argv[9:] == ["list", root]
 
 
@@ -59,9 +59,9 @@ def test_the_remote_command_is_one_line_any_login_shell_reads_alike() -> None:
     command = remote_command("/usr/bin/python3", "list", "/srv/data")
     assert "\n" not in command and "!" not in command and "$" not in command
     assert len(command) < 400
-    preamble = openssh_session.helper_preamble()
+    preamble = ssh_command.helper_preamble()
     length, _, source = preamble.partition(b"\n")
-    assert int(length) == len(source) and source.decode() == openssh_session.helper_source()
+    assert int(length) == len(source) and source.decode() == ssh_command.helper_source()
 
 
 @pytest.mark.parametrize(
@@ -189,8 +189,8 @@ def test_local_sources_outside_the_root_or_not_files_are_refused(tmp_path: Path)
 
 
 def test_the_cipher_list_reaches_ssh_only_when_it_is_plain_names() -> None:
-    opts = ssh_options(_tree(), 10, openssh_session.FAST_CIPHERS)
-    assert opts[:2] == ["-o", f"Ciphers={openssh_session.FAST_CIPHERS}"]
-    assert openssh_session.FAST_CIPHERS.endswith("chacha20-poly1305@openssh.com")  # ssh's default stays
+    opts = ssh_options(_tree(), 10, ssh_command.FAST_CIPHERS)
+    assert opts[:2] == ["-o", f"Ciphers={ssh_command.FAST_CIPHERS}"]
+    assert ssh_command.FAST_CIPHERS.endswith("chacha20-poly1305@openssh.com")  # ssh's default stays
     with pytest.raises(ConfigError):
         openssh_session.SshSessions(object(), ciphers="aes128-ctr -oProxyCommand=x")  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ import pytest
 
 from myriagate.errors import UnsafeValue
 from myriagate.ports import RemoteTree
-from myriagate.staging.openssh import check_landing
+from myriagate.staging.far_side import check_landing
 from myriagate.staging.remote_helper import (
     RESERVED,
     HelperError,
