@@ -6,11 +6,10 @@ import threading
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from myriagate.notify.channels import mailer_from, webhook_poster_from
+from myriagate.notifications.channels import mailer_from, webhook_poster_from
 from myriagate.ports import Clock
 from myriagate.sealed_secrets import SecretSealer
-from myriagate.services.notifications import balance_watch
-from myriagate.services.notifications import sender as notice_sender
+from myriagate.services.notifications import balance_watch, sender
 from myriagate.settings import Settings
 
 
@@ -18,14 +17,14 @@ def notice_thread(
     session_factory: sessionmaker[Session], settings: Settings, clock: Clock, stop: threading.Event
 ) -> threading.Thread:
     """A daemon thread (not started) delivering notifications until ``stop`` is set."""
-    channels = notice_sender.Channels(
+    channels = sender.Channels(
         mailer=mailer_from(settings),
         webhooks=webhook_poster_from(settings),
         webhook_secrets=SecretSealer.for_webhooks(settings.secret_key),
     )
-    holder = notice_sender.holder_id()
+    holder = sender.holder_id()
     return threading.Thread(
-        target=notice_sender.run_loop,
+        target=sender.run_loop,
         name="notifications",
         args=(session_factory, channels, stop),
         kwargs={

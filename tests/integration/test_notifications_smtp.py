@@ -27,13 +27,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.cli.notices_thread import notice_thread
 from myriagate.db.models import Notification, User
-from myriagate.domain.notices import NoticeKind
+from myriagate.domain.notifications import NotificationKind
 from myriagate.domain.webhook_rules import verify
-from myriagate.notify.smtp import SmtpMailer
-from myriagate.notify.webhooks import HttpWebhookPoster
+from myriagate.notifications.smtp import SmtpMailer
+from myriagate.notifications.webhooks import HttpWebhookPoster
 from myriagate.sealed_secrets import SecretSealer
-from myriagate.services.notifications import queue as notices
-from myriagate.services.notifications import sender as notice_sender
+from myriagate.services.notifications import outbox, sender
 from myriagate.services.notifications.sender import Channels, run_pending
 from myriagate.settings import Settings
 from tests.conftest import FakeClock
@@ -150,7 +149,7 @@ def test_an_unreachable_smtp_server_is_retried_later_and_nothing_is_lost(
     controller, inbox = start_smtp(port)
     try:
         assert run_pending(session_factory, Channels(mailer=mailer), clock=clock).sent == 0  # not due yet
-        clock.advance(notice_sender.RETRY_DELAYS_S[0])
+        clock.advance(sender.RETRY_DELAYS_S[0])
         assert run_pending(session_factory, Channels(mailer=mailer), clock=clock).sent == 2
     finally:
         controller.stop()
@@ -201,7 +200,7 @@ def test_a_webhook_is_delivered_to_a_real_http_server_with_a_valid_signature(
     server, received = start_http(204)
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/hooks/myriagate"
-        created = notices.add_webhook(session, alice, url=url, dev_mode=True, clock=clock, sealer=SEALER)
+        created = outbox.add_webhook(session, alice, url=url, dev_mode=True, clock=clock, sealer=SEALER)
         slurm_job_id = finish_a_job(session, backends, fake_cluster, alice, clock)
         channels = Channels(webhooks=HttpWebhookPoster(dev_mode=True, timeout_s=5), webhook_secrets=SEALER)
         # Webhooks get every kind by default: started, then finished.
@@ -234,8 +233,10 @@ def test_a_webhook_redirect_is_never_followed_and_a_slow_one_times_out(
     try:
         for server in (redirector, slow):
             url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-            notices.add_webhook(session, alice, url=url, dev_mode=True, clock=clock, sealer=SEALER)
-        notices.set_preferences(session, alice, {NoticeKind.JOB_STARTED: {"webhook": False}}, clock=clock)
+            outbox.add_webhook(session, alice, url=url, dev_mode=True, clock=clock, sealer=SEALER)
+        outbox.set_preferences(
+            session, alice, {NotificationKind.JOB_STARTED: {"webhook": False}}, clock=clock
+        )
         finish_a_job(session, backends, fake_cluster, alice, clock)
         channels = Channels(webhooks=HttpWebhookPoster(dev_mode=True, timeout_s=1), webhook_secrets=SEALER)
         started = time.monotonic()

@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from myriagate.notify import DeliveryFailed
-from myriagate.notify.webhooks import HttpWebhookPoster
+from myriagate.notifications import DeliveryFailed
+from myriagate.notifications.webhooks import HttpWebhookPoster
 
 NAME = "hooks.rebind.test"
 PUBLIC = "93.184.216.34"  # globally routable: passes the check outside dev mode

@@ -21,21 +21,19 @@ from myriagate.db.repos import notifications as repo
 from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
 from myriagate.domain.costs import Cost
-from myriagate.domain.notice_text import render
-from myriagate.domain.notices import Channel, NoticeKind, balance_level
+from myriagate.domain.notification_text import render
+from myriagate.domain.notifications import Channel, NotificationKind, balance_level
 from myriagate.domain.states import JobState
 from myriagate.domain.webhook_rules import check_url, sign, verify
 from myriagate.errors import ConfigError, InvalidRequest
-from myriagate.notify import DeliveryFailed
-from myriagate.notify.webhooks import HttpWebhookPoster
+from myriagate.notifications import DeliveryFailed
+from myriagate.notifications.webhooks import HttpWebhookPoster
 from myriagate.sealed_secrets import SecretSealer
 from myriagate.services.jobs import transitions
-from myriagate.services.notifications import balance_watch
-from myriagate.services.notifications import queue as notices
-from myriagate.services.notifications import sender as notice_sender
+from myriagate.services.notifications import balance_watch, outbox, sender
 from myriagate.services.notifications.sender import Channels, run_pending
 from tests.conftest import CLUSTER, FakeClock
-from tests.fakes.fake_notify import FakeMailer, FakeWebhookPoster
+from tests.fakes.fake_notifications import FakeMailer, FakeWebhookPoster
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.hostile import HOSTILE_STRINGS
 from tests.unit.test_services_tracking import reload, run_tick, submit
@@ -44,7 +42,7 @@ HOUR = 3600
 SEALER = SecretSealer.for_webhooks("test-secret-key")
 
 
-def outbox(session: Session) -> list[Notification]:
+def queued_rows(session: Session) -> list[Notification]:
     session.expire_all()
     return list(session.scalars(sa.select(Notification).order_by(Notification.id)))
 
@@ -69,13 +67,13 @@ def test_a_job_finishing_on_the_cluster_queues_one_email_for_its_owner(
     fake_cluster.set_state(job.slurm_job_id, "RUNNING")
     run_tick(session, backends, clock)
     # "started" is off by default for e-mail: nothing yet.
-    assert outbox(session) == []
+    assert queued_rows(session) == []
     clock.advance(60)
     fake_cluster.finish(job.slurm_job_id, exit_code=0)
     run_tick(session, backends, clock)
-    [row] = outbox(session)
+    [row] = queued_rows(session)
     assert (row.kind, row.channel, row.user_id, row.target) == (
-        NoticeKind.JOB_FINISHED,
+        NotificationKind.JOB_FINISHED,
         Channel.EMAIL,
         alice.id,
         "email",
@@ -95,10 +93,10 @@ def test_failures_and_foreign_cancels_are_failed_notices_own_cancel_is_not(
     jobs[2].cancel_requested_at = clock.now()
     transitions.move(session, jobs[2], JobState.CANCELLED, at=clock.now())
     session.commit()
-    rows = outbox(session)
+    rows = queued_rows(session)
     assert [(r.kind, r.payload["job_id"]) for r in rows] == [
-        (NoticeKind.JOB_FAILED, str(jobs[0].id)),
-        (NoticeKind.JOB_FAILED, str(jobs[1].id)),
+        (NotificationKind.JOB_FAILED, str(jobs[0].id)),
+        (NotificationKind.JOB_FAILED, str(jobs[1].id)),
     ]
 
 
@@ -115,8 +113,8 @@ def test_results_stored_after_staging_out_is_a_staged_notice_with_the_site(
     job.reason = "3 result file(s) stored in Caen (FR-NOR)"
     transitions.move(session, job, JobState.COMPLETED, at=clock.now())
     session.commit()
-    [row] = outbox(session)
-    assert row.kind is NoticeKind.JOB_STAGED
+    [row] = queued_rows(session)
+    assert row.kind is NotificationKind.JOB_STAGED
     message = render(row.kind, row.payload)
     assert "results stored / terminé, résultats stockés" in message.subject
     assert "stored in Caen (FR-NOR)" in message.body
@@ -128,16 +126,16 @@ def test_the_same_event_is_never_queued_twice(
     with_email(session, alice)
     job = submit(session, backends, alice, clock)
     for _ in range(3):  # a retried tick, a second worker
-        notices.job_state_changed(session, job, JobState.RUNNING, JobState.FAILED, at=clock.now())
+        outbox.job_state_changed(session, job, JobState.RUNNING, JobState.FAILED, at=clock.now())
     session.commit()
-    assert len(outbox(session)) == 1
+    assert len(queued_rows(session)) == 1
 
 
 def test_no_email_address_means_no_email_row_but_webhooks_still_get_it(
     session: Session, alice: User, clock: FakeClock, backends: FakeSlurmBackendFactory
 ) -> None:
     hooks = [
-        notices.add_webhook(
+        outbox.add_webhook(
             session, alice, url=f"https://hooks.example.org/{i}", dev_mode=False, clock=clock, sealer=SEALER
         ).webhook
         for i in range(2)
@@ -145,7 +143,7 @@ def test_no_email_address_means_no_email_row_but_webhooks_still_get_it(
     job = submit(session, backends, alice, clock)
     transitions.move(session, job, JobState.FAILED, at=clock.now())
     session.commit()
-    rows = outbox(session)
+    rows = queued_rows(session)
     assert {(r.channel, r.webhook_id) for r in rows} == {(Channel.WEBHOOK, h.id) for h in hooks}
 
 
@@ -154,32 +152,32 @@ def test_defaults_then_choices_decide_the_channels(
     session: Session, alice: User, clock: FakeClock, backends: FakeSlurmBackendFactory
 ) -> None:
     with_email(session, alice)
-    prefs = notices.preferences_of(session, alice.id)
-    assert prefs[NoticeKind.JOB_STARTED] == notices.Preference(email=False, webhook=True)
-    assert all(prefs[k].email for k in NoticeKind if k is not NoticeKind.JOB_STARTED)
-    notices.set_preferences(
+    prefs = outbox.preferences_of(session, alice.id)
+    assert prefs[NotificationKind.JOB_STARTED] == outbox.Preference(email=False, webhook=True)
+    assert all(prefs[k].email for k in NotificationKind if k is not NotificationKind.JOB_STARTED)
+    outbox.set_preferences(
         session,
         alice,
-        {NoticeKind.JOB_STARTED: {"email": True}, NoticeKind.JOB_FAILED: {"email": False}},
+        {NotificationKind.JOB_STARTED: {"email": True}, NotificationKind.JOB_FAILED: {"email": False}},
         clock=clock,
     )
-    prefs = notices.preferences_of(session, alice.id)
-    assert prefs[NoticeKind.JOB_STARTED] == notices.Preference(email=True, webhook=True)
-    assert prefs[NoticeKind.JOB_FAILED] == notices.Preference(email=False, webhook=True)
+    prefs = outbox.preferences_of(session, alice.id)
+    assert prefs[NotificationKind.JOB_STARTED] == outbox.Preference(email=True, webhook=True)
+    assert prefs[NotificationKind.JOB_FAILED] == outbox.Preference(email=False, webhook=True)
     started, failed = submit(session, backends, alice, clock), submit(session, backends, alice, clock)
     transitions.move(session, started, JobState.RUNNING, at=clock.now())
     transitions.move(session, failed, JobState.FAILED, at=clock.now())
     session.commit()
-    assert [r.kind for r in outbox(session)] == [NoticeKind.JOB_STARTED]
+    assert [r.kind for r in queued_rows(session)] == [NotificationKind.JOB_STARTED]
 
 
 # --- sending, retries, claims ---------------------------------------------------------------------
 def queue_failures(session: Session, user: User, clock: FakeClock, count: int) -> list[uuid.UUID]:
     ids = [uuid.uuid4() for _ in range(count)]
     for job_id in ids:
-        notices.queue(
+        outbox.queue(
             session,
-            kind=NoticeKind.JOB_FAILED,
+            kind=NotificationKind.JOB_FAILED,
             event_key=f"job:{job_id}:job_failed",
             payload={
                 "job_id": str(job_id),
@@ -205,7 +203,7 @@ def test_the_sender_delivers_each_notification_once(
     assert (result.sent, result.retried, result.abandoned) == (3, 0, 0)
     assert [to for to, _, _ in mailer.sent] == ["alice@unicaen.fr"] * 3
     assert mailer.sent[0][1] == "[myriagate] Job 77 (run) failed / en échec"
-    assert all(r.sent_at == clock.now() and r.next_attempt_at is None for r in outbox(session))
+    assert all(r.sent_at == clock.now() and r.next_attempt_at is None for r in queued_rows(session))
     clock.advance(3600)
     assert run_pending(session_factory, Channels(mailer=mailer), clock=clock).sent == 0
     assert len(mailer.sent) == 3
@@ -219,17 +217,17 @@ def test_a_transient_failure_is_retried_later_with_backoff_then_given_up(
     mailer = FakeMailer(fail_with=DeliveryFailed("SMTP server unreachable", transient=True))
     channels = Channels(mailer=mailer)
     assert run_pending(session_factory, channels, clock=clock).retried == 1
-    [row] = outbox(session)
+    [row] = queued_rows(session)
     assert row.attempts == 1 and row.sent_at is None and row.abandoned_at is None
-    assert row.next_attempt_at == clock.now() + timedelta(seconds=notice_sender.RETRY_DELAYS_S[0])
+    assert row.next_attempt_at == clock.now() + timedelta(seconds=sender.RETRY_DELAYS_S[0])
     assert "unreachable" in (row.last_error or "")
-    clock.advance(notice_sender.RETRY_DELAYS_S[0] - 1)
+    clock.advance(sender.RETRY_DELAYS_S[0] - 1)
     assert run_pending(session_factory, channels, clock=clock).retried == 0  # not due yet
-    for delay in notice_sender.RETRY_DELAYS_S:
+    for delay in sender.RETRY_DELAYS_S:
         clock.advance(delay)
         run_pending(session_factory, channels, clock=clock)
-    [row] = outbox(session)
-    assert row.attempts == notice_sender.MAX_ATTEMPTS
+    [row] = queued_rows(session)
+    assert row.attempts == sender.MAX_ATTEMPTS
     assert row.abandoned_at == clock.now() and row.next_attempt_at is None and row.sent_at is None
 
 
@@ -241,7 +239,7 @@ def test_the_smtp_server_coming_back_delivers_what_waited(
     mailer = FakeMailer(fail_with=DeliveryFailed("down", transient=True))
     run_pending(session_factory, Channels(mailer=mailer), clock=clock)
     mailer.fail_with = None
-    clock.advance(notice_sender.RETRY_DELAYS_S[0])
+    clock.advance(sender.RETRY_DELAYS_S[0])
     assert run_pending(session_factory, Channels(mailer=mailer), clock=clock).sent == 2
     assert len(mailer.sent) == 2
 
@@ -255,7 +253,7 @@ def test_a_permanent_failure_or_a_missing_channel_is_given_up_at_once(
     assert run_pending(session_factory, Channels(mailer=refused), clock=clock).abandoned == 1
     queue_failures(session, alice, clock, 1)
     assert run_pending(session_factory, Channels(mailer=None), clock=clock).abandoned == 1
-    errors = [r.last_error for r in outbox(session)]
+    errors = [r.last_error for r in queued_rows(session)]
     assert errors[0] == "550 no such user" and "MYRIAGATE_SMTP_HOST" in (errors[1] or "")
 
 
@@ -264,7 +262,7 @@ def test_rows_older_than_the_max_age_are_not_sent(
 ) -> None:
     with_email(session, alice)
     queue_failures(session, alice, clock, 1)
-    clock.advance(notice_sender.MAX_AGE.total_seconds() + 1)
+    clock.advance(sender.MAX_AGE.total_seconds() + 1)
     mailer = FakeMailer()
     assert run_pending(session_factory, Channels(mailer=mailer), clock=clock).abandoned == 1
     assert mailer.sent == []
@@ -276,7 +274,7 @@ def test_a_claimed_row_is_not_claimed_again_until_its_claim_expires(
     with_email(session, alice)
     queue_failures(session, alice, clock, 2)
     now = clock.now()
-    until = now + timedelta(seconds=notice_sender.CLAIM_S)
+    until = now + timedelta(seconds=sender.CLAIM_S)
     first = repo.claim(session, "worker-a", now=now, until=until, limit=10)
     session.commit()
     assert len(first) == 2
@@ -295,7 +293,7 @@ def test_two_senders_at_once_send_every_notification_exactly_once(
     queue_failures(session, alice, clock, 40)
     mailer = FakeMailer(delay_s=0.002)
     barrier = threading.Barrier(2)
-    results: list[notice_sender.SendResult] = []
+    results: list[sender.SendResult] = []
 
     def sender(name: str) -> None:
         barrier.wait()
@@ -312,14 +310,14 @@ def test_two_senders_at_once_send_every_notification_exactly_once(
     bodies = [body for _, _, body in mailer.sent]
     assert len(bodies) == 40 and len(set(bodies)) == 40
     assert sum(r.sent for r in results) == 40
-    assert all(r.sent_at is not None and r.attempts == 1 for r in outbox(session))
+    assert all(r.sent_at is not None and r.attempts == 1 for r in queued_rows(session))
 
 
 # --- webhooks: signature, URLs -------------------------------------------------------------------
 def test_webhook_deliveries_are_signed_over_timestamp_and_body(
     session_factory: sessionmaker[Session], session: Session, alice: User, clock: FakeClock
 ) -> None:
-    created = notices.add_webhook(
+    created = outbox.add_webhook(
         session, alice, url="https://hooks.example.org/in", dev_mode=False, clock=clock, sealer=SEALER
     )
     [job_id] = queue_failures(session, alice, clock, 1)
@@ -349,7 +347,7 @@ def test_webhook_secret_is_stored_sealed_never_in_clear(
     session_factory: sessionmaker[Session], session: Session, alice: User, clock: FakeClock
 ) -> None:
     """Issue 11: whoever reads the database (a backup, a readable SQLite file) cannot sign."""
-    created = notices.add_webhook(
+    created = outbox.add_webhook(
         session, alice, url="https://hooks.example.org/in", dev_mode=False, clock=clock, sealer=SEALER
     )
     with session_factory() as raw_reader:
@@ -368,7 +366,7 @@ def test_a_changed_secret_key_abandons_webhook_deliveries_with_a_clear_error(
 ) -> None:
     """A rotated MYRIAGATE_SECRET_KEY: nothing is posted unsigned or wrongly signed, each
     delivery is given up once with the reason, and the sender goes on (no crash loop)."""
-    notices.add_webhook(
+    outbox.add_webhook(
         session, alice, url="https://hooks.example.org/in", dev_mode=False, clock=clock, sealer=SEALER
     )
     queue_failures(session, alice, clock, 2)
@@ -377,26 +375,26 @@ def test_a_changed_secret_key_abandons_webhook_deliveries_with_a_clear_error(
     result = run_pending(session_factory, rotated, clock=clock)
     assert (result.sent, result.retried, result.abandoned) == (0, 0, 2)
     assert poster.posted == []
-    for row in outbox(session):
+    for row in queued_rows(session):
         assert row.abandoned_at is not None and row.next_attempt_at is None
         assert row.last_error is not None
         assert "cannot be decrypted with this MYRIAGATE_SECRET_KEY" in row.last_error
         assert "delete the webhook and add it again" in row.last_error
     clock.advance(HOUR)
-    assert run_pending(session_factory, rotated, clock=clock) == notice_sender.SendResult()
+    assert run_pending(session_factory, rotated, clock=clock) == sender.SendResult()
 
 
 def test_deleting_a_webhook_drops_its_pending_deliveries(
     session_factory: sessionmaker[Session], session: Session, alice: User, clock: FakeClock
 ) -> None:
-    created = notices.add_webhook(
+    created = outbox.add_webhook(
         session, alice, url="https://hooks.example.org/in", dev_mode=False, clock=clock, sealer=SEALER
     )
     queue_failures(session, alice, clock, 2)
-    notices.delete_webhook(session, alice, created.webhook.id, clock=clock)
-    assert outbox(session) == []
+    outbox.delete_webhook(session, alice, created.webhook.id, clock=clock)
+    assert queued_rows(session) == []
     with pytest.raises(Exception, match="no webhook"):
-        notices.delete_webhook(session, alice, created.webhook.id, clock=clock)
+        outbox.delete_webhook(session, alice, created.webhook.id, clock=clock)
 
 
 BAD_URLS = [
@@ -475,16 +473,16 @@ def test_subject_is_clear_and_bilingual_and_values_cannot_add_lines() -> None:
         "exit_code": 0,
         "job_id": str(uuid.uuid4()),
     }
-    message = render(NoticeKind.JOB_FINISHED, payload)
+    message = render(NotificationKind.JOB_FINISHED, payload)
     assert message.subject == "[myriagate] Job 1234 (climate-run) finished / terminé"
     assert "Tâche 1234 (climate-run) sur myria : terminé." in message.body
     assert "Job 1234 (climate-run) on myria finished." in message.body
     assert message.body.index("Tâche") < message.body.index("Job 1234")  # French first
     assert (
-        render(NoticeKind.JOB_FINISHED, payload, "en").subject
+        render(NotificationKind.JOB_FINISHED, payload, "en").subject
         == "[myriagate] Job 1234 (climate-run) finished"
     )
-    evil = render(NoticeKind.JOB_FAILED, payload | {"job_name": "x\r\nBcc: all@criann.fr\n\nfake"})
+    evil = render(NotificationKind.JOB_FAILED, payload | {"job_name": "x\r\nBcc: all@criann.fr\n\nfake"})
     assert "\n" not in evil.subject and "\r" not in evil.subject
     assert "\nBcc:" not in evil.body
 
@@ -540,8 +538,8 @@ def make_allocation(session: Session, clock: FakeClock, core_hours: int) -> tupl
     return allocation.id, lead, member
 
 
-def kinds_to(session: Session, user: User) -> list[NoticeKind]:
-    return [r.kind for r in outbox(session) if r.user_id == user.id]
+def kinds_to(session: Session, user: User) -> list[NotificationKind]:
+    return [r.kind for r in queued_rows(session) if r.user_id == user.id]
 
 
 def test_balance_levels_are_told_once_each_to_the_leads(session: Session, clock: FakeClock) -> None:
@@ -549,12 +547,12 @@ def test_balance_levels_are_told_once_each_to_the_leads(session: Session, clock:
     ledger = SqlLedger(session, clock=clock)
     balance_watch.check(session, clock=clock)
     session.commit()
-    assert kinds_to(session, lead) == [NoticeKind.GRANT_CHANGED]  # a new allocation: its grant is news
+    assert kinds_to(session, lead) == [NotificationKind.GRANT_CHANGED]  # a new allocation: its grant is news
     ledger.hold(allocation_id=allocation_id, job_id=uuid.uuid4(), amount=Cost(850 * HOUR, 0))  # 15 % left
     balance_watch.check(session, clock=clock)
     balance_watch.check(session, clock=clock)  # nothing new: nothing queued
     session.commit()
-    assert kinds_to(session, lead) == [NoticeKind.GRANT_CHANGED, NoticeKind.BALANCE_BELOW_20]
+    assert kinds_to(session, lead) == [NotificationKind.GRANT_CHANGED, NotificationKind.BALANCE_BELOW_20]
     small = uuid.uuid4()
     ledger.hold(allocation_id=allocation_id, job_id=small, amount=Cost(100 * HOUR, 0))  # 5 % left
     balance_watch.check(session, clock=clock)
@@ -566,13 +564,13 @@ def test_balance_levels_are_told_once_each_to_the_leads(session: Session, clock:
     balance_watch.check(session, clock=clock)
     session.commit()
     assert kinds_to(session, lead) == [
-        NoticeKind.GRANT_CHANGED,
-        NoticeKind.BALANCE_BELOW_20,
-        NoticeKind.BALANCE_BELOW_10,
-        NoticeKind.BALANCE_EXHAUSTED,
+        NotificationKind.GRANT_CHANGED,
+        NotificationKind.BALANCE_BELOW_20,
+        NotificationKind.BALANCE_BELOW_10,
+        NotificationKind.BALANCE_EXHAUSTED,
     ]
     assert kinds_to(session, member) == []  # members are not mailed about the budget
-    exhausted = outbox(session)[-1]
+    exhausted = queued_rows(session)[-1]
     assert exhausted.payload["remaining_core_seconds"] == 0
     assert (
         render(exhausted.kind, exhausted.payload).subject
@@ -593,12 +591,12 @@ def test_a_top_up_is_told_and_rearms_the_levels(session: Session, clock: FakeClo
     balance_watch.check(session, clock=clock)
     session.commit()
     assert kinds_to(session, lead) == [
-        NoticeKind.GRANT_CHANGED,
-        NoticeKind.BALANCE_BELOW_10,
-        NoticeKind.GRANT_CHANGED,
-        NoticeKind.BALANCE_BELOW_10,
+        NotificationKind.GRANT_CHANGED,
+        NotificationKind.BALANCE_BELOW_10,
+        NotificationKind.GRANT_CHANGED,
+        NotificationKind.BALANCE_BELOW_10,
     ]
-    top_up = outbox(session)[2]
+    top_up = queued_rows(session)[2]
     assert top_up.payload["previous_core_seconds"] == 100 * HOUR
     assert top_up.payload["granted_core_seconds"] == 200 * HOUR
     assert [c["reason"] for c in top_up.payload["changes"]] == ["top-up"]
@@ -650,15 +648,15 @@ def test_a_change_of_preferences_or_webhooks_applies_to_the_next_event_in_the_sa
     first, second, third = (submit(session, backends, alice, clock) for _ in range(3))
     transitions.move(session, first, JobState.FAILED, at=clock.now())
     session.commit()
-    notices.set_preferences(session, alice, {NoticeKind.JOB_FAILED: {"email": False}}, clock=clock)
-    hook = notices.add_webhook(
+    outbox.set_preferences(session, alice, {NotificationKind.JOB_FAILED: {"email": False}}, clock=clock)
+    hook = outbox.add_webhook(
         session, alice, url="https://hooks.example.org/x", dev_mode=False, clock=clock, sealer=SEALER
     )
     transitions.move(session, second, JobState.FAILED, at=clock.now())
     session.rollback()  # this move is abandoned: no notice either
     transitions.move(session, third, JobState.FAILED, at=clock.now())
     session.commit()
-    assert [(r.payload["job_id"], r.target) for r in outbox(session)] == [
+    assert [(r.payload["job_id"], r.target) for r in queued_rows(session)] == [
         (str(first.id), "email"),
         (str(third.id), f"webhook:{hook.webhook.id}"),
     ]

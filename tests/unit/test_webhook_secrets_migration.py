@@ -23,7 +23,7 @@ from myriagate.errors import ConfigError
 from myriagate.sealed_secrets import SecretSealer
 from myriagate.services.notifications.sender import Channels, run_pending
 from tests.conftest import FakeClock, make_user
-from tests.fakes.fake_notify import FakeWebhookPoster
+from tests.fakes.fake_notifications import FakeWebhookPoster
 from tests.unit.test_notifications import queue_failures
 
 KEY = "migration-test-secret-key"

@@ -11,14 +11,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.db.models.users import User
-from myriagate.domain.notices import NoticeKind
+from myriagate.domain.notifications import NotificationKind
 from myriagate.domain.webhook_rules import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from myriagate.sealed_secrets import SecretSealer
-from myriagate.services.notifications import queue as notices
+from myriagate.services.notifications import outbox
 from myriagate.services.notifications.sender import Channels, run_pending
 from myriagate.settings import Settings
 from tests.conftest import FakeClock
-from tests.fakes.fake_notify import FakeWebhookPoster
+from tests.fakes.fake_notifications import FakeWebhookPoster
 from tests.web.conftest import MakeUser, assert_problem
 
 API = "/api/v1"
@@ -45,7 +45,7 @@ def test_preferences_start_from_the_defaults_and_change_partially(
     got = api.get(f"{API}/me/notifications")
     assert got.status_code == 200, got.text
     prefs = got.json()["preferences"]
-    assert set(prefs) == {k.value for k in NoticeKind}
+    assert set(prefs) == {k.value for k in NotificationKind}
     assert prefs["job_started"] == {"email": False, "webhook": True}
     assert prefs["job_failed"] == {"email": True, "webhook": True}
     change = {"job_started": {"email": True}, "job_failed": {"webhook": False}}
@@ -164,7 +164,7 @@ def test_a_webhook_secret_shown_by_the_api_is_stored_sealed_and_signs_the_worker
     with web_session_factory() as session:
         row = session.execute(sa.text("SELECT * FROM webhooks")).mappings().one()
         assert not any(secret in str(value) for value in row.values())
-        notices.queue(session, kind=NoticeKind.JOB_FAILED, event_key="job:x:job_failed",
+        outbox.queue(session, kind=NotificationKind.JOB_FAILED, event_key="job:x:job_failed",
                       payload={"job_id": "x", "slurm_job_id": "1", "job_name": "run", "cluster": "devcluster",
                                "state": "failed"},
                       recipients=[session.merge(user)], at=clock.now())  # fmt: skip

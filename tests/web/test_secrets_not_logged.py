@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.db.models.users import User
 from myriagate.logs import configure_logging
-from myriagate.notify.channels import mailer_from, webhook_poster_from
+from myriagate.notifications.channels import mailer_from, webhook_poster_from
 from myriagate.sealed_secrets import SecretSealer
 from myriagate.services.notifications.sender import Channels, run_pending
 from myriagate.settings import Settings

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from myriagate.db.base import Base, str_enum
-from myriagate.domain.notices import Channel, NoticeKind
+from myriagate.domain.notifications import Channel, NotificationKind
 
 _BIG_ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
@@ -35,7 +35,7 @@ class Notification(Base):
     id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
     # What happened, stable across retries: ``job:<uuid>:job_finished``, ``balance:<uuid>:10:…``.
     event_key: Mapped[str] = mapped_column(sa.String(255))
-    kind: Mapped[NoticeKind] = mapped_column(str_enum(NoticeKind))
+    kind: Mapped[NotificationKind] = mapped_column(str_enum(NotificationKind))
     user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
     channel: Mapped[Channel] = mapped_column(str_enum(Channel, length=16))
     target: Mapped[str] = mapped_column(sa.String(64))
@@ -59,7 +59,7 @@ class NotificationPreference(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
-    kind: Mapped[NoticeKind] = mapped_column(str_enum(NoticeKind), primary_key=True)
+    kind: Mapped[NotificationKind] = mapped_column(str_enum(NotificationKind), primary_key=True)
     email: Mapped[bool] = mapped_column(server_default=sa.false())
     webhook: Mapped[bool] = mapped_column(server_default=sa.false())
 

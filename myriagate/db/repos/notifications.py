@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.allocations import Allocation, AllocationPeriod, EntryKind, LedgerEntry
 from myriagate.db.models.notifications import BalanceWatch, Notification, NotificationPreference, Webhook
 from myriagate.db.models.users import Membership, MembershipRole, Project, User
-from myriagate.domain.notices import NoticeKind
+from myriagate.domain.notifications import NotificationKind
 
 OUTBOX = cast(sa.Table, Notification.__table__)
 
@@ -108,13 +108,13 @@ def of_user(session: Session, user_id: uuid.UUID, *, limit: int = 50) -> list[No
 
 
 # --- preferences and webhooks ------------------------------------------------------------
-def preferences(session: Session, user_id: uuid.UUID) -> dict[NoticeKind, NotificationPreference]:
+def preferences(session: Session, user_id: uuid.UUID) -> dict[NotificationKind, NotificationPreference]:
     rows = session.scalars(sa.select(NotificationPreference).where(NotificationPreference.user_id == user_id))
     return {row.kind: row for row in rows}
 
 
 def set_preference(
-    session: Session, user_id: uuid.UUID, kind: NoticeKind, *, email: bool, webhook: bool
+    session: Session, user_id: uuid.UUID, kind: NotificationKind, *, email: bool, webhook: bool
 ) -> NotificationPreference:
     row = session.get(NotificationPreference, (user_id, kind))
     if row is None:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.jobs import Job
 from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain.states import JobState, advance
-from myriagate.services.notifications import queue as notices
+from myriagate.services.notifications import outbox
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +45,7 @@ def move(
     jobs_repo.add_state_change(
         session, job, from_state=current, to_state=target, at=at, slurm_state=slurm_state, reason=reason
     )
-    notices.job_state_changed(session, job, current, target, at=at)  # queued in this transaction
+    outbox.job_state_changed(session, job, current, target, at=at)  # queued in this transaction
     log.info(
         "job.state_changed",
         job_id=str(job.id),

@@ -1,18 +1,18 @@
-"""The balance watch: a periodic worker step that queues allocation notices.
+"""The balance watch: a periodic worker step that queues allocation notifications.
 
 It reads the maintained totals of every allocation of a running period (no ledger code is
 touched) and compares them with what it saw last time (``balance_watch`` rows):
 
-- the remaining share drops under 20 %, 10 % or to nothing (``domain.notices.balance_level``,
-  the scarcer of core- and GPU-time decides): one notice for the lowest level reached, and
+- the remaining share drops under 20 %, 10 % or to nothing (``domain.notifications.balance_level``,
+  the scarcer of core- and GPU-time decides): one notification for the lowest level reached, and
   each level only once until the grant changes (a hold released and taken again does not
   re-send it);
-- the grant changed (a grant, a top-up, an admin adjustment): one "grant changed" notice with
+- the grant changed (a grant, a top-up, an admin adjustment): one "grant changed" notification with
   the ledger entries that did it. The ledger's own ``overrun`` adjustments are not news and
   are skipped. An allocation first seen by the watch counts as granted only when it was
   created within ``NEW_ALLOCATION_WINDOW`` (no flood of old grants on the first run).
 
-Recipients are the project's leads (services.notifications.queue). Several workers may run it: a lease
+Recipients are the project's leads (services.notifications.outbox). Several workers may run it: a lease
 makes one of them do it per round, and the outbox's unique keys make a repeat harmless.
 """
 
@@ -32,11 +32,12 @@ from myriagate.db.models.notifications import BalanceWatch
 from myriagate.db.models.users import Project
 from myriagate.db.repos import leases as leases_repo
 from myriagate.db.repos import notifications as repo
-from myriagate.domain.notices import LEVEL_NONE, LEVELS, NoticeKind, balance_level
+from myriagate.domain.notifications import LEVEL_NONE, LEVELS, NotificationKind, balance_level
 from myriagate.ports import Clock
-from myriagate.services.notifications import queue as notices
+from myriagate.services.notifications import outbox
 
 log = structlog.get_logger(__name__)
+# The lease row's name is shared with running workers of earlier releases: keep it as is.
 LEASE = "notices:balance-watch"
 LEASE_TTL = timedelta(minutes=5)
 NEW_ALLOCATION_WINDOW = timedelta(days=1)
@@ -45,8 +46,8 @@ NEW_ALLOCATION_WINDOW = timedelta(days=1)
 @dataclass
 class WatchResult:
     allocations: int = 0
-    level_notices: int = 0
-    grant_notices: int = 0
+    level_notifications: int = 0
+    grant_notifications: int = 0
 
 
 def run(session_factory: sessionmaker[Session], *, clock: Clock, holder: str) -> WatchResult | None:
@@ -60,7 +61,7 @@ def run(session_factory: sessionmaker[Session], *, clock: Clock, holder: str) ->
 
 
 def check(session: Session, *, clock: Clock) -> WatchResult:
-    """Compare every current allocation with the last round and queue notices (not committed)."""
+    """Compare every current allocation with the last round and queue notifications (not committed)."""
     now = clock.now()
     result = WatchResult()
     for allocation, project, period, watch in repo.current_allocations(session, now):
@@ -88,18 +89,20 @@ def check(session: Session, *, clock: Clock) -> WatchResult:
                     "changes": [_change(e) for e in people],
                 }
                 key = f"grant:{allocation.id}:{watch.grant_version}"
-                result.grant_notices += _queue(session, NoticeKind.GRANT_CHANGED, key, payload, project, now)
+                result.grant_notifications += _queue(
+                    session, NotificationKind.GRANT_CHANGED, key, payload, project, now
+                )
         level = balance_level(granted, _remaining(allocation))
         if level < watch.level:
             kind = LEVELS[level]
             key = f"balance:{allocation.id}:{watch.grant_version}:{level}"
             payload = _payload(allocation, project, period) | {"level": level}
-            result.level_notices += _queue(session, kind, key, payload, project, now)
+            result.level_notifications += _queue(session, kind, key, payload, project, now)
             watch.level = level
         watch.checked_at = now
     session.flush()  # the next round (maybe before a commit) must see these rows
-    if result.level_notices or result.grant_notices:
-        log.info("balance_watch.queued", levels=result.level_notices, grants=result.grant_notices)
+    if result.level_notifications or result.grant_notifications:
+        log.info("balance_watch.queued", levels=result.level_notifications, grants=result.grant_notifications)
     return result
 
 
@@ -116,10 +119,15 @@ def _new_watch(allocation_id: uuid.UUID, now: datetime) -> BalanceWatch:
 
 
 def _queue(
-    session: Session, kind: NoticeKind, key: str, payload: dict[str, Any], project: Project, now: datetime
+    session: Session,
+    kind: NotificationKind,
+    key: str,
+    payload: dict[str, Any],
+    project: Project,
+    now: datetime,
 ) -> int:
     leads = repo.project_leads(session, project)
-    notices.queue(session, kind=kind, event_key=key, payload=payload, recipients=leads, at=now)
+    outbox.queue(session, kind=kind, event_key=key, payload=payload, recipients=leads, at=now)
     return 1
 
 

@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from myriagate.db.models.notifications import Notification, Webhook
 from myriagate.db.models.users import User
 from myriagate.db.repos import notifications as repo
-from myriagate.domain.notice_text import render
-from myriagate.domain.notices import Channel
+from myriagate.domain.notification_text import render
+from myriagate.domain.notifications import Channel
 from myriagate.domain.webhook_rules import (
     DELIVERY_HEADER,
     EVENT_HEADER,

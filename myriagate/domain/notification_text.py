@@ -1,4 +1,4 @@
-"""The plain-text e-mail of a notice, in French and English.
+"""The plain-text e-mail of a notification, in French and English.
 
 ``render`` builds the subject and body from the event's payload (the same JSON a webhook
 receives). Users have no stored language yet, so both languages are given, French first;
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from myriagate.domain.notices import NoticeKind
+from myriagate.domain.notifications import NotificationKind
 
 PREFIX = "[myriagate]"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -37,21 +37,21 @@ def hours(seconds: object) -> str:
 
 
 # (English, French) subject tails and first body lines per kind.
-_JOB_TITLES: dict[NoticeKind, tuple[str, str]] = {
-    NoticeKind.JOB_STARTED: ("started", "démarré"),
-    NoticeKind.JOB_FINISHED: ("finished", "terminé"),
-    NoticeKind.JOB_FAILED: ("failed", "en échec"),
-    NoticeKind.JOB_STAGED: ("finished, results stored", "terminé, résultats stockés"),
+_JOB_TITLES: dict[NotificationKind, tuple[str, str]] = {
+    NotificationKind.JOB_STARTED: ("started", "démarré"),
+    NotificationKind.JOB_FINISHED: ("finished", "terminé"),
+    NotificationKind.JOB_FAILED: ("failed", "en échec"),
+    NotificationKind.JOB_STAGED: ("finished, results stored", "terminé, résultats stockés"),
 }
-_BALANCE_TITLES: dict[NoticeKind, tuple[str, str]] = {
-    NoticeKind.BALANCE_BELOW_20: ("below 20% left", "moins de 20 % restants"),
-    NoticeKind.BALANCE_BELOW_10: ("below 10% left", "moins de 10 % restants"),
-    NoticeKind.BALANCE_EXHAUSTED: ("exhausted", "épuisée"),
-    NoticeKind.GRANT_CHANGED: ("grant changed", "attribution modifiée"),
+_BALANCE_TITLES: dict[NotificationKind, tuple[str, str]] = {
+    NotificationKind.BALANCE_BELOW_20: ("below 20% left", "moins de 20 % restants"),
+    NotificationKind.BALANCE_BELOW_10: ("below 10% left", "moins de 10 % restants"),
+    NotificationKind.BALANCE_EXHAUSTED: ("exhausted", "épuisée"),
+    NotificationKind.GRANT_CHANGED: ("grant changed", "attribution modifiée"),
 }
 
 
-def render(kind: NoticeKind, payload: Mapping[str, Any], language: str | None = None) -> Message:
+def render(kind: NotificationKind, payload: Mapping[str, Any], language: str | None = None) -> Message:
     """Subject and body of the e-mail for ``kind``; ``language`` "fr", "en" or None (both)."""
     if kind.is_job:
         subject_en, subject_fr, en, fr = _job(kind, payload)
@@ -81,7 +81,7 @@ def _job_label(payload: Mapping[str, Any]) -> str:
     return f"Job {ident} ({clean(name, 60)})" if name else f"Job {ident}"
 
 
-def _job(kind: NoticeKind, p: Mapping[str, Any]) -> tuple[str, str, list[str], list[str]]:
+def _job(kind: NotificationKind, p: Mapping[str, Any]) -> tuple[str, str, list[str], list[str]]:
     label = _job_label(p)
     en_title, fr_title = _JOB_TITLES[kind]
     cluster = clean(p.get("cluster", ""), 64)
@@ -100,7 +100,7 @@ def _job(kind: NoticeKind, p: Mapping[str, Any]) -> tuple[str, str, list[str], l
     return f"{label} {en_title}", f"{label.replace('Job', 'Tâche', 1)} {fr_title}", en, fr
 
 
-def _allocation(kind: NoticeKind, p: Mapping[str, Any]) -> tuple[str, str, list[str], list[str]]:
+def _allocation(kind: NotificationKind, p: Mapping[str, Any]) -> tuple[str, str, list[str], list[str]]:
     account = clean(p.get("slurm_account", ""), 64)
     cluster = clean(p.get("cluster", ""), 64)
     period = clean(p.get("period", ""), 80)
@@ -114,7 +114,7 @@ def _allocation(kind: NoticeKind, p: Mapping[str, Any]) -> tuple[str, str, list[
         g_granted, g_left = hours(p.get("granted_gpu_seconds")), hours(p.get("remaining_gpu_seconds"))
         en.append(f"GPU-hours left: {g_left} of {g_granted}")
         fr.append(f"Heures-GPU restantes : {g_left} sur {g_granted}")
-    if kind is NoticeKind.GRANT_CHANGED:
+    if kind is NotificationKind.GRANT_CHANGED:
         before = hours(p.get("previous_core_seconds"))
         en.append(f"Core-hours granted: {before} → {granted}")
         fr.append(f"Heures-cœur attribuées : {before} → {granted}")
@@ -123,7 +123,7 @@ def _allocation(kind: NoticeKind, p: Mapping[str, Any]) -> tuple[str, str, list[
             delta = hours(change.get("core_seconds"))
             en.append(f"  {delta} core-hours by {who}" + (f": {why}" if why else ""))
             fr.append(f"  {delta} heures-cœur par {who}" + (f" : {why}" if why else ""))
-    elif kind is NoticeKind.BALANCE_EXHAUSTED:
+    elif kind is NotificationKind.BALANCE_EXHAUSTED:
         en.append("New jobs of this project are refused until the allocation is topped up.")
         fr.append("Les nouvelles tâches de ce projet sont refusées jusqu'à un complément d'attribution.")
     return f"{label_en} {en_title}", f"{label_fr} {fr_title}", en, fr

@@ -1,7 +1,7 @@
 """What a notification is about: event kinds, which job moves are worth telling, balance levels.
 
-Pure rules shared by the outbox (services.notifications.queue), the balance watch and the e-mail text
-(domain.notice_text). No I/O here.
+Pure rules shared by the outbox (services.notifications.outbox), the balance watch and the e-mail text
+(domain.notification_text). No I/O here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from enum import StrEnum
 from myriagate.domain.states import JobState
 
 
-class NoticeKind(StrEnum):
+class NotificationKind(StrEnum):
     """One kind of event a user may be told about (stored value = API value)."""
 
     JOB_STARTED = "job_started"
@@ -36,8 +36,10 @@ class Channel(StrEnum):
 # E-mail defaults when a user never chose: a job starting is noise for most people (queues
 # are short on Myria), everything else is worth an e-mail. Webhooks are opt-in by existing,
 # so once a user registers one it receives every kind unless turned off.
-EMAIL_DEFAULTS: dict[NoticeKind, bool] = {kind: kind is not NoticeKind.JOB_STARTED for kind in NoticeKind}
-WEBHOOK_DEFAULTS: dict[NoticeKind, bool] = dict.fromkeys(NoticeKind, True)
+EMAIL_DEFAULTS: dict[NotificationKind, bool] = {
+    kind: kind is not NotificationKind.JOB_STARTED for kind in NotificationKind
+}
+WEBHOOK_DEFAULTS: dict[NotificationKind, bool] = dict.fromkeys(NotificationKind, True)
 
 _FAILURES = frozenset(
     {
@@ -53,32 +55,36 @@ _FAILURES = frozenset(
 )
 
 
-def job_notice(
+def job_notification(
     from_state: JobState | None, to_state: JobState, *, cancel_requested: bool
-) -> NoticeKind | None:
-    """The notice a job's move deserves, or None.
+) -> NotificationKind | None:
+    """The notification a job's move deserves, or None.
 
     A job cancelled at its owner's request is not news to them; cancelled by anyone else
     (an admin, Slurm) it is a failure. Results reaching storage (``staging_out`` →
     ``completed``) is "staged": finished, results stored.
     """
     if to_state is JobState.RUNNING:
-        return NoticeKind.JOB_STARTED
+        return NotificationKind.JOB_STARTED
     if to_state is JobState.COMPLETED:
-        return NoticeKind.JOB_STAGED if from_state is JobState.STAGING_OUT else NoticeKind.JOB_FINISHED
+        return (
+            NotificationKind.JOB_STAGED
+            if from_state is JobState.STAGING_OUT
+            else NotificationKind.JOB_FINISHED
+        )
     if to_state is JobState.CANCELLED and cancel_requested:
         return None
     if to_state in _FAILURES:
-        return NoticeKind.JOB_FAILED
+        return NotificationKind.JOB_FAILED
     return None
 
 
 # Levels are percent thresholds of the grant; 100 means "above every threshold".
 LEVEL_NONE = 100
-LEVELS: dict[int, NoticeKind] = {
-    20: NoticeKind.BALANCE_BELOW_20,
-    10: NoticeKind.BALANCE_BELOW_10,
-    0: NoticeKind.BALANCE_EXHAUSTED,
+LEVELS: dict[int, NotificationKind] = {
+    20: NotificationKind.BALANCE_BELOW_20,
+    10: NotificationKind.BALANCE_BELOW_10,
+    0: NotificationKind.BALANCE_EXHAUSTED,
 }
 
 

@@ -26,7 +26,7 @@ import structlog
 from myriagate.domain.webhook_rules import check_address
 from myriagate.errors import InvalidRequest
 from myriagate.logs import redact_url
-from myriagate.notify import DeliveryFailed
+from myriagate.notifications import DeliveryFailed
 
 log = structlog.get_logger(__name__)
 Resolver = Callable[[str, int], list[str]]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from myriagate.notify.smtp import SmtpMailer
-from myriagate.notify.webhooks import HttpWebhookPoster
+from myriagate.notifications.smtp import SmtpMailer
+from myriagate.notifications.webhooks import HttpWebhookPoster
 from myriagate.settings import Settings
 
 

@@ -10,7 +10,7 @@ from email.utils import formatdate, make_msgid
 
 import structlog
 
-from myriagate.notify import DeliveryFailed
+from myriagate.notifications import DeliveryFailed
 
 log = structlog.get_logger(__name__)
 

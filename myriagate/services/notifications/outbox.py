@@ -26,7 +26,13 @@ from myriagate.db.models.jobs import Job
 from myriagate.db.models.notifications import Webhook
 from myriagate.db.models.users import User
 from myriagate.db.repos import notifications as repo
-from myriagate.domain.notices import EMAIL_DEFAULTS, WEBHOOK_DEFAULTS, Channel, NoticeKind, job_notice
+from myriagate.domain.notifications import (
+    EMAIL_DEFAULTS,
+    WEBHOOK_DEFAULTS,
+    Channel,
+    NotificationKind,
+    job_notification,
+)
 from myriagate.domain.states import JobState
 from myriagate.domain.webhook_rules import check_url
 from myriagate.errors import InvalidRequest, NotFound
@@ -48,8 +54,8 @@ class Preference:
 def job_state_changed(
     session: Session, job: Job, from_state: JobState | None, to_state: JobState, *, at: datetime
 ) -> int:
-    """Queue the notice a job's move deserves (if any) for its owner; how many deliveries."""
-    kind = job_notice(from_state, to_state, cancel_requested=job.cancel_requested_at is not None)
+    """Queue the notification a job's move deserves (if any) for its owner; how many deliveries."""
+    kind = job_notification(from_state, to_state, cancel_requested=job.cancel_requested_at is not None)
     if kind is None:
         return 0
     owner = session.get(User, job.user_id)
@@ -74,7 +80,7 @@ def job_state_changed(
 def queue(
     session: Session,
     *,
-    kind: NoticeKind,
+    kind: NotificationKind,
     event_key: str,
     payload: Mapping[str, Any],
     recipients: Iterable[User],
@@ -97,10 +103,12 @@ def queue(
     return repo.queue(session, rows)
 
 
-_CACHE = "myriagate.notices.channels"
+_CACHE = "myriagate.notifications.channels"
 
 
-def _channels_of(session: Session, user_id: uuid.UUID) -> tuple[dict[NoticeKind, Preference], list[Webhook]]:
+def _channels_of(
+    session: Session, user_id: uuid.UUID
+) -> tuple[dict[NotificationKind, Preference], list[Webhook]]:
     """A user's preferences and webhooks, read once per transaction.
 
     A tick finishing a thousand jobs of one user asks a thousand times. Preferences and
@@ -110,7 +118,7 @@ def _channels_of(session: Session, user_id: uuid.UUID) -> tuple[dict[NoticeKind,
     if _CACHE not in session.info:  # first use by this session: empty it whenever a transaction ends
         session.info[_CACHE] = {}
         sa.event.listen(session, "after_transaction_end", _forget_channels)
-    cache: dict[uuid.UUID, tuple[dict[NoticeKind, Preference], list[Webhook]]] = session.info[_CACHE]
+    cache: dict[uuid.UUID, tuple[dict[NotificationKind, Preference], list[Webhook]]] = session.info[_CACHE]
     if user_id not in cache:
         cache[user_id] = (preferences_of(session, user_id), repo.webhooks(session, user_id))
     return cache[user_id]
@@ -121,24 +129,24 @@ def _forget_channels(session: Session, _transaction: object) -> None:
 
 
 # --- preferences -----------------------------------------------------------------------------
-def preferences_of(session: Session, user_id: uuid.UUID) -> dict[NoticeKind, Preference]:
+def preferences_of(session: Session, user_id: uuid.UUID) -> dict[NotificationKind, Preference]:
     """Every kind's choice for ``user_id``: the stored one, else the documented default."""
     stored = repo.preferences(session, user_id)
     return {
         kind: Preference(stored[kind].email, stored[kind].webhook)
         if kind in stored
         else Preference(EMAIL_DEFAULTS[kind], WEBHOOK_DEFAULTS[kind])
-        for kind in NoticeKind
+        for kind in NotificationKind
     }
 
 
 def set_preferences(
     session: Session,
     user: User,
-    changes: Mapping[NoticeKind, Mapping[str, bool | None]],
+    changes: Mapping[NotificationKind, Mapping[str, bool | None]],
     *,
     clock: Clock,
-) -> dict[NoticeKind, Preference]:
+) -> dict[NotificationKind, Preference]:
     """Change some kinds' channels (``{"email": bool, "webhook": bool}``, either omitted)."""
     current = preferences_of(session, user.id)
     for kind, change in changes.items():
