@@ -20,7 +20,8 @@ from prometheus_client import Counter, Histogram
 
 # Request latencies: a few ms (a job page) to seconds (a submission waiting for sbatch).
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-# A Slurm command: ~7 ms locally, ~15 ms over a pooled SSH channel, up to its 60 s timeout.
+# A Slurm command: milliseconds locally or over a pooled SSH channel (docs/performance.md), up to
+# its 60 s timeout.
 _COMMAND_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # A poll tick: one squeue (+ sacct) and a few SQL statements, or a stalled cluster.
 _TICK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)

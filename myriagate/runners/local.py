@@ -39,9 +39,9 @@ _CHUNK = 65536
 class IdentitySwitch(enum.StrEnum):
     """How root becomes the login.
 
-    p50 of ``sbatch`` as alice on the dev cluster (50 calls, loaded 2-core machine): setpriv
-    12.7 ms, runuser 19.4 ms, popen 24.0 ms. ``popen`` saves an exec but makes Python fork
-    instead of vfork (it must setuid in the child), which costs more than the exec saves.
+    ``setpriv`` is the fastest of the three (measured with ``sbatch``: docs/performance.md).
+    ``popen`` saves an exec but makes Python fork instead of vfork (it must setuid in the
+    child), which costs more than the exec saves.
     """
 
     SETPRIV = "setpriv"  # setpriv --reuid --regid --init-groups -- argv

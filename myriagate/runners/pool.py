@@ -1,8 +1,8 @@
 """SshConnectionPool: authenticated paramiko Transports per cluster login, reused.
 
-A new SSH connection costs 130-300 ms here (TCP, key exchange, certificate auth); a channel on
-an open Transport costs ~5 ms once Nagle is off. So each login keeps its Transport and every
-command opens a channel on it. Transports are thread-safe for opening channels, so threads
+A new SSH connection (TCP, key exchange, certificate auth) costs far more than a channel on
+an open Transport once Nagle is off (figures: docs/performance.md). So each login keeps its
+Transport and every command opens a channel on it. Transports are thread-safe for opening channels, so threads
 share them; up to ``transports_per_login`` are opened when all are busy.
 
 Lifecycle of a Transport: opened on first use; replaced, transparently and once, when found
@@ -31,7 +31,8 @@ from myriagate.errors import ConfigError, PermissionDenied, SchedulerUnavailable
 from myriagate.runners.certificates import UserKey
 from myriagate.runners.hostkeys import PinnedHostKeys, load_pinned_host_keys
 
-# curve25519 first: OpenSSH 9.2's default sntrup761x25519 costs 130-150 ms per connection here.
+# curve25519 first: OpenSSH 9.2's default sntrup761x25519 makes every connection much slower
+# (docs/performance.md).
 PREFERRED_KEX = ("curve25519-sha256@libssh.org", "mlkem768x25519-sha256")
 # Retire a connection this long before its certificate expires, so it is never used past it.
 DEFAULT_RETIRE_BEFORE_EXPIRY_S = 10.0
@@ -340,7 +341,7 @@ class SshConnectionPool:
             sock = socket.create_connection((self._host, self._port), timeout=self._connect_timeout)
         except OSError as exc:
             raise SchedulerUnavailable(f"cannot reach {where}: {exc.strerror or exc}") from exc
-        # Without it Nagle + delayed ACK add ~43 ms to every command on a reused Transport.
+        # Without it Nagle + delayed ACK delay every command on a reused Transport (docs/performance.md).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         transport = paramiko.Transport(sock)
         try:

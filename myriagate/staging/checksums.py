@@ -24,10 +24,11 @@ from myriagate.errors import StagingError, UnsafeValue
 class LocalSource(NamedTuple):
     """One file to send: its name at the destination and where it really is here.
 
-    A NamedTuple, not a frozen dataclass: a resync builds 10,000 of them, 3x faster so."""
+    A NamedTuple, not a frozen dataclass: a resync builds thousands of them, and tuples
+    are built faster (docs/performance.md)."""
 
     path: str  # relative, validated
-    real: str  # resolved, inside the local root (a str: 10,000 Path objects cost ~0.1 s)
+    real: str  # resolved, inside the local root (a str: Path objects by the thousand are slow to build)
     size: int
     mtime_ns: int
     identity: tuple[int, int, int, int, int]  # dev, ino, size, mtime_ns, ctime_ns
