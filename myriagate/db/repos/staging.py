@@ -74,39 +74,6 @@ def claimable_jobs(session: Session, cluster: str, now: datetime, limit: int = 2
     return list(session.scalars(stmt))
 
 
-def claim(session: Session, job_id: uuid.UUID, holder: str, *, now: datetime, until: datetime) -> bool:
-    """Take the job's transfer for ``holder`` unless someone else's claim is still live.
-
-    One conditional UPDATE checked by rowcount: safe across workers on SQLite and PostgreSQL.
-    """
-    result = session.execute(
-        sa.update(JobStaging)
-        .where(
-            JobStaging.job_id == job_id,
-            sa.or_(
-                JobStaging.claimed_until.is_(None),
-                JobStaging.claimed_until < now,
-                JobStaging.claimed_by == holder,
-            ),
-        )
-        .values(claimed_by=holder, claimed_until=until)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def renew(session: Session, job_id: uuid.UUID, holder: str, *, until: datetime) -> bool:
-    result = session.execute(
-        sa.update(JobStaging)
-        .where(JobStaging.job_id == job_id, JobStaging.claimed_by == holder)
-        .values(claimed_until=until)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
 def get_dataset(session: Session, dataset_id: uuid.UUID) -> Dataset | None:
     return session.get(Dataset, dataset_id, options=[selectinload(Dataset.files)])
 

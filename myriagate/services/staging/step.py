@@ -31,6 +31,7 @@ from myriagate.errors import MyriagateError, UnsafeValue
 from myriagate.ports import StagedFile
 from myriagate.profiles.models import ClusterProfile
 from myriagate.services.common import audit
+from myriagate.services.common.leases import Lease
 from myriagate.services.jobs import dispatch, transitions
 from myriagate.services.staging import transfers as staging_transfers
 from myriagate.services.staging import uploads
@@ -52,20 +53,19 @@ def run_pending(ctx: StagingContext, limit: int = 20) -> int:
 
 def process(ctx: StagingContext, job_id: uuid.UUID) -> bool:
     """Claim and stage one job; True when its state changed."""
-    now = ctx.clock.now()
+    claim = Lease.staging_claim(job_id, holder=ctx.holder, ttl_s=ctx.claim_s, clock=ctx.clock)
     with ctx.session_factory() as session:
-        if not staging_repo.claim(
-            session, job_id, ctx.holder, now=now, until=now + timedelta(seconds=ctx.claim_s)
-        ):
+        if not claim.acquire(session):
             return False
         job = session.get(Job, job_id)
         plan = staging_repo.get_plan(session, job_id)
         if job is None or plan is None or job.state not in (JobState.STAGING_IN, JobState.STAGING_OUT):
-            _unclaim(session, plan)
+            if plan is not None:
+                claim.release(session)
             return False
         direction = "in" if job.state is JobState.STAGING_IN else "out"
         try:
-            progress = _ClaimKeeper(ctx, job_id).progress
+            progress = _ClaimKeeper(ctx.session_factory, claim).progress
             if direction == "in":
                 _stage_in(ctx, session, job, plan, progress)
             else:
@@ -161,12 +161,6 @@ def _failed(
     return True
 
 
-def _unclaim(session: Session, plan: JobStaging | None) -> None:
-    if plan is not None:
-        plan.claimed_by, plan.claimed_until = None, None
-        session.commit()
-
-
 def _manifest_row(f: StagedFile) -> dict[str, object]:
     return {"path": f.path, "size_bytes": f.size_bytes, "sha256": f.sha256}
 
@@ -174,9 +168,9 @@ def _manifest_row(f: StagedFile) -> dict[str, object]:
 class _ClaimKeeper:
     """Renews the job's claim while bytes move (from the stager's progress callback)."""
 
-    def __init__(self, ctx: StagingContext, job_id: uuid.UUID) -> None:
-        self._ctx = ctx
-        self._job_id = job_id
+    def __init__(self, session_factory: Callable[[], Session], claim: Lease) -> None:
+        self._session_factory = session_factory
+        self._claim = claim
         self._last = time.monotonic()
         self._lock = threading.Lock()
 
@@ -185,10 +179,9 @@ class _ClaimKeeper:
             if time.monotonic() - self._last < RENEW_EVERY_S:
                 return
             self._last = time.monotonic()
-        until = self._ctx.clock.now() + timedelta(seconds=self._ctx.claim_s)
-        with self._ctx.session_factory() as session:
-            staging_repo.renew(session, self._job_id, self._ctx.holder, until=until)
-        log.info("staging.progress", job_id=str(self._job_id), done_bytes=done, total_bytes=total)
+        with self._session_factory() as session:
+            self._claim.renew(session)
+        log.info("staging.progress", job_id=str(self._claim.key), done_bytes=done, total_bytes=total)
 
 
 def run_loop(ctx: StagingContext, stop: threading.Event, *, min_s: float = 1.0, max_s: float = 10.0) -> None:
