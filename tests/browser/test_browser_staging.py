@@ -1,4 +1,4 @@
-"""Data staging in a real browser, against the real dev cluster and storage sshd (issue #6 on #5).
+"""Data staging in a real browser, against the real dev cluster and storage sshd.
 
 alice submits a script from the form with an input file (sent by the page's script through the
 upload API, with a progress bar and the browser's sha256) and an output pattern to "caen"; the

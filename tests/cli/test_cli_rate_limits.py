@@ -1,4 +1,4 @@
-"""Issue 12 item 6c, the CLI side: a 429 (the gateway's per-user budget, or nginx's limit_req
+"""Request budgets, the CLI side: a 429 (the gateway's per-user budget, or nginx's limit_req
 in front of it) is reported as ``Error: Too many requests: … retry in N s`` and exit code 75
 (EX_TEMPFAIL), not as a bug (exit 1 with "HTTP 429 … not from the myriagate API")."""
 

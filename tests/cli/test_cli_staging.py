@@ -1,6 +1,6 @@
 # ruff: noqa: F811 - fixtures imported by name come back as test parameters
 """`myriagate submit --input/--result/--store` and `myriagate datasets …` against the in-process
-API (issue #5). The cluster is the fake Slurm, disks are the FakeStager's directories."""
+API. The cluster is the fake Slurm, disks are the FakeStager's directories."""
 
 from __future__ import annotations
 
@@ -159,7 +159,7 @@ def test_storing_results_in_paris_fails_with_the_residency_exit_code(
 def test_an_input_under_the_reserved_directory_is_refused_with_the_servers_message(
     alice: User, as_user: Callable[[User], As], workdir: Path, db: Session
 ) -> None:
-    """Issue #11: refused when the file is sent, not later at stage-in; nothing is stored."""
+    """Refused when the file is sent, not later at stage-in; nothing is stored."""
     (workdir / ".MyriaGate").mkdir()
     (workdir / ".MyriaGate" / "manifest.json").write_text("{}")
     result = as_user(alice)("submit", "job.sh", "--input", ".MyriaGate")

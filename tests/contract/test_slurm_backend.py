@@ -47,7 +47,7 @@ def test_the_tag_finds_the_job_in_the_queue_and_after_it_left(env: SlurmEnv) -> 
 
 
 def test_many_tags_are_looked_up_at_once_in_the_queue_and_after_it(env: SlurmEnv) -> None:
-    # Issue 12 item 6b: reconciliation asks for every uncertain tag of a login in one go.
+    # Reconciliation asks for every uncertain tag of a login in one go.
     ended, ended_tag = env.submit("exit 0")
     env.run_to_end(ended, Outcome("COMPLETED"))
     env.leave_queue(ended)

@@ -1,4 +1,4 @@
-"""The Stager contract, run against every implementation (issue #5).
+"""The Stager contract, run against every implementation.
 
 - ``fake``: FakeStager over local directories (what the service tests use);
 - ``openssh``: OpenSshStager against the REAL storage sshd of the dev cluster (127.0.0.1:2223,

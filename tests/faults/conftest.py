@@ -163,7 +163,7 @@ class World:
             settings=self.settings, profile=self.gateway.profile(CLUSTER), ledger=self.gateway.ledger,
         )  # fmt: skip
         # The dev cluster's slurmdbd records a job within a second: a 5 s accounting lag keeps
-        # the two-lookups rule (issue 12) without making every resend wait the default 120 s.
+        # the two-lookups rule without making every resend wait the default 120 s.
         options = worker_service.WorkerOptions(
             cluster=CLUSTER, poll_min_s=0.5, poll_max_s=2.0, lease_s=lease_s, uncertain_after_s=0,
             accounting_lag_s=5.0,
@@ -259,7 +259,7 @@ def world(restore_daemons: None, profiles_dir: Path, tmp_path: Path) -> Iterator
     upgrade(url)
     user_id = seed_alice(url)
     # Private, as `myriagate worker` requires (and creates it): the worker processes refuse a
-    # spool the test's own umask 022 would leave open to others (issue 11).
+    # spool the test's own umask 022 would leave open to others.
     (tmp_path / "spool").mkdir(mode=0o700)
     settings = Settings(
         dev_mode=True, database_url=url, ssh_ca_key_path=STATE_DIR / "ssh_user_ca", default_cluster=CLUSTER,

@@ -1,4 +1,4 @@
-"""Issue 12 item 2: no duplicate job from a lost sbatch reply, even when accounting lags or lies.
+"""No duplicate job from a lost sbatch reply, even when accounting lags or lies.
 
 The real ``SlurmCliBackend`` over a FakeRunner that replays what Slurm prints: sbatch's reply is
 lost (the job may exist), then the tag lookups (``squeue``, ``sacct``) answer exit 0 with an

@@ -1,4 +1,4 @@
-"""Issue 12 item 6a on the REAL dev cluster: a burst of cluster pages, cluster API calls and
+"""On the REAL dev cluster: a burst of cluster pages, cluster API calls and
 ``/readyz`` probes against a real uvicorn server makes ONE ``scontrol ping`` (and one ``sinfo``)
 per cache period, counted where every Slurm command of the gateway is measured (the metered
 runner that wiring puts under every backend, ``myriagate_slurm_command_duration_seconds``).

@@ -1,4 +1,4 @@
-"""Credentials live no longer than they should (issue 12 item 5, catalog S19), on the real sshds.
+"""Credentials live no longer than they should (catalog S19), on the real sshds.
 
 sshd checks a user certificate only at login: a connection kept open for reuse (an OpenSSH
 ControlMaster of the stager, a paramiko Transport of the runners' pool) would outlive both its

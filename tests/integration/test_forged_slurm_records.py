@@ -1,4 +1,4 @@
-"""Issue 12 item 1 on the REAL dev cluster: a researcher's free text cannot forge a Slurm record.
+"""On the REAL dev cluster: a researcher's free text cannot forge a Slurm record.
 
 Bob (``rouen-chimie``) submits a job directly on the cluster whose ``--comment`` holds
 ``innocent``, a line break and lines shaped like a finished job of ``caen-climat`` (job 99999,
@@ -80,7 +80,7 @@ def forged_comment() -> str:
              "billing=32,cpu=32,mem=1000M,node=1", "court", "caen-climat", "alice", start, end]  # fmt: skip
     return "\n".join([
         "innocent",
-        SEP.join([*usage, "mg:forged"]),  # the sweep's record before issue 12 (usage + comment)
+        SEP.join([*usage, "mg:forged"]),  # the sweep's record of earlier releases (usage + comment)
         SEP.join(usage),  # usage fields alone
         SEP.join([FORGED_ID, "mg:forged", FORGED_ID]),  # a framed comment line
         SEP.join([*usage, FORGED_ID]),  # usage framed by the job id

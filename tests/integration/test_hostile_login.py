@@ -1,4 +1,4 @@
-"""A researcher's login is hostile: its shell, its start-up files and its PATH (issue 12, items 3-4).
+"""A researcher's login is hostile: its shell, its start-up files and its PATH.
 
 On the REAL dev cluster, as ``mallory`` (a login deploy/devcluster/up.sh makes for these tests
 only, in caen-climat and caen-bio, allowed the QOS ``high``), whose ``~/.bashrc`` (read by bash
@@ -208,7 +208,7 @@ def _out_path() -> Path:
 def test_start_up_exports_change_nothing_of_a_submission_over_ssh(
     mallory: Login, ssh_pool: SshConnectionPool
 ) -> None:
-    """Issue 12 item 3, catalog S08/S09: the login's ~/.bashrc (and ~/.profile) export
+    """Catalog S08/S09: the login's ~/.bashrc (and ~/.profile) export
     SBATCH_ACCOUNT, SBATCH_QOS, SBATCH_EXCLUSIVE, SBATCH_EXPORT and a canary; the job submitted
     over SSH keeps the gateway's account, the default QOS, one CPU, and no canary."""
     mallory.bashrc(_exports(HOSTILE_ENV))
@@ -239,7 +239,7 @@ def test_numbers_printed_by_a_start_up_file_are_never_taken_for_the_job_id(
 def test_the_gateways_own_environment_changes_nothing_as_root_switching_to_the_login(
     mallory: Login, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 12 item 3: the gateway runs on the cluster as root (LocalRunner switching to the
+    """The gateway runs on the cluster as root (LocalRunner switching to the
     login) with SBATCH_* and a secret in its own environment."""
     for name, value in HOSTILE_ENV.items():
         monkeypatch.setenv(name, value)
@@ -259,7 +259,7 @@ print(SlurmCliBackend(LocalRunner()).submit(RenderedScript(text=text, sbatch_arg
 
 
 def test_the_gateways_own_environment_changes_nothing_as_a_non_root_gateway(mallory: Login) -> None:
-    """Issue 12 item 3: a gateway running as the login itself (no root, LocalRunner of its
+    """A gateway running as the login itself (no root, LocalRunner of its
     own user), started with SBATCH_* and a secret in its environment. Run with Debian's
     python3 (the login cannot read the venv's interpreter under /root) on the venv's packages."""
     system_python = Path("/usr/bin/python3")
@@ -338,7 +338,7 @@ HOSTILE_STARTS = {
 def test_a_hostile_start_up_file_is_a_clear_staging_error_within_a_deadline(
     behaviour: str, mallory: Login, devcluster: DevCluster, ca: CertificateAuthority, tmp_path: Path
 ) -> None:
-    """Issue 12 item 4, catalog F12: every read of the stager is bounded in size and time."""
+    """Catalog F12: every read of the stager is bounded in size and time."""
     command, message = HOSTILE_STARTS[behaviour]
     mallory.bashrc(command)
     rss0 = _maxrss_mib()
@@ -354,7 +354,7 @@ def test_a_hostile_start_up_file_is_a_clear_staging_error_within_a_deadline(
 def test_a_hostile_start_up_file_is_bounded_for_slurm_commands_too(
     behaviour: str, mallory: Login, devcluster: DevCluster, ca: CertificateAuthority
 ) -> None:
-    """Issue 12 item 4: the runners read as boundedly (16 MiB, the command timeout)."""
+    """The runners read as boundedly (16 MiB, the command timeout)."""
     mallory.bashrc(HOSTILE_STARTS[behaviour][0])
     pool = SshConnectionPool(devcluster.ssh_host, devcluster.ssh_port, devcluster.known_hosts, ca)
     try:
@@ -370,7 +370,7 @@ def test_a_hostile_start_up_file_is_bounded_for_slurm_commands_too(
 def test_a_python3_first_on_the_logins_path_that_never_answers_is_not_used(
     mallory: Login, devcluster: DevCluster, ca: CertificateAuthority, tmp_path: Path
 ) -> None:
-    """Issue 12 item 4: the far side runs /usr/bin/python3 under ``env -i``, whatever the
+    """The far side runs /usr/bin/python3 under ``env -i``, whatever the
     login's PATH says."""
     mallory.write("bin/python3", f"#!/bin/sh\nexec {HANG}\n", mode=0o755)
     mallory.bashrc('export PATH="$HOME/bin:$PATH"')
@@ -384,7 +384,7 @@ def test_a_python3_first_on_the_logins_path_that_never_answers_is_not_used(
 def test_staging_works_for_a_login_whose_shell_is_not_bash(
     shell: str, mallory: Login, devcluster: DevCluster, ca: CertificateAuthority, tmp_path: Path
 ) -> None:
-    """Issue 12 item 4, catalog S03: the command line is one line of words every shell reads
+    """Catalog S03: the command line is one line of words every shell reads
     alike (the helper comes on stdin), so tcsh and zsh logins stage like bash ones."""
     if not Path(shell).exists():
         pytest.skip(f"{shell} is not installed: run `bash deploy/devcluster/up.sh` as root")
@@ -460,7 +460,7 @@ HANGS = {
 def test_a_hostile_login_does_not_hold_the_workers_staging_step(
     which: str, mallory: Login, gateway: Gateway, db: sessionmaker[Session], users: dict[str, User]
 ) -> None:
-    """Issue 12 item 4: one pass of the worker's staging step, with a job of a login whose
+    """One pass of the worker's staging step, with a job of a login whose
     ~/.bashrc never returns next to a job of alice's: it ends within the deadline, mallory's
     job is held back with the reason, alice's inputs are staged and her job is submitted."""
     with db() as session:

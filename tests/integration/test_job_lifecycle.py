@@ -1,4 +1,4 @@
-"""The whole job lifecycle through the services, on the REAL dev cluster (issue #2).
+"""The whole job lifecycle through the services, on the REAL dev cluster.
 
 Jobs are submitted by the submit service as alice and bob, over SSH (pooled paramiko,
 short-lived certificates) and locally (as root switching to the login); the tracking tick

@@ -1,4 +1,4 @@
-"""Issue 12 item 6b on the REAL dev cluster: a tick reconciling 30 uncertain submissions of two
+"""On the REAL dev cluster: a tick reconciling 30 uncertain submissions of two
 logins (alice 20, bob 10) runs at most one ``squeue`` and one ``sacct`` per login, counted on
 the SSH runners that carry every command to the cluster.
 

@@ -187,7 +187,7 @@ def _wait_closed(transport: object, within_s: float) -> float:
 def test_connection_closes_when_its_certificate_expires_and_the_next_command_logs_in_again(
     devcluster: DevCluster,
 ) -> None:
-    """Issue 12 item 5, catalog S19: sshd checks a certificate only at login, so the pool
+    """Catalog S19: sshd checks a certificate only at login, so the pool
     closes a connection itself when its certificate expires, even with nobody using it; the
     next command logs in again with a freshly signed certificate."""
     short = CertificateAuthority(devcluster.ca_key, validity_s=5, renew_before_s=1)
@@ -231,7 +231,7 @@ def test_idle_connection_is_closed_and_replaced(devcluster: DevCluster, ca: Cert
 
 
 def test_forgetting_a_login_closes_its_connections_at_once(fresh_pool: SshConnectionPool) -> None:
-    """Issue 12 item 5, catalog S19: what a disabled user's login had open is closed now,
+    """Catalog S19: what a disabled user's login had open is closed now,
     a command in flight included; other logins keep theirs; the next use logs in again."""
     alice, bob = SshRunner(fresh_pool, "alice"), SshRunner(fresh_pool, "bob")
     alice.run(["true"])

@@ -1,4 +1,4 @@
-"""OpenSshStager faults on the REAL storage sshd of the dev cluster (127.0.0.1:2223), issue #5.
+"""OpenSshStager faults on the REAL storage sshd of the dev cluster (127.0.0.1:2223).
 
 A connection cut mid-file resumes from the partial data; a full disk and a permission
 problem fail with a message saying so; symlinks planted on the far side never let a write or

@@ -1,4 +1,4 @@
-"""Data staging end to end on the REAL dev cluster and storage sshd (issue #5).
+"""Data staging end to end on the REAL dev cluster and storage sshd.
 
 Inputs uploaded to the spool are staged over SSH into the job's own directory, the job reads
 them under Slurm, its results go to the "caen" endpoint (127.0.0.1:2223, FR-NOR) and are

@@ -1,4 +1,4 @@
-"""A job on the dev stack cannot read the gateway's state (issue 11).
+"""A job on the dev stack cannot read the gateway's state.
 
 On the dev stack the compute node is the gateway's host, so a researcher's job runs beside
 the gateway's SQLite database, spool and SSH CA key. The state is made here the way the

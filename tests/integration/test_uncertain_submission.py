@@ -1,4 +1,4 @@
-"""Idempotent submission on the REAL cluster: the connection dies around sbatch (issue #2).
+"""Idempotent submission on the REAL cluster: the connection dies around sbatch.
 
 The SSH connection carrying ``sbatch`` is really cut (its TCP socket shut down) at several
 moments of the exchange, and the gateway "crashes" between sbatch and its database commit.

@@ -1,4 +1,4 @@
-"""Webhook delivery connects to the address it checked (issue 12, item 8; threats S31, DNS
+"""Webhook delivery connects to the address it checked (threats S31, DNS
 rebinding): no second resolution between the check and the connection.
 
 The network is simulated, as a DNS server and a router would behave: ``socket.getaddrinfo``

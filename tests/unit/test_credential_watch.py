@@ -19,7 +19,7 @@ def _disable(session: Session, *users: object, active: bool = False) -> None:
 def test_disabled_logins_are_forgotten_once_and_shared_logins_kept(
     session_factory: sessionmaker[Session], session: Session, clock: FakeClock
 ) -> None:
-    """Issue 12 item 5, catalog S19."""
+    """Catalog S19."""
     alice = make_user(session, "alice@unicaen.fr", "alice", ["caen-climat"], clock)
     bob = make_user(session, "bob@univ-rouen.fr", "bob", ["rouen-chimie"], clock)
     # Two gateway users sharing one cluster login: disabling one must not cut the other.

@@ -1,4 +1,4 @@
-"""Issue #4: 3 gateway processes × 50 parallel holds on a project that can pay for exactly k.
+"""3 gateway processes × 50 parallel holds on a project that can pay for exactly k.
 
 Each process is a separate Python interpreter with its own engine and connection pool (as
 three gateway instances on one database would be); inside it, 50 threads hold at once. Only

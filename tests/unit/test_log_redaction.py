@@ -1,4 +1,4 @@
-"""Secrets never reach a log line (issue 12, item 8; threat S26): through the real pipeline
+"""Secrets never reach a log line (threat S26): through the real pipeline
 (``configure_logging``), by field name, by shape anywhere in the text, by value for the
 settings' secrets, in tracebacks, in uvicorn's access line, and in the CLI's console lines;
 ordinary lines are left as they were."""

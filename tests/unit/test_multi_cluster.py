@@ -1,4 +1,4 @@
-"""Several clusters in one gateway (issue #7): one profile each, their own connection pool,
+"""Several clusters in one gateway: one profile each, their own connection pool,
 poller, lease and jobs; a job names its cluster or takes the default."""
 
 from __future__ import annotations

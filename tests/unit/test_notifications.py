@@ -346,7 +346,7 @@ def test_webhook_deliveries_are_signed_over_timestamp_and_body(
 def test_webhook_secret_is_stored_sealed_never_in_clear(
     session_factory: sessionmaker[Session], session: Session, alice: User, clock: FakeClock
 ) -> None:
-    """Issue 11: whoever reads the database (a backup, a readable SQLite file) cannot sign."""
+    """Whoever reads the database (a backup, a readable SQLite file) cannot sign."""
     created = outbox.add_webhook(
         session, alice, url="https://hooks.example.org/in", dev_mode=False, clock=clock, sealer=SEALER
     )

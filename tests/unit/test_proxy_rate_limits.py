@@ -1,4 +1,4 @@
-"""Issue 12 item 6d: nginx's ``limit_req`` in deploy/proxy is the global backstop of the gateway's
+"""Nginx's ``limit_req`` in deploy/proxy is the global backstop of the gateway's
 per-process budgets. A real nginx runs the shipped site (``tests/unit/test_deploy_files.py``'s
 harness: only ports, certificate and snippet paths moved) in front of an echo upstream.
 

@@ -105,7 +105,7 @@ def test_pending_array_tasks_folded_in_one_record_are_expanded(cluster: FakeClus
 
 
 def test_accounting_by_accounts_finds_finished_jobs_and_comments_their_tags() -> None:
-    """The outside-jobs sweep works on a pyslurm cluster too (issue #4)."""
+    """The outside-jobs sweep works on a pyslurm cluster too."""
     from datetime import UTC, datetime, timedelta
 
     import tests.fakes.fake_pyslurm as fake_pyslurm

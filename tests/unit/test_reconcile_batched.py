@@ -1,4 +1,4 @@
-"""Issue 12 item 6b: reconciling many uncertain submissions makes at most one ``squeue`` and one
+"""Reconciling many uncertain submissions makes at most one ``squeue`` and one
 ``sacct`` per login per tick, not one of each per job.
 
 30 submissions of two logins (alice 20, bob 10) whose ``sbatch`` replies were lost. The tick

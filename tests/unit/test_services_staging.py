@@ -1,6 +1,6 @@
 """Data staging through the services: submit with inputs/outputs, the worker's staging step,
 residency refusals, integrity failures and retries (FakeStager over local directories,
-FakeSlurm for the cluster). Issue #5."""
+FakeSlurm for the cluster)."""
 
 from __future__ import annotations
 

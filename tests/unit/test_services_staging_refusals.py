@@ -1,4 +1,4 @@
-"""Issue #11: staging refusals, below the web layer. The domain's rules for store values, paths
+"""Staging refusals, below the web layer. The domain's rules for store values, paths
 that can be stored and escaped audit values; the worker auditing a path the stager refused
 as unsafe (FakeStager raising the UnsafeValue the OpenSSH stager's far side reports)."""
 

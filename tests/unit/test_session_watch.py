@@ -1,4 +1,4 @@
-"""SessionWatch bounds every session of the stager in size and time (issue 12 item 4, F12).
+"""SessionWatch bounds every session of the stager in size and time (threat F12).
 
 Local processes stand in for ssh: a ``sleep`` left in the background holding the pipes plays
 the ControlMaster, which keeps a session's pipes open as long as the far side lives, so

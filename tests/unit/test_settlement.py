@@ -286,7 +286,7 @@ def test_a_large_outside_charge_needs_a_narrow_sacct_to_confirm_it(
     session_factory: sessionmaker[Session], clock: FakeClock, profile: ClusterProfile, allocation_id: object,
     narrow_elapsed: int,
 ) -> None:  # fmt: skip
-    """Issue 12: an outside charge above MYRIAGATE_OUTSIDE_CONFIRM_CORE_SECONDS is made only when
+    """An outside charge above MYRIAGATE_OUTSIDE_CONFIRM_CORE_SECONDS is made only when
     ``sacct --jobs=<id> --accounts=<its account>`` reports that job at that cost: a record that
     is not in accounting (job 99999 here) or that accounting tells otherwise is not charged."""
     from tests.fakes.fake_runner import FakeRunner

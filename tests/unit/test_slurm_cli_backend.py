@@ -168,7 +168,7 @@ def test_an_unknown_submit_outcome_is_uncertain(make: object) -> None:
 
 
 def test_sbatch_that_cannot_reach_slurmctld_is_unavailable_not_uncertain() -> None:
-    """Issue #7 fault suite: with slurmctld down the request never left, so the job waits as
+    """With slurmctld down the request never left, so the job waits as
     "cluster unavailable" rather than "outcome unknown"."""
     runner = FakeRunner().reply(
         "sbatch",
@@ -226,7 +226,7 @@ def test_find_by_tag_checks_the_comment_storage_once() -> None:
      ("sacct", "sacct: error: Problem talking to the database: Socket timed out on send/recv operation\n")],
 )  # fmt: skip
 def test_an_empty_answer_with_a_slurm_error_is_unknown_not_absent(command: str, stderr: str) -> None:
-    """Issue 12 item 2: Slurm clients exit 0 with an empty stdout when they failed."""
+    """Slurm clients exit 0 with an empty stdout when they failed."""
     runner = tag_runner().reply("squeue", "").reply("sacct", "").reply(command, "", stderr)
 
     with pytest.raises(SchedulerUnavailable, match="inconclusive"):

@@ -1,4 +1,4 @@
-"""Issue 12, item 1: no free text a researcher controls can forge a record the gateway parses.
+"""No free text a researcher controls can forge a record the gateway parses.
 
 Real outputs captured from the dev cluster with hostile jobs (``capture_hostile.py``:
 ``hostile_*.out``, ``jobs_hostile.json``) and generated hostile values (hypothesis: line
@@ -220,7 +220,7 @@ def test_the_real_sweep_output_holds_only_the_real_jobs() -> None:
 def test_shape_checks_alone_cannot_stop_a_whole_forged_line_so_the_sweep_asks_no_comment() -> None:
     """The sweep as it was (usage fields + Comment), on the dev cluster, with bob's job: a line
     of his comment is a complete, well-shaped usage line of job 99999. Only not asking for the
-    comment in that query keeps it out (issue 12)."""
+    comment in that query keeps it out."""
     before = captured("hostile_sacct_accounts_with_comment")
     assert FORGERIES[0].encode() + b"\n" in before
     assert FORGED in {u.slurm_job_id for u in parse.parse_sacct_usage(before)}

@@ -35,7 +35,7 @@ def test_squeue_live_jobs() -> None:
     assert begin.started_at is None, "a pending job's start time is only a forecast"
     running = rows[JOBS["running"]]
     assert running.state is JobState.RUNNING and running.nodes == "vm"
-    assert running.work_dir is None, "the work dir is free text: never read back (issue 12)"
+    assert running.work_dir is None, "the work dir is free text: never read back"
     assert running.started_at == datetime(2026, 11, 28, 17, 11, 56, tzinfo=UTC)
     assert running.ended_at is None, "a running job's end time is its time limit"
     assert running.exit_code is None
@@ -236,7 +236,7 @@ def test_an_unknown_state_is_kept_raw() -> None:
 
 
 def test_a_line_that_is_not_one_whole_record_makes_the_framed_answer_ambiguous() -> None:
-    """Issue 12: any line of a framed answer may be free text, so one odd line voids it all."""
+    """Any line of a framed answer may be free text, so one odd line voids it all."""
     line = SEP.join(["42", "42", "42", "N/A", "RUNNING", "None", "2026-01-01T00:00:00", "N/A", "N/A", "",
                      "42"])  # fmt: skip
     for odd in ("garbage without separators", "9" + SEP * 10, line.replace("RUNNING", "RUNNING" + SEP), line):

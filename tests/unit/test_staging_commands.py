@@ -54,7 +54,7 @@ def test_the_remote_command_gives_the_root_back_verbatim(root: str) -> None:
 
 
 def test_the_remote_command_is_one_line_any_login_shell_reads_alike() -> None:
-    """Issue 12 item 4: the helper travels on stdin, not in the command line, which is one
+    """The helper travels on stdin, not in the command line, which is one
     line of words sh, bash, zsh and tcsh all pass through unchanged (no newline, no '!')."""
     command = remote_command("/usr/bin/python3", "list", "/srv/data")
     assert "\n" not in command and "!" not in command and "$" not in command

@@ -1,4 +1,4 @@
-"""The gateway's state on disk is private, and `serve`/`worker` refuse state that is not (issue 11).
+"""The gateway's state on disk is private, and `serve`/`worker` refuse state that is not.
 
 Refusals go through the real Typer commands (exit 78, the path and the fix on stderr), before
 anything is started; accepted modes go through the same check. The umask these commands set

@@ -1,4 +1,4 @@
-"""Issue #4: 3 gateway processes × 50 parallel SUBMISSIONS on a project that can pay for k.
+"""3 gateway processes × 50 parallel SUBMISSIONS on a project that can pay for k.
 
 Unlike test_ledger_concurrency (holds alone), each thread here runs the whole submit use case
 (validation, job row, hold, sbatch) as a gateway would, against one shared database; each

@@ -1,4 +1,4 @@
-"""docs/threats.md tracks the threat catalog (issue 12, item 9): every catalog row is there once,
+"""docs/threats.md tracks the threat catalog: every catalog row is there once,
 every test it names exists, every row that is not covered says why, and the totals add up.
 
 The catalog itself lives outside the repository (``../shared/notes/threat-catalog.md``), so the

@@ -1,4 +1,4 @@
-"""Issue 12, item 7 (threat F05): holds do not leak. A job neither squeue nor sacct knows, in
+"""Holds do not leak (threat F05). A job neither squeue nor sacct knows, in
 clean answers, for MYRIAGATE_VANISHED_JOB_RELEASE_S ends failed and its hold is released once;
 a cluster that does not answer never counts, and a job that shows up again restarts the clock."""
 

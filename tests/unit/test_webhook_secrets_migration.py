@@ -1,4 +1,4 @@
-"""Migration 0009 seals the webhook secrets stored in clear before it (issue 11).
+"""Migration 0009 seals the webhook secrets stored in clear before it.
 
 A gateway upgraded from 0008 keeps every registered webhook working: the receiver's copy of
 the secret still verifies the signatures, while the database only holds the sealed form.

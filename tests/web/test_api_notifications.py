@@ -155,7 +155,7 @@ def test_a_webhook_secret_shown_by_the_api_is_stored_sealed_and_signs_the_worker
     web_session_factory: sessionmaker[Session],
     clock: FakeClock,
 ) -> None:
-    """Issue 11: the database holds no usable secret; the worker, with the same
+    """The database holds no usable secret; the worker, with the same
     MYRIAGATE_SECRET_KEY, signs with the very secret the user was shown."""
     user = make_user()
     created = auth_client(user).post(f"{API}/me/webhooks", json={"url": "https://hooks.example.org/in"})

@@ -1,4 +1,4 @@
-"""Issue #5 through the API, in-process: uploads streamed to the spool, submissions with
+"""Data staging through the API, in-process: uploads streamed to the spool, submissions with
 inputs/outputs, residency refusals, the worker's staging step, datasets and verified downloads.
 
 The cluster is the fake Slurm; the cluster's and the storage endpoints' disks are the

@@ -1,4 +1,4 @@
-"""Issue 12 item 6a: the cluster page, ``GET /api/v1/clusters/{name}`` and ``/readyz`` share one
+"""The cluster page, ``GET /api/v1/clusters/{name}`` and ``/readyz`` share one
 cached ping per cluster, so no request rate turns into a stream of ``scontrol ping``/``sinfo``.
 
 Before: the page and the API pinged the cluster on every request (50 views = 50 pings), and

@@ -1,4 +1,4 @@
-"""Data staging through the pages (issue #6 on top of #5): the submit form's input files (as a
+"""Data staging through the pages: the submit form's input files (as a
 plain multipart form, and as the page's script sends them through the upload API), output
 patterns and storage endpoints with the residency rule, the staging plan in the estimate, the
 job page's staged data and timeline, CSRF on the new forms, hostile names shown escaped, and

@@ -1,4 +1,4 @@
-"""Issue 12 item 6c: per-user request budgets, and per-address login attempts.
+"""Per-user request budgets, and per-address login attempts.
 
 A user who spends their budget gets 429 ``rate_limited`` problem details with ``Retry-After``
 (the HTML error page on pages), the request is not run, and other users are unaffected; a

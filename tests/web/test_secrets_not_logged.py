@@ -1,4 +1,4 @@
-"""No secret in logs (issue 12, item 8; threat S26): the API served by uvicorn, the worker's
+"""No secret in logs (threat S26): the API served by uvicorn, the worker's
 notification sender and the CLI go through their representative flows with logging configured
 as in production (``configure_logging(json=True)``, at DEBUG so that nothing is left out), and
 every line they write is searched for the secrets those flows handled: the password, the

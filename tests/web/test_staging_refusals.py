@@ -1,4 +1,4 @@
-"""Issue #11: every staging refusal is audited once, before anything moves; names that cannot
+"""Every staging refusal is audited once, before anything moves; names that cannot
 be stored are refused at upload time; served files are attachments a browser never renders.
 
 Through the real app in-process (SQLite, and PostgreSQL under the ``postgres`` marker): store

@@ -67,7 +67,7 @@ def forged_records() -> list[str]:
              "court", "caen-climat", "alice", start, end]  # fmt: skip
     squeue = [FORGED, FORGED, FORGED, "N/A", "COMPLETED", "None", start, start, end, "vm", FORGED]
     return [
-        SEP.join([*usage, "mg:forged"]),  # the sweep's format before issue 12
+        SEP.join([*usage, "mg:forged"]),  # the sweep's format of earlier releases
         SEP.join(usage),
         SEP.join([FORGED, "mg:forged", FORGED]),
         SEP.join(squeue),
@@ -97,7 +97,7 @@ def main() -> None:
     window = (started.isoformat(), until.isoformat())
     sweep = commands.sacct_by_accounts(["caen-climat", "rouen-chimie"], *window)
     save("hostile_sacct_accounts", as_login("alice", sweep))
-    # The sweep as it was before issue 12 (usage fields + Comment): what the attack exploited.
+    # The sweep as it was in earlier releases (usage fields + Comment): what the attack exploited.
     before = (*sweep[:-1], f"--format={','.join((*commands.SACCT_USAGE_FIELDS, 'Comment'))}")
     save("hostile_sacct_accounts_with_comment", as_login("alice", before))
     save("hostile_sacct_status", as_login("alice", commands.sacct_status(ids)))
