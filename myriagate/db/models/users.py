@@ -1,4 +1,4 @@
-"""Gateway users and their Slurm account memberships per cluster."""
+"""Gateway users, institutions, projects (one Slurm account on one cluster each) and memberships."""
 
 from __future__ import annotations
 
