@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,7 +44,6 @@ from myriagate.db.models.allocations import Allocation, EntryKind, LedgerEntry
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import Project
 from myriagate.db.repos import allocations as allocations_repo
-from myriagate.db.repos import leases
 from myriagate.domain.costs import Cost
 from myriagate.domain.jobs import TAG_PREFIX, JobUsage
 from myriagate.domain.states import FINAL_STATES, JobState
@@ -53,6 +51,7 @@ from myriagate.errors import BackendError
 from myriagate.ports import Clock, Ledger, SlurmBackend, SlurmBackendFactory
 from myriagate.profiles.models import ClusterProfile
 from myriagate.services.allocations import charging
+from myriagate.services.common.leases import Lease, holder_id
 
 log = structlog.get_logger(__name__)
 
@@ -117,28 +116,24 @@ def settle(
     outside_confirm_core_seconds: int = DEFAULT_OUTSIDE_CONFIRM_CORE_SECONDS,
 ) -> SettleResult:
     """One settlement run for ``cluster``; commits its own work, chunk by chunk."""
-    holder = f"settle:{uuid.uuid4().hex[:8]}"
-    if not leases.acquire(
-        session, f"settle:{cluster}", holder, now=clock.now(), ttl=timedelta(seconds=lease_s)
-    ):
+    lease = Lease.named(f"settle:{cluster}", holder=holder_id(), ttl_s=lease_s, clock=clock)
+    if not lease.acquire(session):
         return SettleResult()  # another worker is settling this cluster right now
-    lease = timedelta(seconds=lease_s)
     renewed = [clock.now()]
 
     def keep_lease() -> bool:
         # Renewed between chunks once a third of it has passed: a long run keeps its claim,
         # and a run that lost it (it stalled past the lease) stops.
-        if clock.now() - renewed[0] < lease / 3:
+        if clock.now() - renewed[0] < lease.ttl / 3:
             return True
         renewed[0] = clock.now()
-        return leases.acquire(session, f"settle:{cluster}", holder, now=renewed[0], ttl=lease)
+        return lease.acquire(session)
 
     try:
         # A lease nobody renews is a rate limit shared by every worker: one sweep per period.
         # The searches that scan the whole ledger (orphan holds, outside jobs) go at that pace.
-        sweep_holder = f"sweep:{uuid.uuid4().hex[:8]}"
-        ttl = timedelta(seconds=sweep_every_s)
-        sweep_now = leases.acquire(session, f"sweep:{cluster}", sweep_holder, now=clock.now(), ttl=ttl)
+        sweep = Lease.named(f"sweep:{cluster}", holder=holder_id(), ttl_s=sweep_every_s, clock=clock)
+        sweep_now = sweep.acquire(session)
         released = release_vanished(session, cluster=cluster, ledger=ledger, orphans=sweep_now)
         settled, never_ran = settle_finished(
             session, cluster=cluster, profile=profile, backends=backends, ledger=ledger, keep_lease=keep_lease
@@ -160,7 +155,7 @@ def settle(
         session.rollback()
         raise
     finally:
-        leases.release(session, f"settle:{cluster}", holder)
+        lease.release(session)
     result = SettleResult(settled=settled, released=released + never_ran, outside_charged=outside)
     if result.changed:
         log.info("settlement.run", cluster=cluster, **result.__dict__)
