@@ -9,7 +9,6 @@ the result so the caller keeps its state.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, tzinfo
@@ -25,48 +24,17 @@ from myriagate.errors import (
     SubmissionUncertain,
 )
 from myriagate.ports import ClusterHealth, CommandResult, CommandRunner
-from myriagate.slurm import arrays, commands, parse, runs
+from myriagate.slurm import arrays, commands, messages, parse, runs
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-# sbatch failures after which the job may exist anyway (the reply, not the request, was lost)
-# or that say nothing about the request: the caller must look the tag up before retrying.
-_UNCERTAIN = re.compile(
-    r"Socket timed out|Unable to contact slurm controller|Connection refused|"
-    r"Zero Bytes were transmitted|Communication connection failure|temporarily unable",
-    re.IGNORECASE,
-)
-# sbatch could not even connect to slurmctld: the request never left, no job exists. The job
-# waits as "cluster unavailable" (a tag lookup still guards the retry, as for every resend).
-_NOT_SENT = re.compile(r"Unable to contact slurm controller \(connect failure\)", re.IGNORECASE)
-_INVALID_JOB = re.compile(r"Invalid job id specified", re.IGNORECASE)
-_ALREADY_DONE = re.compile(r"already complet|Job/step already|Invalid job id specified", re.IGNORECASE)
-_DENIED = re.compile(r"permission denied|Access/permission denied|not authorized", re.IGNORECASE)
-_NO_FILE = re.compile(r"No such file or directory", re.IGNORECASE)
-# A Slurm client that failed may still exit 0 (slurm_load_jobs error: Socket timed out…, with
-# nothing on stdout): an answer with one of these on stderr says nothing about what exists.
-_SLURM_ERROR = re.compile(
-    r"error|Socket timed out|Unable to contact|Connection refused|timed out|"
-    r"Zero Bytes were transmitted|Communication connection failure",
-    re.IGNORECASE,
-)
 # Commands spent asking again about fewer jobs when a framed answer was ambiguous (a comment
 # or reason broke a line, see slurm.records): halving finds the culprit in about
 # 2·log2(jobs) commands; past this many, the jobs not told apart are left for the next call.
 AMBIGUOUS_QUERIES_MAX = 24
 # Lines of an ambiguous tag answer that claim the tag, checked one by one; more is no answer.
 _TAG_CANDIDATES_MAX = 4
-
-
-def slurm_message(stderr: bytes | str, fallback: str) -> str:
-    """Slurm's own words, without the ``sbatch: error:`` prefixes, on one line."""
-    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
-    parts = []
-    for line in parse.lines(text):
-        line = re.sub(r"^\s*\w+: (error|fatal|warning): ", "", line.strip())
-        parts.append(re.sub(r"^\s*\w+: ", "", line))
-    return " ".join(parts)[:2000] or fallback
 
 
 class SlurmCliBackend:
@@ -105,11 +73,11 @@ class SlurmCliBackend:
         except SchedulerUnavailable as exc:
             # The connection may have dropped after sbatch ran: only the tag can tell.
             raise SubmissionUncertain(f"sbatch: {exc.detail}") from exc
-        message = slurm_message(result.stderr, f"sbatch exited with status {result.returncode}")
+        message = messages.slurm_message(result.stderr, f"sbatch exited with status {result.returncode}")
         if result.returncode != 0:
-            if _NOT_SENT.search(message):
+            if messages.NOT_SENT.search(message):
                 raise SchedulerUnavailable(message)
-            if _UNCERTAIN.search(message):
+            if messages.UNCERTAIN.search(message):
                 raise SubmissionUncertain(message)
             raise SchedulerRejected(message)
         job_id = parse.parse_sbatch_id(result.stdout)
@@ -135,15 +103,15 @@ class SlurmCliBackend:
         for source, argv in lookups:
             result = self._query(argv)
             if result.returncode != 0:
-                raise SchedulerUnavailable(slurm_message(result.stderr, f"{source} failed"))
+                raise SchedulerUnavailable(messages.slurm_message(result.stderr, f"{source} failed"))
             try:
                 found = self._tag_in(result.stdout, tag)
             except parse.AmbiguousOutput:
                 found = self._tag_in_ambiguous(result.text, tag, source)
             if found is not None:
                 return found
-            if _SLURM_ERROR.search(result.error_text):
-                unknown.append(f"{source}: {slurm_message(result.stderr, 'error')}")
+            if messages.SLURM_ERROR.search(result.error_text):
+                unknown.append(f"{source}: {messages.slurm_message(result.stderr, 'error')}")
         if unknown:
             raise SchedulerUnavailable("tag lookup inconclusive: " + "; ".join(unknown))
         return None
@@ -172,7 +140,7 @@ class SlurmCliBackend:
                 break
             result = self._query(argv)
             if result.returncode != 0:
-                raise SchedulerUnavailable(slurm_message(result.stderr, f"{source} failed"))
+                raise SchedulerUnavailable(messages.slurm_message(result.stderr, f"{source} failed"))
             try:
                 first: dict[str, str] = {}
                 for job_id, comment in parse.parse_tags(result.stdout):
@@ -186,7 +154,7 @@ class SlurmCliBackend:
                     except SchedulerUnavailable:
                         unknown.add(t)
             found.update((t, job_id) for t, job_id in hits.items() if job_id is not None)
-            if _SLURM_ERROR.search(result.error_text):
+            if messages.SLURM_ERROR.search(result.error_text):
                 unknown.update(missing)
         return {t: found.get(t) for t in wanted if t in found or t not in unknown}
 
@@ -211,10 +179,16 @@ class SlurmCliBackend:
             else:
                 argv = commands.sacct_tags(self.tag_window, job=head, user=self.login_name())
             result = self._query(argv)
-            if result.returncode != 0 and not (source == "squeue" and _INVALID_JOB.search(result.error_text)):
-                raise SchedulerUnavailable(slurm_message(result.stderr, f"{source} failed"))
-            if _SLURM_ERROR.search(result.error_text) and not _INVALID_JOB.search(result.error_text):
-                raise SchedulerUnavailable(f"tag lookup inconclusive: {slurm_message(result.stderr, source)}")
+            if result.returncode != 0 and not (
+                source == "squeue" and messages.INVALID_JOB.search(result.error_text)
+            ):
+                raise SchedulerUnavailable(messages.slurm_message(result.stderr, f"{source} failed"))
+            if messages.SLURM_ERROR.search(result.error_text) and not messages.INVALID_JOB.search(
+                result.error_text
+            ):
+                raise SchedulerUnavailable(
+                    f"tag lookup inconclusive: {messages.slurm_message(result.stderr, source)}"
+                )
             try:
                 if self._tag_in(result.stdout, tag) == head:
                     return head
@@ -228,7 +202,9 @@ class SlurmCliBackend:
             result = self._query(commands.login_name())
             name = result.text.strip()
             if result.returncode != 0 or not name:
-                raise SchedulerUnavailable(slurm_message(result.stderr, "cannot tell the login's name"))
+                raise SchedulerUnavailable(
+                    messages.slurm_message(result.stderr, "cannot tell the login's name")
+                )
             self._login = values.login(name)
         return self._login
 
@@ -243,7 +219,7 @@ class SlurmCliBackend:
             return
         result = self._query(commands.scontrol_show_config())
         if result.returncode != 0:
-            raise SchedulerUnavailable(slurm_message(result.stderr, "scontrol show config failed"))
+            raise SchedulerUnavailable(messages.slurm_message(result.stderr, "scontrol show config failed"))
         flags = parse.parse_config(result.stdout).get("AccountingStoreFlags")
         if flags is None:
             raise SchedulerUnavailable("scontrol show config printed no AccountingStoreFlags")
@@ -271,10 +247,10 @@ class SlurmCliBackend:
     def cancel(self, slurm_job_id: str) -> None:
         argv = commands.scancel(slurm_job_id)
         result = self._query(argv)
-        message = slurm_message(result.stderr, f"scancel exited with status {result.returncode}")
-        if _DENIED.search(message):
+        message = messages.slurm_message(result.stderr, f"scancel exited with status {result.returncode}")
+        if messages.DENIED.search(message):
             raise PermissionDenied(message)
-        if result.returncode == 0 or _ALREADY_DONE.search(message):
+        if result.returncode == 0 or messages.ALREADY_DONE.search(message):
             return  # cancelling a finished or purged job is not an error
         raise SchedulerRejected(message)
 
@@ -285,8 +261,8 @@ class SlurmCliBackend:
         result = self._query(commands.sacct_usage(ids))
         # A Slurm error on stderr (sacct may exit 0 with "Socket timed out" and print nothing)
         # is no answer: a job missing from it must not count as gone (services/jobs/vanished.py).
-        if result.returncode != 0 or _SLURM_ERROR.search(result.error_text):
-            raise SchedulerUnavailable(slurm_message(result.stderr, "sacct failed"))
+        if result.returncode != 0 or messages.SLURM_ERROR.search(result.error_text):
+            raise SchedulerUnavailable(messages.slurm_message(result.stderr, "sacct failed"))
         # Every run of a requeued job and every array task, each with its own allocation.
         return runs.combine(ids, parse.parse_sacct_usage(result.stdout, self.cluster_tz))
 
@@ -299,7 +275,7 @@ class SlurmCliBackend:
                   for t in (since, until)]  # fmt: skip
         result = self._query(commands.sacct_by_accounts(accounts, window[0], window[1], slurm_job_ids))
         if result.returncode != 0:
-            raise SchedulerUnavailable(slurm_message(result.stderr, "sacct failed"))
+            raise SchedulerUnavailable(messages.slurm_message(result.stderr, "sacct failed"))
         return accounted_jobs(result.stdout, self.cluster_tz)
 
     def comments(self, slurm_job_ids: Collection[str]) -> dict[str, str]:
@@ -314,7 +290,7 @@ class SlurmCliBackend:
         def ask(part: list[str]) -> dict[str, str]:
             result = self._query(commands.sacct_comments(part))
             if result.returncode != 0:
-                raise SchedulerUnavailable(slurm_message(result.stderr, "sacct failed"))
+                raise SchedulerUnavailable(messages.slurm_message(result.stderr, "sacct failed"))
             if len(part) == 1:
                 comment = parse.parse_one_comment(result.stdout, part[0])
                 return {} if comment is None else {part[0]: comment}
@@ -329,10 +305,10 @@ class SlurmCliBackend:
         result = self._query(commands.tail(path, max_bytes))
         if result.returncode == 0:
             return result.stdout
-        message = slurm_message(result.stderr, f"tail exited with status {result.returncode}")
-        if _NO_FILE.search(message):
+        message = messages.slurm_message(result.stderr, f"tail exited with status {result.returncode}")
+        if messages.NO_FILE.search(message):
             return b""
-        if _DENIED.search(message):
+        if messages.DENIED.search(message):
             raise PermissionDenied(message)
         raise SchedulerRejected(message)
 
@@ -345,7 +321,7 @@ class SlurmCliBackend:
             home = result.text.strip()
             if result.returncode != 0 or not home.startswith("/"):
                 raise SchedulerRejected(
-                    slurm_message(result.stderr, "cannot find the login's home directory")
+                    messages.slurm_message(result.stderr, "cannot find the login's home directory")
                 )
             self._home = home
         return self._home
@@ -357,7 +333,7 @@ class SlurmCliBackend:
             latency_ms = (time.monotonic() - started) * 1000
             text = ping.text.strip()
             if ping.returncode != 0 or "is UP" not in text:
-                detail = slurm_message(ping.stderr, text or "scontrol ping failed")
+                detail = messages.slurm_message(ping.stderr, text or "scontrol ping failed")
                 return ClusterHealth(reachable=False, latency_ms=latency_ms, detail=detail)
             partitions = self._query(commands.sinfo_partitions())
             version = self._query(commands.slurm_version())
@@ -405,9 +381,9 @@ class SlurmCliBackend:
             result = self._query(commands.squeue_status(part))
             if result.returncode != 0:
                 # squeue fails when *none* of the ids is still queued: that is an answer.
-                if _INVALID_JOB.search(result.error_text):
+                if messages.INVALID_JOB.search(result.error_text):
                     return {}
-                raise SchedulerUnavailable(slurm_message(result.stderr, "squeue failed"))
+                raise SchedulerUnavailable(messages.slurm_message(result.stderr, "squeue failed"))
             rows = parse.parse_squeue_status(result.stdout, self.cluster_tz)
             return {row.slurm_job_id: row for row in rows}
 
@@ -419,7 +395,7 @@ class SlurmCliBackend:
         def ask(part: list[str]) -> dict[str, JobStatus]:
             result = self._query(commands.sacct_status(part))
             if result.returncode != 0:
-                raise _SacctFailed(slurm_message(result.stderr, "?"))
+                raise _SacctFailed(messages.slurm_message(result.stderr, "?"))
             rows = parse.parse_sacct_status(result.stdout, self.cluster_tz)
             return {row.slurm_job_id: row for row in rows}
 
