@@ -7,13 +7,24 @@ something that does not exist, so ids cannot be probed.
 
 from __future__ import annotations
 
-from typing import Literal
+import uuid
+from typing import Literal, Protocol
 
-from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import User
 from myriagate.errors import PermissionDenied
 
 Role = Literal["researcher", "project_lead", "university_admin", "platform_admin"]
+
+
+class JobScope(Protocol):
+    """What the job rules read: a job row or its read model (``jobs.queries.JobRecord``)."""
+
+    @property
+    def user_id(self) -> uuid.UUID: ...
+    @property
+    def cluster(self) -> str: ...
+    @property
+    def slurm_account(self) -> str | None: ...
 
 
 def roles_of(user: User) -> list[Role]:
@@ -28,7 +39,7 @@ def roles_of(user: User) -> list[Role]:
     return roles
 
 
-def can_view_job(user: User, job: Job, *, job_institution: str | None) -> bool:
+def can_view_job(user: User, job: JobScope, *, job_institution: str | None) -> bool:
     """Owner, a lead of the job's project, an admin of its institution, a platform admin."""
     if user.is_platform_admin or job.user_id == user.id:
         return True
@@ -37,7 +48,7 @@ def can_view_job(user: User, job: Job, *, job_institution: str | None) -> bool:
     return user.university_admin_of is not None and user.university_admin_of == job_institution
 
 
-def can_act_on_job(user: User, job: Job) -> bool:
+def can_act_on_job(user: User, job: JobScope) -> bool:
     """Cancel it or read its output: the owner, a lead of its project, a platform admin.
 
     University admins see their institution's jobs but do not act on them (read-only).
@@ -47,7 +58,7 @@ def can_act_on_job(user: User, job: Job) -> bool:
     return (job.cluster, job.slurm_account) in user.led_accounts()
 
 
-def require_act_on_job(user: User, job: Job) -> None:
+def require_act_on_job(user: User, job: JobScope) -> None:
     if not can_act_on_job(user, job):
         raise PermissionDenied("only the job's owner, its project's lead or a platform admin can do this")
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Literal, Protocol
 
 import structlog
 from sqlalchemy.orm import Session
 
-from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import User
 from myriagate.db.repos import jobs as jobs_repo
 from myriagate.db.session import release_connection
@@ -24,7 +23,24 @@ Stream = Literal["output", "error"]
 DEFAULT_MAX_BYTES = 65536
 
 
-def output_path(job: Job, stream: Stream = "output", array_task_id: int | None = None) -> str | None:
+class OutputSource(Protocol):
+    """What the output file names are made of: a job row or its read model (``JobRecord``)."""
+
+    @property
+    def slurm_job_id(self) -> str | None: ...
+    @property
+    def work_dir(self) -> str | None: ...
+    @property
+    def output_pattern(self) -> str | None: ...
+    @property
+    def error_pattern(self) -> str | None: ...
+    @property
+    def job_name(self) -> str | None: ...
+    @property
+    def cluster_login(self) -> str: ...
+
+
+def output_path(job: OutputSource, stream: Stream = "output", array_task_id: int | None = None) -> str | None:
     """The file Slurm writes ``stream`` to, or None while it cannot be known (no Slurm id yet).
 
     For an array job, ``array_task_id`` picks one task's file (``%A``/``%a`` in the pattern).

@@ -4,6 +4,10 @@ Lists are ordered newest first by ``(created_at DESC, id DESC)`` and paged with 
 cursor holding the last row's key, never an offset: a page stays the same when new jobs
 arrive, and the database walks an index instead of counting rows (fast with 100,000 jobs).
 Visibility is the SQL form of the authorisation matrix (``jobs_repo.visible_to``).
+
+Callers get frozen read models (``JobRecord``, ``StateChange``), never ORM rows: each is
+copied field by field from the typed row, so a renamed column fails the type check here
+instead of vanishing from the API or a page.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -41,23 +46,125 @@ class JobFilters:
     until: datetime | None = None  # created before
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """What the API and pages show of a job: its columns, copied from the row."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    cluster: str
+    cluster_login: str
+    slurm_account: str | None
+    partition: str | None
+    job_name: str | None
+    state: JobState
+    slurm_job_id: str | None
+    slurm_state: str | None
+    reason: str | None
+    exit_code: int | None
+    array_task_count: int | None
+    work_dir: str | None
+    output_pattern: str | None
+    error_pattern: str | None
+    submitted_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    cancel_requested_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, job: Job) -> JobRecord:
+        return cls(
+            id=job.id,
+            user_id=job.user_id,
+            cluster=job.cluster,
+            cluster_login=job.cluster_login,
+            slurm_account=job.slurm_account,
+            partition=job.partition,
+            job_name=job.job_name,
+            state=job.state,
+            slurm_job_id=job.slurm_job_id,
+            slurm_state=job.slurm_state,
+            reason=job.reason,
+            exit_code=job.exit_code,
+            array_task_count=job.array_task_count,
+            work_dir=job.work_dir,
+            output_pattern=job.output_pattern,
+            error_pattern=job.error_pattern,
+            submitted_at=job.submitted_at,
+            started_at=job.started_at,
+            ended_at=job.ended_at,
+            cancel_requested_at=job.cancel_requested_at,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JobDetailRecord(JobRecord):
+    """A job with what was sent to Slurm: the script, sbatch's arguments and the parsed spec."""
+
+    script_text: str
+    sbatch_args: tuple[str, ...]
+    spec: Mapping[str, Any]  # the JSON the submission stored (JobSpec's fields)
+
+    @classmethod
+    def of(cls, job: Job) -> JobDetailRecord:
+        base = JobRecord.of(job)
+        columns = {field.name: getattr(base, field.name) for field in fields(JobRecord)}
+        return cls(
+            **columns, script_text=job.script_text, sbatch_args=tuple(job.sbatch_args), spec=dict(job.spec)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """One step of a job's state history."""
+
+    from_state: JobState | None
+    to_state: JobState
+    slurm_state: str | None
+    reason: str | None
+    at: datetime
+
+    @classmethod
+    def of(cls, change: JobStateChange) -> StateChange:
+        return cls(
+            from_state=change.from_state,
+            to_state=change.to_state,
+            slurm_state=change.slurm_state,
+            reason=change.reason,
+            at=change.at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class JobView:
     """A job with its owner's username (the API shows people by name, not by id)."""
 
-    job: Job
+    job: JobRecord
     owner: str
 
 
-@dataclass(frozen=True)
-class JobDetailView(JobView):
-    history: Sequence[JobStateChange]
+@dataclass(frozen=True, slots=True)
+class JobDetailView:
+    """A job in full, its owner and its state history (oldest first)."""
+
+    job: JobDetailRecord
+    owner: str
+    history: tuple[StateChange, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobPageView:
     items: list[JobView]
     next_cursor: str | None
+
+
+def view_of(job: Job, owner: str) -> JobView:
+    """The read model of a row a service just returned (submit, cancel)."""
+    return JobView(job=JobRecord.of(job), owner=owner)
 
 
 # --- cursors --------------------------------------------------------------------------
@@ -142,7 +249,7 @@ def list_jobs(
     filters = filters or JobFilters()
     _check_window(filters)
     rows = session.execute(list_statement(user, filters, limit=limit, cursor=cursor)).all()
-    items = [JobView(job=job, owner=owner) for job, owner in rows[:limit]]
+    items = [view_of(job, owner) for job, owner in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = items[-1].job
@@ -150,8 +257,7 @@ def list_jobs(
     return JobPageView(items=items, next_cursor=next_cursor)
 
 
-def get_job(session: Session, *, job_id: uuid.UUID, user: User) -> JobView:
-    """The job if ``user`` may see it; NotFound otherwise, exactly as for a missing job."""
+def _visible(session: Session, job_id: uuid.UUID, user: User) -> tuple[Job, str]:
     stmt = (
         sa.select(Job, User.username)
         .join(User, User.id == Job.user_id)
@@ -160,15 +266,16 @@ def get_job(session: Session, *, job_id: uuid.UUID, user: User) -> JobView:
     row = session.execute(stmt).one_or_none()
     if row is None:
         raise NotFound(f"no job {job_id}")
-    return JobView(job=row[0], owner=row[1])
+    return row[0], row[1]
+
+
+def get_job(session: Session, *, job_id: uuid.UUID, user: User) -> JobView:
+    """The job if ``user`` may see it; NotFound otherwise, exactly as for a missing job."""
+    return view_of(*_visible(session, job_id, user))
 
 
 def get_job_detail(session: Session, *, job_id: uuid.UUID, user: User) -> JobDetailView:
     """The job, its owner and its state history (oldest first)."""
-    view = get_job(session, job_id=job_id, user=user)
-    return JobDetailView(job=view.job, owner=view.owner, history=jobs_repo.history(session, job_id))
-
-
-def owner_of(session: Session, job: Job) -> str:
-    """The username of ``job``'s owner (for a job a service just returned)."""
-    return session.scalars(sa.select(User.username).where(User.id == job.user_id)).one()
+    job, owner = _visible(session, job_id, user)
+    history = tuple(StateChange.of(change) for change in jobs_repo.history(session, job_id))
+    return JobDetailView(job=JobDetailRecord.of(job), owner=owner, history=history)

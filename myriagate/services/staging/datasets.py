@@ -23,7 +23,6 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from myriagate.db.models.jobs import Job
 from myriagate.db.models.staging import Dataset, DatasetFile, DatasetRole, DatasetUse, JobStaging
 from myriagate.db.models.users import User
 from myriagate.db.repos import staging as staging_repo
@@ -65,7 +64,7 @@ class DatasetPage:
 class JobStagingView:
     """A job's staging plan and the datasets it consumed or produced."""
 
-    job: Job
+    job: jobs_query.JobRecord
     plan: JobStaging
     datasets: list[tuple[DatasetView, DatasetRole]]
 

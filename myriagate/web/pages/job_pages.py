@@ -110,6 +110,9 @@ def show_job(job_id: UUID, request: Request, page: PageUser, db: DbSession, gate
     if can_act and job.array_task_count is None and job.slurm_job_id is not None:
         streams: tuple[Stream, ...] = ("output", "error") if separate_error else ("output",)
         tails = _tails(gateway, db, job_id, page.user, job.cluster, streams)
+        # Read again: reading the files may have learnt the job's directory, which the page shows.
+        view = jobs_query.get_job_detail(db, job_id=job_id, user=page.user)
+        job = view.job
     history = [
         (change, reason_words(change.reason), STATE_EXPLANATIONS.get(change.to_state.value))
         for change in view.history

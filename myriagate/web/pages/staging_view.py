@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from myriagate.domain.states import JobState
 from myriagate.errors import NotFound
 from myriagate.profiles.models import ClusterProfile
+from myriagate.services.jobs.queries import JobRecord
 from myriagate.services.people.auth import User
 from myriagate.services.staging import datasets as datasets_service
 from myriagate.services.staging import uploads
@@ -45,7 +46,7 @@ def _waiting_inputs(db: Session, upload_id: uuid.UUID | None, user: User) -> lis
 
 
 def job_staging_page(
-    db: Session, *, job: Any, user: User, profile: ClusterProfile, allowed_regions: Sequence[str]
+    db: Session, *, job: JobRecord, user: User, profile: ClusterProfile, allowed_regions: Sequence[str]
 ) -> JobStagingPage | None:
     """The job's staging as the page shows it; None when the job stages nothing."""
     try:
