@@ -30,10 +30,10 @@ from myriagate.db.ledger import SYSTEM_AUTHOR
 from myriagate.db.models.allocations import Allocation, AllocationPeriod, LedgerEntry
 from myriagate.db.models.notifications import BalanceWatch
 from myriagate.db.models.users import Project
-from myriagate.db.repos import leases as leases_repo
 from myriagate.db.repos import notifications as repo
 from myriagate.domain.notifications import LEVEL_NONE, LEVELS, NotificationKind, balance_level
 from myriagate.ports import Clock
+from myriagate.services.common.leases import Lease
 from myriagate.services.notifications import outbox
 
 log = structlog.get_logger(__name__)
@@ -53,7 +53,7 @@ class WatchResult:
 def run(session_factory: sessionmaker[Session], *, clock: Clock, holder: str) -> WatchResult | None:
     """One round under the lease (None when another worker holds it)."""
     with session_factory() as session:
-        if not leases_repo.acquire(session, LEASE, holder, now=clock.now(), ttl=LEASE_TTL):
+        if not Lease(LEASE, holder, LEASE_TTL, clock).acquire(session):
             return None
         result = check(session, clock=clock)
         session.commit()
