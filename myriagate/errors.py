@@ -1,13 +1,13 @@
 """One error tree for the whole gateway.
 
 Every error carries a stable ``code``, an HTTP status, a CLI exit code and a ``transient``
-flag, so the API, the pages and the CLI render the same failure the same way. This module
-imports nothing of ours.
+flag, so the API, the pages and the CLI render the same failure the same way: ``report()``
+gives any of them its normal form, an ``ErrorReport``. This module imports nothing of ours.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -224,19 +224,43 @@ ALL_ERRORS: tuple[type[MyriagateError], ...] = (
     ConfigError,
 )
 
-__all__ = [cls.__name__ for cls in ALL_ERRORS] + ["FieldError", "ALL_ERRORS"]
+__all__ = [cls.__name__ for cls in ALL_ERRORS] + [
+    "ALL_ERRORS",
+    "ErrorReport",
+    "FieldError",
+    "RETRY_TRANSIENT_AFTER_S",
+    "report",
+]
+
+
+# How long a client should wait before retrying a transient failure that names no wait itself.
+RETRY_TRANSIENT_AFTER_S = 30
 
 
 @dataclass(frozen=True)
 class ErrorReport:
-    """A plain rendering of an error, shared by the API, the pages and the CLI."""
+    """One failure in the normal form every rendering starts from.
 
+    The API's problem details, the HTML error page and the CLI's message all show these
+    fields; ``headers`` are the HTTP headers the failure calls for (``Retry-After`` when the
+    client may try again, ``WWW-Authenticate`` when it must authenticate).
+    """
+
+    status: int
     code: str
     title: str
     detail: str
-    status: int
-    fields: list[FieldError] = field(default_factory=list)
+    fields: tuple[FieldError, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def report(exc: MyriagateError) -> ErrorReport:
-    return ErrorReport(exc.code, exc.title, exc.detail, exc.http_status, list(exc.fields))
+    """``exc`` in the normal form, with the headers its kind calls for."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after_s)  # when the budget will allow it
+    elif exc.transient:
+        headers["Retry-After"] = str(RETRY_TRANSIENT_AFTER_S)
+    if isinstance(exc, NotAuthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="myriagate"'
+    return ErrorReport(exc.http_status, exc.code, exc.title, exc.detail, exc.fields, headers)

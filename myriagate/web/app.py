@@ -34,11 +34,11 @@ from myriagate.web.api import (
     uploads,
     users,
 )
+from myriagate.web.error_responses import error_response, install_error_handlers
 from myriagate.web.health import router as health_router
 from myriagate.web.metrics import install_metrics
 from myriagate.web.pages import install_pages
-from myriagate.web.pages.errors import unhandled_response
-from myriagate.web.problems import document_problems, install_problem_handlers
+from myriagate.web.problems import document_problems
 from myriagate.web.rate_limits import RateLimits, limit_login_attempts
 from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway, build_gateway
@@ -55,8 +55,9 @@ class RequestIdMiddleware:
 
     The id is echoed in the response, bound into structlog's context (every log line of the
     request carries it) and kept in ``request.state`` for problem details. A plain ASGI
-    middleware, not BaseHTTPMiddleware, so the context variables reach the endpoint. It also
-    turns an unexpected exception into a generic 500 problem (with the id) and logs it.
+    middleware, not BaseHTTPMiddleware, so the context variables reach the endpoint. An
+    exception no handler answered goes through ``error_response`` too (a generic 500, with the
+    id, logged with its traceback).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -91,7 +92,7 @@ class RequestIdMiddleware:
             except Exception as exc:
                 if response_started:
                     raise
-                await unhandled_response(Request(scope), exc)(scope, receive, send_with_id)
+                await error_response(Request(scope), exc)(scope, receive, send_with_id)
             finally:
                 log.info(
                     "http.request",
@@ -132,7 +133,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     app.state.gateway = gateway
     app.state.rate_limits = RateLimits(gateway.settings)  # per user and per address (docs/api.md)
     app.state.clock = SystemClock()  # tests may put a FakeClock here
-    install_problem_handlers(app)
+    install_error_handlers(app)  # problem+json or the HTML error page, by route kind
     app.add_middleware(RequestIdMiddleware)
 
     api = APIRouter(route_class=ReleasingRoute, prefix=API_PREFIX)

@@ -29,10 +29,8 @@ import structlog
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from myriagate.errors import NotFound
 from myriagate.services.runtime.cluster_health import ClusterHealthCache, HealthReading
 from myriagate.settings import Settings
-from myriagate.web.problems import problem_response
 from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
 
@@ -193,11 +191,8 @@ def readyz(request: Request, cluster: Annotated[list[str] | None, Query()] = Non
     """200 when the database and every checked cluster answer, else 503; per-component states."""
     probe = probe_of(request)
     gateway = probe.gateway
-    try:
-        names = [gateway.profile(name).name for name in (cluster or [gateway.settings.default_cluster])]
-    except NotFound as exc:
-        # Rendered here: outside /api/ errors become HTML pages, and probes read JSON.
-        return problem_response(request, status=404, code=exc.code, title=exc.title, detail=exc.detail)
+    # An unknown name raises NotFound: a probe's route, so a 404 problem+json whatever it accepts.
+    names = [gateway.profile(name).name for name in (cluster or [gateway.settings.default_cluster])]
     database = probe.database()
     clusters = {name: probe.cluster(name) for name in dict.fromkeys(names)}
     ready = database.status == "up" and all(c.status == "up" for c in clusters.values())

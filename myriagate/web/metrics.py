@@ -22,7 +22,6 @@ from myriagate.observability.database import DatabaseCollector
 from myriagate.observability.exposition import build_registry, render
 from myriagate.observability.metrics import HTTP_REQUEST_SECONDS, SUBMISSION_SECONDS, status_class
 from myriagate.services.runtime.gauges import read_gauges
-from myriagate.web.problems import problem_response
 from myriagate.wiring import Gateway
 
 METRICS_PATH = "/metrics"
@@ -124,10 +123,7 @@ def install_metrics(app: FastAPI, gateway: Gateway) -> None:
         # Sync on purpose: the database read runs in the thread pool, not on the event loop.
         host = request.client.host if request.client is not None else None
         if not is_allowed(host, allowed):
-            denied = PermissionDenied(f"/metrics is not served to {host or 'this client'}")
-            return problem_response(
-                request, status=denied.http_status, code=denied.code, title=denied.title, detail=denied.detail
-            )
+            raise PermissionDenied(f"/metrics is not served to {host or 'this client'}")
         body, content_type = render(registry, request.headers.get("accept", ""))
         return Response(body, headers={"Content-Type": content_type})
 

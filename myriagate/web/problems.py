@@ -1,33 +1,34 @@
-"""Every API error as RFC 9457 problem details (``application/problem+json``).
+"""Every failure of a request in one normal form, and that form as RFC 9457 problem details.
 
-Our own errors (``MyriagateError``) carry their stable code, status and field list; FastAPI's
-request validation becomes ``invalid_request`` with the fields; routing's 404/405 and any
-other HTTP error take the same shape. Bugs are rendered by ``unhandled_problem`` (called
-from the request-id middleware) as a generic 500, and logged with their traceback.
-The OpenAPI document is post-processed so that every error response says so.
+``normalise()`` turns any exception into an ``ErrorReport``: our own errors (``MyriagateError``)
+through ``errors.report`` with their stable code, status, field list and headers; FastAPI's
+request validation as ``invalid_request`` with the fields; routing's 404/405 and any other
+HTTP error in the same shape; a database pool with no free connection as a transient 503;
+anything else as a generic 500, logged with its traceback. ``problem_response()`` renders a
+report as ``application/problem+json``; ``web.error_responses`` chooses between it and the
+HTML error page. The OpenAPI document is post-processed so that every error response says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from myriagate.errors import FieldError, MyriagateError, NotAuthenticated, RateLimited
+from myriagate.errors import ErrorReport, FieldError, MyriagateError, NotAuthenticated, report
 from myriagate.web.api.schemas import Problem, ProblemFieldOut
 
 log = structlog.get_logger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://myriagate.criann.fr/problems/"
-RETRY_AFTER_S = 30  # how long a client should wait before retrying a transient failure
 
 # Routing and HTTP-level errors that do not come from our error tree.
 _HTTP_CODES: dict[int, str] = {
@@ -42,6 +43,20 @@ _HTTP_CODES: dict[int, str] = {
     429: "too_many_requests",
 }
 
+SERVICE_BUSY = ErrorReport(
+    status=503,
+    code="service_busy",
+    title="Service busy",
+    detail="the gateway is overloaded (no database connection was free in time); retry shortly",
+    headers={"Retry-After": "5"},
+)
+INTERNAL_ERROR = ErrorReport(
+    status=500,
+    code="internal_error",
+    title="Internal error",
+    detail="the gateway failed to answer; quote the request id to the support team",
+)
+
 
 class ProblemResponse(JSONResponse):
     media_type = PROBLEM_MEDIA_TYPE
@@ -51,52 +66,46 @@ def request_id_of(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
-def problem_response(
-    request: Request,
-    *,
-    status: int,
-    code: str,
-    title: str,
-    detail: str,
-    fields: Iterable[FieldError] = (),
-    headers: dict[str, str] | None = None,
-) -> ProblemResponse:
+def problem_response(request: Request, failure: ErrorReport) -> ProblemResponse:
+    """``failure`` as problem details, with its headers and the request id."""
     request_id = request_id_of(request)
     body = Problem(
-        type=PROBLEM_TYPE_BASE + code,
-        title=title,
-        status=status,
-        detail=detail,
-        code=code,
+        type=PROBLEM_TYPE_BASE + failure.code,
+        title=failure.title,
+        status=failure.status,
+        detail=failure.detail,
+        code=failure.code,
         request_id=request_id,
-        errors=[ProblemFieldOut(loc=list(f.loc), message=f.message) for f in fields],
+        errors=[ProblemFieldOut(loc=list(f.loc), message=f.message) for f in failure.fields],
     )
-    all_headers = dict(headers or {})
+    headers = dict(failure.headers)
     if request_id is not None:
-        all_headers.setdefault("X-Request-ID", request_id)
-    return ProblemResponse(body.model_dump(mode="json"), status_code=status, headers=all_headers)
+        headers.setdefault("X-Request-ID", request_id)
+    return ProblemResponse(body.model_dump(mode="json"), status_code=failure.status, headers=headers)
 
 
-async def _myriagate_error(request: Request, exc: Exception) -> ProblemResponse:
-    assert isinstance(exc, MyriagateError)
-    headers: dict[str, str] = {}
-    if exc.transient:
-        headers["Retry-After"] = str(RETRY_AFTER_S)
-    if isinstance(exc, RateLimited):
-        headers["Retry-After"] = str(exc.retry_after_s)  # when the budget will allow it
-    if isinstance(exc, NotAuthenticated):
-        headers["WWW-Authenticate"] = 'Bearer realm="myriagate"'
-    if exc.http_status >= 500:
-        log.warning("http.error", code=exc.code, status=exc.http_status, detail=exc.detail)
-    return problem_response(
-        request,
-        status=exc.http_status,
-        code=exc.code,
-        title=exc.title,
-        detail=exc.detail,
-        fields=exc.fields,
-        headers=headers,
-    )
+def normalise(request: Request, exc: BaseException) -> ErrorReport:
+    """Any exception raised while answering ``request``, in the normal form.
+
+    Server-side failures are logged here, once, whichever way the report is then rendered.
+    One exception is not a bug: no database connection freed up in time (the server is
+    overloaded). That is a transient 503 the client may retry, not an internal error.
+    """
+    if isinstance(exc, MyriagateError):
+        failure = report(exc)
+        if failure.status >= 500:
+            log.warning("http.error", code=failure.code, status=failure.status, detail=failure.detail)
+        return failure
+    if isinstance(exc, RequestValidationError):
+        return _validation_report(exc)
+    if isinstance(exc, StarletteHTTPException):
+        return _http_report(request, exc)
+    where = {"method": request.method, "path": request.url.path, "request_id": request_id_of(request)}
+    if isinstance(exc, sa_exc.TimeoutError):
+        log.warning("http.database_busy", **where)
+        return SERVICE_BUSY
+    log.error("http.unhandled", **where, exc_info=exc)
+    return INTERNAL_ERROR
 
 
 def _validation_fields(errors: Sequence[Any]) -> list[FieldError]:
@@ -111,22 +120,19 @@ def _validation_fields(errors: Sequence[Any]) -> list[FieldError]:
     return fields
 
 
-async def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
-    assert isinstance(exc, RequestValidationError)
+def _validation_report(exc: RequestValidationError) -> ErrorReport:
     fields = _validation_fields(exc.errors())
     names = ", ".join(".".join(str(p) for p in f.loc) or "body" for f in fields)
-    return problem_response(
-        request,
+    return ErrorReport(
         status=422,
         code="invalid_request",
         title="Invalid request",
         detail=f"{len(fields)} invalid field(s): {names}",
-        fields=fields,
+        fields=tuple(fields),
     )
 
 
-async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
-    assert isinstance(exc, StarletteHTTPException)
+def _http_report(request: Request, exc: StarletteHTTPException) -> ErrorReport:
     status = exc.status_code
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else ""
@@ -135,58 +141,13 @@ async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
             404: "nothing is here; see /api/v1/docs for the routes",
             405: f"{request.method} is not allowed here",
         }.get(status, phrase)
-    return problem_response(
-        request,
+    return ErrorReport(
         status=status,
         code=_HTTP_CODES.get(status, f"http_{status}"),
         title=phrase,
         detail=detail,
         headers=dict(exc.headers or {}),
     )
-
-
-def unhandled_problem(request: Request, exc: BaseException) -> ProblemResponse:
-    """A bug: log it with its traceback, show only a generic message and the request id.
-
-    One exception is not a bug: no database connection freed up in time (the server is
-    overloaded). That is a transient 503 the client may retry, not an internal error.
-    """
-    if isinstance(exc, sa_exc.TimeoutError):
-        log.warning("http.database_busy", method=request.method, path=request.url.path,
-                    request_id=request_id_of(request))  # fmt: skip
-        return problem_response(
-            request,
-            status=503,
-            code="service_busy",
-            title="Service busy",
-            detail="the gateway is overloaded (no database connection was free in time); retry shortly",
-            headers={"Retry-After": "5"},
-        )
-    log.error(
-        "http.unhandled",
-        method=request.method,
-        path=request.url.path,
-        request_id=request_id_of(request),
-        exc_info=exc,
-    )
-    return problem_response(
-        request,
-        status=500,
-        code="internal_error",
-        title="Internal error",
-        detail="the gateway failed to answer; quote the request id to the support team",
-    )
-
-
-async def _unhandled(request: Request, exc: Exception) -> ProblemResponse:
-    return unhandled_problem(request, exc)
-
-
-def install_problem_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(MyriagateError, _myriagate_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unhandled)
 
 
 # --- OpenAPI ---------------------------------------------------------------------------

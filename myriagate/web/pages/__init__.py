@@ -1,8 +1,8 @@
 """The web pages: server-rendered Jinja2, progressively enhanced with a little JavaScript.
 
 ``install_pages(app)`` (called by ``create_app``) builds the page template environment, serves
-the static assets (CSS, JS, SVG: no external asset), includes one router per page group and
-makes page errors render as HTML. See docs/web.md.
+the static assets (CSS, JS, SVG: no external asset) and includes one router per page group.
+Errors of page routes are rendered as HTML by ``web.error_responses``. See docs/web.md.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from myriagate.web.pages import (
     submit_page,
     token_pages,
 )
-from myriagate.web.pages.errors import install_html_errors
 from myriagate.web.pages.rendering import build_environment
 
 __all__ = ["install_pages"]
@@ -49,4 +48,3 @@ def install_pages(app: FastAPI) -> None:
         admin_audit,
     ):
         app.include_router(module.router)
-    install_html_errors(app)
