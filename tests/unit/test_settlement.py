@@ -27,7 +27,7 @@ from myriagate.ports import Balance
 from myriagate.profiles.loader import load_profile
 from myriagate.profiles.models import ClusterProfile
 from myriagate.services.allocations import grants as allocations
-from myriagate.services.allocations import settlement
+from myriagate.services.allocations import outside_charges, settlement
 from myriagate.services.jobs import tracking
 from myriagate.services.runtime.worker import Worker, WorkerOptions, settle_step
 from myriagate.services.submission.submit import SubmitRequest, submit_job
@@ -318,7 +318,7 @@ def test_a_backlog_of_outside_jobs_is_charged_a_bounded_number_per_sweep(
 ) -> None:  # fmt: skip
     # A first sweep over days of a busy account must not hold the worker's tick (one commit
     # per charge): it charges a bounded number, and the next sweeps go on where it stopped.
-    monkeypatch.setattr(settlement, "OUTSIDE_PER_RUN", 3)
+    monkeypatch.setattr(outside_charges, "OUTSIDE_PER_RUN", 3)
     theirs = [outside_job(backends, "bob") for _ in range(7)]
     for slurm_job_id in theirs:
         backends.cluster.set_state(slurm_job_id, "RUNNING")
