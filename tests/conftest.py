@@ -1,13 +1,14 @@
 """Shared fixtures: a migrated database on SQLite and PostgreSQL, a fake clock, fake Slurm.
 
 ``db_url`` runs each test on a fresh SQLite file and, under the ``postgres`` marker, in a
-fresh PostgreSQL schema (dropped afterwards), so tests never see each other's rows.
+fresh PostgreSQL schema (dropped afterwards), so tests never see each other's rows; it is empty.
+``session_factory`` fills it with a copy of the session's one migration run
+(``tests/db_templates.py``).
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,16 +17,55 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from myriagate.db.migrate import upgrade
 from myriagate.db.models.users import User
 from myriagate.db.repos import users as users_repo
 from myriagate.db.session import make_engine, make_session_factory
+from tests.db_templates import MigratedTemplates, new_schema_name, schema_url
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 
 POSTGRES_URL = os.environ.get(
     "MYRIAGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 CLUSTER = "devcluster"
+
+
+TESTS = Path(__file__).resolve().parent
+# Each test runs in one tier (deploy/test.sh runs them fastest first): where it lives decides
+# first, then what it needs (its markers, the fixtures it uses); whatever is left is ``unit``.
+TIERS = ("unit", "db", "slurm", "browser", "faults")
+_DIRECTORY_TIERS = {"faults": "faults", "browser": "browser", "integration": "slurm"}
+_SLURM_FIXTURES = frozenset({"devcluster", "ssh_pool"})
+
+
+def tier_of(item: pytest.Item) -> str:
+    """``unit`` (no I/O beyond SQLite), ``db`` (PostgreSQL), ``slurm`` (the dev cluster and the
+    other real daemons: sshd, storage, nginx, SMTP), ``browser`` or ``faults``."""
+    top = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
+    if top in _DIRECTORY_TIERS:
+        return _DIRECTORY_TIERS[top]
+    for marker in ("faults", "browser", "slurm"):
+        if item.get_closest_marker(marker) is not None:
+            return marker
+    if _SLURM_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return "slurm"
+    if item.get_closest_marker("postgres") is not None:
+        return "db"
+    return "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(tier_of(item))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--write-reliability-doc",
+        action="store_true",
+        default=False,
+        help="after the fault tests ran, rewrite their section of docs/reliability.md "
+        "(also MYRIAGATE_WRITE_RELIABILITY_DOC=1); without it the tracked file is left alone",
+    )
 
 
 class FakeClock:
@@ -44,7 +84,7 @@ class FakeClock:
 
 def _postgres_schema_url() -> Iterator[str]:
     admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+    schema = new_schema_name()
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
@@ -52,9 +92,7 @@ def _postgres_schema_url() -> Iterator[str]:
         admin.dispose()
         pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc.orig}")
     try:
-        # Every connection of this test sees only its own schema (tables and alembic_version).
-        url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
+        yield schema_url(POSTGRES_URL, schema)
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -70,10 +108,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield from _postgres_schema_url()
 
 
+@pytest.fixture(scope="session")
+def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> MigratedTemplates:
+    """Copies of one migration run per session (and xdist worker), for every database fixture."""
+    return MigratedTemplates(tmp_path_factory.mktemp("migrated"), POSTGRES_URL)
+
+
 @pytest.fixture
-def session_factory(db_url: str) -> Iterator[sessionmaker[Session]]:
-    """Sessions on a database brought up to date by the Alembic migrations."""
-    upgrade(db_url)
+def session_factory(db_url: str, migrated_templates: MigratedTemplates) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a database at the Alembic head (a copy of the session's migrated template)."""
+    migrated_templates.clone_into(db_url)
     engine = make_engine(db_url)
     try:
         yield make_session_factory(engine)

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from myriagate.db.migrate import upgrade
 from myriagate.db.models.users import User
 from myriagate.db.session import make_engine, make_session_factory
 from myriagate.runners import CertificateAuthority, LocalRunner, SshConnectionPool, SshRunner
 from myriagate.settings import Settings
 from tests.conftest import FakeClock, make_user
+from tests.db_templates import MigratedTemplates
 
 REPO = Path(__file__).resolve().parents[2]
 STATUS_SH = REPO / "deploy" / "devcluster" / "status.sh"
@@ -121,10 +121,10 @@ def gateway_settings(devcluster: DevCluster) -> Settings:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+def db(tmp_path: Path, migrated_templates: MigratedTemplates) -> Iterator[sessionmaker[Session]]:
     """A migrated SQLite database for one test (the unit suite covers PostgreSQL too)."""
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
-    upgrade(url)
+    migrated_templates.clone_into(url)
     engine = make_engine(url)
     yield make_session_factory(engine)
     engine.dispose()

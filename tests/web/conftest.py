@@ -19,7 +19,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from myriagate.db.migrate import upgrade
 from myriagate.db.models.users import MembershipRole, User
 from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
@@ -29,6 +28,7 @@ from myriagate.services.people import auth as auth_service
 from myriagate.settings import Settings
 from myriagate.wiring import Gateway
 from tests.conftest import CLUSTER, FakeClock
+from tests.db_templates import MigratedTemplates
 from tests.fakes.fake_slurm import FakeSlurmBackendFactory
 
 RoleName = Literal["researcher", "project_lead", "university_admin", "platform_admin"]
@@ -81,8 +81,10 @@ def web_settings(db_url: str, settings_overrides: dict[str, Any]) -> Settings:
 
 
 @pytest.fixture
-def web_session_factory(web_settings: Settings) -> Iterator[sessionmaker[Session]]:
-    upgrade(web_settings.database_url)
+def web_session_factory(
+    web_settings: Settings, migrated_templates: MigratedTemplates
+) -> Iterator[sessionmaker[Session]]:
+    migrated_templates.clone_into(web_settings.database_url)
     engine = make_engine(web_settings.database_url)
     try:
         yield make_session_factory(engine)
