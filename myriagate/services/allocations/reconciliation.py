@@ -86,6 +86,39 @@ def reconcile(
     tolerance_s: int = 60,
 ) -> list[ReconciliationRow]:
     """One row per project of the cluster, sorted by account."""
+    seen = _slurm_totals(reader, projects, profile, start, end)
+    charged = _charged_totals(session, profile, start, end)
+    rows: list[ReconciliationRow] = []
+    for account in sorted(projects):
+        s, c = seen.get(account, [0, 0, 0]), charged.get(account, [0, 0, 0])
+        diff_core, diff_gpu = s[1] - c[1], s[2] - c[2]
+        flagged = beyond(
+            diff_core, max(s[1], c[1]), percent=tolerance_percent, minimum_s=tolerance_s
+        ) or beyond(diff_gpu, max(s[2], c[2]), percent=tolerance_percent, minimum_s=tolerance_s)
+        project = projects.get(account)
+        rows.append(
+            ReconciliationRow(
+                cluster=profile.name,
+                institution=project.institution if project is not None else "",
+                slurm_account=account,
+                slurm_jobs=s[0],
+                slurm_core_seconds=s[1],
+                slurm_gpu_seconds=s[2],
+                charged_entries=c[0],
+                charged_core_seconds=c[1],
+                charged_gpu_seconds=c[2],
+                diff_core_seconds=diff_core,
+                diff_gpu_seconds=diff_gpu,
+                flagged=flagged,
+            )
+        )
+    return rows
+
+
+def _slurm_totals(
+    reader: UsageReader, projects: dict[str, Project], profile: ClusterProfile, start: datetime, end: datetime
+) -> dict[str, list[int]]:
+    """Per account, what Slurm says ended in the window: [jobs, core-seconds, GPU-seconds]."""
     if end <= start:
         raise InvalidRequest("the window must end after it starts")
     if tolerance_percent < 0 or tolerance_s < 0:
@@ -95,6 +128,13 @@ def reconcile(
     }
     seen: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for job in reader.ended_jobs(list(projects), start, end):
+    return seen
+
+
+def _charged_totals(
+    session: Session, profile: ClusterProfile, start: datetime, end: datetime
+) -> dict[str, list[int]]:
+    """Per account, the ledger's charges in the window: [entries, core-seconds, GPU-seconds]."""
         if job.account not in projects:  # sacct filters by account already; be strict anyway
             continue
         cost = slurm_cost(job, profile)
@@ -123,31 +163,7 @@ def reconcile(
     )
     for account, count, core, gpu in session.execute(stmt):
         charged[account] = [int(count), int(core), int(gpu)]
-    rows: list[ReconciliationRow] = []
-    for account in sorted(projects):
-        s, c = seen.get(account, [0, 0, 0]), charged.get(account, [0, 0, 0])
-        diff_core, diff_gpu = s[1] - c[1], s[2] - c[2]
-        flagged = beyond(
-            diff_core, max(s[1], c[1]), percent=tolerance_percent, minimum_s=tolerance_s
-        ) or beyond(diff_gpu, max(s[2], c[2]), percent=tolerance_percent, minimum_s=tolerance_s)
-        project = projects.get(account)
-        rows.append(
-            ReconciliationRow(
-                cluster=profile.name,
-                institution=project.institution if project is not None else "",
-                slurm_account=account,
-                slurm_jobs=s[0],
-                slurm_core_seconds=s[1],
-                slurm_gpu_seconds=s[2],
-                charged_entries=c[0],
-                charged_core_seconds=c[1],
-                charged_gpu_seconds=c[2],
-                diff_core_seconds=diff_core,
-                diff_gpu_seconds=diff_gpu,
-                flagged=flagged,
-            )
-        )
-    return rows
+    return charged
 
 
 CSV_HEADER = tuple(ReconciliationRow.__dataclass_fields__)
