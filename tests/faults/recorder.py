@@ -1,12 +1,15 @@
 """Collects what each fault test did and its consistency figures; writes docs/reliability.md.
 
-A pytest plugin (loaded by tests/faults/conftest.py): the ``faults`` section of the document
-is rewritten at the end of a session in which at least one fault test recorded its figures,
-with every fault test's outcome (passed, failed, skipped with its reason).
+A pytest plugin (loaded by tests/faults/conftest.py): when asked (``--write-reliability-doc``
+or ``MYRIAGATE_WRITE_RELIABILITY_DOC=1``), the ``faults`` section of the document is rewritten
+at the end of a session in which at least one fault test recorded its figures, with every fault
+test's outcome (passed, failed, skipped with its reason). Unasked, the tracked file is left as
+it is, so an ordinary test run changes nothing in the working tree.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,9 +59,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         RECORDER.durations[name] = RECORDER.durations.get(name, 0.0) + rep.duration
 
 
+def write_requested(config: pytest.Config) -> bool:
+    asked = config.getoption("write_reliability_doc", default=False)
+    return bool(asked) or os.environ.get("MYRIAGATE_WRITE_RELIABILITY_DOC") == "1"
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if not RECORDER.entries:
-        return  # the fault tests did not run: keep the document as it is
+    if not RECORDER.entries or not write_requested(session.config):
+        return  # the fault tests did not run, or nobody asked: keep the document as it is
     update_section("faults", render(RECORDER))
 
 
@@ -66,8 +74,8 @@ def render(rec: Recorder) -> str:
     lines = [
         "## Faults",
         "",
-        f"`pytest -m faults tests/faults` on {time.strftime('%Y-%m-%d')}, against the real dev cluster "
-        "(Slurm 22.05, sshd, PostgreSQL 15) on this machine.",
+        f"`pytest -m faults --write-reliability-doc tests/faults` on {time.strftime('%Y-%m-%d')}, "
+        "against the real dev cluster (Slurm 22.05, sshd, PostgreSQL 15) on this machine.",
         "",
         "| fault | outcome | s | accepted | in Slurm once | never sent | lost | duplicated "
         "| holds / charges / releases | ledger consistent | files checked |",
