@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 from uuid import UUID
 
+from myriagate.domain.accounts import AccountUsage, Association, Change
 from myriagate.domain.costs import Cost
 from myriagate.domain.jobs import JobStatus, JobUsage, RenderedScript
 
@@ -243,8 +244,36 @@ class Stager(Protocol):
         ...
 
 
-class ScriptRenderer(Protocol):
-    def render(self, template: str, params: dict[str, object]) -> str: ...
+class AccountsAdmin(Protocol):
+    """Slurm's accounts and associations as the allocations sync reads and changes them
+    (``slurm.sacctmgr.SacctmgrAccounts``)."""
+
+    def associations(self) -> list[Association]: ...
+    def usage(self, accounts: Collection[str]) -> dict[str, AccountUsage]: ...
+    def command(self, change: Change) -> tuple[str, ...]:
+        """The sacctmgr argv that makes ``change``, for display and for ``run``."""
+        ...
+
+    def run(self, argv: Sequence[str]) -> None: ...
+
+
+class UsageReader(Protocol):
+    """Every job of these accounts that ended in [start, end), from Slurm's accounting
+    (``slurm.usage.SacctUsage``); the monthly reconciliation compares it with the ledger."""
+
+    def ended_jobs(self, accounts: Collection[str], start: datetime, end: datetime) -> list[JobUsage]: ...
+
+
+class Mailer(Protocol):
+    """Sends one plain-text e-mail (``notifications.smtp.SmtpMailer``)."""
+
+    def send(self, to: str, subject: str, body: str) -> None: ...
+
+
+class WebhookPoster(Protocol):
+    """POSTs one signed body to a user's URL (``notifications.webhooks.HttpWebhookPoster``)."""
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> None: ...
 
 
 class Clock(Protocol):

@@ -106,7 +106,7 @@ def bundled_scripts_dir() -> Path:
 
 
 class JinjaScriptRenderer:
-    """ScriptRenderer over ``<templates_dir>/scripts`` first, then the bundled templates."""
+    """Job-script templates from ``<templates_dir>/scripts`` first, then the bundled ones."""
 
     def __init__(
         self, settings: Settings | None = None, *, search_dirs: Sequence[Path] | None = None

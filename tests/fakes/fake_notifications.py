@@ -1,4 +1,4 @@
-"""Fakes of the notification channels (services.notifications.sender.Mailer / WebhookPoster)."""
+"""Fakes of the notification channels (ports.Mailer / ports.WebhookPoster)."""
 
 from __future__ import annotations
 

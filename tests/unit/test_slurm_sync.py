@@ -37,7 +37,7 @@ HOUR = 3600
 
 
 class FakeSlurmAccounts:
-    """slurm_sync.AccountsAdmin over an in-memory association table that applies what runs."""
+    """ports.AccountsAdmin over an in-memory association table that applies what runs."""
 
     def __init__(self, assocs: list[Association], usage: dict[str, AccountUsage] | None = None) -> None:
         self.assocs = list(assocs)

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import shlex
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
-from typing import Protocol
 
 import sqlalchemy as sa
 import structlog
@@ -46,22 +45,13 @@ from myriagate.domain.accounts import (
 )
 from myriagate.domain.costs import Cost
 from myriagate.errors import ConfigError
-from myriagate.ports import Clock
+from myriagate.ports import AccountsAdmin, Clock
 from myriagate.profiles.models import ClusterProfile
 
 log = structlog.get_logger(__name__)
 
 ROOT_ACCOUNT = "root"
 SLACK_MIN = 1  # usage counters print whole minutes: one more so rounding never cuts a job short
-
-
-class AccountsAdmin(Protocol):
-    """What the sync needs from Slurm (``slurm.sacctmgr.SacctmgrAccounts`` in production)."""
-
-    def associations(self) -> list[Association]: ...
-    def usage(self, accounts: Collection[str]) -> dict[str, AccountUsage]: ...
-    def command(self, change: Change) -> tuple[str, ...]: ...
-    def run(self, argv: Sequence[str]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -287,4 +277,4 @@ def apply(plan: Plan, admin: AccountsAdmin) -> list[Step]:
     return done
 
 
-__all__ = ["AccountsAdmin", "Desired", "Plan", "Step", "apply", "desired_state", "diff", "plan_sync"]
+__all__ = ["Desired", "Plan", "Step", "apply", "desired_state", "diff", "plan_sync"]

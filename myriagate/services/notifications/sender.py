@@ -13,13 +13,10 @@ sent any more: a week-old "job started" helps nobody.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,8 +34,9 @@ from myriagate.domain.webhook_rules import (
     sign,
 )
 from myriagate.errors import ConfigError, MyriagateError
-from myriagate.ports import Clock
+from myriagate.ports import Clock, Mailer, WebhookPoster
 from myriagate.sealed_secrets import SecretSealer
+from myriagate.services.common.leases import holder_id
 
 log = structlog.get_logger(__name__)
 
@@ -48,14 +46,6 @@ RETRY_DELAYS_S: tuple[float, ...] = (30, 120, 600, 1800, 3600, 7200, 7200)
 MAX_ATTEMPTS = len(RETRY_DELAYS_S) + 1
 MAX_AGE = timedelta(days=2)
 KEEP_FOR = timedelta(days=30)
-
-
-class Mailer(Protocol):
-    def send(self, to: str, subject: str, body: str) -> None: ...
-
-
-class WebhookPoster(Protocol):
-    def post(self, url: str, body: bytes, headers: dict[str, str]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -80,10 +70,6 @@ class SendResult:
 
 class _GiveUp(Exception):
     """Delivery cannot succeed later either."""
-
-
-def holder_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
 def run_pending(
