@@ -12,7 +12,7 @@ import ipaddress
 import re
 import socket
 import unicodedata
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from myriagate.errors import ResidencyViolation, UnsafeValue
@@ -21,7 +21,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_PATH = 1024
 _MAX_COMPONENT = 255
 # Glob metacharacters accepted in output patterns; '[' ']' classes are allowed as fnmatch has them.
-_GLOB_META = re.compile(r"[*?\[]")
 # The stager's own directory at the root of every tree it writes (partial files, manifest).
 RESERVED_DIR = ".myriagate"
 # Characters no stored name may hold: C0, DEL and C1 controls (Cc), lone surrogates (Cs, not
@@ -162,18 +161,6 @@ def _is_ip_literal(host: str) -> bool:
             return False
         return True
     return False
-
-
-def is_glob(pattern: str) -> bool:
-    return bool(_GLOB_META.search(pattern))
-
-
-def unique_paths(paths: Iterable[str], field: str = "path") -> list[str]:
-    """Validated, normalised, without duplicates, in the order given."""
-    seen: dict[str, None] = {}
-    for raw in paths:
-        seen.setdefault(relative_path(raw, field), None)
-    return list(seen)
 
 
 @dataclass(frozen=True)

@@ -80,14 +80,6 @@ class CertificateAuthority:
     def validity_s(self) -> int:
         return self._validity_s
 
-    def public_key_line(self) -> str:
-        """The CA public key, as it appears in the cluster's TrustedUserCAKeys file."""
-        return (
-            self._ca_key.public_key()
-            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-            .decode()
-        )
-
     def key_for(self, login: str) -> UserKey:
         values.login(login)
         with self._lock:

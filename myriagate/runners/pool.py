@@ -155,15 +155,6 @@ class SshConnectionPool:
                 dead = True
             self._release(conn, dead=dead)
 
-    def prune(self) -> None:
-        """Close idle and retired connections that carry no command."""
-        doomed: list[_Connection] = []
-        with self._lock:
-            for slot in self._slots.values():
-                doomed += self._sweep(slot)
-        for conn in doomed:
-            conn.transport.close()
-
     def forget(self, login: str) -> int:
         """Close every connection of ``login`` now, commands in flight included (they end as
         connection lost); the next command logs in again. Returns how many were closed.

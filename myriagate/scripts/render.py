@@ -72,9 +72,6 @@ class TemplateMeta(BaseModel):
     description: LocalizedText
     parameters: tuple[TemplateParameter, ...] = ()
 
-    def parameter(self, name: str) -> TemplateParameter | None:
-        return next((p for p in self.parameters if p.name == name), None)
-
 
 # --- quoting ----------------------------------------------------------------------------
 class _Raw(str):

@@ -100,7 +100,3 @@ def squeue_ids_agree(job_id: str, raw: str, parent: str, task: str) -> bool:
     if not index:
         return RAW_ID.match(job_id) is not None and job_id == raw == parent and task == "N/A"
     return JOB_ID.match(job_id) is not None and head == parent and index == task
-
-
-def has_shape(value: str, pattern: re.Pattern[str]) -> bool:
-    return pattern.match(value) is not None

@@ -51,11 +51,6 @@ def one_job(records: list[JobUsage]) -> JobUsage:
     )
 
 
-def leaves(usage: JobUsage) -> tuple[JobUsage, ...]:
-    """The single runs a usage is made of (itself when it ran once)."""
-    return usage.runs or (usage,)
-
-
 def combine(slurm_job_ids: Collection[str], rows: Iterable[JobUsage]) -> dict[str, JobUsage]:
     """The usage of each requested id that sacct reported: a job (all its runs) or an array
     (all runs of all its tasks, asked for by the parent id). Ids sacct did not print are left

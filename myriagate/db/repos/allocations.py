@@ -155,10 +155,6 @@ def allocations_of_project(session: Session, project_id: uuid.UUID) -> list[Allo
     return list(session.scalars(stmt))
 
 
-def allocations_of_period(session: Session, period_id: uuid.UUID) -> list[Allocation]:
-    return list(session.scalars(sa.select(Allocation).where(Allocation.period_id == period_id)))
-
-
 def allocation_at(session: Session, cluster: str, slurm_account: str, at: datetime) -> Allocation | None:
     """The allocation that pays for a job of ``slurm_account`` on ``cluster`` at ``at``."""
     stmt = (

@@ -40,22 +40,6 @@ def get_visible(session: Session, job_id: uuid.UUID, user: User) -> Job | None:
     return session.scalars(sa.select(Job).where(Job.id == job_id, visible_to(user))).one_or_none()
 
 
-def by_tag(session: Session, tag: str) -> Job | None:
-    return session.scalars(sa.select(Job).where(Job.tag == tag)).one_or_none()
-
-
-def list_for_user(session: Session, user_id: uuid.UUID, *, limit: int = 100, offset: int = 0) -> list[Job]:
-    """A user's jobs, newest first."""
-    stmt = (
-        sa.select(Job)
-        .where(Job.user_id == user_id)
-        .order_by(Job.created_at.desc(), Job.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return list(session.scalars(stmt))
-
-
 def unfinished_poll_rows(session: Session, cluster: str) -> list[tuple[str, str | None]]:
     """(slurm_job_id, status_fingerprint) of the jobs a tick polls: Slurm knows them, they
     have not ended. The fingerprint of the last answer applied is all a tick compares, so

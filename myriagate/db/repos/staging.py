@@ -113,13 +113,3 @@ def uses_of(session: Session, dataset_id: uuid.UUID) -> Sequence[DatasetUse]:
     return session.scalars(
         sa.select(DatasetUse).where(DatasetUse.dataset_id == dataset_id).order_by(DatasetUse.at)
     ).all()
-
-
-def datasets_of_job(session: Session, job_id: uuid.UUID) -> Sequence[tuple[Dataset, DatasetUse]]:
-    rows = session.execute(
-        sa.select(Dataset, DatasetUse)
-        .join(DatasetUse, DatasetUse.dataset_id == Dataset.id)
-        .where(DatasetUse.job_id == job_id)
-        .order_by(DatasetUse.at)
-    )
-    return [(dataset, use) for dataset, use in rows]

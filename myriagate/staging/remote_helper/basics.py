@@ -124,14 +124,6 @@ def sha256_fd(fd: int) -> str:
     return h.hexdigest()
 
 
-def sha256_file(path: str) -> str:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        return sha256_fd(fd)
-    finally:
-        os.close(fd)
-
-
 def check_rel(rel: str) -> None:
     parts = rel.split("/")
     # ``in`` on the list, not a generator: a resync checks 10,000 names (a leading "/" gives "").
