@@ -1,12 +1,17 @@
-"""Routes whose plain (sync) endpoints give their database connection back as they return.
+"""Routes whose plain (sync) endpoints run in one worker thread and give their database
+connection back as they return.
 
-FastAPI runs a sync endpoint in a worker thread, then validates its answer in *another* worker
-thread, and only after that ends the request's dependencies (closing the session). Under load
-every worker thread can be taken by requests waiting for a pooled connection while the
-requests holding the connections wait for a thread to validate their answer: nothing moves
-until the pool's timeout (30 s, then 503 for all of them). Ending the session's transaction in
-the endpoint's own thread breaks that cycle: a connection is never held by a request that
-waits for a thread.
+FastAPI runs a sync endpoint in a worker thread and then, because the endpoint is sync,
+validates its answer in *another* worker thread before ending the request's dependencies
+(closing the session). Under load every worker thread can be taken by requests waiting for a
+pooled connection while the requests holding the connections wait for a thread to validate
+their answer: nothing moves until the pool's timeout (30 s, then 503 for all of them). And
+each hop to the thread pool is a wait of its own on a busy machine.
+
+So a sync endpoint is wrapped in a coroutine that runs it in the thread pool once, ending the
+session's read-only transaction in that same thread; FastAPI then sees a coroutine and checks
+the answer (already a model the endpoint built) on the event loop, without a second hop. A
+connection is never held by a request that waits for a thread.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from myriagate.db.session import only_read, release_connection
 
@@ -30,13 +36,14 @@ class ReleasingRoute(APIRoute):
 
 
 def releasing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """``endpoint``, ending the transaction of each session it was given once it returns.
+    """``endpoint`` as a coroutine running it in the thread pool, then ending the transaction
+    of each session it was given, in the same thread.
 
     Only a session whose transaction merely read is touched (its reads are over; loaded
     objects stay readable, see ``release_connection``). One that wrote without committing,
     or an endpoint that raised, is left to the dependency's exit, which rolls it back as
-    before. Coroutines and
-    generators are returned as they are: they run (or stream) on FastAPI's terms.
+    before. Coroutines and generators are returned as they are: they run (or stream) on
+    FastAPI's terms. FastAPI reads the parameters of ``endpoint`` itself (``functools.wraps``).
     """
     if (
         inspect.iscoroutinefunction(endpoint)
@@ -45,7 +52,6 @@ def releasing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     ):
         return endpoint
 
-    @functools.wraps(endpoint)
     def endpoint_then_release(*args: Any, **kwargs: Any) -> Any:
         result = endpoint(*args, **kwargs)
         for value in kwargs.values():
@@ -53,4 +59,8 @@ def releasing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
                 release_connection(value)
         return result
 
-    return endpoint_then_release
+    @functools.wraps(endpoint)
+    async def in_the_thread_pool(*args: Any, **kwargs: Any) -> Any:
+        return await run_in_threadpool(endpoint_then_release, *args, **kwargs)
+
+    return in_the_thread_pool
