@@ -105,6 +105,31 @@ def close_batch(
     closed = _closed(session, list(holds), postgres)
 
     rows: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
+    settled, released = _entries(rows, holds, actual_of, closed, totals, author)
+    if not (settled or released):
+        return Closed()
+
+    count = len(rows["job_id"])
+    inserted = (
+        _insert_arrays(session, rows, now) if postgres else _insert_rows(session, rows, now, insert_stmt)
+    )
+    if inserted != count:
+        # Impossible while every writer of these entries locks the allocation first.
+        raise RuntimeError(f"ledger: {count - inserted} settlement entries already existed")
+    _write_totals(session, totals, postgres)
+    return Closed(settled=settled, released=released)
+
+
+def _entries(
+    rows: dict[str, list[Any]],
+    holds: Mapping[uuid.UUID, Hold],
+    actual_of: Mapping[uuid.UUID, Cost | None],
+    closed: Mapping[uuid.UUID, list[str]],
+    totals: dict[uuid.UUID, dict[str, int]],
+    author: str,
+) -> tuple[int, int]:
+    """Append the release or charge entry of each job whose hold is still open to ``rows``,
+    keeping ``totals`` up to date; returns (settled, released)."""
     settled = released = 0
     for job_id, (allocation_id, held_core, held_gpu) in holds.items():
         kinds = closed.get(job_id, ())
@@ -123,39 +148,41 @@ def close_batch(
         if _RELEASE not in kinds:
             t["held_core_seconds"] -= held_core
             t["held_gpu_seconds"] -= held_gpu
-        left_core = t["granted_core_seconds"] - t["held_core_seconds"] - t["charged_core_seconds"]
-        left_gpu = t["granted_gpu_seconds"] - t["held_gpu_seconds"] - t["charged_gpu_seconds"]
-        over_core, over_gpu = max(0, actual.core_seconds - left_core), max(0, actual.gpu_seconds - left_gpu)
-        if over_core or over_gpu:
-            t["granted_core_seconds"] += over_core
-            t["granted_gpu_seconds"] += over_gpu
-            _append(
-                rows,
-                allocation_id,
-                job_id,
-                EntryKind.ADJUSTMENT.value,
-                over_core,
-                over_gpu,
-                "ledger",
-                "overrun",
-            )
-            log.warning("ledger.overrun", job_id=str(job_id), core_seconds=over_core, gpu_seconds=over_gpu)
-        t["charged_core_seconds"] += actual.core_seconds
-        t["charged_gpu_seconds"] += actual.gpu_seconds
-        _append(rows, allocation_id, job_id, _CHARGE, actual.core_seconds, actual.gpu_seconds, author, "used")
+        _charge(rows, t, allocation_id, job_id, actual, author)
         settled += 1
-    if not (settled or released):
-        return Closed()
+    return settled, released
 
-    count = len(rows["job_id"])
-    inserted = (
-        _insert_arrays(session, rows, now) if postgres else _insert_rows(session, rows, now, insert_stmt)
-    )
-    if inserted != count:
-        # Impossible while every writer of these entries locks the allocation first.
-        raise RuntimeError(f"ledger: {count - inserted} settlement entries already existed")
-    _write_totals(session, totals, postgres)
-    return Closed(settled=settled, released=released)
+
+def _charge(
+    rows: dict[str, list[Any]],
+    t: dict[str, int],
+    allocation_id: uuid.UUID,
+    job_id: uuid.UUID,
+    actual: Cost,
+    author: str,
+) -> None:
+    """The charge entry of one job, after an ``overrun`` adjustment granting what it used
+    beyond what was left (a job already ran: its use is charged, never refused)."""
+    left_core = t["granted_core_seconds"] - t["held_core_seconds"] - t["charged_core_seconds"]
+    left_gpu = t["granted_gpu_seconds"] - t["held_gpu_seconds"] - t["charged_gpu_seconds"]
+    over_core, over_gpu = max(0, actual.core_seconds - left_core), max(0, actual.gpu_seconds - left_gpu)
+    if over_core or over_gpu:
+        t["granted_core_seconds"] += over_core
+        t["granted_gpu_seconds"] += over_gpu
+        _append(
+            rows,
+            allocation_id,
+            job_id,
+            EntryKind.ADJUSTMENT.value,
+            over_core,
+            over_gpu,
+            "ledger",
+            "overrun",
+        )
+        log.warning("ledger.overrun", job_id=str(job_id), core_seconds=over_core, gpu_seconds=over_gpu)
+    t["charged_core_seconds"] += actual.core_seconds
+    t["charged_gpu_seconds"] += actual.gpu_seconds
+    _append(rows, allocation_id, job_id, _CHARGE, actual.core_seconds, actual.gpu_seconds, author, "used")
 
 
 def settle_batch(
