@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from myriagate.errors import ConfigError
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "dev-insecure-secret", "secret"})
+# log2 of scrypt's N for password hashes in production (about 50 ms a hash on one core).
+PASSWORD_HASH_COST = 14
 
 
 class Settings(BaseSettings):
@@ -28,6 +30,9 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = Field(default=30.0, gt=0)
     # A placeholder on purpose: refused below unless dev_mode is on.
     secret_key: str = "dev-insecure-secret"  # noqa: S105
+    # log2 of scrypt's N for the password hashes the gateway writes (each hash records its own
+    # parameters, so older hashes stay verifiable). Lower only in dev mode: tests hash cheaply.
+    password_hash_cost: int = Field(default=PASSWORD_HASH_COST, ge=1, le=20)
     profiles_dir: Path | None = None
     templates_dir: Path | None = None
     default_cluster: str = "devcluster"
@@ -120,6 +125,10 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"MYRIAGATE_METRICS_ALLOWED_NETWORKS: {network!r} is not an IP address or CIDR"
                 ) from None
+        if not self.dev_mode and self.password_hash_cost < PASSWORD_HASH_COST:
+            raise ValueError(
+                f"MYRIAGATE_PASSWORD_HASH_COST below {PASSWORD_HASH_COST} is for dev mode (tests) only"
+            )
         if self.poll_max_s < self.poll_min_s:
             raise ValueError("MYRIAGATE_POLL_MAX_S must be >= MYRIAGATE_POLL_MIN_S")
         if self.vanished_job_release_s <= self.accounting_lag_s:

@@ -23,10 +23,11 @@ from myriagate.db.models.users import MembershipRole, User
 from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
 from myriagate.db.session import make_engine, make_session_factory
-from myriagate.profiles.loader import load_all_profiles
+from myriagate.ports import SlurmBackendFactory
+from myriagate.profiles.models import ClusterProfile
 from myriagate.services.people import auth as auth_service
 from myriagate.settings import Settings
-from myriagate.wiring import Gateway
+from myriagate.wiring import BackendFactory, ClusterBackends, Gateway, build_gateway
 from tests.conftest import CLUSTER, FakeClock
 from tests.db_templates import MigratedTemplates
 from tests.fakes.fake_slurm import FakeSlurmBackendFactory
@@ -48,6 +49,7 @@ INSTITUTIONS: dict[str, str] = {
     "insa-rouen": "INSA Rouen Normandie",
 }
 PASSWORD = "correct horse battery staple"  # a test password, long enough
+TEST_PASSWORD_HASH_COST = 4  # scrypt N = 16: microseconds instead of ~50 ms a hash
 
 
 class MakeUser(Protocol):
@@ -73,10 +75,13 @@ def settings_overrides() -> dict[str, Any]:
 @pytest.fixture
 def web_settings(db_url: str, settings_overrides: dict[str, Any]) -> Settings:
     # Allocations and rate limits are off unless a test turns them on (settings_overrides): most
-    # tests are not about them, and many send hundreds of requests as one user.
+    # tests are not about them, and many send hundreds of requests as one user. Passwords are
+    # hashed cheaply: a production-cost hash per fixture user adds up over thousands of tests.
     values: dict[str, Any] = {"dev_mode": True, "database_url": db_url, "default_cluster": CLUSTER,
                               "enforce_allocations": False, "rate_limit_enabled": False}  # fmt: skip
     values.update(settings_overrides)
+    if values["dev_mode"]:  # outside dev mode a cheap hash is refused, as in production
+        values.setdefault("password_hash_cost", TEST_PASSWORD_HASH_COST)
     return Settings(**values)
 
 
@@ -92,21 +97,30 @@ def web_session_factory(
         engine.dispose()
 
 
+def plug(fake: SlurmBackendFactory) -> BackendFactory:
+    """A backend factory serving ``fake`` for the dev cluster and real backends elsewhere."""
+
+    def build(profile: ClusterProfile, settings: Settings) -> SlurmBackendFactory:
+        return fake if profile.name == CLUSTER else ClusterBackends(profile, settings)
+
+    return build
+
+
+@pytest.fixture
+def backend_factory(backends: FakeSlurmBackendFactory) -> BackendFactory:
+    """What builds the gateway's Slurm backends: the fake Slurm (``fake_cluster``) for the dev
+    cluster. A module overrides this fixture to plug another fake."""
+    return plug(backends)
+
+
 @pytest.fixture
 def gateway(
     web_settings: Settings,
     web_session_factory: sessionmaker[Session],
-    backends: FakeSlurmBackendFactory,
+    backend_factory: BackendFactory,
 ) -> Gateway:
-    """A real Gateway whose dev cluster is the fake Slurm (``fake_cluster``)."""
-    gw = Gateway(
-        settings=web_settings,
-        profiles=load_all_profiles(web_settings),
-        session_factory=web_session_factory,
-    )
-    # The fake stands in for ClusterBackends (same for_login/for_service protocol).
-    gw._backends[CLUSTER] = backends  # type: ignore[assignment]
-    return gw
+    """A real Gateway, built by the composition root, with the fake Slurm plugged in."""
+    return build_gateway(web_settings, backend_factory=backend_factory, session_factory=web_session_factory)
 
 
 @pytest.fixture
@@ -141,7 +155,9 @@ def _ensure_project(session: Session, account: str, institution: str, clock: Fak
 
 
 @pytest.fixture
-def make_user(web_session_factory: sessionmaker[Session], clock: FakeClock) -> MakeUser:
+def make_user(
+    web_session_factory: sessionmaker[Session], web_settings: Settings, clock: FakeClock
+) -> MakeUser:
     """Create a committed user of ``role``; their accounts' projects exist on ``devcluster``.
 
     Researchers and project leads default to the ``caen-climat`` account (led, for a lead);
@@ -177,7 +193,7 @@ def make_user(web_session_factory: sessionmaker[Session], clock: FakeClock) -> M
             user.is_platform_admin = role == "platform_admin"
             user.university_admin_of = institution if role == "university_admin" else None
             if password is not None:
-                auth_service.set_password(user, password)
+                auth_service.set_password(user, password, cost=web_settings.password_hash_cost)
             member_role = MembershipRole.PROJECT_LEAD if role == "project_lead" else MembershipRole.RESEARCHER
             for account in accounts:
                 _ensure_project(session, account, institution, clock)

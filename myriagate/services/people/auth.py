@@ -34,6 +34,7 @@ from myriagate.errors import (
 )
 from myriagate.ports import Clock
 from myriagate.services.common import audit
+from myriagate.settings import PASSWORD_HASH_COST
 
 # Re-exported so entry points can type what these functions return without importing models.
 __all__ = [
@@ -52,20 +53,19 @@ TOKEN_DEFAULT_DAYS = 90
 # last_used_at is written at most this often per token: no database write on every request.
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 MIN_PASSWORD_LENGTH = 12
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+SCRYPT_R, SCRYPT_P = 8, 1  # N is 2**cost (Settings.password_hash_cost)
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
 
 _SYSTEM_CLOCK = SystemClock()
 
 
 # --- passwords ---------------------------------------------------------------------------
-def hash_password(password: str) -> str:
-    """``scrypt$n$r$p$salt$hash`` (salt and hash in hex)."""
+def hash_password(password: str, *, cost: int = PASSWORD_HASH_COST) -> str:
+    """``scrypt$n$r$p$salt$hash`` (salt and hash in hex), with ``n = 2**cost``."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=_SCRYPT_MAXMEM
-    )
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+    n = 2**cost
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, maxmem=_SCRYPT_MAXMEM)
+    return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
 
 
 def check_password(stored: str, password: str) -> bool:
@@ -88,13 +88,13 @@ def _dummy_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
-def set_password(user: User, password: str) -> None:
+def set_password(user: User, password: str, *, cost: int = PASSWORD_HASH_COST) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidRequest(
             f"a password needs at least {MIN_PASSWORD_LENGTH} characters",
             fields=[FieldError(("body", "password"), f"at least {MIN_PASSWORD_LENGTH} characters")],
         )
-    user.password_hash = hash_password(password)
+    user.password_hash = hash_password(password, cost=cost)
 
 
 def authenticate_password(session: Session, username: str, password: str) -> User:

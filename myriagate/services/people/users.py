@@ -23,6 +23,7 @@ from myriagate.errors import AlreadyExists, FieldError, InvalidRequest, NotFound
 from myriagate.ports import Clock
 from myriagate.services.common import audit, authz
 from myriagate.services.people.auth import set_password
+from myriagate.settings import PASSWORD_HASH_COST
 
 __all__ = ["Membership", "NewUser", "User"]
 
@@ -60,7 +61,14 @@ def get_user(session: Session, actor: User, user_id: uuid.UUID) -> User:
     return user
 
 
-def create_user(session: Session, actor: User, new: NewUser, *, clock: Clock = _SYSTEM_CLOCK) -> User:
+def create_user(
+    session: Session,
+    actor: User,
+    new: NewUser,
+    *,
+    clock: Clock = _SYSTEM_CLOCK,
+    password_cost: int = PASSWORD_HASH_COST,
+) -> User:
     authz.require_platform_admin(actor)
     if users_repo.get_by_username(session, new.username) is not None:
         raise AlreadyExists(
@@ -80,7 +88,7 @@ def create_user(session: Session, actor: User, new: NewUser, *, clock: Clock = _
     user.is_platform_admin = new.is_platform_admin
     user.university_admin_of = new.university_admin_of
     if new.password is not None:
-        set_password(user, new.password)
+        set_password(user, new.password, cost=password_cost)
     detail = {
         "username": new.username,
         "cluster_login": new.cluster_login,
@@ -101,6 +109,7 @@ def patch_user(
     changes: dict[str, Any],
     *,
     clock: Clock = _SYSTEM_CLOCK,
+    password_cost: int = PASSWORD_HASH_COST,
 ) -> User:
     """Apply the given fields (only those present in ``changes``); platform admins only."""
     user = get_user(session, actor, user_id)
@@ -122,7 +131,7 @@ def patch_user(
             changed[name] = {"from": getattr(user, name), "to": changes[name]}
             setattr(user, name, changes[name])
     if changes.get("password") is not None:
-        set_password(user, changes["password"])
+        set_password(user, changes["password"], cost=password_cost)
         changed["password"] = "changed"  # noqa: S105  (never the value, not even hashed)
     if changed:
         audit.record(session, actor.id, "user.update", ("user", user.id), changed, at=clock.now())

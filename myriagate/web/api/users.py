@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Response
 from myriagate.services.common import authz
 from myriagate.services.people import users as people
 from myriagate.web.api.schemas import MembershipIn, MembershipOut, UserIn, UserOut, UserPatch
-from myriagate.web.deps import ClockDep, CurrentUser, DbSession
+from myriagate.web.deps import ClockDep, CurrentUser, DbSession, SettingsDep
 from myriagate.web.problems import problem_responses
 from myriagate.web.routing import ReleasingRoute
 
@@ -49,9 +49,12 @@ def list_users(
 
 
 @router.post("/users", status_code=201, responses=problem_responses(403, 409, 422))
-def create_user(body: UserIn, user: CurrentUser, db: DbSession, clock: ClockDep) -> UserOut:
+def create_user(
+    body: UserIn, user: CurrentUser, db: DbSession, clock: ClockDep, settings: SettingsDep
+) -> UserOut:
     """Create a user (platform admins). Without ``password`` the user signs in through SSO only."""
-    created = people.create_user(db, user, people.NewUser(**body.model_dump()), clock=clock)
+    new = people.NewUser(**body.model_dump())
+    created = people.create_user(db, user, new, clock=clock, password_cost=settings.password_hash_cost)
     return user_out(created)
 
 
@@ -61,10 +64,13 @@ def get_user(user_id: UUID, user: CurrentUser, db: DbSession) -> UserOut:
 
 
 @router.patch("/users/{user_id}", responses=problem_responses(403, 404, 422))
-def patch_user(user_id: UUID, body: UserPatch, user: CurrentUser, db: DbSession, clock: ClockDep) -> UserOut:
+def patch_user(
+    user_id: UUID, body: UserPatch, user: CurrentUser, db: DbSession, clock: ClockDep, settings: SettingsDep
+) -> UserOut:
     """Change the fields sent (platform admins); fields left out are unchanged."""
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
-    return user_out(people.patch_user(db, user, user_id, changes, clock=clock))
+    cost = settings.password_hash_cost
+    return user_out(people.patch_user(db, user, user_id, changes, clock=clock, password_cost=cost))
 
 
 @router.post("/users/{user_id}/memberships", status_code=201, responses=problem_responses(403, 404, 409, 422))
