@@ -29,6 +29,8 @@ from tests.conftest import CLUSTER, FakeClock
 from tests.web.conftest import MakeUser, assert_problem
 
 API = "/api/v1"
+# A period that does not exist: fixed, so every xdist worker collects the same test ids.
+UNKNOWN_PERIOD = "0b7e1d2c-5a4f-4e8b-9c3d-2f1a6b7c8d9e"
 SMALL_JOB = "#!/bin/bash\n#SBATCH --partition=debug\n#SBATCH --time=5\necho hi\n"
 H = 3600  # seconds in an hour
 
@@ -426,7 +428,7 @@ def test_only_platform_admins_set_quotas(world: World, db: Session, role: str) -
         ("/institutions/unicaen/quotas/{p}", {"core_hours": "1e13"}, 422),
         ("/institutions/unicaen/quotas/{p}", {"core_hours": "NaN"}, 422),
         ("/institutions/nowhere/quotas/{p}", {"core_hours": 1}, 404),
-        ("/institutions/unicaen/quotas/" + str(uuid.uuid4()), {"core_hours": 1}, 404),
+        ("/institutions/unicaen/quotas/" + UNKNOWN_PERIOD, {"core_hours": 1}, 404),
     ],
 )
 def test_a_bad_quota_is_refused_and_changes_nothing(
