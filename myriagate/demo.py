@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,11 +15,12 @@ from myriagate.db.repos import allocations as allocations_repo
 from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
 from myriagate.domain.costs import Cost
-from myriagate.ports import Clock, Ledger, SlurmBackendFactory
+from myriagate.ports import Clock
 from myriagate.services.people.auth import set_password
 from myriagate.services.staging import uploads
-from myriagate.services.staging.plan import ResidencyContext, StagingRequest
-from myriagate.services.submission.submit import SubmitRequest, submit_job
+from myriagate.services.staging.plan import StagingRequest
+from myriagate.services.submission.submission import Submission
+from myriagate.services.submission.submit import SubmitRequest
 
 
 @dataclass(frozen=True)
@@ -182,20 +182,12 @@ def seed_users(session: Session, *, cluster: str, clock: Clock, password: str | 
 
 
 def submit_demo_jobs(
-    session: Session,
-    *,
-    cluster: str,
-    profile: object,
-    backends: SlurmBackendFactory,
-    clock: Clock,
-    ledger: Callable[[Session], Ledger] | None = None,
-    spool_dir: Path | None = None,
-    residency: ResidencyContext | None = None,
+    session: Session, *, submission: Submission, cluster: str, spool_dir: Path | None = None
 ) -> list[Job]:
-    """Submit the demo jobs through the normal submit service, as their researchers.
+    """Submit the demo jobs through the gateway's submission use case, as their researchers.
 
-    With a spool and a residency policy, one more job stages an uploaded input in and its
-    results out to the "caen" storage endpoint (data staging, FR-NOR).
+    With a spool, one more job stages an uploaded input in and its results out to the "caen"
+    storage endpoint (data staging, FR-NOR).
     """
     jobs: list[Job] = []
     for username, script, overrides in DEMO_JOBS:
@@ -203,21 +195,9 @@ def submit_demo_jobs(
         if user is None:
             raise LookupError(f"demo user {username} is missing: seed the users first")
         request = SubmitRequest(script_text=script, cluster=cluster, overrides=overrides, source="cli")
-        jobs.append(
-            submit_job(
-                session,
-                backends=backends,
-                profile=profile,
-                user=user,
-                request=request,
-                clock=clock,
-                ledger=ledger,
-            )
-        )
-    if spool_dir is not None and residency is not None:
-        jobs.append(
-            _submit_staged_demo_job(session, cluster, profile, backends, clock, ledger, spool_dir, residency)
-        )
+        jobs.append(submission.submit(session, user, request))
+    if spool_dir is not None:
+        jobs.append(_submit_staged_demo_job(session, submission, cluster, spool_dir))
     return jobs
 
 
@@ -234,20 +214,11 @@ sha256sum data/temperatures.csv > results/inputs.sha256
 STAGED_DEMO_INPUT = b"day,temperature\n1,11.5\n2,12.0\n3,13.25\n4,12.75\n"
 
 
-def _submit_staged_demo_job(
-    session: Session,
-    cluster: str,
-    profile: object,
-    backends: SlurmBackendFactory,
-    clock: Clock,
-    ledger: Callable[[Session], Ledger] | None,
-    spool_dir: Path,
-    residency: ResidencyContext,
-) -> Job:
+def _submit_staged_demo_job(session: Session, submission: Submission, cluster: str, spool_dir: Path) -> Job:
     user = users_repo.get_by_username(session, "alice")
     if user is None:
         raise LookupError("demo user alice is missing: seed the users first")
-    upload = uploads.create_upload(session, user=user, at=clock.now(), source="cli")
+    upload = uploads.create_upload(session, user=user, at=submission.clock.now(), source="cli")
     writer, path = uploads.open_file(
         session, upload_id=upload.id, path="data/temperatures.csv", user=user, spool_dir=spool_dir,
         max_bytes=len(STAGED_DEMO_INPUT),
@@ -257,17 +228,9 @@ def _submit_staged_demo_job(
     uploads.record_file(
         session, upload_id=upload.id, path=path, size_bytes=len(STAGED_DEMO_INPUT), sha256=sha256
     )
-    return submit_job(
-        session,
-        backends=backends,
-        profile=profile,
-        user=user,
-        request=SubmitRequest(script_text=STAGED_DEMO_SCRIPT, cluster=cluster, source="cli"),
-        clock=clock,
-        ledger=ledger,
-        staging=StagingRequest(upload_id=upload.id, output_patterns=["results/*"], store="caen"),
-        residency=residency,
-    )
+    request = SubmitRequest(script_text=STAGED_DEMO_SCRIPT, cluster=cluster, source="cli")
+    staging = StagingRequest(upload_id=upload.id, output_patterns=["results/*"], store="caen")
+    return submission.submit(session, user, request, staging)
 
 
 @dataclass(frozen=True)

@@ -1,27 +1,32 @@
 """The one place that picks concrete implementations from the settings and the cluster profiles.
 
-Entry points (CLI, worker, web) call ``build_gateway()`` and hand what it returns to the
-services; nothing else imports runners or Slurm backends.
+Entry points (CLI, worker, web) call ``build_gateway()``; the ``Gateway`` it returns builds the
+use cases once (``submission``, ``worker_runtime()``) and hands out the ports the other
+services take. Nothing else imports runners or Slurm backends. Tests plug fake Slurm backends
+in through ``build_gateway(backend_factory=…)``.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
+from functools import cached_property
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
+from myriagate.clock import SystemClock
 from myriagate.db.ledger import SqlLedger
 from myriagate.db.session import PoolOptions, make_engine, make_session_factory
 from myriagate.errors import ConfigError, MyriagateError, NotFound
 from myriagate.logs import hide_values
-from myriagate.ports import Clock, CommandRunner, SlurmBackend, Stager
+from myriagate.notifications.channels import mailer_from, webhook_poster_from
+from myriagate.ports import Clock, CommandRunner, SlurmBackend, SlurmBackendFactory, Stager
 from myriagate.profiles.loader import load_all_profiles
 from myriagate.profiles.models import ClusterProfile
 from myriagate.runners.certificates import CertificateAuthority
@@ -29,9 +34,17 @@ from myriagate.runners.local import LocalRunner
 from myriagate.runners.metered import MeteredRunner
 from myriagate.runners.pool import SshConnectionPool
 from myriagate.runners.ssh import SshRunner
+from myriagate.sealed_secrets import SecretSealer
+from myriagate.services.allocations.policy import Allocations
+from myriagate.services.notifications.sender import Channels
 from myriagate.services.people.credentials import CredentialWatch
+from myriagate.services.runtime.runtime import NotificationsLoop, WorkerRuntime
+from myriagate.services.runtime.worker import build_poller
+from myriagate.services.runtime.worker import holder_id as worker_holder_id
+from myriagate.services.staging import step as staging_step
 from myriagate.services.staging.context import StagingContext
 from myriagate.services.staging.plan import ResidencyContext
+from myriagate.services.submission.submission import Submission
 from myriagate.settings import Settings, get_settings
 from myriagate.slurm.cli_backend import SlurmCliBackend
 from myriagate.slurm.sacctmgr import SacctmgrAccounts
@@ -39,6 +52,9 @@ from myriagate.slurm.usage import SacctUsage
 from myriagate.staging.metered import MeteredStager
 
 log = structlog.get_logger(__name__)
+
+# Builds the Slurm backends of one cluster; tests pass one that returns fakes.
+BackendFactory = Callable[[ClusterProfile, Settings], SlurmBackendFactory]
 
 
 class ClusterBackends:
@@ -128,12 +144,15 @@ class ClusterBackends:
 
 @dataclass
 class Gateway:
-    """Everything an entry point needs: settings, profiles, database and cluster backends."""
+    """Everything an entry point needs: settings, profiles, database, cluster backends, and the
+    use cases built from them."""
 
     settings: Settings
     profiles: dict[str, ClusterProfile]
     session_factory: sessionmaker[Session]
-    _backends: dict[str, ClusterBackends] = field(default_factory=dict)
+    backend_factory: BackendFactory = ClusterBackends
+    clock: Clock = field(default_factory=SystemClock)
+    _backends: dict[str, SlurmBackendFactory] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stager: Stager | None = None
     _stager_ca: CertificateAuthority | None = None
@@ -152,23 +171,63 @@ class Gateway:
             raise NotFound(f"unknown cluster {name!r}; known: {', '.join(sorted(self.profiles))}") from None
 
     @property
-    def ledger(self) -> Callable[[Session], SqlLedger] | None:
-        """The ledger factory services take (``submit_job(ledger=…)``, the worker), or None
-        when ``enforce_allocations`` is off: jobs are then neither held nor charged."""
-        if not self.settings.enforce_allocations:
-            return None
-        return SqlLedger
+    def allocations(self) -> Allocations:
+        """Whether jobs are held and charged (``MYRIAGATE_ENFORCE_ALLOCATIONS``), and the ledger."""
+        return Allocations(enforced=self.settings.enforce_allocations, ledger=SqlLedger)
 
-    def backends(self, cluster: str | None = None) -> ClusterBackends:
+    @cached_property
+    def submission(self) -> Submission:
+        """The submission use case (submit, preview) on every cluster of this gateway."""
+        return Submission(
+            profile=self.profile,
+            backends=self.backends,
+            clock=self.clock,
+            allocations=self.allocations,
+            residency=self.residency,
+        )
+
+    def worker_runtime(self, clusters: Sequence[str]) -> WorkerRuntime:
+        """What ``myriagate worker`` runs for ``clusters``: pollers, transfer loops and (when
+        notifications are enabled) the notifications sender."""
+        settings, clock = self.settings, self.clock
+        pollers = [
+            build_poller(
+                self.session_factory,
+                cluster=name,
+                backends=self.backends(name),
+                clock=clock,
+                settings=settings,
+                profile=self.profile(name),
+            )
+            for name in clusters
+        ]
+        staging = {
+            name: self.staging_context(name, clock, worker_holder_id())
+            for name in clusters
+            if staging_step.can_stage(self.profile(name))
+        }
+        notifications = None
+        if settings.notifications_enabled:  # e-mails, webhooks, balance watch (docs/notifications.md)
+            notifications = notifications_loop(settings, self.session_factory, clock)
+        return WorkerRuntime(pollers, staging, notifications, settings.poll_min_s, settings.poll_max_s)
+
+    def backends(self, cluster: str | None = None) -> SlurmBackendFactory:
         profile = self.profile(cluster)
         with self._lock:
             backends = self._backends.get(profile.name)
             if backends is None:
-                backends = ClusterBackends(profile, self.settings)
+                backends = self.backend_factory(profile, self.settings)
                 self._backends[profile.name] = backends
-                if backends.pool is not None:
+                if isinstance(backends, ClusterBackends) and backends.pool is not None:
                     self._watch_credentials_locked()
             return backends
+
+    def check_tag_lookup(self, cluster: str) -> None:
+        """ConfigError (``myriagate worker`` exits 78) when ``cluster`` cannot find a job by its
+        tag (see ``ClusterBackends.check_tag_lookup``)."""
+        backends = self.backends(cluster)
+        if isinstance(backends, ClusterBackends):
+            backends.check_tag_lookup()
 
     def operator_runner(self, cluster: str | None = None) -> CommandRunner:
         """A runner with Slurm operator rights, for ``admin slurm-sync`` and ``admin reconcile``.
@@ -186,7 +245,8 @@ class Gateway:
                 f"cluster {profile.name!r}: set [connection] operator_login to a login with Slurm "
                 "operator rights (sacctmgr) to run slurm-sync or reconcile over SSH"
             )
-        pool = self.backends(profile.name).pool
+        backends = self.backends(profile.name)
+        pool = backends.pool if isinstance(backends, ClusterBackends) else None
         if pool is None:
             raise ConfigError(f"cluster {profile.name!r} has no SSH connection for the operator login")
         return MeteredRunner(SshRunner(pool, conn.operator_login, path=conn.command_path), profile.name)
@@ -230,7 +290,11 @@ class Gateway:
         """Close every SSH connection this process holds as ``login`` (cluster pools, stager
         masters) and drop its cached certificates: its user was disabled. The next use, if
         any, logs in again with a fresh certificate. Returns how many connections closed."""
-        closed = sum(backends.forget(login) for backends in list(self._backends.values()))
+        closed = sum(
+            backends.forget(login)
+            for backends in list(self._backends.values())
+            if isinstance(backends, ClusterBackends)
+        )
         if self._stager_ca is not None:
             self._stager_ca.forget(login)
         forget = getattr(self._stager, "forget", None)
@@ -275,7 +339,8 @@ class Gateway:
         if self._credential_watch is not None:
             self._credential_watch.stop()
         for backends in self._backends.values():
-            backends.close()
+            if isinstance(backends, ClusterBackends):
+                backends.close()
         stager, self._stager = self._stager, None
         close = getattr(stager, "close", None)
         if close is not None:
@@ -283,7 +348,31 @@ class Gateway:
         self.session_factory.kw["bind"].dispose()
 
 
-def build_gateway(settings: Settings | None = None) -> Gateway:
+def notifications_loop(
+    settings: Settings, session_factory: sessionmaker[Session], clock: Clock
+) -> NotificationsLoop:
+    """The worker's notifications sender, with the channels (SMTP, webhooks) of ``settings``."""
+    channels = Channels(
+        mailer=mailer_from(settings),
+        webhooks=webhook_poster_from(settings),
+        webhook_secrets=SecretSealer.for_webhooks(settings.secret_key),
+    )
+    return NotificationsLoop(session_factory, channels, clock)
+
+
+def build_gateway(
+    settings: Settings | None = None,
+    *,
+    backend_factory: BackendFactory = ClusterBackends,
+    clock: Clock | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+) -> Gateway:
+    """The gateway of ``settings`` (from the environment when None).
+
+    ``backend_factory`` builds each cluster's Slurm backends (tests plug fakes here);
+    ``clock`` is the system clock unless given; ``session_factory`` is made from
+    ``database_url`` unless given (tests share theirs).
+    """
     settings = settings or get_settings()
     profiles = load_all_profiles(settings)
     if settings.default_cluster not in profiles:
@@ -291,10 +380,13 @@ def build_gateway(settings: Settings | None = None) -> Gateway:
             f"MYRIAGATE_DEFAULT_CLUSTER={settings.default_cluster!r} has no profile; "
             f"known: {', '.join(sorted(profiles))}"
         )
+    if session_factory is None:
+        engine = make_engine(settings.database_url, pool=PoolOptions.from_settings(settings))
+        session_factory = make_session_factory(engine)
     return Gateway(
         settings=settings,
         profiles=profiles,
-        session_factory=make_session_factory(
-            make_engine(settings.database_url, pool=PoolOptions.from_settings(settings))
-        ),
+        session_factory=session_factory,
+        backend_factory=backend_factory,
+        clock=clock or SystemClock(),
     )

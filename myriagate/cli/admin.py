@@ -98,14 +98,7 @@ def demo(
             demo_service.seed_users(session, cluster=profile.name, clock=clock, password=password)
             demo_service.seed_allocations(session, cluster=profile.name, clock=clock)
             jobs = demo_service.submit_demo_jobs(
-                session,
-                cluster=profile.name,
-                profile=profile,
-                backends=gateway.backends(profile.name),
-                clock=clock,
-                ledger=gateway.ledger,
-                spool_dir=settings.spool_dir,
-                residency=gateway.residency("cli"),
+                session, submission=gateway.submission, cluster=profile.name, spool_dir=settings.spool_dir
             )
             ids: list[object] = [job.id for job in jobs]
             lines = demo_service.job_lines(session, ids)

@@ -8,9 +8,6 @@ researcher-facing commands (login, submit, jobs, …) are clients of the REST AP
 from __future__ import annotations
 
 import os
-import signal
-import threading
-import time
 from typing import Annotated
 
 import typer
@@ -79,10 +76,6 @@ def worker(
     ] = "127.0.0.1",
 ) -> None:
     """Track jobs: one poller per cluster, guarded by a database lease, until stopped."""
-    from myriagate.cli.notices_thread import notice_thread
-    from myriagate.clock import SystemClock
-    from myriagate.services.runtime import worker as worker_service
-    from myriagate.services.staging import step as staging_service
     from myriagate.state_permissions import check_state_permissions, prepare_state
     from myriagate.wiring import build_gateway
 
@@ -92,87 +85,19 @@ def worker(
     check_state_permissions(settings)  # exit 78 when the database, spool or CA key is not
     gateway = build_gateway(settings)
     clusters = cluster or [settings.default_cluster]
-    for name in clusters:
-        gateway.profile(name)  # unknown names fail before anything starts
-        gateway.backends(name).check_tag_lookup()  # AccountingStoreFlags=job_comment, or exit 78
-    clock = SystemClock()
-    if metrics_port is not None:
-        from myriagate.observability.exposition import start_metrics_server
-
-        start_metrics_server(metrics_port, metrics_addr)  # a daemon thread, gone with the process
     try:
+        for name in clusters:
+            gateway.profile(name)  # unknown names fail before anything starts
+            gateway.check_tag_lookup(name)  # AccountingStoreFlags=job_comment, or exit 78
+        runtime = gateway.worker_runtime(clusters)
+        if metrics_port is not None:
+            from myriagate.observability.exposition import start_metrics_server
+
+            start_metrics_server(metrics_port, metrics_addr)  # a daemon thread, gone with the process
         if once:
-            results = {
-                name: worker_service.run_once(
-                    gateway.session_factory,
-                    cluster=name,
-                    backends=gateway.backends(name),
-                    clock=clock,
-                    settings=settings,
-                    profile=gateway.profile(name),
-                    ledger=gateway.ledger,
-                )
-                for name in clusters
-            }
-            staged = {
-                name: staging_service.run_pending(
-                    gateway.staging_context(name, clock, worker_service.holder_id())
-                )
-                for name in clusters
-                if staging_service.can_stage(gateway.profile(name))
-            }
-            print_json(
-                {
-                    name: {
-                        **(r.__dict__ if r is not None else {"lease": "held elsewhere"}),
-                        "staged": staged.get(name, 0),
-                    }
-                    for name, r in results.items()
-                }
-            )
-            return
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        threads = [
-            threading.Thread(
-                target=worker_service.run,
-                name=f"poll-{name}",
-                kwargs={
-                    "cluster": name,
-                    "backends": gateway.backends(name),
-                    "clock": clock,
-                    "settings": settings,
-                    "stop": stop,
-                    "profile": gateway.profile(name),
-                    "ledger": gateway.ledger,
-                },
-                args=(gateway.session_factory,),
-                daemon=True,
-            )
-            for name in clusters
-        ]
-        # Transfers run beside the pollers, so a long stage-out never delays a poll tick.
-        threads += [
-            threading.Thread(
-                target=staging_service.run_loop,
-                name=f"staging-{name}",
-                args=(gateway.staging_context(name, clock, worker_service.holder_id()), stop),
-                kwargs={"min_s": settings.poll_min_s, "max_s": settings.poll_max_s},
-                daemon=True,
-            )
-            for name in clusters
-            if staging_service.can_stage(gateway.profile(name))
-        ]
-        if settings.notifications_enabled:  # e-mails, webhooks, balance watch (docs/notifications.md)
-            threads.append(notice_thread(gateway.session_factory, settings, clock, stop))
-        for thread in threads:
-            thread.start()
-        while not stop.is_set() and any(t.is_alive() for t in threads):
-            time.sleep(0.5)
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=10)
+            print_json(runtime.run_once())
+        else:
+            runtime.run()  # until SIGINT or SIGTERM
     finally:
         gateway.close()
 

@@ -19,7 +19,6 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from myriagate import __version__
-from myriagate.clock import SystemClock
 from myriagate.logs import configure_logging
 from myriagate.web.api import (
     allocations,
@@ -132,7 +131,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     )
     app.state.gateway = gateway
     app.state.rate_limits = RateLimits(gateway.settings)  # per user and per address (docs/api.md)
-    app.state.clock = SystemClock()  # tests may put a FakeClock here
+    app.state.clock = gateway.clock  # tests may put a FakeClock here
     install_error_handlers(app)  # problem+json or the HTML error page, by route kind
     app.add_middleware(RequestIdMiddleware)
 

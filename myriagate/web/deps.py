@@ -1,5 +1,5 @@
 """FastAPI dependencies as ``Annotated`` aliases: the gateway, its settings, a database session
-per request, and the authenticated caller.
+per request, the use cases the gateway built, and the authenticated caller.
 
     @router.get("/things")
     def things(user: CurrentUser, db: DbSession) -> ...: ...
@@ -8,6 +8,7 @@ per request, and the authenticated caller.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from myriagate.ports import Clock
 from myriagate.services.people.auth import User
+from myriagate.services.submission.submission import Submission
 from myriagate.settings import Settings
 from myriagate.web import auth
 from myriagate.wiring import Gateway
@@ -54,6 +56,15 @@ def get_clock(request: Request) -> Clock:
 
 
 ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+def get_submission(gateway: GatewayDep, clock: ClockDep) -> Submission:
+    """The gateway's submission use case, on the application's clock (tests may swap it)."""
+    submission = gateway.submission
+    return submission if submission.clock is clock else replace(submission, clock=clock)
+
+
+SubmissionDep = Annotated[Submission, Depends(get_submission)]
 
 
 async def current_identity(request: Request, db: DbSession, settings: SettingsDep) -> auth.Identity:

@@ -5,6 +5,7 @@ from tests.integration.conftest import devcluster, gateway_settings  # noqa: F40
 from tests.web.conftest import (  # noqa: F401 - fixtures are found by name
     app,
     auth_client,
+    backend_factory,
     gateway,
     make_user,
     settings_overrides,

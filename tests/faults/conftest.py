@@ -149,7 +149,7 @@ class World:
                     session, backends=backends or self.gateway.backends(CLUSTER),
                     profile=self.gateway.profile(CLUSTER), user=user,
                     request=SubmitRequest(script_text=script, cluster=CLUSTER, overrides=overrides),
-                    clock=CLOCK, ledger=self.gateway.ledger,
+                    clock=CLOCK, ledger=self.gateway.allocations.hold_ledger(),
                 )  # fmt: skip
             except MyriagateError as exc:
                 self.refused.append(f"{exc.code}: {exc.detail}")
@@ -160,7 +160,8 @@ class World:
     def worker(self, backends: Any = None, lease_s: float = 30.0) -> worker_service.Worker:
         step = worker_service.settle_step(
             cluster=CLUSTER, backends=backends or self.gateway.backends(CLUSTER), clock=CLOCK,
-            settings=self.settings, profile=self.gateway.profile(CLUSTER), ledger=self.gateway.ledger,
+            settings=self.settings, profile=self.gateway.profile(CLUSTER),
+            ledger=self.gateway.allocations.hold_ledger(),
         )  # fmt: skip
         # The dev cluster's slurmdbd records a job within a second: a 5 s accounting lag keeps
         # the two-lookups rule without making every resend wait the default 120 s.

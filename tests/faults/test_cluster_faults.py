@@ -132,7 +132,7 @@ def _submit_named(world: World, name: str) -> None:
                 profile=world.gateway.profile("devcluster"),
                 user=user, request=SubmitRequest(script_text="#!/bin/bash\ntrue\n", cluster="devcluster",
                                                  overrides=overrides),
-                clock=SystemClock(), ledger=world.gateway.ledger,
+                clock=SystemClock(), ledger=world.gateway.allocations.hold_ledger(),
             )  # fmt: skip
         except MyriagateError as exc:
             world.refused.append(exc.code)

@@ -154,7 +154,7 @@ def test_worker_killed_mid_transfer_resumes_elsewhere(
                 overrides={"partition": "debug", "time": "2", "job-name": f"{world.run}-big",
                            "account": "caen-climat"},
             ),
-            clock=CLOCK, ledger=world.gateway.ledger,
+            clock=CLOCK, ledger=world.gateway.allocations.hold_ledger(),
             staging=StagingRequest(upload_id=upload_id), residency=world.gateway.residency("test"),
         )  # fmt: skip
         job_id = job.id

@@ -25,7 +25,6 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from sqlalchemy.orm import Session, sessionmaker
 
-from myriagate.cli.notices_thread import notice_thread
 from myriagate.db.models import Notification, User
 from myriagate.domain.notifications import NotificationKind
 from myriagate.domain.webhook_rules import verify
@@ -35,6 +34,7 @@ from myriagate.sealed_secrets import SecretSealer
 from myriagate.services.notifications import outbox, sender
 from myriagate.services.notifications.sender import Channels, run_pending
 from myriagate.settings import Settings
+from myriagate.wiring import notifications_loop
 from tests.conftest import FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.unit.test_services_tracking import run_tick, submit
@@ -270,7 +270,8 @@ def test_the_worker_thread_delivers_and_stops(
     finish_a_job(session, backends, fake_cluster, alice, clock)
     settings = Settings(dev_mode=True, database_url=db_url, smtp_host="127.0.0.1", smtp_port=port)
     stop = threading.Event()
-    thread = notice_thread(session_factory, settings, clock, stop)
+    loop = notifications_loop(settings, session_factory, clock)
+    thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + 20

@@ -14,12 +14,12 @@ from myriagate.db.repos import leases
 from myriagate.db.repos import users as users_repo
 from myriagate.db.session import make_engine
 from myriagate.domain.states import JobState
-from myriagate.profiles.loader import load_all_profiles, load_profile
+from myriagate.profiles.loader import load_profile
 from myriagate.services.jobs.tracking import tick
 from myriagate.services.runtime.worker import lease_name
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
-from myriagate.wiring import Gateway
+from myriagate.wiring import ClusterBackends, build_gateway
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 
@@ -42,11 +42,12 @@ def test_a_site_directory_adds_a_cluster_and_each_gets_its_own_ssh_pool(
 ) -> None:
     settings = Settings(dev_mode=True, profiles_dir=site_profiles, ssh_ca_key_path=_ca_key(tmp_path))
     factory: sessionmaker[Session] = sessionmaker(bind=make_engine(f"sqlite:///{tmp_path / 'g.db'}"))
-    gateway = Gateway(settings=settings, profiles=load_all_profiles(settings), session_factory=factory)
+    gateway = build_gateway(settings, session_factory=factory)
     try:
         assert {CLUSTER, AUSTRAL} <= set(gateway.profiles)
         assert gateway.profile().name == CLUSTER  # the default when a job names none
         first, second = gateway.backends(CLUSTER), gateway.backends(AUSTRAL)
+        assert isinstance(first, ClusterBackends) and isinstance(second, ClusterBackends)
         assert first is not second and first.pool is not second.pool
         assert gateway.backends(AUSTRAL) is second  # one per cluster, reused
     finally:

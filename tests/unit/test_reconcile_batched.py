@@ -10,13 +10,10 @@ asked once per job.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 from sqlalchemy.orm import Session
 
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import User
-from myriagate.domain.jobs import JobSpec, RenderedScript
 from myriagate.domain.states import JobState
 from myriagate.errors import SchedulerUnavailable
 from myriagate.services.jobs import tracking
@@ -25,23 +22,12 @@ from myriagate.slurm.cli_backend import SlurmCliBackend
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_runner import FakeRunner
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
+from tests.fakes.profiles import dev_profile
 
 UNCERTAIN_AFTER_S = 120.0
 LAG_S = 60.0
 CONFIG = "AccountingStoreFlags    = job_comment,job_script\n"
 SEP = "\x1f"
-
-
-def _parse(script_text: str, overrides: Mapping[str, str]) -> JobSpec:
-    return JobSpec(job_name="run")
-
-
-def _check(profile: object, spec: JobSpec, *, allowed_accounts: Sequence[str]) -> JobSpec:
-    return spec
-
-
-def _prepare(script_text: str, spec: JobSpec) -> RenderedScript:
-    return RenderedScript(script_text, ("--job-name=run", "--partition=court", "--time=00:10:00"))
 
 
 def lost_submissions(session: Session, user: User, n: int, clock: FakeClock) -> list[Job]:
@@ -51,9 +37,12 @@ def lost_submissions(session: Session, user: User, n: int, clock: FakeClock) -> 
     jobs = []
     for _ in range(n):
         cluster.fail_next_submit(SchedulerUnavailable("ssh: connection reset"))
-        request = SubmitRequest(script_text="#!/bin/bash\nsleep 60\n", cluster=CLUSTER)
-        job = submit_job(session, backends=backends, profile=None, user=user, request=request, clock=clock,
-                         parse=_parse, check=_check, prepare=_prepare)  # fmt: skip
+        request = SubmitRequest(
+            script_text="#!/bin/bash\nsleep 60\n", cluster=CLUSTER, overrides={"job-name": "run"}
+        )
+        job = submit_job(
+            session, backends=backends, profile=dev_profile(), user=user, request=request, clock=clock
+        )
         assert (job.state, job.slurm_job_id) == (JobState.SUBMITTING, None)
         jobs.append(job)
     return jobs
@@ -115,7 +104,7 @@ def test_thirty_uncertain_jobs_of_two_logins_cost_one_squeue_and_one_sacct_per_l
         assert fake.count("sacct") == 1, f"{name}: one sacct for the tags squeue did not show"
         assert fake.count("sbatch") == 0  # one "not found" is not enough to send again
     session.expire_all()
-    ids = {j.id: session.get(Job, j.id) for j in alice_jobs + bob_jobs}
+    ids = {j.id: session.get_one(Job, j.id) for j in alice_jobs + bob_jobs}
     assert [ids[j.id].slurm_job_id for j in alice_jobs[:14]] == [str(1000 + i) for i in range(8)] + [
         str(2000 + i) for i in range(6)
     ]

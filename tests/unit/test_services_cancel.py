@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from myriagate.db.models import AuditEvent, Job, User
-from myriagate.domain.jobs import JobSpec, RenderedScript
 from myriagate.domain.states import JobState
 from myriagate.errors import JobNotCancellable, NotFound, SchedulerUnavailable, SubmissionUncertain
 from myriagate.services.jobs.cancel import cancel_job
@@ -18,24 +16,16 @@ from myriagate.services.jobs.tracking import tick
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
-
-
-def _parse(script_text: str, overrides: Mapping[str, str]) -> JobSpec:
-    return JobSpec(job_name="run")
-
-
-def _check(profile: object, spec: JobSpec, *, allowed_accounts: Sequence[str]) -> JobSpec:
-    return spec.model_copy(update={"partition": "court"})
-
-
-def _prepare(script_text: str, spec: JobSpec) -> RenderedScript:
-    return RenderedScript(script_text, ("--job-name=run", "--partition=court", "--time=00:10:00"))
+from tests.fakes.profiles import dev_profile
 
 
 def submit(session: Session, backends: FakeSlurmBackendFactory, user: User, clock: FakeClock) -> Job:
-    request = SubmitRequest(script_text="#!/bin/bash\nsleep 60\n", cluster=CLUSTER)
-    return submit_job(session, backends=backends, profile=None, user=user, request=request, clock=clock,
-                      parse=_parse, check=_check, prepare=_prepare)  # fmt: skip
+    request = SubmitRequest(
+        script_text="#!/bin/bash\nsleep 60\n", cluster=CLUSTER, overrides={"job-name": "run"}
+    )
+    return submit_job(
+        session, backends=backends, profile=dev_profile(), user=user, request=request, clock=clock
+    )
 
 
 def cancel(

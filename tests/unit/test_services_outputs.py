@@ -3,37 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
 
 import pytest
 from sqlalchemy.orm import Session
 
 from myriagate.db.models import Job, User
-from myriagate.domain.jobs import JobSpec, RenderedScript
 from myriagate.errors import NotFound, SchedulerUnavailable
 from myriagate.services.jobs.outputs import read_output
 from myriagate.services.jobs.tracking import tick
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
+from tests.fakes.profiles import dev_profile
 
 
 def submit(
     session: Session, backends: FakeSlurmBackendFactory, user: User, clock: FakeClock, **spec: str
 ) -> Job:
-    def parse(text: str, overrides: Mapping[str, str]) -> JobSpec:
-        return JobSpec(job_name="run", **spec)
-
-    def check(profile: object, s: JobSpec, *, allowed_accounts: Sequence[str]) -> JobSpec:
-        return s
-
-    def prepare(text: str, s: JobSpec) -> RenderedScript:
-        args = [f"--{k}={v}" for k, v in (("array", s.array), ("chdir", s.chdir)) if v]
-        return RenderedScript(text, ("--job-name=run", *args))
-
-    request = SubmitRequest(script_text="#!/bin/bash\necho hi\n", cluster=CLUSTER)
-    job = submit_job(session, backends=backends, profile=None, user=user, request=request, clock=clock,
-                     parse=parse, check=check, prepare=prepare)  # fmt: skip
+    overrides = {"job-name": "run", **spec}
+    request = SubmitRequest(script_text="#!/bin/bash\necho hi\n", cluster=CLUSTER, overrides=overrides)
+    job = submit_job(
+        session, backends=backends, profile=dev_profile(), user=user, request=request, clock=clock
+    )
     tick(session, cluster=CLUSTER, backends=backends, clock=clock)  # learns the work dir
     return job
 
@@ -59,8 +50,8 @@ def test_the_error_stream_follows_the_error_pattern(
     alice: User,
     clock: FakeClock,
 ) -> None:
-    job = submit(session, backends, alice, clock, chdir="/scratch/alice/run", error="logs/%x-%j.err")
-    fake_cluster.write_file(f"/scratch/alice/run/logs/run-{job.slurm_job_id}.err", b"oops\n")
+    job = submit(session, backends, alice, clock, chdir="run", error="logs/%x-%j.err")
+    fake_cluster.write_file(f"/home/alice/run/logs/run-{job.slurm_job_id}.err", b"oops\n")
 
     assert read_output(session, job_id=job.id, user=alice, backends=backends, stream="error") == b"oops\n"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import pytest
@@ -11,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.db.models import AuditEvent, Job, JobStateChange, User
 from myriagate.db.repos import jobs as jobs_repo
-from myriagate.domain.jobs import JobSpec, RenderedScript, array_task_count
+from myriagate.domain.jobs import array_task_count
 from myriagate.domain.states import JobState
 from myriagate.errors import (
     JobSpecInvalid,
@@ -27,37 +26,10 @@ from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
+from tests.fakes.profiles import dev_profile
 
 SCRIPT = "#!/bin/bash\n#SBATCH --job-name=climate-run\nsrun ./model\n"
 PARTITIONS = ("court", "long", "debug")
-
-
-# --- stand-ins for the directive parser, the profile check and the script preparer ----------
-# They are injected, so these tests exercise the service's own logic only.
-def parse(script_text: str, overrides: Mapping[str, str]) -> JobSpec:
-    if "bad" in overrides:
-        raise JobSpecInvalid("--bad: unknown option")
-    return JobSpec(
-        job_name=overrides.get("job-name", "climate-run"),
-        partition=overrides.get("partition"),
-        account=overrides.get("account"),
-        array=overrides.get("array"),
-        output=overrides.get("output"),
-    )
-
-
-def check(profile: object, spec: JobSpec, *, allowed_accounts: Sequence[str]) -> JobSpec:
-    if spec.partition is not None and spec.partition not in PARTITIONS:
-        raise ProfileViolation(f"partition {spec.partition!r} does not exist")
-    if spec.account is not None and spec.account not in allowed_accounts:
-        raise ProfileViolation(f"you cannot use account {spec.account!r}")
-    return spec.model_copy(update={"partition": spec.partition or "court", "time_limit_s": 600})
-
-
-def prepare(script_text: str, spec: JobSpec) -> RenderedScript:
-    args = [f"--partition={spec.partition}", "--time=00:10:00"]
-    args += [f"--{k}={v}" for k, v in (("account", spec.account), ("array", spec.array)) if v]
-    return RenderedScript(text=script_text, sbatch_args=tuple(args))
 
 
 def submit(
@@ -69,15 +41,7 @@ def submit(
 ) -> Job:
     request = SubmitRequest(script_text=SCRIPT, cluster=CLUSTER, overrides=overrides)
     return submit_job(
-        session,
-        backends=backends,
-        profile=None,
-        user=user,
-        request=request,
-        clock=clock,
-        parse=parse,
-        check=check,
-        prepare=prepare,
+        session, backends=backends, profile=dev_profile(), user=user, request=request, clock=clock
     )
 
 
@@ -113,7 +77,13 @@ def test_a_submitted_job_is_pending_with_its_slurm_id(
     session.expunge_all()
     stored = session.get(Job, job.id)
     assert stored is not None and stored.state is JobState.PENDING
-    assert stored.sbatch_args == ["--partition=court", "--time=00:10:00", "--account=caen-climat"]
+    assert stored.sbatch_args == [
+        "--job-name=climate-run",
+        "--partition=court",
+        "--account=caen-climat",
+        "--time=01:00:00",
+        "--ignore-pbs",
+    ]
     assert history(session, job) == [(None, JobState.SUBMITTING), (JobState.SUBMITTING, JobState.PENDING)]
     actions = session.scalars(sa.select(AuditEvent.action).where(AuditEvent.target_id == str(job.id))).all()
     assert actions == ["job.submit"]
@@ -154,7 +124,8 @@ def test_array_task_count(array: str, tasks: int) -> None:
 @pytest.mark.parametrize(
     ("overrides", "error"),
     [
-        ({"bad": "x"}, JobSpecInvalid),
+        ({"time": "abc"}, JobSpecInvalid),
+        ({"bad": "x"}, UnsafeValue),
         ({"partition": "gpu-h100"}, ProfileViolation),
         ({"account": "rouen-chimie"}, ProfileViolation),
     ],
@@ -180,8 +151,9 @@ def test_a_user_without_an_account_on_the_cluster_is_refused(
 ) -> None:
     request = SubmitRequest(script_text=SCRIPT, cluster="myria")
     with pytest.raises(ProfileViolation, match="no Slurm account on cluster myria"):
-        submit_job(session, backends=backends, profile=None, user=alice, request=request, clock=clock,
-                   parse=parse, check=check, prepare=prepare)  # fmt: skip
+        submit_job(
+            session, backends=backends, profile=dev_profile(), user=alice, request=request, clock=clock
+        )
     assert count(session, Job) == 0
 
 
@@ -266,7 +238,7 @@ def test_an_unreachable_cluster_leaves_the_job_submitting_for_the_worker(
     assert fake_cluster.jobs == {}
 
 
-# --- wired with the real parser, profile check and preparer -----------------------------------
+# --- the real parser, profile check and preparer, seen from the submitted script ---------------
 def test_the_real_pipeline_submits_a_script_with_directives(
     session: Session,
     backends: FakeSlurmBackendFactory,

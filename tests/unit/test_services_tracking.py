@@ -2,43 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import pytest
 from sqlalchemy.orm import Session
 
 from myriagate.db.models import Job, User
 from myriagate.db.repos import jobs as jobs_repo
-from myriagate.domain.jobs import JobSpec, RenderedScript
 from myriagate.domain.states import JobState
 from myriagate.errors import BackendError, SchedulerUnavailable, SubmissionUncertain
 from myriagate.services.jobs.tracking import DEFAULT_ACCOUNTING_LAG_S, REASON_LOOKING_AGAIN, tick
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
+from tests.fakes.profiles import dev_profile
 
 UNCERTAIN_AFTER_S = 120.0
-
-
-def _parse(script_text: str, overrides: Mapping[str, str]) -> JobSpec:
-    return JobSpec(job_name="run", array=overrides.get("array"))
-
-
-def _check(profile: object, spec: JobSpec, *, allowed_accounts: Sequence[str]) -> JobSpec:
-    return spec.model_copy(update={"partition": "court"})
-
-
-def _prepare(script_text: str, spec: JobSpec) -> RenderedScript:
-    extra = (f"--array={spec.array}",) if spec.array else ()
-    return RenderedScript(script_text, ("--job-name=run", "--partition=court", "--time=00:10:00", *extra))
 
 
 def submit(
     session: Session, backends: FakeSlurmBackendFactory, user: User, clock: FakeClock, **ov: str
 ) -> Job:
-    request = SubmitRequest(script_text="#!/bin/bash\nsleep 60\n", cluster=CLUSTER, overrides=ov)
-    return submit_job(session, backends=backends, profile=None, user=user, request=request, clock=clock,
-                      parse=_parse, check=_check, prepare=_prepare)  # fmt: skip
+    overrides = {"job-name": "run", **ov}
+    request = SubmitRequest(script_text="#!/bin/bash\nsleep 60\n", cluster=CLUSTER, overrides=overrides)
+    return submit_job(
+        session, backends=backends, profile=dev_profile(), user=user, request=request, clock=clock
+    )
 
 
 def run_tick(session: Session, backends: FakeSlurmBackendFactory, clock: FakeClock) -> tuple[int, int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -13,7 +12,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from myriagate.clock import SystemClock
 from myriagate.db.models import Job, User
 from myriagate.db.repos import leases
-from myriagate.domain.jobs import JobSpec, RenderedScript
 from myriagate.domain.states import JobState
 from myriagate.services.allocations.settlement import SettleResult
 from myriagate.services.jobs.tracking import TickResult
@@ -22,6 +20,7 @@ from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
+from tests.fakes.profiles import dev_profile
 
 
 class TickLog:
@@ -125,19 +124,13 @@ def test_the_worker_ticks_the_real_tracking(
     alice: User,
     clock: FakeClock,
 ) -> None:
-    def parse(text: str, overrides: Mapping[str, str]) -> JobSpec:
-        return JobSpec(job_name="run")
-
-    def check(profile: object, spec: JobSpec, *, allowed_accounts: Sequence[str]) -> JobSpec:
-        return spec
-
-    def prepare(text: str, spec: JobSpec) -> RenderedScript:
-        return RenderedScript(text, ("--job-name=run",))
-
     with session_factory() as session:
-        request = SubmitRequest(script_text="#!/bin/bash\ntrue\n", cluster=CLUSTER)
-        job = submit_job(session, backends=backends, profile=None, user=alice, request=request, clock=clock,
-                         parse=parse, check=check, prepare=prepare)  # fmt: skip
+        request = SubmitRequest(
+            script_text="#!/bin/bash\ntrue\n", cluster=CLUSTER, overrides={"job-name": "run"}
+        )
+        job = submit_job(
+            session, backends=backends, profile=dev_profile(), user=alice, request=request, clock=clock
+        )
     assert job.slurm_job_id is not None
     fake_cluster.finish(job.slurm_job_id, "COMPLETED")
 

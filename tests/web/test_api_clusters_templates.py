@@ -9,8 +9,31 @@ from fastapi.testclient import TestClient
 
 from myriagate.db.models.users import User
 from myriagate.errors import ConfigError, SchedulerUnavailable
-from tests.fakes.fake_slurm import FakeCluster
-from tests.web.conftest import MakeUser, RoleName, assert_problem
+from myriagate.wiring import BackendFactory
+from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
+from tests.web.conftest import MakeUser, RoleName, assert_problem, plug
+
+
+class Broken:
+    """A dev cluster whose every login fails with ``failure``."""
+
+    def __init__(self, failure: Exception) -> None:
+        self.failure = failure
+
+    def for_service(self) -> object:
+        raise self.failure
+
+    def for_login(self, login: str) -> object:
+        raise self.failure
+
+
+@pytest.fixture
+def backend_factory(request: pytest.FixtureRequest, backends: FakeSlurmBackendFactory) -> BackendFactory:
+    """A broken dev cluster for a test parametrized with a ``failure``, the usual fake otherwise."""
+    if "failure" in request.fixturenames:
+        return plug(Broken(request.getfixturevalue("failure")))  # type: ignore[arg-type]
+    return plug(backends)
+
 
 ROLES: list[RoleName] = ["researcher", "project_lead", "university_admin", "platform_admin"]
 AuthClient = Callable[[User], TestClient]
@@ -72,16 +95,8 @@ def test_cluster_detail_has_live_health(
     "failure", [SchedulerUnavailable("ssh: connection refused"), ConfigError("no CA key configured")]
 )
 def test_a_failing_ping_is_reported_in_the_body_not_as_a_5xx(
-    failure: Exception, make_user: MakeUser, auth_client: AuthClient, app: object
+    failure: Exception, make_user: MakeUser, auth_client: AuthClient
 ) -> None:
-    class Broken:
-        def for_service(self) -> object:
-            raise failure
-
-        def for_login(self, login: str) -> object:
-            raise failure
-
-    app.state.gateway._backends["devcluster"] = Broken()  # type: ignore[attr-defined]
     response = auth_client(make_user()).get("/api/v1/clusters/devcluster")
     assert response.status_code == 200, response.text
     health = response.json()["health"]

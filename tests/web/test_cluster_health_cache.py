@@ -25,10 +25,10 @@ from myriagate.errors import ConfigError
 from myriagate.ports import ClusterHealth
 from myriagate.services.runtime.cluster_health import ClusterHealthCache
 from myriagate.web.health import cluster_health_cache
-from myriagate.wiring import Gateway
+from myriagate.wiring import BackendFactory, Gateway
 from tests.conftest import CLUSTER
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackend, FakeSlurmBackendFactory
-from tests.web.conftest import MakeUser
+from tests.web.conftest import MakeUser, plug
 
 
 @pytest.fixture
@@ -76,10 +76,15 @@ class SlowPings(FakeSlurmBackendFactory):
 
 
 @pytest.fixture
-def slow(gateway: Gateway, fake_cluster: FakeCluster) -> SlowPings:
-    factory = SlowPings(fake_cluster, delay_s=0.3)
-    gateway._backends[CLUSTER] = factory  # type: ignore[assignment]
-    return factory
+def slow(fake_cluster: FakeCluster) -> SlowPings:
+    return SlowPings(fake_cluster, delay_s=0.3)
+
+
+@pytest.fixture
+def backend_factory(request: pytest.FixtureRequest, backends: FakeSlurmBackendFactory) -> BackendFactory:
+    """The slow pings for a test that asks for them (``slow``), the usual fake otherwise."""
+    wanted = "slow" in request.fixturenames
+    return plug(request.getfixturevalue("slow") if wanted else backends)
 
 
 @pytest.fixture

@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 from myriagate.db.session import make_session_factory
 from myriagate.ports import ClusterHealth
 from myriagate.web.health import ReadinessProbe
-from myriagate.wiring import Gateway
+from myriagate.wiring import Gateway, build_gateway
 from tests.conftest import CLUSTER
 from tests.fakes.fake_slurm import FakeCluster
 from tests.fakes.hostile import HOSTILE_STRINGS
-from tests.web.conftest import assert_problem
+from tests.web.conftest import assert_problem, plug
 
 
 class Ticker:
@@ -121,10 +121,18 @@ class HungFactory:
 
 
 def test_hung_cluster_times_out_with_one_ping_in_flight(
-    client: TestClient, probe: ReadinessProbe, gateway: Gateway, ticker: Ticker
+    app: FastAPI, gateway: Gateway, ticker: Ticker
 ) -> None:
     hung = HungBackend()
-    gateway._backends[CLUSTER] = HungFactory(hung)  # type: ignore[assignment]
+    hung_gateway = build_gateway(
+        gateway.settings,
+        backend_factory=plug(HungFactory(hung)),  # type: ignore[arg-type]
+        session_factory=gateway.session_factory,
+    )
+    probe = ReadinessProbe(hung_gateway, cluster_ttl_s=10.0, cluster_failure_ttl_s=3.0, cluster_timeout_s=1.0,
+                           monotonic=ticker)  # fmt: skip
+    app.state.readiness = probe
+    client = TestClient(app)
     try:
         # Concurrent probes while the ping hangs, each after the cache has gone stale.
         def probe_once(_: int) -> int:
@@ -145,17 +153,17 @@ def test_hung_cluster_times_out_with_one_ping_in_flight(
         in_flight.result(timeout=5)
     ticker.now += 11
     assert client.get("/readyz").status_code == 200  # the login node answers again
+    probe.close()
 
 
 def test_database_down_is_503_without_leaking_its_address(
     app: FastAPI, gateway: Gateway, ticker: Ticker, tmp_path: Path
 ) -> None:
     missing = tmp_path / "no-such-dir" / "secret-name.db"
-    broken = Gateway(
-        settings=gateway.settings,
-        profiles=gateway.profiles,
+    broken = build_gateway(
+        gateway.settings,
+        backend_factory=gateway.backend_factory,
         session_factory=make_session_factory(f"sqlite:///{missing}"),
-        _backends=gateway._backends,
     )
     app.state.readiness = ReadinessProbe(broken, monotonic=ticker)
     response = TestClient(app).get("/readyz")

@@ -1,4 +1,4 @@
-"""The polling loop behind ``myriagate worker``: lease, tick, back off, repeat.
+"""The polling loop of one cluster, run by the worker runtime: lease, tick, back off, repeat.
 
 After each tick the worker settles the cluster's finished jobs against their allocations
 (``services.allocations.settlement``) when it was given a ``settle`` step (allocations enforced).
@@ -20,18 +20,20 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any
 
 import structlog
 from sqlalchemy.orm import Session
 
+from myriagate.db.ledger import SqlLedger
 from myriagate.db.repos import leases
 from myriagate.observability.metrics import observe_tick
 from myriagate.ports import Clock, SlurmBackendFactory
+from myriagate.profiles.models import ClusterProfile
 from myriagate.services.allocations import settlement
 from myriagate.services.allocations.settlement import LedgerFactory, SettleResult
 from myriagate.services.jobs import tracking, vanished
 from myriagate.services.jobs.tracking import TickResult
+from myriagate.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -59,14 +61,14 @@ class WorkerOptions:
     vanished_after_s: float = vanished.DEFAULT_RELEASE_AFTER_S
 
     @classmethod
-    def from_settings(cls, settings: Any, cluster: str) -> WorkerOptions:
+    def from_settings(cls, settings: Settings, cluster: str) -> WorkerOptions:
         return cls(
             cluster=cluster,
             poll_min_s=settings.poll_min_s,
             poll_max_s=settings.poll_max_s,
             lease_s=settings.lease_s,
-            accounting_lag_s=getattr(settings, "accounting_lag_s", tracking.DEFAULT_ACCOUNTING_LAG_S),
-            vanished_after_s=getattr(settings, "vanished_job_release_s", vanished.DEFAULT_RELEASE_AFTER_S),
+            accounting_lag_s=settings.accounting_lag_s,
+            vanished_after_s=settings.vanished_job_release_s,
         )
 
 
@@ -191,74 +193,49 @@ def settle_step(
     cluster: str,
     backends: SlurmBackendFactory,
     clock: Clock,
-    settings: Any,
-    profile: Any = None,
+    settings: Settings,
+    profile: ClusterProfile,
     ledger: LedgerFactory | None = None,
 ) -> SettleFn | None:
     """The settlement step for ``cluster``, or None when allocations are not enforced.
 
-    The profile (billing weights) defaults to the one of a wiring ``ClusterBackends``; the
-    ledger to ``SqlLedger`` working in the worker's session.
+    ``profile`` gives the billing weights; ``ledger`` defaults to ``SqlLedger`` working in
+    the worker's session.
     """
-    if not getattr(settings, "enforce_allocations", False):
+    if not settings.enforce_allocations:
         return None
-    profile = profile if profile is not None else getattr(backends, "profile", None)
-    if profile is None:
-        log.warning("worker.no_profile_no_settlement", cluster=cluster)
-        return None
-    from myriagate.db.ledger import SqlLedger
 
     def worker_ledger(session: Session) -> SqlLedger:
         return SqlLedger(session, clock=clock, author="worker")
 
     factory: LedgerFactory = ledger if ledger is not None else worker_ledger
-    lease_s = float(getattr(settings, "lease_s", 30.0))
-    confirm = int(
-        getattr(settings, "outside_confirm_core_seconds", settlement.DEFAULT_OUTSIDE_CONFIRM_CORE_SECONDS)
-    )
 
     def step(session: Session) -> SettleResult:
         return settlement.settle(
             session, cluster=cluster, profile=profile, backends=backends, ledger=factory, clock=clock,
-            lease_s=lease_s, outside_confirm_core_seconds=confirm,
+            lease_s=settings.lease_s, outside_confirm_core_seconds=settings.outside_confirm_core_seconds,
         )  # fmt: skip
 
     return step
 
 
-def _worker(
+def build_poller(
     session_factory: Callable[[], Session],
     *,
     cluster: str,
     backends: SlurmBackendFactory,
     clock: Clock,
-    settings: Any,
-    profile: Any,
-    ledger: LedgerFactory | None,
+    settings: Settings,
+    profile: ClusterProfile,
+    ledger: LedgerFactory | None = None,
 ) -> Worker:
+    """The poller of ``cluster`` with the options of ``settings`` and, when allocations are
+    enforced, the settlement step."""
     step = settle_step(
         cluster=cluster, backends=backends, clock=clock, settings=settings, profile=profile, ledger=ledger
     )
     options = WorkerOptions.from_settings(settings, cluster)
     return Worker(session_factory, backends, clock, options, settle=step)
-
-
-def run(
-    session_factory: Callable[[], Session],
-    *,
-    cluster: str,
-    backends: SlurmBackendFactory,
-    clock: Clock,
-    settings: Any,
-    stop: threading.Event,
-    profile: Any = None,
-    ledger: LedgerFactory | None = None,
-) -> None:
-    """Run the polling loop for ``cluster`` until ``stop`` is set (what ``myriagate worker`` calls)."""
-    _worker(
-        session_factory, cluster=cluster, backends=backends, clock=clock, settings=settings,
-        profile=profile, ledger=ledger,
-    ).run(stop)  # fmt: skip
 
 
 def run_once(
@@ -267,12 +244,12 @@ def run_once(
     cluster: str,
     backends: SlurmBackendFactory,
     clock: Clock,
-    settings: Any,
-    profile: Any = None,
+    settings: Settings,
+    profile: ClusterProfile,
     ledger: LedgerFactory | None = None,
 ) -> TickResult | None:
-    """One lease-guarded tick, then settlement (``myriagate worker --once``, and tests)."""
-    return _worker(
+    """One lease-guarded tick, then settlement (what ``myriagate worker --once`` runs per cluster)."""
+    return build_poller(
         session_factory, cluster=cluster, backends=backends, clock=clock, settings=settings,
         profile=profile, ledger=ledger,
     ).run_once()  # fmt: skip

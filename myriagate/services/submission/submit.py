@@ -8,8 +8,9 @@ out whether Slurm got the job. Nothing is ever resubmitted without looking the t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -22,26 +23,20 @@ from myriagate.domain import directives
 from myriagate.domain.jobs import JobSpec, RenderedScript, array_task_count, submission_tag
 from myriagate.domain.outputs import DEFAULT_ARRAY_PATTERN, DEFAULT_PATTERN
 from myriagate.domain.states import JobState
-from myriagate.errors import (
-    ConfigError,
-    PermissionDenied,
-    ProfileViolation,
-)
+from myriagate.errors import ConfigError, PermissionDenied, ProfileViolation
 from myriagate.ports import Clock, Ledger, SlurmBackendFactory
 from myriagate.profiles import validation
+from myriagate.profiles.models import ClusterProfile
 from myriagate.scripts import render
 from myriagate.services.allocations import holds
 from myriagate.services.common import audit
 from myriagate.services.jobs import dispatch
 from myriagate.services.staging import plan as staging_plan
-from myriagate.services.staging.plan import ResidencyContext, StagingRequest
+from myriagate.services.staging.plan import ResidencyContext, StagingPlan, StagingRequest
 
 log = structlog.get_logger(__name__)
 
-
-SpecParser = Callable[[str, Mapping[str, str]], JobSpec]
-SpecChecker = Callable[..., JobSpec]  # check(profile, spec, *, allowed_accounts=...) -> JobSpec
-ScriptPreparer = Callable[[str, JobSpec], RenderedScript]
+HoldLedger = Callable[[Session], Ledger]
 
 
 @dataclass(frozen=True)
@@ -54,45 +49,23 @@ class SubmitRequest:
     source: str = "api"
 
 
-def default_parse(script_text: str, overrides: Mapping[str, str]) -> JobSpec:
-    """``#SBATCH`` directives of the script merged with the overrides (overrides win)."""
-    return directives.merge(directives.parse_directives(script_text), overrides)
-
-
-def default_check(profile: Any, spec: JobSpec, *, allowed_accounts: Sequence[str]) -> JobSpec:
-    """The profile's limits and defaults (partition, time limit, account)."""
-    return validation.check_job(profile, spec, allowed_accounts=allowed_accounts)
-
-
-def default_prepare(script_text: str, spec: JobSpec) -> RenderedScript:
-    """The script with its ``#SBATCH`` lines neutralised and the spec as sbatch options."""
-    return render.prepare_script(script_text, spec)
-
-
 def validate_submission(
-    *,
-    profile: Any,
-    user: User,
-    request: SubmitRequest,
-    parse: SpecParser | None = None,
-    check: SpecChecker | None = None,
-    prepare: ScriptPreparer | None = None,
+    *, profile: ClusterProfile, user: User, request: SubmitRequest
 ) -> tuple[JobSpec, RenderedScript]:
     """Every check of a submission, in order, and what sbatch would be given; writes nothing.
 
     Used by ``submit_job`` and by dry runs, so a dry run answers exactly what a submission
-    would.
+    would: the ``#SBATCH`` directives merged with the overrides (overrides win), the
+    profile's limits and defaults, the account, and the script with its ``#SBATCH`` lines
+    neutralised and the spec as sbatch options.
     """
-    parse = parse or default_parse
-    check = check or default_check
-    prepare = prepare or default_prepare
-
     if not user.is_active:
         raise PermissionDenied(f"user {user.username} is disabled")
     accounts = user.accounts_on(request.cluster)
     if not accounts:
         raise ProfileViolation(f"you have no Slurm account on cluster {request.cluster}")
-    spec = check(profile, parse(request.script_text, request.overrides), allowed_accounts=accounts)
+    parsed = directives.merge(directives.parse_directives(request.script_text), request.overrides)
+    spec = validation.check_job(profile, parsed, allowed_accounts=accounts)
     # The account must reach sbatch (the researcher's default account may not be the one
     # the gateway knows), so a lone membership fills it in before the script is prepared.
     if spec.account is None and len(accounts) == 1:
@@ -101,21 +74,18 @@ def validate_submission(
         raise ProfileViolation(
             "choose an account with --account: you can use " + ", ".join(accounts),
         )
-    return spec, prepare(request.script_text, spec)
+    return spec, render.prepare_script(request.script_text, spec)
 
 
 def submit_job(
     session: Session,
     *,
     backends: SlurmBackendFactory,
-    profile: Any,
+    profile: ClusterProfile,
     user: User,
     request: SubmitRequest,
     clock: Clock,
-    parse: SpecParser | None = None,
-    check: SpecChecker | None = None,
-    prepare: ScriptPreparer | None = None,
-    ledger: Callable[[Session], Ledger] | None = None,
+    ledger: HoldLedger | None = None,
     staging: StagingRequest | None = None,
     residency: ResidencyContext | None = None,
 ) -> Job:
@@ -125,40 +95,89 @@ def submit_job(
     (residency included, against ``residency``); a job with inputs is left ``staging_in`` and
     the worker sends it to Slurm once its inputs are in place and verified.
 
-    Invalid input raises (InvalidRequest subclasses) before anything is written. With a
-    ``ledger`` (allocations enforced), the job's worst-case cost is held on its project's
-    allocation in the transaction that writes the job: InsufficientAllocation, and nothing
-    written, when it does not fit. A refusal by
-    Slurm marks the job ``failed`` and re-raises SchedulerRejected. An unreachable cluster or
-    a lost sbatch reply leaves the job ``submitting`` (returned, not raised): the request is
+    Invalid input raises (InvalidRequest subclasses) before anything is written. ``ledger``
+    is the ledger the job's worst-case cost is held on, in the transaction that writes the
+    job (``Allocations.hold_ledger()``: given only when allocations are enforced);
+    InsufficientAllocation, and nothing written, when it does not fit. A refusal by Slurm
+    marks the job ``failed`` and re-raises SchedulerRejected. An unreachable cluster or a
+    lost sbatch reply leaves the job ``submitting`` (returned, not raised): the request is
     durable and the worker finishes it, looking the tag up before any new sbatch.
     """
-    spec, script = validate_submission(
-        profile=profile, user=user, request=request, parse=parse, check=check, prepare=prepare
-    )
     job_id = uuid.uuid4()
-    plan = None
-    if staging is not None and not staging.empty:
-        if residency is None:
-            raise ConfigError("staging requested but no residency policy was given to the submit service")
-        plan = staging_plan.check(
-            session, profile=profile, user=user, request=staging, residency=residency, at=clock.now()
-        )
-        if plan is not None and plan.needs_own_dir and spec.chdir is None:
-            # Inputs go to a directory of the job's own, where it then runs and where its
-            # result patterns are matched (never a neighbour's files).
-            overrides = {**request.overrides, "chdir": staging_plan.job_dir_for(job_id)}
-            spec, script = validate_submission(
-                profile=profile, user=user, request=replace(request, overrides=overrides),
-                parse=parse, check=check, prepare=prepare,
-            )  # fmt: skip
+    spec, script, plan = _validate_with_plan(
+        session, profile=profile, user=user, request=request, job_id=job_id, clock=clock,
+        staging=staging, residency=residency,
+    )  # fmt: skip
     # The worker's stage-in step creates the job's own directory (0700) and copies its inputs.
     own_dir = plan is not None and spec.chdir == staging_plan.job_dir_for(job_id)
     staged_first = plan is not None and (plan.has_inputs or own_dir)
     initial = JobState.STAGING_IN if staged_first else JobState.SUBMITTING
-
     now = clock.now()
-    job = Job(
+    job = _new_job(job_id, user, request, spec, script, initial, now)
+    session.add(job)
+    _record_intent(session, job, plan, user=user, source=request.source, at=now)
+    if ledger is not None:
+        # Last, right before the commit: the hold's conditional UPDATE locks the project's
+        # allocation row until the commit, and every submission of the project waits on it
+        # (holding its pooled connection). Nothing else may run inside that window.
+        try:
+            holds.hold_for_job(session, ledger(session), profile=profile, job_id=job.id, spec=spec,
+                               cluster=request.cluster, at=now)  # fmt: skip
+        except Exception:
+            session.rollback()  # nothing written: neither the job nor a hold
+            raise
+    session.commit()  # the intent is durable before sbatch runs
+    if initial is JobState.STAGING_IN:
+        files = len(plan.input_paths) if plan else 0
+        log.info("job.staging_in", job_id=str(job.id), cluster=job.cluster, files=files)
+        return job
+    log.info("job.submitting", job_id=str(job.id), cluster=job.cluster, login=job.cluster_login)
+    return dispatch.send(
+        session, job, script, backends=backends, clock=clock, actor=user.id, source=request.source
+    )
+
+
+def _validate_with_plan(
+    session: Session,
+    *,
+    profile: ClusterProfile,
+    user: User,
+    request: SubmitRequest,
+    job_id: uuid.UUID,
+    clock: Clock,
+    staging: StagingRequest | None,
+    residency: ResidencyContext | None,
+) -> tuple[JobSpec, RenderedScript, StagingPlan | None]:
+    """The spec, the script and the staging plan (None without staging); writes nothing but
+    the audit entry of a refused staging request."""
+    spec, script = validate_submission(profile=profile, user=user, request=request)
+    if staging is None or staging.empty:
+        return spec, script, None
+    if residency is None:
+        raise ConfigError("staging requested but no residency policy was given to the submit service")
+    plan = staging_plan.check(
+        session, profile=profile, user=user, request=staging, residency=residency, at=clock.now()
+    )
+    if plan is not None and plan.needs_own_dir and spec.chdir is None:
+        # Inputs go to a directory of the job's own, where it then runs and where its
+        # result patterns are matched (never a neighbour's files).
+        overrides = {**request.overrides, "chdir": staging_plan.job_dir_for(job_id)}
+        spec, script = validate_submission(
+            profile=profile, user=user, request=replace(request, overrides=overrides)
+        )
+    return spec, script, plan
+
+
+def _new_job(
+    job_id: uuid.UUID,
+    user: User,
+    request: SubmitRequest,
+    spec: JobSpec,
+    script: RenderedScript,
+    initial: JobState,
+    now: datetime,
+) -> Job:
+    return Job(
         id=job_id,
         user_id=user.id,
         cluster=request.cluster,
@@ -179,10 +198,18 @@ def submit_job(
         created_at=now,
         updated_at=now,
     )
-    session.add(job)
+
+
+def _record_intent(
+    session: Session, job: Job, plan: StagingPlan | None, *, user: User, source: str, at: datetime
+) -> None:
+    """The staging plan, the first state change and the audit entry of a new job (flushed)."""
     detail: dict[str, Any] = {
-        "cluster": job.cluster, "account": job.slurm_account, "partition": job.partition, "tag": job.tag,
-    }  # fmt: skip
+        "cluster": job.cluster,
+        "account": job.slurm_account,
+        "partition": job.partition,
+        "tag": job.tag,
+    }
     if plan is not None:
         staging_plan.attach(session, job, plan)
         detail["staging"] = {
@@ -191,29 +218,6 @@ def submit_job(
             "output_patterns": plan.patterns,
             "store": plan.store.name if plan.store is not None else None,
         }
-    jobs_repo.add_state_change(session, job, from_state=None, to_state=initial, at=now)
-    audit.record(session, user.id, "job.submit", ("job", job.id), detail, request.source, at=now)
+    jobs_repo.add_state_change(session, job, from_state=None, to_state=job.state, at=at)
+    audit.record(session, user.id, "job.submit", ("job", job.id), detail, source, at=at)
     session.flush()
-    if ledger is not None:
-        # Last, right before the commit: the hold's conditional UPDATE locks the project's
-        # allocation row until the commit, and every submission of the project waits on it
-        # (holding its pooled connection). Nothing else may run inside that window.
-        try:
-            holds.hold_for_job(session, ledger(session), profile=profile, job_id=job.id, spec=spec,
-                               cluster=request.cluster, at=now)  # fmt: skip
-        except Exception:
-            session.rollback()  # nothing written: neither the job nor a hold
-            raise
-    session.commit()  # the intent is durable before sbatch runs
-    if initial is JobState.STAGING_IN:
-        log.info(
-            "job.staging_in",
-            job_id=str(job.id),
-            cluster=job.cluster,
-            files=len(plan.input_paths) if plan else 0,
-        )
-        return job
-    log.info("job.submitting", job_id=str(job.id), cluster=job.cluster, login=job.cluster_login)
-    return dispatch.send(
-        session, job, script, backends=backends, clock=clock, actor=user.id, source=request.source
-    )

@@ -15,16 +15,14 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from myriagate.domain.states import JobState
-from myriagate.errors import FieldError, InvalidRequest, NotFound, ProfileViolation
+from myriagate.errors import FieldError, InvalidRequest, ProfileViolation
 from myriagate.services.common import authz
 from myriagate.services.jobs import queries as jobs_query
 from myriagate.services.jobs.cancel import cancel_job
 from myriagate.services.jobs.outputs import output_path, read_output
 from myriagate.services.jobs.templates import TemplateCatalog
-from myriagate.services.staging import plan as staging_plan
 from myriagate.services.staging.plan import StagingRequest
-from myriagate.services.submission.preview import preview_job
-from myriagate.services.submission.submit import SubmitRequest, submit_job
+from myriagate.services.submission.submit import SubmitRequest
 from myriagate.web.api.allocations import estimate_out
 from myriagate.web.api.schemas import (
     DryRunOut,
@@ -34,7 +32,7 @@ from myriagate.web.api.schemas import (
     JobSubmit,
     StateChangeOut,
 )
-from myriagate.web.deps import ClockDep, CurrentUser, DbSession, GatewayDep
+from myriagate.web.deps import ClockDep, CurrentUser, DbSession, GatewayDep, SubmissionDep
 from myriagate.web.downloads import attachment_headers
 from myriagate.web.problems import problem_responses
 from myriagate.web.routing import ReleasingRoute
@@ -117,7 +115,7 @@ def submit(
     user: CurrentUser,
     session: DbSession,
     gateway: GatewayDep,
-    clock: ClockDep,
+    submission: SubmissionDep,
 ) -> JobOut | DryRunOut:
     """Validate and submit; 202 with ``Location`` at once (the Slurm id follows as it is tracked).
 
@@ -126,42 +124,20 @@ def submit(
     sbatch would get (200), with nothing written or sent.
     """
     cluster = body.cluster or gateway.settings.default_cluster
-    try:
-        profile = gateway.profile(cluster)
-    except NotFound:
+    if cluster not in gateway.profiles:
         raise ProfileViolation(
             f"unknown cluster {cluster!r}; known: {', '.join(sorted(gateway.profiles))}",
             fields=[FieldError(("cluster",), "unknown cluster")],
-        ) from None
+        )
     overrides = _overrides(body)
     script_text = _script_text(body, gateway)
     submit_request = SubmitRequest(script_text=script_text, cluster=cluster, overrides=overrides)
     staging = _staging(body)
     try:
         if body.dry_run:
-            if staging is not None:  # refusals (residency included, audited) show in a dry run too
-                staging_plan.check(session, profile=profile, user=user, request=staging,
-                                   residency=gateway.residency("api"), at=clock.now())  # fmt: skip
-            preview = preview_job(
-                profile=profile,
-                user=user,
-                request=submit_request,
-                session=session,
-                ledger=gateway.ledger,
-                clock=clock,
-            )
+            preview = submission.preview(session, user, submit_request, staging)
         else:
-            job = submit_job(
-                session,
-                backends=gateway.backends(cluster),
-                profile=profile,
-                user=user,
-                request=submit_request,
-                clock=clock,
-                ledger=gateway.ledger,
-                staging=staging,
-                residency=gateway.residency("api") if staging is not None else None,
-            )
+            job = submission.submit(session, user, submit_request, staging)
     except InvalidRequest as exc:
         raise _point_at_options(exc, overrides) from None
     if body.dry_run:

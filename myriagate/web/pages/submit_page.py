@@ -20,9 +20,10 @@ from starlette.concurrency import run_in_threadpool
 
 from myriagate.errors import FieldError, InvalidRequest, MyriagateError, ResidencyViolation
 from myriagate.services.jobs.templates import TemplateCatalog, TemplateMeta
+from myriagate.services.submission.submission import Submission
 from myriagate.web.api import jobs as jobs_api
 from myriagate.web.api.schemas import DryRunOut, JobOut, JobSubmit
-from myriagate.web.deps import ClockDep, DbSession, GatewayDep
+from myriagate.web.deps import ClockDep, DbSession, GatewayDep, SubmissionDep
 from myriagate.web.pages.deps import PageContext, PageUser
 from myriagate.web.pages.forms import (
     blank_to_none,
@@ -123,11 +124,17 @@ def _plan(
 
 
 def _run(
-    values: dict[str, str], page: PageContext, db: DbSession, gateway: Gateway, clock: Any, *, dry_run: bool
+    values: dict[str, str],
+    page: PageContext,
+    db: DbSession,
+    gateway: Gateway,
+    submission: Submission,
+    *,
+    dry_run: bool,
 ) -> JobOut | DryRunOut:
     body = _body(values, dry_run=dry_run)
     return jobs_api.submit(
-        body=body, response=Response(), user=page.user, session=db, gateway=gateway, clock=clock
+        body=body, response=Response(), user=page.user, session=db, gateway=gateway, submission=submission
     )
 
 
@@ -187,7 +194,12 @@ def submit_form(request: Request, page: PageUser, gateway: GatewayDep, template:
 
 @router.post("/submit")
 async def submit(
-    request: Request, page: PageUser, db: DbSession, gateway: GatewayDep, clock: ClockDep
+    request: Request,
+    page: PageUser,
+    db: DbSession,
+    gateway: GatewayDep,
+    clock: ClockDep,
+    submission: SubmissionDep,
 ) -> Response:
     values = await form_fields(request)
     parts = posted_files(await request.form())
@@ -201,7 +213,7 @@ async def submit(
                     spool_dir=settings.spool_dir, max_bytes=settings.upload_max_bytes, at=clock.now(),
                 )
             )  # fmt: skip
-        result = _run(values, page, db, gateway, clock, dry_run=dry_run)
+        result = _run(values, page, db, gateway, submission, dry_run=dry_run)
     except ResidencyViolation as exc:
         # Refused (and audited) by the API's rule: said next to the storage endpoint.
         return _form(request, page, gateway, values, errors={"store": [exc.detail]}, problem=exc,
@@ -220,7 +232,7 @@ async def submit(
 
 @router.post("/submit/estimate")
 async def estimate(
-    request: Request, page: PageUser, db: DbSession, gateway: GatewayDep, clock: ClockDep
+    request: Request, page: PageUser, db: DbSession, gateway: GatewayDep, submission: SubmissionDep
 ) -> Response:
     """The estimate box alone (HTML fragment), for the page's script as the user types; the
     files chosen but not sent yet are listed by name (``input_name``, ``input_size``)."""
@@ -230,7 +242,7 @@ async def estimate(
     plan: StagingPreview | None = None
     fields: list[FieldError] = []
     try:
-        result = _run(values, page, db, gateway, clock, dry_run=True)
+        result = _run(values, page, db, gateway, submission, dry_run=True)
         assert isinstance(result, DryRunOut)
         preview = result
         plan = _plan(values, page, db, gateway, await listed_names(request))
