@@ -137,7 +137,8 @@ def last_slurm_id(cluster: FakeCluster) -> str:
 def submit_json(run: Run, *args: str) -> dict[str, Any]:
     result = run("submit", *args, "--json")
     assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)
+    created: dict[str, Any] = json.loads(result.stdout)
+    return created
 
 
 # --- config file -----------------------------------------------------------------------------

@@ -121,13 +121,13 @@ class SlurmEnv:
             self.cluster.write_file(path, data)
             return path
         assert self.files_dir is not None
-        path = self.files_dir / name
-        path.write_bytes(data)
+        file = self.files_dir / name
+        file.write_bytes(data)
         if self.real and os.geteuid() == 0:
             pw = pwd.getpwnam(LOGIN)
-            os.chown(path, pw.pw_uid, pw.pw_gid)
-        self._cleanup.append(lambda: path.unlink(missing_ok=True))
-        return str(path)
+            os.chown(file, pw.pw_uid, pw.pw_gid)
+        self._cleanup.append(lambda: file.unlink(missing_ok=True))
+        return str(file)
 
     def close(self) -> None:
         for undo in self._cleanup:

@@ -32,6 +32,7 @@ from myriagate.profiles.models import ClusterProfile
 from myriagate.runners.certificates import CertificateAuthority
 from myriagate.services.jobs import tracking
 from myriagate.services.staging import step as staging
+from myriagate.services.staging.context import StagingContext
 from myriagate.services.staging.plan import ResidencyContext, StagingRequest
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
@@ -110,7 +111,7 @@ def area(devcluster: DevCluster) -> Iterator[Area]:
 @dataclass
 class Harness:
     db: sessionmaker[Session]
-    ctx: staging.StagingContext
+    ctx: StagingContext
     fake: FakeCluster
     backends: FakeSlurmBackendFactory
     clock: FakeClock
@@ -180,7 +181,7 @@ def harness(
     with db() as session:
         alice = make_user(session, "alice@unicaen.fr", "alice", ["caen-climat"], clock)
     with OpenSshStager(CertificateAuthority(devcluster.ca_key, validity_s=300), hooks=hooks) as stager:
-        ctx = staging.StagingContext(
+        ctx = StagingContext(
             session_factory=db, profile=profile, backends=backends, stager=stager, clock=clock,
             allowed_regions=["FR-NOR"], spool_dir=tmp_path / "spool", holder="containment-test",
         )  # fmt: skip

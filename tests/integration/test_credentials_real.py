@@ -27,7 +27,7 @@ from myriagate.runners import CertificateAuthority
 from myriagate.services.people import users as people
 from myriagate.settings import Settings
 from myriagate.staging.openssh import OpenSshStager
-from myriagate.wiring import Gateway
+from myriagate.wiring import ClusterBackends, Gateway
 from tests.conftest import CLUSTER, FakeClock, make_user
 from tests.integration.conftest import DevCluster
 
@@ -135,6 +135,7 @@ def test_disabling_a_user_closes_their_connections_and_the_next_use_logs_in_agai
     connection this gateway process holds as alice is closed: the runners' pooled Transport
     and the stager's ControlMaster to the cluster; bob's stay open."""
     backends = gateway.backends(CLUSTER)
+    assert isinstance(backends, ClusterBackends)
     pool = backends.pool
     assert pool is not None
     assert backends.for_login("alice").home_dir() == "/home/alice"

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.clock import SystemClock
+from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import User
 from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain.states import JobState
@@ -92,10 +93,8 @@ def track_until(
         time.sleep(1.0)
 
 
-def jobs_repo_all(session: Session) -> list[object]:
+def jobs_repo_all(session: Session) -> list[Job]:
     from sqlalchemy import select
-
-    from myriagate.db.models.jobs import Job
 
     return list(session.scalars(select(Job)))
 
@@ -120,14 +119,18 @@ def sacct_field(slurm_job_id: str, field: str, timeout_s: float = 30.0) -> str:
 
 
 def read(
-    db: sessionmaker[Session], backends: ClusterBackends, user: User, job_id: str, stream: str = "output"
+    db: sessionmaker[Session],
+    backends: ClusterBackends,
+    user: User,
+    job_id: str,
+    stream: outputs.Stream = "output",
 ) -> str:
     import uuid
 
     with db() as session:
         data = outputs.read_output(
             session, job_id=uuid.UUID(job_id), user=session.merge(user), backends=backends, stream=stream
-        )  # type: ignore[arg-type]
+        )
     return data.decode()
 
 

@@ -107,7 +107,7 @@ def test_inputs_in_job_reads_them_outputs_out_to_caen_as_a_dataset(
 
     assert staging.run_pending(ctx) == 1  # inputs staged over SSH and verified, then sbatch
     with db() as session:
-        job = session.get(Job, job_id)
+        job = session.get_one(Job, job_id)
         assert job is not None and job.slurm_job_id is not None, job.reason if job else None
         job_dir = Path(f"/home/alice/myriagate-jobs/{job_id}")
         assert (job_dir / "data/input.csv").read_bytes() == inputs["data/input.csv"]
@@ -123,7 +123,7 @@ def test_inputs_in_job_reads_them_outputs_out_to_caen_as_a_dataset(
     _wait_for(reached_staging_out, 120, "the job to end in Slurm")
     assert staging.run_pending(ctx) == 1
     with db() as session:
-        job = session.get(Job, job_id)
+        job = session.get_one(Job, job_id)
         assert job is not None and job.state is JobState.COMPLETED, job.reason if job else None
         dataset = session.scalars(sa.select(Dataset).where(Dataset.producer_job_id == job_id)).one()
         assert (dataset.endpoint, dataset.region) == ("caen", "FR-NOR")
@@ -218,12 +218,12 @@ def test_two_jobs_of_one_login_with_the_same_patterns_keep_their_results_apart(
     assert staging.run_pending(ctx) == 2
     with db() as session:
         for job_id in job_ids:
-            job = session.get(Job, job_id)
+            job = session.get_one(Job, job_id)
             assert job is not None and job.state is JobState.COMPLETED, job.reason
             dataset = session.scalars(sa.select(Dataset).where(Dataset.producer_job_id == job_id)).one()
             sid = job.slurm_job_id
-            own = {f"results/from-{sid}.txt", f"results/seen-by-{sid}.txt"}
-            assert {f.path for f in dataset.files} == own
+            own_files = {f"results/from-{sid}.txt", f"results/seen-by-{sid}.txt"}
+            assert {f.path for f in dataset.files} == own_files
             assert dataset.selection == "job_dir"
             seen = (Path(dataset.root) / f"results/seen-by-{sid}.txt").read_text().split()
             assert seen == [f"from-{sid}.txt"]  # the neighbour's file was never in its directory

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.clock import SystemClock
+from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import User
-from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain.jobs import RenderedScript
 from myriagate.domain.states import JobState
 from myriagate.ports import CommandResult, SlurmBackend
@@ -154,8 +154,7 @@ def test_connection_cut_during_sbatch_gives_exactly_one_job(
             # A cut before sbatch ran leaves no job: resent once two lookups 2 s apart miss it.
             tracking.tick(session, cluster=CLUSTER, backends=backends, clock=CLOCK, uncertain_after_s=0,
                           accounting_lag_s=2)  # fmt: skip
-            job = jobs_repo.get(session, job_id)
-            assert job is not None
+            job = session.get_one(Job, job_id)
             if job.slurm_job_id is not None or time.monotonic() > deadline:
                 break
         time.sleep(1)
@@ -186,7 +185,7 @@ def test_crash_between_sbatch_and_commit_is_reconciled_to_one_job(
 
     with db() as session, pytest.raises(KeyboardInterrupt):
         submit_job(
-            session, backends=DiesAfterSbatch(), profile=profile, user=session.merge(users["alice"]),  # type: ignore[arg-type]
+            session, backends=DiesAfterSbatch(), profile=profile, user=session.merge(users["alice"]),
             request=SubmitRequest(script_text="#!/bin/bash\ntrue\n", cluster=CLUSTER,
                                   overrides={"partition": "debug", "time": "1"}),
             clock=CLOCK,
@@ -196,14 +195,12 @@ def test_crash_between_sbatch_and_commit_is_reconciled_to_one_job(
         assert job.state is JobState.SUBMITTING and job.slurm_job_id is None  # the intent survived
         tag = job.tag
         tracking.tick(session, cluster=CLUSTER, backends=backends, clock=CLOCK, uncertain_after_s=0)
-        job = jobs_repo.get(session, job.id)
-        assert job is not None and job.slurm_job_id is not None
+        job = session.get_one(Job, job.id)
+        assert job.slurm_job_id is not None
     assert count_with_tag_eventually(tag) == [job.slurm_job_id]
 
 
-def jobs_repo_all(session: Session) -> list:  # type: ignore[type-arg]
+def jobs_repo_all(session: Session) -> list[Job]:
     from sqlalchemy import select
-
-    from myriagate.db.models.jobs import Job
 
     return list(session.scalars(select(Job)))

@@ -33,8 +33,11 @@ def _write_key(path: Path, key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePriv
     return path
 
 
+CaKey = tuple[Path, ed25519.Ed25519PrivateKey]
+
+
 @pytest.fixture
-def ca_key(tmp_path: Path) -> tuple[Path, ed25519.Ed25519PrivateKey]:
+def ca_key(tmp_path: Path) -> CaKey:
     key = ed25519.Ed25519PrivateKey.generate()
     return _write_key(tmp_path / "ssh_user_ca", key), key
 
@@ -43,7 +46,7 @@ def _cert(line: str) -> serialization.SSHCertificate:
     return serialization.load_ssh_public_identity(line.encode())  # type: ignore[return-value]
 
 
-def test_certificate_names_only_the_login_and_is_a_user_certificate(ca_key) -> None:
+def test_certificate_names_only_the_login_and_is_a_user_certificate(ca_key: CaKey) -> None:
     path, key = ca_key
     clock = StepClock(1_800_000_000)
     user_key = CertificateAuthority(path, validity_s=300, clock=clock).key_for("alice")
@@ -62,7 +65,7 @@ def test_certificate_names_only_the_login_and_is_a_user_certificate(ca_key) -> N
     ) == key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def test_validity_is_backdated_a_minute_and_lasts_validity_s(ca_key) -> None:
+def test_validity_is_backdated_a_minute_and_lasts_validity_s(ca_key: CaKey) -> None:
     clock = StepClock(1_800_000_000)
     user_key = CertificateAuthority(ca_key[0], validity_s=120, clock=clock).key_for("bob")
     cert = _cert(user_key.certificate)
@@ -70,7 +73,7 @@ def test_validity_is_backdated_a_minute_and_lasts_validity_s(ca_key) -> None:
     assert cert.valid_before == user_key.valid_before == 1_800_000_000 + 120
 
 
-def test_paramiko_key_carries_the_certificate_of_its_own_public_key(ca_key) -> None:
+def test_paramiko_key_carries_the_certificate_of_its_own_public_key(ca_key: CaKey) -> None:
     user_key = CertificateAuthority(ca_key[0]).key_for("carol")
     assert isinstance(user_key.pkey, paramiko.Ed25519Key)
     assert user_key.pkey.public_blob is not None
@@ -85,7 +88,7 @@ def test_paramiko_key_carries_the_certificate_of_its_own_public_key(ca_key) -> N
 
 
 @pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen (openssh-client)")
-def test_ssh_keygen_reads_the_certificate_as_sshd_would(ca_key, tmp_path: Path) -> None:
+def test_ssh_keygen_reads_the_certificate_as_sshd_would(ca_key: CaKey, tmp_path: Path) -> None:
     path, _ = ca_key
     user_key = CertificateAuthority(path, validity_s=300).key_for("alice")
     cert_file = tmp_path / "alice-cert.pub"
@@ -103,7 +106,7 @@ def test_ssh_keygen_reads_the_certificate_as_sshd_would(ca_key, tmp_path: Path) 
     assert "Extensions: (none)" in listing
 
 
-def test_cached_key_is_reused_then_renewed_before_expiry(ca_key) -> None:
+def test_cached_key_is_reused_then_renewed_before_expiry(ca_key: CaKey) -> None:
     clock = StepClock(1_800_000_000)
     ca = CertificateAuthority(ca_key[0], validity_s=300, renew_before_s=60, clock=clock)
     first = ca.key_for("alice")
@@ -116,7 +119,7 @@ def test_cached_key_is_reused_then_renewed_before_expiry(ca_key) -> None:
     assert second.pkey.get_base64() != first.pkey.get_base64()  # a new key pair, not only a new cert
 
 
-def test_each_login_gets_its_own_key(ca_key) -> None:
+def test_each_login_gets_its_own_key(ca_key: CaKey) -> None:
     ca = CertificateAuthority(ca_key[0])
     alice, bob = ca.key_for("alice"), ca.key_for("bob")
     assert alice.pkey.get_base64() != bob.pkey.get_base64()
@@ -124,12 +127,12 @@ def test_each_login_gets_its_own_key(ca_key) -> None:
 
 
 @pytest.mark.parametrize("login", ["root; id", "Alice", "", "-oProxyCommand=x", "a b"])
-def test_invalid_login_is_refused(ca_key, login: str) -> None:
+def test_invalid_login_is_refused(ca_key: CaKey, login: str) -> None:
     with pytest.raises(UnsafeValue):
         CertificateAuthority(ca_key[0]).key_for(login)
 
 
-def test_no_user_key_is_written_next_to_the_ca(ca_key) -> None:
+def test_no_user_key_is_written_next_to_the_ca(ca_key: CaKey) -> None:
     path, _ = ca_key
     CertificateAuthority(path).key_for("alice")
     assert sorted(p.name for p in path.parent.iterdir()) == ["ssh_user_ca"]
@@ -140,7 +143,7 @@ def test_missing_ca_key_is_a_config_error(tmp_path: Path) -> None:
         CertificateAuthority(tmp_path / "nope")
 
 
-def test_ca_key_readable_by_others_is_refused(ca_key) -> None:
+def test_ca_key_readable_by_others_is_refused(ca_key: CaKey) -> None:
     path, _ = ca_key
     path.chmod(0o644)
     with pytest.raises(ConfigError, match="chmod 600"):

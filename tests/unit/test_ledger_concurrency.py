@@ -137,9 +137,7 @@ def test_three_processes_of_fifty_parallel_holds_accept_exactly_k(
     assert outcomes.count("refused") == PROCESSES * THREADS - K
     with session_factory() as session:
         balance = SqlLedger(session).balance(uuid.UUID(allocation_id))
-        holds = session.scalar(
-            sa.select(sa.func.count()).where(LedgerEntry.kind == EntryKind.HOLD)  # type: ignore[arg-type]
-        )
+        holds = session.scalar(sa.select(sa.func.count()).where(LedgerEntry.kind == EntryKind.HOLD))
     assert balance.held == Cost(K * AMOUNT.core_seconds, K * AMOUNT.gpu_seconds)
     assert balance.remaining == Cost(0, 5)
     assert holds == K

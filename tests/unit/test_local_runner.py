@@ -6,6 +6,7 @@ import os
 import pwd
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ IS_ROOT = os.geteuid() == 0
 
 
 @pytest.fixture
-def no_canary() -> None:
+def no_canary() -> Iterator[None]:
     Path(CANARY).unlink(missing_ok=True)
     yield
     assert not Path(CANARY).exists(), "a hostile string was executed"
@@ -55,7 +56,7 @@ def test_argument_with_nul_is_refused_before_running(value: str, tmp_path: Path)
 
 def test_shell_string_is_refused() -> None:
     with pytest.raises(TypeError, match="never a shell string"):
-        LocalRunner().run(f"touch {CANARY}")  # type: ignore[arg-type]
+        LocalRunner().run(f"touch {CANARY}")
     assert not Path(CANARY).exists()
 
 

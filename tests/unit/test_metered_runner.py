@@ -134,5 +134,5 @@ def test_hostile_command_names_never_become_label_values(cluster: str) -> None:
 
 def test_a_shell_string_is_still_refused_by_the_inner_runner(cluster: str) -> None:
     with pytest.raises(TypeError):
-        MeteredRunner(FakeRunner(), cluster).run("squeue; rm -rf /")  # type: ignore[arg-type]
+        MeteredRunner(FakeRunner(), cluster).run("squeue; rm -rf /")
     assert errors(cluster, "other", "internal_error") == 1

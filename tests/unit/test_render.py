@@ -48,7 +48,7 @@ def test_templates_render_with_defaults_and_carry_no_directives(
 @pytest.mark.parametrize("name", ["array", "hello", "mpi", "python"])
 def test_templates_are_valid_bash(renderer: JinjaScriptRenderer, name: str) -> None:
     text = renderer.render(name, {})
-    result = subprocess.run([BASH, "-n"], input=text.encode(), capture_output=True, check=False)
+    result = subprocess.run([str(BASH), "-n"], input=text.encode(), capture_output=True, check=False)
     assert result.returncode == 0, result.stderr
 
 
@@ -67,7 +67,7 @@ def test_hostile_message_is_printed_verbatim_and_never_executed(
     canary = Path(CANARY)
     canary.unlink(missing_ok=True)
     result = subprocess.run(
-        [BASH, "-c", body], capture_output=True, check=False, cwd=tmp_path, env={"PATH": os.defpath}
+        [str(BASH), "-c", body], capture_output=True, check=False, cwd=tmp_path, env={"PATH": os.defpath}
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode() == hostile + "\n"

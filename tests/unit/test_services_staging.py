@@ -145,7 +145,7 @@ def test_inputs_are_staged_verified_then_the_job_is_submitted(
 
     assert run_pending(ctx) == 1
     session.expire_all()
-    job = session.get(Job, job.id)
+    job = session.get_one(Job, job.id)
     assert job is not None and job.state is JobState.PENDING and job.slurm_job_id is not None
     job_dir = host_dir(stager, 2222, f"/home/alice/myriagate-jobs/{job.id}")
     assert (job_dir / "data/input.csv").read_bytes() == data["data/input.csv"]
@@ -165,11 +165,17 @@ def test_inputs_are_staged_verified_then_the_job_is_submitted(
     )
 
 
+def refreshed(session: Session, job: Job) -> Job:
+    """``job`` as the database has it now (rebinding it also tells mypy its state may differ)."""
+    session.refresh(job)
+    return job
+
+
 def started_in_own_dir(session: Session, ctx: StagingContext, stager: FakeStager, job: Job) -> Path:
     """Run the stage-in step that makes a results-only job's own directory; that directory."""
     assert job.state is JobState.STAGING_IN
     assert run_pending(ctx) == 1
-    session.refresh(job)
+    job = refreshed(session, job)
     assert job.state is JobState.PENDING, job.reason
     return host_dir(stager, 2222, f"/home/{job.cluster_login}/myriagate-jobs/{job.id}")
 
@@ -191,7 +197,7 @@ def test_outputs_go_to_the_regional_endpoint_as_a_dataset_then_the_job_completes
     # No inputs, but results: the job gets a fresh directory of its own before sbatch.
     assert job.state is JobState.STAGING_IN and job.stage_out
     assert run_pending(ctx) == 1
-    session.refresh(job)
+    job = refreshed(session, job)
     assert job.state is JobState.PENDING
     assert job.spec["chdir"] == f"myriagate-jobs/{job.id}"
     work = host_dir(stager, 2222, f"/home/alice/myriagate-jobs/{job.id}")
@@ -203,12 +209,12 @@ def test_outputs_go_to_the_regional_endpoint_as_a_dataset_then_the_job_completes
     (work / "results/ignored.csv").write_bytes(b"not matched")
 
     finish_in_slurm(session, job, fake_cluster, backends, clock)
-    session.refresh(job)
+    job = refreshed(session, job)
     assert job.state is JobState.STAGING_OUT  # Slurm is done, the results are not stored yet
 
     assert run_pending(ctx) == 1
     session.expire_all()
-    job = session.get(Job, job.id)
+    job = session.get_one(Job, job.id)
     assert job is not None and job.state is JobState.COMPLETED and not job.stage_out
     dataset = session.scalars(sa.select(Dataset).where(Dataset.producer_job_id == job.id)).one()
     assert (dataset.endpoint, dataset.site, dataset.region) == ("caen", "Caen", "FR-NOR")
@@ -255,7 +261,7 @@ def test_worker_rechecks_residency_before_moving_outputs(
     ctx.allowed_regions = ["FR-BRE"]  # the policy changed while the job ran
     run_pending(ctx)
     session.expire_all()
-    job = session.get(Job, job.id)
+    job = session.get_one(Job, job.id)
     assert job is not None and job.state is JobState.FAILED
     assert job.reason is not None and "stage-out failed" in job.reason and "FR-NOR" in job.reason
     assert not (stager.base / "127.0.0.1_2223").exists()
@@ -275,7 +281,7 @@ def test_a_cut_connection_is_retried_later_and_then_succeeds(
     stager.failures.append(StagingError("connection reset by peer", transient=True))
     assert run_pending(ctx) == 0
     session.expire_all()
-    job = session.get(Job, job.id)
+    job = session.get_one(Job, job.id)
     assert job is not None and job.state is JobState.STAGING_IN
     assert job.reason is not None and "connection reset" in job.reason and "retry 2" in job.reason
     assert run_pending(ctx) == 0  # not before its delay
@@ -299,7 +305,7 @@ def test_transient_failures_give_up_after_max_attempts_and_release_nothing_twice
         run_pending(ctx)
         clock.advance(600)
     session.expire_all()
-    job = session.get(Job, job.id)
+    job = session.get_one(Job, job.id)
     assert job is not None and job.state is JobState.FAILED and job.slurm_job_id is None
     assert job.reason == "stage-in failed: no route to host"
 
@@ -323,7 +329,7 @@ def test_a_corrupted_file_fails_the_job_and_leaves_no_final_file(
     stager.before_verify = flip_a_byte
     assert run_pending(ctx) == 1
     session.expire_all()
-    job = session.get(Job, job.id)
+    job = session.get_one(Job, job.id)
     assert job is not None and job.state is JobState.FAILED and "sha256" in (job.reason or "")
     assert not (host_dir(stager, 2222, f"/home/alice/myriagate-jobs/{job.id}") / "in.dat").exists()
     assert fake_cluster.calls.get("submit", 0) == 0
@@ -341,7 +347,7 @@ def test_destination_errors_fail_the_job_with_the_reason(
     stager.failures.append(StagingError("destination disk full on devcluster (/home/alice)"))
     run_pending(ctx)
     session.expire_all()
-    job = session.get(Job, job.id)
+    job = session.get_one(Job, job.id)
     assert job is not None and job.state is JobState.FAILED
     assert job.reason == "stage-in failed: destination disk full on devcluster (/home/alice)"
 
@@ -588,7 +594,7 @@ def test_two_results_only_jobs_of_one_login_never_share_a_directory(
     second = submit(session, session_factory, backends, profile, alice, clock, request)
     assert run_pending(ctx) == 2  # each gets a directory of its own before sbatch
     for job in (first, second):
-        session.refresh(job)
+        job = refreshed(session, job)
     dirs = [host_dir(stager, 2222, f"/home/alice/myriagate-jobs/{job.id}") for job in (first, second)]
     assert dirs[0] != dirs[1] and all(d.is_dir() for d in dirs)
     for job, work in zip((first, second), dirs, strict=True):

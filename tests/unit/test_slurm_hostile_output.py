@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Literal
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -40,8 +41,11 @@ PIECES = ["\n", "\r\n", SEP, "\x1e", "|", "\x85", "None", "mg:forged", FORGED, *
 
 # NUL-free text of any code point, pieces of records glued by separators, NUL-free binary
 # (Slurm prints bytes as they are), and very long values ending in a forged record.
+SURROGATES: tuple[Literal["Cs"]] = ("Cs",)  # not encodable as UTF-8
 HOSTILE = st.one_of(
-    st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=80),
+    st.text(
+        alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=SURROGATES), max_size=80
+    ),
     st.lists(st.sampled_from(PIECES) | st.text(max_size=4), max_size=10).map("".join),
     st.binary(max_size=80).filter(lambda b: b"\x00" not in b),
     st.integers(1000, 200_000).map(lambda n: "A" * n + "\n" + FORGERIES[0]),
@@ -253,6 +257,11 @@ def real_comments() -> dict[str, str]:
     return {JOBS["bob_forged"]: FORGED_COMMENT, **comments}
 
 
+def _naming(jobs: str) -> Callable[[tuple[str, ...]], bool]:
+    """A reply condition: the command's arguments include ``jobs``."""
+    return lambda argv: jobs in argv
+
+
 def sacct_printing(comments: dict[str, str]) -> FakeRunner:
     """sacct as the dev cluster printed it (checked against the capture), for any id list."""
     runner = FakeRunner()
@@ -260,7 +269,7 @@ def sacct_printing(comments: dict[str, str]) -> FakeRunner:
         for start in range(len(comments)):
             part = list(comments)[start : start + size]
             jobs = f"--jobs={','.join(part)}"
-            runner.reply("sacct", comment_answer(part, comments), when=lambda a, j=jobs: j in a)
+            runner.reply("sacct", comment_answer(part, comments), when=_naming(jobs))
     return runner
 
 

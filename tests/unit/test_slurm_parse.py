@@ -86,7 +86,7 @@ def test_times_are_read_in_the_cluster_zone_and_returned_in_utc() -> None:
     rows = by_id(parse.parse_squeue_status(captured("squeue_live"), cluster_tz=paris))
 
     assert rows[JOBS["running"]].started_at == datetime(2026, 11, 28, 16, 11, 56, tzinfo=UTC)
-    assert rows[JOBS["running"]].started_at.tzinfo is UTC  # type: ignore[union-attr]
+    assert rows[JOBS["running"]].started_at.tzinfo is UTC
 
 
 # --- sacct ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from typing import cast
 
 import pytest
 import sqlalchemy as sa
@@ -48,7 +49,7 @@ def test_0009_seals_clear_secrets_in_place_and_their_signatures_still_verify(
         alice = make_user(session, "alice@unicaen.fr", "alice", ["caen-climat"], clock)
         for i, secret in enumerate(clear):  # as 0008's code wrote them: in clear
             session.execute(
-                sa.insert(Webhook.__table__).values(
+                sa.insert(cast(sa.Table, Webhook.__table__)).values(
                     id=uuid.uuid4(), user_id=alice.id, url=f"https://hooks.example.org/{i}",
                     secret=secret, description="", created_at=clock.now(),
                 )

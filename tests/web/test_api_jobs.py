@@ -39,7 +39,8 @@ def submit(client: TestClient, name: str | None = None, **body: Any) -> dict[str
         body.setdefault("options", {})["job_name"] = name
     response = client.post(JOBS, json=body)
     assert response.status_code == 202, response.text
-    return response.json()
+    created: dict[str, Any] = response.json()
+    return created
 
 
 def written(db: Session) -> tuple[int, int]:

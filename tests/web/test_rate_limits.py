@@ -155,7 +155,7 @@ def test_behind_the_trusted_proxy_the_address_is_the_one_nginx_saw(
         forwarded = f"{claimed}, {address}" if claimed else address
         response = proxy.post("/api/v1/sessions", json={"username": alice.username, "password": "wrong"},
                               headers={"X-Forwarded-For": forwarded})  # fmt: skip
-        return response.status_code
+        return int(response.status_code)
 
     # A guesser rotating the address it claims is still one address.
     assert [attempt("198.51.100.1", claimed=f"203.0.113.{i}") for i in range(6)] == [401] * 5 + [429]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, unquote
 
 import pytest
@@ -115,7 +115,8 @@ UNKNOWN_NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,30}", fullmatch=True).f
     lambda name: name not in ("caen", "paris")
 )
 # Any text at all (no lone surrogates: JSON cannot carry them to the server as text).
-ANY_TEXT = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=80).filter(
+SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
+ANY_TEXT = st.text(st.characters(exclude_categories=SURROGATES), min_size=1, max_size=80).filter(
     lambda name: name not in ("caen", "paris")
 )
 

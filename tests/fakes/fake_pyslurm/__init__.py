@@ -82,7 +82,7 @@ class _Record:
 
     def __init__(self, job: FakeJob, *, folded: list[FakeJob] | None = None, db: bool = False) -> None:
         final = job.state in _FINAL
-        self.id = int(job.array_parent) if folded else job.raw_id
+        self.id = int(job.array_parent) if folded and job.array_parent is not None else job.raw_id
         self.name = job.name
         self.user_name = job.login
         self.account = job.account
@@ -205,6 +205,12 @@ _ATTRIBUTE_OPTIONS = {
 
 class JobSubmitDescription:
     """pyslurm.JobSubmitDescription: unknown attribute names are refused, as by the cdef class."""
+
+    # The attributes this fake reads itself (every name in _SUBMIT_ATTRIBUTES starts as None).
+    script: str | None
+    user_id: int | str | None
+    comment: str | None
+    priority: int | None
 
     def __init__(self, **kwargs: Any) -> None:
         for name in _SUBMIT_ATTRIBUTES:

@@ -50,7 +50,7 @@ class Jobs(dict[int, Job]):
             picked.append(job)
         out = Jobs()
         for key, record in fake_pyslurm._records(picked, db=True).items():
-            job = Job.__new__(Job)
-            job.__dict__.update(record.__dict__)
-            out[key] = job
+            db_job = Job.__new__(Job)
+            db_job.__dict__.update(record.__dict__)
+            out[key] = db_job
         return out
