@@ -145,8 +145,12 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     install_metrics(app, gateway)  # GET /metrics + request timing, outermost (docs/metrics.md)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        """Liveness for the proxy and systemd: the process answers (no cluster call)."""
+    async def healthz() -> dict[str, str]:
+        """Liveness for the proxy and systemd: the process answers (no cluster call).
+
+        A coroutine on purpose: it answers on the event loop, never waiting for a worker
+        thread, a pooled connection or a lock, so a busy but healthy process stays "up".
+        """
         return {"status": "ok", "version": __version__}
 
     _document_problems_in_openapi(app)
