@@ -40,7 +40,7 @@ workers=${TEST_WORKERS:-auto}
 .venv/bin/ruff check myriagate tests bench
 .venv/bin/ruff format --check myriagate tests bench
 .venv/bin/lint-imports
-.venv/bin/mypy myriagate
+.venv/bin/mypy myriagate tests
 mkdir -p test-artifacts
 
 # One tier: its marker, then its own pytest options. Exit 5 (nothing selected, e.g. by -k in
