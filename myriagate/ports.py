@@ -9,13 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
 from myriagate.domain.accounts import AccountUsage, Association, Change
 from myriagate.domain.costs import Cost
 from myriagate.domain.jobs import JobStatus, JobUsage, RenderedScript
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,77 @@ class Ledger(Protocol):
         ...
 
     def balance(self, allocation_id: UUID) -> Balance: ...
+
+
+# The author of the entries the ledger writes on its own (an overrun's automatic adjustment),
+# as opposed to a person's grant or correction.
+LEDGER_AUTHOR = "ledger"
+
+
+class LedgerEntryView(Protocol):
+    """One entry of an allocation's history, as the ledger returns it (read-only)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> StrEnum: ...
+    @property
+    def core_seconds(self) -> int: ...
+    @property
+    def gpu_seconds(self) -> int: ...
+    @property
+    def job_id(self) -> UUID | None: ...
+    @property
+    def slurm_job_id(self) -> str | None: ...
+    @property
+    def author(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class LedgerPage:
+    """A page of an allocation's history, newest first; pass ``next_cursor`` for the next."""
+
+    items: Sequence[LedgerEntryView]
+    next_cursor: int | None
+
+
+class AdminLedger(Ledger, Protocol):
+    """The Ledger port plus what administrators do with it: grants, corrections, history."""
+
+    def grant(
+        self, allocation_id: UUID, amount: Cost, *, author: str, reason: str, enforce_quota: bool = True
+    ) -> Balance:
+        """Add ``amount`` to the grant, within the institution's quota for the period."""
+        ...
+
+    def adjust(
+        self,
+        allocation_id: UUID,
+        *,
+        core_seconds: int,
+        gpu_seconds: int,
+        author: str,
+        reason: str,
+        enforce_quota: bool = True,
+    ) -> Balance:
+        """Correct the grant by a signed amount; never below what is held and charged."""
+        ...
+
+    def entries(self, allocation_id: UUID, *, limit: int = 50, cursor: int | None = None) -> LedgerPage: ...
+
+
+class LedgerFactory(Protocol):
+    """Opens the ledger inside the caller's session (the caller commits or rolls back).
+
+    ``clock`` dates the entries it writes (the current time when None). The composition root
+    (``myriagate.wiring``) picks the implementation; services receive it.
+    """
+
+    def __call__(self, session: Session, /, *, clock: Clock | None = None) -> AdminLedger: ...
 
 
 @dataclass(frozen=True)

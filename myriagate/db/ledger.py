@@ -1,4 +1,7 @@
-"""``SqlLedger``: the hold-and-settle ledger on SQLite and PostgreSQL (ports.Ledger).
+"""``SqlLedger``: the hold-and-settle ledger on SQLite and PostgreSQL (ports.AdminLedger).
+
+Only the composition root (``myriagate.wiring``) constructs it; services receive it as a
+``ports.LedgerFactory`` (or the settling ledger of ``services.allocations.settling_ledger``).
 
 It works **inside the caller's transaction** and never commits, so ``submit`` holds in the
 same transaction as it inserts the job row, and the worker settles a job and marks it
@@ -43,7 +46,7 @@ from myriagate.db.repos import allocations as allocations_repo
 from myriagate.db.settlement import Closed, Hold, SettleItem, close_batch
 from myriagate.domain.costs import Cost
 from myriagate.errors import Conflict, InsufficientAllocation, InvalidRequest, NotFound
-from myriagate.ports import Balance, Clock
+from myriagate.ports import LEDGER_AUTHOR, Balance, Clock, LedgerPage
 
 log = structlog.get_logger(__name__)
 
@@ -51,17 +54,8 @@ ALLOCATIONS = cast(sa.Table, Allocation.__table__)
 ENTRIES = cast(sa.Table, LedgerEntry.__table__)
 # One operation may move at most 10^12 hours: far beyond any machine, far below BigInteger.
 MAX_SECONDS = 3600 * 10**12
-SYSTEM_AUTHOR = "ledger"
 # A hold is open until one of these entries exists for its job.
 _CLOSING = (EntryKind.RELEASE.value, EntryKind.CHARGE.value)
-
-
-@dataclass(frozen=True)
-class LedgerPage:
-    """A page of an allocation's history, newest first; pass ``next_cursor`` for the next."""
-
-    items: list[LedgerEntry]
-    next_cursor: int | None
 
 
 @dataclass(frozen=True)
@@ -73,7 +67,7 @@ class OpenHold:
 
 
 class SqlLedger:
-    """ports.Ledger on the caller's ``Session``; the caller commits (or rolls back)."""
+    """ports.AdminLedger on the caller's ``Session``; the caller commits (or rolls back)."""
 
     def __init__(self, session: Session, *, clock: Clock | None = None, author: str = "gateway") -> None:
         self.session = session
@@ -239,7 +233,7 @@ class SqlLedger:
             return False
         if not overrun.is_zero:
             self._insert_once(
-                **common, kind=EntryKind.ADJUSTMENT, amount=overrun, reason="overrun", author=SYSTEM_AUTHOR
+                **common, kind=EntryKind.ADJUSTMENT, amount=overrun, reason="overrun", author=LEDGER_AUTHOR
             )
         self._move(allocation_id, granted=overrun, charged=actual)
         log.info("ledger.charge_outside", allocation_id=str(allocation_id), slurm_job_id=slurm_job_id)

@@ -39,10 +39,10 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session, aliased
 
-from myriagate.db.ledger import Hold, SettleItem
 from myriagate.db.models.allocations import Allocation, EntryKind, LedgerEntry
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import Project
+from myriagate.db.settlement import Hold, SettleItem
 from myriagate.domain.jobs import JobUsage
 from myriagate.domain.states import FINAL_STATES, JobState
 from myriagate.errors import BackendError

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from sqlalchemy.orm import Session
 
-from myriagate.db.ledger import Closed, Hold, SettleItem
+from myriagate.db.settlement import Closed, Hold, SettleItem
 from myriagate.domain.costs import Cost
 from myriagate.ports import Ledger
 

@@ -26,13 +26,12 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from myriagate.db.ledger import SYSTEM_AUTHOR
 from myriagate.db.models.allocations import Allocation, AllocationPeriod, LedgerEntry
 from myriagate.db.models.notifications import BalanceWatch
 from myriagate.db.models.users import Project
 from myriagate.db.repos import notifications as repo
 from myriagate.domain.notifications import LEVEL_NONE, LEVELS, NotificationKind, balance_level
-from myriagate.ports import Clock
+from myriagate.ports import LEDGER_AUTHOR, Clock
 from myriagate.services.common.leases import Lease
 from myriagate.services.notifications import outbox
 
@@ -79,7 +78,7 @@ def check(session: Session, *, clock: Clock) -> WatchResult:
             entries = repo.grant_entries(session, allocation.id, after_id=watch.last_entry_id)
             watch.last_entry_id = max(watch.last_entry_id, _last_id(entries))
             watch.granted_core_seconds, watch.granted_gpu_seconds = granted
-            people = [e for e in entries if e.author != SYSTEM_AUTHOR]
+            people = [e for e in entries if e.author != LEDGER_AUTHOR]
             if people:  # an overrun cover alone is bookkeeping, not a grant
                 watch.grant_version += 1
                 watch.level = LEVEL_NONE
