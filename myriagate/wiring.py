@@ -26,7 +26,7 @@ from myriagate.db.session import PoolOptions, make_engine, make_session_factory
 from myriagate.errors import ConfigError, MyriagateError, NotFound
 from myriagate.logs import hide_values
 from myriagate.notifications.channels import mailer_from, webhook_poster_from
-from myriagate.ports import Clock, CommandRunner, SlurmBackend, SlurmBackendFactory, Stager
+from myriagate.ports import Clock, CommandRunner, LedgerFactory, SlurmBackend, SlurmBackendFactory, Stager
 from myriagate.profiles.loader import load_all_profiles
 from myriagate.profiles.models import ClusterProfile
 from myriagate.runners.certificates import CertificateAuthority
@@ -36,11 +36,11 @@ from myriagate.runners.pool import SshConnectionPool
 from myriagate.runners.ssh import SshRunner
 from myriagate.sealed_secrets import SecretSealer
 from myriagate.services.allocations.policy import Allocations
+from myriagate.services.common.leases import holder_id
 from myriagate.services.notifications.sender import Channels
 from myriagate.services.people.credentials import CredentialWatch
 from myriagate.services.runtime.runtime import NotificationsLoop, WorkerRuntime
 from myriagate.services.runtime.worker import build_poller
-from myriagate.services.runtime.worker import holder_id as worker_holder_id
 from myriagate.services.staging import step as staging_step
 from myriagate.services.staging.context import StagingContext
 from myriagate.services.staging.plan import ResidencyContext
@@ -175,6 +175,11 @@ class Gateway:
         """Whether jobs are held and charged (``MYRIAGATE_ENFORCE_ALLOCATIONS``), and the ledger."""
         return Allocations(enforced=self.settings.enforce_allocations, ledger=SqlLedger)
 
+    @property
+    def ledger(self) -> LedgerFactory:
+        """Opens the ledger in a session: grants, adjustments, balances and history."""
+        return SqlLedger
+
     @cached_property
     def submission(self) -> Submission:
         """The submission use case (submit, preview) on every cluster of this gateway."""
@@ -202,7 +207,7 @@ class Gateway:
             for name in clusters
         ]
         staging = {
-            name: self.staging_context(name, clock, worker_holder_id())
+            name: self.staging_context(name, clock, holder_id())
             for name in clusters
             if staging_step.can_stage(self.profile(name))
         }

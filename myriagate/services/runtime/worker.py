@@ -12,11 +12,8 @@ busy one is followed closely.
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -25,12 +22,12 @@ import structlog
 from sqlalchemy.orm import Session
 
 from myriagate.db.ledger import SqlLedger
-from myriagate.db.repos import leases
 from myriagate.observability.metrics import observe_tick
 from myriagate.ports import Clock, SlurmBackendFactory
 from myriagate.profiles.models import ClusterProfile
 from myriagate.services.allocations import settlement
 from myriagate.services.allocations.settlement import LedgerFactory, SettleResult
+from myriagate.services.common.leases import Lease, holder_id
 from myriagate.services.jobs import tracking, vanished
 from myriagate.services.jobs.tracking import TickResult
 from myriagate.settings import Settings
@@ -39,11 +36,6 @@ log = structlog.get_logger(__name__)
 
 TickFn = Callable[..., TickResult]
 SettleFn = Callable[[Session], SettleResult]
-
-
-def holder_id() -> str:
-    """Who holds a lease: host, process and a random part (two workers in one process differ)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def lease_name(cluster: str) -> str:
@@ -103,8 +95,13 @@ class Worker:
     settle: SettleFn | None = None
     backoff: Backoff = field(init=False)
 
+    _lease: Lease = field(init=False)
+
     def __post_init__(self) -> None:
         self.backoff = Backoff(self.options.poll_min_s, self.options.poll_max_s)
+        self._lease = Lease.named(
+            self.lease, holder=self.holder, ttl_s=self.options.lease_s, clock=self.clock
+        )
 
     @property
     def lease(self) -> str:
@@ -113,8 +110,7 @@ class Worker:
     def run_once(self) -> TickResult | None:
         """Take (or renew) the lease and tick; None when another worker holds the lease."""
         with self.session_factory() as session:
-            ttl = timedelta(seconds=self.options.lease_s)
-            if not leases.acquire(session, self.lease, self.holder, now=self.clock.now(), ttl=ttl):
+            if not self._lease.acquire(session):
                 return None
             started = time.perf_counter()
             try:
@@ -162,13 +158,7 @@ class Worker:
         delay = self.backoff.next(result.changed > 0 and result.error is None)
         # Keep the lease while sleeping, so the worker that ticked keeps ticking.
         with self.session_factory() as session:
-            leases.acquire(
-                session,
-                self.lease,
-                self.holder,
-                now=self.clock.now(),
-                ttl=timedelta(seconds=delay + self.options.lease_s),
-            )
+            self._lease.acquire(session, ttl=timedelta(seconds=delay + self.options.lease_s))
         return delay
 
     def run(self, stop: threading.Event) -> None:
@@ -184,7 +174,7 @@ class Worker:
                 stop.wait(delay)
         finally:
             with self.session_factory() as session:
-                leases.release(session, self.lease, self.holder)
+                self._lease.release(session)
             log.info("worker.stopped", cluster=self.options.cluster, holder=self.holder)
 
 
