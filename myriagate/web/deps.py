@@ -3,6 +3,11 @@ per request, the use cases the gateway built, and the authenticated caller.
 
     @router.get("/things")
     def things(user: CurrentUser, db: DbSession) -> ...: ...
+
+Dependencies that only pick something out of the application (no I/O) are coroutines:
+FastAPI would run a plain function in the thread pool, one more wait per dependency per
+request on a busy process. The session's is a plain generator: closing it may talk to the
+database.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from myriagate.web import auth
 from myriagate.wiring import Gateway
 
 
-def get_gateway(request: Request) -> Gateway:
+async def get_gateway(request: Request) -> Gateway:
     gateway: Gateway = request.app.state.gateway
     return gateway
 
@@ -30,7 +35,7 @@ def get_gateway(request: Request) -> Gateway:
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
-def get_settings(gateway: GatewayDep) -> Settings:
+async def get_settings(gateway: GatewayDep) -> Settings:
     return gateway.settings
 
 
@@ -50,7 +55,7 @@ def get_db(gateway: GatewayDep) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(get_db)]
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
@@ -58,7 +63,7 @@ def get_clock(request: Request) -> Clock:
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
-def get_submission(gateway: GatewayDep, clock: ClockDep) -> Submission:
+async def get_submission(gateway: GatewayDep, clock: ClockDep) -> Submission:
     """The gateway's submission use case, on the application's clock (tests may swap it)."""
     submission = gateway.submission
     return submission if submission.clock is clock else replace(submission, clock=clock)
@@ -80,7 +85,7 @@ CurrentIdentity = Annotated[auth.Identity, Depends(current_identity)]
 LoginIdentity = Annotated[auth.Identity, Depends(login_identity)]
 
 
-def current_user(identity: CurrentIdentity) -> User:
+async def current_user(identity: CurrentIdentity) -> User:
     return identity.user
 
 
