@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from myriagate.db.models.auth import ApiToken
+from myriagate.db.models.users import User
 
 
 def add(
@@ -37,7 +38,14 @@ def add(
 
 
 def by_hash(session: Session, token_hash: str) -> ApiToken | None:
-    return session.scalars(sa.select(ApiToken).where(ApiToken.token_hash == token_hash)).one_or_none()
+    """The token with its owner and the owner's memberships, in one statement: every
+    authenticated API request starts here, and authorisation reads the memberships."""
+    stmt = (
+        sa.select(ApiToken)
+        .where(ApiToken.token_hash == token_hash)
+        .options(joinedload(ApiToken.user).joinedload(User.memberships))
+    )
+    return session.scalars(stmt).unique().one_or_none()
 
 
 def get_owned(session: Session, token_id: uuid.UUID, user_id: uuid.UUID) -> ApiToken | None:
