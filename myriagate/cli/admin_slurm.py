@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import sys
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from myriagate.cli.output import guarded, print_json, print_table
 from myriagate.logs import configure_logging
 from myriagate.settings import get_settings
+
+if TYPE_CHECKING:  # the commands import services when run: `myriagate --help` stays quick
+    from myriagate.services.allocations.reconciliation import ReconciliationRow
+    from myriagate.services.allocations.slurm_sync import Plan
 
 Cluster = Annotated[str | None, typer.Option("--cluster", "-M", help="Cluster (default from settings).")]
 
@@ -55,24 +59,7 @@ def slurm_sync(
         if not dry_run:
             sync.apply(plan, admin)
         if json:
-            print_json(
-                {
-                    "cluster": plan.cluster,
-                    "dry_run": dry_run,
-                    "applied": not dry_run,
-                    "steps": [
-                        {
-                            "change": type(step.change).__name__,
-                            "account": step.change.account,
-                            "reason": step.change.reason,
-                            "argv": list(step.argv),
-                            "command": step.display,
-                        }
-                        for step in plan.steps
-                    ],
-                    "warnings": plan.warnings,
-                }
-            )
+            print_json(_plan_json(plan, dry_run))
             return
         if plan.is_empty:
             typer.echo(f"{plan.cluster}: Slurm already matches the gateway; nothing to do.")
@@ -126,6 +113,33 @@ def reconcile(
     if json:
         print_json({"cluster": profile.name, "month": month, "rows": reconciliation.to_dicts(rows)})
         return
+    _print_rows(rows, f"Reconciliation {profile.name} {month}")
+    flagged = sum(r.flagged for r in rows)
+    typer.echo(f"{flagged} of {len(rows)} project(s) differ beyond the tolerance.")
+
+
+def _plan_json(plan: Plan, dry_run: bool) -> dict[str, object]:
+    """The plan as ``slurm-sync --json`` prints it."""
+    return {
+        "cluster": plan.cluster,
+        "dry_run": dry_run,
+        "applied": not dry_run,
+        "steps": [
+            {
+                "change": type(step.change).__name__,
+                "account": step.change.account,
+                "reason": step.change.reason,
+                "argv": list(step.argv),
+                "command": step.display,
+            }
+            for step in plan.steps
+        ],
+        "warnings": plan.warnings,
+    }
+
+
+def _print_rows(rows: list[ReconciliationRow], title: str) -> None:
+    """The reconciliation table, core-hours with two decimals."""
     print_table(
         ("account", "institution", "slurm jobs", "slurm core-h", "charged core-h", "diff core-h", "flag"),
         [
@@ -140,10 +154,8 @@ def reconcile(
             )
             for r in rows
         ],
-        title=f"Reconciliation {profile.name} {month}",
+        title=title,
     )
-    flagged = sum(r.flagged for r in rows)
-    typer.echo(f"{flagged} of {len(rows)} project(s) differ beyond the tolerance.")
 
 
 def register(app: typer.Typer) -> None:

@@ -141,13 +141,28 @@ def _opt(*names: str, help: str) -> Any:
     return typer.Option(*names, help=help)
 
 
+# The options of ``submit`` whose declaration does not fit on one line.
+ScriptArg = Annotated[
+    Path | None,
+    typer.Argument(help="Job script with #SBATCH lines (`-` reads stdin).", show_default=False),
+]
+InputOpt = Annotated[
+    list[Path] | None, _opt("--input", "-i", help="Input file or directory to stage in (repeatable).")
+]
+InputDatasetOpt = Annotated[
+    list[str] | None, _opt("--input-dataset", help="Dataset id to stage in (repeatable).")
+]
+ResultOpt = Annotated[
+    list[str] | None,
+    _opt("--result", "--stage-out", help="Output glob to store after the job (repeatable)."),
+]
+StoreOpt = Annotated[str | None, _opt("--store", help="Storage endpoint for --result files, e.g. caen.")]
+
+
 @guarded
 def submit(
     ctx: typer.Context,
-    script: Annotated[
-        Path | None,
-        typer.Argument(help="Job script with #SBATCH lines (`-` reads stdin).", show_default=False),
-    ] = None,
+    script: ScriptArg = None,
     partition: Annotated[str | None, _opt("--partition", "-p", help="Partition.")] = None,
     time: Annotated[str | None, _opt("--time", "-t", help="Walltime: MM, HH:MM:SS, D-HH:MM.")] = None,
     nodes: Annotated[int | None, _opt("--nodes", "-N", help="Number of nodes.")] = None,
@@ -169,19 +184,10 @@ def submit(
     wait: Annotated[bool, _opt("--wait", help="Wait for the end; exit 1 unless it completed.")] = False,
     follow: Annotated[bool, _opt("--follow", help="Stream the job's output, then exit like --wait.")] = False,
     parsable: Annotated[bool, _opt("--parsable", help="Print only the job id (like sbatch).")] = False,
-    input_: Annotated[
-        list[Path] | None, _opt("--input", "-i", help="Input file or directory to stage in (repeatable).")
-    ] = None,
-    input_dataset: Annotated[
-        list[str] | None, _opt("--input-dataset", help="Dataset id to stage in (repeatable).")
-    ] = None,
-    result_patterns: Annotated[
-        list[str] | None,
-        _opt("--result", "--stage-out", help="Output glob to store after the job (repeatable)."),
-    ] = None,
-    store: Annotated[
-        str | None, _opt("--store", help="Storage endpoint for --result files, e.g. caen.")
-    ] = None,
+    input_: InputOpt = None,
+    input_dataset: InputDatasetOpt = None,
+    result_patterns: ResultOpt = None,
+    store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Submit a job script (or a template) to the cluster, with sbatch's options and data staging."""
@@ -206,20 +212,26 @@ def submit(
         _show_submitted(result, json=json, parsable=parsable, waiting=wait or follow)
         if not (wait or follow):
             return
-        sleep = deps(ctx).sleep
-        if follow and result.array_task_count:
-            # Each task has its own file: following one of them is `jobs logs ID --task N -f`.
-            _warn("an array job has one output per task: waiting instead (see `myriagate jobs logs --task`)")
-            follow = False
-        if follow:
-            final = watch.follow_output(client, result.id, sleep=sleep)
-        else:
-            final = watch.wait_for_job(client, result.id, sleep=sleep, show_progress=not (json or parsable))
+        final = _await_end(ctx, client, result, follow=follow, show_progress=not (json or parsable))
     if json:
         print_json(final.model_dump(mode="json"))
     elif not parsable or not final.state.is_success:
         sys.stderr.write(watch.describe(final) + "\n")
     raise typer.Exit(watch.exit_code_for(final))
+
+
+def _await_end(
+    ctx: typer.Context, client: GatewayClient, job: JobOut, *, follow: bool, show_progress: bool
+) -> JobOut:
+    """The job once it ended: its output streamed (``--follow``) or its state shown (``--wait``)."""
+    sleep = deps(ctx).sleep
+    if follow and job.array_task_count:
+        # Each task has its own file: following one of them is `jobs logs ID --task N -f`.
+        _warn("an array job has one output per task: waiting instead (see `myriagate jobs logs --task`)")
+        follow = False
+    if follow:
+        return watch.follow_output(client, job.id, sleep=sleep)
+    return watch.wait_for_job(client, job.id, sleep=sleep, show_progress=show_progress)
 
 
 def _show_submitted(job: JobOut, *, json: bool, parsable: bool, waiting: bool) -> None:
