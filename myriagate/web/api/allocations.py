@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Protocol, get_args
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
@@ -28,6 +29,7 @@ from myriagate.web.api.schemas import (
     EstimateOut,
     GrantIn,
     LedgerEntryOut,
+    LedgerKind,
     LedgerPageOut,
     PeriodIn,
     PeriodOut,
@@ -107,10 +109,37 @@ def estimate_out(estimate: Estimate) -> EstimateOut:
     )
 
 
-def _entry_out(entry: Any) -> LedgerEntryOut:
+class _EntrySource(Protocol):
+    """What the API shows of a ledger entry the service returned (its row)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> StrEnum: ...
+    @property
+    def core_seconds(self) -> int: ...
+    @property
+    def gpu_seconds(self) -> int: ...
+    @property
+    def job_id(self) -> UUID | None: ...
+    @property
+    def slurm_job_id(self) -> str | None: ...
+    @property
+    def author(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+
+
+# The ledger's kinds as the API names them (the same words); an unknown kind is a bug (500).
+_LEDGER_KINDS: dict[str, LedgerKind] = {kind: kind for kind in get_args(LedgerKind)}
+
+
+def _entry_out(entry: _EntrySource) -> LedgerEntryOut:
     return LedgerEntryOut(
         id=entry.id,
-        kind=entry.kind.value,
+        kind=_LEDGER_KINDS[entry.kind.value],
         core_seconds=entry.core_seconds,
         gpu_seconds=entry.gpu_seconds,
         core_hours=_hours(entry.core_seconds),
@@ -338,7 +367,7 @@ def usage_report(
     group_by: Literal["institution", "project", "user"] = "project",
     institution: Annotated[str | None, Query(max_length=64)] = None,
     format: Literal["json", "csv"] = "json",
-) -> Any:
+) -> Response | UsageReportOut:
     """What was charged in a month, per institution, project or user, for what I may see."""
     rows = usage_reports.usage_report(db, user, month=month, group_by=group_by, institution=institution)
     if format == "csv":

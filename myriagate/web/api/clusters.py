@@ -6,10 +6,9 @@ period, whatever the request rate), with its age.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 
+from myriagate.profiles.models import ClusterProfile
 from myriagate.services.runtime.cluster_health import ClusterHealthCache
 from myriagate.web.api.schemas import ClusterDetail, ClusterHealthOut, ClusterOut, PartitionOut
 from myriagate.web.api.staging_schemas import StorageEndpointOut
@@ -22,7 +21,7 @@ from myriagate.wiring import Gateway
 router = APIRouter(route_class=ReleasingRoute, tags=["clusters"])
 
 
-def _cluster_out(profile: Any, gateway: Gateway) -> ClusterOut:
+def _cluster_out(profile: ClusterProfile, gateway: Gateway) -> ClusterOut:
     default = profile.default_partition
     return ClusterOut(
         name=profile.name,

@@ -53,10 +53,41 @@ _OUTPUT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def job_out(job: Any, owner: str) -> JobOut:
-    """The API view of a job row (``account`` is the Slurm account, ``owner`` a username)."""
-    data = {name: getattr(job, name) for name in JobOut.model_fields if hasattr(job, name)}
-    return JobOut.model_validate(data | {"owner": owner, "account": job.slurm_account})
+def job_out(view: jobs_query.JobView) -> JobOut:
+    """The API view of a job (``account`` is the Slurm account, ``owner`` a username)."""
+    job = view.job
+    return JobOut(
+        id=job.id,
+        cluster=job.cluster,
+        owner=view.owner,
+        cluster_login=job.cluster_login,
+        account=job.slurm_account,
+        partition=job.partition,
+        job_name=job.job_name,
+        state=job.state,
+        slurm_job_id=job.slurm_job_id,
+        slurm_state=job.slurm_state,
+        reason=job.reason,
+        exit_code=job.exit_code,
+        array_task_count=job.array_task_count,
+        work_dir=job.work_dir,
+        submitted_at=job.submitted_at,
+        started_at=job.started_at,
+        ended_at=job.ended_at,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        cancel_requested_at=job.cancel_requested_at,
+    )
+
+
+def state_change_out(change: jobs_query.StateChange) -> StateChangeOut:
+    return StateChangeOut(
+        from_state=change.from_state,
+        to_state=change.to_state,
+        slurm_state=change.slurm_state,
+        reason=change.reason,
+        at=change.at,
+    )
 
 
 # --- submit ----------------------------------------------------------------------------
@@ -152,7 +183,7 @@ def submit(
             estimate=None if preview.estimate is None else estimate_out(preview.estimate),
         )
     response.headers["Location"] = f"/api/v1/jobs/{job.id}"
-    return job_out(job, user.username)
+    return job_out(jobs_query.view_of(job, user.username))
 
 
 # --- read ------------------------------------------------------------------------------
@@ -174,18 +205,19 @@ def list_jobs(
         states=tuple(state or ()), cluster=cluster, account=account, owner=owner, since=since, until=until
     )
     page = jobs_query.list_jobs(session, user=user, filters=filters, limit=limit, cursor=cursor)
-    return JobPage(items=[job_out(v.job, v.owner) for v in page.items], next_cursor=page.next_cursor)
+    return JobPage(items=[job_out(v) for v in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/jobs/{job_id}", response_model=JobDetail, responses=problem_responses(404), summary="One job")
 def show(job_id: UUID, user: CurrentUser, session: DbSession) -> JobDetail:
     """The job, its script and sbatch options as sent, and its state history."""
     view = jobs_query.get_job_detail(session, job_id=job_id, user=user)
+    summary = jobs_query.JobView(job=view.job, owner=view.owner)
     return JobDetail(
-        **job_out(view.job, view.owner).model_dump(),
+        **job_out(summary).model_dump(),
         sbatch_args=list(view.job.sbatch_args),
         script=view.job.script_text,
-        history=[StateChangeOut.model_validate(change) for change in view.history],
+        history=[state_change_out(change) for change in view.history],
     )
 
 
@@ -197,7 +229,7 @@ def show(job_id: UUID, user: CurrentUser, session: DbSession) -> JobDetail:
 )
 def history(job_id: UUID, user: CurrentUser, session: DbSession) -> list[StateChangeOut]:
     view = jobs_query.get_job_detail(session, job_id=job_id, user=user)
-    return [StateChangeOut.model_validate(change) for change in view.history]
+    return [state_change_out(change) for change in view.history]
 
 
 # --- act -------------------------------------------------------------------------------
@@ -220,7 +252,7 @@ def cancel(
         backends=gateway.backends(view.job.cluster),
         clock=clock,
     )
-    return job_out(job, view.owner)
+    return job_out(jobs_query.view_of(job, view.owner))
 
 
 @router.get(
@@ -259,6 +291,8 @@ def output(
         max_bytes=max_bytes,
         array_task_id=task,
     )
+    # Read again: reading may have learnt the job's directory, which the file name is made of.
+    job = jobs_query.get_job(session, job_id=job_id, user=user).job
     # The job wrote these bytes: served as a file (attachment, never sniffed or rendered).
     name = output_path(job, stream, task) or f"{job_id}.{stream}"
     return PlainTextResponse(

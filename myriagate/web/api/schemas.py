@@ -307,9 +307,12 @@ class AllocationOut(BaseModel):
     remaining: AmountOut
 
 
+LedgerKind = Literal["grant", "hold", "release", "charge", "adjustment"]
+
+
 class LedgerEntryOut(BaseModel):
     id: int
-    kind: Literal["grant", "hold", "release", "charge", "adjustment"]
+    kind: LedgerKind
     core_seconds: int = Field(description="Signed for an adjustment, positive otherwise")
     gpu_seconds: int
     core_hours: float

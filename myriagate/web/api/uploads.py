@@ -8,7 +8,9 @@ size. The server computes the sha256 itself; a client that sends ``X-Content-SHA
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Protocol
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Request, Response
@@ -33,7 +35,29 @@ _SHA_HEADER = Annotated[
 ]
 
 
-def upload_out(upload: Any) -> UploadOut:
+class _FileSource(Protocol):
+    @property
+    def path(self) -> str: ...
+    @property
+    def size_bytes(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+
+
+class _UploadSource(Protocol):
+    """What the API shows of an upload the service returned (its row)."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def job_id(self) -> UUID | None: ...
+    @property
+    def files(self) -> Sequence[_FileSource]: ...
+
+
+def upload_out(upload: _UploadSource) -> UploadOut:
     return UploadOut(
         id=upload.id,
         created_at=upload.created_at,
