@@ -302,6 +302,10 @@ def main() -> None:
             result["ratio_api_submit_vs_direct_backend"] = round(
                 figures["api_submit"]["per_s"] / figures["direct_backend"]["per_s"], 3
             )
+            # With --clients 1: the time the gateway adds to one sbatch.
+            result["api_submit_p50_minus_direct_backend_p50_ms"] = round(
+                figures["api_submit"]["p50_ms"] - figures["direct_backend"]["p50_ms"], 2
+            )
             result["ratio_api_list_vs_direct_query"] = round(
                 figures["api_list"]["per_s"] / figures["direct_query"]["per_s"], 3
             )

@@ -11,8 +11,10 @@ Run as root on a machine with the dev cluster up and PostgreSQL on 127.0.0.1:543
 - ``--clients`` asyncio tasks (httpx), spread over both API processes, for ``--duration``
   seconds, each looping over a mix: submit (``true`` or ``sleep 1`` on ``debug``, every job
   with its own name), list, show, logs, and ``GET /healthz`` (the anchor: the same concurrency,
-  no database, no cluster). Any answer that is not 2xx and not an expected business answer
-  (404/409 on logs of a job with no output yet) is an error, as is any exception.
+  no database, no cluster). A separate process probes ``GET /healthz`` on both API processes
+  every 0.25 s meanwhile, as a load balancer would (``probe_healthz_*``). Any answer that is
+  not 2xx and not an expected business answer (404/409 on logs of a job with no output yet)
+  is an error, as is any exception.
 - Then, bounded by ``--settle-timeout``: every accepted job must get a Slurm id, reach a final
   state and have its hold closed; ``tests/faults/consistency.py`` checks each is in the
   database and in Slurm exactly once (by tag) and the ledger totals equal the entries.
@@ -34,7 +36,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -143,6 +145,24 @@ async def run_clients(urls: list[str], token: str, clients: int, duration: float
     for c in http:
         await c.aclose()
     return load, elapsed
+
+
+def probe_healthz(urls: list[str], duration: float, interval_s: float = 0.25) -> list[float]:
+    """Seconds of each ``GET /healthz`` a separate prober sent every ``interval_s`` to each URL.
+
+    Run in its own process, as a load balancer's probe is: the 200 clients' event loop does
+    not delay it, so what it measures is how long the gateway takes to answer a probe.
+    """
+    latencies: list[float] = []
+    with httpx.Client(timeout=60) as client:
+        until = time.monotonic() + duration
+        while time.monotonic() < until:
+            for url in urls:
+                t0 = time.perf_counter()
+                client.get(f"{url}/healthz").raise_for_status()
+                latencies.append(time.perf_counter() - t0)
+            time.sleep(interval_s)
+    return latencies
 
 
 def pct(values: list[float], q: float) -> float:
@@ -290,9 +310,15 @@ def main() -> None:
                 stack.enter_context(LiveGateway(env, logs / f"gateway{i}.log", workers=1, worker=True))
                 for i in range(2)
             ]
-            load, elapsed = asyncio.run(
-                run_clients([g.url for g in gateways], token, args.clients, args.duration)
-            )
+            with ProcessPoolExecutor(1) as prober:
+                probed = prober.submit(probe_healthz, [g.url for g in gateways], args.duration)
+                load, elapsed = asyncio.run(
+                    run_clients([g.url for g in gateways], token, args.clients, args.duration)
+                )
+                probes = probed.result()
+            for q, name in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+                result[f"probe_healthz_{name}_ms"] = round(pct(probes, q), 1)
+            result["probe_healthz_count"] = len(probes)
             for op in OPS:
                 lat = load.latencies[op]
                 result[f"{op}_count"] = len(lat)
