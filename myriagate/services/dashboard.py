@@ -20,6 +20,7 @@ from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import User
 from myriagate.domain.costs import Cost
 from myriagate.domain.states import FINAL_STATES, JobState
+from myriagate.ports import LedgerFactory
 from myriagate.services.allocations import grants as allocations
 from myriagate.services.jobs.queries import JobView
 
@@ -28,10 +29,13 @@ LOW_BALANCE_SHARE = 0.10
 RECENT_NOTICE_WINDOW = timedelta(days=2)
 
 
-def my_balances(session: Session, user: User, *, at: datetime) -> list[allocations.ProjectBalance]:
+def my_balances(
+    session: Session, user: User, *, at: datetime, ledger: LedgerFactory
+) -> list[allocations.ProjectBalance]:
     """The current balances of the projects ``user`` is a member of (not all an admin may see)."""
     mine = {(m.cluster, m.slurm_account) for m in user.memberships}
-    return [b for b in allocations.balances(session, user, at=at) if (b.cluster, b.slurm_account) in mine]
+    rows = allocations.balances(session, user, ledger=ledger, at=at)
+    return [b for b in rows if (b.cluster, b.slurm_account) in mine]
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def allocation_id(db: sessionmaker[Session], users: dict[str, User]) -> UUID:
         allocations.set_quota(session, admin, institution="unicaen", period_id=period.id,
                               amount=allocations.hours(100))  # fmt: skip
         granted = allocations.grant(session, admin, cluster=CLUSTER, slurm_account=ACCOUNT,
-                                    amount=allocations.hours(10))  # fmt: skip
+                                    amount=allocations.hours(10), ledger=SqlLedger)  # fmt: skip
         return granted.allocation_id
 
 

@@ -97,6 +97,7 @@ def write_gateway_data(url: str) -> Written:
                 slurm_account="caen-climat",
                 amount=allocations.hours(10),
                 clock=clock,
+                ledger=SqlLedger,
             )
             jobs = [_submit(session, backends, profile, alice, clock) for _ in range(2)]
         finished = jobs[0]

@@ -68,7 +68,8 @@ def grants(db: sessionmaker[Session], users: dict[str, User]) -> dict[str, UUID]
             allocations.set_quota(session, admin, institution=code, period_id=period.id,
                                   amount=allocations.hours(100))  # fmt: skip
             out[account] = allocations.grant(session, admin, cluster=CLUSTER, slurm_account=account,
-                                             amount=allocations.hours(10)).allocation_id  # fmt: skip
+                                             amount=allocations.hours(10),
+                                             ledger=SqlLedger).allocation_id  # fmt: skip
     return out
 
 

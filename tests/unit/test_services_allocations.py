@@ -74,16 +74,18 @@ def test_grant_within_quota_then_balance_for_members(
     session: Session, clock: FakeClock, world: dict[str, object], caen_admin: User, alice: User, bob: User
 ) -> None:
     result = allocations.grant(session, caen_admin, cluster=CLUSTER, slurm_account="caen-climat",
-                               amount=allocations.hours(600), reason="call 2026-1", clock=clock)  # fmt: skip
+                               amount=allocations.hours(600), reason="call 2026-1", clock=clock,
+                               ledger=SqlLedger)  # fmt: skip
     allocations.grant(session, caen_admin, cluster=CLUSTER, slurm_account="caen-climat",
-                      amount=allocations.hours("400"), reason="top-up", clock=clock)  # fmt: skip
-    [mine] = allocations.balances(session, alice, at=clock.now())
+                      amount=allocations.hours("400"), reason="top-up", clock=clock,
+                      ledger=SqlLedger)  # fmt: skip
+    [mine] = allocations.balances(session, alice, at=clock.now(), ledger=SqlLedger)
     assert mine.allocation_id == result.allocation_id
     assert mine.balance.granted == Cost(1000 * H, 0) and mine.balance.remaining == Cost(1000 * H, 0)
-    assert allocations.balances(session, bob, at=clock.now()) == []  # not his project
+    assert allocations.balances(session, bob, at=clock.now(), ledger=SqlLedger) == []  # not his project
     with pytest.raises(NotFound):
-        allocations.history(session, bob, result.allocation_id)
-    page = allocations.history(session, alice, result.allocation_id)
+        allocations.history(session, bob, result.allocation_id, ledger=SqlLedger)
+    page = allocations.history(session, alice, result.allocation_id, ledger=SqlLedger)
     assert [(e.kind, e.author, e.reason) for e in page.items] == [
         ("grant", "dean@unicaen.fr", "top-up"),
         ("grant", "dean@unicaen.fr", "call 2026-1"),
@@ -97,11 +99,11 @@ def test_grant_beyond_the_institution_quota_is_refused_and_changes_nothing(
     session: Session, clock: FakeClock, world: dict[str, object], caen_admin: User
 ) -> None:
     allocations.grant(session, caen_admin, cluster=CLUSTER, slurm_account="caen-climat",
-                      amount=allocations.hours(900), clock=clock)  # fmt: skip
+                      amount=allocations.hours(900), clock=clock, ledger=SqlLedger)  # fmt: skip
     before = entries(session)
     with pytest.raises(Conflict, match="exceed the quota of unicaen"):
         allocations.grant(session, caen_admin, cluster=CLUSTER, slurm_account="caen-climat",
-                          amount=allocations.hours(101), clock=clock)  # fmt: skip
+                          amount=allocations.hours(101), clock=clock, ledger=SqlLedger)  # fmt: skip
     assert entries(session) == before
     assert session.scalar(sa.select(Allocation.granted_core_seconds)) == 900 * H
 
@@ -111,10 +113,10 @@ def test_university_admins_grant_only_in_their_institution(
 ) -> None:
     with pytest.raises(PermissionDenied):
         allocations.grant(session, caen_admin, cluster=CLUSTER, slurm_account="rouen-chimie",
-                          amount=allocations.hours(1), clock=clock)  # fmt: skip
+                          amount=allocations.hours(1), clock=clock, ledger=SqlLedger)  # fmt: skip
     with pytest.raises(PermissionDenied):
         allocations.grant(session, alice, cluster=CLUSTER, slurm_account="caen-climat",
-                          amount=allocations.hours(1), clock=clock)  # fmt: skip
+                          amount=allocations.hours(1), clock=clock, ledger=SqlLedger)  # fmt: skip
     with pytest.raises(PermissionDenied):
         allocations.set_quota(session, caen_admin, institution="unicaen",
                               period_id=world["period"].id, amount=allocations.hours(5000))  # type: ignore[attr-defined]  # fmt: skip
@@ -132,10 +134,10 @@ def test_zero_grant_and_unknown_project_are_refused(
 ) -> None:
     with pytest.raises(InvalidRequest, match="more than zero"):
         allocations.grant(session, caen_admin, cluster=CLUSTER, slurm_account="caen-climat",
-                          amount=allocations.hours(0), clock=clock)  # fmt: skip
+                          amount=allocations.hours(0), clock=clock, ledger=SqlLedger)  # fmt: skip
     with pytest.raises(NotFound, match="unknown project"):
         allocations.grant(session, caen_admin, cluster=CLUSTER, slurm_account="caen-nope",
-                          amount=allocations.hours(1), clock=clock)  # fmt: skip
+                          amount=allocations.hours(1), clock=clock, ledger=SqlLedger)  # fmt: skip
     assert entries(session) == 0 and session.scalar(sa.select(sa.func.count()).select_from(Allocation)) == 0
 
 
@@ -159,14 +161,15 @@ def test_adjustment_needs_a_reason_and_keeps_its_author(
     session: Session, clock: FakeClock, world: dict[str, object], caen_admin: User
 ) -> None:
     granted = allocations.grant(session, caen_admin, cluster=CLUSTER, slurm_account="caen-climat",
-                                amount=allocations.hours(10), clock=clock)  # fmt: skip
+                                amount=allocations.hours(10), clock=clock, ledger=SqlLedger)  # fmt: skip
     with pytest.raises(InvalidRequest, match="reason"):
         allocations.adjust(session, caen_admin, allocation_id=granted.allocation_id, core_seconds=-H,
-                           gpu_seconds=0, reason=" ")  # fmt: skip
+                           gpu_seconds=0, reason=" ", ledger=SqlLedger)  # fmt: skip
     balance = allocations.adjust(session, caen_admin, allocation_id=granted.allocation_id, core_seconds=-H,
-                                 gpu_seconds=0, reason="credit reversed", clock=clock)  # fmt: skip
+                                 gpu_seconds=0, reason="credit reversed", clock=clock,
+                                 ledger=SqlLedger)  # fmt: skip
     assert balance.granted == Cost(9 * H, 0)
-    last = allocations.history(session, caen_admin, granted.allocation_id).items[0]
+    last = allocations.history(session, caen_admin, granted.allocation_id, ledger=SqlLedger).items[0]
     assert (last.kind, last.core_seconds, last.author) == ("adjustment", -H, "dean@unicaen.fr")
 
 
@@ -184,7 +187,8 @@ def test_submit_holds_the_worst_case_and_refuses_what_does_not_fit(
     backends: FakeSlurmBackendFactory,
 ) -> None:  # fmt: skip
     granted = allocations.grant(session, admin, cluster=CLUSTER, slurm_account="caen-climat",
-                                amount=Cost(2 * SMALL_COST.core_seconds + 10, 0), clock=clock)  # fmt: skip
+                                amount=Cost(2 * SMALL_COST.core_seconds + 10, 0), clock=clock,
+                                ledger=SqlLedger)  # fmt: skip
     first = _submit(session, backends, alice, clock)
     _submit(session, backends, alice, clock)
     assert SqlLedger(session).hold_of(first.id) == SMALL_COST
@@ -193,7 +197,7 @@ def test_submit_holds_the_worst_case_and_refuses_what_does_not_fit(
         _submit(session, backends, alice, clock)
     assert session.scalar(sa.select(sa.func.count()).select_from(Job)) == jobs_before
     assert len(backends.cluster.jobs) == 2  # nothing reached Slurm
-    balance = allocations.balance_of(session, alice, granted.allocation_id).balance
+    balance = allocations.balance_of(session, alice, granted.allocation_id, ledger=SqlLedger).balance
     assert balance.held == Cost(2 * SMALL_COST.core_seconds, 0) and balance.remaining == Cost(10, 0)
 
 
@@ -204,7 +208,8 @@ def test_the_allocation_row_is_locked_only_for_the_holds_last_statements(
     # Every submission of a project waits on its allocation row from the hold's UPDATE to the
     # commit, holding a pooled connection: under load, a long window starved the API's pool.
     allocations.grant(session, admin, cluster=CLUSTER, slurm_account="caen-climat",
-                      amount=Cost(10 * SMALL_COST.core_seconds, 0), clock=clock)  # fmt: skip
+                      amount=Cost(10 * SMALL_COST.core_seconds, 0), clock=clock,
+                      ledger=SqlLedger)  # fmt: skip
     statements: list[str] = []
     engine = session.get_bind()
 
@@ -239,7 +244,7 @@ def test_dry_run_reports_the_estimate(
     session: Session, clock: FakeClock, world: dict[str, object], admin: User, alice: User
 ) -> None:
     allocations.grant(session, admin, cluster=CLUSTER, slurm_account="caen-climat",
-                      amount=allocations.hours(1), clock=clock)  # fmt: skip
+                      amount=allocations.hours(1), clock=clock, ledger=SqlLedger)  # fmt: skip
     profile = load_profile(CLUSTER, Settings(dev_mode=True))
     request = SubmitRequest(script_text=SCRIPT, cluster=CLUSTER, overrides={**SMALL, "array": "0-3"})
     preview = preview_job(profile=profile, user=alice, request=request, session=session, ledger=SqlLedger,
@@ -254,7 +259,7 @@ def test_usage_report_rows_and_csv(
     session: Session, clock: FakeClock, world: dict[str, object], admin: User, alice: User, caen_admin: User
 ) -> None:
     granted = allocations.grant(session, admin, cluster=CLUSTER, slurm_account="caen-climat",
-                                amount=allocations.hours(10), clock=clock)  # fmt: skip
+                                amount=allocations.hours(10), clock=clock, ledger=SqlLedger)  # fmt: skip
     SqlLedger(session, clock=clock).charge_outside(granted.allocation_id, "777", Cost(7200, 0))
     session.commit()
     rows = usage_reports.usage_report(session, caen_admin, month="2026-01", group_by="user")

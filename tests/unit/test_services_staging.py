@@ -495,7 +495,8 @@ def test_a_failed_stage_in_releases_the_allocation_hold(
     allocations.set_quota(session, alice, institution="unicaen", period_id=period.id,
                           amount=allocations.hours(100), clock=clock)  # fmt: skip
     allocation_id = allocations.grant(session, alice, cluster=CLUSTER, slurm_account="caen-climat",
-                                      amount=allocations.hours(10), clock=clock).allocation_id  # fmt: skip
+                                      amount=allocations.hours(10), clock=clock,
+                                      ledger=SqlLedger).allocation_id  # fmt: skip
     alice.is_platform_admin = False
     session.commit()
 

@@ -67,7 +67,7 @@ def allocation_id(session: Session, clock: FakeClock, alice: User) -> object:
     allocations.set_quota(session, admin, institution="unicaen", period_id=period.id,
                           amount=allocations.hours(100), clock=clock)  # fmt: skip
     result = allocations.grant(session, admin, cluster=CLUSTER, slurm_account="caen-climat",
-                               amount=allocations.hours(10), clock=clock)  # fmt: skip
+                               amount=allocations.hours(10), clock=clock, ledger=SqlLedger)  # fmt: skip
     admin.is_platform_admin = False
     session.commit()
     return result.allocation_id

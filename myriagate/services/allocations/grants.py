@@ -6,7 +6,8 @@ anywhere); members see their projects' balances and history, university admins t
 institution's, platform admins everything. Amounts come in hours from people and are stored
 as integer seconds (``domain.costs.hours_to_seconds`` refuses NaN, negatives, huge and
 sub-second amounts). Every change is audited in its own transaction, and any refusal leaves
-nothing changed. Usage reports are in ``services.allocations.reports``; the estimate of a job is
+nothing changed. The ledger is reached through the ``ports.LedgerFactory`` each function
+receives. Usage reports are in ``services.allocations.reports``; the estimate of a job is
 ``services.allocations.holds.estimate`` (re-exported here).
 """
 
@@ -21,14 +22,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from myriagate.clock import SystemClock
-from myriagate.db.ledger import LedgerPage, SqlLedger
 from myriagate.db.models.allocations import Allocation, AllocationPeriod, InstitutionQuota
 from myriagate.db.models.users import Project, User
 from myriagate.db.repos import allocations as allocations_repo
 from myriagate.db.repos import projects as projects_repo
 from myriagate.domain.costs import Cost, hours_to_seconds
 from myriagate.errors import InvalidRequest, NotFound, PermissionDenied
-from myriagate.ports import Balance, Clock
+from myriagate.ports import Balance, Clock, LedgerFactory, LedgerPage
 from myriagate.services.allocations.holds import Estimate, estimate
 from myriagate.services.common import audit, authz
 
@@ -145,6 +145,7 @@ def grant(
     cluster: str,
     slurm_account: str,
     amount: Cost,
+    ledger: LedgerFactory,
     reason: str = "",
     period_id: uuid.UUID | None = None,
     source: str = "api",
@@ -166,7 +167,7 @@ def grant(
             allocation = allocations_repo.create_allocation(
                 session, project_id=project.id, period_id=period.id, created_at=now
             )
-        balance = SqlLedger(session, clock=clock).grant(
+        balance = ledger(session, clock=clock).grant(
             allocation.id, amount, author=actor.username, reason=reason
         )
         audit.record(session, actor.id, "allocation.grant", ("project", project.id),
@@ -188,6 +189,7 @@ def adjust(
     core_seconds: int,
     gpu_seconds: int,
     reason: str,
+    ledger: LedgerFactory,
     source: str = "api",
     clock: Clock | None = None,
 ) -> Balance:
@@ -196,7 +198,7 @@ def adjust(
     allocation, project, _ = _allocation(session, allocation_id)
     _require_manage(actor, project)
     try:
-        balance = SqlLedger(session, clock=clock).adjust(
+        balance = ledger(session, clock=clock).adjust(
             allocation_id,
             core_seconds=core_seconds,
             gpu_seconds=gpu_seconds,
@@ -250,7 +252,12 @@ def _project_balance(
 
 
 def balances(
-    session: Session, actor: User, *, cluster: str | None = None, at: datetime | None = None
+    session: Session,
+    actor: User,
+    *,
+    ledger: LedgerFactory,
+    cluster: str | None = None,
+    at: datetime | None = None,
 ) -> list[ProjectBalance]:
     """Balances of the projects ``actor`` may see, for the period containing ``at`` (now)."""
     when = at or SystemClock().now()
@@ -263,25 +270,33 @@ def balances(
     )
     if cluster is not None:
         stmt = stmt.where(Project.cluster == cluster)
-    ledger = SqlLedger(session)
+    book = ledger(session)
     return [
-        _project_balance(project, period, allocation, ledger.balance(allocation.id))
+        _project_balance(project, period, allocation, book.balance(allocation.id))
         for allocation, project, period in session.execute(stmt)
         if can_view_project(actor, project)
     ]
 
 
-def balance_of(session: Session, actor: User, allocation_id: uuid.UUID) -> ProjectBalance:
+def balance_of(
+    session: Session, actor: User, allocation_id: uuid.UUID, *, ledger: LedgerFactory
+) -> ProjectBalance:
     """One allocation's balance (NotFound when ``actor`` may not see it, as if it did not exist)."""
     allocation, project, period = _allocation(session, allocation_id)
     if not can_view_project(actor, project):
         raise NotFound(f"no allocation {allocation_id}")
-    return _project_balance(project, period, allocation, SqlLedger(session).balance(allocation_id))
+    return _project_balance(project, period, allocation, ledger(session).balance(allocation_id))
 
 
 def history(
-    session: Session, actor: User, allocation_id: uuid.UUID, *, limit: int = 50, cursor: int | None = None
+    session: Session,
+    actor: User,
+    allocation_id: uuid.UUID,
+    *,
+    ledger: LedgerFactory,
+    limit: int = 50,
+    cursor: int | None = None,
 ) -> LedgerPage:
     """An allocation's ledger entries, newest first, a page at a time."""
-    balance_of(session, actor, allocation_id)  # visibility
-    return SqlLedger(session).entries(allocation_id, limit=limit, cursor=cursor)
+    balance_of(session, actor, allocation_id, ledger=ledger)  # visibility
+    return ledger(session).entries(allocation_id, limit=limit, cursor=cursor)

@@ -188,6 +188,7 @@ def list_allocations(
     user: CurrentUser,
     db: DbSession,
     clock: ClockDep,
+    gateway: GatewayDep,
     cluster: Annotated[str | None, Query(max_length=64)] = None,
     institution: Annotated[str | None, Query(max_length=64)] = None,
     period: Annotated[UUID | None, Query(description="A period id (default: the current periods)")] = None,
@@ -200,7 +201,7 @@ def list_allocations(
             return []
         # Periods of a cluster never overlap: its start picks exactly that period.
         at, cluster = found.starts_at, found.cluster
-    rows = allocations.balances(db, user, cluster=cluster, at=at)
+    rows = allocations.balances(db, user, ledger=gateway.ledger, cluster=cluster, at=at)
     return [
         allocation_out(pb)
         for pb in rows
@@ -210,9 +211,11 @@ def list_allocations(
 
 
 @router.get("/allocations/{allocation_id}", response_model=AllocationOut, responses=problem_responses(404))
-def get_allocation(allocation_id: UUID, user: CurrentUser, db: DbSession) -> AllocationOut:
+def get_allocation(
+    allocation_id: UUID, user: CurrentUser, db: DbSession, gateway: GatewayDep
+) -> AllocationOut:
     """One balance: granted, held, charged and remaining, in seconds and hours."""
-    return allocation_out(allocations.balance_of(db, user, allocation_id))
+    return allocation_out(allocations.balance_of(db, user, allocation_id, ledger=gateway.ledger))
 
 
 @router.get(
@@ -222,6 +225,7 @@ def ledger(
     allocation_id: UUID,
     user: CurrentUser,
     db: DbSession,
+    gateway: GatewayDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=32, description="The previous next_cursor")] = None,
 ) -> LedgerPageOut:
@@ -233,7 +237,7 @@ def ledger(
                 "not a cursor from this API", fields=[FieldError(("query", "cursor"), "bad")]
             )
         position = int(cursor)
-    page = allocations.history(db, user, allocation_id, limit=limit, cursor=position)
+    page = allocations.history(db, user, allocation_id, ledger=gateway.ledger, limit=limit, cursor=position)
     return LedgerPageOut(
         items=[_entry_out(e) for e in page.items],
         next_cursor=None if page.next_cursor is None else str(page.next_cursor),
@@ -253,7 +257,7 @@ def grant(
     try:
         granted = allocations.grant(
             db, user, cluster=cluster, slurm_account=body.account, amount=amount, reason=body.reason,
-            period_id=body.period_id, clock=clock,
+            period_id=body.period_id, clock=clock, ledger=gateway.ledger,
         )  # fmt: skip
     except NotFound as exc:
         # The project or period is named in the body: a bad reference, not a missing URL.
@@ -270,17 +274,23 @@ def grant(
     responses=problem_responses(403, 404, 409, 422),
 )
 def adjust(
-    allocation_id: UUID, body: AdjustmentIn, user: CurrentUser, db: DbSession, clock: ClockDep
+    allocation_id: UUID,
+    body: AdjustmentIn,
+    user: CurrentUser,
+    db: DbSession,
+    clock: ClockDep,
+    gateway: GatewayDep,
 ) -> AllocationOut:
     """A signed correction of the grant, with a reason (never below what is held and charged)."""
-    allocations.balance_of(db, user, allocation_id)  # 404 before 403: ids cannot be probed
+    ledger = gateway.ledger
+    allocations.balance_of(db, user, allocation_id, ledger=ledger)  # 404 before 403: ids cannot be probed
     allocations.adjust(
         db, user, allocation_id=allocation_id,
         core_seconds=_signed_seconds("core_hours", body.core_hours),
         gpu_seconds=_signed_seconds("gpu_hours", body.gpu_hours),
-        reason=body.reason, clock=clock,
+        reason=body.reason, clock=clock, ledger=ledger,
     )  # fmt: skip
-    return allocation_out(allocations.balance_of(db, user, allocation_id))
+    return allocation_out(allocations.balance_of(db, user, allocation_id, ledger=ledger))
 
 
 # --- periods and quotas ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request, Response
 
 from myriagate.domain.costs import Cost, hours_to_seconds
 from myriagate.errors import FieldError, InvalidRequest, MyriagateError, NotFound
+from myriagate.ports import Clock, LedgerFactory
 from myriagate.services.allocations import grants as allocations
 from myriagate.services.allocations import views as allocation_views
 from myriagate.services.common import authz
@@ -38,7 +39,9 @@ def _seconds(values: dict[str, str], name: str, *, signed: bool = False) -> int:
     return -seconds if negative else seconds
 
 
-def _page(request: Request, page: PageContext, db: DbSession, clock: Any, **context: Any) -> Response:
+def _page(
+    request: Request, page: PageContext, db: DbSession, clock: Clock, ledger: LedgerFactory, **context: Any
+) -> Response:
     quotas = {
         inst.code: allocation_views.quotas_of(db, page.user, inst.code)
         for inst in admin_views.institutions(db, page.user)
@@ -50,7 +53,7 @@ def _page(request: Request, page: PageContext, db: DbSession, clock: Any, **cont
         institutions=admin_views.institutions(db, page.user),
         quotas=quotas,
         periods=allocation_views.periods(db),
-        balances=allocations.balances(db, page.user, at=clock.now()),
+        balances=allocations.balances(db, page.user, ledger=ledger, at=clock.now()),
         projects=admin_views.projects(db, page.user),
         values=context.pop("values", {}),
         errors=context.pop("errors", {}),
@@ -60,33 +63,37 @@ def _page(request: Request, page: PageContext, db: DbSession, clock: Any, **cont
 
 
 @router.get("/admin/allocations")
-def allocations_page(request: Request, page: PageUser, db: DbSession, clock: ClockDep) -> Response:
+def allocations_page(
+    request: Request, page: PageUser, db: DbSession, clock: ClockDep, gateway: GatewayDep
+) -> Response:
     require_roles(page, *ADMINS)
-    return _page(request, page, db, clock)
+    return _page(request, page, db, clock, gateway.ledger)
 
 
-def _refused(request: Request, page: PageContext, db: DbSession, clock: Any, values: dict[str, str],
-             exc: MyriagateError) -> Response:  # fmt: skip
+def _refused(request: Request, page: PageContext, db: DbSession, clock: Clock, ledger: LedgerFactory,
+             values: dict[str, str], exc: MyriagateError) -> Response:  # fmt: skip
     db.rollback()
-    return _page(request, page, db, clock, values=values, errors=errors_by_field(exc.fields), problem=exc,
-                 status=exc.http_status)  # fmt: skip
+    return _page(request, page, db, clock, ledger, values=values, errors=errors_by_field(exc.fields),
+                 problem=exc, status=exc.http_status)  # fmt: skip
 
 
 @router.post("/admin/quotas")
-async def set_quota(request: Request, page: PageUser, db: DbSession, clock: ClockDep) -> Response:
+async def set_quota(
+    request: Request, page: PageUser, db: DbSession, clock: ClockDep, gateway: GatewayDep
+) -> Response:
     require_roles(page, "platform_admin")
     values = await form_fields(request)
     try:
         period_id = UUID(values.get("period_id", ""))
     except ValueError:
         exc = InvalidRequest("choose a period", fields=[FieldError(("period_id",), "choose a period")])
-        return _refused(request, page, db, clock, values, exc)
+        return _refused(request, page, db, clock, gateway.ledger, values, exc)
     try:
         amount = Cost(_seconds(values, "quota_core_hours"), _seconds(values, "quota_gpu_hours"))
         allocations.set_quota(db, page.user, institution=values.get("institution", ""), period_id=period_id,
                               amount=amount, source="web", clock=clock)  # fmt: skip
     except MyriagateError as exc:
-        return _refused(request, page, db, clock, values, exc)
+        return _refused(request, page, db, clock, gateway.ledger, values, exc)
     return see_other("/admin/allocations")
 
 
@@ -103,32 +110,40 @@ async def grant(
             raise InvalidRequest("say why", fields=[FieldError(("reason",), "a reason is required")])
         allocations.grant(db, page.user, cluster=gateway.settings.default_cluster,
                           slurm_account=values.get("account", ""), amount=amount, reason=reason[:2000],
-                          source="web", clock=clock)  # fmt: skip
+                          source="web", clock=clock, ledger=gateway.ledger)  # fmt: skip
     except NotFound as exc:
         unknown = InvalidRequest(exc.detail, fields=[FieldError(("account",), exc.detail)])
-        return _refused(request, page, db, clock, values, unknown)
+        return _refused(request, page, db, clock, gateway.ledger, values, unknown)
     except MyriagateError as exc:
-        return _refused(request, page, db, clock, values, exc)
+        return _refused(request, page, db, clock, gateway.ledger, values, exc)
     return see_other("/admin/allocations")
 
 
 @router.get("/allocations/{allocation_id}")
 def ledger_page(
-    allocation_id: UUID, request: Request, page: PageUser, db: DbSession, cursor: int | None = None
+    allocation_id: UUID,
+    request: Request,
+    page: PageUser,
+    db: DbSession,
+    gateway: GatewayDep,
+    cursor: int | None = None,
 ) -> Response:
     """One allocation's balance and ledger, newest first (members, its admins, platform admins)."""
-    balance = allocations.balance_of(db, page.user, allocation_id)
-    history = allocations.history(db, page.user, allocation_id, limit=50, cursor=cursor)
+    ledger = gateway.ledger
+    balance = allocations.balance_of(db, page.user, allocation_id, ledger=ledger)
+    history = allocations.history(db, page.user, allocation_id, ledger=ledger, limit=50, cursor=cursor)
     return render(request, "ledger.html", pb=balance, entries=history.items, next_cursor=history.next_cursor,
                   values={}, errors={}, problem=None)  # fmt: skip
 
 
 @router.post("/allocations/{allocation_id}/adjustments")
 async def adjust(
-    allocation_id: UUID, request: Request, page: PageUser, db: DbSession, clock: ClockDep
+    allocation_id: UUID, request: Request, page: PageUser, db: DbSession, clock: ClockDep, gateway: GatewayDep
 ) -> Response:
     values = await form_fields(request)
-    balance = allocations.balance_of(db, page.user, allocation_id)  # 404 before 403, as the API
+    ledger = gateway.ledger
+    # 404 before 403, as the API
+    balance = allocations.balance_of(db, page.user, allocation_id, ledger=ledger)
     try:
         reason = values.get("reason", "").strip()
         if not reason:
@@ -136,10 +151,10 @@ async def adjust(
         allocations.adjust(db, page.user, allocation_id=allocation_id,
                            core_seconds=_seconds(values, "core_hours", signed=True),
                            gpu_seconds=_seconds(values, "gpu_hours", signed=True), reason=reason[:2000],
-                           source="web", clock=clock)  # fmt: skip
+                           source="web", clock=clock, ledger=ledger)  # fmt: skip
     except MyriagateError as exc:
         db.rollback()
-        history = allocations.history(db, page.user, allocation_id, limit=50)
+        history = allocations.history(db, page.user, allocation_id, ledger=ledger, limit=50)
         return render(request, "ledger.html", status=exc.http_status, pb=balance, entries=history.items,
                       next_cursor=history.next_cursor, values=values, errors=errors_by_field(exc.fields),
                       problem=exc)  # fmt: skip

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from myriagate.domain.states import FINAL_STATES, JobState
 from myriagate.services import dashboard
 from myriagate.services.jobs import queries as jobs_query
-from myriagate.web.deps import ClockDep, DbSession
+from myriagate.web.deps import ClockDep, DbSession, GatewayDep
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.rendering import render
 from myriagate.web.routing import ReleasingRoute
@@ -19,7 +19,9 @@ UNFINISHED = tuple(s for s in JobState if s not in FINAL_STATES)
 
 
 @router.get("/")
-def show_dashboard(request: Request, page: PageUser, db: DbSession, clock: ClockDep) -> Response:
+def show_dashboard(
+    request: Request, page: PageUser, db: DbSession, clock: ClockDep, gateway: GatewayDep
+) -> Response:
     user = page.user
     now = clock.now()
     mine = jobs_query.JobFilters(owner=user.username)
@@ -27,7 +29,7 @@ def show_dashboard(request: Request, page: PageUser, db: DbSession, clock: Clock
         db, user=user, filters=jobs_query.JobFilters(owner=user.username, states=UNFINISHED), limit=50
     ).items
     recent = jobs_query.list_jobs(db, user=user, filters=mine, limit=RECENT_JOBS).items
-    balances = dashboard.my_balances(db, user, at=now)
+    balances = dashboard.my_balances(db, user, at=now, ledger=gateway.ledger)
     return render(
         request,
         "dashboard.html",
