@@ -86,6 +86,13 @@ def reconcile(
     tolerance_s: int = 60,
 ) -> list[ReconciliationRow]:
     """One row per project of the cluster, sorted by account."""
+    if end <= start:
+        raise InvalidRequest("the window must end after it starts")
+    if tolerance_percent < 0 or tolerance_s < 0:
+        raise InvalidRequest("tolerances cannot be negative")
+    projects = {
+        p.slurm_account: p for p in session.scalars(sa.select(Project).where(Project.cluster == profile.name))
+    }
     seen = _slurm_totals(reader, projects, profile, start, end)
     charged = _charged_totals(session, profile, start, end)
     rows: list[ReconciliationRow] = []
@@ -119,22 +126,8 @@ def _slurm_totals(
     reader: UsageReader, projects: dict[str, Project], profile: ClusterProfile, start: datetime, end: datetime
 ) -> dict[str, list[int]]:
     """Per account, what Slurm says ended in the window: [jobs, core-seconds, GPU-seconds]."""
-    if end <= start:
-        raise InvalidRequest("the window must end after it starts")
-    if tolerance_percent < 0 or tolerance_s < 0:
-        raise InvalidRequest("tolerances cannot be negative")
-    projects = {
-        p.slurm_account: p for p in session.scalars(sa.select(Project).where(Project.cluster == profile.name))
-    }
     seen: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for job in reader.ended_jobs(list(projects), start, end):
-    return seen
-
-
-def _charged_totals(
-    session: Session, profile: ClusterProfile, start: datetime, end: datetime
-) -> dict[str, list[int]]:
-    """Per account, the ledger's charges in the window: [entries, core-seconds, GPU-seconds]."""
         if job.account not in projects:  # sacct filters by account already; be strict anyway
             continue
         cost = slurm_cost(job, profile)
@@ -142,6 +135,13 @@ def _charged_totals(
         total[0] += 1
         total[1] += cost.core_seconds
         total[2] += cost.gpu_seconds
+    return seen
+
+
+def _charged_totals(
+    session: Session, profile: ClusterProfile, start: datetime, end: datetime
+) -> dict[str, list[int]]:
+    """Per account, the ledger's charges in the window: [entries, core-seconds, GPU-seconds]."""
     charged: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     stmt = (
         sa.select(
