@@ -48,7 +48,12 @@ def slurm_sync(
         admin = gateway.slurm_accounts(profile.name)
         with gateway.session_factory() as session:
             plan = sync.plan_sync(
-                session, profile=profile, admin=admin, clock=SystemClock(), only_accounts=account or None
+                session,
+                profile=profile,
+                admin=admin,
+                clock=SystemClock(),
+                ledger=gateway.ledger,
+                only_accounts=account or None,
             )
         for warning in plan.warnings:
             sys.stderr.write(f"warning: {warning}\n")

@@ -107,7 +107,7 @@ def test_exhausted_project_is_stopped_by_slurm_itself(
 
         def sync() -> slurm_sync.Plan:
             plan = slurm_sync.plan_sync(
-                session, profile=profile, admin=admin, clock=clock, only_accounts={account}
+                session, profile=profile, admin=admin, clock=clock, ledger=SqlLedger, only_accounts={account}
             )
             slurm_sync.apply(plan, admin)
             return plan
@@ -118,7 +118,7 @@ def test_exhausted_project_is_stopped_by_slurm_itself(
         line = _account_line(account)
         assert line.parent == "unicaen" and line.grp_tres_mins == {"cpu": 11}
         assert slurm_sync.plan_sync(
-            session, profile=profile, admin=admin, clock=clock, only_accounts={account}
+            session, profile=profile, admin=admin, clock=clock, ledger=SqlLedger, only_accounts={account}
         ).is_empty, "a second run must plan nothing"
 
         # 2. A 30-minute job submitted outside the gateway does not fit: Slurm keeps it pending.

@@ -121,7 +121,7 @@ def seed(session: Session, clock: FakeClock, *, granted: Cost, account: str = "c
 
 
 def plan(session: Session, profile: ClusterProfile, admin: object, clock: FakeClock) -> slurm_sync.Plan:
-    return slurm_sync.plan_sync(session, profile=profile, admin=admin, clock=clock)  # type: ignore[arg-type]
+    return slurm_sync.plan_sync(session, profile=profile, admin=admin, clock=clock, ledger=SqlLedger)  # type: ignore[arg-type]
 
 
 def test_creates_missing_accounts_and_members_with_limits_first(
@@ -240,7 +240,7 @@ def test_only_accounts_limits_the_plan(session: Session, clock: FakeClock, profi
     seed(session, clock, granted=Cost(HOUR), account="caen-y")
     admin = FakeSlurmAccounts(BASE)
     result = slurm_sync.plan_sync(
-        session, profile=profile, admin=admin, clock=clock, only_accounts={"caen-y"}
+        session, profile=profile, admin=admin, clock=clock, ledger=SqlLedger, only_accounts={"caen-y"}
     )
     assert {s.change.account for s in result.steps} == {"caen-y"}
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import shlex
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -28,7 +28,6 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session
 
-from myriagate.db.ledger import SqlLedger
 from myriagate.db.models.users import Institution, Membership, Project, User
 from myriagate.db.repos import allocations as allocations_repo
 from myriagate.domain.accounts import (
@@ -45,7 +44,7 @@ from myriagate.domain.accounts import (
 )
 from myriagate.domain.costs import Cost
 from myriagate.errors import ConfigError
-from myriagate.ports import AccountsAdmin, Clock
+from myriagate.ports import AccountsAdmin, Clock, Ledger
 from myriagate.profiles.models import ClusterProfile
 
 log = structlog.get_logger(__name__)
@@ -118,12 +117,11 @@ def tolerance(desired_minutes: int) -> int:
     return max(2, desired_minutes // 100)
 
 
-def _budget(session: Session, project: Project, at: datetime) -> tuple[Cost, Cost, str]:
+def _budget(session: Session, ledger: Ledger, project: Project, at: datetime) -> tuple[Cost, Cost, str]:
     """(granted − charged, remaining, why) of the project's allocation at ``at``.
 
     No current allocation: only the holds of jobs still in flight on its latest one stay payable.
     """
-    ledger = SqlLedger(session)
     allocation = allocations_repo.allocation_at(session, project.cluster, project.slurm_account, at)
     if allocation is None:
         past = allocations_repo.allocations_of_project(session, project.id)
@@ -139,10 +137,13 @@ def desired_state(
     profile: ClusterProfile,
     usage: dict[str, AccountUsage],
     at: datetime,
+    ledger: Callable[[Session], Ledger],
     only_accounts: Collection[str] | None = None,
 ) -> list[Desired]:
-    """Institutions first (parents before children), then projects, sorted by name."""
+    """Institutions first (parents before children), then projects, sorted by name; balances
+    are read through ``ledger``."""
     weighting = Weighting.of(profile)
+    book = ledger(session)
     stmt = sa.select(Project).where(Project.cluster == profile.name).order_by(Project.slurm_account)
     projects = [p for p in session.scalars(stmt) if only_accounts is None or p.slurm_account in only_accounts]
     members: dict[str, set[str]] = defaultdict(set)
@@ -159,7 +160,7 @@ def desired_state(
         for code in sorted({p.institution for p in projects})
     ]
     for project in projects:
-        budget, remaining, why = _budget(session, project, at)
+        budget, remaining, why = _budget(session, book, project, at)
         used = usage.get(project.slurm_account, AccountUsage(project.slurm_account))
         limits: list[tuple[str, int]] = []
         exhausted = remaining.is_zero
@@ -247,8 +248,10 @@ def plan_sync(
     admin: AccountsAdmin,
     clock: Clock,
     only_accounts: Collection[str] | None = None,
+    ledger: Callable[[Session], Ledger],
 ) -> Plan:
-    """Read Slurm, compare with the gateway, return the commands (nothing is changed)."""
+    """Read Slurm, compare with the gateway (balances through ``ledger``), return the commands
+    (nothing is changed)."""
     actual = admin.associations()
     clusters = {a.cluster for a in actual if a.cluster}
     if len(clusters) > 1:
@@ -259,7 +262,7 @@ def plan_sync(
     accounts = [a for a in session.scalars(stmt) if only_accounts is None or a in only_accounts]
     usage = admin.usage(accounts)
     desired = desired_state(
-        session, profile=profile, usage=usage, at=clock.now(), only_accounts=only_accounts
+        session, profile=profile, usage=usage, at=clock.now(), ledger=ledger, only_accounts=only_accounts
     )
     changes, warnings = diff(desired, actual)
     plan = Plan(profile.name, [Step(c, admin.command(c)) for c in changes], warnings)
