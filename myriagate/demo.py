@@ -8,14 +8,13 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from myriagate.db.ledger import SqlLedger
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import MembershipRole, User
 from myriagate.db.repos import allocations as allocations_repo
 from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
 from myriagate.domain.costs import Cost
-from myriagate.ports import Clock
+from myriagate.ports import Clock, LedgerFactory
 from myriagate.services.people.auth import set_password
 from myriagate.services.staging import uploads
 from myriagate.services.staging.plan import StagingRequest
@@ -109,8 +108,9 @@ DEMO_QUOTA_HOURS = 100_000
 DEMO_GRANT_HOURS: dict[str, int] = {"caen-climat": 10_000, "caen-bio": 2_000, "rouen-chimie": 5_000}
 
 
-def seed_allocations(session: Session, *, cluster: str, clock: Clock) -> None:
-    """A period for this year, a quota per demo institution and a grant per demo project."""
+def seed_allocations(session: Session, *, cluster: str, clock: Clock, ledger: LedgerFactory) -> None:
+    """A period for this year, a quota per demo institution and a grant per demo project
+    (through ``ledger``)."""
     now = clock.now()
     period = allocations_repo.current_period(session, cluster, now)
     if period is None:
@@ -126,7 +126,7 @@ def seed_allocations(session: Session, *, cluster: str, clock: Clock) -> None:
             allocations_repo.set_quota(
                 session, institution=code, period_id=period.id, amount=Cost(DEMO_QUOTA_HOURS * 3600, 0)
             )
-    ledger = SqlLedger(session, author="demo")
+    book = ledger(session)
     for account, hours in DEMO_GRANT_HOURS.items():
         project = projects_repo.get_project(session, cluster, account)
         if project is None or allocations_repo.allocation_for(session, project.id, period.id) is not None:
@@ -134,7 +134,7 @@ def seed_allocations(session: Session, *, cluster: str, clock: Clock) -> None:
         allocation = allocations_repo.create_allocation(
             session, project_id=project.id, period_id=period.id, created_at=now
         )
-        ledger.grant(allocation.id, Cost(hours * 3600, 0), author="demo", reason="demo grant")
+        book.grant(allocation.id, Cost(hours * 3600, 0), author="demo", reason="demo grant")
     session.commit()
 
 

@@ -96,7 +96,7 @@ def demo(
         profile = gateway.profile(cluster)
         with gateway.session_factory() as session:
             demo_service.seed_users(session, cluster=profile.name, clock=clock, password=password)
-            demo_service.seed_allocations(session, cluster=profile.name, clock=clock)
+            demo_service.seed_allocations(session, cluster=profile.name, clock=clock, ledger=gateway.ledger)
             jobs = demo_service.submit_demo_jobs(
                 session, submission=gateway.submission, cluster=profile.name, spool_dir=settings.spool_dir
             )
