@@ -17,7 +17,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from myriagate.db.models.users import User
+from myriagate.db.models.users import Project, User
+from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
 from myriagate.db.session import make_engine, make_session_factory
 from tests.db_templates import MigratedTemplates, new_schema_name, schema_url
@@ -146,9 +147,55 @@ def backends(fake_cluster: FakeCluster) -> FakeSlurmBackendFactory:
     return FakeSlurmBackendFactory(fake_cluster)
 
 
+TEST_INSTITUTION = "tests"
+
+
+def ensure_project(session: Session, account: str, clock: FakeClock, *, cluster: str = CLUSTER) -> None:
+    """The project ``account`` on ``cluster``, made under the ``tests`` institution if missing."""
+    if projects_repo.get_project(session, cluster, account) is not None:
+        return
+    if projects_repo.get_institution(session, TEST_INSTITUTION) is None:
+        projects_repo.add_institution(session, code=TEST_INSTITUTION, name="Test institution")
+    projects_repo.add_project(
+        session, cluster=cluster, slurm_account=account, institution=TEST_INSTITUTION, created_at=clock.now()
+    )
+
+
+def add_project(
+    session: Session,
+    *,
+    cluster: str,
+    slurm_account: str,
+    institution: str,
+    created_at: datetime,
+    name: str = "",
+) -> Project:
+    """The project under ``institution``: a new one, or the one ``make_user`` made for the account.
+
+    ``make_user`` makes the projects of its members' accounts; a test that sets up the project
+    afterwards gets that row, moved under its institution with its name.
+    """
+    project = projects_repo.get_project(session, cluster, slurm_account)
+    if project is None:
+        return projects_repo.add_project(
+            session,
+            cluster=cluster,
+            slurm_account=slurm_account,
+            institution=institution,
+            created_at=created_at,
+            name=name,
+        )
+    project.institution = institution
+    project.name = name
+    session.flush()
+    return project
+
+
 def make_user(session: Session, username: str, login: str, accounts: list[str], clock: FakeClock) -> User:
+    """A committed user, member of ``accounts`` on the dev cluster (their projects made if missing)."""
     user = users_repo.add(session, username=username, cluster_login=login, created_at=clock.now())
     for account in accounts:
+        ensure_project(session, account, clock)
         users_repo.add_membership(session, user, cluster=CLUSTER, slurm_account=account)
     session.commit()
     return user

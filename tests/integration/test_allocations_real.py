@@ -28,7 +28,7 @@ from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.slurm.parse import parse_tres
 from myriagate.wiring import ClusterBackends
-from tests.conftest import CLUSTER
+from tests.conftest import CLUSTER, add_project
 from tests.integration.conftest import DevCluster
 
 pytestmark = pytest.mark.slurm
@@ -50,7 +50,7 @@ def allocation_id(db: sessionmaker[Session], users: dict[str, User]) -> UUID:
         admin = session.merge(users["bob"])
         admin.is_platform_admin = True
         projects_repo.add_institution(session, code="unicaen", name="Caen")
-        projects_repo.add_project(session, cluster=CLUSTER, slurm_account=ACCOUNT, institution="unicaen",
+        add_project(session, cluster=CLUSTER, slurm_account=ACCOUNT, institution="unicaen",
                                   created_at=CLOCK.now())  # fmt: skip
         session.commit()
         period = allocations.create_period(session, admin, cluster=CLUSTER, name="now",

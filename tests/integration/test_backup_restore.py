@@ -32,7 +32,7 @@ from myriagate.services.allocations import grants as allocations
 from myriagate.services.runtime.worker import Worker, WorkerOptions, settle_step
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
-from tests.conftest import CLUSTER, POSTGRES_URL, FakeClock, make_user
+from tests.conftest import CLUSTER, POSTGRES_URL, FakeClock, add_project, make_user
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.hostile import CANARY
 
@@ -65,7 +65,7 @@ def write_gateway_data(url: str) -> Written:
             admin.is_platform_admin = True
             alice = make_user(session, "alice@unicaen.fr", "alice", ["caen-climat"], clock)
             projects_repo.add_institution(session, code="unicaen", name="Université de Caen Normandie")
-            projects_repo.add_project(
+            add_project(
                 session,
                 cluster=CLUSTER,
                 slurm_account="caen-climat",

@@ -32,7 +32,7 @@ from myriagate.services.allocations import settlement
 from myriagate.settings import Settings
 from myriagate.slurm import commands
 from myriagate.wiring import ClusterBackends
-from tests.conftest import CLUSTER
+from tests.conftest import CLUSTER, add_project
 from tests.integration.conftest import DevCluster
 
 pytestmark = pytest.mark.slurm
@@ -58,7 +58,7 @@ def grants(db: sessionmaker[Session], users: dict[str, User]) -> dict[str, UUID]
         admin.is_platform_admin = True
         for code, account in (("unicaen", "caen-climat"), ("urouen", "rouen-chimie")):
             projects_repo.add_institution(session, code=code, name=code)
-            projects_repo.add_project(session, cluster=CLUSTER, slurm_account=account, institution=code,
+            add_project(session, cluster=CLUSTER, slurm_account=account, institution=code,
                                       created_at=CLOCK.now())  # fmt: skip
         session.commit()
         period = allocations.create_period(session, admin, cluster=CLUSTER, name="now",

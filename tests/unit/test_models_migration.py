@@ -18,7 +18,7 @@ from myriagate.db.repos import users as users_repo
 from myriagate.db.session import make_engine
 from myriagate.domain.states import JobState
 from myriagate.errors import UnsafeValue
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, ensure_project
 from tests.fakes.hostile import HOSTILE_STRINGS
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -153,7 +153,8 @@ def test_slurm_job_ids_are_unique_per_cluster_only(session: Session, alice: User
         session.commit()
 
 
-def test_a_membership_is_unique(session: Session, alice: User) -> None:
+def test_a_membership_is_unique(session: Session, alice: User, clock: FakeClock) -> None:
+    ensure_project(session, "caen-bio", clock)
     users_repo.add_membership(session, alice, cluster="devcluster", slurm_account="caen-bio")
     session.commit()
     with pytest.raises(sa.exc.IntegrityError):

@@ -20,7 +20,7 @@ from myriagate.services.runtime.worker import lease_name
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.wiring import ClusterBackends, build_gateway
-from tests.conftest import CLUSTER, FakeClock
+from tests.conftest import CLUSTER, FakeClock, ensure_project
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 
 AUSTRAL = "austral"
@@ -72,6 +72,7 @@ def _ca_key(tmp_path: Path) -> Path:
 def test_jobs_polls_and_leases_stay_with_their_cluster(
     session: Session, alice: User, clock: FakeClock, site_profiles: Path
 ) -> None:
+    ensure_project(session, "caen-climat", clock, cluster=AUSTRAL)
     users_repo.add_membership(session, alice, cluster=AUSTRAL, slurm_account="caen-climat")
     session.commit()
     settings = Settings(dev_mode=True, profiles_dir=site_profiles)

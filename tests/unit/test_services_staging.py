@@ -32,7 +32,7 @@ from myriagate.services.staging.plan import ResidencyContext, StagingRequest
 from myriagate.services.staging.step import run_pending
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
-from tests.conftest import CLUSTER, FakeClock
+from tests.conftest import CLUSTER, FakeClock, add_project
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.fake_stager import FakeStager
 from tests.fakes.hostile import HOSTILE_STRINGS
@@ -486,7 +486,7 @@ def test_a_failed_stage_in_releases_the_allocation_hold(
 
     alice.is_platform_admin = True
     projects_repo.add_institution(session, code="unicaen", name="Caen")
-    projects_repo.add_project(session, cluster=CLUSTER, slurm_account="caen-climat", institution="unicaen",
+    add_project(session, cluster=CLUSTER, slurm_account="caen-climat", institution="unicaen",
                               created_at=clock.now())  # fmt: skip
     session.commit()
     period = allocations.create_period(session, alice, cluster=CLUSTER, name="2026",

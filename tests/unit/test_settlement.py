@@ -32,7 +32,7 @@ from myriagate.services.jobs import tracking
 from myriagate.services.runtime.worker import Worker, WorkerOptions, settle_step
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
-from tests.conftest import CLUSTER, FakeClock
+from tests.conftest import CLUSTER, FakeClock, add_project
 from tests.fakes.fake_slurm import FakeSlurmBackendFactory
 
 SCRIPT = "#!/bin/bash\nsrun ./model\n"
@@ -58,7 +58,7 @@ def allocation_id(session: Session, clock: FakeClock, alice: User) -> object:
     admin = alice  # reuse the row: a platform admin for the setup only
     admin.is_platform_admin = True
     projects_repo.add_institution(session, code="unicaen", name="Caen")
-    projects_repo.add_project(session, cluster=CLUSTER, slurm_account="caen-climat", institution="unicaen",
+    add_project(session, cluster=CLUSTER, slurm_account="caen-climat", institution="unicaen",
                               created_at=clock.now())  # fmt: skip
     session.commit()
     period = allocations.create_period(session, admin, cluster=CLUSTER, name="2026",

@@ -25,7 +25,7 @@ from myriagate.domain.jobs import JobSpec
 from myriagate.profiles.loader import load_profile
 from myriagate.services.allocations.holds import job_hold
 from myriagate.settings import Settings
-from tests.conftest import CLUSTER, FakeClock, make_user
+from tests.conftest import CLUSTER, FakeClock, add_project, make_user
 
 PROCESSES = 3
 THREADS = 50
@@ -82,7 +82,7 @@ def _seed(session: Session) -> Cost:
     clock = FakeClock(datetime(2026, 1, 5, tzinfo=UTC))
     make_user(session, "alice@unicaen.fr", "alice", ["caen-climat"], clock)
     projects_repo.add_institution(session, code="unicaen", name="Université de Caen")
-    project = projects_repo.add_project(
+    project = add_project(
         session, cluster=CLUSTER, slurm_account="caen-climat", institution="unicaen", created_at=clock.now()
     )
     now = datetime.now(UTC)

@@ -24,7 +24,7 @@ from myriagate.services.jobs import vanished
 from myriagate.services.runtime.worker import Worker, WorkerOptions, settle_step
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
-from tests.conftest import CLUSTER, FakeClock
+from tests.conftest import CLUSTER, FakeClock, add_project
 from tests.fakes.fake_slurm import FakeSlurmBackendFactory
 
 BOUND = 3 * 3600.0
@@ -41,7 +41,7 @@ def profile() -> ClusterProfile:
 def allocation_id(session: Session, clock: FakeClock, alice: User) -> object:
     alice.is_platform_admin = True  # for the setup only
     projects_repo.add_institution(session, code="unicaen", name="Caen")
-    projects_repo.add_project(session, cluster=CLUSTER, slurm_account="caen-climat", institution="unicaen",
+    add_project(session, cluster=CLUSTER, slurm_account="caen-climat", institution="unicaen",
                               created_at=clock.now())  # fmt: skip
     session.commit()
     period = allocations.create_period(session, alice, cluster=CLUSTER, name="2026",

@@ -59,22 +59,29 @@ class User(Base):
 
 
 class Membership(Base):
-    """A user's right to submit with one Slurm account on one cluster."""
+    """A user's right to submit with one project's Slurm account (on the project's cluster)."""
 
     __tablename__ = "memberships"
-    __table_args__ = (sa.UniqueConstraint("user_id", "cluster", "slurm_account"),)
+    __table_args__ = (sa.UniqueConstraint("user_id", "project_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
-    cluster: Mapped[str] = mapped_column(sa.String(64))
-    slurm_account: Mapped[str] = mapped_column(sa.String(64))
+    # A membership means nothing without its project: it goes with it, like its allocations.
+    project_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("projects.id", ondelete="CASCADE"))
     role: Mapped[MembershipRole] = mapped_column(str_enum(MembershipRole), default=MembershipRole.RESEARCHER)
 
     user: Mapped[User] = relationship(back_populates="memberships")
+    # Joined: loading a user's memberships (selectin) brings their projects in the same statement,
+    # so the cluster and account below never cost a query of their own.
+    project: Mapped[Project] = relationship(lazy="joined", innerjoin=True)
 
-    @validates("slurm_account")
-    def _check_account(self, _key: str, value: str) -> str:
-        return values.account(value, "slurm_account")
+    @property
+    def cluster(self) -> str:
+        return self.project.cluster
+
+    @property
+    def slurm_account(self) -> str:
+        return self.project.slurm_account
 
 
 class Institution(Base):

@@ -169,8 +169,7 @@ def project_leads(session: Session, project: Project) -> list[User]:
         sa.select(User)
         .join(Membership, Membership.user_id == User.id)
         .where(
-            Membership.cluster == project.cluster,
-            Membership.slurm_account == project.slurm_account,
+            Membership.project_id == project.id,
             Membership.role == MembershipRole.PROJECT_LEAD,
             User.is_active.is_(True),
         )

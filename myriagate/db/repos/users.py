@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from myriagate.db.models.users import Membership, MembershipRole, User
+from myriagate.db.models.users import Membership, MembershipRole, Project, User
 
 
 def get(session: Session, user_id: uuid.UUID) -> User | None:
@@ -51,10 +51,26 @@ def add_membership(
     slurm_account: str,
     role: MembershipRole = MembershipRole.RESEARCHER,
 ) -> Membership:
-    membership = Membership(cluster=cluster, slurm_account=slurm_account, role=role)
+    """Make ``user`` a member of the project (cluster, slurm_account), which must exist.
+
+    Callers that take the pair from a request check the project first and answer its absence;
+    here a missing project is a bug of the caller (LookupError).
+    """
+    stmt = sa.select(Project).where(Project.cluster == cluster, Project.slurm_account == slurm_account)
+    project = session.scalars(stmt).one_or_none()
+    if project is None:
+        raise LookupError(f"no project {slurm_account!r} on cluster {cluster!r}: create it first")
+    membership = Membership(project=project, role=role)
     user.memberships.append(membership)
     session.flush()
     return membership
+
+
+def membership_of(user: User, cluster: str, slurm_account: str) -> Membership | None:
+    """``user``'s membership of the project (cluster, slurm_account), from the loaded rows."""
+    return next(
+        (m for m in user.memberships if m.cluster == cluster and m.slurm_account == slurm_account), None
+    )
 
 
 def disabled_logins(session: Session) -> set[str]:

@@ -148,9 +148,10 @@ def desired_state(
     projects = [p for p in session.scalars(stmt) if only_accounts is None or p.slurm_account in only_accounts]
     members: dict[str, set[str]] = defaultdict(set)
     rows = session.execute(
-        sa.select(Membership.slurm_account, User.cluster_login)
+        sa.select(Project.slurm_account, User.cluster_login)
+        .join(Membership, Membership.project_id == Project.id)
         .join(User, User.id == Membership.user_id)
-        .where(Membership.cluster == profile.name, User.is_active.is_(True))
+        .where(Project.cluster == profile.name, User.is_active.is_(True))
     )
     for account, login in rows:
         members[account].add(login)

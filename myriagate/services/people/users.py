@@ -172,7 +172,7 @@ def add_membership(
     """
     user = get_user(session, actor, user_id)
     _managed_project_institution(session, actor, cluster, slurm_account)
-    if any(m.cluster == cluster and m.slurm_account == slurm_account for m in user.memberships):
+    if users_repo.membership_of(user, cluster, slurm_account) is not None:
         raise AlreadyExists(f"{user.username} is already a member of {slurm_account} on {cluster}")
     membership = users_repo.add_membership(
         session, user, cluster=cluster, slurm_account=slurm_account, role=MembershipRole(role)
@@ -193,9 +193,7 @@ def remove_membership(
     clock: Clock = _SYSTEM_CLOCK,
 ) -> None:
     user = get_user(session, actor, user_id)
-    membership = next(
-        (m for m in user.memberships if m.cluster == cluster and m.slurm_account == slurm_account), None
-    )
+    membership = users_repo.membership_of(user, cluster, slurm_account)
     if membership is None:
         raise NotFound(f"{user.username} is not a member of {slurm_account} on {cluster}")
     if not actor.is_platform_admin:
