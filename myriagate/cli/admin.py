@@ -9,7 +9,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from myriagate.cli import admin_slurm, allocations
+from myriagate.cli import admin_allocations, admin_slurm
 from myriagate.cli.output import console, guarded, print_json
 from myriagate.demo import JobLine
 from myriagate.errors import BackendError, ConfigError
@@ -23,7 +23,7 @@ admin_app = typer.Typer(help="Administration: database, demo data.", no_args_is_
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 admin_app.add_typer(db_app, name="db")
 admin_slurm.register(admin_app)
-allocations.register_admin(admin_app)  # REST clients, unlike the rest of `admin`
+admin_allocations.register_admin(admin_app)  # REST clients, unlike the rest of `admin`
 
 
 @db_app.command("upgrade")

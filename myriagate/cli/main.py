@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from myriagate import __version__
-from myriagate.cli import allocations, catalogue, researcher
+from myriagate.cli import clusters, quota, session, submit, templates
 from myriagate.cli.admin import admin_app, db_app
 from myriagate.cli.datasets import datasets_app
 from myriagate.cli.jobs import jobs_app
@@ -31,15 +31,15 @@ app.add_typer(admin_app, name="admin")
 # `myriagate db upgrade` as the issue names it; the same commands as `myriagate admin db …`.
 app.add_typer(db_app, name="db")
 # Researcher commands: clients of the gateway's REST API (docs/cli.md).
-app.command("login")(researcher.login)
-app.command("logout")(researcher.logout)
-app.command("whoami")(researcher.whoami)
-app.command("submit")(researcher.submit)
+app.command("login")(session.login)
+app.command("logout")(session.logout)
+app.command("whoami")(session.whoami)
+app.command("submit")(submit.submit)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(datasets_app, name="datasets")
-app.add_typer(catalogue.templates_app, name="templates")
-app.command("clusters")(catalogue.clusters)
-app.command("quota")(allocations.quota)
+app.add_typer(templates.templates_app, name="templates")
+app.command("clusters")(clusters.clusters)
+app.command("quota")(quota.quota)
 
 
 @app.callback()

@@ -68,3 +68,15 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
 
     return wrapper
+
+
+def warn(text: str) -> None:
+    """A warning on stderr (stdout is for results and ``--json``)."""
+    sys.stderr.write(f"Warning: {text}\n")
+
+
+def fmt_range(low: int | None, high: int | None) -> str:
+    """``1..8``, ``..8``, ``1..``; empty when neither bound is set."""
+    if low is None and high is None:
+        return ""
+    return f"{'' if low is None else low}..{'' if high is None else high}"

@@ -1,4 +1,4 @@
-"""`myriagate quota` and `myriagate admin quota|grant|report|periods`: allocations over the API.
+"""`myriagate admin quota|grant|report|periods`: allocations over the API.
 
 Every command here is a client of the REST API (docs/api.md): the rules (who may grant, within
 which quota, what a report shows) are enforced by the server, and a refusal comes back with
@@ -10,83 +10,33 @@ from __future__ import annotations
 import sys
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-import httpx
 import typer
-from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from myriagate.cli.client import GatewayClient
 from myriagate.cli.context import open_gateway
 from myriagate.cli.output import guarded, print_json, print_table
-from myriagate.errors import BackendError, FieldError, InvalidRequest
+from myriagate.cli.quota import fmt_hours, read_model, read_models
+from myriagate.errors import FieldError, InvalidRequest
 from myriagate.web.api.schemas import (
     AllocationOut,
-    AmountOut,
-    EstimateOut,
     PeriodOut,
     QuotaOut,
     UsageReportOut,
 )
 
-M = TypeVar("M", bound=BaseModel)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
 ClusterOpt = Annotated[str | None, typer.Option("--cluster", "-M", help="Cluster (default: the gateway's).")]
-BAR_WIDTH = 20
+
 
 quota_app = typer.Typer(help="Institution quotas per allocation period.", no_args_is_help=True)
+
+
 periods_app = typer.Typer(help="Allocation periods.", no_args_is_help=True)
-
-
-# --- reading answers ---------------------------------------------------------------------------
-def _read(model: type[M], response: httpx.Response) -> M:
-    try:
-        return model.model_validate(response.json())
-    except (ValueError, ValidationError) as exc:
-        raise BackendError(f"unexpected answer from {response.request.url.path}: {exc}") from exc
-
-
-def _read_list(model: type[M], response: httpx.Response) -> list[M]:
-    try:
-        return TypeAdapter(list[model]).validate_python(response.json())  # type: ignore[valid-type]
-    except (ValueError, ValidationError) as exc:
-        raise BackendError(f"unexpected answer from {response.request.url.path}: {exc}") from exc
-
-
-def fmt_hours(hours: float) -> str:
-    """``9870`` -> ``9,870``; ``0.5`` -> ``0.50``: whole hours without decimals."""
-    return f"{int(hours):,}" if hours == int(hours) else f"{hours:,.2f}"
-
-
-def bar(amount_used: int, amount_held: int, granted: int, width: int = BAR_WIDTH) -> str:
-    """``█`` charged, ``▒`` held, ``░`` remaining, out of ``granted`` (plain text, no colour)."""
-    if granted <= 0:
-        return "·" * width
-    used = min(width, round(width * amount_used / granted))
-    held = min(width - used, round(width * amount_held / granted))
-    return "█" * used + "▒" * held + "░" * (width - used - held)
-
-
-def _hours_pair(amount: AmountOut, with_gpu: bool) -> str:
-    text = fmt_hours(amount.core_hours)
-    return f"{text} / {fmt_hours(amount.gpu_hours)}" if with_gpu else text
-
-
-def describe_estimate(estimate: EstimateOut) -> str:
-    """One line for `submit --dry-run`: what the job would hold, and from what is left."""
-    hold = f"{fmt_hours(estimate.hold_core_hours)} CPU-h"
-    if estimate.hold_gpu_seconds:
-        hold += f" and {fmt_hours(estimate.hold_gpu_hours)} GPU-h"
-    if estimate.allocation_id is None or estimate.remaining_before_core_hours is None:
-        return (
-            f"this job would hold {hold}, but {estimate.account} has no allocation now: it would be refused"
-        )
-    left = f"{fmt_hours(estimate.remaining_before_core_hours)}"
-    if estimate.hold_gpu_seconds:
-        left += f" CPU-h and {fmt_hours(estimate.remaining_before_gpu_hours or 0)} GPU-h"
-    line = f"this job will hold {hold} of the {left} remaining on {estimate.account}"
-    return line if estimate.fits else line.replace("will hold", "would need") + ": it would be refused"
 
 
 def _period_id(client: GatewayClient, period: str | None, cluster: str | None) -> uuid.UUID | None:
@@ -99,7 +49,7 @@ def _period_id(client: GatewayClient, period: str | None, cluster: str | None) -
         pass
     found = [
         p
-        for p in _read_list(PeriodOut, client.request("GET", "/periods", params={"cluster": cluster}))
+        for p in read_models(PeriodOut, client.request("GET", "/periods", params={"cluster": cluster}))
         if p.name == period
     ]
     if len(found) != 1:
@@ -108,48 +58,6 @@ def _period_id(client: GatewayClient, period: str | None, cluster: str | None) -
             fields=[FieldError(("period",), "see `myriagate admin periods list`")],
         )
     return found[0].id
-
-
-# --- myriagate quota ---------------------------------------------------------------------------
-@guarded
-def quota(ctx: typer.Context, cluster: ClusterOpt = None, json: JsonOpt = False) -> None:
-    """Your projects' balances: granted, used (charged), held and remaining core-hours."""
-    with open_gateway(ctx) as client:
-        rows = _read_list(AllocationOut, client.request("GET", "/allocations", params={"cluster": cluster}))
-    if json:
-        print_json([row.model_dump(mode="json") for row in rows])
-        return
-    if not rows:
-        typer.echo("No allocation for the current period on your projects.")
-        return
-    gpu = any(r.granted.gpu_seconds for r in rows)
-    unit = "CPU-h / GPU-h" if gpu else "CPU-h"
-    print_table(
-        (
-            "cluster",
-            "account",
-            "period",
-            f"granted ({unit})",
-            "used",
-            "held",
-            "remaining",
-            "█ used ▒ held ░ left",
-        ),
-        [
-            (
-                r.cluster,
-                r.account,
-                r.period_name,
-                _hours_pair(r.granted, gpu),
-                _hours_pair(r.charged, gpu),
-                _hours_pair(r.held, gpu),
-                _hours_pair(r.remaining, gpu),
-                bar(r.charged.core_seconds, r.held.core_seconds, r.granted.core_seconds),
-            )
-            for r in rows
-        ],
-        title="Allocations",
-    )
 
 
 # --- myriagate admin quota set|show --------------------------------------------------------------
@@ -200,7 +108,7 @@ def quota_set(
         period_id = _period_id(client, period, cluster)
         body = {"core_hours": core_hours, "gpu_hours": gpu_hours}
         path = f"/institutions/{quote(institution, safe='')}/quotas/{period_id}"
-        result = _read(QuotaOut, client.request("PUT", path, json=body))
+        result = read_model(QuotaOut, client.request("PUT", path, json=body))
     if json:
         print_json(result.model_dump(mode="json"))
     else:
@@ -216,7 +124,7 @@ def quota_show(
 ) -> None:
     """An institution's quotas and what it has granted (its admins, platform admins)."""
     with open_gateway(ctx) as client:
-        quotas = _read_list(
+        quotas = read_models(
             QuotaOut, client.request("GET", f"/institutions/{quote(institution, safe='')}/quotas")
         )
     if json:
@@ -246,7 +154,7 @@ def grant(
                                 "reason": reason, "cluster": cluster,
                                 "period_id": str(period_id) if period_id else None}  # fmt: skip
         body = {k: v for k, v in body.items() if v is not None}
-        result = _read(AllocationOut, client.request("POST", "/allocations", json=body))
+        result = read_model(AllocationOut, client.request("POST", "/allocations", json=body))
     if json:
         print_json(result.model_dump(mode="json"))
         return
@@ -277,7 +185,7 @@ def report(
         if csv:
             sys.stdout.write(response.text.replace("\r\n", "\n"))
             return
-        result = _read(UsageReportOut, response)
+        result = read_model(UsageReportOut, response)
     if json:
         print_json(result.model_dump(mode="json"))
         return
@@ -333,7 +241,7 @@ def _show_periods(periods: list[PeriodOut]) -> None:
 def periods_list(ctx: typer.Context, cluster: ClusterOpt = None, json: JsonOpt = False) -> None:
     """Allocation periods, oldest first."""
     with open_gateway(ctx) as client:
-        periods = _read_list(PeriodOut, client.request("GET", "/periods", params={"cluster": cluster}))
+        periods = read_models(PeriodOut, client.request("GET", "/periods", params={"cluster": cluster}))
     if json:
         print_json([p.model_dump(mode="json") for p in periods])
     else:
@@ -359,7 +267,7 @@ def periods_create(
     if cluster:
         body["cluster"] = cluster
     with open_gateway(ctx) as client:
-        period = _read(PeriodOut, client.request("POST", "/periods", json=body))
+        period = read_model(PeriodOut, client.request("POST", "/periods", json=body))
     if json:
         print_json(period.model_dump(mode="json"))
     else:
@@ -372,6 +280,3 @@ def register_admin(admin_app: typer.Typer) -> None:
     admin_app.add_typer(periods_app, name="periods")
     admin_app.command("grant")(grant)
     admin_app.command("report")(report)
-
-
-__all__ = ["describe_estimate", "quota", "register_admin"]

@@ -1,0 +1,50 @@
+"""`myriagate templates list|show`: the job-script templates the gateway offers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from myriagate.cli.context import localised, open_gateway
+from myriagate.cli.output import console, fmt_range, guarded, print_json, print_table
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
+templates_app = typer.Typer(help="Job-script templates.", no_args_is_help=True)
+
+
+@templates_app.command("list")
+@guarded
+def templates_list(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """Templates offered by the gateway."""
+    with open_gateway(ctx) as client:
+        items = client.templates()
+    if json:
+        print_json([t.model_dump(mode="json") for t in items])
+    else:
+        print_table(("name", "title"), [(t.name, localised(t.title)) for t in items])
+
+
+@templates_app.command("show")
+@guarded
+def templates_show(ctx: typer.Context, name: str, json: JsonOpt = False) -> None:
+    """A template and its parameters (pass them with `submit --template NAME --param k=v`)."""
+    with open_gateway(ctx) as client:
+        detail = client.template(name)
+    if json:
+        print_json(detail.model_dump(mode="json"))
+        return
+    console().print(f"[bold]{detail.name}[/bold]: {localised(detail.title)}\n{localised(detail.description)}")
+    rows = [
+        (
+            p.name,
+            p.type,
+            "" if p.default is None else p.default,
+            ", ".join(p.choices or []) or fmt_range(p.min, p.max),
+            localised(p.help),
+        )
+        for p in detail.parameters
+    ]
+    print_table(("parameter", "type", "default", "allowed", "help"), rows)
