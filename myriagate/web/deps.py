@@ -4,20 +4,19 @@ per request, the use cases the gateway built, and the authenticated caller.
     @router.get("/things")
     def things(user: CurrentUser, db: DbSession) -> ...: ...
 
-Dependencies that only pick something out of the application (no I/O) are coroutines:
-FastAPI would run a plain function in the thread pool, one more wait per dependency per
-request on a busy process. The session's is a plain generator: closing it may talk to the
-database.
+Dependencies that do no I/O on the event loop are coroutines: FastAPI would run a plain
+function in the thread pool, one more wait per dependency per request on a busy process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from myriagate.ports import Clock
 from myriagate.services.people.auth import User
@@ -42,14 +41,23 @@ async def get_settings(gateway: GatewayDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_db(gateway: GatewayDep) -> Iterator[Session]:
+async def get_db(gateway: GatewayDep) -> AsyncIterator[Session]:
     """One session per request, closed afterwards (an uncommitted change is rolled back).
 
     The authentication dependencies use the same session (FastAPI caches a dependency per
-    request), so the current user is attached to the session the endpoint works with.
+    request), so the current user is attached to the session the endpoint works with. Making
+    a session talks to nobody, nor does closing one whose transaction has ended (the usual
+    case: endpoints commit, read-only ones are released); only a rollback goes to the
+    thread pool.
     """
-    with gateway.session_factory() as session:
+    session = gateway.session_factory()
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 DbSession = Annotated[Session, Depends(get_db)]
