@@ -61,11 +61,59 @@ class DatasetPage:
 
 
 @dataclass(frozen=True)
+class StagedInput:
+    """One input file as verified on the cluster at stage-in."""
+
+    path: str
+    size_bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StagingPlanRecord:
+    """A job's staging plan as web and CLI read it, copied field by field from the row (the
+    claim columns stay with the worker)."""
+
+    job_id: uuid.UUID
+    upload_id: uuid.UUID | None
+    input_dataset_ids: tuple[uuid.UUID, ...]
+    job_dir: str | None  # absolute directory on the cluster, once stage-in made it
+    output_patterns: tuple[str, ...]
+    output_endpoint: str | None
+    staged_inputs: tuple[StagedInput, ...]  # empty until stage-in verified them
+    stage_in_at: datetime | None
+    stage_out_at: datetime | None
+    output_dataset_id: uuid.UUID | None
+    attempts: int
+    last_error: str | None
+
+    @classmethod
+    def of(cls, plan: JobStaging) -> StagingPlanRecord:
+        return cls(
+            job_id=plan.job_id,
+            upload_id=plan.upload_id,
+            input_dataset_ids=tuple(uuid.UUID(raw) for raw in plan.input_dataset_ids),
+            job_dir=plan.job_dir,
+            output_patterns=tuple(plan.output_patterns),
+            output_endpoint=plan.output_endpoint,
+            staged_inputs=tuple(
+                StagedInput(str(row["path"]), int(row["size_bytes"]), str(row["sha256"]))
+                for row in plan.staged_inputs
+            ),
+            stage_in_at=plan.stage_in_at,
+            stage_out_at=plan.stage_out_at,
+            output_dataset_id=plan.output_dataset_id,
+            attempts=plan.attempts,
+            last_error=plan.last_error,
+        )
+
+
+@dataclass(frozen=True)
 class JobStagingView:
     """A job's staging plan and the datasets it consumed or produced."""
 
     job: jobs_query.JobRecord
-    plan: JobStaging
+    plan: StagingPlanRecord
     datasets: list[tuple[DatasetView, DatasetRole]]
 
 
@@ -157,7 +205,7 @@ def job_staging(session: Session, *, job_id: uuid.UUID, user: User) -> JobStagin
         .order_by(DatasetUse.at)
     ).all()
     datasets = [(DatasetView(dataset=d, owner=owner), role) for d, owner, role in rows]
-    return JobStagingView(job=job, plan=plan, datasets=datasets)
+    return JobStagingView(job=job, plan=StagingPlanRecord.of(plan), datasets=datasets)
 
 
 # --- one file --------------------------------------------------------------------------

@@ -141,8 +141,10 @@ def job_staging(job_id: UUID, user: CurrentUser, session: DbSession) -> JobStagi
         job_id=view.job.id,
         state=view.job.state,
         upload_id=plan.upload_id,
-        input_datasets=[UUID(raw) for raw in plan.input_dataset_ids],
-        staged_inputs=[StagedFileOut.model_validate(row) for row in plan.staged_inputs],
+        input_datasets=list(plan.input_dataset_ids),
+        staged_inputs=[
+            StagedFileOut(path=f.path, size_bytes=f.size_bytes, sha256=f.sha256) for f in plan.staged_inputs
+        ],
         job_dir=plan.job_dir,
         output_patterns=list(plan.output_patterns),
         store=plan.output_endpoint,

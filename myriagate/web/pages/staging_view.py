@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -24,7 +23,7 @@ from myriagate.web.pages.staging_forms import PlannedFile, StoreChoice, store_ch
 class JobStagingPage:
     """``plan`` is the job's staging plan (attempts, last error, directory, times)."""
 
-    plan: Any
+    plan: datasets_service.StagingPlanRecord
     moving: str | None  # "in" or "out" while the job is in that staging state
     inputs: list[PlannedFile]
     inputs_verified: bool  # the manifest checked on the cluster, not just what was sent
@@ -54,7 +53,7 @@ def job_staging_page(
     except NotFound:
         return None
     plan = view.plan
-    staged = [PlannedFile(str(r["path"]), int(r["size_bytes"]), str(r["sha256"])) for r in plan.staged_inputs]
+    staged = [PlannedFile(f.path, f.size_bytes, f.sha256) for f in plan.staged_inputs]
     inputs = staged or _waiting_inputs(db, plan.upload_id, user)
     outputs = [
         datasets_service.get_dataset(db, dataset_id=dv.dataset.id, user=user)
