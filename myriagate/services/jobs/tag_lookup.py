@@ -14,15 +14,18 @@ per job. The per-job logic (``tracking._reconcile_one``) is unchanged: it still 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from typing import Any, cast
+from collections.abc import Collection, Iterable
+from datetime import datetime
 
+from myriagate.db.models.jobs import Job
+from myriagate.domain.jobs import JobStatus, JobUsage, RenderedScript
 from myriagate.errors import BackendError, SchedulerUnavailable
-from myriagate.ports import SlurmBackend, SlurmBackendFactory
+from myriagate.ports import ClusterHealth, SlurmBackend, SlurmBackendFactory
 
 
 class _LoginLookups:
-    """A login's backend whose ``find_by_tag`` answers from one batched lookup."""
+    """A login's backend whose ``find_by_tag`` answers from one batched lookup; every other
+    call goes to the login's own backend."""
 
     def __init__(self, backend: SlurmBackend, tags: list[str]) -> None:
         self._backend = backend
@@ -45,15 +48,43 @@ class _LoginLookups:
             raise SchedulerUnavailable("tag lookup inconclusive: an answer carried a Slurm error")
         return self._answer[tag]
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)  # submit, cancel… go to the login's backend
+    def submit(self, script: RenderedScript, *, tag: str) -> str:
+        return self._backend.submit(script, tag=tag)
+
+    def find_by_tags(self, tags: Collection[str]) -> dict[str, str | None]:
+        return self._backend.find_by_tags(tags)
+
+    def status(self, slurm_job_ids: Collection[str]) -> dict[str, JobStatus]:
+        return self._backend.status(slurm_job_ids)
+
+    def cancel(self, slurm_job_id: str) -> None:
+        self._backend.cancel(slurm_job_id)
+
+    def accounting(self, slurm_job_ids: Collection[str]) -> dict[str, JobUsage]:
+        return self._backend.accounting(slurm_job_ids)
+
+    def accounting_by_accounts(
+        self, accounts: Collection[str], since: datetime, until: datetime, slurm_job_ids: Collection[str] = ()
+    ) -> list[JobUsage]:
+        return self._backend.accounting_by_accounts(accounts, since, until, slurm_job_ids)
+
+    def comments(self, slurm_job_ids: Collection[str]) -> dict[str, str]:
+        return self._backend.comments(slurm_job_ids)
+
+    def tail(self, path: str, max_bytes: int = 65536) -> bytes:
+        return self._backend.tail(path, max_bytes)
+
+    def home_dir(self) -> str:
+        return self._backend.home_dir()
+
+    def ping(self) -> ClusterHealth:
+        return self._backend.ping()
 
 
 class TagLookups:
-    """A SlurmBackendFactory for one reconciliation pass over ``jobs`` (anything with
-    ``cluster_login`` and ``tag``)."""
+    """A SlurmBackendFactory for one reconciliation pass over ``jobs``."""
 
-    def __init__(self, backends: SlurmBackendFactory, jobs: Iterable[Any]) -> None:
+    def __init__(self, backends: SlurmBackendFactory, jobs: Iterable[Job]) -> None:
         self._backends = backends
         self._tags: dict[str, list[str]] = defaultdict(list)
         for job in jobs:
@@ -63,8 +94,7 @@ class TagLookups:
     def for_login(self, login: str) -> SlurmBackend:
         if login not in self._logins:
             self._logins[login] = _LoginLookups(self._backends.for_login(login), self._tags[login])
-        # Duck-typed: find_by_tag here, everything else delegated to the login's backend.
-        return cast(SlurmBackend, self._logins[login])
+        return self._logins[login]
 
     def for_service(self) -> SlurmBackend:
         return self._backends.for_service()
