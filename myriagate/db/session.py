@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+from myriagate.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 log = structlog.get_logger(__name__)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -39,7 +42,7 @@ class PoolOptions:
     timeout_s: float = 30.0
 
     @classmethod
-    def from_settings(cls, settings: Any) -> PoolOptions:
+    def from_settings(cls, settings: Settings) -> PoolOptions:
         return cls(settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_s)
 
 
@@ -68,11 +71,13 @@ def make_engine(database_url: str, *, echo: bool = False, pool: PoolOptions | No
 HELD_LONG_S = 2.0  # a connection kept longer starves the pool under load: say who kept it
 
 
-def _note_checkout(_dbapi: Any, record: Any, _proxy: Any) -> None:
+def _note_checkout(
+    _dbapi: DBAPIConnection, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+) -> None:
     record.info["checked_out"] = (time.monotonic(), structlog.contextvars.get_contextvars())
 
 
-def _report_long_hold(_dbapi: Any, record: Any) -> None:
+def _report_long_hold(_dbapi: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
     taken = record.info.pop("checked_out", None)
     if taken is None:
         return
@@ -99,15 +104,15 @@ def make_session_factory(engine_or_url: Engine | str) -> sessionmaker[Session]:
 _WRITES = "myriagate.writes"
 
 
-def _transaction_began(session: Session, _transaction: Any, _connection: Any) -> None:
+def _transaction_began(session: Session, _transaction: SessionTransaction, _connection: Connection) -> None:
     session.info.setdefault(_WRITES, False)
 
 
-def _wrote(session: Session, _context: Any) -> None:
+def _wrote(session: Session, _context: UOWTransaction) -> None:
     session.info[_WRITES] = True
 
 
-def _maybe_wrote(state: Any) -> None:
+def _maybe_wrote(state: ORMExecuteState) -> None:
     statement = state.statement
     if state.is_insert or state.is_update or state.is_delete:
         state.session.info[_WRITES] = True
@@ -115,7 +120,7 @@ def _maybe_wrote(state: Any) -> None:
         state.session.info[_WRITES] = True  # raw SQL: a write unless it plainly reads
 
 
-def _transaction_ended(session: Session, transaction: Any) -> None:
+def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the outermost one: committed or rolled back
         session.info.pop(_WRITES, None)
 
