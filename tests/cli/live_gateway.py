@@ -1,7 +1,8 @@
 """A real gateway in subprocesses: uvicorn serving the app on a free port, plus `myriagate worker`.
 
-The listening socket is bound here and handed to uvicorn (``--fd``), so the port is free and
-known before the server starts. Server and worker logs go to a file, not to the CLI's output.
+The listening socket is bound here and handed to uvicorn (``tests/cli/serve_on_fd.py``), so
+the port is free and known before the server starts. Server and worker logs go to a file, not
+to the CLI's output.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ class LiveGateway:
         self._log = self.log_path.open("ab")
         fd = self.sock.fileno()
         os.set_inheritable(fd, True)
-        serve = [sys.executable, "-m", "uvicorn", "--factory", "myriagate.web.app:create_app"]
-        serve += ["--fd", str(fd), "--workers", str(self.workers), "--log-level", "warning"]
-        serve += ["--timeout-keep-alive", str(KEEP_ALIVE_S)]  # as `myriagate serve`
+        # uvicorn on the inherited socket, taken for the TCP socket it is (see serve_on_fd).
+        serve = [sys.executable, str(Path(__file__).with_name("serve_on_fd.py"))]
+        serve += [str(fd), str(self.workers), str(KEEP_ALIVE_S)]
         self._start(serve, pass_fds=(fd,))
         if self.with_worker:
             self._start([sys.executable, "-c", "from myriagate.cli.main import run; run()", "worker"])
