@@ -32,7 +32,7 @@ import gc
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TypeVarTuple
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -72,6 +72,9 @@ log = structlog.get_logger(__name__)
 
 # A job's hold is over once it has a release (never ran) or a charge (settled).
 _CLOSING = (EntryKind.RELEASE, EntryKind.CHARGE)
+_Columns = TypeVarTuple("_Columns")
+# A finished job with an open hold: id, Slurm id, partition, then the hold (allocation, amounts).
+_Finished = sa.Row[UUID, str | None, str | None, UUID, int, int]
 BATCH = 2000  # jobs per accounting call (sacct --jobs=…, ~16 kB of ids) and per transaction
 MAX_PER_RUN = 50_000  # finished jobs settled per run at most; the next run goes on
 DEFAULT_SWEEP_EVERY_S = 60.0
@@ -158,12 +161,11 @@ def _lease_keeper(lease: Lease, session: Session, clock: Clock) -> Callable[[], 
     return keep_lease
 
 
-def _open_holds(cluster: str, *columns: Any) -> sa.Select[Any]:
-    """``columns`` of the gateway jobs of ``cluster`` whose hold was neither settled nor released."""
+def _open_holds(select: sa.Select[*_Columns], cluster: str) -> sa.Select[*_Columns]:
+    """``select`` of the gateway jobs of ``cluster`` whose hold was neither settled nor released."""
     released = aliased(LedgerEntry)  # any entry closing the hold
     return (
-        sa.select(*columns)
-        .select_from(Job)
+        select.select_from(Job)
         .join(LedgerEntry, sa.and_(LedgerEntry.job_id == Job.id, LedgerEntry.kind == EntryKind.HOLD))
         .where(Job.cluster == cluster)
         .where(~sa.exists().where(released.job_id == LedgerEntry.job_id, released.kind.in_(_CLOSING)))
@@ -174,7 +176,7 @@ def release_vanished(session: Session, *, cluster: str, ledger: LedgerFactory, o
     """Release the holds of jobs that ended without ever reaching Slurm, and (``orphans``)
     of jobs whose row is gone, which takes a scan of the open holds."""
     gone = session.execute(
-        _open_holds(cluster, Job.id)
+        _open_holds(sa.select(Job.id), cluster)
         .where(Job.state.in_(FINAL_STATES), Job.slurm_job_id.is_(None))
         # Cancelled while submitting: it may still reach Slurm until reconciliation says no.
         .where(sa.or_(Job.state != JobState.CANCELLED, Job.reconciled_at.is_not(None)))
@@ -219,10 +221,10 @@ def settle_finished(
 ) -> tuple[int, int]:
     """Settle finished jobs, ``BATCH`` per sacct call and per transaction; returns (settled,
     released as never run). Reads plain rows (id, Slurm id, partition), never Job objects."""
-    columns = (Job.id, Job.slurm_job_id, Job.partition)
-    columns += (LedgerEntry.allocation_id, LedgerEntry.core_seconds, LedgerEntry.gpu_seconds)  # type: ignore[assignment]
+    job = (Job.id, Job.slurm_job_id, Job.partition)
+    hold = (LedgerEntry.allocation_id, LedgerEntry.core_seconds, LedgerEntry.gpu_seconds)
     finished = session.execute(
-        _open_holds(cluster, *columns)
+        _open_holds(sa.select(*job, *hold), cluster)
         .where(Job.state.in_(FINAL_STATES), Job.slurm_job_id.is_not(None))
         .limit(MAX_PER_RUN)
     ).all()
@@ -256,7 +258,7 @@ def _settle_chunks(
     profile: ClusterProfile,
     backend: SlurmBackend,
     ledger: LedgerFactory,
-    finished: Sequence[Any],
+    finished: Sequence[_Finished],
     keep_lease: Callable[[], bool] | None,
 ) -> tuple[int, int]:
     settled = never_ran = 0
@@ -265,7 +267,8 @@ def _settle_chunks(
             log.info("settlement.lease_lost", cluster=cluster, left=len(finished) - start)
             break
         rows = finished[start : start + BATCH]
-        chunk = {slurm_job_id: (job_id, partition) for job_id, slurm_job_id, partition, *_ in rows}
+        # Every Slurm id is set (the query asks for it); the test only tells the type checker.
+        chunk = {sid: (job_id, partition) for job_id, sid, partition, *_ in rows if sid is not None}
         holds = {row[0]: Hold(row[3], row[4], row[5]) for row in rows}
         usage = backend.accounting(list(chunk))
         charge, release = _plan(profile, chunk, usage)
