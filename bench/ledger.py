@@ -61,6 +61,7 @@ from myriagate.settings import Settings
 from myriagate.slurm import parse
 from myriagate.slurm.cli_backend import SlurmCliBackend
 from myriagate.slurm.commands import SACCT_USAGE_FIELDS, SEP
+from myriagate.wiring import worker_ledger
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -325,8 +326,14 @@ def bench_settle(url: str, count: int, rounds: int) -> dict[str, object]:
         before = totals(factory)
         sacct = CannedSacct(jobs)
         backends = CannedBackends(SlurmCliBackend(sacct, cluster_tz=cluster_tz))
+        clock = SystemClock()
         step = settle_step(
-            cluster=CLUSTER, backends=backends, clock=SystemClock(), settings=settings, profile=profile
+            cluster=CLUSTER,
+            backends=backends,
+            clock=clock,
+            settings=settings,
+            profile=profile,
+            ledger=worker_ledger(clock),
         )
         assert step is not None
         parse_runs: list[float] = []

@@ -44,6 +44,7 @@ from myriagate.runners.ssh import SshRunner
 from myriagate.services.jobs import tracking
 from myriagate.slurm import commands
 from myriagate.slurm.cli_backend import SlurmCliBackend
+from myriagate.wiring import worker_ledger
 
 STATE = Path("/var/lib/myriagate-devcluster")
 LOGIN, ACCOUNT, SERVICE = "alice", "caen-climat", "myriagate"
@@ -142,12 +143,16 @@ def main() -> None:
         clock = SystemClock()
         runner.calls.clear()
         with factory() as session:  # first tick records the raw states; not timed
-            first = tracking.tick(session, cluster="devcluster", backends=backends, clock=clock)
+            first = tracking.tick(
+                session, cluster="devcluster", backends=backends, clock=clock, ledger=worker_ledger(clock)
+            )
         first_calls = dict(runner.calls)
 
         def one_tick() -> None:
             with factory() as session:
-                tracking.tick(session, cluster="devcluster", backends=backends, clock=clock)
+                tracking.tick(
+                    session, cluster="devcluster", backends=backends, clock=clock, ledger=worker_ledger(clock)
+                )
 
         runner.calls.clear()
         ticks = timed(one_tick, args.repeats)

@@ -36,6 +36,7 @@ from myriagate.runners.pool import SshConnectionPool
 from myriagate.runners.ssh import SshRunner
 from myriagate.sealed_secrets import SecretSealer
 from myriagate.services.allocations.policy import Allocations
+from myriagate.services.allocations.settling_ledger import LedgerFactory as SettlingLedgerFactory
 from myriagate.services.common.leases import holder_id
 from myriagate.services.notifications.sender import Channels
 from myriagate.services.people.credentials import CredentialWatch
@@ -203,6 +204,7 @@ class Gateway:
                 clock=clock,
                 settings=settings,
                 profile=self.profile(name),
+                ledger=worker_ledger(clock),
             )
             for name in clusters
         ]
@@ -351,6 +353,16 @@ class Gateway:
         if close is not None:
             close()
         self.session_factory.kw["bind"].dispose()
+
+
+def worker_ledger(clock: Clock) -> SettlingLedgerFactory:
+    """The ledger the worker releases and settles with: its entries are dated by ``clock`` and
+    signed ``worker``, so history tells them from the gateway's holds and the operators' grants."""
+
+    def open_ledger(session: Session) -> SqlLedger:
+        return SqlLedger(session, clock=clock, author="worker")
+
+    return open_ledger
 
 
 def notifications_loop(

@@ -31,6 +31,7 @@ from myriagate.cli.watch import TailFollower
 from myriagate.db.models.users import User
 from myriagate.errors import BackendError, JobNotCancellable, SchedulerUnavailable
 from myriagate.services.jobs import tracking
+from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.web.conftest import PASSWORD
@@ -82,7 +83,13 @@ class Worker:
         if self.steps:
             self.steps.pop(0)()
         with self.session_factory() as session:
-            tracking.tick(session, cluster=CLUSTER, backends=self.backends, clock=self.clock)
+            tracking.tick(
+                session,
+                cluster=CLUSTER,
+                backends=self.backends,
+                clock=self.clock,
+                ledger=worker_ledger(self.clock),
+            )
 
 
 @pytest.fixture

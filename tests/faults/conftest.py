@@ -35,7 +35,7 @@ from myriagate.errors import MyriagateError
 from myriagate.services.runtime import worker as worker_service
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
-from myriagate.wiring import Gateway, build_gateway
+from myriagate.wiring import Gateway, build_gateway, worker_ledger
 from tests.conftest import POSTGRES_URL
 from tests.faults import consistency
 from tests.faults.recorder import RECORDER
@@ -160,8 +160,7 @@ class World:
     def worker(self, backends: Any = None, lease_s: float = 30.0) -> worker_service.Worker:
         step = worker_service.settle_step(
             cluster=CLUSTER, backends=backends or self.gateway.backends(CLUSTER), clock=CLOCK,
-            settings=self.settings, profile=self.gateway.profile(CLUSTER),
-            ledger=self.gateway.allocations.hold_ledger(),
+            settings=self.settings, profile=self.gateway.profile(CLUSTER), ledger=worker_ledger(CLOCK),
         )  # fmt: skip
         # The dev cluster's slurmdbd records a job within a second: a 5 s accounting lag keeps
         # the two-lookups rule without making every resend wait the default 120 s.
@@ -170,7 +169,7 @@ class World:
             accounting_lag_s=5.0,
         )  # fmt: skip
         return worker_service.Worker(self.factory, backends or self.gateway.backends(CLUSTER), CLOCK, options,
-                                     settle=step)  # fmt: skip
+                                     ledger=worker_ledger(CLOCK), settle=step)  # fmt: skip
 
     def drive(self, timeout_s: float = 90.0, backends: Any = None) -> int:
         """Tick (reconcile, poll, settle) until every accepted job is final and settled."""

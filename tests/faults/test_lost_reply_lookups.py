@@ -22,6 +22,7 @@ from myriagate.services.jobs import tracking
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.slurm.cli_backend import SlurmCliBackend
+from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_runner import FakeRunner, load_capture
 
@@ -63,8 +64,15 @@ def submit(session: Session, runner: FakeRunner, user: User, clock: FakeClock) -
 
 def tick(session: Session, runner: FakeRunner, clock: FakeClock) -> None:
     backends = OneBackend(SlurmCliBackend(runner))
-    tracking.tick(session, cluster=CLUSTER, backends=backends, clock=clock, uncertain_after_s=0,
-                  accounting_lag_s=LAG_S)  # fmt: skip
+    tracking.tick(
+        session,
+        cluster=CLUSTER,
+        backends=backends,
+        clock=clock,
+        ledger=worker_ledger(clock),
+        uncertain_after_s=0,
+        accounting_lag_s=LAG_S,
+    )
 
 
 def reload(session: Session, job: Job) -> Job:

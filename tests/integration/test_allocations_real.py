@@ -27,7 +27,7 @@ from myriagate.services.jobs import tracking
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.slurm.parse import parse_tres
-from myriagate.wiring import ClusterBackends
+from myriagate.wiring import ClusterBackends, worker_ledger
 from tests.conftest import CLUSTER, add_project
 from tests.integration.conftest import DevCluster
 
@@ -81,7 +81,9 @@ def settle_until(db: sessionmaker[Session], backends: ClusterBackends, done: obj
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with db() as session:
-            tracking.tick(session, cluster=CLUSTER, backends=backends, clock=CLOCK)
+            tracking.tick(
+                session, cluster=CLUSTER, backends=backends, clock=CLOCK, ledger=worker_ledger(CLOCK)
+            )
             settlement.settle(session, cluster=CLUSTER, profile=backends.profile, backends=backends,
                               ledger=SqlLedger, clock=CLOCK, sweep_every_s=0.5,
                               sweep_window_s=time.time() - since_s + 5)  # fmt: skip
@@ -248,7 +250,14 @@ def test_issue_12_item_7_a_job_the_real_slurm_never_had_has_its_hold_released_af
 
     def tick() -> None:
         with db() as session:
-            tracking.tick(session, cluster=CLUSTER, backends=backends, clock=CLOCK, vanished_after_s=bound_s)
+            tracking.tick(
+                session,
+                cluster=CLUSTER,
+                backends=backends,
+                clock=CLOCK,
+                ledger=worker_ledger(CLOCK),
+                vanished_after_s=bound_s,
+            )
 
     tick()  # real squeue ("Invalid job id") and real sacct (nothing): the clock starts
     with db() as session:

@@ -26,7 +26,7 @@ from myriagate.services.jobs import tracking
 from myriagate.services.people import auth as auth_service
 from myriagate.settings import Settings
 from myriagate.web.app import create_app
-from myriagate.wiring import Gateway, build_gateway
+from myriagate.wiring import Gateway, build_gateway, worker_ledger
 from tests.fakes.hostile import CANARY, HOSTILE_STRINGS
 
 pytestmark = pytest.mark.slurm
@@ -93,9 +93,13 @@ def _track_until(
 ) -> dict[str, Any]:
     """Run tracking ticks (as the worker would) until the job reaches one of ``states``."""
     deadline = time.monotonic() + timeout
+    clock = SystemClock()
     while True:
         with gateway.session_factory() as session:
-            tracking.tick(session, cluster=CLUSTER, backends=gateway.backends(CLUSTER), clock=SystemClock())
+            backends = gateway.backends(CLUSTER)
+            tracking.tick(
+                session, cluster=CLUSTER, backends=backends, clock=clock, ledger=worker_ledger(clock)
+            )
         job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
         if job["state"] in states:
             return job

@@ -32,6 +32,7 @@ from myriagate.services.allocations import grants as allocations
 from myriagate.services.runtime.worker import Worker, WorkerOptions, settle_step
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
+from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, POSTGRES_URL, FakeClock, add_project, make_user
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.hostile import CANARY
@@ -113,7 +114,8 @@ def write_gateway_data(url: str) -> Written:
             profile=profile,
             ledger=SqlLedger,
         )
-        Worker(factory, backends, clock, WorkerOptions(cluster=CLUSTER), settle=step).run_once()
+        options = WorkerOptions(cluster=CLUSTER)
+        Worker(factory, backends, clock, options, ledger=worker_ledger(clock), settle=step).run_once()
         with factory() as session:
             balance = SqlLedger(session).balance(grant.allocation_id)
         assert balance.charged > Cost() and balance.held > Cost()  # one charged, one held

@@ -37,6 +37,7 @@ from myriagate.services.staging.plan import ResidencyContext, StagingRequest
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.staging.openssh import OpenSshStager, TransferHooks
+from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock, make_user
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.integration.conftest import DevCluster
@@ -142,7 +143,13 @@ class Harness:
             job = session.get(Job, job_id)
             assert job is not None and job.slurm_job_id is not None
             self.fake.finish(job.slurm_job_id, "COMPLETED")
-            tracking.tick(session, cluster=CLUSTER, backends=self.backends, clock=self.clock)
+            tracking.tick(
+                session,
+                cluster=CLUSTER,
+                backends=self.backends,
+                clock=self.clock,
+                ledger=worker_ledger(self.clock),
+            )
             session.refresh(job)
             assert job.state is JobState.STAGING_OUT
 

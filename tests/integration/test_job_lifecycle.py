@@ -27,7 +27,7 @@ from myriagate.profiles.models import ClusterProfile
 from myriagate.services.jobs import cancel, outputs, tracking
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
-from myriagate.wiring import ClusterBackends
+from myriagate.wiring import ClusterBackends, worker_ledger
 from tests.conftest import CLUSTER
 from tests.fakes.hostile import CANARY, HOSTILE_STRINGS
 from tests.integration.conftest import DevCluster
@@ -86,7 +86,9 @@ def track_until(
     deadline = time.monotonic() + timeout_s
     while True:
         with db() as session:
-            tracking.tick(session, cluster=CLUSTER, backends=backends, clock=CLOCK)
+            tracking.tick(
+                session, cluster=CLUSTER, backends=backends, clock=CLOCK, ledger=worker_ledger(CLOCK)
+            )
             states = {str(job.id): job.state for job in jobs_repo_all(session)}
         if done(states) or time.monotonic() > deadline:
             return states

@@ -19,7 +19,7 @@ from myriagate.profiles.loader import load_profile
 from myriagate.services.runtime import worker as worker_service
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
-from myriagate.wiring import ClusterBackends
+from myriagate.wiring import ClusterBackends, worker_ledger
 from tests.conftest import CLUSTER
 from tests.integration.conftest import DevCluster
 
@@ -74,6 +74,7 @@ def test_a_tick_records_squeue_latency_and_its_own_duration(
         clock=CLOCK,
         settings=gateway_settings,
         profile=backends.profile,
+        ledger=worker_ledger(CLOCK),
     )
 
     assert result is not None and result.error is None and result.polled >= 1, result

@@ -29,6 +29,7 @@ from myriagate.services.jobs import tracking
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.slurm.cli_backend import SlurmCliBackend
+from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER
 from tests.integration.conftest import DevCluster
 
@@ -119,8 +120,15 @@ def test_thirty_uncertain_jobs_of_two_logins_cost_one_squeue_and_one_sacct_per_l
             for r in runners.values():
                 r.counts.clear()
 
-            tracking.tick(session, cluster=CLUSTER, backends=Logins(backends), clock=CLOCK,
-                          uncertain_after_s=0, accounting_lag_s=3600)  # fmt: skip
+            tracking.tick(
+                session,
+                cluster=CLUSTER,
+                backends=Logins(backends),
+                clock=CLOCK,
+                ledger=worker_ledger(CLOCK),
+                uncertain_after_s=0,
+                accounting_lag_s=3600,
+            )
 
             for login in ("alice", "bob"):
                 counts = runners[login].counts

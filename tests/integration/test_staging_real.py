@@ -30,7 +30,7 @@ from myriagate.services.staging import uploads
 from myriagate.services.staging.plan import StagingRequest
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
-from myriagate.wiring import Gateway
+from myriagate.wiring import Gateway, worker_ledger
 from tests.conftest import CLUSTER
 from tests.integration.conftest import DevCluster
 
@@ -115,7 +115,13 @@ def test_inputs_in_job_reads_them_outputs_out_to_caen_as_a_dataset(
 
     def reached_staging_out() -> bool:
         with db() as session:
-            tracking.tick(session, cluster=CLUSTER, backends=gateway.backends(CLUSTER), clock=CLOCK)
+            tracking.tick(
+                session,
+                cluster=CLUSTER,
+                backends=gateway.backends(CLUSTER),
+                clock=CLOCK,
+                ledger=worker_ledger(CLOCK),
+            )
             state = session.get(Job, job_id).state  # type: ignore[union-attr]
             assert state in (JobState.PENDING, JobState.RUNNING, JobState.STAGING_OUT), state
             return state is JobState.STAGING_OUT
@@ -208,7 +214,13 @@ def test_two_jobs_of_one_login_with_the_same_patterns_keep_their_results_apart(
 
     def both_done() -> bool:
         with db() as session:
-            tracking.tick(session, cluster=CLUSTER, backends=gateway.backends(CLUSTER), clock=CLOCK)
+            tracking.tick(
+                session,
+                cluster=CLUSTER,
+                backends=gateway.backends(CLUSTER),
+                clock=CLOCK,
+                ledger=worker_ledger(CLOCK),
+            )
             states = [session.get(Job, j).state for j in job_ids]  # type: ignore[union-attr]
             waiting = (JobState.PENDING, JobState.RUNNING, JobState.STAGING_OUT)
             assert all(s in waiting for s in states), states

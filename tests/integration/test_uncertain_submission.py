@@ -29,6 +29,7 @@ from myriagate.services.jobs import tracking
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
 from myriagate.slurm.cli_backend import SlurmCliBackend
+from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER
 from tests.integration.conftest import DevCluster
 
@@ -152,8 +153,15 @@ def test_connection_cut_during_sbatch_gives_exactly_one_job(
     while True:
         with db() as session:
             # A cut before sbatch ran leaves no job: resent once two lookups 2 s apart miss it.
-            tracking.tick(session, cluster=CLUSTER, backends=backends, clock=CLOCK, uncertain_after_s=0,
-                          accounting_lag_s=2)  # fmt: skip
+            tracking.tick(
+                session,
+                cluster=CLUSTER,
+                backends=backends,
+                clock=CLOCK,
+                ledger=worker_ledger(CLOCK),
+                uncertain_after_s=0,
+                accounting_lag_s=2,
+            )
             job = session.get_one(Job, job_id)
             if job.slurm_job_id is not None or time.monotonic() > deadline:
                 break
@@ -194,7 +202,14 @@ def test_crash_between_sbatch_and_commit_is_reconciled_to_one_job(
         (job,) = jobs_repo_all(session)
         assert job.state is JobState.SUBMITTING and job.slurm_job_id is None  # the intent survived
         tag = job.tag
-        tracking.tick(session, cluster=CLUSTER, backends=backends, clock=CLOCK, uncertain_after_s=0)
+        tracking.tick(
+            session,
+            cluster=CLUSTER,
+            backends=backends,
+            clock=CLOCK,
+            ledger=worker_ledger(CLOCK),
+            uncertain_after_s=0,
+        )
         job = session.get_one(Job, job.id)
         assert job.slurm_job_id is not None
     assert count_with_tag_eventually(tag) == [job.slurm_job_id]

@@ -19,7 +19,7 @@ from myriagate.services.jobs.tracking import tick
 from myriagate.services.runtime.worker import lease_name
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
-from myriagate.wiring import ClusterBackends, build_gateway
+from myriagate.wiring import ClusterBackends, build_gateway, worker_ledger
 from tests.conftest import CLUSTER, FakeClock, ensure_project
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 
@@ -94,7 +94,7 @@ def test_jobs_polls_and_leases_stay_with_their_cluster(
     assert fakes[CLUSTER].cluster.calls["sbatch"] == 1 and fakes[AUSTRAL].cluster.calls["sbatch"] == 1
 
     fakes[AUSTRAL].cluster.finish("5000")
-    result = tick(session, cluster=AUSTRAL, backends=fakes[AUSTRAL], clock=clock)
+    result = tick(session, cluster=AUSTRAL, backends=fakes[AUSTRAL], clock=clock, ledger=worker_ledger(clock))
     assert result.polled == 1  # austral's poller asks austral about austral's job only
     assert fakes[CLUSTER].cluster.calls.get("squeue", 0) == 0
     session.expire_all()

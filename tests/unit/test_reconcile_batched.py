@@ -19,6 +19,7 @@ from myriagate.errors import SchedulerUnavailable
 from myriagate.services.jobs import tracking
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.slurm.cli_backend import SlurmCliBackend
+from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_runner import FakeRunner
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
@@ -96,8 +97,15 @@ def test_thirty_uncertain_jobs_of_two_logins_cost_one_squeue_and_one_sacct_per_l
     logins = Logins({"alice": alice_runner, "bob": bob_runner, "myriagate": service})
 
     clock.advance(UNCERTAIN_AFTER_S + 1)
-    tracking.tick(session, cluster=CLUSTER, backends=logins, clock=clock, uncertain_after_s=UNCERTAIN_AFTER_S,
-                  accounting_lag_s=LAG_S)  # fmt: skip
+    tracking.tick(
+        session,
+        cluster=CLUSTER,
+        backends=logins,
+        clock=clock,
+        ledger=worker_ledger(clock),
+        uncertain_after_s=UNCERTAIN_AFTER_S,
+        accounting_lag_s=LAG_S,
+    )
 
     for name, fake in (("alice", alice_runner), ("bob", bob_runner)):
         assert fake.count("squeue") == 1, f"{name}: one squeue for all its uncertain jobs"
@@ -114,8 +122,15 @@ def test_thirty_uncertain_jobs_of_two_logins_cost_one_squeue_and_one_sacct_per_l
     # The lag later, still absent from both clean answers: each is sent once, and the lookups
     # are again one squeue and one sacct per login.
     clock.advance(LAG_S + 1)
-    tracking.tick(session, cluster=CLUSTER, backends=logins, clock=clock, uncertain_after_s=UNCERTAIN_AFTER_S,
-                  accounting_lag_s=LAG_S)  # fmt: skip
+    tracking.tick(
+        session,
+        cluster=CLUSTER,
+        backends=logins,
+        clock=clock,
+        ledger=worker_ledger(clock),
+        uncertain_after_s=UNCERTAIN_AFTER_S,
+        accounting_lag_s=LAG_S,
+    )
     assert (alice_runner.count("squeue"), alice_runner.count("sacct"), alice_runner.count("sbatch")) == (
         2,
         2,
@@ -136,8 +151,15 @@ def test_a_cluster_that_does_not_answer_is_asked_once_per_login_not_once_per_job
     service = FakeRunner().reply("squeue", "").reply("sacct", "")
     clock.advance(UNCERTAIN_AFTER_S + 1)
 
-    tracking.tick(session, cluster=CLUSTER, backends=Logins({**down, "myriagate": service}), clock=clock,
-                  uncertain_after_s=UNCERTAIN_AFTER_S, accounting_lag_s=LAG_S)  # fmt: skip
+    tracking.tick(
+        session,
+        cluster=CLUSTER,
+        backends=Logins({**down, "myriagate": service}),
+        clock=clock,
+        ledger=worker_ledger(clock),
+        uncertain_after_s=UNCERTAIN_AFTER_S,
+        accounting_lag_s=LAG_S,
+    )
 
     assert [down[login].count("squeue") for login in ("alice", "bob")] == [1, 1]
     assert [down[login].count("sacct") for login in ("alice", "bob")] == [0, 0]

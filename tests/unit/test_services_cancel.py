@@ -14,6 +14,7 @@ from myriagate.errors import JobNotCancellable, NotFound, SchedulerUnavailable, 
 from myriagate.services.jobs.cancel import cancel_job
 from myriagate.services.jobs.tracking import tick
 from myriagate.services.submission.submit import SubmitRequest, submit_job
+from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.profiles import dev_profile
@@ -51,7 +52,7 @@ def test_a_cancel_is_sent_as_the_owner_and_confirmed_by_tracking(
     job = submit(session, backends, alice, clock)
     assert job.slurm_job_id is not None
     fake_cluster.set_state(job.slurm_job_id, "RUNNING")
-    tick(session, cluster=CLUSTER, backends=backends, clock=clock)
+    tick(session, cluster=CLUSTER, backends=backends, clock=clock, ledger=worker_ledger(clock))
 
     clock.advance(5)
     cancelled = cancel(session, backends, job, alice, clock)
@@ -66,7 +67,7 @@ def test_a_cancel_is_sent_as_the_owner_and_confirmed_by_tracking(
         {"slurm_job_id": job.slurm_job_id},
     )
 
-    tick(session, cluster=CLUSTER, backends=backends, clock=clock)
+    tick(session, cluster=CLUSTER, backends=backends, clock=clock, ledger=worker_ledger(clock))
     assert reload(session, job).state is JobState.CANCELLED
 
 
@@ -80,7 +81,7 @@ def test_cancelling_twice_is_harmless(
     job = submit(session, backends, alice, clock)
     cancel(session, backends, job, alice, clock)
     cancel(session, backends, job, alice, clock)  # before tracking confirmed: scancel again, fine
-    tick(session, cluster=CLUSTER, backends=backends, clock=clock)
+    tick(session, cluster=CLUSTER, backends=backends, clock=clock, ledger=worker_ledger(clock))
     fake_cluster.reset_calls()
 
     again = cancel(session, backends, job, alice, clock)
@@ -112,7 +113,7 @@ def test_a_finished_job_cannot_be_cancelled(
     job = submit(session, backends, alice, clock)
     assert job.slurm_job_id is not None
     fake_cluster.finish(job.slurm_job_id, "COMPLETED")
-    tick(session, cluster=CLUSTER, backends=backends, clock=clock)
+    tick(session, cluster=CLUSTER, backends=backends, clock=clock, ledger=worker_ledger(clock))
 
     with pytest.raises(JobNotCancellable, match="completed"):
         cancel(session, backends, job, alice, clock)
@@ -150,10 +151,12 @@ def test_a_job_slurm_never_got_is_cancelled_at_once(
     assert fake_cluster.calls["scancel"] == 0
 
     clock.advance(600)
-    tick(session, cluster=CLUSTER, backends=backends, clock=clock)  # not found once: look again later
+    # Not found once: look again later.
+    tick(session, cluster=CLUSTER, backends=backends, clock=clock, ledger=worker_ledger(clock))
     assert reload(session, job).reconciled_at is None
     clock.advance(600)
-    tick(session, cluster=CLUSTER, backends=backends, clock=clock)  # reconciliation must not resubmit
+    # Reconciliation must not resubmit.
+    tick(session, cluster=CLUSTER, backends=backends, clock=clock, ledger=worker_ledger(clock))
     assert fake_cluster.calls["sbatch"] == 1
     assert fake_cluster.jobs == {}
     assert reload(session, job).reconciled_at is not None
@@ -174,7 +177,7 @@ def test_a_job_cancelled_while_its_submission_was_uncertain_is_cancelled_in_slur
     cancel(session, backends, job, alice, clock)
 
     clock.advance(600)
-    tick(session, cluster=CLUSTER, backends=backends, clock=clock)
+    tick(session, cluster=CLUSTER, backends=backends, clock=clock, ledger=worker_ledger(clock))
     found = reload(session, job)
     slurm_job = fake_cluster.job_by_tag(job.tag)
     assert slurm_job is not None and slurm_job.state == "CANCELLED"

@@ -12,6 +12,7 @@ from myriagate.errors import NotFound, SchedulerUnavailable
 from myriagate.services.jobs.outputs import read_output
 from myriagate.services.jobs.tracking import tick
 from myriagate.services.submission.submit import SubmitRequest, submit_job
+from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.profiles import dev_profile
@@ -25,7 +26,8 @@ def submit(
     job = submit_job(
         session, backends=backends, profile=dev_profile(), user=user, request=request, clock=clock
     )
-    tick(session, cluster=CLUSTER, backends=backends, clock=clock)  # learns the work dir
+    # The tick learns the work dir.
+    tick(session, cluster=CLUSTER, backends=backends, clock=clock, ledger=worker_ledger(clock))
     return job
 
 

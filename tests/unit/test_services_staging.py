@@ -32,6 +32,7 @@ from myriagate.services.staging.plan import ResidencyContext, StagingRequest
 from myriagate.services.staging.step import run_pending
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
+from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock, add_project
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.fake_stager import FakeStager
@@ -184,7 +185,7 @@ def finish_in_slurm(session: Session, job: Job, fake_cluster: FakeCluster, backe
                     clock: FakeClock) -> None:  # fmt: skip
     assert job.slurm_job_id is not None
     fake_cluster.finish(job.slurm_job_id, "COMPLETED")
-    tracking.tick(session, cluster=CLUSTER, backends=backends, clock=clock)
+    tracking.tick(session, cluster=CLUSTER, backends=backends, clock=clock, ledger=worker_ledger(clock))
 
 
 def test_outputs_go_to_the_regional_endpoint_as_a_dataset_then_the_job_completes(
@@ -512,7 +513,8 @@ def test_a_failed_stage_in_releases_the_allocation_hold(
     run_pending(ctx)
     step = settle_step(cluster=CLUSTER, backends=backends, clock=clock, settings=Settings(dev_mode=True),
                        profile=profile, ledger=SqlLedger)  # fmt: skip
-    Worker(session_factory, backends, clock, WorkerOptions(cluster=CLUSTER), settle=step).run_once()
+    options = WorkerOptions(cluster=CLUSTER)
+    Worker(session_factory, backends, clock, options, ledger=worker_ledger(clock), settle=step).run_once()
     with session_factory() as s:
         after = SqlLedger(s).balance(allocation_id)
         assert (after.held, after.charged) == (Cost(), Cost())

@@ -11,6 +11,7 @@ from myriagate.domain.states import JobState
 from myriagate.errors import BackendError, SchedulerUnavailable, SubmissionUncertain
 from myriagate.services.jobs.tracking import DEFAULT_ACCOUNTING_LAG_S, REASON_LOOKING_AGAIN, tick
 from myriagate.services.submission.submit import SubmitRequest, submit_job
+from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.profiles import dev_profile
@@ -30,7 +31,12 @@ def submit(
 
 def run_tick(session: Session, backends: FakeSlurmBackendFactory, clock: FakeClock) -> tuple[int, int]:
     result = tick(
-        session, cluster=CLUSTER, backends=backends, clock=clock, uncertain_after_s=UNCERTAIN_AFTER_S
+        session,
+        cluster=CLUSTER,
+        backends=backends,
+        clock=clock,
+        ledger=worker_ledger(clock),
+        uncertain_after_s=UNCERTAIN_AFTER_S,
     )
     return result.changed, result.polled
 
@@ -193,7 +199,7 @@ def test_a_poll_error_leaves_every_state_unchanged(
         fake_cluster.finish(job.slurm_job_id, "COMPLETED")
     fake_cluster.fail_next("squeue", error)
 
-    result = tick(session, cluster=CLUSTER, backends=backends, clock=clock)
+    result = tick(session, cluster=CLUSTER, backends=backends, clock=clock, ledger=worker_ledger(clock))
     assert (result.changed, result.error) == (0, error.detail)
     assert [reload(session, j).state for j in jobs] == [JobState.PENDING] * 3
 
@@ -226,7 +232,7 @@ def test_only_the_ticked_clusters_jobs_are_polled(
     clock: FakeClock,
 ) -> None:
     submit(session, backends, alice, clock)
-    result = tick(session, cluster="myria", backends=backends, clock=clock)
+    result = tick(session, cluster="myria", backends=backends, clock=clock, ledger=worker_ledger(clock))
     assert (result.changed, result.polled) == (0, 0)
 
 

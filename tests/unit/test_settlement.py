@@ -32,6 +32,7 @@ from myriagate.services.jobs import tracking
 from myriagate.services.runtime.worker import Worker, WorkerOptions, settle_step
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
+from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock, add_project
 from tests.fakes.fake_slurm import FakeSlurmBackendFactory
 
@@ -92,7 +93,7 @@ def worker(session_factory: sessionmaker[Session], backends: FakeSlurmBackendFac
     step = settle_step(cluster=CLUSTER, backends=backends, clock=clock, settings=settings, profile=profile,
                        ledger=ledger)  # fmt: skip
     options = WorkerOptions(cluster=CLUSTER, uncertain_after_s=60)
-    return Worker(session_factory, backends, clock, options, settle=step)
+    return Worker(session_factory, backends, clock, options, ledger=worker_ledger(clock), settle=step)
 
 
 def balance(session_factory: sessionmaker[Session], allocation_id: object) -> Balance:
@@ -392,7 +393,7 @@ def three_finished_jobs(
         clock.advance(10 if job is not jobs[0] else 30)
         backends.cluster.finish(sid(job))
     with session_factory() as s:
-        tracking.tick(s, cluster=CLUSTER, backends=backends, clock=clock)
+        tracking.tick(s, cluster=CLUSTER, backends=backends, clock=clock, ledger=worker_ledger(clock))
     return cost_of(30) + cost_of(40) + cost_of(50)
 
 

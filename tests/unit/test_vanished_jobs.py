@@ -24,6 +24,7 @@ from myriagate.services.jobs import vanished
 from myriagate.services.runtime.worker import Worker, WorkerOptions, settle_step
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
+from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock, add_project
 from tests.fakes.fake_slurm import FakeSlurmBackendFactory
 
@@ -71,7 +72,7 @@ def worker(session_factory: sessionmaker[Session], backends: FakeSlurmBackendFac
     step = settle_step(cluster=CLUSTER, backends=backends, clock=clock, settings=Settings(dev_mode=True),
                        profile=profile, ledger=SqlLedger)  # fmt: skip
     options = WorkerOptions(cluster=CLUSTER, uncertain_after_s=60, vanished_after_s=BOUND)
-    return Worker(session_factory, backends, clock, options, settle=step)
+    return Worker(session_factory, backends, clock, options, ledger=worker_ledger(clock), settle=step)
 
 
 def balance(session_factory: sessionmaker[Session], allocation_id: object) -> Balance:

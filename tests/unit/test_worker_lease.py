@@ -18,6 +18,7 @@ from myriagate.services.jobs.tracking import TickResult
 from myriagate.services.runtime.worker import Backoff, Worker, WorkerOptions, lease_name
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
+from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.profiles import dev_profile
@@ -59,7 +60,7 @@ def worker(
     log: TickLog | None = None,
     **options: float,
 ) -> Worker:
-    kwargs: dict[str, Any] = {"holder": holder}
+    kwargs: dict[str, Any] = {"holder": holder, "ledger": worker_ledger(clock)}
     if log is not None:
         kwargs["tick"] = log.for_holder(holder)
     return Worker(session_factory, backends, clock, WorkerOptions(cluster=CLUSTER, **options), **kwargs)
@@ -148,7 +149,7 @@ def test_a_failing_tick_does_not_kill_the_worker(
         raise RuntimeError("a bug")
 
     w = Worker(session_factory, backends, clock, WorkerOptions(cluster=CLUSTER, poll_min_s=1, poll_max_s=8),
-               holder="w1", tick=broken_tick)  # fmt: skip
+               ledger=worker_ledger(clock), holder="w1", tick=broken_tick)  # fmt: skip
     result = w.run_once()
     assert result is not None and result.error is not None and "a bug" in result.error
     assert [w.step(), w.step()] == [1, 2]  # backing off, still alive
@@ -170,8 +171,8 @@ def test_settlement_waits_while_the_cluster_does_not_answer_the_poll(
         settled.append(1)
         return SettleResult(settled=3)
 
-    w = Worker(session_factory, backends, clock, WorkerOptions(cluster=CLUSTER), holder="w1",
-               tick=tick, settle=settle)  # fmt: skip
+    w = Worker(session_factory, backends, clock, WorkerOptions(cluster=CLUSTER), ledger=worker_ledger(clock),
+               holder="w1", tick=tick, settle=settle)  # fmt: skip
     result = w.run_once()
     assert result is not None and result.error == poll_error
     # A failing cluster gets no sacct sweep stacked on the failed poll; a healthy one is settled.

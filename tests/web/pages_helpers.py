@@ -21,7 +21,7 @@ from myriagate.services.jobs import tracking
 from myriagate.services.staging import datasets as staging_service
 from myriagate.services.staging.context import StagingContext
 from myriagate.services.staging.step import run_pending
-from myriagate.wiring import Gateway
+from myriagate.wiring import Gateway, worker_ledger
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.fake_stager import FakeStager
@@ -114,7 +114,7 @@ def spool_files(spool: Path) -> list[str]:
 
 def tick(gateway: Gateway, backends: FakeSlurmBackendFactory, clock: FakeClock) -> None:
     with gateway.session_factory() as session:
-        tracking.tick(session, cluster=CLUSTER, backends=backends, clock=clock)
+        tracking.tick(session, cluster=CLUSTER, backends=backends, clock=clock, ledger=worker_ledger(clock))
 
 
 def produce_dataset(

@@ -23,6 +23,7 @@ from myriagate.db.models.users import User
 from myriagate.errors import SchedulerRejected
 from myriagate.services.jobs import tracking
 from myriagate.services.jobs.dispatch import REASON_UNAVAILABLE
+from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.hostile import HOSTILE_STRINGS
@@ -53,7 +54,9 @@ def written(db: Session) -> tuple[int, int]:
 
 def tick(gateway_backends: FakeSlurmBackendFactory, app: FastAPI, clock: FakeClock) -> None:
     with app.state.gateway.session_factory() as session:
-        tracking.tick(session, cluster=CLUSTER, backends=gateway_backends, clock=clock)
+        tracking.tick(
+            session, cluster=CLUSTER, backends=gateway_backends, clock=clock, ledger=worker_ledger(clock)
+        )
 
 
 # --- submit --------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from myriagate.db.models.users import User
 from myriagate.services.jobs import tracking
 from myriagate.services.staging.context import StagingContext
 from myriagate.services.staging.step import run_pending
-from myriagate.wiring import Gateway
+from myriagate.wiring import Gateway, worker_ledger
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.fake_stager import FakeStager
@@ -330,7 +330,7 @@ def produced(
         (work / path).write_bytes(content)
     fake_cluster.finish(job["slurm_job_id"], "COMPLETED")
     with gateway.session_factory() as session:
-        tracking.tick(session, cluster=CLUSTER, backends=backends, clock=clock)
+        tracking.tick(session, cluster=CLUSTER, backends=backends, clock=clock, ledger=worker_ledger(clock))
     assert client.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "staging_out"
     assert run_pending(ctx) == 1
     plan = client.get(f"/api/v1/jobs/{job['id']}/staging").json()

@@ -22,6 +22,7 @@ from myriagate.db.repos import projects as projects_repo
 from myriagate.domain.costs import Cost
 from myriagate.services.jobs import tracking
 from myriagate.services.jobs.outputs import output_path
+from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.web.conftest import MakeUser
@@ -67,7 +68,7 @@ def job_count(db: Session) -> int:
 
 def tick(app: FastAPI, backends: FakeSlurmBackendFactory, clock: FakeClock) -> None:
     with app.state.gateway.session_factory() as session:
-        tracking.tick(session, cluster=CLUSTER, backends=backends, clock=clock)
+        tracking.tick(session, cluster=CLUSTER, backends=backends, clock=clock, ledger=worker_ledger(clock))
 
 
 def test_submit_from_a_template_then_follow_the_job(

@@ -27,6 +27,7 @@ from myriagate.db.models import AuditEvent, Dataset, DatasetFile, Job, JobStagin
 from myriagate.db.models.users import User
 from myriagate.domain.staging import escaped
 from myriagate.web.downloads import ascii_fallback, content_disposition
+from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.fake_stager import FakeStager
@@ -476,7 +477,7 @@ def test_a_job_output_is_served_as_a_sandboxed_attachment(
     slurm_id = job.json()["slurm_job_id"]
     fake_cluster.set_state(slurm_id, "RUNNING")
     with gateway.session_factory() as session:
-        tracking.tick(session, cluster=CLUSTER, backends=backends, clock=clock)
+        tracking.tick(session, cluster=CLUSTER, backends=backends, clock=clock, ledger=worker_ledger(clock))
     fake_cluster.write_file(f"/home/alice/slurm-{slurm_id}.out", b"<script>alert(1)</script>\n")
     response = client.get(f"/api/v1/jobs/{job.json()['id']}/output")
     assert_served_as_attachment(response, f"slurm-{slurm_id}.out")

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.orm import Session
 
-from myriagate.db.ledger import SqlLedger
 from myriagate.db.models.jobs import Job
 from myriagate.db.repos import audit as audit_repo
 from myriagate.db.repos import jobs as jobs_repo
@@ -60,15 +59,15 @@ def tick(
     cluster: str,
     backends: SlurmBackendFactory,
     clock: Clock,
+    ledger: Callable[[Session], Ledger],
     uncertain_after_s: float = DEFAULT_UNCERTAIN_AFTER_S,
     accounting_lag_s: float = DEFAULT_ACCOUNTING_LAG_S,
     vanished_after_s: float = vanished.DEFAULT_RELEASE_AFTER_S,
-    ledger: Callable[[Session], Ledger] | None = None,
 ) -> TickResult:
     """Poll and reconcile the jobs of ``cluster``; commits its own changes.
 
     A job neither squeue nor sacct knows for ``vanished_after_s`` ends failed and its hold
-    is released through ``ledger`` (``SqlLedger`` by default): see ``services.jobs.vanished``."""
+    is released through ``ledger`` (opened in ``session``): see ``services.jobs.vanished``."""
     # Reconcile first, so a job found by its tag is polled in this very tick.
     reconciled = _reconcile(
         session, cluster=cluster, backends=backends, clock=clock, uncertain_after_s=uncertain_after_s,
@@ -76,7 +75,7 @@ def tick(
     )  # fmt: skip
     changed, polled, error = _poll(
         session, cluster=cluster, backends=backends, clock=clock, vanished_after_s=vanished_after_s,
-        ledger=ledger or (lambda s: SqlLedger(s, clock=clock, author="worker")),
+        ledger=ledger,
     )  # fmt: skip
     log.info("tracking.tick", cluster=cluster, polled=polled, changed=changed, reconciled=reconciled)
     return TickResult(changed=changed + reconciled, polled=polled, reconciled=reconciled, error=error)

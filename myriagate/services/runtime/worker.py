@@ -2,6 +2,8 @@
 
 After each tick the worker settles the cluster's finished jobs against their allocations
 (``services.allocations.settlement``) when it was given a ``settle`` step (allocations enforced).
+The ledger it releases and settles with is a factory the composition root
+(``myriagate.wiring.worker_ledger``) hands in: the worker never picks an implementation.
 
 Several workers may run against one database (for availability); the lease
 ``poll:<cluster>`` makes sure only one of them ticks a cluster at a time. The delay between
@@ -21,7 +23,6 @@ from datetime import timedelta
 import structlog
 from sqlalchemy.orm import Session
 
-from myriagate.db.ledger import SqlLedger
 from myriagate.observability.metrics import observe_tick
 from myriagate.ports import Clock, SlurmBackendFactory
 from myriagate.profiles.models import ClusterProfile
@@ -90,6 +91,8 @@ class Worker:
     backends: SlurmBackendFactory
     clock: Clock
     options: WorkerOptions
+    # Opens the ledger in the tick's session: a job gone from Slurm has its hold released.
+    ledger: LedgerFactory
     holder: str = field(default_factory=holder_id)
     tick: TickFn = tracking.tick
     settle: SettleFn | None = None
@@ -122,6 +125,7 @@ class Worker:
                     uncertain_after_s=self.options.uncertain_after_s,
                     accounting_lag_s=self.options.accounting_lag_s,
                     vanished_after_s=self.options.vanished_after_s,
+                    ledger=self.ledger,
                 )
             except Exception as exc:
                 # A bug or a database hiccup must not kill the worker: log it, retry later.
@@ -185,24 +189,18 @@ def settle_step(
     clock: Clock,
     settings: Settings,
     profile: ClusterProfile,
-    ledger: LedgerFactory | None = None,
+    ledger: LedgerFactory,
 ) -> SettleFn | None:
     """The settlement step for ``cluster``, or None when allocations are not enforced.
 
-    ``profile`` gives the billing weights; ``ledger`` defaults to ``SqlLedger`` working in
-    the worker's session.
+    ``profile`` gives the billing weights; ``ledger`` opens the ledger in the worker's session.
     """
     if not settings.enforce_allocations:
         return None
 
-    def worker_ledger(session: Session) -> SqlLedger:
-        return SqlLedger(session, clock=clock, author="worker")
-
-    factory: LedgerFactory = ledger if ledger is not None else worker_ledger
-
     def step(session: Session) -> SettleResult:
         return settlement.settle(
-            session, cluster=cluster, profile=profile, backends=backends, ledger=factory, clock=clock,
+            session, cluster=cluster, profile=profile, backends=backends, ledger=ledger, clock=clock,
             lease_s=settings.lease_s, outside_confirm_core_seconds=settings.outside_confirm_core_seconds,
         )  # fmt: skip
 
@@ -217,7 +215,7 @@ def build_poller(
     clock: Clock,
     settings: Settings,
     profile: ClusterProfile,
-    ledger: LedgerFactory | None = None,
+    ledger: LedgerFactory,
 ) -> Worker:
     """The poller of ``cluster`` with the options of ``settings`` and, when allocations are
     enforced, the settlement step."""
@@ -225,7 +223,7 @@ def build_poller(
         cluster=cluster, backends=backends, clock=clock, settings=settings, profile=profile, ledger=ledger
     )
     options = WorkerOptions.from_settings(settings, cluster)
-    return Worker(session_factory, backends, clock, options, settle=step)
+    return Worker(session_factory, backends, clock, options, ledger, settle=step)
 
 
 def run_once(
@@ -236,7 +234,7 @@ def run_once(
     clock: Clock,
     settings: Settings,
     profile: ClusterProfile,
-    ledger: LedgerFactory | None = None,
+    ledger: LedgerFactory,
 ) -> TickResult | None:
     """One lease-guarded tick, then settlement (what ``myriagate worker --once`` runs per cluster)."""
     return build_poller(
