@@ -29,6 +29,7 @@ below, and the overrun stays visible in the history. Entry signs: see models/all
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -226,15 +227,11 @@ class SqlLedger:
         self._lock(allocation_id)
         balance = self.balance(allocation_id)
         overrun = actual.minus_floor_zero(balance.remaining)
-        common: dict[str, Any] = {"allocation_id": allocation_id, "slurm_job_id": slurm_job_id}
-        if not self._insert_once(
-            **common, kind=EntryKind.CHARGE, amount=actual, reason="outside the gateway"
-        ):
+        insert = functools.partial(self._insert_once, allocation_id=allocation_id, slurm_job_id=slurm_job_id)
+        if not insert(kind=EntryKind.CHARGE, amount=actual, reason="outside the gateway"):
             return False
         if not overrun.is_zero:
-            self._insert_once(
-                **common, kind=EntryKind.ADJUSTMENT, amount=overrun, reason="overrun", author=LEDGER_AUTHOR
-            )
+            insert(kind=EntryKind.ADJUSTMENT, amount=overrun, reason="overrun", author=LEDGER_AUTHOR)
         self._move(allocation_id, granted=overrun, charged=actual)
         log.info("ledger.charge_outside", allocation_id=str(allocation_id), slurm_job_id=slurm_job_id)
         return True
@@ -283,12 +280,14 @@ class SqlLedger:
     def _now(self) -> datetime:
         return self._clock.now() if self._clock is not None else datetime.now(UTC)
 
-    def _entry(self, job_id: uuid.UUID, kind: EntryKind) -> Any:
+    def _entry(self, job_id: uuid.UUID, kind: EntryKind) -> Hold | None:
+        """The job's entry of ``kind``: its allocation and amounts (a job has one of each kind)."""
         e = ENTRIES.c
         stmt = sa.select(e.allocation_id, e.core_seconds, e.gpu_seconds).where(
             e.job_id == job_id, e.kind == kind.value
         )
-        return self.session.execute(stmt).one_or_none()
+        row = self.session.execute(stmt).one_or_none()
+        return None if row is None else Hold(*row)
 
     def _closed(self, job_id: uuid.UUID) -> bool:
         """Whether the job's hold was released or closed by its charge."""
