@@ -18,7 +18,6 @@ import ipaddress
 import socket
 import ssl
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import httpx
 import structlog
@@ -36,7 +35,7 @@ MAX_ADDRESSES = 3
 
 def resolve(host: str, port: int) -> list[str]:
     """Every address ``host`` resolves to (IPv4 and IPv6), once each, in the resolver's order."""
-    infos: list[Any] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 

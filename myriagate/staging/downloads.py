@@ -10,7 +10,7 @@ import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from myriagate.errors import ChecksumMismatch, StagingError, UnsafeValue
 from myriagate.ports import RemoteTree, StagedFile, TransferProgress
@@ -18,7 +18,9 @@ from myriagate.staging.far_side import Call, FarSide
 from myriagate.staging.outcomes import TransferHooks, helper_error
 from myriagate.staging.remote_helper import HelperError, Tree, op_commit, op_list, os_error_kind, partial_key
 from myriagate.staging.ssh_command import describe
-from myriagate.staging.streams import StreamEnded, receive_files
+from myriagate.staging.streams import Received, StreamEnded, receive_files
+
+_T = TypeVar("_T")
 
 
 class Downloader:
@@ -28,14 +30,14 @@ class Downloader:
         self._far = far
         self._hooks = hooks
 
-    def _local(self, action: Callable[[], Any], local_root: Path) -> Any:
+    def _local(self, action: Callable[[], _T], local_root: Path) -> _T:
         try:
             return action()
         except HelperError as exc:
             raise helper_error(exc, "the gateway", str(local_root), {}) from exc
 
     def _local_sha(self, tree: Tree, rel: str, local_root: Path) -> str:
-        return str(self._local(lambda: tree.sha256_of(rel), local_root))
+        return self._local(lambda: tree.sha256_of(rel), local_root)
 
     def download(
         self,
@@ -46,7 +48,7 @@ class Downloader:
         progress: TransferProgress | None,
     ) -> list[StagedFile]:
         local_root.mkdir(parents=True, exist_ok=True)
-        tree: Tree = self._local(lambda: Tree(str(local_root.resolve())), local_root)
+        tree = self._local(lambda: Tree(str(local_root.resolve())), local_root)
         here = self._local(
             lambda: op_list(tree, {"hash": "known", "files": [[r, -1] for r in rels]})["files"],
             local_root,
@@ -136,7 +138,7 @@ class Downloader:
         tree: Tree,
         wanted: list[tuple[str, int, int]],
         progress: TransferProgress | None,
-    ) -> list[Any]:
+    ) -> list[Received]:
         call.stats.ssh_sessions += 1
         total = sum(size - offset for _, offset, size in wanted)
         request = {"files": [{"path": rel, "offset": offset} for rel, offset, _ in wanted]}

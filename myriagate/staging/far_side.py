@@ -140,7 +140,7 @@ class FarSide:
             watch.write_all(proc.stdin.fileno(), helper_preamble())
         return Session(proc, watch)
 
-    def start_recv(self, dest: RemoteTree, nbytes: int, stack: contextlib.ExitStack[Any]) -> Session:
+    def start_recv(self, dest: RemoteTree, nbytes: int, stack: contextlib.ExitStack[bool | None]) -> Session:
         """The far side's ``recv``, started and waiting for its header; ``stack`` ends it (if
         nothing was sent: an empty header) and removes its key files."""
         argv = stack.enter_context(self.stream_argv(dest, "recv", nbytes))

@@ -62,7 +62,7 @@ def session_result(
     """The helper's JSON answer, or the error its report, ssh's exit status or stderr means."""
     where = describe(tree)
     last = out.strip().rsplit(b"\n", 1)[-1] if out.strip() else b""
-    report: Any = None
+    report: object = None
     if last.startswith(b"{"):
         try:
             report = json.loads(last)
