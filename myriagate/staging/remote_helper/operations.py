@@ -32,6 +32,7 @@ from myriagate.staging.remote_helper.tree import Tree
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import hashlib
     from typing import IO, Any
 
 
@@ -72,7 +73,7 @@ def op_list(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
     return {"files": out}
 
 
-def _read_exact_into(stream: IO[bytes], fd: int, length: int, digest: Any) -> int:
+def _read_exact_into(stream: IO[bytes], fd: int, length: int, digest: hashlib._Hash) -> int:
     buf = bytearray(min(CHUNK, max(length, 1)))
     view = memoryview(buf)
     done = 0
@@ -88,7 +89,7 @@ def _read_exact_into(stream: IO[bytes], fd: int, length: int, digest: Any) -> in
     return done
 
 
-def _hash_prefix(fd: int, offset: int) -> Any:
+def _hash_prefix(fd: int, offset: int) -> hashlib._Hash:
     """sha256 object fed with the first ``offset`` bytes already in the file (resume)."""
     h = new_sha256()
     pos = 0
