@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -168,7 +168,7 @@ class JinjaScriptRenderer:
             )
 
 
-def validate_params(meta: TemplateMeta, params: Mapping[str, object]) -> dict[str, Any]:
+def validate_params(meta: TemplateMeta, params: Mapping[str, object]) -> dict[str, int | str]:
     """Parameter values converted and checked; every problem listed in one JobSpecInvalid."""
     problems: list[FieldError] = []
     declared = {p.name for p in meta.parameters}
@@ -176,7 +176,7 @@ def validate_params(meta: TemplateMeta, params: Mapping[str, object]) -> dict[st
         if key not in declared:
             valid = ", ".join(sorted(declared)) or "none"
             problems.append(FieldError(("params", key), f"unknown parameter {key!r}; valid: {valid}"))
-    checked: dict[str, Any] = {}
+    checked: dict[str, int | str] = {}
     unsafe = False
     for param in meta.parameters:
         given = params.get(param.name)

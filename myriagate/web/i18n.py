@@ -14,7 +14,6 @@ from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from babel.dates import format_datetime as babel_format_datetime
 from babel.messages.pofile import read_po
@@ -86,7 +85,7 @@ class Translator:
         self.lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
         self._messages = catalog(self.lang)
 
-    def gettext(self, message: str, **values: Any) -> str:
+    def gettext(self, message: str, **values: object) -> str:
         """The translation of ``message`` with ``%(name)s`` placeholders filled in."""
         text = self._messages.get(message, message)
         return text % values if values else text

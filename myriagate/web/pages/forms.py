@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
@@ -60,6 +59,6 @@ def pydantic_fields(exc: ValidationError) -> list[FieldError]:
     return [FieldError(tuple(e["loc"]), str(e["msg"])) for e in exc.errors()]
 
 
-def blank_to_none(values: Mapping[str, str], names: Iterable[str]) -> dict[str, Any]:
+def blank_to_none(values: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
     """The named fields that were filled in (stripped); blank ones are left out."""
     return {name: values[name].strip() for name in names if values.get(name, "").strip()}
