@@ -13,11 +13,9 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -27,13 +25,8 @@ from myriagate.db.models.users import Project
 from myriagate.domain.costs import Cost, Weights, job_cost
 from myriagate.domain.jobs import JobUsage
 from myriagate.errors import InvalidRequest
+from myriagate.ports import UsageReader
 from myriagate.profiles.models import ClusterProfile
-
-
-class UsageReader(Protocol):
-    """``slurm.usage.SacctUsage`` in production."""
-
-    def ended_jobs(self, accounts: Collection[str], start: datetime, end: datetime) -> list[JobUsage]: ...
 
 
 @dataclass(frozen=True)

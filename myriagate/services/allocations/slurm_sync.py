@@ -248,8 +248,8 @@ def plan_sync(
     profile: ClusterProfile,
     admin: AccountsAdmin,
     clock: Clock,
-    only_accounts: Collection[str] | None = None,
     ledger: Callable[[Session], Ledger],
+    only_accounts: Collection[str] | None = None,
 ) -> Plan:
     """Read Slurm, compare with the gateway (balances through ``ledger``), return the commands
     (nothing is changed)."""

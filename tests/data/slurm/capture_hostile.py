@@ -1,4 +1,4 @@
-"""Capture what Slurm prints when researchers put hostile text in their jobs (issue 12).
+"""Capture what Slurm prints when researchers put hostile text in their jobs.
 
 Run as root on the dev cluster host (``bash deploy/devcluster/up.sh`` first):
 
