@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -247,7 +249,7 @@ class JobLine:
     is_final: bool
 
 
-def job_lines(session: Session, job_ids: list[object]) -> list[JobLine]:
+def job_lines(session: Session, job_ids: Sequence[uuid.UUID]) -> list[JobLine]:
     """Fresh states of these jobs, as the worker last recorded them."""
     session.expire_all()
     lines: list[JobLine] = []

@@ -100,7 +100,7 @@ def demo(
             jobs = demo_service.submit_demo_jobs(
                 session, submission=gateway.submission, cluster=profile.name, spool_dir=settings.spool_dir
             )
-            ids: list[object] = [job.id for job in jobs]
+            ids = [job.id for job in jobs]
             lines = demo_service.job_lines(session, ids)
             if watch:
                 deadline = time.monotonic() + timeout

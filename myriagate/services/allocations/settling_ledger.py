@@ -16,7 +16,7 @@ from myriagate.ports import Ledger
 class SettlingLedger(Ledger, Protocol):
     """The Ledger port plus the charge of a job submitted outside the gateway."""
 
-    def charge_outside(self, allocation_id: UUID, slurm_job_id: str, actual: Cost) -> object: ...
+    def charge_outside(self, allocation_id: UUID, slurm_job_id: str, actual: Cost) -> bool: ...
 
     def close_many(
         self,

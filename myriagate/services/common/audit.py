@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -16,11 +17,13 @@ log = structlog.get_logger(__name__)
 
 SYSTEM = "system"
 WORKER = "worker"
+# Who did it: a user's id, or SYSTEM / WORKER.
+Actor = uuid.UUID | str
 
 
 def record(
     session: Session,
-    actor: object,
+    actor: Actor,
     action: str,
     target: tuple[str, object] | None = None,
     detail: Mapping[str, Any] | None = None,

@@ -33,7 +33,7 @@ def send(
     *,
     backends: SlurmBackendFactory,
     clock: Clock,
-    actor: object,
+    actor: audit.Actor,
     source: str,
 ) -> Job:
     """Run sbatch for a job committed in ``submitting`` and record the outcome (see submit_job)."""
@@ -49,7 +49,7 @@ def _send(
     *,
     backends: SlurmBackendFactory,
     clock: Clock,
-    actor: object,
+    actor: audit.Actor,
     source: str,
 ) -> Job:
     backend = backends.for_login(job.cluster_login)

@@ -44,7 +44,7 @@ class NotificationsLoop:
             self.session_factory, self.channels, stop, clock=self.clock, every_minute=self._watch_balances
         )
 
-    def _watch_balances(self) -> object:
+    def _watch_balances(self) -> balance_watch.WatchResult | None:
         return balance_watch.run(self.session_factory, clock=self.clock, holder=self.holder)
 
 

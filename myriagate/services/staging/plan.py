@@ -23,6 +23,7 @@ from myriagate.db.repos import staging as staging_repo
 from myriagate.domain.staging import Location, escaped, output_pattern, store_refusal
 from myriagate.errors import FieldError, InvalidRequest, NotFound
 from myriagate.profiles.models import ClusterProfile, Storage
+from myriagate.services.common.audit import Actor
 from myriagate.services.staging.residency import (
     audit_refusal,
     cluster_location,
@@ -56,14 +57,14 @@ class ResidencyContext:
     audit_session: Callable[[], Session]
     source: str = "api"
 
-    def check(self, location: Location, *, actor: object, what: str, at: datetime) -> None:
+    def check(self, location: Location, *, actor: Actor, what: str, at: datetime) -> None:
         """``ensure_resident`` with this policy (refusals audited, nothing else written)."""
         ensure_resident(
             location, self.allowed_regions, audit_session=self.audit_session, actor=actor, subject=None,
             what=what, source=self.source, at=at,
         )  # fmt: skip
 
-    def refuse(self, first: _Refusal, more: Sequence[_Refusal], *, actor: object, at: datetime) -> None:
+    def refuse(self, first: _Refusal, more: Sequence[_Refusal], *, actor: Actor, at: datetime) -> None:
         """Audit a refused request as one ``staging.refused`` event (its first refusal; the
         others, if any, listed under ``more``), in a transaction of its own."""
         extra = {"more": [{"reason": r.reason, "field": _dotted(r.field), "value": escaped(r.value)}
@@ -178,7 +179,7 @@ def _outputs(
     request: StagingRequest,
     residency: ResidencyContext,
     *,
-    actor: object,
+    actor: Actor,
     at: datetime,
 ) -> tuple[list[str], Storage | None]:
     """The checked output patterns and storage endpoint. A path trick or a store that is not

@@ -47,7 +47,7 @@ def ensure_resident(
     allowed_regions: Collection[str],
     *,
     audit_session: Callable[[], Session],
-    actor: object,
+    actor: audit.Actor,
     subject: tuple[str, object] | None,
     what: str,
     source: str,
@@ -69,7 +69,7 @@ def ensure_resident(
 def audit_refusal(
     audit_session: Callable[[], Session],
     *,
-    actor: object,
+    actor: audit.Actor,
     subject: tuple[str, object] | None,
     reason: str,
     value: str,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 
 import structlog
 from sqlalchemy.orm import Session
@@ -226,7 +227,7 @@ def _record_dataset(
     root: str,
     selection: str,
     files: Iterable[StagedFile],
-    now: object,
+    now: datetime,
 ) -> Dataset:
     existing = staging_repo.get_dataset(session, dataset_id)
     if existing is not None:  # a retry after the commit was lost: keep the first record

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from fastapi import Request
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from myriagate.errors import FieldError, InvalidRequest, NotFound
 from myriagate.profiles.models import ClusterProfile, Storage
@@ -61,15 +61,12 @@ def output_patterns(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def posted_files(form: object) -> list[UploadFile]:
+def posted_files(form: FormData) -> list[UploadFile]:
     """The file parts a browser actually filled (an empty picker sends a part with no name)."""
-    getlist = getattr(form, "getlist", None)
-    if getlist is None:
-        return []
     return [
         part
         for name in INPUT_FIELDS
-        for part in getlist(name)
+        for part in form.getlist(name)
         if isinstance(part, UploadFile) and part.filename
     ]
 
