@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import sqlalchemy as sa
 import structlog
@@ -42,6 +42,10 @@ CHUNK = 900  # ids per IN (...) list on SQLite: under its parameter limit
 _TOTALS = tuple(f"{p}_{r}_seconds" for p in ("granted", "held", "charged") for r in ("core", "gpu"))
 _HOLD, _RELEASE, _CHARGE = EntryKind.HOLD.value, EntryKind.RELEASE.value, EntryKind.CHARGE.value
 _COLUMNS = ("allocation_id", "job_id", "kind", "core_seconds", "gpu_seconds", "author", "reason")
+# The entries to insert, column by column (one list per _COLUMNS name, in that order): SQL
+# parameters of several types (UUIDs, strings, integers), only passed on.
+_EntryColumns = dict[str, list[object]]
+_T = TypeVar("_T")
 
 
 class Hold(NamedTuple):
@@ -104,7 +108,7 @@ def close_batch(
     totals = _lock_and_read(session, sorted({h[0] for h in holds.values()}, key=str), postgres)
     closed = _closed(session, list(holds), postgres)
 
-    rows: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
+    rows: _EntryColumns = {name: [] for name in _COLUMNS}
     settled, released = _entries(rows, holds, actual_of, closed, totals, author)
     if not (settled or released):
         return Closed()
@@ -121,7 +125,7 @@ def close_batch(
 
 
 def _entries(
-    rows: dict[str, list[Any]],
+    rows: _EntryColumns,
     holds: Mapping[uuid.UUID, Hold],
     actual_of: Mapping[uuid.UUID, Cost | None],
     closed: Mapping[uuid.UUID, list[str]],
@@ -154,7 +158,7 @@ def _entries(
 
 
 def _charge(
-    rows: dict[str, list[Any]],
+    rows: _EntryColumns,
     t: dict[str, int],
     allocation_id: uuid.UUID,
     job_id: uuid.UUID,
@@ -264,14 +268,14 @@ def _write_totals(session: Session, totals: dict[uuid.UUID, dict[str, int]], pos
         session.execute(sa.update(ALLOCATIONS).where(a.id == allocation_id).values(**values))
 
 
-def _append(rows: dict[str, list[Any]], *values: Any) -> None:
+def _append(rows: _EntryColumns, *values: object) -> None:
     # dicts keep insertion order: rows has one list per _COLUMNS name, in that order.
     for column, value in zip(rows.values(), values, strict=True):
         column.append(value)
 
 
 def _insert_rows(
-    session: Session, rows: dict[str, list[Any]], now: datetime, insert_stmt: Callable[[], sa.Executable]
+    session: Session, rows: _EntryColumns, now: datetime, insert_stmt: Callable[[], sa.Executable]
 ) -> int:
     records = [
         dict(zip(_COLUMNS, values, strict=True)) | {"at": now} for values in zip(*rows.values(), strict=True)
@@ -322,20 +326,21 @@ _PG_TOTALS = """
 
 
 def _pg_select(session: Session, sql: str, job_ids: list[uuid.UUID]) -> list[tuple[Any, ...]]:
+    # Rows of psycopg's own cursor (the raw driver connection), which SQLAlchemy does not type.
     driver = session.connection().connection.driver_connection
     with driver.cursor(binary=True) as cursor:  # type: ignore[union-attr]
         cursor.execute(sql, {"ids": job_ids})
         return list(cursor.fetchall())
 
 
-def _pg_execute(session: Session, sql: str, params: dict[str, Any]) -> int:
+def _pg_execute(session: Session, sql: str, params: Mapping[str, object]) -> int:
     driver = session.connection().connection.driver_connection
     with driver.cursor(binary=True) as cursor:  # type: ignore[union-attr]
         cursor.execute(sql, params)
         return int(cursor.rowcount)
 
 
-def _insert_arrays(session: Session, rows: dict[str, list[Any]], now: datetime) -> int:
+def _insert_arrays(session: Session, rows: _EntryColumns, now: datetime) -> int:
     """All rows in one statement of array parameters, sent in binary (PostgreSQL only).
 
     The PostgreSQL statements here go straight to psycopg on the session's own connection (the
@@ -345,6 +350,6 @@ def _insert_arrays(session: Session, rows: dict[str, list[Any]], now: datetime) 
     return _pg_execute(session, _UNNEST_INSERT, {**rows, "at": now})
 
 
-def _chunks(values: list[Any]) -> Iterator[list[Any]]:
+def _chunks(values: list[_T]) -> Iterator[list[_T]]:
     for start in range(0, len(values), CHUNK):
         yield values[start : start + CHUNK]
