@@ -25,7 +25,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on 
 
 
 # --- submit -------------------------------------------------------------------------------
-def _opt(*names: str, help: str) -> Any:
+def _opt(*names: str, help: str) -> Any:  # typer.Option is declared Any (it may stand as a default)
     return typer.Option(*names, help=help)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -73,4 +73,4 @@ class Base(DeclarativeBase):
     """Base of every table of the gateway."""
 
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime()}
+    type_annotation_map: ClassVar[dict[type[datetime], UtcDateTime]] = {datetime: UtcDateTime()}
