@@ -79,9 +79,7 @@ def test_staging_claim_uses_the_job_row_and_never_creates_one(
     assert not Lease.staging_claim(uuid.uuid4(), holder="w1", ttl_s=600, clock=clock).acquire(session)
 
 
-def _race(
-    session_factory: sessionmaker[Session], make: Callable[[str], Lease], workers: int = 8
-) -> set[str]:
+def _race(session_factory: sessionmaker[Session], make: Callable[[str], Lease], workers: int = 8) -> set[str]:
     winners: set[str] = set()
     start = threading.Barrier(workers)
 
