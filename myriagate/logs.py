@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import structlog
+from structlog.types import EventDict
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -37,6 +38,32 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._fixed = value
 
 
+_LEVEL_OF_METHOD = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+
+def drop_below_level(logger: object, method_name: str, event_dict: EventDict) -> EventDict:
+    """Drop a line its stdlib logger would not emit, before any work is done on it.
+
+    Like ``structlog.stdlib.filter_by_level``, but a logger that is not a stdlib one (a test
+    silencing output with ``ReturnLoggerFactory`` while keeping these processors) passes
+    instead of raising AttributeError.
+    """
+    is_enabled_for = getattr(logger, "isEnabledFor", None)
+    level = _LEVEL_OF_METHOD.get(method_name)
+    if is_enabled_for is not None and level is not None and not is_enabled_for(level):
+        raise structlog.DropEvent
+    return event_dict
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     """Route stdlib and structlog records through one structlog pipeline to stderr."""
     renderer: structlog.types.Processor = (
@@ -51,7 +78,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         # A line below the level is dropped first, before the context is merged and the time
         # formatted for nothing (the handler would drop it anyway).
         processors=[
-            structlog.stdlib.filter_by_level,
+            drop_below_level,
             *shared,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
