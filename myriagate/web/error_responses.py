@@ -11,6 +11,8 @@ middleware calls it for an exception that escapes them.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -40,6 +42,10 @@ def error_response(request: Request, exc: BaseException) -> Response:
         return problem_response(request, failure)
     if isinstance(exc, NotAuthenticated) and request.method in ("GET", "HEAD"):
         return login_redirect(request)
+    if isinstance(exc, StarletteHTTPException):
+        # Routing errors (no such page, wrong method): the API's detail points programs at
+        # /api/v1/docs, which means nothing to a reader; the page's translated title says it.
+        failure = replace(failure, detail="")
     return error_page(request, failure)
 
 

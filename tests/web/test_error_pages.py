@@ -89,12 +89,18 @@ def test_an_exhausted_database_pool_is_a_503_page_too(boom_app: FastAPI) -> None
     assert page.headers["retry-after"] == "5" and "QueuePool" not in page.text
 
 
-def test_routing_errors_show_the_same_code_on_pages(client: TestClient) -> None:
+def test_routing_errors_show_the_same_code_on_pages_without_the_apis_hint(client: TestClient) -> None:
     page = client.get("/nowhere", headers=BROWSER)
     problem = assert_problem(client.get("/nowhere", headers={"Accept": "application/json"}), 404, "not_found")
-    assert (
-        page.status_code == 404 and "not_found" in page.text and html.escape(problem["detail"]) in page.text
-    )
+    assert page.status_code == 404 and "not_found" in page.text
+    # The API's detail sends programs to /api/v1/docs: a reader of the page gets its title only.
+    assert "/api/v1/docs" in problem["detail"] and html.escape(problem["detail"]) not in page.text
+
+
+def test_a_missing_page_reads_in_french_for_a_french_reader(client: TestClient) -> None:
+    page = client.get("/nowhere", headers={**BROWSER, "Accept-Language": "fr-FR,fr;q=0.9"})
+    assert page.status_code == 404 and "Page introuvable" in page.text
+    assert "nothing is here" not in page.text
 
 
 @pytest.mark.parametrize("path", ["/readyz?cluster=no-such-cluster", "/metrics"])
