@@ -44,24 +44,42 @@ workers=${TEST_WORKERS:-auto}
 mkdir -p test-artifacts
 
 # One tier: its marker, then its own pytest options. Exit 5 (nothing selected, e.g. by -k in
-# the extra arguments) is not a failure of that tier.
+# the extra arguments) is not a failure of that tier. A failed tier does not stop the others:
+# the summary at the end lists every tier with its time, and the script fails if any did.
+failed=()
+summary=()
 tier() {
     local name=$1
     shift
     echo "=== tier: $name"
-    local rc=0
+    local rc=0 start=$SECONDS
     .venv/bin/pytest -p no:cacheprovider -m "$name" --junitxml="test-artifacts/junit-$name.xml" "$@" || rc=$?
+    local took=$((SECONDS - start))
     if [ "$rc" != 0 ] && [ "$rc" != 5 ]; then
         echo "tier $name failed (pytest exit $rc)" >&2
-        exit "$rc"
+        failed+=("$name")
+        summary+=("$name: FAILED (exit $rc) in ${took}s")
+    else
+        summary+=("$name: passed in ${took}s")
+    fi
+}
+
+finish() {
+    echo "=== tiers"
+    printf '  %s\n' "${summary[@]}"
+    if [ "${#failed[@]}" != 0 ]; then
+        echo "failed tiers: ${failed[*]}" >&2
+        exit 1
     fi
 }
 
 tier unit -n "$workers" "$@" tests
 if [ "$quick" = 1 ]; then
+    finish
     exit 0
 fi
 tier db -n "$workers" "$@" tests
 tier slurm "$@" tests
 tier browser "$@" tests/browser
 tier faults "$@" tests/faults
+finish
