@@ -79,9 +79,16 @@ class SqlLedger:
     def hold(self, *, allocation_id: uuid.UUID, job_id: uuid.UUID, amount: Cost) -> None:
         """Reserve ``amount`` for the job; raises InsufficientAllocation when it does not fit.
 
-        A retry of the same job's hold changes nothing, even on a spent allocation.
+        A retry of the same job's hold changes nothing, even on a spent allocation. The entry
+        is written first and the conditional UPDATE last: the UPDATE locks the allocation row
+        until the caller commits, and every hold on the project waits for it, so nothing but
+        the commit comes after it (one reply for this thread to wake up to, not two).
         """
         _check_size(amount)
+        if not self._insert_hold(allocation_id=allocation_id, job_id=job_id, amount=amount):
+            if self._entry(job_id, EntryKind.HOLD) is not None:
+                return  # a retry of a hold that went through: the money is already reserved
+            raise NotFound(f"no allocation {allocation_id}")
         a = ALLOCATIONS.c
         fits = self.session.execute(
             sa.update(ALLOCATIONS)
@@ -97,19 +104,13 @@ class SqlLedger:
         )
         # rowcount is read at once: some drivers (psycopg) reset it with the cursor.
         if fits.rowcount != 1:  # type: ignore[attr-defined]
-            if self._entry(job_id, EntryKind.HOLD) is not None:
-                return  # a retry of a hold that went through: the money is already reserved
-            balance = self.balance(allocation_id)  # NotFound for an unknown allocation
+            # Nothing is left written: the entry just inserted goes again.
+            e = ENTRIES.c
+            self.session.execute(sa.delete(ENTRIES).where(e.job_id == job_id, e.kind == EntryKind.HOLD.value))
+            balance = self.balance(allocation_id)
             raise InsufficientAllocation(
                 f"the job needs {_fmt(amount)} but only {_fmt(balance.remaining)} is left"
             )
-        inserted = self._insert_once(
-            allocation_id=allocation_id, job_id=job_id, kind=EntryKind.HOLD, amount=amount, reason="submitted"
-        )
-        if not inserted:
-            # The hold already existed (a retry): take back what this call just added.
-            self._move(allocation_id, held=_neg(amount))
-            return
         log.info("ledger.hold", allocation_id=str(allocation_id), job_id=str(job_id), amount=_fmt(amount))
 
     def settle(self, *, job_id: uuid.UUID, actual: Cost) -> None:
@@ -391,6 +392,29 @@ class SqlLedger:
             "at": self._now(),
         }
         return self.session.execute(self._insert_stmt(), row).first() is not None
+
+    def _insert_hold(self, *, allocation_id: uuid.UUID, job_id: uuid.UUID, amount: Cost) -> bool:
+        """The job's hold entry, inserted unless it exists or the allocation does not; True
+        when this call inserted it (``INSERT … SELECT … FROM allocations``: an unknown
+        allocation inserts nothing instead of breaking the foreign key and the transaction)."""
+        a = ALLOCATIONS.c
+        values = sa.select(
+            a.id,
+            sa.literal(job_id, ENTRIES.c.job_id.type),
+            sa.literal(EntryKind.HOLD.value, ENTRIES.c.kind.type),
+            sa.literal(amount.core_seconds, ENTRIES.c.core_seconds.type),
+            sa.literal(amount.gpu_seconds, ENTRIES.c.gpu_seconds.type),
+            sa.literal(self.author, ENTRIES.c.author.type),
+            sa.literal("submitted", ENTRIES.c.reason.type),
+            sa.literal(self._now(), ENTRIES.c.at.type),
+        ).where(a.id == allocation_id)
+        columns = ["allocation_id", "job_id", "kind", "core_seconds", "gpu_seconds", "author", "reason", "at"]
+        dialect = self.session.get_bind().dialect.name
+        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+        if insert is None:
+            raise NotImplementedError(f"the ledger is not implemented for {dialect}")
+        stmt = insert(ENTRIES).from_select(columns, values).on_conflict_do_nothing().returning(ENTRIES.c.id)
+        return self.session.execute(stmt).first() is not None
 
     def _insert_stmt(self) -> sa.Executable:
         """``INSERT … ON CONFLICT DO NOTHING RETURNING id`` on SQLite and PostgreSQL."""
