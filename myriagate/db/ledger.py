@@ -410,11 +410,14 @@ class SqlLedger:
         ).where(a.id == allocation_id)
         columns = ["allocation_id", "job_id", "kind", "core_seconds", "gpu_seconds", "author", "reason", "at"]
         dialect = self.session.get_bind().dialect.name
-        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-        if insert is None:
+        stmt: sa.Executable
+        if dialect == "postgresql":
+            stmt = postgresql.insert(ENTRIES).from_select(columns, values).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            stmt = sqlite.insert(ENTRIES).from_select(columns, values).on_conflict_do_nothing()
+        else:
             raise NotImplementedError(f"the ledger is not implemented for {dialect}")
-        stmt = insert(ENTRIES).from_select(columns, values).on_conflict_do_nothing().returning(ENTRIES.c.id)
-        return self.session.execute(stmt).first() is not None
+        return self.session.execute(stmt.returning(ENTRIES.c.id)).first() is not None
 
     def _insert_stmt(self) -> sa.Executable:
         """``INSERT … ON CONFLICT DO NOTHING RETURNING id`` on SQLite and PostgreSQL."""
