@@ -21,6 +21,7 @@ from myriagate.errors import (
     UnsafeValue,
 )
 from myriagate.profiles.loader import load_profile
+from myriagate.services.jobs import transitions
 from myriagate.services.jobs.dispatch import REASON_UNAVAILABLE
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
@@ -105,6 +106,51 @@ def test_the_intent_is_committed_before_sbatch_runs(
     with session_factory() as session:
         job = submit(session, backends, alice, clock)
     assert seen_during_sbatch[0] == [(job.tag, JobState.SUBMITTING)]
+
+
+def test_a_cancel_requested_while_sbatch_runs_is_sent_once_slurm_has_the_job(
+    session_factory: sessionmaker[Session], alice: User, clock: FakeClock
+) -> None:
+    def cluster_clock() -> datetime:
+        # The owner cancels from another request while sbatch runs.
+        with session_factory() as other:
+            other.execute(sa.update(Job).values(cancel_requested_at=clock.now()))
+            other.commit()
+        return clock.now()
+
+    cluster = FakeCluster(name=CLUSTER, clock=cluster_clock)
+    with session_factory() as session:
+        job = submit(session, FakeSlurmBackendFactory(cluster), alice, clock)
+        assert (job.state, job.cancel_requested_at) == (JobState.PENDING, clock.now())
+        assert history(session, job) == [(None, JobState.SUBMITTING), (JobState.SUBMITTING, JobState.PENDING)]
+    slurm_job = cluster.job_by_tag(job.tag)
+    assert slurm_job is not None and slurm_job.state == "CANCELLED"
+
+
+def test_a_job_the_worker_recorded_while_sbatch_ran_moves_to_pending_once(
+    session_factory: sessionmaker[Session], alice: User, clock: FakeClock
+) -> None:
+    worker_saw = clock.now()
+
+    def cluster_clock() -> datetime:
+        # The worker's tag lookup got there first (as after a lost sbatch reply).
+        with session_factory() as other:
+            found = other.scalars(sa.select(Job)).one()
+            if found.state is JobState.SUBMITTING:
+                transitions.record_submitted(other, found, "4242", at=worker_saw)
+                other.commit()
+        clock.advance(5)
+        return clock.now()
+
+    cluster = FakeCluster(name=CLUSTER, clock=cluster_clock)
+    with session_factory() as session:
+        job = submit(session, FakeSlurmBackendFactory(cluster), alice, clock)
+        slurm_job = cluster.job_by_tag(job.tag)
+        assert slurm_job is not None
+        assert (job.state, job.slurm_job_id, job.submitted_at) == (
+            JobState.PENDING, slurm_job.slurm_job_id, worker_saw,
+        )  # fmt: skip
+        assert history(session, job) == [(None, JobState.SUBMITTING), (JobState.SUBMITTING, JobState.PENDING)]
 
 
 def test_an_array_job_records_its_task_count(

@@ -105,6 +105,35 @@ def add_state_change(
     return change
 
 
+def mark_submitted(
+    session: Session, job_id: uuid.UUID, slurm_job_id: str, *, at: datetime, work_dir: str | None
+) -> Job | None:
+    """Record that Slurm accepted a job still ``submitting``: its Slurm id, ``pending``, and
+    ``work_dir`` unless it already holds an absolute path; one ``UPDATE … RETURNING``.
+
+    Returns the job as the row now stands (the session's copy is refreshed, a cancel request
+    made meanwhile included), or None when the job has left ``submitting`` (then nothing was
+    written). The state change row is the caller's to add.
+    """
+    stmt = (
+        sa.update(Job)
+        .where(Job.id == job_id, Job.state == JobState.SUBMITTING)
+        .values(
+            slurm_job_id=slurm_job_id,
+            # Every job sbatch accepts starts PENDING in Slurm too.
+            slurm_state=sa.func.coalesce(Job.slurm_state, "PENDING"),
+            submitted_at=sa.func.coalesce(Job.submitted_at, at),
+            reason=None,
+            updated_at=at,
+            state=JobState.PENDING,
+            work_dir=sa.case((Job.work_dir.startswith("/"), Job.work_dir), else_=work_dir),
+        )
+        .returning(Job)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+    return session.scalars(stmt).one_or_none()
+
+
 def history(session: Session, job_id: uuid.UUID) -> Sequence[JobStateChange]:
     stmt = sa.select(JobStateChange).where(JobStateChange.job_id == job_id).order_by(JobStateChange.id)
     return list(session.scalars(stmt))

@@ -12,6 +12,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from myriagate.db.models.jobs import Job
+from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain.jobs import RenderedScript
 from myriagate.domain.outputs import resolve_work_dir
 from myriagate.domain.states import JobState
@@ -87,11 +88,19 @@ def _record_success(
         # Over SSH (once per login and process): asked before the transaction below, so no
         # pooled connection waits on it.
         work_dir = known_work_dir(backends.for_login(job.cluster_login), work_dir)
-    # The owner may have cancelled while sbatch ran (another request): honour it.
-    session.refresh(job)
-    transitions.record_submitted(session, job, slurm_job_id, at=clock.now())
-    if job.work_dir is None or not job.work_dir.startswith("/"):
-        job.work_dir = work_dir
+    at = clock.now()
+    # The owner may have cancelled while sbatch ran (another request): the row is read back
+    # as it is written, so that request is seen and honoured below.
+    if jobs_repo.mark_submitted(session, job.id, slurm_job_id, at=at, work_dir=work_dir) is not None:
+        transitions.record_move(
+            session, job, JobState.SUBMITTING, JobState.PENDING, at=at, slurm_state="PENDING"
+        )
+    else:
+        # No longer submitting (the worker found it by its tag meanwhile): the general rules.
+        session.refresh(job)
+        transitions.record_submitted(session, job, slurm_job_id, at=at)
+        if job.work_dir is None or not job.work_dir.startswith("/"):
+            job.work_dir = work_dir
     session.commit()
     log.info("job.submitted", job_id=str(job.id), slurm_job_id=slurm_job_id)
     if job.cancel_requested_at is not None:

@@ -42,6 +42,22 @@ def move(
         return False
     job.state = target
     job.updated_at = at
+    record_move(session, job, current, target, at=at, slurm_state=slurm_state, reason=reason)
+    return True
+
+
+def record_move(
+    session: Session,
+    job: Job,
+    current: JobState,
+    target: JobState,
+    *,
+    at: datetime,
+    slurm_state: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """What follows a move of ``job`` from ``current`` to ``target`` already written to it:
+    the history row, the queued notification and the log line."""
     jobs_repo.add_state_change(
         session, job, from_state=current, to_state=target, at=at, slurm_state=slurm_state, reason=reason
     )
@@ -54,7 +70,6 @@ def move(
         to_state=target.value,
         slurm_state=slurm_state,
     )
-    return True
 
 
 def record_submitted(session: Session, job: Job, slurm_job_id: str, *, at: datetime) -> None:
