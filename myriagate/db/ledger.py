@@ -38,12 +38,10 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from myriagate.db.models.allocations import Allocation, EntryKind, InstitutionQuota, LedgerEntry
-from myriagate.db.models.users import Project
-from myriagate.db.repos import allocations as allocations_repo
+from myriagate.db.ledger_statements import check_quota, insert_entry_stmt, insert_hold_stmt
+from myriagate.db.models.allocations import Allocation, EntryKind, LedgerEntry
 from myriagate.db.settlement import Closed, Hold, SettleItem, close_batch
 from myriagate.domain.costs import Cost
 from myriagate.errors import Conflict, InsufficientAllocation, InvalidRequest, NotFound
@@ -345,7 +343,7 @@ class SqlLedger:
         if new_core < used.core_seconds or new_gpu < used.gpu_seconds:
             raise Conflict("the grant cannot go below what is already held and charged")
         if enforce_quota and (core > 0 or gpu > 0):
-            _check_quota(self.session, allocation, max(core, 0), max(gpu, 0))
+            check_quota(self.session, allocation, max(core, 0), max(gpu, 0))
         self.session.execute(
             ENTRIES.insert().values(
                 allocation_id=allocation_id,
@@ -395,61 +393,18 @@ class SqlLedger:
 
     def _insert_hold(self, *, allocation_id: uuid.UUID, job_id: uuid.UUID, amount: Cost) -> bool:
         """The job's hold entry, inserted unless it exists or the allocation does not; True
-        when this call inserted it (``INSERT … SELECT … FROM allocations``: an unknown
-        allocation inserts nothing instead of breaking the foreign key and the transaction)."""
-        a = ALLOCATIONS.c
-        values = sa.select(
-            a.id,
-            sa.literal(job_id, ENTRIES.c.job_id.type),
-            sa.literal(EntryKind.HOLD.value, ENTRIES.c.kind.type),
-            sa.literal(amount.core_seconds, ENTRIES.c.core_seconds.type),
-            sa.literal(amount.gpu_seconds, ENTRIES.c.gpu_seconds.type),
-            sa.literal(self.author, ENTRIES.c.author.type),
-            sa.literal("submitted", ENTRIES.c.reason.type),
-            sa.literal(self._now(), ENTRIES.c.at.type),
-        ).where(a.id == allocation_id)
-        columns = ["allocation_id", "job_id", "kind", "core_seconds", "gpu_seconds", "author", "reason", "at"]
-        dialect = self.session.get_bind().dialect.name
-        stmt: sa.Executable
-        if dialect == "postgresql":
-            stmt = postgresql.insert(ENTRIES).from_select(columns, values).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            stmt = sqlite.insert(ENTRIES).from_select(columns, values).on_conflict_do_nothing()
-        else:
-            raise NotImplementedError(f"the ledger is not implemented for {dialect}")
-        return self.session.execute(stmt.returning(ENTRIES.c.id)).first() is not None
+        when this call inserted it."""
+        stmt = insert_hold_stmt(
+            self._dialect(), allocation_id=allocation_id, job_id=job_id, amount=amount,
+            author=self.author, at=self._now(),
+        )  # fmt: skip
+        return self.session.execute(stmt).first() is not None
 
     def _insert_stmt(self) -> sa.Executable:
-        """``INSERT … ON CONFLICT DO NOTHING RETURNING id`` on SQLite and PostgreSQL."""
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            return postgresql.insert(ENTRIES).on_conflict_do_nothing().returning(ENTRIES.c.id)
-        if dialect == "sqlite":
-            return sqlite.insert(ENTRIES).on_conflict_do_nothing().returning(ENTRIES.c.id)
-        raise NotImplementedError(f"the ledger is not implemented for {dialect}")
+        return insert_entry_stmt(self._dialect())
 
-
-def _check_quota(session: Session, allocation: Allocation, core: int, gpu: int) -> None:
-    """Refuse an increase that would take the institution past its quota for the period.
-
-    The quota row is locked first (a no-op UPDATE), so two admins granting at once take turns.
-    """
-    project = session.get(Project, allocation.project_id)
-    assert project is not None  # a foreign key
-    quotas = cast(sa.Table, InstitutionQuota.__table__)
-    q = quotas.c
-    mine = sa.and_(q.institution == project.institution, q.period_id == allocation.period_id)
-    locked = session.execute(sa.update(quotas).where(mine).values(core_seconds=q.core_seconds))
-    if locked.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(f"{project.institution} has no quota for this period: a platform admin sets it first")
-    row = session.execute(sa.select(q.core_seconds, q.gpu_seconds).where(mine)).one()
-    quota = Cost(row.core_seconds, row.gpu_seconds)
-    total = allocations_repo.granted_total(session, project.institution, allocation.period_id)
-    if not (total + Cost(core, gpu)).fits_in(quota):
-        left = quota.minus_floor_zero(total)
-        raise Conflict(
-            f"this would exceed the quota of {project.institution}: only {_fmt(left)} is left to grant"
-        )
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
 
 
 def _check_size(amount: Cost) -> None:

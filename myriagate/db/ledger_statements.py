@@ -1,0 +1,88 @@
+"""The ledger's statements that differ by database, and the institution quota check.
+
+``SqlLedger`` (``db/ledger.py``) runs them inside the caller's transaction; each keyed entry
+is written with ``ON CONFLICT DO NOTHING RETURNING id``, so a retry finds its entry and the
+transaction stays usable (no IntegrityError).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import cast
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from myriagate.db.models.allocations import Allocation, EntryKind, InstitutionQuota, LedgerEntry
+from myriagate.db.models.users import Project
+from myriagate.db.repos import allocations as allocations_repo
+from myriagate.domain.costs import Cost
+from myriagate.errors import Conflict
+
+ALLOCATIONS = cast(sa.Table, Allocation.__table__)
+ENTRIES = cast(sa.Table, LedgerEntry.__table__)
+_HOLD_COLUMNS = ["allocation_id", "job_id", "kind", "core_seconds", "gpu_seconds", "author", "reason", "at"]
+
+
+def insert_entry_stmt(dialect: str) -> sa.Executable:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING id`` on SQLite and PostgreSQL."""
+    if dialect == "postgresql":
+        return postgresql.insert(ENTRIES).on_conflict_do_nothing().returning(ENTRIES.c.id)
+    if dialect == "sqlite":
+        return sqlite.insert(ENTRIES).on_conflict_do_nothing().returning(ENTRIES.c.id)
+    raise NotImplementedError(f"the ledger is not implemented for {dialect}")
+
+
+def insert_hold_stmt(
+    dialect: str, *, allocation_id: uuid.UUID, job_id: uuid.UUID, amount: Cost, author: str, at: datetime
+) -> sa.Executable:
+    """A job's hold entry as ``INSERT … SELECT … FROM allocations ON CONFLICT DO NOTHING
+    RETURNING id``: an unknown allocation inserts nothing instead of breaking the foreign key
+    (and the transaction), and an existing hold is left as it is."""
+    a = ALLOCATIONS.c
+    values = sa.select(
+        a.id,
+        sa.literal(job_id, ENTRIES.c.job_id.type),
+        sa.literal(EntryKind.HOLD.value, ENTRIES.c.kind.type),
+        sa.literal(amount.core_seconds, ENTRIES.c.core_seconds.type),
+        sa.literal(amount.gpu_seconds, ENTRIES.c.gpu_seconds.type),
+        sa.literal(author, ENTRIES.c.author.type),
+        sa.literal("submitted", ENTRIES.c.reason.type),
+        sa.literal(at, ENTRIES.c.at.type),
+    ).where(a.id == allocation_id)
+    if dialect == "postgresql":
+        pg = postgresql.insert(ENTRIES).from_select(_HOLD_COLUMNS, values).on_conflict_do_nothing()
+        return pg.returning(ENTRIES.c.id)
+    if dialect == "sqlite":
+        lite = sqlite.insert(ENTRIES).from_select(_HOLD_COLUMNS, values).on_conflict_do_nothing()
+        return lite.returning(ENTRIES.c.id)
+    raise NotImplementedError(f"the ledger is not implemented for {dialect}")
+
+
+def fmt_cost(amount: Cost) -> str:
+    return f"{amount.core_seconds} core-seconds and {amount.gpu_seconds} GPU-seconds"
+
+
+def check_quota(session: Session, allocation: Allocation, core: int, gpu: int) -> None:
+    """Refuse an increase that would take the institution past its quota for the period.
+
+    The quota row is locked first (a no-op UPDATE), so two admins granting at once take turns.
+    """
+    project = session.get(Project, allocation.project_id)
+    assert project is not None  # a foreign key
+    quotas = cast(sa.Table, InstitutionQuota.__table__)
+    q = quotas.c
+    mine = sa.and_(q.institution == project.institution, q.period_id == allocation.period_id)
+    locked = session.execute(sa.update(quotas).where(mine).values(core_seconds=q.core_seconds))
+    if locked.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"{project.institution} has no quota for this period: a platform admin sets it first")
+    row = session.execute(sa.select(q.core_seconds, q.gpu_seconds).where(mine)).one()
+    quota = Cost(row.core_seconds, row.gpu_seconds)
+    total = allocations_repo.granted_total(session, project.institution, allocation.period_id)
+    if not (total + Cost(core, gpu)).fits_in(quota):
+        left = quota.minus_floor_zero(total)
+        raise Conflict(
+            f"this would exceed the quota of {project.institution}: only {fmt_cost(left)} is left to grant"
+        )
