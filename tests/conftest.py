@@ -57,6 +57,15 @@ def tier_of(item: pytest.Item) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(tier_of(item))
+    # ``-m <tier>`` selects that tier and nothing else: a module may carry several of these
+    # markers (the fault and browser tests are marked ``slurm`` too, since they need the
+    # cluster), and the slurm tier must not run them a second time.
+    wanted = config.getoption("markexpr", "")
+    if wanted in TIERS:
+        kept = [item for item in items if tier_of(item) == wanted]
+        if len(kept) != len(items):
+            config.hook.pytest_deselected(items=[item for item in items if tier_of(item) != wanted])
+            items[:] = kept
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
