@@ -8,6 +8,7 @@ accounting (sacct): ``fresher`` picks which view of it to believe.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
 
 from myriagate.domain.jobs import JobStatus, JobUsage
 from myriagate.domain.states import JobState
@@ -120,7 +121,13 @@ def fresher(queued: JobStatus | None, accounted: JobStatus) -> JobStatus:
         return accounted
     if not is_final(queued):
         return queued
-    return accounted if is_final(accounted) else queued
+    if not is_final(accounted):
+        return queued
+    if accounted.ended_at is None and queued.ended_at is not None:
+        # slurmdbd may record the final state a moment before the end time (sacct prints
+        # End=Unknown for a COMPLETED job); the controller already knows when it ended.
+        return replace(accounted, ended_at=queued.ended_at)
+    return accounted
 
 
 def combine_views(
