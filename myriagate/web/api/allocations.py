@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
-from typing import Annotated, Any, Literal, Protocol, get_args
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
 from myriagate.domain.costs import Cost, hours_to_seconds
 from myriagate.errors import FieldError, InvalidRequest, NotFound
+from myriagate.ports import LedgerEntryView
 from myriagate.services.allocations import grants as allocations
 from myriagate.services.allocations import reports as usage_reports
 from myriagate.services.allocations import views as allocation_views
@@ -109,34 +109,11 @@ def estimate_out(estimate: Estimate) -> EstimateOut:
     )
 
 
-class _EntrySource(Protocol):
-    """What the API shows of a ledger entry the service returned (its row)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def kind(self) -> StrEnum: ...
-    @property
-    def core_seconds(self) -> int: ...
-    @property
-    def gpu_seconds(self) -> int: ...
-    @property
-    def job_id(self) -> UUID | None: ...
-    @property
-    def slurm_job_id(self) -> str | None: ...
-    @property
-    def author(self) -> str: ...
-    @property
-    def reason(self) -> str: ...
-    @property
-    def at(self) -> datetime: ...
-
-
 # The ledger's kinds as the API names them (the same words); an unknown kind is a bug (500).
 _LEDGER_KINDS: dict[str, LedgerKind] = {kind: kind for kind in get_args(LedgerKind)}
 
 
-def _entry_out(entry: _EntrySource) -> LedgerEntryOut:
+def _entry_out(entry: LedgerEntryView) -> LedgerEntryOut:
     return LedgerEntryOut(
         id=entry.id,
         kind=_LEDGER_KINDS[entry.kind.value],
