@@ -17,7 +17,7 @@ import typer
 
 from myriagate.cli.client import GatewayClient
 from myriagate.cli.context import open_gateway
-from myriagate.cli.output import guarded, print_json, print_table
+from myriagate.cli.output import JsonOpt, guarded, print_json, print_table
 from myriagate.cli.quota import fmt_hours, read_model, read_models
 from myriagate.errors import FieldError, InvalidRequest
 from myriagate.web.api.schemas import (
@@ -26,9 +26,6 @@ from myriagate.web.api.schemas import (
     QuotaOut,
     UsageReportOut,
 )
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-
 
 ClusterOpt = Annotated[str | None, typer.Option("--cluster", "-M", help="Cluster (default: the gateway's).")]
 

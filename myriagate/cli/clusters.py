@@ -7,9 +7,7 @@ from typing import Annotated
 import typer
 
 from myriagate.cli.context import open_gateway
-from myriagate.cli.output import guarded, print_json, print_table
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+from myriagate.cli.output import JsonOpt, guarded, print_json, print_table
 
 
 @guarded

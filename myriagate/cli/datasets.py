@@ -20,7 +20,7 @@ import typer
 
 from myriagate.cli.client import GatewayClient, GatewayUnreachable, error_from_response
 from myriagate.cli.context import open_gateway
-from myriagate.cli.output import console, guarded, print_json, print_table
+from myriagate.cli.output import JsonOpt, console, guarded, print_json, print_table
 from myriagate.cli.uploads import CHUNK, auth_headers, progress_bar
 from myriagate.domain.staging import relative_path
 from myriagate.errors import ChecksumMismatch, FieldError, InvalidRequest, NotFound
@@ -29,7 +29,6 @@ from myriagate.web.api.schemas import DatasetDetail, DatasetFileOut, DatasetPage
 datasets_app = typer.Typer(
     help="Datasets: staged results and inputs, where they are stored.", no_args_is_help=True
 )
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
 
 def parse_dataset_id(text: str) -> str:

@@ -11,14 +11,13 @@ import typer
 from myriagate.cli import watch
 from myriagate.cli.client import Stream, parse_job_id
 from myriagate.cli.context import deps, open_gateway
-from myriagate.cli.output import console, guarded, print_json, print_table
+from myriagate.cli.output import JsonOpt, console, guarded, print_json, print_table
 from myriagate.domain.states import JobState
 from myriagate.errors import InvalidRequest
 from myriagate.web.api.schemas import JobOut
 
 jobs_app = typer.Typer(help="Your jobs (and your projects' jobs, by role).", no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 JobIdArg = Annotated[str, typer.Argument(help="Job id (as printed by `myriagate submit`).")]
 DEFAULT_LIMIT = 50
 

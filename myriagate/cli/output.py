@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import structlog
 import typer
@@ -18,6 +18,9 @@ from rich.table import Table
 from myriagate.errors import MyriagateError
 
 log = structlog.get_logger(__name__)
+
+# ``--json`` as every command spells it.
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
 
 def console() -> Console:

@@ -13,7 +13,7 @@ import typer
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from myriagate.cli.context import open_gateway
-from myriagate.cli.output import guarded, print_json, print_table
+from myriagate.cli.output import JsonOpt, guarded, print_json, print_table
 from myriagate.errors import BackendError
 from myriagate.web.api.schemas import (
     AllocationOut,
@@ -22,9 +22,6 @@ from myriagate.web.api.schemas import (
 )
 
 M = TypeVar("M", bound=BaseModel)
-
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
 
 ClusterOpt = Annotated[str | None, typer.Option("--cluster", "-M", help="Cluster (default: the gateway's).")]

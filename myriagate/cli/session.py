@@ -16,11 +16,9 @@ import typer
 from myriagate.cli.client import GatewayClient
 from myriagate.cli.config import TOKEN_ENV, load_config, normalise_url, save_config
 from myriagate.cli.context import deps, open_gateway
-from myriagate.cli.output import console, guarded, print_json, print_table, warn
+from myriagate.cli.output import JsonOpt, console, guarded, print_json, print_table, warn
 from myriagate.errors import InvalidRequest, MyriagateError, NotAuthenticated
 from myriagate.web.api.schemas import TokenIn
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
 
 # --- login / logout / whoami ----------------------------------------------------------------

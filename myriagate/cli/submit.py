@@ -15,13 +15,11 @@ import typer
 from myriagate.cli import uploads, watch
 from myriagate.cli.client import GatewayClient
 from myriagate.cli.context import deps, open_gateway
-from myriagate.cli.output import guarded, print_json, warn
+from myriagate.cli.output import JsonOpt, guarded, print_json, warn
 from myriagate.cli.quota import describe_estimate
 from myriagate.cli.submit_body import SubmitOptions, build_submission
 from myriagate.errors import InvalidRequest
 from myriagate.web.api.schemas import DryRunOut, JobOut
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
 
 # --- submit -------------------------------------------------------------------------------

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
 from myriagate.cli.context import localised, open_gateway
-from myriagate.cli.output import console, fmt_range, guarded, print_json, print_table
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-
+from myriagate.cli.output import JsonOpt, console, fmt_range, guarded, print_json, print_table
 
 templates_app = typer.Typer(help="Job-script templates.", no_args_is_help=True)
 
