@@ -39,24 +39,60 @@ class JobSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # One field per accepted option of the option table (``domain.sbatch_options``); a test
+    # keeps the two in step. Values are as the table's readers return them.
     job_name: str | None = None
     partition: str | None = None
     account: str | None = None
+    qos: str | None = None
+    reservation: str | None = None
     time_limit_s: int | None = Field(default=None, ge=1)
+    time_min_s: int | None = Field(default=None, ge=1)
+    begin: str | None = None
+    deadline: str | None = None
+    dependency: str | None = None
+    kill_on_invalid_dep: Literal["yes", "no"] | None = None
+    nice: int | None = Field(default=None, ge=0)
+    requeue: bool | None = None
+    no_requeue: bool | None = None
+    signal: str | None = None
     nodes: int | None = Field(default=None, ge=1)
     ntasks: int | None = Field(default=None, ge=1)
+    ntasks_per_node: int | None = Field(default=None, ge=1)
+    ntasks_per_socket: int | None = Field(default=None, ge=1)
     cpus_per_task: int | None = Field(default=None, ge=1)
+    threads_per_core: int | None = Field(default=None, ge=1)
+    hint: str | None = None
+    distribution: str | None = None
+    exclusive: Literal["node", "user", "mcs"] | None = None
+    oversubscribe: bool | None = None
     mem_mb: int | None = Field(default=None, ge=1)
     mem_per_cpu_mb: int | None = Field(default=None, ge=1)
+    mem_per_gpu_mb: int | None = Field(default=None, ge=1)
+    tmp_mb: int | None = Field(default=None, ge=1)
+    constraint: str | None = None
+    nodelist: str | None = None
+    exclude: str | None = None
+    switches: str | None = None
+    licenses: str | None = None
     gres: tuple[GresRequest, ...] = ()
+    gpus: str | None = None
+    gpus_per_node: str | None = None
+    gpus_per_task: str | None = None
+    cpus_per_gpu: int | None = Field(default=None, ge=1)
     array: str | None = None
     output: str | None = None
     error: str | None = None
+    input: str | None = None
+    open_mode: Literal["append", "truncate"] | None = None
     chdir: str | None = None
-    export: Literal["ALL", "NONE"] | None = None
+    export: str | None = None
+    mail_type: str | None = None
+    mail_user: str | None = None
 
     @property
-    def gpus_per_node(self) -> int:
+    def gres_gpus_per_node(self) -> int:
+        """GPUs per node asked through ``--gres=gpu:…`` (``--gpus*`` are separate fields)."""
         return sum(g.count for g in self.gres if g.name == "gpu")
 
 

@@ -145,7 +145,7 @@ def _check_gpus(partition: Partition, spec: JobSpec, problems: list[FieldError])
                     ("gres",), f"GPU type {gres.type!r} is not on partition {name!r} (it has: {offered})"
                 )
             )
-    wanted = spec.gpus_per_node
+    wanted = spec.gres_gpus_per_node
     if wanted and partition.gpus_per_node == 0:
         problems.append(
             FieldError(("gres",), f"{wanted} GPU(s) requested but partition {name!r} has no GPUs")

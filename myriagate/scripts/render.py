@@ -14,15 +14,17 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from myriagate.domain import values
 from myriagate.domain.directives import check_script_text, header_lines, is_directive_line
-from myriagate.domain.jobs import JobSpec, RenderedScript
-from myriagate.domain.walltime import format_walltime
+from myriagate.domain.jobs import GresRequest, JobSpec, RenderedScript
+from myriagate.domain.sbatch_options import table as sbatch_table
+from myriagate.domain.sbatch_options.kinds import ReadContext
+from myriagate.domain.sbatch_options.spec import OptionSpec
 from myriagate.errors import ConfigError, FieldError, JobSpecInvalid, MyriagateError, UnsafeValue
 from myriagate.settings import Settings
 
@@ -248,43 +250,39 @@ def prepare_script(script_text: str, spec: JobSpec) -> RenderedScript:
 
 
 def sbatch_args(spec: JobSpec) -> tuple[str, ...]:
-    """Long sbatch options for ``spec``, one argv element each, values re-checked."""
+    """Long sbatch options for ``spec`` in the option table's order, one argv element each.
+
+    Every value is re-read by its option's reader before it is written, so a JobSpec built
+    by hand (not through ``merge``) cannot smuggle anything the table would refuse.
+    """
     args: list[str] = []
-    if spec.job_name is not None:
-        args.append(f"--job-name={values.job_name(spec.job_name)}")
-    if spec.partition is not None:
-        args.append(f"--partition={values.partition(spec.partition)}")
-    if spec.account is not None:
-        args.append(f"--account={values.account(spec.account)}")
-    if spec.time_limit_s is not None:
-        args.append(f"--time={format_walltime(spec.time_limit_s)}")
-    for option, number in (
-        ("nodes", spec.nodes),
-        ("ntasks", spec.ntasks),
-        ("cpus-per-task", spec.cpus_per_task),
-    ):
-        if number is not None:
-            args.append(f"--{option}={int(number)}")
-    if spec.mem_mb is not None:
-        args.append(f"--mem={int(spec.mem_mb)}M")
-    if spec.mem_per_cpu_mb is not None:
-        args.append(f"--mem-per-cpu={int(spec.mem_per_cpu_mb)}M")
-    if spec.gres:
-        for gres in spec.gres:
-            for part in (gres.name, gres.type):
-                if part is not None and not _GRES_PART.match(part):
-                    raise UnsafeValue(f"gres {part!r} is not a valid GRES name")
-        args.append("--gres=" + ",".join(g.render() for g in spec.gres))
-    if spec.array is not None:
-        args.append(f"--array={values.array(spec.array)}")
-    if spec.output is not None:
-        args.append(f"--output={values.file_pattern(spec.output, 'output')}")
-    if spec.error is not None:
-        args.append(f"--error={values.file_pattern(spec.error, 'error')}")
-    if spec.chdir is not None:
-        args.append(f"--chdir={values.file_pattern(spec.chdir, 'chdir')}")
-    if spec.export is not None:
-        args.append(f"--export={spec.export}")
+    context = ReadContext(home=None)
+    for option in sbatch_table.ACCEPTED:
+        assert option.kind is not None and option.field is not None
+        value = getattr(spec, option.field)
+        if value is None or value == () or value is False:
+            continue
+        args.append(_sbatch_arg(option, value, context))
     # sbatch also reads #PBS/#BSUB lines anywhere in the first lines of a script; never.
     args.append("--ignore-pbs")
     return tuple(args)
+
+
+def _sbatch_arg(option: OptionSpec, value: object, context: ReadContext) -> str:
+    assert option.kind is not None
+    if option.field == "gres":
+        gres = cast("tuple[GresRequest, ...]", value)
+        for request in gres:
+            for part in (request.name, request.type):
+                if part is not None and not _GRES_PART.match(part):
+                    raise UnsafeValue(f"gres {part!r} is not a valid GRES name")
+        text = ",".join(g.render() for g in gres)
+    elif option.kind.bare is not None:  # a flag, or --exclusive's optional value
+        return f"--{option.name}" if value in (True, "node") else f"--{option.name}={value}"
+    else:
+        text = option.kind.write(value)
+    if option.name == "chdir":
+        values.file_pattern(text, "chdir")  # already absolute under home or relative
+    else:
+        option.kind.read(text, context)  # written back the way it was read: re-checked
+    return f"--{option.name}={text}"

@@ -70,7 +70,7 @@ def requested(spec: JobSpec, partition: Partition, *, array_tasks: int = 1) -> R
     else:
         # Integer arithmetic rounded up: a share of node memory per CPU, never under it.
         mem_mb = -(-partition.mem_per_node_mb * cpus // partition.cpus_per_node)
-    gpus = spec.gpus_per_node * nodes
+    gpus = spec.gres_gpus_per_node * nodes
     seconds = spec.time_limit_s or partition.default_walltime_s
     return Request(cpus=cpus, mem_mb=mem_mb, gpus=gpus, seconds=seconds, tasks=max(1, array_tasks))
 

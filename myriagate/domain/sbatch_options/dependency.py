@@ -1,0 +1,107 @@
+"""``--dependency``: read the expression, and write it back with Slurm's own job ids.
+
+A script or the command line names the jobs it waits for by gateway id (a full UUID, or its
+first 8+ hex digits as the CLI shows them) or by Slurm job id (``123``, ``123_4``). The
+expression is read here; the submission service looks every id up among the jobs **of the
+same login** and writes Slurm's ids (``Dependency.with_slurm_ids``), refusing anybody else's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from myriagate.domain.sbatch_options.kinds import ReadContext
+from myriagate.errors import JobSpecInvalid
+
+TYPES = ("after", "afterany", "afterburstbuffer", "aftercorr", "afternotok", "afterok", "singleton")
+ACCEPTED_TYPES = frozenset({"after", "afterany", "aftercorr", "afternotok", "afterok", "singleton"})
+_SLURM_ID = re.compile(r"^\d{1,12}(?:_\d{1,9})?$")
+_GATEWAY_ID = re.compile(r"^[0-9a-fA-F]{8}(?:-?[0-9a-fA-F]{0,4}){0,7}$")
+_TIME = re.compile(r"^\d{1,6}$")
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """One job a dependency names, as written; ``minutes`` is ``after:<id>+<minutes>``."""
+
+    text: str
+    minutes: int | None = None
+
+    @property
+    def is_slurm_id(self) -> bool:
+        return bool(_SLURM_ID.match(self.text))
+
+
+@dataclass(frozen=True)
+class Clause:
+    type: str
+    jobs: tuple[JobRef, ...] = ()
+
+    def render(self, ids: Callable[[JobRef], str]) -> str:
+        if self.type == "singleton":
+            return "singleton"
+        parts = [ids(j) + (f"+{j.minutes}" if j.minutes is not None else "") for j in self.jobs]
+        return ":".join([self.type, *parts])
+
+
+@dataclass(frozen=True)
+class Dependency:
+    clauses: tuple[Clause, ...]
+    any_of: bool = False  # clauses joined by '?' (any one satisfied) instead of ',' (all)
+
+    @property
+    def refs(self) -> tuple[JobRef, ...]:
+        return tuple(j for c in self.clauses for j in c.jobs)
+
+    def with_slurm_ids(self, slurm_id_of: Callable[[JobRef], str]) -> str:
+        sep = "?" if self.any_of else ","
+        return sep.join(c.render(slurm_id_of) for c in self.clauses)
+
+    def __str__(self) -> str:
+        return self.with_slurm_ids(lambda j: j.text)
+
+
+def parse(text: str) -> Dependency:
+    value = text.strip()
+    if "," in value and "?" in value:
+        raise JobSpecInvalid(f"{text!r}: join dependencies with ',' (all) or '?' (any), not both")
+    any_of = "?" in value
+    clauses = tuple(_clause(part, text) for part in value.split("?" if any_of else ",") if part)
+    if not clauses:
+        raise JobSpecInvalid("--dependency needs a type and job ids, such as afterok:1234")
+    return Dependency(clauses, any_of)
+
+
+def _clause(part: str, text: str) -> Clause:
+    kind, _, rest = part.partition(":")
+    kind = kind.lower()
+    if kind not in TYPES:
+        raise JobSpecInvalid(
+            f"{text!r}: {kind!r} is not a dependency type; use {', '.join(sorted(ACCEPTED_TYPES))}"
+        )
+    if kind not in ACCEPTED_TYPES:
+        raise JobSpecInvalid(f"{text!r}: {kind} dependencies are not offered (no burst buffers here)")
+    if kind == "singleton":
+        if rest:
+            raise JobSpecInvalid(f"{text!r}: singleton takes no job ids")
+        return Clause(kind)
+    refs = tuple(_ref(r, kind, text) for r in rest.split(":") if r)
+    if not refs:
+        raise JobSpecInvalid(f"{text!r}: {kind} needs at least one job id, such as {kind}:1234")
+    return Clause(kind, refs)
+
+
+def _ref(word: str, kind: str, text: str) -> JobRef:
+    ident, plus, minutes = word.partition("+")
+    if plus and (kind != "after" or not _TIME.match(minutes)):
+        raise JobSpecInvalid(f"{text!r}: only after:<id>+<minutes> takes a delay")
+    if not (_SLURM_ID.match(ident) or _GATEWAY_ID.match(ident)):
+        raise JobSpecInvalid(f"{text!r}: {ident!r} is not a job id (a gateway id or a Slurm job id)")
+    return JobRef(ident.lower(), int(minutes) if plus else None)
+
+
+def read(text: str, _: ReadContext) -> str:
+    """The Kind reader: the expression checked and written back in one canonical form."""
+    return str(parse(text))
