@@ -45,6 +45,6 @@ done
 if [ "$purge" = 1 ]; then
     log "purging state"
     rm -rf /var/spool/slurmctld/* /var/spool/slurmd/* "$LOG_DIR" \
-        "$SLURM_ETC/slurm.conf" "$SLURM_ETC/slurmdbd.conf" "$SSHD_CONFIG" "$STORAGE_SSHD_CONFIG"
+        "$SLURM_ETC/slurm.conf" "$SLURM_ETC/gres.conf" "$SLURM_ETC/slurmdbd.conf" "$SSHD_CONFIG" "$STORAGE_SSHD_CONFIG"
 fi
 echo "devcluster DOWN$([ "$purge" = 1 ] && echo ' (purged)')"

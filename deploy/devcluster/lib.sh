@@ -13,6 +13,10 @@ SSH_PORT=2222
 SSH_HOST=127.0.0.1
 CLUSTER=devcluster
 NODE=vm
+# QOS besides "normal" (allowed on the root association) and the standing reservation.
+SITE_QOS=(short long)
+RESERVATION=training
+RESERVATION_USERS=(alice bob carol mallory myriagate)
 DB_NAME=slurm_acct_db
 DB_USER=slurm
 CA_KEY="$STATE_DIR/ssh_user_ca"
@@ -137,6 +141,7 @@ check_node() {
     state="$(timeout 10 sinfo -h -n "$NODE" -o %t 2>/dev/null | head -n 1)"
     case "$state" in idle | mix | alloc) return 0 ;; *) return 1 ;; esac
 }
+check_reservation() { timeout 10 scontrol -o show reservation "$RESERVATION" 2>/dev/null | grep -q 'State=ACTIVE'; }
 # cert_ssh PORT LOGIN COMMAND...: a real certificate login, pinned host key; prints stdout.
 cert_ssh() {
     [ -s "$CA_KEY" ] && [ -s "$KNOWN_HOSTS" ] || return 1

@@ -110,6 +110,8 @@ write_slurm_configs() {
     DBD_CONF_CHANGED=0
     sed "s/@CTLD_HOST@/$(hostname -s)/" "$DEVCLUSTER_DIR/slurm.conf.in" \
         | write_if_changed "$SLURM_ETC/slurm.conf" 0644 root:root && SLURM_CONF_CHANGED=1
+    write_if_changed "$SLURM_ETC/gres.conf" 0644 root:root <"$DEVCLUSTER_DIR/gres.conf.in" \
+        && SLURM_CONF_CHANGED=1
     sed "s/@DB_PASSWORD@/$(db_password)/" "$DEVCLUSTER_DIR/slurmdbd.conf.in" \
         | write_if_changed "$SLURM_ETC/slurmdbd.conf" 0600 slurm:slurm && DBD_CONF_CHANGED=1
     return 0
@@ -188,6 +190,29 @@ ensure_qos() { # qos user
     fi
 }
 
+# The QOS jobs may ask for with --qos (each partition's AllowQos in slurm.conf names its own).
+# They must exist before slurmctld reads AllowQos; the root association allows them, so every
+# account and user (tests' throw-away accounts too) inherits them.
+ensure_site_qos() {
+    local have name
+    have="$(sacctmgr -n -P show qos format=name)"
+    for name in "${SITE_QOS[@]}"; do
+        if ! grep -qx "$name" <<<"$have"; then
+            log "adding QOS $name"
+            sacctmgr -i add qos "$name" "description=devcluster QOS $name" >/dev/null
+        fi
+    done
+    have="$(sacctmgr -n -P show assoc where cluster="$CLUSTER" account=root format=user,qos | grep '^|')"
+    for name in "${SITE_QOS[@]}"; do
+        if ! tr ',' '\n' <<<"${have#|}" | grep -qx "$name"; then
+            log "allowing QOS ${SITE_QOS[*]} on the root association"
+            sacctmgr -i modify account where name=root cluster="$CLUSTER" \
+                set "qos+=$(IFS=,; echo "${SITE_QOS[*]}")" >/dev/null
+            break
+        fi
+    done
+}
+
 setup_accounts() {
     local u
     # mallory: a researcher login whose start-up files and shell the tests make hostile
@@ -216,6 +241,7 @@ setup_accounts() {
     ensure_default_account myriagate myriagate-ops
     ensure_default_account mallory caen-climat
     ensure_qos high mallory
+    ensure_site_qos
 }
 
 start_slurm() {
@@ -229,6 +255,17 @@ start_slurm() {
     wait_until 60 "slurmctld (scontrol ping)" slurmctld check_slurmctld
     start_daemon slurmd -- -D -N "$NODE"
     wait_until 60 "slurmd (sinfo -n $NODE is idle|mix|alloc)" slurmd check_node
+}
+
+# A standing reservation that blocks no node: it holds one ansys license only, and
+# Flags=ANY_NODES lets its jobs run on any node, so `sbatch --reservation=training` runs now and
+# `scontrol show job` shows Reservation=training. Duration=UNLIMITED is one year in 22.05: a
+# later run of up.sh makes it again once it has ended.
+ensure_reservation() {
+    if scontrol -o show reservation "$RESERVATION" >/dev/null 2>&1; then return 0; fi
+    log "creating reservation $RESERVATION"
+    scontrol create reservation "ReservationName=$RESERVATION" StartTime=now Duration=UNLIMITED \
+        "Users=$(IFS=,; echo "${RESERVATION_USERS[*]}")" Licenses=ansys:1 Flags=ANY_NODES >/dev/null
 }
 
 setup_ssh() {
@@ -284,6 +321,7 @@ write_slurm_configs
 start_slurmdbd
 setup_accounts
 start_slurm
+ensure_reservation
 setup_ssh
 setup_storage
 

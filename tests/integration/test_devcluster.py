@@ -258,7 +258,9 @@ def test_partition_time_limit_is_enforced_at_submit(ssh_as: SshAs) -> None:
 
 def test_partitions_match_the_profile(ssh_as: SshAs) -> None:
     result = ssh_as("alice", "sinfo", "-h", "-o", "%P|%l")
-    assert sorted(result.stdout.split()) == ["court*|4:00:00", "debug|30:00", "long|5-00:00:00"]
+    assert sorted(result.stdout.split()) == [
+        "court*|4:00:00", "debug|30:00", "gpu|1-00:00:00", "long|5-00:00:00", "parallel|1-00:00:00",
+    ]  # fmt: skip
 
 
 def test_job_over_its_memory_is_killed(ssh_as: SshAs) -> None:
