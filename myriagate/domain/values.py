@@ -13,6 +13,8 @@ from myriagate.errors import JobSpecInvalid, UnsafeValue
 
 # Unix login / Slurm account and partition names: conservative POSIX-ish names.
 _NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,63}$")
+# Slurm accounts may also start with a digit: CRIANN's project accounts are numbers (2017018).
+_ACCOUNT = re.compile(r"^[a-z0-9_][a-z0-9_.-]{0,63}$")
 _PARTITION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _SLURM_JOB_ID = re.compile(r"^\d+(?:_\d+)?$")
 _ARRAY = re.compile(r"^\d+(?:-\d+(?::\d+)?)?(?:,\d+(?:-\d+(?::\d+)?)?)*(?:%\d+)?$")
@@ -38,27 +40,27 @@ def _check_text(field: str, value: str, max_len: int) -> str:
 
 def login(value: str, field: str = "login") -> str:
     """A cluster login (Unix user name)."""
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise UnsafeValue(f"{field} {value!r} is not a valid login: lowercase letters, digits, '_', '.', '-'")
     return value
 
 
 def account(value: str, field: str = "account") -> str:
-    """A Slurm account name."""
-    if not _NAME.match(value):
+    """A Slurm account name (``caen-climat``, or a project number such as ``2017018``)."""
+    if not _ACCOUNT.fullmatch(value):
         raise UnsafeValue(f"{field} {value!r} is not a valid Slurm account name")
     return value
 
 
 def partition(value: str, field: str = "partition") -> str:
-    if not _PARTITION.match(value):
+    if not _PARTITION.fullmatch(value):
         raise UnsafeValue(f"{field} {value!r} is not a valid partition name")
     return value
 
 
 def slurm_job_id(value: str, field: str = "slurm_job_id") -> str:
     """A Slurm job id: ``123`` or an array task ``123_4``."""
-    if not _SLURM_JOB_ID.match(value):
+    if not _SLURM_JOB_ID.fullmatch(value):
         raise UnsafeValue(f"{field} {value!r} is not a Slurm job id")
     return value
 
@@ -80,7 +82,7 @@ def file_pattern(value: str, field: str) -> str:
 
 def array(value: str) -> str:
     """An --array index list such as ``0-15``, ``1,3,5-7:2`` or ``0-99%10``."""
-    if not _ARRAY.match(value):
+    if not _ARRAY.fullmatch(value):
         raise JobSpecInvalid(f"array {value!r} is not an index list such as 0-15, 1,3,5 or 0-99%10")
     return value
 
@@ -117,14 +119,14 @@ def parse_gres(value: str) -> tuple[tuple[str, str | None, int], ...]:
 
 def program_path(value: str, field: str = "program") -> str:
     """An absolute program path such as ``/usr/bin/python3`` (never looked up on a PATH)."""
-    if not _PROGRAM.match(value) or ".." in value.split("/"):
+    if not _PROGRAM.fullmatch(value) or ".." in value.split("/"):
         raise UnsafeValue(f"{field} {value!r} must be an absolute path of plain characters")
     return value
 
 
 def search_path(value: str, field: str = "path") -> str:
     """A PATH of absolute directories, e.g. ``/usr/local/bin:/usr/bin:/bin``."""
-    if not _SEARCH_PATH.match(value) or ".." in value.replace(":", "/").split("/"):
+    if not _SEARCH_PATH.fullmatch(value) or ".." in value.replace(":", "/").split("/"):
         raise UnsafeValue(f"{field} {value!r} must be absolute directories separated by ':'")
     return value
 
