@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from myriagate.domain import values
+from myriagate.domain import hostlists, values
 from myriagate.domain.walltime import parse_walltime
 from myriagate.errors import MyriagateError
 
@@ -23,6 +23,11 @@ SCHEMA_VERSION = 1
 
 _REGION = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
 _SLURM_VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)?$")
+# Node features (--constraint), GRES types (a100, a100_1g.10gb), QOS and license names: plain
+# names that cannot carry Slurm's own operators (& | , * [ ] : =) or reach a shell as more.
+_FEATURE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+_QOS = re.compile(r"[a-z0-9_][a-z0-9_.-]{0,63}")
+_LICENSE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}(?:@[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?")
 
 
 class _Frozen(BaseModel):
@@ -70,6 +75,17 @@ def _via(check: object, value: str) -> str:
     return value
 
 
+def _names(values_: tuple[str, ...], pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+    """A tuple of unique names, each matching ``pattern`` entirely."""
+    for name in values_:
+        if not pattern.fullmatch(name):
+            raise ValueError(f"{name!r} is not a valid {what} name")
+    duplicates = sorted({n for n in values_ if values_.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"{what} names must be unique: {', '.join(duplicates)}")
+    return values_
+
+
 class BillingWeights(_Frozen):
     """What one hour of each resource costs, relative to one CPU (Slurm TRESBillingWeights)."""
 
@@ -88,13 +104,54 @@ class Partition(_Frozen):
     mem_per_node_mb: int = Field(ge=1)
     gpus_per_node: int = Field(default=0, ge=0)
     gpu_type: str | None = None
+    # Every GRES type of the partition's GPUs (Austral: a100, h200, MIG slices a100_1g.10gb…);
+    # an untyped gpu:N is always accepted. Use this or gpu_type, not both.
+    gpu_types: tuple[str, ...] = ()
     billing_weights: BillingWeights = BillingWeights()
     default: bool = False
+    # Node features --constraint may name (Slurm Features=); empty: --constraint not offered.
+    features: tuple[str, ...] = ()
+    # QOS --qos may name on this partition; empty: --qos is not offered there.
+    qos: tuple[str, ...] = ()
+    # The partition's nodes as a Slurm hostlist (node[001-004]), for --nodelist / --exclude.
+    nodes: str | None = None
+    # Node shape, for --ntasks-per-socket, --threads-per-core, --hint: all three or none,
+    # multiplying to cpus_per_node.
+    sockets_per_node: int | None = Field(default=None, ge=1)
+    cores_per_socket: int | None = Field(default=None, ge=1)
+    threads_per_core: int | None = Field(default=None, ge=1)
+    # Local scratch of one node in MB (Slurm TmpDisk), for --tmp.
+    tmp_per_node_mb: int | None = Field(default=None, ge=1)
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         return _via(values.partition, value)
+
+    @field_validator("gpu_type")
+    @classmethod
+    def _gpu_type(cls, value: str | None) -> str | None:
+        return None if value is None else _names((value,), _FEATURE, "GPU type")[0]
+
+    @field_validator("gpu_types")
+    @classmethod
+    def _gpu_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _names(value, _FEATURE, "GPU type")
+
+    @field_validator("features")
+    @classmethod
+    def _features(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _names(value, _FEATURE, "node feature")
+
+    @field_validator("qos")
+    @classmethod
+    def _qos(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _names(value, _QOS, "QOS")
+
+    @field_validator("nodes")
+    @classmethod
+    def _nodes(cls, value: str | None) -> str | None:
+        return None if value is None else _via(lambda v: hostlists.check(v, "nodes"), value)
 
     @field_validator("max_walltime", "default_walltime")
     @classmethod
@@ -107,9 +164,39 @@ class Partition(_Frozen):
             raise ValueError(
                 f"default_walltime {self.default_walltime} is longer than max_walltime {self.max_walltime}"
             )
-        if self.gpu_type is not None and self.gpus_per_node == 0:
-            raise ValueError("gpu_type is set but gpus_per_node is 0")
+        if (self.gpu_type is not None or self.gpu_types) and self.gpus_per_node == 0:
+            raise ValueError("a GPU type is set but gpus_per_node is 0")
+        if self.gpu_type is not None and self.gpu_types:
+            raise ValueError("set gpu_types (every type) or gpu_type (one type), not both")
+        self._check_shape()
         return self
+
+    def _check_shape(self) -> None:
+        shape = (self.sockets_per_node, self.cores_per_socket, self.threads_per_core)
+        given = [v for v in shape if v is not None]
+        if not given:
+            return
+        if len(given) != 3:
+            raise ValueError("give sockets_per_node, cores_per_socket and threads_per_core together")
+        sockets, cores, threads = given
+        if sockets * cores * threads != self.cpus_per_node:
+            raise ValueError(
+                f"sockets_per_node × cores_per_socket × threads_per_core = {sockets} × {cores} × "
+                f"{threads} = {sockets * cores * threads}, not cpus_per_node {self.cpus_per_node}"
+            )
+
+    @property
+    def offered_gpu_types(self) -> tuple[str, ...]:
+        """Every GPU type a job may name here (``gpu_types``, or ``gpu_type`` alone); empty when
+        the partition does not say (then any type is accepted)."""
+        if self.gpu_types:
+            return self.gpu_types
+        return (self.gpu_type,) if self.gpu_type is not None else ()
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        """The partition's nodes, expanded from ``nodes`` (empty when the profile does not say)."""
+        return hostlists.expand(self.nodes, "nodes") if self.nodes is not None else ()
 
     @property
     def max_walltime_s(self) -> int:
@@ -158,6 +245,21 @@ class Connection(_Frozen):
 class SlurmSection(_Frozen):
     default_partition: str | None = None
     accounts_prefix: str | None = None
+    # Cluster-wide licenses (Slurm Licenses=matlab:4) --licenses may name, with their counts.
+    licenses: dict[str, int] = {}
+
+    @field_validator("licenses")
+    @classmethod
+    def _licenses(cls, value: dict[str, int]) -> dict[str, int]:
+        _names(tuple(value), _LICENSE, "license")
+        for name, count in value.items():
+            if count < 1:
+                raise ValueError(f"license {name!r} must have a count of at least 1, not {count}")
+        return value
+
+    def __hash__(self) -> int:
+        # Profiles stay hashable (frozen models hash their fields; a dict does not hash).
+        return hash((self.default_partition, self.accounts_prefix, tuple(sorted(self.licenses.items()))))
 
 
 class Storage(_Frozen):
@@ -284,6 +386,11 @@ class ClusterProfile(_Frozen):
             if p.name == wanted or (wanted is None and p.default):
                 return p
         return None
+
+    @property
+    def licenses(self) -> dict[str, int]:
+        """The cluster's licenses (``[slurm] licenses``) and their counts."""
+        return dict(self.slurm.licenses)
 
     @property
     def partition_names(self) -> tuple[str, ...]:

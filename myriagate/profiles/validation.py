@@ -138,8 +138,12 @@ def _check_gpus(partition: Partition, spec: JobSpec, problems: list[FieldError])
     for gres in spec.gres:
         if gres.name != "gpu":
             problems.append(FieldError(("gres",), f"GRES {gres.name!r} is not offered; only gpu is"))
-        elif gres.type is not None and partition.gpu_type is not None and gres.type != partition.gpu_type:
-            offered = partition.gpu_type
+        elif (
+            gres.type is not None
+            and partition.offered_gpu_types
+            and gres.type not in partition.offered_gpu_types
+        ):
+            offered = ", ".join(partition.offered_gpu_types)
             problems.append(
                 FieldError(
                     ("gres",), f"GPU type {gres.type!r} is not on partition {name!r} (it has: {offered})"

@@ -1,0 +1,129 @@
+"""Profile fields for real job scripts' options: features, QOS, node lists, node shape, --tmp,
+GPU types (several, MIG slices) and licenses; each checked when the profile loads."""
+
+from __future__ import annotations
+
+import pytest
+
+from myriagate.domain.jobs import GresRequest, JobSpec
+from myriagate.errors import ConfigError, ProfileViolation
+from myriagate.profiles import ClusterProfile, check_job, parse_profile
+
+BASE = """
+schema = 1
+name = "mini"
+display_name = "Mini"
+slurm_version = "22.05"
+timezone = "Europe/Paris"
+
+[connection]
+runner = "local"
+service_login = "myriagate"
+
+[slurm]
+licenses = { matlab = 4, "ansys@flexlm" = 2 }
+
+[[partitions]]
+name = "court"
+max_walltime = "04:00:00"
+max_nodes = 4
+cpus_per_node = 28
+mem_per_node_mb = 128000
+default = true
+features = ["broadwell", "ib", "avx2"]
+qos = ["normal", "short"]
+nodes = "node[001-004]"
+sockets_per_node = 2
+cores_per_socket = 14
+threads_per_core = 1
+tmp_per_node_mb = 10000
+
+[[partitions]]
+name = "gpu"
+max_walltime = "48:00:00"
+max_nodes = 2
+cpus_per_node = 64
+mem_per_node_mb = 512000
+gpus_per_node = 4
+gpu_types = ["a100", "a100_1g.10gb"]
+"""
+
+
+def load(text: str = BASE) -> ClusterProfile:
+    return parse_profile(text, source="mini.toml")
+
+
+def test_every_field_is_read() -> None:
+    profile = load()
+    court = profile.partitions[0]
+    assert court.features == ("broadwell", "ib", "avx2")
+    assert court.qos == ("normal", "short")
+    assert court.nodes == "node[001-004]"
+    assert court.node_names == ("node001", "node002", "node003", "node004")
+    assert (court.sockets_per_node, court.cores_per_socket, court.threads_per_core) == (2, 14, 1)
+    assert court.tmp_per_node_mb == 10000
+    assert profile.licenses == {"matlab": 4, "ansys@flexlm": 2}
+    assert profile.partitions[1].offered_gpu_types == ("a100", "a100_1g.10gb")
+    assert isinstance(hash(profile), int)  # profiles stay hashable despite the licenses table
+
+
+def test_defaults_offer_nothing_extra() -> None:
+    profile = load(BASE.replace('licenses = { matlab = 4, "ansys@flexlm" = 2 }', ""))
+    gpu = profile.partitions[1]
+    assert (gpu.features, gpu.qos, gpu.nodes, gpu.node_names, gpu.tmp_per_node_mb) == ((), (), None, (), None)
+    assert gpu.sockets_per_node is None and profile.licenses == {}
+
+
+def test_single_gpu_type_still_works() -> None:
+    profile = load(BASE.replace('gpu_types = ["a100", "a100_1g.10gb"]', 'gpu_type = "p100"'))
+    assert profile.partitions[1].gpu_type == "p100"
+    assert profile.partitions[1].offered_gpu_types == ("p100",)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('"ib", "avx2"]', '"ib&avx2"]', "'ib&avx2' is not a valid node feature name"),
+        ('"ib", "avx2"]', '"ib", "ib"]', "node feature names must be unique: ib"),
+        ('qos = ["normal", "short"]', 'qos = ["normal", "short,long"]', "not a valid QOS name"),
+        ('nodes = "node[001-004]"', 'nodes = "node[1-[2-3]]"', "brackets inside brackets"),
+        ('nodes = "node[001-004]"', 'nodes = "node[4-1]"', "goes backwards"),
+        ("threads_per_core = 1", "threads_per_core = 2", "= 56, not cpus_per_node 28"),
+        (
+            "threads_per_core = 1\n",
+            "",
+            "cores_per_socket and threads_per_core together",
+        ),
+        ("tmp_per_node_mb = 10000", "tmp_per_node_mb = 0", "greater than or equal to 1"),
+        ('"a100_1g.10gb"]', '"a100:1g"]', "'a100:1g' is not a valid GPU type name"),
+        ('gpu_types = ["a100", "a100_1g.10gb"]', 'gpu_types = ["a100"]\ngpu_type = "a100"', "not both"),
+        ("gpus_per_node = 4", "gpus_per_node = 0", "a GPU type is set but gpus_per_node is 0"),
+        ("matlab = 4", "matlab = 0", "count of at least 1"),
+        ("matlab = 4", '"mat lab" = 4', "'mat lab' is not a valid license name"),
+    ],
+)
+def test_invalid_values_are_explained(old: str, new: str, message: str) -> None:
+    assert old in BASE
+    with pytest.raises(ConfigError) as caught:
+        load(BASE.replace(old, new, 1))
+    assert message in caught.value.detail
+
+
+def test_new_keys_are_listed_when_one_is_misspelt() -> None:
+    with pytest.raises(ConfigError, match="did you mean 'features'") as caught:
+        load(BASE.replace("features =", "featurs ="))
+    assert "gpu_types" in caught.value.detail and "tmp_per_node_mb" in caught.value.detail
+
+
+def test_untyped_and_listed_gpu_types_pass_other_types_are_refused() -> None:
+    profile = load()
+    for gres in (GresRequest(name="gpu", count=2), GresRequest(name="gpu", type="a100_1g.10gb", count=1)):
+        check_job(profile, JobSpec(partition="gpu", gres=(gres,)), allowed_accounts={"p"})
+    with pytest.raises(
+        ProfileViolation, match=r"GPU type 'h200' is not on partition 'gpu' \(it has: a100, a100_1g"
+    ):
+        check_job(
+            profile,
+            JobSpec(partition="gpu", gres=(GresRequest(name="gpu", type="h200", count=1),)),
+            allowed_accounts={"p"},
+        )
