@@ -1,0 +1,33 @@
+"""Corpus scripts the gateway does not yet treat as ``expected.toml`` says, and why.
+
+The one place to edit: test_corpus_unit.py and test_corpus_real.py mark these names
+``xfail(strict=True)``, so the suite stays green while they fail and turns red (XPASS) as
+soon as one passes, to say its name must go. Empty the sets, then delete them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# Waiting for the sbatch option table's last pieces in the submission service: scripts with
+# a BOM or CRLF line endings normalised (directives.normalise_script exists but
+# validate_submission still refuses them), --mail-user replaced by the user's own address
+# with a notice, and --dependency on another user's job refused (sent to Slurm today).
+PENDING_OPTION_TABLE: frozenset[str] = frozenset(
+    {"crlf_windows_editor.sh", "utf8_bom.sh", "mail_other_address.sh", "refused_dependency_other_user.sh"}
+)
+OPTION_TABLE_REASON = "sbatch option table not landed in the submission service"
+
+# Found by the corpus: cluster_profiles/devcluster.toml gives partition debug no
+# default_walltime, so the gateway sends its maximum (30 min) where Slurm's DefaultTime is
+# 10 min (deploy/devcluster/slurm.conf.in). Fixed by default_walltime = "00:10:00" there.
+PENDING_PROFILE_FIX: frozenset[str] = frozenset({"debug_partition_default_time.sh"})
+PROFILE_FIX_REASON = "devcluster.toml: debug has no default_walltime (Slurm's DefaultTime is 00:10:00)"
+
+
+def marks_for(name: str) -> list[pytest.MarkDecorator]:
+    if name in PENDING_OPTION_TABLE:
+        return [pytest.mark.xfail(strict=True, reason=OPTION_TABLE_REASON)]
+    if name in PENDING_PROFILE_FIX:
+        return [pytest.mark.xfail(strict=True, reason=PROFILE_FIX_REASON)]
+    return []

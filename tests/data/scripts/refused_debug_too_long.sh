@@ -1,0 +1,5 @@
+#!/bin/bash
+#SBATCH -p debug
+#SBATCH -t 1:00:00
+
+sleep 1

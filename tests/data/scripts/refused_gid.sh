@@ -1,0 +1,5 @@
+#!/bin/bash
+#SBATCH --gid=root
+#SBATCH --time=00:05:00
+
+id
