@@ -1,18 +1,23 @@
 """Check a job request against a cluster profile and fill in the cluster's defaults.
 
 Every problem found is reported at once (one ``FieldError`` each), in plain words that
-name the limit, so a researcher can fix the whole form in one go.
+name the limit and the partition, so a researcher can fix the whole form in one go; nothing
+reaches Slurm before this passes. The checks live by subject: tasks and CPUs
+(``validation_layout``), GPUs (``validation_gpus``), features, QOS, nodes, scratch and
+licences (``validation_placement``); time, memory and the account here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from math import ceil
 
 from myriagate.domain.jobs import JobSpec
 from myriagate.domain.walltime import format_walltime
 from myriagate.errors import FieldError, ProfileViolation
 from myriagate.profiles.models import ClusterProfile, Partition
+from myriagate.profiles.validation_gpus import check_gpus
+from myriagate.profiles.validation_layout import Layout, layout
+from myriagate.profiles.validation_placement import check_licenses, check_placement
 
 
 def check_job(profile: ClusterProfile, spec: JobSpec, *, allowed_accounts: Collection[str]) -> JobSpec:
@@ -25,9 +30,12 @@ def check_job(profile: ClusterProfile, spec: JobSpec, *, allowed_accounts: Colle
         updates["partition"] = partition.name
         time_limit_s = spec.time_limit_s or partition.default_walltime_s
         updates["time_limit_s"] = time_limit_s
-        _check_time(partition, time_limit_s, problems)
-        _check_size(partition, spec, problems)
-        _check_gpus(partition, spec, problems)
+        _check_time(partition, spec, time_limit_s, problems)
+        shape = layout(partition, spec, problems)
+        _check_memory(partition, spec, shape, problems)
+        check_gpus(partition, spec, shape, problems)
+        check_placement(partition, spec, shape, problems)
+    check_licenses(profile, spec.licenses, problems)
 
     account = _account(spec.account, allowed_accounts, problems)
     if account is not None:
@@ -61,7 +69,7 @@ def _partition(profile: ClusterProfile, spec: JobSpec, problems: list[FieldError
     return found
 
 
-def _check_time(partition: Partition, time_limit_s: int, problems: list[FieldError]) -> None:
+def _check_time(partition: Partition, spec: JobSpec, time_limit_s: int, problems: list[FieldError]) -> None:
     if time_limit_s > partition.max_walltime_s:
         problems.append(
             FieldError(
@@ -70,51 +78,19 @@ def _check_time(partition: Partition, time_limit_s: int, problems: list[FieldErr
                 f"{partition.name!r} ({format_walltime(partition.max_walltime_s)})",
             )
         )
+    if spec.time_min_s is not None and spec.time_min_s > time_limit_s:
+        given = "" if spec.time_limit_s is not None else f" (partition {partition.name!r}'s default)"
+        problems.append(
+            FieldError(
+                ("time_min",),
+                f"--time-min {format_walltime(spec.time_min_s)} is longer than the time limit "
+                f"{format_walltime(time_limit_s)}{given}",
+            )
+        )
 
 
-def _check_size(partition: Partition, spec: JobSpec, problems: list[FieldError]) -> None:
+def _check_memory(partition: Partition, spec: JobSpec, shape: Layout, problems: list[FieldError]) -> None:
     name = partition.name
-    ntasks = spec.ntasks or 1
-    cpus_per_task = spec.cpus_per_task or 1
-    if spec.nodes is not None and spec.nodes > partition.max_nodes:
-        problems.append(
-            FieldError(
-                ("nodes",),
-                f"{spec.nodes} nodes requested; partition {name!r} allows at most {partition.max_nodes}",
-            )
-        )
-    if cpus_per_task > partition.cpus_per_node:
-        problems.append(
-            FieldError(
-                ("cpus_per_task",),
-                f"{cpus_per_task} CPUs per task requested; a node of partition {name!r} has "
-                f"{partition.cpus_per_node}",
-            )
-        )
-        return
-    if spec.nodes is not None:
-        cpus_per_node = ceil(ntasks / spec.nodes) * cpus_per_task
-        if cpus_per_node > partition.cpus_per_node:
-            problems.append(
-                FieldError(
-                    ("ntasks",),
-                    f"{ntasks} tasks × {cpus_per_task} CPUs on {spec.nodes} node(s) needs "
-                    f"{cpus_per_node} CPUs per node; a node of partition {name!r} has "
-                    f"{partition.cpus_per_node}",
-                )
-            )
-    else:
-        tasks_per_node = partition.cpus_per_node // cpus_per_task
-        cpus_per_node = min(ntasks, tasks_per_node) * cpus_per_task
-        nodes_needed = ceil(ntasks / tasks_per_node)
-        if nodes_needed > partition.max_nodes:
-            problems.append(
-                FieldError(
-                    ("ntasks",),
-                    f"{ntasks} tasks × {cpus_per_task} CPUs need {nodes_needed} nodes; partition {name!r} "
-                    f"allows at most {partition.max_nodes}",
-                )
-            )
     if spec.mem_mb is not None and spec.mem_mb > partition.mem_per_node_mb:
         problems.append(
             FieldError(
@@ -123,43 +99,14 @@ def _check_size(partition: Partition, spec: JobSpec, problems: list[FieldError])
                 f"{partition.mem_per_node_mb} MB",
             )
         )
-    if spec.mem_per_cpu_mb is not None and spec.mem_per_cpu_mb * cpus_per_node > partition.mem_per_node_mb:
+    per_cpu = spec.mem_per_cpu_mb
+    if per_cpu is not None and per_cpu * shape.cpus_per_node > partition.mem_per_node_mb:
+        whole = " (--exclusive: the whole node)" if spec.exclusive is not None else ""
         problems.append(
             FieldError(
                 ("mem_per_cpu",),
-                f"{spec.mem_per_cpu_mb} MB per CPU × {cpus_per_node} CPUs per node exceeds the "
+                f"{per_cpu} MB per CPU × {shape.cpus_per_node} CPUs per node{whole} exceeds the "
                 f"{partition.mem_per_node_mb} MB of a node of partition {name!r}",
-            )
-        )
-
-
-def _check_gpus(partition: Partition, spec: JobSpec, problems: list[FieldError]) -> None:
-    name = partition.name
-    for gres in spec.gres:
-        if gres.name != "gpu":
-            problems.append(FieldError(("gres",), f"GRES {gres.name!r} is not offered; only gpu is"))
-        elif (
-            gres.type is not None
-            and partition.offered_gpu_types
-            and gres.type not in partition.offered_gpu_types
-        ):
-            offered = ", ".join(partition.offered_gpu_types)
-            problems.append(
-                FieldError(
-                    ("gres",), f"GPU type {gres.type!r} is not on partition {name!r} (it has: {offered})"
-                )
-            )
-    wanted = spec.gres_gpus_per_node
-    if wanted and partition.gpus_per_node == 0:
-        problems.append(
-            FieldError(("gres",), f"{wanted} GPU(s) requested but partition {name!r} has no GPUs")
-        )
-    elif wanted > partition.gpus_per_node:
-        problems.append(
-            FieldError(
-                ("gres",),
-                f"{wanted} GPUs per node requested; a node of partition {name!r} has "
-                f"{partition.gpus_per_node}",
             )
         )
 
