@@ -18,10 +18,9 @@ PENDING_OPTION_TABLE: frozenset[str] = frozenset(
 )
 OPTION_TABLE_REASON = "sbatch option table not landed in the submission service"
 
-# Found by the corpus: cluster_profiles/devcluster.toml gives partition debug no
-# default_walltime, so the gateway sends its maximum (30 min) where Slurm's DefaultTime is
-# 10 min (deploy/devcluster/slurm.conf.in). Fixed by default_walltime = "00:10:00" there.
-PENDING_PROFILE_FIX: frozenset[str] = frozenset({"debug_partition_default_time.sh"})
+# Profile fixes the corpus found: none left (debug's default_walltime now follows Slurm's
+# DefaultTime=00:10:00 in cluster_profiles/devcluster.toml).
+PENDING_PROFILE_FIX: frozenset[str] = frozenset()
 PROFILE_FIX_REASON = "devcluster.toml: debug has no default_walltime (Slurm's DefaultTime is 00:10:00)"
 
 

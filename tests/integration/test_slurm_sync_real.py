@@ -112,11 +112,12 @@ def test_exhausted_project_is_stopped_by_slurm_itself(
             slurm_sync.apply(plan, admin)
             return plan
 
-        # 1. The account appears under unicaen, with alice, limited to its 10 CPU-minutes (+1).
+        # 1. The account appears under unicaen, with alice, limited to its 10 CPU-minutes (+1)
+        # and, with no GPU-hours granted, 1 GPU-minute (the gpu partition bills GPUs).
         first = sync()
         assert [type(s.change) for s in first.steps] == [AddAccount, SetLimits, AddUser]
         line = _account_line(account)
-        assert line.parent == "unicaen" and line.grp_tres_mins == {"cpu": 11}
+        assert line.parent == "unicaen" and line.grp_tres_mins == {"cpu": 11, "gres/gpu": 1}
         assert slurm_sync.plan_sync(
             session, profile=profile, admin=admin, clock=clock, ledger=SqlLedger, only_accounts={account}
         ).is_empty, "a second run must plan nothing"
@@ -133,7 +134,7 @@ def test_exhausted_project_is_stopped_by_slurm_itself(
         paused = sync()
         assert [s.change for s in paused.steps] == [SetLimits(account, (("cpu", 1),), 0, "exhausted")]
         line = _account_line(account)
-        assert line.grp_submit_jobs == 0 and line.grp_tres_mins == {"cpu": 1}
+        assert line.grp_submit_jobs == 0 and line.grp_tres_mins == {"cpu": 1, "gres/gpu": 1}
         # Measured: with GrpSubmitJobs=0 Slurm refuses a new job at submission, and a job
         # already queued stays pending on the CPU-minutes limit.
         refused = _as_alice_sbatch(account, 1)
@@ -147,5 +148,5 @@ def test_exhausted_project_is_stopped_by_slurm_itself(
         lifted = sync()
         assert [s.argv[-2:] for s in lifted.steps] == [("GrpTRESMins=cpu=61", "GrpSubmitJobs=-1")]
         line = _account_line(account)
-        assert line.grp_submit_jobs is None and line.grp_tres_mins == {"cpu": 61}
+        assert line.grp_submit_jobs is None and line.grp_tres_mins == {"cpu": 61, "gres/gpu": 1}
         assert _wait(lambda: _job(big_id)[0] == "RUNNING", 90), _job(big_id)

@@ -7,7 +7,9 @@ import pytest
 
 from myriagate.domain.jobs import GresRequest, JobSpec
 from myriagate.errors import ConfigError, ProfileViolation
-from myriagate.profiles import ClusterProfile, check_job, parse_profile
+from myriagate.profiles import ClusterProfile, check_job, load_profile, parse_profile
+from myriagate.profiles.loader import bundled_profiles_dir
+from myriagate.settings import Settings
 
 BASE = """
 schema = 1
@@ -127,3 +129,45 @@ def test_untyped_and_listed_gpu_types_pass_other_types_are_refused() -> None:
             JobSpec(partition="gpu", gres=(GresRequest(name="gpu", type="h200", count=1),)),
             allowed_accounts={"p"},
         )
+
+
+# --- the bundled CRIANN profiles ---------------------------------------------------------
+def _bundled(name: str) -> ClusterProfile:
+    return load_profile(name, Settings(dev_mode=True))
+
+
+def test_myria_has_tlong_and_a_2tcourt_limit_that_fits_real_jobs() -> None:
+    myria = _bundled("myria")
+    tlong, two_tcourt = myria.partition("tlong"), myria.partition("2tcourt")
+    assert tlong is not None and tlong.max_walltime_s == 300 * 3600
+    assert two_tcourt is not None and two_tcourt.max_walltime_s >= 11 * 3600
+
+
+def test_austral_gpu_partitions_accept_untyped_and_listed_types() -> None:
+    austral = _bundled("austral")
+    assert austral.connection.host == "austral.criann.fr"
+    mig = austral.partition("hpda_mig")
+    assert mig is not None and "a100_1g.10gb" in mig.offered_gpu_types
+    for partition, gres in (
+        ("hpda_mig", GresRequest(name="gpu", type="a100_1g.10gb", count=1)),
+        ("hpda_mig", GresRequest(name="gpu", count=1)),
+        ("gpu_h200", GresRequest(name="gpu", type="h200", count=4)),
+        ("gpu_all", GresRequest(name="gpu", type="h200", count=1)),
+    ):
+        check_job(austral, JobSpec(partition=partition, gres=(gres,)), allowed_accounts={"2017018"})
+    with pytest.raises(ProfileViolation, match="GPU type 'h200' is not on partition 'hpda_mig'"):
+        check_job(
+            austral,
+            JobSpec(partition="hpda_mig", gres=(GresRequest(name="gpu", type="h200", count=1),)),
+            allowed_accounts={"2017018"},
+        )
+
+
+@pytest.mark.parametrize("name", ["myria", "austral"])
+def test_crianns_unconfirmed_limits_are_marked(name: str) -> None:
+    text = (bundled_profiles_dir() / f"{name}.toml").read_text(encoding="utf-8")
+    # Every partition's limits, except the few confirmed from public scripts, say so.
+    for line in text.splitlines():
+        key = line.split("=", 1)[0].strip()
+        if key in ("max_nodes", "mem_per_node_mb", "default_walltime", "billing_weights"):
+            assert "# unconfirmed" in line, line

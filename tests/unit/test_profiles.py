@@ -51,17 +51,24 @@ def test_devcluster_profile_matches_the_dev_cluster() -> None:
     assert profile.connection.port == 2222
     assert str(profile.connection.known_hosts) == "/var/lib/myriagate-devcluster/known_hosts"
     assert profile.connection.service_login == "myriagate"
-    assert profile.partition_names == ("court", "long", "debug")
+    assert profile.partition_names == ("court", "long", "debug", "gpu", "parallel")
     assert profile.default_partition is not None and profile.default_partition.name == "court"
-    court, long, debug = profile.partitions
+    court, long, debug, gpu, parallel = profile.partitions
     assert (court.max_walltime_s, long.max_walltime_s, debug.max_walltime_s) == (4 * 3600, 5 * 86400, 1800)
     assert court.billing_weights.cpu == Decimal("1.0")
     assert long.billing_weights.cpu == Decimal("1.5")
     assert court.billing_weights.mem_per_gb == Decimal("0.25")
     assert all(
-        p.cpus_per_node == 32 and p.mem_per_node_mb == 64000 and p.gpus_per_node == 0
-        for p in profile.partitions
+        p.cpus_per_node == 32 and p.mem_per_node_mb == 64000 and p.gpus_per_node == 0 and p.nodes == "vm"
+        for p in (court, long, debug)
     )
+    # slurm.conf: Gres=gpu:p100:2 on vm, TRESBillingWeights="CPU=1.0,Mem=0.25G,GRES/gpu=4.0"
+    assert (gpu.gpus_per_node, gpu.offered_gpu_types, gpu.billing_weights.gpu) == (2, ("p100",), Decimal(4))
+    # four DOWN placeholder nodes of Myria's shape, for multi-node jobs that pend
+    assert parallel.node_names == ("node001", "node002", "node003", "node004")
+    assert (parallel.cpus_per_node, parallel.max_nodes, parallel.mem_per_node_mb) == (28, 4, 128000)
+    assert profile.licenses == {"matlab": 4, "ansys": 2}
+    assert (court.qos, long.qos) == (("normal", "short"), ("normal", "long"))
     regions = {s.name: s.region for s in profile.storage}
     assert regions == {"caen": "FR-NOR", "paris": "FR-IDF"}
     assert profile.region == "FR-NOR"
@@ -87,7 +94,7 @@ def test_site_directory_wins_over_bundled(tmp_path: Path) -> None:
     (tmp_path / "mini.toml").write_text(MINIMAL)
     s = settings(tmp_path)
     assert load_profile("devcluster", s).display_name == "Mini"
-    assert set(load_all_profiles(s)) == {"devcluster", "myria", "mini"}
+    assert set(load_all_profiles(s)) == {"austral", "devcluster", "myria", "mini"}
 
 
 def test_missing_profile_lists_known_ones() -> None:
@@ -200,9 +207,16 @@ def test_defaults_are_filled_in(dev: ClusterProfile) -> None:
     assert spec.account == "caen-climat"
 
 
-def test_partition_without_default_time_gets_its_maximum(dev: ClusterProfile) -> None:
+def test_partition_without_default_time_gets_its_maximum() -> None:
+    mini = parse_profile(MINIMAL, source="mini.toml")  # court: max 04:00:00, no default
+    spec = check_job(mini, JobSpec(partition="court"), allowed_accounts={"a"})
+    assert spec.time_limit_s == 4 * 3600
+
+
+def test_dev_debug_gets_slurms_default_time(dev: ClusterProfile) -> None:
+    # slurm.conf: PartitionName=debug DefaultTime=00:10:00 MaxTime=00:30:00
     spec = check_job(dev, JobSpec(partition="debug"), allowed_accounts={"a"})
-    assert spec.time_limit_s == 1800
+    assert spec.time_limit_s == 600
 
 
 def test_several_accounts_need_a_choice(dev: ClusterProfile) -> None:
@@ -226,8 +240,9 @@ def test_no_account_at_all(dev: ClusterProfile) -> None:
     ("spec", "message"),
     [
         (
-            JobSpec(partition="gpu"),
-            "partition 'gpu' does not exist on Dev cluster \\(local\\); valid partitions: court, long, debug",
+            JobSpec(partition="gpu_v100"),
+            "partition 'gpu_v100' does not exist on Dev cluster \\(local\\); valid partitions: court, long, "
+            "debug, gpu, parallel",
         ),
         (JobSpec(time_limit_s=5 * 3600), "05:00:00 exceeds the maximum of partition 'court' \\(04:00:00\\)"),
         (JobSpec(partition="debug", time_limit_s=3600), "01:00:00 exceeds .* 'debug' \\(00:30:00\\)"),

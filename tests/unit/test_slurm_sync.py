@@ -136,12 +136,16 @@ def test_creates_missing_accounts_and_members_with_limits_first(
     assert [step.argv for step in result.steps] == [
         ("sacctmgr", "-i", "add", "account", "caen-x", "parent=unicaen", "description=Projet X",
          "organization=unicaen"),
-        # 10 core-hours = 600 CPU-minutes on the cheapest partition (weight 1), + 1 of slack.
-        ("sacctmgr", "-i", "modify", "account", "where", "name=caen-x", "set", "GrpTRESMins=cpu=601"),
+        # 10 core-hours = 600 CPU-minutes on the cheapest partition (weight 1), + 1 of slack; no
+        # GPU-hours granted, and the dev cluster's gpu partition bills GPUs: 0 + 1 GPU-minute.
+        ("sacctmgr", "-i", "modify", "account", "where", "name=caen-x", "set",
+         "GrpTRESMins=cpu=601,gres/gpu=1"),
         ("sacctmgr", "-i", "add", "user", "alice", "account=caen-x"),
     ]  # fmt: skip
     assert runner.count("sacctmgr") == 1, "planning runs nothing but the read"
-    assert result.steps[1].display == "sacctmgr -i modify account where name=caen-x set GrpTRESMins=cpu=601"
+    assert result.steps[1].display == (
+        "sacctmgr -i modify account where name=caen-x set GrpTRESMins=cpu=601,gres/gpu=1"
+    )
 
 
 def test_second_run_plans_nothing(session: Session, clock: FakeClock, profile: ClusterProfile) -> None:
@@ -160,7 +164,7 @@ def test_limit_follows_slurm_usage_and_the_unspent_budget(
     usage = {"caen-x": AccountUsage("caen-x", used={"cpu": 5000}, running={"cpu": 60})}
     admin = FakeSlurmAccounts(BASE, usage)
     slurm_sync.apply(plan(session, profile, admin, clock), admin)
-    assert admin.account("caen-x").grp_tres_mins == {"cpu": 5000 + 1 + 600}
+    assert admin.account("caen-x").grp_tres_mins == {"cpu": 5000 + 1 + 600, "gres/gpu": 1}
     # A queued gateway job holding 2 h keeps its room: the limit does not move.
     ledger = SqlLedger(session, clock=clock)
     job = uuid.uuid4()

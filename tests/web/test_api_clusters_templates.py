@@ -46,7 +46,7 @@ def test_every_role_reads_clusters_and_templates(
     client = auth_client(make_user(role))
     clusters = client.get("/api/v1/clusters")
     assert clusters.status_code == 200, clusters.text
-    assert {c["name"] for c in clusters.json()} == {"devcluster", "myria"}
+    assert {c["name"] for c in clusters.json()} == {"austral", "devcluster", "myria"}
     templates = client.get("/api/v1/templates")
     assert templates.status_code == 200
     assert {"hello", "python", "mpi", "array"} <= {t["name"] for t in templates.json()}
