@@ -197,7 +197,7 @@ def submit_demo_jobs(
         if user is None:
             raise LookupError(f"demo user {username} is missing: seed the users first")
         request = SubmitRequest(script_text=script, cluster=cluster, overrides=overrides, source="cli")
-        jobs.append(submission.submit(session, user, request))
+        jobs.append(submission.submit(session, user, request).job)
     if spool_dir is not None:
         jobs.append(_submit_staged_demo_job(session, submission, cluster, spool_dir))
     return jobs
@@ -232,7 +232,7 @@ def _submit_staged_demo_job(session: Session, submission: Submission, cluster: s
     )
     request = SubmitRequest(script_text=STAGED_DEMO_SCRIPT, cluster=cluster, source="cli")
     staging = StagingRequest(upload_id=upload.id, output_patterns=["results/*"], store="caen")
-    return submission.submit(session, user, request, staging)
+    return submission.submit(session, user, request, staging).job
 
 
 @dataclass(frozen=True)

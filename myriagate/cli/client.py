@@ -37,6 +37,7 @@ from myriagate.web.api.schemas import (
     JobOut,
     JobPage,
     JobSubmit,
+    JobSubmitted,
     TemplateDetail,
     TemplateOut,
     TokenCreated,
@@ -218,11 +219,11 @@ class GatewayClient:
         return self._model(TemplateDetail, self.request("GET", f"/templates/{_segment(name)}"))
 
     # --- jobs -----------------------------------------------------------------------------
-    def submit(self, request: JobSubmit) -> JobOut | DryRunOut:
+    def submit(self, request: JobSubmit) -> JobSubmitted | DryRunOut:
         response = self.request("POST", "/jobs", json=request.model_dump(mode="json", exclude_none=True))
         if request.dry_run:
             return self._model(DryRunOut, response)
-        return self._model(JobOut, response)
+        return self._model(JobSubmitted, response)
 
     def jobs_page(self, filters: Mapping[str, Any], *, limit: int, cursor: str | None = None) -> JobPage:
         params = {**filters, "limit": limit, "cursor": cursor}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from myriagate.domain.sbatch_options import dependency, kinds
 from myriagate.domain.sbatch_options.kinds import Kind
-from myriagate.domain.sbatch_options.spec import NOT_FORM, OptionSpec
+from myriagate.domain.sbatch_options.spec import OptionSpec
 from myriagate.domain.sbatch_options.spec import t as _t
 
 ACCEPTED_OPTIONS: tuple[OptionSpec, ...] = (
@@ -381,7 +381,9 @@ ACCEPTED_OPTIONS: tuple[OptionSpec, ...] = (
         kinds.K_FILE,
         "input",
         "i",
-        surfaces=NOT_FORM,
+        # Not on the CLI: `myriagate submit --input/-i` stages input files in (docs/staging.md),
+        # and a second meaning for the same words would mislead; write it in the script.
+        surfaces=frozenset({"script", "api"}),
         group="files",
     ),
     OptionSpec(

@@ -39,6 +39,8 @@ class SubmitPreview:
     output_patterns: tuple[str, ...] = ()
     store: str | None = None
     store_location: str | None = None
+    # What the gateway changed or read differently from what was written (submit.py).
+    notices: tuple[str, ...] = ()
 
 
 def preview_job(
@@ -65,7 +67,8 @@ def preview_job(
         plan = staging_plan.check(
             session, profile=profile, user=user, request=staging, residency=residency, at=clock.now()
         )
-    spec, script = validate_submission(profile=profile, user=user, request=request)
+    validated = validate_submission(profile=profile, user=user, request=request)
+    spec, script = validated.spec, validated.script
     estimate = None
     if ledger is not None:
         estimate = holds.estimate(
@@ -84,4 +87,5 @@ def preview_job(
         output_patterns=tuple(plan.patterns) if plan is not None else (),
         store=store.name if store is not None else None,
         store_location=f"{store.site}, {store.region}" if store is not None else None,
+        notices=validated.notices,
     )

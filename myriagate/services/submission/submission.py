@@ -24,6 +24,14 @@ from myriagate.services.submission.submit import SubmitRequest, submit_job
 
 
 @dataclass(frozen=True)
+class Submitted:
+    """A submitted job and the notices for its submitter (``ValidatedSubmission.notices``)."""
+
+    job: Job
+    notices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Submission:
     """Submitting and previewing jobs on any configured cluster."""
 
@@ -36,9 +44,11 @@ class Submission:
 
     def submit(
         self, session: Session, user: User, request: SubmitRequest, staging: StagingRequest | None = None
-    ) -> Job:
-        """See ``submit_job``: the job as it stands after sbatch (or ``staging_in``)."""
-        return submit_job(
+    ) -> Submitted:
+        """See ``submit_job``: the job as it stands after sbatch (or ``staging_in``), and the
+        submission's notices."""
+        notices: list[str] = []
+        job = submit_job(
             session,
             backends=self.backends(request.cluster),
             profile=self.profile(request.cluster),
@@ -48,7 +58,9 @@ class Submission:
             ledger=self.allocations.hold_ledger(),
             staging=staging,
             residency=self.residency(request.source) if staging is not None else None,
+            notices=notices,
         )
+        return Submitted(job, tuple(notices))
 
     def preview(
         self, session: Session, user: User, request: SubmitRequest, staging: StagingRequest | None = None

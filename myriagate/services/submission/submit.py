@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from sqlalchemy.orm import Session
@@ -45,26 +45,40 @@ class SubmitRequest:
 
     script_text: str
     cluster: str
-    overrides: Mapping[str, str] = field(default_factory=dict)
+    # Option name -> value as written; True for a flag given (``exclusive``, ``requeue``).
+    overrides: Mapping[str, str | bool] = field(default_factory=dict)
     source: str = "api"
+
+
+class ValidatedSubmission(NamedTuple):
+    """What a valid submission becomes, and the notices for the user: what the gateway
+    changed or read differently from what was written (a BOM removed, ``--err`` read as
+    ``--error``). A new notice is one more string appended in ``validate_submission``."""
+
+    spec: JobSpec
+    script: RenderedScript
+    notices: tuple[str, ...] = ()
 
 
 def validate_submission(
     *, profile: ClusterProfile, user: User, request: SubmitRequest
-) -> tuple[JobSpec, RenderedScript]:
+) -> ValidatedSubmission:
     """Every check of a submission, in order, and what sbatch would be given; writes nothing.
 
     Used by ``submit_job`` and by dry runs, so a dry run answers exactly what a submission
-    would: the ``#SBATCH`` directives merged with the overrides (overrides win), the
-    profile's limits and defaults, the account, and the script with its ``#SBATCH`` lines
-    neutralised and the spec as sbatch options.
+    would: the script normalised as sbatch can read it (no BOM, Unix line endings), the
+    ``#SBATCH`` directives merged with the overrides (overrides win), the profile's limits
+    and defaults, the account, and the script with its ``#SBATCH`` lines neutralised and the
+    spec as sbatch options.
     """
     if not user.is_active:
         raise PermissionDenied(f"user {user.username} is disabled")
     accounts = user.accounts_on(request.cluster)
     if not accounts:
         raise ProfileViolation(f"you have no Slurm account on cluster {request.cluster}")
-    parsed = directives.merge(directives.parse_directives(request.script_text), request.overrides)
+    script_text, notices = directives.normalise_script(request.script_text)
+    found = directives.parse_directives(script_text)
+    parsed = directives.merge(found, request.overrides)
     spec = validation.check_job(profile, parsed, allowed_accounts=accounts)
     # The account must reach sbatch (the researcher's default account may not be the one
     # the gateway knows), so a lone membership fills it in before the script is prepared.
@@ -74,7 +88,8 @@ def validate_submission(
         raise ProfileViolation(
             "choose an account with --account: you can use " + ", ".join(accounts),
         )
-    return spec, render.prepare_script(request.script_text, spec)
+    script = render.prepare_script(script_text, spec)
+    return ValidatedSubmission(spec, script, notices + directives.notices_of(found))
 
 
 def submit_job(
@@ -88,6 +103,7 @@ def submit_job(
     ledger: HoldLedger | None = None,
     staging: StagingRequest | None = None,
     residency: ResidencyContext | None = None,
+    notices: list[str] | None = None,  # receives the submission's notices for the user, if given
 ) -> Job:
     """Submit ``request`` as ``user`` and return the job as it stands afterwards.
 
@@ -104,10 +120,11 @@ def submit_job(
     durable and the worker finishes it, looking the tag up before any new sbatch.
     """
     job_id = uuid.uuid4()
-    spec, script, plan = _validate_with_plan(
+    validated, plan = _validate_with_plan(
         session, profile=profile, user=user, request=request, job_id=job_id, clock=clock,
-        staging=staging, residency=residency,
+        staging=staging, residency=residency, notices=notices,
     )  # fmt: skip
+    spec, script = validated.spec, validated.script
     # The worker's stage-in step creates the job's own directory (0700) and copies its inputs.
     own_dir = plan is not None and spec.chdir == staging_plan.job_dir_for(job_id)
     staged_first = plan is not None and (plan.has_inputs or own_dir)
@@ -147,25 +164,28 @@ def _validate_with_plan(
     clock: Clock,
     staging: StagingRequest | None,
     residency: ResidencyContext | None,
-) -> tuple[JobSpec, RenderedScript, StagingPlan | None]:
-    """The spec, the script and the staging plan (None without staging); writes nothing but
-    the audit entry of a refused staging request."""
-    spec, script = validate_submission(profile=profile, user=user, request=request)
+    notices: list[str] | None = None,
+) -> tuple[ValidatedSubmission, StagingPlan | None]:
+    """The valid submission and the staging plan (None without staging); writes nothing but
+    the audit entry of a refused staging request. ``notices`` receives the submission's."""
+    validated = validate_submission(profile=profile, user=user, request=request)
+    if notices is not None:
+        notices.extend(validated.notices)
     if staging is None or staging.empty:
-        return spec, script, None
+        return validated, None
     if residency is None:
         raise ConfigError("staging requested but no residency policy was given to the submit service")
     plan = staging_plan.check(
         session, profile=profile, user=user, request=staging, residency=residency, at=clock.now()
     )
-    if plan is not None and plan.needs_own_dir and spec.chdir is None:
+    if plan is not None and plan.needs_own_dir and validated.spec.chdir is None:
         # Inputs go to a directory of the job's own, where it then runs and where its
         # result patterns are matched (never a neighbour's files).
         overrides = {**request.overrides, "chdir": staging_plan.job_dir_for(job_id)}
-        spec, script = validate_submission(
+        validated = validate_submission(
             profile=profile, user=user, request=replace(request, overrides=overrides)
         )
-    return spec, script, plan
+    return validated, plan
 
 
 def _new_job(

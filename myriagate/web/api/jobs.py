@@ -30,6 +30,7 @@ from myriagate.web.api.schemas import (
     JobOut,
     JobPage,
     JobSubmit,
+    JobSubmitted,
     StateChangeOut,
 )
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession, GatewayDep, SubmissionDep
@@ -116,13 +117,18 @@ def _staging(body: JobSubmit) -> StagingRequest | None:
                           output_patterns=tuple(given.output_patterns), store=given.store)  # fmt: skip
 
 
-def _overrides(body: JobSubmit) -> dict[str, str]:
-    """The options as sbatch's long option names (``cpus_per_task`` -> ``cpus-per-task``)."""
+def _overrides(body: JobSubmit) -> dict[str, str | bool]:
+    """The options as sbatch's long option names (``cpus_per_task`` -> ``cpus-per-task``); a
+    flag set to true stays True (merge reads it as the bare option), false leaves it out."""
     chosen = body.options.model_dump(exclude_none=True)
-    return {name.replace("_", "-"): str(value) for name, value in chosen.items()}
+    return {
+        name.replace("_", "-"): value if value is True else str(value)
+        for name, value in chosen.items()
+        if value is not False
+    }
 
 
-def _point_at_options(exc: InvalidRequest, overrides: dict[str, str]) -> InvalidRequest:
+def _point_at_options(exc: InvalidRequest, overrides: dict[str, str | bool]) -> InvalidRequest:
     """Name the request field (``["options", "time"]``) when a problem is about a given option."""
     given = {name.replace("-", "_") for name in overrides}
     fields: list[FieldError] = []
@@ -136,7 +142,7 @@ def _point_at_options(exc: InvalidRequest, overrides: dict[str, str]) -> Invalid
 @router.post(
     "/jobs",
     status_code=202,
-    response_model=JobOut | DryRunOut,
+    response_model=JobSubmitted | DryRunOut,
     responses=_SUBMIT_RESPONSES,
     summary="Submit a job (script + options, or template + params)",
 )
@@ -147,7 +153,7 @@ def submit(
     session: DbSession,
     gateway: GatewayDep,
     submission: SubmissionDep,
-) -> JobOut | DryRunOut:
+) -> JobSubmitted | DryRunOut:
     """Validate and submit; 202 with ``Location`` at once (the Slurm id follows as it is tracked).
 
     A cluster that cannot be reached leaves the job ``submitting`` (still 202, with the reason):
@@ -168,7 +174,7 @@ def submit(
         if body.dry_run:
             preview = submission.preview(session, user, submit_request, staging)
         else:
-            job = submission.submit(session, user, submit_request, staging)
+            submitted = submission.submit(session, user, submit_request, staging)
     except InvalidRequest as exc:
         raise _point_at_options(exc, overrides) from None
     if body.dry_run:
@@ -181,9 +187,11 @@ def submit(
             sbatch_args=list(preview.sbatch_args),
             script=preview.script,
             estimate=None if preview.estimate is None else estimate_out(preview.estimate),
+            notices=list(preview.notices),
         )
-    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
-    return job_out(jobs_query.view_of(job, user.username))
+    response.headers["Location"] = f"/api/v1/jobs/{submitted.job.id}"
+    job = job_out(jobs_query.view_of(submitted.job, user.username))
+    return JobSubmitted(**dict(job), notices=list(submitted.notices))
 
 
 # --- read ------------------------------------------------------------------------------

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from myriagate.domain.states import JobState
+from myriagate.web.api.sbatch_schema import SbatchOptionsBase, build_sbatch_options
 
 # Staging models live in their own module; re-exported so the CLI reads every API model from here.
 from myriagate.web.api.staging_schemas import DatasetDetail as DatasetDetail
@@ -33,25 +34,11 @@ class _Out(BaseModel):
 
 
 # --- jobs ------------------------------------------------------------------------------------
-class SbatchOptions(_In):
-    """Options named as sbatch's long options (underscores for dashes); they override the
-    script's #SBATCH directives, as on the command line."""
-
-    partition: str | None = None
-    time: str | None = Field(default=None, description="Slurm time: minutes, HH:MM:SS, D-HH:MM…")
-    nodes: int | None = Field(default=None, ge=1)
-    ntasks: int | None = Field(default=None, ge=1)
-    cpus_per_task: int | None = Field(default=None, ge=1)
-    mem: str | None = Field(default=None, description="Memory per node: 4000, 512M, 4G")
-    mem_per_cpu: str | None = None
-    gres: str | None = Field(default=None, description="e.g. gpu:1 or gpu:v100:2")
-    array: str | None = Field(default=None, description="e.g. 0-15, 1,3,5 or 0-99%10")
-    job_name: str | None = None
-    output: str | None = None
-    error: str | None = None
-    account: str | None = None
-    chdir: str | None = None
-    export: Literal["ALL", "NONE"] | None = None
+# Built from the sbatch option table (sbatch_schema.py): one field per option the API takes.
+if TYPE_CHECKING:
+    SbatchOptions = SbatchOptionsBase
+else:
+    SbatchOptions = build_sbatch_options()
 
 
 class JobSubmit(_In):
@@ -99,6 +86,18 @@ class JobOut(_Out):
     cancel_requested_at: datetime | None = None
 
 
+NOTICES_DESCRIPTION = (
+    "What the gateway changed or read differently from what was written (a byte-order mark "
+    "removed, an abbreviated option read in full…): the job is accepted; worth a look"
+)
+
+
+class JobSubmitted(JobOut):
+    """The answer to a submission: the job, and the notices about how it was read."""
+
+    notices: list[str] = Field(default_factory=list, description=NOTICES_DESCRIPTION)
+
+
 class JobDetail(JobOut):
     sbatch_args: list[str]
     script: str
@@ -120,6 +119,7 @@ class DryRunOut(BaseModel):
     estimate: EstimateOut | None = Field(
         default=None, description="What the job would hold (null when allocations are not enforced)"
     )
+    notices: list[str] = Field(default_factory=list, description=NOTICES_DESCRIPTION)
 
 
 # --- templates ---------------------------------------------------------------------------
