@@ -31,17 +31,46 @@ def _record(text: str) -> dict[str, str]:
     return fields
 
 
+def array_tasks(text: str) -> tuple[frozenset[int], str] | None:
+    """``0-30:10,45%5`` -> ({0, 10, 20, 30, 45}, "5"); None when it is not an index list."""
+    ids, _, throttle = text.partition("%")
+    found: set[int] = set()
+    for part in ids.split(","):
+        bounds, _, step = part.partition(":")
+        low, _, high = bounds.partition("-")
+        if not (low.isdigit() and (high or low).isdigit() and (step or "1").isdigit()):
+            return None
+        found.update(range(int(low), int(high or low) + 1, int(step or "1")))
+    return frozenset(found), throttle
+
+
 def parse_show_job(text: str) -> dict[str, str]:
     """``scontrol show job -o <id>`` -> {field: value} of the job itself.
 
-    An array prints one line per task already split off plus the record of its pending
-    tasks, whose JobId is the array's own id: that record is the one returned.
+    An array prints the record of its pending tasks (its JobId is the array's own id) and
+    one line per task already started: the array's record is returned, its ArrayTaskId
+    holding every task again, so a task that started at once does not change the answer.
     """
     records = [_record(line) for line in text.splitlines() if line.strip()]
-    for fields in records:
-        if fields.get("ArrayJobId") and fields.get("ArrayJobId") == fields.get("JobId"):
-            return fields
-    return records[0] if records else {}
+    if not records:
+        return {}
+    array_id = records[0].get("ArrayJobId")
+    if not array_id:
+        return records[0]
+    own = next((r for r in records if r.get("JobId") == array_id), records[0])
+    parsed = [array_tasks(r.get("ArrayTaskId", "")) for r in records if r.get("ArrayJobId") == array_id]
+    if len(parsed) > 1 and all(p is not None for p in parsed):
+        ids = sorted(set().union(*(p[0] for p in parsed if p is not None)))
+        throttle = next((p[1] for p in parsed if p is not None and p[1]), "")
+        own = {**own, "ArrayTaskId": ",".join(map(str, ids)) + (f"%{throttle}" if throttle else "")}
+    return own
+
+
+def _same(key: str, shown: str | None, wanted: str) -> bool:
+    tasks = array_tasks(wanted) if key == "ArrayTaskId" and shown is not None else None
+    if tasks is not None and shown is not None:
+        return array_tasks(shown) == tasks
+    return shown == wanted
 
 
 def billing_of(fields: Mapping[str, str]) -> int | None:
@@ -59,7 +88,7 @@ def differences(expected: Mapping[str, Sequence[str]], shown: Mapping[str, str])
     return [
         f"{key}: expected {' or '.join(map(repr, wanted))}, Slurm shows {shown.get(key, '<absent>')!r}"
         for key, wanted in expected.items()
-        if shown.get(key) not in wanted
+        if not any(_same(key, shown.get(key), w) for w in wanted)
     ]
 
 

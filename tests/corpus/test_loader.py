@@ -89,7 +89,7 @@ def test_an_array_is_read_from_its_own_record_not_a_started_task() -> None:
         "JobId=501 ArrayJobId=500 ArrayTaskId=1 JobState=RUNNING\n"
         "JobId=500 ArrayJobId=500 ArrayTaskId=2-20%5 JobState=PENDING\n"
     )
-    assert parse_show_job(text)["ArrayTaskId"] == "2-20%5"
+    assert parse_show_job(text)["JobState"] == "PENDING"
 
 
 def test_differences_accept_any_listed_value_and_name_the_rest() -> None:
@@ -106,3 +106,15 @@ def test_a_missing_capability_is_named_in_the_skip_reason() -> None:
     reason = capabilities.missing(frozenset({"gpu", "licenses"}), frozenset({"gpu"}))
     assert reason is not None
     assert "does not offer licenses yet" in reason
+
+
+def test_an_array_whose_tasks_started_at_once_still_shows_every_task() -> None:
+    text = (
+        "JobId=501 ArrayJobId=500 ArrayTaskId=1 JobState=RUNNING\n"
+        "JobId=502 ArrayJobId=500 ArrayTaskId=2 JobState=RUNNING\n"
+        "JobId=500 ArrayJobId=500 ArrayTaskId=3-20%5 JobState=PENDING\n"
+    )
+    shown = parse_show_job(text)
+    assert differences({"ArrayTaskId": ("1-20%5",)}, shown) == []
+    assert differences({"ArrayTaskId": ("1-20%4",)}, shown) != []
+    assert differences({"ArrayTaskId": ("0,100,200,300",)}, {"ArrayTaskId": "0-300:100"}) == []
