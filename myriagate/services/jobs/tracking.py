@@ -27,7 +27,8 @@ from myriagate.domain.states import JobState
 from myriagate.errors import BackendError, SchedulerRejected
 from myriagate.ports import Clock, Ledger, SlurmBackendFactory
 from myriagate.services.common import audit
-from myriagate.services.jobs import transitions, vanished
+from myriagate.services.jobs import transitions, vanished, waiting
+from myriagate.services.jobs.dependents import is_waiting
 from myriagate.services.jobs.tag_lookup import TagLookups
 
 log = structlog.get_logger(__name__)
@@ -73,12 +74,16 @@ def tick(
         session, cluster=cluster, backends=backends, clock=clock, uncertain_after_s=uncertain_after_s,
         accounting_lag_s=accounting_lag_s,
     )  # fmt: skip
+    # Jobs that waited for a --dependency whose jobs now have Slurm ids are sent (or ended).
+    released = waiting.release_waiting(session, cluster=cluster, backends=backends, clock=clock)
     changed, polled, error = _poll(
         session, cluster=cluster, backends=backends, clock=clock, vanished_after_s=vanished_after_s,
         ledger=ledger,
     )  # fmt: skip
     log.info("tracking.tick", cluster=cluster, polled=polled, changed=changed, reconciled=reconciled)
-    return TickResult(changed=changed + reconciled, polled=polled, reconciled=reconciled, error=error)
+    return TickResult(
+        changed=changed + reconciled + released, polled=polled, reconciled=reconciled, error=error
+    )
 
 
 def _poll(
@@ -182,6 +187,8 @@ def _reconcile(
     jobs = jobs_repo.awaiting_reconciliation(
         session, cluster, created_before=now - timedelta(seconds=uncertain_after_s)
     )
+    # A job held back by its --dependency was never sent: nothing to look up (services.jobs.waiting).
+    jobs = [j for j in jobs if not (j.state is JobState.SUBMITTING and is_waiting(j.sbatch_args))]
     done = 0
     # One squeue + at most one sacct per login for all its uncertain jobs, not per job.
     lookups = TagLookups(backends, jobs)

@@ -33,6 +33,7 @@ from myriagate.profiles.models import ClusterProfile
 from myriagate.services.common import audit
 from myriagate.services.common.leases import Lease
 from myriagate.services.jobs import dispatch, transitions
+from myriagate.services.jobs.dependents import is_waiting
 from myriagate.services.staging import transfers as staging_transfers
 from myriagate.services.staging import uploads
 from myriagate.services.staging.context import StagingContext
@@ -112,6 +113,9 @@ def _stage_in(
     log.info("staging.in_done", job_id=str(job.id), files=len(staged))
     session.refresh(job)
     if job.state is not JobState.SUBMITTING:  # cancelled while its inputs moved
+        return
+    if is_waiting(job.sbatch_args):  # --dependency on a job not in Slurm yet: the tick sends it
+        log.info("staging.waits_for_dependency", job_id=str(job.id))
         return
     script = RenderedScript(text=job.script_text, sbatch_args=tuple(job.sbatch_args))
     try:
