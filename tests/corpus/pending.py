@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-# Waiting for the sbatch option table's last pieces in the submission service: --mail-user
-# replaced by the user's own address with a notice, and --dependency on another user's job
-# refused (sent to Slurm today). (BOM and CRLF are normalised with a notice since
-# validate_submission runs directives.normalise_script.)
-PENDING_OPTION_TABLE: frozenset[str] = frozenset(
-    {"mail_other_address.sh", "refused_dependency_other_user.sh"}
-)
+# Every piece of the sbatch option table is in the submission service now (BOM and CRLF
+# normalised, --mail-user kept to the user's own address, --dependency on another user's job
+# refused): nothing waits for it.
+PENDING_OPTION_TABLE: frozenset[str] = frozenset()
 OPTION_TABLE_REASON = "sbatch option table not landed in the submission service"
 
 # Profile fixes the corpus found: none left (debug's default_walltime now follows Slurm's

@@ -22,6 +22,7 @@ from myriagate.services.allocations import holds
 from myriagate.services.allocations.holds import Estimate
 from myriagate.services.staging import plan as staging_plan
 from myriagate.services.staging.plan import ResidencyContext, StagingRequest
+from myriagate.services.submission import dependencies
 from myriagate.services.submission.submit import HoldLedger, SubmitRequest, validate_submission
 
 
@@ -69,6 +70,10 @@ def preview_job(
         )
     validated = validate_submission(profile=profile, user=user, request=request)
     spec, script = validated.spec, validated.script
+    # The same --dependency lookup as a submission: Slurm's ids in the argv, others' jobs refused.
+    script = dependencies.resolve(
+        session, user=user, cluster=request.cluster, spec=spec, script=script
+    ).script
     estimate = None
     if ledger is not None:
         estimate = holds.estimate(

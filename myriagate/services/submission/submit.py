@@ -33,6 +33,7 @@ from myriagate.services.common import audit
 from myriagate.services.jobs import dispatch
 from myriagate.services.staging import plan as staging_plan
 from myriagate.services.staging.plan import ResidencyContext, StagingPlan, StagingRequest
+from myriagate.services.submission import dependencies, mail
 
 log = structlog.get_logger(__name__)
 
@@ -88,8 +89,9 @@ def validate_submission(
         raise ProfileViolation(
             "choose an account with --account: you can use " + ", ".join(accounts),
         )
+    spec, mail_notices = mail.only_to_owner(spec, user)
     script = render.prepare_script(script_text, spec)
-    return ValidatedSubmission(spec, script, notices + directives.notices_of(found))
+    return ValidatedSubmission(spec, script, notices + directives.notices_of(found) + mail_notices)
 
 
 def submit_job(
@@ -124,34 +126,51 @@ def submit_job(
         session, profile=profile, user=user, request=request, job_id=job_id, clock=clock,
         staging=staging, residency=residency, notices=notices,
     )  # fmt: skip
-    spec, script = validated.spec, validated.script
+    spec = validated.spec
+    # --dependency ids become Slurm's (the user's own jobs only); a job not in Slurm yet makes it wait.
+    script, waiting = dependencies.resolve(session, user=user, cluster=request.cluster, spec=spec,
+                                           script=validated.script)  # fmt: skip
     # The worker's stage-in step creates the job's own directory (0700) and copies its inputs.
     own_dir = plan is not None and spec.chdir == staging_plan.job_dir_for(job_id)
     staged_first = plan is not None and (plan.has_inputs or own_dir)
     initial = JobState.STAGING_IN if staged_first else JobState.SUBMITTING
     now = clock.now()
     job = _new_job(job_id, user, request, spec, script, initial, now)
+    job.reason = waiting
     session.add(job)
     _record_intent(session, job, plan, user=user, source=request.source, at=now)
-    if ledger is not None:
-        # Last, right before the commit: the hold's conditional UPDATE locks the project's
-        # allocation row until the commit, and every submission of the project waits on it
-        # (holding its pooled connection). Nothing else may run inside that window.
-        try:
-            holds.hold_for_job(session, ledger(session), profile=profile, job_id=job.id, spec=spec,
-                               cluster=request.cluster, at=now)  # fmt: skip
-        except Exception:
-            session.rollback()  # nothing written: neither the job nor a hold
-            raise
+    if ledger is not None:  # last, right before the commit (see _hold)
+        _hold(session, ledger, profile=profile, job=job, spec=spec, cluster=request.cluster, at=now)
     session.commit()  # the intent is durable before sbatch runs
     if initial is JobState.STAGING_IN:
         files = len(plan.input_paths) if plan else 0
         log.info("job.staging_in", job_id=str(job.id), cluster=job.cluster, files=files)
         return job
+    if waiting is not None:  # services.jobs.waiting sends it once its dependencies are in Slurm
+        log.info("job.waits_for_dependency", job_id=str(job.id), cluster=job.cluster, reason=waiting)
+        return job
     log.info("job.submitting", job_id=str(job.id), cluster=job.cluster, login=job.cluster_login)
     return dispatch.send(
         session, job, script, backends=backends, clock=clock, actor=user.id, source=request.source
     )
+
+
+def _hold(
+    session: Session, ledger: HoldLedger, *, profile: ClusterProfile, job: Job, spec: JobSpec, cluster: str,
+    at: datetime,
+) -> None:  # fmt: skip
+    """Hold the job's worst-case cost; on any failure nothing is written (job nor hold).
+
+    Last, right before the commit: the hold's conditional UPDATE locks the project's
+    allocation row until the commit, and every submission of the project waits on it
+    (holding its pooled connection). Nothing else may run inside that window.
+    """
+    try:
+        holds.hold_for_job(session, ledger(session), profile=profile, job_id=job.id, spec=spec,
+                           cluster=cluster, at=at)  # fmt: skip
+    except Exception:
+        session.rollback()  # nothing written: neither the job nor a hold
+        raise
 
 
 def _validate_with_plan(
