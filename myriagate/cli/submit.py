@@ -17,7 +17,8 @@ from myriagate.cli.client import GatewayClient
 from myriagate.cli.context import deps, open_gateway
 from myriagate.cli.output import JsonOpt, guarded, print_json, warn
 from myriagate.cli.quota import describe_estimate
-from myriagate.cli.submit_body import SubmitOptions, build_submission
+from myriagate.cli.submit_body import build_submission
+from myriagate.cli.submit_options import given, with_sbatch_options
 from myriagate.errors import InvalidRequest
 from myriagate.web.api.schemas import DryRunOut, JobOut
 
@@ -53,24 +54,11 @@ ResultOpt = Annotated[
 StoreOpt = Annotated[str | None, _opt("--store", help="Storage endpoint for --result files, e.g. caen.")]
 
 
+@with_sbatch_options  # one more option per sbatch option of the table, received in **sbatch
 @guarded
 def submit(
     ctx: typer.Context,
     script: ScriptArg = None,
-    partition: Annotated[str | None, _opt("--partition", "-p", help="Partition.")] = None,
-    time: Annotated[str | None, _opt("--time", "-t", help="Walltime: MM, HH:MM:SS, D-HH:MM.")] = None,
-    nodes: Annotated[int | None, _opt("--nodes", "-N", help="Number of nodes.")] = None,
-    ntasks: Annotated[int | None, _opt("--ntasks", "-n", help="Number of tasks.")] = None,
-    cpus_per_task: Annotated[int | None, _opt("--cpus-per-task", "-c", help="CPUs per task.")] = None,
-    mem: Annotated[str | None, _opt("--mem", help="Memory per node: 4000, 512M, 4G.")] = None,
-    mem_per_cpu: Annotated[str | None, _opt("--mem-per-cpu", help="Memory per CPU.")] = None,
-    gres: Annotated[str | None, _opt("--gres", help="Generic resources, e.g. gpu:1.")] = None,
-    array: Annotated[str | None, _opt("--array", "-a", help="Job array: 0-15, 1,3,5, 0-99%10.")] = None,
-    job_name: Annotated[str | None, _opt("--job-name", "-J", help="Job name.")] = None,
-    output: Annotated[str | None, _opt("--output", "-o", help="Output file pattern.")] = None,
-    error: Annotated[str | None, _opt("--error", "-e", help="Error file pattern.")] = None,
-    account: Annotated[str | None, _opt("--account", "-A", help="Slurm account (project).")] = None,
-    chdir: Annotated[str | None, _opt("--chdir", "-D", help="Working directory on the cluster.")] = None,
     cluster: Annotated[str | None, _opt("--cluster", "-M", help="Cluster (default: the gateway's).")] = None,
     template: Annotated[str | None, _opt("--template", help="Job-script template instead of SCRIPT.")] = None,
     param: Annotated[list[str] | None, _opt("--param", help="Template parameter k=v (repeatable).")] = None,
@@ -83,23 +71,24 @@ def submit(
     result_patterns: ResultOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
+    **sbatch: Any,
 ) -> None:
-    """Submit a job script (or a template) to the cluster, with sbatch's options and data staging."""
+    """Submit a job script (or a template) to the cluster, with sbatch's options and data staging.
+
+    sbatch's options override the script's #SBATCH lines; docs/job-scripts.md lists them all.
+    """
     if follow and json:
         raise InvalidRequest("--follow streams text: it cannot be combined with --json")
-    options = SubmitOptions(
-        partition=partition, time=time, nodes=nodes, ntasks=ntasks, cpus_per_task=cpus_per_task,
-        mem=mem, mem_per_cpu=mem_per_cpu, gres=gres, array=array, job_name=job_name,
-        output=output, error=error, account=account, chdir=chdir,
-    )  # fmt: skip
     request = build_submission(
-        script, options, cluster=cluster, template=template, params=param or [], dry_run=dry_run
+        script, given(sbatch), cluster=cluster, template=template, params=param or [], dry_run=dry_run
     )
     flags = uploads.StagingFlags(input_ or (), input_dataset or (), result_patterns or (), store)
     files = uploads.collect_inputs(flags.inputs)  # refused here (e.g. symlinks leading out) before any upload
     with open_gateway(ctx) as client:
         request = uploads.with_staging(client, request, flags, files, show_progress=not (json or parsable))
         result = client.submit(request)
+        for notice in result.notices:
+            warn(notice)  # on stderr: stdout stays the id or the JSON
         if isinstance(result, DryRunOut):
             _show_dry_run(result, json=json)
             return

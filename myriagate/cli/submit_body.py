@@ -1,40 +1,20 @@
 """From `myriagate submit`'s arguments to the API's ``JobSubmit`` body.
 
-Only the shape is checked here (a readable UTF-8 script, ``k=v`` parameters, option types);
-what is allowed on the cluster is the server's decision, made once for every client.
+Only the shape is checked here (a readable UTF-8 script, ``k=v`` parameters, option types
+through the API's own ``SbatchOptions`` model); what is allowed on the cluster is the
+server's decision, made once for every client.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from myriagate.errors import FieldError, InvalidRequest
 from myriagate.web.api.schemas import JobSubmit, SbatchOptions
-
-
-@dataclass(frozen=True)
-class SubmitOptions:
-    """sbatch-style options as typed on the command line (None: not given)."""
-
-    partition: str | None = None
-    time: str | None = None
-    nodes: int | None = None
-    ntasks: int | None = None
-    cpus_per_task: int | None = None
-    mem: str | None = None
-    mem_per_cpu: str | None = None
-    gres: str | None = None
-    array: str | None = None
-    job_name: str | None = None
-    output: str | None = None
-    error: str | None = None
-    account: str | None = None
-    chdir: str | None = None
 
 
 def read_script(path: Path) -> str:
@@ -79,14 +59,15 @@ def parse_params(pairs: Sequence[str]) -> dict[str, str | int]:
 
 def build_submission(
     script: Path | None,
-    options: SubmitOptions,
+    options: Mapping[str, str | int | bool],
     *,
     cluster: str | None,
     template: str | None,
     params: Sequence[str],
     dry_run: bool,
 ) -> JobSubmit:
-    """The request body for ``POST /jobs``."""
+    """The request body for ``POST /jobs``; ``options`` are the sbatch options given, by
+    their Python names (``cpus_per_task``), True for a flag."""
     if script is not None and template is not None:
         raise InvalidRequest("give either a SCRIPT or --template, not both")
     if script is None and template is None:
@@ -99,12 +80,29 @@ def build_submission(
             script=read_script(script) if script is not None else None,
             template=template,
             params=parse_params(params),
-            options=SbatchOptions(**{k: v for k, v in asdict(options).items() if v is not None}),
+            options=sbatch_options(options),
             dry_run=dry_run,
         )
     except ValidationError as exc:
-        fields = [
-            FieldError(tuple(str(p) for p in err["loc"]), err["msg"]) for err in exc.errors(include_url=False)
-        ]
-        detail = "; ".join(f"{'.'.join(str(p) for p in f.loc)}: {f.message}" for f in fields)
-        raise InvalidRequest(detail, fields=fields) from None
+        raise _invalid(exc, lambda loc: ".".join(loc)) from None
+
+
+def sbatch_options(options: Mapping[str, str | int | bool]) -> SbatchOptions:
+    """The API's model of the options; a refused value names the option as it was typed
+    (``--ntasks-per-node: …``)."""
+    try:
+        return SbatchOptions(**options)
+    except ValidationError as exc:
+        raise _invalid(exc, lambda loc: "--" + "-".join(loc).replace("_", "-"), prefix=("options",)) from None
+
+
+def _invalid(
+    exc: ValidationError, name: Callable[[tuple[str, ...]], str], prefix: tuple[str, ...] = ()
+) -> InvalidRequest:
+    fields = []
+    messages = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(str(p) for p in err["loc"])
+        fields.append(FieldError(prefix + loc, err["msg"]))
+        messages.append(f"{name(loc)}: {err['msg']}" if loc else err["msg"])
+    return InvalidRequest("; ".join(messages), fields=fields)
