@@ -19,7 +19,8 @@ from myriagate.errors import FieldError, InvalidRequest
 from myriagate.profiles.models import ClusterProfile, Partition
 from myriagate.profiles.validation_layout import Layout
 
-# Slurm 22.05 reads licenses joined by ',' only ('a|b' came with 23.02; 22.05 refuses it).
+# Slurm 22.05 refuses licenses joined by '|' (measured: 'Invalid license specification'); 23.02 is
+# believed to be the first release to read them (unconfirmed: no newer Slurm here to try).
 _OR_LICENSES_SINCE = (23, 2)
 
 
