@@ -62,6 +62,8 @@ class SettleItem:
 
     job_id: uuid.UUID
     actual: Cost
+    # The charge entry's reason: where the cost came from (services.allocations.charging.Charge).
+    reason: str = "used"
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,10 @@ def close_batch(
     need no second look. Whether a hold is still open is always read here, under the locks.
     """
     actual_of: dict[uuid.UUID, Cost | None] = {}
+    reasons: dict[uuid.UUID, str] = {}
     for item in items:
         actual_of.setdefault(item.job_id, item.actual)
+        reasons.setdefault(item.job_id, item.reason)
     for job_id in release:
         actual_of.setdefault(job_id, None)
     if not actual_of:
@@ -109,7 +113,7 @@ def close_batch(
     closed = _closed(session, list(holds), postgres)
 
     rows: _EntryColumns = {name: [] for name in _COLUMNS}
-    settled, released = _entries(rows, holds, actual_of, closed, totals, author)
+    settled, released = _entries(rows, holds, actual_of, closed, totals, author, reasons)
     if not (settled or released):
         return Closed()
 
@@ -131,6 +135,7 @@ def _entries(
     closed: Mapping[uuid.UUID, list[str]],
     totals: dict[uuid.UUID, dict[str, int]],
     author: str,
+    reasons: Mapping[uuid.UUID, str],
 ) -> tuple[int, int]:
     """Append the release or charge entry of each job whose hold is still open to ``rows``,
     keeping ``totals`` up to date; returns (settled, released)."""
@@ -152,7 +157,7 @@ def _entries(
         if _RELEASE not in kinds:
             t["held_core_seconds"] -= held_core
             t["held_gpu_seconds"] -= held_gpu
-        _charge(rows, t, allocation_id, job_id, actual, author)
+        _charge(rows, t, allocation_id, job_id, actual, author, reasons.get(job_id, "used"))
         settled += 1
     return settled, released
 
@@ -164,6 +169,7 @@ def _charge(
     job_id: uuid.UUID,
     actual: Cost,
     author: str,
+    reason: str,
 ) -> None:
     """The charge entry of one job, after an ``overrun`` adjustment granting what it used
     beyond what was left (a job already ran: its use is charged, never refused)."""
@@ -186,7 +192,7 @@ def _charge(
         log.warning("ledger.overrun", job_id=str(job_id), core_seconds=over_core, gpu_seconds=over_gpu)
     t["charged_core_seconds"] += actual.core_seconds
     t["charged_gpu_seconds"] += actual.gpu_seconds
-    _append(rows, allocation_id, job_id, _CHARGE, actual.core_seconds, actual.gpu_seconds, author, "used")
+    _append(rows, allocation_id, job_id, _CHARGE, actual.core_seconds, actual.gpu_seconds, author, reason)
 
 
 def settle_batch(

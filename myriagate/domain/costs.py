@@ -1,18 +1,21 @@
 """What a job costs, in integer core-seconds and GPU-seconds (never floats).
 
-The rule is Slurm's ``TRESBillingWeights`` (summed): one second of a job costs
-``cpus × w_cpu + mem_GB × w_mem`` core-seconds and ``gpus × w_gpu`` GPU-seconds, with the
-partition's weights from the cluster profile; fractions are rounded up, per job. A job
-*holds* its worst case (requested resources × time limit) when it is submitted and is
-*charged* what it really used (allocated resources × elapsed time, from sacct) when it ends.
-See docs/allocations.md.
+One second of a job costs its **billing TRES** in core-seconds (Slurm's own number: the
+partition's ``TRESBillingWeights`` over the job's CPUs, memory, nodes and GPUs, summed or,
+with ``PriorityFlags=MAX_TRES``, the largest; ``domain.billing``) and its **allocated GPUs**
+in GPU-seconds, whatever the GPUs' weight: CPU-hours are Slurm's billing hours, GPU-hours
+are real GPU hours. Both are integers per second, so nothing is rounded after the billing
+TRES itself. A job *holds* its worst case (the billing of what Slurm would allocate × time
+limit) when it is submitted and is *charged* what it used (sacct's ``billing`` × elapsed
+time, run by run) when it ends. See docs/allocations.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 
+from myriagate.domain.billing import BillingRule, Tres, Weights, billing
 from myriagate.errors import InvalidRequest
 
 
@@ -58,26 +61,17 @@ class Cost:
 ZERO = Cost()
 
 
-@dataclass(frozen=True)
-class Weights:
-    """A partition's billing weights (Decimal, exact): per CPU, per GB of memory, per GPU."""
-
-    cpu: Decimal = Decimal(1)
-    mem_per_gb: Decimal = Decimal(0)
-    gpu: Decimal = Decimal(0)
-
-
-def _ceil(value: Decimal) -> int:
-    return int(value.to_integral_value(rounding=ROUND_CEILING))
-
-
-def job_cost(*, cpus: int, mem_mb: int, gpus: int, seconds: int, weights: Weights) -> Cost:
-    """The cost of ``seconds`` of a job holding these resources (all counts for the whole job)."""
-    if min(cpus, mem_mb, gpus, seconds) < 0:
+def cost_of(billing_tres: int, gpus: int, seconds: int) -> Cost:
+    """``seconds`` of a job billed ``billing_tres`` per second and holding ``gpus`` GPUs."""
+    if min(billing_tres, gpus, seconds) < 0:
         raise InvalidRequest("resources and durations cannot be negative")
-    per_second_core = Decimal(cpus) * weights.cpu + Decimal(mem_mb) / 1024 * weights.mem_per_gb
-    per_second_gpu = Decimal(gpus) * weights.gpu
-    return Cost(_ceil(per_second_core * seconds), _ceil(per_second_gpu * seconds))
+    return Cost(billing_tres * seconds, gpus * seconds)
+
+
+def job_cost(tres: Tres, seconds: int, weights: Weights, rule: BillingRule = BillingRule.SUM) -> Cost:
+    """The cost of ``seconds`` of a job holding ``tres`` (whole-job totals) on a partition
+    weighted by ``weights`` under ``rule``: its billing TRES × seconds, its GPUs × seconds."""
+    return cost_of(billing(tres, weights, rule), tres.gpus, seconds)
 
 
 def hours_to_seconds(hours: Decimal | int | str) -> int:
@@ -101,4 +95,14 @@ def hours_to_seconds(hours: Decimal | int | str) -> int:
     return int(seconds)
 
 
-__all__ = ["ZERO", "Cost", "Weights", "hours_to_seconds", "job_cost"]
+__all__ = [
+    "ZERO",
+    "BillingRule",
+    "Cost",
+    "Tres",
+    "Weights",
+    "billing",
+    "cost_of",
+    "hours_to_seconds",
+    "job_cost",
+]

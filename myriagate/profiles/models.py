@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from myriagate.domain import hostlists, values
+from myriagate.domain.billing import BillingRule, Weights, parse_weights
 from myriagate.domain.walltime import parse_walltime
 from myriagate.errors import MyriagateError
 
@@ -87,11 +88,54 @@ def _names(values_: tuple[str, ...], pattern: re.Pattern[str], what: str) -> tup
 
 
 class BillingWeights(_Frozen):
-    """What one hour of each resource costs, relative to one CPU (Slurm TRESBillingWeights)."""
+    """The partition's Slurm ``TRESBillingWeights``: per CPU, per GB of memory, per node, per
+    GPU (``GRES/gpu``) and per GPU of a type (``gpu_types = { a100 = "8" }`` for
+    ``GRES/gpu:a100=8``). In a profile, either this table (a weight left out is the default
+    here: CPU 1, the rest 0) or Slurm's own string, copied from slurm.conf
+    (``billing_weights = "CPU=1.0,Mem=0.25G,GRES/gpu=4.0"``: a TRES left out weighs 0)."""
 
     cpu: Weight = Decimal(1)
     mem_per_gb: Weight = Decimal(0)
+    node: Weight = Decimal(0)
     gpu: Weight = Decimal(0)
+    gpu_types: dict[str, Weight] = Field(default_factory=dict)
+
+    @field_validator("gpu_types")
+    @classmethod
+    def _gpu_types(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        _names(tuple(value), _FEATURE, "GPU type")
+        return value
+
+    def __hash__(self) -> int:
+        # Profiles stay hashable (frozen models hash their fields; a dict does not hash).
+        return hash(self.as_weights())
+
+    def as_weights(self) -> Weights:
+        """The domain's exact ``Weights`` (``domain.billing``)."""
+        return Weights(
+            cpu=self.cpu,
+            mem_per_gb=self.mem_per_gb,
+            node=self.node,
+            gpu=self.gpu,
+            gpu_types=tuple(sorted(self.gpu_types.items())),
+        )
+
+
+def _billing_weights(value: object) -> object:
+    """Slurm's ``TRESBillingWeights`` string as the table; anything else passes unchanged."""
+    if not isinstance(value, str):
+        return value
+    try:
+        w = parse_weights(value)
+    except MyriagateError as exc:
+        raise ValueError(exc.detail) from exc
+    return {
+        "cpu": w.cpu,
+        "mem_per_gb": w.mem_per_gb,
+        "node": w.node,
+        "gpu": w.gpu,
+        "gpu_types": dict(w.gpu_types),
+    }
 
 
 class Partition(_Frozen):
@@ -107,7 +151,11 @@ class Partition(_Frozen):
     # Every GRES type of the partition's GPUs (Austral: a100, h200, MIG slices a100_1g.10gb…);
     # an untyped gpu:N is always accepted. Use this or gpu_type, not both.
     gpu_types: tuple[str, ...] = ()
-    billing_weights: BillingWeights = BillingWeights()
+    billing_weights: Annotated[BillingWeights, BeforeValidator(_billing_weights)] = BillingWeights()
+    # Slurm's DefMemPerCPU for this partition (else [slurm] def_mem_per_cpu_mb): the memory of
+    # a job that asks for none (an --exclusive job: per CPU of its nodes), for its hold.
+    # Unset in both: a CPU's share of the node's memory.
+    def_mem_per_cpu_mb: int | None = Field(default=None, ge=1)
     default: bool = False
     # Node features --constraint may name (Slurm Features=); empty: --constraint not offered.
     features: tuple[str, ...] = ()
@@ -245,6 +293,11 @@ class Connection(_Frozen):
 class SlurmSection(_Frozen):
     default_partition: str | None = None
     accounts_prefix: str | None = None
+    # How the billing TRES adds up the weighted resources: Slurm's PriorityFlags MAX_TRES
+    # ("max_tres"), MAX_TRES_GRES ("max_tres_gres", Slurm 25.05+), or neither ("sum").
+    billing_rule: BillingRule = BillingRule.SUM
+    # slurm.conf's DefMemPerCPU (a partition's own def_mem_per_cpu_mb wins): see Partition.
+    def_mem_per_cpu_mb: int | None = Field(default=None, ge=1)
     # Cluster-wide licenses (Slurm Licenses=matlab:4) --licenses may name, with their counts.
     licenses: dict[str, int] = {}
 

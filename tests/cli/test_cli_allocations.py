@@ -152,11 +152,13 @@ def test_quota_bar_shows_what_is_used_and_held(
         SqlLedger(session, clock=clock).settle(job_id=uuid.UUID(first["id"]), actual=Cost(600, 0))
         session.commit()
     [row] = json.loads(ok(bea("quota", "--json")))
-    assert (row["charged"]["core_seconds"], row["held"]["core_seconds"]) == (600, 447)
-    assert row["remaining"]["core_seconds"] == 1800 - 600 - 447
+    # The second job holds 300: Slurm bills 1 CPU with DefMemPerCPU's 1000 MB on debug
+    # ⌊1.244⌋ = 1 per second, for its 5 minutes (the old rule held ⌈1.488 × 300⌉ = 447).
+    assert (row["charged"]["core_seconds"], row["held"]["core_seconds"]) == (600, 300)
+    assert row["remaining"]["core_seconds"] == 1800 - 600 - 300
     out = ok(bea("quota"))
-    # 600/1800 of 20 cells used, 447/1800 held, the rest remaining.
-    assert "███████▒▒▒▒▒░░░░░░░░" in out
+    # 600/1800 of 20 cells used, 300/1800 held, the rest remaining.
+    assert "███████▒▒▒░░░░░░░░░░" in out
 
 
 # --- admin grant, quota, periods ----------------------------------------------------------------
@@ -238,10 +240,11 @@ def test_submit_dry_run_shows_the_estimate(world: dict[str, As], tmp_path: Path)
     script = tmp_path / "job.sh"
     script.write_text(SCRIPT)
     out = ok(world["alice"]("submit", str(script), "--dry-run"))
-    assert "# this job will hold 0.12 CPU-h of the 1,000 remaining on caen-climat" in out
+    # debug, 1 CPU and DefMemPerCPU's 1000 MB, 5 minutes: billing=1 × 300 s (was 447).
+    assert "# this job will hold 0.08 CPU-h of the 1,000 remaining on caen-climat" in out
     plan = json.loads(ok(world["alice"]("submit", str(script), "--dry-run", "--json")))
-    assert plan["estimate"]["hold_core_seconds"] == 447
-    assert plan["estimate"]["remaining_after_core_seconds"] == 1000 * H - 447
+    assert plan["estimate"]["hold_core_seconds"] == 300
+    assert plan["estimate"]["remaining_after_core_seconds"] == 1000 * H - 300
     [row] = json.loads(ok(world["alice"]("quota", "--json")))
     assert row["held"]["core_seconds"] == 0  # a dry run holds nothing
 

@@ -7,7 +7,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from decimal import ROUND_CEILING, Decimal
 from uuid import UUID
 
 import pytest
@@ -19,10 +18,10 @@ from myriagate.db.ledger import SqlLedger
 from myriagate.db.models.allocations import EntryKind, LedgerEntry
 from myriagate.db.models.users import User
 from myriagate.db.repos import projects as projects_repo
-from myriagate.domain.costs import Cost, job_cost
+from myriagate.domain.costs import Cost
 from myriagate.profiles.loader import load_profile
-from myriagate.services.allocations import charging, settlement
 from myriagate.services.allocations import grants as allocations
+from myriagate.services.allocations import settlement
 from myriagate.services.jobs import tracking
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
@@ -64,16 +63,14 @@ def allocation_id(db: sessionmaker[Session], users: dict[str, User]) -> UUID:
 
 
 def sacct_cost(slurm_job_id: str, backends: ClusterBackends) -> Cost:
-    """What sacct reports for the job × the court partition's weights, computed independently."""
+    """What sacct reports for the job: its billing TRES × elapsed seconds, read independently."""
     out = subprocess.run(
         ["sacct", "-n", "-P", "-X", "-j", slurm_job_id, "-o", "ElapsedRaw,AllocTRES,State"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     elapsed, tres_text, _state = out.splitlines()[0].split("|")
     tres = parse_tres(tres_text)
-    court = charging.partition_of(backends.profile, "court")
-    return job_cost(cpus=tres["cpu"], mem_mb=tres["mem"], gpus=0, seconds=int(elapsed),
-                    weights=charging.weights_of(court))  # fmt: skip
+    return Cost(tres["billing"] * int(elapsed), tres.get("gres/gpu", 0) * int(elapsed))
 
 
 def settle_until(db: sessionmaker[Session], backends: ClusterBackends, done: object, since_s: float,
@@ -111,14 +108,16 @@ def test_a_gateway_job_is_held_then_charged_what_sacct_reports(
         job_id, slurm_job_id = job.id, job.slurm_job_id
         assert slurm_job_id is not None, job.reason
         held = SqlLedger(session).balance(allocation_id).held
-        # (1 CPU + 1000 MB × 0.25/GB) × 300 s, rounded up
-        assert held == Cost(374, 0) and SqlLedger(session).hold_of(job_id) == held
+        # Slurm bills 1 CPU + 1000 MB on court ⌊1 + 0.244⌋ = 1 per second: × 300 s. (Before,
+        # the gateway rounded (1.244 × 300) up: 374.)
+        assert held == Cost(300, 0) and SqlLedger(session).hold_of(job_id) == held
     settle_until(db, backends, lambda s: bool(charges(s, job_id=job_id)), started)
     with db() as session:
         [charge] = charges(session, job_id=job_id)
         expected = sacct_cost(slurm_job_id, backends)
         assert Cost(charge.core_seconds, charge.gpu_seconds) == expected
         assert expected.core_seconds >= 3  # it really ran
+        assert charge.reason == "used (billing from sacct)"
         balance = SqlLedger(session).balance(allocation_id)
         assert balance.held == Cost() and not charges(
             session, slurm_job_id=slurm_job_id
@@ -188,14 +187,8 @@ def test_a_requeued_gateway_job_is_charged_every_run_once(
             subprocess.run(["scancel", slurm_job_id], check=False)
     runs = sacct_runs(slurm_job_id)
     assert [state for state, _, _ in runs] == ["REQUEUED", "COMPLETED"]
-    court = charging.weights_of(charging.partition_of(backends.profile, "court"))
-    # Σ runs (CPUs + GB × 0.25) × elapsed, rounded up once: computed here from sacct's own lines.
-    exact = sum(
-        ((Decimal(tres["cpu"]) * court.cpu + Decimal(tres["mem"]) / 1024 * court.mem_per_gb) * elapsed
-         for _, elapsed, tres in runs),
-        Decimal(0),
-    )  # fmt: skip
-    expected = Cost(int(exact.to_integral_value(rounding=ROUND_CEILING)), 0)
+    # Σ runs billing × elapsed: computed here from sacct's own lines.
+    expected = Cost(sum(tres["billing"] * elapsed for _, elapsed, tres in runs), 0)
     last_run_only = sacct_cost(slurm_job_id, backends)
     with db() as session:
         [charge] = charges(session, job_id=job_id)

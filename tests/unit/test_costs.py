@@ -1,4 +1,4 @@
-"""What a job costs: Slurm's TRESBillingWeights rule in integer core- and GPU-seconds."""
+"""What a job costs: its billing TRES × seconds in core-seconds, its GPUs × seconds in GPU-seconds."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from myriagate.domain.costs import Cost, Weights, hours_to_seconds, job_cost
+from myriagate.domain.costs import Cost, Tres, Weights, cost_of, hours_to_seconds, job_cost
 from myriagate.errors import InvalidRequest
 
 HOUR = 3600
@@ -14,43 +14,42 @@ HOUR = 3600
 
 def test_slurm_documentation_example_cpu_mem_gpu_weights() -> None:
     # slurm.conf(5): TRESBillingWeights="CPU=1.0,Mem=0.25G,GRES/gpu=2.0" and a job with
-    # 2 CPUs, 4 GB and 1 GPU bills 2*1.0 + 4*0.25 + 1*2.0 = 5 per second (summed). We keep the
-    # GPU term apart, in GPU-seconds, so it can be granted separately.
+    # 2 CPUs, 4 GB and 1 GPU bills 2*1.0 + 4*0.25 + 1*2.0 = 5 per second (summed). Before,
+    # the gateway kept the GPU term apart (3 core-hours + 2 "GPU-hours"); now the billing is
+    # Slurm's whole number and GPU-hours are the GPU's real hours.
     weights = Weights(cpu=Decimal("1.0"), mem_per_gb=Decimal("0.25"), gpu=Decimal("2.0"))
-    cost = job_cost(cpus=2, mem_mb=4096, gpus=1, seconds=HOUR, weights=weights)
-    assert cost == Cost(core_seconds=3 * HOUR, gpu_seconds=2 * HOUR)
+    cost = job_cost(Tres(cpus=2, mem_mb=4096, gpus=1), HOUR, weights)
+    assert cost == Cost(core_seconds=5 * HOUR, gpu_seconds=1 * HOUR)
 
 
 def test_default_weights_bill_cpus_only() -> None:
-    # No TRESBillingWeights: Slurm bills allocated CPUs, memory and GPUs cost nothing.
-    cost = job_cost(cpus=28, mem_mb=120_000, gpus=0, seconds=2 * HOUR, weights=Weights())
-    assert cost == Cost(core_seconds=56 * HOUR)
+    # No TRESBillingWeights: Slurm bills allocated CPUs; the GPUs still count as GPU-hours.
+    cost = job_cost(Tres(cpus=28, mem_mb=120_000, gpus=2), 2 * HOUR, Weights())
+    assert cost == Cost(core_seconds=56 * HOUR, gpu_seconds=4 * HOUR)
 
 
-def test_memory_weight_counts_mebibytes_as_fractions_of_a_gigabyte() -> None:
-    weights = Weights(cpu=Decimal(0), mem_per_gb=Decimal(1))
-    assert job_cost(cpus=0, mem_mb=512, gpus=0, seconds=100, weights=weights) == Cost(50)
-
-
-def test_fractions_are_rounded_up_per_job() -> None:
-    weights = Weights(cpu=Decimal("1.5"))
-    assert job_cost(cpus=1, mem_mb=0, gpus=0, seconds=1, weights=weights) == Cost(2)
-    # One MB for one second at 1 per GB is 1/1024 of a core-second: still costs 1.
-    tiny = Weights(cpu=Decimal(0), mem_per_gb=Decimal(1))
-    assert job_cost(cpus=0, mem_mb=1, gpus=0, seconds=1, weights=tiny) == Cost(1)
-    # Rounding happens once, on the whole job, not per second.
-    assert job_cost(cpus=1, mem_mb=0, gpus=0, seconds=10, weights=weights) == Cost(15)
+def test_billing_is_truncated_once_per_second_of_rate_not_per_job() -> None:
+    # 1 CPU + 1000 MB × 0.25/GB = 1.244 per second: Slurm shows billing=1, so 100 s cost 100.
+    # (The old rule rounded the job's total up: ⌈124.4⌉ = 125.)
+    court = Weights(cpu=Decimal("1.0"), mem_per_gb=Decimal("0.25"))
+    assert job_cost(Tres(cpus=1, mem_mb=1000), 100, court) == Cost(100)
 
 
 def test_zero_elapsed_costs_nothing() -> None:
-    assert job_cost(cpus=64, mem_mb=1000, gpus=4, seconds=0, weights=Weights(gpu=Decimal(1))).is_zero
+    assert job_cost(Tres(cpus=64, mem_mb=1000, gpus=4), 0, Weights(gpu=Decimal(1))).is_zero
 
 
-@pytest.mark.parametrize("field", ["cpus", "mem_mb", "gpus", "seconds"])
+@pytest.mark.parametrize("field", ["cpus", "mem_mb", "gpus"])
 def test_negative_resources_are_refused(field: str) -> None:
-    args = {"cpus": 1, "mem_mb": 1, "gpus": 1, "seconds": 1, field: -1}
+    args = {"cpus": 1, "mem_mb": 1, "gpus": 1, field: -1}
     with pytest.raises(InvalidRequest):
-        job_cost(**args, weights=Weights())
+        Tres(cpus=args["cpus"], mem_mb=args["mem_mb"], gpus=args["gpus"])
+
+
+@pytest.mark.parametrize("args", [(-1, 0, 1), (1, -1, 1), (1, 0, -1)])
+def test_negative_rates_or_durations_are_refused(args: tuple[int, int, int]) -> None:
+    with pytest.raises(InvalidRequest):
+        cost_of(*args)
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, float("nan"), True, "10", None])

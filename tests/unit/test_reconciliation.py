@@ -55,9 +55,10 @@ def seed(session: Session) -> dict[str, object]:
 def test_matching_charges_pass_and_uncharged_usage_is_flagged(session: Session) -> None:
     ids = seed(session)
     ledger = SqlLedger(session, clock=FakeClock(datetime(2026, 11, 28, 17, 45, tzinfo=UTC)))
-    # bob's three 3-second jobs on debug (1 CPU, 1000M: 1 + 0.25 × 1000/1024 per second) = 3 × 4.
+    # bob's three 3-second jobs on debug (1 CPU, 1000M): sacct's billing=1 × 3 s = 3 each.
+    # (The old rule priced them ⌈(1 + 0.25 × 1000/1024) × 3⌉ = 4.)
     for job in ("8895", "8934", "11988"):
-        ledger.charge_outside(ids["rouen-chimie"], job, Cost(4))  # type: ignore[arg-type]
+        ledger.charge_outside(ids["rouen-chimie"], job, Cost(3))  # type: ignore[arg-type]
     session.commit()
     profile = load_profile("devcluster", Settings(dev_mode=True))
     rows = reconciliation.reconcile(
@@ -66,10 +67,10 @@ def test_matching_charges_pass_and_uncharged_usage_is_flagged(session: Session) 
     by_account = {r.slurm_account: r for r in rows}
     assert set(by_account) == {"rouen-chimie", "mgtest-probe27708"}
     rouen = by_account["rouen-chimie"]
-    assert (rouen.slurm_jobs, rouen.slurm_core_seconds, rouen.charged_core_seconds) == (8, 12, 12)
+    assert (rouen.slurm_jobs, rouen.slurm_core_seconds, rouen.charged_core_seconds) == (8, 9, 9)
     assert rouen.diff_core_seconds == 0 and not rouen.flagged
-    probe = by_account["mgtest-probe27708"]  # 19 s of 1 CPU + 100M, never charged by the gateway
-    assert (probe.slurm_core_seconds, probe.charged_core_seconds, probe.diff_core_seconds) == (20, 0, 20)
+    probe = by_account["mgtest-probe27708"]  # 19 s at billing=1 (1 CPU + 100M), never charged
+    assert (probe.slurm_core_seconds, probe.charged_core_seconds, probe.diff_core_seconds) == (19, 0, 19)
     assert probe.flagged and probe.institution == "unicaen"
 
     parsed = list(csv.DictReader(io.StringIO(reconciliation.to_csv(rows))))

@@ -27,9 +27,10 @@ from tests.fakes.fake_slurm import FakeSlurmBackendFactory
 
 H = 3600
 SCRIPT = "#!/bin/bash\n#SBATCH --job-name=run\nsrun ./model\n"
-# 1 CPU + 1000 MB for 10 minutes on court: (1 + 1000/1024 × 0.25) × 600 = 746.48 -> 747.
+# 1 CPU + 1000 MB for 10 minutes on court: Slurm's billing is ⌊1 + 1000/1024 × 0.25⌋ = 1 per
+# second, so 600 (the old rule rounded the total up instead: 747).
 SMALL = {"time": "00:10:00", "mem": "1000M"}
-SMALL_COST = Cost(747, 0)
+SMALL_COST = Cost(600, 0)
 
 
 @pytest.fixture

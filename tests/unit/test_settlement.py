@@ -38,15 +38,17 @@ from tests.fakes.fake_slurm import FakeSlurmBackendFactory
 
 SCRIPT = "#!/bin/bash\nsrun ./model\n"
 SMALL = {"time": "00:10:00", "mem": "1000M"}
-HOLD = Cost(747, 0)  # (1 + 1000/1024 × 0.25) × 600 s, rounded up
+# Slurm bills 1 CPU + 1000 MB on court (CPU=1.0,Mem=0.25G) ⌊1.244⌋ = 1 per second: 600 for
+# the 10-minute limit. (Before this rule: ⌈1.244 × 600⌉ = 747.)
+HOLD = Cost(600, 0)
 
 
 def cost_of(seconds: int, cpus: int = 1) -> Cost:
-    """What the fake charges: ``cpus`` CPUs with 1000 MB each on court, for ``seconds``."""
-    from decimal import ROUND_CEILING, Decimal
-
-    per_second = Decimal(cpus) + Decimal(1000 * cpus) / 1024 * Decimal("0.25")
-    return Cost(int((per_second * seconds).to_integral_value(rounding=ROUND_CEILING)), 0)
+    """What the fake's jobs are charged: its accounting has no billing TRES (as older sacct
+    records), so the partition's rule prices ``cpus`` CPUs with 1000 MB each on court:
+    ⌊cpus × 1.0 + cpus × 1000/1024 × 0.25⌋ per second, × ``seconds``."""
+    per_second = int(cpus * 1.0 + cpus * 1000 / 1024 * 0.25)
+    return Cost(per_second * seconds, 0)
 
 
 @pytest.fixture
@@ -125,6 +127,10 @@ def test_a_finished_job_is_charged_exactly_once(
     w.run_once()
     assert balance(session_factory, allocation_id) == after
     assert sorted(k for k, _ in kinds(session_factory)) == ["charge", "grant", "hold"]
+    with session_factory() as s:
+        reason = s.scalar(sa.select(LedgerEntry.reason).where(LedgerEntry.kind == "charge"))
+    # The fake's accounting has no billing TRES: the entry says the billing was computed.
+    assert reason == "used (billing computed from cpu, mem and gres: none in sacct)"
 
 
 def test_a_requeued_job_is_charged_every_run_once(

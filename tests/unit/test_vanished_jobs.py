@@ -29,7 +29,7 @@ from tests.conftest import CLUSTER, FakeClock, add_project
 from tests.fakes.fake_slurm import FakeSlurmBackendFactory
 
 BOUND = 3 * 3600.0
-HOLD = Cost(747, 0)  # 1 CPU, 1000 MB, 10 min on court (as in test_settlement)
+HOLD = Cost(600, 0)  # 1 CPU, 1000 MB, 10 min on court: billing=1 × 600 s (as in test_settlement)
 GRANT = Cost(10 * 3600, 0)
 
 

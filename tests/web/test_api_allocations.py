@@ -461,14 +461,15 @@ def _dry_run(client: TestClient) -> dict[str, Any]:
 def test_a_dry_run_says_what_the_job_would_hold_and_leave(world: World, db: Session) -> None:
     before = snapshot(db, world.clients["platform_admin"])
     estimate = _dry_run(world.clients["researcher"])
-    # debug partition, 1 CPU with its share of a node's memory (2000 MB), 5 minutes:
-    # ⌈(1 × 1.0 + 2000/1024 × 0.25) × 300⌉ = ⌈446.48⌉ core-seconds.
-    assert estimate["hold_core_seconds"] == 447
+    # debug partition, 1 CPU with DefMemPerCPU's 1000 MB, 5 minutes: Slurm's billing is
+    # ⌊1 × 1.0 + 1000/1024 × 0.25⌋ = 1 per second, 300 core-seconds. (The old rule counted a
+    # CPU's share of the node's memory, 2000 MB, and rounded the total up: 447.)
+    assert estimate["hold_core_seconds"] == 300
     assert estimate["account"] == "caen-climat" and estimate["allocation_id"] == world.climat
     assert estimate["fits"] is True
     assert estimate["remaining_before_core_seconds"] == 1000 * H
-    assert estimate["remaining_after_core_seconds"] == 1000 * H - 447
-    assert estimate["hold_core_hours"] == 0.12
+    assert estimate["remaining_after_core_seconds"] == 1000 * H - 300
+    assert estimate["hold_core_hours"] == 0.08
     assert snapshot(db, world.clients["platform_admin"]) == before  # a dry run holds nothing
 
 
@@ -478,7 +479,7 @@ def test_a_dry_run_for_a_project_without_allocation_says_it_would_be_refused(
     poor = auth_client(make_user("researcher", accounts=["caen-pauvre"]))
     estimate = _dry_run(poor)
     assert estimate["allocation_id"] is None and estimate["fits"] is False
-    assert estimate["hold_core_seconds"] == 447 and estimate["remaining_after_core_seconds"] is None
+    assert estimate["hold_core_seconds"] == 300 and estimate["remaining_after_core_seconds"] is None
     response = poor.post(f"{API}/jobs", json={"script": SMALL_JOB})
     assert_problem(response, 403, "insufficient_allocation")
 

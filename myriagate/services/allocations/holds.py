@@ -1,7 +1,8 @@
 """The hold a job takes when it is submitted, and the estimate a dry run shows.
 
 Both find the allocation the job charges (its project's, for the period the submission falls
-in) and price the job's worst case with ``services.allocations.charging``. The hold is written by the
+in) and price the job's worst case with ``services.allocations.charging``: the billing TRES
+of what Slurm would allocate × the time limit, and its GPUs × the time limit. The hold is written by the
 Ledger in the caller's transaction, next to the job row: both land, or neither does.
 """
 
@@ -49,7 +50,7 @@ def array_tasks(spec: JobSpec) -> int:
 def job_hold(profile: ClusterProfile, spec: JobSpec) -> Cost:
     """The worst case of a validated ``spec`` (partition and time limit filled in)."""
     return charging.worst_case(
-        spec, charging.partition_of(profile, spec.partition), array_tasks=array_tasks(spec)
+        spec, charging.pricing_of(profile, spec.partition), array_tasks=array_tasks(spec)
     )
 
 

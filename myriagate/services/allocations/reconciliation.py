@@ -1,8 +1,9 @@
 """The reconciliation report: per project, what Slurm accounted versus what the gateway charged.
 
 "Seen by Slurm" is ``sacct`` (every job that ended in the window, all users, gateway or not),
-priced with the gateway's own rule (``domain.costs.job_cost`` and the partition's billing
-weights from the profile), so both columns are in the same integer core-seconds. "Charged" is
+priced as the gateway charges (``charging.charge_on``: sacct's billing TRES × elapsed seconds,
+GPUs × elapsed seconds; a record without a billing TRES by the partition's rule from the
+profile), so both columns are in the same integer core- and GPU-seconds. "Charged" is
 the sum of the ledger's ``charge`` entries of the window. A job is counted in the window where
 it ended; the gateway charges it when the worker settles it, seconds to minutes later, so a
 job ending just before a month boundary can show up as a difference (docs/slurm-sync.md).
@@ -22,11 +23,12 @@ from sqlalchemy.orm import Session
 
 from myriagate.db.models.allocations import Allocation, EntryKind, LedgerEntry
 from myriagate.db.models.users import Project
-from myriagate.domain.costs import Cost, Weights, job_cost
+from myriagate.domain.costs import Cost
 from myriagate.domain.jobs import JobUsage
 from myriagate.errors import InvalidRequest
 from myriagate.ports import UsageReader
 from myriagate.profiles.models import ClusterProfile
+from myriagate.services.allocations import charging
 
 
 @dataclass(frozen=True)
@@ -45,22 +47,9 @@ class ReconciliationRow:
     flagged: bool
 
 
-def _weights(profile: ClusterProfile, partition: str | None) -> Weights:
-    found = profile.partition(partition) if partition else None
-    if found is None:  # a partition the profile does not know: one CPU-second per CPU-second
-        return Weights()
-    w = found.billing_weights
-    return Weights(cpu=w.cpu, mem_per_gb=w.mem_per_gb, gpu=w.gpu)
-
-
 def slurm_cost(job: JobUsage, profile: ClusterProfile) -> Cost:
-    return job_cost(
-        cpus=job.alloc_cpus,
-        mem_mb=job.alloc_mem_mb,
-        gpus=job.alloc_gpus,
-        seconds=job.elapsed_s,
-        weights=_weights(profile, job.partition),
-    )
+    """What one sacct record (one run) cost, by the rule the gateway charges with."""
+    return charging.actual_on(profile, job, None)
 
 
 def beyond(diff: int, reference: int, *, percent: Decimal, minimum_s: int) -> bool:

@@ -287,7 +287,7 @@ def _plan(
     """What to charge and what to release, from sacct's answer (pure, no I/O)."""
     charge: list[SettleItem] = []
     release: list[UUID] = []
-    rates: dict[str | None, charging.Rate] = {}
+    prices: dict[str | None, charging.Pricing] = {}
     for slurm_job_id, (job_id, partition) in jobs.items():
         used = usage.get(slurm_job_id)
         if used is None or used.state is None or not used.state.is_final:
@@ -297,7 +297,8 @@ def _plan(
         if never_ran(used):
             release.append(job_id)
             continue
-        if partition not in rates:
-            rates[partition] = charging.rate_on(profile, used, partition)
-        charge.append(SettleItem(job_id, rates[partition].cost(charging.runs_of(used))))
+        if partition not in prices:
+            prices[partition] = charging.pricing_on(profile, used, partition)
+        done = charging.charge_of(used, prices[partition])
+        charge.append(SettleItem(job_id, done.cost, done.reason))
     return charge, release
