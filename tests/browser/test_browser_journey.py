@@ -113,9 +113,9 @@ def test_researcher_journey_and_admin_grant(browser: Any, live: LiveGateway, scr
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Submit a job").click()
     page.get_by_label("message").fill("bonjour from the browser")
     page.get_by_label("repeat").fill("2")
-    page.get_by_label("Partition").select_option("debug")
-    page.get_by_label("Time limit").fill("2")
-    page.get_by_label("Job name").fill(RUN_TAG)
+    page.get_by_label("--partition", exact=True).select_option("debug")
+    page.get_by_label("--time", exact=True).fill("2")
+    page.get_by_label("--job-name", exact=True).fill(RUN_TAG)
     page.locator("#estimate").get_by_text("This job will hold").wait_for(timeout=10_000)  # live estimate
     shot(page, shots, "02-submit")
     page.get_by_role("button", name="Submit", exact=True).click()
@@ -132,9 +132,9 @@ def test_researcher_journey_and_admin_grant(browser: Any, live: LiveGateway, scr
     page.goto("/submit")
     page.get_by_label("My own script").check()
     page.get_by_label("Job script (with #SBATCH lines if you like)").fill("#!/bin/bash\nsleep 600\n")
-    page.get_by_label("Partition").select_option("debug")
-    page.get_by_label("Time limit").fill("15")
-    page.get_by_label("Job name").fill(RUN_TAG)
+    page.get_by_label("--partition", exact=True).select_option("debug")
+    page.get_by_label("--time", exact=True).fill("15")
+    page.get_by_label("--job-name", exact=True).fill(RUN_TAG)
     page.get_by_role("button", name="Submit", exact=True).click()
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}$"))
     page.get_by_role("button", name="Cancel this job").click()
@@ -193,9 +193,9 @@ def test_essentials_work_without_javascript(browser: Any, live: LiveGateway, scr
     # A job that outlives the clicks below, so the cancel never races its natural end.
     page.get_by_label("My own script").check()
     page.get_by_label("Job script (with #SBATCH lines if you like)").fill("#!/bin/bash\nsleep 600\n")
-    page.get_by_label("Partition").select_option("debug")
-    page.get_by_label("Time limit").fill("15")
-    page.get_by_label("Job name").fill(RUN_TAG)
+    page.get_by_label("--partition", exact=True).select_option("debug")
+    page.get_by_label("--time", exact=True).fill("15")
+    page.get_by_label("--job-name", exact=True).fill(RUN_TAG)
     page.get_by_role("button", name="Check and estimate").click()
     # Without JavaScript each click is a form POST and a new page: wait for the new page's
     # text rather than reading content() while the navigation may still be under way.

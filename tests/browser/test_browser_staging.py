@@ -97,9 +97,9 @@ def test_submit_with_an_input_file_and_results_to_caen(
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Submit a job").click()
     page.get_by_label("My own script").check()
     page.get_by_label("Job script (with #SBATCH lines if you like)").fill(SCRIPT)
-    page.get_by_label("Partition").select_option("debug")
-    page.get_by_label("Time limit").fill("3")
-    page.get_by_label("Job name").fill(RUN_TAG)
+    page.get_by_label("--partition", exact=True).select_option("debug")
+    page.get_by_label("--time", exact=True).fill("3")
+    page.get_by_label("--job-name", exact=True).fill(RUN_TAG)
     page.get_by_label("Input files", exact=True).set_input_files(str(source))
     page.get_by_label("Result files to keep").fill("results/*")
     store = page.get_by_label("Store the results in")
@@ -183,8 +183,8 @@ def test_paris_cannot_be_chosen_and_forcing_it_is_refused(
     # A hand-made request (the option enabled by hand) is refused by the server, at the field.
     page.get_by_label("My own script").check()
     page.get_by_label("Job script (with #SBATCH lines if you like)").fill("#!/bin/bash\ntrue\n")
-    page.get_by_label("Time limit").fill("1")
-    page.get_by_label("Job name").fill(RUN_TAG)
+    page.get_by_label("--time", exact=True).fill("1")
+    page.get_by_label("--job-name", exact=True).fill(RUN_TAG)
     page.get_by_label("Result files to keep").fill("results/*")
     force_paris = "o => { o.disabled = false; o.selected = true; }"
     paris.evaluate(force_paris)

@@ -13,6 +13,7 @@ upload endpoints) or as parts of the multipart form (no JavaScript): see ``stagi
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
@@ -22,17 +23,12 @@ from myriagate.errors import FieldError, InvalidRequest, MyriagateError, Residen
 from myriagate.services.jobs.templates import TemplateCatalog, TemplateMeta
 from myriagate.services.submission.submission import Submission
 from myriagate.web.api import jobs as jobs_api
-from myriagate.web.api.schemas import DryRunOut, JobOut, JobSubmit
+from myriagate.web.api.schemas import DryRunOut, JobOut, JobSubmit, JobSubmitted
 from myriagate.web.deps import ClockDep, DbSession, GatewayDep, SubmissionDep
+from myriagate.web.pages import submit_notices
 from myriagate.web.pages.deps import PageContext, PageUser
-from myriagate.web.pages.forms import (
-    blank_to_none,
-    errors_by_field,
-    form_fields,
-    pydantic_fields,
-    see_other,
-)
-from myriagate.web.pages.rendering import render
+from myriagate.web.pages.forms import errors_by_field, form_fields, pydantic_fields, see_other
+from myriagate.web.pages.rendering import render, translator_for
 from myriagate.web.pages.staging_forms import (
     PlannedFile,
     StagingPreview,
@@ -43,22 +39,12 @@ from myriagate.web.pages.staging_forms import (
     staging_preview,
     store_choices,
 )
+from myriagate.web.pages.submit_fields import option_fields, posted_options
 from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
 
 router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 
-OPTION_FIELDS = (
-    "partition",
-    "time",
-    "nodes",
-    "ntasks",
-    "cpus_per_task",
-    "mem",
-    "gres",
-    "account",
-    "job_name",
-)
 PARAM_PREFIX = "param_"
 
 
@@ -67,10 +53,18 @@ def _template(gateway: Gateway, name: str) -> TemplateMeta | None:
     return catalog.get(name) if name in catalog.names() else None
 
 
+def _cluster(gateway: Gateway, values: dict[str, str]) -> str:
+    """The cluster the form is for: the one chosen, else the gateway's default."""
+    chosen = values.get("cluster", "")
+    return chosen if chosen in gateway.profiles else gateway.settings.default_cluster
+
+
 def _body(values: dict[str, str], *, dry_run: bool) -> JobSubmit:
     """The API request for the form; a value of the wrong type is a 422 naming the field."""
     mode = values.get("mode", "template")
-    data: dict[str, Any] = {"options": blank_to_none(values, OPTION_FIELDS), "dry_run": dry_run}
+    data: dict[str, Any] = {"options": posted_options(values), "dry_run": dry_run}
+    if values.get("cluster"):
+        data["cluster"] = values["cluster"]
     if mode == "script":
         data["script"] = values.get("script", "").replace("\r\n", "\n")
     else:
@@ -110,7 +104,7 @@ def _staging(values: dict[str, str]) -> dict[str, Any]:
 def _plan(
     values: dict[str, str], page: PageContext, db: DbSession, gateway: Gateway, listed: list[PlannedFile]
 ) -> StagingPreview:
-    cluster = gateway.settings.default_cluster
+    cluster = _cluster(gateway, values)
     return staging_preview(
         db,
         user=page.user,
@@ -152,19 +146,25 @@ def _form(
     status: int = 200,
 ) -> Response:
     catalog = TemplateCatalog(gateway.settings)
-    profile = gateway.profile(gateway.settings.default_cluster)
+    profile = gateway.profile(_cluster(gateway, values))
     template = _template(gateway, values.get("template", ""))
     # Files already sent (a plain form posted them, or the script before a refusal): the
     # user need not choose them again.
     sent = _plan(values, page, db, gateway, []).inputs if db is not None and values.get("upload_id") else []
+    t = translator_for(request)
+    choices = {
+        "partition": ([p.name for p in profile.partitions], t("default")),
+        "account": (page.user.accounts_on(profile.name), t("choose…")),
+    }
     return render(
         request,
         "submit.html",
         status=status,
         templates=catalog.all(),
         template=template,
-        partitions=profile.partitions,
-        accounts=page.user.accounts_on(profile.name),
+        cluster=profile.name,
+        clusters=[(name, gateway.profile(name).display_name or name) for name in sorted(gateway.profiles)],
+        options=option_fields(t.lang, values, errors or {}, choices),
         values=values,
         errors=errors or {},
         problem=problem,
@@ -176,20 +176,34 @@ def _form(
 
 
 @router.get("/submit")
-def submit_form(request: Request, page: PageUser, gateway: GatewayDep, template: str = "hello") -> Response:
-    values = {"mode": "template", "template": template}
+def submit_form(
+    request: Request, page: PageUser, gateway: GatewayDep, template: str = "hello", cluster: str = ""
+) -> Response:
+    values = {"mode": "template", "template": template, "cluster": cluster}
+    values["cluster"] = _cluster(gateway, values)
     meta = _template(gateway, template)
     if meta is not None:
         for param in meta.parameters:
             values[PARAM_PREFIX + param.name] = "" if param.default is None else str(param.default)
-    accounts = page.user.accounts_on(gateway.settings.default_cluster)
+    accounts = page.user.accounts_on(values["cluster"])
     if len(accounts) == 1:
         values["account"] = accounts[0]
-    profile = gateway.profile(gateway.settings.default_cluster)
+    profile = gateway.profile(values["cluster"])
     allowed = [c for c in store_choices(profile, gateway.settings.allowed_regions) if c.allowed]
     if allowed:
         values["store"] = allowed[0].name
     return _form(request, page, gateway, values)
+
+
+@router.get("/submit/submitted/{job_id}")
+def submitted(job_id: UUID, request: Request, page: PageUser, gateway: GatewayDep) -> Response:
+    """The notices of a job just submitted from the form, once; then its own page."""
+    notices = submit_notices.recall(request, job_id)
+    if not notices:
+        return see_other(f"/jobs/{job_id}")
+    response = render(request, "submitted.html", job_id=job_id, notices=notices)
+    submit_notices.forget(response, secure=gateway.settings.secure_cookies)
+    return response
 
 
 @router.post("/submit")
@@ -227,6 +241,10 @@ async def submit(
     if isinstance(result, DryRunOut):
         plan = _plan(values, page, db, gateway, [])
         return _form(request, page, gateway, values, preview=result, plan=plan, db=db)
+    if isinstance(result, JobSubmitted) and result.notices:
+        response = see_other(submit_notices.page_of(result.id))
+        submit_notices.remember(response, result.id, result.notices, secure=settings.secure_cookies)
+        return response
     return see_other(f"/jobs/{result.id}")
 
 

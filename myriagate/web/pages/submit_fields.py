@@ -1,0 +1,104 @@
+"""The submit form's sbatch option fields, generated from the sbatch option table.
+
+Every accepted option whose surfaces include "form" is a field named as the API's option
+(``cpus_per_task``), labelled with sbatch's name (``--cpus-per-task``) and helped in the
+page's language. The common ones are shown at once; the others sit in one collapsible
+section per group (``domain.sbatch_options.groups``), open when one of their fields is
+filled in or refused. Flags are checkboxes; the partition and the account are chosen from
+the cluster's partitions and the user's accounts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from myriagate.domain.sbatch_options import kinds, table
+from myriagate.domain.sbatch_options.groups import GROUPS
+from myriagate.domain.sbatch_options.kinds import ApiType
+from myriagate.domain.sbatch_options.spec import OptionSpec
+
+# Shown without opening anything: what nearly every job sets (job-name and account too, as
+# the form always offered them).
+COMMON = ("account", "partition", "time", "nodes", "ntasks", "cpus-per-task", "mem", "job-name")
+CHECKED = "on"  # what a ticked checkbox posts
+
+Widget = Literal["text", "number", "checkbox", "select"]
+_WIDGETS: dict[ApiType, Widget] = {"flag": "checkbox", "int": "number", "str": "text"}
+
+
+@dataclass(frozen=True)
+class OptionField:
+    name: str  # the form field: the API's option name
+    label: str  # sbatch's name, as researchers write it
+    help: str
+    widget: Widget
+    minimum: int | None = None
+    choices: tuple[str, ...] = ()
+    blank: str | None = None  # the select's empty choice
+
+
+@dataclass(frozen=True)
+class OptionSection:
+    key: str
+    title: str
+    fields: tuple[OptionField, ...]
+    open: bool
+
+
+@dataclass(frozen=True)
+class OptionFields:
+    common: tuple[OptionField, ...]
+    sections: tuple[OptionSection, ...]
+
+
+def form_options() -> tuple[OptionSpec, ...]:
+    """The options the form offers, in the table's order."""
+    return tuple(o for o in table.ACCEPTED if "form" in o.surfaces)
+
+
+def _field(option: OptionSpec, lang: str, choices: Mapping[str, tuple[Sequence[str], str]]) -> OptionField:
+    assert option.kind is not None
+    label, help_text = f"--{option.name}", option.help.fr if lang == "fr" else option.help.en
+    if option.python_name in choices:
+        listed, blank = choices[option.python_name]
+        return OptionField(option.python_name, label, help_text, "select", choices=tuple(listed), blank=blank)
+    widget = _WIDGETS[option.kind.api_type]
+    minimum = None
+    if widget == "number":
+        minimum = 0 if option.kind is kinds.K_NON_NEGATIVE else 1
+    return OptionField(option.python_name, label, help_text, widget, minimum)
+
+
+def option_fields(
+    lang: str,
+    values: Mapping[str, str],
+    errors: Mapping[str, Any],
+    choices: Mapping[str, tuple[Sequence[str], str]],
+) -> OptionFields:
+    """The form's option fields; ``choices`` maps a field to (its choices, the blank's text)."""
+    options = form_options()
+    fields = {o.name: _field(o, lang, choices) for o in options}
+    common = tuple(fields[name] for name in COMMON if name in fields)
+    sections = []
+    for key, title in GROUPS.items():
+        grouped = tuple(fields[o.name] for o in options if o.group == key and o.name not in COMMON)
+        if grouped:
+            touched = any(values.get(f.name, "").strip() or f.name in errors for f in grouped)
+            sections.append(OptionSection(key, title.fr if lang == "fr" else title.en, grouped, touched))
+    return OptionFields(common, tuple(sections))
+
+
+def posted_options(values: Mapping[str, str]) -> dict[str, str | bool]:
+    """The API's ``options`` of a posted form: filled-in fields (stripped), ticked flags."""
+    chosen: dict[str, str | bool] = {}
+    for option in form_options():
+        assert option.kind is not None
+        value = values.get(option.python_name, "").strip()
+        if option.kind.api_type == "flag":
+            if value == CHECKED:
+                chosen[option.python_name] = True
+        elif value:
+            chosen[option.python_name] = value
+    return chosen
