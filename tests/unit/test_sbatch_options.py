@@ -187,7 +187,8 @@ def test_bad_signals(value: str) -> None:
 
 def test_feature_and_licence_names_are_extracted() -> None:
     assert kinds.feature_names("[ib&avx2]*2|skx") == ("ib", "avx2", "skx")
-    assert kinds.license_names("matlab:2,ansys@1") == ("matlab", "ansys")
+    assert kinds.license_names("matlab:2,ansys@flexlm:1") == ("matlab", "ansys@flexlm")
+    assert kinds.license_names("matlab@2") == ("matlab@2",)  # @ names a server, never a count
 
 
 @pytest.mark.parametrize("value", ["2", "a100:2", "a100_1g.10gb:1"])

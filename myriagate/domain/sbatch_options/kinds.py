@@ -60,7 +60,9 @@ _SIGNALS = {
     "SIGALRM", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGURG", "SIGCONT", "SIGSTOP", "SIGTSTP",
     "SIGTTIN", "SIGTTOU", "SIGXCPU",
 }  # fmt: skip
-_LICENSES = re.compile(r"^[A-Za-z0-9_.-]{1,64}(?:[:@]\d{1,6})?(?:[,|][A-Za-z0-9_.-]{1,64}(?:[:@]\d{1,6})?)*$")
+# name[@server][:count], joined by ',' (all) or '|' (any one; Slurm 23.02 and later only)
+_LICENSE = r"[A-Za-z0-9_.-]{1,64}(?:@[A-Za-z0-9_.-]{1,64})?(?::\d{1,6})?"
+_LICENSES = re.compile(rf"^{_LICENSE}(?:[,|]{_LICENSE})*$")
 _SWITCHES = re.compile(r"^(\d{1,4})(?:@(.+))?$")
 _GPUS = re.compile(r"^(?:([A-Za-z][A-Za-z0-9_.-]{0,63}):)?(\d{1,4})$")
 # --begin / --deadline: sbatch's time forms (sbatch(1), "--begin").
@@ -254,7 +256,8 @@ def licenses(text: str, _: ReadContext) -> str:
 
 
 def license_names(expression: str) -> tuple[str, ...]:
-    return tuple(re.split(r"[:@]", part)[0] for part in re.split(r"[,|]", expression) if part)
+    """The licences named, with their server (``ansys@flexlm``) as Slurm names remote ones."""
+    return tuple(part.split(":")[0] for part in re.split(r"[,|]", expression) if part)
 
 
 def switches(text: str, _: ReadContext) -> str:
