@@ -255,6 +255,14 @@ def test_two_memory_options_in_one_script_are_an_error_like_sbatch() -> None:
         merge(parse_directives("#!/bin/bash\n#SBATCH --mem=2G\n#SBATCH --mem-per-cpu=1G\n"))
 
 
+def test_cpus_per_gpu_on_the_command_line_replaces_the_scripts_cpus_per_task() -> None:
+    script = parse_directives("#!/bin/bash\n#SBATCH --cpus-per-task=4\n")
+    spec = merge(script, {"cpus-per-gpu": 8})
+    assert (spec.cpus_per_task, spec.cpus_per_gpu) == (None, 8)
+    with pytest.raises(JobSpecInvalid, match="cannot be combined"):
+        merge(parse_directives("#!/bin/bash\n#SBATCH -c 4 --cpus-per-gpu=2\n"))
+
+
 def test_the_last_of_requeue_and_no_requeue_wins() -> None:
     spec = merge(parse_directives("#!/bin/bash\n#SBATCH --requeue\n#SBATCH --no-requeue\n"))
     assert (spec.requeue, spec.no_requeue) == (None, True)

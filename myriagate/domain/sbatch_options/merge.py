@@ -2,9 +2,9 @@
 
 sbatch's rules: within one source a later option replaces an earlier one; the command line
 wins over the script. Options of one family (``--mem`` / ``--mem-per-cpu`` /
-``--mem-per-gpu``, ``--requeue`` / ``--no-requeue``) replace each other as a whole: an
-override of one drops the script's other. Within one source, two memory options are an error
-(as in sbatch).
+``--mem-per-gpu``, ``--requeue`` / ``--no-requeue``, ``--cpus-per-task`` / ``--cpus-per-gpu``)
+replace each other as a whole: an override of one drops the script's other. Within one source,
+two memory options or both CPU options are an error (as in sbatch).
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from myriagate.errors import FieldError, InvalidRequest, JobSpecInvalid, UnsafeV
 FAMILIES: tuple[frozenset[str], ...] = (
     frozenset({"mem", "mem-per-cpu", "mem-per-gpu"}),
     frozenset({"requeue", "no-requeue"}),
+    frozenset({"cpus-per-task", "cpus-per-gpu"}),
 )
-_EXCLUSIVE_WITHIN_SOURCE = FAMILIES[0]
+# Families sbatch refuses to see twice in one source (the others: the last one wins).
+_EXCLUSIVE_WITHIN_SOURCE = (FAMILIES[0], FAMILIES[2])
 
 
 class ScriptOption(Protocol):
@@ -87,9 +89,9 @@ def _choose(
     """Set ``option`` from one source; within it, a later one replaces its family."""
     family = next((f for f in FAMILIES if option in f), frozenset({option}))
     clash = [o for o in family if o != option and o in chosen and chosen[o][3] == source]
-    if clash and family is _EXCLUSIVE_WITHIN_SOURCE:
+    if clash and family in _EXCLUSIVE_WITHIN_SOURCE:
         others = ", ".join(f"--{o}" for o in sorted(clash))
-        problems.append(FieldError(loc, f"{where} cannot be combined with {others}: give one memory option"))
+        problems.append(FieldError(loc, f"{where} cannot be combined with {others}: give only one of them"))
     for other in family:
         chosen.pop(other, None)
     chosen[option] = (value, loc, where, source)
