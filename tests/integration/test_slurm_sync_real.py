@@ -112,41 +112,42 @@ def test_exhausted_project_is_stopped_by_slurm_itself(
             slurm_sync.apply(plan, admin)
             return plan
 
-        # 1. The account appears under unicaen, with alice, limited to its 10 CPU-minutes (+1)
+        # 1. The account appears under unicaen, with alice, limited to its 10 billing-minutes (+1)
         # and, with no GPU-hours granted, 1 GPU-minute (the gpu partition bills GPUs).
         first = sync()
         assert [type(s.change) for s in first.steps] == [AddAccount, SetLimits, AddUser]
         line = _account_line(account)
-        assert line.parent == "unicaen" and line.grp_tres_mins == {"cpu": 11, "gres/gpu": 1}
+        assert line.parent == "unicaen" and line.grp_tres_mins == {"billing": 11, "gres/gpu": 1}
         assert slurm_sync.plan_sync(
             session, profile=profile, admin=admin, clock=clock, ledger=SqlLedger, only_accounts={account}
         ).is_empty, "a second run must plan nothing"
 
-        # 2. A 30-minute job submitted outside the gateway does not fit: Slurm keeps it pending.
+        # 2. A 30-minute job submitted outside the gateway does not fit (billing=1 × 30 min):
+        # Slurm keeps it pending on the billing-minutes limit.
         big = _as_alice_sbatch(account, 30)
         assert big.returncode == 0, big.stderr
         big_id = big.stdout.strip().split(";")[0]
-        assert _wait(lambda: _job(big_id) == ("PENDING", "AssocGrpCPUMinutesLimit"), 30), _job(big_id)
+        assert _wait(lambda: _job(big_id) == ("PENDING", "AssocGrpBillingMinutes"), 30), _job(big_id)
 
         # 3. Everything is used up (charged by the gateway): the project is paused.
         ledger.charge_outside(allocation.id, "mgtest-spent", Cost(10 * 60))
         session.commit()
         paused = sync()
-        assert [s.change for s in paused.steps] == [SetLimits(account, (("cpu", 1),), 0, "exhausted")]
+        assert [s.change for s in paused.steps] == [SetLimits(account, (("billing", 1),), 0, "exhausted")]
         line = _account_line(account)
-        assert line.grp_submit_jobs == 0 and line.grp_tres_mins == {"cpu": 1, "gres/gpu": 1}
+        assert line.grp_submit_jobs == 0 and line.grp_tres_mins == {"billing": 1, "gres/gpu": 1}
         # Measured: with GrpSubmitJobs=0 Slurm refuses a new job at submission, and a job
-        # already queued stays pending on the CPU-minutes limit.
+        # already queued stays pending on the billing-minutes limit.
         refused = _as_alice_sbatch(account, 1)
         assert refused.returncode != 0
         assert "AssocGrpSubmitJobsLimit" in refused.stderr or "accounting/QOS policy" in refused.stderr
-        assert _job(big_id) == ("PENDING", "AssocGrpCPUMinutesLimit")
+        assert _job(big_id) == ("PENDING", "AssocGrpBillingMinutes")
 
         # 4. A top-up lifts the pause and the limit: the queued job starts.
         ledger.grant(allocation.id, Cost(60 * 60), author="test", reason="top-up")
         session.commit()
         lifted = sync()
-        assert [s.argv[-2:] for s in lifted.steps] == [("GrpTRESMins=cpu=61", "GrpSubmitJobs=-1")]
+        assert [s.argv[-2:] for s in lifted.steps] == [("GrpTRESMins=billing=61", "GrpSubmitJobs=-1")]
         line = _account_line(account)
-        assert line.grp_submit_jobs is None and line.grp_tres_mins == {"cpu": 61, "gres/gpu": 1}
+        assert line.grp_submit_jobs is None and line.grp_tres_mins == {"billing": 61, "gres/gpu": 1}
         assert _wait(lambda: _job(big_id)[0] == "RUNNING", 90), _job(big_id)

@@ -25,7 +25,7 @@ from myriagate.domain.accounts import (
 from myriagate.domain.costs import Cost
 from myriagate.errors import ConfigError, InvalidRequest
 from myriagate.profiles.loader import load_profile
-from myriagate.profiles.models import ClusterProfile
+from myriagate.profiles.models import BillingWeights, ClusterProfile
 from myriagate.services.allocations import slurm_sync
 from myriagate.settings import Settings
 from myriagate.slurm import sacctmgr
@@ -110,7 +110,9 @@ def seed(session: Session, clock: FakeClock, *, granted: Cost, account: str = "c
         ends_at=datetime(2027, 1, 1, tzinfo=UTC),
     )
     if allocations_repo.get_quota(session, "unicaen", period.id) is None:
-        allocations_repo.set_quota(session, institution="unicaen", period_id=period.id, amount=Cost(10**9))
+        allocations_repo.set_quota(
+            session, institution="unicaen", period_id=period.id, amount=Cost(10**9, 10**9)
+        )
     allocation = allocations_repo.create_allocation(
         session, project_id=project.id, period_id=period.id, created_at=T0
     )
@@ -136,15 +138,16 @@ def test_creates_missing_accounts_and_members_with_limits_first(
     assert [step.argv for step in result.steps] == [
         ("sacctmgr", "-i", "add", "account", "caen-x", "parent=unicaen", "description=Projet X",
          "organization=unicaen"),
-        # 10 core-hours = 600 CPU-minutes on the cheapest partition (weight 1), + 1 of slack; no
-        # GPU-hours granted, and the dev cluster's gpu partition bills GPUs: 0 + 1 GPU-minute.
+        # 10 core-hours are 600 minutes of Slurm's billing TRES (the gateway's core-seconds are
+        # billing-seconds), + 1 of slack; no GPU-hours granted, and the dev cluster has a GPU
+        # partition: 0 + 1 GPU-minute. (Before: cpu=601, CPU-minutes on the cheapest weight.)
         ("sacctmgr", "-i", "modify", "account", "where", "name=caen-x", "set",
-         "GrpTRESMins=cpu=601,gres/gpu=1"),
+         "GrpTRESMins=billing=601,gres/gpu=1"),
         ("sacctmgr", "-i", "add", "user", "alice", "account=caen-x"),
     ]  # fmt: skip
     assert runner.count("sacctmgr") == 1, "planning runs nothing but the read"
     assert result.steps[1].display == (
-        "sacctmgr -i modify account where name=caen-x set GrpTRESMins=cpu=601,gres/gpu=1"
+        "sacctmgr -i modify account where name=caen-x set GrpTRESMins=billing=601,gres/gpu=1"
     )
 
 
@@ -161,32 +164,32 @@ def test_limit_follows_slurm_usage_and_the_unspent_budget(
     session: Session, clock: FakeClock, profile: ClusterProfile
 ) -> None:
     allocation_id = seed(session, clock, granted=Cost(10 * HOUR))
-    usage = {"caen-x": AccountUsage("caen-x", used={"cpu": 5000}, running={"cpu": 60})}
+    usage = {"caen-x": AccountUsage("caen-x", used={"billing": 5000, "cpu": 4000}, running={"billing": 60})}
     admin = FakeSlurmAccounts(BASE, usage)
     slurm_sync.apply(plan(session, profile, admin, clock), admin)
-    assert admin.account("caen-x").grp_tres_mins == {"cpu": 5000 + 1 + 600, "gres/gpu": 1}
+    assert admin.account("caen-x").grp_tres_mins == {"billing": 5000 + 1 + 600, "gres/gpu": 1}
     # A queued gateway job holding 2 h keeps its room: the limit does not move.
     ledger = SqlLedger(session, clock=clock)
     job = uuid.uuid4()
     ledger.hold(allocation_id=allocation_id, job_id=job, amount=Cost(2 * HOUR))
     session.commit()
     assert plan(session, profile, admin, clock).is_empty
-    # It ran 1 h and was charged: 60 CPU-minutes less for everything else.
+    # It ran 1 h and was charged: 60 billing-minutes less for everything else.
     ledger.settle(job_id=job, actual=Cost(HOUR))
     session.commit()
     steps = plan(session, profile, admin, clock).steps
-    assert [s.change for s in steps] == [SetLimits("caen-x", (("cpu", 5000 + 1 + 540),), None, "balance")]
+    assert [s.change for s in steps] == [SetLimits("caen-x", (("billing", 5000 + 1 + 540),), None, "balance")]
 
 
 def test_usage_drift_within_tolerance_changes_nothing(
     session: Session, clock: FakeClock, profile: ClusterProfile
 ) -> None:
     seed(session, clock, granted=Cost(100 * HOUR))
-    admin = FakeSlurmAccounts(BASE, {"caen-x": AccountUsage("caen-x", used={"cpu": 1000})})
+    admin = FakeSlurmAccounts(BASE, {"caen-x": AccountUsage("caen-x", used={"billing": 1000})})
     slurm_sync.apply(plan(session, profile, admin, clock), admin)
-    admin.usage_by_account["caen-x"] = AccountUsage("caen-x", used={"cpu": 1040})  # decay, rounding
+    admin.usage_by_account["caen-x"] = AccountUsage("caen-x", used={"billing": 1040})  # decay, rounding
     assert plan(session, profile, admin, clock).is_empty
-    admin.usage_by_account["caen-x"] = AccountUsage("caen-x", used={"cpu": 2000})
+    admin.usage_by_account["caen-x"] = AccountUsage("caen-x", used={"billing": 2000})
     assert not plan(session, profile, admin, clock).is_empty
 
 
@@ -194,20 +197,20 @@ def test_exhausted_project_is_paused_and_a_top_up_lifts_it(
     session: Session, clock: FakeClock, profile: ClusterProfile
 ) -> None:
     allocation_id = seed(session, clock, granted=Cost(HOUR))
-    admin = FakeSlurmAccounts(BASE, {"caen-x": AccountUsage("caen-x", used={"cpu": 70})})
+    admin = FakeSlurmAccounts(BASE, {"caen-x": AccountUsage("caen-x", used={"billing": 70})})
     slurm_sync.apply(plan(session, profile, admin, clock), admin)
     ledger = SqlLedger(session, clock=clock)
     ledger.charge_outside(allocation_id, "4242", Cost(HOUR))  # a job run outside used it all
     session.commit()
     paused = plan(session, profile, admin, clock)
-    assert [s.change for s in paused.steps] == [SetLimits("caen-x", (("cpu", 71),), 0, "exhausted")]
+    assert [s.change for s in paused.steps] == [SetLimits("caen-x", (("billing", 71),), 0, "exhausted")]
     slurm_sync.apply(paused, admin)
     assert admin.account("caen-x").grp_submit_jobs == 0
     assert plan(session, profile, admin, clock).is_empty
     ledger.grant(allocation_id, Cost(2 * HOUR), author="admin", reason="top-up")
     session.commit()
     lifted = plan(session, profile, admin, clock)
-    assert [s.argv[-2:] for s in lifted.steps] == [("GrpTRESMins=cpu=191", "GrpSubmitJobs=-1")]
+    assert [s.argv[-2:] for s in lifted.steps] == [("GrpTRESMins=billing=191", "GrpSubmitJobs=-1")]
     slurm_sync.apply(lifted, admin)
     assert admin.account("caen-x").grp_submit_jobs is None
 
@@ -222,7 +225,7 @@ def test_project_without_a_current_allocation_is_paused(
     clock.current = datetime(2027, 2, 1, tzinfo=UTC)  # the 2026 period is over
     steps = plan(session, profile, admin, clock).steps
     assert [s.change for s in steps] == [
-        SetLimits("caen-x", (("cpu", 1),), 0, "no allocation in the current period")
+        SetLimits("caen-x", (("billing", 1),), 0, "no allocation in the current period")
     ]
 
 
@@ -279,3 +282,41 @@ def test_several_clusters_in_slurmdbd_are_refused(
     admin = FakeSlurmAccounts([*BASE, Association("other", "root")])
     with pytest.raises(ConfigError, match="several clusters"):
         plan(session, profile, admin, clock)
+
+
+def test_the_cpu_minutes_limit_of_earlier_gateways_is_lifted(
+    session: Session, clock: FakeClock, profile: ClusterProfile
+) -> None:
+    # Before core-seconds were billing-seconds, the sync limited cpu: that figure is stale.
+    seed(session, clock, granted=Cost(10 * HOUR))
+    old = Association(CLUSTER, "caen-x", parent="unicaen", grp_tres_mins={"cpu": 601, "gres/gpu": 1})
+    admin = FakeSlurmAccounts([*BASE, old, Association(CLUSTER, "caen-x", user="alice")])
+    steps = plan(session, profile, admin, clock).steps
+    assert [s.argv[-1] for s in steps] == ["GrpTRESMins=billing=601,cpu=-1"]
+    slurm_sync.apply(plan(session, profile, admin, clock), admin)
+    assert admin.account("caen-x").grp_tres_mins == {"billing": 601, "gres/gpu": 1}
+    assert plan(session, profile, admin, clock).is_empty
+
+
+def test_gpu_minutes_are_limited_whenever_the_cluster_has_gpus_whatever_their_weight(
+    session: Session, clock: FakeClock, profile: ClusterProfile
+) -> None:
+    # GPU-seconds are the GPUs' real seconds: 2 GPU-hours are 120 gres/gpu minutes, even on a
+    # profile whose GPU partition gives GPUs no billing weight.
+    seed(session, clock, granted=Cost(10 * HOUR, 2 * HOUR))
+    free_gpus = profile.model_copy(
+        update={
+            "partitions": tuple(
+                p.model_copy(update={"billing_weights": BillingWeights()}) for p in profile.partitions
+            )
+        }
+    )
+    admin = FakeSlurmAccounts(BASE)
+    slurm_sync.apply(plan(session, free_gpus, admin, clock), admin)
+    assert admin.account("caen-x").grp_tres_mins == {"billing": 601, "gres/gpu": 121}
+    no_gpus = profile.model_copy(
+        update={"partitions": tuple(p for p in profile.partitions if p.gpus_per_node == 0)}
+    )
+    other = FakeSlurmAccounts(BASE)
+    slurm_sync.apply(plan(session, no_gpus, other, clock), other)
+    assert other.account("caen-x").grp_tres_mins == {"billing": 601}

@@ -12,7 +12,10 @@ starts a job only if ``used + running_rest + job_limit <= GrpTRESMins``, where `
 account's (decayed) usage counter. So the limit is set *relative to that counter*:
 ``used + 1 + budget``, with ``budget = granted − charged`` (= remaining + held: the holds of
 the gateway's queued and running jobs stay payable, so Slurm never blocks a job the gateway
-accepted), converted to CPU-minutes on the cheapest partition and rounded down.
+accepted), in minutes rounded down. Gateway core-seconds are Slurm's billing TRES × seconds
+(``domain.billing``), and Slurm counts the ``billing`` TRES of a job as that same integer ×
+seconds, so the compute limit is ``GrpTRESMins=billing=…`` with no conversion; GPU-seconds
+are GPUs × seconds, so ``gres/gpu`` minutes are GPU-seconds ÷ 60, whatever the GPU weight.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_FLOOR, Decimal
 
 import sqlalchemy as sa
 import structlog
@@ -50,6 +52,7 @@ from myriagate.profiles.models import ClusterProfile
 log = structlog.get_logger(__name__)
 
 ROOT_ACCOUNT = "root"
+BILLING = "billing"  # Slurm's billing TRES: what the gateway's core-seconds count
 SLACK_MIN = 1  # usage counters print whole minutes: one more so rounding never cuts a job short
 
 
@@ -77,27 +80,21 @@ class Plan:
 
 @dataclass(frozen=True)
 class Weighting:
-    """Gateway seconds -> Slurm TRES-minutes: divide by the cheapest partition's weight.
+    """Which of Slurm's TRES-minutes carry the gateway's balance, and how many minutes it is.
 
-    A gateway core-second costs at least ``min cpu weight`` × one CPU-second (memory weights
-    only add), so a budget converted this way is never stricter than the gateway's own
-    check. A resource is not limited in Slurm when some partition gives it away (weight 0).
+    Core-seconds are billing-seconds, so ``billing`` is always limited; GPU-seconds are GPU
+    seconds, so ``gres/gpu`` is limited when the profile has GPU partitions.
     """
 
-    cpu: Decimal | None
-    gpu: Decimal | None
+    gpu: bool
 
     @classmethod
     def of(cls, profile: ClusterProfile) -> Weighting:
-        cpu_weights = [p.billing_weights.cpu for p in profile.partitions]
-        gpu_weights = [p.billing_weights.gpu for p in profile.partitions if p.gpus_per_node > 0]
-        cpu = min(cpu_weights) if cpu_weights and min(cpu_weights) > 0 else None
-        gpu = min(gpu_weights) if gpu_weights and min(gpu_weights) > 0 else None
-        return cls(cpu, gpu)
+        return cls(gpu=any(p.gpus_per_node > 0 for p in profile.partitions))
 
     @staticmethod
-    def minutes(seconds: int, weight: Decimal) -> int:
-        return int((Decimal(seconds) / weight / 60).to_integral_value(rounding=ROUND_FLOOR))
+    def minutes(seconds: int) -> int:
+        return seconds // 60
 
 
 @dataclass(frozen=True)
@@ -163,15 +160,12 @@ def desired_state(
     for project in projects:
         budget, remaining, why = _budget(session, book, project, at)
         used = usage.get(project.slurm_account, AccountUsage(project.slurm_account))
-        limits: list[tuple[str, int]] = []
-        exhausted = remaining.is_zero
-        if weighting.cpu is not None:
-            base = used.used.get(CPU, 0) + SLACK_MIN
-            limits.append((CPU, base + Weighting.minutes(budget.core_seconds, weighting.cpu)))
-            exhausted = Weighting.minutes(remaining.core_seconds, weighting.cpu) == 0
-        if weighting.gpu is not None:
+        base = used.used.get(BILLING, 0) + SLACK_MIN
+        limits: list[tuple[str, int]] = [(BILLING, base + Weighting.minutes(budget.core_seconds))]
+        exhausted = Weighting.minutes(remaining.core_seconds) == 0
+        if weighting.gpu:
             base = used.used.get(GPU, 0) + SLACK_MIN
-            limits.append((GPU, base + Weighting.minutes(budget.gpu_seconds, weighting.gpu)))
+            limits.append((GPU, base + Weighting.minutes(budget.gpu_seconds)))
         paused = why != "allocation" or exhausted
         out.append(
             Desired(
@@ -196,6 +190,10 @@ def _limit_change(want: Desired, actual: Association | None) -> SetLimits | None
         for name, minutes in want.limits
         if have.get(name) is None or abs(have[name] - minutes) > tolerance(minutes)
     )
+    # The CPU-minutes limit earlier gateways set (before core-seconds were billing-seconds)
+    # would keep stopping jobs at a stale figure: it is lifted.
+    if have.get(CPU) is not None and CPU not in dict(want.limits):
+        tres += ((CPU, CLEAR),)
     submit = actual.grp_submit_jobs if actual is not None else None
     new_submit: int | None = None
     if want.paused and submit != 0:
