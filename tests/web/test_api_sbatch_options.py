@@ -66,7 +66,7 @@ def test_a_misspelt_option_names_the_closest_and_lists_the_valid_ones(
     response = alice.post(JOBS, json={"script": SCRIPT, "options": {"ntasks_per_nod": 4}})
     body = assert_problem(response, 422)
     message = body["errors"][0]["message"]
-    assert body["errors"][0]["loc"] == ["options"]
+    assert body["errors"][0]["loc"] == ["options", "ntasks_per_nod"]
     assert "did you mean 'ntasks_per_node'?" in message and "mail_type" in message
     assert fake_cluster.jobs == {}
 

@@ -12,8 +12,16 @@ from __future__ import annotations
 import difflib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from myriagate.domain.sbatch_options import kinds, table
 from myriagate.domain.sbatch_options.spec import OptionSpec
@@ -29,15 +37,32 @@ class SbatchOptionsBase(BaseModel):
     # A misspelt option is an error listing the valid names, never silently ignored.
     model_config = ConfigDict(extra="forbid")
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _known_names(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = [str(key) for key in data if key not in cls.model_fields]
-            if unknown:
-                message = unknown_option_message(unknown[0], tuple(cls.model_fields))
-                raise PydanticCustomError("unknown_option", message)
-        return data
+    def _known_names(cls, data: Any, handler: ModelWrapValidatorHandler[SbatchOptionsBase]) -> Any:
+        """A misspelt option keeps its place (``["options", "partiton"]``) and its message names
+        the closest option and every valid one."""
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            errors = exc.errors()
+            if not any(e["type"] == "extra_forbidden" for e in errors):
+                raise
+            valid = tuple(cls.model_fields)
+            details = [_unknown(e, valid) if e["type"] == "extra_forbidden" else _kept(e) for e in errors]
+            raise ValidationError.from_exception_data(exc.title, details) from None
+
+
+def _unknown(error: ErrorDetails, valid: tuple[str, ...]) -> InitErrorDetails:
+    message = unknown_option_message(str(error["loc"][-1]), valid)
+    kind = PydanticCustomError("unknown_option", message)
+    return InitErrorDetails(type=kind, loc=error["loc"], input=error["input"])
+
+
+def _kept(error: ErrorDetails) -> InitErrorDetails:
+    if "ctx" in error:
+        return InitErrorDetails(type=error["type"], loc=error["loc"], input=error["input"], ctx=error["ctx"])
+    return InitErrorDetails(type=error["type"], loc=error["loc"], input=error["input"])
 
 
 def unknown_option_message(name: str, valid: tuple[str, ...]) -> str:
