@@ -19,16 +19,12 @@ from myriagate.domain import hostlists, values
 from myriagate.domain.billing import BillingRule, Weights, parse_weights
 from myriagate.domain.walltime import parse_walltime
 from myriagate.errors import MyriagateError
+from myriagate.profiles import names
 
 SCHEMA_VERSION = 1
 
 _REGION = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
 _SLURM_VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)?$")
-# Node features (--constraint), GRES types (a100, a100_1g.10gb), QOS and license names: plain
-# names that cannot carry Slurm's own operators (& | , * [ ] : =) or reach a shell as more.
-_FEATURE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
-_QOS = re.compile(r"[a-z0-9_][a-z0-9_.-]{0,63}")
-_LICENSE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}(?:@[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?")
 
 
 class _Frozen(BaseModel):
@@ -76,17 +72,6 @@ def _via(check: object, value: str) -> str:
     return value
 
 
-def _names(values_: tuple[str, ...], pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
-    """A tuple of unique names, each matching ``pattern`` entirely."""
-    for name in values_:
-        if not pattern.fullmatch(name):
-            raise ValueError(f"{name!r} is not a valid {what} name")
-    duplicates = sorted({n for n in values_ if values_.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"{what} names must be unique: {', '.join(duplicates)}")
-    return values_
-
-
 class BillingWeights(_Frozen):
     """The partition's Slurm ``TRESBillingWeights``: per CPU, per GB of memory, per node, per
     GPU (``GRES/gpu``) and per GPU of a type (``gpu_types = { a100 = "8" }`` for
@@ -103,7 +88,7 @@ class BillingWeights(_Frozen):
     @field_validator("gpu_types")
     @classmethod
     def _gpu_types(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
-        _names(tuple(value), _FEATURE, "GPU type")
+        names.gpu_types(tuple(value))
         return value
 
     def __hash__(self) -> int:
@@ -179,22 +164,22 @@ class Partition(_Frozen):
     @field_validator("gpu_type")
     @classmethod
     def _gpu_type(cls, value: str | None) -> str | None:
-        return None if value is None else _names((value,), _FEATURE, "GPU type")[0]
+        return None if value is None else names.gpu_types((value,))[0]
 
     @field_validator("gpu_types")
     @classmethod
     def _gpu_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _names(value, _FEATURE, "GPU type")
+        return names.gpu_types(value)
 
     @field_validator("features")
     @classmethod
     def _features(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _names(value, _FEATURE, "node feature")
+        return names.features(value)
 
     @field_validator("qos")
     @classmethod
     def _qos(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _names(value, _QOS, "QOS")
+        return names.qos(value)
 
     @field_validator("nodes")
     @classmethod
@@ -304,7 +289,7 @@ class SlurmSection(_Frozen):
     @field_validator("licenses")
     @classmethod
     def _licenses(cls, value: dict[str, int]) -> dict[str, int]:
-        _names(tuple(value), _LICENSE, "license")
+        names.licenses(tuple(value))
         for name, count in value.items():
             if count < 1:
                 raise ValueError(f"license {name!r} must have a count of at least 1, not {count}")
