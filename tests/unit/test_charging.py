@@ -51,12 +51,15 @@ def priced(partition: Partition, **kw: object) -> Pricing:
     return Pricing(weights=partition.billing_weights.as_weights(), partition=partition, **kw)  # type: ignore[arg-type]
 
 
-def test_worked_example_of_the_docs(court: Pricing) -> None:
+def test_worked_example_of_the_docs(court: Pricing, devcluster: ClusterProfile) -> None:
     # docs/allocations.md: 4 CPUs and 8000 MB for one hour on court (CPU=1.0, Mem=0.25G):
     # Slurm bills 4 × 1.0 + 8000/1024 × 0.25 = 5.95 -> billing=5 per second (scontrol shows
     # it), so the hold is 5 × 3600 = 18000 core-seconds. (Before: ⌈5.95 × 3600⌉ = 21432.)
     spec = JobSpec(partition="court", ntasks=4, mem_mb=8000, time_limit_s=3600)
     assert charging.worst_case(spec, court) == Cost(18000, 0)
+    # The same with --gres=gpu:1 on gpu (…,GRES/gpu=4.0): ⌊5.95 + 4⌋ = 9, and one GPU-hour.
+    on_gpu = spec.model_copy(update={"partition": "gpu", "gres": (GresRequest(name="gpu", count=1),)})
+    assert charging.worst_case(on_gpu, charging.pricing_of(devcluster, "gpu")) == Cost(32400, 3600)
 
 
 def test_a_bare_job_holds_one_cpu_and_the_default_memory_per_cpu(court: Pricing) -> None:
