@@ -28,6 +28,7 @@ not listed weighs 0 (``CPU`` too, once any weight is given).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -76,7 +77,12 @@ class Weights:
         ``float(w / 1024)`` equals Slurm's ``strtod(w) / 1024``: dividing by a power of two
         commutes with rounding to a double, and ``w / 1024`` is exact in Decimal.
         """
-        return (float(self.cpu), float(self.mem_per_gb / MB_PER_GB), float(self.node), float(self.gpu))
+        return _doubles(self)
+
+
+@functools.lru_cache(maxsize=256)
+def _doubles(w: Weights) -> tuple[float, float, float, float]:
+    return (float(w.cpu), float(w.mem_per_gb / MB_PER_GB), float(w.node), float(w.gpu))
 
 
 @dataclass(frozen=True)
