@@ -49,6 +49,7 @@ from myriagate.services.submission.submission import Submission
 from myriagate.settings import Settings, get_settings
 from myriagate.slurm.cli_backend import SlurmCliBackend
 from myriagate.slurm.sacctmgr import SacctmgrAccounts
+from myriagate.slurm.scontrol import ScontrolClusterConfig
 from myriagate.slurm.usage import SacctUsage
 from myriagate.staging.metered import MeteredStager
 
@@ -270,6 +271,13 @@ class Gateway:
         profile = self.profile(cluster)
         tz = ZoneInfo(profile.timezone) if profile.timezone else UTC
         return SacctUsage(self.operator_runner(profile.name), cluster_tz=tz)
+
+    def slurm_config(self, cluster: str | None = None) -> ScontrolClusterConfig:
+        """scontrol as the operator: the cluster's partitions, nodes and licenses, read-only."""
+        profile = self.profile(cluster)
+        return ScontrolClusterConfig(
+            self.operator_runner(profile.name), timeout_s=profile.connection.command_timeout_s
+        )
 
     def stager(self) -> Stager:
         """The one stager of this process (OpenSSH, with certificates from the gateway's CA)."""

@@ -1,5 +1,8 @@
 """`myriagate admin slurm-sync` and `myriagate admin reconcile`: Slurm's side of allocations.
 
+slurm-sync also compares the cluster profile with Slurm's own configuration (scontrol, read
+only) and lists every difference (profiles/drift.py), in both modes.
+
 Both run in-process (like `admin db`): they read the database and act on Slurm as a Slurm
 operator (root on the cluster itself, else `[connection] operator_login` over SSH). See
 docs/slurm-sync.md.
@@ -18,8 +21,11 @@ from myriagate.logs import configure_logging
 from myriagate.settings import get_settings
 
 if TYPE_CHECKING:  # the commands import services when run: `myriagate --help` stays quick
+    from myriagate.profiles.drift import Mismatch
+    from myriagate.profiles.models import ClusterProfile
     from myriagate.services.allocations.reconciliation import ReconciliationRow
     from myriagate.services.allocations.slurm_sync import Plan
+    from myriagate.wiring import Gateway
 
 Cluster = Annotated[str | None, typer.Option("--cluster", "-M", help="Cluster (default from settings).")]
 
@@ -35,7 +41,8 @@ def slurm_sync(
     ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
-    """Make Slurm's accounts, user associations and limits match the gateway's allocations."""
+    """Make Slurm's accounts, user associations and limits match the gateway's allocations,
+    and list where the cluster profile and Slurm's own configuration disagree."""
     from myriagate.clock import SystemClock
     from myriagate.services.allocations import slurm_sync as sync
     from myriagate.wiring import build_gateway
@@ -55,16 +62,18 @@ def slurm_sync(
                 ledger=gateway.ledger,
                 only_accounts=account or None,
             )
+        mismatches = _profile_drift(gateway, profile)
         for warning in plan.warnings:
             sys.stderr.write(f"warning: {warning}\n")
         if not json:  # shown before running, so a refusal half-way is read in context
+            _print_drift(profile.name, mismatches)
             for step in plan.steps:
                 reason = step.change.reason
                 typer.echo(f"{step.display}    # {reason}" if reason else step.display)
         if not dry_run:
             sync.apply(plan, admin)
         if json:
-            print_json(_plan_json(plan, dry_run))
+            print_json(_plan_json(plan, dry_run) | _drift_json(mismatches))
             return
         if plan.is_empty:
             typer.echo(f"{plan.cluster}: Slurm already matches the gateway; nothing to do.")
@@ -121,6 +130,40 @@ def reconcile(
     _print_rows(rows, f"Reconciliation {profile.name} {month}")
     flagged = sum(r.flagged for r in rows)
     typer.echo(f"{flagged} of {len(rows)} project(s) differ beyond the tolerance.")
+
+
+def _profile_drift(gateway: Gateway, profile: ClusterProfile) -> list[Mismatch] | None:
+    """Profile against scontrol (read-only); None, with a warning, when scontrol cannot be read."""
+    from myriagate.errors import BackendError
+    from myriagate.profiles.drift import compare
+
+    try:
+        config = gateway.slurm_config(profile.name).read()
+    except BackendError as exc:
+        sys.stderr.write(f"warning: the profile was not compared with Slurm: {exc.detail}\n")
+        return None
+    return compare(profile, config)
+
+
+def _print_drift(cluster: str, mismatches: list[Mismatch] | None) -> None:
+    if mismatches is None:
+        return
+    if not mismatches:
+        typer.echo(f"{cluster}: the cluster profile matches Slurm's partitions, nodes and licenses.")
+        return
+    print_table(
+        ("partition", "profile key", "profile", "slurm", "why it matters"),
+        [(m.partition or "(cluster)", m.key, m.profile, m.slurm, m.note) for m in mismatches],
+        title=f"{cluster}: {len(mismatches)} difference(s) between the profile and Slurm",
+    )
+
+
+def _drift_json(mismatches: list[Mismatch] | None) -> dict[str, object]:
+    """``profile_checked`` false when scontrol could not be read; then no rows, not "no drift"."""
+    return {
+        "profile_checked": mismatches is not None,
+        "profile_mismatches": [m.as_dict() for m in mismatches or []],
+    }
 
 
 def _plan_json(plan: Plan, dry_run: bool) -> dict[str, object]:

@@ -81,3 +81,39 @@ def test_reconcile_report_lists_the_project(gateway_env: str) -> None:
     report = json.loads(result.stdout)
     assert report["cluster"] == "devcluster"
     assert gateway_env in {row["slurm_account"] for row in report["rows"]}
+
+
+def test_dry_run_finds_no_difference_between_the_devcluster_profile_and_slurm(gateway_env: str) -> None:
+    result = CliRunner().invoke(app, ["admin", "slurm-sync", "--dry-run", "--json", "-A", gateway_env])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["profile_checked"] is True
+    assert report["profile_mismatches"] == []
+    text = CliRunner().invoke(app, ["admin", "slurm-sync", "--dry-run", "-A", gateway_env])
+    assert "the cluster profile matches Slurm's partitions, nodes and licenses" in text.stdout
+
+
+def test_dry_run_lists_where_a_site_profile_differs_from_slurm(
+    gateway_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundled = Path(__file__).resolve().parents[2] / "cluster_profiles" / "devcluster.toml"
+    text = bundled.read_text(encoding="utf-8")
+    site = tmp_path / "profiles"
+    site.mkdir()
+    changed = text.replace('max_walltime = "04:00:00"', 'max_walltime = "08:00:00"', 1)
+    changed = changed.replace('qos = ["normal", "short"]', 'qos = ["normal", "short", "long"]', 1)
+    (site / "devcluster.toml").write_text(changed, encoding="utf-8")
+    monkeypatch.setenv("MYRIAGATE_PROFILES_DIR", str(site))
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["admin", "slurm-sync", "--dry-run", "--json", "-A", gateway_env])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["profile_mismatches"]
+    assert rows == [
+        {"partition": "court", "key": "max_walltime", "profile": "08:00:00", "slurm": "04:00:00",
+         "note": "MaxTime"},
+        {"partition": "court", "key": "qos", "profile": "long,normal,short", "slurm": "normal,short",
+         "note": "Slurm refuses long here"},
+    ]  # fmt: skip
+    table = CliRunner().invoke(app, ["admin", "slurm-sync", "--dry-run", "-A", gateway_env])
+    assert "2 difference(s) between the profile and Slurm" in table.stdout
+    assert "max_walltime" in table.stdout and "08:00:00" in table.stdout
