@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.clock import SystemClock
 from myriagate.db.models.users import User
-from myriagate.domain import costs
 from myriagate.domain.jobs import JobSpec
 from myriagate.errors import MyriagateError
 from myriagate.profiles.models import ClusterProfile
+from myriagate.services.allocations.charging import gateway_billing_rate
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.wiring import ClusterBackends
 from tests.corpus import capabilities, pending
@@ -36,10 +36,6 @@ ENTRIES = load()
 # What a dependency points at: a job of the same user (or of bob) that is still running or
 # pending while the dependent job is looked at, so Slurm shows it "(unfulfilled)".
 TARGET_SCRIPT = "#!/bin/bash\n#SBATCH --job-name=corpus-dep-target\n#SBATCH --time=00:05:00\nsleep 120\n"
-# The function of myriagate.domain.costs that gives a job's billing rate as Slurm computes it
-# (TRES 'billing': TRESBillingWeights over the requested CPUs, memory and GPUs), called as
-# ``costs.<BILLING_FUNCTION>(spec, partition)``. Until it exists the comparison is skipped.
-BILLING_FUNCTION = "billing_rate"
 
 
 @dataclass(frozen=True)
@@ -145,21 +141,14 @@ def test_the_cluster_runs_each_script_with_its_slurm_meaning(
     assert not wrong, "\n".join(wrong)
 
 
-def gateway_billing(spec: JobSpec, profile: ClusterProfile) -> int | None:
-    """The gateway's billing rate for ``spec``, or None while costs has no such function."""
-    rate = getattr(costs, BILLING_FUNCTION, None)
-    partition = profile.partition(spec.partition or "")
-    if rate is None or partition is None:
-        return None
-    return int(rate(spec, partition))
-
-
 @pytest.mark.parametrize("entry", [pytest.param(e, id=e.name) for e in ENTRIES if e.outcome != "refused"])
 def test_gateway_billing_equals_slurms(entry: Entry, run: CorpusRun, offered: frozenset[str]) -> None:
-    if not hasattr(costs, BILLING_FUNCTION):
-        pytest.skip(f"myriagate.domain.costs has no {BILLING_FUNCTION}() yet: the cost engineer wires it")
     _skip_unless_offered(entry, offered)
     outcome = run.outcome(entry)
     if isinstance(outcome, MyriagateError):
         pytest.skip(f"not submitted ({outcome.detail}): see the meaning test")
-    assert gateway_billing(outcome.spec, run.profile) == billing_of(outcome.fields)
+    # A pending job is billed on what it asked for; once running, on what it was given
+    # (--exclusive: the whole node), which is also what the gateway holds.
+    pending = outcome.fields.get("JobState") == "PENDING"
+    rate = gateway_billing_rate(outcome.spec, run.profile, pending=pending)
+    assert rate == billing_of(outcome.fields), f"state {outcome.fields.get('JobState')}"
