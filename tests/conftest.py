@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -52,6 +53,36 @@ def tier_of(item: pytest.Item) -> str:
     if item.get_closest_marker("postgres") is not None:
         return "db"
     return "unit"
+
+
+# Test modules using something of the dev cluster that only one test at a time may use: with
+# ``--dist loadgroup`` (deploy/test.sh's slurm tier) the tests of one group run on one xdist
+# worker, one after the other; every other test is a unit of its own. (xdist's ``xdist_group``
+# marker does not reach its scheduler under pytest 9: xdist 3.8 renames ``item._nodeid``, which
+# pytest no longer reads.)
+ONE_WORKER: dict[str, str] = {
+    # Each test rewrites mallory's start-up files and login shell.
+    "tests/integration/test_hostile_login.py": "mallory",
+    # bob's job with a line-breaking comment makes his tag lookups ask again job by job, and the
+    # batched-reconcile test counts bob's squeue calls.
+    "tests/integration/test_forged_slurm_records.py": "bob-line-breaking-comment",
+    "tests/integration/test_reconcile_batched_real.py": "bob-line-breaking-comment",
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``--dist loadgroup``: xdist's group scheduling, with the groups of ONE_WORKER."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class OneWorkerGroups(LoadGroupScheduling):  # type: ignore[misc]  # xdist's scheduler is untyped
+        def _split_scope(self, nodeid: str) -> str:
+            group = ONE_WORKER.get(nodeid.split("::", 1)[0])
+            return f"one-worker:{group}" if group else str(super()._split_scope(nodeid))
+
+    return OneWorkerGroups(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -50,7 +50,11 @@ SCRIPT = "#!/bin/bash\n#SBATCH --time=00:05:00\n#SBATCH --partition=debug\ntrue\
 
 
 def as_alice(*argv: str) -> None:
-    subprocess.run(["runuser", "-u", "alice", "--", *argv], check=True, capture_output=True)
+    as_login("alice", *argv)
+
+
+def as_login(login: str, *argv: str) -> None:
+    subprocess.run(["runuser", "-u", login, "--", *argv], check=True, capture_output=True)
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -118,16 +122,20 @@ class Harness:
     clock: FakeClock
     alice: User
     hooks: TransferHooks
+    # The job directories on the cluster of this test's jobs, removed afterwards (only those:
+    # other tests running at the same time have theirs in the same ~/myriagate-jobs).
+    job_dirs: list[Path] = field(default_factory=list)
 
-    def submit(self, patterns: list[str]) -> uuid.UUID:
+    def submit(self, patterns: list[str], user: User | None = None) -> uuid.UUID:
         with self.db() as session:
+            researcher = session.merge(user or self.alice)
             job = submit_job(
-                session, backends=self.backends, profile=self.ctx.profile,
-                user=session.merge(self.alice),
+                session, backends=self.backends, profile=self.ctx.profile, user=researcher,
                 request=SubmitRequest(script_text=SCRIPT, cluster=CLUSTER), clock=self.clock,
                 staging=StagingRequest(output_patterns=patterns, store="caen"),
                 residency=ResidencyContext(allowed_regions=["FR-NOR"], audit_session=self.db),
             )  # fmt: skip
+            self.job_dirs.append(Path(f"/home/{researcher.cluster_login}/myriagate-jobs/{job.id}"))
             return job.id
 
     def start(self, job_id: uuid.UUID) -> Path:
@@ -192,8 +200,10 @@ def harness(
             session_factory=db, profile=profile, backends=backends, stager=stager, clock=clock,
             allowed_regions=["FR-NOR"], spool_dir=tmp_path / "spool", holder="containment-test",
         )  # fmt: skip
-        yield Harness(db, ctx, fake, backends, clock, alice, hooks)
-    shutil.rmtree("/home/alice/myriagate-jobs", ignore_errors=True)
+        made = Harness(db, ctx, fake, backends, clock, alice, hooks)
+        yield made
+    for job_dir in made.job_dirs:
+        shutil.rmtree(job_dir, ignore_errors=True)
 
 
 def _results(job_dir: Path) -> None:
@@ -293,14 +303,18 @@ def test_a_link_swapped_in_during_the_transfer_is_refused(harness: Harness, area
 
 
 def test_a_link_at_the_jobs_directory_on_the_cluster_is_refused(harness: Harness, area: Area) -> None:
-    """alice's own ~/myriagate-jobs as a link: the stage-in refuses to create the job there."""
-    home_jobs = Path("/home/alice/myriagate-jobs")
+    """A researcher's own ~/myriagate-jobs as a link: the stage-in refuses to create the job
+    there. The researcher is carol (caen-climat too): the link replaces the whole directory,
+    which alice's jobs of the tests running beside this one use."""
+    with harness.db() as session:
+        carol = make_user(session, "carol@unicaen.fr", "carol", ["caen-climat"], harness.clock)
+    home_jobs = Path("/home/carol/myriagate-jobs")
     shutil.rmtree(home_jobs, ignore_errors=True)
-    elsewhere = Path(f"/tmp/alice-elsewhere-{uuid.uuid4().hex[:6]}")
-    as_alice("mkdir", str(elsewhere))
-    as_alice("ln", "-s", str(elsewhere), str(home_jobs))
+    elsewhere = Path(f"/tmp/carol-elsewhere-{uuid.uuid4().hex[:6]}")
+    as_login("carol", "mkdir", str(elsewhere))
+    as_login("carol", "ln", "-s", str(elsewhere), str(home_jobs))
     try:
-        job_id = harness.submit(["results/*"])
+        job_id = harness.submit(["results/*"], user=carol)
         staging.process(harness.ctx, job_id)
         event = harness.refused(job_id)
         assert "myriagate-jobs" in str(event.detail)

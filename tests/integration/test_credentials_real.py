@@ -143,8 +143,9 @@ def test_disabling_a_user_closes_their_connections_and_the_next_use_logs_in_agai
     alices, bobs = pool.transport_for("alice"), pool.transport_for("bob")
     assert alices is not None and bobs is not None and alices.is_active()
     stager = gateway.stager()
+    own_dir = f"mg-cred-test-{uuid.uuid4().hex[:8]}"  # tests may run side by side as alice
     tree = RemoteTree(
-        "127.0.0.1", devcluster.ssh_port, "alice", devcluster.known_hosts, "/home/alice", "mg-cred-test"
+        "127.0.0.1", devcluster.ssh_port, "alice", devcluster.known_hosts, "/home/alice", own_dir
     )
     try:
         _send(stager, tree, tmp_path, "in.txt")  # type: ignore[arg-type]
@@ -164,4 +165,4 @@ def test_disabling_a_user_closes_their_connections_and_the_next_use_logs_in_agai
         assert backends.for_login("alice").ping().reachable
         assert pool.stats().connects == connects + 1
     finally:
-        shutil.rmtree("/home/alice/mg-cred-test", ignore_errors=True)
+        shutil.rmtree(f"/home/alice/{own_dir}", ignore_errors=True)

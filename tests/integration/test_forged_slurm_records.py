@@ -35,6 +35,10 @@ from myriagate.wiring import ClusterBackends
 from tests.conftest import CLUSTER, add_project
 from tests.integration.conftest import DevCluster
 
+# Bob's job here has a comment that breaks lines: while squeue shows it, every tag lookup of
+# bob's is ambiguous and asks again job by job, which the batched-reconcile test counts. In
+# parallel runs both go to one xdist worker (tests/conftest.py ONE_WORKER), and this test waits
+# until its job has left squeue.
 pytestmark = pytest.mark.slurm
 
 CLOCK = SystemClock()
@@ -73,6 +77,21 @@ def grants(db: sessionmaker[Session], users: dict[str, User]) -> dict[str, UUID]
     return out
 
 
+@pytest.fixture
+def left_squeue() -> Iterator[list[str]]:
+    """Job ids that, after the test, it waits for until squeue no longer shows them (in any
+    state: the tag lookups ask ``squeue --states=all``)."""
+    job_ids: list[str] = []
+    yield job_ids
+    deadline = time.monotonic() + 120
+    while job_ids and time.monotonic() < deadline:
+        shown = subprocess.run(["squeue", "-h", "--states=all", "-j", ",".join(job_ids), "-o", "%i"],
+                               capture_output=True, text=True, check=False).stdout  # fmt: skip
+        if not shown.strip():
+            return
+        time.sleep(2)
+
+
 def forged_comment() -> str:
     """``innocent`` then a finished caen-climat job 99999 of alice in each shape parsed so far."""
     now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
@@ -94,13 +113,18 @@ def charges(session: Session, **where: object) -> list[LedgerEntry]:
 
 
 def test_a_comment_holding_a_forged_record_charges_nobody_else(
-    db: sessionmaker[Session], backends: ClusterBackends, users: dict[str, User], grants: dict[str, UUID]
+    db: sessionmaker[Session],
+    backends: ClusterBackends,
+    users: dict[str, User],
+    grants: dict[str, UUID],
+    left_squeue: list[str],
 ) -> None:
     started = time.time()
     sbatch = ["runuser", "-u", "bob", "--", "sbatch", "--parsable", "-A", "rouen-chimie", "--time=00:02:00",
               "--mem=100M", "--job-name=mg-forged-comment", "--output=/dev/null",
               f"--comment={forged_comment()}", "--wrap=sleep 2"]  # fmt: skip
     bob_job = subprocess.run(sbatch, capture_output=True, text=True, check=True).stdout.strip().split(";")[0]
+    left_squeue.append(bob_job)
     # An honest outside job in the same sweep: the comment query then covers both jobs, is
     # ambiguous (bob's comment breaks lines) and is asked again job by job.
     alice = ["runuser", "-u", "alice", "--", "sbatch", "--parsable", "-A", "caen-climat", "--time=00:02:00",

@@ -58,6 +58,8 @@ from myriagate.wiring import Gateway
 from tests.conftest import CLUSTER, FakeClock, make_user
 from tests.integration.conftest import REPO, DevCluster
 
+# Each test rewrites mallory's start-up files and shell: in parallel runs they all go to one
+# xdist worker, one after the other (tests/conftest.py ONE_WORKER; nothing else uses mallory).
 pytestmark = pytest.mark.slurm
 
 LOGIN = "mallory"

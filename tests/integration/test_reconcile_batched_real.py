@@ -33,6 +33,9 @@ from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER
 from tests.integration.conftest import DevCluster
 
+# test_forged_slurm_records.py gives bob a job whose comment breaks lines, which makes his tag
+# lookups ask again job by job: never at the same time as this count (one xdist worker runs
+# both: tests/conftest.py ONE_WORKER).
 pytestmark = pytest.mark.slurm
 CLOCK = SystemClock()
 SCRIPT = "#!/bin/bash\n#SBATCH --partition=debug\n#SBATCH --time=2\nsleep 30\n"
