@@ -61,10 +61,6 @@ def insert_hold_stmt(
     raise NotImplementedError(f"the ledger is not implemented for {dialect}")
 
 
-def fmt_cost(amount: Cost) -> str:
-    return f"{amount.core_seconds} core-seconds and {amount.gpu_seconds} GPU-seconds"
-
-
 def check_quota(session: Session, allocation: Allocation, core: int, gpu: int) -> None:
     """Refuse an increase that would take the institution past its quota for the period.
 
@@ -81,8 +77,19 @@ def check_quota(session: Session, allocation: Allocation, core: int, gpu: int) -
     row = session.execute(sa.select(q.core_seconds, q.gpu_seconds).where(mine)).one()
     quota = Cost(row.core_seconds, row.gpu_seconds)
     total = allocations_repo.granted_total(session, project.institution, allocation.period_id)
-    if not (total + Cost(core, gpu)).fits_in(quota):
-        left = quota.minus_floor_zero(total)
+    # Only what the change adds is checked: an overrun adjustment may already have taken one
+    # resource past its quota (a job given GPUs it did not ask for), and that must not block
+    # grants of the other.
+    left = quota.minus_floor_zero(total)
+    over = [
+        f"{left_amount} {unit}"
+        for added, left_amount, unit in (
+            (core, left.core_seconds, "core-seconds"),
+            (gpu, left.gpu_seconds, "GPU-seconds"),
+        )
+        if added > 0 and added > left_amount
+    ]
+    if over:
         raise Conflict(
-            f"this would exceed the quota of {project.institution}: only {fmt_cost(left)} is left to grant"
+            f"this would exceed the quota of {project.institution}: only {' and '.join(over)} left to grant"
         )

@@ -297,6 +297,26 @@ def test_grants_stay_within_the_institution_quota(
         )
 
 
+def test_an_overrun_past_the_quota_does_not_block_grants_of_the_other_resource(
+    session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    # A CPU-only project whose job was given GPUs it did not ask for (a whole node on a
+    # GPU node): the overrun adjustment writes off GPU-seconds the institution has no quota
+    # for. A later CPU-hours grant adds no GPU-seconds, so that must not block it.
+    alloc = seed_allocation(session, granted=Cost(100 * HOUR), quota=Cost(278 * HOUR, 0))
+    ledger = SqlLedger(session)
+    job = uuid.uuid4()
+    ledger.hold(allocation_id=alloc, job_id=job, amount=Cost(HOUR))
+    ledger.settle(job_id=job, actual=Cost(HOUR, 23))
+    session.commit()
+    assert fresh_balance(session_factory, alloc).granted == Cost(100 * HOUR, 23)
+    ledger.grant(alloc, Cost(50 * HOUR), author="ua@unicaen.fr", reason="top-up")
+    session.commit()
+    assert fresh_balance(session_factory, alloc).granted == Cost(150 * HOUR, 23)
+    with pytest.raises(Conflict, match="GPU"):
+        ledger.grant(alloc, Cost(0, 1), author="ua@unicaen.fr", reason="no GPU quota")
+
+
 @pytest.mark.parametrize("bad", [0, -5])
 def test_zero_and_negative_grants_are_refused(session: Session, alloc: uuid.UUID, bad: int) -> None:
     with pytest.raises(InvalidRequest):
