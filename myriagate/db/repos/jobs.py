@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from myriagate.db.models.jobs import Job, JobStateChange
 from myriagate.db.models.users import Project, User
+from myriagate.db.repos.job_statements import JOB_ATTRIBUTES, write_intent, write_submitted
 from myriagate.domain.states import FINAL_STATES, JobState
 
 
@@ -105,33 +108,44 @@ def add_state_change(
     return change
 
 
+def insert_new(session: Session, job: Job, *, audit_event: Mapping[str, Any]) -> None:
+    """Write a new job (not yet in ``session``), its first state change and its audit entry
+    in the caller's transaction, without the unit of work (``job_statements.write_intent``:
+    one statement on PostgreSQL); then ``job`` is persistent in ``session`` with every column
+    loaded, as after a flush and a refresh, without a query.
+
+    Every column must be set on ``job`` (None where the row holds NULL).
+    """
+    values = {column.name: getattr(job, key) for column, key in JOB_ATTRIBUTES}
+    change = {"job_id": job.id, "from_state": None, "to_state": job.state, "slurm_state": None,
+              "reason": None, "at": job.created_at}  # fmt: skip
+    write_intent(session, values, change, audit_event)
+    make_transient_to_detached(job)  # as loaded: nothing pending, nothing expired
+    session.add(job)
+
+
 def mark_submitted(
     session: Session, job_id: uuid.UUID, slurm_job_id: str, *, at: datetime, work_dir: str | None
 ) -> Job | None:
     """Record that Slurm accepted a job still ``submitting``: its Slurm id, ``pending``, and
-    ``work_dir`` unless it already holds an absolute path; one ``UPDATE … RETURNING``.
+    ``work_dir`` unless it already holds an absolute path, and that state change (submitting
+    → pending, Slurm state ``PENDING``): ``job_statements.write_submitted``, one
+    ``UPDATE … RETURNING`` (with the change's INSERT on PostgreSQL).
 
-    Returns the job as the row now stands (the session's copy is refreshed, a cancel request
-    made meanwhile included), or None when the job has left ``submitting`` (then nothing was
-    written). The state change row is the caller's to add.
+    Returns the job as the row now stands (the session's copy is overwritten with every
+    column read back, a cancel request made meanwhile included), or None when the job has
+    left ``submitting`` (then nothing was written). The row is applied without the ORM's
+    loading: this runs once per submission.
     """
-    stmt = (
-        sa.update(Job)
-        .where(Job.id == job_id, Job.state == JobState.SUBMITTING)
-        .values(
-            slurm_job_id=slurm_job_id,
-            # Every job sbatch accepts starts PENDING in Slurm too.
-            slurm_state=sa.func.coalesce(Job.slurm_state, "PENDING"),
-            submitted_at=sa.func.coalesce(Job.submitted_at, at),
-            reason=None,
-            updated_at=at,
-            state=JobState.PENDING,
-            work_dir=sa.case((Job.work_dir.startswith("/"), Job.work_dir), else_=work_dir),
-        )
-        .returning(Job)
-        .execution_options(populate_existing=True, synchronize_session=False)
-    )
-    return session.scalars(stmt).one_or_none()
+    params = {"p_job_id": job_id, "p_slurm_job_id": slurm_job_id, "p_at": at, "p_work_dir": work_dir}
+    row = write_submitted(session, params)
+    if row is None:
+        return None
+    job = session.get(Job, job_id)  # the caller's object, from the identity map
+    if job is not None:
+        for (_column, key), value in zip(JOB_ATTRIBUTES, row, strict=True):
+            set_committed_value(job, key, value)
+    return job
 
 
 def history(session: Session, job_id: uuid.UUID) -> Sequence[JobStateChange]:

@@ -92,7 +92,8 @@ def _record_success(
     # The owner may have cancelled while sbatch ran (another request): the row is read back
     # as it is written, so that request is seen and honoured below.
     if jobs_repo.mark_submitted(session, job.id, slurm_job_id, at=at, work_dir=work_dir) is not None:
-        transitions.record_move(
+        # Its history row is written with it.
+        transitions.announce_move(
             session, job, JobState.SUBMITTING, JobState.PENDING, at=at, slurm_state="PENDING"
         )
     else:

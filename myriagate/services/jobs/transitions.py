@@ -61,6 +61,14 @@ def record_move(
     jobs_repo.add_state_change(
         session, job, from_state=current, to_state=target, at=at, slurm_state=slurm_state, reason=reason
     )
+    announce_move(session, job, current, target, at=at, slurm_state=slurm_state)
+
+
+def announce_move(
+    session: Session, job: Job, current: JobState, target: JobState, *, at: datetime, slurm_state: str | None
+) -> None:
+    """The queued notification and the log line of a move whose history row is written
+    (``record_move`` without the row: ``jobs_repo.mark_submitted`` writes its own)."""
     outbox.job_state_changed(session, job, current, target, at=at)  # queued in this transaction
     log.info(
         "job.state_changed",

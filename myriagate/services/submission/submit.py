@@ -137,7 +137,6 @@ def submit_job(
     now = clock.now()
     job = _new_job(job_id, user, request, spec, script, initial, now)
     job.reason = waiting
-    session.add(job)
     _record_intent(session, job, plan, user=user, source=request.source, at=now)
     if ledger is not None:  # last, right before the commit (see _hold)
         _hold(session, ledger, profile=profile, job=job, spec=spec, cluster=request.cluster, at=now)
@@ -170,6 +169,7 @@ def _hold(
                            cluster=cluster, at=at)  # fmt: skip
     except Exception:
         session.rollback()  # nothing written: neither the job nor a hold
+        session.expunge(job)  # and no object stands for a row that was never written
         raise
 
 
@@ -236,13 +236,18 @@ def _new_job(
         array_task_count=array_task_count(spec.array) if spec.array else None,
         created_at=now,
         updated_at=now,
-    )
+        # Every column is given (jobs_repo.insert_new writes the row as it stands here).
+        slurm_job_id=None, slurm_state=None, reason=None, status_fingerprint=None, exit_code=None,
+        signal=None, stage_out=False, submitted_at=None, started_at=None, ended_at=None,
+        cancel_requested_at=None, reconciled_at=None,
+    )  # fmt: skip
 
 
 def _record_intent(
     session: Session, job: Job, plan: StagingPlan | None, *, user: User, source: str, at: datetime
 ) -> None:
-    """The staging plan, the first state change and the audit entry of a new job (flushed)."""
+    """The job row, its first state change, its audit entry and its staging plan, written
+    (``job`` is then persistent in ``session``)."""
     detail: dict[str, Any] = {
         "cluster": job.cluster,
         "account": job.slurm_account,
@@ -250,13 +255,13 @@ def _record_intent(
         "tag": job.tag,
     }
     if plan is not None:
-        staging_plan.attach(session, job, plan)
+        staging_plan.attach(session, job, plan)  # sets job.stage_out; its rows follow the job's
         detail["staging"] = {
             "upload_id": str(plan.upload.id) if plan.upload is not None else None,
             "input_datasets": [str(d.id) for d in plan.datasets],
             "output_patterns": plan.patterns,
             "store": plan.store.name if plan.store is not None else None,
         }
-    jobs_repo.add_state_change(session, job, from_state=None, to_state=job.state, at=at)
-    audit.record(session, user.id, "job.submit", ("job", job.id), detail, source, at=at)
-    session.flush()
+    event = audit.event_values(user.id, "job.submit", ("job", job.id), detail, source, at=at)
+    jobs_repo.insert_new(session, job, audit_event=event)
+    session.flush()  # the staging plan, if any: before the hold, which must come last
