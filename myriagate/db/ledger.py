@@ -40,7 +40,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session
 
-from myriagate.db.ledger_statements import check_quota, insert_entry_stmt, insert_hold_stmt
+from myriagate.db.ledger_statements import HOLD_UPDATE, check_quota, insert_entry_stmt, insert_hold_stmt
 from myriagate.db.models.allocations import Allocation, EntryKind, LedgerEntry
 from myriagate.db.settlement import Closed, Hold, SettleItem, close_batch
 from myriagate.domain.costs import Cost
@@ -87,19 +87,8 @@ class SqlLedger:
             if self._entry(job_id, EntryKind.HOLD) is not None:
                 return  # a retry of a hold that went through: the money is already reserved
             raise NotFound(f"no allocation {allocation_id}")
-        a = ALLOCATIONS.c
-        fits = self.session.execute(
-            sa.update(ALLOCATIONS)
-            .where(
-                a.id == allocation_id,
-                a.granted_core_seconds - a.held_core_seconds - a.charged_core_seconds >= amount.core_seconds,
-                a.granted_gpu_seconds - a.held_gpu_seconds - a.charged_gpu_seconds >= amount.gpu_seconds,
-            )
-            .values(
-                held_core_seconds=a.held_core_seconds + amount.core_seconds,
-                held_gpu_seconds=a.held_gpu_seconds + amount.gpu_seconds,
-            )
-        )
+        amounts = {"core_seconds": amount.core_seconds, "gpu_seconds": amount.gpu_seconds}
+        fits = self.session.execute(HOLD_UPDATE, {"allocation_id": allocation_id, **amounts})
         # rowcount is read at once: some drivers (psycopg) reset it with the cursor.
         if fits.rowcount != 1:  # type: ignore[attr-defined]
             # Nothing is left written: the entry just inserted goes again.
@@ -394,11 +383,9 @@ class SqlLedger:
     def _insert_hold(self, *, allocation_id: uuid.UUID, job_id: uuid.UUID, amount: Cost) -> bool:
         """The job's hold entry, inserted unless it exists or the allocation does not; True
         when this call inserted it."""
-        stmt = insert_hold_stmt(
-            self._dialect(), allocation_id=allocation_id, job_id=job_id, amount=amount,
-            author=self.author, at=self._now(),
-        )  # fmt: skip
-        return self.session.execute(stmt).first() is not None
+        params = {"allocation_id": allocation_id, "job_id": job_id, "core_seconds": amount.core_seconds,
+                  "gpu_seconds": amount.gpu_seconds, "author": self.author, "at": self._now()}  # fmt: skip
+        return self.session.execute(insert_hold_stmt(self._dialect()), params).first() is not None
 
     def _insert_stmt(self) -> sa.Executable:
         return insert_entry_stmt(self._dialect())

@@ -7,8 +7,7 @@ transaction stays usable (no IntegrityError).
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
+import functools
 from typing import cast
 
 import sqlalchemy as sa
@@ -35,23 +34,26 @@ def insert_entry_stmt(dialect: str) -> sa.Executable:
     raise NotImplementedError(f"the ledger is not implemented for {dialect}")
 
 
-def insert_hold_stmt(
-    dialect: str, *, allocation_id: uuid.UUID, job_id: uuid.UUID, amount: Cost, author: str, at: datetime
-) -> sa.Executable:
+@functools.cache
+def insert_hold_stmt(dialect: str) -> sa.Executable:
     """A job's hold entry as ``INSERT … SELECT … FROM allocations ON CONFLICT DO NOTHING
     RETURNING id``: an unknown allocation inserts nothing instead of breaking the foreign key
-    (and the transaction), and an existing hold is left as it is."""
-    a = ALLOCATIONS.c
+    (and the transaction), and an existing hold is left as it is.
+
+    Parameters: ``allocation_id``, ``job_id``, ``core_seconds``, ``gpu_seconds``, ``author``,
+    ``at``. Built once per database: every submission runs it.
+    """
+    a, e = ALLOCATIONS.c, ENTRIES.c
     values = sa.select(
         a.id,
-        sa.literal(job_id, ENTRIES.c.job_id.type),
-        sa.literal(EntryKind.HOLD.value, ENTRIES.c.kind.type),
-        sa.literal(amount.core_seconds, ENTRIES.c.core_seconds.type),
-        sa.literal(amount.gpu_seconds, ENTRIES.c.gpu_seconds.type),
-        sa.literal(author, ENTRIES.c.author.type),
-        sa.literal("submitted", ENTRIES.c.reason.type),
-        sa.literal(at, ENTRIES.c.at.type),
-    ).where(a.id == allocation_id)
+        sa.bindparam("job_id", type_=e.job_id.type),
+        sa.literal(EntryKind.HOLD.value, e.kind.type),
+        sa.bindparam("core_seconds", type_=e.core_seconds.type),
+        sa.bindparam("gpu_seconds", type_=e.gpu_seconds.type),
+        sa.bindparam("author", type_=e.author.type),
+        sa.literal("submitted", e.reason.type),
+        sa.bindparam("at", type_=e.at.type),
+    ).where(a.id == sa.bindparam("allocation_id", type_=a.id.type))
     if dialect == "postgresql":
         pg = postgresql.insert(ENTRIES).from_select(_HOLD_COLUMNS, values).on_conflict_do_nothing()
         return pg.returning(ENTRIES.c.id)
@@ -59,6 +61,27 @@ def insert_hold_stmt(
         lite = sqlite.insert(ENTRIES).from_select(_HOLD_COLUMNS, values).on_conflict_do_nothing()
         return lite.returning(ENTRIES.c.id)
     raise NotImplementedError(f"the ledger is not implemented for {dialect}")
+
+
+def _hold_update() -> sa.Update:
+    """The hold's conditional ``UPDATE allocations SET held = held + :amount WHERE id = :id
+    AND granted - held - charged >= :amount`` (checked by rowcount). Parameters:
+    ``allocation_id``, ``core_seconds``, ``gpu_seconds``."""
+    a = ALLOCATIONS.c
+    core = sa.bindparam("core_seconds", type_=a.held_core_seconds.type)
+    gpu = sa.bindparam("gpu_seconds", type_=a.held_gpu_seconds.type)
+    return (
+        sa.update(ALLOCATIONS)
+        .where(
+            a.id == sa.bindparam("allocation_id", type_=a.id.type),
+            a.granted_core_seconds - a.held_core_seconds - a.charged_core_seconds >= core,
+            a.granted_gpu_seconds - a.held_gpu_seconds - a.charged_gpu_seconds >= gpu,
+        )
+        .values(held_core_seconds=a.held_core_seconds + core, held_gpu_seconds=a.held_gpu_seconds + gpu)
+    )
+
+
+HOLD_UPDATE = _hold_update()  # built once: every submission runs it
 
 
 def check_quota(session: Session, allocation: Allocation, core: int, gpu: int) -> None:

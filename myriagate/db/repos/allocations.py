@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -170,3 +171,34 @@ def allocation_at(session: Session, cluster: str, slurm_account: str, at: dateti
         )
     )
     return session.scalars(stmt).first()
+
+
+def allocation_id_at(session: Session, cluster: str, slurm_account: str, at: datetime) -> uuid.UUID | None:
+    """The id of ``allocation_at``'s allocation, by a Core statement built once: every
+    submission that holds its cost asks."""
+    params = {"cluster": cluster, "slurm_account": slurm_account, "at": at}
+    found: uuid.UUID | None = session.execute(_ALLOCATION_ID_AT, params).scalars().first()
+    return found
+
+
+def _allocation_id_at() -> sa.Select[uuid.UUID]:
+    allocations = cast(sa.Table, Allocation.__table__)
+    projects = cast(sa.Table, Project.__table__)
+    periods = cast(sa.Table, AllocationPeriod.__table__)
+    cluster = sa.bindparam("cluster", type_=projects.c.cluster.type)
+    at = sa.bindparam("at", type_=periods.c.starts_at.type)
+    return (
+        sa.select(allocations.c.id)
+        .join(projects, projects.c.id == allocations.c.project_id)
+        .join(periods, periods.c.id == allocations.c.period_id)
+        .where(
+            projects.c.cluster == cluster,
+            projects.c.slurm_account == sa.bindparam("slurm_account", type_=projects.c.slurm_account.type),
+            periods.c.cluster == cluster,
+            periods.c.starts_at <= at,
+            periods.c.ends_at > at,
+        )
+    )
+
+
+_ALLOCATION_ID_AT = _allocation_id_at()

@@ -15,7 +15,6 @@ from uuid import UUID
 import structlog
 from sqlalchemy.orm import Session
 
-from myriagate.db.models.allocations import Allocation
 from myriagate.db.repos import allocations as allocations_repo
 from myriagate.domain.costs import Cost
 from myriagate.domain.jobs import JobSpec, array_task_count
@@ -54,14 +53,14 @@ def job_hold(profile: ClusterProfile, spec: JobSpec) -> Cost:
     )
 
 
-def allocation_for(session: Session, cluster: str, account: str | None, at: datetime) -> Allocation:
+def allocation_id_for(session: Session, cluster: str, account: str | None, at: datetime) -> UUID:
     """The allocation a job of ``account`` charges at ``at``; InsufficientAllocation when none."""
-    allocation = None if account is None else allocations_repo.allocation_at(session, cluster, account, at)
-    if allocation is None:
+    found = None if account is None else allocations_repo.allocation_id_at(session, cluster, account, at)
+    if found is None:
         raise InsufficientAllocation(
             f"project {account} has no allocation for the current period on {cluster}"
         )
-    return allocation
+    return found
 
 
 def hold_for_job(
@@ -76,8 +75,8 @@ def hold_for_job(
 ) -> Cost:
     """Hold the worst case of job ``job_id`` on its project's allocation (not committed)."""
     amount = job_hold(profile, spec)
-    allocation = allocation_for(session, cluster, spec.account, at)
-    ledger.hold(allocation_id=allocation.id, job_id=job_id, amount=amount)
+    allocation_id = allocation_id_for(session, cluster, spec.account, at)
+    ledger.hold(allocation_id=allocation_id, job_id=job_id, amount=amount)
     log.info("allocation.hold", job_id=str(job_id), account=spec.account, core_seconds=amount.core_seconds,
              gpu_seconds=amount.gpu_seconds)  # fmt: skip
     return amount
