@@ -41,15 +41,17 @@ async def get_settings(gateway: GatewayDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_db(gateway: GatewayDep) -> AsyncIterator[Session]:
+async def get_db(request: Request) -> AsyncIterator[Session]:
     """One session per request, closed afterwards (an uncommitted change is rolled back).
 
     The authentication dependencies use the same session (FastAPI caches a dependency per
     request), so the current user is attached to the session the endpoint works with. Making
     a session talks to nobody, nor does closing one whose transaction has ended (the usual
     case: endpoints commit, read-only ones are released); only a rollback goes to the
-    thread pool.
+    thread pool. The gateway is read from the application, not through ``GatewayDep``: every
+    dependency FastAPI solves costs time on the event loop, on every request.
     """
+    gateway: Gateway = request.app.state.gateway
     session = gateway.session_factory()
     try:
         yield session
@@ -71,22 +73,24 @@ async def get_clock(request: Request) -> Clock:
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
-async def get_submission(gateway: GatewayDep, clock: ClockDep) -> Submission:
+async def get_submission(request: Request) -> Submission:
     """The gateway's submission use case, on the application's clock (tests may swap it)."""
-    submission = gateway.submission
+    state = request.app.state
+    submission: Submission = state.gateway.submission
+    clock: Clock = state.clock
     return submission if submission.clock is clock else replace(submission, clock=clock)
 
 
 SubmissionDep = Annotated[Submission, Depends(get_submission)]
 
 
-async def current_identity(request: Request, db: DbSession, settings: SettingsDep) -> auth.Identity:
-    return await auth.authenticate(request, db, settings)
+async def current_identity(request: Request, db: DbSession) -> auth.Identity:
+    return await auth.authenticate(request, db, request.app.state.gateway.settings)
 
 
-async def login_identity(request: Request, db: DbSession, settings: SettingsDep) -> auth.Identity:
+async def login_identity(request: Request, db: DbSession) -> auth.Identity:
     """Like ``current_identity``, plus HTTP Basic: only for creating a token or a session."""
-    return await auth.authenticate(request, db, settings, allow_basic=True)
+    return await auth.authenticate(request, db, request.app.state.gateway.settings, allow_basic=True)
 
 
 CurrentIdentity = Annotated[auth.Identity, Depends(current_identity)]

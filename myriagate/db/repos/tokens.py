@@ -40,12 +40,16 @@ def add(
 def by_hash(session: Session, token_hash: str) -> ApiToken | None:
     """The token with its owner and the owner's memberships, in one statement: every
     authenticated API request starts here, and authorisation reads the memberships."""
-    stmt = (
-        sa.select(ApiToken)
-        .where(ApiToken.token_hash == token_hash)
-        .options(joinedload(ApiToken.user).joinedload(User.memberships))
-    )
-    return session.scalars(stmt).unique().one_or_none()
+    return session.scalars(_BY_HASH, {"token_hash": token_hash}).unique().one_or_none()
+
+
+# Built once: building it (the eager-load options) and computing its cache key cost more
+# than running it, and every authenticated request runs it.
+_BY_HASH = (
+    sa.select(ApiToken)
+    .where(ApiToken.token_hash == sa.bindparam("token_hash", type_=sa.String()))
+    .options(joinedload(ApiToken.user).joinedload(User.memberships))
+)
 
 
 def get_owned(session: Session, token_id: uuid.UUID, user_id: uuid.UUID) -> ApiToken | None:
