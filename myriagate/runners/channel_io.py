@@ -87,5 +87,10 @@ def _send_locked(chan: paramiko.Channel, build: Callable[[], paramiko.Message | 
                 return _LATER
             message = build()
             if message is not None:
-                transport._send_message(message)
+                try:
+                    transport._send_message(message)
+                except (EOFError, OSError, paramiko.SSHException):
+                    # The socket died under the write (paramiko raises EOFError) before the
+                    # transport thread noticed: as closed; that thread closes the channel.
+                    return _CLOSED
             return 0

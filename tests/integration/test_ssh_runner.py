@@ -10,9 +10,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import paramiko
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from paramiko.common import cMSG_CHANNEL_EOF
 
 from myriagate.errors import (
     BackendError,
@@ -174,6 +176,31 @@ def test_connection_lost_while_the_command_runs_is_uncertain(fresh_pool: SshConn
     timer.join()
     assert time.monotonic() - started < 4
     assert runner.run(["id", "-un"]).text == "alice\n"
+
+
+def test_connection_dying_while_stdin_eof_is_sent_is_uncertain(fresh_pool: SshConnectionPool) -> None:
+    """The network dies just as the runner sends stdin's EOF: paramiko's socket write raises
+    EOFError before its own thread has seen the connection go. The command was sent and may
+    have run: SubmissionUncertain, never a bare EOFError (which the submission service does not
+    take for a lost reply). Seen under load as test_uncertain_submission's cut at 8 ms."""
+    runner = SshRunner(fresh_pool, "alice")
+    runner.run(["true"])
+    transport = fresh_pool.transport_for("alice")
+    assert transport is not None
+    send = transport._send_message
+
+    def dying(message: paramiko.Message) -> None:
+        if message.asbytes()[:1] == cMSG_CHANNEL_EOF:
+            transport.sock.shutdown(socket.SHUT_RDWR)
+            raise EOFError  # what paramiko's Packetizer raises when the socket write fails
+        send(message)
+
+    transport._send_message = dying
+    started = time.monotonic()
+    with pytest.raises(SubmissionUncertain, match="may have run"):
+        runner.run(["cat"], stdin=b"input", timeout=30)
+    assert time.monotonic() - started < 10
+    assert runner.run(["id", "-un"]).text == "alice\n"  # a new connection
 
 
 def _wait_closed(transport: object, within_s: float) -> float:
