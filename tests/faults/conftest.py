@@ -32,6 +32,7 @@ from myriagate.db.repos import users as users_repo
 from myriagate.db.session import make_engine, make_session_factory
 from myriagate.domain.costs import Cost
 from myriagate.errors import MyriagateError
+from myriagate.services.common.leases import holder_id
 from myriagate.services.runtime import worker as worker_service
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
@@ -127,6 +128,11 @@ class World:
     accepted: list[uuid.UUID] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     names: int = 0
+    # One holder for every in-process worker of the test: they stand for the gateway's one
+    # worker process carrying on after the fault (a worker built to drive the jobs home after a
+    # tick with a broken backend must not wait for an earlier one's 30 s poll lease to expire;
+    # taking a dead worker's lease over is test_worker_kill.py's subject, with real processes).
+    worker_holder: str = field(default_factory=holder_id)
 
     @property
     def factory(self) -> sessionmaker[Session]:
@@ -169,7 +175,8 @@ class World:
             accounting_lag_s=5.0,
         )  # fmt: skip
         return worker_service.Worker(self.factory, backends or self.gateway.backends(CLUSTER), CLOCK, options,
-                                     ledger=worker_ledger(CLOCK), settle=step)  # fmt: skip
+                                     ledger=worker_ledger(CLOCK), holder=self.worker_holder,
+                                     settle=step)  # fmt: skip
 
     def drive(self, timeout_s: float = 90.0, backends: Any = None) -> int:
         """Tick (reconcile, poll, settle) until every accepted job is final and settled."""
