@@ -97,6 +97,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if len(kept) != len(items):
             config.hook.pytest_deselected(items=[item for item in items if tier_of(item) != wanted])
             items[:] = kept
+    # The longest waits first (a stable sort keeps the rest in order): xdist hands tests out in
+    # this order, so the tier does not end with one worker waiting on Slurm's time limit.
+    items.sort(key=lambda item: item.get_closest_marker("long_wait") is None)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

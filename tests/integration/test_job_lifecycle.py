@@ -318,6 +318,7 @@ def test_purged_job_gets_its_final_state_from_accounting(
 
 
 @pytest.mark.timeout(400)
+@pytest.mark.long_wait
 def test_job_over_its_time_limit_ends_in_timeout(
     db: sessionmaker[Session], cluster_backends: ClusterBackends, users: dict[str, User]
 ) -> None:
