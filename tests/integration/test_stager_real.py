@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -232,12 +233,18 @@ def test_the_stagers_own_directory_cannot_be_named(
 
 
 def test_many_transfers_share_one_handshake(
-    devcluster: DevCluster, stager: OpenSshStager, remote: Path, tmp_path: Path
+    devcluster: DevCluster,
+    stager: OpenSshStager,
+    remote: Path,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    tmp_root = Path(os.environ.get("TMPDIR", "/tmp"))
-    # Other processes (a worker killed by a fault test, say) may have left theirs: only this
-    # stager's directories are checked.
-    before = set(tmp_root.glob("mg-ssh-*"))
+    # Only this stager's key directories are checked: they go to a temporary directory of the
+    # test's own. In the shared one, other processes' may be left (a worker killed by a fault
+    # test) or mid-handshake (tests running beside this one).
+    tmp_root = tmp_path_factory.mktemp("ssh")  # short: the master's control socket lives there
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_root))
     (tmp_path / "src").mkdir()
     for i in range(5):
         (tmp_path / "src" / f"f{i}").write_bytes(b"x" * i)
@@ -245,7 +252,8 @@ def test_many_transfers_share_one_handshake(
         stager.scan(_tree(devcluster, remote), ["*"])
     assert stager.connects == 1
     # The key and certificate written for the handshake are gone once the master is up.
-    leftovers = [p for d in set(tmp_root.glob("mg-ssh-*")) - before for p in d.glob("id*")]
+    assert list(tmp_root.glob("mg-ssh-*")), "the stager's key directory went elsewhere"
+    leftovers = [p for d in tmp_root.glob("mg-ssh-*") for p in d.glob("id*")]
     assert leftovers == []
 
 
