@@ -60,6 +60,7 @@ def resolve(session: Session, *, user: User, cluster: str, spec: JobSpec, script
                 named[ref.text] = found
     if problems:
         raise JobSpecInvalid("; ".join(p.message for p in problems), fields=problems)
+    parsed = _as_found(parsed, named)
     outcome = evaluate(parsed, lambda ref: named[ref.text])
     if outcome.never is not None:
         message = f"--dependency={spec.dependency}: {outcome.never}"
@@ -67,6 +68,25 @@ def resolve(session: Session, *, user: User, cluster: str, spec: JobSpec, script
     args = tuple(with_dependency(script.sbatch_args, outcome.value))
     waiting = waiting_reason(outcome.waiting_on) if outcome.waiting_on else None
     return Resolved(replace(script, sbatch_args=args), waiting)
+
+
+def _as_found(parsed: dependency.Dependency, named: dict[str, Dependee]) -> dependency.Dependency:
+    """``parsed`` with each id that found a job by its gateway id written as that full id.
+
+    Digits such as ``12345678`` are both a Slurm job id and the start of a gateway id; found
+    only as the latter, they are the user's job, whose own Slurm id sbatch must get (or wait
+    for), never the digits: as a Slurm id they may be anybody's job.
+    """
+
+    def ref_of(ref: JobRef) -> JobRef:
+        job = named[ref.text]
+        if not ref.is_slurm_id or job.slurm_job_id == ref.text.partition("_")[0]:
+            return ref
+        named[str(job.id)] = job
+        return JobRef(str(job.id), ref.minutes)
+
+    clauses = tuple(replace(c, jobs=tuple(ref_of(r) for r in c.jobs)) for c in parsed.clauses)
+    return replace(parsed, clauses=clauses)
 
 
 def _find(session: Session, user: User, cluster: str, ref: JobRef, problems: list[FieldError]) -> Job | None:

@@ -1,0 +1,48 @@
+"""The sbatch options attacked: by a project member writing scripts, and by a hostile API client.
+
+Each test here failed before its fix. What they pin: an option's value reaches sbatch as one
+argv element meaning only what the option table says, a refused option stays refused whatever
+it is called, ``--dependency`` never names anybody else's job, and ``--mail-user`` is always
+the owner's address as recorded.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.orm import Session
+
+from myriagate.db.models import User
+from myriagate.domain.states import JobState
+from tests.conftest import FakeClock
+from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
+from tests.unit.test_dependencies import add_job, sent_dependency, submit
+
+
+# --- --dependency -----------------------------------------------------------------------
+def test_digits_that_are_also_a_prefix_of_ones_job_never_reach_sbatch_as_a_slurm_id(
+    session: Session,
+    backends: FakeSlurmBackendFactory,
+    fake_cluster: FakeCluster,
+    alice: User,
+    bob: User,
+    clock: FakeClock,
+) -> None:
+    # One gateway id in 40 starts with 8 decimal digits: alice submits until hers does, then
+    # names it by those digits. They are also bob's Slurm job id: sbatch must get hers.
+    add_job(session, bob, clock, JobState.RUNNING, slurm_job_id="12345678")
+    mine = add_job(session, alice, clock, JobState.PENDING, slurm_job_id="555",
+                   job_id=uuid.UUID("12345678-0000-4000-8000-000000000001"))  # fmt: skip
+    job = submit(session, backends, alice, clock, dependency="afterok:12345678")
+    assert sent_dependency(fake_cluster, job) == f"afterok:{mine.slurm_job_id}"
+
+
+def test_digits_naming_ones_job_not_yet_in_slurm_make_the_job_wait(
+    session: Session, backends: FakeSlurmBackendFactory, alice: User, bob: User, clock: FakeClock
+) -> None:
+    add_job(session, bob, clock, JobState.RUNNING, slurm_job_id="87654321")
+    staging = add_job(session, alice, clock, JobState.STAGING_IN,
+                      job_id=uuid.UUID("87654321-0000-4000-8000-000000000001"))  # fmt: skip
+    job = submit(session, backends, alice, clock, dependency="after:87654321+5")
+    assert job.state is JobState.SUBMITTING and job.slurm_job_id is None  # waits: never sent
+    assert f"--dependency=after:{staging.id}+5" in job.sbatch_args
