@@ -9,11 +9,17 @@ the owner's address as recorded.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import pytest
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from myriagate.db.models import User
+from myriagate.domain.sbatch_options import dependency
 from myriagate.domain.states import JobState
+from myriagate.errors import JobSpecInvalid
 from tests.conftest import FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.unit.test_dependencies import add_job, sent_dependency, submit
@@ -46,3 +52,33 @@ def test_digits_naming_ones_job_not_yet_in_slurm_make_the_job_wait(
     job = submit(session, backends, alice, clock, dependency="after:87654321+5")
     assert job.state is JobState.SUBMITTING and job.slurm_job_id is None  # waits: never sent
     assert f"--dependency=after:{staging.id}+5" in job.sbatch_args
+
+
+@contextmanager
+def statements(session: Session) -> Iterator[list[str]]:
+    """The SQL statements run on ``session``'s connection meanwhile."""
+    seen: list[str] = []
+    engine = session.get_bind()
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+
+
+def test_a_dependency_naming_thousands_of_jobs_is_refused_before_any_lookup(
+    session: Session, backends: FakeSlurmBackendFactory, alice: User, clock: FakeClock
+) -> None:
+    # One #SBATCH line (or one API field) of 140 KB: 20,000 ids took 20 s of server time.
+    ids = ":".join(str(100000 + i) for i in range(20000))
+    with statements(session) as seen, pytest.raises(JobSpecInvalid) as caught:
+        submit(session, backends, alice, clock, dependency=f"afterok:{ids}")
+    assert "--dependency names 20000 jobs; at most 256 may be named" in caught.value.detail
+    assert len(seen) < 10  # the user's accounts, not one query per id
+    with pytest.raises(JobSpecInvalid, match="names 257 jobs"):
+        dependency.parse("?".join(["singleton"] * 200 + ["afterok:1"] * 57))
+    assert len(dependency.parse(":".join(["afterany", *map(str, range(1, 257))])).refs) == 256

@@ -20,6 +20,9 @@ ACCEPTED_TYPES = frozenset({"after", "afterany", "aftercorr", "afternotok", "aft
 _SLURM_ID = re.compile(r"^\d{1,12}(?:_\d{1,9})?$")
 _GATEWAY_ID = re.compile(r"^[0-9a-fA-F]{8}(?:-?[0-9a-fA-F]{0,4}){0,7}$")
 _TIME = re.compile(r"^\d{1,6}$")
+# Each id is looked up in the database at submission: a script or request naming thousands
+# (one line can hold 100,000) would cost seconds of server time. An array is one id.
+MAX_JOBS = 256
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,12 @@ def parse(text: str) -> Dependency:
     clauses = tuple(_clause(part, text) for part in value.split("?" if any_of else ",") if part)
     if not clauses:
         raise JobSpecInvalid("--dependency needs a type and job ids, such as afterok:1234")
+    named = sum(max(len(c.jobs), 1) for c in clauses)
+    if named > MAX_JOBS:
+        raise JobSpecInvalid(
+            f"--dependency names {named} jobs; at most {MAX_JOBS} may be named "
+            "(make them one job array and name the array)"
+        )
     return Dependency(clauses, any_of)
 
 
