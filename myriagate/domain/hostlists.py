@@ -79,6 +79,7 @@ def _items(value: str, field: str) -> list[str]:
 def _expand_item(item: str, value: str, field: str) -> list[str]:
     """One comma-free item: text and bracket groups, multiplied out."""
     choices: list[list[str]] = []
+    count = 1
     for i, part in enumerate(re.split(r"[\[\]]", item)):
         if i % 2 == 0:  # text between groups
             if not _TEXT.fullmatch(part):
@@ -88,11 +89,9 @@ def _expand_item(item: str, value: str, field: str) -> list[str]:
             choices.append([part])
         else:
             choices.append(_numbers(part, value, field))
-    count = 1
-    for options in choices:
-        count *= len(options)
-    if count > MAX_HOSTS:
-        raise UnsafeValue(f"{field} {value!r} names more than {MAX_HOSTS} hosts")
+        count *= len(choices[-1])
+        if count > MAX_HOSTS:  # group by group: a hundred groups of 99,999 are never all built
+            raise UnsafeValue(f"{field} {value!r} names more than {MAX_HOSTS} hosts")
     hosts = ["".join(parts) for parts in product(*choices)]
     for host in hosts:
         if host.startswith("-"):
@@ -114,7 +113,7 @@ def _numbers(group: str, value: str, field: str) -> list[str]:
         high = low if high_text is None else int(high_text)
         if high < low:
             raise UnsafeValue(f"{field} {value!r}: the range {piece} goes backwards")
-        if high - low >= MAX_HOSTS:
+        if len(out) + high - low >= MAX_HOSTS:  # the group so far, before any name is built
             raise UnsafeValue(f"{field} {value!r} names more than {MAX_HOSTS} hosts")
         width = len(low_text)
         out.extend(f"{n:0{width}d}" for n in range(low, high + 1))

@@ -8,6 +8,7 @@ the owner's address as recorded.
 
 from __future__ import annotations
 
+import tracemalloc
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,11 +18,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from myriagate.db.models import User
+from myriagate.domain.directives import merge
 from myriagate.domain.sbatch_options import dependency
 from myriagate.domain.states import JobState
-from myriagate.errors import JobSpecInvalid
+from myriagate.errors import JobSpecInvalid, ProfileViolation
+from myriagate.profiles.validation import check_job
 from tests.conftest import FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
+from tests.fakes.profiles import dev_profile
 from tests.unit.test_dependencies import add_job, sent_dependency, submit
 
 
@@ -82,3 +86,21 @@ def test_a_dependency_naming_thousands_of_jobs_is_refused_before_any_lookup(
     with pytest.raises(JobSpecInvalid, match="names 257 jobs"):
         dependency.parse("?".join(["singleton"] * 200 + ["afterok:1"] * 57))
     assert len(dependency.parse(":".join(["afterany", *map(str, range(1, 257))])).refs) == 256
+
+
+# --- --nodelist / --exclude ---------------------------------------------------------------
+@pytest.mark.parametrize("value", ["vm[" + ",".join(["0-99998"] * 127) + "]", "".join(["n[0-99998]"] * 100)])
+@pytest.mark.parametrize("option", ["nodelist", "exclude"])
+def test_a_hostlist_of_many_huge_ranges_is_refused_without_being_expanded(option: str, value: str) -> None:
+    # 127 ranges of 99,999 names fit the reader's 1,024 characters (or 100 groups of them in
+    # one name): 12.7 million names, about 7 s and 900 MB per request, were built before
+    # their count was checked.
+    spec = merge([], {option: value})
+    tracemalloc.start()
+    try:
+        with pytest.raises(ProfileViolation, match="names more than 100000 hosts"):
+            check_job(dev_profile(), spec, allowed_accounts=["caen-climat"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50_000_000
