@@ -97,12 +97,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if len(kept) != len(items):
             config.hook.pytest_deselected(items=[item for item in items if tier_of(item) != wanted])
             items[:] = kept
+    _select_whole_node(config, items)
     # The longest waits first (a stable sort keeps the rest in order): xdist hands tests out in
     # this order, so the tier does not end with one worker waiting on Slurm's time limit.
     items.sort(key=lambda item: item.get_closest_marker("long_wait") is None)
 
 
+def _select_whole_node(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--whole-node=exclude`` leaves out the ``whole_node`` tests, ``only`` keeps just them."""
+    choice = config.getoption("whole_node")
+    if choice == "include":
+        return
+    only = choice == "only"
+    kept = [item for item in items if (item.get_closest_marker("whole_node") is not None) == only]
+    if len(kept) != len(items):
+        left_out = set(items) - set(kept)
+        config.hook.pytest_deselected(items=[item for item in items if item in left_out])
+        items[:] = kept
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--whole-node",
+        choices=("include", "exclude", "only"),
+        default="include",
+        help="the whole_node tests (a job taking the dev cluster's one node): with the others "
+        "(default), left out (the parallel slurm pass), or alone (the serial pass after it)",
+    )
     parser.addoption(
         "--write-reliability-doc",
         action="store_true",

@@ -137,6 +137,7 @@ def test_held_job_billing_equals_the_gateways(
     assert charging.gateway_billing_rate(spec_of(options), profile, pending=True) == shown
 
 
+@pytest.mark.whole_node  # an --exclusive job starts only on an empty node, and then blocks it
 @pytest.mark.parametrize(("options", "billing"), RUNNING, ids=[o for o, _ in RUNNING])
 def test_running_job_billing_equals_the_hold(
     options: str, billing: int, profile: ClusterProfile, sbatch: Submitter
