@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from myriagate.db.models import User
-from myriagate.domain.directives import merge
+from myriagate.domain.directives import merge, parse_directives
 from myriagate.domain.sbatch_options import dependency
 from myriagate.domain.states import JobState
 from myriagate.errors import JobSpecInvalid, ProfileViolation
@@ -104,3 +104,14 @@ def test_a_hostlist_of_many_huge_ranges_is_refused_without_being_expanded(option
     finally:
         tracemalloc.stop()
     assert peak < 50_000_000
+
+
+# --- --export -----------------------------------------------------------------------------
+@pytest.mark.parametrize("written", ["FOO,all", "NONE,ALL", "FOO=1,None", "ALL,nil"])
+def test_export_keywords_are_only_read_first(written: str) -> None:
+    # sbatch 22.05 reads ALL, NONE and NIL anywhere in the list and in any case (measured on the
+    # dev cluster: --export=FOO,all and --export=NONE,ALL pass the whole environment), so the
+    # gateway must not take them for variables named "all" or "nil".
+    with pytest.raises(JobSpecInvalid, match="is not a variable; ALL or NONE may only come first"):
+        merge(parse_directives(f"#!/bin/bash\n#SBATCH --export={written}\ntrue\n"))
+    assert merge([], {"export": "all,FOO=1,ALL_DONE=2"}).export == "ALL,FOO=1,ALL_DONE=2"

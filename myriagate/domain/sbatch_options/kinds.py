@@ -98,6 +98,7 @@ _UNSAFE_EXPORTS = re.compile(
     r"LD_\w*|DYLD_\w*|BASH_FUNC_\w*|PYTHON(?:PATH|STARTUP|HOME)|PERL5?LIB|PERL5OPT|"
     r"SLURM_\w*|SBATCH_\w*|SRUN_\w*|SALLOC_\w*|MYRIAGATE_\w*)$"
 )
+_EXPORT_KEYWORDS = frozenset({"ALL", "NONE", "NIL"})  # NIL: sbatch 22.05 reads it as NONE
 _EXPORT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _EXPORT_VALUE = re.compile(r"^[A-Za-z0-9_./:@+-]{0,512}$")
 
@@ -292,9 +293,15 @@ def export(text: str, _: ReadContext) -> str:
     if not items:
         raise JobSpecInvalid("--export needs ALL, NONE or a list of variables")
     out: list[str] = []
-    if items[0].upper() in {"ALL", "NONE"}:
+    if items[0].upper() in _EXPORT_KEYWORDS:
         out.append(items.pop(0).upper())
     for item in items:
+        if item.upper() in _EXPORT_KEYWORDS:
+            # sbatch reads these words anywhere in the list, in any case (measured: FOO,all
+            # exports everything), never as a variable's name.
+            raise JobSpecInvalid(
+                f"--export: {item!r} is not a variable; ALL or NONE may only come first (--export=ALL,FOO=1)"
+            )
         key, eq, val = item.partition("=")
         if not _EXPORT_NAME.match(key) or _UNSAFE_EXPORTS.match(key.upper()):
             raise UnsafeValue(f"--export of {key!r} is refused: it would change how the job starts")
