@@ -21,9 +21,10 @@ from myriagate.db.models import User
 from myriagate.domain.directives import merge, parse_directives
 from myriagate.domain.sbatch_options import dependency
 from myriagate.domain.states import JobState
-from myriagate.errors import JobSpecInvalid, ProfileViolation
+from myriagate.errors import JobSpecInvalid, ProfileViolation, UnsafeValue
 from myriagate.profiles.validation import check_job
-from tests.conftest import FakeClock
+from myriagate.services.submission.submit import SubmitRequest, validate_submission
+from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.profiles import dev_profile
 from tests.unit.test_dependencies import add_job, sent_dependency, submit
@@ -115,3 +116,30 @@ def test_export_keywords_are_only_read_first(written: str) -> None:
     with pytest.raises(JobSpecInvalid, match="is not a variable; ALL or NONE may only come first"):
         merge(parse_directives(f"#!/bin/bash\n#SBATCH --export={written}\ntrue\n"))
     assert merge([], {"export": "all,FOO=1,ALL_DONE=2"}).export == "ALL,FOO=1,ALL_DONE=2"
+
+
+# --- --mail-user --------------------------------------------------------------------------
+def mail_args(user: User, address: str) -> tuple[list[str], tuple[str, ...]]:
+    script = f"#!/bin/bash\n#SBATCH --mail-type=END\n#SBATCH --mail-user={address}\ntrue\n"
+    request = SubmitRequest(script_text=script, cluster=CLUSTER)
+    result = validate_submission(profile=dev_profile(), user=user, request=request)
+    return [a for a in result.script.sbatch_args if a.startswith("--mail-user")], result.notices
+
+
+@pytest.mark.parametrize("written", ["ALICE@UNICAEN.FR", "Alice@unicaen.fr", "alice@Unicaen.Fr"])
+def test_ones_own_address_in_another_case_reaches_sbatch_as_recorded(
+    session: Session, alice: User, written: str
+) -> None:
+    # A mailbox's local part may be case-sensitive: only the address on record is sure to be hers.
+    alice.email = "alice@unicaen.fr"
+    assert mail_args(alice, written) == (["--mail-user=alice@unicaen.fr"], ())
+
+
+def test_an_address_starting_with_a_dash_never_reaches_sbatch(session: Session, alice: User) -> None:
+    # Slurm hands --mail-user to MailProg as an argument (mail -s <subject> <user>): a leading
+    # dash would be read as one of mail's options, run as SlurmUser.
+    with pytest.raises(UnsafeValue, match="is not an e-mail address"):
+        merge(parse_directives("#!/bin/bash\n#SBATCH --mail-user=-Eshell@unicaen.fr\ntrue\n"))
+    alice.email = "-Eshell@unicaen.fr"  # on record, whoever wrote it there
+    args, notices = mail_args(alice, "labmate@univ-rouen.fr")
+    assert args == [] and "you have no e-mail address on record" in notices[0]

@@ -46,7 +46,8 @@ class Kind:
 
 _POSITIVE = re.compile(r"^\d{1,9}$")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$")
-_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
+# Never a leading '-': Slurm passes the address to MailProg as an argument (mail -s … <user>).
+_EMAIL = re.compile(r"^(?!-)[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
 _FEATURES = re.compile(r"^[A-Za-z0-9_.\-&|,\[\]()*]{1,512}$")
 _FEATURE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _HOSTLIST = re.compile(r"^[A-Za-z0-9_.\-,\[\]]{1,1024}$")

@@ -30,7 +30,9 @@ def only_to_owner(spec: JobSpec, user: User) -> tuple[JobSpec, tuple[str, ...]]:
         )
         return spec.model_copy(update={"mail_user": None}), (notice,)
     if written.lower() == own.lower():
-        return spec, ()
+        # The same address written in another case: the one on record goes (a mailbox's local
+        # part may be case-sensitive), with nothing to tell.
+        return spec.model_copy(update={"mail_user": own}), ()
     notice = f"--mail-user {written} replaced by your address {own}: mail goes only to you"
     return spec.model_copy(update={"mail_user": own}), (notice,)
 
