@@ -174,7 +174,7 @@ def _read_options(words: Sequence[str], line_no: int) -> list[Directive]:
                     raise _at_line(line_no, f"--{spec.name} needs a value")
                 i += 1
                 value = words[i]
-            out.append(Directive(spec.name, value, line_no, written.lower()))
+            out.append(Directive(spec.name, value, line_no, written))
         elif word.startswith("-") and len(word) > 1:
             spec = _short_option(word[1], line_no)
             value = word[2:]

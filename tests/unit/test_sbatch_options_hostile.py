@@ -143,3 +143,22 @@ def test_an_address_starting_with_a_dash_never_reaches_sbatch(session: Session, 
     alice.email = "-Eshell@unicaen.fr"  # on record, whoever wrote it there
     args, notices = mail_args(alice, "labmate@univ-rouen.fr")
     assert args == [] and "you have no e-mail address on record" in notices[0]
+
+
+# --- option names as sbatch's getopt reads them ---------------------------------------------
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("--Partition=court", "--Partition is not an sbatch option; did you mean --partition?"),
+        ("--TIME=10", "--TIME is not an sbatch option; did you mean --time?"),
+        ("--SHARE", "--SHARE is not an sbatch option"),
+        ("--UID=0", "--UID is not an sbatch option"),
+        ("-u", "-u is not an sbatch option"),
+    ],
+)
+def test_names_sbatch_would_not_read_are_refused_as_sbatch_refuses_them(line: str, message: str) -> None:
+    # getopt_long is case-sensitive: sbatch 22.05 answers "unrecognized option '--Partition=court'",
+    # and has no -u (only --usage). The gateway read both, so a script it accepted failed with sbatch.
+    with pytest.raises(UnsafeValue) as caught:
+        parse_directives(f"#!/bin/bash\n#SBATCH {line}\ntrue\n")
+    assert caught.value.fields[0].message == message

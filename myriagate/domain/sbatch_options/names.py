@@ -160,8 +160,9 @@ class AmbiguousOption(ValueError):
 
 
 def resolve(written: str, *, suggestions: frozenset[str] | set[str] = frozenset()) -> Resolved:
-    """sbatch's reading of ``--written``: exact, legacy, or an unambiguous prefix."""
-    name = written.lower()
+    """sbatch's reading of ``--written``: exact, legacy, or an unambiguous prefix; case counts,
+    as for getopt (``--Partition`` is no option of sbatch's)."""
+    name = written
     if name in SBATCH_LONG_OPTIONS:
         return Resolved(name, written)
     if name in LEGACY_NAMES:
@@ -172,5 +173,5 @@ def resolve(written: str, *, suggestions: frozenset[str] | set[str] = frozenset(
     if candidates:
         raise AmbiguousOption(written, candidates)
     pool = sorted(suggestions or SBATCH_LONG_OPTIONS)
-    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name.lower(), pool, n=1, cutoff=0.6)
     raise UnknownOption(written, close[0] if close else None)

@@ -20,15 +20,15 @@ BY_SHORT: dict[str, OptionSpec] = {o.short: o for o in OPTIONS if o.short}
 BY_FIELD: dict[str, OptionSpec] = {o.field: o for o in OPTIONS if o.field}
 ACCEPTED: tuple[OptionSpec, ...] = tuple(o for o in OPTIONS if o.policy != "refused")
 # sbatch's short options that are flags (no value), so ``-s`` is not read as ``-s<value>``.
-SHORT_FLAGS = frozenset("HhkOQsuVvW")
-# sbatch's short letters for options absent from the table (refused as not offered).
+SHORT_FLAGS = frozenset("HhkOQsVvW")
+# sbatch's short letters for options absent from the table (refused as not offered). sbatch
+# 22.05 has no -u: --usage is long only (measured: "invalid option -- 'u'").
 OTHER_SHORT = {
     "B": "extra-node-info",
     "k": "no-kill",
     "O": "overcommit",
     "Q": "quiet",
     "S": "core-spec",
-    "u": "usage",
     "V": "version",
     "v": "verbose",
     "h": "help",
