@@ -278,7 +278,10 @@ def _sbatch_arg(option: OptionSpec, value: object, context: ReadContext) -> str:
                     raise UnsafeValue(f"gres {part!r} is not a valid GRES name")
         text = ",".join(g.render() for g in gres)
     elif option.kind.bare is not None:  # a flag, or --exclusive's optional value
-        return f"--{option.name}" if value in (True, "node") else f"--{option.name}={value}"
+        if value in (True, "node"):
+            return f"--{option.name}"
+        option.kind.read(str(value), context)  # "user" or "mcs"; a flag's reader refuses any value
+        return f"--{option.name}={value}"
     else:
         text = option.kind.write(value)
     if option.name == "chdir":

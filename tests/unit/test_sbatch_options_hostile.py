@@ -23,6 +23,7 @@ from myriagate.domain.sbatch_options import dependency
 from myriagate.domain.states import JobState
 from myriagate.errors import JobSpecInvalid, ProfileViolation, UnsafeValue
 from myriagate.profiles.validation import check_job
+from myriagate.scripts.render import sbatch_args
 from myriagate.services.submission.submit import SubmitRequest, validate_submission
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
@@ -162,3 +163,15 @@ def test_names_sbatch_would_not_read_are_refused_as_sbatch_refuses_them(line: st
     with pytest.raises(UnsafeValue) as caught:
         parse_directives(f"#!/bin/bash\n#SBATCH {line}\ntrue\n")
     assert caught.value.fields[0].message == message
+
+
+# --- the argv -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("field", "value"), [("exclusive", "user,uid=0"), ("requeue", "--uid=0"), ("oversubscribe", "1")]
+)
+def test_an_optional_value_is_re_read_before_it_reaches_the_argv(field: str, value: str) -> None:
+    # sbatch_args promises that a JobSpec built by hand (model_copy skips pydantic's checks)
+    # cannot smuggle what the table refuses: flags and --exclusive's value were written unread.
+    spec = merge([], {"time": "10"}).model_copy(update={field: value})
+    with pytest.raises((JobSpecInvalid, UnsafeValue)):
+        sbatch_args(spec)
