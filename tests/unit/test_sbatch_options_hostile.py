@@ -19,14 +19,18 @@ from sqlalchemy.orm import Session
 
 from myriagate.db.models import User
 from myriagate.domain.directives import merge, parse_directives
-from myriagate.domain.sbatch_options import dependency
+from myriagate.domain.sbatch_options import dependency, table
+from myriagate.domain.sbatch_options.kinds import ReadContext
+from myriagate.domain.sbatch_options.spec import OptionSpec
 from myriagate.domain.states import JobState
-from myriagate.errors import JobSpecInvalid, ProfileViolation, UnsafeValue
+from myriagate.errors import InvalidRequest, JobSpecInvalid, ProfileViolation, UnsafeValue
 from myriagate.profiles.validation import check_job
 from myriagate.scripts.render import sbatch_args
 from myriagate.services.submission.submit import SubmitRequest, validate_submission
+from myriagate.slurm import commands
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
+from tests.fakes.hostile import HOSTILE_STRINGS
 from tests.fakes.profiles import dev_profile
 from tests.unit.test_dependencies import add_job, sent_dependency, submit
 
@@ -175,3 +179,86 @@ def test_an_optional_value_is_re_read_before_it_reaches_the_argv(field: str, val
     spec = merge([], {"time": "10"}).model_copy(update={field: value})
     with pytest.raises((JobSpecInvalid, UnsafeValue)):
         sbatch_args(spec)
+
+
+# --- every option, every hostile string, every way in -------------------------------------
+EXTRA_HOSTILE = [
+    "ALL,LD_PRELOAD=/tmp/x.so",
+    "all,ld_preload=/tmp/x.so",
+    "ALL,Ld_Preload=/x",
+    "NONE,ALL",
+    "USR1@60,uid=0",
+    "now+1hour --uid=0",
+    "matlab:1,uid=0",
+    "broadwell&ib|(avx2)*2;id",
+    "vm,../../etc",
+    "1@1:00:00,uid=0",
+    "block,Pack --uid=0",
+    "plane=2=3",
+    "user=root",
+    "afterok:1?afterok:2,afterok:3",
+    "afterok:1+5",
+    "after:$(id)",
+    "x\u00a0y",
+    "--",
+    "-",
+    "FOO,all",
+    "-oQueue@unicaen.fr",
+    "-Eshell@unicaen.fr",
+]
+
+
+def _export_means_what_it_reads(sent: str) -> bool:
+    """sbatch reads ALL/NONE/NIL anywhere and in any case; only the first item may be one, and
+    no variable may be one that changes how the job starts, in any case."""
+    first, *rest = sent.split(",")
+    names = [
+        item.partition("=")[0].upper() for item in ([] if first in {"ALL", "NONE", "NIL"} else [first]) + rest
+    ]
+    return all(n not in {"ALL", "NONE", "NIL"} and not n.startswith(("LD_", "BASH_")) for n in names)
+
+
+# What sbatch (or what it hands the value to) reads beyond the value's syntax.
+MEANS = {
+    "export": _export_means_what_it_reads,
+    "mail-user": lambda sent: not sent.startswith("-"),  # MailProg's argument, never an option
+}
+
+
+def written_forms(option: str, value: str) -> list[tuple[str, object]]:
+    """(how, JobSpec or the error) for ``value`` given to ``option`` from a script and as an override."""
+    escaped = "".join("\\" + c for c in value)  # sbatch's reader: a backslash keeps the next character
+    script = f"#!/bin/bash\n#SBATCH --{option}={escaped}\ntrue\n"
+    results: list[tuple[str, object]] = []
+    for how, build in (
+        ("script", lambda: merge(parse_directives(script), home="/home/alice")),
+        ("override", lambda: merge([], {option: value}, home="/home/alice")),
+    ):
+        try:
+            results.append((how, build()))
+        except InvalidRequest as exc:
+            results.append((how, exc))
+    return results
+
+
+@pytest.mark.parametrize("option", [o for o in table.ACCEPTED], ids=lambda o: o.name)
+def test_a_hostile_value_is_refused_or_reaches_sbatch_as_one_element_meaning_what_it_reads(
+    option: OptionSpec,
+) -> None:
+    assert option.kind is not None
+    for value in HOSTILE_STRINGS + EXTRA_HOSTILE:
+        for how, outcome in written_forms(option.name, value):
+            if isinstance(outcome, InvalidRequest):
+                assert outcome.detail, (option.name, how, value)  # a clear message
+                continue
+            argv = sbatch_args(outcome)  # type: ignore[arg-type]
+            commands.sbatch_options(argv)  # long options only, printable, one element each
+            mine = [a for a in argv if a == f"--{option.name}" or a.startswith(f"--{option.name}=")]
+            assert len(mine) == 1, (option.name, how, value, argv)
+            assert len(argv) == 2, (option.name, how, value, argv)  # the option and --ignore-pbs
+            sent = mine[0].partition("=")[2]
+            if option.kind.bare is None and option.name not in ("chdir", "gres"):
+                # What sbatch reads back is what the gateway read: the value is canonical.
+                again = option.kind.read(sent, ReadContext(home="/home/alice"))
+                assert option.kind.write(again) == sent, (option.name, how, value, sent)
+            assert MEANS.get(option.name, bool)(sent or "flag"), (option.name, how, value, sent)
