@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tracemalloc
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from myriagate.db.models import User
 from myriagate.domain.directives import merge, parse_directives
+from myriagate.domain.jobs import JobSpec
 from myriagate.domain.sbatch_options import dependency, table
 from myriagate.domain.sbatch_options.kinds import ReadContext
 from myriagate.domain.sbatch_options.spec import OptionSpec
@@ -219,21 +220,22 @@ def _export_means_what_it_reads(sent: str) -> bool:
 
 
 # What sbatch (or what it hands the value to) reads beyond the value's syntax.
-MEANS = {
+MEANS: dict[str, Callable[[str], bool]] = {
     "export": _export_means_what_it_reads,
     "mail-user": lambda sent: not sent.startswith("-"),  # MailProg's argument, never an option
 }
 
 
-def written_forms(option: str, value: str) -> list[tuple[str, object]]:
+def written_forms(option: str, value: str) -> list[tuple[str, JobSpec | InvalidRequest]]:
     """(how, JobSpec or the error) for ``value`` given to ``option`` from a script and as an override."""
     escaped = "".join("\\" + c for c in value)  # sbatch's reader: a backslash keeps the next character
     script = f"#!/bin/bash\n#SBATCH --{option}={escaped}\ntrue\n"
-    results: list[tuple[str, object]] = []
-    for how, build in (
-        ("script", lambda: merge(parse_directives(script), home="/home/alice")),
-        ("override", lambda: merge([], {option: value}, home="/home/alice")),
-    ):
+    builds: dict[str, Callable[[], JobSpec]] = {
+        "script": lambda: merge(parse_directives(script), home="/home/alice"),
+        "override": lambda: merge([], {option: value}, home="/home/alice"),
+    }
+    results: list[tuple[str, JobSpec | InvalidRequest]] = []
+    for how, build in builds.items():
         try:
             results.append((how, build()))
         except InvalidRequest as exc:
@@ -251,7 +253,7 @@ def test_a_hostile_value_is_refused_or_reaches_sbatch_as_one_element_meaning_wha
             if isinstance(outcome, InvalidRequest):
                 assert outcome.detail, (option.name, how, value)  # a clear message
                 continue
-            argv = sbatch_args(outcome)  # type: ignore[arg-type]
+            argv = sbatch_args(outcome)
             commands.sbatch_options(argv)  # long options only, printable, one element each
             mine = [a for a in argv if a == f"--{option.name}" or a.startswith(f"--{option.name}=")]
             assert len(mine) == 1, (option.name, how, value, argv)
