@@ -6,15 +6,23 @@ Run as root on a machine with the dev cluster up and PostgreSQL on 127.0.0.1:543
 
 1. A real server (uvicorn, ``--server-workers`` processes) on a free port, backed by the dev
    cluster over SSH and by PostgreSQL in a fresh schema (dropped at the end).
-   - ``api_submit``: ``--clients`` threads, each with its own httpx client and alice's token,
-     ``POST /api/v1/jobs`` (a sleeping job on ``debug``); anchor ``direct_backend``: the same
-     number of threads calling ``SlurmCliBackend.submit`` over one pooled SSH runner.
+   - ``api_submit``: ``--clients`` threads, each call with one of ``--clients`` httpx clients
+     made beforehand (alice's token), ``POST /api/v1/jobs`` (a sleeping job on ``debug``);
+     anchor ``direct_backend``: the same number of threads calling ``SlurmCliBackend.submit``
+     over one pooled SSH runner.
    - ``api_list``: the same threads calling ``GET /api/v1/jobs?limit=50``; anchor
      ``direct_query``: the list service (``jobs_query.list_jobs``) called in this process.
    Every job carries one unique name and is cancelled at the end with ``scancel --name``.
 2. ``--jobs`` rows inserted straight into the ``jobs`` table (over 100 users, alice owning 1 %),
    then the p95 of a first page, a filtered page and a deep page (by cursor), through the API
    and through the service, for alice and for a platform admin who sees them all.
+
+During the two submit phases the CPU time of each process group is read from /proc
+(``bench/cpu_shares.py``): ``cpu_ms_per_call_<phase>_<group>`` for the gateway's processes,
+this benchmark's (its HTTP or SSH clients), PostgreSQL, sshd with the sbatch it runs,
+slurmctld and the whole machine (other people's work included; ``load_1m_at_start`` says how
+busy it was). On a machine this small they all share the cores, so the submit ratio follows
+the CPU per call of each phase.
 
 The last line is one JSON object; ratios are named ``ratio_<what>_vs_<anchor>``.
 """
@@ -23,14 +31,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import queue
 import random
 import statistics
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -41,6 +52,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for the harness
 
+from bench.cpu_shares import CpuShares, per_op
 from myriagate.db.ledger import SqlLedger
 from myriagate.db.migrate import upgrade
 from myriagate.db.models.jobs import Job
@@ -149,19 +161,47 @@ def measure(call: Callable[[], None], calls: int, workers: int) -> dict[str, flo
     }
 
 
-def per_thread_client(url: str, token: str) -> Callable[[], httpx.Client]:
-    import threading
+def with_cpu(shares: CpuShares, name: str, result: dict[str, Any], run: Callable[[], None], calls: int,
+             clients: int) -> dict[str, float]:  # fmt: skip
+    """``measure(run, calls, clients)``; its CPU per call by process group goes in ``result``
+    as ``cpu_ms_per_call_<name>_<group>`` (gateway, bench, postgres, ssh_sbatch, slurmctld,
+    machine), the warm-up call included."""
+    before = shares.snapshot()
+    figures = measure(run, calls, clients)
+    for group, ms in per_op(before, shares.snapshot(), calls + 1).items():
+        result[f"cpu_ms_per_call_{name}_{group}"] = ms
+    return figures
 
-    local = threading.local()
 
-    def get() -> httpx.Client:
-        if not hasattr(local, "client"):
-            local.client = httpx.Client(
-                base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=120
-            )
-        return local.client
+class ClientPool:
+    """``size`` HTTP clients with the token, made before any timing and lent one per call.
 
-    return get
+    Making an ``httpx.Client`` costs ~24 ms of CPU (it builds an SSL context, even for
+    http://): made lazily per thread, the 50 clients' 1.2 s of CPU fell inside the timed
+    submissions and, on two cores, was taken from the gateway (and again in the list phase,
+    whose threads are new).
+    """
+
+    def __init__(self, url: str, token: str, size: int) -> None:
+        self._free: queue.SimpleQueue[httpx.Client] = queue.SimpleQueue()
+        self._all = [
+            httpx.Client(base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=120)
+            for _ in range(size)
+        ]
+        for client in self._all:
+            self._free.put(client)
+
+    @contextmanager
+    def client(self) -> Iterator[httpx.Client]:
+        lent = self._free.get()
+        try:
+            yield lent
+        finally:
+            self._free.put(lent)
+
+    def close(self) -> None:
+        for client in self._all:
+            client.close()
 
 
 def insert_jobs(engine: sa.Engine, user_ids: list[Any], count: int) -> None:
@@ -268,11 +308,12 @@ def main() -> None:
             TemporaryDirectory() as tmp,
             LiveGateway(env, Path(tmp) / "gateway.log", workers=args.server_workers, worker=False) as live,
         ):
-            client = per_thread_client(live.url, alice_token)
+            clients = ClientPool(live.url, alice_token, args.clients)
             body = {"script": SCRIPT, "options": OPTIONS}
 
             def api_submit() -> None:
-                client().post("/jobs", json=body).raise_for_status()
+                with clients.client() as client:
+                    client.post("/jobs", json=body).raise_for_status()
 
             pool = SshConnectionPool(
                 HOST, PORT, STATE / "known_hosts", CertificateAuthority(STATE / "ssh_user_ca")
@@ -283,15 +324,20 @@ def main() -> None:
                 backend.submit(RenderedScript(text=SCRIPT, sbatch_args=SBATCH_ARGS), tag=f"mg:{uuid.uuid4()}")
 
             def api_list() -> None:
-                client().get("/jobs", params={"limit": 50}).raise_for_status()
+                with clients.client() as client:
+                    client.get("/jobs", params={"limit": 50}).raise_for_status()
 
             def direct_list() -> None:
                 with factory() as session:  # the user is looked up, as the API does from the token
                     jobs_query.list_jobs(session, user=users_repo.get(session, user_ids[0]), limit=50)
 
+            shares = CpuShares(live.procs[0].pid)
+            result["load_1m_at_start"] = os.getloadavg()[0]
             figures = {
-                "api_submit": measure(api_submit, args.calls, args.clients),
-                "direct_backend": measure(direct_submit, args.calls, args.clients),
+                "api_submit": with_cpu(shares, "api_submit", result, api_submit, args.calls, args.clients),
+                "direct_backend": with_cpu(
+                    shares, "direct_backend", result, direct_submit, args.calls, args.clients
+                ),
                 "api_list": measure(api_list, args.calls, args.clients),
                 "direct_query": measure(direct_list, args.calls, args.clients),
             }
@@ -317,6 +363,7 @@ def main() -> None:
             for who in ("alice", "admin"):
                 api, direct = (result[f"list100k_{who}_first_{k}_p95_ms"] for k in ("api", "direct"))
                 result[f"ratio_list100k_{who}_p95_api_vs_direct_query"] = round(api / direct, 3)
+            clients.close()
         engine.dispose()
     finally:
         subprocess.run(["scancel", f"--name={JOB_NAME}"], check=False)
