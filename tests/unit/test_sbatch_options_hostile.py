@@ -264,3 +264,36 @@ def test_a_hostile_value_is_refused_or_reaches_sbatch_as_one_element_meaning_wha
                 again = option.kind.read(sent, ReadContext(home="/home/alice"))
                 assert option.kind.write(again) == sent, (option.name, how, value, sent)
             assert MEANS.get(option.name, bool)(sent or "flag"), (option.name, how, value, sent)
+
+
+# --- numbers no Slurm takes ------------------------------------------------------------------
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("time", HUGE),
+        ("time", f"1-{HUGE}"),
+        ("time-min", f"1:{HUGE}"),
+        ("mem", HUGE),
+        ("mem-per-cpu", f"{HUGE}G"),
+        ("mem-per-gpu", HUGE),
+        ("gres", f"gpu:{HUGE}"),
+        ("gres", f"gpu:p100:{HUGE}"),
+        ("switches", f"1@{HUGE}"),
+        ("array", HUGE),
+        ("array", f"0-{HUGE}"),
+        ("array", "0-99999999999999999999"),
+        ("array", "1-10:0"),
+        ("array", "0-4000001"),
+        ("array", "9-1"),
+    ],
+)
+def test_a_number_no_slurm_takes_is_refused_with_a_message_not_a_crash(option: str, value: str) -> None:
+    # Python refuses int() past 4,300 digits (ValueError) and range() past 2**63 or with a step
+    # of 0: each was a 500 "bug" answer to an API request, with its traceback in the log.
+    with pytest.raises(JobSpecInvalid) as caught:
+        spec = merge([], {"partition": "gpu", option: value})
+        check_job(dev_profile(), spec, allowed_accounts=["caen-climat"])
+    assert len(caught.value.detail) < 300  # the value is not echoed 5,000 digits long

@@ -45,6 +45,9 @@ class Kind:
 
 
 _POSITIVE = re.compile(r"^\d{1,9}$")
+_HUGE_NUMBER = re.compile(r"\d{13}")  # 13 digits: more than any count, size or time Slurm takes
+# Slurm's MaxArraySize is at most 4000001: no higher index can ever be submitted.
+MAX_ARRAY_INDEX = 4_000_000
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$")
 # Never a leading '-': Slurm passes the address to MailProg as an argument (mail -s … <user>).
 _EMAIL = re.compile(r"^(?!-)[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
@@ -123,12 +126,22 @@ def non_negative(text: str, _: ReadContext) -> int:
     return int(value)
 
 
+def _bounded(text: str) -> str:
+    """``text`` when none of its numbers is longer than any Slurm takes. Checked before any
+    int(): Python refuses to convert 4,300 digits (ValueError), and an index past 2**63
+    overflows range(), so such a value was a crash, not a refusal."""
+    if _HUGE_NUMBER.search(text):
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        raise JobSpecInvalid(f"{shown!r}: a number in it is larger than any Slurm takes")
+    return text
+
+
 def memory(text: str, _: ReadContext) -> int:
-    return values.parse_memory_mb(text, "memory")
+    return values.parse_memory_mb(_bounded(text), "memory")
 
 
 def walltime(text: str, _: ReadContext) -> int:
-    return parse_walltime(text)
+    return parse_walltime(_bounded(text))
 
 
 def name(text: str, _: ReadContext) -> str:
@@ -154,11 +167,20 @@ def file_pattern(text: str, _: ReadContext) -> str:
 
 
 def array(text: str, _: ReadContext) -> str:
-    return values.array(text.strip())
+    value = values.array(_bounded(text.strip()))
+    for part in value.split("%", 1)[0].split(","):
+        bounds, _colon, step = part.partition(":")
+        low, _dash, high = bounds.partition("-")
+        if int(high or low) > MAX_ARRAY_INDEX:
+            raise JobSpecInvalid(f"{text!r}: array indexes go up to {MAX_ARRAY_INDEX} (Slurm's largest)")
+        if int(high or low) < int(low) or (step and int(step) < 1):
+            raise JobSpecInvalid(f"{text!r}: {part} goes backwards or has a step of 0")
+    return value
 
 
 def gres(text: str, _: ReadContext) -> str:
-    return ",".join(":".join(p for p in (n, t, str(c)) if p) for n, t, c in values.parse_gres(text))
+    parsed = values.parse_gres(_bounded(text))
+    return ",".join(":".join(p for p in (n, t, str(c)) if p) for n, t, c in parsed)
 
 
 def gpus(text: str, _: ReadContext) -> str:
@@ -267,7 +289,7 @@ def switches(text: str, _: ReadContext) -> str:
     if not m:
         raise JobSpecInvalid(f"{text!r} is not a switch count such as 1 or 1@12:00:00")
     if m.group(2) is not None:
-        parse_walltime(m.group(2))
+        parse_walltime(_bounded(m.group(2)))
     return text.strip()
 
 
