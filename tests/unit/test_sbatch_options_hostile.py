@@ -84,11 +84,12 @@ def statements(session: Session) -> Iterator[list[str]]:
 def test_a_dependency_naming_thousands_of_jobs_is_refused_before_any_lookup(
     session: Session, backends: FakeSlurmBackendFactory, alice: User, clock: FakeClock
 ) -> None:
-    # One #SBATCH line (or one API field) of 140 KB: 20,000 ids took 20 s of server time.
-    ids = ":".join(str(100000 + i) for i in range(20000))
+    # One #SBATCH line (or one API field) of 140 KB: 20,000 ids took 20 s of server time (and
+    # 2,000 ids, 14 KB, 2 s); a value that long is now refused for its length alone.
+    ids = ":".join(str(100000 + i) for i in range(2000))
     with statements(session) as seen, pytest.raises(JobSpecInvalid) as caught:
         submit(session, backends, alice, clock, dependency=f"afterok:{ids}")
-    assert "--dependency names 20000 jobs; at most 256 may be named" in caught.value.detail
+    assert "--dependency names 2000 jobs; at most 256 may be named" in caught.value.detail
     assert len(seen) < 10  # the user's accounts, not one query per id
     with pytest.raises(JobSpecInvalid, match="names 257 jobs"):
         dependency.parse("?".join(["singleton"] * 200 + ["afterok:1"] * 57))
@@ -297,3 +298,29 @@ def test_a_number_no_slurm_takes_is_refused_with_a_message_not_a_crash(option: s
         spec = merge([], {"partition": "gpu", option: value})
         check_job(dev_profile(), spec, allowed_accounts=["caen-climat"])
     assert len(caught.value.detail) < 300  # the value is not echoed 5,000 digits long
+
+
+# --- the command line's length -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("mail-type", ",".join(["END"] * 40000)),
+        ("export", "ALL," + ",".join(f"V{i}=x" for i in range(30000))),
+        ("licenses", ",".join(["matlab"] * 30000)),
+        ("array", ",".join(map(str, range(30000)))),
+    ],
+)
+def test_a_value_too_long_for_the_login_shell_is_refused(option: str, value: str) -> None:
+    # Measured over SSH on the dev cluster: a 160 KB --mail-type made the login's shell fail to
+    # run the command (past the kernel's 128 KiB per argument), an uncertain submission that
+    # the worker would look up and send again, never a refusal.
+    script = f"#!/bin/bash\n#SBATCH --{option}={value}\ntrue\n"
+    with pytest.raises(JobSpecInvalid, match=f"--{option}: {len(value)} characters; at most 16384"):
+        merge(parse_directives(script))
+    with pytest.raises(JobSpecInvalid, match=f"--{option}: {len(value)} characters; at most 16384"):
+        merge([], {option: value})
+
+
+def test_the_longest_dependency_fits_the_value_length() -> None:
+    longest = "after:" + ":".join(f"{uuid.UUID(int=i)}+999999" for i in range(256))
+    assert merge([], {"dependency": longest}).dependency == longest

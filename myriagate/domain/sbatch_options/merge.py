@@ -23,6 +23,12 @@ FAMILIES: tuple[frozenset[str], ...] = (
     frozenset({"requeue", "no-requeue"}),
     frozenset({"cpus-per-task", "cpus-per-gpu"}),
 )
+# The longest value an option may have. Every value travels in the one command line the login's
+# shell runs over SSH, which the kernel caps at 128 KiB (MAX_ARG_STRLEN): a --mail-type,
+# --export, --licenses or --array list past it failed as an uncertain submission, retried.
+# 16 KiB holds 256 --dependency ids in full; the few options without a shorter bound of their
+# own stay well under 128 KiB together.
+MAX_VALUE_LENGTH = 16384
 # Families sbatch refuses to see twice in one source (the others: the last one wins).
 _EXCLUSIVE_WITHIN_SOURCE = (FAMILIES[0], FAMILIES[2])
 
@@ -66,6 +72,9 @@ def merge(
     for option, (value, loc, where, _) in chosen.items():
         spec = table.BY_NAME[option]
         assert spec.kind is not None and spec.field is not None  # accepted options have both
+        if len(value) > MAX_VALUE_LENGTH:
+            problems.append(FieldError(loc, f"{where}: {len(value)} characters; at most {MAX_VALUE_LENGTH}"))
+            continue
         try:
             fields[spec.field] = _stored(spec.field, spec.kind.read(value, context))
         except InvalidRequest as exc:
