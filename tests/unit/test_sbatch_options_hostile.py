@@ -12,15 +12,19 @@ import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
+from myriagate.cli.main import app as cli_app
 from myriagate.db.models import User
 from myriagate.domain.directives import merge, parse_directives
 from myriagate.domain.jobs import JobSpec
-from myriagate.domain.sbatch_options import dependency, table
+from myriagate.domain.sbatch_options import dependency, names, table
 from myriagate.domain.sbatch_options.kinds import ReadContext
 from myriagate.domain.sbatch_options.spec import OptionSpec
 from myriagate.domain.states import JobState
@@ -29,6 +33,8 @@ from myriagate.profiles.validation import check_job
 from myriagate.scripts.render import sbatch_args
 from myriagate.services.submission.submit import SubmitRequest, validate_submission
 from myriagate.slurm import commands
+from myriagate.web.api.schemas import JobSubmit
+from myriagate.web.pages.submit_fields import posted_options
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.hostile import HOSTILE_STRINGS
@@ -63,6 +69,26 @@ def test_digits_naming_ones_job_not_yet_in_slurm_make_the_job_wait(
     job = submit(session, backends, alice, clock, dependency="after:87654321+5")
     assert job.state is JobState.SUBMITTING and job.slurm_job_id is None  # waits: never sent
     assert f"--dependency=after:{staging.id}+5" in job.sbatch_args
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["afterok:{theirs}_4", "afterok:{mine}?afterok:{theirs}", "afterok:{mine},afterany:{theirs}",
+     "after:{theirs}+5", "afterok:{mine}:{theirs}", "aftercorr:{theirs}", "afterok:0{theirs}"],
+)  # fmt: skip
+def test_another_users_job_is_refused_in_any_position_and_form(
+    written: str,
+    session: Session,
+    backends: FakeSlurmBackendFactory,
+    alice: User,
+    bob: User,
+    clock: FakeClock,
+) -> None:
+    theirs = add_job(session, bob, clock, JobState.RUNNING, slurm_job_id="4242")
+    mine = add_job(session, alice, clock, JobState.RUNNING, slurm_job_id="4343")
+    with pytest.raises(JobSpecInvalid, match=r"no job of yours with id '0?4242"):
+        submit(session, backends, alice, clock,
+               dependency=written.format(mine=mine.slurm_job_id, theirs=theirs.slurm_job_id))  # fmt: skip
 
 
 @contextmanager
@@ -324,3 +350,30 @@ def test_a_value_too_long_for_the_login_shell_is_refused(option: str, value: str
 def test_the_longest_dependency_fits_the_value_length() -> None:
     longest = "after:" + ":".join(f"{uuid.UUID(int=i)}+999999" for i in range(256))
     assert merge([], {"dependency": longest}).dependency == longest
+
+
+# --- refused options, whatever the way in ----------------------------------------------------
+# myriagate submit's own options, named like sbatch's on purpose (docs/cli.md): --cluster picks
+# the gateway's cluster, --wait and --parsable follow the job and print its id; --help is help.
+GATEWAY_OWN_CLI = {"cluster", "wait", "parsable", "help"}
+
+
+def refused_or_not_offered() -> list[str]:
+    accepted = {o.name for o in table.ACCEPTED} | set(table.ALIASES)
+    return sorted(n for n in names.SBATCH_LONG_OPTIONS if n not in accepted)
+
+
+def test_no_refused_option_has_an_api_field_a_cli_option_or_a_form_field(tmp_path: Path) -> None:
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/bash\ntrue\n")
+    refused = refused_or_not_offered()
+    assert {"uid", "gid", "comment", "wrap", "export-file", "get-user-env", "propagate"} <= set(refused)
+    for name in refused:
+        field = name.replace("-", "_")
+        with pytest.raises(ValidationError, match="is not an option here"):
+            JobSubmit.model_validate({"script": "#!/bin/bash\ntrue\n", "options": {field: "x"}})
+        assert posted_options({field: "x", name: "x"}) == {}
+        if name in GATEWAY_OWN_CLI:
+            continue
+        result = CliRunner().invoke(cli_app, ["submit", f"--{name}=x", str(script)])
+        assert result.exit_code == 2 and "No such option" in result.output, name
