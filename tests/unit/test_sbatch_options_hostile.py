@@ -377,3 +377,17 @@ def test_no_refused_option_has_an_api_field_a_cli_option_or_a_form_field(tmp_pat
             continue
         result = CliRunner().invoke(cli_app, ["submit", f"--{name}=x", str(script)])
         assert result.exit_code == 2 and "No such option" in result.output, name
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("licenses", "matlab:1\uff14"), ("array", "0-1\uff14"), ("gpus", "p100:1\uff12"),
+     ("signal", "USR1@6\uff10"), ("switches", "1@1\uff10"), ("begin", "now+1\u0664hours"),
+     ("nodes", "\uff11"), ("time", "\u0661\u0660")],
+)  # fmt: skip
+def test_digits_other_than_0_to_9_are_refused_in_counts_and_times(option: str, value: str) -> None:
+    # Python's \d and int() read fullwidth and Arabic-Indic digits; sbatch 22.05 refused each of
+    # these after the gateway had accepted it, but --switches=1@1０, which it read as 1 minute.
+    with pytest.raises(JobSpecInvalid, match="write numbers with the digits 0-9"):
+        merge([], {option: value})
+    assert merge([], {"job-name": "run-\u0664", "output": "out-\uff14.txt"}).job_name == "run-\u0664"

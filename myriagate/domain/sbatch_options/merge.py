@@ -29,6 +29,8 @@ FAMILIES: tuple[frozenset[str], ...] = (
 # 16 KiB holds 256 --dependency ids in full; the few options without a shorter bound of their
 # own stay well under 128 KiB together.
 MAX_VALUE_LENGTH = 16384
+# Kinds whose value is free text sbatch takes as written (a name, a path), any digits included.
+_FREE_TEXT = frozenset({"job_name", "file", "chdir"})
 # Families sbatch refuses to see twice in one source (the others: the last one wins).
 _EXCLUSIVE_WITHIN_SOURCE = (FAMILIES[0], FAMILIES[2])
 
@@ -72,8 +74,8 @@ def merge(
     for option, (value, loc, where, _) in chosen.items():
         spec = table.BY_NAME[option]
         assert spec.kind is not None and spec.field is not None  # accepted options have both
-        if len(value) > MAX_VALUE_LENGTH:
-            problems.append(FieldError(loc, f"{where}: {len(value)} characters; at most {MAX_VALUE_LENGTH}"))
+        if (problem := _unreadable(spec.kind.name, value)) is not None:
+            problems.append(FieldError(loc, f"{where}: {problem}"))
             continue
         try:
             fields[spec.field] = _stored(spec.field, spec.kind.read(value, context))
@@ -84,6 +86,17 @@ def merge(
         cls = UnsafeValue if unsafe else JobSpecInvalid
         raise cls("; ".join(p.message for p in problems), fields=problems)
     return JobSpec.model_validate(fields)
+
+
+def _unreadable(kind: str, value: str) -> str | None:
+    """Why sbatch could not be given ``value`` at all, before its reader looks at it."""
+    if len(value) > MAX_VALUE_LENGTH:
+        return f"{len(value)} characters; at most {MAX_VALUE_LENGTH}"
+    # The readers' \d and int() take any script's digits (٤, ４), sbatch only 0-9: it refused
+    # such a count or time after the gateway had read it, or read --switches=1@1０ as 1 minute.
+    if kind not in _FREE_TEXT and any(c.isdecimal() and not c.isascii() for c in value):
+        return f"{value!r}: write numbers with the digits 0-9"
+    return None
 
 
 def _choose(
