@@ -391,3 +391,10 @@ def test_digits_other_than_0_to_9_are_refused_in_counts_and_times(option: str, v
     with pytest.raises(JobSpecInvalid, match="write numbers with the digits 0-9"):
         merge([], {option: value})
     assert merge([], {"job-name": "run-\u0664", "output": "out-\uff14.txt"}).job_name == "run-\u0664"
+
+
+@pytest.mark.parametrize(("written", "sent"), [("b:usr1@60", "B:USR1@60"), ("\u017fIGTERM", "SIGTERM")])
+def test_a_signal_reaches_sbatch_as_the_gateway_matched_it(written: str, sent: str) -> None:
+    # The reader matched the value in capitals but sent it as written: Python's upper() makes
+    # the long s (U+017F) an S, so "ſIGTERM" passed as SIGTERM and reached sbatch, which refused it.
+    assert f"--signal={sent}" in sbatch_args(merge([], {"signal": written}))

@@ -259,7 +259,7 @@ def signal(text: str, _: ReadContext) -> str:
         raise JobSpecInvalid(f"{text!r} is not a signal such as USR1@60 or B:TERM@120")
     if m.group(3) is not None and int(m.group(3)) > 65535:
         raise JobSpecInvalid(f"{text!r}: the warning time is at most 65535 seconds")
-    return text.strip()
+    return m.group(0)  # as matched, in capitals: "uſr1".upper() is "USR1", sbatch's is not
 
 
 def when(text: str, _: ReadContext) -> str:
