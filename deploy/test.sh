@@ -3,12 +3,15 @@
 # fastest first (tests/conftest.py puts every test in exactly one):
 #   unit     no I/O beyond SQLite files                      parallel (pytest-xdist)
 #   db       on PostgreSQL                                   parallel (a schema per test)
-#   slurm    the real dev cluster, sshd, storage, nginx, SMTP  serial (shared logins, ports)
-#   browser  headless Chromium against a real server          serial
+#   slurm    the real dev cluster, sshd, storage, nginx, SMTP  parallel: it mostly waits on Slurm
+#            (tests touching one login's shared state share a worker: tests/conftest.py ONE_WORKER),
+#            then the whole_node tests (an --exclusive job takes the one node) alone
+#   browser  headless Chromium against a real server          serial, beside the slurm tier
 #   faults   stops and restarts the shared daemons            serial, last, alone
 # Usage: bash deploy/test.sh [--quick] [extra pytest args, given to every tier]
 #   --quick  lint and the unit tier only: no daemons needed, the inner loop.
-# TEST_WORKERS sets the parallel tiers' worker count (default: one per core).
+# TEST_WORKERS sets the unit and db tiers' worker count (default: one per core);
+# SLURM_TEST_WORKERS the slurm tier's (default 6: its tests wait on jobs more than they compute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,8 +38,14 @@ if [ "$quick" = 0 ]; then
     bash deploy/devcluster/up.sh
 fi
 
+# Every pytest process, each xdist worker included, imports the whole suite to collect it:
+# without a bytecode cache each one rewrites the asserts of every test module and compiles it
+# again (about 9 s of CPU each, measured). The cache lives outside the tree.
+unset PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-${TMPDIR:-/tmp}/myriagate-pycache-$(id -u)}
 export MYRIAGATE_TEST_POSTGRES_URL=${MYRIAGATE_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
 workers=${TEST_WORKERS:-auto}
+slurm_workers=${SLURM_TEST_WORKERS:-6}
 .venv/bin/ruff check myriagate tests bench
 .venv/bin/ruff format --check myriagate tests bench
 .venv/bin/lint-imports
@@ -54,7 +63,54 @@ tier() {
     echo "=== tier: $name"
     local rc=0 start=$SECONDS
     .venv/bin/pytest -p no:cacheprovider -m "$name" --junitxml="test-artifacts/junit-$name.xml" "$@" || rc=$?
-    local took=$((SECONDS - start))
+    record "$name" "$rc" $((SECONDS - start))
+}
+
+# The slurm tier in two passes, one line in the summary (failed if either pass failed): in
+# parallel without the whole_node tests, then (once nothing else uses the cluster) those alone.
+slurm_parallel() {
+    echo "=== tier: slurm"
+    slurm_start=$SECONDS slurm_rc=0
+    .venv/bin/pytest -p no:cacheprovider -m slurm --junitxml=test-artifacts/junit-slurm.xml \
+        -n "$slurm_workers" --dist loadgroup --whole-node=exclude "$@" tests || slurm_rc=$?
+}
+
+slurm_whole_node() {
+    echo "=== tier: slurm, the whole_node tests"
+    local rc=0
+    .venv/bin/pytest -p no:cacheprovider -m slurm --junitxml=test-artifacts/junit-slurm-whole-node.xml \
+        --whole-node=only "$@" tests || rc=$?
+    if [ "$slurm_rc" = 0 ] || [ "$slurm_rc" = 5 ]; then slurm_rc=$rc; fi
+    record slurm "$slurm_rc" $((SECONDS - slurm_start))
+}
+
+# A tier started in the background (its output in test-artifacts/<name>.log, shown when it ends),
+# then waited for with tier_wait.
+tier_bg() {
+    local name=$1
+    shift
+    echo "=== tier: $name (in the background, output in test-artifacts/$name.log)"
+    (
+        local rc=0 start=$SECONDS
+        .venv/bin/pytest -p no:cacheprovider -m "$name" --junitxml="test-artifacts/junit-$name.xml" "$@" \
+            >"test-artifacts/$name.log" 2>&1 || rc=$?
+        echo "$rc $((SECONDS - start))" >"test-artifacts/$name.status"
+    ) &
+    bg_pids[$name]=$!
+}
+
+tier_wait() {
+    local name=$1 rc took
+    wait "${bg_pids[$name]}" || true
+    echo "=== tier: $name (ended)"
+    cat "test-artifacts/$name.log"
+    read -r rc took <"test-artifacts/$name.status" || { rc=1; took=0; }
+    record "$name" "$rc" "$took"
+}
+
+declare -A bg_pids=()
+record() {
+    local name=$1 rc=$2 took=$3
     if [ "$rc" != 0 ] && [ "$rc" != 5 ]; then
         echo "tier $name failed (pytest exit $rc)" >&2
         failed+=("$name")
@@ -79,7 +135,12 @@ if [ "$quick" = 1 ]; then
     exit 0
 fi
 tier db -n "$workers" "$@" tests
-tier slurm "$@" tests
-tier browser "$@" tests/browser
+# The browser tier's server, ports, databases and jobs are its own: it runs while the slurm tier
+# waits on the cluster. The whole_node tests and the fault tier (it stops the daemons) come
+# after both, alone.
+tier_bg browser "$@" tests/browser
+slurm_parallel "$@"
+tier_wait browser
+slurm_whole_node "$@"
 tier faults "$@" tests/faults
 finish
