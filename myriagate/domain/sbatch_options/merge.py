@@ -92,10 +92,13 @@ def _unreadable(kind: str, value: str) -> str | None:
     """Why sbatch could not be given ``value`` at all, before its reader looks at it."""
     if len(value) > MAX_VALUE_LENGTH:
         return f"{len(value)} characters; at most {MAX_VALUE_LENGTH}"
-    # The readers' \d and int() take any script's digits (٤, ４), sbatch only 0-9: it refused
-    # such a count or time after the gateway had read it, or read --switches=1@1０ as 1 minute.
-    if kind not in _FREE_TEXT and any(c.isdecimal() and not c.isascii() for c in value):
-        return f"{value!r}: write numbers with the digits 0-9"
+    # Only names and paths are free text. Elsewhere the readers' \d, int(), upper() and
+    # IGNORECASE take other scripts' digits (٤, ４) and letters that fold to ASCII (the Kelvin
+    # sign K, the long s ſ), which sbatch reads otherwise or refuses: --switches=1@1０ waited
+    # 1 minute, and --mem=1024K (Kelvin) crashed the memory reader.
+    if kind not in _FREE_TEXT and not value.isascii():
+        shown = value if len(value) <= 40 else value[:40] + "…"
+        return f"{shown!r}: write it in plain ASCII (digits 0-9, letters a-z)"
     return None
 
 
