@@ -164,8 +164,14 @@ def squeue_state(slurm_job_id: str) -> str:
 def start_requeued_now(slurm_job_id: str, timeout_s: float = 60.0) -> None:
     """Once the requeued job is pending again, move its begin time to now (``scontrol update
     StartTime=now``, as root), so its second run starts at the next scheduling pass instead of
-    after Slurm's requeue delay; returns when it left pending."""
-    seen_pending = False
+    after Slurm's requeue delay; returns when it left pending.
+
+    That delay (cred_expire, 120 s) covers slurmd's record of the first run's revoked
+    credential: a launch whose credential is dated the same second as the revocation is
+    refused ('Job credential revoked', the run FAILED at once, seen when the update came
+    0.4 s after the requeue). The first run has ended on the node once the job is pending
+    again; 2 s later every new credential is dated after the revocation."""
+    pending_since: float | None = None
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         out = subprocess.run(
@@ -173,10 +179,10 @@ def start_requeued_now(slurm_job_id: str, timeout_s: float = 60.0) -> None:
         ).stdout.strip()
         state, _, reason = out.partition("|")
         if state == "PENDING":
-            seen_pending = True
-            if reason == "BeginTime":  # may race the scheduler: then the next pass sees it left
+            pending_since = pending_since or time.monotonic()
+            if reason == "BeginTime" and time.monotonic() - pending_since >= 2:
                 subprocess.run(["scontrol", "update", f"jobid={slurm_job_id}", "StartTime=now"], check=False)
-        elif seen_pending:
+        elif pending_since is not None:
             return
         time.sleep(0.5)
     pytest.fail(f"requeued job {slurm_job_id} did not start again within {timeout_s:g} s")
