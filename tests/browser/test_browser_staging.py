@@ -39,8 +39,11 @@ set -eu
 mkdir -p results
 sha256sum input.csv > results/inputs.sha256
 tr a-z A-Z < input.csv > results/upper.txt
-sleep 8
+sleep 20
 """
+# 20 s: the timeline must show "running", so the job must outlast one worker loop, which a
+# loaded machine stretched past 8 s (its outside-jobs sweep charges the shared cluster's
+# other jobs; seen with the slurm tier running beside this one).
 # Recorded across page loads: every value the upload progress bar takes.
 PROGRESS_PROBE = """
 document.addEventListener("DOMContentLoaded", () => {
