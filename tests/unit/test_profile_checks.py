@@ -13,37 +13,13 @@ from myriagate.domain.jobs import GresRequest, JobSpec
 from myriagate.errors import FieldError, ProfileViolation
 from myriagate.profiles import ClusterProfile, check_job, parse_profile
 from myriagate.profiles.validation_layout import layout
+from tests.fakes.mini_profile import MINI_HEADER, MINI_LICENSES, gpu_partition, shaped_cpu_partition
 
-PROFILE = """
-schema = 1
-name = "mini"
-display_name = "Mini"
-slurm_version = "22.05"
-timezone = "Europe/Paris"
-
-[connection]
-runner = "local"
-service_login = "myriagate"
-
-[slurm]
-licenses = { matlab = 4, "ansys@flexlm" = 2 }
-
-[[partitions]]
-name = "cpu"
-max_walltime = "04:00:00"
-default_walltime = "01:00:00"
-max_nodes = 4
-cpus_per_node = 28
-mem_per_node_mb = 128000
-default = true
-features = ["broadwell", "ib", "avx2"]
-qos = ["normal", "short"]
-nodes = "node[001-004]"
-sockets_per_node = 2
-cores_per_socket = 14
-threads_per_core = 1
-tmp_per_node_mb = 10000
-
+PROFILE = (
+    MINI_HEADER
+    + MINI_LICENSES
+    + shaped_cpu_partition("cpu", default_walltime="01:00:00")
+    + """
 [[partitions]]
 name = "smt"
 max_walltime = "04:00:00"
@@ -53,17 +29,9 @@ mem_per_node_mb = 32000
 sockets_per_node = 1
 cores_per_socket = 8
 threads_per_core = 2
-
-[[partitions]]
-name = "gpu"
-max_walltime = "48:00:00"
-max_nodes = 2
-cpus_per_node = 64
-mem_per_node_mb = 512000
-gpus_per_node = 4
-gpu_types = ["a100", "a100_1g.10gb"]
-nodes = "gpu[1-2]"
-
+"""
+    + gpu_partition(nodes="gpu[1-2]")
+    + """
 [[partitions]]
 name = "bare"
 max_walltime = "04:00:00"
@@ -71,6 +39,7 @@ max_nodes = 2
 cpus_per_node = 8
 mem_per_node_mb = 16000
 """
+)
 
 
 @pytest.fixture(scope="module")

@@ -10,45 +10,9 @@ from myriagate.errors import ConfigError, ProfileViolation
 from myriagate.profiles import ClusterProfile, check_job, load_profile, parse_profile
 from myriagate.profiles.loader import bundled_profiles_dir
 from myriagate.settings import Settings
+from tests.fakes.mini_profile import MINI_HEADER, MINI_LICENSES, gpu_partition, shaped_cpu_partition
 
-BASE = """
-schema = 1
-name = "mini"
-display_name = "Mini"
-slurm_version = "22.05"
-timezone = "Europe/Paris"
-
-[connection]
-runner = "local"
-service_login = "myriagate"
-
-[slurm]
-licenses = { matlab = 4, "ansys@flexlm" = 2 }
-
-[[partitions]]
-name = "court"
-max_walltime = "04:00:00"
-max_nodes = 4
-cpus_per_node = 28
-mem_per_node_mb = 128000
-default = true
-features = ["broadwell", "ib", "avx2"]
-qos = ["normal", "short"]
-nodes = "node[001-004]"
-sockets_per_node = 2
-cores_per_socket = 14
-threads_per_core = 1
-tmp_per_node_mb = 10000
-
-[[partitions]]
-name = "gpu"
-max_walltime = "48:00:00"
-max_nodes = 2
-cpus_per_node = 64
-mem_per_node_mb = 512000
-gpus_per_node = 4
-gpu_types = ["a100", "a100_1g.10gb"]
-"""
+BASE = MINI_HEADER + MINI_LICENSES + shaped_cpu_partition("court") + gpu_partition()
 
 
 def load(text: str = BASE) -> ClusterProfile:

@@ -12,18 +12,11 @@ from myriagate.domain.jobs import GresRequest, JobSpec
 from myriagate.errors import ConfigError, ProfileViolation
 from myriagate.profiles import ClusterProfile, check_job, load_all_profiles, load_profile, parse_profile
 from myriagate.settings import Settings
+from tests.fakes.mini_profile import MINI_HEADER
 
-MINIMAL = """
-schema = 1
-name = "mini"
-display_name = "Mini"
-slurm_version = "22.05"
-timezone = "Europe/Paris"
-
-[connection]
-runner = "local"
-service_login = "myriagate"
-
+MINIMAL = (
+    MINI_HEADER
+    + """
 [[partitions]]
 name = "court"
 max_walltime = "04:00:00"
@@ -32,6 +25,7 @@ cpus_per_node = 32
 mem_per_node_mb = 64000
 default = true
 """
+)
 
 
 def settings(profiles_dir: Path | None = None) -> Settings:
