@@ -16,6 +16,7 @@ from myriagate.domain.cluster_config import ClusterConfig, SlurmNode, SlurmParti
 from myriagate.domain.walltime import UNLIMITED, parse_walltime
 from myriagate.errors import MyriagateError
 from myriagate.ports import CommandRunner
+from myriagate.slurm.parse import parse_config
 from myriagate.slurm.records import lines
 
 _KEY = re.compile(r"(?:^|\s)([A-Za-z][A-Za-z0-9_/:.]*)=")
@@ -144,11 +145,7 @@ def parse_nodes(text: str | bytes) -> list[SlurmNode]:
 
 def parse_settings(text: str | bytes) -> SlurmSettings:
     """``PriorityFlags`` and ``DefMemPerCPU`` of ``scontrol show config`` (``Key = value`` lines)."""
-    found: dict[str, str] = {}
-    for line in lines(text):
-        key, sep, value = line.partition("=")
-        if sep:
-            found.setdefault(key.strip(), value.strip())
+    found = parse_config(text)
     return SlurmSettings(
         priority_flags=_names(found.get("PriorityFlags")),
         def_mem_per_cpu_mb=_limit(found["DefMemPerCPU"]) if "DefMemPerCPU" in found else None,
