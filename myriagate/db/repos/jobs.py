@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +64,33 @@ def get_many_by_slurm_id(session: Session, cluster: str, slurm_job_ids: Sequence
         stmt = sa.select(Job).where(Job.cluster == cluster, Job.slurm_job_id.in_(chunk))
         jobs.extend(session.scalars(stmt))
     return jobs
+
+
+def of_login_by_id_prefixes(
+    session: Session, cluster: str, cluster_login: str, prefixes: Collection[str]
+) -> list[Job]:
+    """The jobs of ``cluster_login`` on ``cluster`` whose gateway id starts with one of the hex
+    ``prefixes`` (8 to 32 digits, no dashes), in one query per 200 prefixes."""
+    jobs: list[Job] = []
+    ordered = sorted(set(prefixes))
+    for start in range(0, len(ordered), 200):
+        chunk = ordered[start : start + 200]
+        stmt = sa.select(Job).where(
+            Job.cluster == cluster, Job.cluster_login == cluster_login, sa.or_(*map(_id_prefix, chunk))
+        )
+        jobs.extend(session.scalars(stmt))
+    return jobs
+
+
+def id_prefix_bounds(digits: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """The lowest and highest gateway ids starting with the hex ``digits``."""
+    return uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+
+
+def _id_prefix(digits: str) -> sa.ColumnElement[bool]:
+    """Gateway ids starting with ``digits``: a range of the primary key (one index lookup on
+    every database, where a text prefix would depend on how each stores a UUID)."""
+    return Job.id.between(*id_prefix_bounds(digits))
 
 
 def awaiting_reconciliation(session: Session, cluster: str, *, created_before: datetime) -> list[Job]:

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import NamedTuple
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import User
+from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain.jobs import JobSpec, RenderedScript
 from myriagate.domain.sbatch_options import dependency
 from myriagate.domain.sbatch_options.dependency import JobRef
@@ -53,9 +54,10 @@ def resolve(session: Session, *, user: User, cluster: str, spec: JobSpec, script
     parsed = dependency.parse(spec.dependency)
     named: dict[str, Dependee] = {}
     problems: list[FieldError] = []
+    jobs = _candidates(session, user, cluster, parsed.refs)
     for ref in parsed.refs:
         if ref.text not in named:
-            found = _find(session, user, cluster, ref, problems)
+            found = _find(jobs, cluster, ref, problems)
             if found is not None:
                 named[ref.text] = found
     if problems:
@@ -89,17 +91,28 @@ def _as_found(parsed: dependency.Dependency, named: dict[str, Dependee]) -> depe
     return replace(parsed, clauses=clauses)
 
 
-def _find(session: Session, user: User, cluster: str, ref: JobRef, problems: list[FieldError]) -> Job | None:
-    """The one job of the user's login ``ref`` names; a problem appended otherwise."""
+def _candidates(session: Session, user: User, cluster: str, refs: Sequence[JobRef]) -> list[Job]:
+    """Every job of the user's login any of ``refs`` could name, in two lookups for all of them
+    (by Slurm id, by gateway id prefix) rather than two per id."""
+    # Jobs run as the cluster login: a login's jobs are the ones Slurm would let it wait for.
+    login = user.cluster_login
+    bases = sorted({ref.text.partition("_")[0] for ref in refs if ref.is_slurm_id})
+    by_slurm = jobs_repo.get_many_by_slurm_id(session, cluster, bases)  # anybody's: kept if the login's
+    own = [job for job in by_slurm if job.cluster_login == login]
+    prefixes = {digits for ref in refs if _HEX.match(digits := ref.text.replace("-", ""))}
+    return own + jobs_repo.of_login_by_id_prefixes(session, cluster, login, prefixes)
+
+
+def _find(jobs: Sequence[Job], cluster: str, ref: JobRef, problems: list[FieldError]) -> Job | None:
+    """The one job of ``jobs`` (the user's, ``_candidates``) ``ref`` names; a problem appended otherwise."""
     candidates: dict[uuid.UUID, Job] = {}
     if ref.is_slurm_id:
         base = ref.text.partition("_")[0]
-        for job in session.scalars(_own(user, cluster).where(Job.slurm_job_id == base)):
-            candidates[job.id] = job
+        candidates.update((job.id, job) for job in jobs if job.slurm_job_id == base)
     digits = ref.text.replace("-", "")
     if _HEX.match(digits):
-        for job in session.scalars(_own(user, cluster).where(_id_prefix(digits)).limit(2)):
-            candidates[job.id] = job
+        low, high = jobs_repo.id_prefix_bounds(digits)
+        candidates.update((job.id, job) for job in jobs if low <= job.id <= high)
     if len(candidates) == 1:
         return next(iter(candidates.values()))
     if not candidates:
@@ -116,16 +129,3 @@ def _find(session: Session, user: User, cluster: str, ref: JobRef, problems: lis
         )
     problems.append(FieldError(("dependency",), message))
     return None
-
-
-def _own(user: User, cluster: str) -> sa.Select[Job]:
-    # Jobs run as the cluster login: a login's jobs are the ones Slurm would let it wait for.
-    return sa.select(Job).where(Job.cluster == cluster, Job.cluster_login == user.cluster_login)
-
-
-def _id_prefix(digits: str) -> sa.ColumnElement[bool]:
-    """Gateway ids starting with ``digits``: a range of the primary key (one index lookup on
-    every database, where a text prefix would depend on how each stores a UUID)."""
-    low = uuid.UUID(digits.ljust(32, "0"))
-    high = uuid.UUID(digits.ljust(32, "f"))
-    return Job.id.between(low, high)
