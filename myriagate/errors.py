@@ -9,6 +9,62 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+
+
+# --- messages a page can say in the reader's language ------------------------------------
+@dataclass(frozen=True)
+class Number:
+    """A quantity for people: ``7635`` -> ``7,635`` here, ``7 635`` on a French page."""
+
+    value: int | Decimal
+
+    def __str__(self) -> str:
+        return f"{self.value:,}"
+
+
+def hours_of(seconds: int) -> Decimal:
+    """Core- or GPU-seconds as hours: whole hours from 100 h up, else at most 2 decimals."""
+    places = Decimal(1) if abs(seconds) >= 360_000 else Decimal("0.01")
+    hours = (Decimal(seconds) / 3600).quantize(places, rounding=ROUND_HALF_EVEN)
+    # 12.50 -> 12.5, 3.00 -> 3, never 1E+3
+    return hours.quantize(Decimal(1)) if hours == hours.to_integral() else hours.normalize()
+
+
+@dataclass(frozen=True)
+class Hours:
+    """Core- or GPU-seconds said as hours (``27_486_000`` -> ``7,635``): never raw seconds."""
+
+    seconds: int
+
+    def __str__(self) -> str:
+        return f"{hours_of(self.seconds):,}"
+
+
+class Text(str):
+    """A message in English that keeps its msgid and values, so pages can say it in French.
+
+    It *is* the English text (every caller that joins, compares or prints it sees a plain
+    string), and ``web.i18n.Translator`` renders ``msgid`` from the reader's catalog with the
+    values formatted for the reader's language (``Number``, ``Hours``, nested ``Text``).
+    """
+
+    msgid: str
+    values: Mapping[str, object]
+
+    def __new__(cls, msgid: str, /, **values: object) -> Text:
+        english = msgid % {k: str(v) for k, v in values.items()} if values else msgid
+        made = super().__new__(cls, english)
+        made.msgid = msgid
+        made.values = values
+        return made
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_text, (self.msgid, dict(self.values)))
+
+
+def _text(msgid: str, values: dict[str, object]) -> Text:
+    return Text(msgid, **values)
 
 
 @dataclass(frozen=True)
@@ -228,6 +284,10 @@ __all__ = [cls.__name__ for cls in ALL_ERRORS] + [
     "ALL_ERRORS",
     "ErrorReport",
     "FieldError",
+    "Hours",
+    "Number",
+    "Text",
+    "hours_of",
     "RETRY_TRANSIENT_AFTER_S",
     "report",
 ]
