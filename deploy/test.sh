@@ -36,6 +36,15 @@ if [ "$quick" = 0 ]; then
     fi
     bash deploy/postgres-up.sh
     bash deploy/devcluster/up.sh
+    # The real-pyslurm contract tests need a pyslurm built for this cluster's Slurm: built once
+    # from MYRIAGATE_PYSLURM_SOURCE (or ../shared/vendor), then cached. Without a source (exit 3)
+    # those tests report themselves skipped, with the reason.
+    pyslurm_rc=0
+    bash deploy/pyslurm.sh || pyslurm_rc=$?
+    if [ "$pyslurm_rc" != 0 ] && [ "$pyslurm_rc" != 3 ]; then
+        echo "deploy/pyslurm.sh failed (exit $pyslurm_rc)" >&2
+        exit 1
+    fi
 fi
 
 # Every pytest process, each xdist worker included, imports the whole suite to collect it:

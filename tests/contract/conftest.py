@@ -1,16 +1,20 @@
 """Environments the SlurmBackend contract runs in: one backend plus a way to move its jobs.
 
 - ``fake``: FakeSlurmBackend; the test drives jobs to the outcome it expects.
-- ``pyslurm-fake``: PyslurmBackend over ``tests/fakes/fake_pyslurm`` (pyslurm 25.11 cannot
-  link against the dev cluster's Slurm 22.05), same in-memory cluster, driven the same way.
+- ``pyslurm-fake``: PyslurmBackend over ``tests/fakes/fake_pyslurm`` (pyslurm 25.11's names),
+  same in-memory cluster, driven the same way.
 - ``cli+local`` / ``cli+ssh``: SlurmCliBackend on the real dev cluster as ``alice``, through
   LocalRunner (as root) or SshRunner (certificate signed by the dev CA); jobs really run and
   the environment polls until they end. Marked ``slurm``.
+- ``pyslurm``: PyslurmBackend over the real pyslurm (22.5, built by ``deploy/pyslurm.sh``) on
+  the same cluster, submitting as ``alice`` from root. Skipped, with the reason, when pyslurm
+  is not installed. Marked ``slurm``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -186,11 +190,28 @@ def _local_backend() -> SlurmBackend:
     return SlurmCliBackend(LocalRunner(as_login=LOGIN))
 
 
+PYSLURM_MISSING = (
+    "pyslurm is not installed in this venv: `bash deploy/pyslurm.sh` builds it for the cluster's Slurm "
+    "from MYRIAGATE_PYSLURM_SOURCE (or ../shared/vendor/pyslurm-<release>.tar.gz beside the checkout)"
+)
+
+
+def _real_pyslurm_backend() -> SlurmBackend:
+    problem = _cluster_problem()
+    if problem is not None:
+        pytest.skip(f"dev cluster not ready — run `bash deploy/devcluster/up.sh` as root: {problem}")
+    if importlib.util.find_spec("pyslurm") is None:
+        pytest.skip(PYSLURM_MISSING)
+    release = subprocess.run(["sinfo", "-V"], capture_output=True, text=True, check=True).stdout.split()[1]
+    return PyslurmBackend(release, login=LOGIN)
+
+
 IMPLEMENTATIONS = [
     pytest.param("fake", id="fake"),
     pytest.param("pyslurm-fake", id="pyslurm-fake"),
     pytest.param("cli+local", id="cli+local", marks=pytest.mark.slurm),
     pytest.param("cli+ssh", id="cli+ssh", marks=pytest.mark.slurm),
+    pytest.param("pyslurm", id="pyslurm", marks=pytest.mark.slurm),
 ]
 
 
@@ -207,6 +228,8 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SlurmEnv]:
         made = SlurmEnv(kind, backend, real=False, cluster=cluster, files_dir=tmp_path)
     elif kind == "cli+local":
         made = SlurmEnv(kind, _local_backend(), real=True, files_dir=Path("/tmp"))
+    elif kind == "pyslurm":
+        made = SlurmEnv(kind, _real_pyslurm_backend(), real=True, files_dir=Path("/tmp"))
     else:
         from myriagate.runners import SshRunner
 

@@ -12,6 +12,7 @@ with ``MYRIAGATE_SLOW_TESTS=1``.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -172,7 +173,11 @@ def test_accounting_reports_what_the_job_was_given(env: SlurmEnv) -> None:
     job_id, _ = env.submit("exit 0", "--cpus-per-task=2", "--mem=1500M")
     env.run_to_end(job_id, Outcome("COMPLETED"))
 
-    usage = env.backend.accounting([job_id])[job_id]
+    # slurmdbd may record a short job's end before its TRES: accounting lags, callers ask again.
+    deadline = time.monotonic() + 30
+    while job_id not in (found := env.backend.accounting([job_id])) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    usage = found[job_id]
 
     assert usage.alloc_cpus == 2
     assert usage.alloc_mem_mb == 1500

@@ -186,21 +186,59 @@ class Jobs(dict[int, Job]):
         return Jobs(Jobs._load())
 
 
-_SUBMIT_ATTRIBUTES = (
-    "name", "account", "user_id", "group_id", "priority", "array", "begin_time", "comment",
-    "working_directory", "nodes", "dependencies", "constraints", "memory_per_cpu",
-    "memory_per_node", "partitions", "qos", "reservations", "script", "script_args",
-    "environment", "time_limit", "cpus_per_task", "gres_per_node", "ntasks",
-    "standard_error", "standard_output",
-)  # fmt: skip
+# Text attributes and the sbatch option each stands for (25.11 names).
 _ATTRIBUTE_OPTIONS = {
     "name": "job-name", "account": "account", "array": "array", "begin_time": "begin",
     "working_directory": "chdir", "nodes": "nodes", "memory_per_cpu": "mem-per-cpu",
-    "memory_per_node": "mem", "partitions": "partition", "qos": "qos", "time_limit": "time",
-    "cpus_per_task": "cpus-per-task", "gres_per_node": "gres", "ntasks": "ntasks",
-    "standard_error": "error", "standard_output": "output", "environment": "export",
+    "memory_per_node": "mem", "memory_per_gpu": "mem-per-gpu", "partitions": "partition",
+    "qos": "qos", "time_limit": "time", "time_limit_min": "time-min", "cpus_per_task": "cpus-per-task",
+    "gres_per_node": "gres", "ntasks": "ntasks", "ntasks_per_node": "ntasks-per-node",
+    "ntasks_per_socket": "ntasks-per-socket", "threads_per_core": "threads-per-core",
+    "standard_error": "error", "standard_output": "output", "standard_in": "input",
     "dependencies": "dependency", "constraints": "constraint", "reservations": "reservation",
+    "deadline": "deadline", "nice": "nice", "signal": "signal", "switches": "switches",
+    "hint": "hint", "distribution": "distribution", "temporary_disk_per_node": "tmp",
+    "required_nodes": "nodelist", "excluded_nodes": "exclude", "licenses": "licenses",
+    "gpus": "gpus", "gpus_per_node": "gpus-per-node", "gpus_per_task": "gpus-per-task",
+    "cpus_per_gpu": "cpus-per-gpu", "log_files_open_mode": "open-mode", "mail_types": "mail-type",
+    "mail_user": "mail-user",
 }  # fmt: skip
+_SUBMIT_ATTRIBUTES = (
+    *_ATTRIBUTE_OPTIONS,
+    "user_id",
+    "group_id",
+    "priority",
+    "comment",
+    "script",
+    "script_args",
+    "environment",
+    "get_user_environment",
+    "is_requeueable",
+    "resource_sharing",
+    "kill_on_invalid_dependency",
+)
+
+
+def _other_args(desc: JobSubmitDescription) -> list[str]:
+    """sbatch options for the attributes that are not plain text (flags, the environment)."""
+    args: list[str] = []
+    requeue = getattr(desc, "is_requeueable", None)
+    if requeue is not None:
+        args.append("--requeue" if requeue else "--no-requeue")
+    sharing = getattr(desc, "resource_sharing", None)
+    if sharing is not None:
+        args.append({"no": "--exclusive", "yes": "--oversubscribe"}.get(sharing, f"--exclusive={sharing}"))
+    kill = getattr(desc, "kill_on_invalid_dependency", None)
+    if kill is not None:
+        args.append(f"--kill-on-invalid-dep={'yes' if kill else 'no'}")
+    environment = getattr(desc, "environment", None)
+    if isinstance(environment, dict):
+        extra = [f"{k}={v}" for k, v in environment.items() if k not in {"HOME", "USER", "LOGNAME"}]
+        if extra:
+            args.append("--export=ALL," + ",".join(extra))
+    elif environment is not None:
+        args.append(f"--export={environment}")
+    return args
 
 
 class JobSubmitDescription:
@@ -238,6 +276,8 @@ class JobSubmitDescription:
     def submit(self) -> int:
         args = [f"--{opt}={getattr(self, attr)}" for attr, opt in _ATTRIBUTE_OPTIONS.items()
                 if getattr(self, attr) is not None]  # fmt: skip
+        args += _other_args(self)
+        _STATE["last_description"] = dict(self.__dict__)
         cluster = _cluster()
         login = str(self.user_id) if self.user_id is not None else _STATE["login"]
         before = set(cluster.jobs)
