@@ -9,7 +9,9 @@ database, then times:
 - ``bare_squeue``: the anchor, the very squeue argv the backend uses, run locally by root;
 - ``bare_squeue_ssh``: the same argv over the pooled SSH runner as the service login;
 - ``tick``: ``services.jobs.tracking.tick`` (database read, squeue over SSH, state updates,
-  commit), counting the Slurm commands it runs.
+  commit), counting the Slurm commands it runs;
+- ``tick_pyslurm``: the same tick through PyslurmBackend (one ``Jobs.load`` RPC in process),
+  when pyslurm is installed (``bash deploy/pyslurm.sh``).
 
 Target: one squeue call per tick, and ``ratio_tick_vs_bare_squeue <= 2``. The last line is
 one JSON object. Jobs are cancelled at the end.
@@ -18,6 +20,7 @@ one JSON object. Jobs are cancelled at the end.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import pwd
@@ -30,6 +33,8 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.clock import SystemClock
 from myriagate.db import migrate
@@ -44,6 +49,7 @@ from myriagate.runners.ssh import SshRunner
 from myriagate.services.jobs import tracking
 from myriagate.slurm import commands
 from myriagate.slurm.cli_backend import SlurmCliBackend
+from myriagate.slurm.pyslurm_backend import PyslurmBackend
 from myriagate.wiring import worker_ledger
 
 STATE = Path("/var/lib/myriagate-devcluster")
@@ -97,6 +103,24 @@ def timed(fn: object, repeats: int) -> list[float]:
         fn()  # type: ignore[operator]
         samples.append((time.perf_counter() - t0) * 1000)
     return samples
+
+
+def _pyslurm_ticks(factory: sessionmaker[Session], repeats: int) -> list[float]:
+    """Tick durations through PyslurmBackend (none when pyslurm is not installed)."""
+    if importlib.util.find_spec("pyslurm") is None:
+        print("pyslurm is not installed (bash deploy/pyslurm.sh): its tick is left out")
+        return []
+    release = subprocess.run(["sinfo", "-V"], capture_output=True, text=True, check=True).stdout.split()[1]
+    backends = Backends(PyslurmBackend(release))
+    clock = SystemClock()
+
+    def one_tick() -> None:
+        with factory() as session:
+            ledger = worker_ledger(clock)
+            tracking.tick(session, cluster="devcluster", backends=backends, clock=clock, ledger=ledger)
+
+    one_tick()  # warm-up, as the SSH tick's first one
+    return timed(one_tick, repeats)
 
 
 def main() -> None:
@@ -157,6 +181,7 @@ def main() -> None:
         runner.calls.clear()
         ticks = timed(one_tick, args.repeats)
         calls_per_tick = {k: v / args.repeats for k, v in runner.calls.items()}
+        ticks_pyslurm = _pyslurm_ticks(factory, args.repeats)
     finally:
         subprocess.run(["scancel", f"--name={JOB_NAME}"], check=False)
         pool.close()
@@ -177,6 +202,12 @@ def main() -> None:
     result["ratio_tick_vs_bare_squeue_ssh"] = round(
         result["tick_p50_ms"] / result["bare_squeue_ssh_p50_ms"], 3
     )
+    if ticks_pyslurm:
+        result["tick_pyslurm_p50_ms"] = round(statistics.median(ticks_pyslurm), 1)
+        result["ratio_tick_pyslurm_vs_bare_squeue"] = round(
+            result["tick_pyslurm_p50_ms"] / result["bare_squeue_p50_ms"], 3
+        )
+        result["ratio_tick_pyslurm_vs_tick"] = round(result["tick_pyslurm_p50_ms"] / result["tick_p50_ms"], 3)
     print(
         f"{args.jobs} pending jobs: bare squeue {result['bare_squeue_p50_ms']} ms, over ssh "
         f"{result['bare_squeue_ssh_p50_ms']} ms, tick {result['tick_p50_ms']} ms; calls/tick {calls_per_tick}"

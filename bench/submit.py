@@ -10,15 +10,19 @@ Methods, all submitting the same held job (``--hold``, so nothing runs) as ``ali
 - ``pooled_ssh``: SlurmCliBackend over SshRunner on one pooled, certificate-authenticated
   paramiko transport, sequential calls;
 - ``pooled_ssh_8``: the same pool, 8 concurrent submitters;
-- ``new_ssh``: a new SSH connection (new pool, new certificate, new handshake) per call.
+- ``new_ssh``: a new SSH connection (new pool, new certificate, new handshake) per call;
+- ``pyslurm``: PyslurmBackend (Slurm's C API in process, as root submitting as alice), when
+  pyslurm is installed (``bash deploy/pyslurm.sh``); left out, and said so, otherwise.
 
 The last line is one JSON object; targets: ``ratio_pooled_ssh_vs_local_sbatch >= 0.8`` and
-``ratio_pooled_ssh_vs_new_ssh >= 5``. Jobs are cancelled at the end.
+``ratio_pooled_ssh_vs_new_ssh >= 5``; ``ratio_pyslurm_vs_local_sbatch`` is reported as measured.
+Jobs are cancelled at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import pwd
 import statistics
@@ -29,11 +33,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from myriagate.domain.jobs import RenderedScript
+from myriagate.ports import SlurmBackend
 from myriagate.runners.certificates import CertificateAuthority
 from myriagate.runners.local import LocalRunner
 from myriagate.runners.pool import SshConnectionPool
 from myriagate.runners.ssh import SshRunner
 from myriagate.slurm.cli_backend import SlurmCliBackend
+from myriagate.slurm.pyslurm_backend import PyslurmBackend
 
 LOGIN = "alice"
 ACCOUNT = "caen-climat"
@@ -63,7 +69,7 @@ def raw_sbatch() -> Callable[[], None]:
     return call
 
 
-def backend_call(backend: SlurmCliBackend) -> Callable[[], None]:
+def backend_call(backend: SlurmBackend) -> Callable[[], None]:
     def call() -> None:
         int(backend.submit(SCRIPT, tag="mg:bench"))
 
@@ -125,6 +131,12 @@ def main() -> None:
         "pooled_ssh_8": (backend_call(pooled), args.calls, 8),
         "new_ssh": (new_ssh_call(ca), args.new_ssh_calls, 1),
     }
+    if importlib.util.find_spec("pyslurm") is not None:
+        sinfo = subprocess.run(["sinfo", "-V"], capture_output=True, text=True, check=True)
+        release = sinfo.stdout.split()[1]
+        methods["pyslurm"] = (backend_call(PyslurmBackend(release, login=LOGIN)), args.calls, 1)
+    else:
+        print("pyslurm is not installed (bash deploy/pyslurm.sh): its figures are left out")
     rounds: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
     try:
         # Interleave methods round by round so drift (queue size, caches) hits all alike.
@@ -149,6 +161,8 @@ def main() -> None:
     result["ratio_pooled_ssh_8_vs_local_sbatch"] = round(rate["pooled_ssh_8"] / rate["local_sbatch"], 3)
     result["ratio_local_backend_vs_local_sbatch"] = round(rate["local_backend"] / rate["local_sbatch"], 3)
     result["ratio_pooled_ssh_vs_new_ssh"] = round(rate["pooled_ssh"] / rate["new_ssh"], 3)
+    if "pyslurm" in rate:
+        result["ratio_pyslurm_vs_local_sbatch"] = round(rate["pyslurm"] / rate["local_sbatch"], 3)
     print(json.dumps(result))
 
 
