@@ -31,11 +31,19 @@ STORAGE_SITES=(caen paris)
 STORAGE_LOGIN=myriagate
 
 # tcsh and zsh: login shells of the hostile-login tests (tests/integration/test_hostile_login.py).
-PACKAGES=(munge slurm-wlm slurmdbd slurm-client mariadb-server mariadb-client
-          openssh-server openssh-client rsync tcsh zsh)
+PACKAGES=(munge slurm-wlm slurmdbd slurm-client slurmrestd slurm-wlm-jwt-plugin mariadb-server mariadb-client
+          openssh-server openssh-client rsync tcsh zsh curl)
 
 # Daemons in start order; down.sh walks this list backwards.
-DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd sshd sshd-storage)
+DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd slurmrestd sshd sshd-storage)
+
+# slurmrestd (OpenAPI v0.0.38 and dbv0.0.38) on loopback, JWT-authenticated: the key signs the
+# tokens the gateway mints per researcher (HS256, as `scontrol token` does). Readable by slurm
+# (slurmctld, slurmdbd) and root (the gateway) only.
+RESTD_HOST=127.0.0.1
+RESTD_PORT=6820
+RESTD_USER=slurmrestd
+JWT_KEY=/var/spool/slurmctld/jwt_hs256.key
 
 log() { printf '[devcluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[devcluster] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -51,6 +59,7 @@ exec_of() {
         slurmdbd) echo /usr/sbin/slurmdbd ;;
         slurmctld) echo /usr/sbin/slurmctld ;;
         slurmd) echo /usr/sbin/slurmd ;;
+        slurmrestd) echo /usr/sbin/slurmrestd ;;
         sshd | sshd-storage) echo /usr/sbin/sshd ;;
         *) die "unknown daemon $1" ;;
     esac
@@ -140,6 +149,14 @@ check_node() {
     local state
     state="$(timeout 10 sinfo -h -n "$NODE" -o %t 2>/dev/null | head -n 1)"
     case "$state" in idle | mix | alloc) return 0 ;; *) return 1 ;; esac
+}
+# slurmrestd answers a ping for alice with a token scontrol mints (proves JWT end to end).
+check_slurmrestd() {
+    local token
+    token="$(timeout 10 scontrol token username=alice lifespan=60 2>/dev/null | sed -n 's/^SLURM_JWT=//p')"
+    [ -n "$token" ] || return 1
+    timeout 10 curl -fsS -o /dev/null -H "X-SLURM-USER-NAME: alice" -H "X-SLURM-USER-TOKEN: $token" \
+        "http://$RESTD_HOST:$RESTD_PORT/slurm/v0.0.38/ping" 2>/dev/null
 }
 check_reservation() { timeout 10 scontrol -o show reservation "$RESERVATION" 2>/dev/null | grep -q 'State=ACTIVE'; }
 # cert_ssh PORT LOGIN COMMAND...: a real certificate login, pinned host key; prints stdout.

@@ -105,6 +105,24 @@ GRANT ALL PRIVILEGES ON $DB_NAME.* TO '$DB_USER'@'127.0.0.1';
 SQL
 }
 
+# True when daemon $1 runs and was started before config file $2 was last written: a run of
+# this script that wrote the file but failed before restarting the daemon leaves it stale.
+older_than_config() {
+    local pidfile
+    pidfile="$(pidfile_of "$1")"
+    daemon_running "$1" && [ "$2" -nt "$pidfile" ]
+}
+
+# The JWT key exists before slurmctld and slurmdbd read AuthAltParameters.
+setup_jwt_key() {
+    if [ ! -s "$JWT_KEY" ]; then
+        log "creating the JWT key for slurmrestd tokens"
+        (umask 077; head -c 32 /dev/urandom >"$JWT_KEY")
+    fi
+    chown slurm:slurm "$JWT_KEY"
+    chmod 0600 "$JWT_KEY"
+}
+
 write_slurm_configs() {
     SLURM_CONF_CHANGED=0
     DBD_CONF_CHANGED=0
@@ -118,7 +136,8 @@ write_slurm_configs() {
 }
 
 start_slurmdbd() {
-    if [ "$DBD_CONF_CHANGED" = 1 ] && daemon_running slurmdbd; then
+    if { [ "$DBD_CONF_CHANGED" = 1 ] || older_than_config slurmdbd "$SLURM_ETC/slurmdbd.conf"; } \
+        && daemon_running slurmdbd; then
         log "slurmdbd.conf changed: restarting slurmdbd"
         stop_daemon slurmdbd
     fi
@@ -245,7 +264,8 @@ setup_accounts() {
 }
 
 start_slurm() {
-    if [ "$SLURM_CONF_CHANGED" = 1 ]; then
+    if [ "$SLURM_CONF_CHANGED" = 1 ] || older_than_config slurmctld "$SLURM_ETC/slurm.conf" \
+        || older_than_config slurmd "$SLURM_ETC/slurm.conf"; then
         # Some slurm.conf settings (ports, plugins, node shape) need a restart, not a reconfigure.
         if daemon_running slurmd || daemon_running slurmctld; then log "slurm.conf changed: restarting"; fi
         stop_daemon slurmd
@@ -255,6 +275,23 @@ start_slurm() {
     wait_until 60 "slurmctld (scontrol ping)" slurmctld check_slurmctld
     start_daemon slurmd -- -D -N "$NODE"
     wait_until 60 "slurmd (sinfo -n $NODE is idle|mix|alloc)" slurmd check_node
+}
+
+# slurmrestd must not run as root or SlurmUser, and takes tokens only with SLURM_JWT=daemon.
+start_slurmrestd() {
+    if ! id "$RESTD_USER" >/dev/null 2>&1; then
+        log "adding system user $RESTD_USER"
+        useradd --system --no-create-home --shell /usr/sbin/nologin "$RESTD_USER"
+    fi
+    if [ "$SLURM_CONF_CHANGED" = 1 ] || older_than_config slurmrestd "$SLURM_ETC/slurm.conf"; then
+        stop_daemon slurmrestd
+    fi
+    (
+        export SLURM_JWT=daemon
+        start_daemon slurmrestd --chuid "$RESTD_USER:$RESTD_USER" -- \
+            -a rest_auth/jwt -s openapi/v0.0.38,openapi/dbv0.0.38 "$RESTD_HOST:$RESTD_PORT"
+    )
+    wait_until 30 "slurmrestd (ping as alice with a JWT on $RESTD_HOST:$RESTD_PORT)" slurmrestd check_slurmrestd
 }
 
 # A standing reservation that blocks no node: it holds one ansys license only, and
@@ -317,14 +354,16 @@ prepare_dirs
 setup_munge
 setup_mariadb
 setup_accounting_db
+setup_jwt_key
 write_slurm_configs
 start_slurmdbd
 setup_accounts
 start_slurm
+start_slurmrestd
 ensure_reservation
 setup_ssh
 setup_storage
 
-printf 'devcluster UP in %ss: munge, mariadb, slurmdbd, slurmctld, slurmd (node %s: %s), sshd %s:%s, storage sshd %s:%s (%s); CA %s.pub, known_hosts %s\n' \
+printf 'devcluster UP in %ss: munge, mariadb, slurmdbd, slurmctld, slurmd (node %s: %s), slurmrestd '"$RESTD_HOST:$RESTD_PORT"', sshd %s:%s, storage sshd %s:%s (%s); CA %s.pub, known_hosts %s\n' \
     "$((SECONDS - T0))" "$NODE" "$(sinfo -h -n "$NODE" -o %t | head -n1)" "$SSH_HOST" "$SSH_PORT" \
     "$SSH_HOST" "$STORAGE_SSH_PORT" "$STORAGE_ROOT/{$(IFS=,; echo "${STORAGE_SITES[*]}")}" "$CA_KEY" "$KNOWN_HOSTS"
