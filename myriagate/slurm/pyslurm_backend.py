@@ -14,10 +14,12 @@ What differs between pyslurm releases is in ``pyslurm_dialects`` (chosen here fr
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import pwd
 import re
+import stat
 import time
 from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, timedelta
@@ -249,21 +251,33 @@ class PyslurmBackend:
             raise SchedulerRejected(f"no local user {login!r}") from exc
 
     def tail(self, path: str, max_bytes: int = 65536) -> bytes:
-        """Read the file here (pyslurm runs on a cluster host); as root, only the login's own."""
+        """Read the file here (pyslurm runs on a cluster host); as root, only the login's own.
+
+        The gateway may run as root here, so the file's own permissions do not protect it: a
+        link at the last component is not followed, and only a regular file is read (a FIFO
+        the login put at its output path would block the reading thread forever).
+        """
         values.file_pattern(path, "path")
         if max_bytes <= 0:
             return b""
         try:
-            with open(path, "rb") as handle:
-                info = os.fstat(handle.fileno())
-                if self.login is not None and os.geteuid() == 0 and info.st_uid != _uid(self.login):
-                    raise PermissionDenied(f"{path} does not belong to {self.login}")
-                handle.seek(max(0, info.st_size - max_bytes))
-                return handle.read(max_bytes)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             return b""
         except PermissionError as exc:
             raise PermissionDenied(f"cannot read {path}: {exc.strerror}") from exc
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise PermissionDenied(f"{path} is a symbolic link: not followed") from exc
+            raise PermissionDenied(f"cannot read {path}: {exc.strerror}") from exc
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise PermissionDenied(f"{path} is not a regular file")
+            if self.login is not None and os.geteuid() == 0 and info.st_uid != _uid(self.login):
+                raise PermissionDenied(f"{path} does not belong to {self.login}")
+            handle.seek(max(0, info.st_size - max_bytes))
+            return handle.read(max_bytes)
 
     def ping(self) -> ClusterHealth:
         started = time.monotonic()

@@ -5,14 +5,22 @@ Its behaviour as a SlurmBackend is in tests/contract (``pyslurm-fake``).
 
 from __future__ import annotations
 
+import os
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
 from myriagate.domain.jobs import RenderedScript
 from myriagate.domain.states import JobState
-from myriagate.errors import ConfigError, SchedulerRejected, SchedulerUnavailable, SubmissionUncertain
+from myriagate.errors import (
+    ConfigError,
+    PermissionDenied,
+    SchedulerRejected,
+    SchedulerUnavailable,
+    SubmissionUncertain,
+)
 from myriagate.slurm.pyslurm_backend import PyslurmBackend
 from tests.fakes import fake_pyslurm
 from tests.fakes.fake_slurm import FakeCluster
@@ -127,3 +135,23 @@ def test_accounting_by_accounts_finds_finished_jobs_and_comments_their_tags() ->
     assert [j.slurm_job_id for j in found] == [mine]
     assert backend.comments([mine, other]) == {mine: "mg:abc", other: "mg:def"}
     assert backend.accounting_by_accounts(["caen-climat"], since, until, slurm_job_ids=[other]) == []
+
+
+def test_tail_never_blocks_on_a_fifo_nor_follows_a_link(cluster: FakeCluster, tmp_path: Path) -> None:
+    # The gateway may read as root here: what the login put at its output path must not hang a
+    # thread (a FIFO opened for reading waits for a writer) nor lead elsewhere (a link).
+    backend = PyslurmBackend("25.11", module=fake_pyslurm)
+    fifo = tmp_path / "job.out"
+    os.mkfifo(fifo)
+    with pytest.raises(PermissionDenied, match="not a regular file"):
+        backend.tail(str(fifo))
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"not yours\n")
+    link = tmp_path / "link.out"
+    link.symlink_to(secret)
+    with pytest.raises(PermissionDenied, match="symbolic link"):
+        backend.tail(str(link))
+    plain = tmp_path / "plain.out"
+    plain.write_bytes(b"line 1\nlast\n")
+    assert backend.tail(str(plain), max_bytes=5) == b"last\n"
+    assert backend.tail(str(tmp_path / "missing.out")) == b""
