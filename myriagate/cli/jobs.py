@@ -11,6 +11,7 @@ import typer
 from myriagate.cli import watch
 from myriagate.cli.client import Stream, parse_job_id
 from myriagate.cli.context import deps, open_gateway
+from myriagate.cli.job_arrays import print_array
 from myriagate.cli.output import JsonOpt, console, guarded, print_json, print_table
 from myriagate.domain.states import JobState
 from myriagate.errors import InvalidRequest
@@ -87,6 +88,8 @@ def jobs_show(ctx: typer.Context, job_id: JobIdArg, json: JsonOpt = False) -> No
         print_json(job.model_dump(mode="json"))
         return
     _describe(job)
+    if job.array is not None:
+        print_array(job.array)
     console().print(f"sbatch {' '.join(job.sbatch_args)}", markup=False)
     print_table(
         ("at", "from", "to", "slurm", "reason"),

@@ -124,6 +124,9 @@ class JobStatus:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     array_tasks: tuple[JobStatus, ...] = ()
+    # Slurm's own numeric id of this job or array task (``%j`` in output file names): an array
+    # task gets one of its own when it starts; None while it waits.
+    raw_job_id: str | None = None
 
     @property
     def fingerprint(self) -> str:

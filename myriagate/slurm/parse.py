@@ -157,6 +157,8 @@ def parse_squeue_status(text: str | bytes, cluster_tz: tzinfo = UTC) -> list[Job
                 submitted_at=parse_time(submit, cluster_tz),
                 started_at=parse_time(start, cluster_tz) if started else None,
                 ended_at=parse_time(end, cluster_tz) if final else None,
+                # A waiting array task still shows its parent's raw id: it has none of its own yet.
+                raw_job_id=raw if started or task == "N/A" else None,
             )
         )
     return out
@@ -191,11 +193,12 @@ def parse_sacct_status(text: str | bytes, cluster_tz: tzinfo = UTC) -> list[JobS
             # sacct prints a Start for a job cancelled while pending: no node, never started.
             started_at=parse_time(start, cluster_tz) if optional(nodes) else None,
             ended_at=parse_time(end, cluster_tz) if final else None,
+            raw_job_id=raw,
         )
         folded = records.FOLDED.match(job_id)
         if folded:
             out.extend(
-                replace(status, slurm_job_id=task_id)
+                replace(status, slurm_job_id=task_id, raw_job_id=None)  # waiting: no id of their own
                 for task_id in expand_array_range(folded.group(1), folded.group(2))
             )
         else:

@@ -33,6 +33,7 @@ from myriagate.web.api import (
     uploads,
     users,
 )
+from myriagate.web.api_docs import install_api_docs
 from myriagate.web.error_responses import error_response, install_error_handlers
 from myriagate.web.health import router as health_router
 from myriagate.web.metrics import install_metrics
@@ -123,7 +124,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
         version=__version__,
         description="Submit and follow Slurm jobs on CRIANN's Myria as your own login.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served by install_api_docs from the package (no CDN)
         redoc_url=None,
         lifespan=lifespan,
         # Login attempts spend from their address's budget before any password is checked.
@@ -142,6 +143,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     app.include_router(api)
     app.include_router(health_router)  # /readyz: database and clusters (docs/operations.md)
     install_pages(app)  # HTML pages, static assets and HTML error pages (docs/web.md)
+    install_api_docs(app, f"{API_PREFIX}/docs")  # Swagger UI from /static/swagger, off-line
     install_metrics(app, gateway)  # GET /metrics + request timing, outermost (docs/metrics.md)
 
     @app.get("/healthz", include_in_schema=False)

@@ -553,6 +553,7 @@ class FakeSlurmBackend:
             submitted_at=job.submitted_at,
             started_at=job.started_at,
             ended_at=job.ended_at,
+            raw_job_id=str(job.raw_id) if job.started_at or job.array_parent is None else None,
         )
 
 

@@ -10,7 +10,7 @@ from myriagate.db.models.allocations import (
 )
 from myriagate.db.models.audit import AuditEvent
 from myriagate.db.models.auth import ApiToken, WebSession
-from myriagate.db.models.jobs import Job, JobStateChange
+from myriagate.db.models.jobs import Job, JobArrayTask, JobStateChange
 from myriagate.db.models.leases import Lease
 from myriagate.db.models.notifications import BalanceWatch, Notification, NotificationPreference, Webhook
 from myriagate.db.models.staging import (
@@ -39,6 +39,7 @@ __all__ = [
     "Institution",
     "InstitutionQuota",
     "Job",
+    "JobArrayTask",
     "JobStaging",
     "JobStateChange",
     "Lease",

@@ -85,3 +85,21 @@ class JobStateChange(Base):
     at: Mapped[datetime]
 
     job: Mapped[Job] = relationship(back_populates="history")
+
+
+class JobArrayTask(Base):
+    """One task of an array job as Slurm last reported it (written only when it changed)."""
+
+    __tablename__ = "job_array_tasks"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    task_index: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    # Slurm's own id of the task (``%j`` in its output file name), known once it started.
+    raw_job_id: Mapped[str | None] = mapped_column(sa.String(64))
+    state: Mapped[JobState | None] = mapped_column(str_enum(JobState))  # None: a state we do not know
+    slurm_state: Mapped[str] = mapped_column(sa.String(64))
+    exit_code: Mapped[int | None]
+    signal: Mapped[int | None]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]

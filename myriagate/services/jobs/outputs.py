@@ -11,10 +11,12 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.users import User
 from myriagate.db.repos import jobs as jobs_repo
 from myriagate.db.session import release_connection
+from myriagate.domain import array_tasks
 from myriagate.domain.outputs import resolve_output_path
-from myriagate.errors import NotFound
+from myriagate.errors import FieldError, InvalidRequest, NotFound
 from myriagate.ports import SlurmBackendFactory
 from myriagate.services.common import authz
+from myriagate.services.jobs import array_tasks as array_tasks_repo
 from myriagate.services.jobs.dispatch import known_work_dir
 
 log = structlog.get_logger(__name__)
@@ -40,21 +42,28 @@ class OutputSource(Protocol):
     def cluster_login(self) -> str: ...
 
 
-def output_path(job: OutputSource, stream: Stream = "output", array_task_id: int | None = None) -> str | None:
+def output_path(
+    job: OutputSource,
+    stream: Stream = "output",
+    array_task_id: int | None = None,
+    task_job_id: str | None = None,
+) -> str | None:
     """The file Slurm writes ``stream`` to, or None while it cannot be known (no Slurm id yet).
 
-    For an array job, ``array_task_id`` picks one task's file (``%A``/``%a`` in the pattern).
+    For an array job, ``array_task_id`` picks one task's file (``%A``/``%a`` in the pattern)
+    and ``task_job_id``, the task's own Slurm id once it started, is its ``%j``.
     """
     if job.slurm_job_id is None or job.work_dir is None:
         return None
     # Slurm writes stderr with stdout unless --error was given; None means Slurm's default.
     pattern = job.output_pattern if stream == "output" else (job.error_pattern or job.output_pattern)
-    # For an array task Slurm's %j is the task's own numeric id, which the gateway does not
-    # keep; the parent id stands in (Slurm's default pattern for arrays uses %A_%a anyway).
+    # For an array task Slurm's %j is the task's own numeric id, known once it started; until
+    # then the parent id stands in (Slurm's default pattern for arrays uses %A_%a anyway).
+    own = task_job_id if array_task_id is not None and task_job_id and task_job_id.isdigit() else None
     return resolve_output_path(
         pattern,
         work_dir=job.work_dir,
-        slurm_job_id=job.slurm_job_id.partition("_")[0],
+        slurm_job_id=own or job.slurm_job_id.partition("_")[0],
         array_job_id=job.slurm_job_id if array_task_id is not None else None,
         array_task_id=array_task_id,
         job_name=job.job_name or "sbatch",  # sbatch's name for an unnamed script read on stdin
@@ -83,9 +92,24 @@ def read_output(
         release_connection(session)  # not held through the SSH call
         job.work_dir = known_work_dir(backend, job.work_dir)
         session.commit()
-    path = output_path(job, stream, array_task_id)
+    task_job_id = None
+    if array_task_id is not None:
+        task_job_id = _array_task(session, job.id, job.spec.get("array"), array_task_id)
+    path = output_path(job, stream, array_task_id, task_job_id)
     if path is None:
         return b""
     log.debug("job.read_output", job_id=str(job.id), slurm_job_id=job.slurm_job_id, stream=stream)
     release_connection(session)  # not held through the SSH call
     return backend.tail(path, max_bytes)
+
+
+def _array_task(session: Session, job_id: uuid.UUID, spec: object, index: int) -> str | None:
+    """The task's own Slurm id (None before it started); InvalidRequest for an index the
+    array does not hold, so no file name is made up for a task that never existed."""
+    if not isinstance(spec, str) or not array_tasks.has_index(spec, index):
+        raise InvalidRequest(
+            f"this job has no array task {index}"
+            + (f" (its tasks: {spec})" if isinstance(spec, str) else ""),
+            fields=[FieldError(("query", "task"), "no such task")],
+        )
+    return array_tasks_repo.task_raw_id(session, job_id, index)

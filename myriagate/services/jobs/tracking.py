@@ -27,7 +27,7 @@ from myriagate.domain.states import JobState
 from myriagate.errors import BackendError, SchedulerRejected
 from myriagate.ports import Clock, Ledger, SlurmBackendFactory
 from myriagate.services.common import audit
-from myriagate.services.jobs import transitions, vanished, waiting
+from myriagate.services.jobs import array_tasks, transitions, vanished, waiting
 from myriagate.services.jobs.dependents import is_waiting
 from myriagate.services.jobs.tag_lookup import TagLookups
 
@@ -156,6 +156,9 @@ def apply_status(session: Session, job: Job, status: JobStatus, *, now: datetime
         job.submitted_at = status.submitted_at
     if status.array_tasks and job.array_task_count is None:
         job.array_task_count = len(status.array_tasks)
+    if status.array_tasks:
+        # Only the tasks that changed are written (services.jobs.array_tasks).
+        array_tasks.record(session, job.id, status.array_tasks, now=now)
     moved = False
     if status.state is None:
         # A Slurm state we do not know: keep ours, but keep the raw one for people to read.

@@ -17,6 +17,7 @@ from fastapi.responses import PlainTextResponse
 from myriagate.domain.states import JobState
 from myriagate.errors import FieldError, InvalidRequest, ProfileViolation
 from myriagate.services.common import authz
+from myriagate.services.jobs import array_tasks
 from myriagate.services.jobs import queries as jobs_query
 from myriagate.services.jobs.cancel import cancel_job
 from myriagate.services.jobs.outputs import output_path, read_output
@@ -25,6 +26,9 @@ from myriagate.services.staging.plan import StagingRequest
 from myriagate.services.submission.submit import SubmitRequest
 from myriagate.web.api.allocations import estimate_out
 from myriagate.web.api.schemas import (
+    ArrayOut,
+    ArraySummaryOut,
+    ArrayTaskOut,
     DryRunOut,
     JobDetail,
     JobOut,
@@ -226,6 +230,39 @@ def show(job_id: UUID, user: CurrentUser, session: DbSession) -> JobDetail:
         sbatch_args=list(view.job.sbatch_args),
         script=view.job.script_text,
         history=[state_change_out(change) for change in view.history],
+        array=array_out(array_tasks.view(session, view.job)),
+    )
+
+
+def array_out(array: array_tasks.ArrayView | None) -> ArrayOut | None:
+    """An array job's range, counts and tasks, field by field from the read model."""
+    if array is None:
+        return None
+    counts = array.counts
+    return ArrayOut(
+        range=array.range,
+        task_count=counts.total,
+        summary=ArraySummaryOut(
+            done=counts.done,
+            failed=counts.failed,
+            cancelled=counts.cancelled,
+            running=counts.running,
+            waiting=counts.waiting,
+            text=array.summary,
+        ),
+        tasks=[
+            ArrayTaskOut(
+                index=t.index,
+                slurm_job_id=t.slurm_job_id,
+                state=t.state,
+                slurm_state=t.slurm_state,
+                exit_code=t.exit_code,
+                signal=t.signal,
+                started_at=t.started_at,
+                ended_at=t.ended_at,
+            )
+            for t in array.tasks
+        ],
     )
 
 
@@ -302,7 +339,8 @@ def output(
     # Read again: reading may have learnt the job's directory, which the file name is made of.
     job = jobs_query.get_job(session, job_id=job_id, user=user).job
     # The job wrote these bytes: served as a file (attachment, never sniffed or rendered).
-    name = output_path(job, stream, task) or f"{job_id}.{stream}"
+    task_job_id = None if task is None else array_tasks.task_raw_id(session, job_id, task)
+    name = output_path(job, stream, task, task_job_id) or f"{job_id}.{stream}"
     return PlainTextResponse(
         data.decode("utf-8", "replace"),  # charset=utf-8 is added to the content type
         headers={**attachment_headers(name), STATE_HEADER: job.state.value},

@@ -13,6 +13,9 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from myriagate.domain.states import JobState
+from myriagate.web.api.array_schemas import ArrayOut as ArrayOut  # re-exported, like staging's
+from myriagate.web.api.array_schemas import ArraySummaryOut as ArraySummaryOut
+from myriagate.web.api.array_schemas import ArrayTaskOut as ArrayTaskOut
 from myriagate.web.api.sbatch_schema import SbatchOptionsBase, build_sbatch_options
 
 # Staging models live in their own module; re-exported so the CLI reads every API model from here.
@@ -102,6 +105,7 @@ class JobDetail(JobOut):
     sbatch_args: list[str]
     script: str
     history: list[StateChangeOut]
+    array: ArrayOut | None = Field(default=None, description="Array jobs only: their tasks one by one")
 
 
 class JobPage(BaseModel):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from myriagate.domain.states import JobState
 from myriagate.errors import FieldError, InvalidRequest, MyriagateError
@@ -16,9 +17,10 @@ from myriagate.services.jobs.cancel import cancel_job
 from myriagate.services.jobs.outputs import Stream, output_path, read_output
 from myriagate.services.people.auth import User
 from myriagate.web.deps import ClockDep, DbSession, GatewayDep
+from myriagate.web.pages import job_arrays
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.forms import see_other
-from myriagate.web.pages.rendering import render
+from myriagate.web.pages.rendering import render, translator_for
 from myriagate.web.pages.staging_view import job_staging_page
 from myriagate.web.pages.wording import STATE_EXPLANATIONS, reason_words
 from myriagate.web.routing import ReleasingRoute
@@ -28,6 +30,7 @@ router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 
 PAGE_SIZE = 25
 TAIL_BYTES = 8192
+ARRAY_INDEX_MAX = 4_000_000  # Slurm's largest MaxArraySize is 4000001
 
 
 def _day(value: str, name: str, *, end: bool = False) -> datetime | None:
@@ -100,7 +103,14 @@ def _tails(
 
 
 @router.get("/jobs/{job_id}")
-def show_job(job_id: UUID, request: Request, page: PageUser, db: DbSession, gateway: GatewayDep) -> Response:
+def show_job(
+    job_id: UUID,
+    request: Request,
+    page: PageUser,
+    db: DbSession,
+    gateway: GatewayDep,
+    task: Annotated[int | None, Query(ge=0, le=ARRAY_INDEX_MAX)] = None,
+) -> Response:
     view = jobs_query.get_job_detail(db, job_id=job_id, user=page.user)
     job = view.job
     can_act = authz.can_act_on_job(page.user, job)
@@ -113,6 +123,13 @@ def show_job(job_id: UUID, request: Request, page: PageUser, db: DbSession, gate
         # Read again: reading the files may have learnt the job's directory, which the page shows.
         view = jobs_query.get_job_detail(db, job_id=job_id, user=page.user)
         job = view.job
+    arrays = job_arrays.array_context(
+        gateway, db, job=job, user=page.user, can_act=can_act, task=task, max_bytes=TAIL_BYTES
+    )
+    if arrays["array"] is not None:
+        arrays["array_summary"] = job_arrays.localized_summary(
+            translator_for(request), arrays["array"].counts
+        )
     history = [
         (change, reason_words(change.reason), STATE_EXPLANATIONS.get(change.to_state.value))
         for change in view.history
@@ -135,6 +152,7 @@ def show_job(job_id: UUID, request: Request, page: PageUser, db: DbSession, gate
         separate_error=separate_error,
         charges=dashboard.job_charges(db, job.id),
         refresh=not job.state.is_final,
+        **arrays,
     )
 
 
