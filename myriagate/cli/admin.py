@@ -95,8 +95,12 @@ def demo(
     try:
         profile = gateway.profile(cluster)
         with gateway.session_factory() as session:
-            demo_service.seed_users(session, cluster=profile.name, clock=clock, password=password)
-            demo_service.seed_allocations(session, cluster=profile.name, clock=clock, ledger=gateway.ledger)
+            report = demo_service.seed(
+                session, cluster=profile.name, clock=clock, ledger=gateway.ledger, password=password
+            )
+            # One line saying whether the database was new or kept and what was topped up;
+            # on stderr under --json, whose stdout is the JSON alone.
+            typer.echo(report.summary(), err=json)
             jobs = demo_service.submit_demo_jobs(
                 session, submission=gateway.submission, cluster=profile.name, spool_dir=settings.spool_dir
             )
