@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     # Authentication (docs/api.md): reverse proxies allowed to assert an identity (IPs or CIDRs).
     trusted_proxies: list[str] = []
     remote_user_header: str = "X-Remote-User"
+    # The header in which the trusted proxy sends the user's e-mail address (docs/notifications.md,
+    # "The address"); None: not read. Only set it if the proxy always sets or removes it.
+    remote_email_header: str | None = None
+    # The address researchers reach the gateway at (https://myriagate.criann.fr), for links sent
+    # by e-mail; None: the address of the request that asked for the link.
+    public_url: str | None = None
     session_ttl_s: int = Field(default=8 * 3600, ge=60)
     token_max_days: int = Field(default=365, ge=1)
     # None: Secure cookies unless dev_mode (dev servers run on plain http://localhost).

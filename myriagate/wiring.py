@@ -377,12 +377,16 @@ def notifications_loop(
     settings: Settings, session_factory: sessionmaker[Session], clock: Clock
 ) -> NotificationsLoop:
     """The worker's notifications sender, with the channels (SMTP, webhooks) of ``settings``."""
-    channels = Channels(
+    return NotificationsLoop(session_factory, notification_channels(settings), clock)
+
+
+def notification_channels(settings: Settings) -> Channels:
+    """The ways out of ``settings``: the sender's, and the settings page's tests and links."""
+    return Channels(
         mailer=mailer_from(settings),
         webhooks=webhook_poster_from(settings),
         webhook_secrets=SecretSealer.for_webhooks(settings.secret_key),
     )
-    return NotificationsLoop(session_factory, channels, clock)
 
 
 def build_gateway(

@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from myriagate.errors import NotAuthenticated
 from myriagate.logs import bind_user
 from myriagate.ports import Clock
+from myriagate.services.notifications import addresses
 from myriagate.services.people import auth as auth_service
 from myriagate.services.people.auth import CsrfRejected, NewWebSession, User, WebSession
 from myriagate.settings import Settings
@@ -121,7 +122,11 @@ def _resolve(request: Request, db: Session, settings: Settings, *, allow_basic: 
     if remote_user:
         peer = request.client.host if request.client else None
         if is_trusted_proxy(peer, settings.trusted_proxies):
-            return Identity(auth_service.authenticate_remote_user(db, remote_user), "proxy")
+            user = auth_service.authenticate_remote_user(db, remote_user)
+            if settings.remote_email_header:  # the institution's address for them, if it sends one
+                email = request.headers.get(settings.remote_email_header)
+                addresses.from_single_sign_on(db, user, email, clock=clock)
+            return Identity(user, "proxy")
         # Anyone can send this header: only a configured proxy may vouch for a user.
         log.warning("remote_user_header_ignored", peer=peer, header=settings.remote_user_header)
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from myriagate.db.base import Base, str_enum
 from myriagate.domain import values
+from myriagate.domain.email_addresses import EmailSource
 
 
 class MembershipRole(StrEnum):
@@ -27,6 +28,14 @@ class User(Base):
     username: Mapped[str] = mapped_column(sa.String(255), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(255), default="")
     email: Mapped[str | None] = mapped_column(sa.String(320))
+    # Where ``email`` came from; notifications go only to an address someone vouched for
+    # (docs/notifications.md, "The address"). None: set before sources were recorded (admin).
+    email_source: Mapped[EmailSource | None] = mapped_column(str_enum(EmailSource, length=16))
+    email_verified_at: Mapped[datetime | None]
+    # An address the user asked for and has not confirmed yet: nothing is sent to it but the
+    # confirmation link, and ``email`` keeps working meanwhile.
+    email_pending: Mapped[str | None] = mapped_column(sa.String(320))
+    email_pending_at: Mapped[datetime | None]
     cluster_login: Mapped[str] = mapped_column(sa.String(64))
     is_active: Mapped[bool] = mapped_column(default=True)
     # Home institution (Institution.code); what a university admin's scope is matched against.

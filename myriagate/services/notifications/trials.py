@@ -1,0 +1,105 @@
+"""The "send a test" buttons: one message to the user's address, or one signed POST to one of
+their webhooks, sent at once (not through the outbox) so the answer says whether it arrived.
+
+A test webhook delivery is shaped and signed like every other (docs/notifications.md,
+"Webhooks"), with ``kind`` ``test``, ``delivery`` 0 and an ``event`` of its own
+(``test:<uuid>``), so a receiver can check its signature code with it and tell it apart.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import structlog
+from sqlalchemy.orm import Session
+
+from myriagate.db.models.notifications import Webhook
+from myriagate.db.models.users import User
+from myriagate.db.repos import notifications as repo
+from myriagate.domain.email_verification import trial_mail
+from myriagate.domain.notification_text import clean
+from myriagate.domain.webhook_rules import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    sign,
+)
+from myriagate.errors import BackendError, ConfigError, Conflict, MyriagateError, NotFound, Text
+from myriagate.ports import Clock, Mailer, WebhookPoster
+from myriagate.sealed_secrets import SecretSealer
+from myriagate.services.notifications.addresses import mail_failed, no_mail
+
+log = structlog.get_logger(__name__)
+TRIAL_KIND = "test"
+
+
+def send_trial_email(user: User, mailer: Mailer | None) -> str:
+    """Send the test message to ``user``'s confirmed address; returns the address."""
+    if mailer is None:
+        raise no_mail()
+    if not user.email:
+        raise Conflict(Text("You have no confirmed e-mail address yet: there is nowhere to send a test."))
+    mail = trial_mail(username=clean(user.username))
+    try:
+        mailer.send(user.email, mail.subject, mail.body)
+    except MyriagateError as exc:
+        log.warning("notify.trial_email_not_sent", error=exc.detail)
+        raise mail_failed(exc, user.email) from exc
+    return user.email
+
+
+def trial_body(user: User, *, at_iso: str) -> bytes:
+    document = {
+        "event": f"{TRIAL_KIND}:{uuid.uuid4()}",
+        "kind": TRIAL_KIND,
+        "delivery": 0,
+        "created_at": at_iso,
+        "data": {"message": "a test delivery asked for from myriagate", "username": user.username},
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def send_trial_webhook(
+    session: Session,
+    user: User,
+    webhook_id: uuid.UUID,
+    *,
+    poster: WebhookPoster | None,
+    sealer: SecretSealer,
+    clock: Clock,
+) -> Webhook:
+    """POST a signed test delivery to one of ``user``'s webhooks; the webhook it went to.
+
+    NotFound for a webhook that is not theirs; BackendError (with the webhook's answer, its
+    URL shown without path or query) when it did not take it.
+    """
+    hook = repo.get_webhook(session, webhook_id)
+    if hook is None or hook.user_id != user.id:
+        raise NotFound(Text("You have no such webhook."))
+    session.commit()  # no database connection is held while the webhook answers (or not)
+    if poster is None:
+        raise Conflict(Text("This gateway sends no webhooks."))
+    try:
+        secret = sealer.unseal(hook.sealed_secret)
+    except ConfigError as exc:
+        raise Conflict(
+            Text("This webhook's secret can no longer be read on this gateway: delete it and add it again.")
+        ) from exc
+    now = clock.now()
+    body = trial_body(user, at_iso=now.isoformat())
+    timestamp = int(now.timestamp())
+    headers = {
+        EVENT_HEADER: TRIAL_KIND,
+        DELIVERY_HEADER: "0",
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(secret, timestamp, body),
+    }
+    try:
+        poster.post(hook.url, body, headers)
+    except MyriagateError as exc:
+        # The poster's detail shows the URL without its path and query, and the answer.
+        reason = Text("The webhook did not take the test: %(reason)s", reason=exc.detail)
+        raise BackendError(reason, transient=exc.transient) from exc
+    return hook
