@@ -2,11 +2,12 @@
 
 Each run puts the demo's own rows back to what the demo needs and leaves everything else as
 it is: demo users that are missing are created, and existing ones get back their cluster
-login, roles, memberships and the demo password; each demo project's grant is topped up so
-that what is left is again the demo grant (a project spent by earlier runs or by hand would
-refuse the demo's jobs: "Insufficient allocation"), raising its institution's quota when the
-top-up needs room. Users, grants and jobs the demo does not own are never touched. What was
-done is returned as a ``SeedReport``, which ``myriagate admin demo`` prints as one line.
+login, roles, memberships and the demo password; a demo project with less than 90 % of its
+demo grant left is topped up so that what is left is again the whole demo grant (a project
+spent by earlier runs or by hand would refuse the demo's jobs: "Insufficient allocation"),
+raising its institution's quota when the top-up needs room. Users, grants and jobs the demo
+does not own are never touched. What was done is returned as a ``SeedReport``, which
+``myriagate admin demo`` prints as one line.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from myriagate.ports import Clock, LedgerFactory
 from myriagate.services.people.auth import check_password, set_password
 
 ALL_DEMO_USERS: tuple[DemoUser, ...] = (*DEMO_USERS, DEMO_ADMIN, DEMO_UNIVERSITY_ADMIN)
+# A demo grant is topped up (back to the whole demo grant) once less than this share is left.
+TOP_UP_BELOW = 0.9
 
 
 @dataclass
@@ -74,7 +77,7 @@ class SeedReport:
                 )
             )
         elif not self.new_grants:
-            parts.append("demo grants had enough left")
+            parts.append("demo grants had enough left (over 90 %)")
         if self.new_grants:
             parts.append("granted " + ", ".join(f"{a} {_hours(s)}" for a, s in self.new_grants.items()))
         if self.quotas_raised:
@@ -210,9 +213,10 @@ def seed_allocations(
             missing, added = target, report.new_grants
         else:
             # Held counts as spent: jobs of earlier runs may still hold their walltime.
-            missing, added = target.minus_floor_zero(book.balance(allocation.id).remaining), report.topped_up
-        if missing.is_zero:
-            continue
+            left = book.balance(allocation.id).remaining
+            if left.core_seconds >= target.core_seconds * TOP_UP_BELOW:
+                continue  # the demo's own few minutes a run are no reason to grant again
+            missing, added = target.minus_floor_zero(left), report.topped_up
         if _make_room(session, project.institution, period.id, missing):
             report.quotas_raised.append(project.institution)
         reason = "demo grant" if added is report.new_grants else "demo top-up (deploy/dev-up.sh run again)"
