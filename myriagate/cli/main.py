@@ -17,6 +17,7 @@ from myriagate.cli import clusters, quota, session, submit, templates
 from myriagate.cli.admin import admin_app, db_app
 from myriagate.cli.datasets import datasets_app
 from myriagate.cli.jobs import jobs_app
+from myriagate.cli.notifications import notifications_app
 from myriagate.cli.output import guarded, print_json
 from myriagate.logs import configure_logging
 from myriagate.settings import get_settings
@@ -40,6 +41,7 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(templates.templates_app, name="templates")
 app.command("clusters")(clusters.clusters)
 app.command("quota")(quota.quota)
+app.add_typer(notifications_app, name="notifications")
 
 
 @app.callback()
