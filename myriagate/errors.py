@@ -94,6 +94,8 @@ class MyriagateError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.fields: tuple[FieldError, ...] = tuple(fields)
+        # Extension members of the problem details (RFC 9457 section 3.2), JSON values only.
+        self.extensions: dict[str, object] = {}
         if transient is not None:
             self.transient = transient
 
@@ -170,6 +172,25 @@ class JobNotCancellable(Conflict):
 class AlreadyExists(Conflict):
     code = "already_exists"
     title = "Already exists"
+
+
+class AmbiguousJob(Conflict):
+    """A short id or Slurm id that names several of the jobs the caller may see; the problem's
+    ``candidates`` member lists them (id, name, state, cluster, Slurm id, when submitted)."""
+
+    code = "ambiguous_job"
+    title = "Ambiguous job id"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        candidates: Sequence[Mapping[str, object]] = (),
+        fields: Sequence[FieldError] = (),
+        transient: bool | None = None,
+    ) -> None:
+        super().__init__(detail, fields=fields, transient=transient)
+        self.extensions = {"candidates": [dict(c) for c in candidates]}
 
 
 class InsufficientAllocation(MyriagateError):
@@ -268,6 +289,7 @@ ALL_ERRORS: tuple[type[MyriagateError], ...] = (
     Conflict,
     JobNotCancellable,
     AlreadyExists,
+    AmbiguousJob,
     InsufficientAllocation,
     ResidencyViolation,
     RateLimited,
@@ -312,6 +334,7 @@ class ErrorReport:
     detail: str
     fields: tuple[FieldError, ...] = ()
     headers: Mapping[str, str] = field(default_factory=dict)
+    extensions: Mapping[str, object] = field(default_factory=dict)
 
 
 def report(exc: MyriagateError) -> ErrorReport:
@@ -323,4 +346,6 @@ def report(exc: MyriagateError) -> ErrorReport:
         headers["Retry-After"] = str(RETRY_TRANSIENT_AFTER_S)
     if isinstance(exc, NotAuthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="myriagate"'
-    return ErrorReport(exc.http_status, exc.code, exc.title, exc.detail, exc.fields, headers)
+    return ErrorReport(
+        exc.http_status, exc.code, exc.title, exc.detail, exc.fields, headers, dict(exc.extensions)
+    )

@@ -81,7 +81,9 @@ def problem_response(request: Request, failure: ErrorReport) -> ProblemResponse:
     headers = dict(failure.headers)
     if request_id is not None:
         headers.setdefault("X-Request-ID", request_id)
-    return ProblemResponse(body.model_dump(mode="json"), status_code=failure.status, headers=headers)
+    # Extension members (an ambiguous id's candidates) beside the standard ones, never over them.
+    content = {**failure.extensions, **body.model_dump(mode="json")}
+    return ProblemResponse(content, status_code=failure.status, headers=headers)
 
 
 def normalise(request: Request, exc: BaseException) -> ErrorReport:

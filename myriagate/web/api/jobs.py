@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
@@ -17,7 +16,7 @@ from fastapi.responses import PlainTextResponse
 from myriagate.domain.states import JobState
 from myriagate.errors import FieldError, InvalidRequest, ProfileViolation
 from myriagate.services.common import authz
-from myriagate.services.jobs import array_tasks
+from myriagate.services.jobs import array_tasks, lookup
 from myriagate.services.jobs import queries as jobs_query
 from myriagate.services.jobs.cancel import cancel_job
 from myriagate.services.jobs.outputs import output_path, read_output
@@ -25,6 +24,7 @@ from myriagate.services.jobs.templates import TemplateCatalog
 from myriagate.services.staging.plan import StagingRequest
 from myriagate.services.submission.submit import SubmitRequest
 from myriagate.web.api.allocations import estimate_out
+from myriagate.web.api.job_refs import JobIdRef
 from myriagate.web.api.schemas import (
     ArrayOut,
     ArraySummaryOut,
@@ -54,15 +54,16 @@ _SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 _OUTPUT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/plain": {}}, "description": "The end of the file"},
-    **problem_responses(403, 404, 422, 502, 503),
+    **problem_responses(403, 404, 409, 422, 502, 503),
 }
 
 
-def job_out(view: jobs_query.JobView) -> JobOut:
+def job_out(view: jobs_query.JobView, short_id: str | None = None) -> JobOut:
     """The API view of a job (``account`` is the Slurm account, ``owner`` a username)."""
     job = view.job
     return JobOut(
         id=job.id,
+        short_id=short_id,
         cluster=job.cluster,
         owner=view.owner,
         cluster_login=job.cluster_login,
@@ -217,16 +218,20 @@ def list_jobs(
         states=tuple(state or ()), cluster=cluster, account=account, owner=owner, since=since, until=until
     )
     page = jobs_query.list_jobs(session, user=user, filters=filters, limit=limit, cursor=cursor)
-    return JobPage(items=[job_out(v) for v in page.items], next_cursor=page.next_cursor)
+    short = lookup.short_ids(session, user=user, job_ids=[v.job.id for v in page.items])
+    items = [job_out(v, short[v.job.id]) for v in page.items]
+    return JobPage(items=items, next_cursor=page.next_cursor)
 
 
-@router.get("/jobs/{job_id}", response_model=JobDetail, responses=problem_responses(404), summary="One job")
-def show(job_id: UUID, user: CurrentUser, session: DbSession) -> JobDetail:
+@router.get(
+    "/jobs/{job_id}", response_model=JobDetail, responses=problem_responses(404, 409, 422), summary="One job"
+)
+def show(job_id: JobIdRef, user: CurrentUser, session: DbSession) -> JobDetail:
     """The job, its script and sbatch options as sent, and its state history."""
     view = jobs_query.get_job_detail(session, job_id=job_id, user=user)
     summary = jobs_query.JobView(job=view.job, owner=view.owner)
     return JobDetail(
-        **job_out(summary).model_dump(),
+        **job_out(summary, lookup.short_ids(session, user=user, job_ids=[job_id])[job_id]).model_dump(),
         sbatch_args=list(view.job.sbatch_args),
         script=view.job.script_text,
         history=[state_change_out(change) for change in view.history],
@@ -269,10 +274,10 @@ def array_out(array: array_tasks.ArrayView | None) -> ArrayOut | None:
 @router.get(
     "/jobs/{job_id}/history",
     response_model=list[StateChangeOut],
-    responses=problem_responses(404),
+    responses=problem_responses(404, 409, 422),
     summary="A job's state changes",
 )
-def history(job_id: UUID, user: CurrentUser, session: DbSession) -> list[StateChangeOut]:
+def history(job_id: JobIdRef, user: CurrentUser, session: DbSession) -> list[StateChangeOut]:
     view = jobs_query.get_job_detail(session, job_id=job_id, user=user)
     return [state_change_out(change) for change in view.history]
 
@@ -282,11 +287,11 @@ def history(job_id: UUID, user: CurrentUser, session: DbSession) -> list[StateCh
     "/jobs/{job_id}/cancel",
     status_code=202,
     response_model=JobOut,
-    responses=problem_responses(403, 404, 409, 502, 503),
+    responses=problem_responses(403, 404, 409, 422, 502, 503),
     summary="Cancel a job",
 )
 def cancel(
-    job_id: UUID, user: CurrentUser, session: DbSession, gateway: GatewayDep, clock: ClockDep
+    job_id: JobIdRef, user: CurrentUser, session: DbSession, gateway: GatewayDep, clock: ClockDep
 ) -> JobOut:
     """Ask Slurm to cancel; idempotent. The state turns ``cancelled`` once Slurm confirms it."""
     view = jobs_query.get_job(session, job_id=job_id, user=user)
@@ -307,7 +312,7 @@ def cancel(
     summary="The end of a job's output or error file",
 )
 def output(
-    job_id: UUID,
+    job_id: JobIdRef,
     user: CurrentUser,
     session: DbSession,
     gateway: GatewayDep,

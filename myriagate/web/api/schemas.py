@@ -68,6 +68,11 @@ class StateChangeOut(_Out):
 
 class JobOut(_Out):
     id: UUID
+    short_id: str | None = Field(
+        default=None,
+        description="The shortest start of id (8 hex digits or more) that names this job alone among "
+        "the jobs you may see; accepted wherever a job id is. In lists and in one job's view only",
+    )
     cluster: str
     owner: str = Field(description="Username of the job's owner")
     cluster_login: str

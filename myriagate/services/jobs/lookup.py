@@ -1,0 +1,188 @@
+"""Finding a job from what a person typed, and the short ids lists show.
+
+A job can be named by:
+
+- its full gateway id (``3f2a…-…``, with or without dashes);
+- the first 8 or more hex digits of it (what ``jobs list`` shows), unique among the jobs the
+  caller may see, like git's abbreviated commits;
+- its Slurm job id (``1234``; an array task ``1234_5`` names the array job), narrowed to one
+  cluster with ``cluster`` when the same number exists on several.
+
+Only the jobs the caller may see (``jobs_repo.visible_to``) are ever considered, so another
+user's job and a job that does not exist get the same 404, and an ambiguous reference lists
+only the caller's own candidates. Digits such as ``12345678`` are both a Slurm id and the
+start of a gateway id: both readings are looked up and, when they name different jobs, the
+reference is ambiguous.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from myriagate.db.models.jobs import Job
+from myriagate.db.models.users import User
+from myriagate.db.repos import jobs as jobs_repo
+from myriagate.errors import AmbiguousJob, FieldError, InvalidRequest, NotFound, Text
+from myriagate.services.jobs.queries import JobRecord
+
+MIN_PREFIX = 8  # hex digits: 4 billion ids per prefix, as git's default abbreviation
+MAX_CANDIDATES = 20
+MAX_REF_LENGTH = 64
+
+_FULL = re.compile(r"^[0-9a-f]{32}$")
+_PREFIX = re.compile(r"^[0-9a-f]{8,31}$")
+_SLURM = re.compile(r"^([0-9]{1,20})(?:_[0-9]{1,10})?$")
+_CHUNK = 200  # prefix ranges per query, as jobs_repo.of_login_by_id_prefixes
+
+
+@dataclass(frozen=True, slots=True)
+class JobReference:
+    """What a typed reference may mean: at most one full id, id prefix and Slurm id."""
+
+    text: str
+    full_id: uuid.UUID | None = None
+    prefix: str | None = None  # hex digits, no dashes
+    slurm_job_id: str | None = None  # the base id of an array task
+
+
+def parse_reference(text: str) -> JobReference:
+    """Read a typed job reference; InvalidRequest when it cannot name a job at all."""
+    given = text.strip()
+    digits = given.lower().replace("-", "")
+    slurm = _SLURM.match(given)
+    reference = JobReference(
+        text=given,
+        full_id=uuid.UUID(hex=digits) if _FULL.match(digits) else None,
+        prefix=digits if _PREFIX.match(digits) else None,
+        slurm_job_id=slurm.group(1) if slurm else None,
+    )
+    if reference.full_id is None and reference.prefix is None and reference.slurm_job_id is None:
+        raise InvalidRequest(
+            Text(
+                "%(ref)s is not a job id: give the id shown by the job list (at least %(min)s "
+                "characters), the full id, or the Slurm job id",
+                ref=repr(given[:MAX_REF_LENGTH]),
+                min=MIN_PREFIX,
+            ),
+            fields=[FieldError(("path", "job_id"), "not a job id")],
+        )
+    return reference
+
+
+def _matches(reference: JobReference) -> sa.ColumnElement[bool]:
+    clauses: list[sa.ColumnElement[bool]] = []
+    if reference.full_id is not None:
+        clauses.append(Job.id == reference.full_id)
+    if reference.prefix is not None:
+        clauses.append(Job.id.between(*jobs_repo.id_prefix_bounds(reference.prefix)))
+    if reference.slurm_job_id is not None:
+        clauses.append(Job.slurm_job_id == reference.slurm_job_id)
+    return sa.or_(*clauses)
+
+
+def find_job_id(session: Session, *, user: User, text: str, cluster: str | None = None) -> uuid.UUID:
+    """The id of the one job ``text`` names among those ``user`` may see (on ``cluster`` if
+    given): NotFound when none, AmbiguousJob (with the candidates) when several.
+
+    A full id without a cluster is returned as it is, unread: the caller reads the job anyway,
+    and answers NotFound for a job ``user`` may not see exactly as here.
+    """
+    reference = parse_reference(text)
+    if reference.full_id is not None and cluster is None:
+        return reference.full_id
+    stmt = sa.select(Job).where(_matches(reference), jobs_repo.visible_to(user))
+    if cluster is not None:
+        stmt = stmt.where(Job.cluster == cluster)
+    stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(MAX_CANDIDATES + 1)
+    found = [JobRecord.of(job) for job in session.scalars(stmt)]
+    if len(found) == 1:
+        return found[0].id
+    where = Text(" on %(cluster)s", cluster=cluster) if cluster else ""
+    if not found:
+        raise NotFound(Text("no job %(ref)s%(where)s", ref=reference.text, where=where))
+    hint = (
+        Text("name the cluster, or give more characters of the id")
+        if len({job.cluster for job in found}) > 1
+        else Text("give more characters of the id")
+    )
+    count = f"{MAX_CANDIDATES}+" if len(found) > MAX_CANDIDATES else str(len(found))
+    raise AmbiguousJob(
+        Text("%(ref)s names %(count)s jobs%(where)s: %(hint)s", ref=reference.text, count=count,
+             where=where, hint=hint),
+        candidates=[candidate(job) for job in found[:MAX_CANDIDATES]],
+    )  # fmt: skip
+
+
+def candidate(job: JobRecord) -> dict[str, object]:
+    """One job of an ambiguous reference, as the problem's ``candidates`` list shows it."""
+    submitted = job.submitted_at or job.created_at
+    return {
+        "id": str(job.id),
+        "cluster": job.cluster,
+        "slurm_job_id": job.slurm_job_id,
+        "job_name": job.job_name,
+        "state": job.state.value,
+        "submitted_at": submitted.isoformat(),
+    }
+
+
+# --- short ids ---------------------------------------------------------------------------------
+def short_ids(session: Session, *, user: User, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """For each id, its shortest prefix (at least ``MIN_PREFIX`` hex digits) that names that job
+    alone among the jobs ``user`` may see, so that ``find_job_id`` finds it again.
+
+    One query per 200 ids (a page is one): the visible jobs sharing the first ``MIN_PREFIX``
+    digits with one of them (primary-key ranges), and those whose Slurm id a prefix made of
+    decimal digits could also be read as.
+    """
+    neighbours: set[uuid.UUID] = set()
+    slurm_ids: dict[str, set[uuid.UUID]] = {}
+    for start in range(0, len(job_ids), _CHUNK):
+        chunk = job_ids[start : start + _CHUNK]
+        ranges = [Job.id.between(*jobs_repo.id_prefix_bounds(p)) for p in {j.hex[:MIN_PREFIX] for j in chunk}]
+        numbers = {prefix for job_id in chunk for prefix in _numeric_prefixes(job_id)}
+        if numbers:
+            ranges.append(Job.slurm_job_id.in_(sorted(numbers)))
+        stmt = sa.select(Job.id, Job.slurm_job_id).where(sa.or_(*ranges), jobs_repo.visible_to(user))
+        for job_id, slurm_job_id in session.execute(stmt):
+            neighbours.add(job_id)
+            if slurm_job_id in numbers:
+                slurm_ids.setdefault(slurm_job_id, set()).add(job_id)
+    groups: dict[str, list[str]] = {}
+    for job_id in neighbours:
+        groups.setdefault(job_id.hex[:MIN_PREFIX], []).append(job_id.hex)
+    return {
+        job_id: job_id.hex[: _length(job_id, groups.get(job_id.hex[:MIN_PREFIX], []), slurm_ids)]
+        for job_id in job_ids
+    }
+
+
+def _numeric_prefixes(job_id: uuid.UUID) -> list[str]:
+    """The prefixes of ``MIN_PREFIX`` digits or more made of decimal digits only: each could
+    be read as a Slurm job id too."""
+    digits = job_id.hex
+    end = next((i for i, c in enumerate(digits) if not c.isdigit()), len(digits))
+    return [digits[:k] for k in range(MIN_PREFIX, end + 1)]
+
+
+def _length(job_id: uuid.UUID, others: Sequence[str], slurm_ids: dict[str, set[uuid.UUID]]) -> int:
+    """The shortest unique prefix's length, longer while it is another job's Slurm id."""
+    digits = job_id.hex
+    shared = [_common_length(digits, other) for other in others if other != digits]
+    length = min(32, max([MIN_PREFIX - 1, *shared]) + 1)
+    while length < 32 and slurm_ids.get(digits[:length], set()) - {job_id}:
+        length += 1
+    return length
+
+
+def _common_length(a: str, b: str) -> int:
+    length = 0
+    while length < len(a) and a[length] == b[length]:
+        length += 1
+    return length
