@@ -7,13 +7,15 @@ from typing import Annotated
 import typer
 
 from myriagate.cli.context import open_gateway
-from myriagate.cli.output import JsonOpt, guarded, print_json, print_table
+from myriagate.cli.output import JsonOpt, WideOpt, guarded, print_json, print_table
+from myriagate.cli.tables import Col
 
 
 @guarded
 def clusters(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Argument(help="A cluster: show its partitions and health.")] = None,
+    wide: WideOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Clusters and partitions you can submit to (with NAME: live health too)."""
@@ -43,16 +45,20 @@ def clusters(
             )
             for p in cluster.partitions
         ]
+        # Limits stay whole; on a narrow terminal the default time, then the node count give way.
         columns = (
-            "partition",
-            "max time",
-            "default time",
-            "max nodes",
-            "cpus/node",
-            "mem MB",
-            "gpus",
-            "state",
+            Col("partition", whole=True),
+            Col("max time", whole=True),
+            Col("default time", whole=True, priority=2),
+            Col("max nodes", whole=True, priority=1),
+            Col("cpus/node", whole=True),
+            Col("mem MB", whole=True),
+            Col("gpus", whole=True),
+            Col("state", whole=True),
         )
         print_table(
-            columns if health is not None else columns[:-1], [r if health else r[:-1] for r in rows], label
+            columns if health is not None else columns[:-1],
+            [r if health else r[:-1] for r in rows],
+            label,
+            wide=wide,
         )

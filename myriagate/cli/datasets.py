@@ -20,7 +20,9 @@ import typer
 
 from myriagate.cli.client import GatewayClient, GatewayUnreachable, error_from_response
 from myriagate.cli.context import open_gateway
-from myriagate.cli.output import JsonOpt, console, guarded, print_json, print_table
+from myriagate.cli.job_refs import resolve_job_id
+from myriagate.cli.output import JsonOpt, WideOpt, console, guarded, print_json, print_table
+from myriagate.cli.tables import Col
 from myriagate.cli.uploads import CHUNK, auth_headers, progress_bar
 from myriagate.domain.staging import relative_path
 from myriagate.errors import ChecksumMismatch, FieldError, InvalidRequest, NotFound
@@ -41,6 +43,15 @@ def parse_dataset_id(text: str) -> str:
         ) from None
 
 
+# Ids, sizes, dates and checksums whole; on a narrow terminal the place, the owner, the project
+# and the file count give way, then each dataset (or file) is shown as lines of its own.
+LIST_COLUMNS = (Col("id", whole=True), Col("name", whole=False), Col("owner", whole=True, priority=3),
+                Col("account", whole=True, priority=2), Col("files", whole=True, priority=1),
+                Col("size", whole=True), Col("stored at", whole=False, priority=4),
+                Col("created", whole=True))  # fmt: skip
+FILE_COLUMNS = (Col("path", whole=False), Col("size", whole=True), Col("sha256", whole=True))
+
+
 def _size(n: int) -> str:
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
@@ -55,24 +66,30 @@ def _size(n: int) -> str:
 def list_(
     ctx: typer.Context,
     account: Annotated[str | None, typer.Option("--account", "-A", help="Only this project.")] = None,
-    job: Annotated[str | None, typer.Option("--job", help="Only datasets a job used or produced.")] = None,
+    job: Annotated[
+        str | None, typer.Option("--job", help="Only datasets this job used or produced (any job id).")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=200, help="At most this many.")] = 50,
+    wide: WideOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Datasets you may see (yours and your projects'), newest first."""
     params = {"account": account, "job": job, "limit": limit}
     with open_gateway(ctx) as client:
+        if job is not None:  # a short id or a Slurm id names the job as in `jobs` commands
+            params["job"] = str(resolve_job_id(client, job))
         page = DatasetPage.model_validate(client.request("GET", "/datasets", params=params).json())
     if json:
         print_json([d.model_dump(mode="json") for d in page.items])
         return
     print_table(
-        ("id", "name", "owner", "account", "files", "size", "stored at", "created"),
+        LIST_COLUMNS,
         [
             (d.id, d.name, d.owner, d.account, d.file_count, _size(d.size_bytes), d.location.display,
              d.created_at.strftime("%Y-%m-%d %H:%M"))
             for d in page.items
         ],
+        wide=wide,
     )  # fmt: skip
 
 
@@ -100,7 +117,7 @@ def show(
     out.print(f"owner: {detail.owner}   project: {detail.account or '-'}   cluster: {detail.cluster}")
     out.print(f"produced by job: {detail.producer_job_id or '-'}")
     out.print(f"used as input by: {', '.join(str(u.job_id) for u in detail.consumed_by) or '-'}")
-    print_table(("path", "size", "sha256"), [(f.path, _size(f.size_bytes), f.sha256) for f in detail.files])
+    print_table(FILE_COLUMNS, [(f.path, _size(f.size_bytes), f.sha256) for f in detail.files])
 
 
 @datasets_app.command("get")

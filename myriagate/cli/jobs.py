@@ -9,22 +9,27 @@ from typing import Annotated
 import typer
 
 from myriagate.cli import watch
-from myriagate.cli.client import Stream, parse_job_id
+from myriagate.cli.client import Stream
 from myriagate.cli.context import deps, open_gateway
 from myriagate.cli.job_arrays import print_array
-from myriagate.cli.output import JsonOpt, console, guarded, print_json, print_table
+from myriagate.cli.job_refs import ClusterRefOpt, JobRefArg, fetch_job, job_ref, resolve_job_id
+from myriagate.cli.output import JsonOpt, WideOpt, console, guarded, print_json, print_table
+from myriagate.cli.tables import Col
 from myriagate.domain.states import JobState
 from myriagate.errors import InvalidRequest
 from myriagate.web.api.schemas import JobOut
 
 jobs_app = typer.Typer(help="Your jobs (and your projects' jobs, by role).", no_args_is_help=True)
 
-JobIdArg = Annotated[str, typer.Argument(help="Job id (as printed by `myriagate submit`).")]
 DEFAULT_LIMIT = 50
+# jobs list: ids, numbers and dates whole; the optional columns go first on a narrow terminal.
+LIST_COLUMNS = (Col("id", whole=True), Col("slurm", whole=True), Col("owner", priority=5), "name",
+                Col("cluster/partition", priority=3), Col("account", priority=4), Col("state", whole=True),
+                Col("exit", whole=True, priority=2), Col("submitted", whole=True))  # fmt: skip
 
 
-def _when(at: datetime | None) -> str:
-    return at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if at else ""
+def _when(at: datetime | None, *, seconds: bool = True) -> str:
+    return at.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") if at else ""
 
 
 @jobs_app.command("list")
@@ -41,9 +46,10 @@ def jobs_list(
     until: Annotated[datetime | None, typer.Option(help="Created before (ISO date/time).")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many jobs.")] = DEFAULT_LIMIT,
     all_: Annotated[bool, typer.Option("--all", help="Every matching job (follows all pages).")] = False,
+    wide: WideOpt = False,
     json: JsonOpt = False,
 ) -> None:
-    """Jobs you may see, newest first."""
+    """Jobs you may see, newest first, by the short id any job command takes (--wide: full ids)."""
     filters = {
         "state": [s.value for s in state] if state else None,
         "cluster": cluster,
@@ -59,7 +65,7 @@ def jobs_list(
         return
     rows = [
         (
-            str(j.id),
+            str(j.id) if wide or not j.short_id else j.short_id,
             j.slurm_job_id or "",
             j.owner,
             j.job_name or "",
@@ -67,23 +73,23 @@ def jobs_list(
             j.account or "",
             j.state.value,
             "" if j.exit_code is None else j.exit_code,
-            _when(j.submitted_at or j.created_at),
+            _when(j.submitted_at or j.created_at, seconds=False),
         )
         for j in jobs
     ]
-    print_table(
-        ("id", "slurm", "owner", "name", "cluster/partition", "account", "state", "exit", "submitted"), rows
-    )
+    print_table(LIST_COLUMNS, rows, wide=wide)
     if not all_ and len(jobs) == limit:
         sys.stderr.write(f"(first {limit} jobs: use --limit N or --all for more)\n")
 
 
 @jobs_app.command("show")
 @guarded
-def jobs_show(ctx: typer.Context, job_id: JobIdArg, json: JsonOpt = False) -> None:
+def jobs_show(
+    ctx: typer.Context, job_id: JobRefArg, cluster: ClusterRefOpt = None, json: JsonOpt = False
+) -> None:
     """A job: options, script and state history."""
     with open_gateway(ctx) as client:
-        job = client.job(parse_job_id(job_id))
+        job = fetch_job(client, job_id, cluster)
     if json:
         print_json(job.model_dump(mode="json"))
         return
@@ -129,10 +135,14 @@ def _describe(job: JobOut) -> None:
 
 @jobs_app.command("cancel")
 @guarded
-def jobs_cancel(ctx: typer.Context, job_id: JobIdArg, json: JsonOpt = False) -> None:
+def jobs_cancel(
+    ctx: typer.Context, job_id: JobRefArg, cluster: ClusterRefOpt = None, json: JsonOpt = False
+) -> None:
     """Cancel a job (cancelling a job that already ended changes nothing)."""
     with open_gateway(ctx) as client:
-        job = client.cancel(parse_job_id(job_id))
+        # One call with the reference as typed; with -M, the job is found on that cluster first.
+        target = job_ref(job_id) if cluster is None else fetch_job(client, job_id, cluster).id
+        job = client.cancel(target)
     if json:
         print_json(job.model_dump(mode="json"))
     else:
@@ -143,7 +153,8 @@ def jobs_cancel(ctx: typer.Context, job_id: JobIdArg, json: JsonOpt = False) -> 
 @guarded
 def jobs_logs(
     ctx: typer.Context,
-    job_id: JobIdArg,
+    job_id: JobRefArg,
+    cluster: ClusterRefOpt = None,
     error: Annotated[bool, typer.Option("--error", help="The error stream instead of the output.")] = False,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing as it grows, until the end.")
@@ -158,8 +169,8 @@ def jobs_logs(
     if follow and json:
         raise InvalidRequest("--follow streams text: it cannot be combined with --json")
     stream: Stream = "error" if error else "output"
-    job_uuid = parse_job_id(job_id)
     with open_gateway(ctx) as client:
+        job_uuid = resolve_job_id(client, job_id, cluster)
         if follow:
             final = watch.follow_output(client, job_uuid, sleep=deps(ctx).sleep, stream=stream, task=task)
         else:

@@ -8,41 +8,74 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import structlog
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from myriagate.cli.tables import Col, render_table
 from myriagate.errors import MyriagateError
 
 log = structlog.get_logger(__name__)
 
 # ``--json`` as every command spells it.
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+# ``--wide`` on the commands that print a table with optional columns.
+WideOpt = Annotated[
+    bool, typer.Option("--wide", help="Every column and full ids, even wider than the terminal.")
+]
 
 
-def console() -> Console:
+def console(*, stderr: bool = False) -> Console:
     # NO_COLOR is honoured by rich itself; force plain output when not a terminal.
-    return Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+    return Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False, stderr=stderr)
 
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
-def print_table(columns: Sequence[str], rows: Sequence[Sequence[object]], title: str | None = None) -> None:
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
-    console().print(table)
+def print_table(
+    columns: Sequence[str | Col],
+    rows: Sequence[Sequence[object]],
+    title: str | None = None,
+    *,
+    wide: bool = False,
+    stderr: bool = False,
+) -> None:
+    """A table that fits the terminal and never cuts a value (``cli.tables``)."""
+    render_table(console(stderr=stderr), columns, rows, title=title, wide=wide)
+
+
+def _when(text: object) -> str:
+    try:
+        return datetime.fromisoformat(str(text)).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return str(text or "")
+
+
+def print_candidates(exc: MyriagateError) -> None:
+    """The jobs an ambiguous id names (the problem's ``candidates``), on stderr."""
+    problem = getattr(exc, "problem", None) or exc.extensions
+    candidates = problem.get("candidates") if isinstance(problem, dict) else None
+    if not isinstance(candidates, list) or not candidates:
+        return
+    found = [c for c in candidates if isinstance(c, dict)]
+    keys = ["id", "slurm_job_id", "cluster", "job_name", "state", "submitted_at"]
+    # The Slurm id and the cluster only when they tell the jobs apart (a short table fits more).
+    keys = [k for k in keys if k not in ("slurm_job_id", "cluster") or len({c.get(k) for c in found}) > 1]
+    headers = {"id": Col("id", whole=True), "slurm_job_id": Col("slurm", whole=True),
+               "cluster": Col("cluster", whole=True), "job_name": Col("name", whole=False),
+               "state": Col("state", whole=True), "submitted_at": Col("submitted", whole=True)}  # fmt: skip
+    rows = [[_when(c.get(k)) if k == "submitted_at" else c.get(k) for k in keys] for c in found]
+    print_table([headers[k] for k in keys], rows, title="Matching jobs", stderr=True)
 
 
 def fail(exc: MyriagateError) -> typer.Exit:
     """Print ``Error: <title>: <detail>`` (and field errors) to stderr; exit with its code."""
+    print_candidates(exc)
     lines = [f"Error: {exc.title}: {exc.detail}"]
     lines += [f"  - {'.'.join(str(p) for p in f.loc)}: {f.message}" for f in exc.fields]
     sys.stderr.write("\n".join(lines) + "\n")

@@ -13,7 +13,8 @@ import typer
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from myriagate.cli.context import open_gateway
-from myriagate.cli.output import JsonOpt, guarded, print_json, print_table
+from myriagate.cli.output import JsonOpt, WideOpt, guarded, print_json, print_table
+from myriagate.cli.tables import Col
 from myriagate.errors import BackendError
 from myriagate.web.api.schemas import (
     AllocationOut,
@@ -82,7 +83,9 @@ def describe_estimate(estimate: EstimateOut) -> str:
 
 # --- myriagate quota ---------------------------------------------------------------------------
 @guarded
-def quota(ctx: typer.Context, cluster: ClusterOpt = None, json: JsonOpt = False) -> None:
+def quota(
+    ctx: typer.Context, cluster: ClusterOpt = None, wide: WideOpt = False, json: JsonOpt = False
+) -> None:
     """Your projects' balances: granted, used (charged), held and remaining core-hours."""
     with open_gateway(ctx) as client:
         rows = read_models(AllocationOut, client.request("GET", "/allocations", params={"cluster": cluster}))
@@ -95,15 +98,17 @@ def quota(ctx: typer.Context, cluster: ClusterOpt = None, json: JsonOpt = False)
     gpu = any(r.granted.gpu_seconds for r in rows)
     unit = "CPU-h / GPU-h" if gpu else "CPU-h"
     print_table(
+        # Names and amounts stay whole; on a narrow terminal the bar, the period, the cluster
+        # and the held amount (granted - used - remaining) give way, in that order.
         (
-            "cluster",
-            "account",
-            "period",
-            f"granted ({unit})",
-            "used",
-            "held",
-            "remaining",
-            "█ used ▒ held ░ left",
+            Col("cluster", whole=True, priority=3),
+            Col("account", whole=True),
+            Col("period", whole=True, priority=4),
+            Col(f"granted ({unit})", whole=True),
+            Col("used", whole=True),
+            Col("held", whole=True, priority=2),
+            Col("remaining", whole=True),
+            Col("█ used ▒ held ░ left", whole=True, priority=5),
         ),
         [
             (
@@ -119,4 +124,5 @@ def quota(ctx: typer.Context, cluster: ClusterOpt = None, json: JsonOpt = False)
             for r in rows
         ],
         title="Allocations",
+        wide=wide,
     )

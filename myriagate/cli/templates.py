@@ -6,6 +6,7 @@ import typer
 
 from myriagate.cli.context import localised, open_gateway
 from myriagate.cli.output import JsonOpt, console, fmt_range, guarded, print_json, print_table
+from myriagate.cli.tables import Col
 
 templates_app = typer.Typer(help="Job-script templates.", no_args_is_help=True)
 
@@ -19,7 +20,10 @@ def templates_list(ctx: typer.Context, json: JsonOpt = False) -> None:
     if json:
         print_json([t.model_dump(mode="json") for t in items])
     else:
-        print_table(("name", "title"), [(t.name, localised(t.title)) for t in items])
+        print_table(
+            (Col("name", whole=True), Col("title", whole=False)),
+            [(t.name, localised(t.title)) for t in items],
+        )
 
 
 @templates_app.command("show")
@@ -42,4 +46,6 @@ def templates_show(ctx: typer.Context, name: str, json: JsonOpt = False) -> None
         )
         for p in detail.parameters
     ]
-    print_table(("parameter", "type", "default", "allowed", "help"), rows)
+    columns = (Col("parameter", whole=True), Col("type", whole=True), "default", Col("allowed", whole=False),
+               Col("help", whole=False))  # fmt: skip
+    print_table(columns, rows)
