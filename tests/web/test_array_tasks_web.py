@@ -114,3 +114,27 @@ def test_someone_who_may_only_view_sees_the_tasks_but_no_output(
     assert '<dd id="array-summary">12 done, 2 failed, 6 waiting</dd>' in html
     assert "hello from task" not in html and 'id="task-output"' not in html
     assert fake_cluster.calls["tail"] == 0
+
+
+def test_a_large_array_page_lists_the_tasks_worth_a_look_and_takes_a_task_number(
+    make_user: MakeUser, auth_client: AuthClient, fake_cluster: FakeCluster,
+    backends: FakeSlurmBackendFactory, app: FastAPI, clock: FakeClock,
+) -> None:  # fmt: skip
+    user = make_user(login="arrbig")
+    script = SCRIPT.replace("0-19%4", "0-999")
+    response = auth_client(user).post(JOBS, json={"script": script})
+    assert response.status_code == 202, response.text
+    job = response.json()
+    parent = job["slurm_job_id"]
+    fake_cluster.set_state(parent, "RUNNING")
+    fake_cluster.finish(parent, "COMPLETED")
+    fake_cluster.set_state(f"{parent}_640", "RUNNING")
+    fake_cluster.finish(f"{parent}_640", "OUT_OF_MEMORY", exit_code=0, signal=9)
+    tick(app, backends, clock)
+    html = logged_in(app, user).get(f"/jobs/{job['id']}").text
+    assert '<dd id="array-summary">999 done, 1 failed</dd>' in html
+    assert html.count('<tr data-task="') == 200
+    assert html.index('<tr data-task="640"') < html.index('<tr data-task="0"')  # the failed one first
+    assert "signal 9" in html.split('<tr data-task="640"')[1].split("</tr>")[0]
+    assert "Showing 200 of 1,000 tasks" in html
+    assert '<input id="task" name="task" type="number" min="0" value="640">' in html  # no 1,000-option select
