@@ -6,7 +6,7 @@ import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from myriagate.errors import ConfigError
@@ -115,7 +115,9 @@ class Settings(BaseSettings):
     def _refuse_placeholder_secret(self) -> Settings:
         if not self.dev_mode and self.secret_key in PLACEHOLDER_SECRETS:
             raise ValueError(
-                "MYRIAGATE_SECRET_KEY is a placeholder: set a real secret, or MYRIAGATE_DEV_MODE=true"
+                "MYRIAGATE_SECRET_KEY is a placeholder: set a real secret "
+                "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))'), "
+                "or MYRIAGATE_DEV_MODE=true on a development machine"
             )
         for proxy in self.trusted_proxies:
             try:
@@ -157,5 +159,19 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     try:
         return Settings()
+    except ValidationError as exc:
+        raise ConfigError(plain_errors(exc)) from exc
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def plain_errors(exc: ValidationError) -> str:
+    """Each problem as one sentence naming its variable, never pydantic's dump of the model."""
+    sentences = []
+    for error in exc.errors(include_url=False):
+        if error["type"] == "value_error" and "error" in error.get("ctx", {}):
+            sentences.append(str(error["ctx"]["error"]))  # our validators' own sentences
+        else:
+            name = "MYRIAGATE_" + "_".join(str(part) for part in error["loc"]).upper()
+            sentences.append(f"{name}: {error['msg']}")
+    return "; ".join(sentences)

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 import httpx
 import typer
 
-from myriagate.cli.client import GatewayClient
-from myriagate.cli.config import CliConfig, load_config
+from myriagate import __version__
+from myriagate.client.client import Client
+from myriagate.client.config import CliConfig, load_config
+
+USER_AGENT = f"myriagate-cli/{__version__}"
 
 
 @dataclass(frozen=True)
@@ -31,10 +34,15 @@ def deps(ctx: typer.Context) -> CliDeps:
     return obj if obj is not None else CliDeps()
 
 
-def open_gateway(ctx: typer.Context, config: CliConfig | None = None) -> GatewayClient:
+def open_gateway(ctx: typer.Context, config: CliConfig | None = None) -> Client:
     """A client of the configured gateway with the configured token (checked lazily)."""
     config = config or load_config()
-    return GatewayClient(config.require_url(), config.token, http=deps(ctx).http)
+    return connect(ctx, config.require_url(), config.token)
+
+
+def connect(ctx: typer.Context, url: str, token: str | None) -> Client:
+    """A client of ``url`` (``login`` tries a URL and a token before storing them)."""
+    return Client(url, token, http=deps(ctx).http, user_agent=USER_AGENT)
 
 
 def language() -> str:

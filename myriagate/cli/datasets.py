@@ -1,32 +1,27 @@
-"""`myriagate datasets list|show|get`: staged data, where it physically is, and verified copies.
+"""`myriagate datasets list|show|download`: staged data, where it physically is, and verified copies.
 
-``get`` streams each file to ``<dest>/<path>.part`` while hashing it, compares the sha256 with
-the one the gateway recorded at stage-out, and only then renames it into place: a copy that
-does not match is removed and the command fails (exit 7).
+``download`` (alias ``get``) streams each file to ``<dest>/.<name>.part`` while hashing it,
+compares the sha256 with the one the gateway recorded at stage-out, and only then renames it
+into place: a copy that does not match is removed and the command fails (exit 7). The
+transfer itself is ``myriagate.client``'s (``Client.download``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote
 
-import httpx
 import typer
 
-from myriagate.cli.client import GatewayClient, GatewayUnreachable, error_from_response
 from myriagate.cli.context import open_gateway
 from myriagate.cli.job_refs import resolve_job_id
 from myriagate.cli.output import JsonOpt, WideOpt, console, guarded, print_json, print_table
+from myriagate.cli.progress import TransferBar, wanted
 from myriagate.cli.tables import Col
-from myriagate.cli.uploads import CHUNK, auth_headers, progress_bar
-from myriagate.domain.staging import relative_path
-from myriagate.errors import ChecksumMismatch, FieldError, InvalidRequest, NotFound
-from myriagate.web.api.schemas import DatasetDetail, DatasetFileOut, DatasetPage
+from myriagate.client.client import Client
+from myriagate.errors import FieldError, InvalidRequest
+from myriagate.web.api.schemas import DatasetDetail, DatasetPage
 
 datasets_app = typer.Typer(
     help="Datasets: staged results and inputs, where they are stored.", no_args_is_help=True
@@ -93,8 +88,8 @@ def list_(
     )  # fmt: skip
 
 
-def _detail(client: GatewayClient, dataset_id: str) -> DatasetDetail:
-    return DatasetDetail.model_validate(client.request("GET", f"/datasets/{dataset_id}").json())
+def _detail(client: Client, dataset_id: str) -> DatasetDetail:
+    return client.dataset(dataset_id)
 
 
 @datasets_app.command("show")
@@ -120,9 +115,9 @@ def show(
     print_table(FILE_COLUMNS, [(f.path, _size(f.size_bytes), f.sha256) for f in detail.files])
 
 
-@datasets_app.command("get")
+@datasets_app.command("download")
 @guarded
-def get(
+def download(
     ctx: typer.Context,
     dataset_id: Annotated[str, typer.Argument(help="Dataset id.")],
     dest: Annotated[Path, typer.Option("--dest", help="Directory to write into (created).")] = Path("."),
@@ -134,63 +129,19 @@ def get(
     """Download a dataset's files (or some of them), each verified against its recorded sha256."""
     with open_gateway(ctx) as client:
         detail = _detail(client, parse_dataset_id(dataset_id))
-        files = _chosen(detail, path or [])
-        written: list[dict[str, object]] = []
-        with progress_bar(enabled=not json) as bar:
-            task = bar.add_task(f"{len(files)} file(s)", total=sum(f.size_bytes for f in files))
-            for item in files:
-                target = _fetch(client, detail, item, dest, lambda n: bar.advance(task, n))
-                written.append({"path": item.path, "file": str(target), "size_bytes": item.size_bytes,
-                                "sha256": item.sha256})  # fmt: skip
+        with TransferBar(enabled=wanted(quiet=json)) as bar:
+            targets = client.download(detail, dest, paths=path or (), progress=bar)
+    by_path = {f.path: f for f in detail.files}
+    chosen = [by_path[p] for p in dict.fromkeys(path)] if path else detail.files  # as download chose
+    written = [
+        {"path": f.path, "file": str(target), "size_bytes": f.size_bytes, "sha256": f.sha256}
+        for f, target in zip(chosen, targets, strict=True)
+    ]
     if json:
         print_json({"dataset_id": str(detail.id), "files": written})
     else:
         typer.echo(f"{len(written)} file(s) of {detail.id} written to {dest}, checksums verified.")
 
 
-def _chosen(detail: DatasetDetail, paths: list[str]) -> list[DatasetFileOut]:
-    by_path = {f.path: f for f in detail.files}
-    if not paths:
-        return list(detail.files)
-    missing = [p for p in paths if p not in by_path]
-    if missing:
-        raise NotFound(f"dataset {detail.id} has no file {missing[0]!r}")
-    return [by_path[p] for p in dict.fromkeys(paths)]
-
-
-def _fetch(
-    client: GatewayClient,
-    detail: DatasetDetail,
-    item: DatasetFileOut,
-    dest: Path,
-    advance: Callable[[int], object],
-) -> Path:
-    rel = relative_path(item.path, "dataset file")  # never write outside --dest, whatever the server says
-    target = dest / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.parent / f".{target.name}.part"
-    digest = hashlib.sha256()
-    url = f"{client.base_url}/api/v1/datasets/{detail.id}/files/{quote(rel)}"
-    try:
-        with client._http.stream("GET", url, headers=auth_headers(client)) as response:
-            if response.is_error:
-                response.read()
-                raise error_from_response(response)
-            with partial.open("wb") as handle:
-                for chunk in response.iter_bytes(CHUNK):
-                    digest.update(chunk)
-                    handle.write(chunk)
-                    advance(len(chunk))
-    except httpx.TransportError as exc:
-        partial.unlink(missing_ok=True)
-        raise GatewayUnreachable(f"cannot reach {client.base_url}: {exc}") from exc
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    if digest.hexdigest() != item.sha256:
-        partial.unlink(missing_ok=True)
-        raise ChecksumMismatch(
-            f"{rel}: received sha256 {digest.hexdigest()}, the dataset records {item.sha256}"
-        )
-    os.replace(partial, target)
-    return target
+# `get` as the first version named it; hidden so --help shows one name per command.
+datasets_app.command("get", hidden=True, help="Same as `download`.")(download)

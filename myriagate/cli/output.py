@@ -11,14 +11,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, ParamSpec, TypeVar
 
-import structlog
 import typer
 from rich.console import Console
 
 from myriagate.cli.tables import Col, render_table
 from myriagate.errors import MyriagateError
-
-log = structlog.get_logger(__name__)
 
 # ``--json`` as every command spells it.
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]

@@ -13,10 +13,9 @@ from typing import Annotated
 
 import typer
 
-from myriagate.cli.client import GatewayClient
-from myriagate.cli.config import TOKEN_ENV, load_config, normalise_url, save_config
-from myriagate.cli.context import deps, open_gateway
+from myriagate.cli.context import connect, open_gateway
 from myriagate.cli.output import JsonOpt, console, guarded, print_json, print_table, warn
+from myriagate.client.config import TOKEN_ENV, load_config, normalise_url, save_config
 from myriagate.errors import InvalidRequest, MyriagateError, NotAuthenticated
 from myriagate.web.api.schemas import TokenIn
 
@@ -41,14 +40,13 @@ def login(
     url = normalise_url(url or config.url or typer.prompt("Gateway URL"))
     if url.startswith("http://") and not _is_loopback(url):
         warn(f"{url} is not HTTPS: your password and token would cross the network in clear")
-    http = deps(ctx).http
     token_id: str | None = None
     if token is not None:
         from_stdin = token == "-"  # noqa: S105 - `-` means stdin, as for files
         token = (sys.stdin.readline() if from_stdin else token).strip()
         if not token:
             raise InvalidRequest("empty token")
-        with GatewayClient(url, token, http=http) as client:
+        with connect(ctx, url, token) as client:
             me = client.me()  # proves the token works before it is stored
             found = client.find_token_id(token)
             token_id = str(found) if found else None
@@ -56,7 +54,7 @@ def login(
         username = username or typer.prompt("Username", default=getpass.getuser())
         password = typer.prompt("Password", hide_input=True)
         name = f"myriagate CLI on {socket.gethostname()}"[:100]
-        with GatewayClient(url, None, http=http) as client:
+        with connect(ctx, url, None) as client:
             created = client.create_token(
                 TokenIn(name=name, expires_in_days=expires_in_days), basic=(username, password)
             )

@@ -1,31 +1,34 @@
-"""Waiting for a job to end and streaming its output as it grows, by polling the API.
+"""Waiting for jobs to end and streaming a job's output as it grows, by polling the API.
 
-The API serves the *tail* of an output file (at most ``MAX_BYTES``), so following is done by
-finding where the previous tail ends inside the new one. Transient failures (gateway
-restarting, cluster briefly unreachable) are waited out: a researcher waiting for a
-two-day job should not lose the wait to a gateway restart.
+The waiting itself is ``myriagate.client``'s (back-off, transient failures waited out); this
+module draws it for people: a spinner for one job, a bar for several (``jobs wait``), on
+stderr and only at a terminal. The API serves the *tail* of an output file (at most
+``MAX_BYTES``), so following is done by finding where the previous tail ends inside the new one.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import TextIO
+from typing import Annotated, TextIO
 
-from rich.console import Console
+import typer
 
-from myriagate.cli.client import GatewayClient, Stream
-from myriagate.errors import MyriagateError
+from myriagate.cli.context import deps, open_gateway
+from myriagate.cli.output import JsonOpt, guarded, print_json
+from myriagate.cli.progress import JobsBar, stderr_console, summary, wanted
+from myriagate.client.client import Client, Stream
+from myriagate.client.waiting import Poller, wait_for_jobs
+from myriagate.errors import FieldError, InvalidRequest, MyriagateError
 from myriagate.web.api.schemas import JobOut
 
 MAX_BYTES = 1024 * 1024  # the API's limit for one read
 ANCHOR_BYTES = 512
-FIRST_POLL_S = 1.0
-MAX_POLL_S = 10.0
 
-# `submit --wait` and `jobs logs --follow` exit codes, documented in docs/cli.md.
+# `submit --wait`, `jobs wait` and `jobs logs --follow` exit codes, documented in docs/cli.md.
 EXIT_JOB_COMPLETED = 0
 EXIT_JOB_NOT_COMPLETED = 1
 
@@ -46,49 +49,81 @@ def describe(job: JobOut) -> str:
     return text
 
 
-class _Poller:
-    """Exponential back-off between polls, reset when something changes."""
-
-    def __init__(self, sleep: Sleep) -> None:
-        self._sleep = sleep
-        self.interval = FIRST_POLL_S
-
-    def wait(self, changed: bool) -> None:
-        self.interval = FIRST_POLL_S if changed else min(self.interval * 1.5, MAX_POLL_S)
-        self._sleep(self.interval)
-
-
 def _status(show_progress: bool, text: str) -> AbstractContextManager[object]:
-    if not show_progress:
+    if not (show_progress and wanted()):
         return nullcontext()
-    return Console(stderr=True).status(text)
+    return stderr_console().status(text)
 
 
-def wait_for_job(
-    client: GatewayClient, job_id: uuid.UUID, *, sleep: Sleep, show_progress: bool = True
-) -> JobOut:
+def _where(job: JobOut) -> str:
+    slurm = f" (Slurm {job.slurm_job_id})" if job.slurm_job_id else ""
+    reason = f": {job.reason}" if job.reason and job.reason != "None" else ""
+    return f"job {job.id}{slurm} {job.state.value}{reason}"
+
+
+def wait_for_job(client: Client, job_id: uuid.UUID, *, sleep: Sleep, show_progress: bool = True) -> JobOut:
     """Poll until the job reaches a final state; a spinner on stderr shows where it is."""
-    poller = _Poller(sleep)
-    last = ""
     with _status(show_progress, f"waiting for job {job_id}…") as status:
-        while True:
-            try:
-                job: JobOut = client.job(job_id)
-            except MyriagateError as exc:
-                if not exc.transient:
-                    raise
-                text, changed = f"{exc.title}: {exc.detail} — retrying", False
-            else:
-                if job.state.is_final:
-                    return job
-                slurm = f" (Slurm {job.slurm_job_id})" if job.slurm_job_id else ""
-                reason = f": {job.reason}" if job.reason and job.reason != "None" else ""
-                text = f"job {job_id}{slurm} {job.state.value}{reason}"
-                changed = text != last
-            if status is not None and text != last:
+
+        def show(text: str) -> None:
+            if status is not None:
                 status.update(text)  # type: ignore[attr-defined]
-            last = text
-            poller.wait(changed)
+
+        return wait_for_jobs(
+            client,
+            [job_id],
+            sleep=sleep,
+            on_update=lambda jobs: show(_where(jobs[0])),
+            on_retry=lambda exc: show(f"{exc.title}: {exc.detail} — retrying"),
+        )[0]
+
+
+def wait_for_several(
+    client: Client, job_ids: Sequence[uuid.UUID], *, sleep: Sleep, show_progress: bool = True
+) -> list[JobOut]:
+    """Poll until every job ended; a bar on stderr counts them (``3/5 ended: 2 completed, …``)."""
+    with JobsBar(enabled=show_progress and wanted()) as bar:
+        return wait_for_jobs(client, job_ids, sleep=sleep, on_update=bar.update)
+
+
+_JOB_REF = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$")
+
+
+def _job_id(client: Client, text: str) -> uuid.UUID:
+    """A full id as it is; a short id or a Slurm id as the gateway resolves it (one call)."""
+    given = text.strip()
+    if not _JOB_REF.match(given):
+        raise InvalidRequest(
+            f"{text!r} is not a job id: give the id `myriagate jobs list` shows, or the Slurm job id",
+            fields=[FieldError(("job_id",), "not a job id")],
+        )
+    try:
+        return uuid.UUID(given)
+    except ValueError:
+        return client.job(given).id
+
+
+@guarded
+def jobs_wait(
+    ctx: typer.Context,
+    job_ids: Annotated[
+        list[str], typer.Argument(help="Jobs: ids as `myriagate submit` or `jobs list` print them.")
+    ],
+    json: JsonOpt = False,
+) -> None:
+    """Wait until every job named has ended; exit 0 only if all of them completed."""
+    with open_gateway(ctx) as client:
+        ids = [_job_id(client, text) for text in job_ids]
+        finals = wait_for_several(client, ids, sleep=deps(ctx).sleep, show_progress=not json)
+    if json:
+        print_json([job.model_dump(mode="json") for job in finals])
+    else:
+        for job in finals:
+            sys.stderr.write(describe(job) + "\n")
+        if len(finals) > 1:
+            sys.stderr.write(summary(finals) + "\n")
+    failed = any(not job.state.is_success for job in finals)
+    raise typer.Exit(EXIT_JOB_NOT_COMPLETED if failed else EXIT_JOB_COMPLETED)
 
 
 class TailFollower:
@@ -141,7 +176,7 @@ class TailFollower:
 
 
 def follow_output(
-    client: GatewayClient,
+    client: Client,
     job_id: uuid.UUID,
     *,
     sleep: Sleep,
@@ -152,7 +187,7 @@ def follow_output(
     """Print the job's output as it grows until the job ends; return the final job."""
     out = out or sys.stdout
     follower = TailFollower()
-    poller = _Poller(sleep)
+    poller = Poller(sleep)
     while True:
         try:
             # The state first: output read after a final state is seen is complete.
@@ -171,5 +206,5 @@ def follow_output(
         poller.wait(bool(text))
 
 
-def _tail_bytes(client: GatewayClient, job_id: uuid.UUID, stream: Stream, task: int | None) -> bytes:
+def _tail_bytes(client: Client, job_id: uuid.UUID, stream: Stream, task: int | None) -> bytes:
     return client.output_bytes(job_id, stream=stream, max_bytes=MAX_BYTES, task=task)

@@ -17,7 +17,7 @@ from typing import IO
 
 import httpx
 
-from myriagate.cli.main import KEEP_ALIVE_S
+from myriagate.cli.server import KEEP_ALIVE_S
 
 
 class LiveGateway:

@@ -1,0 +1,159 @@
+"""How long `myriagate` takes to start, side by side with ``python -c pass``.
+
+    .venv/bin/python bench/cli_start.py [--repeats 21] [--importtime]
+
+Each command runs as a fresh subprocess, as a researcher runs it, from a warm disk (one
+untimed run first); the figure is the median wall time of ``--repeats`` runs:
+- ``python_pass``: the anchor, the interpreter starting and doing nothing;
+- ``cli_help``: ``myriagate --help``; ``cli_version``: ``myriagate version``;
+- ``cli_jobs_list``: ``myriagate jobs list`` and ``cli_submit``: ``myriagate submit job.sh
+  -p debug -t 5``, each answered by a stub gateway in this process (one small JSON
+  answer), so the figure is the CLI's own start and one request, not the server's work.
+
+Target (issue 15): each at most 0.3 s. ``--importtime`` also prints the 15 slowest imports
+of ``myriagate --help`` (``python -X importtime``) to stderr. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+BUDGET_S = 0.3
+NOW = datetime.now(UTC).isoformat()
+JOB: dict[str, object] = {
+    "id": str(uuid.uuid4()),
+    "cluster": "devcluster",
+    "owner": "alice",
+    "cluster_login": "alice",
+    "account": "caen-bio",
+    "partition": "debug",
+    "job_name": "bench",
+    "state": "pending",
+    "slurm_job_id": "1234",
+    "slurm_state": "PENDING",
+    "reason": None,
+    "exit_code": None,
+    "array_task_count": None,
+    "work_dir": None,
+    "submitted_at": NOW,
+    "started_at": None,
+    "ended_at": None,
+    "created_at": NOW,
+    "updated_at": NOW,
+    "notices": [],
+}
+
+
+class StubGateway(BaseHTTPRequestHandler):
+    """Answers the two calls the timed commands make, like the API would."""
+
+    def _answer(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/api/v1/jobs"):
+            self._answer(200, {"items": [JOB], "next_cursor": None})
+        else:
+            self._answer(404, {"title": "Not found", "status": 404, "code": "not_found", "detail": self.path})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._answer(201, JOB)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def timed(argv: Sequence[str], env: dict[str, str], repeats: int) -> float:
+    """The median wall time of ``argv`` over ``repeats`` runs, after one untimed warm-up run."""
+    samples = []
+    for i in range(repeats + 1):
+        start = time.perf_counter()
+        done = subprocess.run(argv, env=env, capture_output=True, check=False)
+        elapsed = time.perf_counter() - start
+        if done.returncode != 0:
+            sys.exit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stderr.decode()}")
+        if i:
+            samples.append(elapsed)
+    return statistics.median(samples)
+
+
+def slowest_imports(argv: Sequence[str], env: dict[str, str], count: int = 15) -> list[tuple[int, str]]:
+    """The ``count`` largest cumulative import times (µs, module) of one run."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv[1:]], env=env, capture_output=True, text=True, check=True
+    )
+    rows = []
+    for line in done.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            rows.append((int(parts[1]), parts[2].rstrip()))
+    return sorted(rows, reverse=True)[:count]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--importtime", action="store_true")
+    args = parser.parse_args()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StubGateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cli = str(Path(sys.executable).with_name("myriagate"))
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "job.sh"
+        script.write_text("#!/bin/bash\n#SBATCH --time=5\necho hello\n")
+        env = {
+            **os.environ,
+            "XDG_CONFIG_HOME": tmp,  # no config file: the URL and token come from here
+            "MYRIAGATE_URL": f"http://127.0.0.1:{server.server_address[1]}",
+            "MYRIAGATE_TOKEN": "mgt_bench",
+            "COLUMNS": "200",
+        }
+        commands = {
+            "python_pass": [sys.executable, "-c", "pass"],
+            "cli_help": [cli, "--help"],
+            "cli_version": [cli, "version"],
+            "cli_jobs_list": [cli, "jobs", "list"],
+            "cli_submit": [cli, "submit", str(script), "-p", "debug", "-t", "5"],
+        }
+        seconds = {name: timed(argv, env, args.repeats) for name, argv in commands.items()}
+        if args.importtime:
+            for micros, module in slowest_imports([sys.executable, cli, "--help"], env):
+                sys.stderr.write(f"{micros / 1000:8.1f} ms  {module}\n")
+    server.shutdown()
+    figures: dict[str, object] = {"repeats": args.repeats, "budget_s": BUDGET_S}
+    figures["loadavg_1min"] = round(os.getloadavg()[0], 2)
+    figures.update({f"{name}_s": round(value, 4) for name, value in seconds.items()})
+    anchor = seconds["python_pass"]
+    timed_commands = [name for name in seconds if name != "python_pass"]
+    for name in timed_commands:
+        figures[f"ratio_{name}_vs_python"] = round(seconds[name] / anchor, 2)
+        print(
+            f"{name:>14}: {seconds[name]:.3f} s ({seconds[name] / anchor:.1f}x python -c pass)",
+            file=sys.stderr,
+        )
+    figures["within_budget"] = all(seconds[name] <= BUDGET_S for name in timed_commands)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

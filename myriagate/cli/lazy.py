@@ -1,0 +1,113 @@
+"""Commands whose modules are imported only when they run: the operator's, behind ``admin``.
+
+``myriagate --help`` and the researcher's commands must start fast and work with the client
+install alone, so the gateway's own commands (serve, worker, database, demo, Slurm sync) are
+listed from a static line and imported when invoked. An operator command run without the
+server's packages says which install it needs instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+from myriagate.cli.output import fail
+from myriagate.errors import ConfigError
+
+# Packages of the `server` extra (pyproject.toml): missing one means the client install.
+SERVER_PACKAGES = frozenset(
+    {
+        "alembic",
+        "babel",
+        "cryptography",
+        "fastapi",
+        "jinja2",
+        "multipart",
+        "paramiko",
+        "prometheus_client",
+        "pydantic_settings",
+        "sqlalchemy",
+        "starlette",
+        "structlog",
+        "tenacity",
+        "uvicorn",
+    }
+)
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """Where a command lives (``module:attr`` naming a Typer app; ``command``: one of its
+    commands) and what the parent's help says of it without importing it."""
+
+    target: str
+    command: str | None = None
+    help: str = ""
+    hidden: bool = False
+    panel: str | None = None
+
+
+class _Listed(TyperCommand):
+    """What help listings see of a lazy command: its name, one line, its panel."""
+
+
+class LazyGroup(TyperGroup):
+    """A Typer group that also offers ``lazy`` commands, imported on first use."""
+
+    lazy: ClassVar[Mapping[str, LazyCommand]] = {}
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        return names + [name for name in self.lazy if name not in names]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        found = super().get_command(ctx, cmd_name)
+        spec = self.lazy.get(cmd_name)
+        if found is None and spec is not None:
+            return _Listed(cmd_name, help=spec.help, hidden=spec.hidden, rich_help_panel=spec.panel)
+        return found
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        if isinstance(command, _Listed) and name is not None:
+            command = self._load(name)
+        return name, command, rest
+
+    def _load(self, name: str) -> Any:
+        spec = self.lazy[name]
+        module, _, attr = spec.target.partition(":")
+        _quiet_logging()
+        app = getattr(importlib.import_module(module), attr)
+        group = typer.main.get_group(app)
+        command = group.commands[spec.command] if spec.command else group
+        self.commands[name] = command  # loaded once per process
+        return command
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            package = (exc.name or "").partition(".")[0]
+            if package not in SERVER_PACKAGES:
+                raise
+            raise fail(
+                ConfigError(
+                    f"this command runs the gateway itself and needs its server install "
+                    f'(pip install "myriagate[server]"); {package} is missing'
+                )
+            ) from None
+
+
+def _quiet_logging() -> None:
+    """Operator commands log through structlog: to stderr, warnings only unless asked."""
+    try:
+        from myriagate.logs import configure_logging
+    except ModuleNotFoundError:  # the client install: the REST-only admin commands log nothing
+        return
+    configure_logging(os.environ.get("MYRIAGATE_LOG_LEVEL", "WARNING"), json=False)
