@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal, cast
 
 import jinja2
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from myriagate.domain import values
 from myriagate.domain.directives import check_script_text, header_lines, is_directive_line
@@ -73,6 +73,23 @@ class TemplateMeta(BaseModel):
     title: LocalizedText
     description: LocalizedText
     parameters: tuple[TemplateParameter, ...] = ()
+    # sbatch options the web form fills in when the template is chosen ("array" = "0-9"), by
+    # sbatch's long name; the researcher may change them. Resources still come from the
+    # submission only: the API and the CLI never apply these.
+    sbatch: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("sbatch")
+    @classmethod
+    def _form_options(cls, given: dict[str, str]) -> dict[str, str]:
+        for name, value in given.items():
+            option = sbatch_table.BY_NAME.get(name)
+            if option is None or option.kind is None or "form" not in option.surfaces:
+                raise ValueError(f"sbatch.{name}: not an option of the submit form")
+            try:
+                option.kind.read(value, ReadContext())
+            except MyriagateError as exc:
+                raise ValueError(f"sbatch.{name}: {exc.detail}") from None
+        return given
 
 
 # --- quoting ----------------------------------------------------------------------------
