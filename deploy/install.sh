@@ -22,7 +22,8 @@ fi
 stamp=.venv/.myriagate-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[dev]'
+    # The gateway (server extra) and the test tools; researchers' machines need only `pip install myriagate`.
+    .venv/bin/python -m pip install -q -e '.[server,dev]'
     touch "$stamp"
 fi
 echo "myriagate installed in $(pwd)/.venv"
