@@ -4,7 +4,7 @@ only when they change, the summary in English and French, and per-task output fi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -22,11 +22,12 @@ from myriagate.services.jobs.outputs import output_path, read_output
 from myriagate.services.jobs.queries import get_job_detail
 from myriagate.services.jobs.tracking import tick
 from myriagate.services.submission.submit import SubmitRequest, submit_job
-from myriagate.slurm import commands
+from myriagate.slurm import commands, parse
 from myriagate.web.i18n import Translator
 from myriagate.web.pages.job_arrays import localized_summary
 from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock
+from tests.fakes.fake_runner import load_capture
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.profiles import dev_profile
 
@@ -297,3 +298,21 @@ def test_hostile_patterns_make_one_absolute_path_read_as_the_owner(
     fake_cluster.reset_calls()
     assert read_output(session, job_id=job.id, user=alice, backends=backends, array_task_id=1) == b"x"
     assert fake_cluster.calls["tail"] == 1
+
+
+# --- each task's own Slurm id, from real captured output ---------------------------------------
+def test_a_tasks_own_id_is_read_from_squeue_and_sacct_once_it_started() -> None:
+    """squeue's %A and sacct's JobIDRaw of a task that ran are its own id (175_0 is 183); a task
+    that waits shows its array's id (squeue) or is folded (sacct): it has none of its own yet."""
+
+    def raw_ids(capture: str, parser: Callable[[bytes], list[JobStatus]]) -> dict[str, str | None]:
+        return {s.slurm_job_id: s.raw_job_id for s in parser(load_capture(capture)[0])}
+
+    squeue = raw_ids("squeue_live", parse.parse_squeue_status)
+    assert squeue["175_0"] == "183" and squeue["166"] == "166"
+    assert squeue["176_0"] is None  # pending, %A still 176
+    mixed = raw_ids("squeue_array_mixed", parse.parse_squeue_status)
+    assert mixed == {"175_0": "183", "175_1": "184", "175_2": "175"}
+    sacct = raw_ids("sacct_status", parse.parse_sacct_status)
+    assert sacct["175_1"] == "184" and sacct["167"] == "167"
+    assert sacct["176_0"] is None  # folded 176_[0-4%2]
