@@ -83,6 +83,8 @@ class MyriagateError(Exception):
     http_status: int = 500
     exit_code: int = 1
     transient: bool = False
+    # The RFC 9457 body, when the error came back from a gateway's API (myriagate.client).
+    problem: Mapping[str, object] | None = None
 
     def __init__(
         self,
