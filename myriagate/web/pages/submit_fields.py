@@ -5,7 +5,8 @@ Every accepted option whose surfaces include "form" is a field named as the API'
 page's language. The common ones are shown at once; the others sit in one collapsible
 section per group (``domain.sbatch_options.groups``), open when one of their fields is
 filled in or refused. Flags are checkboxes; the partition and the account are chosen from
-the cluster's partitions and the user's accounts.
+the cluster's partitions and the user's accounts, a value with a few fixed spellings
+(``--open-mode``, ``--hint``) from those; a text field shows its kind's example.
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ from myriagate.domain.sbatch_options.spec import OptionSpec
 # the form always offered them).
 COMMON = ("account", "partition", "time", "nodes", "ntasks", "cpus-per-task", "mem", "job-name")
 CHECKED = "on"  # what a ticked checkbox posts
+NOT_SET = "—"  # the blank choice of a fixed-choice option: sbatch's own default
+# Values with a few fixed spellings, by kind: a select, not a field to type them in.
+FIXED_CHOICES: dict[str, tuple[str, ...]] = {
+    kinds.K_OPEN_MODE.name: ("append", "truncate"),
+    kinds.K_YES_NO.name: ("yes", "no"),
+    kinds.K_HINT.name: tuple(sorted(kinds.HINTS)),
+}
 
 Widget = Literal["text", "number", "checkbox", "select"]
 _WIDGETS: dict[ApiType, Widget] = {"flag": "checkbox", "int": "number", "str": "text"}
@@ -37,6 +45,7 @@ class OptionField:
     minimum: int | None = None
     choices: tuple[str, ...] = ()
     blank: str | None = None  # the select's empty choice
+    example: str = ""  # a value of the right shape, shown greyed in an empty text field
 
 
 @dataclass(frozen=True)
@@ -64,11 +73,15 @@ def _field(option: OptionSpec, lang: str, choices: Mapping[str, tuple[Sequence[s
     if option.python_name in choices:
         listed, blank = choices[option.python_name]
         return OptionField(option.python_name, label, help_text, "select", choices=tuple(listed), blank=blank)
+    if option.kind.name in FIXED_CHOICES:
+        fixed = FIXED_CHOICES[option.kind.name]
+        return OptionField(option.python_name, label, help_text, "select", choices=fixed, blank=NOT_SET)
     widget = _WIDGETS[option.kind.api_type]
     minimum = None
     if widget == "number":
         minimum = 0 if option.kind is kinds.K_NON_NEGATIVE else 1
-    return OptionField(option.python_name, label, help_text, widget, minimum)
+    example = option.kind.example if widget == "text" else ""
+    return OptionField(option.python_name, label, help_text, widget, minimum, example=example)
 
 
 def option_fields(

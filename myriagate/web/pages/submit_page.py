@@ -1,5 +1,11 @@
-"""The submit page: a template and its parameters, or a pasted script; sbatch options; a live
-cost estimate; validation errors next to their fields.
+"""The submit page: a template and its parameters, or a pasted script; sbatch options; a cost
+estimate from the moment the page opens; validation errors next to their fields.
+
+The cluster and the template are chosen in the form itself, so the choice travels with the
+rest: without JavaScript, "Show its parameters" (and "Check and estimate") redraws the form for
+the template chosen, and a Submit posted with another template's fields shows the chosen
+template's fields instead of sending the previous one (``submit_values``); the page's script
+redraws the same way at once (``action=refresh``).
 
 The form is turned into the API's own request model (``JobSubmit``) and handed to the API's
 own submit function, so a page submission is validated exactly as ``POST /api/v1/jobs``
@@ -19,7 +25,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from myriagate.errors import FieldError, InvalidRequest, MyriagateError, ResidencyViolation
+from myriagate.errors import FieldError, InvalidRequest, MyriagateError, ResidencyViolation, Text
 from myriagate.services.jobs.templates import TemplateCatalog, TemplateMeta
 from myriagate.services.submission.submission import Submission
 from myriagate.web.api import jobs as jobs_api
@@ -40,17 +46,40 @@ from myriagate.web.pages.staging_forms import (
     store_choices,
 )
 from myriagate.web.pages.submit_fields import option_fields, posted_options
+from myriagate.web.pages.submit_values import (
+    PARAM_PREFIX,
+    SHOWN_TEMPLATE,
+    cluster_switched,
+    fit_cluster,
+    switch_template,
+    template_switched,
+)
 from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
 
 router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 
-PARAM_PREFIX = "param_"
+REFRESH = "refresh"  # redraw the form for the cluster and template chosen; nothing is sent
+FIRST_TEMPLATE = "hello"
 
 
 def _template(gateway: Gateway, name: str) -> TemplateMeta | None:
     catalog = TemplateCatalog(gateway.settings)
     return catalog.get(name) if name in catalog.names() else None
+
+
+def _follow_choices(values: dict[str, str], page: PageContext, gateway: Gateway) -> bool:
+    """Redraw ``values`` for the cluster and template chosen if the form's fields were drawn
+    for others (``submit_values``); True when the template changed."""
+    cluster = values.get("cluster", "")
+    if cluster_switched(values) and cluster in gateway.profiles:
+        fit_cluster(values, gateway.profile(cluster), page.user.accounts_on(cluster),
+                    gateway.settings.allowed_regions)  # fmt: skip
+    if not template_switched(values):
+        return False
+    old = _template(gateway, values.get(SHOWN_TEMPLATE, ""))
+    switch_template(values, old, _template(gateway, values.get("template", "")))
+    return True
 
 
 def _cluster(gateway: Gateway, values: dict[str, str]) -> str:
@@ -80,7 +109,7 @@ def _body(values: dict[str, str], *, dry_run: bool) -> JobSubmit:
     try:
         return JobSubmit.model_validate(data)
     except ValidationError as exc:
-        raise InvalidRequest("some fields are not valid", fields=pydantic_fields(exc)) from None
+        raise InvalidRequest(Text("some fields are not valid"), fields=pydantic_fields(exc)) from None
 
 
 def _staging(values: dict[str, str]) -> dict[str, Any]:
@@ -94,8 +123,8 @@ def _staging(values: dict[str, str]) -> dict[str, Any]:
         store = values.get("store", "").strip()
         if not store:
             raise InvalidRequest(
-                "output patterns need a storage endpoint",
-                fields=[FieldError(("store",), "choose where the results go")],
+                Text("output patterns need a storage endpoint"),
+                fields=[FieldError(("store",), Text("choose where the results go"))],
             )
         staging.update(output_patterns=patterns, store=store)
     return staging
@@ -132,6 +161,23 @@ def _run(
     )
 
 
+def _estimate(
+    values: dict[str, str],
+    page: PageContext,
+    db: DbSession,
+    gateway: Gateway,
+    submission: Submission,
+    listed: list[PlannedFile] | None = None,
+) -> tuple[DryRunOut | None, StagingPreview | None, MyriagateError | None]:
+    """The form's estimate (a dry run) and staging plan, or why the form is not valid yet."""
+    try:
+        result = _run(values, page, db, gateway, submission, dry_run=True)
+        assert isinstance(result, DryRunOut)
+        return result, _plan(values, page, db, gateway, listed or []), None
+    except MyriagateError as exc:
+        return None, None, exc
+
+
 def _form(
     request: Request,
     page: PageContext,
@@ -142,6 +188,8 @@ def _form(
     problem: MyriagateError | None = None,
     preview: DryRunOut | None = None,
     plan: StagingPreview | None = None,
+    estimate_problem: MyriagateError | None = None,
+    switched: bool = False,
     db: DbSession | None = None,
     status: int = 200,
 ) -> Response:
@@ -170,6 +218,8 @@ def _form(
         problem=problem,
         preview=preview,
         plan=plan,
+        estimate_problem=estimate_problem,
+        switched=switched,
         stores=store_choices(profile, gateway.settings.allowed_regions),
         sent_files=sent,
     )
@@ -177,22 +227,25 @@ def _form(
 
 @router.get("/submit")
 def submit_form(
-    request: Request, page: PageUser, gateway: GatewayDep, template: str = "hello", cluster: str = ""
+    request: Request,
+    page: PageUser,
+    db: DbSession,
+    gateway: GatewayDep,
+    submission: SubmissionDep,
+    template: str = FIRST_TEMPLATE,
+    cluster: str = "",
 ) -> Response:
+    """The form for ``template`` on ``cluster``, its defaults filled in and estimated at once."""
+    names = TemplateCatalog(gateway.settings).names()
+    if template not in names and names:  # the dropdown must show the template the fields are for
+        template = FIRST_TEMPLATE if FIRST_TEMPLATE in names else names[0]
     values = {"mode": "template", "template": template, "cluster": cluster}
     values["cluster"] = _cluster(gateway, values)
-    meta = _template(gateway, template)
-    if meta is not None:
-        for param in meta.parameters:
-            values[PARAM_PREFIX + param.name] = "" if param.default is None else str(param.default)
-    accounts = page.user.accounts_on(values["cluster"])
-    if len(accounts) == 1:
-        values["account"] = accounts[0]
-    profile = gateway.profile(values["cluster"])
-    allowed = [c for c in store_choices(profile, gateway.settings.allowed_regions) if c.allowed]
-    if allowed:
-        values["store"] = allowed[0].name
-    return _form(request, page, gateway, values)
+    fit_cluster(values, gateway.profile(values["cluster"]), page.user.accounts_on(values["cluster"]),
+                gateway.settings.allowed_regions)  # fmt: skip
+    switch_template(values, None, _template(gateway, template))
+    preview, plan, problem = _estimate(values, page, db, gateway, submission)
+    return _form(request, page, gateway, values, preview=preview, plan=plan, estimate_problem=problem, db=db)
 
 
 @router.get("/submit/submitted/{job_id}")
@@ -216,8 +269,10 @@ async def submit(
     submission: SubmissionDep,
 ) -> Response:
     values = await form_fields(request)
+    switched = _follow_choices(values, page, gateway)
     parts = posted_files(await request.form())
-    dry_run = values.get("action") == "estimate"
+    action = values.get("action", "submit")
+    dry_run = action == "estimate"
     settings = gateway.settings
     try:
         if parts:  # no JavaScript: the files came with the form
@@ -227,6 +282,12 @@ async def submit(
                     spool_dir=settings.spool_dir, max_bytes=settings.upload_max_bytes, at=clock.now(),
                 )
             )  # fmt: skip
+        if action == REFRESH or (switched and action == "submit" and values.get("mode") != "script"):
+            # A new choice, or a Submit whose fields were another template's: show the
+            # chosen template's fields (with its estimate) rather than send the old one.
+            preview, plan, problem = _estimate(values, page, db, gateway, submission)
+            return _form(request, page, gateway, values, preview=preview, plan=plan, estimate_problem=problem,
+                         switched=switched and action != REFRESH, db=db)  # fmt: skip
         result = _run(values, page, db, gateway, submission, dry_run=dry_run)
     except ResidencyViolation as exc:
         # Refused (and audited) by the API's rule: said next to the storage endpoint.
@@ -255,15 +316,7 @@ async def estimate(
     """The estimate box alone (HTML fragment), for the page's script as the user types; the
     files chosen but not sent yet are listed by name (``input_name``, ``input_size``)."""
     values = await form_fields(request)
-    problem: MyriagateError | None = None
-    preview: DryRunOut | None = None
-    plan: StagingPreview | None = None
-    fields: list[FieldError] = []
-    try:
-        result = _run(values, page, db, gateway, submission, dry_run=True)
-        assert isinstance(result, DryRunOut)
-        preview = result
-        plan = _plan(values, page, db, gateway, await listed_names(request))
-    except MyriagateError as exc:
-        problem, fields = exc, list(exc.fields)
+    _follow_choices(values, page, gateway)  # the template chosen, even before its fields are shown
+    preview, plan, problem = _estimate(values, page, db, gateway, submission, await listed_names(request))
+    fields: list[FieldError] = list(problem.fields) if problem is not None else []
     return render(request, "_estimate.html", preview=preview, plan=plan, problem=problem, field_errors=fields)

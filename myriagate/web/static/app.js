@@ -177,6 +177,49 @@
     apply();
   }
 
+  // Choosing a cluster or a template (select[data-switch]) redraws the form at once: the form
+  // is posted as the "Show its parameters" button posts it without this script
+  // (action=refresh: nothing is sent to Slurm) and the page's regions marked data-region are
+  // swapped for the server's, so the new template's fields and defaults, the cluster's
+  // partitions and accounts, come from one place. Then the estimate is asked again.
+  function formSwitch(form) {
+    form.querySelectorAll("[data-without-js]").forEach(function (el) { el.hidden = true; });
+    var asked = 0;
+    function redraw() {
+      var body = estimateBody(form);
+      body.set("action", "refresh");
+      var ticket = ++asked;
+      form.setAttribute("aria-busy", "true");
+      fetch(form.getAttribute("action"), { method: "POST", body: body, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) {
+          if (ticket !== asked) { return; } // a later choice is on its way
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          form.querySelectorAll("[data-region][id]").forEach(function (region) {
+            var fresh = doc.getElementById(region.id);
+            if (!fresh) { return; }
+            // Sections the researcher opened stay open.
+            region.querySelectorAll("details[open][id]").forEach(function (d) {
+              var twin = fresh.querySelector("details[id='" + d.id + "']");
+              if (twin) { twin.open = true; }
+            });
+            region.replaceWith(document.importNode(fresh, true));
+          });
+          ["shown_cluster", "shown_template"].forEach(function (name) {
+            var mine = form.querySelector("input[name=" + name + "]");
+            var theirs = doc.querySelector("input[name=" + name + "]");
+            if (mine && theirs) { mine.value = theirs.value; }
+          });
+          form.dispatchEvent(new Event("change")); // the live estimate asks again
+        })
+        .catch(function () {})
+        .then(function () { if (ticket === asked) { form.removeAttribute("aria-busy"); } });
+    }
+    form.querySelectorAll("select[data-switch]").forEach(function (select) {
+      select.addEventListener("change", redraw);
+    });
+  }
+
   function copyButtons() {
     document.querySelectorAll("button[data-copy]").forEach(function (button) {
       button.hidden = false;
@@ -195,6 +238,7 @@
     document.querySelectorAll("[data-refresh][id]").forEach(liveRefresh);
     document.querySelectorAll("form[data-estimate-url]").forEach(liveEstimate);
     document.querySelectorAll("form[data-modes]").forEach(modeSwitch);
+    document.querySelectorAll("form[data-estimate-url]").forEach(formSwitch);
     document.querySelectorAll("form[data-uploads]").forEach(uploads);
     copyButtons();
   });
