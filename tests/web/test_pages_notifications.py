@@ -166,7 +166,8 @@ def test_a_webhook_secret_is_shown_once_and_the_test_button_says_what_happened(
     assert sent.poster.posted[0][2]["X-Myriagate-Event"] == "test"
     sent.poster.fail_with = DeliveryFailed("webhook http://127.0.0.1:9/[redacted] answered HTTP 500")
     failed = form_post(browser, f"{PAGE}/webhooks/{hook_id.group(1)}/test")
-    assert failed.status_code == 502 and "answered HTTP 500" in failed.text
+    assert failed.status_code == 502
+    assert "The test did not reach http://127.0.0.1:9/[redacted]: it answered HTTP 500 instead" in failed.text
     deleted = form_post(browser, f"{PAGE}/webhooks/{hook_id.group(1)}/delete")
     assert deleted.headers["location"] == f"{PAGE}?done=deleted"
     assert "You have no webhook." in browser.get(PAGE).text
@@ -185,3 +186,20 @@ def test_the_page_is_in_french(app: FastAPI, make_user: MakeUser, sent: Outbox) 
     for words in ("Votre adresse e-mail", "Les événements qui vous sont notifiés", "Ajouter un webhook",
                   "Un de vos jobs a démarré", "Enregistrer mes choix"):  # fmt: skip
         assert words in page.text
+
+
+def test_why_a_webhook_test_failed_is_said_in_french(app: FastAPI, make_user: MakeUser, sent: Outbox) -> None:
+    browser = logged_in(app, make_user(), lang="fr")
+    form_post(browser, f"{PAGE}/webhooks", {"url": "http://127.0.0.1:9/hook/secret-token"})
+    hook_id = re.search(r"/settings/notifications/webhooks/([0-9a-f-]{36})/test", browser.get(PAGE).text)
+    assert hook_id is not None
+    for detail, french in (
+        ("webhook http://127.0.0.1:9/[redacted] unreachable: ConnectError()", "son serveur est injoignable"),
+        ("webhook http://127.0.0.1:9/[redacted] answered a redirect (302), never followed",
+         "il a répondu par une redirection (HTTP 302)"),
+        ("webhook host '127.0.0.1' does not resolve: x", "son nom d&#39;hôte ne se résout pas"),
+    ):  # fmt: skip
+        sent.poster.fail_with = DeliveryFailed(detail)
+        failed = form_post(browser, f"{PAGE}/webhooks/{hook_id.group(1)}/test").text
+        assert "L&#39;essai n&#39;a pas atteint http://127.0.0.1:9/[redacted] : " + french in failed
+        assert "secret-token" not in failed.split("<tbody>")[0]  # the notice never shows the path

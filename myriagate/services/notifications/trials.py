@@ -9,6 +9,7 @@ A test webhook delivery is shaped and signed like every other (docs/notification
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import structlog
@@ -27,6 +28,7 @@ from myriagate.domain.webhook_rules import (
     sign,
 )
 from myriagate.errors import BackendError, ConfigError, Conflict, MyriagateError, NotFound, Text
+from myriagate.logs import redact_url
 from myriagate.ports import Clock, Mailer, WebhookPoster
 from myriagate.sealed_secrets import SecretSealer
 from myriagate.services.notifications.addresses import mail_failed, no_mail
@@ -99,7 +101,33 @@ def send_trial_webhook(
     try:
         poster.post(hook.url, body, headers)
     except MyriagateError as exc:
-        # The poster's detail shows the URL without its path and query, and the answer.
-        reason = Text("The webhook did not take the test: %(reason)s", reason=exc.detail)
-        raise BackendError(reason, transient=exc.transient) from exc
+        log.info("notify.trial_webhook_not_sent", error=exc.detail)
+        message = Text(
+            "The test did not reach %(url)s: %(why)s.", url=redact_url(hook.url), why=why_not(exc.detail)
+        )
+        raise BackendError(message, transient=exc.transient) from exc
     return hook
+
+
+_REDIRECT = re.compile(r"answered a redirect \((\d{3})\)")
+_ANSWERED = re.compile(r"answered HTTP (\d{3})")
+
+
+def why_not(detail: str) -> str:
+    """What ``HttpWebhookPoster`` said went wrong, in words a researcher can act on (and that
+    pages can say in French); its own text when it is none of the usual cases."""
+    if found := _REDIRECT.search(detail):
+        return Text(
+            "it answered a redirect (HTTP %(status)s), and redirects are never followed", status=found[1]
+        )
+    if found := _ANSWERED.search(detail):
+        return Text("it answered HTTP %(status)s instead of a 2xx success", status=found[1])
+    if "does not resolve" in detail or "has no address" in detail:
+        return Text("its host name does not resolve")
+    if "unreachable" in detail:
+        return Text("its server could not be reached (connection refused or no answer in time)")
+    if " refused: " in detail:
+        return Text(
+            "its address is not allowed for webhooks (%(reason)s)", reason=detail.partition(" refused: ")[2]
+        )
+    return detail
