@@ -116,6 +116,13 @@ class JobStatus:
     state: JobState | None  # None: a Slurm state we do not know; keep the previous one
     slurm_state: str
     reason: str | None = None
+    # How an ended job ended, from accounting (domain.job_explanations): its peak memory (the
+    # largest MaxRSS of its steps), the memory and time it asked for, and the login that
+    # cancelled it (sacct's "CANCELLED by <uid>", named on the cluster; never a bare uid).
+    max_rss_bytes: int | None = None
+    mem_requested_bytes: int | None = None
+    time_limit_s: int | None = None
+    cancelled_by: str | None = None
     exit_code: int | None = None
     signal: int | None = None
     work_dir: str | None = None
@@ -144,6 +151,10 @@ class JobStatus:
             f"{self.state}\x1f{self.slurm_state}\x1f{self.reason}\x1f{self.exit_code}\x1f{self.signal}"
             f"\x1f{self.work_dir}\x1f{self.nodes}\x1f{sub}\x1f{start}\x1f{end}"
         )
+        ended = (self.max_rss_bytes, self.mem_requested_bytes, self.time_limit_s, self.cancelled_by)
+        if any(v is not None for v in ended):
+            # Only when known, so the fingerprints stored before these existed stay the same.
+            text += "\x1d" + "\x1f".join(str(v) for v in ended)
         if self.array_tasks:
             text += "".join(
                 f"\x1e{t.slurm_job_id}\x1f{t.slurm_state}\x1f{t.exit_code}" for t in self.array_tasks

@@ -24,7 +24,7 @@ from myriagate.errors import (
     SubmissionUncertain,
 )
 from myriagate.ports import ClusterHealth, CommandResult, CommandRunner
-from myriagate.slurm import arrays, commands, messages, parse, runs
+from myriagate.slurm import arrays, commands, endings, messages, parse, runs
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -59,6 +59,7 @@ class SlurmCliBackend:
         self._home: str | None = None
         self._comments_stored = False
         self._login: str | None = None
+        self._user_names: dict[str, str] = {}  # uid -> login, for "CANCELLED by <uid>"
         commands.sacct_tags(tag_window)  # refuse a bad window now, not at the first lookup
 
     # --- submission ----------------------------------------------------------------------
@@ -242,7 +243,8 @@ class SlurmCliBackend:
         parents = {arrays.parent_id(j) for j in queued if "_" in j}
         need = [i for i in ids if i in parents or i not in queued or arrays.is_final(queued[i])]
         accounted = self._sacct(need) if need else {}
-        return arrays.combine_views(ids, queued, accounted)
+        views = arrays.combine_views(ids, queued, accounted)
+        return endings.add_endings(self._query, views, self._user_names)
 
     def cancel(self, slurm_job_id: str) -> None:
         argv = commands.scancel(slurm_job_id)

@@ -44,6 +44,10 @@ SACCT_USAGE_FIELDS: tuple[str, ...] = (
     "AllocTRES", "Partition", "Account", "User", "Start", "End",
 )  # fmt: skip
 SACCT_TAG_FIELDS: tuple[str, ...] = ("JobID", "Comment", "JobID")
+# How ended jobs ended (domain.job_explanations), one line per job *and per step* (no
+# --allocations): MaxRSS is only kept on steps, ReqMem and TimelimitRaw (minutes) on the job's
+# own line. No free text, so no frame: every field is checked for its shape.
+SACCT_END_FIELDS: tuple[str, ...] = ("JobID", "JobIDRaw", "State", "ReqMem", "MaxRSS", "TimelimitRaw")
 # The outside-jobs sweep reads the usage fields only (none is free text); the comments of the
 # jobs it may charge are asked separately, framed, by job id (``sacct_comments``).
 SACCT_COMMENT_FIELDS: tuple[str, ...] = ("JobID", "Comment", "JobID")
@@ -52,6 +56,7 @@ SACCT_COMMENT_FIELDS: tuple[str, ...] = ("JobID", "Comment", "JobID")
 FINAL_STATE_CODES: tuple[str, ...] = ("CA", "CD", "F", "TO", "NF", "PR", "BF", "DL", "OOM")
 _WINDOW_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 
+_UID = re.compile(r"[0-9]{1,10}")  # fullmatch: "$" would let a trailing newline through
 _TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,127}$")
 _SINCE = re.compile(r"^now-\d{1,4}days$|^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2})?)?$")
 
@@ -117,6 +122,23 @@ def sacct_usage(slurm_job_ids: Collection[str]) -> tuple[str, ...]:
         "sacct", "--noheader", "--parsable2", f"--delimiter={SEP}", "--allocations", "--duplicates",
         f"--jobs={_ids(slurm_job_ids)}", f"--format={','.join(SACCT_USAGE_FIELDS)}",
     )  # fmt: skip
+
+
+def sacct_end_details(slurm_job_ids: Collection[str]) -> tuple[str, ...]:
+    """The steps of these ended jobs with their peak memory, and the job's own request."""
+    return (
+        "sacct", "--noheader", "--parsable2", f"--delimiter={SEP}", f"--jobs={_ids(slurm_job_ids)}",
+        f"--format={','.join(SACCT_END_FIELDS)}",
+    )  # fmt: skip
+
+
+def user_names(uids: Collection[str]) -> tuple[str, ...]:
+    """The password-database entries of these numeric uids (who cancelled a job: sacct only
+    says ``CANCELLED by 1001``). Digits only reach the command line."""
+    checked = [uid for uid in dict.fromkeys(uids) if _UID.fullmatch(uid)]
+    if len(checked) != len(set(uids)) or not checked:
+        raise UnsafeValue(f"uids {sorted(set(uids))!r} must be plain numbers")
+    return ("getent", "passwd", *checked)
 
 
 def squeue_tags(job: str | None = None) -> tuple[str, ...]:

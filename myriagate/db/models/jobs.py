@@ -44,6 +44,13 @@ class Job(Base):
     status_fingerprint: Mapped[str | None] = mapped_column(sa.String(32))
     exit_code: Mapped[int | None]
     signal: Mapped[int | None]
+    # How it ended, from accounting (migration 0012; domain.job_explanations says it): the peak
+    # RSS of its steps, the memory and time it asked for, and who cancelled it: the gateway
+    # user who asked, or the cluster login sacct's "CANCELLED by <uid>" names (never a uid).
+    max_rss_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    mem_requested_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    time_limit_s: Mapped[int | None]
+    cancelled_by: Mapped[str | None] = mapped_column(sa.String(255))
     work_dir: Mapped[str | None] = mapped_column(sa.String(1024))
     output_pattern: Mapped[str | None] = mapped_column(sa.String(1024))
     error_pattern: Mapped[str | None] = mapped_column(sa.String(1024))

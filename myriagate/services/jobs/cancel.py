@@ -60,6 +60,7 @@ def cancel_job(
     now = clock.now()
     if job.slurm_job_id is None:
         job.cancel_requested_at = job.cancel_requested_at or now
+        job.cancelled_by = user.username
         transitions.move(session, job, JobState.CANCELLED, at=now, reason="cancelled before Slurm got it")
         audit.record(session, user.id, "job.cancel", ("job", job.id), {"slurm_job_id": None}, source, at=now)
         session.commit()
@@ -70,6 +71,9 @@ def cancel_job(
     release_connection(session)  # not held through the SSH call
     backends.for_login(job.cluster_login).cancel(job.slurm_job_id)
     job.cancel_requested_at = job.cancel_requested_at or now
+    # Who asked, said once it is cancelled ("cancelled by carol"): Slurm only sees the owner's
+    # login, which runs the scancel even for their project lead (services.jobs.tracking).
+    job.cancelled_by = user.username
     job.updated_at = now
     audit.record(
         session, user.id, "job.cancel", ("job", job.id), {"slurm_job_id": job.slurm_job_id}, source, at=now

@@ -62,6 +62,11 @@ class JobRecord:
     slurm_state: str | None
     reason: str | None
     exit_code: int | None
+    signal: int | None
+    max_rss_bytes: int | None
+    mem_requested_bytes: int | None
+    time_limit_s: int | None
+    cancelled_by: str | None
     array_task_count: int | None
     work_dir: str | None
     output_pattern: str | None
@@ -88,6 +93,11 @@ class JobRecord:
             slurm_state=job.slurm_state,
             reason=job.reason,
             exit_code=job.exit_code,
+            signal=job.signal,
+            max_rss_bytes=job.max_rss_bytes,
+            mem_requested_bytes=job.mem_requested_bytes,
+            time_limit_s=job.time_limit_s,
+            cancelled_by=job.cancelled_by,
             array_task_count=job.array_task_count,
             work_dir=job.work_dir,
             output_pattern=job.output_pattern,

@@ -131,7 +131,22 @@ def _poll(
     return changed, len(rows), None
 
 
-_COPIED = ("exit_code", "signal", "work_dir", "started_at", "ended_at")
+_COPIED = (
+    "exit_code", "signal", "work_dir", "started_at", "ended_at", "max_rss_bytes", "mem_requested_bytes",
+    "time_limit_s",
+)  # fmt: skip
+
+
+def _canceller(job: Job, status: JobStatus) -> str | None:
+    """Who cancelled ``job``: the login Slurm names, unless it is the job's own login acting
+    on a cancel asked through the gateway (scancel runs as the owner's login even when their
+    project lead asks), whose asker ``cancel_job`` recorded."""
+    named = status.cancelled_by
+    if named is None or (
+        job.cancel_requested_at is not None and named == job.cluster_login and job.cancelled_by
+    ):
+        return job.cancelled_by
+    return named
 
 
 def _new_reason(current: str | None, status: JobStatus) -> str | None:
@@ -152,6 +167,7 @@ def apply_status(session: Session, job: Job, status: JobStatus, *, now: datetime
         value = getattr(status, attr)
         if value is not None:
             setattr(job, attr, value)
+    job.cancelled_by = _canceller(job, status)
     if job.submitted_at is None and status.submitted_at is not None:
         job.submitted_at = status.submitted_at
     if status.array_tasks and job.array_task_count is None:

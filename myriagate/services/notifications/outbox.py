@@ -26,6 +26,7 @@ from myriagate.db.models.jobs import Job
 from myriagate.db.models.notifications import Webhook
 from myriagate.db.models.users import User
 from myriagate.db.repos import notifications as repo
+from myriagate.domain.job_explanations import exit_code_shown
 from myriagate.domain.notifications import (
     EMAIL_DEFAULTS,
     WEBHOOK_DEFAULTS,
@@ -70,7 +71,10 @@ def job_state_changed(
         "from_state": from_state.value if from_state else None,
         "state": to_state.value,
         "reason": job.reason,
-        "exit_code": job.exit_code,
+        # The script's own exit code only: sacct prints 0 for a job cancelled, timed out or
+        # killed, which no e-mail should call its exit code (domain.job_explanations).
+        "exit_code": exit_code_shown(to_state, job.exit_code, job.signal),
+        "signal": job.signal if to_state.is_final else None,
         "at": at.isoformat(),
     }
     return queue(session, kind=kind, event_key=f"job:{job.id}:{kind.value}", payload=payload,

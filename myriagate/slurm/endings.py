@@ -1,0 +1,159 @@
+"""How ended jobs ended, beyond their state: peak memory, request, time limit, canceller.
+
+``sacct_status`` reads one line per job (``--allocations``): its state and ExitCode, but not
+the peak memory, which accounting keeps on the job's *steps* (``123.batch``, ``123.0``), nor
+who cancelled it by name (``CANCELLED by 1001``). ``commands.sacct_end_details`` lists the
+steps; ``commands.user_names`` asks the cluster's password database for the uids. The backend
+runs both through ``add_endings``; the readers and ``with_endings``, which copies the answers
+onto the statuses, are pure.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from myriagate.domain import values
+from myriagate.domain.jobs import JobStatus
+from myriagate.domain.states import JobState
+from myriagate.errors import UnsafeValue
+from myriagate.ports import CommandResult
+from myriagate.slurm import commands, records
+
+log = logging.getLogger(__name__)
+
+# Final states worth the extra sacct call: memory for failures, the time limit for timeouts.
+DETAILED: frozenset[JobState] = frozenset({JobState.FAILED, JobState.OUT_OF_MEMORY, JobState.TIMEOUT})
+CANCELLED_BY = re.compile(r"^CANCELLED by ([0-9]{1,10})$")
+# A job's own line (123) or one of its steps (123.batch, 123.extern, 123.0).
+_STEP_ID = re.compile(r"^([0-9]+)(?:\.(?:batch|extern|interactive|[0-9]+))?$")
+# sacct sizes: 307200K, 100M, 1.50G; an old ReqMem may end in n (per node) or c (per CPU).
+_SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMGTP]?)([nc]?)$")
+_UNIT = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
+_LIMIT = re.compile(r"^(?:[0-9]+|UNLIMITED|Partition_Limit)?$")
+_NAMES_KEPT = 10_000  # uid -> login answers kept per backend before starting again
+
+
+@dataclass(frozen=True)
+class EndDetails:
+    max_rss_bytes: int | None = None
+    mem_requested_bytes: int | None = None
+    time_limit_s: int | None = None
+
+
+def size_bytes(text: str, default_unit: str) -> int | None:
+    """``307200K`` -> 314572800; a number without a unit is in ``default_unit`` (sacct prints
+    MaxRSS ``0`` bare, and ReqMem in megabytes); per-CPU memory (``c``) cannot be totalled
+    here: None."""
+    m = _SIZE.match(text.strip())
+    if not m or m.group(3) == "c":
+        return None
+    return int(float(m.group(1)) * _UNIT[m.group(2) or default_unit])
+
+
+def parse_end_details(text: str | bytes) -> dict[str, EndDetails]:
+    """Lines of ``commands.sacct_end_details``: {job id: its peak RSS over all steps, its
+    memory request and time limit}. Lines not shaped as such records are skipped."""
+    peaks: dict[str, int] = {}
+    asked: dict[str, int | None] = {}
+    limits: dict[str, int | None] = {}
+    for line in records.lines(text):
+        f = records.fields(line, len(commands.SACCT_END_FIELDS))
+        if f is None:
+            continue
+        job_id, raw, state, req_mem, max_rss, limit = f
+        m = _STEP_ID.match(job_id)
+        if not (m and job_id == raw and records.STATE.match(state) and _LIMIT.match(limit)):
+            continue
+        parent = m.group(1)
+        rss = size_bytes(max_rss, "")
+        if rss is not None:
+            peaks[parent] = max(rss, peaks.get(parent, 0))
+        if job_id == parent:
+            asked[parent] = size_bytes(req_mem, "M")
+            limits[parent] = int(limit) * 60 if limit.isdigit() else None
+    return {
+        job_id: EndDetails(peaks.get(job_id) or None, asked.get(job_id), limits.get(job_id))
+        for job_id in dict.fromkeys([*asked, *peaks])
+    }
+
+
+def parse_user_names(text: str | bytes) -> dict[str, str]:
+    """``getent passwd`` lines -> {uid: login}; a name that is not a plain login is left out
+    (it would be shown to people)."""
+    names: dict[str, str] = {}
+    for line in records.lines(text):
+        parts = line.split(":")
+        if len(parts) < 3 or not parts[2].isdigit():
+            continue
+        try:
+            names[parts[2]] = values.login(parts[0])
+        except UnsafeValue:
+            continue
+    return names
+
+
+def canceller_uid(status: JobStatus) -> str | None:
+    found = CANCELLED_BY.match(status.slurm_state)
+    return found.group(1) if found else None
+
+
+def wants_details(status: JobStatus) -> bool:
+    """A plain job (not an array, whose tasks end each their own way) that ended in a state
+    its details explain."""
+    return "_" not in status.slurm_job_id and not status.array_tasks and status.state in DETAILED
+
+
+def with_endings(
+    statuses: Mapping[str, JobStatus], details: Mapping[str, EndDetails], names: Mapping[str, str]
+) -> dict[str, JobStatus]:
+    """``statuses`` with what ``details`` and ``names`` (uid -> login) know added."""
+    out: dict[str, JobStatus] = {}
+    for job_id, status in statuses.items():
+        found = details.get(job_id)
+        if found is not None:
+            status = replace(
+                status,
+                max_rss_bytes=found.max_rss_bytes,
+                mem_requested_bytes=found.mem_requested_bytes,
+                time_limit_s=found.time_limit_s,
+            )
+        uid = canceller_uid(status)
+        if uid is not None and uid in names:
+            status = replace(status, cancelled_by=names[uid])
+        out[job_id] = status
+    return out
+
+
+Query = Callable[[Sequence[str]], CommandResult]
+
+
+def add_endings(
+    query: Query, statuses: dict[str, JobStatus], known_names: dict[str, str]
+) -> dict[str, JobStatus]:
+    """``statuses`` with the end details of the jobs that need them (one sacct call) and the
+    names of their cancellers (one getent call for the uids not in ``known_names``, which it
+    fills: a uid's login does not change). Either answer missing leaves its fields None: the
+    state is what matters, and the words without the detail are still right ("cancelled",
+    "reached its time limit")."""
+    detailed = [job_id for job_id, status in statuses.items() if wants_details(status)]
+    details: dict[str, EndDetails] = {}
+    if detailed:
+        result = query(commands.sacct_end_details(detailed))
+        if result.returncode == 0:
+            details = parse_end_details(result.stdout)
+        else:
+            log.warning("sacct end details failed: %s", result.error_text.strip()[:200])
+    uids = {uid for status in statuses.values() if (uid := canceller_uid(status)) is not None}
+    unknown = sorted(uids - set(known_names))
+    if unknown:
+        # getent exits 2 when some key is missing, and still prints the others.
+        result = query(commands.user_names(unknown))
+        known_names.update(parse_user_names(result.stdout))
+        if len(known_names) > _NAMES_KEPT:
+            known_names.clear()
+    if not details and not uids:
+        return statuses
+    return with_endings(statuses, details, known_names)
