@@ -67,6 +67,14 @@ def _text(msgid: str, values: dict[str, object]) -> Text:
     return Text(msgid, **values)
 
 
+def joined(messages: Sequence[str], separator: str = "; ") -> Text:
+    """Several messages said one after the other (every problem of a form at once): a page
+    says each ``Text`` among them in its language (the joint itself needs no translation)."""
+    names = [f"m{i}" for i in range(len(messages))]
+    msgid = separator.replace("%", "%%").join(f"%({name})s" for name in names)
+    return Text(msgid, **dict(zip(names, messages, strict=True)))
+
+
 @dataclass(frozen=True)
 class FieldError:
     """One invalid field of a request: where it is and what is wrong with it."""
@@ -312,6 +320,7 @@ __all__ = [cls.__name__ for cls in ALL_ERRORS] + [
     "Number",
     "Text",
     "hours_of",
+    "joined",
     "RETRY_TRANSIENT_AFTER_S",
     "report",
 ]

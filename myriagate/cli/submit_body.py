@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from myriagate.domain.field_messages import field_message
 from myriagate.errors import FieldError, InvalidRequest
 from myriagate.web.api.schemas import JobSubmit, SbatchOptions
 
@@ -103,6 +104,7 @@ def _invalid(
     messages = []
     for err in exc.errors(include_url=False):
         loc = tuple(str(p) for p in err["loc"])
-        fields.append(FieldError(prefix + loc, err["msg"]))
-        messages.append(f"{name(loc)}: {err['msg']}" if loc else err["msg"])
+        message = field_message(err)  # people's words, not pydantic's "Input should be …"
+        fields.append(FieldError(prefix + loc, message))
+        messages.append(f"{name(loc)}: {message}" if loc else message)
     return InvalidRequest("; ".join(messages), fields=fields)

@@ -19,6 +19,8 @@ from babel.dates import format_datetime as babel_format_datetime
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
+from myriagate.errors import Hours, Number, Text
+
 LANGUAGES: tuple[str, ...] = ("en", "fr")
 DEFAULT_LANGUAGE = "en"
 LANGUAGE_COOKIE = "myriagate_lang"
@@ -35,19 +37,24 @@ def locale_dir() -> Path:
     return Path(str(found))
 
 
+def catalog_files(lang: str) -> list[Path]:
+    """The catalogs of one language: ``messages.po`` (pages) first, then the others
+    (``errors.po``: errors, refusals and form checks said by the code)."""
+    folder = locale_dir() / lang / "LC_MESSAGES"
+    return sorted(folder.glob("*.po"), key=lambda path: (path.name != "messages.po", path.name))
+
+
 @lru_cache(maxsize=len(LANGUAGES))
 def catalog(lang: str) -> dict[str, str]:
     """msgid -> msgstr of one language (only translated, non-fuzzy messages)."""
-    path = locale_dir() / lang / "LC_MESSAGES" / "messages.po"
-    if not path.exists():
-        return {}
-    with path.open("rb") as handle:
-        po = read_po(handle, locale=lang)
-    return {
-        str(message.id): str(message.string)
-        for message in po
-        if message.id and isinstance(message.id, str) and message.string and not message.fuzzy
-    }
+    found: dict[str, str] = {}
+    for path in catalog_files(lang):
+        with path.open("rb") as handle:
+            po = read_po(handle, locale=lang)
+        for message in po:
+            if message.id and isinstance(message.id, str) and message.string and not message.fuzzy:
+                found.setdefault(str(message.id), str(message.string))
+    return found
 
 
 def _accepted(header: str) -> list[tuple[float, str]]:
@@ -86,9 +93,35 @@ class Translator:
         self._messages = catalog(self.lang)
 
     def gettext(self, message: str, **values: object) -> str:
-        """The translation of ``message`` with ``%(name)s`` placeholders filled in."""
+        """The translation of ``message`` with ``%(name)s`` placeholders filled in; a ``Text``
+        (a message that kept its msgid and values) is said whole in this language."""
+        if isinstance(message, Text) and not values:
+            return str(self.text(message))
         text = self._messages.get(message, message)
         return text % values if values else text
+
+    def text(self, message: object) -> object:
+        """``message`` in this language when it is a ``Text``, formatted when it is a quantity;
+        anything else as it is (a user's own words, a name, a number for the template)."""
+        if isinstance(message, Text):
+            filled = {name: self._value(value) for name, value in message.values.items()}
+            translated = self._messages.get(message.msgid, message.msgid)
+            if not filled:
+                return translated
+            try:
+                return translated % filled
+            except (KeyError, TypeError, ValueError):  # a catalog entry out of step: say it in English
+                return message.msgid % filled
+        if isinstance(message, Hours | Number):
+            return self._value(message)
+        return message
+
+    def _value(self, value: object) -> str:
+        if isinstance(value, Hours):
+            return self.hours(value.seconds)
+        if isinstance(value, Number):
+            return self.number(value.value, digits=2)
+        return str(self.text(value))
 
     __call__ = gettext
 

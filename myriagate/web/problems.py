@@ -11,7 +11,9 @@ HTML error page. The OpenAPI document is post-processed so that every error resp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
 
@@ -22,7 +24,16 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from myriagate.errors import ErrorReport, FieldError, MyriagateError, NotAuthenticated, report
+from myriagate.domain.field_messages import field_message
+from myriagate.errors import (
+    ConfigError,
+    ErrorReport,
+    FieldError,
+    MyriagateError,
+    NotAuthenticated,
+    Text,
+    report,
+)
 from myriagate.web.api.schemas import Problem, ProblemFieldOut
 
 log = structlog.get_logger(__name__)
@@ -47,15 +58,28 @@ SERVICE_BUSY = ErrorReport(
     status=503,
     code="service_busy",
     title="Service busy",
-    detail="the gateway is overloaded (no database connection was free in time); retry shortly",
+    detail=Text("the gateway is overloaded (no database connection was free in time); retry shortly"),
     headers={"Retry-After": "5"},
 )
+NOT_SET_UP = Text(
+    "the gateway is not set up for this: its administrators have the details; "
+    "quote the request id to the support team"
+)
+_SETTING_NAME = re.compile(r"\bMYRIAGATE_[A-Z0-9_]+")
 INTERNAL_ERROR = ErrorReport(
     status=500,
     code="internal_error",
     title="Internal error",
-    detail="the gateway failed to answer; quote the request id to the support team",
+    detail=Text("the gateway failed to answer; quote the request id to the support team"),
 )
+
+
+def for_callers(detail: str | None, title: str | None = None) -> str | None:
+    """A failure's ``detail`` as a caller may read it: one naming a setting of the gateway
+    (``MYRIAGATE_…``) says only that the gateway is not set up, after ``title`` if given."""
+    if detail is None or not _SETTING_NAME.search(detail):
+        return detail
+    return f"{title}: {NOT_SET_UP}" if title else NOT_SET_UP
 
 
 class ProblemResponse(JSONResponse):
@@ -97,6 +121,10 @@ def normalise(request: Request, exc: BaseException) -> ErrorReport:
         failure = report(exc)
         if failure.status >= 500:
             log.warning("http.error", code=failure.code, status=failure.status, detail=failure.detail)
+        if isinstance(exc, ConfigError) or _SETTING_NAME.search(failure.detail):
+            # The gateway's own set-up (setting names, key files) is for its operators, who
+            # have it in the log line above: the caller is told it is not theirs to fix.
+            failure = replace(failure, detail=NOT_SET_UP)
         return failure
     if isinstance(exc, RequestValidationError):
         return _validation_report(exc)
@@ -118,7 +146,7 @@ def _validation_fields(errors: Sequence[Any]) -> list[FieldError]:
         # query, path and header parameters keep their prefix so the client knows where.
         if loc and loc[0] == "body":
             loc = loc[1:]
-        fields.append(FieldError(loc, str(error.get("msg", "invalid value"))))
+        fields.append(FieldError(loc, field_message(error)))
     return fields
 
 
@@ -129,7 +157,7 @@ def _validation_report(exc: RequestValidationError) -> ErrorReport:
         status=422,
         code="invalid_request",
         title="Invalid request",
-        detail=f"{len(fields)} invalid field(s): {names}",
+        detail=Text("%(count)s invalid field(s): %(names)s", count=len(fields), names=names),
         fields=tuple(fields),
     )
 
@@ -140,8 +168,8 @@ def _http_report(request: Request, exc: StarletteHTTPException) -> ErrorReport:
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else ""
     if not detail:
         detail = {
-            404: "nothing is here; see /api/v1/docs for the routes",
-            405: f"{request.method} is not allowed here",
+            404: Text("nothing is here; see /api/v1/docs for the routes"),
+            405: Text("%(method)s is not allowed here", method=request.method),
         }.get(status, phrase)
     return ErrorReport(
         status=status,

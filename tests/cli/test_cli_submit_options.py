@@ -97,7 +97,8 @@ def test_an_absent_flag_sends_nothing_and_a_bad_number_is_refused_before_sending
     assert not any(a.startswith(("--exclusive", "--requeue", "--oversubscribe")) for a in plan["sbatch_args"])
     refused = run("submit", str(script), "--ntasks-per-node", "0")
     assert refused.exit_code == 5
-    assert "Invalid request: --ntasks-per-node: Input should be greater than or equal to 1" in refused.stderr
+    # People's words, not pydantic's ("Input should be greater than or equal to 1"): issue #15.
+    assert "Invalid request: --ntasks-per-node: must be at least 1" in refused.stderr
     assert fake_cluster.jobs == {}
 
 

@@ -8,7 +8,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import exc as sa_exc
 
-from myriagate.errors import ALL_ERRORS, FieldError, MyriagateError
+from myriagate.errors import ALL_ERRORS, ConfigError, FieldError, MyriagateError
+from myriagate.web.problems import NOT_SET_UP
 from tests.web.conftest import assert_problem
 
 BY_NAME = {cls.__name__: cls for cls in ALL_ERRORS}
@@ -41,7 +42,9 @@ def test_each_error_of_the_tree_renders_as_problem_details(
     response = TestClient(boom_app).get(f"/api/v1/test-error/{error.__name__}")
     body = assert_problem(response, error.http_status, error.code)
     assert body["type"] == f"https://myriagate.criann.fr/problems/{error.code}"
-    assert body["title"] == error.title and body["detail"] == "it went wrong"
+    # A set-up problem's detail is for the operators (logged): callers read that it is not theirs.
+    expected = NOT_SET_UP if error is ConfigError else "it went wrong"
+    assert body["title"] == error.title and body["detail"] == expected
     assert body["errors"] == [{"loc": ["options", "time"], "message": "too long"}]
     assert body["request_id"] == response.headers["x-request-id"]
     assert ("retry-after" in response.headers) == error.transient

@@ -8,6 +8,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
+from myriagate.domain.field_messages import field_message
 from myriagate.errors import FieldError
 
 
@@ -56,7 +57,7 @@ def errors_by_field(fields: Iterable[FieldError]) -> dict[str, list[str]]:
 
 
 def pydantic_fields(exc: ValidationError) -> list[FieldError]:
-    return [FieldError(tuple(e["loc"]), str(e["msg"])) for e in exc.errors()]
+    return [FieldError(tuple(e["loc"]), field_message(e)) for e in exc.errors()]
 
 
 def blank_to_none(values: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:

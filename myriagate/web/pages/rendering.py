@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse
 from myriagate.errors import ConfigError
 from myriagate.settings import Settings
 from myriagate.web import auth, i18n
+from myriagate.web.pages.dataset_titles import dataset_title
 from myriagate.web.pages.wording import STATE_LABELS
 
 
@@ -38,8 +39,17 @@ def page_search_dirs(settings: Settings) -> list[Path]:
     return dirs
 
 
+@jinja2.pass_context
+def _in_page_language(context: jinja2.runtime.Context, value: object) -> object:
+    """Every ``{{ … }}`` of a page: a message that kept its msgid (``errors.Text``, from an
+    error, a refusal, a form check) is said in the page's language, a quantity in its format."""
+    translator = context.get("t")
+    return translator.text(value) if isinstance(translator, i18n.Translator) else value
+
+
 def build_environment(settings: Settings) -> jinja2.Environment:
     env = jinja2.Environment(
+        finalize=_in_page_language,
         loader=jinja2.FileSystemLoader([str(d) for d in page_search_dirs(settings)]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -47,6 +57,7 @@ def build_environment(settings: Settings) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.globals["state_labels"] = STATE_LABELS
+    env.globals["dataset_title"] = dataset_title
     env.filters["zip_self"] = lambda items: [(str(i), str(i)) for i in items]
     env.globals["urlencode"] = lambda pairs: urlencode([(k, v) for k, v in pairs if v not in (None, "")])
     return env

@@ -1,0 +1,95 @@
+"""Messages said in the reader's language (issue #15): ``errors.Text`` is its English text for
+the API and the CLI, and a page says it in French with French numbers; pydantic's own wording
+never reaches people (``domain.field_messages``)."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from myriagate.domain.field_messages import MESSAGES, field_message
+from myriagate.domain.notification_text import hours as notification_hours
+from myriagate.errors import Hours, InsufficientAllocation, Number, Text, hours_of, joined
+from myriagate.web.i18n import Translator
+
+NEEDS = "this job needs %(need)s CPU-hours, %(left)s left in %(account)s"
+
+
+def test_a_text_is_its_english_and_keeps_its_msgid_and_values() -> None:
+    text = Text(NEEDS, need=Hours(7635 * 3600), left=Hours(5000 * 3600), account="caen-bio")
+    assert text == "this job needs 7,635 CPU-hours, 5,000 left in caen-bio"
+    assert isinstance(text, str) and text.msgid == NEEDS
+    assert str(InsufficientAllocation(text)) == "Insufficient allocation: " + text
+    copied = pickle.loads(pickle.dumps(text))  # noqa: S301 - our own bytes, made one line above
+    assert copied == text and copied.msgid == NEEDS
+
+
+def test_a_french_reader_gets_french_words_and_french_numbers() -> None:
+    text = Text(NEEDS, need=Hours(7635 * 3600), left=Hours(5000 * 3600), account="caen-bio")
+    french = Translator("fr").text(text)
+    assert french == "ce job demande 7\u202f635 h CPU, il reste 5\u202f000 h dans caen-bio"
+    assert Translator("en").text(text) == "this job needs 7,635 CPU-hours, 5,000 left in caen-bio"
+    assert Translator("fr").gettext(text) == french  # _(…) of a Text says it whole
+    # Nested messages and quantities are said in the language too; other values stay as given.
+    outer = Text("%(where)s: %(problem)s", where="--time", problem=Text("must be at least %(ge)s", ge=1))
+    assert Translator("fr").text(outer) == "--time : doit valoir au moins 1"
+    assert Translator("fr").text(Number(12345)) == "12\u202f345"
+    assert Translator("fr").text(42) == 42
+
+
+def test_joined_messages_are_each_translated_and_a_broken_catalog_falls_back_to_english() -> None:
+    both = joined([Text("unknown field"), "the user's own 100% words", Text("this field is required")])
+    assert both == "unknown field; the user's own 100% words; this field is required"
+    assert Translator("fr").text(both) == "champ inconnu; the user's own 100% words; ce champ est obligatoire"
+    odd = Text("a message no catalog has: %(n)s", n=3)
+    assert Translator("fr").text(odd) == "a message no catalog has: 3"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "english"),
+    [(27_486_000, "7,635"), (360_000, "100"), (5400, "1.5"), (180, "0.05"), (3600, "1"), (0, "0")],
+)
+def test_hours_are_whole_from_100_h_and_keep_two_decimals_below(seconds: int, english: str) -> None:
+    assert str(Hours(seconds)) == english
+    assert Translator("en").hours(seconds) == english  # the pages' rule, the same figures
+    assert hours_of(seconds) >= 0
+
+
+def test_notification_mails_say_hours_in_each_languages_format() -> None:
+    assert notification_hours(7635 * 3600) == "7,635"
+    assert notification_hours(7635 * 3600, "fr") == "7\u202f635"
+    assert notification_hours(1800, "fr") == "0,5"
+
+
+class _Form(BaseModel):
+    ntasks: int = Field(ge=1)
+    name: str = Field(max_length=3)
+    kind: int = 0
+
+    @field_validator("kind")
+    @classmethod
+    def _ours(cls, value: int) -> int:
+        raise ValueError(Text("must be at most %(le)s", le=0) if value > 0 else "our own words")
+
+
+def _messages(data: dict[str, object]) -> list[str]:
+    with pytest.raises(ValidationError) as caught:
+        _Form.model_validate(data)
+    return [field_message(e) for e in caught.value.errors()]
+
+
+def test_pydantics_errors_are_said_in_our_words_never_pydantics() -> None:
+    said = _messages({"ntasks": 0, "name": "toolong", "kind": 1})
+    assert said == ["must be at least 1", "must have at most 3 characters", "must be at most 0"]
+    assert all(isinstance(m, Text) for m in said)  # pages translate them
+    assert _messages({"name": "x", "kind": -1}) == ["this field is required", "our own words"]
+    assert _messages({"ntasks": "many", "name": "x"}) == ["must be a whole number"]
+    for message in said:
+        assert "Input should" not in message and "Value error" not in message
+
+
+def test_every_field_message_has_a_french_translation() -> None:
+    french = Translator("fr")
+    assert all(french.gettext(m) != m for m in MESSAGES), [m for m in MESSAGES if french.gettext(m) == m]
