@@ -18,7 +18,7 @@ from myriagate.db.models.allocations import Allocation, EntryKind, InstitutionQu
 from myriagate.db.models.users import Project
 from myriagate.db.repos import allocations as allocations_repo
 from myriagate.domain.costs import Cost
-from myriagate.errors import Conflict
+from myriagate.errors import Conflict, Hours, Text, joined
 
 ALLOCATIONS = cast(sa.Table, Allocation.__table__)
 ENTRIES = cast(sa.Table, LedgerEntry.__table__)
@@ -104,15 +104,16 @@ def check_quota(session: Session, allocation: Allocation, core: int, gpu: int) -
     # resource past its quota (a job given GPUs it did not ask for), and that must not block
     # grants of the other.
     left = quota.minus_floor_zero(total)
-    over = [
-        f"{left_amount} {unit}"
-        for added, left_amount, unit in (
-            (core, left.core_seconds, "core-seconds"),
-            (gpu, left.gpu_seconds, "GPU-seconds"),
-        )
-        if added > 0 and added > left_amount
-    ]
+    over: list[str] = []
+    if core > 0 and core > left.core_seconds:
+        over.append(Text("%(hours)s CPU-hours", hours=Hours(left.core_seconds)))
+    if gpu > 0 and gpu > left.gpu_seconds:
+        over.append(Text("%(hours)s GPU-hours", hours=Hours(left.gpu_seconds)))
     if over:
         raise Conflict(
-            f"this would exceed the quota of {project.institution}: only {' and '.join(over)} left to grant"
+            Text(
+                "this would exceed the quota of %(institution)s: only %(left)s left to grant",
+                institution=project.institution,
+                left=joined(over, " + "),
+            )
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from myriagate.domain.notifications import NotificationKind
+from myriagate.errors import hours_of
 
 PREFIX = "[myriagate]"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -31,9 +32,14 @@ def clean(value: object, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def hours(seconds: object) -> str:
-    """Seconds as hours with one decimal ("1234.5")."""
-    return f"{int(seconds or 0) / 3600:.1f}"  # type: ignore[call-overload]
+def hours(seconds: object, language: str = "en") -> str:
+    """Core- or GPU-seconds as hours for people, in the language's number format: ``1,234.5``
+    (en), ``1 234,5`` (fr, a narrow no-break space); whole hours without decimals."""
+    amount = hours_of(int(seconds or 0))  # type: ignore[call-overload]
+    english = f"{amount:,}"
+    if language != "fr":
+        return english
+    return english.replace(",", "\u202f").replace(".", ",")
 
 
 # (English, French) subject tails and first body lines per kind.
@@ -107,23 +113,32 @@ def _allocation(kind: NotificationKind, p: Mapping[str, Any]) -> tuple[str, str,
     en_title, fr_title = _BALANCE_TITLES[kind]
     label_en = f"Allocation {account} ({cluster}, {period})"
     label_fr = f"Allocation {account} ({cluster}, {period})"
-    granted, left = hours(p.get("granted_core_seconds")), hours(p.get("remaining_core_seconds"))
-    en = [f"{label_en}: {en_title}.", "", f"Core-hours left: {left} of {granted}"]
-    fr = [f"{label_fr} : {fr_title}.", "", f"Heures-cœur restantes : {left} sur {granted}"]
+
+    def both(key: str) -> tuple[str, str]:
+        return hours(p.get(key), "en"), hours(p.get(key), "fr")
+
+    (granted, granted_fr), (left, left_fr) = both("granted_core_seconds"), both("remaining_core_seconds")
+    en = [f"{label_en}: {en_title}.", "", f"CPU-hours left: {left} of {granted}"]
+    fr = [f"{label_fr} : {fr_title}.", "", f"Heures CPU restantes : {left_fr} sur {granted_fr}"]
     if int(p.get("granted_gpu_seconds") or 0) > 0:
-        g_granted, g_left = hours(p.get("granted_gpu_seconds")), hours(p.get("remaining_gpu_seconds"))
+        (g_granted, g_granted_fr), (g_left, g_left_fr) = (
+            both("granted_gpu_seconds"),
+            both("remaining_gpu_seconds"),
+        )
         en.append(f"GPU-hours left: {g_left} of {g_granted}")
-        fr.append(f"Heures-GPU restantes : {g_left} sur {g_granted}")
+        fr.append(f"Heures GPU restantes : {g_left_fr} sur {g_granted_fr}")
     if kind is NotificationKind.GRANT_CHANGED:
-        before = hours(p.get("previous_core_seconds"))
-        en.append(f"Core-hours granted: {before} → {granted}")
-        fr.append(f"Heures-cœur attribuées : {before} → {granted}")
+        before, before_fr = both("previous_core_seconds")
+        en.append(f"CPU-hours granted: {before} → {granted}")
+        fr.append(f"Heures CPU attribuées : {before_fr} → {granted_fr}")
         for change in p.get("changes", [])[:10]:
             who, why = clean(change.get("author", ""), 80), clean(change.get("reason", ""), 200)
-            delta = hours(change.get("core_seconds"))
-            en.append(f"  {delta} core-hours by {who}" + (f": {why}" if why else ""))
-            fr.append(f"  {delta} heures-cœur par {who}" + (f" : {why}" if why else ""))
+            delta, delta_fr = hours(change.get("core_seconds")), hours(change.get("core_seconds"), "fr")
+            en.append(f"  {delta} CPU-hours by {who}" + (f": {why}" if why else ""))
+            fr.append(f"  {delta_fr} heures CPU par {who}" + (f" : {why}" if why else ""))
     elif kind is NotificationKind.BALANCE_EXHAUSTED:
-        en.append("New jobs of this project are refused until the allocation is topped up.")
-        fr.append("Les nouvelles tâches de ce projet sont refusées jusqu'à un complément d'attribution.")
+        en.append("New jobs of this project are refused until the allocation is topped up: the project's")
+        en.append("lead can ask the university's administrators for a grant of more hours.")
+        fr.append("Les nouvelles tâches de ce projet sont refusées jusqu'à un complément d'attribution : le")
+        fr.append("responsable du projet peut en demander un aux administrateurs de l'université.")
     return f"{label_en} {en_title}", f"{label_fr} {fr_title}", en, fr

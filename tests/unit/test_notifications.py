@@ -600,7 +600,8 @@ def test_a_top_up_is_told_and_rearms_the_levels(session: Session, clock: FakeClo
     assert top_up.payload["previous_core_seconds"] == 100 * HOUR
     assert top_up.payload["granted_core_seconds"] == 200 * HOUR
     assert [c["reason"] for c in top_up.payload["changes"]] == ["top-up"]
-    assert "100.0 → 200.0" in render(top_up.kind, top_up.payload).body
+    body = render(top_up.kind, top_up.payload).body
+    assert "CPU-hours granted: 100 → 200" in body and "Heures CPU attribuées : 100 → 200" in body
 
 
 def test_allocations_of_past_periods_and_old_grants_are_not_news(session: Session, clock: FakeClock) -> None:

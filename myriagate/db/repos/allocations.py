@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.allocations import Allocation, AllocationPeriod, InstitutionQuota
 from myriagate.db.models.users import Project
 from myriagate.domain.costs import Cost
-from myriagate.errors import AlreadyExists, Conflict, InvalidRequest, NotFound
+from myriagate.errors import AlreadyExists, Conflict, Hours, InvalidRequest, NotFound, Text
 
 
 # --- periods --------------------------------------------------------------------------
@@ -100,8 +100,13 @@ def set_quota(session: Session, *, institution: str, period_id: uuid.UUID, amoun
     already = granted_total(session, institution, period_id)
     if not already.fits_in(amount):
         raise Conflict(
-            f"{institution} has already granted {already.core_seconds} core-seconds and "
-            f"{already.gpu_seconds} GPU-seconds in this period: the quota cannot go below that"
+            Text(
+                "%(institution)s has already granted %(core)s CPU-hours and %(gpu)s GPU-hours in this "
+                "period: the quota cannot go below that",
+                institution=institution,
+                core=Hours(already.core_seconds),
+                gpu=Hours(already.gpu_seconds),
+            )
         )
     quota = get_quota(session, institution, period_id)
     if quota is None:

@@ -21,7 +21,7 @@ from myriagate.domain.jobs import JobSpec, array_task_count
 from myriagate.errors import InsufficientAllocation
 from myriagate.ports import Balance, Ledger
 from myriagate.profiles.models import ClusterProfile
-from myriagate.services.allocations import charging
+from myriagate.services.allocations import charging, refusals
 
 log = structlog.get_logger(__name__)
 
@@ -53,13 +53,14 @@ def job_hold(profile: ClusterProfile, spec: JobSpec) -> Cost:
     )
 
 
-def allocation_id_for(session: Session, cluster: str, account: str | None, at: datetime) -> UUID:
-    """The allocation a job of ``account`` charges at ``at``; InsufficientAllocation when none."""
+def allocation_id_for(
+    session: Session, cluster: str, account: str | None, at: datetime, *, requester_id: UUID | None = None
+) -> UUID:
+    """The allocation a job of ``account`` charges at ``at``; InsufficientAllocation when none
+    (saying whom to ask for hours)."""
     found = None if account is None else allocations_repo.allocation_id_at(session, cluster, account, at)
     if found is None:
-        raise InsufficientAllocation(
-            f"project {account} has no allocation for the current period on {cluster}"
-        )
+        raise refusals.no_allocation(session, cluster=cluster, account=account, requester_id=requester_id)
     return found
 
 
@@ -72,11 +73,22 @@ def hold_for_job(
     spec: JobSpec,
     cluster: str,
     at: datetime,
+    requester_id: UUID | None = None,
 ) -> Cost:
-    """Hold the worst case of job ``job_id`` on its project's allocation (not committed)."""
+    """Hold the worst case of job ``job_id`` on its project's allocation (not committed).
+
+    A hold that does not fit is refused in hours, with what would fit and whom to ask
+    (``refusals``): the ledger's own refusal knows only the amounts."""
     amount = job_hold(profile, spec)
-    allocation_id = allocation_id_for(session, cluster, spec.account, at)
-    ledger.hold(allocation_id=allocation_id, job_id=job_id, amount=amount)
+    allocation_id = allocation_id_for(session, cluster, spec.account, at, requester_id=requester_id)
+    try:
+        ledger.hold(allocation_id=allocation_id, job_id=job_id, amount=amount)
+    except InsufficientAllocation:
+        left = ledger.balance(allocation_id).remaining
+        raise refusals.not_enough(
+            session, cluster=cluster, account=spec.account or "", need=amount, left=left,
+            time_limit_s=spec.time_limit_s, requester_id=requester_id,
+        ) from None  # fmt: skip
     log.info("allocation.hold", job_id=str(job_id), account=spec.account, core_seconds=amount.core_seconds,
              gpu_seconds=amount.gpu_seconds)  # fmt: skip
     return amount

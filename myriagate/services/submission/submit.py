@@ -23,7 +23,7 @@ from myriagate.domain import directives
 from myriagate.domain.jobs import JobSpec, RenderedScript, array_task_count, submission_tag
 from myriagate.domain.outputs import DEFAULT_ARRAY_PATTERN, DEFAULT_PATTERN
 from myriagate.domain.states import JobState
-from myriagate.errors import ConfigError, PermissionDenied, ProfileViolation
+from myriagate.errors import ConfigError, PermissionDenied, ProfileViolation, Text
 from myriagate.ports import Clock, Ledger, SlurmBackendFactory
 from myriagate.profiles import validation
 from myriagate.profiles.models import ClusterProfile
@@ -76,7 +76,9 @@ def validate_submission(
         raise PermissionDenied(f"user {user.username} is disabled")
     accounts = user.accounts_on(request.cluster)
     if not accounts:
-        raise ProfileViolation(f"you have no Slurm account on cluster {request.cluster}")
+        raise ProfileViolation(
+            Text("you have no Slurm account on cluster %(cluster)s", cluster=request.cluster)
+        )
     script_text, notices = directives.normalise_script(request.script_text)
     found = directives.parse_directives(script_text)
     parsed = directives.merge(found, request.overrides)
@@ -166,7 +168,7 @@ def _hold(
     """
     try:
         holds.hold_for_job(session, ledger(session), profile=profile, job_id=job.id, spec=spec,
-                           cluster=cluster, at=at)  # fmt: skip
+                           cluster=cluster, at=at, requester_id=job.user_id)  # fmt: skip
     except Exception:
         session.rollback()  # nothing written: neither the job nor a hold
         session.expunge(job)  # and no object stands for a row that was never written
