@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import datetime
 from typing import Annotated
@@ -10,11 +11,12 @@ import typer
 
 from myriagate.cli import watch
 from myriagate.cli.client import Stream
-from myriagate.cli.context import deps, open_gateway
+from myriagate.cli.context import deps, localised, open_gateway
 from myriagate.cli.job_arrays import print_array
 from myriagate.cli.job_refs import ClusterRefOpt, JobRefArg, fetch_job, job_ref, resolve_job_id
 from myriagate.cli.output import JsonOpt, WideOpt, console, guarded, print_json, print_table
 from myriagate.cli.tables import Col
+from myriagate.domain.job_explanations import exit_code_shown
 from myriagate.domain.states import JobState
 from myriagate.errors import InvalidRequest
 from myriagate.web.api.schemas import JobOut
@@ -22,6 +24,7 @@ from myriagate.web.api.schemas import JobOut
 jobs_app = typer.Typer(help="Your jobs (and your projects' jobs, by role).", no_args_is_help=True)
 
 DEFAULT_LIMIT = 50
+_BY_UID = re.compile(r" by [0-9]+$")
 # jobs list: ids, numbers and dates whole; the optional columns go first on a narrow terminal.
 LIST_COLUMNS = (Col("id", whole=True), Col("slurm", whole=True), Col("owner", priority=5), "name",
                 Col("cluster/partition", priority=3), Col("account", priority=4), Col("state", whole=True),
@@ -100,7 +103,7 @@ def jobs_show(
     print_table(
         ("at", "from", "to", "slurm", "reason"),
         [
-            (_when(h.at), h.from_state or "", h.to_state, h.slurm_state or "", h.reason or "")
+            (_when(h.at), h.from_state or "", h.to_state, _slurm_word(h.slurm_state), h.reason or "")
             for h in job.history
         ],
         title="History",
@@ -109,13 +112,32 @@ def jobs_show(
     console().print(job.script, markup=False, highlight=False, end="")
 
 
+def _slurm_word(raw: str | None) -> str:
+    """Slurm's state without the uid sacct appends (``CANCELLED by 1001``): people are shown by
+    name, and the explanation names who cancelled."""
+    return _BY_UID.sub("", raw or "")
+
+
+def _why(job: JobOut) -> tuple[str | None, str | None]:
+    """Why it waits or how it ended, in the terminal's language, as the job page says it
+    (the API's ``explanation``); Slurm's raw reason when there is none."""
+    said = job.explanation
+    if said is None:
+        return job.reason, None
+    text = localised(said.text) + (f" ({said.slurm_code})" if said.slurm_code else "")
+    return text, localised(said.hint) if said.hint else None
+
+
 def _describe(job: JobOut) -> None:
+    why, hint = _why(job)
     fields = {
         "id": job.id,
         "slurm job id": job.slurm_job_id,
-        "state": job.state.value + (f" ({job.slurm_state})" if job.slurm_state else ""),
-        "reason": job.reason,
-        "exit code": job.exit_code,
+        "state": job.state.value + (f" ({_slurm_word(job.slurm_state)})" if job.slurm_state else ""),
+        "why": why,
+        "what to do": hint,
+        # sacct prints 0 as the exit code of a job cancelled, timed out or killed: not shown.
+        "exit code": exit_code_shown(job.state, job.exit_code, job.signal),
         "owner": f"{job.owner} (login {job.cluster_login})",
         "cluster": job.cluster,
         "account": job.account,

@@ -87,7 +87,9 @@ def test_submit_from_a_template_then_follow_the_job(
     fake_cluster.set_state("1000", "PENDING", reason="AssocGrpCPUMinutesLimit")
     tick(app, backends, clock)
     page = client.get(f"/jobs/{job_id}")
-    assert "waiting: project limit reached" in page.text and "AssocGrpCPUMinutesLimit" in page.text
+    # issue 15: the project's limit in plain words (domain/pending_reasons.py), Slurm's code beside
+    assert "waiting: your project&#39;s limit is reached" in page.text
+    assert "AssocGrpCPUMinutesLimit" in page.text
 
     job = db.get(Job, uuid.UUID(job_id))
     assert job is not None

@@ -23,7 +23,9 @@ from myriagate.services.jobs.outputs import output_path, read_output
 from myriagate.services.jobs.templates import TemplateCatalog
 from myriagate.services.staging.plan import StagingRequest
 from myriagate.services.submission.submit import SubmitRequest
+from myriagate.web import explanations
 from myriagate.web.api.allocations import estimate_out
+from myriagate.web.api.explanation_schemas import ExplanationOut
 from myriagate.web.api.job_refs import JobIdRef
 from myriagate.web.api.schemas import (
     ArrayOut,
@@ -83,6 +85,23 @@ def job_out(view: jobs_query.JobView, short_id: str | None = None) -> JobOut:
         created_at=job.created_at,
         updated_at=job.updated_at,
         cancel_requested_at=job.cancel_requested_at,
+        signal=job.signal,
+        explanation=explanation_out(job),
+    )
+
+
+def explanation_out(job: jobs_query.JobRecord) -> ExplanationOut | None:
+    """The job's explanation in every language (``web.explanations``, as the pages say it)."""
+    said = explanations.in_every_language(job)
+    if not said:
+        return None
+    first = next(iter(said.values()))
+    hints = {lang: s.hint for lang, s in said.items() if s.hint is not None}
+    return ExplanationOut(
+        code=first.code,
+        text={lang: s.text for lang, s in said.items()},
+        hint=hints or None,
+        slurm_code=first.slurm_code,
     )
 
 

@@ -16,6 +16,7 @@ from myriagate.domain.states import JobState
 from myriagate.web.api.array_schemas import ArrayOut as ArrayOut  # re-exported, like staging's
 from myriagate.web.api.array_schemas import ArraySummaryOut as ArraySummaryOut
 from myriagate.web.api.array_schemas import ArrayTaskOut as ArrayTaskOut
+from myriagate.web.api.explanation_schemas import ExplanationOut
 from myriagate.web.api.sbatch_schema import SbatchOptionsBase, build_sbatch_options
 
 # Staging models live in their own module; re-exported so the CLI reads every API model from here.
@@ -92,6 +93,12 @@ class JobOut(_Out):
     created_at: datetime
     updated_at: datetime
     cancel_requested_at: datetime | None = None
+    signal: int | None = Field(
+        default=None, description="The signal that ended the job (sacct's ExitCode <code>:<signal>)"
+    )
+    explanation: ExplanationOut | None = Field(
+        default=None, description="Why it waits or how it ended; null while it runs or is being sent"
+    )
 
 
 NOTICES_DESCRIPTION = (

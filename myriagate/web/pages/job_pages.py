@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
 
+from myriagate.domain.job_explanations import exit_code_shown
 from myriagate.domain.states import JobState
 from myriagate.errors import FieldError, InvalidRequest, MyriagateError
 from myriagate.services import dashboard
@@ -16,6 +17,7 @@ from myriagate.services.jobs import queries as jobs_query
 from myriagate.services.jobs.cancel import cancel_job
 from myriagate.services.jobs.outputs import Stream, output_path, read_output
 from myriagate.services.people.auth import User
+from myriagate.web import explanations
 from myriagate.web.deps import ClockDep, DbSession, GatewayDep
 from myriagate.web.pages import job_arrays
 from myriagate.web.pages.deps import PageUser
@@ -71,11 +73,14 @@ def list_jobs(
         until=_day(until, "until", end=True),
     )
     result = jobs_query.list_jobs(db, user=page.user, filters=filters, limit=PAGE_SIZE, cursor=cursor or None)
+    t = translator_for(request)
+    reasons = {v.job.id: explanations.said(v.job, t) for v in result.items}
     projects = sorted({m.slurm_account for m in page.user.memberships})
     return render(
         request,
         "jobs.html",
         jobs=result.items,
+        reasons=reasons,
         next_cursor=result.next_cursor,
         paged=bool(cursor),
         states=[s.value for s in JobState],
@@ -138,13 +143,20 @@ def show_job(
         db, job=job, user=page.user, profile=gateway.profile(job.cluster),
         allowed_regions=gateway.settings.allowed_regions,
     )  # fmt: skip
+    t = translator_for(request)
+    # Slurm's reasons and endings in plain words (the API and the CLI say the same); the
+    # gateway's own reasons (staging, a submission looked up again) keep their wording.
+    explained = explanations.said(job, t)
     return render(
         request,
         "job.html",
         view=view,
         job=job,
         history=history,
-        current_reason=reason_words(job.reason),
+        current_reason=None if explained else reason_words(job.reason),
+        explanation=explained,
+        exit_code_shown=exit_code_shown(job.state, job.exit_code, job.signal),
+        ended_by=explanations.ended_by(job, t),
         staging=staging,
         can_act=can_act,
         cancellable=can_act and not job.state.is_final and job.cancel_requested_at is None,

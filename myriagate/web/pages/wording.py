@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from myriagate.domain import pending_reasons
+
 STATE_LABELS: dict[str, str] = {
     "staging_in": "copying input files",
     "submitting": "being submitted",
@@ -24,36 +26,17 @@ STATE_LABELS: dict[str, str] = {
     "deadline": "deadline passed",
 }
 
-# Slurm's reason codes (squeue %r) as a person would say them.
-REASONS: dict[str, str] = {
-    "Priority": "waiting: other jobs have priority",
-    "Resources": "waiting: resources are busy",
-    "None": "waiting for the scheduler",
-    "BeginTime": "waiting: start time not reached",
-    "Dependency": "waiting: depends on another job",
-    "DependencyNeverSatisfied": "blocked: its dependency can never be met",
-    "JobHeldUser": "held by its owner",
-    "JobHeldAdmin": "held by an administrator",
-    "AssocGrpCPUMinutesLimit": "waiting: project limit reached",
-    "AssocGrpBillingMinutes": "waiting: project limit reached",
-    "AssocGrpCpuLimit": "waiting: project is using all its CPUs",
-    "AssocGrpJobsLimit": "waiting: project has too many jobs running",
-    "AssocGrpSubmitJobsLimit": "waiting: project submissions are paused",
-    "AssocMaxJobsLimit": "waiting: you have too many jobs running",
-    "QOSMaxJobsPerUserLimit": "waiting: you have too many jobs running",
-    "PartitionTimeLimit": "blocked: time limit above the partition's maximum",
-    "PartitionDown": "waiting: partition is down",
-    "ReqNodeNotAvail": "waiting: requested nodes are unavailable",
-    "NodeDown": "waiting: a node is down",
-    "launch failed requeued held": "held after a failed launch",
-}
+# Slurm's reason codes (squeue %r) as a person would say them: the one table of
+# domain.pending_reasons, which the job's explanation (API, CLI, job page) uses too.
+REASONS: dict[str, str] = {code: words.msgid for code, words in pending_reasons.EXACT.items()}
 
 
 def reason_text(reason: str | None) -> str | None:
     """The plain-language msgid of a reason, or None when Slurm's own words must be shown."""
     if not reason:
         return None
-    return REASONS.get(reason.strip())
+    found = pending_reasons.words_for(reason)
+    return found.msgid if found is not None else None
 
 
 # What the two staging states mean, for the timeline (docs/staging.md).
