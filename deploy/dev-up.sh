@@ -4,8 +4,8 @@
 #   API server (http://127.0.0.1:8000) in the background, then seed demo users and submit
 #   demo jobs as alice, bob and carol, showing their states live until they end.
 # Runs again over a database that earlier use has changed: the demo users are put back and
-# the demo grants topped up (one line says what was done); --reset starts from a fresh
-# database instead (the old one is moved aside, not deleted).
+# a demo grant with less than 90 % left is topped up (one line says what was done);
+# --reset starts from a fresh database instead (the old one is moved aside, not deleted).
 # Usage: bash deploy/dev-up.sh [--reset]; stop everything with: bash deploy/dev-down.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
