@@ -8,7 +8,6 @@ stderr and only at a terminal. The API serves the *tail* of an output file (at m
 
 from __future__ import annotations
 
-import re
 import sys
 import uuid
 from collections.abc import Callable, Sequence
@@ -18,11 +17,12 @@ from typing import Annotated, TextIO
 import typer
 
 from myriagate.cli.context import deps, open_gateway
+from myriagate.cli.job_refs import ClusterRefOpt, resolve_job_id
 from myriagate.cli.output import JsonOpt, guarded, print_json
 from myriagate.cli.progress import JobsBar, stderr_console, summary, wanted
 from myriagate.client.client import Client, Stream
 from myriagate.client.waiting import Poller, wait_for_jobs
-from myriagate.errors import FieldError, InvalidRequest, MyriagateError
+from myriagate.errors import MyriagateError
 from myriagate.web.api.schemas import JobOut
 
 MAX_BYTES = 1024 * 1024  # the API's limit for one read
@@ -86,34 +86,19 @@ def wait_for_several(
         return wait_for_jobs(client, job_ids, sleep=sleep, on_update=bar.update)
 
 
-_JOB_REF = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$")
-
-
-def _job_id(client: Client, text: str) -> uuid.UUID:
-    """A full id as it is; a short id or a Slurm id as the gateway resolves it (one call)."""
-    given = text.strip()
-    if not _JOB_REF.match(given):
-        raise InvalidRequest(
-            f"{text!r} is not a job id: give the id `myriagate jobs list` shows, or the Slurm job id",
-            fields=[FieldError(("job_id",), "not a job id")],
-        )
-    try:
-        return uuid.UUID(given)
-    except ValueError:
-        return client.job(given).id
-
-
 @guarded
 def jobs_wait(
     ctx: typer.Context,
     job_ids: Annotated[
         list[str], typer.Argument(help="Jobs: ids as `myriagate submit` or `jobs list` print them.")
     ],
+    cluster: ClusterRefOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Wait until every job named has ended; exit 0 only if all of them completed."""
     with open_gateway(ctx) as client:
-        ids = [_job_id(client, text) for text in job_ids]
+        # The same ids as every job command (cli.job_refs): full, short, or Slurm's with -M.
+        ids = [resolve_job_id(client, text, cluster) for text in job_ids]
         finals = wait_for_several(client, ids, sleep=deps(ctx).sleep, show_progress=not json)
     if json:
         print_json([job.model_dump(mode="json") for job in finals])

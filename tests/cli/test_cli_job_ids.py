@@ -19,6 +19,7 @@ from myriagate.db.models.users import User
 from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures by name
     SCRIPT,
     Run,
+    Worker,
     alice,
     config_file,
     env,
@@ -207,3 +208,19 @@ def test_what_cannot_be_a_job_id_exits_5(run: Run, logged_in: str, ref: str) -> 
     result = run("jobs", "show", ref)
     assert result.exit_code == 5, result.output
     assert result.stderr.startswith("Error: ")
+
+
+def test_jobs_wait_takes_short_and_slurm_ids(
+    run: Run, logged_in: str, script: Path, fake_cluster: FakeCluster, worker: Worker
+) -> None:
+    first, second = submit_json(run, str(script)), submit_json(run, str(script))
+
+    def both_end() -> None:
+        for job in (first, second):
+            fake_cluster.finish(job["slurm_job_id"], "COMPLETED")
+
+    worker.steps = [both_end]
+    result = run("jobs", "wait", first["id"][:8], second["slurm_job_id"], "-M", CLUSTER, "--json")
+    assert result.exit_code == 0, result.output
+    assert [j["id"] for j in json.loads(result.stdout)] == [first["id"], second["id"]]
+    assert run("jobs", "wait", "abcdef01").exit_code == 3
