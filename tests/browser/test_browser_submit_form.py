@@ -127,6 +127,12 @@ def test_without_javascript_the_chosen_template_is_honoured(
     assert page.get_by_label("Choose a template").input_value() == "array"
     expect(page.get_by_label("Command", exact=True)).to_be_visible()
 
+    # Enter in a field is "Check and estimate" (the form's hidden first button), not a redraw.
+    page.get_by_label("--time", exact=True).fill("banana")
+    page.get_by_label("--time", exact=True).press("Enter")
+    expect(page.locator("#time-error")).to_be_visible()
+    page.get_by_label("--time", exact=True).fill("")
+
     # Python picked, then Submit at once: the Python fields are shown, nothing is sent.
     page.get_by_label("Choose a template").select_option(label="Python")
     page.get_by_role("button", name="Submit", exact=True).click()
