@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from myriagate.domain.sbatch_options import lookup, names, table
 from myriagate.domain.sbatch_options.merge import merge
 from myriagate.domain.sbatch_options.spec import OptionSpec
-from myriagate.errors import FieldError, JobSpecInvalid, UnsafeValue
+from myriagate.errors import FieldError, JobSpecInvalid, Text, UnsafeValue
 
 MAGIC_WORDS = ("#SBATCH", "#SLURM")
 # sbatch also reads #PBS and #BSUB lines unless told --ignore-pbs; we always pass that flag
@@ -48,10 +48,20 @@ class Directive:
         spec = table.BY_NAME[self.option]
         if self.written in names.LEGACY_NAMES:
             old, new = self.written, self.option
-            return f"line {self.line_no}: --{old} is the old name of --{new}; sent as --{new}"
+            return Text(
+                "line %(line)s: --%(old)s is the old name of --%(new)s; sent as --%(new)s",
+                line=self.line_no,
+                old=old,
+                new=new,
+            )
         if self.written in spec.aliases:
             return None  # another name sbatch itself reads the same way (--tasks-per-node)
-        return f"line {self.line_no}: --{self.written} read as --{self.option}, as sbatch does"
+        return Text(
+            "line %(line)s: --%(written)s read as --%(option)s, as sbatch does",
+            line=self.line_no,
+            written=self.written,
+            option=self.option,
+        )
 
 
 def normalise_script(script_text: str) -> tuple[str, tuple[str, ...]]:
@@ -61,10 +71,10 @@ def normalise_script(script_text: str) -> tuple[str, tuple[str, ...]]:
     text = script_text
     if text.startswith("\ufeff"):
         text = text[1:]
-        notices.append("the script began with a byte-order mark (BOM); it was removed")
+        notices.append(Text("the script began with a byte-order mark (BOM); it was removed"))
     if "\r\n" in text:
         text = text.replace("\r\n", "\n")
-        notices.append("the script had Windows line endings (CRLF); they were converted to Unix ones")
+        notices.append(Text("the script had Windows line endings (CRLF); they were converted to Unix ones"))
     return text, tuple(notices)
 
 

@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from myriagate.errors import ResidencyViolation, UnsafeValue
+from myriagate.errors import ResidencyViolation, Text, UnsafeValue
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_PATH = 1024
@@ -32,35 +32,76 @@ _ESCAPED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp", "Cf", "Co", "Cn"})
 _ESCAPED_ASCII = frozenset("\\<>&\"'`")
 
 
+# What a path is called in messages (the callers' ``field``): said in the reader's language.
+_FIELD_NAMES: dict[str, Text] = {
+    "path": Text("path"),
+    "output pattern": Text("output pattern"),
+    "file path": Text("file path"),
+    "dataset file": Text("dataset file"),
+    "input path": Text("input path"),
+    "file": Text("file"),
+}
+
+
+def _named(field: str) -> str:
+    """The name of a checked path, as a message when it is one of ours (pages translate it)."""
+    return _FIELD_NAMES.get(field, field)
+
+
 def relative_path(value: str, field: str = "path") -> str:
     """A relative POSIX path that stays under its root: no '/' prefix, no '..', no '.', no '~'.
 
     Returns the normalised form (``a//b/`` becomes ``a/b``) so two spellings of one file are
     one key.
     """
+    name, shown = _named(field), repr(value)
     if not value:
-        raise UnsafeValue(f"{field} must not be empty")
+        raise UnsafeValue(Text("%(field)s must not be empty", field=name))
     if len(value) > _MAX_PATH:
-        raise UnsafeValue(f"{field} is longer than {_MAX_PATH} characters")
+        raise UnsafeValue(Text("%(field)s is longer than %(max)s characters", field=name, max=_MAX_PATH))
     if _CONTROL.search(value):
-        raise UnsafeValue(f"{field} contains a control character (newline, tab, NUL…)")
+        raise UnsafeValue(Text("%(field)s contains a control character (newline, tab, NUL…)", field=name))
     if value.startswith("/"):
-        raise UnsafeValue(f"{field} {value!r} must be relative, not an absolute path")
+        raise UnsafeValue(
+            Text("%(field)s %(value)s must be relative, not an absolute path", field=name, value=shown)
+        )
     if value.startswith("~"):
-        raise UnsafeValue(f"{field} {value!r} must not start with '~'")
+        raise UnsafeValue(Text("%(field)s %(value)s must not start with '~'", field=name, value=shown))
     if "\\" in value:
-        raise UnsafeValue(f"{field} {value!r} must use '/' as separator, not '\\'")
+        raise UnsafeValue(
+            Text("%(field)s %(value)s must use '/' as separator, not '\\'", field=name, value=shown)
+        )
     parts = [part for part in value.split("/") if part]
     if not parts:
-        raise UnsafeValue(f"{field} {value!r} names no file")
+        raise UnsafeValue(Text("%(field)s %(value)s names no file", field=name, value=shown))
     for part in parts:
-        if part in ("..", "."):
-            raise UnsafeValue(f"{field} {value!r} must not contain a '{part}' component")
-        if part.startswith("-"):
-            raise UnsafeValue(f"{field} {value!r}: a component must not start with '-'")
-        if len(part.encode()) > _MAX_COMPONENT:
-            raise UnsafeValue(f"{field} {value!r}: a component is longer than {_MAX_COMPONENT} bytes")
+        _check_component(part, name, shown)
     return "/".join(parts)
+
+
+def _check_component(part: str, name: str, shown: str) -> None:
+    if part in ("..", "."):
+        raise UnsafeValue(
+            Text(
+                "%(field)s %(value)s must not contain a '%(part)s' component",
+                field=name,
+                value=shown,
+                part=part,
+            )
+        )
+    if part.startswith("-"):
+        raise UnsafeValue(
+            Text("%(field)s %(value)s: a component must not start with '-'", field=name, value=shown)
+        )
+    if len(part.encode()) > _MAX_COMPONENT:
+        raise UnsafeValue(
+            Text(
+                "%(field)s %(value)s: a component is longer than %(max)s bytes",
+                field=name,
+                value=shown,
+                max=_MAX_COMPONENT,
+            )
+        )
 
 
 def output_pattern(value: str, field: str = "output pattern") -> str:
@@ -83,10 +124,16 @@ def storable_path(value: str, field: str = "path") -> str:
     """
     _refuse_unstorable_characters(value, field)
     if len(value.encode()) > _MAX_PATH:
-        raise UnsafeValue(f"{field} is longer than {_MAX_PATH} bytes")
+        raise UnsafeValue(Text("%(field)s is longer than %(max)s bytes", field=_named(field), max=_MAX_PATH))
     clean = relative_path(value, field)
     if "" in value.split("/"):
-        raise UnsafeValue(f"{field} {value!r} has an empty component ('//' or a '/' at its end)")
+        raise UnsafeValue(
+            Text(
+                "%(field)s %(value)s has an empty component ('//' or a '/' at its end)",
+                field=_named(field),
+                value=repr(value),
+            )
+        )
     _refuse_reserved(clean, field)
     return clean
 
@@ -98,14 +145,25 @@ def is_reserved(clean: str) -> bool:
 
 def _refuse_reserved(clean: str, field: str) -> None:
     if is_reserved(clean):
-        raise UnsafeValue(f"{field} {clean!r}: {RESERVED_DIR}/ is reserved for the gateway's own files")
+        raise UnsafeValue(
+            Text(
+                "%(field)s %(value)s: %(reserved)s/ is reserved for the gateway's own files",
+                field=_named(field),
+                value=repr(clean),
+                reserved=RESERVED_DIR,
+            )
+        )
 
 
 def _refuse_unstorable_characters(value: str, field: str) -> None:
     for char in value:
         if unicodedata.category(char) in _UNSTORABLE:
             raise UnsafeValue(
-                f"{field} contains a control character ({escaped(char)}): newline, tab, NUL… are refused"
+                Text(
+                    "%(field)s contains a control character (%(char)s): newline, tab, NUL… are refused",
+                    field=_named(field),
+                    char=escaped(char),
+                )
             )
 
 
@@ -183,8 +241,14 @@ def check_residency(location: Location, allowed_regions: Collection[str]) -> Non
     region codes are validated upper-case in profiles and settings.
     """
     if location.region not in allowed_regions:
-        allowed = ", ".join(sorted(allowed_regions)) or "none"
+        allowed = ", ".join(sorted(allowed_regions)) or Text("none")
         raise ResidencyViolation(
-            f"storage endpoint {location.endpoint!r} is in {location.site} ({location.region}), "
-            f"outside the regions where data may be stored ({allowed})"
+            Text(
+                "storage endpoint %(endpoint)s is in %(site)s (%(region)s), outside the regions where "
+                "data may be stored (%(allowed)s)",
+                endpoint=repr(location.endpoint),
+                site=location.site,
+                region=location.region,
+                allowed=allowed,
+            )
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from uuid import UUID
 
-from myriagate.errors import JobSpecInvalid, UnsafeValue
+from myriagate.errors import JobSpecInvalid, Text, UnsafeValue
 
 # Unix login / Slurm account and partition names: conservative POSIX-ish names.
 _NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,63}$")
@@ -30,38 +30,48 @@ _SEARCH_PATH = re.compile(rf"^{_ABSOLUTE}(?::{_ABSOLUTE})*$")
 
 def _check_text(field: str, value: str, max_len: int) -> str:
     if not value:
-        raise UnsafeValue(f"{field} must not be empty")
+        raise UnsafeValue(Text("%(field)s must not be empty", field=field))
     if len(value) > max_len:
-        raise UnsafeValue(f"{field} is longer than {max_len} characters")
+        raise UnsafeValue(Text("%(field)s is longer than %(max)s characters", field=field, max=max_len))
     if _CONTROL.search(value):
-        raise UnsafeValue(f"{field} contains a control character (newline, tab, NUL…)")
+        raise UnsafeValue(Text("%(field)s contains a control character (newline, tab, NUL…)", field=field))
     return value
 
 
 def login(value: str, field: str = "login") -> str:
     """A cluster login (Unix user name)."""
     if not _NAME.fullmatch(value):
-        raise UnsafeValue(f"{field} {value!r} is not a valid login: lowercase letters, digits, '_', '.', '-'")
+        raise UnsafeValue(
+            Text(
+                "%(field)s %(value)s is not a valid login: lowercase letters, digits, '_', '.', '-'",
+                field=field,
+                value=repr(value),
+            )
+        )
     return value
 
 
 def account(value: str, field: str = "account") -> str:
     """A Slurm account name (``caen-climat``, or a project number such as ``2017018``)."""
     if not _ACCOUNT.fullmatch(value):
-        raise UnsafeValue(f"{field} {value!r} is not a valid Slurm account name")
+        raise UnsafeValue(
+            Text("%(field)s %(value)s is not a valid Slurm account name", field=field, value=repr(value))
+        )
     return value
 
 
 def partition(value: str, field: str = "partition") -> str:
     if not _PARTITION.fullmatch(value):
-        raise UnsafeValue(f"{field} {value!r} is not a valid partition name")
+        raise UnsafeValue(
+            Text("%(field)s %(value)s is not a valid partition name", field=field, value=repr(value))
+        )
     return value
 
 
 def slurm_job_id(value: str, field: str = "slurm_job_id") -> str:
     """A Slurm job id: ``123`` or an array task ``123_4``."""
     if not _SLURM_JOB_ID.fullmatch(value):
-        raise UnsafeValue(f"{field} {value!r} is not a Slurm job id")
+        raise UnsafeValue(Text("%(field)s %(value)s is not a Slurm job id", field=field, value=repr(value)))
     return value
 
 
@@ -74,16 +84,18 @@ def file_pattern(value: str, field: str) -> str:
     """An --output/--error/--chdir path: printable, no leading '-', no '..' component."""
     _check_text(field, value, 1024)
     if value.startswith("-"):
-        raise UnsafeValue(f"{field} must not start with '-'")
+        raise UnsafeValue(Text("%(field)s must not start with '-'", field=field))
     if ".." in value.split("/"):
-        raise UnsafeValue(f"{field} must not contain a '..' component")
+        raise UnsafeValue(Text("%(field)s must not contain a '..' component", field=field))
     return value
 
 
 def array(value: str) -> str:
     """An --array index list such as ``0-15``, ``1,3,5-7:2`` or ``0-99%10``."""
     if not _ARRAY.fullmatch(value):
-        raise JobSpecInvalid(f"array {value!r} is not an index list such as 0-15, 1,3,5 or 0-99%10")
+        raise JobSpecInvalid(
+            Text("array %(value)s is not an index list such as 0-15, 1,3,5 or 0-99%%10", value=repr(value))
+        )
     return value
 
 
@@ -91,12 +103,20 @@ def parse_memory_mb(value: str, field: str = "mem") -> int:
     """Megabytes in a Slurm memory size (``4000``, ``4G``, ``512M``); the default unit is MB."""
     m = _MEM.match(value.strip())
     if not m:
-        raise JobSpecInvalid(f"{field} {value!r} is not a memory size such as 4000, 512M or 4G")
+        raise JobSpecInvalid(
+            Text(
+                "%(field)s %(value)s is not a memory size such as 4000, 512M or 4G",
+                field=field,
+                value=repr(value),
+            )
+        )
     number, unit = int(m.group(1)), m.group(2).upper()
     factor = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}[unit]
     mb = int(number * factor)
     if mb <= 0:
-        raise JobSpecInvalid(f"{field} {value!r} must be at least 1 MB")
+        raise JobSpecInvalid(
+            Text("%(field)s %(value)s must be at least 1 MB", field=field, value=repr(value))
+        )
     return mb
 
 
@@ -106,13 +126,15 @@ def parse_gres(value: str) -> tuple[tuple[str, str | None, int], ...]:
     for part in value.split(","):
         m = _GRES.match(part.strip())
         if not m:
-            raise JobSpecInvalid(f"gres {value!r} is not a GRES list such as gpu:2 or gpu:v100:1")
+            raise JobSpecInvalid(
+                Text("gres %(value)s is not a GRES list such as gpu:2 or gpu:v100:1", value=repr(value))
+            )
         name, kind, count = m.group(1), m.group(2), m.group(3)
         if count is None and kind is not None and kind.isdigit():
             kind, count = None, kind
         n = int(count) if count is not None else 1
         if n <= 0:
-            raise JobSpecInvalid(f"gres {value!r}: the count must be at least 1")
+            raise JobSpecInvalid(Text("gres %(value)s: the count must be at least 1", value=repr(value)))
         items.append((name, kind, n))
     return tuple(items)
 
@@ -120,14 +142,26 @@ def parse_gres(value: str) -> tuple[tuple[str, str | None, int], ...]:
 def program_path(value: str, field: str = "program") -> str:
     """An absolute program path such as ``/usr/bin/python3`` (never looked up on a PATH)."""
     if not _PROGRAM.fullmatch(value) or ".." in value.split("/"):
-        raise UnsafeValue(f"{field} {value!r} must be an absolute path of plain characters")
+        raise UnsafeValue(
+            Text(
+                "%(field)s %(value)s must be an absolute path of plain characters",
+                field=field,
+                value=repr(value),
+            )
+        )
     return value
 
 
 def search_path(value: str, field: str = "path") -> str:
     """A PATH of absolute directories, e.g. ``/usr/local/bin:/usr/bin:/bin``."""
     if not _SEARCH_PATH.fullmatch(value) or ".." in value.replace(":", "/").split("/"):
-        raise UnsafeValue(f"{field} {value!r} must be absolute directories separated by ':'")
+        raise UnsafeValue(
+            Text(
+                "%(field)s %(value)s must be absolute directories separated by ':'",
+                field=field,
+                value=repr(value),
+            )
+        )
     return value
 
 
@@ -135,4 +169,4 @@ def job_uuid(value: str) -> UUID:
     try:
         return UUID(value)
     except ValueError as exc:
-        raise UnsafeValue(f"{value!r} is not a job id") from exc
+        raise UnsafeValue(Text("%(value)s is not a job id", value=repr(value))) from exc

@@ -13,7 +13,7 @@ from collections.abc import Collection
 
 from myriagate.domain.jobs import JobSpec
 from myriagate.domain.walltime import format_walltime
-from myriagate.errors import FieldError, ProfileViolation
+from myriagate.errors import FieldError, ProfileViolation, Text, joined
 from myriagate.profiles.models import ClusterProfile, Partition
 from myriagate.profiles.validation_gpus import check_gpus
 from myriagate.profiles.validation_layout import Layout, layout
@@ -42,7 +42,7 @@ def check_job(profile: ClusterProfile, spec: JobSpec, *, allowed_accounts: Colle
         updates["account"] = account
 
     if problems:
-        raise ProfileViolation("; ".join(p.message for p in problems), fields=problems)
+        raise ProfileViolation(joined([p.message for p in problems]), fields=problems)
     return spec.model_copy(update=updates)
 
 
@@ -53,7 +53,12 @@ def _partition(profile: ClusterProfile, spec: JobSpec, problems: list[FieldError
         if default is None:
             problems.append(
                 FieldError(
-                    ("partition",), f"{profile.display_name} has no default partition: choose one of {valid}"
+                    ("partition",),
+                    Text(
+                        "%(cluster)s has no default partition: choose one of %(valid)s",
+                        cluster=profile.display_name,
+                        valid=valid,
+                    ),
                 )
             )
         return default
@@ -62,8 +67,12 @@ def _partition(profile: ClusterProfile, spec: JobSpec, problems: list[FieldError
         problems.append(
             FieldError(
                 ("partition",),
-                f"partition {spec.partition!r} does not exist on {profile.display_name}; "
-                f"valid partitions: {valid}",
+                Text(
+                    "partition %(partition)s does not exist on %(cluster)s; valid partitions: %(valid)s",
+                    partition=repr(spec.partition),
+                    cluster=profile.display_name,
+                    valid=valid,
+                ),
             )
         )
     return found
@@ -74,19 +83,30 @@ def _check_time(partition: Partition, spec: JobSpec, time_limit_s: int, problems
         problems.append(
             FieldError(
                 ("time",),
-                f"time limit {format_walltime(time_limit_s)} exceeds the maximum of partition "
-                f"{partition.name!r} ({format_walltime(partition.max_walltime_s)})",
+                Text(
+                    "time limit %(time)s exceeds the maximum of partition %(partition)s (%(max)s)",
+                    time=format_walltime(time_limit_s),
+                    partition=repr(partition.name),
+                    max=format_walltime(partition.max_walltime_s),
+                ),
             )
         )
     if spec.time_min_s is not None and spec.time_min_s > time_limit_s:
-        given = "" if spec.time_limit_s is not None else f" (partition {partition.name!r}'s default)"
-        problems.append(
-            FieldError(
-                ("time_min",),
-                f"--time-min {format_walltime(spec.time_min_s)} is longer than the time limit "
-                f"{format_walltime(time_limit_s)}{given}",
+        if spec.time_limit_s is not None:
+            longer = Text(
+                "--time-min %(min)s is longer than the time limit %(time)s",
+                min=format_walltime(spec.time_min_s),
+                time=format_walltime(time_limit_s),
             )
-        )
+        else:
+            longer = Text(
+                "--time-min %(min)s is longer than the time limit %(time)s "
+                "(partition %(partition)s's default)",
+                min=format_walltime(spec.time_min_s),
+                time=format_walltime(time_limit_s),
+                partition=repr(partition.name),
+            )
+        problems.append(FieldError(("time_min",), longer))
 
 
 def _check_memory(partition: Partition, spec: JobSpec, shape: Layout, problems: list[FieldError]) -> None:
@@ -95,36 +115,51 @@ def _check_memory(partition: Partition, spec: JobSpec, shape: Layout, problems: 
         problems.append(
             FieldError(
                 ("mem",),
-                f"{spec.mem_mb} MB of memory per node requested; a node of partition {name!r} has "
-                f"{partition.mem_per_node_mb} MB",
+                Text(
+                    "%(mem)s MB of memory per node requested; "
+                    "a node of partition %(partition)s has %(node)s MB",
+                    mem=spec.mem_mb,
+                    partition=repr(name),
+                    node=partition.mem_per_node_mb,
+                ),
             )
         )
     per_cpu = spec.mem_per_cpu_mb
     if per_cpu is not None and per_cpu * shape.cpus_per_node > partition.mem_per_node_mb:
-        whole = " (--exclusive: the whole node)" if spec.exclusive is not None else ""
-        problems.append(
-            FieldError(
-                ("mem_per_cpu",),
-                f"{per_cpu} MB per CPU × {shape.cpus_per_node} CPUs per node{whole} exceeds the "
-                f"{partition.mem_per_node_mb} MB of a node of partition {name!r}",
+        values = {"per_cpu": per_cpu, "cpus": shape.cpus_per_node, "node": partition.mem_per_node_mb}
+        if spec.exclusive is not None:
+            too_much = Text(
+                "%(per_cpu)s MB per CPU × %(cpus)s CPUs per node (--exclusive: the whole node) exceeds "
+                "the %(node)s MB of a node of partition %(partition)s",
+                partition=repr(name),
+                **values,
             )
-        )
+        else:
+            too_much = Text(
+                "%(per_cpu)s MB per CPU × %(cpus)s CPUs per node exceeds the %(node)s MB of a node "
+                "of partition %(partition)s",
+                partition=repr(name),
+                **values,
+            )
+        problems.append(FieldError(("mem_per_cpu",), too_much))
 
 
 def _account(requested: str | None, allowed: Collection[str], problems: list[FieldError]) -> str | None:
-    choices = ", ".join(sorted(allowed)) or "none"
+    choices = ", ".join(sorted(allowed)) or Text("none")
     if requested is not None:
         if requested not in allowed:
-            problems.append(
-                FieldError(
-                    ("account",), f"you may not charge account {requested!r}; your accounts: {choices}"
-                )
+            refused = Text(
+                "you may not charge account %(account)s; your accounts: %(choices)s",
+                account=repr(requested),
+                choices=choices,
             )
+            problems.append(FieldError(("account",), refused))
         return None
     if len(allowed) == 1:
         return next(iter(allowed))
     if not allowed:
-        problems.append(FieldError(("account",), "no Slurm account is attached to your login yet"))
+        problems.append(FieldError(("account",), Text("no Slurm account is attached to your login yet")))
     else:
-        problems.append(FieldError(("account",), f"you have several accounts: choose one of {choices}"))
+        several = Text("you have several accounts: choose one of %(choices)s", choices=choices)
+        problems.append(FieldError(("account",), several))
     return None

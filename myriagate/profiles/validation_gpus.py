@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from math import ceil
 
 from myriagate.domain.jobs import JobSpec
-from myriagate.errors import FieldError
+from myriagate.errors import FieldError, Text
 from myriagate.profiles.models import Partition
 from myriagate.profiles.validation_layout import Layout
 
@@ -48,7 +48,9 @@ def _requests(spec: JobSpec, problems: list[FieldError]) -> list[_Request]:
     found: list[_Request] = []
     for gres in spec.gres:
         if gres.name != "gpu":
-            problems.append(FieldError(("gres",), f"GRES {gres.name!r} is not offered; only gpu is"))
+            problems.append(
+                FieldError(("gres",), Text("GRES %(gres)s is not offered; only gpu is", gres=repr(gres.name)))
+            )
         else:
             found.append(_Request("gres", f"--gres={gres.render()}", gres.type, gres.count))
     for field in ("gpus", "gpus_per_node", "gpus_per_task"):
@@ -65,14 +67,39 @@ def _no_gpus_here(
     name = partition.name
     gres = sum(r.count for r in requests if r.field == "gres")
     if gres:
-        problems.append(FieldError(("gres",), f"{gres} GPU(s) requested but partition {name!r} has no GPUs"))
+        problems.append(
+            FieldError(
+                ("gres",),
+                Text(
+                    "%(gres)s GPU(s) requested but partition %(partition)s has no GPUs",
+                    gres=gres,
+                    partition=repr(name),
+                ),
+            )
+        )
     for r in requests:
         if r.field != "gres":
-            problems.append(FieldError((r.field,), f"{r.written}: partition {name!r} has no GPUs"))
+            problems.append(
+                FieldError(
+                    (r.field,),
+                    Text(
+                        "%(written)s: partition %(partition)s has no GPUs",
+                        written=r.written,
+                        partition=repr(name),
+                    ),
+                )
+            )
     for field, option in (("cpus_per_gpu", "--cpus-per-gpu"), ("mem_per_gpu_mb", "--mem-per-gpu")):
         if getattr(spec, field) is not None:
             loc = field.removesuffix("_mb")
-            problems.append(FieldError((loc,), f"{option}: partition {name!r} has no GPUs"))
+            problems.append(
+                FieldError(
+                    (loc,),
+                    Text(
+                        "%(option)s: partition %(partition)s has no GPUs", option=option, partition=repr(name)
+                    ),
+                )
+            )
 
 
 def _check_types(partition: Partition, requests: list[_Request], problems: list[FieldError]) -> None:
@@ -83,8 +110,13 @@ def _check_types(partition: Partition, requests: list[_Request], problems: list[
             problems.append(
                 FieldError(
                     (r.field,),
-                    f"{where}GPU type {r.type!r} is not on partition {partition.name!r} "
-                    f"(it has: {', '.join(offered)})",
+                    Text(
+                        "%(where)sGPU type %(type)s is not on partition %(partition)s (it has: %(offered)s)",
+                        where=where,
+                        type=repr(r.type),
+                        partition=repr(partition.name),
+                        offered=", ".join(offered),
+                    ),
                 )
             )
 
@@ -100,8 +132,13 @@ def _gpus_per_node(
         problems.append(
             FieldError(
                 ("gres",),
-                f"{spec.gres_gpus_per_node} GPUs per node requested; a node of partition {name!r} has "
-                f"{node_gpus}",
+                Text(
+                    "%(gres_gpus_per_node)s GPUs per node requested; a node of partition %(partition)s "
+                    "has %(node_gpus)s",
+                    gres_gpus_per_node=spec.gres_gpus_per_node,
+                    partition=repr(name),
+                    node_gpus=node_gpus,
+                ),
             )
         )
     per_node = by_field.get("gpus_per_node")
@@ -111,8 +148,14 @@ def _gpus_per_node(
             problems.append(
                 FieldError(
                     ("gpus_per_node",),
-                    f"{per_node.written}: {per_node.count} GPUs per node; a node of partition {name!r} "
-                    f"has {node_gpus}",
+                    Text(
+                        "%(written)s: %(count)s GPUs per node; a node of partition %(partition)s has "
+                        "%(node_gpus)s",
+                        written=per_node.written,
+                        count=per_node.count,
+                        partition=repr(name),
+                        node_gpus=node_gpus,
+                    ),
                 )
             )
     total = by_field.get("gpus")
@@ -138,19 +181,40 @@ def _check_total(
     nodes_needed = ceil(total.count / node_gpus)
     if nodes_needed > shape.nodes_avail:
         limit = (
-            f"you asked for {spec.nodes} node(s) of partition {name!r}"
+            Text(
+                "you asked for %(nodes)s node(s) of partition %(partition)s",
+                nodes=spec.nodes,
+                partition=repr(name),
+            )
             if spec.nodes is not None
-            else f"partition {name!r} allows at most {partition.max_nodes}"
+            else Text(
+                "partition %(partition)s allows at most %(max_nodes)s",
+                partition=repr(name),
+                max_nodes=partition.max_nodes,
+            )
         )
         problems.append(
-            FieldError(("gpus",), f"{total.written} needs {nodes_needed} nodes of {node_gpus} GPUs; {limit}")
+            FieldError(
+                ("gpus",),
+                Text(
+                    "%(written)s needs %(nodes_needed)s nodes of %(node_gpus)s GPUs; %(limit)s",
+                    written=total.written,
+                    nodes_needed=nodes_needed,
+                    node_gpus=node_gpus,
+                    limit=limit,
+                ),
+            )
         )
     if per_node > total.count:
         problems.append(
             FieldError(
                 ("gpus",),
-                f"{total.written} is fewer than the {per_node} GPUs per node asked by --gpus-per-node "
-                "or --gres: give --gpus at least that many",
+                Text(
+                    "%(written)s is fewer than the %(per_node)s GPUs per node asked by --gpus-per-node "
+                    "or --gres: give --gpus at least that many",
+                    written=total.written,
+                    per_node=per_node,
+                ),
             )
         )
 
@@ -164,45 +228,44 @@ def _check_per_task(
     problems: list[FieldError],
 ) -> int:
     """Check --gpus-per-task; the GPUs it puts on the busiest node."""
-    name, node_gpus, count = partition.name, partition.gpus_per_node, per_task.count
+    name, node_gpus, count = repr(partition.name), partition.gpus_per_node, per_task.count
+
+    def refuse(message: Text) -> None:
+        problems.append(FieldError(("gpus_per_task",), message))
+
     if total is not None and spec.ntasks is not None and total.count != spec.ntasks * count:
-        problems.append(
-            FieldError(
-                ("gpus_per_task",),
-                f"{total.written} with {per_task.written} means {total.count / count:g} tasks, but "
-                f"--ntasks is {spec.ntasks}: give --gpus = tasks × GPUs per task, or leave one out",
-            )
-        )
+        refuse(Text(
+            "%(written)s with %(written2)s means %(total)s tasks, but --ntasks is %(ntasks)s: "
+            "give --gpus = tasks × GPUs per task, or leave one out",
+            written=total.written, written2=per_task.written, total=format(total.count / count, "g"),
+            ntasks=spec.ntasks,
+        ))  # fmt: skip
     if count > node_gpus:
-        problems.append(
-            FieldError(
-                ("gpus_per_task",),
-                f"{per_task.written}: a node of partition {name!r} has {node_gpus} GPUs",
-            )
-        )
+        refuse(Text(
+            "%(written)s: a node of partition %(partition)s has %(node_gpus)s GPUs",
+            written=per_task.written, partition=name, node_gpus=node_gpus,
+        ))  # fmt: skip
         return node_gpus
     tasks_fit = node_gpus // count
     if spec.nodes is not None or spec.ntasks_per_node is not None:
         # The job fixed how many tasks share a node: their GPUs must fit on it.
         wanted = shape.tasks_per_node * count
         if wanted > node_gpus:
-            problems.append(
-                FieldError(
-                    ("gpus_per_task",),
-                    f"{shape.tasks_per_node} tasks per node × {count} GPUs = {wanted} GPUs per node; "
-                    f"a node of partition {name!r} has {node_gpus}",
-                )
-            )
+            refuse(Text(
+                "%(tasks_per_node)s tasks per node × %(count)s GPUs = %(wanted)s GPUs per node; "
+                "a node of partition %(partition)s has %(node_gpus)s",
+                tasks_per_node=shape.tasks_per_node, count=count, wanted=wanted, partition=name,
+                node_gpus=node_gpus,
+            ))  # fmt: skip
         return wanted
     nodes_needed = ceil(shape.ntasks / min(tasks_fit, shape.task_cap))
     if nodes_needed > partition.max_nodes:
-        problems.append(
-            FieldError(
-                ("gpus_per_task",),
-                f"{shape.ntasks} tasks × {count} GPUs need {nodes_needed} nodes of {node_gpus} GPUs; "
-                f"partition {name!r} allows at most {partition.max_nodes}",
-            )
-        )
+        refuse(Text(
+            "%(ntasks)s tasks × %(count)s GPUs need %(nodes_needed)s nodes of %(node_gpus)s "
+            "GPUs; partition %(partition)s allows at most %(max_nodes)s",
+            ntasks=shape.ntasks, count=count, nodes_needed=nodes_needed, node_gpus=node_gpus,
+            partition=name, max_nodes=partition.max_nodes,
+        ))  # fmt: skip
     return min(shape.ntasks, tasks_fit) * count
 
 
@@ -225,15 +288,28 @@ def _check_per_gpu(
         problems.append(
             FieldError(
                 ("cpus_per_gpu",),
-                f"{spec.cpus_per_gpu} CPUs per GPU × {gpus} GPUs per node = {spec.cpus_per_gpu * gpus} "
-                f"CPUs; a node of partition {name!r} has {shape.usable_cpus}",
+                Text(
+                    "%(cpus_per_gpu)s CPUs per GPU × %(gpus)s GPUs per node = %(total)s CPUs; a node of "
+                    "partition %(partition)s has %(usable_cpus)s",
+                    cpus_per_gpu=spec.cpus_per_gpu,
+                    gpus=gpus,
+                    total=spec.cpus_per_gpu * gpus,
+                    partition=repr(name),
+                    usable_cpus=shape.usable_cpus,
+                ),
             )
         )
     if spec.mem_per_gpu_mb is not None and spec.mem_per_gpu_mb * gpus > partition.mem_per_node_mb:
         problems.append(
             FieldError(
                 ("mem_per_gpu",),
-                f"{spec.mem_per_gpu_mb} MB per GPU × {gpus} GPUs per node exceeds the "
-                f"{partition.mem_per_node_mb} MB of a node of partition {name!r}",
+                Text(
+                    "%(mem_per_gpu_mb)s MB per GPU × %(gpus)s GPUs per node exceeds the "
+                    "%(mem_per_node_mb)s MB of a node of partition %(partition)s",
+                    mem_per_gpu_mb=spec.mem_per_gpu_mb,
+                    gpus=gpus,
+                    mem_per_node_mb=partition.mem_per_node_mb,
+                    partition=repr(name),
+                ),
             )
         )

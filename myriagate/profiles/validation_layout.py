@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from math import ceil
 
 from myriagate.domain.jobs import JobSpec
-from myriagate.errors import FieldError
+from myriagate.errors import FieldError, Text
 from myriagate.profiles.models import Partition
 
 
@@ -43,24 +43,18 @@ CPUS = "CPUs"  # the task limit of a node is its CPUs (not an option of the job)
 
 def layout(partition: Partition, spec: JobSpec, problems: list[FieldError]) -> Layout:
     """The job's layout on ``partition``; every problem found is appended to ``problems``."""
-    cpt = spec.cpus_per_task or 1
+    cpt, name = spec.cpus_per_task or 1, repr(partition.name)
     if spec.nodes is not None and spec.nodes > partition.max_nodes:
-        problems.append(
-            FieldError(
-                ("nodes",),
-                f"{spec.nodes} nodes requested; partition {partition.name!r} allows at most "
-                f"{partition.max_nodes}",
-            )
-        )
+        problems.append(FieldError(("nodes",), Text(
+            "%(nodes)s nodes requested; partition %(partition)s allows at most %(max_nodes)s",
+            nodes=spec.nodes, partition=name, max_nodes=partition.max_nodes,
+        )))  # fmt: skip
     usable = _usable_cpus(partition, spec, problems)
     if cpt > usable:
-        problems.append(
-            FieldError(
-                ("cpus_per_task",),
-                f"{cpt} CPUs per task requested; a node of partition {partition.name!r} has {usable}"
-                + _threads_note(partition, spec),
-            )
-        )
+        problems.append(FieldError(("cpus_per_task",), Text(
+            "%(cpt)s CPUs per task requested; a node of partition %(partition)s has %(usable)s%(note)s",
+            cpt=cpt, partition=name, usable=usable, note=_threads_note(partition, spec),
+        )))  # fmt: skip
         cpt = usable  # the rest is checked as if it fitted, so one mistake gives one message
     cap, why = _task_cap(partition, spec, usable, cpt, problems)
     ntasks = _ntasks(spec)
@@ -76,15 +70,14 @@ def layout(partition: Partition, spec: JobSpec, problems: list[FieldError]) -> L
         nodes_needed = ceil(ntasks / cap)
         if nodes_needed > partition.max_nodes:
             shape = (
-                f"{ntasks} tasks × {cpt} CPUs" if why == CPUS else f"{ntasks} tasks, {cap} per node ({why}),"
+                Text("%(ntasks)s tasks × %(cpt)s CPUs", ntasks=ntasks, cpt=cpt)
+                if why == CPUS
+                else Text("%(ntasks)s tasks, %(cap)s per node (%(why)s),", ntasks=ntasks, cap=cap, why=why)
             )
-            problems.append(
-                FieldError(
-                    ("ntasks",),
-                    f"{shape} need {nodes_needed} nodes; partition {partition.name!r} allows at most "
-                    f"{partition.max_nodes}",
-                )
-            )
+            problems.append(FieldError(("ntasks",), Text(
+                "%(shape)s need %(nodes_needed)s nodes; partition %(partition)s allows at most %(max_nodes)s",
+                shape=shape, nodes_needed=nodes_needed, partition=name, max_nodes=partition.max_nodes,
+            )))  # fmt: skip
         tasks_per_node = min(ntasks, cap)
     # --exclusive takes whole nodes: every CPU of them counts (for --mem-per-cpu, Slurm too).
     cpus_per_node = usable if spec.exclusive is not None else tasks_per_node * cpt
@@ -107,7 +100,11 @@ def _usable_cpus(partition: Partition, spec: JobSpec, problems: list[FieldError]
         problems.append(
             FieldError(
                 ("hint",),
-                f"--hint=nomultithread uses one thread per core, but --threads-per-core asks for {wanted}",
+                Text(
+                    "--hint=nomultithread uses one thread per core, but --threads-per-core asks for "
+                    "%(wanted)s",
+                    wanted=wanted,
+                ),
             )
         )
     node_threads = partition.threads_per_core
@@ -115,8 +112,13 @@ def _usable_cpus(partition: Partition, spec: JobSpec, problems: list[FieldError]
         problems.append(
             FieldError(
                 ("threads_per_core",),
-                f"{wanted} threads per core requested; the cores of partition {partition.name!r} have "
-                f"{node_threads}",
+                Text(
+                    "%(wanted)s threads per core requested; the cores of partition %(partition)s have "
+                    "%(node_threads)s",
+                    wanted=wanted,
+                    partition=repr(partition.name),
+                    node_threads=node_threads,
+                ),
             )
         )
     used = _threads_used(partition, spec)
@@ -140,7 +142,7 @@ def _threads_note(partition: Partition, spec: JobSpec) -> str:
     if used is None or used == partition.threads_per_core:
         return ""
     why = "--hint=nomultithread" if spec.hint == "nomultithread" else f"--threads-per-core={used}"
-    return f" using {used} thread(s) per core ({why})"
+    return Text(" using %(used)s thread(s) per core (%(why)s)", used=used, why=why)
 
 
 def _task_cap(
@@ -154,8 +156,15 @@ def _task_cap(
             problems.append(
                 FieldError(
                     ("ntasks_per_node",),
-                    f"{per_node} tasks per node × {cpt} CPUs = {per_node * cpt} CPUs; a node of "
-                    f"partition {partition.name!r} has {usable}",
+                    Text(
+                        "%(per_node)s tasks per node × %(cpt)s CPUs = %(total)s CPUs; a node of "
+                        "partition %(partition)s has %(usable)s",
+                        per_node=per_node,
+                        cpt=cpt,
+                        total=per_node * cpt,
+                        partition=repr(partition.name),
+                        usable=usable,
+                    ),
                 )
             )
         else:
@@ -168,8 +177,14 @@ def _task_cap(
                 problems.append(
                     FieldError(
                         ("ntasks_per_node",),
-                        f"--ntasks-per-node={per_node} is more than {socket_limit[1]} of a node of "
-                        f"partition {partition.name!r} allow ({socket_limit[0]} tasks)",
+                        Text(
+                            "--ntasks-per-node=%(per_node)s is more than %(limit)s of a node of "
+                            "partition %(partition)s allow (%(tasks)s tasks)",
+                            per_node=per_node,
+                            limit=socket_limit[1],
+                            partition=repr(partition.name),
+                            tasks=socket_limit[0],
+                        ),
                     )
                 )
     # The first of equal limits wins, so a job limited by CPUs anyway is told about CPUs.
@@ -183,30 +198,52 @@ def _socket_limit(
     """The tasks --ntasks-per-socket lets one node hold (None when the profile cannot say)."""
     sockets = partition.sockets_per_node
     socket_cpus = usable // sockets if sockets else usable
-    where = "a socket" if sockets else "a node"
+    where = Text("a socket") if sockets else Text("a node")
     if per_socket * cpt > socket_cpus:
         problems.append(
             FieldError(
                 ("ntasks_per_socket",),
-                f"{per_socket} tasks per socket × {cpt} CPUs = {per_socket * cpt} CPUs; {where} of "
-                f"partition {partition.name!r} has {socket_cpus}",
+                Text(
+                    "%(per_socket)s tasks per socket × %(cpt)s CPUs = %(total)s CPUs; %(where)s of "
+                    "partition %(partition)s has %(socket_cpus)s",
+                    per_socket=per_socket,
+                    cpt=cpt,
+                    total=per_socket * cpt,
+                    where=where,
+                    partition=repr(partition.name),
+                    socket_cpus=socket_cpus,
+                ),
             )
         )
         return None
     if sockets is None:
         return None
-    return per_socket * sockets, f"--ntasks-per-socket={per_socket} × {sockets} sockets"
+    per_sockets = Text(
+        "--ntasks-per-socket=%(per_socket)s × %(sockets)s sockets", per_socket=per_socket, sockets=sockets
+    )
+    return per_socket * sockets, per_sockets
 
 
 def _crowded(partition: Partition, nodes: int, ntasks: int, cpt: int, usable: int, why: str) -> str:
     """Too many tasks for ``nodes`` nodes: say which limit they pass."""
     per_node = ceil(ntasks / nodes)
     if why == CPUS:
-        return (
-            f"{ntasks} tasks × {cpt} CPUs on {nodes} node(s) needs {per_node * cpt} CPUs per node; "
-            f"a node of partition {partition.name!r} has {usable}"
+        return Text(
+            "%(ntasks)s tasks × %(cpt)s CPUs on %(nodes)s node(s) needs %(cpus)s CPUs per node; "
+            "a node of partition %(partition)s has %(usable)s",
+            ntasks=ntasks,
+            cpt=cpt,
+            nodes=nodes,
+            cpus=per_node * cpt,
+            partition=repr(partition.name),
+            usable=usable,
         )
-    return (
-        f"{ntasks} tasks on {nodes} node(s) is {per_node} per node, more than {why} allows on "
-        f"partition {partition.name!r}"
+    return Text(
+        "%(ntasks)s tasks on %(nodes)s node(s) is %(per_node)s per node, more than %(why)s allows on "
+        "partition %(partition)s",
+        ntasks=ntasks,
+        nodes=nodes,
+        per_node=per_node,
+        why=why,
+        partition=repr(partition.name),
     )

@@ -15,7 +15,7 @@ import re
 from myriagate.domain import hostlists
 from myriagate.domain.jobs import JobSpec
 from myriagate.domain.sbatch_options.kinds import feature_names
-from myriagate.errors import FieldError, InvalidRequest
+from myriagate.errors import FieldError, InvalidRequest, Text
 from myriagate.profiles.models import ClusterProfile, Partition
 from myriagate.profiles.validation_layout import Layout
 
@@ -37,8 +37,13 @@ def check_placement(partition: Partition, spec: JobSpec, shape: Layout, problems
         problems.append(
             FieldError(
                 ("tmp",),
-                f"{spec.tmp_mb} MB of local scratch (--tmp) requested; a node of partition "
-                f"{partition.name!r} has {tmp} MB",
+                Text(
+                    "%(tmp_mb)s MB of local scratch (--tmp) requested; a node of partition %(partition)s "
+                    "has %(tmp)s MB",
+                    tmp_mb=spec.tmp_mb,
+                    partition=repr(partition.name),
+                    tmp=tmp,
+                ),
             )
         )
 
@@ -51,7 +56,10 @@ def _check_constraint(partition: Partition, constraint: str | None, problems: li
         problems.append(
             FieldError(
                 ("constraint",),
-                f"--constraint is not offered on partition {name!r}: it lists no node features",
+                Text(
+                    "--constraint is not offered on partition %(partition)s: it lists no node features",
+                    partition=repr(name),
+                ),
             )
         )
         return
@@ -61,8 +69,12 @@ def _check_constraint(partition: Partition, constraint: str | None, problems: li
         problems.append(
             FieldError(
                 ("constraint",),
-                f"node feature {words} is not on partition {name!r} (its features: "
-                f"{', '.join(partition.features)})",
+                Text(
+                    "node feature %(words)s is not on partition %(partition)s (its features: %(features)s)",
+                    words=words,
+                    partition=repr(name),
+                    features=", ".join(partition.features),
+                ),
             )
         )
 
@@ -72,12 +84,21 @@ def _check_qos(partition: Partition, qos: str | None, problems: list[FieldError]
         return
     name = partition.name
     if not partition.qos:
-        problems.append(FieldError(("qos",), f"--qos is not offered on partition {name!r}"))
+        problems.append(
+            FieldError(
+                ("qos",), Text("--qos is not offered on partition %(partition)s", partition=repr(name))
+            )
+        )
     elif qos not in partition.qos:
         problems.append(
             FieldError(
                 ("qos",),
-                f"QOS {qos!r} is not allowed on partition {name!r}; allowed: {', '.join(partition.qos)}",
+                Text(
+                    "QOS %(qos)s is not allowed on partition %(partition)s; allowed: %(qos2)s",
+                    qos=repr(qos),
+                    partition=repr(name),
+                    qos2=", ".join(partition.qos),
+                ),
             )
         )
 
@@ -96,7 +117,11 @@ def _check_nodelist(partition: Partition, nodelist: str, shape: Layout, problems
         problems.append(
             FieldError(
                 ("nodelist",),
-                f"--nodelist is not offered on partition {name!r}: the gateway does not know its nodes",
+                Text(
+                    "--nodelist is not offered on partition %(partition)s: the gateway does not know its "
+                    "nodes",
+                    partition=repr(name),
+                ),
             )
         )
         return
@@ -109,15 +134,29 @@ def _check_nodelist(partition: Partition, nodelist: str, shape: Layout, problems
         problems.append(
             FieldError(
                 ("nodelist",),
-                f"{_some(outside)} not in partition {name!r} (its nodes: {partition.nodes})",
+                Text(
+                    "%(outside)s not in partition %(partition)s (its nodes: %(nodes)s)",
+                    outside=_some(outside),
+                    partition=repr(name),
+                    nodes=partition.nodes,
+                ),
             )
         )
     elif len(hosts) > shape.nodes_avail:
-        limit = "--nodes" if shape.nodes_avail != partition.max_nodes else f"partition {name!r}'s maximum"
+        limit = (
+            "--nodes"
+            if shape.nodes_avail != partition.max_nodes
+            else Text("partition %(partition)s's maximum", partition=repr(name))
+        )
         problems.append(
             FieldError(
                 ("nodelist",),
-                f"--nodelist names {len(hosts)} nodes; the job may use at most {shape.nodes_avail} ({limit})",
+                Text(
+                    "--nodelist names %(hosts)s nodes; the job may use at most %(nodes_avail)s (%(limit)s)",
+                    hosts=len(hosts),
+                    nodes_avail=shape.nodes_avail,
+                    limit=limit,
+                ),
             )
         )
 
@@ -131,15 +170,25 @@ def _check_exclude(partition: Partition, exclude: str, problems: list[FieldError
         problems.append(
             FieldError(
                 ("exclude",),
-                f"--exclude={exclude} leaves no node of partition {partition.name!r} "
-                f"(its nodes: {partition.nodes})",
+                Text(
+                    "--exclude=%(exclude)s leaves no node of partition %(partition)s (its nodes: %(nodes)s)",
+                    exclude=exclude,
+                    partition=repr(partition.name),
+                    nodes=partition.nodes,
+                ),
             )
         )
 
 
 def _some(hosts: list[str]) -> str:
-    shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
-    return f"node {shown} is" if len(hosts) == 1 else f"nodes {shown} are"
+    shown = ", ".join(hosts[:5])
+    if len(hosts) > 5:
+        shown = Text("%(shown)s and %(more)s more", shown=shown, more=len(hosts) - 5)
+    return (
+        Text("node %(shown)s is", shown=shown)
+        if len(hosts) == 1
+        else Text("nodes %(shown)s are", shown=shown)
+    )
 
 
 def check_licenses(profile: ClusterProfile, licenses: str | None, problems: list[FieldError]) -> None:
@@ -150,15 +199,22 @@ def check_licenses(profile: ClusterProfile, licenses: str | None, problems: list
     where = profile.display_name
     if not offered:
         problems.append(
-            FieldError(("licenses",), f"--licenses is not offered on {where}: it lists no licenses")
+            FieldError(
+                ("licenses",),
+                Text("--licenses is not offered on %(where)s: it lists no licenses", where=where),
+            )
         )
         return
     if "|" in licenses and _release(profile.slurm_version) < _OR_LICENSES_SINCE:
         problems.append(
             FieldError(
                 ("licenses",),
-                f"Slurm {profile.slurm_version} on {where} cannot take one licence or another "
-                "('|'): join licences with ','",
+                Text(
+                    "Slurm %(slurm_version)s on %(where)s cannot take one licence or another ('|'): join "
+                    "licences with ','",
+                    slurm_version=profile.slurm_version,
+                    where=where,
+                ),
             )
         )
         return
@@ -173,14 +229,26 @@ def check_licenses(profile: ClusterProfile, licenses: str | None, problems: list
         if name not in offered:
             problems.append(
                 FieldError(
-                    ("licenses",), f"licence {name!r} does not exist on {where}; its licences: {listing}"
+                    ("licenses",),
+                    Text(
+                        "licence %(licence)s does not exist on %(where)s; its licences: %(listing)s",
+                        licence=repr(name),
+                        where=where,
+                        listing=listing,
+                    ),
                 )
             )
         elif count > offered[name]:
             problems.append(
                 FieldError(
                     ("licenses",),
-                    f"{count} {name} licence(s) requested; {where} has {offered[name]} in all",
+                    Text(
+                        "%(count)s %(licence)s licence(s) requested; %(where)s has %(offered)s in all",
+                        count=count,
+                        licence=name,
+                        where=where,
+                        offered=offered[name],
+                    ),
                 )
             )
 

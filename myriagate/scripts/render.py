@@ -25,7 +25,15 @@ from myriagate.domain.jobs import GresRequest, JobSpec, RenderedScript
 from myriagate.domain.sbatch_options import table as sbatch_table
 from myriagate.domain.sbatch_options.kinds import ReadContext
 from myriagate.domain.sbatch_options.spec import OptionSpec
-from myriagate.errors import ConfigError, FieldError, JobSpecInvalid, MyriagateError, UnsafeValue
+from myriagate.errors import (
+    ConfigError,
+    FieldError,
+    JobSpecInvalid,
+    MyriagateError,
+    Text,
+    UnsafeValue,
+    joined,
+)
 from myriagate.settings import Settings
 
 HANDLED_PREFIX = "#MYRIAGATE-HANDLED "
@@ -55,6 +63,8 @@ class TemplateParameter(BaseModel):
     max: int | None = None
     max_length: int = Field(default=4096, ge=1)
     choices: tuple[str, ...] = ()
+    # What the form calls the field, in both languages (the name when absent: a site's template).
+    label: LocalizedText | None = None
     help: LocalizedText
 
     @model_validator(mode="after")
@@ -193,15 +203,18 @@ def validate_params(meta: TemplateMeta, params: Mapping[str, object]) -> dict[st
     declared = {p.name for p in meta.parameters}
     for key in params:
         if key not in declared:
-            valid = ", ".join(sorted(declared)) or "none"
-            problems.append(FieldError(("params", key), f"unknown parameter {key!r}; valid: {valid}"))
+            valid = ", ".join(sorted(declared)) or Text("none")
+            unknown = Text("unknown parameter %(key)s; valid: %(valid)s", key=repr(key), valid=valid)
+            problems.append(FieldError(("params", key), unknown))
     checked: dict[str, int | str] = {}
     unsafe = False
     for param in meta.parameters:
         given = params.get(param.name)
         if given is None or given == "":
             if param.required:
-                problems.append(FieldError(("params", param.name), f"{param.name} is required"))
+                problems.append(
+                    FieldError(("params", param.name), Text("%(name)s is required", name=param.name))
+                )
                 continue
             given = param.default
         if given is None:
@@ -211,38 +224,43 @@ def validate_params(meta: TemplateMeta, params: Mapping[str, object]) -> dict[st
             checked[param.name] = _check_param(param, given)
         except MyriagateError as exc:
             unsafe = unsafe or isinstance(exc, UnsafeValue)
-            problems.append(FieldError(("params", param.name), f"{param.name}: {exc.detail}"))
+            problem = Text("%(where)s: %(problem)s", where=param.name, problem=exc.detail)
+            problems.append(FieldError(("params", param.name), problem))
     if problems:
         cls = UnsafeValue if unsafe else JobSpecInvalid
-        raise cls("; ".join(p.message for p in problems), fields=problems)
+        raise cls(joined([p.message for p in problems]), fields=problems)
     return checked
 
 
 def _check_param(param: TemplateParameter, value: object) -> int | str:
     if param.type == "int":
         if isinstance(value, bool):
-            raise JobSpecInvalid("expected a whole number")
+            raise JobSpecInvalid(Text("must be a whole number"))
         if isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value.strip()):
             value = int(value.strip())
         if not isinstance(value, int):
-            raise JobSpecInvalid("expected a whole number")
+            raise JobSpecInvalid(Text("must be a whole number"))
         if param.min is not None and value < param.min:
-            raise JobSpecInvalid(f"must be at least {param.min}")
+            raise JobSpecInvalid(Text("must be at least %(ge)s", ge=param.min))
         if param.max is not None and value > param.max:
-            raise JobSpecInvalid(f"must be at most {param.max}")
+            raise JobSpecInvalid(Text("must be at most %(le)s", le=param.max))
         return value
     if not isinstance(value, str):
-        raise JobSpecInvalid("expected text")
+        raise JobSpecInvalid(Text("must be text"))
     if param.type == "choice":
         if value not in param.choices:
-            raise JobSpecInvalid(f"{value!r} is not one of {', '.join(param.choices)}")
+            raise JobSpecInvalid(
+                Text(
+                    "%(value)s is not one of %(choices)s", value=repr(value), choices=", ".join(param.choices)
+                )
+            )
         return value
     if param.type == "path":
         return values.file_pattern(value, param.name)
     if len(value) > param.max_length:
-        raise UnsafeValue(f"longer than {param.max_length} characters")
+        raise UnsafeValue(Text("longer than %(max_length)s characters", max_length=param.max_length))
     if _TEXT_CONTROL.search(value):
-        raise UnsafeValue("contains a control character")
+        raise UnsafeValue(Text("contains a control character"))
     return value
 
 

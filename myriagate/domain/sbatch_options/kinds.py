@@ -16,7 +16,7 @@ from typing import Literal
 
 from myriagate.domain import values
 from myriagate.domain.walltime import format_walltime, parse_walltime
-from myriagate.errors import JobSpecInvalid, UnsafeValue
+from myriagate.errors import JobSpecInvalid, Text, UnsafeValue
 
 Reader = Callable[[str, "ReadContext"], object]
 ApiType = Literal["int", "str", "flag"]
@@ -110,7 +110,7 @@ _EXPORT_VALUE = re.compile(r"^[A-Za-z0-9_./:@+-]{0,512}$")
 def positive(text: str, _: ReadContext) -> int:
     value = text.strip()
     if not _POSITIVE.match(value) or int(value) < 1:
-        raise JobSpecInvalid(f"{text!r} must be a whole number of at least 1")
+        raise JobSpecInvalid(Text("%(text)s must be a whole number of at least 1", text=repr(text)))
     return int(value)
 
 
@@ -118,11 +118,13 @@ def non_negative(text: str, _: ReadContext) -> int:
     value = text.strip()
     if not _POSITIVE.match(value):
         hint = (
-            " (a negative nice value raises priority: only administrators may)"
+            Text(" (a negative nice value raises priority: only administrators may)")
             if value.startswith("-")
             else ""
         )
-        raise JobSpecInvalid(f"{text!r} must be a whole number of 0 or more{hint}")
+        raise JobSpecInvalid(
+            Text("%(text)s must be a whole number of 0 or more%(hint)s", text=repr(text), hint=hint)
+        )
     return int(value)
 
 
@@ -132,7 +134,9 @@ def _bounded(text: str) -> str:
     overflows range(), so such a value was a crash, not a refusal."""
     if _HUGE_NUMBER.search(text):
         shown = text if len(text) <= 40 else text[:40] + "…"
-        raise JobSpecInvalid(f"{shown!r}: a number in it is larger than any Slurm takes")
+        raise JobSpecInvalid(
+            Text("%(shown)s: a number in it is larger than any Slurm takes", shown=repr(shown))
+        )
     return text
 
 
@@ -146,7 +150,9 @@ def walltime(text: str, _: ReadContext) -> int:
 
 def name(text: str, _: ReadContext) -> str:
     if not _NAME.match(text.strip()):
-        raise UnsafeValue(f"{text!r} is not a valid name: letters, digits, '_', '.', '-', '+'")
+        raise UnsafeValue(
+            Text("%(text)s is not a valid name: letters, digits, '_', '.', '-', '+'", text=repr(text))
+        )
     return text.strip()
 
 
@@ -172,9 +178,17 @@ def array(text: str, _: ReadContext) -> str:
         bounds, _colon, step = part.partition(":")
         low, _dash, high = bounds.partition("-")
         if int(high or low) > MAX_ARRAY_INDEX:
-            raise JobSpecInvalid(f"{text!r}: array indexes go up to {MAX_ARRAY_INDEX} (Slurm's largest)")
+            raise JobSpecInvalid(
+                Text(
+                    "%(text)s: array indexes go up to %(max_array_index)s (Slurm's largest)",
+                    text=repr(text),
+                    max_array_index=MAX_ARRAY_INDEX,
+                )
+            )
         if int(high or low) < int(low) or (step and int(step) < 1):
-            raise JobSpecInvalid(f"{text!r}: {part} goes backwards or has a step of 0")
+            raise JobSpecInvalid(
+                Text("%(text)s: %(part)s goes backwards or has a step of 0", text=repr(text), part=part)
+            )
     return value
 
 
@@ -187,7 +201,7 @@ def gpus(text: str, _: ReadContext) -> str:
     """``N`` or ``type:N`` (``--gpus``, ``--gpus-per-node``, ``--gpus-per-task``)."""
     m = _GPUS.match(text.strip())
     if not m or int(m.group(2)) < 1:
-        raise JobSpecInvalid(f"{text!r} is not a GPU count such as 2 or a100:2")
+        raise JobSpecInvalid(Text("%(text)s is not a GPU count such as 2 or a100:2", text=repr(text)))
     return text.strip()
 
 
@@ -195,7 +209,9 @@ def features(text: str, _: ReadContext) -> str:
     """A ``--constraint`` expression: feature names joined by & | , with [ ] ( ) and *N."""
     value = text.strip()
     if not _FEATURES.match(value) or not _FEATURE_NAME.search(value):
-        raise UnsafeValue(f"{text!r} is not a feature expression such as broadwell or 'ib&avx2'")
+        raise UnsafeValue(
+            Text("%(text)s is not a feature expression such as broadwell or 'ib&avx2'", text=repr(text))
+        )
     return value
 
 
@@ -207,48 +223,56 @@ def feature_names(expression: str) -> tuple[str, ...]:
 def hostlist(text: str, _: ReadContext) -> str:
     value = text.strip()
     if not _HOSTLIST.match(value):
-        raise UnsafeValue(f"{text!r} is not a host list such as node[001-004],node010")
+        raise UnsafeValue(Text("%(text)s is not a host list such as node[001-004],node010", text=repr(text)))
     return value
 
 
 def hint(text: str, _: ReadContext) -> str:
     value = text.strip().lower()
     if value not in HINTS:
-        raise JobSpecInvalid(f"{text!r} is not a hint; use one of {', '.join(sorted(HINTS))}")
+        raise JobSpecInvalid(
+            Text(
+                "%(text)s is not a hint; use one of %(hints)s",
+                text=repr(text),
+                hints=", ".join(sorted(HINTS)),
+            )
+        )
     return value
 
 
 def distribution(text: str, _: ReadContext) -> str:
     value = text.strip()
     if not _DISTRIBUTION.match(value):
-        raise JobSpecInvalid(f"{text!r} is not a distribution such as block, cyclic or block:cyclic")
+        raise JobSpecInvalid(
+            Text("%(text)s is not a distribution such as block, cyclic or block:cyclic", text=repr(text))
+        )
     return value
 
 
 def exclusive(text: str, _: ReadContext) -> str:
     value = text.strip().lower()
     if value not in {"", "user", "mcs"}:
-        raise JobSpecInvalid(f"{text!r}: --exclusive takes no value, or user, or mcs")
+        raise JobSpecInvalid(Text("%(text)s: --exclusive takes no value, or user, or mcs", text=repr(text)))
     return value or "node"
 
 
 def open_mode(text: str, _: ReadContext) -> str:
     value = text.strip().lower()
     if value not in {"append", "truncate"}:
-        raise JobSpecInvalid(f"{text!r}: --open-mode is append or truncate")
+        raise JobSpecInvalid(Text("%(text)s: --open-mode is append or truncate", text=repr(text)))
     return value
 
 
 def yes_no(text: str, _: ReadContext) -> str:
     value = text.strip().lower()
     if value not in {"yes", "no"}:
-        raise JobSpecInvalid(f"{text!r}: use yes or no")
+        raise JobSpecInvalid(Text("%(text)s: use yes or no", text=repr(text)))
     return value
 
 
 def flag(text: str, _: ReadContext) -> bool:
     if text.strip():
-        raise JobSpecInvalid(f"this option takes no value (got {text!r})")
+        raise JobSpecInvalid(Text("this option takes no value (got %(text)s)", text=repr(text)))
     return True
 
 
@@ -256,9 +280,9 @@ def signal(text: str, _: ReadContext) -> str:
     """``[{R|B}:]<sig>[@<seconds>]``, a signal by number or name (USR1, SIGTERM...)."""
     m = _SIGNAL.match(text.strip().upper())
     if not m or not ((m.group(2).isdigit() and 1 <= int(m.group(2)) <= 64) or m.group(2) in _SIGNALS):
-        raise JobSpecInvalid(f"{text!r} is not a signal such as USR1@60 or B:TERM@120")
+        raise JobSpecInvalid(Text("%(text)s is not a signal such as USR1@60 or B:TERM@120", text=repr(text)))
     if m.group(3) is not None and int(m.group(3)) > 65535:
-        raise JobSpecInvalid(f"{text!r}: the warning time is at most 65535 seconds")
+        raise JobSpecInvalid(Text("%(text)s: the warning time is at most 65535 seconds", text=repr(text)))
     return m.group(0)  # as matched, in capitals: "uſr1".upper() is "USR1", sbatch's is not
 
 
@@ -267,7 +291,10 @@ def when(text: str, _: ReadContext) -> str:
     value = text.strip()
     if not _WHEN.match(value):
         raise JobSpecInvalid(
-            f"{text!r} is not a time sbatch reads: now+1hour, 16:00, 2027-01-31T08:00, tomorrow…"
+            Text(
+                "%(text)s is not a time sbatch reads: now+1hour, 16:00, 2027-01-31T08:00, tomorrow…",
+                text=repr(text),
+            )
         )
     return value
 
@@ -275,7 +302,9 @@ def when(text: str, _: ReadContext) -> str:
 def licenses(text: str, _: ReadContext) -> str:
     value = text.strip()
     if not _LICENSES.match(value):
-        raise JobSpecInvalid(f"{text!r} is not a licence list such as matlab:2 or ansys,comsol:1")
+        raise JobSpecInvalid(
+            Text("%(text)s is not a licence list such as matlab:2 or ansys,comsol:1", text=repr(text))
+        )
     return value
 
 
@@ -287,7 +316,7 @@ def license_names(expression: str) -> tuple[str, ...]:
 def switches(text: str, _: ReadContext) -> str:
     m = _SWITCHES.match(text.strip())
     if not m:
-        raise JobSpecInvalid(f"{text!r} is not a switch count such as 1 or 1@12:00:00")
+        raise JobSpecInvalid(Text("%(text)s is not a switch count such as 1 or 1@12:00:00", text=repr(text)))
     if m.group(2) is not None:
         parse_walltime(_bounded(m.group(2)))
     return text.strip()
@@ -297,14 +326,20 @@ def mail_types(text: str, _: ReadContext) -> str:
     chosen = [t.strip().upper() for t in text.split(",")]
     unknown = [t for t in chosen if t not in MAIL_TYPES]
     if unknown or not chosen:
-        raise JobSpecInvalid(f"{text!r}: unknown mail type; use {', '.join(sorted(MAIL_TYPES))}")
+        raise JobSpecInvalid(
+            Text(
+                "%(text)s: unknown mail type; use %(mail_types)s",
+                text=repr(text),
+                mail_types=", ".join(sorted(MAIL_TYPES)),
+            )
+        )
     return ",".join(chosen)
 
 
 def email(text: str, _: ReadContext) -> str:
     value = text.strip()
     if not _EMAIL.match(value):
-        raise UnsafeValue(f"{text!r} is not an e-mail address")
+        raise UnsafeValue(Text("%(text)s is not an e-mail address", text=repr(text)))
     return value
 
 
@@ -314,7 +349,7 @@ def export(text: str, _: ReadContext) -> str:
     that change how the job starts (``PATH``, ``LD_PRELOAD``, ``BASH_ENV``…) are refused."""
     items = [i for i in text.strip().split(",") if i]
     if not items:
-        raise JobSpecInvalid("--export needs ALL, NONE or a list of variables")
+        raise JobSpecInvalid(Text("--export needs ALL, NONE or a list of variables"))
     out: list[str] = []
     if items[0].upper() in _EXPORT_KEYWORDS:
         out.append(items.pop(0).upper())
@@ -323,13 +358,21 @@ def export(text: str, _: ReadContext) -> str:
             # sbatch reads these words anywhere in the list, in any case (measured: FOO,all
             # exports everything), never as a variable's name.
             raise JobSpecInvalid(
-                f"--export: {item!r} is not a variable; ALL or NONE may only come first (--export=ALL,FOO=1)"
+                Text(
+                    "--export: %(item)s is not a variable; ALL or NONE may only come first "
+                    "(--export=ALL,FOO=1)",
+                    item=repr(item),
+                )
             )
         key, eq, val = item.partition("=")
         if not _EXPORT_NAME.match(key) or _UNSAFE_EXPORTS.match(key.upper()):
-            raise UnsafeValue(f"--export of {key!r} is refused: it would change how the job starts")
+            raise UnsafeValue(
+                Text("--export of %(key)s is refused: it would change how the job starts", key=repr(key))
+            )
         if eq and not _EXPORT_VALUE.match(val):
-            raise UnsafeValue(f"--export {key}: the value may hold only letters, digits and ./:@+-_")
+            raise UnsafeValue(
+                Text("--export %(key)s: the value may hold only letters, digits and ./:@+-_", key=key)
+            )
         out.append(f"{key}={val}" if eq else key)
     return ",".join(out)
 
@@ -339,15 +382,22 @@ def chdir(text: str, ctx: ReadContext) -> str:
     home = ctx.home
     if path == "~" or path.startswith("~/"):
         if home is None:
-            raise UnsafeValue("chdir: '~' cannot be used here; give a path relative to your home")
+            raise UnsafeValue(Text("chdir: '~' cannot be used here; give a path relative to your home"))
         path = home.rstrip("/") + path[1:]
     elif path.startswith("~"):
-        raise UnsafeValue(f"chdir {text!r} is unsafe: only your own home (~) may be named")
+        raise UnsafeValue(
+            Text("chdir %(text)s is unsafe: only your own home (~) may be named", text=repr(text))
+        )
     if posixpath.isabs(path):
         root = (home or "").rstrip("/")
         normal = posixpath.normpath(path)
         if not root or (normal != root and not normal.startswith(root + "/")):
-            raise UnsafeValue(f"chdir {text!r} is unsafe: it must be relative or inside your home directory")
+            raise UnsafeValue(
+                Text(
+                    "chdir %(text)s is unsafe: it must be relative or inside your home directory",
+                    text=repr(text),
+                )
+            )
         return normal
     return path
 

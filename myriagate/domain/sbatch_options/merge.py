@@ -16,7 +16,7 @@ from myriagate.domain import values
 from myriagate.domain.jobs import GresRequest, JobSpec
 from myriagate.domain.sbatch_options import lookup, table
 from myriagate.domain.sbatch_options.kinds import ReadContext
-from myriagate.errors import FieldError, InvalidRequest, JobSpecInvalid, UnsafeValue
+from myriagate.errors import FieldError, InvalidRequest, JobSpecInvalid, Text, UnsafeValue, joined
 
 FAMILIES: tuple[frozenset[str], ...] = (
     frozenset({"mem", "mem-per-cpu", "mem-per-gpu"}),
@@ -64,7 +64,7 @@ def merge(
     problems: list[FieldError] = []
     chosen: Chosen = {}
     for d in directives:
-        where = f"line {d.line_no}: --{d.option}"
+        where: str = Text("line %(line)s: --%(option)s", line=d.line_no, option=d.option)
         _choose(chosen, d.option, d.value, ("script", d.line_no), where, "script", problems)
     for key, raw in (overrides or {}).items():
         _override(chosen, key, raw, problems)
@@ -75,30 +75,30 @@ def merge(
         spec = table.BY_NAME[option]
         assert spec.kind is not None and spec.field is not None  # accepted options have both
         if (problem := _unreadable(spec.kind.name, value)) is not None:
-            problems.append(FieldError(loc, f"{where}: {problem}"))
+            problems.append(FieldError(loc, Text("%(where)s: %(problem)s", where=where, problem=problem)))
             continue
         try:
             fields[spec.field] = _stored(spec.field, spec.kind.read(value, context))
         except InvalidRequest as exc:
             unsafe = unsafe or isinstance(exc, UnsafeValue)
-            problems.append(FieldError(loc, f"{where}: {exc.detail}"))
+            problems.append(FieldError(loc, Text("%(where)s: %(problem)s", where=where, problem=exc.detail)))
     if problems:
         cls = UnsafeValue if unsafe else JobSpecInvalid
-        raise cls("; ".join(p.message for p in problems), fields=problems)
+        raise cls(joined([p.message for p in problems]), fields=problems)
     return JobSpec.model_validate(fields)
 
 
 def _unreadable(kind: str, value: str) -> str | None:
     """Why sbatch could not be given ``value`` at all, before its reader looks at it."""
     if len(value) > MAX_VALUE_LENGTH:
-        return f"{len(value)} characters; at most {MAX_VALUE_LENGTH}"
+        return Text("%(length)s characters; at most %(max)s", length=len(value), max=MAX_VALUE_LENGTH)
     # Only names and paths are free text. Elsewhere the readers' \d, int(), upper() and
     # IGNORECASE take other scripts' digits (٤, ４) and letters that fold to ASCII (the Kelvin
     # sign K, the long s ſ), which sbatch reads otherwise or refuses: --switches=1@1０ waited
     # 1 minute, and --mem=1024K (Kelvin) crashed the memory reader.
     if kind not in _FREE_TEXT and not value.isascii():
         shown = value if len(value) <= 40 else value[:40] + "…"
-        return f"{shown!r}: write it in plain ASCII (digits 0-9, letters a-z)"
+        return Text("%(value)s: write it in plain ASCII (digits 0-9, letters a-z)", value=repr(shown))
     return None
 
 
@@ -116,7 +116,16 @@ def _choose(
     clash = [o for o in family if o != option and o in chosen and chosen[o][3] == source]
     if clash and family in _EXCLUSIVE_WITHIN_SOURCE:
         others = ", ".join(f"--{o}" for o in sorted(clash))
-        problems.append(FieldError(loc, f"{where} cannot be combined with {others}: give only one of them"))
+        problems.append(
+            FieldError(
+                loc,
+                Text(
+                    "%(where)s cannot be combined with %(others)s: give only one of them",
+                    where=where,
+                    others=others,
+                ),
+            )
+        )
     for other in family:
         chosen.pop(other, None)
     chosen[option] = (value, loc, where, source)
@@ -129,11 +138,15 @@ def _override(chosen: Chosen, key: str, raw: str | int | bool | None, problems: 
         return
     if raw is True:
         if spec.takes_value:
-            problems.append(FieldError((spec.name,), f"--{spec.name} needs a value, not true"))
+            problems.append(
+                FieldError((spec.name,), Text("--%(option)s needs a value, not true", option=spec.name))
+            )
             return
         raw = ""
     if not isinstance(raw, str | int):
-        problems.append(FieldError((spec.name,), f"--{spec.name}: expected text or a number"))
+        problems.append(
+            FieldError((spec.name,), Text("--%(option)s: expected text or a number", option=spec.name))
+        )
         return
     # The command line replaces the script's whole family (its --mem drops the script's
     # --mem-per-cpu), then one source's own clash rule applies.

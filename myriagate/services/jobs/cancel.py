@@ -21,7 +21,7 @@ from myriagate.db.models.users import User
 from myriagate.db.repos import jobs as jobs_repo
 from myriagate.db.session import release_connection
 from myriagate.domain.states import JobState
-from myriagate.errors import JobNotCancellable, NotFound
+from myriagate.errors import JobNotCancellable, NotFound, Text
 from myriagate.ports import Clock, SlurmBackendFactory
 from myriagate.services.common import audit, authz
 from myriagate.services.jobs import transitions
@@ -48,14 +48,18 @@ def cancel_job(
     clock = clock or SystemClock()
     job = jobs_repo.get_visible(session, job_id, user)
     if job is None:
-        raise NotFound(f"no job {job_id}")
+        raise NotFound(Text("no job %(job)s", job=job_id))
     authz.require_act_on_job(user, job)
     if job.state is JobState.CANCELLED:
         return job
     if job.state.is_final:
-        raise JobNotCancellable(f"job {job_id} already ended ({job.state.value})")
+        raise JobNotCancellable(
+            Text("job %(job)s already ended (%(state)s)", job=job_id, state=job.state.value)
+        )
     if job.state is JobState.STAGING_OUT:
-        raise JobNotCancellable(f"job {job_id} has ended; its results are being copied to storage")
+        raise JobNotCancellable(
+            Text("job %(job)s has ended; its results are being copied to storage", job=job_id)
+        )
 
     now = clock.now()
     if job.slurm_job_id is None:

@@ -13,7 +13,7 @@ from myriagate.db.repos import jobs as jobs_repo
 from myriagate.db.session import release_connection
 from myriagate.domain import array_tasks
 from myriagate.domain.outputs import resolve_output_path
-from myriagate.errors import FieldError, InvalidRequest, NotFound
+from myriagate.errors import FieldError, InvalidRequest, NotFound, Text
 from myriagate.ports import SlurmBackendFactory
 from myriagate.services.common import authz
 from myriagate.services.jobs import array_tasks as array_tasks_repo
@@ -84,7 +84,7 @@ def read_output(
     """The last ``max_bytes`` of the job's ``stream`` (b"" before the file exists)."""
     job = jobs_repo.get_visible(session, job_id, user)
     if job is None:
-        raise NotFound(f"no job {job_id}")
+        raise NotFound(Text("no job %(job)s", job=job_id))
     authz.require_act_on_job(user, job)
     backend = backends.for_login(job.cluster_login)
     if job.slurm_job_id is not None and (job.work_dir is None or not job.work_dir.startswith("/")):

@@ -28,7 +28,7 @@ from myriagate.db.models.jobs import Job, JobStateChange
 from myriagate.db.models.users import User
 from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain.states import JobState
-from myriagate.errors import FieldError, InvalidRequest, NotFound
+from myriagate.errors import FieldError, InvalidRequest, NotFound, Text
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -275,7 +275,7 @@ def _visible(session: Session, job_id: uuid.UUID, user: User) -> tuple[Job, str]
     )
     row = session.execute(stmt).one_or_none()
     if row is None:
-        raise NotFound(f"no job {job_id}")
+        raise NotFound(Text("no job %(job)s", job=job_id))
     return row[0], row[1]
 
 

@@ -28,7 +28,7 @@ from myriagate.db.models.users import User
 from myriagate.db.repos import staging as staging_repo
 from myriagate.db.session import release_connection
 from myriagate.domain.staging import relative_path
-from myriagate.errors import ChecksumMismatch, FieldError, InvalidRequest, NotFound, StagingError
+from myriagate.errors import ChecksumMismatch, FieldError, InvalidRequest, NotFound, StagingError, Text
 from myriagate.ports import Stager
 from myriagate.profiles.models import ClusterProfile
 from myriagate.services.jobs import queries as jobs_query
@@ -144,7 +144,7 @@ def list_datasets(
     """One page of the datasets ``user`` may see, newest first (keyset cursor, like jobs)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidRequest(
-            f"limit must be between 1 and {MAX_LIMIT}",
+            Text("limit must be between 1 and %(max_limit)s", max_limit=MAX_LIMIT),
             fields=[FieldError(("query", "limit"), "out of range")],
         )
     stmt = (
@@ -184,7 +184,7 @@ def get_dataset(session: Session, *, dataset_id: uuid.UUID, user: User) -> Datas
         .options(selectinload(Dataset.files))
     ).one_or_none()
     if row is None:
-        raise NotFound(f"no dataset {dataset_id}")
+        raise NotFound(Text("no dataset %(dataset)s", dataset=dataset_id))
     dataset, owner = row
     uses = [JobUse(u.job_id, u.role, u.at) for u in staging_repo.uses_of(session, dataset_id)]
     return DatasetView(dataset=dataset, owner=owner, uses=uses)
@@ -195,7 +195,7 @@ def job_staging(session: Session, *, job_id: uuid.UUID, user: User) -> JobStagin
     job = jobs_query.get_job(session, job_id=job_id, user=user).job
     plan = staging_repo.get_plan(session, job_id)
     if plan is None:
-        raise NotFound(f"job {job_id} stages no data")
+        raise NotFound(Text("job %(job)s stages no data", job=job_id))
     # Only the datasets the caller may see: a university admin sees the job, not its data.
     rows = session.execute(
         sa.select(Dataset, User.username, DatasetUse.role)
@@ -226,10 +226,18 @@ def fetch_file(
     clean = relative_path(path, "file path")  # UnsafeValue (422) for '..', '/x', NUL, newline
     recorded: DatasetFile | None = next((f for f in dataset.files if f.path == clean), None)
     if recorded is None:
-        raise NotFound(f"dataset {dataset_id} has no file {clean!r}")
+        raise NotFound(
+            Text("dataset %(dataset)s has no file %(clean)s", dataset=dataset_id, clean=repr(clean))
+        )
     endpoint = profile_for(dataset.cluster).storage_endpoint(dataset.endpoint)
     if endpoint is None:
-        raise StagingError(f"dataset {dataset_id} is on endpoint {dataset.endpoint!r}, no longer declared")
+        raise StagingError(
+            Text(
+                "dataset %(dataset)s is on endpoint %(endpoint)s, no longer declared",
+                dataset=dataset_id,
+                endpoint=repr(dataset.endpoint),
+            )
+        )
     release_connection(session)  # not held through the transfer
     tmpdir = spool_dir / "downloads" / uuid.uuid4().hex
     tmpdir.mkdir(parents=True, exist_ok=False)
@@ -240,8 +248,17 @@ def fetch_file(
         size, digest = fetched.size_bytes, fetched.sha256
         if digest != recorded.sha256 or size != recorded.size_bytes:
             raise ChecksumMismatch(
-                f"{clean!r} of dataset {dataset_id} has sha256 {digest} ({size} bytes) on "
-                f"{dataset.endpoint}; {recorded.sha256} ({recorded.size_bytes} bytes) was recorded"
+                Text(
+                    "%(clean)s of dataset %(dataset)s has sha256 %(digest)s (%(size)s bytes) on "
+                    "%(endpoint)s; %(sha256)s (%(size_bytes)s bytes) was recorded",
+                    clean=repr(clean),
+                    dataset=dataset_id,
+                    digest=digest,
+                    size=size,
+                    endpoint=dataset.endpoint,
+                    sha256=recorded.sha256,
+                    size_bytes=recorded.size_bytes,
+                )
             )
     except BaseException:
         shutil.rmtree(tmpdir, ignore_errors=True)

@@ -21,7 +21,7 @@ from myriagate.db.models.staging import Dataset, JobStaging, Upload
 from myriagate.db.models.users import User
 from myriagate.db.repos import staging as staging_repo
 from myriagate.domain.staging import Location, escaped, output_pattern, store_refusal
-from myriagate.errors import FieldError, InvalidRequest, NotFound
+from myriagate.errors import FieldError, InvalidRequest, NotFound, Text, joined
 from myriagate.profiles.models import ClusterProfile, Storage
 from myriagate.services.common.audit import Actor
 from myriagate.services.staging.residency import (
@@ -123,7 +123,7 @@ def check(
         return None
     patterns, store = _outputs(profile, request, residency, actor=user.id, at=at)
     if len(request.input_dataset_ids) > MAX_INPUT_DATASETS:
-        raise InvalidRequest(f"at most {MAX_INPUT_DATASETS} input datasets per job")
+        raise InvalidRequest(Text("at most %(max)s input datasets per job", max=MAX_INPUT_DATASETS))
     upload = _upload(session, request.upload_id, user)
     datasets = [
         _dataset(session, dataset_id, user, profile)
@@ -131,7 +131,9 @@ def check(
     ]
     input_paths = _input_paths(upload, datasets)
     if (input_paths or patterns) and (profile.connection.runner != "ssh" or profile.connection.host is None):
-        raise InvalidRequest(f"cluster {profile.name} has no SSH connection: data staging needs one")
+        raise InvalidRequest(
+            Text("cluster %(cluster)s has no SSH connection: data staging needs one", cluster=profile.name)
+        )
     if store is not None:
         residency.check(storage_location(store), actor=user.id, what="job outputs (at submission)", at=at)
     if input_paths:
@@ -140,7 +142,11 @@ def check(
             endpoint = profile.storage_endpoint(dataset.endpoint)
             if endpoint is None:
                 raise InvalidRequest(
-                    f"dataset {dataset.id} is on endpoint {dataset.endpoint!r}, no longer declared"
+                    Text(
+                        "dataset %(dataset)s is on endpoint %(endpoint)s, no longer declared",
+                        dataset=dataset.id,
+                        endpoint=repr(dataset.endpoint),
+                    )
                 )
     return StagingPlan(
         upload=upload, datasets=datasets, patterns=patterns, store=store, input_paths=input_paths
@@ -186,14 +192,19 @@ def _outputs(
     one of the profile's endpoint names (an unknown name, an address, a host or URL) is
     audited once for the whole request, then refused naming each field."""
     if len(request.output_patterns) > MAX_PATTERNS:
-        raise InvalidRequest(f"at most {MAX_PATTERNS} output patterns per job")
+        raise InvalidRequest(Text("at most %(max)s output patterns per job", max=MAX_PATTERNS))
     refusals: list[_Refusal] = []
     store = None
     if request.store is not None:
         store = profile.storage_endpoint(request.store)
         if store is None:
-            known = ", ".join(s.name for s in profile.storage) or "none"
-            message = f"unknown storage endpoint {request.store!r} on {profile.name}; known: {known}"
+            known = ", ".join(s.name for s in profile.storage) or Text("none")
+            message = Text(
+                "unknown storage endpoint %(store)s on %(cluster)s; known: %(known)s",
+                store=repr(request.store),
+                cluster=profile.name,
+                known=known,
+            )
             field = FieldError(("staging", "store"), message)
             refusals.append(_Refusal(store_refusal(request.store), request.store, field))
     patterns: list[str] = []
@@ -208,14 +219,19 @@ def _outputs(
         residency.refuse(first, more, actor=actor, at=at)
         details = [r.field.message for r in refusals if r.reason != "unsafe_path"]
         if any(r.reason == "unsafe_path" for r in refusals):
-            details.append("an output pattern is not safe")
-        raise InvalidRequest("; ".join(details), fields=[r.field for r in refusals])
+            details.append(Text("an output pattern is not safe"))
+        raise InvalidRequest(joined(details), fields=[r.field for r in refusals])
     if patterns and store is None:
         raise InvalidRequest(
-            "output patterns need a storage endpoint (--store): " + ", ".join(s.name for s in profile.storage)
+            Text(
+                "output patterns need a storage endpoint (--store): %(known)s",
+                known=", ".join(s.name for s in profile.storage),
+            )
         )
     if store is not None and not patterns:
-        raise InvalidRequest("a storage endpoint was chosen but no output pattern says what to copy there")
+        raise InvalidRequest(
+            Text("a storage endpoint was chosen but no output pattern says what to copy there")
+        )
     return list(dict.fromkeys(patterns)), store
 
 
@@ -224,11 +240,13 @@ def _upload(session: Session, upload_id: uuid.UUID | None, user: User) -> Upload
         return None
     upload = staging_repo.get_upload(session, upload_id)
     if upload is None or upload.user_id != user.id:
-        raise NotFound(f"no upload {upload_id}")
+        raise NotFound(Text("no upload %(upload)s", upload=upload_id))
     if upload.job_id is not None:
-        raise InvalidRequest(f"upload {upload_id} is already used by job {upload.job_id}")
+        raise InvalidRequest(
+            Text("upload %(upload)s is already used by job %(job)s", upload=upload_id, job=upload.job_id)
+        )
     if not upload.files:
-        raise InvalidRequest(f"upload {upload_id} has no file")
+        raise InvalidRequest(Text("upload %(upload)s has no file", upload=upload_id))
     return upload
 
 
@@ -237,9 +255,16 @@ def _dataset(session: Session, dataset_id: uuid.UUID, user: User, profile: Clust
         sa.select(Dataset).where(Dataset.id == dataset_id, staging_repo.visible_datasets_filter(user))
     ).one_or_none()
     if dataset is None:
-        raise NotFound(f"no dataset {dataset_id}")
+        raise NotFound(Text("no dataset %(dataset)s", dataset=dataset_id))
     if dataset.cluster != profile.name:
-        raise InvalidRequest(f"dataset {dataset_id} belongs to cluster {dataset.cluster}, not {profile.name}")
+        raise InvalidRequest(
+            Text(
+                "dataset %(dataset)s belongs to cluster %(cluster)s, not %(this)s",
+                dataset=dataset_id,
+                cluster=dataset.cluster,
+                this=profile.name,
+            )
+        )
     return dataset
 
 
@@ -248,12 +273,19 @@ def _input_paths(upload: Upload | None, datasets: list[Dataset]) -> list[str]:
     owners: dict[str, str] = {}
     sources: list[tuple[str, list[str]]] = []
     if upload is not None:
-        sources.append((f"upload {upload.id}", [f.path for f in upload.files]))
+        sources.append((Text("upload %(upload)s", upload=upload.id), [f.path for f in upload.files]))
     for dataset in datasets:
-        sources.append((f"dataset {dataset.id}", [f.path for f in dataset.files]))
+        sources.append((Text("dataset %(dataset)s", dataset=dataset.id), [f.path for f in dataset.files]))
     for source, paths in sources:
         for path in paths:
             if path in owners:
-                raise InvalidRequest(f"{path!r} is both in {owners[path]} and in {source}")
+                raise InvalidRequest(
+                    Text(
+                        "%(path)s is both in %(one)s and in %(other)s",
+                        path=repr(path),
+                        one=owners[path],
+                        other=source,
+                    )
+                )
             owners[path] = source
     return sorted(owners)

@@ -21,7 +21,7 @@ from myriagate.db.models.staging import Upload, UploadFile
 from myriagate.db.models.users import User
 from myriagate.db.repos import staging as staging_repo
 from myriagate.domain.staging import storable_path
-from myriagate.errors import ChecksumMismatch, Conflict, InvalidRequest, NotFound
+from myriagate.errors import ChecksumMismatch, Conflict, InvalidRequest, NotFound, Text
 from myriagate.services.common import audit
 
 _SHA256_HEX = frozenset("0123456789abcdef")
@@ -47,7 +47,7 @@ def get_own_upload(session: Session, upload_id: uuid.UUID, user: User) -> Upload
     """The user's upload; someone else's answers NotFound, like one that does not exist."""
     upload = staging_repo.get_upload(session, upload_id)
     if upload is None or upload.user_id != user.id:
-        raise NotFound(f"no upload {upload_id}")
+        raise NotFound(Text("no upload %(upload)s", upload=upload_id))
     return upload
 
 
@@ -68,7 +68,9 @@ class SpoolWriter:
         self.size_bytes += len(chunk)
         if self.size_bytes > self._max_bytes:
             self.abort()
-            raise InvalidRequest(f"file is larger than the {self._max_bytes} bytes allowed")
+            raise InvalidRequest(
+                Text("file is larger than the %(max_bytes)s bytes allowed", max_bytes=self._max_bytes)
+            )
         self._hash.update(chunk)
         self._file.write(chunk)
 
@@ -81,8 +83,12 @@ class SpoolWriter:
         if expected_sha256 is not None and expected_sha256 != digest:
             self.partial.unlink(missing_ok=True)
             raise ChecksumMismatch(
-                f"{self.final.name}: received data has sha256 {digest}, "
-                f"the client announced {expected_sha256}"
+                Text(
+                    "%(file)s: received data has sha256 %(digest)s, the client announced %(expected_sha256)s",
+                    file=self.final.name,
+                    digest=digest,
+                    expected_sha256=expected_sha256,
+                )
             )
         self.partial.replace(self.final)
         return digest
@@ -106,9 +112,11 @@ def open_file(
     """Check the upload and the path, and open a writer for it; (writer, normalised path)."""
     upload = staging_repo.get_upload_row(session, upload_id)
     if upload is None or upload.user_id != user.id:
-        raise NotFound(f"no upload {upload_id}")
+        raise NotFound(Text("no upload %(upload)s", upload=upload_id))
     if upload.job_id is not None:
-        raise Conflict(f"upload {upload_id} already belongs to a job; create a new upload")
+        raise Conflict(
+            Text("upload %(upload)s already belongs to a job; create a new upload", upload=upload_id)
+        )
     clean = storable_path(path, "file path")  # before anything is written: no spool file, no row
     if expected_sha256 is not None and (len(expected_sha256) != 64 or set(expected_sha256) - _SHA256_HEX):
         raise InvalidRequest("the announced sha256 must be 64 lowercase hexadecimal characters")
@@ -117,7 +125,9 @@ def open_file(
     # A file cannot also be a directory of another uploaded path ("a" and "a/b").
     clash = staging_repo.upload_path_clash(session, upload_id, clean)
     if clash is not None:
-        raise InvalidRequest(f"{clean!r} clashes with the uploaded {clash!r}")
+        raise InvalidRequest(
+            Text("%(clean)s clashes with the uploaded %(clash)s", clean=repr(clean), clash=repr(clash))
+        )
     return SpoolWriter(final, max_bytes=max_bytes), clean
 
 
@@ -127,7 +137,7 @@ def record_file(
     """Record (or replace) a received file of the upload."""
     upload = staging_repo.get_upload_row(session, upload_id)
     if upload is None:
-        raise NotFound(f"no upload {upload_id}")
+        raise NotFound(Text("no upload %(upload)s", upload=upload_id))
     existing = staging_repo.upload_file(session, upload_id, path)
     if existing is None:
         existing = UploadFile(upload_id=upload_id, path=path, size_bytes=size_bytes, sha256=sha256)
@@ -142,7 +152,13 @@ def record_file(
 def delete_upload(session: Session, *, upload_id: uuid.UUID, user: User, spool_dir: Path) -> None:
     upload = get_own_upload(session, upload_id, user)
     if upload.job_id is not None:
-        raise Conflict(f"upload {upload_id} belongs to job {upload.job_id}; it is removed with its stage-in")
+        raise Conflict(
+            Text(
+                "upload %(upload)s belongs to job %(job)s; it is removed with its stage-in",
+                upload=upload_id,
+                job=upload.job_id,
+            )
+        )
     session.delete(upload)
     session.commit()
     shutil.rmtree(upload_dir(spool_dir, upload_id), ignore_errors=True)

@@ -14,7 +14,7 @@ from myriagate.web.api.schemas import ClusterDetail, ClusterHealthOut, ClusterOu
 from myriagate.web.api.staging_schemas import StorageEndpointOut
 from myriagate.web.deps import CurrentUser, GatewayDep
 from myriagate.web.health import cluster_health_of
-from myriagate.web.problems import problem_responses
+from myriagate.web.problems import for_callers, problem_responses
 from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
 
@@ -54,7 +54,7 @@ def _health(cache: ClusterHealthCache, name: str) -> ClusterHealthOut:
         slurm_version=health.slurm_version,
         partitions=dict(health.partitions),
         latency_ms=health.latency_ms,
-        detail=reading.detail,
+        detail=for_callers(reading.detail, reading.problem_title),  # no setting names (issue #15)
         checked_at=reading.checked_at,
         age_s=round(reading.age_s(cache.monotonic()), 1),
     )

@@ -13,7 +13,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request, Response
 
 from myriagate.domain.costs import Cost, hours_to_seconds
-from myriagate.errors import FieldError, InvalidRequest, MyriagateError, NotFound
+from myriagate.errors import FieldError, InvalidRequest, MyriagateError, NotFound, Text
 from myriagate.ports import Clock, LedgerFactory
 from myriagate.services.allocations import grants as allocations
 from myriagate.services.allocations import views as allocation_views
@@ -86,7 +86,8 @@ async def set_quota(
     try:
         period_id = UUID(values.get("period_id", ""))
     except ValueError:
-        exc = InvalidRequest("choose a period", fields=[FieldError(("period_id",), "choose a period")])
+        choose = Text("choose a period")
+        exc = InvalidRequest(choose, fields=[FieldError(("period_id",), choose)])
         return _refused(request, page, db, clock, gateway.ledger, values, exc)
     try:
         amount = Cost(_seconds(values, "quota_core_hours"), _seconds(values, "quota_gpu_hours"))
@@ -107,7 +108,9 @@ async def grant(
         amount = Cost(_seconds(values, "core_hours"), _seconds(values, "gpu_hours"))
         reason = values.get("reason", "").strip()
         if not reason:
-            raise InvalidRequest("say why", fields=[FieldError(("reason",), "a reason is required")])
+            raise InvalidRequest(
+                Text("say why"), fields=[FieldError(("reason",), Text("a reason is required"))]
+            )
         allocations.grant(db, page.user, cluster=gateway.settings.default_cluster,
                           slurm_account=values.get("account", ""), amount=amount, reason=reason[:2000],
                           source="web", clock=clock, ledger=gateway.ledger)  # fmt: skip
@@ -147,7 +150,9 @@ async def adjust(
     try:
         reason = values.get("reason", "").strip()
         if not reason:
-            raise InvalidRequest("say why", fields=[FieldError(("reason",), "a reason is required")])
+            raise InvalidRequest(
+                Text("say why"), fields=[FieldError(("reason",), Text("a reason is required"))]
+            )
         allocations.adjust(db, page.user, allocation_id=allocation_id,
                            core_seconds=_seconds(values, "core_hours", signed=True),
                            gpu_seconds=_seconds(values, "gpu_hours", signed=True), reason=reason[:2000],

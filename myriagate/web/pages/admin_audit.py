@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from myriagate.errors import Text
 from myriagate.services import dashboard
 from myriagate.services.people import directory as admin_views
 from myriagate.web.deps import DbSession, GatewayDep
@@ -34,6 +35,10 @@ def cluster_page(request: Request, page: PageUser, db: DbSession, gateway: Gatew
     for name in sorted(gateway.profiles):
         reading = cache.get(name)  # a failure is shown on the page, never a 5xx
         age_s = round(reading.age_s(cache.monotonic()))
+        # Everyone reads what went wrong (the error's title, in their language); only platform
+        # admins read its detail, which may name hosts, key files or settings (issue #15).
+        title = Text(reading.problem_title) if reading.problem_title else reading.problem
+        detail = reading.problem if page.has("platform_admin") and reading.problem_title else None
         clusters.append({"profile": gateway.profiles[name], "health": reading.health,
-                         "problem": reading.problem, "age_s": age_s})  # fmt: skip
+                         "problem": title, "problem_detail": detail, "age_s": age_s})  # fmt: skip
     return render(request, "cluster.html", clusters=clusters, depth=dashboard.queue_depth(db))

@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from myriagate.errors import PermissionDenied
+from myriagate.errors import PermissionDenied, Text, joined
 from myriagate.services.common import authz
 from myriagate.services.people.auth import User
 from myriagate.web import auth
@@ -58,7 +58,18 @@ async def page_context(request: Request, db: DbSession, settings: SettingsDep) -
 PageUser = Annotated[PageContext, Depends(page_context)]
 
 
+# Who a page is for, said on the refusal in the reader's language.
+ROLE_NAMES: dict[str, Text] = {
+    "researcher": Text("researchers"),
+    "project_lead": Text("project leads"),
+    "university_admin": Text("university admins"),
+    "platform_admin": Text("platform admins"),
+}
+
+
 def require_roles(page: PageContext, *roles: authz.Role) -> None:
     """PermissionDenied (403) unless the user has one of ``roles`` (the API's rule for the page)."""
     if not page.has(*roles):
-        raise PermissionDenied("this page is for " + " or ".join(r.replace("_", " ") + "s" for r in roles))
+        raise PermissionDenied(
+            Text("this page is for %(roles)s", roles=joined([ROLE_NAMES[r] for r in roles], " / "))
+        )

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from myriagate.domain.job_explanations import exit_code_shown
 from myriagate.domain.states import JobState
-from myriagate.errors import FieldError, InvalidRequest, MyriagateError
+from myriagate.errors import FieldError, InvalidRequest, MyriagateError, Text
 from myriagate.services import dashboard
 from myriagate.services.common import authz
 from myriagate.services.jobs import queries as jobs_query
@@ -43,7 +43,8 @@ def _day(value: str, name: str, *, end: bool = False) -> datetime | None:
         day = date.fromisoformat(value)
     except ValueError:
         raise InvalidRequest(
-            f"{name} must be a date like 2026-01-31", fields=[FieldError((name,), "not a date")]
+            Text("%(name)s must be a date like 2026-01-31", name=name),
+            fields=[FieldError((name,), Text("not a date"))],
         ) from None
     start = datetime.combine(day, time(0), tzinfo=UTC)
     return start + timedelta(days=1) if end else start
@@ -65,7 +66,8 @@ def list_jobs(
         try:
             states = (JobState(state),)
         except ValueError:
-            raise InvalidRequest("unknown state", fields=[FieldError(("state",), "unknown state")]) from None
+            unknown = Text("unknown state")
+            raise InvalidRequest(unknown, fields=[FieldError(("state",), unknown)]) from None
     filters = jobs_query.JobFilters(
         states=states,
         account=project[:64] or None,

@@ -15,7 +15,7 @@ import secrets
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from myriagate.errors import CsrfRejected, NotAuthenticated
+from myriagate.errors import CsrfRejected, NotAuthenticated, Text
 from myriagate.services.people import auth as auth_service
 from myriagate.web import auth, i18n
 from myriagate.web.deps import ClockDep, DbSession, SettingsDep
@@ -55,7 +55,7 @@ async def login(request: Request, db: DbSession, settings: SettingsDep, clock: C
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     provided = fields.get("csrf_token", "")
     if not expected or not hmac.compare_digest(expected.encode(), provided.encode()):
-        raise CsrfRejected("missing or wrong CSRF token: reload the page and try again")
+        raise CsrfRejected(Text("missing or wrong CSRF token: reload the page and try again"))
     next_path = local_path(fields.get("next"))
     username = fields.get("username", "").strip()
     try:

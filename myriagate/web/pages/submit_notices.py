@@ -16,6 +16,8 @@ from uuid import UUID
 
 from fastapi import Request, Response
 
+from myriagate.errors import Text
+
 COOKIE = "myriagate_submit_notices"
 PATH = "/submit/submitted"
 MAX_AGE_S = 600
@@ -48,7 +50,20 @@ def recall(request: Request, job_id: UUID) -> list[str] | None:
         return None
     if not isinstance(data.get("notices"), list):
         return None
-    return [str(n) for n in data["notices"][:MAX_NOTICES]]
+    return [_notice(n) for n in data["notices"][:MAX_NOTICES]]
+
+
+def _notice(stored: object) -> str:
+    """A notice as remembered: a message with its msgid (said in the page's language), or text.
+    A forged one whose values do not fill its msgid is shown as its msgid alone."""
+    if isinstance(stored, dict) and isinstance(stored.get("msgid"), str):
+        values = stored.get("values")
+        values = {str(k): str(v) for k, v in values.items()} if isinstance(values, dict) else {}
+        try:
+            return Text(stored["msgid"], **values)
+        except (KeyError, TypeError, ValueError):
+            return str(stored["msgid"])
+    return str(stored)
 
 
 def forget(response: Response, *, secure: bool) -> None:
@@ -56,5 +71,9 @@ def forget(response: Response, *, secure: bool) -> None:
 
 
 def _encode(job_id: UUID, notices: list[str]) -> str:
-    payload = json.dumps({"job": str(job_id), "notices": notices}, ensure_ascii=False)
+    kept = [
+        {"msgid": n.msgid, "values": {k: str(v) for k, v in n.values.items()}} if isinstance(n, Text) else n
+        for n in notices
+    ]
+    payload = json.dumps({"job": str(job_id), "notices": kept}, ensure_ascii=False)
     return base64.urlsafe_b64encode(payload.encode("utf-8")).decode("ascii")
