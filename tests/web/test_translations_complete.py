@@ -1,0 +1,226 @@
+"""French pages say everything in French (issue #15): the translation completeness test.
+
+Three ways an English string reaches a French reader, three checks:
+
+- the catalogs: every msgid (pages' ``messages.po``, the code's ``errors.po``) has a French
+  msgstr with the same placeholders, and so has every message the code says as an
+  ``errors.Text``, every error title and every HTTP status phrase the gateway answers with;
+- every error code: each class of the error tree, the HTTP layer's own problems (no such page,
+  wrong method, invalid form field, a bug) shown on a page in French, detail and fields too;
+- every page: each GET page route of the app, as a researcher, a project lead, a university
+  admin and a platform admin, in French, with a job, an allocation and a dataset to show, read
+  by ``french_check.untranslated`` (English msgids of the catalogs, English words).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from http import HTTPStatus
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from myriagate.domain.field_messages import MESSAGES as FIELD_MESSAGES
+from myriagate.errors import ALL_ERRORS, ConfigError, FieldError, MyriagateError, NotAuthenticated, Text
+from myriagate.services.staging.context import StagingContext
+from myriagate.web import i18n
+from myriagate.web.problems import _HTTP_CODES
+from myriagate.wiring import Gateway
+from tests.conftest import FakeClock
+from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
+from tests.fakes.fake_stager import FakeStager
+from tests.web import pages_helpers
+from tests.web.conftest import MakeUser
+from tests.web.french_check import app_routes, catalog_ids, code_messages, placeholders, untranslated
+from tests.web.pages_helpers import logged_in, produce_dataset
+from tests.web.test_pages_jobs import grant_hours
+
+stager = pages_helpers.stager
+staging_ctx = pages_helpers.staging_ctx
+
+FRENCH = {"Accept": "text/html", "Accept-Language": "fr"}
+ROLES = ("researcher", "project_lead", "university_admin", "platform_admin")
+# Routes that are not pages: programs' routes, assets, downloads, the language switch.
+NOT_PAGES = ("/api/", "/static/", "/healthz", "/readyz", "/metrics", "/language/", "/docs", "/openapi")
+
+
+@pytest.fixture
+def settings_overrides(tmp_path: Any) -> dict[str, Any]:
+    return {"spool_dir": tmp_path / "spool", "upload_max_bytes": 1 << 20, "enforce_allocations": True}
+
+
+# --- the catalogs -------------------------------------------------------------------------------
+def test_the_code_says_its_messages_as_text_with_msgids() -> None:
+    assert len(code_messages()) > 60  # errors.Text is used, and the scan finds it
+
+
+@pytest.mark.parametrize("msgid", sorted(code_messages()), ids=lambda m: m[:60])
+def test_every_message_of_the_code_has_a_french_translation(msgid: str) -> None:
+    french = i18n.catalog("fr").get(msgid)
+    where = code_messages()[msgid]
+    assert french, f"no French for {msgid!r} ({where}): add it to myriagate/locale/fr/LC_MESSAGES/errors.po"
+    assert placeholders(french) == placeholders(msgid), where
+
+
+def test_every_msgid_of_every_catalog_has_a_french_msgstr_with_its_placeholders() -> None:
+    french = catalog_ids("fr")
+    missing = [m for m in catalog_ids("en") if not french.get(m)]
+    assert not missing, f"msgids of the English catalogs with no French msgstr: {missing}"
+    empty = [m for m, s in french.items() if not s]
+    assert not empty, f"French catalog entries left empty: {empty}"
+    broken = [m for m, s in french.items() if placeholders(s) != placeholders(m)]
+    assert not broken, f"French msgstrs whose placeholders differ from their msgid: {broken}"
+
+
+def test_every_error_title_field_message_and_http_phrase_is_in_french() -> None:
+    french = i18n.catalog("fr")
+    titles = {cls.title for cls in ALL_ERRORS}
+    phrases = {HTTPStatus(s).phrase for s in (*_HTTP_CODES, 422, 500, 502, 503)}
+    wanted = titles | phrases | set(FIELD_MESSAGES) | {"Service busy"}
+    assert sorted(m for m in wanted if not french.get(m)) == []
+
+
+# --- every error code on a page -----------------------------------------------------------------
+@pytest.fixture
+def boom_app(app: FastAPI) -> FastAPI:
+    """The app plus page routes that fail with each error of the tree (a translatable detail
+    and field), and a page route with a typed query parameter."""
+    by_code = {cls.code: cls for cls in ALL_ERRORS}
+
+    def raise_error(code: str) -> None:
+        field = FieldError(("options", "time"), Text("must be at least %(ge)s", ge=1))
+        raise by_code[code](Text("this field is required"), fields=[field])
+
+    def typed(count: int) -> dict[str, int]:
+        return {"count": count}
+
+    def crash() -> None:
+        raise RuntimeError("secret database password in a stack trace")
+
+    app.router.add_api_route("/test-error/{code}", raise_error, methods=["GET", "POST"])
+    app.router.add_api_route("/test-typed", typed)
+    app.router.add_api_route("/test-crash", crash)
+    return app
+
+
+@pytest.mark.parametrize("error", ALL_ERRORS, ids=lambda cls: cls.code)
+def test_every_error_code_is_said_in_french_on_its_page(
+    error: type[MyriagateError], boom_app: FastAPI
+) -> None:
+    client = TestClient(boom_app, follow_redirects=False)
+    # GET would send someone not signed in to the login page: a POST shows the error itself.
+    method = "POST" if error is NotAuthenticated else "GET"
+    page = client.request(method, f"/test-error/{error.code}", headers=FRENCH)
+    assert page.status_code == error.http_status
+    french_title = i18n.catalog("fr")[error.title]
+    assert french_title in page.text
+    # A set-up problem says only that (web/problems.py): the others show their own detail.
+    detail = "pas configurée pour cela" if error is ConfigError else "ce champ est obligatoire"
+    assert html.escape(detail) in page.text and "doit valoir au moins 1" in page.text
+    assert untranslated(page.text) == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/no-such-page", 404), ("DELETE", "/tokens", 405), ("GET", "/test-typed?count=many", 422),
+     ("GET", "/test-crash", 500)],
+)  # fmt: skip
+def test_the_http_layers_own_problems_are_said_in_french(
+    boom_app: FastAPI, method: str, path: str, status: int
+) -> None:
+    client = TestClient(boom_app, follow_redirects=False, raise_server_exceptions=False)
+    page = client.request(method, path, headers=FRENCH)
+    assert page.status_code == status
+    assert page.headers["content-language"] == "fr"
+    assert untranslated(page.text) == []
+    if status == 422:
+        assert "doit être un nombre entier" in page.text  # pydantic's int_parsing, said in French
+
+
+# --- every page, as every role ------------------------------------------------------------------
+def page_paths(app: FastAPI, ids: dict[str, str]) -> list[str]:
+    """Every GET page route with its parameters filled in; a parameter nobody knows fails the
+    test, so a new page is read too."""
+    paths: list[str] = []
+    for route in app_routes(app.routes):
+        if "GET" not in route.methods or route.path.startswith(NOT_PAGES):
+            continue
+        unknown = [n for n in route.params if n not in ids]
+        assert not unknown, f"page {route.path}: no value to fill {unknown} with (add one to the test)"
+        path = route.path
+        for name in route.params:
+            path = path.replace("{" + name + ":path}", ids[name]).replace("{" + name + "}", ids[name])
+        paths.append(path)
+    return sorted(set(paths))
+
+
+@pytest.fixture
+def shown(
+    app: FastAPI,
+    make_user: MakeUser,
+    db: Session,
+    gateway: Gateway,
+    stager: FakeStager,
+    staging_ctx: StagingContext,
+    fake_cluster: FakeCluster,
+    backends: FakeSlurmBackendFactory,
+    clock: FakeClock,
+) -> dict[str, Any]:
+    """A client per role, in French, and ids of a job, an allocation and a dataset to show."""
+    users = {
+        "researcher": make_user("researcher", username="alice@unicaen.fr", login="alice"),
+        "project_lead": make_user("project_lead", username="lena@unicaen.fr", login="lena"),
+        "university_admin": make_user("university_admin", username="ursula@unicaen.fr"),
+        "platform_admin": make_user("platform_admin", username="root@criann.fr"),
+    }
+    clients = {role: logged_in(app, user, lang="fr") for role, user in users.items()}
+    grant_hours(db, clock, "caen-climat", 9870)
+    app.state.clock = clock  # inside the period granted (after logging in: cookies stay fresh)
+    job_id, dataset_id = produce_dataset(
+        clients["researcher"], gateway=gateway, stager=stager, ctx=staging_ctx, fake_cluster=fake_cluster,
+        backends=backends, clock=clock, login="alice", results={"results/out.h5": b"\x89HDF"},
+    )  # fmt: skip
+    listing = clients["platform_admin"].get("/admin/allocations")
+    found = re.search(r'href="/allocations/([0-9a-f-]{36})"', listing.text)
+    assert found is not None, listing.text
+    ids = {
+        "job_id": job_id,
+        "dataset_id": dataset_id,
+        "allocation_id": found.group(1),
+        "path": "results/out.h5",
+    }
+    # The operators' own words in the cluster profiles (partition descriptions) are data.
+    data = {p.description for prof in gateway.profiles.values() for p in prof.partitions if p.description}
+    return {"clients": clients, "ids": ids, "data": data}
+
+
+def test_every_page_is_all_french_for_every_role(app: FastAPI, shown: dict[str, Any]) -> None:
+    paths = page_paths(app, shown["ids"])
+    assert {"/", "/jobs", "/submit", "/admin/allocations", "/reports/usage"} <= set(paths)
+    problems: dict[str, list[str]] = {}
+    read = 0
+    for role in ROLES:
+        client: TestClient = shown["clients"][role]
+        for path in paths:
+            page = client.get(path, headers=FRENCH)
+            if not page.headers.get("content-type", "").startswith("text/html"):
+                continue  # a download or a redirect: not a page to read
+            read += 1
+            wrong = untranslated(page.text, shown["data"])
+            if wrong:
+                problems[f"{role} {path} ({page.status_code})"] = wrong
+    assert read >= len(ROLES) * 8
+    assert not problems, "English on French pages:\n" + "\n".join(f"{k}: {v}" for k, v in problems.items())
+
+
+def test_the_checker_finds_english_on_a_french_page() -> None:
+    """The checker itself: a catalog msgid, a filled-in one and a sentence of English words."""
+    page = (
+        "<main><h1>Tableau de bord</h1><p>Permission denied</p><p>Le job x a échoué.</p>"
+        "<p>the job needs 12 hours</p><pre>the script's own words</pre><code>must stay</code></main>"
+    )
+    assert untranslated(page) == ["Permission denied", "the job needs 12 hours"]
