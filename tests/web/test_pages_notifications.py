@@ -19,7 +19,7 @@ from myriagate.notifications import DeliveryFailed
 from myriagate.services.notifications import outbox
 from tests.conftest import FakeClock
 from tests.web import notif_helpers
-from tests.web.conftest import MakeUser
+from tests.web.conftest import PASSWORD, MakeUser
 from tests.web.notif_helpers import Outbox
 from tests.web.pages_helpers import csrf_of, logged_in
 
@@ -203,3 +203,22 @@ def test_why_a_webhook_test_failed_is_said_in_french(app: FastAPI, make_user: Ma
         failed = form_post(browser, f"{PAGE}/webhooks/{hook_id.group(1)}/test").text
         assert "L&#39;essai n&#39;a pas atteint http://127.0.0.1:9/[redacted] : " + french in failed
         assert "secret-token" not in failed.split("<tbody>")[0]  # the notice never shows the path
+
+
+def test_a_signed_out_reader_of_the_link_signs_in_and_lands_on_it(
+    app: FastAPI, make_user: MakeUser, sent: Outbox
+) -> None:
+    user = make_user()
+    form_post(logged_in(app, user), f"{PAGE}/email", {"address": "alice@unicaen.fr"})
+    link, _ = sent.last_link()
+    path = link.removeprefix("http://testserver")
+    reader = TestClient(app, follow_redirects=False)
+    to_login = reader.get(path)
+    assert to_login.status_code == 303
+    login_page = reader.get(to_login.headers["location"])
+    assert f'name="next" value="{path}"' in login_page.text.replace("&amp;", "&")
+    csrf = csrf_of(login_page.text)
+    form = {"username": user.username, "password": PASSWORD, "csrf_token": csrf, "next": path}
+    signed_in = reader.post("/login", data=form)
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == path
+    assert "will go to alice@unicaen.fr" in reader.get(path).text
