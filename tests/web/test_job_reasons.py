@@ -149,6 +149,7 @@ def test_a_waiting_job_says_why_on_its_page_in_the_list_and_in_the_api(
         in page
     )
     assert page.count("your project's limit is reached") == 1, "said once, not again on the status line"
+    assert page.count("AssocGrpCPURunMinutesLimit") == 1, "Slurm's code once, beside the words"
     listing = text_of(browser.get("/jobs"))
     assert '<th scope="col">Why</th>' in listing and "waiting: your project's limit is reached" in listing
     french = text_of(logged_in(app, alice, lang="fr").get("/jobs"))
