@@ -73,12 +73,19 @@ def describe_estimate(estimate: EstimateOut) -> str:
     if estimate.allocation_id is None or estimate.remaining_before_core_hours is None:
         return (
             f"this job would hold {hold}, but {estimate.account} has no allocation now: it would be refused"
+            " (ask your project lead to request a grant)"
         )
     left = f"{fmt_hours(estimate.remaining_before_core_hours)}"
     if estimate.hold_gpu_seconds:
         left += f" CPU-h and {fmt_hours(estimate.remaining_before_gpu_hours or 0)} GPU-h"
     line = f"this job will hold {hold} of the {left} remaining on {estimate.account}"
-    return line if estimate.fits else line.replace("will hold", "would need") + ": it would be refused"
+    if estimate.fits:
+        return line
+    # What to do next, as the refusal itself says it (services/allocations/refusals.py).
+    return (
+        line.replace("will hold", "would need")
+        + ": it would be refused (shorten its time limit with -t, or ask your project lead for more hours)"
+    )
 
 
 # --- myriagate quota ---------------------------------------------------------------------------
@@ -86,7 +93,7 @@ def describe_estimate(estimate: EstimateOut) -> str:
 def quota(
     ctx: typer.Context, cluster: ClusterOpt = None, wide: WideOpt = False, json: JsonOpt = False
 ) -> None:
-    """Your projects' balances: granted, used (charged), held and remaining core-hours."""
+    """Your projects' balances in CPU-hours: granted, used (charged), held and remaining."""
     with open_gateway(ctx) as client:
         rows = read_models(AllocationOut, client.request("GET", "/allocations", params={"cluster": cluster}))
     if json:

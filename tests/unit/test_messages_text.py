@@ -93,3 +93,21 @@ def test_pydantics_errors_are_said_in_our_words_never_pydantics() -> None:
 def test_every_field_message_has_a_french_translation() -> None:
     french = Translator("fr")
     assert all(french.gettext(m) != m for m in MESSAGES), [m for m in MESSAGES if french.gettext(m) == m]
+
+
+def test_a_dry_run_that_would_be_refused_says_what_to_do_next() -> None:
+    from uuid import uuid4
+
+    from myriagate.cli.quota import describe_estimate
+    from myriagate.web.api.schemas import EstimateOut
+
+    short = EstimateOut(
+        account="caen-bio", partition="long", allocation_id=uuid4(), fits=False,
+        hold_core_seconds=7635 * 3600, hold_gpu_seconds=0, hold_core_hours=7635.0, hold_gpu_hours=0.0,
+        remaining_before_core_seconds=5000 * 3600, remaining_before_core_hours=5000.0,
+    )  # fmt: skip
+    line = describe_estimate(short)
+    assert line.startswith("this job would need 7,635 CPU-h of the 5,000 remaining on caen-bio")
+    assert "shorten its time limit with -t, or ask your project lead for more hours" in line
+    none = describe_estimate(short.model_copy(update={"allocation_id": None}))
+    assert "has no allocation now: it would be refused (ask your project lead to request a grant)" in none
