@@ -197,3 +197,19 @@ def test_the_french_form_says_its_choices_in_french(app: FastAPI, make_user: Mak
     assert "Choisir un modèle" in text and "Ce modèle remplit :" in text and "ex. 0-99%10" in text
     switched = post(client, posted_fields(page), template="python", action="submit")
     assert "Vous avez choisi le modèle « Python »" in html.unescape(switched.text)
+
+
+def test_mail_events_are_ticked_one_by_one_and_reach_sbatch_as_one_list(
+    app: FastAPI, make_user: MakeUser, fake_cluster: FakeCluster
+) -> None:
+    client = logged_in(app, make_user())
+    fields = page_form(client)
+    assert '<input type="checkbox" name="mail_type" value="TIME_LIMIT_80">' in client.get("/submit").text
+    data: dict[str, Any] = {**fields, "mail_type": ["END", "FAIL"], "ntasks": "zero"}  # repeated fields
+    refused = client.post("/submit", data=data)
+    assert refused.status_code == 422  # for --ntasks: the events stay ticked, their section open
+    assert 'value="END" checked>' in refused.text and 'value="FAIL" checked>' in refused.text
+    assert re.search(r'<details class="options" id="options-notify" open', refused.text)
+    done = client.post("/submit", data={**data, "ntasks": ""})
+    assert done.status_code == 303, done.text
+    assert "--mail-type=END,FAIL" in last_job(fake_cluster).sbatch_args

@@ -47,7 +47,8 @@ def test_every_form_option_of_the_table_is_a_field_with_its_name_and_english_hel
     for option in FORM_OPTIONS:
         name = option.python_name
         assert f'name="{name}"' in page, option.name
-        assert f'<label for="{name}"' in page and f"<code>--{option.name}</code>" in page, option.name
+        labelled = f'<label for="{name}"' in page or f'<fieldset class="choices" id="{name}"' in page
+        assert labelled and f"<code>--{option.name}</code>" in page, option.name
         assert option.help.en in page, option.name
     flags = [o for o in FORM_OPTIONS if o.kind is not None and o.kind.api_type == "flag"]
     for option in flags:

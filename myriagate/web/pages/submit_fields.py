@@ -6,7 +6,8 @@ page's language. The common ones are shown at once; the others sit in one collap
 section per group (``domain.sbatch_options.groups``), open when one of their fields is
 filled in or refused. Flags are checkboxes; the partition and the account are chosen from
 the cluster's partitions and the user's accounts, a value with a few fixed spellings
-(``--open-mode``, ``--hint``) from those; a text field shows its kind's example.
+(``--open-mode``, ``--hint``) from those, a list of them (``--mail-type``'s events) as one
+checkbox each; a text field shows its kind's example.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from starlette.datastructures import FormData
 
 from myriagate.domain.sbatch_options import kinds, table
 from myriagate.domain.sbatch_options.groups import GROUPS
@@ -31,8 +34,13 @@ FIXED_CHOICES: dict[str, tuple[str, ...]] = {
     kinds.K_YES_NO.name: ("yes", "no"),
     kinds.K_HINT.name: tuple(sorted(kinds.HINTS)),
 }
+# Lists of fixed spellings, by kind: a checkbox each, posted as repeated fields and joined.
+_MAIL_EVENTS = "BEGIN END FAIL TIME_LIMIT TIME_LIMIT_90 TIME_LIMIT_80 TIME_LIMIT_50 REQUEUE INVALID_DEPEND"
+LISTED_CHOICES: dict[str, tuple[str, ...]] = {
+    kinds.K_MAIL_TYPES.name: (*_MAIL_EVENTS.split(), "STAGE_OUT", "ARRAY_TASKS", "ALL", "NONE"),
+}
 
-Widget = Literal["text", "number", "checkbox", "select"]
+Widget = Literal["text", "number", "checkbox", "select", "checkboxes"]
 _WIDGETS: dict[ApiType, Widget] = {"flag": "checkbox", "int": "number", "str": "text"}
 
 
@@ -73,6 +81,9 @@ def _field(option: OptionSpec, lang: str, choices: Mapping[str, tuple[Sequence[s
     if option.python_name in choices:
         listed, blank = choices[option.python_name]
         return OptionField(option.python_name, label, help_text, "select", choices=tuple(listed), blank=blank)
+    if option.kind.name in LISTED_CHOICES:
+        listed = LISTED_CHOICES[option.kind.name]
+        return OptionField(option.python_name, label, help_text, "checkboxes", choices=listed)
     if option.kind.name in FIXED_CHOICES:
         fixed = FIXED_CHOICES[option.kind.name]
         return OptionField(option.python_name, label, help_text, "select", choices=fixed, blank=NOT_SET)
@@ -80,7 +91,8 @@ def _field(option: OptionSpec, lang: str, choices: Mapping[str, tuple[Sequence[s
     minimum = None
     if widget == "number":
         minimum = 0 if option.kind is kinds.K_NON_NEGATIVE else 1
-    example = option.kind.example if widget == "text" else ""
+    # A name's example ("normal") fits a QOS, not a reservation: names go without one.
+    example = option.kind.example if widget == "text" and option.kind is not kinds.K_NAME else ""
     return OptionField(option.python_name, label, help_text, widget, minimum, example=example)
 
 
@@ -101,6 +113,18 @@ def option_fields(
             touched = any(values.get(f.name, "").strip() or f.name in errors for f in grouped)
             sections.append(OptionSection(key, title.fr if lang == "fr" else title.en, grouped, touched))
     return OptionFields(common, tuple(sections))
+
+
+def listed_values(form: FormData) -> dict[str, str]:
+    """The options posted as one checkbox per value (``mail_type=END&mail_type=FAIL``), each
+    joined as sbatch writes it (``END,FAIL``); the option's reader checks every value."""
+    joined = {}
+    for option in form_options():
+        if option.kind is not None and option.kind.name in LISTED_CHOICES:
+            ticked = [v for v in form.getlist(option.python_name) if isinstance(v, str) and v.strip()]
+            if ticked:
+                joined[option.python_name] = ",".join(ticked)
+    return joined
 
 
 def posted_options(values: Mapping[str, str]) -> dict[str, str | bool]:

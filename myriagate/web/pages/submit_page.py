@@ -45,7 +45,7 @@ from myriagate.web.pages.staging_forms import (
     staging_preview,
     store_choices,
 )
-from myriagate.web.pages.submit_fields import option_fields, posted_options
+from myriagate.web.pages.submit_fields import listed_values, option_fields, posted_options
 from myriagate.web.pages.submit_values import (
     PARAM_PREFIX,
     SHOWN_TEMPLATE,
@@ -268,7 +268,7 @@ async def submit(
     clock: ClockDep,
     submission: SubmissionDep,
 ) -> Response:
-    values = await form_fields(request)
+    values = await form_fields(request) | listed_values(await request.form())
     switched = _follow_choices(values, page, gateway)
     parts = posted_files(await request.form())
     action = values.get("action", "submit")
@@ -315,7 +315,7 @@ async def estimate(
 ) -> Response:
     """The estimate box alone (HTML fragment), for the page's script as the user types; the
     files chosen but not sent yet are listed by name (``input_name``, ``input_size``)."""
-    values = await form_fields(request)
+    values = await form_fields(request) | listed_values(await request.form())
     _follow_choices(values, page, gateway)  # the template chosen, even before its fields are shown
     preview, plan, problem = _estimate(values, page, db, gateway, submission, await listed_names(request))
     fields: list[FieldError] = list(problem.fields) if problem is not None else []
