@@ -44,7 +44,7 @@ from myriagate.db.ledger_statements import HOLD_UPDATE, check_quota, insert_entr
 from myriagate.db.models.allocations import Allocation, EntryKind, LedgerEntry
 from myriagate.db.settlement import Closed, Hold, SettleItem, close_batch
 from myriagate.domain.costs import Cost
-from myriagate.errors import Conflict, InsufficientAllocation, InvalidRequest, NotFound
+from myriagate.errors import Conflict, InsufficientAllocation, InvalidRequest, NotFound, Text
 from myriagate.ports import LEDGER_AUTHOR, Balance, Clock, LedgerPage
 
 log = structlog.get_logger(__name__)
@@ -86,7 +86,7 @@ class SqlLedger:
         if not self._insert_hold(allocation_id=allocation_id, job_id=job_id, amount=amount):
             if self._entry(job_id, EntryKind.HOLD) is not None:
                 return  # a retry of a hold that went through: the money is already reserved
-            raise NotFound(f"no allocation {allocation_id}")
+            raise NotFound(Text("no allocation %(allocation)s", allocation=allocation_id))
         amounts = {"core_seconds": amount.core_seconds, "gpu_seconds": amount.gpu_seconds}
         fits = self.session.execute(HOLD_UPDATE, {"allocation_id": allocation_id, **amounts})
         # rowcount is read at once: some drivers (psycopg) reset it with the cursor.
@@ -103,7 +103,7 @@ class SqlLedger:
     def settle(self, *, job_id: uuid.UUID, actual: Cost) -> None:
         """Charge ``actual`` (from sacct) and give back the job's hold; a retry is a no-op."""
         if self._entry(job_id, EntryKind.HOLD) is None:
-            raise NotFound(f"job {job_id} holds nothing: there is nothing to settle")
+            raise NotFound(Text("job %(job)s holds nothing: there is nothing to settle", job=job_id))
         self.settle_many([SettleItem(job_id, actual)])
 
     def release(self, *, job_id: uuid.UUID) -> None:
@@ -130,7 +130,7 @@ class SqlLedger:
         a = ALLOCATIONS.c
         row = self.session.execute(sa.select(ALLOCATIONS).where(a.id == allocation_id)).one_or_none()
         if row is None:
-            raise NotFound(f"no allocation {allocation_id}")
+            raise NotFound(Text("no allocation %(allocation)s", allocation=allocation_id))
         return Balance(
             allocation_id=allocation_id,
             granted=Cost(row.granted_core_seconds, row.granted_gpu_seconds),
@@ -175,7 +175,7 @@ class SqlLedger:
     ) -> Balance:
         """Add ``amount`` to the grant, within the institution's quota for the period."""
         if amount.is_zero:
-            raise InvalidRequest("a grant must be more than zero")
+            raise InvalidRequest(Text("a grant must be more than zero"))
         return self._change_grant(
             allocation_id,
             amount.core_seconds,
@@ -199,11 +199,13 @@ class SqlLedger:
         """Correct the grant by a signed amount; never below what is held and charged."""
         for value in (core_seconds, gpu_seconds):
             if isinstance(value, bool) or not isinstance(value, int):
-                raise InvalidRequest(f"an adjustment is a whole number of seconds, not {value!r}")
+                raise InvalidRequest(
+                    Text("an adjustment is a whole number of seconds, not %(value)s", value=repr(value))
+                )
         if core_seconds == 0 and gpu_seconds == 0:
-            raise InvalidRequest("an adjustment must change something")
+            raise InvalidRequest(Text("an adjustment must change something"))
         if not reason.strip():
-            raise InvalidRequest("an adjustment needs a reason")
+            raise InvalidRequest(Text("an adjustment needs a reason"))
         _check_size(Cost(abs(core_seconds), abs(gpu_seconds)))
         return self._change_grant(
             allocation_id, core_seconds, gpu_seconds, EntryKind.ADJUSTMENT, author, reason, enforce_quota
@@ -290,7 +292,7 @@ class SqlLedger:
             sa.update(ALLOCATIONS).where(a.id == allocation_id).values(held_core_seconds=a.held_core_seconds)
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
-            raise NotFound(f"no allocation {allocation_id}")
+            raise NotFound(Text("no allocation %(allocation)s", allocation=allocation_id))
 
     def _move(
         self,
@@ -330,7 +332,7 @@ class SqlLedger:
         new_core, new_gpu = balance.granted.core_seconds + core, balance.granted.gpu_seconds + gpu
         used = balance.held + balance.charged
         if new_core < used.core_seconds or new_gpu < used.gpu_seconds:
-            raise Conflict("the grant cannot go below what is already held and charged")
+            raise Conflict(Text("the grant cannot go below what is already held and charged"))
         if enforce_quota and (core > 0 or gpu > 0):
             check_quota(self.session, allocation, max(core, 0), max(gpu, 0))
         self.session.execute(
@@ -396,7 +398,7 @@ class SqlLedger:
 
 def _check_size(amount: Cost) -> None:
     if amount.core_seconds > MAX_SECONDS or amount.gpu_seconds > MAX_SECONDS:
-        raise InvalidRequest("an amount above 10^12 hours is not plausible")
+        raise InvalidRequest(Text("an amount above 10^12 hours is not plausible"))
 
 
 def _neg(amount: Cost) -> tuple[int, int]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from myriagate.domain.billing import BillingRule, Tres, Weights, billing
-from myriagate.errors import InvalidRequest
+from myriagate.errors import InvalidRequest, Text
 
 
 @dataclass(frozen=True, order=True)
@@ -30,9 +30,11 @@ class Cost:
         for name in ("core_seconds", "gpu_seconds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
-                raise InvalidRequest(f"{name} must be a whole number, not {value!r}")
+                raise InvalidRequest(
+                    Text("%(name)s must be a whole number, not %(value)s", name=name, value=repr(value))
+                )
             if value < 0:
-                raise InvalidRequest(f"{name} must not be negative")
+                raise InvalidRequest(Text("%(name)s must not be negative", name=name))
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(self.core_seconds + other.core_seconds, self.gpu_seconds + other.gpu_seconds)
@@ -64,7 +66,7 @@ ZERO = Cost()
 def cost_of(billing_tres: int, gpus: int, seconds: int) -> Cost:
     """``seconds`` of a job billed ``billing_tres`` per second and holding ``gpus`` GPUs."""
     if min(billing_tres, gpus, seconds) < 0:
-        raise InvalidRequest("resources and durations cannot be negative")
+        raise InvalidRequest(Text("resources and durations cannot be negative"))
     return Cost(billing_tres * seconds, gpus * seconds)
 
 
@@ -82,16 +84,16 @@ def hours_to_seconds(hours: Decimal | int | str) -> int:
     try:
         value = Decimal(str(hours))
     except ArithmeticError as exc:
-        raise InvalidRequest(f"{hours!r} is not a number of hours") from exc
+        raise InvalidRequest(Text("%(hours)s is not a number of hours", hours=repr(hours))) from exc
     if not value.is_finite():
-        raise InvalidRequest(f"{hours!r} is not a finite number of hours")
+        raise InvalidRequest(Text("%(hours)s is not a finite number of hours", hours=repr(hours)))
     if value < 0:
-        raise InvalidRequest("an amount of hours cannot be negative")
+        raise InvalidRequest(Text("an amount of hours cannot be negative"))
     if value > Decimal(10) ** 12:
-        raise InvalidRequest("an amount above 10^12 hours is not plausible")
+        raise InvalidRequest(Text("an amount above 10^12 hours is not plausible"))
     seconds = value * 3600
     if seconds != seconds.to_integral_value():
-        raise InvalidRequest(f"{hours!r} hours is not a whole number of seconds")
+        raise InvalidRequest(Text("%(hours)s hours is not a whole number of seconds", hours=repr(hours)))
     return int(seconds)
 
 

@@ -30,7 +30,7 @@ def create_period(
     platform admins, so that race is accepted rather than locking the table.
     """
     if ends_at <= starts_at:
-        raise InvalidRequest("a period must end after it starts")
+        raise InvalidRequest(Text("a period must end after it starts"))
     overlapping = session.scalars(
         sa.select(AllocationPeriod).where(
             AllocationPeriod.cluster == cluster,
@@ -40,8 +40,14 @@ def create_period(
     ).first()
     if overlapping is not None:
         raise Conflict(
-            f"period {name!r} overlaps {overlapping.name!r} "
-            f"({overlapping.starts_at:%Y-%m-%d} to {overlapping.ends_at:%Y-%m-%d}) on {cluster}"
+            Text(
+                "period %(period)s overlaps %(other)s (%(starts_at)s to %(ends_at)s) on %(cluster)s",
+                period=repr(name),
+                other=repr(overlapping.name),
+                starts_at=format(overlapping.starts_at, "%Y-%m-%d"),
+                ends_at=format(overlapping.ends_at, "%Y-%m-%d"),
+                cluster=cluster,
+            )
         )
     period = AllocationPeriod(cluster=cluster, name=name, starts_at=starts_at, ends_at=ends_at)
     session.add(period)
@@ -96,7 +102,7 @@ def quotas(session: Session, period_id: uuid.UUID) -> list[InstitutionQuota]:
 def set_quota(session: Session, *, institution: str, period_id: uuid.UUID, amount: Cost) -> InstitutionQuota:
     """Set (or change) an institution's quota; refuses one below what it has already granted."""
     if get_period(session, period_id) is None:
-        raise NotFound(f"no allocation period {period_id}")
+        raise NotFound(Text("no allocation period %(period)s", period=period_id))
     already = granted_total(session, institution, period_id)
     if not already.fits_in(amount):
         raise Conflict(
@@ -124,7 +130,7 @@ def create_allocation(
 ) -> Allocation:
     """An empty allocation of a project for a period (grant to it through the ledger)."""
     if allocation_for(session, project_id, period_id) is not None:
-        raise AlreadyExists("this project already has an allocation for this period")
+        raise AlreadyExists(Text("this project already has an allocation for this period"))
     allocation = Allocation(
         project_id=project_id,
         period_id=period_id,

@@ -27,7 +27,7 @@ from myriagate.db.models.users import Project, User
 from myriagate.db.repos import allocations as allocations_repo
 from myriagate.db.repos import projects as projects_repo
 from myriagate.domain.costs import Cost, hours_to_seconds
-from myriagate.errors import InvalidRequest, NotFound, PermissionDenied
+from myriagate.errors import InvalidRequest, NotFound, PermissionDenied, Text
 from myriagate.ports import Balance, Clock, LedgerFactory, LedgerPage
 from myriagate.services.allocations.holds import Estimate, estimate
 from myriagate.services.common import audit, authz
@@ -74,9 +74,9 @@ def create_period(
     """A new allocation period; Conflict when it overlaps another period of the cluster."""
     authz.require_platform_admin(actor)
     if not name.strip():
-        raise InvalidRequest("a period needs a name")
+        raise InvalidRequest(Text("a period needs a name"))
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        raise InvalidRequest("period bounds must carry a time zone")
+        raise InvalidRequest(Text("period bounds must carry a time zone"))
     period = allocations_repo.create_period(
         session, cluster=cluster, name=name, starts_at=starts_at, ends_at=ends_at
     )
@@ -100,7 +100,7 @@ def set_quota(
     """Set an institution's quota for a period (the cap on its projects' grants)."""
     authz.require_platform_admin(actor)
     if projects_repo.get_institution(session, institution) is None:
-        raise NotFound(f"unknown institution {institution!r}")
+        raise NotFound(Text("unknown institution %(institution)s", institution=repr(institution)))
     quota = allocations_repo.set_quota(session, institution=institution, period_id=period_id, amount=amount)
     audit.record(session, actor.id, "allocation.quota_set", ("institution", institution),
                  {"period_id": str(period_id), "core_seconds": amount.core_seconds,
@@ -113,15 +113,25 @@ def set_quota(
 def _project(session: Session, cluster: str, slurm_account: str) -> Project:
     project = projects_repo.get_project(session, cluster, slurm_account)
     if project is None:
-        raise NotFound(f"unknown project {slurm_account!r} on {cluster}")
+        raise NotFound(
+            Text(
+                "unknown project %(slurm_account)s on %(cluster)s",
+                slurm_account=repr(slurm_account),
+                cluster=cluster,
+            )
+        )
     return project
 
 
 def _require_manage(actor: User, project: Project) -> None:
     if not authz.can_manage_membership(actor, project_institution=project.institution):
         raise PermissionDenied(
-            f"only an admin of {project.institution} or a platform admin can change the allocation "
-            f"of {project.slurm_account}"
+            Text(
+                "only an admin of %(institution)s or a platform admin can change the allocation of "
+                "%(slurm_account)s",
+                institution=project.institution,
+                slurm_account=project.slurm_account,
+            )
         )
 
 
@@ -133,7 +143,9 @@ def _period(session: Session, cluster: str, period_id: uuid.UUID | None, now: da
     )
     if period is None or period.cluster != cluster:
         raise NotFound(
-            f"no such allocation period on {cluster}" if period_id else f"{cluster} has no current period"
+            Text("no such allocation period on %(cluster)s", cluster=cluster)
+            if period_id
+            else Text("%(cluster)s has no current period", cluster=cluster)
         )
     return period
 
@@ -159,7 +171,7 @@ def grant(
     project = _project(session, cluster, slurm_account)
     _require_manage(actor, project)
     if amount.is_zero:
-        raise InvalidRequest("a grant must be more than zero")
+        raise InvalidRequest(Text("a grant must be more than zero"))
     period = _period(session, cluster, period_id, now)
     allocation = allocations_repo.allocation_for(session, project.id, period.id)
     try:
@@ -233,7 +245,7 @@ def _allocation(session: Session, allocation_id: uuid.UUID) -> tuple[Allocation,
         .where(Allocation.id == allocation_id)
     ).one_or_none()
     if row is None:
-        raise NotFound(f"no allocation {allocation_id}")
+        raise NotFound(Text("no allocation %(allocation)s", allocation=allocation_id))
     return row[0], row[1], row[2]
 
 
@@ -284,7 +296,7 @@ def balance_of(
     """One allocation's balance (NotFound when ``actor`` may not see it, as if it did not exist)."""
     allocation, project, period = _allocation(session, allocation_id)
     if not can_view_project(actor, project):
-        raise NotFound(f"no allocation {allocation_id}")
+        raise NotFound(Text("no allocation %(allocation)s", allocation=allocation_id))
     return _project_balance(project, period, allocation, ledger(session).balance(allocation_id))
 
 
