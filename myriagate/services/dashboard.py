@@ -7,7 +7,7 @@ Read-only; callers have already checked that the user may see the job (``jobs_qu
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -22,7 +22,7 @@ from myriagate.domain.costs import Cost
 from myriagate.domain.states import FINAL_STATES, JobState
 from myriagate.ports import LedgerFactory
 from myriagate.services.allocations import grants as allocations
-from myriagate.services.jobs.queries import JobView
+from myriagate.services.jobs.queries import JobRecord, JobView
 
 # A project with less than this share of its grant left gets a "running low" notice.
 LOW_BALANCE_SHARE = 0.10
@@ -68,30 +68,93 @@ def job_charges(session: Session, job_id: uuid.UUID) -> JobCharges:
     )
 
 
+JobNoticeKind = Literal["job_finished", "job_failed", "job_cancelled"]
+
+
 @dataclass(frozen=True)
 class Notice:
-    """One line of the dashboard: a job that ended, or a project running low."""
+    """One line of the dashboard: a job that ended, or a project running low.
 
-    kind: Literal["job_finished", "job_failed", "quota_low", "quota_exhausted"]
+    A job notice stands for every recent run of the same name that ended the same way
+    (``repeats`` of them, ``job_ids`` newest first): running a job again does not add a line.
+    """
+
+    kind: Literal["job_finished", "job_failed", "job_cancelled", "quota_low", "quota_exhausted"]
     subject: str  # job name or id, or the project's account
     job_id: uuid.UUID | None = None
     at: datetime | None = None
     share_left: float | None = None
+    state: JobState | None = None
+    job_ids: tuple[uuid.UUID, ...] = ()
+
+    @property
+    def repeats(self) -> int:
+        return len(self.job_ids)
+
+
+@dataclass(frozen=True)
+class Notices:
+    """The dashboard's notices: projects low on hours first, then ended jobs newest first, at
+    most ``MAX_JOB_NOTICES`` of them (``more`` says how many were left out)."""
+
+    items: list[Notice]
+    more: int = 0
+    job_ids: tuple[uuid.UUID, ...] = ()  # every job behind a job notice, shown or left out
+
+    def __iter__(self) -> Iterator[Notice]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+MAX_JOB_NOTICES = 5
+
+
+def _job_kind(state: JobState) -> JobNoticeKind:
+    if state is JobState.COMPLETED:
+        return "job_finished"
+    return "job_cancelled" if state is JobState.CANCELLED else "job_failed"
+
+
+def job_notices(
+    jobs: Iterable[JobView], *, now: datetime, dismissed: Collection[uuid.UUID] = ()
+) -> list[Notice]:
+    """Jobs that ended in the last two days and were not dismissed, newest first, one notice per
+    job name and outcome (the newest run; the older ones counted in ``job_ids``)."""
+    ended = [
+        v.job
+        for v in jobs
+        if v.job.state in FINAL_STATES
+        and v.job.ended_at is not None
+        and now - v.job.ended_at <= RECENT_NOTICE_WINDOW
+        and v.job.id not in dismissed
+    ]
+    groups: dict[tuple[str, JobNoticeKind], list[JobRecord]] = {}
+    for job in sorted(ended, key=lambda j: (j.ended_at or now, j.created_at), reverse=True):
+        groups.setdefault((job.job_name or str(job.id), _job_kind(job.state)), []).append(job)
+    return [
+        Notice(
+            kind,
+            subject,
+            job_id=runs[0].id,
+            at=runs[0].ended_at,
+            state=runs[0].state,
+            job_ids=tuple(j.id for j in runs),
+        )
+        for (subject, kind), runs in groups.items()
+    ]
 
 
 def notices(
-    jobs: Iterable[JobView], balances: Sequence[allocations.ProjectBalance], *, now: datetime
-) -> list[Notice]:
-    """Jobs of the user that ended recently (newest first), then projects low on hours."""
+    jobs: Iterable[JobView],
+    balances: Sequence[allocations.ProjectBalance],
+    *,
+    now: datetime,
+    dismissed: Collection[uuid.UUID] = (),
+) -> Notices:
+    """Projects low on hours, then the jobs of the user that ended recently (``job_notices``)."""
     found: list[Notice] = []
-    for view in jobs:
-        job = view.job
-        if job.state not in FINAL_STATES or job.ended_at is None or now - job.ended_at > RECENT_NOTICE_WINDOW:
-            continue
-        kind: Literal["job_finished", "job_failed"] = (
-            "job_finished" if job.state in (JobState.COMPLETED, JobState.CANCELLED) else "job_failed"
-        )
-        found.append(Notice(kind, job.job_name or str(job.id), job_id=job.id, at=job.ended_at))
     for pb in balances:
         granted = pb.balance.granted.core_seconds
         if granted <= 0:
@@ -101,7 +164,9 @@ def notices(
             found.append(Notice("quota_exhausted", pb.slurm_account, share_left=0.0))
         elif share < LOW_BALANCE_SHARE:
             found.append(Notice("quota_low", pb.slurm_account, share_left=share))
-    return found
+    ended = job_notices(jobs, now=now, dismissed=dismissed)
+    every = tuple(i for n in ended for i in n.job_ids)
+    return Notices(found + ended[:MAX_JOB_NOTICES], more=max(0, len(ended) - MAX_JOB_NOTICES), job_ids=every)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ from fastapi import APIRouter, Request, Response
 from myriagate.domain.states import FINAL_STATES, JobState
 from myriagate.services import dashboard
 from myriagate.services.jobs import queries as jobs_query
-from myriagate.web.deps import ClockDep, DbSession, GatewayDep
+from myriagate.web.deps import ClockDep, DbSession, GatewayDep, SettingsDep
+from myriagate.web.pages import dismissed_notices
 from myriagate.web.pages.deps import PageUser
+from myriagate.web.pages.forms import form_fields, see_other
 from myriagate.web.pages.rendering import render
 from myriagate.web.routing import ReleasingRoute
 
@@ -36,6 +38,18 @@ def show_dashboard(
         running=running,
         recent=[v for v in recent if v.job.state in FINAL_STATES],
         balances=balances,
-        notices=dashboard.notices(recent, balances, now=now),
+        notices=dashboard.notices(recent, balances, now=now, dismissed=dismissed_notices.dismissed(request)),
         refresh=bool(running),
     )
+
+
+@router.post("/notices/dismiss")
+async def dismiss_notices(request: Request, page: PageUser, settings: SettingsDep) -> Response:
+    """Hide the notices of the posted jobs (space-separated ids) in this browser, then back to
+    the dashboard; app.js posts the same form and removes the notice without a reload."""
+    fields = await form_fields(request)
+    ids = dismissed_notices.parse_ids(fields.get("jobs", "").split()[: dismissed_notices.MAX_IDS])
+    response = see_other("/")
+    before = dismissed_notices.dismissed(request)
+    dismissed_notices.remember(response, before, ids, secure=settings.secure_cookies)
+    return response

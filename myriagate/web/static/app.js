@@ -234,7 +234,28 @@
     });
   }
 
+  // Dismiss on the dashboard: the same form the page posts without JavaScript, sent in the
+  // background; the notice goes at once, then the section is read again (a notice left out
+  // may now show). The live refresh may replace the region, so the listener sits on the
+  // document. A failed post falls back to the plain form.
+  function dismissNotices(event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.classList.contains("dismiss")) { return; }
+    event.preventDefault();
+    var section = form.closest("section[id]");
+    var notice = document.getElementById(form.getAttribute("data-dismiss") || "");
+    fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        if (notice) { notice.remove(); }
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(section.id);
+        if (fresh) { section.replaceWith(document.importNode(fresh, true)); }
+      })
+      .catch(function () { form.submit(); });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.addEventListener("submit", dismissNotices);
     document.querySelectorAll("[data-refresh][id]").forEach(liveRefresh);
     document.querySelectorAll("form[data-estimate-url]").forEach(liveEstimate);
     document.querySelectorAll("form[data-modes]").forEach(modeSwitch);
