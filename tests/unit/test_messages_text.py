@@ -5,6 +5,9 @@ never reaches people (``domain.field_messages``)."""
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -12,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from myriagate.domain.field_messages import MESSAGES, field_message
 from myriagate.domain.notification_text import hours as notification_hours
 from myriagate.errors import Hours, InsufficientAllocation, Number, Text, hours_of, joined
+from myriagate.services.staging.context import StagingContext
 from myriagate.web.i18n import Translator
 
 NEEDS = "this job needs %(need)s CPU-hours, %(left)s left in %(account)s"
@@ -111,3 +115,18 @@ def test_a_dry_run_that_would_be_refused_says_what_to_do_next() -> None:
     assert "shorten its time limit with -t, or ask your project lead for more hours" in line
     none = describe_estimate(short.model_copy(update={"allocation_id": None}))
     assert "has no allocation now: it would be refused (ask your project lead to request a grant)" in none
+
+
+def test_a_staging_failure_names_neither_the_gateways_spool_nor_its_set_up(tmp_path: Path) -> None:
+    """The job's reason is shown to its owner (page, API, CLI): the spool directory of the gateway
+    host and a set-up problem's detail stay in the audit entry and the log."""
+    from myriagate.errors import ConfigError, StagingError
+    from myriagate.services.staging import step
+
+    spool = tmp_path / "var" / "spool"
+    ctx = cast(StagingContext, SimpleNamespace(spool_dir=spool))
+    failed = StagingError(f"'data.csv' does not exist under {spool}/uploads/1234/files")
+    shown = step._for_researchers(failed, ctx)
+    assert shown == "'data.csv' does not exist under (the gateway's copy)/uploads/1234/files"
+    unset = ConfigError("data staging goes over SSH: set MYRIAGATE_SSH_CA_KEY_PATH")
+    assert "MYRIAGATE_" not in step._for_researchers(unset, ctx)

@@ -27,7 +27,7 @@ from myriagate.db.repos import staging as staging_repo
 from myriagate.domain.jobs import RenderedScript
 from myriagate.domain.staging import escaped
 from myriagate.domain.states import JobState
-from myriagate.errors import MyriagateError, UnsafeValue
+from myriagate.errors import ConfigError, MyriagateError, UnsafeValue
 from myriagate.ports import StagedFile
 from myriagate.profiles.models import ClusterProfile
 from myriagate.services.common import audit
@@ -141,19 +141,18 @@ def _failed(
     now = ctx.clock.now()
     plan.attempts += 1
     plan.last_error = exc.detail
+    shown = _for_researchers(exc, ctx)  # the job's reason: no gateway paths nor set-up (issue #15)
     if exc.transient and plan.attempts < ctx.max_attempts:
         delay = min(300.0, 5.0 * 2 ** (plan.attempts - 1))
         plan.claimed_by, plan.claimed_until = ctx.holder, now + timedelta(seconds=delay)
-        job.reason = (
-            f"stage-{direction} interrupted ({exc.detail}); retry {plan.attempts + 1} in {delay:.0f} s"
-        )
+        job.reason = f"stage-{direction} interrupted ({shown}); retry {plan.attempts + 1} in {delay:.0f} s"
         job.updated_at = now
         session.commit()
         log.warning(
             "staging.retry", job_id=str(job_id), direction=direction, detail=exc.detail, delay_s=delay
         )
         return False
-    reason = f"stage-{direction} failed: {exc.detail}"
+    reason = f"stage-{direction} failed: {shown}"
     job.stage_out = False
     job.reason = reason
     transitions.move(session, job, JobState.FAILED, at=now, reason=reason, force=True)
@@ -163,6 +162,15 @@ def _failed(
     session.commit()
     log.warning("staging.failed", job_id=str(job_id), direction=direction, error=exc.code, detail=exc.detail)
     return True
+
+
+def _for_researchers(exc: MyriagateError, ctx: StagingContext) -> str:
+    """What the job's owner may read of a failure: a set-up problem says only that (operators
+    have the detail in the audit entry and the log), and the gateway's own spool directory is
+    not named."""
+    if isinstance(exc, ConfigError):
+        return "the gateway is not set up for this transfer; its administrators have the details"
+    return exc.detail.replace(str(ctx.spool_dir), "(the gateway's copy)")
 
 
 def _manifest_row(f: StagedFile) -> dict[str, object]:
