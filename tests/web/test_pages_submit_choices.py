@@ -19,6 +19,7 @@ from myriagate.services.jobs.templates import TemplateCatalog
 from myriagate.settings import Settings
 from tests.conftest import FakeClock
 from tests.fakes.fake_slurm import FakeCluster
+from tests.fakes.hostile import HOSTILE_STRINGS
 from tests.web.conftest import MakeUser
 from tests.web.form_reader import posted_fields, selected
 from tests.web.pages_helpers import logged_in
@@ -213,3 +214,19 @@ def test_mail_events_are_ticked_one_by_one_and_reach_sbatch_as_one_list(
     done = client.post("/submit", data={**data, "ntasks": ""})
     assert done.status_code == 303, done.text
     assert "--mail-type=END,FAIL" in last_job(fake_cluster).sbatch_args
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_STRINGS)
+def test_hostile_choices_are_refused_or_ignored_never_sent(
+    hostile: str, app: FastAPI, make_user: MakeUser, fake_cluster: FakeCluster
+) -> None:
+    client = logged_in(app, make_user())
+    fields = page_form(client)
+    for changes in ({"template": hostile}, {"shown_template": hostile}, {"cluster": hostile},
+                    {"shown_cluster": hostile}):  # fmt: skip
+        for action in ("refresh", "estimate", "submit"):
+            response = post(client, fields, action=action, **changes)
+            assert response.status_code in (200, 303, 422), (changes, action, response.status_code)
+            if response.status_code == 303:  # only what the page drew and named could go
+                assert "template" not in changes and "cluster" not in changes, changes
+    assert all(hostile not in " ".join(job.sbatch_args) for job in fake_cluster.jobs.values())
