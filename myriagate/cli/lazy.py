@@ -69,9 +69,14 @@ class LazyGroup(TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         found = super().get_command(ctx, cmd_name)
         spec = self.lazy.get(cmd_name)
-        if found is None and spec is not None:
-            return _Listed(cmd_name, help=spec.help, hidden=spec.hidden, rich_help_panel=spec.panel)
-        return found
+        if found is not None or spec is None:
+            return found
+        if getattr(ctx, "resilient_parsing", False):  # shell completion: it needs the subcommands
+            try:
+                return self._load(cmd_name)
+            except ModuleNotFoundError:  # the client install: nothing to complete there
+                pass
+        return _Listed(cmd_name, help=spec.help, hidden=spec.hidden, rich_help_panel=spec.panel)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         name, command, rest = super().resolve_command(ctx, args)

@@ -44,7 +44,7 @@ app = typer.Typer(
     cls=MainGroup,
     name="myriagate",
     help="Gateway between Normandy's researchers and the Myria supercomputer (CRIANN).",
-    epilog="Start with `myriagate login`; docs/cli.md has examples.",
+    epilog="Start with `myriagate login --url https://<your gateway>`.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

@@ -168,3 +168,10 @@ def test_an_operator_command_on_the_client_install_says_which_install_it_needs(t
     assert done.returncode == 78, done.stderr
     assert 'pip install "myriagate[server]"' in done.stderr
     assert "sqlalchemy is missing" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_shell_completion_reaches_into_the_lazy_operator_group(tmp_path: Path) -> None:
+    env = {"_MYRIAGATE_COMPLETE": "complete_bash", "COMP_WORDS": "myriagate admin d", "COMP_CWORD": "2"}
+    done = _cli(tmp_path, **env)
+    assert done.returncode == 0, done.stderr
+    assert set(done.stdout.split()) == {"db", "demo"}
