@@ -48,6 +48,9 @@ from myriagate.services.staging.plan import ResidencyContext
 from myriagate.services.submission.submission import Submission
 from myriagate.settings import Settings, get_settings
 from myriagate.slurm.cli_backend import SlurmCliBackend
+from myriagate.slurm.rest_backend import SlurmRestBackend
+from myriagate.slurm.rest_http import SlurmRestClient
+from myriagate.slurm.rest_tokens import JwtMinter
 from myriagate.slurm.sacctmgr import SacctmgrAccounts
 from myriagate.slurm.scontrol import ScontrolClusterConfig
 from myriagate.slurm.usage import SacctUsage
@@ -76,7 +79,9 @@ class ClusterBackends:
 
             PyslurmBackend(profile.slurm_version)  # fails now if pyslurm is absent or mismatched
         self._use_pyslurm = conn.backend == "pyslurm"
-        if conn.backend == "cli" and conn.runner == "ssh":
+        self._rest = rest_client(profile) if conn.rest is not None else None
+        files_over_runner = conn.backend == "cli" or (conn.rest is not None and conn.rest.files == "runner")
+        if files_over_runner and conn.runner == "ssh":
             if settings.ssh_ca_key_path is None:
                 raise ConfigError(
                     f"cluster {profile.name!r} is reached over SSH: set MYRIAGATE_SSH_CA_KEY_PATH "
@@ -123,6 +128,15 @@ class ClusterBackends:
             from myriagate.slurm.pyslurm_backend import PyslurmBackend
 
             return PyslurmBackend(self.profile.slurm_version, login=login)
+        conn = self.profile.connection
+        if self._rest is not None and conn.rest is not None:
+            files = self._cli_backend(login) if conn.rest.files == "runner" else None
+            return SlurmRestBackend(
+                self._rest, login, files=files, home=conn.rest.home, command_path=conn.command_path
+            )
+        return self._cli_backend(login)
+
+    def _cli_backend(self, login: str) -> SlurmCliBackend:
         tz = ZoneInfo(self.profile.timezone) if self.profile.timezone else UTC
         path = self.profile.connection.command_path
         if self._pool is not None:
@@ -142,6 +156,17 @@ class ClusterBackends:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
+        if self._rest is not None:
+            self._rest.close()
+
+
+def rest_client(profile: ClusterProfile) -> SlurmRestClient:
+    """The pooled slurmrestd client of a ``backend = "rest"`` cluster; ConfigError now (at
+    start-up) when its JWT key is missing or readable by others."""
+    rest = profile.connection.rest
+    assert rest is not None  # the profile pairs backend = "rest" with [connection.rest]
+    minter = JwtMinter.from_file(rest.jwt_key, lifespan_s=rest.jwt_lifespan_min * 60)
+    return SlurmRestClient(rest.url, minter.token, timeout_s=rest.timeout_s)
 
 
 @dataclass

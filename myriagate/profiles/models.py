@@ -20,6 +20,7 @@ from myriagate.domain.billing import BillingRule, Weights, parse_weights
 from myriagate.domain.walltime import parse_walltime
 from myriagate.errors import MyriagateError
 from myriagate.profiles import names
+from myriagate.profiles.rest import RestConnection
 
 SCHEMA_VERSION = 1
 
@@ -242,7 +243,7 @@ class Partition(_Frozen):
 
 
 class Connection(_Frozen):
-    backend: Literal["cli", "pyslurm"] = "cli"
+    backend: Literal["cli", "pyslurm", "rest"] = "cli"
     runner: Literal["ssh", "local"] = "ssh"
     host: str | None = None
     port: int = Field(default=22, ge=1, le=65535)
@@ -255,6 +256,7 @@ class Connection(_Frozen):
     # PATH of every cluster command: Slurm commands run with this and HOME, USER, LOGNAME,
     # LANG only, never with what the login's start-up files or the gateway export (docs/job-scripts.md).
     command_path: str = "/usr/local/bin:/usr/bin:/bin"
+    rest: RestConnection | None = None  # [connection.rest], with backend = "rest"
 
     @field_validator("command_path")
     @classmethod
@@ -270,7 +272,10 @@ class Connection(_Frozen):
     def _ssh_needs_pinned_host(self) -> Connection:
         # Host keys are always pinned: an ssh runner without known_hosts would have to trust
         # whatever answers, which we never do.
-        if self.runner == "ssh" and (not self.host or self.known_hosts is None):
+        if (self.backend == "rest") != (self.rest is not None):
+            raise ValueError('backend = "rest" and a [connection.rest] table go together')
+        no_runner = self.rest is not None and self.rest.files == "none"
+        if self.runner == "ssh" and not no_runner and (not self.host or self.known_hosts is None):
             raise ValueError('runner = "ssh" needs both host and known_hosts')
         return self
 

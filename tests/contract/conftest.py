@@ -9,6 +9,9 @@
 - ``pyslurm``: PyslurmBackend over the real pyslurm (22.5, built by ``deploy/pyslurm.sh``) on
   the same cluster, submitting as ``alice`` from root. Skipped, with the reason, when pyslurm
   is not installed. Marked ``slurm``.
+- ``rest``: SlurmRestBackend over the dev cluster's slurmrestd (127.0.0.1:6820) with JWTs
+  minted for ``alice`` from the cluster's key; output files and the home read as alice through
+  LocalRunner (the profile's ``files = "runner"``). Marked ``slurm``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ from myriagate.ports import SlurmBackend
 from myriagate.slurm import commands, parse
 from myriagate.slurm.cli_backend import SlurmCliBackend
 from myriagate.slurm.pyslurm_backend import PyslurmBackend
+from myriagate.slurm.rest_backend import SlurmRestBackend
+from myriagate.slurm.rest_http import SlurmRestClient
+from myriagate.slurm.rest_tokens import JwtMinter
 from tests.fakes import fake_pyslurm
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackend
 
@@ -206,12 +212,34 @@ def _real_pyslurm_backend() -> SlurmBackend:
     return PyslurmBackend(release, login=LOGIN)
 
 
+REST_URL = "http://127.0.0.1:6820"
+JWT_KEY = Path("/var/spool/slurmctld/jwt_hs256.key")
+
+
+def _rest_backend() -> SlurmRestBackend:
+    problem = _cluster_problem()
+    if problem is not None:
+        pytest.skip(f"dev cluster not ready — run `bash deploy/devcluster/up.sh` as root: {problem}")
+    if not JWT_KEY.exists():
+        pytest.skip(f"{JWT_KEY} is missing: a dev cluster without slurmrestd (bash deploy/devcluster/up.sh)")
+    from myriagate.runners import LocalRunner
+
+    client = SlurmRestClient(REST_URL, JwtMinter.from_file(JWT_KEY).token, timeout_s=30)
+    backend = SlurmRestBackend(client, LOGIN, files=SlurmCliBackend(LocalRunner(as_login=LOGIN)))
+    health = backend.ping()
+    if not health.reachable:
+        client.close()
+        pytest.skip(f"slurmrestd on {REST_URL} does not answer: {health.detail}")
+    return backend
+
+
 IMPLEMENTATIONS = [
     pytest.param("fake", id="fake"),
     pytest.param("pyslurm-fake", id="pyslurm-fake"),
     pytest.param("cli+local", id="cli+local", marks=pytest.mark.slurm),
     pytest.param("cli+ssh", id="cli+ssh", marks=pytest.mark.slurm),
     pytest.param("pyslurm", id="pyslurm", marks=pytest.mark.slurm),
+    pytest.param("rest", id="rest", marks=pytest.mark.slurm),
 ]
 
 
@@ -230,6 +258,9 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SlurmEnv]:
         made = SlurmEnv(kind, _local_backend(), real=True, files_dir=Path("/tmp"))
     elif kind == "pyslurm":
         made = SlurmEnv(kind, _real_pyslurm_backend(), real=True, files_dir=Path("/tmp"))
+    elif kind == "rest":
+        rest = _rest_backend()
+        made = SlurmEnv(kind, rest, real=True, files_dir=Path("/tmp"), _cleanup=[rest.client.close])
     else:
         from myriagate.runners import SshRunner
 

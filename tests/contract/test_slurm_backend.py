@@ -1,9 +1,9 @@
 """The SlurmBackend contract: one set of behaviours, every implementation.
 
 Implementations (``env`` in conftest.py): ``fake``, ``pyslurm-fake``, ``cli+local``,
-``cli+ssh`` (the last two on the real dev cluster, marked ``slurm``). Real jobs are seconds
-long; the time-limit test needs a minute and a half on a real cluster, so it runs there only
-with ``MYRIAGATE_SLOW_TESTS=1``.
+``cli+ssh``, ``pyslurm`` and ``rest`` (the last four on the real dev cluster, marked
+``slurm``). Real jobs are seconds long; the time-limit test needs a minute and a half on a
+real cluster, so it runs there only with ``MYRIAGATE_SLOW_TESTS=1``.
 
     pytest tests/contract -m "not slurm"        # fakes, under a second
     pytest tests/contract -m slurm              # real cluster, about a minute
@@ -88,7 +88,12 @@ def test_an_ended_job_gone_from_the_queue_keeps_its_outcome(env: SlurmEnv) -> No
     status = env.backend.status([job_id])[job_id]
 
     assert status.state is JobState.FAILED
-    assert status.exit_code == 3
+    if env.name == "rest":
+        # slurmrestd 22.05's accounting reads every normal exit as 0 (slurm/rest_parse.py):
+        # the code is unknown once the controller forgot the job, never a made-up 0.
+        assert status.exit_code is None
+    else:
+        assert status.exit_code == 3
 
 
 def test_a_job_over_its_time_limit_ends_timeout(env: SlurmEnv) -> None:
