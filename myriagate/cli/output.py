@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from myriagate.cli.tables import Col, render_table
-from myriagate.errors import MyriagateError
+from myriagate.errors import FieldError, MyriagateError
 
 # ``--json`` as every command spells it.
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
@@ -73,10 +73,25 @@ def print_candidates(exc: MyriagateError) -> None:
 def fail(exc: MyriagateError) -> typer.Exit:
     """Print ``Error: <title>: <detail>`` (and field errors) to stderr; exit with its code."""
     print_candidates(exc)
-    lines = [f"Error: {exc.title}: {exc.detail}"]
-    lines += [f"  - {'.'.join(str(p) for p in f.loc)}: {f.message}" for f in exc.fields]
-    sys.stderr.write("\n".join(lines) + "\n")
+    sys.stderr.write("\n".join(_problem_lines(exc)) + "\n")
     return typer.Exit(code=exc.exit_code)
+
+
+def _problem_lines(exc: MyriagateError) -> list[str]:
+    """The headline and one line per field problem the headline does not already say.
+
+    A refusal's detail is often its field messages joined: several are then a list under the
+    title, one is the headline itself; never the joined text and the list again.
+    """
+    messages = [f.message for f in exc.fields]
+    if len(messages) > 1 and exc.detail == "; ".join(messages):
+        return [f"Error: {exc.title}:", *(f"  - {m}" for m in messages)]
+    unsaid = [f for f in exc.fields if f.message not in exc.detail]
+    return [f"Error: {exc.title}: {exc.detail}", *map(_field_line, unsaid)]
+
+
+def _field_line(problem: FieldError) -> str:
+    return f"  - {'.'.join(map(str, problem.loc))}: {problem.message}"
 
 
 @contextmanager
