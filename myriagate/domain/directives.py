@@ -81,10 +81,10 @@ def normalise_script(script_text: str) -> tuple[str, tuple[str, ...]]:
 def check_script_text(script_text: str) -> None:
     """Refuse what sbatch would refuse or misread: NUL bytes and Windows line endings."""
     if "\x00" in script_text:
-        raise UnsafeValue("the script contains a NUL byte")
+        raise UnsafeValue(Text("the script contains a NUL byte"))
     if "\r\n" in script_text:
         raise JobSpecInvalid(
-            "the script has Windows line endings (CRLF); convert it, for example with dos2unix"
+            Text("the script has Windows line endings (CRLF); convert it, for example with dos2unix")
         )
 
 
@@ -111,8 +111,12 @@ def parse_directives(script_text: str) -> list[Directive]:
         if line.startswith(FOREIGN_WORDS):
             word = line.split()[0]
             raise JobSpecInvalid(
-                f"line {line_no}: {word} directives are not read here; write them as #SBATCH options",
-                fields=[FieldError(("script", line_no), f"{word} directive")],
+                Text(
+                    "line %(line)s: %(word)s directives are not read here; write them as #SBATCH options",
+                    line=line_no,
+                    word=word,
+                ),
+                fields=[FieldError(("script", line_no), Text("%(word)s directive", word=word))],
             )
         if not is_directive_line(line):
             continue
@@ -159,8 +163,8 @@ def _split_words(text: str, line_no: int) -> list[str]:
             i += 1
         if quote is not None:
             raise JobSpecInvalid(
-                f"line {line_no}: unmatched {quote} quote",
-                fields=[FieldError(("script", line_no), f"unmatched {quote} quote")],
+                Text("line %(line)s: unmatched %(quote)s quote", line=line_no, quote=quote),
+                fields=[FieldError(("script", line_no), Text("unmatched %(quote)s quote", quote=quote))],
             )
         if word:
             words.append("".join(word))
@@ -172,7 +176,7 @@ def _split_words(text: str, line_no: int) -> list[str]:
 def _read_options(words: Sequence[str], line_no: int) -> list[Directive]:
     """getopt_long over one line's words, with sbatch's names, prefixes and flags."""
     out: list[Directive] = []
-    where, loc = f"line {line_no}", ("script", line_no)
+    where, loc = Text("line %(line)s", line=line_no), ("script", line_no)
     i = 0
     while i < len(words):
         word = words[i]
@@ -181,7 +185,7 @@ def _read_options(words: Sequence[str], line_no: int) -> list[Directive]:
             spec = lookup.resolve_option(written, where=where, loc=loc)
             if not eq and spec.takes_value:
                 if i + 1 >= len(words):
-                    raise _at_line(line_no, f"--{spec.name} needs a value")
+                    raise _at_line(line_no, Text("--%(option)s needs a value", option=spec.name))
                 i += 1
                 value = words[i]
             out.append(Directive(spec.name, value, line_no, written))
@@ -190,35 +194,43 @@ def _read_options(words: Sequence[str], line_no: int) -> list[Directive]:
             value = word[2:]
             if not value and spec.takes_value:
                 if i + 1 >= len(words):
-                    raise _at_line(line_no, f"-{word[1]} needs a value")
+                    raise _at_line(line_no, Text("-%(letter)s needs a value", letter=word[1]))
                 i += 1
                 value = words[i]
             out.append(Directive(spec.name, value, line_no))
         elif word.lower() in {"hetjob", "packjob", ":"}:
             raise UnsafeValue(
-                f"line {line_no}: heterogeneous jobs (#SBATCH {word}) are not offered through the gateway",
-                fields=[FieldError(loc, "heterogeneous jobs are not offered")],
+                Text(
+                    "line %(line)s: heterogeneous jobs (#SBATCH %(word)s) are not offered through the "
+                    "gateway",
+                    line=line_no,
+                    word=word,
+                ),
+                fields=[FieldError(loc, Text("heterogeneous jobs are not offered"))],
             )
         else:
-            raise _at_line(line_no, f"{word!r} is not an option; write options as --name=value")
+            raise _at_line(
+                line_no, Text("%(word)s is not an option; write options as --name=value", word=repr(word))
+            )
         i += 1
     return out
 
 
 def _short_option(letter: str, line_no: int) -> OptionSpec:
-    where, loc = f"line {line_no}", ("script", line_no)
+    where, loc = Text("line %(line)s", line=line_no), ("script", line_no)
     if letter in table.BY_SHORT:
         return lookup.accepted_or_raise(table.BY_SHORT[letter], where=where, loc=loc)
     if letter in table.OTHER_SHORT:
         return lookup.resolve_option(table.OTHER_SHORT[letter], where=where, loc=loc)
     raise UnsafeValue(
-        f"line {line_no}: -{letter} is not an sbatch option",
-        fields=[FieldError(loc, f"-{letter} is not an sbatch option")],
+        Text("line %(line)s: -%(letter)s is not an sbatch option", line=line_no, letter=letter),
+        fields=[FieldError(loc, Text("-%(letter)s is not an sbatch option", letter=letter))],
     )
 
 
 def _at_line(line_no: int, message: str) -> JobSpecInvalid:
-    return JobSpecInvalid(f"line {line_no}: {message}", fields=[FieldError(("script", line_no), message)])
+    at = Text("line %(line)s: %(message)s", line=line_no, message=message)
+    return JobSpecInvalid(at, fields=[FieldError(("script", line_no), message)])
 
 
 __all__ = [

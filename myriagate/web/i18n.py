@@ -19,6 +19,7 @@ from babel.dates import format_datetime as babel_format_datetime
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
+from myriagate.domain.sbatch_options import table as sbatch_table
 from myriagate.errors import Hours, Number, Text
 
 LANGUAGES: tuple[str, ...] = ("en", "fr")
@@ -54,6 +55,11 @@ def catalog(lang: str) -> dict[str, str]:
         for message in po:
             if message.id and isinstance(message.id, str) and message.string and not message.fuzzy:
                 found.setdefault(str(message.id), str(message.string))
+    if lang == "fr":
+        # The sbatch option table writes why it refuses an option in both languages itself.
+        for option in sbatch_table.OPTIONS:
+            if option.reason is not None:
+                found.setdefault(option.reason.en, option.reason.fr)
     return found
 
 

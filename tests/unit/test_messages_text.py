@@ -130,3 +130,29 @@ def test_a_staging_failure_names_neither_the_gateways_spool_nor_its_set_up(tmp_p
     assert shown == "'data.csv' does not exist under (the gateway's copy)/uploads/1234/files"
     unset = ConfigError("data staging goes over SSH: set MYRIAGATE_SSH_CA_KEY_PATH")
     assert "MYRIAGATE_" not in step._for_researchers(unset, ctx)
+
+
+@pytest.mark.parametrize(
+    ("line", "english", "french"),
+    [
+        ("#SBATCH --uid=0", "line 2: --uid is not allowed: a job always runs as your own login",
+         "ligne 2 : --uid n'est pas permis : un job s'exécute toujours sous votre propre compte"),
+        ("#SBATCH --partiton=court", "line 2: --partiton is not an sbatch option; did you mean --partition?",
+         "ligne 2 : --partiton n'est pas une option de sbatch ; vouliez-vous dire --partition ?"),
+        ("#SBATCH --time=banana", "line 2: --time: 'banana' is not a time",
+         "ligne 2 : --time :"),
+    ],
+)  # fmt: skip
+def test_a_scripts_refused_option_is_said_in_french_with_the_tables_own_reason(
+    line: str, english: str, french: str
+) -> None:
+    """The sbatch option table writes its refusals' reasons in both languages: a French page
+    says them in French, the API and the CLI in English as before."""
+    from myriagate.domain.directives import parse_directives
+    from myriagate.domain.sbatch_options.merge import merge
+    from myriagate.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest) as caught:
+        merge(parse_directives(f"#!/bin/bash\n{line}\n"))
+    assert caught.value.detail.startswith(english.split(" is not a time")[0])
+    assert str(Translator("fr").text(caught.value.detail)).startswith(french)

@@ -133,7 +133,7 @@ def _choose(
 
 def _override(chosen: Chosen, key: str, raw: str | int | bool | None, problems: list[FieldError]) -> None:
     name = key.strip().lstrip("-").replace("_", "-")
-    spec = lookup.resolve_option(name, where=f"option {key!r}", loc=(key,))
+    spec = lookup.resolve_option(name, where=Text("option %(key)s", key=repr(key)), loc=(key,))
     if raw is None or raw is False:
         return
     if raw is True:
