@@ -238,9 +238,23 @@ class Client(Transport):
         }
         return list(self.iter_jobs(filters, limit=limit))
 
-    def job(self, job: JobRef) -> JobDetail:
-        """One job with its options, script and state history."""
-        return self._model(JobDetail, self.request("GET", f"/jobs/{job_path(job)}"))
+    def job(self, job: JobRef, *, cluster: str | None = None) -> JobDetail:
+        """One job with its options, script and state history.
+
+        ``job`` is its id, the short id ``jobs()`` shows (``short_id``) or its Slurm job id;
+        ``cluster`` says which cluster's when that Slurm id exists on several.
+        """
+        response = self.request("GET", f"/jobs/{job_path(job)}", params={"cluster": cluster})
+        return self._model(JobDetail, response)
+
+    def _job_id(self, job: JobRef) -> UUID:
+        """The full id of a job: as given when it is one, else as the gateway resolves it."""
+        if isinstance(job, JobOut | UUID):
+            return job.id if isinstance(job, JobOut) else job
+        try:
+            return UUID(job.strip())
+        except ValueError:
+            return self.job(job).id
 
     def cancel(self, job: JobRef) -> JobOut:
         """Ask Slurm to cancel the job (a job that already ended is left as it is)."""
@@ -273,7 +287,7 @@ class Client(Transport):
     ) -> JobOut:
         """The job once it ended (completed, failed, cancelled, …); ``TimeoutError`` after ``timeout_s``."""
         report = None if on_update is None else (lambda jobs: on_update(jobs[0]))
-        return wait_for_jobs(self, [job_uuid(job)], sleep=sleep, timeout_s=timeout_s, on_update=report)[0]
+        return wait_for_jobs(self, [self._job_id(job)], sleep=sleep, timeout_s=timeout_s, on_update=report)[0]
 
     def wait_all(
         self,
@@ -284,7 +298,7 @@ class Client(Transport):
         sleep: Callable[[float], None] = time.sleep,
     ) -> list[JobOut]:
         """Every job once it ended, in the order given."""
-        ids = [job_uuid(j) for j in jobs]
+        ids = [self._job_id(j) for j in jobs]
         return wait_for_jobs(self, ids, sleep=sleep, timeout_s=timeout_s, on_update=on_update)
 
     # --- datasets ---------------------------------------------------------------------------
@@ -327,13 +341,6 @@ def segment(name: str) -> str:
 
 def job_path(job: JobRef) -> str:
     return segment(str(job.id if isinstance(job, JobOut) else job).strip())
-
-
-def job_uuid(job: JobRef) -> UUID:
-    """A job id as a UUID; text that is not one is a clear exit-5 error."""
-    if isinstance(job, JobOut):
-        return job.id
-    return job if isinstance(job, UUID) else parse_job_id(job)
 
 
 def parse_job_id(text: str) -> UUID:

@@ -67,8 +67,11 @@ def test_submit_a_script_file_with_sbatch_options_wait_and_read_its_output(
         lambda: write_output(fake_cluster, job.slurm_job_id or "", b"hello\n"),
         lambda: fake_cluster.finish(job.slurm_job_id or "", "COMPLETED"),
     ]
+    short = detail.short_id
+    assert short and str(job.id).replace("-", "").startswith(short)
+    assert mg.job(job.slurm_job_id or "").id == job.id  # the Slurm id names it too
     seen: list[JobState] = []
-    final = mg.wait(job.id, sleep=worker, on_update=lambda j: seen.append(j.state))
+    final = mg.wait(short, sleep=worker, on_update=lambda j: seen.append(j.state))  # a short id
     assert final.state is JobState.COMPLETED and final.state.is_success
     assert seen[-1] is JobState.COMPLETED and JobState.RUNNING in seen
     assert mg.logs(str(job.id)) == "hello\n"
