@@ -109,7 +109,7 @@ def test_a_produced_dataset_is_listed_and_shown_with_files_checksums_location_an
 
     detail = client.get(f"/datasets/{dataset_id}").text
     assert '<dd id="location">Caen, FR-NOR</dd>' in detail
-    assert "Université de Caen Normandie (placeholder)" in detail
+    assert "Université de Caen Normandie" in detail
     for path, content in RESULTS.items():
         assert f"<code>{path}</code>" in detail
         assert f'<code class="sha256">{sha(content)}</code>' in detail

@@ -226,7 +226,7 @@ def test_without_javascript_the_estimate_keeps_the_files_and_shows_the_plan(
     assert estimate.status_code == 200, estimate.text
     text = html.unescape(estimate.text)
     assert "1 input file(s) will be copied to its directory on the cluster and verified" in text
-    assert "will be stored in Caen, FR-NOR (Université de Caen Normandie (placeholder)) as a dataset" in text
+    assert "will be stored in Caen, FR-NOR (Université de Caen Normandie) as a dataset" in text
     assert "Already sent (they go with this job):" in text and sha(DATA) in text
     upload_id = re.search(r'name="upload_id" id="upload_id" value="([0-9a-f-]{36})"', estimate.text)
     assert upload_id is not None

@@ -164,6 +164,7 @@ class JobDetailView:
     job: JobDetailRecord
     owner: str
     history: tuple[StateChange, ...]
+    owner_name: str = ""  # the owner's display name, "" when they have none (pages show people)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,4 +289,5 @@ def get_job_detail(session: Session, *, job_id: uuid.UUID, user: User) -> JobDet
     """The job, its owner and its state history (oldest first)."""
     job, owner = _visible(session, job_id, user)
     history = tuple(StateChange.of(change) for change in jobs_repo.history(session, job_id))
-    return JobDetailView(job=JobDetailRecord.of(job), owner=owner, history=history)
+    name = session.scalar(sa.select(User.display_name).where(User.id == job.user_id)) or ""
+    return JobDetailView(job=JobDetailRecord.of(job), owner=owner, history=history, owner_name=name)

@@ -1,0 +1,51 @@
+"""Issue #15, a job page as a new researcher met it: an empty black box when the job had
+written nothing, "Owner alice (alice)" although a display name was set, and "(placeholder)"
+in the storage site's name (the dev cluster's profile; fixed there, see test_pages_datasets)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import FastAPI
+from sqlalchemy.orm import Session
+
+from myriagate.db.models import Job, User
+from myriagate.services.jobs.outputs import output_path
+from tests.conftest import FakeClock
+from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
+from tests.web.conftest import MakeUser
+from tests.web.pages_helpers import logged_in
+from tests.web.test_pages_jobs import JOB_URL, submit_page, tick
+
+
+def test_no_output_is_said_in_words_and_the_owner_by_name(
+    app: FastAPI, make_user: MakeUser, fake_cluster: FakeCluster, backends: FakeSlurmBackendFactory,
+    clock: FakeClock, db: Session,
+) -> None:  # fmt: skip
+    alice = make_user(username="alice", login="alice")
+    client = logged_in(app, alice, lang="fr")
+    english = logged_in(app, alice)  # both before the fake clock: cookies must not look expired
+    app.state.clock = clock
+    response = submit_page(client, job_name="quiet")
+    job_id = JOB_URL.match(response.headers["location"]).group(1)  # type: ignore[union-attr]
+    job = db.get(Job, uuid.UUID(job_id))
+    assert job is not None
+    fake_cluster.set_state("1000", "RUNNING")
+    fake_cluster.write_file(output_path(job) or "", b"")
+    tick(app, backends, clock)
+
+    page = client.get(f"/jobs/{job_id}").text
+    assert '<pre class="tail" tabindex="0" id="stdout"></pre>' not in page
+    assert "Rien n&#39;a encore été écrit sur la sortie standard." in page
+    assert "<dd>alice</dd>" in page  # the name is the login: said once
+
+    fake_cluster.finish("1000")
+    tick(app, backends, clock)
+    user = db.get(User, alice.id)
+    assert user is not None
+    user.display_name = "Alice Martin"
+    db.commit()
+    page = client.get(f"/jobs/{job_id}").text
+    assert "Le job n&#39;a rien écrit sur la sortie standard." in page
+    assert "<dd>Alice Martin (alice)</dd>" in page
+    assert "The job wrote nothing to standard output." in english.get(f"/jobs/{job_id}").text
