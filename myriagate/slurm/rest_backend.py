@@ -22,7 +22,7 @@ from typing import Any
 
 from myriagate.domain import values
 from myriagate.domain.jobs import JobStatus, JobUsage, RenderedScript
-from myriagate.errors import SchedulerRejected, SchedulerUnavailable, SubmissionUncertain, Text
+from myriagate.errors import MyriagateError, SchedulerRejected, SubmissionUncertain, Text
 from myriagate.ports import ClusterHealth, SlurmBackend
 from myriagate.slurm import arrays, commands, rest_jobdesc, rest_parse
 from myriagate.slurm.rest_http import SlurmRestClient
@@ -207,7 +207,7 @@ class SlurmRestBackend:
                 return ClusterHealth(reachable=False, detail="slurmctld does not answer slurmrestd's ping")
             latency_ms = round((time.monotonic() - started) * 1000, 3)
             partitions = rest_parse.partitions(self.client.get(f"{CTL}/partitions", self.login))
-        except SchedulerUnavailable as exc:
+        except MyriagateError as exc:  # unavailable, or this login's token refused
             return ClusterHealth(reachable=False, detail=exc.detail)
         return ClusterHealth(
             reachable=True,

@@ -18,11 +18,12 @@ every answer. What each case becomes:
 - everything else Slurm refuses → ``SchedulerRejected`` with Slurm's own text.
 
 One answer is ambiguous: slurmrestd reports a token slurmctld refused as error -1
-(``Unspecified error``, source ``slurm_load_*``), which is also what an unreachable slurmctld
-can give. Accounting names a refused token plainly (1007), so the same token is shown to
-``/slurmdb/v0.0.38/user/<login>`` once to tell the two apart (measured on the dev cluster: a
-token signed with another key, an expired one, and ``bob``'s name with ``alice``'s token all
-answered 500/-1 from the controller's endpoints and 1007 from accounting's).
+(``Unspecified error``) or 5005 (``Zero Bytes were transmitted or received``), which is also
+what an unreachable or failing slurmctld can give. Accounting names a refused token plainly
+(1007), so the same token is shown to ``/slurmdb/v0.0.38/user/<login>`` once to tell the two
+apart (measured on the dev cluster: a token signed with another key, an expired one, and
+``bob``'s token under ``alice``'s name all answered -1 or 5005 from the controller's
+endpoints and 1007 from accounting's).
 """
 
 from __future__ import annotations
@@ -51,11 +52,16 @@ ACCESS_DENIED = 2002  # ESLURM_ACCESS_DENIED
 # Slurm's errno values for "could not reach or hear from a daemon" (slurm_errno.h).
 _UNREACHABLE = frozenset({1001, 1002, 1003, 1004, 1800, 1801, 1802, 1803, 1810, 5004, 7000})
 # Of those, the ones where a request may have reached slurmctld before the answer was lost.
-_MAYBE_DONE = frozenset({1003, 1802, 5004})
+_MAYBE_DONE = frozenset({1003, 1802, 5004, 5005})
+# A token slurmctld refused reads as one of these (measured: -1 from GET endpoints, 5005 "Zero
+# Bytes were transmitted or received" from submit and cancel, for a forged, an expired and a
+# borrowed token alike); accounting is then asked, see below.
+_AMBIGUOUS = frozenset({-1, 5005})
 
 
 def error_number(entry: Json) -> int | None:
-    number = entry.get("error_number", entry.get("error_code"))
+    # slurmrestd 22.05 names it error_number, error_code or errno depending on the endpoint.
+    number = entry.get("error_number", entry.get("error_code", entry.get("errno")))
     return number if isinstance(number, int) else None
 
 
@@ -66,7 +72,11 @@ def error_text(errors: Collection[Json]) -> str:
 
 
 def _ambiguous(errors: Collection[Json]) -> bool:
-    return any(error_number(e) == -1 and str(e.get("source", "")).startswith("slurm_load_") for e in errors)
+    """Only "unspecified" (-1) or "zero bytes" (5005) errors: what a refused token gives, and
+    also what trouble reaching slurmctld can give. A -1 beside a parsing error (9001) is a
+    plain refusal of the request, not this."""
+    numbers = {error_number(e) for e in errors}
+    return bool(numbers) and numbers <= _AMBIGUOUS
 
 
 class SlurmRestClient:

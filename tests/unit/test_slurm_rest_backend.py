@@ -204,6 +204,33 @@ def test_the_same_minus_one_with_a_token_accounting_accepts_is_unavailable(fake:
         backend_on(fake).status([FAILED])
 
 
+ZERO_BYTES = {"errors": [{"error_code": 5005, "error": "Zero Bytes were transmitted or received"}]}
+
+
+def test_zero_bytes_to_a_submit_is_a_refused_token_or_an_uncertain_outcome(fake: FakeSlurmrestd) -> None:
+    # Measured: a forged, expired or borrowed token makes submit and cancel answer 5005.
+    fake.answer("POST", "/slurm/v0.0.38/job/submit", 500, ZERO_BYTES)
+    backend = backend_on(fake)
+    with pytest.raises(SubmissionUncertain):  # accounting accepts the token: slurmctld's trouble
+        backend.submit(SCRIPT, tag="mg:t-6")
+
+    fake.answer("GET", "/slurmdb/v0.0.38/user/alice", *captured("db_user_forged"))
+    with pytest.raises(PermissionDenied):
+        backend.submit(SCRIPT, tag="mg:t-7")
+
+
+def test_an_unspecified_error_beside_a_parsing_error_is_a_refusal(fake: FakeSlurmrestd) -> None:
+    errors = [
+        {"error": "Invalid get user environment specification", "error_code": -1},
+        {"error_code": 9001, "error": "Failure during parsing"},
+    ]
+    fake.answer("POST", "/slurm/v0.0.38/job/submit", 400, {"errors": errors})
+
+    with pytest.raises(SchedulerRejected, match="Invalid get user environment"):
+        backend_on(fake).submit(SCRIPT, tag="mg:t-8")
+    assert not any(r.url.path.endswith("/user/alice") for r in fake.requests)  # no probe needed
+
+
 def test_slurm_communication_errors_are_unavailable(fake: FakeSlurmrestd) -> None:
     errors = [{"error_number": 1001, "error": "Unable to contact slurm controller (connect failure)"}]
     fake.answer("GET", "/slurmdb/v0.0.38/jobs", 500, {"errors": errors, "jobs": []})
