@@ -30,7 +30,7 @@ def check_job(profile: ClusterProfile, spec: JobSpec, *, allowed_accounts: Colle
         updates["partition"] = partition.name
         time_limit_s = spec.time_limit_s or partition.default_walltime_s
         updates["time_limit_s"] = time_limit_s
-        _check_time(partition, spec, time_limit_s, problems)
+        _check_time(profile, partition, spec, time_limit_s, problems)
         shape = layout(partition, spec, problems)
         _check_memory(partition, spec, shape, problems)
         check_gpus(partition, spec, shape, problems)
@@ -78,19 +78,36 @@ def _partition(profile: ClusterProfile, spec: JobSpec, problems: list[FieldError
     return found
 
 
-def _check_time(partition: Partition, spec: JobSpec, time_limit_s: int, problems: list[FieldError]) -> None:
+def _check_time(
+    profile: ClusterProfile,
+    partition: Partition,
+    spec: JobSpec,
+    time_limit_s: int,
+    problems: list[FieldError],
+) -> None:
     if time_limit_s > partition.max_walltime_s:
-        problems.append(
-            FieldError(
-                ("time",),
-                Text(
-                    "time limit %(time)s exceeds the maximum of partition %(partition)s (%(max)s)",
-                    time=format_walltime(time_limit_s),
-                    partition=repr(partition.name),
-                    max=format_walltime(partition.max_walltime_s),
-                ),
+        # What to do next: a shorter limit, or a partition that takes this one (issue #15).
+        longer = ", ".join(p.name for p in profile.partitions if p.max_walltime_s >= time_limit_s)
+        values = {
+            "time": format_walltime(time_limit_s),
+            "partition": repr(partition.name),
+            "max": format_walltime(partition.max_walltime_s),
+        }
+        too_long = (
+            Text(
+                "time limit %(time)s exceeds the maximum of partition %(partition)s (%(max)s): shorten it "
+                "(-t %(max)s) or choose a partition that allows it (%(longer)s)",
+                longer=longer,
+                **values,
+            )
+            if longer
+            else Text(
+                "time limit %(time)s exceeds the maximum of partition %(partition)s (%(max)s): shorten it "
+                "(-t %(max)s)",
+                **values,
             )
         )
+        problems.append(FieldError(("time",), too_long))
     if spec.time_min_s is not None and spec.time_min_s > time_limit_s:
         if spec.time_limit_s is not None:
             longer = Text(

@@ -156,3 +156,24 @@ def test_a_scripts_refused_option_is_said_in_french_with_the_tables_own_reason(
         merge(parse_directives(f"#!/bin/bash\n{line}\n"))
     assert caught.value.detail.startswith(english.split(" is not a time")[0])
     assert str(Translator("fr").text(caught.value.detail)).startswith(french)
+
+
+def test_a_time_limit_over_the_partitions_says_what_would_fit() -> None:
+    """Every refusal says what to do next: a shorter -t, or the partitions that take it."""
+    from myriagate.domain.jobs import JobSpec
+    from myriagate.errors import ProfileViolation
+    from myriagate.profiles import check_job, load_profile
+    from myriagate.settings import Settings
+
+    dev = load_profile("devcluster", Settings(dev_mode=True))
+    with pytest.raises(ProfileViolation) as caught:
+        check_job(dev, JobSpec(time_limit_s=5 * 3600), allowed_accounts={"caen-climat"})
+    assert caught.value.detail == (
+        "time limit 05:00:00 exceeds the maximum of partition 'court' (04:00:00): shorten it "
+        "(-t 04:00:00) or choose a partition that allows it (long, gpu, parallel)"
+    )
+    french = Translator("fr").text(caught.value.detail)
+    assert french == (
+        "la durée maximale 05:00:00 dépasse le maximum de la partition 'court' (04:00:00) : "
+        "raccourcissez-la (-t 04:00:00) ou choisissez une partition qui la permet (long, gpu, parallel)"
+    )
