@@ -106,3 +106,24 @@ class JobsBar(_Bar):
         if self._task is None:
             self._task = self._progress.add_task("", total=len(jobs))
         self._progress.update(self._task, completed=ended, description=summary(jobs))
+
+
+class TasksBar(_Bar):
+    """An array job's tasks: how many have ended, and Slurm's counts in words."""
+
+    _task: TaskID | None = None
+
+    def _columns(self) -> tuple[ProgressColumn, ...]:
+        from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn
+
+        return (SpinnerColumn(), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"))
+
+    def update(self, job: JobOut) -> None:
+        array = getattr(job, "array", None)  # JobDetail's; None until Slurm reported the tasks
+        if self._progress is None or array is None:
+            return
+        ended = array.summary.done + array.summary.failed + array.summary.cancelled
+        text = f"{job.state.value}: {array.summary.text}"
+        if self._task is None:
+            self._task = self._progress.add_task(text, total=array.task_count)
+        self._progress.update(self._task, completed=ended, total=array.task_count, description=text)

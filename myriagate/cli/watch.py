@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated, TextIO
 
 import typer
@@ -19,7 +18,7 @@ import typer
 from myriagate.cli.context import deps, open_gateway
 from myriagate.cli.job_refs import ClusterRefOpt, resolve_job_id
 from myriagate.cli.output import JsonOpt, guarded, print_json
-from myriagate.cli.progress import JobsBar, stderr_console, summary, wanted
+from myriagate.cli.progress import JobsBar, TasksBar, stderr_console, summary, wanted
 from myriagate.client.client import Client, Stream
 from myriagate.client.waiting import Poller, wait_for_jobs
 from myriagate.errors import MyriagateError
@@ -49,32 +48,56 @@ def describe(job: JobOut) -> str:
     return text
 
 
-def _status(show_progress: bool, text: str) -> AbstractContextManager[object]:
-    if not (show_progress and wanted()):
-        return nullcontext()
-    return stderr_console().status(text)
-
-
 def _where(job: JobOut) -> str:
     slurm = f" (Slurm {job.slurm_job_id})" if job.slurm_job_id else ""
     reason = f": {job.reason}" if job.reason and job.reason != "None" else ""
     return f"job {job.id}{slurm} {job.state.value}{reason}"
 
 
+class _OneJob:
+    """A spinner with the job's state; for an array job, once its tasks are known, a bar."""
+
+    def __init__(self, job_id: uuid.UUID, *, enabled: bool) -> None:
+        self._status = stderr_console().status(f"waiting for job {job_id}…") if enabled else None
+        self._tasks: TasksBar | None = None
+
+    def __enter__(self) -> _OneJob:
+        if self._status is not None:
+            self._status.start()
+        return self
+
+    def show(self, text: str) -> None:
+        if self._status is not None and self._tasks is None:
+            self._status.update(text)
+
+    def update(self, job: JobOut) -> None:
+        if self._status is None:
+            return
+        if getattr(job, "array", None) is not None and self._tasks is None:
+            self._status.stop()  # one live display at a time
+            self._tasks = TasksBar(enabled=True).__enter__()
+        if self._tasks is not None:
+            self._tasks.update(job)
+        else:
+            self.show(_where(job))
+
+    def __exit__(self, *exc: object) -> None:
+        if self._tasks is not None:
+            self._tasks.__exit__(None, None, None)
+        elif self._status is not None:
+            self._status.stop()
+
+
 def wait_for_job(client: Client, job_id: uuid.UUID, *, sleep: Sleep, show_progress: bool = True) -> JobOut:
-    """Poll until the job reaches a final state; a spinner on stderr shows where it is."""
-    with _status(show_progress, f"waiting for job {job_id}…") as status:
-
-        def show(text: str) -> None:
-            if status is not None:
-                status.update(text)  # type: ignore[attr-defined]
-
+    """Poll until the job reaches a final state; a spinner on stderr shows where it is, or for
+    an array job a bar of its tasks (``7/20 running: 5 done, 2 failed, 13 waiting``)."""
+    with _OneJob(job_id, enabled=show_progress and wanted()) as display:
         return wait_for_jobs(
             client,
             [job_id],
             sleep=sleep,
-            on_update=lambda jobs: show(_where(jobs[0])),
-            on_retry=lambda exc: show(f"{exc.title}: {exc.detail} — retrying"),
+            on_update=lambda jobs: display.update(jobs[0]),
+            on_retry=lambda exc: display.show(f"{exc.title}: {exc.detail} — retrying"),
         )[0]
 
 

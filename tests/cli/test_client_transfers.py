@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 from sqlalchemy.orm import Session
 
-from myriagate.cli.progress import JobsBar, TransferBar, summary
-from myriagate.client import ChecksumMismatch, Client, JobOut, JobState, NotFound
+from myriagate.cli.progress import JobsBar, TasksBar, TransferBar, summary
+from myriagate.client import ChecksumMismatch, Client, JobDetail, JobOut, JobState, NotFound
 from myriagate.db.models import Dataset
 from myriagate.db.models.users import User
 from myriagate.services.staging.context import StagingContext
@@ -158,3 +158,16 @@ def test_jobs_bar_counts_the_ended_jobs_and_states(produced: dict[str, Any]) -> 
     with JobsBar(enabled=True, console=Console(file=out, force_terminal=True, width=120)) as bar:
         bar.update(jobs)
     assert "2/3" in out.getvalue() and "1 completed, 1 failed, 1 running" in out.getvalue()
+
+
+def test_tasks_bar_shows_an_array_jobs_tasks_once_slurm_reported_them(produced: dict[str, Any]) -> None:
+    summary = {"done": 5, "failed": 2, "cancelled": 0, "running": 3, "waiting": 10,
+               "text": "5 done, 2 failed, 3 running, 10 waiting"}  # fmt: skip
+    array = {"range": "0-19", "task_count": 20, "summary": summary, "tasks": []}
+    job = JobDetail.model_validate({**produced["job"], "state": "running", "array": array})
+    out = io.StringIO()
+    with TasksBar(enabled=True, console=Console(file=out, force_terminal=True, width=120)) as bar:
+        bar.update(job.model_copy(update={"array": None}))  # not reported yet: nothing drawn
+        assert "/20" not in out.getvalue()
+        bar.update(job)
+    assert "7/20" in out.getvalue() and "running: 5 done, 2 failed, 3 running, 10 waiting" in out.getvalue()
