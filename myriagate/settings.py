@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     # parameters, so older hashes stay verifiable). Lower only in dev mode: tests hash cheaply.
     password_hash_cost: int = Field(default=PASSWORD_HASH_COST, ge=1, le=20)
     profiles_dir: Path | None = None
+    # The cluster profiles this gateway serves, comma-separated names; empty: every profile
+    # found. A dev stack names only its dev cluster, so researchers never see clusters it cannot
+    # reach. Plain text rather than JSON: deploy/dev.env is both sourced by sh and read by lines.
+    clusters: str = ""
     templates_dir: Path | None = None
     default_cluster: str = "devcluster"
     ssh_ca_key_path: Path | None = None

@@ -62,8 +62,10 @@ def all_profile_names(settings: Settings) -> set[str]:
 
 
 def load_all_profiles(settings: Settings) -> dict[str, ClusterProfile]:
-    """Every profile found, by name; the first failing file stops the load."""
-    return {name: load_profile(name, settings) for name in sorted(all_profile_names(settings))}
+    """The profiles this gateway serves, by name: those ``settings.clusters`` names (each must
+    exist), else every profile found; the first failing file stops the load."""
+    names = [n.strip() for n in settings.clusters.split(",") if n.strip()] or all_profile_names(settings)
+    return {name: load_profile(name, settings) for name in sorted(set(names))}
 
 
 def parse_profile(text: str, *, source: str) -> ClusterProfile:

@@ -127,6 +127,7 @@ def _billing_weights(value: object) -> object:
 class Partition(_Frozen):
     name: str
     description: str = ""
+    description_fr: str = ""  # French pages show it when set, else ``description``
     max_walltime: str
     default_walltime: str | None = None
     max_nodes: int = Field(ge=1)

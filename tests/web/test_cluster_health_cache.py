@@ -161,7 +161,7 @@ def test_a_failing_cluster_is_cached_too_but_for_less_long(
         health = client.get(f"/api/v1/clusters/{CLUSTER}").json()["health"]
         assert health["reachable"] is False and "connection refused" in health["detail"]
     page = client.get("/cluster", headers={"Accept": "text/html"}).text
-    assert "connection refused" in page
+    assert "Not reachable right now" in page and "connection refused" not in page  # issue #15: plain words
     assert fake_cluster.calls["ping"] == 1
 
     fake_cluster.set_unreachable(False)

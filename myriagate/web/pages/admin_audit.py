@@ -35,10 +35,12 @@ def cluster_page(request: Request, page: PageUser, db: DbSession, gateway: Gatew
     for name in sorted(gateway.profiles):
         reading = cache.get(name)  # a failure is shown on the page, never a 5xx
         age_s = round(reading.age_s(cache.monotonic()))
-        # Everyone reads what went wrong (the error's title, in their language); only platform
-        # admins read its detail, which may name hosts, key files or settings (issue #15).
+        # Researchers read that the cluster cannot be reached right now, in plain words: what
+        # went wrong (a configuration error, a host key) is for platform admins, who read the
+        # error's title and its detail, which may name hosts, key files or settings (issue #15).
+        admin = page.has("platform_admin")
         title = Text(reading.problem_title) if reading.problem_title else reading.problem
-        detail = reading.problem if page.has("platform_admin") and reading.problem_title else None
-        clusters.append({"profile": gateway.profiles[name], "health": reading.health,
+        detail = reading.problem if admin and reading.problem_title else None
+        clusters.append({"profile": gateway.profiles[name], "health": reading.health, "admin": admin,
                          "problem": title, "problem_detail": detail, "age_s": age_s})  # fmt: skip
     return render(request, "cluster.html", clusters=clusters, depth=dashboard.queue_depth(db))
