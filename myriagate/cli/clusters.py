@@ -27,6 +27,7 @@ def clusters(
         return
     for cluster in items:
         label = f"{cluster.name}{' (default)' if cluster.is_default else ''} — Slurm {cluster.slurm_version}"
+        label += f" via {cluster.backend}"
         health = getattr(cluster, "health", None)
         if health is not None:
             state = "reachable" if health.reachable else f"UNREACHABLE: {health.detail or ''}"

@@ -28,6 +28,7 @@ def _cluster_out(profile: ClusterProfile, gateway: Gateway) -> ClusterOut:
         display_name=profile.display_name,
         slurm_version=profile.slurm_version,
         is_default=profile.name == gateway.settings.default_cluster,
+        backend=profile.connection.backend,
         partitions=[
             PartitionOut(
                 name=p.name,

@@ -179,6 +179,8 @@ class ClusterOut(BaseModel):
     display_name: str | None
     slurm_version: str
     is_default: bool
+    # How the gateway drives this cluster's Slurm (docs/backends.md); older gateways omit it.
+    backend: Literal["cli", "pyslurm", "rest"] = "cli"
     partitions: list[PartitionOut]
 
 
