@@ -14,6 +14,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from myriagate.domain import values
 from myriagate.domain.jobs import JobStatus
@@ -157,3 +158,24 @@ def add_endings(
     if not details and not uids:
         return statuses
     return with_endings(statuses, details, known_names)
+
+
+def from_pyslurm(record: Any) -> dict[str, Any]:
+    """The same details from a pyslurm accounting record (``pyslurm.db.Job``, names checked
+    against pyslurm 22.5.3 on the dev cluster): ``memory`` (MB asked), ``time_limit``
+    (minutes), ``stats.max_resident_memory`` (bytes, the largest of its steps; 0 when never
+    sampled) and ``cancelled_by``, a login pyslurm already names. A controller record
+    (``pyslurm.Job``) lacks some of them: those stay None."""
+    memory, limit = getattr(record, "memory", None), getattr(record, "time_limit", None)
+    peak = getattr(getattr(record, "stats", None), "max_resident_memory", None)
+    who = getattr(record, "cancelled_by", None)
+    try:
+        named = values.login(who) if isinstance(who, str) and who else None
+    except UnsafeValue:
+        named = None
+    return {
+        "max_rss_bytes": peak if isinstance(peak, int) and peak > 0 else None,
+        "mem_requested_bytes": memory * 2**20 if isinstance(memory, int) and memory > 0 else None,
+        "time_limit_s": limit * 60 if isinstance(limit, int) and limit > 0 else None,
+        "cancelled_by": named,
+    }

@@ -37,7 +37,7 @@ from myriagate.errors import (
     SubmissionUncertain,
 )
 from myriagate.ports import ClusterHealth
-from myriagate.slurm import arrays, commands, parse, pyslurm_dialects
+from myriagate.slurm import arrays, commands, endings, parse, pyslurm_dialects
 from myriagate.slurm.states import to_job_state
 
 _UNCERTAIN = re.compile(r"timed out|Unable to contact|Connection refused|Communication", re.IGNORECASE)
@@ -329,6 +329,8 @@ class PyslurmBackend:
         final = state is not None and state.is_final
         started = state is not None and state.rank >= JobState.RUNNING.rank
         nodes = getattr(record, "allocated_nodes", None) or getattr(record, "nodelist", None)
+        # How it ended (domain.job_explanations), as the CLI backend's slurm.endings gets it.
+        ended = endings.from_pyslurm(record) if final and not getattr(record, "array_id", None) else {}
         for job_id in self._ids_of(record):
             yield JobStatus(
                 slurm_job_id=job_id,
@@ -343,6 +345,7 @@ class PyslurmBackend:
                 started_at=_time(record.start_time) if started else None,
                 ended_at=_time(record.end_time) if final else None,
                 raw_job_id=str(record.id) if started or not getattr(record, "array_id", None) else None,
+                **ended,
             )
 
     def _usage(self, record: Any) -> JobUsage | None:

@@ -9,7 +9,10 @@ says "cancelled by alice".
 from __future__ import annotations
 
 import html
+import importlib.util
+import os
 import re
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.clock import SystemClock
 from myriagate.db.models.users import User
+from myriagate.domain.jobs import RenderedScript
+from myriagate.domain.states import JobState
 from myriagate.runners.ssh import SshRunner
 from myriagate.services.jobs import tracking
 from myriagate.services.people import auth as auth_service
@@ -30,6 +35,7 @@ from myriagate.settings import Settings
 from myriagate.slurm import commands
 from myriagate.web.app import create_app
 from myriagate.wiring import Gateway, build_gateway, worker_ledger
+from tests.contract.conftest import PYSLURM_MISSING
 
 pytestmark = pytest.mark.slurm
 CLUSTER = "devcluster"
@@ -142,3 +148,40 @@ def test_a_job_its_owner_cancels_on_the_cluster_is_cancelled_by_alice(
     assert "cancelled by alice" in page
     uid = ended["slurm_state"].removeprefix("CANCELLED by ")
     assert f"by {uid}" not in page.replace(ended["slurm_state"], ""), "the uid is not said as a name"
+
+
+def test_the_pyslurm_backend_reports_the_same_endings(devcluster: object) -> None:
+    if importlib.util.find_spec("pyslurm") is None:
+        pytest.skip(PYSLURM_MISSING)
+    if os.geteuid() != 0:
+        pytest.skip("pyslurm submits as alice from a root process")
+    from myriagate.slurm.pyslurm_backend import PyslurmBackend
+
+    release = subprocess.run(["sinfo", "-V"], capture_output=True, text=True, check=True).stdout.split()[1]
+    backend = PyslurmBackend(release, login="alice")
+    common = ("--partition=debug", "--time=2", f"--job-name={RUN_TAG}", "--output=/dev/null")
+    hog = backend.submit(
+        RenderedScript(f"#!/bin/bash\n{HOG}\n", (*common, "--mem=100M")), tag=f"mg:{uuid.uuid4()}"
+    )
+    sleepers = [
+        backend.submit(RenderedScript("#!/bin/bash\nsleep 120\n", common), tag=f"mg:{uuid.uuid4()}")
+        for _ in range(2)
+    ]
+    time.sleep(3)
+    backend.cancel(sleepers[0])  # from this (root) process, as the gateway would
+    subprocess.run(["runuser", "-u", "alice", "--", *commands.scancel(sleepers[1])], check=True)
+    ids = [hog, *sleepers]
+    deadline = time.monotonic() + 90
+    while True:
+        found = backend.status(ids)
+        if all((state := getattr(found.get(j), "state", None)) is not None and state.is_final for j in ids):
+            break
+        assert time.monotonic() < deadline, found
+        time.sleep(1)
+
+    killed = found[hog]
+    assert (killed.state, killed.signal, killed.mem_requested_bytes) == (JobState.FAILED, 9, 100 * 2**20)
+    assert killed.max_rss_bytes is not None and killed.max_rss_bytes > 100 * 2**20
+    # pyslurm names the canceller itself: root for the gateway's own cancel (tracking then keeps
+    # the gateway user who asked), alice for hers.
+    assert [found[j].cancelled_by for j in sleepers] == ["root", "alice"]

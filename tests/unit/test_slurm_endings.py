@@ -4,6 +4,7 @@ name, read from real dev-cluster outputs and asked through the backend (FakeRunn
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -120,3 +121,20 @@ def test_status_through_the_cli_backend_names_who_cancelled() -> None:
     assert found[ENDINGS["oom"]].max_rss_bytes is not None
     assert found[ENDINGS["timeout"]].time_limit_s == 60
     assert runner.count("sacct") == 2 and runner.count("getent") == 1
+
+
+def test_a_pyslurm_record_gives_the_same_details() -> None:
+    # The names and values real pyslurm 22.5.3 gave on the dev cluster for a memory-killed job
+    # and a job alice cancelled (db.Job: memory in MB, time_limit in minutes, bytes of RSS).
+    oom = SimpleNamespace(memory=100, time_limit=2, cancelled_by=None,
+                          stats=SimpleNamespace(max_resident_memory=324440064))  # fmt: skip
+    assert endings.from_pyslurm(oom) == {
+        "max_rss_bytes": 324440064, "mem_requested_bytes": 100 * MiB, "time_limit_s": 120,
+        "cancelled_by": None,
+    }  # fmt: skip
+    cancelled = SimpleNamespace(memory=1000, time_limit=60, cancelled_by="alice",
+                                stats=SimpleNamespace(max_resident_memory=0))  # fmt: skip
+    found = endings.from_pyslurm(cancelled)
+    assert (found["cancelled_by"], found["max_rss_bytes"]) == ("alice", None), "0: never sampled"
+    assert endings.from_pyslurm(SimpleNamespace(cancelled_by="$(id)"))["cancelled_by"] is None
+    assert endings.from_pyslurm(object()) == dict.fromkeys(found)

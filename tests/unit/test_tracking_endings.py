@@ -78,10 +78,21 @@ def test_a_cancel_on_the_cluster_is_named_as_slurm_names_it(
 
     other = submit(session, backends, alice, clock)
     cancel_job(session, job_id=other.id, user=alice, backends=backends, clock=clock)
-    # Asked through the gateway, but an operator's scancel got there first.
-    tracking.apply_status(session, other, ended(other, "CANCELLED by 0", JobState.CANCELLED,
-                                                cancelled_by="root"), now=clock.now())  # fmt: skip
-    assert other.cancelled_by == "root"
+    # Asked through the gateway, but a Slurm coordinator's scancel got there first.
+    tracking.apply_status(session, other, ended(other, "CANCELLED by 1003", JobState.CANCELLED,
+                                                cancelled_by="carol"), now=clock.now())  # fmt: skip
+    assert other.cancelled_by == "carol"
+
+
+def test_a_cancel_the_pyslurm_backend_sent_as_root_keeps_the_askers_name(
+    session: Session, backends: FakeSlurmBackendFactory, alice: User, clock: FakeClock
+) -> None:
+    job = submit(session, backends, alice, clock)
+    cancel_job(session, job_id=job.id, user=alice, backends=backends, clock=clock)
+    # pyslurm cancels from the gateway's root process: Slurm (and pyslurm) name root.
+    tracking.apply_status(session, job, ended(job, "CANCELLED", JobState.CANCELLED, cancelled_by="root"),
+                          now=clock.now())  # fmt: skip
+    assert job.cancelled_by == alice.username
 
 
 def test_an_unnamed_canceller_leaves_no_uid(

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.jobs import Job
 from myriagate.db.repos import audit as audit_repo
 from myriagate.db.repos import jobs as jobs_repo
+from myriagate.domain.job_explanations import ADMIN_LOGINS
 from myriagate.domain.jobs import JobStatus, RenderedScript
 from myriagate.domain.states import JobState
 from myriagate.errors import BackendError, SchedulerRejected
@@ -138,13 +139,13 @@ _COPIED = (
 
 
 def _canceller(job: Job, status: JobStatus) -> str | None:
-    """Who cancelled ``job``: the login Slurm names, unless it is the job's own login acting
-    on a cancel asked through the gateway (scancel runs as the owner's login even when their
-    project lead asks), whose asker ``cancel_job`` recorded."""
+    """Who cancelled ``job``: the login Slurm names, unless a cancel was asked through the
+    gateway and Slurm names the gateway's own hand: the owner's login (the CLI backend runs
+    scancel as the owner, even when their project lead asks) or root (the pyslurm backend
+    cancels from a root process). Then the asker ``cancel_job`` recorded is the better name."""
     named = status.cancelled_by
-    if named is None or (
-        job.cancel_requested_at is not None and named == job.cluster_login and job.cancelled_by
-    ):
+    asked = job.cancel_requested_at is not None and job.cancelled_by is not None
+    if named is None or (asked and named in (job.cluster_login, *ADMIN_LOGINS)):
         return job.cancelled_by
     return named
 
