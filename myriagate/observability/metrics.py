@@ -94,9 +94,14 @@ KNOWN_COMMANDS = frozenset(
 )
 
 
+# A job's output is read by ``find … -exec tail`` (slurm.commands.tail): still counted as tail.
+_ALIASES = {"find": "tail"}
+
+
 def command_label(argv0: str) -> str:
     """The ``command`` label of an argv's first element (``/usr/bin/sacct`` → ``sacct``)."""
     name = os.path.basename(argv0)
+    name = _ALIASES.get(name, name)
     return name if name in KNOWN_COMMANDS else "other"
 
 

@@ -305,6 +305,8 @@ class SlurmCliBackend:
         if max_bytes <= 0:
             return b""
         result = self._query(commands.tail(path, max_bytes))
+        if result.returncode == 0 and result.stdout == commands.NOT_A_REGULAR_FILE:
+            raise PermissionDenied(f"{path} is not a regular file")  # as the pyslurm backend says
         if result.returncode == 0:
             return result.stdout
         message = messages.slurm_message(result.stderr, f"tail exited with status {result.returncode}")

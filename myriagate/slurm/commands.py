@@ -207,11 +207,29 @@ def scancel(slurm_job_id: str) -> tuple[str, ...]:
     return ("scancel", values.slurm_job_id(slurm_job_id))
 
 
+# What ``tail``'s command prints instead when its path leads to no regular file.
+NOT_A_REGULAR_FILE = b"\x1emyriagate: not a regular file\x1e\n"
+
+
 def tail(path: str, max_bytes: int) -> tuple[str, ...]:
-    """The last ``max_bytes`` of a file; ``--`` so a path can never be read as an option."""
+    """The last ``max_bytes`` of a regular file; ``--`` so a path can never be read as an option.
+
+    The job's owner controls the path: ``tail`` alone would wait forever opening a FIFO put
+    there (holding a gateway thread for the whole command timeout, on every poll) or read a
+    device. ``find -L`` looks at what the path leads to and runs ``tail`` only for a regular
+    file, else prints ``NOT_A_REGULAR_FILE`` (a file swapped in between the two is left to the
+    command timeout). ``-exec … +`` passes tail's own failure on as find's exit status.
+    """
     if max_bytes <= 0:
         raise ValueError("max_bytes must be positive")
-    return ("tail", "-c", str(int(max_bytes)), "--", values.file_pattern(path, "path"))
+    checked = values.file_pattern(path, "path")
+    if not checked.startswith("/"):  # find reads a path such as '!' or '(' as its expression
+        raise UnsafeValue(f"path {checked!r} must be absolute")
+    return (
+        "find", "-L", "--", checked, "-maxdepth", "0",
+        "-type", "f", "-exec", "tail", "-c", str(int(max_bytes)), "--", "{}", "+",
+        "-o", "-printf", "\\036myriagate: not a regular file\\036\\n",
+    )  # fmt: skip
 
 
 def login_name() -> tuple[str, ...]:

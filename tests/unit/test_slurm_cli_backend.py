@@ -15,6 +15,7 @@ from myriagate.errors import (
     SubmissionUncertain,
     UnsafeValue,
 )
+from myriagate.slurm import commands
 from myriagate.slurm.cli_backend import SlurmCliBackend
 from tests.fakes.fake_runner import DATA_DIR, FakeRunner
 
@@ -277,10 +278,11 @@ def test_cancel_of_someone_elses_job_is_denied() -> None:
 
 # --- tail, accounting, ping ------------------------------------------------------------
 def test_tail_of_a_missing_file_is_empty() -> None:
-    runner = FakeRunner().reply_from("tail", "tail_missing")
+    # Captured from tail itself; find says the same 'No such file or directory' for it.
+    runner = FakeRunner().reply_from("find", "tail_missing")
 
     assert backend(runner).tail("/tmp/myriagate-no-such-file", 100) == b""
-    assert runner.argvs("tail") == [("tail", "-c", "100", "--", "/tmp/myriagate-no-such-file")]
+    assert runner.argvs("find") == [commands.tail("/tmp/myriagate-no-such-file", 100)]
 
 
 def test_accounting_is_one_sacct_call() -> None:

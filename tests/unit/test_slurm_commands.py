@@ -92,11 +92,13 @@ def test_no_ids_is_a_programming_error_not_an_empty_query() -> None:
         commands.squeue_status([])
 
 
-def test_tail_ends_options_before_the_path() -> None:
-    assert commands.tail("/home/alice/run.out", 4096) == ("tail", "-c", "4096", "--", "/home/alice/run.out")
+def test_tail_ends_options_before_the_path_and_reads_only_a_regular_file() -> None:
+    argv = commands.tail("/home/alice/run.out", 4096)
+    assert argv[:6] == ("find", "-L", "--", "/home/alice/run.out", "-maxdepth", "0")
+    assert argv[6:16] == ("-type", "f", "-exec", "tail", "-c", "4096", "--", "{}", "+", "-o")
 
 
-@pytest.mark.parametrize("path", ["-n1", "/home/alice/../bob/x", "a\nb", ""])
+@pytest.mark.parametrize("path", ["-n1", "/home/alice/../bob/x", "a\nb", "", "!", "(", "run.out"])
 def test_tail_refuses_paths_that_are_options_or_escape(path: str) -> None:
     with pytest.raises(UnsafeValue):
         commands.tail(path, 10)
