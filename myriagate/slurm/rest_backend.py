@@ -35,7 +35,6 @@ _NOTHING_FOUND = 9003  # ESLURM_REST_EMPTY_RESULT: accounting knows none of the 
 # Accounting windows are given to slurmrestd relative to its own clock ("now-3600"), widened by
 # this much for clock skew; the exact window is then applied here to the times it returns.
 _SLACK_S = 3600
-NO_FILES = "this cluster is reached through its REST API only: job output cannot be read from here"
 
 
 def _relative(at: datetime, now: datetime) -> str:
@@ -195,7 +194,9 @@ class SlurmRestBackend:
 
     def tail(self, path: str, max_bytes: int = 65536) -> bytes:
         if self.files is None:
-            raise SchedulerRejected(Text(NO_FILES))
+            raise SchedulerRejected(
+                Text("this cluster is reached through its REST API only: job output cannot be read from here")
+            )
         return self.files.tail(path, max_bytes)
 
     def ping(self) -> ClusterHealth:

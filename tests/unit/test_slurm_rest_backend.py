@@ -17,6 +17,7 @@ from myriagate.errors import PermissionDenied, SchedulerRejected, SchedulerUnava
 from myriagate.slurm.rest_backend import SlurmRestBackend
 from myriagate.slurm.rest_http import SlurmRestClient
 from myriagate.slurm.rest_tokens import JwtMinter
+from myriagate.web.i18n import Translator
 from tests.fakes.fake_slurmrestd import KEY, FakeSlurmrestd, captured
 
 FAILED, ARRAY, HELD, FOLDED = "5070", "5071", "5072", "5073"
@@ -269,8 +270,9 @@ def test_without_a_file_runner_the_home_is_the_pattern_and_tail_says_why_not(fak
     backend = SlurmRestBackend(client, "alice", home="/home/{login}")
 
     assert backend.home_dir() == "/home/alice"
-    with pytest.raises(SchedulerRejected, match="job output cannot be read"):
+    with pytest.raises(SchedulerRejected, match="job output cannot be read") as refused:
         backend.tail("/home/alice/slurm-1.out")
+    assert Translator("fr").text(refused.value.detail).startswith("ce cluster n'est joint que par")
 
 
 def test_with_a_file_backend_tail_and_home_go_through_it(fake: FakeSlurmrestd) -> None:
