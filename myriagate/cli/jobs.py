@@ -75,7 +75,8 @@ def jobs_list(
             f"{j.cluster}/{j.partition or ''}",
             j.account or "",
             j.state.value,
-            "" if j.exit_code is None else j.exit_code,
+            # sacct's 0 for a cancelled, timed-out or killed job is not its exit code
+            "" if (code := exit_code_shown(j.state, j.exit_code, j.signal)) is None else code,
             _when(j.submitted_at or j.created_at, seconds=False),
         )
         for j in jobs

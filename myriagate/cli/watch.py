@@ -15,12 +15,13 @@ from typing import Annotated, TextIO
 
 import typer
 
-from myriagate.cli.context import deps, open_gateway
+from myriagate.cli.context import deps, localised, open_gateway
 from myriagate.cli.job_refs import ClusterRefOpt, resolve_job_id
 from myriagate.cli.output import JsonOpt, guarded, print_json
 from myriagate.cli.progress import JobsBar, TasksBar, stderr_console, summary, wanted
 from myriagate.client.client import Client, Stream
 from myriagate.client.waiting import Poller, wait_for_jobs
+from myriagate.domain.job_explanations import exit_code_shown
 from myriagate.errors import MyriagateError
 from myriagate.web.api.schemas import JobOut
 
@@ -40,12 +41,18 @@ def exit_code_for(job: JobOut) -> int:
 
 
 def describe(job: JobOut) -> str:
+    """``job … failed (exit code 3)``, ``job … timeout: reached its time limit (10 min)``: the
+    script's own exit code only (sacct's 0 for a cancelled, timed-out or killed job is none),
+    and why it ended in the terminal's language, as ``jobs show`` and the job page say it."""
     text = f"job {job.id} {job.state.value}"
-    if job.exit_code is not None:
-        text += f" (exit code {job.exit_code})"
-    if job.reason and not job.state.is_success:
-        text += f": {job.reason}"
-    return text
+    code = exit_code_shown(job.state, job.exit_code, job.signal)
+    if code is not None:
+        text += f" (exit code {code})"
+    if job.state.is_success:
+        return text
+    if job.explanation is not None:
+        return f"{text}: {localised(job.explanation.text)}"
+    return f"{text}: {job.reason}" if job.reason else text
 
 
 def _where(job: JobOut) -> str:

@@ -18,9 +18,11 @@ from typer.testing import CliRunner, Result
 from myriagate.cli.config import save_config
 from myriagate.cli.context import CliDeps
 from myriagate.cli.main import app as cli_app
+from myriagate.cli.watch import describe
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import User
 from myriagate.services.jobs import tracking
+from myriagate.web.api.schemas import JobOut
 from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
@@ -118,3 +120,23 @@ def test_jobs_show_of_a_waiting_job(
     tick(app, backends, clock)
     assert "waiting for resources (Resources)" in show(job["id"]).stdout
     assert "en attente de ressources (Resources)" in show(job["id"], lang="fr_FR.UTF-8").stdout
+
+
+def test_the_end_of_submit_wait_and_the_jobs_list_give_no_exit_code_for_a_cancelled_job(
+    app: FastAPI, api: TestClient, show: Show, fake_cluster: FakeCluster, backends: FakeSlurmBackendFactory,
+    clock: FakeClock, tmp_path: Path,
+) -> None:  # fmt: skip
+    cancelled, failed = submit(api), submit(api)
+    assert api.post(f"/api/v1/jobs/{cancelled['id']}/cancel").status_code == 202
+    fake_cluster.finish(failed["slurm_job_id"], "FAILED", exit_code=3)
+    tick(app, backends, clock)
+    jobs = {j["id"]: JobOut.model_validate(j) for j in api.get("/api/v1/jobs").json()["items"]}
+
+    assert jobs[cancelled["id"]].exit_code == 0, "the API keeps sacct's value as data"
+    assert describe(jobs[cancelled["id"]]) == f"job {cancelled['id']} cancelled: cancelled by alice"
+    assert describe(jobs[failed["id"]]) == f"job {failed['id']} failed (exit code 3): failed with exit code 3"
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "MYRIAGATE_URL": None, "MYRIAGATE_TOKEN": None,
+           "NO_COLOR": "1", "COLUMNS": "250"}  # fmt: skip
+    listed = CliRunner().invoke(cli_app, ["jobs", "list", "--wide"], env=env, obj=CliDeps(http=api)).stdout
+    rows = {line.split()[0]: line.split() for line in listed.splitlines() if line.strip()[:1].isalnum()}
+    assert "0" not in rows[cancelled["id"]][1:-2] and "3" in rows[failed["id"]]
