@@ -19,8 +19,10 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from myriagate.domain import values
 from myriagate.domain.jobs import JobStatus, JobUsage
 from myriagate.domain.states import JobState
+from myriagate.errors import UnsafeValue
 from myriagate.slurm import parse
 from myriagate.slurm.states import to_job_state
 
@@ -131,6 +133,24 @@ def exit_of(record: Json, state: JobState | None) -> tuple[int | None, int | Non
     return None, 0
 
 
+def endings_of(record: Json) -> dict[str, Any]:
+    """How an ended job ended (domain.job_explanations), as far as accounting's record tells
+    without its steps: the memory and time asked and who cancelled it. The peak memory lives
+    on the steps, which the status query leaves out (``skip_steps``): it stays None."""
+    limit = (record.get("time") or {}).get("limit")
+    asked = tres((record.get("tres") or {}).get("requested")).get("mem")
+    who = record.get("kill_request_user")
+    try:
+        named = values.login(who) if isinstance(who, str) and who else None
+    except UnsafeValue:
+        named = None
+    return {
+        "mem_requested_bytes": asked * 2**20 if asked else None,
+        "time_limit_s": limit * 60 if isinstance(limit, int) and limit > 0 else None,
+        "cancelled_by": named,
+    }
+
+
 def accounted_statuses(record: Json) -> Iterator[JobStatus]:
     raw_state, state = accounted_state(record)
     times = record.get("time") or {}
@@ -138,6 +158,7 @@ def accounted_statuses(record: Json) -> Iterator[JobStatus]:
     final = state is not None and state.is_final
     code, signal = exit_of(record, state)
     is_array = bool(_int((record.get("array") or {}).get("job_id")))
+    ended = endings_of(record) if final and not is_array else {}
     for job_id in accounted_ids(record):
         yield JobStatus(
             slurm_job_id=job_id,
@@ -152,6 +173,7 @@ def accounted_statuses(record: Json) -> Iterator[JobStatus]:
             started_at=_time(times.get("start")) if started else None,
             ended_at=_time(times.get("end")) if final else None,
             raw_job_id=str(_int(record.get("job_id"))) if started or not is_array else None,
+            **ended,
         )
 
 

@@ -51,6 +51,9 @@ def test_status_reads_a_failed_job_an_array_a_held_job_and_folded_waiting_tasks(
     ]
     assert status[ARRAY].array_tasks[0].raw_job_id == "5074"  # task 0's own id, %j in its files
     assert status[HELD].state is JobState.PENDING and status[HELD].reason == "JobHeldUser"
+    # How the failed job ended, from accounting's record: what it asked (10 min, 1000 MB).
+    assert (status[FAILED].time_limit_s, status[FAILED].mem_requested_bytes) == (600, 1000 * 2**20)
+    assert status[FAILED].cancelled_by is None and status[FAILED].max_rss_bytes is None
     assert [t.slurm_job_id for t in status[FOLDED].array_tasks] == ["5073_0", "5073_1", "5073_2"]
 
 
@@ -65,6 +68,21 @@ def test_once_the_controller_forgot_a_failed_job_its_exit_code_is_unknown_not_ze
     assert status[FAILED].state is JobState.FAILED and status[FAILED].exit_code is None
     assert status[ARRAY].state is JobState.FAILED and status[ARRAY].exit_code is None
     assert status[ARRAY].array_tasks[0].exit_code == 0  # a COMPLETED task did exit 0
+
+
+@pytest.mark.parametrize(("who", "named"), [("alice", "alice"), ("root", "root"), ("al$(id)\nx", None)])
+def test_who_cancelled_a_job_is_named_when_it_is_a_plain_login(
+    fake: FakeSlurmrestd, who: str, named: str | None
+) -> None:
+    status, body = captured("db_jobs")
+    held = next(j for j in body["jobs"] if str(j["job_id"]) == HELD)
+    held |= {"state": {"current": "CANCELLED", "reason": "None"}, "kill_request_user": who}
+    fake.answer("GET", "/slurmdb/v0.0.38/jobs", status, body)
+    fake.answer("GET", "/slurm/v0.0.38/jobs", 200, {"jobs": [], "errors": []})
+
+    ended = backend_on(fake).status([HELD])[HELD]
+
+    assert ended.state is JobState.CANCELLED and ended.cancelled_by == named
 
 
 def test_accounting_reads_the_allocation_from_accountings_tres(fake: FakeSlurmrestd) -> None:
