@@ -11,7 +11,10 @@ database, then times:
 - ``tick``: ``services.jobs.tracking.tick`` (database read, squeue over SSH, state updates,
   commit), counting the Slurm commands it runs;
 - ``tick_pyslurm``: the same tick through PyslurmBackend (one ``Jobs.load`` RPC in process),
-  when pyslurm is installed (``bash deploy/pyslurm.sh``).
+  when pyslurm is installed (``bash deploy/pyslurm.sh``);
+- ``bare_rest``: one ``GET /slurm/v0.0.38/jobs`` to slurmrestd (what the REST backend asks
+  instead of squeue), as the service login with a minted JWT;
+- ``tick_rest``: the same tick through SlurmRestBackend, when slurmrestd answers.
 
 Target: one squeue call per tick, and ``ratio_tick_vs_bare_squeue <= 2``. The last line is
 one JSON object. Jobs are cancelled at the end.
@@ -50,6 +53,9 @@ from myriagate.services.jobs import tracking
 from myriagate.slurm import commands
 from myriagate.slurm.cli_backend import SlurmCliBackend
 from myriagate.slurm.pyslurm_backend import PyslurmBackend
+from myriagate.slurm.rest_backend import CTL, SlurmRestBackend
+from myriagate.slurm.rest_http import SlurmRestClient
+from myriagate.slurm.rest_tokens import JwtMinter
 from myriagate.wiring import worker_ledger
 
 STATE = Path("/var/lib/myriagate-devcluster")
@@ -123,6 +129,31 @@ def _pyslurm_ticks(factory: sessionmaker[Session], repeats: int) -> list[float]:
     return timed(one_tick, repeats)
 
 
+def _rest_ticks(factory: sessionmaker[Session], repeats: int) -> tuple[list[float], list[float]]:
+    """(bare GET /jobs, tick) durations through slurmrestd as the service login ([] when down)."""
+    key = Path("/var/spool/slurmctld/jwt_hs256.key")
+    client = (
+        SlurmRestClient("http://127.0.0.1:6820", JwtMinter.from_file(key).token) if key.exists() else None
+    )
+    backend = SlurmRestBackend(client, SERVICE) if client is not None else None
+    if backend is None or client is None or not backend.ping().reachable:
+        print("slurmrestd does not answer on 127.0.0.1:6820: its tick is left out")
+        return [], []
+    backends = Backends(backend)
+    clock = SystemClock()
+
+    def one_tick() -> None:
+        with factory() as session:
+            ledger = worker_ledger(clock)
+            tracking.tick(session, cluster="devcluster", backends=backends, clock=clock, ledger=ledger)
+
+    bare = timed(lambda: client.get(f"{CTL}/jobs", SERVICE), repeats)
+    one_tick()  # warm-up
+    ticks = timed(one_tick, repeats)
+    client.close()
+    return bare, ticks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1000)
@@ -182,6 +213,7 @@ def main() -> None:
         ticks = timed(one_tick, args.repeats)
         calls_per_tick = {k: v / args.repeats for k, v in runner.calls.items()}
         ticks_pyslurm = _pyslurm_ticks(factory, args.repeats)
+        bare_rest, ticks_rest = _rest_ticks(factory, args.repeats)
     finally:
         subprocess.run(["scancel", f"--name={JOB_NAME}"], check=False)
         pool.close()
@@ -208,6 +240,16 @@ def main() -> None:
             result["tick_pyslurm_p50_ms"] / result["bare_squeue_p50_ms"], 3
         )
         result["ratio_tick_pyslurm_vs_tick"] = round(result["tick_pyslurm_p50_ms"] / result["tick_p50_ms"], 3)
+    if ticks_rest:
+        result["bare_rest_p50_ms"] = round(statistics.median(bare_rest), 1)
+        result["tick_rest_p50_ms"] = round(statistics.median(ticks_rest), 1)
+        result["ratio_tick_rest_vs_bare_squeue"] = round(
+            result["tick_rest_p50_ms"] / result["bare_squeue_p50_ms"], 3
+        )
+        result["ratio_tick_rest_vs_bare_rest"] = round(
+            result["tick_rest_p50_ms"] / result["bare_rest_p50_ms"], 3
+        )
+        result["ratio_tick_rest_vs_tick"] = round(result["tick_rest_p50_ms"] / result["tick_p50_ms"], 3)
     print(
         f"{args.jobs} pending jobs: bare squeue {result['bare_squeue_p50_ms']} ms, over ssh "
         f"{result['bare_squeue_ssh_p50_ms']} ms, tick {result['tick_p50_ms']} ms; calls/tick {calls_per_tick}"

@@ -12,10 +12,14 @@ Methods, all submitting the same held job (``--hold``, so nothing runs) as ``ali
 - ``pooled_ssh_8``: the same pool, 8 concurrent submitters;
 - ``new_ssh``: a new SSH connection (new pool, new certificate, new handshake) per call;
 - ``pyslurm``: PyslurmBackend (Slurm's C API in process, as root submitting as alice), when
-  pyslurm is installed (``bash deploy/pyslurm.sh``); left out, and said so, otherwise.
+  pyslurm is installed (``bash deploy/pyslurm.sh``); left out, and said so, otherwise;
+- ``rest`` / ``rest_8``: SlurmRestBackend over the dev cluster's slurmrestd (127.0.0.1:6820,
+  a JWT minted for alice, one pooled HTTP client), sequential and 8 concurrent submitters;
+  left out, and said so, when slurmrestd does not answer.
 
 The last line is one JSON object; targets: ``ratio_pooled_ssh_vs_local_sbatch >= 0.8`` and
-``ratio_pooled_ssh_vs_new_ssh >= 5``; ``ratio_pyslurm_vs_local_sbatch`` is reported as measured.
+``ratio_pooled_ssh_vs_new_ssh >= 5``; ``ratio_pyslurm_vs_local_sbatch`` and
+``ratio_rest_vs_local_sbatch`` are reported as measured.
 Jobs are cancelled at the end.
 """
 
@@ -40,6 +44,9 @@ from myriagate.runners.pool import SshConnectionPool
 from myriagate.runners.ssh import SshRunner
 from myriagate.slurm.cli_backend import SlurmCliBackend
 from myriagate.slurm.pyslurm_backend import PyslurmBackend
+from myriagate.slurm.rest_backend import SlurmRestBackend
+from myriagate.slurm.rest_http import SlurmRestClient
+from myriagate.slurm.rest_tokens import JwtMinter
 
 LOGIN = "alice"
 ACCOUNT = "caen-climat"
@@ -67,6 +74,16 @@ def raw_sbatch() -> Callable[[], None]:
         int(out.stdout.split(b";")[0])
 
     return call
+
+
+def rest_backend() -> SlurmRestBackend | None:
+    """The slurmrestd backend as alice (files off: the bench submits only), or None."""
+    key = Path("/var/spool/slurmctld/jwt_hs256.key")
+    if not key.exists():
+        return None
+    client = SlurmRestClient("http://127.0.0.1:6820", JwtMinter.from_file(key).token)
+    backend = SlurmRestBackend(client, LOGIN)
+    return backend if backend.ping().reachable else None
 
 
 def backend_call(backend: SlurmBackend) -> Callable[[], None]:
@@ -137,6 +154,12 @@ def main() -> None:
         methods["pyslurm"] = (backend_call(PyslurmBackend(release, login=LOGIN)), args.calls, 1)
     else:
         print("pyslurm is not installed (bash deploy/pyslurm.sh): its figures are left out")
+    rest = rest_backend()
+    if rest is not None:
+        methods["rest"] = (backend_call(rest), args.calls, 1)
+        methods["rest_8"] = (backend_call(rest), args.calls, 8)
+    else:
+        print("slurmrestd does not answer on 127.0.0.1:6820: its figures are left out")
     rounds: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
     try:
         # Interleave methods round by round so drift (queue size, caches) hits all alike.
@@ -163,6 +186,10 @@ def main() -> None:
     result["ratio_pooled_ssh_vs_new_ssh"] = round(rate["pooled_ssh"] / rate["new_ssh"], 3)
     if "pyslurm" in rate:
         result["ratio_pyslurm_vs_local_sbatch"] = round(rate["pyslurm"] / rate["local_sbatch"], 3)
+    if "rest" in rate:
+        result["ratio_rest_vs_local_sbatch"] = round(rate["rest"] / rate["local_sbatch"], 3)
+        result["ratio_rest_8_vs_local_sbatch"] = round(rate["rest_8"] / rate["local_sbatch"], 3)
+        result["ratio_rest_vs_pooled_ssh"] = round(rate["rest"] / rate["pooled_ssh"], 3)
     print(json.dumps(result))
 
 
