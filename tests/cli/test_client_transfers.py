@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 from sqlalchemy.orm import Session
 
-from myriagate.cli.progress import JobsBar, TasksBar, TransferBar, summary
+from myriagate.cli.progress import JobsBar, TasksBar, TransferBar, summary, wanted
 from myriagate.client import ChecksumMismatch, Client, JobDetail, JobOut, JobState, NotFound
 from myriagate.db.models import Dataset
 from myriagate.db.models.users import User
@@ -171,3 +171,17 @@ def test_tasks_bar_shows_an_array_jobs_tasks_once_slurm_reported_them(produced: 
         assert "/20" not in out.getvalue()
         bar.update(job)
     assert "7/20" in out.getvalue() and "running: 5 done, 2 failed, 3 running, 10 waiting" in out.getvalue()
+
+
+def test_progress_is_wanted_only_at_a_terminal_and_never_when_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("TERM", raising=False)
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    assert not wanted()  # a file or a pipe: no redraws in it
+    monkeypatch.setattr("sys.stderr", Tty())
+    assert wanted() and not wanted(quiet=True)  # --json, --parsable
+    monkeypatch.setenv("TERM", "dumb")
+    assert not wanted()
