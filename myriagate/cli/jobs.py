@@ -14,6 +14,7 @@ from myriagate.cli.client import Stream
 from myriagate.cli.context import deps, localised, open_gateway
 from myriagate.cli.job_arrays import print_array
 from myriagate.cli.job_refs import ClusterRefOpt, JobRefArg, fetch_job, job_ref, resolve_job_id
+from myriagate.cli.job_script import at_with_zone, print_sent
 from myriagate.cli.output import JsonOpt, WideOpt, console, guarded, print_json, print_table
 from myriagate.cli.tables import Col
 from myriagate.domain.job_explanations import exit_code_shown
@@ -100,17 +101,15 @@ def jobs_show(
     _describe(job)
     if job.array is not None:
         print_array(job.array)
-    console().print(f"sbatch {' '.join(job.sbatch_args)}", markup=False)
     print_table(
         ("at", "from", "to", "slurm", "reason"),
         [
-            (_when(h.at), h.from_state or "", h.to_state, _slurm_word(h.slurm_state), h.reason or "")
+            (at_with_zone(h.at), h.from_state or "", h.to_state, _slurm_word(h.slurm_state), h.reason or "")
             for h in job.history
         ],
         title="History",
     )
-    console().rule("script")
-    console().print(job.script, markup=False, highlight=False, end="")
+    print_sent(job.sbatch_args, job.script)  # what was asked and written; --json: exactly as sent
 
 
 def _slurm_word(raw: str | None) -> str:
@@ -146,9 +145,9 @@ def _describe(job: JobOut) -> None:
         "name": job.job_name,
         "array tasks": job.array_task_count,
         "work dir": job.work_dir,
-        "submitted": _when(job.submitted_at),
-        "started": _when(job.started_at),
-        "ended": _when(job.ended_at),
+        "submitted": at_with_zone(job.submitted_at),
+        "started": at_with_zone(job.started_at),
+        "ended": at_with_zone(job.ended_at),
     }
     out = console()
     for key, value in fields.items():

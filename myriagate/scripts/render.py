@@ -25,6 +25,7 @@ from myriagate.domain.jobs import GresRequest, JobSpec, RenderedScript
 from myriagate.domain.sbatch_options import table as sbatch_table
 from myriagate.domain.sbatch_options.kinds import ReadContext
 from myriagate.domain.sbatch_options.spec import OptionSpec
+from myriagate.domain.sent_script import HANDLED_PREFIX
 from myriagate.errors import (
     ConfigError,
     FieldError,
@@ -36,7 +37,6 @@ from myriagate.errors import (
 )
 from myriagate.settings import Settings
 
-HANDLED_PREFIX = "#MYRIAGATE-HANDLED "
 _TEMPLATE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # \t and \n are fine inside quotes
 _GRES_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
