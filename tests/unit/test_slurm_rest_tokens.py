@@ -11,8 +11,13 @@ import pytest
 from pydantic import ValidationError
 
 from myriagate.errors import ConfigError, UnsafeValue
-from myriagate.profiles.models import Connection
+from myriagate.profiles.models import ClusterProfile, Connection
+from myriagate.settings import Settings
+from myriagate.slurm.cli_backend import SlurmCliBackend
+from myriagate.slurm.rest_backend import SlurmRestBackend
 from myriagate.slurm.rest_tokens import JwtMinter, read_key
+from myriagate.wiring import ClusterBackends
+from tests.fakes.profiles import dev_profile
 
 KEY = b"0123456789abcdef0123456789abcdef"
 
@@ -133,3 +138,32 @@ def test_backend_rest_and_its_table_go_together() -> None:
         Connection.model_validate({"backend": "rest", "service_login": "mg", "runner": "local"})
     with pytest.raises(ValidationError, match="go together"):
         Connection.model_validate(_connection(files="none") | {"backend": "cli", "runner": "local"})
+
+
+def _rest_profile(key: Path, **rest: object) -> ClusterProfile:
+    connection = Connection.model_validate(_connection(jwt_key=str(key), **rest) | {"runner": "local"})
+    return dev_profile().model_copy(update={"connection": connection})
+
+
+def test_the_gateway_refuses_to_start_with_a_key_others_may_read(tmp_path: Path) -> None:
+    key = tmp_path / "jwt.key"
+    key.write_bytes(KEY)
+    key.chmod(0o644)
+
+    with pytest.raises(ConfigError, match="chmod 600"):
+        ClusterBackends(_rest_profile(key, files="none"), Settings(dev_mode=True))
+
+
+def test_the_gateway_builds_a_rest_backend_per_login_with_files_as_the_profile_says(tmp_path: Path) -> None:
+    key = tmp_path / "jwt.key"
+    key.write_bytes(KEY)
+    key.chmod(0o600)
+
+    without = ClusterBackends(_rest_profile(key, files="none"), Settings(dev_mode=True))
+    alice = without.for_login("alice")
+    assert isinstance(alice, SlurmRestBackend) and alice.login == "alice" and alice.files is None
+    assert without.for_login("bob") is not alice and without.for_login("alice") is alice
+    with_files = ClusterBackends(_rest_profile(key, files="runner"), Settings(dev_mode=True))
+    assert isinstance(with_files.for_login("alice").files, SlurmCliBackend)  # type: ignore[attr-defined]
+    without.close()
+    with_files.close()
