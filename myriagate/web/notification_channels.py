@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 
+from myriagate.errors import ConfigError
 from myriagate.services.notifications.sender import Channels
 from myriagate.settings import Settings
 from myriagate.wiring import notification_channels
@@ -31,7 +32,20 @@ ChannelsDep = Annotated[Channels, Depends(get_channels)]
 
 
 def verification_link(request: Request, settings: Settings, token: str) -> str:
-    """The page that confirms an address: under ``MYRIAGATE_PUBLIC_URL`` when set (behind a
-    proxy the request's own address may be an internal one), else this request's address."""
-    base = (settings.public_url or str(request.base_url)).rstrip("/")
-    return f"{base}{VERIFY_PATH}?token={quote(token, safe='')}"
+    """The page that confirms an address, under ``MYRIAGATE_PUBLIC_URL``.
+
+    The link goes to an address nobody has confirmed yet: rooted at the request's own address
+    it would point wherever the requester's ``Host`` header said (the gateway's mail server
+    sending anyone a link to any site). Only a dev gateway, on localhost, falls back to it;
+    elsewhere no public URL is a ConfigError (researchers read 'not set up').
+    """
+    if settings.public_url:
+        base = settings.public_url
+    elif settings.dev_mode:
+        base = str(request.base_url)
+    else:
+        raise ConfigError(
+            "MYRIAGATE_PUBLIC_URL is not set: confirmation links cannot be mailed (the request's "
+            "Host header is not trusted to root them)"
+        )
+    return f"{base.rstrip('/')}{VERIFY_PATH}?token={quote(token, safe='')}"

@@ -103,12 +103,13 @@ def request_verification(
     expires = now + VERIFICATION_TTL
     claim = VerificationClaim(user.id, address, int(now.timestamp()), int(expires.timestamp()))
     token = sign_claim(key, claim)
+    link = link_for(token)  # may be refused (no public URL): before anything changes
     user.email_pending, user.email_pending_at = address, now
     audit.record(session, user.id, "notifications.email_requested", ("user", user.id),
                  {"address": address}, at=now)  # fmt: skip
     session.commit()  # before the mail goes: the link must find its request
     mail = verification_mail(
-        link=link_for(token), token=token, username=clean(user.username), expires_at=claim.expires_at
+        link=link, token=token, username=clean(user.username), expires_at=claim.expires_at
     )
     try:
         mailer.send(address, mail.subject, mail.body)
