@@ -36,14 +36,22 @@ def read_model(model: type[M], response: httpx.Response) -> M:
     try:
         return model.model_validate(response.json())
     except (ValueError, ValidationError) as exc:
-        raise BackendError(f"unexpected answer from {response.request.url.path}: {exc}") from exc
+        raise _unexpected(response) from exc
 
 
 def read_models(model: type[M], response: httpx.Response) -> list[M]:
     try:
         return TypeAdapter(list[model]).validate_python(response.json())  # type: ignore[valid-type]
     except (ValueError, ValidationError) as exc:
-        raise BackendError(f"unexpected answer from {response.request.url.path}: {exc}") from exc
+        raise _unexpected(response) from exc
+
+
+def _unexpected(response: httpx.Response) -> BackendError:
+    """An answer this client cannot read: said without pydantic's dump of it (issue #15)."""
+    return BackendError(
+        f"unexpected answer from {response.request.url.path}: not what this version of myriagate "
+        "expects (is the gateway's URL right, and are the gateway and this client up to date?)"
+    )
 
 
 def fmt_hours(hours: float) -> str:

@@ -137,4 +137,8 @@ class Transport:
                 data = data["items"]  # a page object; list endpoints without cursors return a list
             return TypeAdapter(list[model]).validate_python(data)  # type: ignore[valid-type]
         except (ValueError, ValidationError) as exc:
-            raise BackendError(f"unexpected answer from {response.request.url.path}: {exc}") from exc
+            # No pydantic dump of the answer for people (issue #15): what was expected, and why.
+            raise BackendError(
+                f"unexpected answer from {response.request.url.path}: not what this version of "
+                "myriagate expects (is the gateway's URL right, and are both up to date?)"
+            ) from exc

@@ -177,3 +177,20 @@ def test_a_time_limit_over_the_partitions_says_what_would_fit() -> None:
         "la durée maximale 05:00:00 dépasse le maximum de la partition 'court' (04:00:00) : "
         "raccourcissez-la (-t 04:00:00) ou choisissez une partition qui la permet (long, gpu, parallel)"
     )
+
+
+def test_an_answer_the_cli_cannot_read_is_said_without_pydantics_dump() -> None:
+    import httpx
+
+    from myriagate.cli.quota import read_models
+    from myriagate.errors import BackendError
+    from myriagate.web.api.schemas import AllocationOut
+
+    request = httpx.Request("GET", "https://gateway.example/api/v1/allocations")
+    answer = httpx.Response(200, json=[{"cluster": 3}], request=request)
+    with pytest.raises(BackendError) as caught:
+        read_models(AllocationOut, answer)
+    said = str(caught.value)
+    assert "unexpected answer from /api/v1/allocations" in said
+    for dump in ("validation error", "Input should", "Field required", "type="):
+        assert dump not in said, said
