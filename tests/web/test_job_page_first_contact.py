@@ -1,6 +1,7 @@
 """Issue #15, a job page as a new researcher met it: an empty black box when the job had
 written nothing, "Owner alice (alice)" although a display name was set, and "(placeholder)"
-in the storage site's name (the dev cluster's profile; fixed there, see test_pages_datasets)."""
+in the storage site's name (the dev cluster's profile; fixed there, see test_pages_datasets),
+and a running job's timeline saying "waiting for the scheduler (None)"."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def test_no_output_is_said_in_words_and_the_owner_by_name(
     assert '<pre class="tail" tabindex="0" id="stdout"></pre>' not in page
     assert "Rien n&#39;a encore été écrit sur la sortie standard." in page
     assert "<dd>alice</dd>" in page  # the name is the login: said once
+    # squeue's reason "None" of a running job is no reason: not "waiting for the scheduler (None)"
+    assert "(None)" not in page and "en attente de l&#39;ordonnanceur" not in page
 
     fake_cluster.finish("1000")
     tick(app, backends, clock)

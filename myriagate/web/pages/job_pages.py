@@ -138,7 +138,11 @@ def show_job(
             translator_for(request), arrays["array"].counts
         )
     history = [
-        (change, reason_words(change.reason), STATE_EXPLANATIONS.get(change.to_state.value))
+        (
+            change,
+            reason_words(_said_reason(change.reason, change.to_state)),
+            STATE_EXPLANATIONS.get(change.to_state.value),
+        )
         for change in view.history
     ]
     staging = job_staging_page(
@@ -176,3 +180,10 @@ def cancel(job_id: UUID, page: PageUser, db: DbSession, gateway: GatewayDep, clo
     view = jobs_query.get_job(db, job_id=job_id, user=page.user)
     cancel_job(db, job_id=job_id, user=page.user, backends=gateway.backends(view.job.cluster), clock=clock)
     return see_other(f"/jobs/{job_id}")
+
+
+def _said_reason(reason: str | None, state: JobState) -> str | None:
+    """Slurm's reason ``None`` means "waiting for the scheduler" only for a waiting job; squeue
+    prints it for every running job too, where it says nothing (issue #15: "running — waiting
+    for the scheduler (None)" on a job page)."""
+    return None if reason == "None" and state is not JobState.PENDING else reason
