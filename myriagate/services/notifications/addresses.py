@@ -15,8 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from myriagate.db.models.users import User
 from myriagate.domain.email_addresses import EmailSource, checked_address, same_address
@@ -91,20 +93,12 @@ def request_verification(
     if mailer is None:
         raise no_mail()
     now = clock.now().replace(microsecond=0)  # the link names this second exactly
-    if user.email_pending_at is not None and now - user.email_pending_at < RESEND_AFTER:
-        wait = int((RESEND_AFTER - (now - user.email_pending_at)).total_seconds()) + 1
-        raise RateLimited(
-            Text(
-                "A link was sent less than a minute ago: wait %(seconds)s s before asking again.",
-                seconds=wait,
-            ),
-            retry_after_s=wait,
-        )
+    _refuse_too_soon(user.email_pending_at, now)
     expires = now + VERIFICATION_TTL
     claim = VerificationClaim(user.id, address, int(now.timestamp()), int(expires.timestamp()))
     token = sign_claim(key, claim)
     link = link_for(token)  # may be refused (no public URL): before anything changes
-    user.email_pending, user.email_pending_at = address, now
+    _take_the_minute(session, user, address, now)
     audit.record(session, user.id, "notifications.email_requested", ("user", user.id),
                  {"address": address}, at=now)  # fmt: skip
     session.commit()  # before the mail goes: the link must find its request
@@ -120,6 +114,35 @@ def request_verification(
         raise mail_failed(exc, address) from exc
     log.info("notify.verification_sent", user_id=str(user.id))
     return LinkSent(address, expires)
+
+
+def _refuse_too_soon(asked_at: datetime | None, now: datetime) -> None:
+    """RateLimited (with the seconds left) while the last link is less than a minute old."""
+    if asked_at is not None and now - asked_at < RESEND_AFTER:
+        wait = int((RESEND_AFTER - (now - asked_at)).total_seconds()) + 1
+        raise RateLimited(
+            Text(
+                "A link was sent less than a minute ago: wait %(seconds)s s before asking again.",
+                seconds=wait,
+            ),
+            retry_after_s=wait,
+        )
+
+
+def _take_the_minute(session: Session, user: User, address: str, now: datetime) -> None:
+    """Store the pending address, unless another link went within the minute since ``user``
+    was read: requests sent together must not each pass the check (one mail each to addresses
+    nobody vouched for), so the check and the write are one conditional UPDATE."""
+    free = sa.or_(User.email_pending_at.is_(None), User.email_pending_at <= now - RESEND_AFTER)
+    stmt = sa.update(User).where(User.id == user.id, free).values(email_pending=address, email_pending_at=now)
+    result = session.execute(stmt, execution_options={"synchronize_session": False})
+    if getattr(result, "rowcount", 0) != 1:
+        session.rollback()
+        session.refresh(user)
+        # Freed again since (the other link's mail failed): still one request at a time.
+        _refuse_too_soon(user.email_pending_at or now, now)
+    set_committed_value(user, "email_pending", address)
+    set_committed_value(user, "email_pending_at", now)
 
 
 def checked_link(user: User, token: str, *, clock: Clock, key: bytes) -> VerificationClaim:
