@@ -37,7 +37,7 @@ def test_a_researcher_reads_unreachable_in_plain_words_an_admin_reads_why(
 ) -> None:
     researcher = logged_in(unconfigured, make_user(username="alice", login="alice"), lang="fr")
     page = researcher.get("/cluster").text
-    assert "Injoignable pour le moment : la passerelle ne peut pas joindre ce cluster" in page
+    assert "Injoignable pour le moment : la passerelle ne parvient pas à joindre ce cluster" in page
     assert "Erreur de configuration" not in page and "CA key" not in page and "MYRIAGATE_" not in page
     english = logged_in(unconfigured, make_user(username="bob", login="bob")).get("/cluster").text
     assert "Not reachable right now: the gateway cannot reach this cluster" in english
