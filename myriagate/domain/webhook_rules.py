@@ -9,8 +9,8 @@ network: without rules that is a server-side request forgery. So:
 - ``check_address`` (at every delivery, for every address the name resolves to): link-local
   (169.254.0.0/16 and fe80::/10, where cloud metadata lives), unspecified, multicast and
   reserved addresses are always refused; outside dev mode anything not globally routable
-  (loopback, private, shared 100.64.0.0/10, …) is refused too. IPv4-mapped IPv6 addresses
-  are judged as the IPv4 address they carry.
+  (loopback, private, shared 100.64.0.0/10, …) is refused too. IPv4-mapped and 6to4
+  (2002::/16) IPv6 addresses are judged by the IPv4 address they carry too.
 
 Signature: ``X-Myriagate-Signature: sha256=<hex>`` where hex is HMAC-SHA256, keyed with the
 webhook's secret, over ``<timestamp>.<body>``; the timestamp (Unix seconds) is sent in
@@ -86,6 +86,9 @@ def check_address(address: IpAddress, *, dev_mode: bool = False) -> None:
     ip: IpAddress = address
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address) and ip.sixtofour is not None:
+        # 2002::/16 counts as global, but reaches the IPv4 address it carries (6to4).
+        check_address(ip.sixtofour, dev_mode=dev_mode)
     if ip.is_link_local or ip.is_unspecified or ip.is_multicast or ip.is_reserved:
         raise InvalidRequest(f"webhook address {ip} is link-local, unspecified, multicast or reserved")
     if dev_mode and (ip.is_loopback or ip.is_private):
