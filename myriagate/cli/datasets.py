@@ -81,7 +81,7 @@ def list_(
         LIST_COLUMNS,
         [
             (d.id, d.name, d.owner, d.account, d.file_count, _size(d.size_bytes), d.location.display,
-             d.created_at.strftime("%Y-%m-%d %H:%M"))
+             d.created_at.astimezone().strftime("%Y-%m-%d %H:%M"))  # local, as jobs list
             for d in page.items
         ],
         wide=wide,

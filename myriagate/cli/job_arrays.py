@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from myriagate.cli.job_script import at_with_zone
 from myriagate.cli.output import console, print_table
 from myriagate.web.api.schemas import ArrayOut, ArrayTaskOut
 
@@ -12,7 +13,7 @@ MAX_ROWS = 100
 
 
 def _when(at: datetime | None) -> str:
-    return at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if at else ""
+    return at_with_zone(at)  # the zone named, as every time jobs show prints (issue #15)
 
 
 def _end(task: ArrayTaskOut) -> str:

@@ -138,7 +138,7 @@ def _describe(job: JobOut) -> None:
         "what to do": hint,
         # sacct prints 0 as the exit code of a job cancelled, timed out or killed: not shown.
         "exit code": exit_code_shown(job.state, job.exit_code, job.signal),
-        "owner": f"{job.owner} (login {job.cluster_login})",
+        "owner": job.owner if job.owner == job.cluster_login else f"{job.owner} (login {job.cluster_login})",
         "cluster": job.cluster,
         "account": job.account,
         "partition": job.partition,

@@ -79,6 +79,7 @@ def test_jobs_show_says_what_was_asked_and_written_at_80_columns(api: TestClient
     out = result.output
     assert all(len(line) <= 80 for line in out.splitlines()), out
     assert "--ignore-pbs" not in out and HANDLED_PREFIX.strip() not in out
+    assert "\n        owner: alice\n" in out  # not "alice (login alice)": the login is the name
     assert "#SBATCH --job-name='demo staging'\n#SBATCH -t 00:05:00\n" in out
     assert "\n(its #SBATCH lines were read by the gateway and sent as the options above)\n" in out
     # The sbatch line: continued with backslashes, never broken inside an option, and the

@@ -6,8 +6,10 @@ and a running job's timeline saying "waiting for the scheduler (None)"."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from myriagate.db.models import Job, User
@@ -16,6 +18,7 @@ from tests.conftest import FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.web.conftest import MakeUser
 from tests.web.pages_helpers import logged_in
+from tests.web.test_array_tasks_web import submitted_array
 from tests.web.test_pages_jobs import JOB_URL, submit_page, tick
 
 
@@ -52,3 +55,16 @@ def test_no_output_is_said_in_words_and_the_owner_by_name(
     assert "Le job n&#39;a rien écrit sur la sortie standard." in page
     assert "<dd>Alice Martin (alice)</dd>" in page
     assert "The job wrote nothing to standard output." in english.get(f"/jobs/{job_id}").text
+
+
+def test_an_array_task_that_wrote_nothing_says_so(
+    make_user: MakeUser, auth_client: Callable[[User], TestClient], fake_cluster: FakeCluster,
+    backends: FakeSlurmBackendFactory, app: FastAPI, clock: FakeClock,
+) -> None:  # fmt: skip
+    """The same empty box was on an array task's output (issue #15: the same class of fault)."""
+    user = make_user(login="arrq")
+    job = submitted_array(auth_client(user), fake_cluster, app, backends, clock, "arrq")
+    fake_cluster.write_file(f"/home/arrq/slurm-{job['slurm_job_id']}_4.out", b"")
+    page = logged_in(app, user).get(f"/jobs/{job['id']}", params={"task": 4}).text
+    assert "Output of task 4" in page and 'id="task-stdout"></pre>' not in page
+    assert '<p class="hint" id="task-stdout">Nothing written to standard output yet.</p>' in page
