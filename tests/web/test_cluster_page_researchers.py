@@ -7,11 +7,14 @@ on French pages."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
+from myriagate.db.models.users import User
 from myriagate.errors import ConfigError
 from myriagate.ports import ClusterHealth
 from myriagate.profiles.loader import load_all_profiles
@@ -72,3 +75,14 @@ def test_the_gateway_serves_only_the_clusters_it_names() -> None:
 def test_dev_env_names_only_the_dev_cluster() -> None:
     lines = (Path(__file__).parents[2] / "deploy" / "dev.env").read_text(encoding="utf-8").splitlines()
     assert "MYRIAGATE_CLUSTERS=devcluster" in lines
+
+
+def test_the_api_gives_both_descriptions(client_for_api: TestClient) -> None:
+    parts = {p["name"]: p for p in client_for_api.get(f"/api/v1/clusters/{CLUSTER}").json()["partitions"]}
+    assert parts["debug"]["description"] == "Quick tests (up to 30 minutes)"
+    assert parts["debug"]["description_fr"] == "Tests rapides (jusqu'à 30 minutes)"
+
+
+@pytest.fixture
+def client_for_api(make_user: MakeUser, auth_client: Callable[[User], TestClient]) -> TestClient:
+    return auth_client(make_user(username="carol", login="carol"))

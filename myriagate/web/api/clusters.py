@@ -33,6 +33,7 @@ def _cluster_out(profile: ClusterProfile, gateway: Gateway) -> ClusterOut:
             PartitionOut(
                 name=p.name,
                 description=p.description or None,
+                description_fr=p.description_fr or None,
                 max_walltime=p.max_walltime,
                 default_walltime=p.default_walltime,
                 max_nodes=p.max_nodes,

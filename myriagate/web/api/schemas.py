@@ -165,6 +165,9 @@ class TemplateDetail(TemplateOut):
 class PartitionOut(BaseModel):
     name: str
     description: str | None
+    description_fr: str | None = Field(
+        default=None, description="The description in French, when the profile has one"
+    )
     max_walltime: str
     default_walltime: str | None
     max_nodes: int | None
