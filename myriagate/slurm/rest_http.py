@@ -41,6 +41,7 @@ from myriagate.errors import (
     SchedulerRejected,
     SchedulerUnavailable,
     SubmissionUncertain,
+    Text,
 )
 
 log = structlog.get_logger(__name__)
@@ -69,6 +70,10 @@ def error_text(errors: Collection[Json]) -> str:
     """Slurm's own words: each entry's description (or error), without repeats."""
     said = [str(e.get("description") or e.get("error") or "") for e in errors]
     return "; ".join(dict.fromkeys(s for s in said if s)) or "slurmrestd refused the request"
+
+
+def _refused(login: str) -> Text:
+    return Text("the cluster refused the gateway's credentials for %(login)s", login=login)
 
 
 def _ambiguous(errors: Collection[Json]) -> bool:
@@ -142,7 +147,7 @@ class SlurmRestClient:
             raise (SubmissionUncertain(what) if submit else SchedulerUnavailable(what)) from exc
         if response.status_code in (401, 403):
             log.warning("slurmrestd.auth_refused", login=login, path=path, status=response.status_code)
-            raise PermissionDenied(f"the cluster refused the gateway's credentials for {login}")
+            raise PermissionDenied(_refused(login))
         try:
             answer = response.json()
         except ValueError:
@@ -159,7 +164,7 @@ class SlurmRestClient:
         text = error_text(errors)
         if AUTHENTICATION in numbers or (_ambiguous(errors) and self._token_refused(login)):
             log.warning("slurmrestd.token_refused", login=login, path=path, detail=text)
-            return PermissionDenied(f"the cluster refused the gateway's token for {login}")
+            return PermissionDenied(_refused(login))
         if _ambiguous(errors) or numbers & _UNREACHABLE:
             if submit and numbers & _MAYBE_DONE:
                 return SubmissionUncertain(f"slurmrestd: {text}")

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from myriagate.domain import values
-from myriagate.errors import SchedulerRejected
+from myriagate.errors import SchedulerRejected, Text
 from myriagate.slurm import commands
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -48,11 +48,14 @@ _FLAGS: Mapping[str, tuple[str, bool]] = {
     "hold": ("hold", True),
 }
 
-# Refused by name, with why (each tried against slurmrestd 22.05 on the dev cluster).
-_REFUSED: Mapping[str, str] = {
-    "oversubscribe": "slurmrestd 22.05 disables its oversubscribe key",
-    "switches": "slurmrestd 22.05 disables its required_switches key",
-}
+# Refused by name (each tried against slurmrestd 22.05 on the dev cluster): its table disables
+# the oversubscribe and required_switches keys.
+_REFUSED = frozenset({"oversubscribe", "switches"})
+
+
+def _not_accepted(name: str) -> Text:
+    return Text("--%(name)s cannot be used on this cluster: its Slurm REST API does not accept it", name=name)
+
 
 # Nothing to set: slurmrestd never reads #PBS lines.
 _NOTHING_TO_SET = frozenset({"ignore-pbs"})
@@ -68,8 +71,10 @@ def _special(name: str, value: str | None) -> dict[str, Any] | None:
     if name == "signal":
         if value is not None and value.upper().startswith("B:"):
             raise SchedulerRejected(
-                "--signal=B:… (the batch shell only) is read wrongly by slurmrestd 22.05: "
-                "give the signal without B: or use another backend"
+                Text(
+                    "--signal=B:… cannot be used on this cluster: its Slurm REST API misreads B: "
+                    "(the batch shell only); give the signal without B:"
+                )
             )
         return {"signal": value}
     return None
@@ -92,7 +97,7 @@ def job_fields(args: Sequence[str], *, home: str, login: str, path: str, tag: st
             export = value or "ALL"
             continue
         if name in _REFUSED:
-            raise SchedulerRejected(f"--{name} is not supported by the slurmrestd backend: {_REFUSED[name]}")
+            raise SchedulerRejected(_not_accepted(name))
         special = _special(name, value)
         if special is not None:
             job.update(special)
@@ -102,7 +107,7 @@ def job_fields(args: Sequence[str], *, home: str, login: str, path: str, tag: st
         elif name in _KEYS and value is not None:
             job[_KEYS[name]] = value
         else:
-            raise SchedulerRejected(f"--{name} is not supported by the slurmrestd backend")
+            raise SchedulerRejected(_not_accepted(name))
     job["comment"] = commands.tag(tag)
     job["environment"] = job_environment(export, home=home, login=login, path=path)
     return job
@@ -127,7 +132,9 @@ def job_environment(export: str, *, home: str, login: str, path: str) -> dict[st
         name, has_value, value = item.partition("=")
         if not has_value:
             raise SchedulerRejected(
-                f"--export={name} (a variable without a value) needs the CLI backend: give it a value"
+                Text(
+                    "--export=%(name)s: on this cluster give the variable a value (%(name)s=value)", name=name
+                )
             )
         variables[name] = value
     return variables

@@ -211,9 +211,13 @@ def test_a_token_slurm_refuses_is_permission_denied_and_logged(fake: FakeSlurmre
     fake.answer("GET", "/slurm/v0.0.38/jobs", *captured("jobs_forged"))
     fake.answer("GET", "/slurmdb/v0.0.38/user/alice", *captured("db_user_forged"))
 
-    with capture_logs() as logs, pytest.raises(PermissionDenied):
+    with capture_logs() as logs, pytest.raises(PermissionDenied) as refused:
         backend_on(fake).status([FAILED])
     assert any(e["event"] == "slurmrestd.token_refused" for e in logs)
+    assert (
+        Translator("fr").text(refused.value.detail)
+        == "le cluster a refusé les identifiants de la passerelle pour alice"
+    )
 
 
 def test_the_same_minus_one_with_a_token_accounting_accepts_is_unavailable(fake: FakeSlurmrestd) -> None:

@@ -14,6 +14,7 @@ from myriagate.domain.sbatch_options.merge import merge
 from myriagate.errors import SchedulerRejected, UnsafeValue
 from myriagate.scripts.render import sbatch_args
 from myriagate.slurm.rest_jobdesc import job_fields
+from myriagate.web.i18n import Translator
 from tests.fakes.hostile import HOSTILE_STRINGS
 
 HOME = "/home/alice"
@@ -57,7 +58,7 @@ def test_every_accepted_option_is_mapped_or_refused_by_name() -> None:
         try:
             job = fields(arg)
         except SchedulerRejected as refused:
-            assert f"--{option.name} is not supported by the slurmrestd backend" in refused.detail
+            assert f"--{option.name} cannot be used on this cluster" in refused.detail
             assert option.name in {"oversubscribe", "switches"}, f"{arg} refused: {refused.detail}"
         else:
             assert job != fields() or option.name == "export", arg  # something was set
@@ -77,8 +78,11 @@ def test_flags_and_options_slurmrestd_reads_differently() -> None:
 
 
 def test_unknown_options_are_refused_by_name_never_dropped() -> None:
-    with pytest.raises(SchedulerRejected, match="--uid is not supported"):
+    with pytest.raises(SchedulerRejected, match="--uid cannot be used on this cluster") as refused:
         fields("--uid=0")
+    assert Translator("fr").text(refused.value.detail) == (
+        "--uid ne peut pas être utilisé sur ce cluster : son API REST Slurm ne l'accepte pas"
+    )
     with pytest.raises(UnsafeValue):
         fields("--comment=mg:other")  # the tag is the gateway's
     with pytest.raises(UnsafeValue):
@@ -93,7 +97,7 @@ def test_the_environment_is_the_logins_never_the_gateways(monkeypatch: pytest.Mo
 
     assert env == {"HOME": HOME, "USER": "alice", "LOGNAME": "alice", "PATH": "/usr/bin:/bin",
                    "LANG": "C.UTF-8", "OMP_NUM_THREADS": "4"}  # fmt: skip
-    with pytest.raises(SchedulerRejected, match="give it a value"):
+    with pytest.raises(SchedulerRejected, match="give the variable a value"):
         fields("--export=MYRIAGATE_SECRET_KEY")  # would copy the gateway's own value
 
 
