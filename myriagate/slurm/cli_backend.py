@@ -22,6 +22,7 @@ from myriagate.errors import (
     SchedulerRejected,
     SchedulerUnavailable,
     SubmissionUncertain,
+    Text,
 )
 from myriagate.ports import ClusterHealth, CommandResult, CommandRunner
 from myriagate.slurm import arrays, commands, endings, messages, parse, runs
@@ -306,7 +307,7 @@ class SlurmCliBackend:
             return b""
         result = self._query(commands.tail(path, max_bytes))
         if result.returncode == 0 and result.stdout == commands.NOT_A_REGULAR_FILE:
-            raise PermissionDenied(f"{path} is not a regular file")  # as the pyslurm backend says
+            raise PermissionDenied(Text("%(path)s is not a regular file", path=path))  # as pyslurm's says
         if result.returncode == 0:
             return result.stdout
         message = messages.slurm_message(result.stderr, f"tail exited with status {result.returncode}")
