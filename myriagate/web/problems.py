@@ -34,6 +34,7 @@ from myriagate.errors import (
     Text,
     report,
 )
+from myriagate.web import i18n
 from myriagate.web.api.schemas import Problem, ProblemFieldOut
 
 log = structlog.get_logger(__name__)
@@ -93,16 +94,24 @@ def request_id_of(request: Request) -> str | None:
 def problem_response(request: Request, failure: ErrorReport) -> ProblemResponse:
     """``failure`` as problem details, with its headers and the request id."""
     request_id = request_id_of(request)
+    # The words in the language the caller asked for (the pages' scripts show ``detail``; a
+    # client that asks nothing gets English); codes, statuses and fields stay as they are.
+    t = i18n.Translator(
+        i18n.choose_language(
+            request.cookies.get(i18n.LANGUAGE_COOKIE), request.headers.get("accept-language")
+        )
+    )
     body = Problem(
         type=PROBLEM_TYPE_BASE + failure.code,
-        title=failure.title,
+        title=t.gettext(failure.title),
         status=failure.status,
-        detail=failure.detail,
+        detail=str(t.text(failure.detail)),
         code=failure.code,
         request_id=request_id,
-        errors=[ProblemFieldOut(loc=list(f.loc), message=f.message) for f in failure.fields],
+        errors=[ProblemFieldOut(loc=list(f.loc), message=str(t.text(f.message))) for f in failure.fields],
     )
     headers = dict(failure.headers)
+    headers["Content-Language"] = t.lang
     if request_id is not None:
         headers.setdefault("X-Request-ID", request_id)
     # Extension members (an ambiguous id's candidates) beside the standard ones, never over them.

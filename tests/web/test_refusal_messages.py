@@ -123,3 +123,35 @@ def test_the_time_that_fits_is_a_rule_of_three_rounded_down_to_minutes() -> None
     # Not even a minute fits, or the whole job already fits: no time to suggest.
     assert longest_time_that_fits(Cost(320 * hour), Cost(10), 10 * hour) is None
     assert longest_time_that_fits(Cost(hour), Cost(2 * hour), 10 * hour) is None
+
+
+def test_the_api_says_it_in_the_language_asked_and_in_english_by_default(
+    app: FastAPI,
+    people: dict[str, User],
+    auth_client: Callable[[User], TestClient],
+    db: Session,
+    clock: FakeClock,
+) -> None:
+    """The pages' scripts show a problem's detail (an upload refused, a test that failed): a
+    French browser asks in French; the CLI and scripts, asking nothing, read English."""
+    client = auth_client(people["researcher"])
+    app.state.clock = clock
+    grant_hours(db, clock, "caen-bio", 100)
+    body = {"script": SCRIPT, "options": BIG}
+    french = client.post(f"{API}/jobs", json=body, headers={"Accept-Language": "fr-FR,fr;q=0.9"})
+    problem = assert_problem(french, 403, "insufficient_allocation")
+    assert french.headers["content-language"] == "fr"
+    assert problem["title"] == "Allocation insuffisante"
+    assert (
+        problem["detail"].startswith("ce job demande ")
+        and "il reste 100 h dans caen-bio" in problem["detail"]
+    )
+    english = client.post(f"{API}/jobs", json=body)
+    problem = assert_problem(english, 403, "insufficient_allocation")
+    assert english.headers["content-language"] == "en" and problem["title"] == "Insufficient allocation"
+    assert problem["detail"].startswith("this job needs ")
+    invalid = client.post(
+        f"{API}/jobs", json={"script": SCRIPT, "options": {"nodes": 0}}, headers={"Accept-Language": "fr"}
+    )
+    fields = assert_problem(invalid, 422)["errors"]
+    assert fields == [{"loc": ["options", "nodes"], "message": "doit valoir au moins 1"}]
