@@ -14,6 +14,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from myriagate.domain import values
@@ -22,6 +23,7 @@ from myriagate.domain.states import JobState
 from myriagate.errors import UnsafeValue
 from myriagate.ports import CommandResult
 from myriagate.slurm import commands, records
+from myriagate.slurm.states import is_final
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,9 @@ _STEP_ID = re.compile(r"^([0-9]+)(?:\.(?:batch|extern|interactive|[0-9]+))?$")
 _SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMGTP]?)([nc]?)$")
 _UNIT = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
 _LIMIT = re.compile(r"^(?:[0-9]+|UNLIMITED|Partition_Limit)?$")
+# How long after a job's end its details may still be missing from accounting before the job
+# is recorded without them (measured: about 2 s; slurmdbd under load takes longer).
+SETTLE_S = 60.0
 _NAMES_KEPT = 10_000  # uid -> login answers kept per backend before starting again
 
 
@@ -42,6 +47,10 @@ class EndDetails:
     max_rss_bytes: int | None = None
     mem_requested_bytes: int | None = None
     time_limit_s: int | None = None
+    # False while accounting still writes the end: a step not final yet, or the job's request
+    # not recorded (slurmdbd prints ReqMem "16?" for a second or two after a job's end,
+    # measured on the dev cluster).
+    settled: bool = True
 
 
 def size_bytes(text: str, default_unit: str) -> int | None:
@@ -56,10 +65,12 @@ def size_bytes(text: str, default_unit: str) -> int | None:
 
 def parse_end_details(text: str | bytes) -> dict[str, EndDetails]:
     """Lines of ``commands.sacct_end_details``: {job id: its peak RSS over all steps, its
-    memory request and time limit}. Lines not shaped as such records are skipped."""
+    memory request and time limit, and whether accounting has settled them}. Lines not shaped
+    as such records are skipped."""
     peaks: dict[str, int] = {}
     asked: dict[str, int | None] = {}
     limits: dict[str, int | None] = {}
+    unsettled: set[str] = set()
     for line in records.lines(text):
         f = records.fields(line, len(commands.SACCT_END_FIELDS))
         if f is None:
@@ -72,11 +83,20 @@ def parse_end_details(text: str | bytes) -> dict[str, EndDetails]:
         rss = size_bytes(max_rss, "")
         if rss is not None:
             peaks[parent] = max(rss, peaks.get(parent, 0))
+        if not is_final(state):
+            unsettled.add(parent)
         if job_id == parent:
             asked[parent] = size_bytes(req_mem, "M")
             limits[parent] = int(limit) * 60 if limit.isdigit() else None
+            if not req_mem.strip() or "?" in req_mem:  # not written yet ("16?")
+                unsettled.add(parent)
     return {
-        job_id: EndDetails(peaks.get(job_id) or None, asked.get(job_id), limits.get(job_id))
+        job_id: EndDetails(
+            peaks.get(job_id) or None,
+            asked.get(job_id),
+            limits.get(job_id),
+            settled=job_id in asked and job_id not in unsettled,
+        )
         for job_id in dict.fromkeys([*asked, *peaks])
     }
 
@@ -132,13 +152,15 @@ Query = Callable[[Sequence[str]], CommandResult]
 
 
 def add_endings(
-    query: Query, statuses: dict[str, JobStatus], known_names: dict[str, str]
+    query: Query, statuses: dict[str, JobStatus], known_names: dict[str, str], *, now: datetime | None = None
 ) -> dict[str, JobStatus]:
     """``statuses`` with the end details of the jobs that need them (one sacct call) and the
     names of their cancellers (one getent call for the uids not in ``known_names``, which it
-    fills: a uid's login does not change). Either answer missing leaves its fields None: the
-    state is what matters, and the words without the detail are still right ("cancelled",
-    "reached its time limit")."""
+    fills: a uid's login does not change). A job that ended less than ``SETTLE_S`` ago and
+    whose details accounting has not settled yet is left out, like a job whose end sacct
+    does not show yet (``arrays.combine_views``): recorded now, it would be final for good
+    without them; the next poll has them. Past that, a missing answer leaves its fields None:
+    the words without the detail are still right ("cancelled", "reached its time limit")."""
     detailed = [job_id for job_id, status in statuses.items() if wants_details(status)]
     details: dict[str, EndDetails] = {}
     if detailed:
@@ -155,9 +177,23 @@ def add_endings(
         known_names.update(parse_user_names(result.stdout))
         if len(known_names) > _NAMES_KEPT:
             known_names.clear()
+    settling = {
+        job_id
+        for job_id in detailed
+        if not (found := details.get(job_id)) or not found.settled
+        if just_ended(statuses[job_id], now)
+    }
+    kept = {job_id: status for job_id, status in statuses.items() if job_id not in settling}
     if not details and not uids:
-        return statuses
-    return with_endings(statuses, details, known_names)
+        return kept
+    return with_endings(kept, details, known_names)
+
+
+def just_ended(status: JobStatus, now: datetime | None = None) -> bool:
+    """True while accounting may still be writing this job's end (``SETTLE_S``)."""
+    if status.ended_at is None:
+        return False  # no end time to count from: never held back
+    return (now or datetime.now(UTC)) - status.ended_at < timedelta(seconds=SETTLE_S)
 
 
 def from_pyslurm(record: Any) -> dict[str, Any]:

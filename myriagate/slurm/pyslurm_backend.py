@@ -176,7 +176,18 @@ class PyslurmBackend:
             query = self.pyslurm.db.JobFilter(ids=sorted({int(arrays.parent_id(i)) for i in need}))
             for record in self._accounted(query).values():
                 accounted.update((row.slurm_job_id, row) for row in self._statuses(record))
-        return arrays.combine_views(ids, queued, accounted)
+        views = arrays.combine_views(ids, queued, accounted)
+        # slurmdbd writes a job's request a moment after its end (record.memory 0 until then):
+        # left for the next poll, as the CLI backend does (slurm.endings.add_endings).
+        return {
+            job_id: status
+            for job_id, status in views.items()
+            if not (
+                endings.wants_details(status)
+                and status.mem_requested_bytes is None
+                and endings.just_ended(status)
+            )
+        }
 
     def cancel(self, slurm_job_id: str) -> None:
         values.slurm_job_id(slurm_job_id)

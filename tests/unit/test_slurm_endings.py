@@ -4,6 +4,7 @@ name, read from real dev-cluster outputs and asked through the backend (FakeRunn
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -138,3 +139,25 @@ def test_a_pyslurm_record_gives_the_same_details() -> None:
     assert (found["cancelled_by"], found["max_rss_bytes"]) == ("alice", None), "0: never sampled"
     assert endings.from_pyslurm(SimpleNamespace(cancelled_by="$(id)"))["cancelled_by"] is None
     assert endings.from_pyslurm(object()) == dict.fromkeys(found)
+
+
+def test_a_job_whose_end_accounting_is_still_writing_waits_for_the_next_poll() -> None:
+    # Job 7372 over its --mem, asked again and again as it ended (sacct_end_details_*.out):
+    # the job line showed PENDING while its batch step ran, then FAILED with ReqMem "16?"
+    # for about 2 s, then 100M. Recorded from the first answer, it would read "killed by
+    # signal 9" for good instead of "ran out of memory".
+    starting, lagging, settled = (
+        endings.parse_end_details(load_capture(f"sacct_end_details_{name}")[0])["7372"]
+        for name in ("starting", "lagging", "settled")
+    )
+    assert not starting.settled and not lagging.settled and settled.settled
+    assert lagging.max_rss_bytes == settled.max_rss_bytes == 316788 * 1024
+    assert (lagging.mem_requested_bytes, settled.mem_requested_bytes) == (None, 100 * MiB)
+
+    ended_at = datetime(2026, 12, 5, 7, 15, 20, tzinfo=UTC)
+    job = JobStatus("7372", JobState.FAILED, "FAILED", exit_code=0, signal=9, ended_at=ended_at)
+    for capture, after_s, kept in [("lagging", 2, False), ("settled", 3, True), ("lagging", 61, True)]:
+        runner = FakeRunner().reply_from("sacct", f"sacct_end_details_{capture}")
+        out = endings.add_endings(query(runner), {"7372": job}, {}, now=ended_at + timedelta(seconds=after_s))
+        assert ("7372" in out) is kept, (capture, after_s)
+    assert out["7372"].mem_requested_bytes is None, "past the bound: recorded without the request"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
@@ -19,6 +19,7 @@ from myriagate.services.jobs.outputs import Stream, output_path, read_output
 from myriagate.services.people.auth import User
 from myriagate.web import explanations
 from myriagate.web.deps import ClockDep, DbSession, GatewayDep
+from myriagate.web.i18n import Translator
 from myriagate.web.pages import job_arrays
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.forms import see_other
@@ -109,6 +110,19 @@ def _tails(
     return tails
 
 
+def _why(job: jobs_query.JobDetailRecord, t: Translator) -> dict[str, Any]:
+    """Why the job waits or how it ended (``_job_reason.html``) and its exit code or signal:
+    Slurm's reasons and endings in plain words, as the API and the CLI say them; the gateway's
+    own reasons (staging, a submission looked up again) keep their wording."""
+    explained = explanations.said(job, t)
+    return {
+        "explanation": explained,
+        "current_reason": None if explained else reason_words(job.reason),
+        "exit_code_shown": exit_code_shown(job.state, job.exit_code, job.signal),
+        "ended_by": explanations.ended_by(job, t),
+    }
+
+
 @router.get("/jobs/{job_id}")
 def show_job(
     job_id: UUID,
@@ -149,20 +163,13 @@ def show_job(
         db, job=job, user=page.user, profile=gateway.profile(job.cluster),
         allowed_regions=gateway.settings.allowed_regions,
     )  # fmt: skip
-    t = translator_for(request)
-    # Slurm's reasons and endings in plain words (the API and the CLI say the same); the
-    # gateway's own reasons (staging, a submission looked up again) keep their wording.
-    explained = explanations.said(job, t)
     return render(
         request,
         "job.html",
         view=view,
         job=job,
         history=history,
-        current_reason=None if explained else reason_words(job.reason),
-        explanation=explained,
-        exit_code_shown=exit_code_shown(job.state, job.exit_code, job.signal),
-        ended_by=explanations.ended_by(job, t),
+        **_why(job, translator_for(request)),
         staging=staging,
         can_act=can_act,
         cancellable=can_act and not job.state.is_final and job.cancel_requested_at is None,
