@@ -260,11 +260,13 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SlurmEnv]:
         made = SlurmEnv(kind, _real_pyslurm_backend(), real=True, files_dir=Path("/tmp"))
     elif kind == "rest":
         rest = _rest_backend()
-        made = SlurmEnv(kind, rest, real=True, files_dir=Path("/tmp"), _cleanup=[rest.client.close])
+        made = SlurmEnv(kind, rest, real=True, files_dir=Path("/tmp"))
     else:
         from myriagate.runners import SshRunner
 
         pool = request.getfixturevalue("ssh_pool")
         made = SlurmEnv(kind, SlurmCliBackend(SshRunner(pool, LOGIN)), real=True, files_dir=Path("/tmp"))
     yield made
-    made.close()
+    made.close()  # cancels the real jobs left: through the backend, so its client closes after
+    if isinstance(made.backend, SlurmRestBackend):
+        made.backend.client.close()
