@@ -107,9 +107,11 @@ def _array_task(session: Session, job_id: uuid.UUID, spec: object, index: int) -
     """The task's own Slurm id (None before it started); InvalidRequest for an index the
     array does not hold, so no file name is made up for a task that never existed."""
     if not isinstance(spec, str) or not array_tasks.has_index(spec, index):
+        # The task number as typed (str): a number format would group its digits.
         raise InvalidRequest(
-            f"this job has no array task {index}"
-            + (f" (its tasks: {spec})" if isinstance(spec, str) else ""),
+            Text("this job has no array task %(task)s (its tasks: %(tasks)s)", task=str(index), tasks=spec)
+            if isinstance(spec, str)
+            else Text("this job has no array task %(task)s", task=str(index)),
             fields=[FieldError(("query", "task"), "no such task")],
         )
     return array_tasks_repo.task_raw_id(session, job_id, index)
