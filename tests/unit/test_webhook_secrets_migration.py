@@ -23,7 +23,8 @@ from myriagate.domain.webhook_rules import SIGNATURE_HEADER, TIMESTAMP_HEADER, v
 from myriagate.errors import ConfigError
 from myriagate.sealed_secrets import SecretSealer
 from myriagate.services.notifications.sender import Channels, run_pending
-from tests.conftest import FakeClock, make_user
+from tests.conftest import FakeClock
+from tests.fakes import old_rows
 from tests.fakes.fake_notifications import FakeWebhookPoster
 from tests.unit.test_notifications import queue_failures
 
@@ -46,17 +47,16 @@ def test_0009_seals_clear_secrets_in_place_and_their_signatures_still_verify(
     clear = [secrets.token_urlsafe(32), secrets.token_urlsafe(32)]
     engine = make_engine(db_url)
     with make_session_factory(engine)() as session:
-        # No membership: the memberships table of 0008 is not the models' one (0010 reshapes it).
-        alice = make_user(session, "alice@unicaen.fr", "alice", [], clock)
+        # The user as 0008's table holds it: the models' users table has later columns.
+        alice_id = old_rows.add_user(session, "alice@unicaen.fr", "alice", clock)
         for i, secret in enumerate(clear):  # as 0008's code wrote them: in clear
             session.execute(
                 sa.insert(cast(sa.Table, Webhook.__table__)).values(
-                    id=uuid.uuid4(), user_id=alice.id, url=f"https://hooks.example.org/{i}",
+                    id=uuid.uuid4(), user_id=alice_id, url=f"https://hooks.example.org/{i}",
                     secret=secret, description="", created_at=clock.now(),
                 )
             )  # fmt: skip
         session.commit()
-        alice_id = alice.id
     engine.dispose()
     assert _stored_secrets(db_url) == clear
 
