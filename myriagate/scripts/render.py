@@ -87,6 +87,17 @@ class TemplateMeta(BaseModel):
     # sbatch's long name; the researcher may change them. Resources still come from the
     # submission only: the API and the CLI never apply these.
     sbatch: dict[str, str] = Field(default_factory=dict)
+    # Options a submission of this template must give (its script cannot run without them,
+    # as the array template without --array): the API and CLI refuse it before anything runs.
+    requires: tuple[str, ...] = ()
+
+    @field_validator("requires")
+    @classmethod
+    def _required_options(cls, given: tuple[str, ...]) -> tuple[str, ...]:
+        for name in given:
+            if name not in sbatch_table.BY_NAME or sbatch_table.BY_NAME[name].kind is None:
+                raise ValueError(f"requires: {name!r} is not an sbatch option the gateway accepts")
+        return given
 
     @field_validator("sbatch")
     @classmethod

@@ -489,3 +489,19 @@ def test_lists_use_an_index_with_100000_jobs(
     with engine.connect() as connection:
         for statement, parameters in listed:
             assert _full_scan_of_jobs(connection, statement, parameters) is None, statement
+
+
+def test_the_array_template_without_an_array_range_is_refused_before_anything_runs(
+    make_user: MakeUser, auth_client: AuthClient, fake_cluster: FakeCluster, db: Session
+) -> None:
+    # Its script needs SLURM_ARRAY_TASK_ID: sent without --array, the job would only fail on the node.
+    client = auth_client(make_user())
+    before = written(db)
+    refused = client.post(JOBS, json={"template": "array", "options": {"partition": "debug"}})
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert "the 'array' template needs --array=0-9" in problem["detail"]
+    assert problem["errors"] == [{"loc": ["options", "array"], "message": "required by this template"}]
+    assert written(db) == before and fake_cluster.calls["sbatch"] == 0
+    ranged = submit(client, script=None, template="array", options={"partition": "debug", "array": "0-2"})
+    assert ranged["array_task_count"] == 3

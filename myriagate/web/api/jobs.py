@@ -14,13 +14,13 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from myriagate.domain.states import JobState
-from myriagate.errors import FieldError, InvalidRequest, ProfileViolation
+from myriagate.errors import FieldError, InvalidRequest, JobSpecInvalid, ProfileViolation, Text
 from myriagate.services.common import authz
 from myriagate.services.jobs import array_tasks, lookup
 from myriagate.services.jobs import queries as jobs_query
 from myriagate.services.jobs.cancel import cancel_job
 from myriagate.services.jobs.outputs import output_path, read_output
-from myriagate.services.jobs.templates import TemplateCatalog
+from myriagate.services.jobs.templates import TemplateCatalog, TemplateMeta
 from myriagate.services.staging.plan import StagingRequest
 from myriagate.services.submission.submit import SubmitRequest
 from myriagate.web import explanations
@@ -130,7 +130,25 @@ def _script_text(body: JobSubmit, gateway: Gateway) -> str:
             )
         return body.script
     assert body.template is not None
-    return TemplateCatalog(gateway.settings).render(body.template, body.params)
+    catalog = TemplateCatalog(gateway.settings)
+    text = catalog.render(body.template, body.params)
+    _check_required_options(catalog.get(body.template), body)
+    return text
+
+
+def _check_required_options(template: TemplateMeta, body: JobSubmit) -> None:
+    """A template whose script cannot run without an option (the array template without
+    --array) is refused before anything is held or sent, naming the option and an example."""
+    given = {name.replace("_", "-") for name in body.options.model_dump(exclude_none=True)}
+    missing = [name for name in template.requires if name not in given]
+    if not missing:
+        return
+    examples = [f"--{n}={template.sbatch[n]}" if n in template.sbatch else f"--{n}" for n in missing]
+    options = ", ".join(examples)
+    needs = Text("the %(template)s template needs %(options)s", template=repr(template.name), options=options)
+    required = Text("required by this template")
+    fields = [FieldError(("options", n.replace("-", "_")), required) for n in missing]
+    raise JobSpecInvalid(needs, fields=fields)
 
 
 def _staging(body: JobSubmit) -> StagingRequest | None:
