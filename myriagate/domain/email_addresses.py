@@ -16,8 +16,9 @@ from myriagate.errors import FieldError, InvalidRequest, Text
 
 MAX_LENGTH = 254
 # Local part: letters, digits and ._+- (not starting with '-', which a command line would read
-# as an option; no '%', an old relaying trick); domain: dot-separated labels, a final label of letters. No quoted local parts,
-# no IP literals: nobody at CRIANN's universities needs them, and every reader takes these.
+# as an option; no '%', an old relaying trick); domain: dot-separated labels, a final label of
+# letters. No quoted local parts, no IP literals: nobody at CRIANN's universities needs them,
+# and every reader takes these.
 _LOCAL = re.compile(r"^(?!-)(?!\.)(?!.*\.\.)[A-Za-z0-9._+-]{1,64}(?<!\.)$")
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _TLD = re.compile(r"^[A-Za-z]{2,24}$")
