@@ -12,8 +12,9 @@ import pytest
 
 from myriagate.domain.directives import header_lines, is_directive_line, merge, parse_directives
 from myriagate.domain.jobs import GresRequest, JobSpec
+from myriagate.domain.sent_script import HANDLED_PREFIX
 from myriagate.errors import ConfigError, InvalidRequest, JobSpecInvalid, UnsafeValue
-from myriagate.scripts.render import HANDLED_PREFIX, JinjaScriptRenderer, prepare_script, sbatch_args
+from myriagate.scripts.render import JinjaScriptRenderer, prepare_script, sbatch_args
 from myriagate.settings import Settings
 from tests.fakes.hostile import CANARY, HOSTILE_STRINGS
 

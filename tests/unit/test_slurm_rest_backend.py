@@ -294,7 +294,7 @@ def test_without_a_file_runner_the_home_is_the_pattern_and_tail_says_why_not(fak
     assert backend.home_dir() == "/home/alice"
     with pytest.raises(SchedulerRejected, match="job output cannot be read") as refused:
         backend.tail("/home/alice/slurm-1.out")
-    assert Translator("fr").text(refused.value.detail).startswith("ce cluster n'est joint que par")
+    assert str(Translator("fr").text(refused.value.detail)).startswith("ce cluster n'est joint que par")
 
 
 def test_with_a_file_backend_tail_and_home_go_through_it(fake: FakeSlurmrestd) -> None:
