@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from itertools import product
 
-from myriagate.errors import UnsafeValue
+from myriagate.errors import Text, UnsafeValue
 
 MAX_HOSTS = 100_000
 MAX_LENGTH = 4096
@@ -25,15 +25,24 @@ _RANGE = re.compile(r"(\d+)(?:-(\d+))?")
 def expand(value: str, field: str = "nodelist") -> tuple[str, ...]:
     """Every host name of ``value``, in order, each once; UnsafeValue saying what is wrong."""
     if not value:
-        raise UnsafeValue(f"{field} must not be empty")
+        raise UnsafeValue(Text("%(field)s must not be empty", field=field))
     if len(value) > MAX_LENGTH:
-        raise UnsafeValue(f"{field} is longer than {MAX_LENGTH} characters")
+        raise UnsafeValue(
+            Text("%(field)s is longer than %(max_length)s characters", field=field, max_length=MAX_LENGTH)
+        )
     hosts: dict[str, None] = {}
     for item in _items(value, field):
         for host in _expand_item(item, value, field):
             hosts[host] = None
             if len(hosts) > MAX_HOSTS:
-                raise UnsafeValue(f"{field} {value!r} names more than {MAX_HOSTS} hosts")
+                raise UnsafeValue(
+                    Text(
+                        "%(field)s %(value)s names more than %(max_hosts)s hosts",
+                        field=field,
+                        value=repr(value),
+                        max_hosts=MAX_HOSTS,
+                    )
+                )
     return tuple(hosts)
 
 
@@ -57,22 +66,39 @@ def _items(value: str, field: str) -> list[str]:
         if char == "[":
             if depth:
                 raise UnsafeValue(
-                    f"{field} {value!r}: brackets inside brackets are not a Slurm hostlist "
-                    "(write node[1-3,5], not node[1-[2-3]])"
+                    Text(
+                        "%(field)s %(value)s: brackets inside brackets are not a Slurm hostlist (write "
+                        "node[1-3,5], not node[1-[2-3]])",
+                        field=field,
+                        value=repr(value),
+                    )
                 )
             depth = 1
         elif char == "]":
             if not depth:
-                raise UnsafeValue(f"{field} {value!r}: ']' at position {i + 1} closes no '['")
+                raise UnsafeValue(
+                    Text(
+                        "%(field)s %(value)s: ']' at position %(position)s closes no '['",
+                        field=field,
+                        value=repr(value),
+                        position=i + 1,
+                    )
+                )
             depth = 0
         elif char == "," and not depth:
             items.append(value[start:i])
             start = i + 1
     if depth:
-        raise UnsafeValue(f"{field} {value!r}: a '[' is never closed")
+        raise UnsafeValue(Text("%(field)s %(value)s: a '[' is never closed", field=field, value=repr(value)))
     items.append(value[start:])
     if any(not item for item in items):
-        raise UnsafeValue(f"{field} {value!r} has an empty name (two commas, or one at an end)")
+        raise UnsafeValue(
+            Text(
+                "%(field)s %(value)s has an empty name (two commas, or one at an end)",
+                field=field,
+                value=repr(value),
+            )
+        )
     return items
 
 
@@ -84,18 +110,32 @@ def _expand_item(item: str, value: str, field: str) -> list[str]:
         if i % 2 == 0:  # text between groups
             if not _TEXT.fullmatch(part):
                 raise UnsafeValue(
-                    f"{field} {value!r}: {part!r} is not a host name (letters, digits, '.', '_', '-')"
+                    Text(
+                        "%(field)s %(value)s: %(part)s is not a host name (letters, digits, '.', '_', '-')",
+                        field=field,
+                        value=repr(value),
+                        part=repr(part),
+                    )
                 )
             choices.append([part])
         else:
             choices.append(_numbers(part, value, field))
         count *= len(choices[-1])
         if count > MAX_HOSTS:  # group by group: a hundred groups of 99,999 are never all built
-            raise UnsafeValue(f"{field} {value!r} names more than {MAX_HOSTS} hosts")
+            raise UnsafeValue(
+                Text(
+                    "%(field)s %(value)s names more than %(max_hosts)s hosts",
+                    field=field,
+                    value=repr(value),
+                    max_hosts=MAX_HOSTS,
+                )
+            )
     hosts = ["".join(parts) for parts in product(*choices)]
     for host in hosts:
         if host.startswith("-"):
-            raise UnsafeValue(f"{field} {value!r}: a host name cannot start with '-'")
+            raise UnsafeValue(
+                Text("%(field)s %(value)s: a host name cannot start with '-'", field=field, value=repr(value))
+            )
     return hosts
 
 
@@ -106,15 +146,34 @@ def _numbers(group: str, value: str, field: str) -> list[str]:
         match = _RANGE.fullmatch(piece)
         if match is None:
             raise UnsafeValue(
-                f"{field} {value!r}: [{group}] must hold numbers and ranges such as [001-003,007]"
+                Text(
+                    "%(field)s %(value)s: [%(group)s] must hold numbers and ranges such as [001-003,007]",
+                    field=field,
+                    value=repr(value),
+                    group=group,
+                )
             )
         low_text, high_text = match.group(1), match.group(2)
         low = int(low_text)
         high = low if high_text is None else int(high_text)
         if high < low:
-            raise UnsafeValue(f"{field} {value!r}: the range {piece} goes backwards")
+            raise UnsafeValue(
+                Text(
+                    "%(field)s %(value)s: the range %(piece)s goes backwards",
+                    field=field,
+                    value=repr(value),
+                    piece=piece,
+                )
+            )
         if len(out) + high - low >= MAX_HOSTS:  # the group so far, before any name is built
-            raise UnsafeValue(f"{field} {value!r} names more than {MAX_HOSTS} hosts")
+            raise UnsafeValue(
+                Text(
+                    "%(field)s %(value)s names more than %(max_hosts)s hosts",
+                    field=field,
+                    value=repr(value),
+                    max_hosts=MAX_HOSTS,
+                )
+            )
         width = len(low_text)
         out.extend(f"{n:0{width}d}" for n in range(low, high + 1))
     return out

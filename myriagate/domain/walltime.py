@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from myriagate.errors import JobSpecInvalid
+from myriagate.errors import JobSpecInvalid, Text
 
 _DAYS = re.compile(r"^(\d+)-(\d+)(?::(\d+))?(?::(\d+))?$")
 _PLAIN = re.compile(r"^(\d+)(?::(\d+))?(?::(\d+))?$")
@@ -32,10 +32,13 @@ def parse_walltime(text: str) -> int:
             total = (parts[0] * 60 + parts[1]) * 60 + parts[2]
     else:
         raise JobSpecInvalid(
-            f"{text!r} is not a Slurm time: use minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS"
+            Text(
+                "%(text)s is not a Slurm time: use minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS",
+                text=repr(text),
+            )
         )
     if total <= 0:
-        raise JobSpecInvalid(f"time limit {text!r} must be longer than zero")
+        raise JobSpecInvalid(Text("time limit %(text)s must be longer than zero", text=repr(text)))
     return total
 
 

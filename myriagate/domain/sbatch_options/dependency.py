@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from myriagate.domain.sbatch_options.kinds import ReadContext
-from myriagate.errors import JobSpecInvalid
+from myriagate.errors import JobSpecInvalid, Text
 
 TYPES = ("after", "afterany", "afterburstbuffer", "aftercorr", "afternotok", "afterok", "singleton")
 ACCEPTED_TYPES = frozenset({"after", "afterany", "aftercorr", "afternotok", "afterok", "singleton"})
@@ -69,16 +69,22 @@ class Dependency:
 def parse(text: str) -> Dependency:
     value = text.strip()
     if "," in value and "?" in value:
-        raise JobSpecInvalid(f"{text!r}: join dependencies with ',' (all) or '?' (any), not both")
+        raise JobSpecInvalid(
+            Text("%(text)s: join dependencies with ',' (all) or '?' (any), not both", text=repr(text))
+        )
     any_of = "?" in value
     clauses = tuple(_clause(part, text) for part in value.split("?" if any_of else ",") if part)
     if not clauses:
-        raise JobSpecInvalid("--dependency needs a type and job ids, such as afterok:1234")
+        raise JobSpecInvalid(Text("--dependency needs a type and job ids, such as afterok:1234"))
     named = sum(max(len(c.jobs), 1) for c in clauses)
     if named > MAX_JOBS:
         raise JobSpecInvalid(
-            f"--dependency names {named} jobs; at most {MAX_JOBS} may be named "
-            "(make them one job array and name the array)"
+            Text(
+                "--dependency names %(named)s jobs; at most %(max_jobs)s may be named (make them one job "
+                "array and name the array)",
+                named=named,
+                max_jobs=MAX_JOBS,
+            )
         )
     return Dependency(clauses, any_of)
 
@@ -88,26 +94,49 @@ def _clause(part: str, text: str) -> Clause:
     kind = kind.lower()
     if kind not in TYPES:
         raise JobSpecInvalid(
-            f"{text!r}: {kind!r} is not a dependency type; use {', '.join(sorted(ACCEPTED_TYPES))}"
+            Text(
+                "%(text)s: %(kind)s is not a dependency type; use %(accepted_types)s",
+                text=repr(text),
+                kind=repr(kind),
+                accepted_types=", ".join(sorted(ACCEPTED_TYPES)),
+            )
         )
     if kind not in ACCEPTED_TYPES:
-        raise JobSpecInvalid(f"{text!r}: {kind} dependencies are not offered (no burst buffers here)")
+        raise JobSpecInvalid(
+            Text(
+                "%(text)s: %(kind)s dependencies are not offered (no burst buffers here)",
+                text=repr(text),
+                kind=kind,
+            )
+        )
     if kind == "singleton":
         if rest:
-            raise JobSpecInvalid(f"{text!r}: singleton takes no job ids")
+            raise JobSpecInvalid(Text("%(text)s: singleton takes no job ids", text=repr(text)))
         return Clause(kind)
     refs = tuple(_ref(r, kind, text) for r in rest.split(":") if r)
     if not refs:
-        raise JobSpecInvalid(f"{text!r}: {kind} needs at least one job id, such as {kind}:1234")
+        raise JobSpecInvalid(
+            Text(
+                "%(text)s: %(kind)s needs at least one job id, such as %(kind)s:1234",
+                text=repr(text),
+                kind=kind,
+            )
+        )
     return Clause(kind, refs)
 
 
 def _ref(word: str, kind: str, text: str) -> JobRef:
     ident, plus, minutes = word.partition("+")
     if plus and (kind != "after" or not _TIME.match(minutes)):
-        raise JobSpecInvalid(f"{text!r}: only after:<id>+<minutes> takes a delay")
+        raise JobSpecInvalid(Text("%(text)s: only after:<id>+<minutes> takes a delay", text=repr(text)))
     if not (_SLURM_ID.match(ident) or _GATEWAY_ID.match(ident)):
-        raise JobSpecInvalid(f"{text!r}: {ident!r} is not a job id (a gateway id or a Slurm job id)")
+        raise JobSpecInvalid(
+            Text(
+                "%(text)s: %(ident)s is not a job id (a gateway id or a Slurm job id)",
+                text=repr(text),
+                ident=repr(ident),
+            )
+        )
     return JobRef(ident.lower(), int(minutes) if plus else None)
 
 
