@@ -268,6 +268,13 @@ class SubmissionUncertain(SchedulerUnavailable):
     title = "Submission outcome unknown"
 
 
+class NotDelivered(BackendError):
+    """A test e-mail or webhook delivery the far side did not take (no cluster involved)."""
+
+    code = "not_delivered"
+    title = "Not delivered"
+
+
 class StagingError(BackendError):
     code = "staging_error"
     title = "Data transfer failed"

@@ -30,10 +30,10 @@ from myriagate.domain.email_verification import (
 )
 from myriagate.domain.notification_text import clean
 from myriagate.errors import (
-    BackendError,
     Conflict,
     InvalidRequest,
     MyriagateError,
+    NotDelivered,
     PermissionDenied,
     RateLimited,
     Text,
@@ -58,14 +58,14 @@ def no_mail() -> Conflict:
     return Conflict(Text("This gateway sends no e-mail: ask its administrators to set up its mail server."))
 
 
-def mail_failed(exc: MyriagateError, address: str) -> BackendError:
+def mail_failed(exc: MyriagateError, address: str) -> NotDelivered:
     """The researcher's words for a failed send: never the mail server's host or settings."""
     if exc.transient:
-        return BackendError(
+        return NotDelivered(
             Text("The gateway's mail server did not take the message: try again in a few minutes."),
             transient=True,
         )
-    return BackendError(Text("The mail server refused to send to %(address)s.", address=address))
+    return NotDelivered(Text("The mail server refused to send to %(address)s.", address=address))
 
 
 def request_verification(

@@ -27,7 +27,7 @@ from myriagate.domain.webhook_rules import (
     TIMESTAMP_HEADER,
     sign,
 )
-from myriagate.errors import BackendError, ConfigError, Conflict, MyriagateError, NotFound, Text
+from myriagate.errors import ConfigError, Conflict, MyriagateError, NotDelivered, NotFound, Text
 from myriagate.logs import redact_url
 from myriagate.ports import Clock, Mailer, WebhookPoster
 from myriagate.sealed_secrets import SecretSealer
@@ -74,7 +74,7 @@ def send_trial_webhook(
 ) -> Webhook:
     """POST a signed test delivery to one of ``user``'s webhooks; the webhook it went to.
 
-    NotFound for a webhook that is not theirs; BackendError (with the webhook's answer, its
+    NotFound for a webhook that is not theirs; NotDelivered (with the webhook's answer, its
     URL shown without path or query) when it did not take it.
     """
     hook = repo.get_webhook(session, webhook_id)
@@ -105,7 +105,7 @@ def send_trial_webhook(
         message = Text(
             "The test did not reach %(url)s: %(why)s.", url=redact_url(hook.url), why=why_not(exc.detail)
         )
-        raise BackendError(message, transient=exc.transient) from exc
+        raise NotDelivered(message, transient=exc.transient) from exc
     return hook
 
 
