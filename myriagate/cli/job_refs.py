@@ -40,6 +40,24 @@ def job_ref(text: str) -> str:
     return given
 
 
+_TASK = re.compile(r"^[0-9]{1,20}_([0-9]{1,10})$")
+
+
+def task_of(text: str, task: int | None) -> int | None:
+    """The array task to read: ``--task`` as given, or the task a Slurm task id names
+    (``1234_5`` as squeue prints it: task 5); InvalidRequest when the two disagree."""
+    named = _TASK.match(text.strip())
+    if named is None:
+        return task
+    index = int(named.group(1))
+    if task is not None and task != index:
+        raise InvalidRequest(
+            f"{text.strip()} is task {index} of its array, not --task {task}: give one or the other",
+            fields=[FieldError(("task",), "contradicts the job id")],
+        )
+    return index
+
+
 def full_id(text: str) -> uuid.UUID | None:
     """The UUID ``text`` spells in full, else None (a prefix or a Slurm id)."""
     try:

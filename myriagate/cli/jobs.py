@@ -13,7 +13,7 @@ from myriagate.cli import watch
 from myriagate.cli.client import Stream
 from myriagate.cli.context import deps, localised, open_gateway
 from myriagate.cli.job_arrays import print_array
-from myriagate.cli.job_refs import ClusterRefOpt, JobRefArg, fetch_job, job_ref, resolve_job_id
+from myriagate.cli.job_refs import ClusterRefOpt, JobRefArg, fetch_job, job_ref, resolve_job_id, task_of
 from myriagate.cli.job_script import at_with_zone, print_sent
 from myriagate.cli.output import JsonOpt, WideOpt, console, guarded, print_json, print_table
 from myriagate.cli.tables import Col
@@ -181,7 +181,9 @@ def jobs_logs(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing as it grows, until the end.")
     ] = False,
-    task: Annotated[int | None, typer.Option("--task", min=0, help="Array task id.")] = None,
+    task: Annotated[
+        int | None, typer.Option("--task", min=0, help="Array task id (or give the task's Slurm id, 1234_5).")
+    ] = None,
     max_bytes: Annotated[
         int, typer.Option("--bytes", min=1, max=watch.MAX_BYTES, help="Show at most the last N bytes.")
     ] = 65536,
@@ -191,6 +193,7 @@ def jobs_logs(
     if follow and json:
         raise InvalidRequest("--follow streams text: it cannot be combined with --json")
     stream: Stream = "error" if error else "output"
+    task = task_of(job_id, task)  # 1234_5 is task 5 of array 1234
     with open_gateway(ctx) as client:
         job_uuid = resolve_job_id(client, job_id, cluster)
         if follow:
