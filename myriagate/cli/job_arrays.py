@@ -6,6 +6,7 @@ from datetime import datetime
 
 from myriagate.cli.job_script import at_with_zone
 from myriagate.cli.output import console, print_table
+from myriagate.cli.tables import Col
 from myriagate.web.api.schemas import ArrayOut, ArrayTaskOut
 
 # Past this many tasks the table keeps those that did not simply finish well (`--json` has all).
@@ -43,7 +44,16 @@ def print_array(array: ArrayOut) -> None:
 
 def _print_tasks(tasks: list[ArrayTaskOut]) -> None:
     print_table(
-        ("task", "slurm id", "state", "exit", "started", "ended"),
+        # Ids, exit codes and times stay whole; on a narrow terminal the tasks' Slurm ids (the
+        # array's id and the task number, both shown already) give way first, then start times.
+        (
+            Col("task", whole=True),
+            Col("slurm id", whole=True, priority=2),
+            "state",
+            Col("exit", whole=True),
+            Col("started", whole=True, priority=1),
+            Col("ended", whole=True),
+        ),
         [
             (
                 t.index,
