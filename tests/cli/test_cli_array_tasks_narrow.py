@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import time
-
 import pytest
 
 from myriagate.cli import job_arrays
+from myriagate.cli.job_script import at_with_zone
 from myriagate.web.api.array_schemas import ArrayOut
 
 STARTED = datetime(2026, 12, 5, 7, 9, 11, tzinfo=UTC)
@@ -36,15 +35,15 @@ def test_the_task_table_keeps_ids_and_times_whole(
     width: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("COLUMNS", str(width))
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
     job_arrays.print_array(_array())
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert all(len(line.rstrip()) <= width for line in lines), out
     task_2 = next(line for line in lines if "5182_2" in line or line.split()[:1] == ["2"])
     assert "failed" in task_2 and "3" in task_2.split(), out
-    assert out.count("07:09:13") == 5, out
-    assert all("2026-12-05 07:09:13 UTC" in line for line in lines if "07:09:13" in line), out
+    ended = at_with_zone(ENDED)  # '2026-12-05 08:09:13 CET' in the terminal's zone
+    clock = ended.split()[1]
+    assert out.count(clock) == 5, out
+    assert all(ended in line for line in lines if clock in line), out
     if width >= 200:
         assert "slurm id" in out and "5182_2" in task_2
