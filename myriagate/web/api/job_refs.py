@@ -9,9 +9,11 @@ id at all.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 from uuid import UUID
 
+import anyio.to_thread
 from fastapi import Depends, Path, Query
 
 from myriagate.services.jobs import lookup
@@ -24,14 +26,24 @@ JOB_REF_DESCRIPTION = (
 CLUSTER_DESCRIPTION = "The cluster of a Slurm job id, when the same id exists on several clusters"
 
 
-def resolve_job_id(
+async def resolve_job_id(
     user: CurrentUser,
     session: DbSession,
     job_id: Annotated[str, Path(max_length=lookup.MAX_REF_LENGTH, description=JOB_REF_DESCRIPTION)],
     cluster: Annotated[str | None, Query(max_length=64, description=CLUSTER_DESCRIPTION)] = None,
 ) -> UUID:
-    """The gateway id of the job ``job_id`` names among those the caller may see."""
-    return lookup.find_job_id(session, user=user, text=job_id, cluster=cluster)
+    """The gateway id of the job ``job_id`` names among those the caller may see.
+
+    A full id (what lists and links give) is read on the event loop, with no database call:
+    the endpoint reads the job anyway. Only a prefix or a Slurm id takes a query, in the
+    thread pool; a plain ``def`` would cost every request an extra wait for a worker thread.
+    """
+    reference = lookup.parse_reference(job_id)
+    if reference.full_id is not None and cluster is None:
+        return reference.full_id
+    return await anyio.to_thread.run_sync(
+        functools.partial(lookup.find_job_id, session, user=user, text=job_id, cluster=cluster)
+    )
 
 
 JobIdRef = Annotated[UUID, Depends(resolve_job_id)]
