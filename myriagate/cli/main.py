@@ -10,6 +10,10 @@ spellings of ``admin serve``, ``admin worker`` and ``admin db``.
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+import sys
 from collections.abc import Mapping
 from typing import Annotated, ClassVar
 
@@ -71,5 +75,34 @@ def version(json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
         typer.echo(f"myriagate {__version__}")
 
 
+def _debug_logging() -> None:
+    """``MYRIAGATE_LOG_LEVEL=DEBUG`` (or INFO) shows the client's HTTP requests on stderr, to
+    find out what a command asked the gateway; nothing is configured otherwise, so a normal
+    start pays nothing. Secrets are redacted (tests/web/test_secrets_not_logged.py): by the
+    server install's log pipeline when present, else by a filter hiding URL passwords, the only
+    secret httpx's request lines can hold (tokens travel in headers, which it does not log)."""
+    level = os.environ.get("MYRIAGATE_LOG_LEVEL", "").upper()
+    if level not in {"DEBUG", "INFO"}:
+        return
+    try:
+        from myriagate.logs import configure_logging
+    except ModuleNotFoundError:  # the client install: no structlog
+        logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_hide_url_passwords)
+        return
+    configure_logging(level, json=False)
+
+
+_URL_PASSWORD = re.compile(r"(://[^\s/@:]*):[^\s/@]*@")
+
+
+def _hide_url_passwords(record: logging.LogRecord) -> bool:
+    record.msg = _URL_PASSWORD.sub(r"\1:[redacted]@", record.getMessage())
+    record.args = None
+    return True
+
+
 def run() -> None:
+    _debug_logging()
     app(prog_name="myriagate")  # the same usage lines when run as `python -c …` (tests, systemd)

@@ -70,6 +70,7 @@ def test_cluster_lists_partitions_from_the_profile(make_user: MakeUser, auth_cli
     assert court == {
         "name": "court",
         "description": "Short jobs (up to 4 hours)",
+        "description_fr": "Jobs courts (jusqu'à 4 heures)",
         "max_walltime": "04:00:00",
         "default_walltime": "01:00:00",
         "max_nodes": 1,
