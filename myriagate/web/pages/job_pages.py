@@ -6,13 +6,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from myriagate.domain.job_explanations import exit_code_shown
 from myriagate.domain.states import JobState
 from myriagate.errors import FieldError, InvalidRequest, MyriagateError, Text
 from myriagate.services import dashboard
 from myriagate.services.common import authz
+from myriagate.services.jobs import lookup
 from myriagate.services.jobs import queries as jobs_query
 from myriagate.services.jobs.cancel import cancel_job
 from myriagate.services.jobs.outputs import Stream, output_path, read_output
@@ -23,6 +24,7 @@ from myriagate.web.i18n import Translator
 from myriagate.web.pages import job_arrays
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.forms import see_other
+from myriagate.web.pages.job_page_refs import page_job_id
 from myriagate.web.pages.rendering import render, translator_for
 from myriagate.web.pages.staging_view import job_staging_page
 from myriagate.web.pages.wording import STATE_EXPLANATIONS, reason_words
@@ -125,14 +127,17 @@ def _why(job: jobs_query.JobDetailRecord, t: Translator) -> dict[str, Any]:
 
 @router.get("/jobs/{job_id}")
 def show_job(
-    job_id: UUID,
+    job_id: Annotated[str, Path(max_length=lookup.MAX_REF_LENGTH)],
     request: Request,
     page: PageUser,
     db: DbSession,
     gateway: GatewayDep,
     task: Annotated[int | None, Query(ge=0, le=ARRAY_INDEX_MAX)] = None,
 ) -> Response:
-    view = jobs_query.get_job_detail(db, job_id=job_id, user=page.user)
+    found = page_job_id(db, page.user, job_id, task)  # a short or Slurm id: sent to the full id
+    if isinstance(found, Response):
+        return found
+    view = jobs_query.get_job_detail(db, job_id=found, user=page.user)
     job = view.job
     can_act = authz.can_act_on_job(page.user, job)
     tails: dict[str, str] = {}
@@ -140,9 +145,9 @@ def show_job(
     separate_error = output_path(job, "error") != output_path(job, "output")
     if can_act and job.array_task_count is None and job.slurm_job_id is not None:
         streams: tuple[Stream, ...] = ("output", "error") if separate_error else ("output",)
-        tails = _tails(gateway, db, job_id, page.user, job.cluster, streams)
+        tails = _tails(gateway, db, found, page.user, job.cluster, streams)
         # Read again: reading the files may have learnt the job's directory, which the page shows.
-        view = jobs_query.get_job_detail(db, job_id=job_id, user=page.user)
+        view = jobs_query.get_job_detail(db, job_id=found, user=page.user)
         job = view.job
     arrays = job_arrays.array_context(
         gateway, db, job=job, user=page.user, can_act=can_act, task=task, max_bytes=TAIL_BYTES
