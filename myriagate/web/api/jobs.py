@@ -362,11 +362,16 @@ def output(
     authz.require_act_on_job(user, job)
     if job.array_task_count is None and task is not None:
         raise InvalidRequest(
-            "task is only for array jobs", fields=[FieldError(("query", "task"), "not an array job")]
+            Text("this job is not an array: it has no tasks to choose"),
+            fields=[FieldError(("query", "task"), "not an array job")],
         )
     if job.array_task_count is not None and task is None:
         raise InvalidRequest(
-            f"this is an array job of {job.array_task_count} tasks: choose one with task=<index>",
+            Text(
+                "this is an array job of %(count)s tasks: choose one "
+                "(--task N in the CLI, task=N in the API)",
+                count=job.array_task_count,
+            ),
             fields=[FieldError(("query", "task"), "required for an array job")],
         )
     data = read_output(
