@@ -25,6 +25,8 @@ class Job(Base):
         # Job lists, newest first with keyset pagination (migration 0004).
         sa.Index("ix_jobs_created_at_id", "created_at", "id"),
         sa.Index("ix_jobs_cluster_slurm_account_created_at", "cluster", "slurm_account", "created_at"),
+        # A job named by its Slurm id on any cluster (jobs show 4940, short ids; migration 0014).
+        sa.Index("ix_jobs_slurm_job_id", "slurm_job_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

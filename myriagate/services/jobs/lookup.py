@@ -137,9 +137,10 @@ def short_ids(session: Session, *, user: User, job_ids: Sequence[uuid.UUID]) -> 
     """For each id, its shortest prefix (at least ``MIN_PREFIX`` hex digits) that names that job
     alone among the jobs ``user`` may see, so that ``find_job_id`` finds it again.
 
-    One query per 200 ids (a page is one): the visible jobs sharing the first ``MIN_PREFIX``
-    digits with one of them (primary-key ranges), and those whose Slurm id a prefix made of
-    decimal digits could also be read as.
+    A few index lookups per 200 ids (a page is one): the jobs sharing the first ``MIN_PREFIX``
+    digits with one of them (primary-key ranges) and those whose Slurm id a prefix made of
+    decimal digits could also be read as (its own index), then which of the others the
+    caller may see.
     """
     neighbours: set[uuid.UUID] = set()
     slurm_ids: dict[str, set[uuid.UUID]] = {}
@@ -147,12 +148,26 @@ def short_ids(session: Session, *, user: User, job_ids: Sequence[uuid.UUID]) -> 
         chunk = job_ids[start : start + _CHUNK]
         ranges = [Job.id.between(*jobs_repo.id_prefix_bounds(p)) for p in {j.hex[:MIN_PREFIX] for j in chunk}]
         numbers = {prefix for job_id in chunk for prefix in _numeric_prefixes(job_id)}
+        # Each search on its own index alone (primary-key ranges; ix_jobs_slurm_job_id), whoever
+        # owns the jobs: an OR across both columns, or the caller's visibility in the same
+        # statement, made SQLite scan the jobs table or the caller's jobs (0.2 s at 100,000).
+        near = sa.select(Job.id, Job.slurm_job_id).where(sa.or_(*ranges))
+        found: dict[uuid.UUID, str | None] = {job_id: slurm for job_id, slurm in session.execute(near)}
         if numbers:
-            ranges.append(Job.slurm_job_id.in_(sorted(numbers)))
-        stmt = sa.select(Job.id, Job.slurm_job_id).where(sa.or_(*ranges), jobs_repo.visible_to(user))
-        for job_id, slurm_job_id in session.execute(stmt):
+            by_number = sa.select(Job.id, Job.slurm_job_id).where(Job.slurm_job_id.in_(sorted(numbers)))
+            found.update({job_id: slurm for job_id, slurm in session.execute(by_number)})
+        # Then only the jobs the caller may see count, the page's own (they are) and the few
+        # others found, by primary key.
+        others = sorted(set(found) - set(chunk))
+        visible = set(chunk)
+        if others:
+            visible.update(
+                session.scalars(sa.select(Job.id).where(Job.id.in_(others), jobs_repo.visible_to(user)))
+            )
+        for job_id in visible:
             neighbours.add(job_id)
-            if slurm_job_id in numbers:
+            slurm_job_id = found.get(job_id)
+            if slurm_job_id is not None and slurm_job_id in numbers:
                 slurm_ids.setdefault(slurm_job_id, set()).add(job_id)
     groups: dict[str, list[str]] = {}
     for job_id in neighbours:
