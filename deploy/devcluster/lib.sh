@@ -148,7 +148,9 @@ check_slurmctld() { timeout 10 scontrol ping 2>/dev/null | grep -q 'is UP'; }
 check_node() {
     local state
     state="$(timeout 10 sinfo -h -n "$NODE" -o %t 2>/dev/null | head -n 1)"
-    case "$state" in idle | mix | alloc) return 0 ;; *) return 1 ;; esac
+    # A working node: idle, partly or fully allocated, or finishing jobs (comp), possibly with
+    # a reservation or a planned job on it (a trailing '-' or '@'); never not responding ('*').
+    case "$state" in idle | mix | alloc | comp | idle- | mix- | alloc- | mix@ | alloc@ | idle@) return 0 ;; *) return 1 ;; esac
 }
 # slurmrestd answers a ping for alice with a token scontrol mints (proves JWT end to end).
 check_slurmrestd() {

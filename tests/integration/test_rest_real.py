@@ -189,7 +189,10 @@ def test_slurmrestd_stopped_mid_way_is_unavailable_and_the_retry_submits_once(
     key: bytes, private_restd: PrivateSlurmrestd
 ) -> None:
     minter = JwtMinter(key)
-    backend = _backend(minter.token, private_restd.url, timeout_s=5)
+    # A stopped slurmrestd refuses connections at once; the tag lookup after its restart reads
+    # 30 days of the shared dev cluster's accounting, which takes seconds when the slurm tier
+    # runs beside it (a 5 s timeout lost that answer in CI).
+    backend = _backend(minter.token, private_restd.url, timeout_s=60)
     first = backend.submit(_script("sleep 60", "--hold"), tag=f"mg:{uuid.uuid4()}")
     tag = f"mg:{uuid.uuid4()}"
     try:
