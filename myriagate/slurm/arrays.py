@@ -114,6 +114,14 @@ def is_final(status: JobStatus) -> bool:
     return status.state is not None and status.state.is_final
 
 
+def needing_accounting(ids: Collection[str], queued: Mapping[str, JobStatus]) -> list[str]:
+    """Which of ``ids`` accounting must be asked about after the controller answered
+    ``queued``: arrays (their ended tasks left the queue), jobs it no longer holds, and jobs it
+    shows as ended (only accounting has their exit code)."""
+    parents = {parent_id(j) for j in queued if "_" in j}
+    return [i for i in ids if i in parents or i not in queued or is_final(queued[i])]
+
+
 def fresher(queued: JobStatus | None, accounted: JobStatus) -> JobStatus:
     """The controller's view is fresher for live jobs; accounting has the exit code of ended
     ones, unless its record still lags behind an end the controller already shows."""

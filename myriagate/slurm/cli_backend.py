@@ -241,8 +241,7 @@ class SlurmCliBackend:
         queued = self._squeue(ids)
         # sacct: jobs squeue does not hold, jobs it shows as ended (it has no exit code),
         # and array parents (finished tasks may already be gone from squeue).
-        parents = {arrays.parent_id(j) for j in queued if "_" in j}
-        need = [i for i in ids if i in parents or i not in queued or arrays.is_final(queued[i])]
+        need = arrays.needing_accounting(ids, queued)
         accounted = self._sacct(need) if need else {}
         views = arrays.combine_views(ids, queued, accounted)
         return endings.add_endings(self._query, views, self._user_names)

@@ -169,8 +169,7 @@ class PyslurmBackend:
             if str(r.array_id or r.id) in wanted
             for s in self._statuses(r)
         }
-        parents = {arrays.parent_id(j) for j in queued if "_" in j}
-        need = [i for i in ids if i in parents or i not in queued or arrays.is_final(queued[i])]
+        need = arrays.needing_accounting(ids, queued)
         accounted: dict[str, JobStatus] = {}
         if need:
             query = self.pyslurm.db.JobFilter(ids=sorted({int(arrays.parent_id(i)) for i in need}))

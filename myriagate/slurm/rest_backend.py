@@ -114,8 +114,7 @@ class SlurmRestBackend:
             if rest_parse.controller_parent(r) in wanted
             for s in rest_parse.controller_statuses(r)
         }
-        parents = {arrays.parent_id(j) for j in queued if "_" in j}
-        need = [i for i in ids if i in parents or i not in queued or arrays.is_final(queued[i])]
+        need = arrays.needing_accounting(ids, queued)
         accounted: dict[str, JobStatus] = {}
         if need:
             for record in self._accounted(self._by_ids(need)):
