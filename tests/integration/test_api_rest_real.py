@@ -20,39 +20,25 @@ from sqlalchemy.orm import Session, sessionmaker
 from myriagate.db.models.users import User
 from myriagate.settings import Settings
 from myriagate.slurm.rest_backend import SlurmRestBackend
-from myriagate.wiring import Gateway, build_gateway
+from myriagate.wiring import Gateway
 from tests.contract.conftest import JWT_KEY, REST_URL
+from tests.integration.backend_variants import gateway_on_backend
 from tests.integration.test_api_real_cluster import CLUSTER, SCRIPT, _client, _track_until
+from tests.integration.test_api_real_cluster import alice as alice  # alice's API client
 from tests.integration.test_api_real_cluster import server as server  # the live API fixture
 
 pytestmark = pytest.mark.slurm
-PROFILES = Path(__file__).resolve().parents[2] / "cluster_profiles"
 
 
 @pytest.fixture
 def gateway(gateway_settings: Settings, db: sessionmaker[Session], tmp_path: Path) -> Iterator[Gateway]:
     if not JWT_KEY.exists():
         pytest.skip(f"{JWT_KEY} is missing: a dev cluster without slurmrestd (bash deploy/devcluster/up.sh)")
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    text = (PROFILES / "devcluster.toml").read_text()
-    assert 'backend = "cli"' in text
-    text = text.replace('backend = "cli"', 'backend = "rest"', 1)
-    text += f'\n[connection.rest]\nurl = "{REST_URL}"\njwt_key = "{JWT_KEY}"\nfiles = "runner"\n'
-    (profiles / "devcluster.toml").write_text(text)
-    settings = gateway_settings.model_copy(
-        update={"database_url": f"sqlite:///{tmp_path / 'gateway.db'}", "profiles_dir": profiles}
-    )
-    gw = build_gateway(settings)
+    rest = f'\n[connection.rest]\nurl = "{REST_URL}"\njwt_key = "{JWT_KEY}"\nfiles = "runner"\n'
+    gw = gateway_on_backend(gateway_settings, tmp_path, "rest", rest)
     assert isinstance(gw.backends(CLUSTER).for_login("alice"), SlurmRestBackend)
     yield gw
     gw.close()
-
-
-@pytest.fixture
-def alice(server: str, db: sessionmaker[Session], users: dict[str, User]) -> Iterator[httpx.Client]:
-    with _client(server, db, users["alice"]) as client:
-        yield client
 
 
 def test_submit_track_and_read_output_through_slurmrestd(alice: httpx.Client, gateway: Gateway) -> None:
