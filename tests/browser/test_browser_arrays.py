@@ -14,15 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from myriagate.clock import SystemClock
-from myriagate.db.migrate import upgrade
-from myriagate.db.repos import projects as projects_repo
-from myriagate.db.repos import users as users_repo
-from myriagate.db.session import make_engine, make_session_factory
-from myriagate.services.people import auth as auth_service
 from myriagate.settings import Settings
+from tests.browser.live_stack import live_gateway, seed_alice
 from tests.cli.live_gateway import LiveGateway
-from tests.conftest import CLUSTER
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -38,43 +32,13 @@ SCRIPT = (
 )
 
 
-def _seed(database_url: str) -> str:
-    """alice (member of caen-climat) with a password and an API token; returns the token."""
-    now = SystemClock().now()
-    engine = make_engine(database_url)
-    with make_session_factory(engine)() as session:
-        projects_repo.add_institution(session, code="unicaen", name="Université de Caen Normandie")
-        projects_repo.add_project(
-            session, cluster=CLUSTER, slurm_account="caen-climat", institution="unicaen", created_at=now
-        )
-        alice = users_repo.add(session, username="alice", cluster_login="alice", created_at=now)
-        alice.institution = "unicaen"
-        auth_service.set_password(alice, PASSWORD)
-        users_repo.add_membership(session, alice, cluster=CLUSTER, slurm_account="caen-climat")
-        session.commit()
-        secret = auth_service.create_token(session, alice, name="browser arrays").secret
-        session.commit()
-    engine.dispose()
-    return secret
-
-
 @pytest.fixture(scope="module")
 def live(
     gateway_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[LiveGateway, str]]:
     database_url = f"sqlite:///{tmp_path_factory.mktemp('arrays') / 'gateway.db'}"
-    upgrade(database_url)
-    token = _seed(database_url)
-    env = {
-        "MYRIAGATE_DEV_MODE": "true",
-        "MYRIAGATE_DATABASE_URL": database_url,
-        "MYRIAGATE_SSH_CA_KEY_PATH": str(gateway_settings.ssh_ca_key_path),
-        "MYRIAGATE_DEFAULT_CLUSTER": CLUSTER,
-        "MYRIAGATE_ENFORCE_ALLOCATIONS": "false",
-        "MYRIAGATE_POLL_MIN_S": "1",
-        "MYRIAGATE_POLL_MAX_S": "2",
-    }
-    with LiveGateway(env, tmp_path_factory.mktemp("logs") / "gateway.log") as gateway:
+    token = seed_alice(database_url, PASSWORD, "browser arrays")
+    with live_gateway(gateway_settings, database_url, tmp_path_factory.mktemp("logs")) as gateway:
         yield gateway, token
     subprocess.run(["scancel", f"--name={RUN_TAG}"], check=False)
 
