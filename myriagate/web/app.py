@@ -1,5 +1,8 @@
 """The FastAPI application: ``create_app()`` builds it around one Gateway; nothing at import.
 
+``build_app()`` makes the routes (the costly part), ``bind_gateway()`` gives them a gateway:
+the tests build the routes once per process and bind a new gateway for each test.
+
 ``myriagate serve`` runs it through uvicorn as a factory (``myriagate.web.app:create_app``),
 so each worker process builds its own gateway (database pool, SSH pools) from the settings.
 """
@@ -15,7 +18,7 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import MutableHeaders, State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from myriagate import __version__
@@ -36,8 +39,9 @@ from myriagate.web.api import (
 from myriagate.web.api_docs import install_api_docs
 from myriagate.web.error_responses import error_response, install_error_handlers
 from myriagate.web.health import router as health_router
-from myriagate.web.metrics import install_metrics
+from myriagate.web.metrics import bind_metrics, install_metrics
 from myriagate.web.pages import install_pages
+from myriagate.web.pages.rendering import build_environment
 from myriagate.web.problems import document_problems
 from myriagate.web.rate_limits import RateLimits, limit_login_attempts
 from myriagate.web.routing import ReleasingRoute
@@ -109,6 +113,14 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     if gateway is None:
         gateway = build_gateway()
         configure_logging(gateway.settings.log_level, json=gateway.settings.log_json)
+    app = build_app()
+    bind_gateway(app, gateway, owned=owned)
+    return app
+
+
+def build_app() -> FastAPI:
+    """Routes, middleware, error handlers and API docs: everything that does not depend on a
+    gateway (about 70 ms of FastAPI's route analysis). ``bind_gateway`` then gives it one."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -116,8 +128,8 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
         cluster_health = getattr(_app.state, "cluster_health", None)
         if cluster_health is not None:
             cluster_health.close()
-        if owned:
-            gateway.close()
+        if getattr(_app.state, "owns_gateway", False):
+            _app.state.gateway.close()
 
     app = FastAPI(
         title="myriagate",
@@ -130,9 +142,6 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
         # Login attempts spend from their address's budget before any password is checked.
         dependencies=[Depends(limit_login_attempts)],
     )
-    app.state.gateway = gateway
-    app.state.rate_limits = RateLimits(gateway.settings)  # per user and per address (docs/api.md)
-    app.state.clock = gateway.clock  # tests may put a FakeClock here
     install_error_handlers(app)  # problem+json or the HTML error page, by route kind
     app.add_middleware(RequestIdMiddleware)
 
@@ -144,7 +153,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     app.include_router(health_router)  # /readyz: database and clusters (docs/operations.md)
     install_pages(app)  # HTML pages, static assets and HTML error pages (docs/web.md)
     install_api_docs(app, f"{API_PREFIX}/docs")  # Swagger UI from /static/swagger, off-line
-    install_metrics(app, gateway)  # GET /metrics + request timing, outermost (docs/metrics.md)
+    install_metrics(app)  # GET /metrics + request timing, outermost (docs/metrics.md)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -157,6 +166,19 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
 
     _document_problems_in_openapi(app)
     return app
+
+
+def bind_gateway(app: FastAPI, gateway: Gateway, *, owned: bool = False) -> None:
+    """Give ``app`` (from ``build_app``) its gateway, in a fresh ``app.state``: whatever the
+    routes keep between requests (rate-limit buckets, the readiness probe, the cluster health
+    cache) starts anew. ``owned``: the app closes the gateway when it shuts down."""
+    app.state = State()
+    app.state.gateway = gateway
+    app.state.owns_gateway = owned
+    app.state.rate_limits = RateLimits(gateway.settings)  # per user and per address (docs/api.md)
+    app.state.clock = gateway.clock  # tests may put a FakeClock here
+    app.state.page_env = build_environment(gateway.settings)
+    bind_metrics(app, gateway)
 
 
 def _document_problems_in_openapi(app: FastAPI) -> None:

@@ -110,21 +110,27 @@ def is_allowed(host: str | None, allowed: list[str]) -> bool:
     return any(address in network for network in _networks(tuple(allowed)))
 
 
-def install_metrics(app: FastAPI, gateway: Gateway) -> None:
+def install_metrics(app: FastAPI) -> None:
     """Add the timing middleware (call after every other middleware: it must be outermost)
-    and the ``/metrics`` route, whose registry adds this gateway's database gauges."""
+    and the ``/metrics`` route, which reads the registry ``bind_metrics`` left in the app's
+    state (so the route does not depend on one gateway)."""
     app.add_middleware(MetricsMiddleware)
-    registry = build_registry(
-        DatabaseCollector(lambda: read_gauges(gateway.session_factory), clusters=gateway.profiles)
-    )
-    allowed = gateway.settings.metrics_allowed_networks
 
     def metrics(request: Request) -> Response:
         # Sync on purpose: the database read runs in the thread pool, not on the event loop.
+        gateway: Gateway = request.app.state.gateway
         host = request.client.host if request.client is not None else None
-        if not is_allowed(host, allowed):
+        if not is_allowed(host, gateway.settings.metrics_allowed_networks):
             raise PermissionDenied(f"/metrics is not served to {host or 'this client'}")
-        body, content_type = render(registry, request.headers.get("accept", ""))
+        body, content_type = render(request.app.state.metrics_registry, request.headers.get("accept", ""))
         return Response(body, headers={"Content-Type": content_type})
 
     app.add_api_route(METRICS_PATH, metrics, methods=["GET"], include_in_schema=False)
+
+
+def bind_metrics(app: FastAPI, gateway: Gateway) -> None:
+    """The registry ``/metrics`` renders: the process's metrics and this gateway's database
+    gauges, read at scrape time."""
+    app.state.metrics_registry = build_registry(
+        DatabaseCollector(lambda: read_gauges(gateway.session_factory), clusters=gateway.profiles)
+    )

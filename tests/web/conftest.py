@@ -10,6 +10,7 @@ Fixture names are relied on by every module under tests/web: keep them stable.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, Protocol
@@ -123,11 +124,32 @@ def gateway(
     return build_gateway(web_settings, backend_factory=backend_factory, session_factory=web_session_factory)
 
 
-@pytest.fixture
-def app(gateway: Gateway) -> FastAPI:
-    from myriagate.web.app import create_app
+@functools.cache
+def _shared_app() -> FastAPI:
+    from myriagate.web.app import build_app
 
-    return create_app(gateway)
+    return build_app()
+
+
+@pytest.fixture
+def app(gateway: Gateway, request: pytest.FixtureRequest) -> Iterator[FastAPI]:
+    """The app around ``gateway``. Its routes are built once per test process (``build_app``,
+    about 70 ms) and bound to each test's gateway in a fresh ``app.state``; a test that adds
+    routes is marked ``own_app`` and gets an app of its own (``create_app``)."""
+    from myriagate.web.app import bind_gateway, create_app
+
+    if request.node.get_closest_marker("own_app") is not None:
+        yield create_app(gateway)
+        return
+    app = _shared_app()
+    bind_gateway(app, gateway)
+    routes = list(app.router.routes)
+    yield app
+    app.dependency_overrides.clear()
+    changed = app.router.routes != routes
+    if changed:  # later tests must not meet this test's routes: build the shared app again
+        _shared_app.cache_clear()
+    assert not changed, "this test added routes to the shared app: mark it @pytest.mark.own_app"
 
 
 @pytest.fixture

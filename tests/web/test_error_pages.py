@@ -19,6 +19,9 @@ from sqlalchemy import exc as sa_exc
 from myriagate.errors import ALL_ERRORS, FieldError, MyriagateError, NotAuthenticated
 from tests.web.conftest import assert_problem
 
+# boom_app adds routes that fail on purpose: an app of their own, not the shared one.
+pytestmark = pytest.mark.own_app
+
 BY_NAME = {cls.__name__: cls for cls in ALL_ERRORS}
 BROWSER = {"Accept": "text/html,application/xhtml+xml", "Accept-Language": "en"}
 # Headers a failure calls for; the rest (dates, lengths, security policy) differ by rendering.

@@ -145,6 +145,7 @@ def test_no_form_refusal_on_a_page_shows_internals(
         assert internals_in(response.text, paths) == [], (path, response.text[:2000])
 
 
+@pytest.mark.own_app  # adds routes
 def test_a_set_up_problem_tells_the_caller_nothing_of_the_set_up_and_the_log_everything(app: FastAPI) -> None:
     """wiring's "data staging goes over SSH: set MYRIAGATE_SSH_CA_KEY_PATH" is for operators."""
 

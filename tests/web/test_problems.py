@@ -12,6 +12,9 @@ from myriagate.errors import ALL_ERRORS, ConfigError, FieldError, MyriagateError
 from myriagate.web.problems import NOT_SET_UP
 from tests.web.conftest import assert_problem
 
+# boom_app adds routes that fail on purpose: an app of their own, not the shared one.
+pytestmark = pytest.mark.own_app
+
 BY_NAME = {cls.__name__: cls for cls in ALL_ERRORS}
 
 

@@ -129,6 +129,7 @@ def assert_absent(text: str, found_in: str, **known: str) -> None:
     )
 
 
+@pytest.mark.own_app  # adds routes
 def test_the_api_logs_no_password_token_cookie_csrf_or_key(
     live_api: str, production_logs: Captured, app: FastAPI, make_user: MakeUser, web_settings: Settings
 ) -> None:

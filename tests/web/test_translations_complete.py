@@ -39,6 +39,9 @@ from tests.web.french_check import app_routes, catalog_ids, code_messages, place
 from tests.web.pages_helpers import logged_in, produce_dataset
 from tests.web.test_pages_jobs import grant_hours
 
+# boom_app adds routes that fail on purpose: an app of their own, not the shared one.
+pytestmark = pytest.mark.own_app
+
 stager = pages_helpers.stager
 staging_ctx = pages_helpers.staging_ctx
 

@@ -1,8 +1,9 @@
 """The web pages: server-rendered Jinja2, progressively enhanced with a little JavaScript.
 
-``install_pages(app)`` (called by ``create_app``) builds the page template environment, serves
-the static assets (CSS, JS, SVG: no external asset) and includes one router per page group.
-Errors of page routes are rendered as HTML by ``web.error_responses``. See docs/web.md.
+``install_pages(app)`` (called by ``build_app``) serves the static assets (CSS, JS, SVG: no
+external asset) and includes one router per page group; ``bind_gateway`` gives the app its page
+template environment (``rendering.build_environment``). Errors of page routes are rendered as
+HTML by ``web.error_responses``. See docs/web.md.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from myriagate.web.pages import (
     submit_page,
     token_pages,
 )
-from myriagate.web.pages.rendering import build_environment
 
 __all__ = ["install_pages"]
 
@@ -35,7 +35,6 @@ def static_dir() -> Path:
 
 
 def install_pages(app: FastAPI) -> None:
-    app.state.page_env = build_environment(app.state.gateway.settings)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     for module in (
         session_pages,
