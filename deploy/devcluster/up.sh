@@ -261,6 +261,17 @@ setup_accounts() {
     ensure_default_account mallory caen-climat
     ensure_qos high mallory
     ensure_site_qos
+    for u in alice bob carol myriagate mallory; do ensure_scratch "$u"; done
+}
+
+# The file browser's "scratch" area (cluster_profiles/devcluster.toml): /scratch/<login>,
+# the login's own and closed to the others, as on a real cluster.
+ensure_scratch() {
+    install -d -m 0755 -o root -g root /scratch
+    if [ ! -d "/scratch/$1" ]; then
+        log "making /scratch/$1"
+        install -d -m 0700 -o "$1" -g "$1" "/scratch/$1"
+    fi
 }
 
 start_slurm() {
