@@ -27,6 +27,7 @@ from myriagate.web.api import (
     allocations,
     clusters,
     datasets,
+    files,
     jobs,
     me,
     notifications,
@@ -149,6 +150,7 @@ def build_app() -> FastAPI:
     for module in (me, tokens, sessions, users, clusters, templates, jobs, allocations, uploads, datasets):
         api.include_router(module.router)
     api.include_router(notifications.router)  # /me/notifications, /me/webhooks (docs/notifications.md)
+    api.include_router(files.router)  # /clusters/{cluster}/files/… as the caller's login (docs/files.md)
     app.include_router(api)
     app.include_router(health_router)  # /readyz: database and clusters (docs/operations.md)
     install_pages(app)  # HTML pages, static assets and HTML error pages (docs/web.md)

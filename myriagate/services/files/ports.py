@@ -1,0 +1,69 @@
+"""What the file use cases need from the cluster side, one login at a time.
+
+``staging.cluster_files.HelperClusterFiles`` implements ``ClusterFiles`` (wired in
+``myriagate.wiring``); tests pass fakes. Every path is relative to an area's root and was
+checked by ``domain.files.area_path``; the implementation resolves it on the cluster without
+following links and refuses, with our errors, what the cluster refuses (``NotFound``,
+``PermissionDenied``, ``UnsafeValue``, ``InvalidRequest``, ``RangeNotSatisfiable``). Writing
+operations (upload, mkdir, rename, copy, delete, usage) will be added here as methods of their
+own, each as the login, so the same containment applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from myriagate.domain.files import ByteRange, Cursor, FileEntry, ListingPage, SortKey
+
+
+class FileDownload(Protocol):
+    """An open read of one file; ``chunks()`` yields its bytes and closes it at the end."""
+
+    @property
+    def entry(self) -> FileEntry: ...
+    @property
+    def size_bytes(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def length(self) -> int: ...
+    @property
+    def ranged(self) -> bool: ...
+    @property
+    def etag(self) -> str: ...
+    def chunks(self) -> Iterator[bytes]: ...
+    def close(self) -> None: ...
+
+
+class ClusterFiles(Protocol):
+    """One login's files on one cluster; ``root`` is an area's root for that login."""
+
+    def list_dir(
+        self,
+        root: str,
+        path: bytes,
+        *,
+        sort: SortKey = ...,
+        descending: bool = ...,
+        limit: int = ...,
+        after: Cursor | None = ...,
+    ) -> ListingPage: ...
+
+    def stat(self, root: str, path: bytes) -> FileEntry: ...
+
+    def read(self, root: str, path: bytes, byte_range: ByteRange) -> tuple[FileEntry, int, bytes]:
+        """(the file, its whole size, the bytes of the range): bounded, for previews."""
+        ...
+
+    def open_read(
+        self, root: str, path: bytes, byte_range: ByteRange | None, if_range: str | None = None
+    ) -> FileDownload:
+        """The file (or its range) as a stream; memory stays flat whatever its size."""
+        ...
+
+
+class ClusterFilesFactory(Protocol):
+    """Hands out ``ClusterFiles`` acting as a given cluster login (connections are pooled)."""
+
+    def for_login(self, login: str) -> ClusterFiles: ...
