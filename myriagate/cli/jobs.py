@@ -209,3 +209,6 @@ def jobs_logs(
         print_json({"job_id": str(job_uuid), "stream": stream, "task": task, "text": text})
     else:
         sys.stdout.write(text)
+
+
+jobs_app.command("wait")(watch.jobs_wait)  # its own module: `submit --wait` shares it

@@ -1,9 +1,11 @@
-"""Commands whose modules are imported only when they run: the operator's, behind ``admin``.
+"""Commands whose modules are imported only when they run.
 
-``myriagate --help`` and the researcher's commands must start fast and work with the client
-install alone, so the gateway's own commands (serve, worker, database, demo, Slurm sync) are
-listed from a static line and imported when invoked. An operator command run without the
-server's packages says which install it needs instead of a traceback.
+``myriagate --help`` and each researcher command must start fast and work with the client
+install alone, so every command is listed from a static line and its module imported when it
+is invoked: ``jobs list`` pays for the jobs commands and the HTTP client, not for ``submit``'s
+option table nor the gateway's own commands (serve, worker, database, demo, Slurm sync). An
+operator command run without the server's packages says which install it needs instead of a
+traceback.
 """
 
 from __future__ import annotations
@@ -43,14 +45,16 @@ SERVER_PACKAGES = frozenset(
 
 @dataclass(frozen=True)
 class LazyCommand:
-    """Where a command lives (``module:attr`` naming a Typer app; ``command``: one of its
-    commands) and what the parent's help says of it without importing it."""
+    """Where a command lives (``module:attr`` naming a Typer app, or a command function;
+    ``command``: one of the app's commands) and what the parent's help says of it without
+    importing it. ``operator``: a command of the server install, which logs through structlog."""
 
     target: str
     command: str | None = None
     help: str = ""
     hidden: bool = False
     panel: str | None = None
+    operator: bool = False
 
 
 class _Listed(TyperCommand):
@@ -87,10 +91,16 @@ class LazyGroup(TyperGroup):
     def _load(self, name: str) -> Any:
         spec = self.lazy[name]
         module, _, attr = spec.target.partition(":")
-        _quiet_logging()
-        app = getattr(importlib.import_module(module), attr)
-        group = typer.main.get_group(app)
-        command = group.commands[spec.command] if spec.command else group
+        if spec.operator:
+            _quiet_logging()
+        target = getattr(importlib.import_module(module), attr)
+        if isinstance(target, typer.Typer):
+            group = typer.main.get_group(target)
+            command = group.commands[spec.command] if spec.command else group
+        else:  # a command function: the command Typer makes of it alone
+            single = typer.Typer()
+            single.command(name)(target)
+            command = typer.main.get_command(single)
         self.commands[name] = command  # loaded once per process
         return command
 

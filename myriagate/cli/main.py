@@ -2,10 +2,13 @@
 
 The researcher's commands (login, submit, jobs, datasets, …) are clients of the REST API
 built on ``myriagate.client`` (docs/cli.md); they need only the client install and import
-nothing of the server, so they start fast (bench/cli_start.py). The operator's commands live
-under ``myriagate admin`` (serve, worker, db, demo, Slurm sync, allocations) and are imported
-when run (``cli/lazy.py``); ``myriagate serve``, ``worker`` and ``db`` stay as hidden
-spellings of ``admin serve``, ``admin worker`` and ``admin db``.
+nothing of the server. Every command's module is imported only when that command runs
+(``cli/lazy.py``): ``myriagate --help`` and ``version`` import no command and no HTTP client,
+``jobs list`` imports the jobs commands and the client, nothing else (bench/cli_start.py).
+The one-line helps below are what ``--help`` lists; tests/cli/test_cli_lazy_commands.py
+checks each against its command's own. The operator's commands live under ``myriagate admin``
+(serve, worker, db, demo, Slurm sync, allocations); ``myriagate serve``, ``worker`` and ``db``
+stay as hidden spellings of ``admin serve``, ``admin worker`` and ``admin db``.
 """
 
 from __future__ import annotations
@@ -20,27 +23,61 @@ from typing import Annotated, ClassVar
 import typer
 
 from myriagate import __version__
-from myriagate.cli import clusters, quota, session, submit, templates, watch
-from myriagate.cli.datasets import datasets_app
-from myriagate.cli.jobs import jobs_app
 from myriagate.cli.lazy import LazyCommand, LazyGroup
-from myriagate.cli.notifications import notifications_app
-from myriagate.cli.output import print_json
 
 OPERATORS = "Operators (server install)"
 _ADMIN = "myriagate.cli.server:admin_app"
 
 
+# The researcher's commands: where each lives, and the line `--help` lists for it.
+RESEARCHER_COMMANDS: dict[str, tuple[str, str]] = {
+    "login": (
+        "myriagate.cli.session:login",
+        "Log in once: store the gateway URL and a personal token (file readable by you only).",
+    ),
+    "logout": ("myriagate.cli.session:logout", "Revoke the stored token on the gateway and forget it here."),
+    "whoami": (
+        "myriagate.cli.session:whoami",
+        "Who the gateway thinks you are: roles, projects, cluster login.",
+    ),
+    "submit": (
+        "myriagate.cli.submit:submit",
+        "Submit a job script (or a template) to the cluster, with sbatch's options and data staging.",
+    ),
+    "clusters": (
+        "myriagate.cli.clusters:clusters",
+        "Clusters and partitions you can submit to (with NAME: live health too).",
+    ),
+    "quota": (
+        "myriagate.cli.quota:quota",
+        "Your projects' balances in CPU-hours: granted, used (charged), held and remaining.",
+    ),
+    "version": ("myriagate.cli.main:version", "Print myriagate's version."),
+    "jobs": ("myriagate.cli.jobs:jobs_app", "Your jobs (and your projects' jobs, by role)."),
+    "datasets": (
+        "myriagate.cli.datasets:datasets_app",
+        "Datasets: staged results and inputs, where they are stored.",
+    ),
+    "templates": ("myriagate.cli.templates:templates_app", "Job-script templates."),
+    "notifications": (
+        "myriagate.cli.notifications:notifications_app",
+        "Notifications: which events reach you, by e-mail and webhooks; your address.",
+    ),
+}
+
+
 class MainGroup(LazyGroup):
     lazy: ClassVar[Mapping[str, LazyCommand]] = {
+        **{name: LazyCommand(target, help=line) for name, (target, line) in RESEARCHER_COMMANDS.items()},
         "admin": LazyCommand(
             _ADMIN,
             help="Run and administer the gateway: serve, worker, db, demo, slurm-sync, allocations.",
             panel=OPERATORS,
+            operator=True,
         ),
-        "serve": LazyCommand(_ADMIN, command="serve", hidden=True),
-        "worker": LazyCommand(_ADMIN, command="worker", hidden=True),
-        "db": LazyCommand(_ADMIN, command="db", hidden=True),
+        "serve": LazyCommand(_ADMIN, command="serve", hidden=True, operator=True),
+        "worker": LazyCommand(_ADMIN, command="worker", hidden=True, operator=True),
+        "db": LazyCommand(_ADMIN, command="db", hidden=True, operator=True),
     }
 
 
@@ -52,24 +89,20 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-# Researcher commands: clients of the gateway's REST API (docs/cli.md).
-app.command("login")(session.login)
-app.command("logout")(session.logout)
-app.command("whoami")(session.whoami)
-app.command("submit")(submit.submit)
-jobs_app.command("wait")(watch.jobs_wait)  # here, beside the other jobs commands' own module
-app.add_typer(jobs_app, name="jobs")
-app.add_typer(datasets_app, name="datasets")
-app.add_typer(templates.templates_app, name="templates")
-app.command("clusters")(clusters.clusters)
-app.command("quota")(quota.quota)
-app.add_typer(notifications_app, name="notifications")
 
 
-@app.command()
+@app.callback()
+def _group() -> None:
+    # Every command is lazy (MainGroup.lazy): without a callback, Typer would make a program
+    # of no command instead of a group.
+    pass
+
+
 def version(json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Print myriagate's version."""
     if json:
+        from myriagate.cli.output import print_json
+
         print_json({"version": __version__})
     else:
         typer.echo(f"myriagate {__version__}")
@@ -104,5 +137,8 @@ def _hide_url_passwords(record: logging.LogRecord) -> bool:
 
 
 def run() -> None:
+    # pydantic scans every installed distribution's entry points for plugins the first time it
+    # builds a model (~10 ms of each start); the command line uses none.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     _debug_logging()
     app(prog_name="myriagate")  # the same usage lines when run as `python -c …` (tests, systemd)

@@ -26,8 +26,6 @@ SERVER_PACKAGES = [
 # Runs one command of the CLI in-process against a mock gateway, then prints what was imported.
 PROBE = """
 import json, sys, uuid
-import httpx
-from myriagate.cli.context import CliDeps
 from myriagate.cli.main import app
 
 NOW = "2026-01-05T09:00:00+00:00"
@@ -37,14 +35,19 @@ JOB = {"id": str(uuid.uuid4()), "cluster": "devcluster", "owner": "alice", "clus
        "array_task_count": None, "work_dir": None, "submitted_at": NOW, "started_at": None,
        "ended_at": None, "created_at": NOW, "updated_at": NOW, "notices": []}
 
-def answer(request):
-    if request.method == "POST":
-        return httpx.Response(201, json=JOB)
-    return httpx.Response(200, json={"items": [JOB], "next_cursor": None})
+obj = None
+if sys.argv[1] in ("jobs", "submit"):  # commands that call the gateway: a mock answers them
+    import httpx
+    from myriagate.cli.context import CliDeps
 
-http = httpx.Client(transport=httpx.MockTransport(answer))
+    def answer(request):
+        if request.method == "POST":
+            return httpx.Response(201, json=JOB)
+        return httpx.Response(200, json={"items": [JOB], "next_cursor": None})
+
+    obj = CliDeps(http=httpx.Client(transport=httpx.MockTransport(answer)))
 try:
-    app(sys.argv[1:], obj=CliDeps(http=http), prog_name="myriagate")
+    app(sys.argv[1:], obj=obj, prog_name="myriagate")
 except SystemExit as exc:
     code = exc.code
 else:
@@ -69,6 +72,10 @@ def probe(tmp_path: Path, *argv: str) -> tuple[int, set[str], str]:
     return report["code"], set(report["modules"]), done.stdout
 
 
+# What `myriagate --help` needs to list the commands: the main group, its lazy loader, output.
+LISTING_MODULES = {"myriagate.cli.main", "myriagate.cli.lazy", "myriagate.cli.output", "myriagate.cli.tables"}
+
+
 def server_modules(modules: set[str]) -> list[str]:
     return sorted(m for m in modules if any(m == p or m.startswith(p + ".") for p in SERVER_PACKAGES))
 
@@ -89,8 +96,25 @@ def test_researcher_commands_import_no_server_package(tmp_path: Path, argv: list
     argv = [str(tmp_path / a) if a == "job.sh" else a for a in argv]
     code, modules, out = probe(tmp_path, *argv)
     assert code == 0, out
-    assert "myriagate.client" in modules and "httpx" in modules
     assert server_modules(modules) == []
+    if argv[0] in {"jobs", "submit"}:
+        assert "myriagate.client" in modules and "httpx" in modules
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["version"]], ids=["help", "version"])
+def test_help_and_version_import_no_command_and_no_http_client(tmp_path: Path, argv: list[str]) -> None:
+    code, modules, out = probe(tmp_path, *argv)
+    assert code == 0, out
+    commands = sorted(m for m in modules if m.startswith("myriagate.cli.") and m not in LISTING_MODULES)
+    assert commands == []
+    assert not {"httpx", "myriagate.client", "myriagate.web.api.schemas"} & modules
+
+
+def test_jobs_list_imports_only_the_jobs_commands(tmp_path: Path) -> None:
+    code, modules, out = probe(tmp_path, "jobs", "list")
+    assert code == 0, out
+    assert "myriagate.cli.jobs" in modules
+    assert not {"myriagate.cli.submit", "myriagate.cli.datasets", "myriagate.cli.notifications"} & modules
 
 
 def test_the_probe_sees_server_packages_when_an_operator_command_loads(tmp_path: Path) -> None:

@@ -1,0 +1,48 @@
+"""Every command is imported only when it runs (myriagate/cli/main.py, cli/lazy.py): what
+`myriagate --help` lists without importing them must be what each command says of itself."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from myriagate.cli.main import RESEARCHER_COMMANDS, MainGroup, app
+
+
+def _loaded(name: str) -> typer.core.TyperCommand | typer.core.TyperGroup:
+    group = typer.main.get_command(app)
+    assert isinstance(group, MainGroup)
+    ctx = group.make_context("myriagate", [name, "--help"], resilient_parsing=True)
+    command = group.get_command(ctx, name)  # resilient parsing: the real command, loaded
+    assert command is not None
+    return command  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("name", sorted(RESEARCHER_COMMANDS))
+def test_the_listed_line_is_the_commands_own_help(name: str) -> None:
+    listed = RESEARCHER_COMMANDS[name][1]
+    own = inspect.cleandoc(_loaded(name).help or "").split("\n\n")[0].replace("\n", " ")
+    assert own == listed
+
+
+def test_help_lists_every_researcher_command_in_order() -> None:
+    done = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert done.exit_code == 0, done.output
+    rows = [
+        line.split() for line in done.output.splitlines() if line.startswith("│ ") and len(line.split()) > 2
+    ]
+    listed = [row[1] for row in rows if not row[1].startswith("-")]
+    assert listed[: len(RESEARCHER_COMMANDS)] == list(RESEARCHER_COMMANDS)
+    assert listed[len(RESEARCHER_COMMANDS) :] == ["admin"]
+
+
+@pytest.mark.parametrize(
+    "argv", [["jobs", "wait", "--help"], ["datasets", "get", "--help"], ["submit", "--help"]]
+)
+def test_a_lazy_commands_own_subcommands_and_options_are_there(argv: list[str]) -> None:
+    done = CliRunner().invoke(app, argv, env={"COLUMNS": "200"})
+    assert done.exit_code == 0, done.output
+    assert "Usage: myriagate " + " ".join(argv[:-1]) in " ".join(done.output.split())
