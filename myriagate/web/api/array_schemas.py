@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from myriagate.domain.states import JobState
+from myriagate.web.api.api_model import ApiModel
 
 
-class ArrayTaskOut(BaseModel):
+class ArrayTaskOut(ApiModel):
     """One task of an array job as Slurm last reported it."""
 
     index: int
@@ -25,7 +26,7 @@ class ArrayTaskOut(BaseModel):
     ended_at: datetime | None
 
 
-class ArraySummaryOut(BaseModel):
+class ArraySummaryOut(ApiModel):
     done: int
     failed: int = Field(description="Ended unsuccessfully (failed, timed out, out of memory…), cancel aside")
     cancelled: int
@@ -34,7 +35,7 @@ class ArraySummaryOut(BaseModel):
     text: str = Field(description="The counts in words: '12 done, 2 failed, 6 waiting'")
 
 
-class ArrayOut(BaseModel):
+class ArrayOut(ApiModel):
     range: str = Field(description="The --array index list as submitted, e.g. 0-19%4")
     task_count: int
     summary: ArraySummaryOut

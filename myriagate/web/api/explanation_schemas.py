@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from myriagate.web.api.api_model import ApiModel
 
 
-class ExplanationOut(BaseModel):
+class ExplanationOut(ApiModel):
     """Why a job waits or how it ended, in plain words (the job page and the CLI say the same)."""
 
     code: str = Field(

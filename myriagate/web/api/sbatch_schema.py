@@ -13,7 +13,6 @@ import difflib
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
@@ -25,6 +24,7 @@ from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from myriagate.domain.sbatch_options import kinds, table
 from myriagate.domain.sbatch_options.spec import OptionSpec
+from myriagate.web.api.api_model import ApiModel
 
 DOC = (
     "Options named as sbatch's long options (underscores for dashes); they override the "
@@ -33,7 +33,7 @@ DOC = (
 )
 
 
-class SbatchOptionsBase(BaseModel):
+class SbatchOptionsBase(ApiModel):
     # A misspelt option is an error listing the valid names, never silently ignored.
     model_config = ConfigDict(extra="forbid")
 

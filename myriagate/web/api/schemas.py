@@ -10,9 +10,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from myriagate.domain.states import JobState
+from myriagate.web.api.api_model import ApiModel
 from myriagate.web.api.array_schemas import ArrayOut as ArrayOut  # re-exported, like staging's
 from myriagate.web.api.array_schemas import ArraySummaryOut as ArraySummaryOut
 from myriagate.web.api.array_schemas import ArrayTaskOut as ArrayTaskOut
@@ -28,12 +29,12 @@ from myriagate.web.api.staging_schemas import UploadCreated as UploadCreated
 from myriagate.web.api.staging_schemas import UploadFileOut as UploadFileOut
 
 
-class _In(BaseModel):
+class _In(ApiModel):
     # A misspelt field is an error listing the valid names, never silently ignored.
     model_config = ConfigDict(extra="forbid")
 
 
-class _Out(BaseModel):
+class _Out(ApiModel):
     model_config = ConfigDict(from_attributes=True)
 
 
@@ -120,12 +121,12 @@ class JobDetail(JobOut):
     array: ArrayOut | None = Field(default=None, description="Array jobs only: their tasks one by one")
 
 
-class JobPage(BaseModel):
+class JobPage(ApiModel):
     items: list[JobOut]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at the end")
 
 
-class DryRunOut(BaseModel):
+class DryRunOut(ApiModel):
     cluster: str
     account: str | None
     partition: str | None
@@ -139,7 +140,7 @@ class DryRunOut(BaseModel):
 
 
 # --- templates ---------------------------------------------------------------------------
-class TemplateParameterOut(BaseModel):
+class TemplateParameterOut(ApiModel):
     name: str
     type: str
     default: str | int | None = None
@@ -151,7 +152,7 @@ class TemplateParameterOut(BaseModel):
     help: dict[str, str] = Field(default_factory=dict, description="By language: en, fr")
 
 
-class TemplateOut(BaseModel):
+class TemplateOut(ApiModel):
     name: str
     title: dict[str, str]
     description: dict[str, str]
@@ -162,7 +163,7 @@ class TemplateDetail(TemplateOut):
 
 
 # --- clusters ----------------------------------------------------------------------------
-class PartitionOut(BaseModel):
+class PartitionOut(ApiModel):
     name: str
     description: str | None
     description_fr: str | None = Field(
@@ -177,7 +178,7 @@ class PartitionOut(BaseModel):
     default: bool
 
 
-class ClusterOut(BaseModel):
+class ClusterOut(ApiModel):
     name: str
     display_name: str | None
     slurm_version: str
@@ -187,7 +188,7 @@ class ClusterOut(BaseModel):
     partitions: list[PartitionOut]
 
 
-class ClusterHealthOut(BaseModel):
+class ClusterHealthOut(ApiModel):
     reachable: bool
     slurm_version: str | None
     partitions: dict[str, str]
@@ -275,19 +276,19 @@ class LoginIn(_In):
     password: str
 
 
-class SessionOut(BaseModel):
+class SessionOut(ApiModel):
     username: str
     csrf_token: str
     expires_at: datetime
 
 
 # --- errors ------------------------------------------------------------------------------
-class ProblemFieldOut(BaseModel):
+class ProblemFieldOut(ApiModel):
     loc: list[str | int] = Field(description='Where the problem is, e.g. ["options", "time"]')
     message: str
 
 
-class Problem(BaseModel):
+class Problem(ApiModel):
     """An error as RFC 9457 problem details (``application/problem+json``)."""
 
     type: str
@@ -306,14 +307,20 @@ class Problem(BaseModel):
 HoursIn = Decimal
 
 
-class AmountOut(BaseModel):
+class AmountOut(ApiModel):
     core_seconds: int
     gpu_seconds: int
-    core_hours: float = Field(description="core_seconds / 3600, rounded to 0.01 (display only)")
-    gpu_hours: float = Field(description="gpu_seconds / 3600, rounded to 0.01 (display only)")
+    core_hours: float = Field(
+        description="core_seconds / 3600, rounded to 0.01 (display only); an amount below 0.005 h "
+        "keeps two significant digits, so it never reads 0"
+    )
+    gpu_hours: float = Field(
+        description="gpu_seconds / 3600, rounded to 0.01 (display only); an amount below 0.005 h "
+        "keeps two significant digits, so it never reads 0"
+    )
 
 
-class AllocationOut(BaseModel):
+class AllocationOut(ApiModel):
     """A project's allocation for one period and its balance (remaining = granted − held − charged)."""
 
     id: UUID
@@ -331,7 +338,7 @@ class AllocationOut(BaseModel):
 LedgerKind = Literal["grant", "hold", "release", "charge", "adjustment"]
 
 
-class LedgerEntryOut(BaseModel):
+class LedgerEntryOut(ApiModel):
     id: int
     kind: LedgerKind
     core_seconds: int = Field(description="Signed for an adjustment, positive otherwise")
@@ -345,7 +352,7 @@ class LedgerEntryOut(BaseModel):
     at: datetime
 
 
-class LedgerPageOut(BaseModel):
+class LedgerPageOut(ApiModel):
     items: list[LedgerEntryOut]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at the end")
 
@@ -389,7 +396,7 @@ class QuotaIn(_In):
     gpu_hours: HoursIn = Field(default=Decimal(0))
 
 
-class QuotaOut(BaseModel):
+class QuotaOut(ApiModel):
     """An institution's quota for a period, what its projects were granted, and what is left."""
 
     institution: str
@@ -401,7 +408,7 @@ class QuotaOut(BaseModel):
     left: AmountOut
 
 
-class UsageRowOut(BaseModel):
+class UsageRowOut(ApiModel):
     month: str
     institution: str
     cluster: str | None
@@ -414,7 +421,7 @@ class UsageRowOut(BaseModel):
     gpu_hours: float
 
 
-class UsageReportOut(BaseModel):
+class UsageReportOut(ApiModel):
     month: str
     group_by: Literal["institution", "project", "user"]
     rows: list[UsageRowOut]
@@ -422,7 +429,7 @@ class UsageReportOut(BaseModel):
     jobs: int
 
 
-class EstimateOut(BaseModel):
+class EstimateOut(ApiModel):
     """What a job would hold at submission, and what its project would have left afterwards."""
 
     account: str | None

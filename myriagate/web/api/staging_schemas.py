@@ -9,12 +9,13 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from myriagate.domain.states import JobState
+from myriagate.web.api.api_model import ApiModel
 
 
-class _In(BaseModel):
+class _In(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -30,25 +31,25 @@ class StagingIn(_In):
 
 
 # --- uploads ---------------------------------------------------------------------------
-class UploadFileOut(BaseModel):
+class UploadFileOut(ApiModel):
     path: str
     size_bytes: int
     sha256: str
 
 
-class UploadOut(BaseModel):
+class UploadOut(ApiModel):
     id: UUID
     created_at: datetime
     job_id: UUID | None = Field(description="The job that took the upload (null until submitted)")
     files: list[UploadFileOut]
 
 
-class UploadCreated(BaseModel):
+class UploadCreated(ApiModel):
     id: UUID
 
 
 # --- datasets --------------------------------------------------------------------------
-class LocationOut(BaseModel):
+class LocationOut(ApiModel):
     """Where the data physically is, as the endpoint's profile declares it."""
 
     endpoint: str
@@ -58,19 +59,19 @@ class LocationOut(BaseModel):
     display: str = Field(description='e.g. "Caen, FR-NOR"')
 
 
-class DatasetFileOut(BaseModel):
+class DatasetFileOut(ApiModel):
     path: str
     size_bytes: int
     sha256: str
 
 
-class DatasetUseOut(BaseModel):
+class DatasetUseOut(ApiModel):
     job_id: UUID
     role: str = Field(description="input or output")
     at: datetime
 
 
-class DatasetOut(BaseModel):
+class DatasetOut(ApiModel):
     id: UUID
     name: str
     owner: str = Field(description="Username")
@@ -95,24 +96,24 @@ class DatasetDetail(DatasetOut):
     uses: list[DatasetUseOut]
 
 
-class DatasetPage(BaseModel):
+class DatasetPage(ApiModel):
     items: list[DatasetOut]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at the end")
 
 
 # --- a job's staging -------------------------------------------------------------------
-class StagedFileOut(BaseModel):
+class StagedFileOut(ApiModel):
     path: str
     size_bytes: int
     sha256: str
 
 
-class JobDatasetOut(BaseModel):
+class JobDatasetOut(ApiModel):
     role: str
     dataset: DatasetOut
 
 
-class JobStagingOut(BaseModel):
+class JobStagingOut(ApiModel):
     job_id: UUID
     state: JobState
     upload_id: UUID | None
@@ -130,7 +131,7 @@ class JobStagingOut(BaseModel):
 
 
 # --- storage endpoints -----------------------------------------------------------------
-class StorageEndpointOut(BaseModel):
+class StorageEndpointOut(ApiModel):
     name: str
     site: str
     region: str
