@@ -7,6 +7,9 @@ untimed run first); the figures are the median wall time (``*_s``) and the media
 (``*_cpu_s``, user + system: steadier when other work shares the machine) of ``--repeats``
 runs:
 - ``python_pass``: the anchor, the interpreter starting and doing nothing;
+- ``libraries``: the interpreter importing only the libraries `jobs list` and `submit` cannot do
+  without (``LIBRARIES``): the floor under them, whatever our own code does
+  (``*_beyond_libraries_s``: what they spend above it);
 - ``cli_help``: ``myriagate --help``; ``cli_version``: ``myriagate version``;
 - ``cli_jobs_list``: ``myriagate jobs list`` and ``cli_submit``: ``myriagate submit job.sh
   -p debug -t 5``, each answered by a stub gateway in this process (one small JSON
@@ -37,6 +40,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 BUDGET_S = 0.3
+# The floor under `jobs list` and `submit`: importing only the libraries they cannot do without
+# (typer, which parses options with pydantic; rich's tables; httpx and httpcore), with httpx's
+# own command-line tool kept out as myriagate/cli/__init__.py does.
+LIBRARIES = (
+    "import sys; sys.modules['httpx._main'] = None; "
+    "import typer, typer._adapters, rich.console, rich.table, pydantic, httpx, httpcore"
+)
 NOW = datetime.now(UTC).isoformat()
 JOB: dict[str, object] = {
     "id": str(uuid.uuid4()),
@@ -167,6 +177,7 @@ def main() -> None:
             env["PYTHONPATH"] = str(args.src.resolve())
         commands = {
             "python_pass": [sys.executable, "-c", "pass"],
+            "libraries": [sys.executable, "-c", LIBRARIES],
             "cli_help": [*cli_argv, "--help"],
             "cli_version": [*cli_argv, "version"],
             "cli_jobs_list": [*cli_argv, "jobs", "list"],
@@ -186,7 +197,10 @@ def main() -> None:
     # The stub is http://; against an https:// gateway jobs list and submit also build this.
     figures["https_tls_context_s"] = round(tls_context_s(args.repeats), 4)
     anchor = seconds["python_pass"]
-    timed_commands = [name for name in seconds if name != "python_pass"]
+    timed_commands = [name for name in seconds if name not in {"python_pass", "libraries"}]
+    # What the commands that call the gateway spend beyond importing the libraries they need.
+    for name in ("cli_jobs_list", "cli_submit"):
+        figures[f"{name}_beyond_libraries_s"] = round(seconds[name] - seconds["libraries"], 4)
     for name in timed_commands:
         figures[f"ratio_{name}_vs_python"] = round(seconds[name] / anchor, 2)
         print(
