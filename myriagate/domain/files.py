@@ -18,7 +18,6 @@ import stat
 from dataclasses import dataclass
 from enum import StrEnum
 
-from myriagate.domain.staging import relative_path
 from myriagate.errors import FieldError, InvalidRequest, Text, UnsafeValue
 
 # Linux's NAME_MAX and a bound well under PATH_MAX: a longer path is refused before any command.
@@ -28,6 +27,7 @@ MAX_PATH_BYTES = 1024
 MAX_PAGE = 10_000
 DEFAULT_PAGE = 500
 _CONTROL_OR_BACKSLASH = re.compile(r"[\x00-\x1f\x7f\\]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class RangeNotSatisfiable(InvalidRequest):
@@ -137,21 +137,39 @@ def parse_cursor(token: str, sort: SortKey, descending: bool) -> Cursor:
 
 
 def area_path(value: str | None, field: str = "path") -> bytes:
-    """A path inside an area as the bytes sent to the cluster; ``""``/``"."``/``"/"`` … is the
-    area's root. Refused (``UnsafeValue``, nothing sent): absolute paths, ``..`` or ``.``
-    components, ``~`` at the start, control characters (newline, NUL…), a name over 255 bytes,
-    a path over 1,024."""
+    """A path inside an area as the bytes sent to the cluster; ``""``/``"."``/``"/"`` is the
+    area's root and ``a//b/`` is ``a/b``. Refused (``UnsafeValue``, nothing sent): absolute
+    paths, ``..`` or ``.`` components, control characters (newline, NUL…), a name over 255
+    bytes, a path over 1,024. Names starting with '-' or '~', quotes and ``$(...)`` are kept:
+    they travel as data to the far side, never on a command line."""
     if value is None or value.strip("/") in ("", "."):
         return b""
-    rel = relative_path(value, field)
-    raw = rel.encode("utf-8", "surrogateescape")
+    shown = repr(value if len(value) <= 80 else value[:80] + "…")
+    if value.startswith("/"):
+        raise UnsafeValue(
+            Text("%(field)s %(value)s must be relative, not an absolute path", field=field, value=shown)
+        )
+    if _CONTROL.search(value):
+        raise UnsafeValue(Text("%(field)s contains a control character (newline, tab, NUL…)", field=field))
+    raw = value.encode("utf-8", "surrogateescape")
     if len(raw) > MAX_PATH_BYTES:
         raise UnsafeValue(Text("%(field)s is longer than %(max)s bytes", field=field, max=MAX_PATH_BYTES))
-    if any(len(part) > MAX_NAME_BYTES for part in raw.split(b"/")):
-        raise UnsafeValue(
-            Text("%(field)s has a name longer than %(max)s bytes", field=field, max=MAX_NAME_BYTES)
-        )
-    return raw
+    parts = [part for part in raw.split(b"/") if part]
+    for part in parts:
+        if part in (b".", b".."):
+            raise UnsafeValue(
+                Text(
+                    "%(field)s %(value)s must not contain a '%(part)s' component",
+                    field=field,
+                    value=shown,
+                    part=part.decode(),
+                )
+            )
+        if len(part) > MAX_NAME_BYTES:
+            raise UnsafeValue(
+                Text("%(field)s has a name longer than %(max)s bytes", field=field, max=MAX_NAME_BYTES)
+            )
+    return b"/".join(parts)
 
 
 def display_name(raw: bytes) -> str:

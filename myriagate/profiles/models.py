@@ -371,7 +371,7 @@ class FileArea(_Frozen):
         rest = value.removeprefix("{home}")
         parts = rest.split("/")
         if (
-            not _AREA_ROOT.match(value)
+            not _AREA_ROOT.fullmatch(value)
             or (rest and not rest.startswith("/"))
             or any(c in rest.replace("{login}", "") for c in "{}")
             or {".", ".."} & set(parts)
