@@ -44,8 +44,9 @@ BUDGET_S = 0.3
 # (typer, which parses options with pydantic; rich's tables; httpx and httpcore), with httpx's
 # own command-line tool kept out as myriagate/cli/__init__.py does.
 LIBRARIES = (
-    "import sys; sys.modules['httpx._main'] = None; "
-    "import typer, typer._adapters, rich.console, rich.table, pydantic, httpx, httpcore"
+    "import sys; sys.modules['httpx._main'] = None\n"
+    "import typer, rich.console, rich.table, pydantic, httpx, httpcore\n"
+    "try:\n    import typer._adapters  # typer 0.29 and later\nexcept ImportError:\n    pass\n"
 )
 NOW = datetime.now(UTC).isoformat()
 JOB: dict[str, object] = {
