@@ -7,7 +7,7 @@ gives any of them its normal form, an ``ErrorReport``. This module imports nothi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -31,6 +31,32 @@ def hours_of(seconds: int) -> Decimal:
     return hours.quantize(Decimal(1)) if hours == hours.to_integral() else hours.normalize()
 
 
+def hours_figure(seconds: int) -> Decimal:
+    """Core- or GPU-seconds as a figure of hours for programs and reports (the API's
+    ``core_hours``, the usage report's column): ``hours_of``, except that an amount that is
+    not zero never becomes 0: below 0.005 h it keeps two significant digits (5 s -> 0.0014)."""
+    hours = hours_of(seconds)
+    if hours == 0 and seconds != 0:
+        exact = Decimal(seconds) / 3600
+        return exact.quantize(Decimal(1).scaleb(exact.adjusted() - 1), rounding=ROUND_HALF_EVEN).normalize()
+    return hours
+
+
+# The smallest amount of hours people are shown; below it an amount is said as "< 0.01".
+SMALLEST_HOURS = Decimal("0.01")
+
+
+def hours_said(seconds: int, number: Callable[[Decimal], str] = "{:,}".format) -> str:
+    """Core- or GPU-seconds as hours for people, the figure written by ``number`` (the reader's
+    locale): ``hours_of``'s rounding, except that an amount that is not zero never reads 0 (a
+    5-second job's charge was "0 h CPU", issue #15): below 0.005 h it is "< 0.01"."""
+    hours = hours_of(seconds)
+    if hours == 0 and seconds != 0:
+        # A no-break space: "<" never ends a line apart from its figure.
+        return ("<\u00a0" if seconds > 0 else ">\u00a0-") + number(SMALLEST_HOURS)
+    return number(hours)
+
+
 @dataclass(frozen=True)
 class Hours:
     """Core- or GPU-seconds said as hours (``27_486_000`` -> ``7,635``): never raw seconds."""
@@ -38,7 +64,7 @@ class Hours:
     seconds: int
 
     def __str__(self) -> str:
-        return f"{hours_of(self.seconds):,}"
+        return hours_said(self.seconds)
 
 
 class Text(str):
@@ -326,7 +352,9 @@ __all__ = [cls.__name__ for cls in ALL_ERRORS] + [
     "Hours",
     "Number",
     "Text",
+    "hours_figure",
     "hours_of",
+    "hours_said",
     "joined",
     "RETRY_TRANSIENT_AFTER_S",
     "report",

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from myriagate.domain.notifications import NotificationKind
-from myriagate.errors import hours_of
+from myriagate.errors import hours_said
 
 PREFIX = "[myriagate]"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -34,12 +35,14 @@ def clean(value: object, limit: int = 120) -> str:
 
 def hours(seconds: object, language: str = "en") -> str:
     """Core- or GPU-seconds as hours for people, in the language's number format: ``1,234.5``
-    (en), ``1 234,5`` (fr, a narrow no-break space); whole hours without decimals."""
-    amount = hours_of(int(seconds or 0))  # type: ignore[call-overload]
-    english = f"{amount:,}"
-    if language != "fr":
-        return english
-    return english.replace(",", "\u202f").replace(".", ",")
+    (en), ``1 234,5`` (fr, a narrow no-break space); whole hours without decimals; an amount
+    that is not zero never reads 0 (``< 0.01``, ``< 0,01``)."""
+
+    def number(amount: Decimal) -> str:
+        english = f"{amount:,}"
+        return english.replace(",", "\u202f").replace(".", ",") if language == "fr" else english
+
+    return hours_said(int(seconds or 0), number)  # type: ignore[call-overload]
 
 
 # (English, French) subject tails and first body lines per kind.

@@ -20,7 +20,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
 from myriagate.domain.sbatch_options import table as sbatch_table
-from myriagate.errors import Hours, Number, Text
+from myriagate.errors import Hours, Number, Text, hours_said
 
 LANGUAGES: tuple[str, ...] = ("en", "fr")
 DEFAULT_LANGUAGE = "en"
@@ -30,6 +30,12 @@ LANGUAGE_NAMES: dict[str, str] = {"en": "English", "fr": "Français"}
 _SIZE_UNITS: dict[str, tuple[str, ...]] = {
     "en": ("B", "kB", "MB", "GB", "TB"),
     "fr": ("o", "ko", "Mo", "Go", "To"),
+}
+
+# Translator.core_time's units: (hours, under an hour), msgids of the pages' catalog.
+_CORE_TIME_UNITS: dict[str, tuple[str, str]] = {
+    "CPU": ("CPU-h", "%(time)s of CPU time"),
+    "GPU": ("GPU-h", "%(time)s of GPU time"),
 }
 
 
@@ -137,8 +143,22 @@ class Translator:
         return format_decimal(value, format=pattern, locale=self.lang)
 
     def hours(self, seconds: int) -> str:
-        """Core- or GPU-seconds as hours for people: ``460800`` -> ``128``; small ones keep 2 decimals."""
-        return self.number(Decimal(seconds) / 3600, digits=0 if abs(seconds) >= 360_000 else 2)
+        """Core- or GPU-seconds as hours for people: ``460800`` -> ``128``; small ones keep 2
+        decimals, and one that is not zero never reads 0 (``5`` -> ``< 0.01``, ``< 0,01``)."""
+        return hours_said(seconds, lambda hours: self.number(hours, digits=2))
+
+    def core_time(self, seconds: int, unit: str = "CPU") -> str:
+        """One job's CPU (or GPU) time with its unit: hours from one hour up (``1.5 CPU-h``,
+        ``1,5 h CPU``), minutes and seconds below (``5 s of CPU time``, ``5 s de temps CPU``):
+        a 5-second job was "charged 0 h CPU" (issue #15)."""
+        hours_unit, under_an_hour = _CORE_TIME_UNITS[unit]
+        if seconds == 0 or abs(seconds) >= 3600:
+            return f"{self.hours(seconds)} {self.gettext(hours_unit)}"
+        minutes, rest = divmod(abs(seconds), 60)
+        time = " ".join(
+            [f"{minutes}\u00a0min"] * bool(minutes) + [f"{rest}\u00a0s"] * bool(rest or not minutes)
+        )
+        return self.gettext(under_an_hour, time=time)
 
     def size(self, size_bytes: int | None) -> str:
         """Bytes for people, in decimal units: ``1234567`` -> ``1.2 MB`` (en), ``1,2 Mo`` (fr)."""

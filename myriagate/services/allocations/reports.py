@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.allocations import Allocation, EntryKind, LedgerEntry
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import Project, User
-from myriagate.errors import InvalidRequest
+from myriagate.errors import InvalidRequest, hours_figure
 from myriagate.services.allocations.grants import can_view_project
 
 GroupBy = Literal["institution", "project", "user"]
@@ -44,11 +44,17 @@ class UsageRow:
 
     @property
     def core_hours(self) -> Decimal:
-        return (Decimal(self.core_seconds) / 3600).quantize(Decimal("0.01"))
+        return _report_hours(self.core_seconds)
 
     @property
     def gpu_hours(self) -> Decimal:
-        return (Decimal(self.gpu_seconds) / 3600).quantize(Decimal("0.01"))
+        return _report_hours(self.gpu_seconds)
+
+
+def _report_hours(seconds: int) -> Decimal:
+    """Hours to 0.01 for the report, but a short job's amount never reads 0.00 (issue #15)."""
+    hours = (Decimal(seconds) / 3600).quantize(Decimal("0.01"))
+    return hours if hours or not seconds else hours_figure(seconds)
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:

@@ -16,7 +16,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from myriagate.domain.costs import Cost, hours_to_seconds
-from myriagate.errors import FieldError, InvalidRequest, NotFound
+from myriagate.errors import FieldError, InvalidRequest, NotFound, hours_figure
 from myriagate.ports import LedgerEntryView
 from myriagate.services.allocations import grants as allocations
 from myriagate.services.allocations import reports as usage_reports
@@ -58,7 +58,9 @@ _CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 # --- views -----------------------------------------------------------------------------
 def _hours(seconds: int) -> float:
-    return round(seconds / 3600, 2)
+    """Hours for people beside the exact seconds: 0.01 h steps, but never 0 for an amount that
+    is not (a 5-second job's charge is 0.0014, not 0.0: issue #15)."""
+    return float(hours_figure(seconds))
 
 
 def amount_out(cost: Cost) -> AmountOut:

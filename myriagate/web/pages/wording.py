@@ -119,4 +119,5 @@ RUNTIME_MESSAGES: tuple[str, ...] = (
     "Data transfer failed", "Checksum mismatch", "Configuration error", "Internal error",
     "Not Found", "Method Not Allowed", "Unprocessable Content", "Unprocessable Entity",
     "grant", "hold", "release", "charge", "adjustment",
+    "%(time)s of CPU time", "%(time)s of GPU time",  # web.i18n.Translator.core_time
 )  # fmt: skip
