@@ -23,6 +23,7 @@ from myriagate.domain.files import (
     ByteRange,
     Cursor,
     FileEntry,
+    FileKind,
     ListingPage,
     RangeNotSatisfiable,
     SortKey,
@@ -81,24 +82,17 @@ def parse_entries(body: bytes) -> list[FileEntry]:
     fields = body.split(b"\0")
     if fields[-1] != b"" or (len(fields) - 1) % _FIELDS:
         raise BackendError("the cluster's file listing was cut short or malformed")
-    entries = []
-    for i in range(0, len(fields) - 1, _FIELDS):
-        mode, size, mtime, uid, gid, name, target = fields[i : i + _FIELDS]
-        try:
+    entries: list[FileEntry] = []
+    append, symlink = entries.append, FileKind.SYMLINK
+    records = iter(fields[:-1])
+    try:
+        for mode, size, mtime, uid, gid, name, target in zip(*[records] * _FIELDS, strict=True):
             mode_int = int(mode)
-            entry = FileEntry(
-                name=name,
-                kind=kind_of_mode(mode_int),
-                size_bytes=int(size),
-                mtime_ns=int(mtime),
-                mode=mode_int,
-                uid=int(uid),
-                gid=int(gid),
-                link_target=target if kind_of_mode(mode_int).value == "symlink" else None,
-            )
-        except ValueError:
-            raise BackendError("the cluster's file listing was malformed") from None
-        entries.append(entry)
+            kind = kind_of_mode(mode_int)
+            link = target if kind is symlink else None
+            append(FileEntry(name, kind, int(size), int(mtime), mode_int, int(uid), int(gid), link))
+    except ValueError:
+        raise BackendError("the cluster's file listing was malformed") from None
     return entries
 
 
