@@ -8,7 +8,7 @@ alice's home gets a directory of ``--entries`` empty files (made as alice over S
 the end). Then, ``--rounds`` times each, alternating, on the same pooled SSH connection of
 alice's login (the gateway's own pool):
 
-- ``list``: the gateway's listing use case (``Gateway.files.list``, one page of all entries,
+- ``list``: the gateway's listing use case (``file_browser(gateway).list``, one page of all entries,
   sorted by name: path checks, the far side's program sent and run, NUL-separated records
   parsed into entries, the page's cursor) — what the API handler calls;
 - ``api_list``: the same through the REST API (uvicorn on a free port, alice's token, the JSON
@@ -49,6 +49,7 @@ from myriagate.services.people import auth as auth_service
 from myriagate.settings import Settings
 from myriagate.web.app import create_app
 from myriagate.wiring import ClusterBackends, Gateway, build_gateway
+from myriagate.wiring_files import file_browser
 
 CLUSTER = "devcluster"
 STATE = Path("/var/lib/myriagate-devcluster")
@@ -113,12 +114,13 @@ def main() -> None:
         caller = users_repo.get(session, alice.id)
         assert caller is not None
         session.expunge(caller)
+    browser = file_browser(gateway)
     base, server, thread = _serve(gateway)
     try:
         client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=120)
 
         def listing() -> None:
-            page = gateway.files.list(caller, CLUSTER, "home", name, limit=args.entries)
+            page = browser.list(caller, CLUSTER, "home", name, limit=args.entries)
             assert len(page.entries) == args.entries
 
         def api_listing() -> None:

@@ -34,13 +34,10 @@ from myriagate.runners.local import LocalRunner
 from myriagate.runners.metered import MeteredRunner
 from myriagate.runners.pool import SshConnectionPool
 from myriagate.runners.ssh import SshRunner
-from myriagate.runners.streaming import LocalStreams, SshStreams
 from myriagate.sealed_secrets import SecretSealer
 from myriagate.services.allocations.policy import Allocations
 from myriagate.services.allocations.settling_ledger import LedgerFactory as SettlingLedgerFactory
 from myriagate.services.common.leases import holder_id
-from myriagate.services.files.browser import FileBrowser
-from myriagate.services.files.ports import ClusterFiles, ClusterFilesFactory
 from myriagate.services.notifications.sender import Channels
 from myriagate.services.people.credentials import CredentialWatch
 from myriagate.services.runtime.runtime import NotificationsLoop, WorkerRuntime
@@ -57,15 +54,12 @@ from myriagate.slurm.rest_tokens import JwtMinter
 from myriagate.slurm.sacctmgr import SacctmgrAccounts
 from myriagate.slurm.scontrol import ScontrolClusterConfig
 from myriagate.slurm.usage import SacctUsage
-from myriagate.staging.cluster_files import HelperClusterFiles
 from myriagate.staging.metered import MeteredStager
 
 log = structlog.get_logger(__name__)
 
 # Builds the Slurm backends of one cluster; tests pass one that returns fakes.
 BackendFactory = Callable[[ClusterProfile, Settings], SlurmBackendFactory]
-# Builds the file access of one cluster from its backends (whose SSH pool it shares).
-FilesFactory = Callable[[ClusterProfile, Settings, SlurmBackendFactory], ClusterFilesFactory]
 
 
 class ClusterBackends:
@@ -166,46 +160,6 @@ class ClusterBackends:
             self._rest.close()
 
 
-class ClusterFileAccess:
-    """A ``ClusterFilesFactory`` for one cluster: each login's files through that login's own
-    runner, on the SSH connections its Slurm commands use (docs/files.md)."""
-
-    def __init__(self, profile: ClusterProfile, settings: Settings, backends: SlurmBackendFactory) -> None:
-        self._profile = profile
-        self._settings = settings
-        self._pool = backends.pool if isinstance(backends, ClusterBackends) else None
-        self._lock = threading.Lock()
-        self._files: dict[str, ClusterFiles] = {}
-
-    def for_login(self, login: str) -> ClusterFiles:
-        with self._lock:
-            files = self._files.get(login)
-            if files is None:
-                files = self._files[login] = self._build(login)
-            return files
-
-    def _build(self, login: str) -> ClusterFiles:
-        conn = self._profile.connection
-        streams: SshStreams | LocalStreams
-        if self._pool is not None:
-            runner: CommandRunner = SshRunner(self._pool, login, path=conn.command_path)
-            streams = SshStreams(self._pool, login, path=conn.command_path)
-        elif conn.runner == "local":
-            local = LocalRunner(as_login=login, path=conn.command_path)
-            runner, streams = local, LocalStreams(local)
-        else:
-            raise ConfigError(
-                f"cluster {self._profile.name!r} has no command runner for its files: its file areas "
-                'need backend = "cli" (or a rest backend with files = "runner")'
-            )
-        return HelperClusterFiles(
-            MeteredRunner(runner, self._profile.name),
-            streams,
-            python=self._settings.staging_remote_python,
-            timeout_s=conn.command_timeout_s,
-        )
-
-
 def rest_client(profile: ClusterProfile) -> SlurmRestClient:
     """The pooled slurmrestd client of a ``backend = "rest"`` cluster; ConfigError now (at
     start-up) when its JWT key is missing or readable by others."""
@@ -225,8 +179,6 @@ class Gateway:
     session_factory: sessionmaker[Session]
     backend_factory: BackendFactory = ClusterBackends
     clock: Clock = field(default_factory=SystemClock)
-    files_factory: FilesFactory = ClusterFileAccess
-    _files: dict[str, ClusterFilesFactory] = field(default_factory=dict)
     _backends: dict[str, SlurmBackendFactory] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stager: Stager | None = None
@@ -265,21 +217,6 @@ class Gateway:
             allocations=self.allocations,
             residency=self.residency,
         )
-
-    @cached_property
-    def files(self) -> FileBrowser:
-        """The file use cases (list, stat, preview, download) on every cluster, as each caller's login."""
-        return FileBrowser(profile=self.profile, files_for=self.cluster_files)
-
-    def cluster_files(self, cluster: str | None = None) -> ClusterFilesFactory:
-        """Each login's files on ``cluster``, over the connections of its backends."""
-        profile = self.profile(cluster)
-        backends = self.backends(profile.name)
-        with self._lock:
-            files = self._files.get(profile.name)
-            if files is None:
-                files = self._files[profile.name] = self.files_factory(profile, self.settings, backends)
-            return files
 
     def worker_runtime(self, clusters: Sequence[str]) -> WorkerRuntime:
         """What ``myriagate worker`` runs for ``clusters``: pollers, transfer loops and (when
@@ -483,7 +420,6 @@ def build_gateway(
     backend_factory: BackendFactory = ClusterBackends,
     clock: Clock | None = None,
     session_factory: sessionmaker[Session] | None = None,
-    files_factory: FilesFactory = ClusterFileAccess,
 ) -> Gateway:
     """The gateway of ``settings`` (from the environment when None).
 
@@ -507,5 +443,4 @@ def build_gateway(
         session_factory=session_factory,
         backend_factory=backend_factory,
         clock=clock or SystemClock(),
-        files_factory=files_factory,
     )

@@ -20,6 +20,7 @@ from myriagate.domain.billing import BillingRule, Weights, parse_weights
 from myriagate.domain.walltime import parse_walltime
 from myriagate.errors import MyriagateError
 from myriagate.profiles import names
+from myriagate.profiles.file_areas import FilesSection
 from myriagate.profiles.rest import RestConnection
 
 SCHEMA_VERSION = 1
@@ -346,58 +347,6 @@ class Storage(_Frozen):
         return value
 
 
-_AREA_ROOT = re.compile(r"^(?:\{home\}|/)[A-Za-z0-9._/{}+-]*$")
-
-
-class FileArea(_Frozen):
-    """A directory tree researchers see in the file browser (docs/files.md): ``root`` is a
-    template of an absolute path where ``{login}`` is the researcher's cluster login and a
-    leading ``{home}`` their home directory, as the cluster's password database says."""
-
-    name: str
-    root: str
-    writable: bool = False
-    label: str
-    label_fr: str
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return _via(values.partition, value)
-
-    @field_validator("root")
-    @classmethod
-    def _root(cls, value: str) -> str:
-        rest = value.removeprefix("{home}")
-        parts = rest.split("/")
-        if (
-            not _AREA_ROOT.fullmatch(value)
-            or (rest and not rest.startswith("/"))
-            or any(c in rest.replace("{login}", "") for c in "{}")
-            or {".", ".."} & set(parts)
-        ):
-            raise ValueError(
-                f"{value!r} must be an absolute path (or start with {{home}}/) of plain names, "
-                "with no '..' and no placeholder but {login}"
-            )
-        return value.rstrip("/") or "/"
-
-    def root_for(self, login: str) -> str:
-        """The root for ``login`` (a checked login name: it holds no '/', '{' or '..')."""
-        return self.root.replace("{login}", values.login(login))
-
-
-class FilesSection(_Frozen):
-    areas: tuple[FileArea, ...] = ()
-
-    @model_validator(mode="after")
-    def _unique(self) -> FilesSection:
-        names = [a.name for a in self.areas]
-        if len(set(names)) != len(names):
-            raise ValueError("file area names must be unique")
-        return self
-
-
 class ClusterProfile(_Frozen):
     """One cluster: how to reach it, its partitions and limits, its storage endpoints."""
 
@@ -498,6 +447,3 @@ class ClusterProfile(_Frozen):
 
     def storage_endpoint(self, name: str) -> Storage | None:
         return next((s for s in self.storage if s.name == name), None)
-
-    def file_area(self, name: str) -> FileArea | None:
-        return next((a for a in self.files.areas if a.name == name), None)

@@ -19,7 +19,7 @@ from myriagate.domain.files import (
     parse_range,
 )
 from myriagate.errors import BackendError, InvalidRequest, UnsafeValue
-from myriagate.profiles.models import FileArea
+from myriagate.profiles.file_areas import FileArea
 from myriagate.staging.cluster_files import parse_entries
 from tests.fakes.hostile import HOSTILE_BYTES, HOSTILE_STRINGS
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from myriagate.errors import PermissionDenied
 from myriagate.services.people.auth import User
+from myriagate.web.api.files import get_file_browser
 from myriagate.wiring import Gateway
+from myriagate.wiring_files import file_browser
 from tests.fakes.fake_cluster_files import FakeClusterFilesFactory
 from tests.web.conftest import MakeUser, assert_problem
 
@@ -18,9 +21,10 @@ BASE = "/api/v1/clusters/devcluster/files"
 
 
 @pytest.fixture
-def fake(gateway: Gateway) -> FakeClusterFilesFactory:
+def fake(app: FastAPI, gateway: Gateway) -> FakeClusterFilesFactory:
     fake = FakeClusterFilesFactory()
-    gateway.files_factory = lambda _profile, _settings, _backends: fake
+    browser = file_browser(gateway, lambda _profile, _settings, _backends: fake)
+    app.dependency_overrides[get_file_browser] = lambda: browser  # cleared by the app fixture
     return fake
 
 

@@ -31,7 +31,8 @@ from myriagate.domain.files import (
     parse_range,
 )
 from myriagate.errors import FieldError, InvalidRequest, NotFound, Text
-from myriagate.profiles.models import ClusterProfile, FileArea
+from myriagate.profiles.file_areas import FileArea
+from myriagate.profiles.models import ClusterProfile
 from myriagate.services.files.ports import ClusterFiles, ClusterFilesFactory, FileDownload
 
 log = structlog.get_logger(__name__)
@@ -79,7 +80,7 @@ class Preview:
 
 @dataclass(frozen=True)
 class FileBrowser:
-    """The file use cases on every cluster of the gateway (built by ``wiring.Gateway.files``)."""
+    """The file use cases on every cluster of the gateway (built by ``wiring_files.file_browser``)."""
 
     profile: Callable[[str | None], ClusterProfile]
     files_for: Callable[[str], ClusterFilesFactory]
@@ -99,7 +100,7 @@ class FileBrowser:
 
     def _open(self, user: User, cluster: str, area_name: str) -> tuple[ClusterFiles, str]:
         profile = self.profile(cluster)
-        area = profile.file_area(area_name)
+        area = profile.files.area(area_name)
         if area is None:
             raise _no_area(profile, area_name)
         return self.files_for(profile.name).for_login(user.cluster_login), _root(area, user)

@@ -13,19 +13,28 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from myriagate.domain.files import DEFAULT_PAGE, RangeNotSatisfiable, SortKey, display_name, is_plain_utf8
-from myriagate.services.files.browser import DEFAULT_PREVIEW_BYTES, EntryView
+from myriagate.services.files.browser import DEFAULT_PREVIEW_BYTES, EntryView, FileBrowser
 from myriagate.web.api.files_schemas import DirectoryListingOut, FileAreaOut, FileEntryOut, FilePreviewOut
-from myriagate.web.deps import CurrentUser, GatewayDep
+from myriagate.web.deps import CurrentUser
 from myriagate.web.downloads import attachment_headers
 from myriagate.web.problems import normalise, problem_response, problem_responses
 from myriagate.web.routing import ReleasingRoute
+from myriagate.wiring_files import file_browser
 
 router = APIRouter(route_class=ReleasingRoute, tags=["files"])
+
+
+async def get_file_browser(request: Request) -> FileBrowser:
+    """The file use cases of the app's gateway (built per request: it opens nothing)."""
+    return file_browser(request.app.state.gateway)
+
+
+FilesDep = Annotated[FileBrowser, Depends(get_file_browser)]
 
 PathQuery = Annotated[
     str | None, Query(description="Path inside the area, relative to its root; empty for the root")
@@ -61,10 +70,10 @@ def entry_out(view: EntryView) -> FileEntryOut:
     responses=problem_responses(404),
     summary="The caller's file areas on a cluster",
 )
-def list_areas(cluster: str, user: CurrentUser, gateway: GatewayDep) -> list[FileAreaOut]:
+def list_areas(cluster: str, user: CurrentUser, files: FilesDep) -> list[FileAreaOut]:
     return [
         FileAreaOut(name=a.name, label=a.label, label_fr=a.label_fr, root=a.root, writable=a.writable)
-        for a in gateway.files.areas(user, cluster)
+        for a in files.areas(user, cluster)
     ]
 
 
@@ -78,14 +87,14 @@ def list_directory(
     cluster: str,
     area: str,
     user: CurrentUser,
-    gateway: GatewayDep,
+    files: FilesDep,
     path: PathQuery = None,
     sort: SortKey = SortKey.NAME,
     order: Literal["asc", "desc"] = "asc",
     limit: Annotated[int, Query(description="Entries per page, 1 to 10,000")] = DEFAULT_PAGE,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> DirectoryListingOut:
-    view = gateway.files.list(
+    view = files.list(
         user, cluster, area, path, sort=sort, descending=order == "desc", limit=limit, cursor=cursor
     )
     return DirectoryListingOut(
@@ -105,9 +114,9 @@ def list_directory(
     summary="One file or directory (a link is described, never followed)",
 )
 def stat_path(
-    cluster: str, area: str, user: CurrentUser, gateway: GatewayDep, path: PathQuery = None
+    cluster: str, area: str, user: CurrentUser, files: FilesDep, path: PathQuery = None
 ) -> FileEntryOut:
-    return entry_out(gateway.files.stat(user, cluster, area, path))
+    return entry_out(files.stat(user, cluster, area, path))
 
 
 @router.get(
@@ -120,12 +129,12 @@ def preview_file(
     cluster: str,
     area: str,
     user: CurrentUser,
-    gateway: GatewayDep,
+    files: FilesDep,
     path: PathQuery = None,
     end: Literal["head", "tail"] = "head",
     max_bytes: Annotated[int, Query(description="Bytes to show, 1 to 1,048,576")] = DEFAULT_PREVIEW_BYTES,
 ) -> FilePreviewOut:
-    shown = gateway.files.preview(user, cluster, area, path, end=end, max_bytes=max_bytes)
+    shown = files.preview(user, cluster, area, path, end=end, max_bytes=max_bytes)
     return FilePreviewOut(
         cluster=cluster,
         area=area,
@@ -149,15 +158,13 @@ def download_file(
     cluster: str,
     area: str,
     user: CurrentUser,
-    gateway: GatewayDep,
+    files: FilesDep,
     path: PathQuery = None,
     range_header: Annotated[str | None, Header(alias="Range")] = None,
     if_range: Annotated[str | None, Header(alias="If-Range")] = None,
 ) -> Any:
     try:
-        download = gateway.files.download(
-            user, cluster, area, path, range_header=range_header, if_range=if_range
-        )
+        download = files.download(user, cluster, area, path, range_header=range_header, if_range=if_range)
     except RangeNotSatisfiable as exc:
         failure = normalise(request, exc)
         unsatisfiable = {**failure.headers, "Content-Range": f"bytes */{exc.size_bytes}"}  # RFC 9110 15.5.17

@@ -1,0 +1,69 @@
+"""The composition root of the cluster file browser (docs/files.md), beside ``wiring``.
+
+``file_browser(gateway)`` gives the file use cases of a gateway: each login's files on a
+cluster through that login's own runner, on the SSH connections its Slurm commands use
+(``ClusterBackends.pool``), or locally as that login for a ``runner = "local"`` cluster. It is
+a module of its own because ``wiring.py`` is at its size limit; it picks implementations the
+same way and imports nothing above ``wiring``. Building it costs nothing (no connection is
+opened until a command runs), so a request builds its own; tests pass ``files_factory``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from myriagate.errors import ConfigError
+from myriagate.ports import CommandRunner, SlurmBackendFactory
+from myriagate.profiles.models import ClusterProfile
+from myriagate.runners.local import LocalRunner
+from myriagate.runners.metered import MeteredRunner
+from myriagate.runners.ssh import SshRunner
+from myriagate.runners.streaming import LocalStreams, SshStreams
+from myriagate.services.files.browser import FileBrowser
+from myriagate.services.files.ports import ClusterFiles, ClusterFilesFactory
+from myriagate.settings import Settings
+from myriagate.staging.cluster_files import HelperClusterFiles
+from myriagate.wiring import ClusterBackends, Gateway
+
+# Builds the file access of one cluster from its Slurm backends (whose SSH pool it shares).
+FilesFactory = Callable[[ClusterProfile, Settings, SlurmBackendFactory], ClusterFilesFactory]
+
+
+class ClusterFileAccess:
+    """A ``ClusterFilesFactory`` for one cluster: each login's files as that login."""
+
+    def __init__(self, profile: ClusterProfile, settings: Settings, backends: SlurmBackendFactory) -> None:
+        self._profile = profile
+        self._settings = settings
+        self._pool = backends.pool if isinstance(backends, ClusterBackends) else None
+
+    def for_login(self, login: str) -> ClusterFiles:
+        conn = self._profile.connection
+        streams: SshStreams | LocalStreams
+        if self._pool is not None:
+            runner: CommandRunner = SshRunner(self._pool, login, path=conn.command_path)
+            streams = SshStreams(self._pool, login, path=conn.command_path)
+        elif conn.runner == "local":
+            local = LocalRunner(as_login=login, path=conn.command_path)
+            runner, streams = local, LocalStreams(local)
+        else:
+            raise ConfigError(
+                f"cluster {self._profile.name!r} has no command runner for its files: its file areas "
+                'need backend = "cli" (or a rest backend with files = "runner")'
+            )
+        return HelperClusterFiles(
+            MeteredRunner(runner, self._profile.name),  # latency and failures, as every command
+            streams,
+            python=self._settings.staging_remote_python,
+            timeout_s=conn.command_timeout_s,
+        )
+
+
+def file_browser(gateway: Gateway, files_factory: FilesFactory = ClusterFileAccess) -> FileBrowser:
+    """The file use cases on every cluster of ``gateway``, as each caller's own login."""
+
+    def files_for(cluster: str) -> ClusterFilesFactory:
+        profile = gateway.profile(cluster)
+        return files_factory(profile, gateway.settings, gateway.backends(profile.name))
+
+    return FileBrowser(profile=gateway.profile, files_for=files_for)
