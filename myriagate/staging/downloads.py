@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from myriagate.errors import ChecksumMismatch, StagingError, UnsafeValue
+from myriagate.errors import ChecksumMismatch, StagingError, Text, UnsafeValue
 from myriagate.ports import RemoteTree, StagedFile, TransferProgress
 from myriagate.staging.far_side import Call, FarSide
 from myriagate.staging.outcomes import TransferHooks, helper_error
@@ -126,8 +126,13 @@ class Downloader:
             staged.update(self._fetch_and_commit(call, src, tree, retry, local_root, progress))
         if bad:
             raise ChecksumMismatch(
-                f"sha256 computed under {local_root} differs from {describe(src)}'s for "
-                f"{', '.join(map(repr, bad))}; nothing was written under the final name"
+                Text(
+                    "sha256 computed under %(local)s differs from %(place)s's for %(files)s; nothing "
+                    "was written under the final name",
+                    local=str(local_root),
+                    place=describe(src),
+                    files=", ".join(map(repr, bad)),
+                )
             )
         return staged
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from myriagate.errors import ChecksumMismatch, StagingError, UnsafeValue
+from myriagate.errors import ChecksumMismatch, StagingError, Text, UnsafeValue
 from myriagate.ports import RemoteTree, StagedFile, TransferProgress
 from myriagate.staging.checksums import HashCache, LocalSource, resolve_sources
 from myriagate.staging.far_side import DIRECT_MIN_BYTES, Call, FarSide, Session
@@ -159,9 +159,12 @@ class Uploader:
             staged.update(self._send_and_commit(call, retry, dest, progress))
         if bad:
             raise ChecksumMismatch(
-                f"sha256 computed on {describe(dest)} differs from the source for "
-                f"{', '.join(map(repr, bad))}; nothing was written under the final name and the "
-                "partial data was deleted"
+                Text(
+                    "sha256 computed on %(place)s differs from the source for %(files)s; nothing was "
+                    "written under the final name and the partial data was deleted",
+                    place=describe(dest),
+                    files=", ".join(map(repr, bad)),
+                )
             )
         return staged
 

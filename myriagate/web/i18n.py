@@ -21,6 +21,7 @@ from babel.numbers import format_decimal
 
 from myriagate.domain.sbatch_options import table as sbatch_table
 from myriagate.errors import Hours, Number, Text, hours_said
+from myriagate.web import stored_text
 
 LANGUAGES: tuple[str, ...] = ("en", "fr")
 DEFAULT_LANGUAGE = "en"
@@ -159,6 +160,11 @@ class Translator:
             [f"{minutes}\u00a0min"] * bool(minutes) + [f"{rest}\u00a0s"] * bool(rest or not minutes)
         )
         return self.gettext(under_an_hour, time=time)
+
+    def stored(self, text: str | None) -> str:
+        """A message the worker stored as English text (a job's reason, a staging error) in
+        this language when the gateway said it (``web.stored_text``); as it is otherwise."""
+        return stored_text.said(text or "", self.lang, self._messages)
 
     def size(self, size_bytes: int | None) -> str:
         """Bytes for people, in decimal units: ``1234567`` -> ``1.2 MB`` (en), ``1,2 Mo`` (fr)."""

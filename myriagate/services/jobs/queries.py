@@ -195,8 +195,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
             raise ValueError("naive time")
     except (ValueError, KeyError, TypeError, UnicodeEncodeError, binascii.Error):
         raise InvalidRequest(
-            "the cursor is not one this gateway handed out; start again without it",
-            fields=[FieldError(("query", "cursor"), "invalid cursor")],
+            Text("the cursor is not one this gateway handed out; start again without it"),
+            fields=[FieldError(("query", "cursor"), Text("invalid cursor"))],
         ) from None
     return created_at, job_id
 

@@ -20,7 +20,7 @@ from myriagate.db.models.staging import Dataset, DatasetFile, DatasetRole, Datas
 from myriagate.db.repos import staging as staging_repo
 from myriagate.domain.outputs import resolve_work_dir
 from myriagate.domain.states import JobState
-from myriagate.errors import ChecksumMismatch, StagingError
+from myriagate.errors import ChecksumMismatch, StagingError, Text
 from myriagate.ports import RemoteTree, StagedFile
 from myriagate.profiles.models import ClusterProfile, Storage
 from myriagate.services.common import audit
@@ -120,15 +120,15 @@ def stage_in(
     if plan.upload_id is not None:
         upload = staging_repo.get_upload(session, plan.upload_id)
         if upload is None:
-            raise StagingError(f"upload {plan.upload_id} is gone")
+            raise StagingError(Text("upload %(upload)s is gone", upload=plan.upload_id))
         local = uploads.files_dir(ctx.spool_dir, upload.id)
         expected = {f.path: f.sha256 for f in upload.files}
         result = ctx.stager.upload(local, sorted(expected), dest, progress=progress)
-        staged += _verified(result, expected, "upload")
+        staged += _verified(result, expected, Text("the uploaded files"))
     for raw_id in plan.input_dataset_ids:
         dataset = staging_repo.get_dataset(session, uuid.UUID(raw_id))
         if dataset is None:
-            raise StagingError(f"input dataset {raw_id} is gone")
+            raise StagingError(Text("input dataset %(dataset)s is gone", dataset=raw_id))
         staged += _dataset_in(ctx, session, job, dataset, dest, progress)
     return sorted(staged, key=lambda f: f.path)
 
@@ -138,15 +138,21 @@ def _dataset_in(
 ) -> list[StagedFile]:
     storage = ctx.profile.storage_endpoint(dataset.endpoint)
     if storage is None:
-        raise StagingError(f"dataset {dataset.id} is on {dataset.endpoint!r}, no longer declared")
+        raise StagingError(
+            Text(
+                "dataset %(dataset)s is on %(endpoint)s, no longer declared",
+                dataset=dataset.id,
+                endpoint=repr(dataset.endpoint),
+            )
+        )
     expected = {f.path: f.sha256 for f in dataset.files}
     relay = ctx.spool_dir / "stage-in" / str(job.id) / str(dataset.id)
     fetched = ctx.stager.download(
         storage_tree(storage, dataset.root), sorted(expected), relay, progress=progress
     )
-    _verified(fetched, expected, f"dataset {dataset.id} (fetched)")
+    _verified(fetched, expected, Text("dataset %(dataset)s (fetched)", dataset=dataset.id))
     result = ctx.stager.upload(relay, sorted(expected), dest, progress=progress)
-    staged = _verified(result, expected, f"dataset {dataset.id}")
+    staged = _verified(result, expected, Text("dataset %(dataset)s", dataset=dataset.id))
     if session.get(DatasetUse, (dataset.id, job.id, DatasetRole.INPUT)) is None:
         session.add(
             DatasetUse(dataset_id=dataset.id, job_id=job.id, role=DatasetRole.INPUT, at=ctx.clock.now())
@@ -166,7 +172,11 @@ def stage_out(ctx: StagingContext, session: Session, job: Job, plan: JobStaging,
     storage = ctx.profile.storage_endpoint(plan.output_endpoint or "")
     if storage is None:
         raise StagingError(
-            f"storage endpoint {plan.output_endpoint!r} is no longer declared for {ctx.profile.name}"
+            Text(
+                "storage endpoint %(endpoint)s is no longer declared for %(cluster)s",
+                endpoint=repr(plan.output_endpoint),
+                cluster=ctx.profile.name,
+            )
         )
     ensure_resident(
         storage_location(storage),
@@ -194,10 +204,10 @@ def stage_out(ctx: StagingContext, session: Session, job: Job, plan: JobStaging,
     stored: list[StagedFile] = []
     if found:
         fetched = ctx.stager.download(source, sorted(expected), relay, progress=progress)
-        _verified(fetched, expected, "job output (fetched)")
+        _verified(fetched, expected, Text("job output (fetched)"))
         dest = storage_tree(storage, root)
         stored = _verified(
-            ctx.stager.upload(relay, sorted(expected), dest, progress=progress), expected, "job output"
+            ctx.stager.upload(relay, sorted(expected), dest, progress=progress), expected, Text("job output")
         )
     now = ctx.clock.now()
     dataset = _record_dataset(session, job, storage, dataset_id, root, selection, stored, now)
@@ -256,13 +266,28 @@ def _record_dataset(
     return dataset
 
 
-def _verified(result: Iterable[StagedFile], expected: Mapping[str, str], what: str) -> list[StagedFile]:
+def _verified(result: Iterable[StagedFile], expected: Mapping[str, str], what: Text) -> list[StagedFile]:
     """The transfer's files, after checking each one's sha256 against what was expected."""
     got = {f.path: f for f in result}
     missing = sorted(set(expected) - set(got))
     if missing:
-        raise StagingError(f"{what}: {len(missing)} file(s) missing after the transfer, e.g. {missing[0]!r}")
+        raise StagingError(
+            Text(
+                "%(what)s: %(n)s file(s) missing after the transfer, e.g. %(path)s",
+                what=what,
+                n=len(missing),
+                path=repr(missing[0]),
+            )
+        )
     for path, sha in expected.items():
         if got[path].sha256 != sha:
-            raise ChecksumMismatch(f"{what}: {path!r} arrived with sha256 {got[path].sha256}, expected {sha}")
+            raise ChecksumMismatch(
+                Text(
+                    "%(what)s: %(path)s arrived with sha256 %(got)s, expected %(expected)s",
+                    what=what,
+                    path=repr(path),
+                    got=got[path].sha256,
+                    expected=sha,
+                )
+            )
     return [got[path] for path in sorted(expected)]

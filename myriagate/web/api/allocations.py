@@ -16,7 +16,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from myriagate.domain.costs import Cost, hours_to_seconds
-from myriagate.errors import FieldError, InvalidRequest, NotFound, hours_figure
+from myriagate.errors import FieldError, InvalidRequest, NotFound, Text, hours_figure
 from myriagate.ports import LedgerEntryView
 from myriagate.services.allocations import grants as allocations
 from myriagate.services.allocations import reports as usage_reports
@@ -213,7 +213,8 @@ def ledger(
     if cursor:
         if not cursor.isdigit():
             raise InvalidRequest(
-                "not a cursor from this API", fields=[FieldError(("query", "cursor"), "bad")]
+                Text("not a cursor from this API"),
+                fields=[FieldError(("query", "cursor"), Text("not a cursor from this API"))],
             )
         position = int(cursor)
     page = allocations.history(db, user, allocation_id, ledger=gateway.ledger, limit=limit, cursor=position)

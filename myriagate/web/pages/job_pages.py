@@ -27,7 +27,7 @@ from myriagate.web.pages.forms import see_other
 from myriagate.web.pages.job_page_refs import page_job_id
 from myriagate.web.pages.rendering import render, translator_for
 from myriagate.web.pages.staging_view import job_staging_page
-from myriagate.web.pages.wording import STATE_EXPLANATIONS, reason_words
+from myriagate.web.pages.wording import STATE_EXPLANATIONS, reason_words, said_words
 from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
 
@@ -119,7 +119,7 @@ def _why(job: jobs_query.JobDetailRecord, t: Translator) -> dict[str, Any]:
     explained = explanations.said(job, t)
     return {
         "explanation": explained,
-        "current_reason": None if explained else reason_words(job.reason),
+        "current_reason": None if explained else said_words(reason_words(job.reason), t),
         "exit_code_shown": exit_code_shown(job.state, job.exit_code, job.signal),
         "ended_by": explanations.ended_by(job, t),
     }
@@ -156,10 +156,11 @@ def show_job(
         arrays["array_summary"] = job_arrays.localized_summary(
             translator_for(request), arrays["array"].counts
         )
+    t = translator_for(request)
     history = [
         (
             change,
-            reason_words(_said_reason(change.reason, change.to_state)),
+            said_words(reason_words(_said_reason(change.reason, change.to_state)), t),
             STATE_EXPLANATIONS.get(change.to_state.value),
         )
         for change in view.history

@@ -3,10 +3,11 @@ catalogs translate them). An unknown reason is shown as Slurm wrote it, never hi
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from myriagate.domain import pending_reasons
+from myriagate.web.i18n import Translator
+from myriagate.web.stored_text import WORKER_REASONS
 
 STATE_LABELS: dict[str, str] = {
     "staging_in": "copying input files",
@@ -47,40 +48,9 @@ STATE_EXPLANATIONS: dict[str, str] = {
     "endpoint and their checksums checked",
 }
 
-# The staging worker's reasons (services/staging/step.py, staging_transfers.py) as patterns: the
-# named groups fill the message's placeholders. The job's own words follow in the detail.
-_STAGING_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (
-        re.compile(r"(?P<n>\d+) input file\(s\) in place"),
-        "%(n)s input file(s) copied to the cluster and verified",
-    ),
-    (
-        re.compile(r"job directory (?P<dir>.+) ready"),
-        "the job's own directory %(dir)s was created on the cluster (private to you)",
-    ),
-    (
-        re.compile(r"(?P<n>\d+) result file\(s\) stored in (?P<site>.+) \((?P<region>[^()]+)\)"),
-        "%(n)s result file(s) stored in %(site)s (%(region)s) and verified",
-    ),
-    (
-        re.compile(
-            r"stage-in interrupted \((?P<detail>.*)\); retry (?P<attempt>\d+) in (?P<delay>\d+) s", re.S
-        ),
-        "copying the input files was interrupted (%(detail)s); attempt %(attempt)s in %(delay)s s",
-    ),
-    (
-        re.compile(
-            r"stage-out interrupted \((?P<detail>.*)\); retry (?P<attempt>\d+) in (?P<delay>\d+) s", re.S
-        ),
-        "copying the results was interrupted (%(detail)s); attempt %(attempt)s in %(delay)s s",
-    ),
-    (re.compile(r"stage-in failed: (?P<detail>.*)", re.S), "copying the input files failed: %(detail)s"),
-    (re.compile(r"stage-out failed: (?P<detail>.*)", re.S), "copying the results failed: %(detail)s"),
-    (
-        re.compile(r"no file matched the output patterns: (?P<patterns>.*)", re.S),
-        "no file matched the output patterns: %(patterns)s",
-    ),
-)
+# The staging worker's reasons as patterns (web/stored_text.py): the named groups fill the
+# message's placeholders. The job's own words follow in the detail.
+_STAGING_REASONS = WORKER_REASONS
 STAGING_MESSAGES: tuple[str, ...] = tuple(STATE_EXPLANATIONS.values()) + tuple(m for _, m in _STAGING_REASONS)
 
 
@@ -106,6 +76,14 @@ def reason_words(reason: str | None) -> Words | None:
         if found is not None:
             return Words(msgid, found.groupdict())
     return None
+
+
+def said_words(words: Words | None, t: Translator) -> Words | None:
+    """``words`` with the values it quotes (a staging failure's detail: an adapter's message)
+    said in ``t``'s language too, when the gateway said them (web/stored_text.py)."""
+    if words is None or not words.values:
+        return words
+    return Words(words.msgid, {name: t.stored(value) for name, value in words.values.items()}, words.code)
 
 
 # Messages chosen at run time (error titles, ledger entry kinds, form messages): listed here so

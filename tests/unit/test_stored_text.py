@@ -1,0 +1,57 @@
+"""Messages the worker stored as English text are said again in French (issue #15): a job's
+reason and its staging plan's last error keep the English sentence only, and French pages
+showed it as it was. ``Translator.stored`` recognises the gateway's own messages, nested ones
+too, and leaves anything else (Slurm's words, a path, a job name) as it was written."""
+
+from __future__ import annotations
+
+import pytest
+
+from myriagate.errors import Text
+from myriagate.web.i18n import Translator
+
+FR, EN = Translator("fr"), Translator("en")
+
+# Messages as the adapters and the staging step say them (errors.Text), stored as their English.
+SAID = [
+    Text(
+        "%(what)s: %(path)s arrived with sha256 %(got)s, expected %(expected)s",
+        what=Text("job output"), path="'results/out.h5'", got="0" * 64, expected="1" * 64,
+    ),
+    Text(
+        "sha256 computed on %(place)s differs from the source for %(files)s; nothing was written under "
+        "the final name and the partial data was deleted",
+        place="127.0.0.1:2223", files="'a.txt', 'b.txt'",
+    ),
+    Text(
+        "%(what)s: %(n)s file(s) missing after the transfer, e.g. %(path)s",
+        what=Text("dataset %(dataset)s (fetched)", dataset="1234-abcd"), n=2, path="'x.csv'",
+    ),
+    Text("the cursor is not one this gateway handed out; start again without it"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("message", SAID, ids=lambda m: m.msgid[:30])
+def test_a_stored_message_is_said_as_its_text_would_be(message: Text) -> None:
+    stored = str(message)  # what the database keeps
+    assert FR.stored(stored) == FR.text(message) != stored
+    assert EN.stored(stored) == stored
+
+
+def test_a_staging_reason_holding_an_adapters_message_is_french_all_through() -> None:
+    detail = Text(
+        "%(what)s: %(path)s arrived with sha256 %(got)s, expected %(expected)s",
+        what=Text("job output"), path="'out.h5'", got="0" * 64, expected="1" * 64,
+    )  # fmt: skip
+    reason = f"stage-out failed: {detail}"  # services/staging/step.py
+    assert FR.stored(reason) == (
+        "la copie des résultats a échoué : résultats du job : 'out.h5' est arrivé avec le sha256 "
+        + "0" * 64 + " au lieu de " + "1" * 64 + " attendu"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text", ["QOSMaxJobsPerUserLimit", "0:9", "/home/alice/run.sh", "the job's own words", "", "%(x)s"]
+)
+def test_anything_else_is_shown_as_it_was_written(text: str) -> None:
+    assert FR.stored(text) == text
