@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pwd
 import shutil
 import threading
 import time
@@ -221,3 +223,38 @@ def test_a_200_mib_download_streams_with_flat_memory_and_ranges(
         f.seek(150_000_000)
         assert part.content == f.read(100)
     assert part.headers["content-range"] == f"bytes 150000000-150000099/{size}"
+
+
+def _far_side_reads_of(login: str) -> list[int]:
+    """Processes of ``login`` running the file browser's ``read`` (python3 -I -S -c … read)."""
+    uid = pwd.getpwnam(login).pw_uid
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+            owner = Path(f"/proc/{pid}").stat().st_uid
+        except OSError:
+            continue
+        if owner == uid and argv[-1:] == [b"read"] and b"-I" in argv:
+            found.append(int(pid))
+    return found
+
+
+def test_a_client_that_leaves_mid_download_stops_the_far_side(
+    alice: httpx.Client, workdir: tuple[str, Callable[..., None]]
+) -> None:
+    name, make = workdir
+    # Larger than every buffer on the way (loopback sockets autotune up to 32 MiB here, sshd and
+    # SSH windows a few MiB): the far side is still sending when the client leaves.
+    make([(b"big.bin", 256 * 1024 * 1024)])
+    with alice.stream("GET", f"{BASE}/home/download", params={"path": f"{name}/big.bin"}) as response:
+        chunks = response.iter_raw()  # kept: a dropped iterator closes the response at once
+        next(chunks)
+        time.sleep(0.5)
+        assert _far_side_reads_of("alice"), "the far side should still be sending (held back)"
+    # The response closed with most of the file unread: the connection goes, and the gateway
+    # stops reading and kills the far side.
+    deadline = time.monotonic() + 15
+    while _far_side_reads_of("alice") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _far_side_reads_of("alice") == []

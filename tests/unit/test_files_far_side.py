@@ -101,6 +101,8 @@ def test_links_are_shown_but_never_followed_out_of_or_inside_the_area(
     for path in (b"escape", b"shortcut"):
         with pytest.raises(UnsafeValue):
             files.list_dir(root, path)
+    with pytest.raises(UnsafeValue, match="'escape' is a symbolic link"):  # the link named
+        files.stat(root, b"escape/deeper/secret.txt")
     for path in (b"escape/secret.txt", b"escape-file", b"shortcut/data.txt"):
         with pytest.raises(UnsafeValue):
             files.read(root, path, ByteRange(0, 99))
@@ -131,6 +133,8 @@ def test_what_is_missing_or_of_the_wrong_kind_is_refused_clearly(
         files.list_dir(root, b"nothing")
     with pytest.raises(InvalidRequest, match="not a directory"):
         files.list_dir(root, b"f")
+    with pytest.raises(InvalidRequest, match="'f' is not a directory"):  # the component named
+        files.stat(root, b"f/inner/x")
     with pytest.raises(InvalidRequest, match="is a directory"):
         files.read(root, b"d", ByteRange(0, 9))
     with pytest.raises(RangeNotSatisfiable) as caught:

@@ -51,11 +51,32 @@ def _record(name: bytes, st: os.stat_result, target: bytes) -> bytes:
     return b"\0".join(fields) + b"\0" + name + b"\0" + target + b"\0"
 
 
+def _parent(tree: Tree, rel: str) -> tuple[int | None, str]:
+    """``tree.parent``; when the walk stops at a component, say which one and why: a link
+    (``unsafe``) or something that is not a directory (``not_dir``)."""
+    try:
+        return tree.parent(rel)
+    except HelperError as exc:
+        if exc.kind != "unsafe":
+            raise
+        parts = rel.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:i])
+            st = tree.stat(prefix)  # its own parents are directories: checked a turn earlier
+            if st is None:
+                break
+            if stat.S_ISLNK(st.st_mode):
+                raise HelperError("unsafe", prefix, "a symbolic link: not followed") from exc
+            if not stat.S_ISDIR(st.st_mode):
+                raise HelperError("not_dir", prefix, "not a directory") from exc
+        raise
+
+
 def _lstat(tree: Tree, rel: str) -> tuple[int | None, str, os.stat_result]:
     """(descriptor of rel's directory, rel's name, lstat of rel); ``missing`` when absent."""
     if not rel:
         return None, "", os.fstat(tree.root_fd)
-    dir_fd, name = tree.parent(rel)
+    dir_fd, name = _parent(tree, rel)
     st = tree.stat(rel) if dir_fd is not None else None
     if st is None:
         raise HelperError("missing", rel, "no such file or directory")
