@@ -19,7 +19,7 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 # A catalog message is recognised by its fixed words: one with fewer than this many letters
 # around its placeholders ("%(m0)s; %(m1)s") would match nearly any sentence.
 _MIN_FIXED = 8
-_DEPTH = 3
+_DEPTH = 6  # a dependency's reason holds a clause's, which holds a staging failure's…
 
 # The staging worker's reasons (services/staging/step.py, staging/transfers.py) as patterns:
 # the named groups fill the message's placeholders.

@@ -28,6 +28,13 @@ SAID = [
         what=Text("dataset %(dataset)s (fetched)", dataset="1234-abcd"), n=2, path="'x.csv'",
     ),
     Text("the cursor is not one this gateway handed out; start again without it"),
+    Text("cancelled before Slurm got it"),
+    Text(
+        "lost by Slurm: neither the queue nor the accounting knows job %(slurm_job_id)s after "
+        "%(hours)s h; its hold was released",
+        slurm_job_id="4242", hours="2",
+    ),
+    Text("dependency never satisfied: %(why)s", why=Text("job %(ref)s no longer exists", ref="4941")),
 ]  # fmt: skip
 
 
@@ -55,3 +62,15 @@ def test_a_staging_reason_holding_an_adapters_message_is_french_all_through() ->
 )
 def test_anything_else_is_shown_as_it_was_written(text: str) -> None:
     assert FR.stored(text) == text
+
+
+def test_a_dependency_that_can_never_be_satisfied_is_french_down_to_the_dependees_reason() -> None:
+    # services/jobs/waiting.py and dependents.py: the clause, the job's state, then its own reason.
+    stored = (
+        "dependency never satisfied: afterok:4940 can never be satisfied: job 0b7e ended failed "
+        "(stage-in failed: upload 12 is gone)"
+    )
+    assert FR.stored(stored) == (
+        "dépendance jamais satisfaite : afterok:4940 ne peut jamais être satisfaite : le job 0b7e s'est "
+        "terminé ainsi : échoué (la copie des fichiers d'entrée a échoué : le dépôt 12 n'existe plus)"
+    )

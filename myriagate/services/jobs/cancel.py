@@ -65,7 +65,8 @@ def cancel_job(
     if job.slurm_job_id is None:
         job.cancel_requested_at = job.cancel_requested_at or now
         job.cancelled_by = user.username
-        transitions.move(session, job, JobState.CANCELLED, at=now, reason="cancelled before Slurm got it")
+        reason = Text("cancelled before Slurm got it")
+        transitions.move(session, job, JobState.CANCELLED, at=now, reason=reason)
         audit.record(session, user.id, "job.cancel", ("job", job.id), {"slurm_job_id": None}, source, at=now)
         session.commit()
         log.info("job.cancelled", job_id=str(job.id), slurm_job_id=None, before_slurm=True)

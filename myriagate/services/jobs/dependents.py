@@ -28,6 +28,7 @@ from typing import Protocol
 
 from myriagate.domain.sbatch_options.dependency import Clause, Dependency, JobRef
 from myriagate.domain.states import JobState
+from myriagate.errors import Text
 
 ARG = "--dependency="
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -138,10 +139,23 @@ def _ref_met(kind: str, ref: JobRef, job: Dependee | None) -> _Met | None:
 
 
 def _never(kind: str, ref: JobRef, job: Dependee) -> str:
-    how = job.state.value.replace("_", " ")
-    where = "" if job.slurm_job_id is not None else " before reaching Slurm"
-    why = f" ({job.reason})" if job.reason and job.state is not JobState.COMPLETED else ""
-    return f"{kind}:{ref.text} can never be satisfied: job {job.id} ended {how}{where}{why}"
+    """Why a clause can never be satisfied, one whole message per case: it is stored as the
+    job's reason and said again on French pages (web/stored_text.py)."""
+    values = {"clause": f"{kind}:{ref.text}", "job": job.id, "how": job.state.value.replace("_", " ")}
+    reached = job.slurm_job_id is not None
+    if job.reason and job.state is not JobState.COMPLETED:
+        if reached:
+            return Text("%(clause)s can never be satisfied: job %(job)s ended %(how)s (%(why)s)",
+                        why=job.reason, **values)  # fmt: skip
+        return Text(
+            "%(clause)s can never be satisfied: job %(job)s ended %(how)s before reaching Slurm (%(why)s)",
+            why=job.reason, **values,
+        )  # fmt: skip
+    if reached:
+        return Text("%(clause)s can never be satisfied: job %(job)s ended %(how)s", **values)
+    return Text(
+        "%(clause)s can never be satisfied: job %(job)s ended %(how)s before reaching Slurm", **values
+    )
 
 
 def dependency_arg(sbatch_args: Sequence[str]) -> str | None:

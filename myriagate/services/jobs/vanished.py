@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.jobs import Job
 from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain.states import JobState
-from myriagate.errors import BackendError
+from myriagate.errors import BackendError, Text
 from myriagate.observability.metrics import JOBS_VANISHED
 from myriagate.ports import Ledger, SlurmBackend
 from myriagate.services.common import audit
@@ -58,9 +58,11 @@ def missing_since(fingerprint: str | None) -> datetime | None:
 
 def lost_reason(slurm_job_id: str, after_s: float) -> str:
     hours = f"{after_s / 3600:.1f}".removesuffix(".0")
-    return (
-        f"lost by Slurm: neither the queue nor the accounting knows job {slurm_job_id} "
-        f"after {hours} h; its hold was released"
+    return Text(
+        "lost by Slurm: neither the queue nor the accounting knows job %(slurm_job_id)s after "
+        "%(hours)s h; its hold was released",
+        slurm_job_id=slurm_job_id,
+        hours=hours,
     )
 
 

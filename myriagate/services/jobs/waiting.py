@@ -27,7 +27,7 @@ from myriagate.db.models.jobs import Job
 from myriagate.domain.jobs import RenderedScript
 from myriagate.domain.sbatch_options import dependency
 from myriagate.domain.states import JobState
-from myriagate.errors import MyriagateError
+from myriagate.errors import MyriagateError, Text
 from myriagate.ports import Clock, SlurmBackendFactory
 from myriagate.services.common import audit
 from myriagate.services.jobs import dispatch, transitions
@@ -86,7 +86,7 @@ def decide(session: Session, job: Job) -> Outcome:
             # Only the owner's jobs on the same cluster, as at submission; a job that is gone
             # (or, which the submission never writes, anybody else's) cannot be waited for.
             if found is None or found.cluster != job.cluster or found.cluster_login != job.cluster_login:
-                return Outcome(None, never=f"job {ref.text} no longer exists")
+                return Outcome(None, never=Text("job %(ref)s no longer exists", ref=ref.text))
             named[ref.text] = found
     return evaluate(parsed, lambda ref: named.get(ref.text))
 
@@ -121,7 +121,7 @@ def _release_one(session: Session, job: Job, backends: SlurmBackendFactory, cloc
 def _end(session: Session, job: Job, why: str, now: datetime) -> None:
     kill = (job.spec or {}).get("kill_on_invalid_dep") == "yes"
     state = JobState.CANCELLED if kill else JobState.FAILED
-    reason = f"dependency never satisfied: {why}"
+    reason = Text("dependency never satisfied: %(why)s", why=why)
     job.reason = reason
     transitions.move(session, job, state, at=now, reason=reason, force=True)
     audit.record(session, audit.WORKER, "job.dependency_never_satisfied", ("job", job.id),
