@@ -16,7 +16,6 @@ from myriagate.errors import ConfigError
 from myriagate.ports import CommandRunner, SlurmBackendFactory
 from myriagate.profiles.models import ClusterProfile
 from myriagate.runners.local import LocalRunner
-from myriagate.runners.metered import MeteredRunner
 from myriagate.runners.ssh import SshRunner
 from myriagate.runners.streaming import LocalStreams, SshStreams
 from myriagate.services.files.browser import FileBrowser
@@ -52,7 +51,9 @@ class ClusterFileAccess:
                 'need backend = "cli" (or a rest backend with files = "runner")'
             )
         return HelperClusterFiles(
-            MeteredRunner(runner, self._profile.name),  # latency and failures, as every command
+            # Not a MeteredRunner: its metrics are Slurm commands', and a file the researcher
+            # may not read (exit 2) is not a cluster failure to alert on.
+            runner,
             streams,
             python=self._settings.staging_remote_python,
             timeout_s=conn.command_timeout_s,
