@@ -37,7 +37,10 @@ def said(job: JobFacts, t: Translator) -> SaidExplanation | None:
     if found is None:
         return None
     hint = say(found.hint, t) if found.hint is not None else None
-    return SaidExplanation(found.code, say(found.text, t), hint, found.slurm_code)
+    # Slurm's code as it wrote it; a reason the gateway wrote itself (a staging failure) is
+    # said in the reader's language (web/stored_text.py): the API's "fr" and French pages.
+    code = t.stored(found.slurm_code) if found.slurm_code else found.slurm_code
+    return SaidExplanation(found.code, say(found.text, t), hint, code)
 
 
 def in_every_language(job: JobFacts) -> dict[str, SaidExplanation] | None:
