@@ -147,7 +147,7 @@ class FakeClock:
         return self.current
 
 
-def _postgres_schema_url() -> Iterator[str]:
+def _postgres_schema_url(templates: MigratedTemplates) -> Iterator[str]:
     admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     schema = new_schema_name()
     try:
@@ -159,24 +159,29 @@ def _postgres_schema_url() -> Iterator[str]:
     try:
         yield schema_url(POSTGRES_URL, schema)
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        if not templates.release_postgres(schema):  # kept for the next test, or dropped
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_templates: MigratedTemplates
+) -> Iterator[str]:
     """An empty database: a SQLite file, or a fresh PostgreSQL schema."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'myriagate.db'}"
     else:
-        yield from _postgres_schema_url()
+        yield from _postgres_schema_url(migrated_templates)
 
 
 @pytest.fixture(scope="session")
-def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> MigratedTemplates:
+def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedTemplates]:
     """Copies of one migration run per session (and xdist worker), for every database fixture."""
-    return MigratedTemplates(tmp_path_factory.mktemp("migrated"), POSTGRES_URL)
+    templates = MigratedTemplates(tmp_path_factory.mktemp("migrated"), POSTGRES_URL)
+    yield templates
+    templates.close()
 
 
 @pytest.fixture
