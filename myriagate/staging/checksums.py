@@ -18,7 +18,7 @@ from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import NamedTuple
 
-from myriagate.errors import StagingError, UnsafeValue
+from myriagate.errors import StagingError, Text, UnsafeValue
 
 
 class LocalSource(NamedTuple):
@@ -158,4 +158,7 @@ class HashCache:
         st = os.stat(source.real)
         now = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if now != source.identity:
-            raise StagingError(f"{source.path!r} changed while it was being sent; try again", transient=True)
+            raise StagingError(
+                Text("%(path)s changed while it was being sent; try again", path=repr(source.path)),
+                transient=True,
+            )

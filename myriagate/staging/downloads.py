@@ -65,9 +65,23 @@ class Downloader:
             if state == "symlink":
                 raise UnsafeValue(f"{rel!r} is a symlink on {describe(src)} under {src.path}; not followed")
             if state == "absent":
-                raise StagingError(f"{rel!r} not found on {describe(src)} under {src.path}")
+                raise StagingError(
+                    Text(
+                        "%(path)s not found on %(where)s under %(root)s",
+                        path=repr(rel),
+                        where=describe(src),
+                        root=src.path,
+                    )
+                )
             if state != "file":
-                raise StagingError(f"{rel!r} is not a regular file on {describe(src)} under {src.path}")
+                raise StagingError(
+                    Text(
+                        "%(path)s is not a regular file on %(where)s under %(root)s",
+                        path=repr(rel),
+                        where=describe(src),
+                        root=src.path,
+                    )
+                )
             if my_state == "symlink":
                 raise UnsafeValue(f"{rel!r} is a symlink under {local_root}; not replaced")
             if my_state == "other":

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from myriagate.errors import ConfigError, StagingError
+from myriagate.errors import ConfigError, StagingError, Text
 from myriagate.ports import RemoteTree
 from myriagate.staging.ssh_command import (
     check_tree,
@@ -280,7 +280,9 @@ class SshSessions:
             if master.socket.exists() and _quick(check, max(0.1, deadline - time.monotonic())):
                 return
             time.sleep(0.01)
-        raise StagingError(f"connecting to {describe(master.tree)} timed out", transient=True)
+        raise StagingError(
+            Text("connecting to %(where)s timed out", where=describe(master.tree)), transient=True
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from myriagate.errors import StagingError, UnsafeValue
+from myriagate.errors import StagingError, Text, UnsafeValue
 from myriagate.ports import RemoteTree
 from myriagate.staging.remote_helper import HelperError
 from myriagate.staging.ssh_command import describe
@@ -40,19 +40,45 @@ def helper_error(exc: HelperError, where: str, root: str, names: dict[str, str])
     path = names.get(exc.path, exc.path)
     target = f"{root}/{path}" if path else root
     if exc.kind == "disk_full":
-        return StagingError(f"destination disk full on {where} ({root}) while writing {path!r}")
+        return StagingError(
+            Text(
+                "destination disk full on %(where)s (%(root)s) while writing %(path)s",
+                where=where,
+                root=root,
+                path=repr(path),
+            )
+        )
     if exc.kind == "permission":
-        return StagingError(f"permission denied on {where}: {target} ({exc.detail})")
+        return StagingError(
+            Text(
+                "permission denied on %(where)s: %(target)s (%(detail)s)",
+                where=where,
+                target=target,
+                detail=exc.detail,
+            )
+        )
     if exc.kind == "read_only":
-        return StagingError(f"read-only file system on {where}: {target}")
+        return StagingError(
+            Text("read-only file system on %(where)s: %(target)s", where=where, target=target)
+        )
     if exc.kind == "unsafe":
         unsafe = UnsafeValue(f"{path!r} on {where} under {root}: {exc.detail}")
         unsafe.value = path  # the worker audits the refusal with it (staging.refused)
         return unsafe
     if exc.kind == "missing":
-        return StagingError(f"{path!r} not found on {where} under {root}")
+        return StagingError(
+            Text("%(path)s not found on %(where)s under %(root)s", path=repr(path), where=where, root=root)
+        )
     if exc.kind == "truncated":
-        return StagingError(f"transfer of {path!r} with {where} was cut: {exc.detail}", transient=True)
+        return StagingError(
+            Text(
+                "transfer of %(path)s with %(where)s was cut: %(detail)s",
+                path=repr(path),
+                where=where,
+                detail=exc.detail,
+            ),
+            transient=True,
+        )
     return StagingError(f"{where}: {target}: {exc.detail}")
 
 
@@ -76,7 +102,18 @@ def session_result(
         return report
     detail = err.decode("utf-8", "replace").strip()[-500:] or f"exit status {rc}"
     if rc == 127 or ("not found" in detail and python in detail):
-        raise StagingError(f"{python} is not available on {where}; the stager needs it there")
+        raise StagingError(
+            Text(
+                "%(python)s is not available on %(where)s; the stager needs it there",
+                python=python,
+                where=where,
+            )
+        )
     if rc == _CONNECTION_LOST_RC or rc < 0:
-        raise StagingError(f"connection to {where} lost: {detail}; calling again resumes", transient=True)
+        raise StagingError(
+            Text(
+                "connection to %(where)s lost: %(detail)s; calling again resumes", where=where, detail=detail
+            ),
+            transient=True,
+        )
     raise StagingError(f"{where}: {detail}")

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from myriagate.errors import StagingError
+from myriagate.errors import StagingError, Text
 from myriagate.ports import TransferProgress
 from myriagate.staging.checksums import HashCache, LocalSource
 from myriagate.staging.remote_helper import Tree, partial_key
@@ -162,7 +162,7 @@ def _sendfile_all(
             wait(out_fd)
             continue
         if sent == 0:
-            raise StagingError("a source file shrank while it was being sent", transient=True)
+            raise StagingError(Text("a source file shrank while it was being sent"), transient=True)
         offset += sent
         meter.add(sent)
 

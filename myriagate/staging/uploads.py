@@ -101,7 +101,13 @@ class Uploader:
                     f"{src.path!r} is a symlink on {describe(dest)} under {dest.path}; not replaced"
                 )
             if state == "other":
-                raise StagingError(f"{src.path!r} exists on {describe(dest)} and is not a regular file")
+                raise StagingError(
+                    Text(
+                        "%(path)s exists on %(where)s and is not a regular file",
+                        path=repr(src.path),
+                        where=describe(dest),
+                    )
+                )
             if state == "file" and size == src.size and sha:
                 mine = mine or StagedFile(src.path, src.size, self._cache.sha(src))
                 if mine.sha256 == sha:

@@ -74,3 +74,16 @@ def test_a_dependency_that_can_never_be_satisfied_is_french_down_to_the_dependee
         "dépendance jamais satisfaite : afterok:4940 ne peut jamais être satisfaite : le job 0b7e s'est "
         "terminé ainsi : échoué (la copie des fichiers d'entrée a échoué : le dépôt 12 n'existe plus)"
     )
+
+
+def test_an_interrupted_copy_says_the_stagers_message_in_french() -> None:
+    # services/staging/step.py around staging/outcomes.py's message of a lost connection.
+    lost = Text(
+        "connection to %(where)s lost: %(detail)s; calling again resumes",
+        where="alice@127.0.0.1:2222", detail="Broken pipe",
+    )  # fmt: skip
+    stored = f"stage-in interrupted ({lost}); retry 2 in 5 s"
+    assert FR.stored(stored) == (
+        "la copie des fichiers d'entrée a été interrompue (connexion à alice@127.0.0.1:2222 perdue : "
+        "Broken pipe ; une nouvelle tentative reprendra là où elle s'est arrêtée) ; tentative 2 dans 5 s"
+    )
