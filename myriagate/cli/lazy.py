@@ -10,6 +10,7 @@ traceback.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 from collections.abc import Mapping
@@ -83,6 +84,13 @@ class LazyGroup(TyperGroup):
         return _Listed(cmd_name, help=spec.help, hidden=spec.hidden, rich_help_panel=spec.panel)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and not args[0].startswith("-") and not getattr(ctx, "resilient_parsing", False):
+            names = self.list_commands(ctx)
+            if args[0] not in names:  # Typer suggests only among the commands already loaded
+                shown = [n for n in names if not (n in self.lazy and self.lazy[n].hidden)]
+                close = difflib.get_close_matches(args[0], shown, n=2)
+                if close:
+                    ctx.fail(f"No such command {args[0]!r}. Did you mean {' or '.join(map(repr, close))}?")
         name, command, rest = super().resolve_command(ctx, args)
         if isinstance(command, _Listed) and name is not None:
             command = self._load(name)

@@ -46,3 +46,12 @@ def test_a_lazy_commands_own_subcommands_and_options_are_there(argv: list[str]) 
     done = CliRunner().invoke(app, argv, env={"COLUMNS": "200"})
     assert done.exit_code == 0, done.output
     assert "Usage: myriagate " + " ".join(argv[:-1]) in " ".join(done.output.split())
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"), [("jbos", "'jobs'"), ("sumbit", "'submit'"), ("qouta", "'quota'")]
+)
+def test_a_misspelt_command_is_answered_with_the_one_meant(typo: str, meant: str) -> None:
+    done = CliRunner().invoke(app, [typo, "list"], env={"COLUMNS": "200"})
+    assert done.exit_code == 2
+    assert f"No such command '{typo}'. Did you mean {meant}?" in " ".join(done.output.split())
