@@ -109,11 +109,20 @@ class Transport:
         return response
 
     @contextmanager
-    def stream(self, path: str) -> Iterator[httpx.Response]:
-        """A GET whose body is read in chunks (``response.iter_bytes``), errors mapped as usual."""
-        headers = self._headers("*/*")
+    def stream(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[httpx.Response]:
+        """A GET whose body is read in chunks (``response.iter_bytes``), errors mapped as usual.
+        ``headers`` are added to the request's own (a ``Range`` to resume a download)."""
+        all_headers = {**self._headers("*/*"), **(headers or {})}
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        url = f"{self.base_url}{API}{path}"
         try:
-            with self._http.stream("GET", f"{self.base_url}{API}{path}", headers=headers) as response:
+            with self._http.stream("GET", url, params=clean, headers=all_headers) as response:
                 if response.is_error:
                     response.read()
                     raise error_from_response(response)
