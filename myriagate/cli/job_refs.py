@@ -15,7 +15,7 @@ import typer
 
 from myriagate.cli.client import GatewayClient
 from myriagate.errors import FieldError, InvalidRequest
-from myriagate.web.api.schemas import JobDetail
+from myriagate.web.api.schemas import JobDetail, JobOut
 
 JOB_REF_HELP = "Job: the id `myriagate jobs list` shows (8+ characters), the full id, or the Slurm job id."
 JobRefArg = Annotated[str, typer.Argument(help=JOB_REF_HELP, show_default=False)]
@@ -56,6 +56,12 @@ def task_of(text: str, task: int | None) -> int | None:
             fields=[FieldError(("task",), "contradicts the job id")],
         )
     return index
+
+
+def shown_id(job: JobOut) -> str:
+    """The id people type next: the short id ``jobs list`` shows when the gateway gave one
+    (every job command takes it), else the full id."""
+    return job.short_id or str(job.id)
 
 
 def full_id(text: str) -> uuid.UUID | None:

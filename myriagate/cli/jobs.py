@@ -13,7 +13,15 @@ from myriagate.cli import watch
 from myriagate.cli.client import Stream
 from myriagate.cli.context import deps, localised, open_gateway
 from myriagate.cli.job_arrays import print_array
-from myriagate.cli.job_refs import ClusterRefOpt, JobRefArg, fetch_job, job_ref, resolve_job_id, task_of
+from myriagate.cli.job_refs import (
+    ClusterRefOpt,
+    JobRefArg,
+    fetch_job,
+    job_ref,
+    resolve_job_id,
+    shown_id,
+    task_of,
+)
 from myriagate.cli.job_script import at_with_zone, print_sent
 from myriagate.cli.output import JsonOpt, WideOpt, console, guarded, print_json, print_table
 from myriagate.cli.tables import Col
@@ -168,7 +176,7 @@ def jobs_cancel(
     if json:
         print_json(job.model_dump(mode="json"))
     else:
-        typer.echo(f"Cancellation requested for job {job.id} (now {job.state.value}).")
+        typer.echo(f"Cancellation requested for job {shown_id(job)} (now {job.state.value}).")
 
 
 @jobs_app.command("logs")

@@ -15,6 +15,7 @@ import typer
 from myriagate.cli import uploads, watch
 from myriagate.cli.client import GatewayClient
 from myriagate.cli.context import deps, open_gateway
+from myriagate.cli.job_refs import shown_id
 from myriagate.cli.output import JsonOpt, guarded, print_json, warn
 from myriagate.cli.quota import describe_estimate
 from myriagate.cli.submit_body import build_submission
@@ -114,13 +115,15 @@ def _await_end(
         follow = False
     if follow:
         return watch.follow_output(client, job.id, sleep=sleep)
-    return watch.wait_for_job(client, job.id, sleep=sleep, show_progress=show_progress)
+    return watch.wait_for_job(client, job.id, sleep=sleep, show_progress=show_progress, label=shown_id(job))
 
 
 def _show_submitted(job: JobOut, *, json: bool, parsable: bool, waiting: bool) -> None:
-    """The job id at once; with --json and --wait, stdout gets only the final job."""
+    """The job's id at once (the short one every job command takes, and Slurm's once known);
+    with --json and --wait, stdout gets only the final job. ``--parsable`` prints the full id:
+    a script keeps it, and a short id may name more jobs later (as git's do)."""
     slurm = f" (Slurm job {job.slurm_job_id})" if job.slurm_job_id else ""
-    line = f"Submitted job {job.id} to {job.cluster}{slurm}: {job.state.value}"
+    line = f"Submitted job {shown_id(job)} to {job.cluster}{slurm}: {job.state.value}"
     if json and waiting:
         sys.stderr.write(line + "\n")
     elif json:

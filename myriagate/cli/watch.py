@@ -16,7 +16,7 @@ from typing import Annotated, TextIO
 import typer
 
 from myriagate.cli.context import deps, localised, open_gateway
-from myriagate.cli.job_refs import ClusterRefOpt, resolve_job_id
+from myriagate.cli.job_refs import ClusterRefOpt, resolve_job_id, shown_id
 from myriagate.cli.output import JsonOpt, guarded, print_json
 from myriagate.cli.progress import JobsBar, TasksBar, stderr_console, summary, wanted
 from myriagate.client.client import Client, Stream
@@ -44,7 +44,7 @@ def describe(job: JobOut) -> str:
     """``job … failed (exit code 3)``, ``job … timeout: reached its time limit (10 min)``: the
     script's own exit code only (sacct's 0 for a cancelled, timed-out or killed job is none),
     and why it ended in the terminal's language, as ``jobs show`` and the job page say it."""
-    text = f"job {job.id} {job.state.value}"
+    text = f"job {shown_id(job)} {job.state.value}"
     code = exit_code_shown(job.state, job.exit_code, job.signal)
     if code is not None:
         text += f" (exit code {code})"
@@ -58,14 +58,14 @@ def describe(job: JobOut) -> str:
 def _where(job: JobOut) -> str:
     slurm = f" (Slurm {job.slurm_job_id})" if job.slurm_job_id else ""
     reason = f": {job.reason}" if job.reason and job.reason != "None" else ""
-    return f"job {job.id}{slurm} {job.state.value}{reason}"
+    return f"job {shown_id(job)}{slurm} {job.state.value}{reason}"
 
 
 class _OneJob:
     """A spinner with the job's state; for an array job, once its tasks are known, a bar."""
 
-    def __init__(self, job_id: uuid.UUID, *, enabled: bool) -> None:
-        self._status = stderr_console().status(f"waiting for job {job_id}…") if enabled else None
+    def __init__(self, label: str, *, enabled: bool) -> None:
+        self._status = stderr_console().status(f"waiting for job {label}…") if enabled else None
         self._tasks: TasksBar | None = None
 
     def __enter__(self) -> _OneJob:
@@ -95,10 +95,13 @@ class _OneJob:
             self._status.stop()
 
 
-def wait_for_job(client: Client, job_id: uuid.UUID, *, sleep: Sleep, show_progress: bool = True) -> JobOut:
+def wait_for_job(
+    client: Client, job_id: uuid.UUID, *, sleep: Sleep, show_progress: bool = True, label: str | None = None
+) -> JobOut:
     """Poll until the job reaches a final state; a spinner on stderr shows where it is, or for
-    an array job a bar of its tasks (``7/20 running: 5 done, 2 failed, 13 waiting``)."""
-    with _OneJob(job_id, enabled=show_progress and wanted()) as display:
+    an array job a bar of its tasks (``7/20 running: 5 done, 2 failed, 13 waiting``).
+    ``label``: how the job is named meanwhile (its short id)."""
+    with _OneJob(label or str(job_id), enabled=show_progress and wanted()) as display:
         return wait_for_jobs(
             client,
             [job_id],

@@ -151,7 +151,8 @@ def test_a_job_by_full_id_prefix_or_slurm_id_in_show_cancel_and_logs(
     assert logs["job_id"] == full and logs["text"] == "hello from the job\n"
     cancelled = run("jobs", "cancel", slurm)
     assert cancelled.exit_code == 0, cancelled.output
-    assert full in cancelled.stdout
+    short = json.loads(run("jobs", "show", full, "--json").stdout)["short_id"]
+    assert f"job {short} " in cancelled.stdout  # the id people type next, as jobs list shows it
     assert fake_cluster.job(slurm).state == "CANCELLED"
 
 

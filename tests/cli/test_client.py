@@ -161,7 +161,9 @@ def test_jobs_wait_waits_for_several_and_exits_1_unless_all_completed(
     ]
     result = run("jobs", "wait", str(first.id), str(second.id))
     assert result.exit_code == 1, result.output
-    assert f"job {first.id} completed" in result.stderr and f"job {second.id} cancelled" in result.stderr
+    # Named by their short ids, as submit and jobs list print them (issue #15).
+    assert f"job {first.short_id} completed" in result.stderr
+    assert f"job {second.short_id} cancelled" in result.stderr
     assert "1 cancelled, 1 completed" in result.stderr
     assert result.stdout == ""
     again = run("jobs", "wait", str(first.id), "--json")

@@ -232,7 +232,9 @@ def submit(
             notices=list(preview.notices),
         )
     response.headers["Location"] = f"/api/v1/jobs/{submitted.job.id}"
-    job = job_out(jobs_query.view_of(submitted.job, user.username))
+    # The short id as lists show it: what the researcher types next (`jobs show 3f1c2a9b`).
+    short = lookup.short_ids(session, user=user, job_ids=[submitted.job.id])[submitted.job.id]
+    job = job_out(jobs_query.view_of(submitted.job, user.username), short)
     return JobSubmitted(**dict(job), notices=list(submitted.notices))
 
 
@@ -339,7 +341,9 @@ def cancel(
         backends=gateway.backends(view.job.cluster),
         clock=clock,
     )
-    return job_out(jobs_query.view_of(job, view.owner))
+    return job_out(
+        jobs_query.view_of(job, view.owner), lookup.short_ids(session, user=user, job_ids=[job_id])[job_id]
+    )
 
 
 @router.get(

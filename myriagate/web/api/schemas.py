@@ -73,7 +73,8 @@ class JobOut(_Out):
     short_id: str | None = Field(
         default=None,
         description="The shortest start of id (8 hex digits or more) that names this job alone among "
-        "the jobs you may see; accepted wherever a job id is. In lists and in one job's view only",
+        "the jobs you may see; accepted wherever a job id is. In lists, one job's view and the answers to a "
+        "submission and a cancellation",
     )
     cluster: str
     owner: str = Field(description="Username of the job's owner")

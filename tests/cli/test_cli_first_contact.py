@@ -1,0 +1,81 @@
+"""Issue #15, the CLI at first contact: faults a researcher met trying it by hand at 80 columns.
+
+Each runs the real API in-process (a fake Slurm behind it): the id ``submit`` prints is the
+one every job command takes; a job from a file is named after the file as sbatch names it;
+refusals name the option as typed (``--array``), not the API's field path.
+"""
+
+# ruff: noqa: F811 - fixtures imported by name come back as test parameters
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+
+from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures by name
+    Run,
+    Worker,
+    alice,
+    config_file,
+    env,
+    http,
+    last_slurm_id,
+    logged_in,
+    quiet_server_logs,
+    run,
+    script,
+    submit_json,
+    worker,
+)
+from tests.fakes.fake_slurm import FakeCluster
+
+SHORT = re.compile(r"^Submitted job ([0-9a-f]{8,31}) to \S+ \(Slurm job (\d+)\): \w+$")
+
+
+# --- 1. the id submit prints is the one people use next ------------------------------------------
+def test_submit_prints_the_short_id_and_the_slurm_id_that_every_job_command_takes(
+    run: Run, logged_in: str, script: Path, fake_cluster: FakeCluster, worker: Worker
+) -> None:
+    result = run("submit", str(script))
+    assert result.exit_code == 0, result.stderr
+    said = SHORT.match(result.stdout.strip())
+    assert said is not None, result.stdout  # not the 36-character UUID
+    short, slurm_job_id = said.groups()
+    assert slurm_job_id == last_slurm_id(fake_cluster)
+    listed = json.loads(run("jobs", "list", "--json").stdout)
+    assert [job["short_id"] for job in listed] == [short]  # the id `jobs list` shows
+    assert listed[0]["id"].replace("-", "").startswith(short)
+
+    shown = run("jobs", "show", short, "--json")
+    assert shown.exit_code == 0, shown.stderr
+    assert json.loads(shown.stdout)["id"] == listed[0]["id"]
+    worker(1.0)  # the worker learns the job's directory from Slurm
+    fake = fake_cluster.job(slurm_job_id)
+    fake_cluster.write_file(f"{fake.work_dir}/slurm-{slurm_job_id}.out", b"hello\n")
+    assert run("jobs", "logs", short).stdout == "hello\n"
+    cancelled = run("jobs", "cancel", short)
+    assert cancelled.exit_code == 0, cancelled.stderr
+    assert cancelled.stdout.startswith(f"Cancellation requested for job {short} ")
+    worker.steps = [lambda: fake_cluster.finish(slurm_job_id, "CANCELLED")]
+    waited = run("jobs", "wait", short)
+    assert waited.exit_code == 1
+    assert waited.stderr.startswith(f"job {short} cancelled")
+
+
+def test_submit_wait_names_the_job_by_its_short_id(
+    run: Run, logged_in: str, script: Path, fake_cluster: FakeCluster, worker: Worker
+) -> None:
+    worker.steps = [lambda: fake_cluster.finish(last_slurm_id(fake_cluster), "FAILED", exit_code=3)]
+    result = run("submit", str(script), "--wait")
+    assert result.exit_code == 1
+    short = SHORT.match(result.stdout.strip())
+    assert short is not None, result.stdout
+    assert f"job {short.group(1)} failed (exit code 3)" in result.stderr
+
+
+def test_parsable_and_json_keep_the_full_id_for_scripts(run: Run, logged_in: str, script: Path) -> None:
+    parsable = run("submit", str(script), "--parsable")
+    assert uuid.UUID(parsable.stdout.strip())  # a script keeps it: it never becomes ambiguous
+    created = submit_json(run, str(script))
+    assert uuid.UUID(created["id"]) and created["id"].replace("-", "").startswith(created["short_id"])
