@@ -13,6 +13,9 @@ import re
 import uuid
 from pathlib import Path
 
+import pytest
+
+from myriagate.cli.field_names import cli_name
 from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures by name
     Run,
     Worker,
@@ -79,3 +82,34 @@ def test_parsable_and_json_keep_the_full_id_for_scripts(run: Run, logged_in: str
     assert uuid.UUID(parsable.stdout.strip())  # a script keeps it: it never becomes ambiguous
     created = submit_json(run, str(script))
     assert uuid.UUID(created["id"]) and created["id"].replace("-", "").startswith(created["short_id"])
+
+
+# --- 3. refusals name the option as typed --------------------------------------------------------
+def test_a_template_refusal_names_the_cli_option_not_the_api_field(
+    run: Run, logged_in: str, fake_cluster: FakeCluster
+) -> None:
+    result = run("submit", "--template", "array")
+    assert result.exit_code == 5, result.output
+    assert "options.array" not in result.stderr
+    assert "  - --array (-a): required by this template" in result.stderr.splitlines()
+    assert fake_cluster.jobs == {}
+
+
+@pytest.mark.parametrize(
+    ("loc", "said"),
+    [
+        (("options", "cpus_per_task"), "--cpus-per-task (-c)"),
+        (("body", "options", "mail_type"), "--mail-type"),
+        (("options", "not_in_the_table"), "--not-in-the-table"),
+        (("params", "steps"), "--param steps"),
+        (("script", 4), "script line 4"),
+        (("staging", "output_patterns", 0), "--result"),
+        (("staging", "store"), "--store"),
+        (("cluster",), "--cluster"),
+        (("query", "task"), "--task"),
+        (("partition",), "partition"),  # a profile's own check: as the server names it
+        (("something", "else"), "something.else"),
+    ],
+)
+def test_api_field_paths_are_said_as_the_cli_spells_them(loc: tuple[str | int, ...], said: str) -> None:
+    assert cli_name(loc) == said
