@@ -23,6 +23,7 @@ from myriagate.web.deps import ClockDep, DbSession, GatewayDep
 from myriagate.web.i18n import Translator
 from myriagate.web.pages import job_arrays
 from myriagate.web.pages.deps import PageUser
+from myriagate.web.pages.file_links import job_directory_link
 from myriagate.web.pages.forms import see_other
 from myriagate.web.pages.job_page_refs import page_job_id
 from myriagate.web.pages.rendering import render, translator_for
@@ -183,6 +184,7 @@ def show_job(
         separate_error=separate_error,
         charges=dashboard.job_charges(db, job.id),
         refresh=not job.state.is_final,
+        files_link=job_directory_link(gateway, page.user, job.cluster, job.cluster_login, job.work_dir),
         **arrays,
     )
 
