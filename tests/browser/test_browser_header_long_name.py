@@ -112,6 +112,13 @@ def test_the_header_stays_on_one_line_at_1280_px_with_a_long_name(
         admin.locator("summary").click()
         expect(admin.get_by_role("link", name=re.compile("Audit log|Journal d'audit"))).to_be_visible()
         expect(header.locator("details.account .panel")).to_be_hidden()  # one list open at a time
+        page.locator("main h1").click()  # with JavaScript, a click elsewhere closes it
+        expect(admin.locator("ul")).to_be_hidden()
+        account = header.locator("details.account")
+        account.locator("summary").click()
+        expect(account.locator(".panel")).to_be_visible()
+        page.keyboard.press("Escape")  # and so does Escape
+        expect(account.locator(".panel")).to_be_hidden()
         shot(page, screenshot_dir, f"header-{username}-{lang[:2]}-1280-admin")
 
 

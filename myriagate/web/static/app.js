@@ -254,7 +254,24 @@
       .catch(function () { form.submit(); });
   }
 
+  // The header's lists (Menu, Admin, the account) are <details> that open without JavaScript;
+  // with it, a click elsewhere or Escape closes the open one, as people expect of a menu.
+  function headerLists() {
+    function closeAll(except) {
+      document.querySelectorAll("header.top details[open]").forEach(function (d) {
+        if (d !== except) { d.removeAttribute("open"); }
+      });
+    }
+    document.addEventListener("click", function (event) {
+      closeAll(event.target.closest ? event.target.closest("header.top details") : null);
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") { closeAll(null); }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    headerLists();
     document.addEventListener("submit", dismissNotices);
     document.querySelectorAll("[data-refresh][id]").forEach(liveRefresh);
     document.querySelectorAll("form[data-estimate-url]").forEach(liveEstimate);
