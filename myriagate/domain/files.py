@@ -123,7 +123,7 @@ def parse_cursor(token: str, sort: SortKey, descending: bool) -> Cursor:
     """The cursor a previous page handed out; refused when altered or made for another order."""
     refused = InvalidRequest(
         Text("this cursor is not one a listing gave, or was made for another sort order"),
-        fields=[FieldError(("query", "cursor"), "invalid cursor")],
+        fields=[FieldError(("query", "cursor"), Text("invalid cursor"))],
     )
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))

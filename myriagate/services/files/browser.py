@@ -223,7 +223,7 @@ def _file_path(path: str | None) -> bytes:
     if not raw:
         raise InvalidRequest(
             Text("name a file in the area: its root is a directory"),
-            fields=[FieldError(("query", "path"), "a file is required")],
+            fields=[FieldError(("query", "path"), Text("a file is required"))],
         )
     return raw
 
