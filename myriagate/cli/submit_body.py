@@ -79,6 +79,8 @@ def build_submission(
         return JobSubmit(
             cluster=cluster,
             script=read_script(script) if script is not None else None,
+            # sbatch names a job after its script's file; stdin gives no name.
+            script_name=script.name if script is not None and str(script) != "-" else None,
             template=template,
             params=parse_params(params),
             options=sbatch_options(options),

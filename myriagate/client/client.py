@@ -168,7 +168,13 @@ class Client(Transport):
         """What ``submit`` would send and hold, checked by the gateway; nothing is submitted."""
         text = read_script(Path(script)) if isinstance(script, os.PathLike) else script
         request = build_submission(
-            text, dry_run=True, template=template, params=params, cluster=cluster, options=options
+            text,
+            dry_run=True,
+            template=template,
+            params=params,
+            cluster=cluster,
+            options=options,
+            script_name=_file_name(script),
         )
         plan = self.submit(request)
         assert isinstance(plan, DryRunOut)  # a dry-run request is answered with a plan
@@ -187,7 +193,14 @@ class Client(Transport):
         files = collect_inputs(inputs)  # refused (a link leading out) before anything is sent
         known = {k: v for k, v in kwargs.items() if k in REQUEST_KEYWORDS}
         options = {k: v for k, v in kwargs.items() if k not in REQUEST_KEYWORDS}
-        request = build_submission(text, dry_run=dry_run, staged=bool(files), options=options, **known)
+        request = build_submission(
+            text,
+            dry_run=dry_run,
+            staged=bool(files),
+            options=options,
+            script_name=_file_name(script),
+            **known,
+        )
         if files and not dry_run and request.staging is not None:
             request.staging.upload_id = transfers.upload_files(self, files, progress)
         return request
@@ -332,6 +345,11 @@ class Client(Transport):
         if progress is not None:
             progress.start(f"{len(files)} file(s)", sum(f.size_bytes for f in files))
         return [transfers.download_file(self, detail.id, f, Path(dest), progress) for f in files]
+
+
+def _file_name(script: Script | None) -> str | None:
+    """A script given as a path names the job after its file, as sbatch does; text names nothing."""
+    return Path(script).name if isinstance(script, os.PathLike) else None
 
 
 def segment(name: str) -> str:

@@ -33,8 +33,10 @@ def build_submission(
     results: Sequence[str] = (),
     store: str | None = None,
     options: Mapping[str, Option] | None = None,
+    script_name: str | None = None,
 ) -> JobSubmit:
-    """The request; ``staged``: input files will be uploaded (its ``upload_id`` is set then)."""
+    """The request; ``staged``: input files will be uploaded (its ``upload_id`` is set then);
+    ``script_name``: the file the script was read from, which names the job as in sbatch."""
     try:
         staging = None
         if staged or input_datasets or results or store:
@@ -46,6 +48,7 @@ def build_submission(
         return JobSubmit(
             cluster=cluster,
             script=script,
+            script_name=script_name,
             template=template,
             params=dict(params or {}),
             options=SbatchOptions(**(options or {})),

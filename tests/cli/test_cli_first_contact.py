@@ -14,9 +14,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from myriagate.cli.field_names import cli_name
+from myriagate.client import Client
 from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures by name
+    URL,
     Run,
     Worker,
     alice,
@@ -82,6 +85,67 @@ def test_parsable_and_json_keep_the_full_id_for_scripts(run: Run, logged_in: str
     assert uuid.UUID(parsable.stdout.strip())  # a script keeps it: it never becomes ambiguous
     created = submit_json(run, str(script))
     assert uuid.UUID(created["id"]) and created["id"].replace("-", "").startswith(created["short_id"])
+
+
+# --- 2. a job from a file is named after the file, as sbatch names it ---------------------------
+UNNAMED = "#!/bin/bash\n#SBATCH --time=5\necho hello\n"
+
+
+@pytest.mark.parametrize(
+    ("script_text", "args", "name"),
+    [
+        (UNNAMED, [], "prepare-data.sh"),  # sbatch prepare-data.sh names the job prepare-data.sh
+        (UNNAMED.replace("--time=5", "--time=5 -J from-script"), [], "from-script"),
+        (UNNAMED.replace("--time=5", "--time=5\n#SBATCH --job=prefix"), [], "prefix"),  # getopt prefix
+        (UNNAMED, ["-J", "typed"], "typed"),
+    ],
+)
+def test_a_job_from_a_file_is_named_after_it_unless_named_otherwise(
+    run: Run,
+    logged_in: str,
+    tmp_path: Path,
+    fake_cluster: FakeCluster,
+    script_text: str,
+    args: list[str],
+    name: str,
+) -> None:
+    path = tmp_path / "prepare-data.sh"
+    path.write_text(script_text)
+    created = submit_json(run, str(path), *args)
+    assert created["job_name"] == name
+    assert fake_cluster.job(created["slurm_job_id"]).name == name  # what squeue shows
+    plan = submit_json(run, str(path), *args, "--dry-run")
+    assert f"--job-name={name}" in plan["sbatch_args"]
+
+
+def test_a_script_from_stdin_stays_unnamed(run: Run, logged_in: str) -> None:
+    result = run("submit", "-", "--json", input=UNNAMED)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["job_name"] is None
+
+
+def test_the_python_client_names_a_job_from_a_path_but_not_from_text(
+    logged_in: str, http: TestClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "analyse.sh"
+    path.write_text(UNNAMED)
+    client = Client(URL, logged_in, http=http)
+    assert client.submit(path).job_name == "analyse.sh"
+    assert client.dry_run(path).sbatch_args.count("--job-name=analyse.sh") == 1
+    assert client.submit(UNNAMED).job_name is None
+    assert client.submit(path, job_name="given").job_name == "given"
+
+
+def test_a_file_name_sbatch_could_not_take_leaves_the_job_unnamed(logged_in: str, http: TestClient) -> None:
+    client = Client(URL, logged_in, http=http)
+    body = {"script": UNNAMED, "script_name": "bad\nname.sh"}
+    answer = http.post("/api/v1/jobs", json=body, headers={"Authorization": f"Bearer {logged_in}"})
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["job_name"] is None
+    body = {"script": UNNAMED, "script_name": "../../elsewhere/run.sh"}
+    answer = http.post("/api/v1/jobs", json=body, headers={"Authorization": f"Bearer {logged_in}"})
+    assert answer.json()["job_name"] == "run.sh"  # the last component only
+    assert client.job(answer.json()["id"]).job_name == "run.sh"
 
 
 # --- 3. refusals name the option as typed --------------------------------------------------------

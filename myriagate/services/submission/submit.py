@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import User
 from myriagate.db.repos import jobs as jobs_repo
-from myriagate.domain import directives
+from myriagate.domain import directives, values
 from myriagate.domain.jobs import JobSpec, RenderedScript, array_task_count, submission_tag
 from myriagate.domain.outputs import DEFAULT_ARRAY_PATTERN, DEFAULT_PATTERN
 from myriagate.domain.states import JobState
-from myriagate.errors import ConfigError, PermissionDenied, ProfileViolation, Text
+from myriagate.errors import ConfigError, InvalidRequest, PermissionDenied, ProfileViolation, Text
 from myriagate.ports import Clock, Ledger, SlurmBackendFactory
 from myriagate.profiles import validation
 from myriagate.profiles.models import ClusterProfile
@@ -49,6 +49,9 @@ class SubmitRequest:
     # Option name -> value as written; True for a flag given (``exclusive``, ``requeue``).
     overrides: Mapping[str, str | bool] = field(default_factory=dict)
     source: str = "api"
+    # The file the script was read from (``job.sh``): sbatch names a job after it when neither
+    # the command line nor the script names it, and so does the gateway.
+    script_name: str | None = None
 
 
 class ValidatedSubmission(NamedTuple):
@@ -82,6 +85,8 @@ def validate_submission(
     script_text, notices = directives.normalise_script(request.script_text)
     found = directives.parse_directives(script_text)
     parsed = directives.merge(found, request.overrides)
+    if parsed.job_name is None and request.script_name:
+        parsed = _named_after_file(parsed, request.script_name)
     spec = validation.check_job(profile, parsed, allowed_accounts=accounts)
     # The account must reach sbatch (the researcher's default account may not be the one
     # the gateway knows), so a lone membership fills it in before the script is prepared.
@@ -94,6 +99,16 @@ def validate_submission(
     spec, mail_notices = mail.only_to_owner(spec, user)
     script = render.prepare_script(script_text, spec)
     return ValidatedSubmission(spec, script, notices + directives.notices_of(found) + mail_notices)
+
+
+def _named_after_file(spec: JobSpec, script_name: str) -> JobSpec:
+    """``spec`` named after the script's file (its last component, as sbatch does); a name
+    sbatch could not take as one argv element (a control character) leaves it unnamed."""
+    name = script_name.replace("\\", "/").rsplit("/", 1)[-1]
+    try:
+        return spec.model_copy(update={"job_name": values.job_name(name)}) if name else spec
+    except InvalidRequest:
+        return spec
 
 
 def submit_job(

@@ -210,7 +210,10 @@ def submit(
         )
     overrides = _overrides(body)
     script_text = _script_text(body, gateway)
-    submit_request = SubmitRequest(script_text=script_text, cluster=cluster, overrides=overrides)
+    script_name = body.script_name if body.script is not None else None
+    submit_request = SubmitRequest(
+        script_text=script_text, cluster=cluster, overrides=overrides, script_name=script_name
+    )
     staging = _staging(body)
     try:
         if body.dry_run:

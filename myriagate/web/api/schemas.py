@@ -51,6 +51,12 @@ class JobSubmit(_In):
 
     cluster: str | None = Field(default=None, description="Default: the gateway's default cluster")
     script: str | None = Field(default=None, max_length=1_000_000)
+    script_name: str | None = Field(
+        default=None,
+        max_length=255,
+        description="The file name the script was read from (job.sh): names the job, as sbatch does, "
+        "when neither the options nor the script's #SBATCH lines do",
+    )
     template: str | None = None
     params: dict[str, str | int] = Field(default_factory=dict)
     options: SbatchOptions = Field(default_factory=SbatchOptions)
