@@ -28,9 +28,12 @@ from myriagate.domain.field_messages import MESSAGES as FIELD_MESSAGES
 from myriagate.errors import ALL_ERRORS, ConfigError, FieldError, MyriagateError, NotAuthenticated, Text
 from myriagate.services.staging.context import StagingContext
 from myriagate.web import i18n
+from myriagate.web.api.files import get_file_browser
 from myriagate.web.problems import _HTTP_CODES
 from myriagate.wiring import Gateway
+from myriagate.wiring_files import file_browser
 from tests.conftest import FakeClock
+from tests.fakes.fake_cluster_files import FakeClusterFilesFactory
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.fake_stager import FakeStager
 from tests.web import pages_helpers
@@ -205,7 +208,14 @@ def shown(
         "dataset_id": dataset_id,
         "allocation_id": found.group(1),
         "path": "results/out.h5",
+        "cluster": "devcluster",  # the file browser's pages, over a fake cluster's files
+        "area": "home",
     }
+    files = FakeClusterFilesFactory()
+    for user in users.values():
+        files.tree(user.cluster_login).files[b"run1/out.txt"] = b"bonjour\n"
+    browser = file_browser(gateway, lambda _profile, _settings, _backends: files)
+    app.dependency_overrides[get_file_browser] = lambda: browser  # cleared by the app fixture
     # The operators' own words in the cluster profiles (partition descriptions) are data.
     data = {p.description for prof in gateway.profiles.values() for p in prof.partitions if p.description}
     return {"clients": clients, "ids": ids, "data": data}
@@ -213,7 +223,10 @@ def shown(
 
 def test_every_page_is_all_french_for_every_role(app: FastAPI, shown: dict[str, Any]) -> None:
     paths = page_paths(app, shown["ids"])
-    assert {"/", "/jobs", "/submit", "/admin/allocations", "/reports/usage"} <= set(paths)
+    assert {"/", "/jobs", "/submit", "/admin/allocations", "/reports/usage", "/files"} <= set(paths)
+    # The researcher's directory and file as the file browser shows them (the walk's own
+    # /files/devcluster/home/view has no path: the refusal page, read too).
+    paths += ["/files/devcluster/home?path=run1", "/files/devcluster/home/view?path=run1/out.txt"]
     problems: dict[str, list[str]] = {}
     read = 0
     for role in ROLES:
