@@ -29,6 +29,7 @@ SAID = [
     ),
     Text("the cursor is not one this gateway handed out; start again without it"),
     Text("cancelled before Slurm got it"),
+    Text("the gateway is not set up for this transfer; its administrators have the details"),
     Text(
         "lost by Slurm: neither the queue nor the accounting knows job %(slurm_job_id)s after "
         "%(hours)s h; its hold was released",

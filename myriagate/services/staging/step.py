@@ -27,7 +27,7 @@ from myriagate.db.repos import staging as staging_repo
 from myriagate.domain.jobs import RenderedScript
 from myriagate.domain.staging import escaped
 from myriagate.domain.states import JobState
-from myriagate.errors import ConfigError, MyriagateError, UnsafeValue
+from myriagate.errors import ConfigError, MyriagateError, Text, UnsafeValue
 from myriagate.ports import StagedFile
 from myriagate.profiles.models import ClusterProfile
 from myriagate.services.common import audit
@@ -169,7 +169,7 @@ def _for_researchers(exc: MyriagateError, ctx: StagingContext) -> str:
     have the detail in the audit entry and the log), and the gateway's own spool directory is
     not named."""
     if isinstance(exc, ConfigError):
-        return "the gateway is not set up for this transfer; its administrators have the details"
+        return Text("the gateway is not set up for this transfer; its administrators have the details")
     return exc.detail.replace(str(ctx.spool_dir), "(the gateway's copy)")
 
 
