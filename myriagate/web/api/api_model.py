@@ -12,3 +12,15 @@ class ApiModel(BaseModel):
     server builds them all when it builds its routes, as before."""
 
     model_config = ConfigDict(defer_build=True)
+
+
+class ApiIn(ApiModel):
+    """A request body: a misspelt field is an error listing the valid names, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApiOut(ApiModel):
+    """An answer read from the service's rows or read models (``from_attributes``)."""
+
+    model_config = ConfigDict(from_attributes=True)
