@@ -58,6 +58,10 @@ RESEARCHER_COMMANDS: dict[str, tuple[str, str]] = {
         "myriagate.cli.datasets:datasets_app",
         "Datasets: staged results and inputs, where they are stored.",
     ),
+    "files": (
+        "myriagate.cli.files:files_app",
+        "Your files on the cluster: areas, listings, previews and downloads, as your own login.",
+    ),
     "templates": ("myriagate.cli.templates:templates_app", "Job-script templates."),
     "notifications": (
         "myriagate.cli.notifications:notifications_app",

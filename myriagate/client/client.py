@@ -20,9 +20,9 @@ import httpx
 
 from myriagate.client import transfers
 from myriagate.client.config import load_config
+from myriagate.client.files import FileCalls
 from myriagate.client.inputs import collect_inputs
 from myriagate.client.submissions import REQUEST_KEYWORDS, Option, build_submission, read_script
-from myriagate.client.transport import Transport
 from myriagate.client.waiting import wait_for_jobs
 from myriagate.errors import FieldError, InvalidRequest, NotFound
 from myriagate.web.api.schemas import (
@@ -51,7 +51,7 @@ JobRef = UUID | str | JobOut
 Script = str | os.PathLike[str]
 
 
-class Client(Transport):
+class Client(FileCalls):
     """A client of one gateway.
 
     ``Client()`` uses what ``myriagate login`` stored (or ``MYRIAGATE_URL`` and
