@@ -55,7 +55,10 @@ def _unexpected(response: httpx.Response) -> BackendError:
 
 
 def fmt_hours(hours: float) -> str:
-    """``9870`` -> ``9,870``; ``0.5`` -> ``0.50``: whole hours without decimals."""
+    """``9870`` -> ``9,870``; ``0.5`` -> ``0.50``: whole hours without decimals; an amount that is
+    not zero never reads 0 (``0.0014`` -> ``< 0.01``, as on the pages: errors.hours_said)."""
+    if 0 < abs(hours) < 0.005:
+        return "< 0.01" if hours > 0 else "> -0.01"
     return f"{int(hours):,}" if hours == int(hours) else f"{hours:,.2f}"
 
 

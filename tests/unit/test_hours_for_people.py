@@ -91,3 +91,13 @@ def test_the_apis_hours_never_read_zero_and_its_seconds_stay_exact(seconds: int,
     assert hours_figure(seconds) == Decimal(figure)
     out = amount_out(Cost(seconds, 0))
     assert out.core_seconds == seconds and out.core_hours == float(figure)
+
+
+@pytest.mark.parametrize(
+    ("hours", "shown"),
+    [(0, "0"), (0.0014, "< 0.01"), (0.005, "0.01"), (0.5, "0.50"), (9870, "9,870"), (-0.001, "> -0.01")],
+)
+def test_the_cli_tables_never_show_a_small_amount_as_0(hours: float, shown: str) -> None:
+    from myriagate.cli.quota import fmt_hours
+
+    assert fmt_hours(hours) == shown
