@@ -10,6 +10,7 @@ be asked for as it is spelt.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -152,7 +153,8 @@ class FileCalls(Transport):
         progress: TransferProgress | None = None,
         overwrite: bool = False,
     ) -> Path:
-        """Stream the file to ``dest`` (a directory: under the file's own name) and return its path.
+        """Stream the file to ``dest`` (a directory, or a path ending with '/': under the file's
+        own name) and return the path written.
 
         The bytes go to ``.<name>.part`` beside the target, never all in memory; an interrupted
         download is resumed from there by the next call when the gateway can (a byte range
@@ -160,7 +162,7 @@ class FileCalls(Transport):
         file is renamed into place. An existing target is kept unless ``overwrite``.
         """
         target = Path(dest)
-        if target.is_dir():
+        if target.is_dir() or str(dest).endswith(("/", os.sep)):  # "out/": a directory, made if need be
             target = target / file_download.local_name(path.rstrip("/").rsplit("/", 1)[-1])
         return file_download.fetch(
             self,

@@ -333,8 +333,9 @@ def test_a_partial_copy_longer_than_the_file_starts_afresh(
     (tmp_path / ".b.h5.part.etag").write_text('"fake-1000"')
     with Client(URL, token, http=httpx.Client(transport=transport)) as client:
         written = client.download_file("home", "results/b.h5", tmp_path)
-    assert written.read_bytes() == H5[:1000]
-    assert [r.headers.get("range") for r in transport.downloads()] == ["bytes=5000-", None]  # 416, then whole
+        made = client.download_file("home", "results/b.h5", f"{tmp_path}/new/")  # a directory, made
+    assert written.read_bytes() == H5[:1000] and made == tmp_path / "new" / "b.h5"
+    assert [r.headers.get("range") for r in transport.downloads()][:2] == ["bytes=5000-", None]  # 416, whole
 
 
 def test_a_download_short_of_its_announced_size_is_not_kept(token: str, tmp_path: Path) -> None:
