@@ -38,6 +38,8 @@ def cli_name(loc: Sequence[str | int]) -> str:
         return f"--param {path[1]}"
     if len(path) == 2 and path[0] == "script" and isinstance(path[1], int):
         return f"script line {path[1]}"
+    if len(path) == 2 and path[0] == "query" and (path[0], path[1]) not in _REQUEST_FIELDS:
+        return "--" + str(path[1]).replace("_", "-")  # jobs list's filters: --since, --state
     names = tuple(str(p) for p in path)
     # A list field's items (staging.output_patterns.0) are the option's too.
     known = _REQUEST_FIELDS.get(names[:2]) or _REQUEST_FIELDS.get(names[:1])

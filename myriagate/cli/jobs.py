@@ -67,8 +67,9 @@ def jobs_list(
         "cluster": cluster,
         "account": account,
         "owner": owner,
-        "since": since.isoformat() if since else None,
-        "until": until.isoformat() if until else None,
+        # A date typed without a zone is the terminal's local time (the API wants a zone).
+        "since": since.astimezone().isoformat() if since else None,
+        "until": until.astimezone().isoformat() if until else None,
     }
     with open_gateway(ctx) as client:
         jobs = list(client.iter_jobs(filters, limit=None if all_ else limit))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -115,6 +116,8 @@ class LazyGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except typer.Exit:
+            raise
         except ModuleNotFoundError as exc:
             package = (exc.name or "").partition(".")[0]
             if package not in SERVER_PACKAGES:
@@ -125,6 +128,18 @@ class LazyGroup(TyperGroup):
                     f'(pip install "myriagate[server]"); {package} is missing'
                 )
             ) from None
+        except Exception as exc:
+            # A command's options are parsed here (its context is made inside the group's
+            # invoke): Typer's refusal of a value, said in one line (cli/usage_errors.py).
+            if not hasattr(exc, "format_message"):
+                raise
+            from myriagate.cli.usage_errors import said
+
+            line = said(exc, getattr(exc, "ctx", None))
+            if line is None:
+                raise
+            sys.stderr.write(line[0] + "\n")
+            raise typer.Exit(line[1]) from None
 
 
 def _quiet_logging() -> None:

@@ -14,7 +14,6 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from myriagate.cli.field_names import cli_name
 from myriagate.cli.tables import Col, render_table
 from myriagate.errors import FieldError, MyriagateError
 
@@ -93,6 +92,8 @@ def _problem_lines(exc: MyriagateError) -> list[str]:
 
 def _field_line(problem: FieldError) -> str:
     """One field's problem, named as the researcher typed it (``--array``, not ``options.array``)."""
+    from myriagate.cli.field_names import cli_name  # only on a refusal: --help imports no more
+
     return f"  - {cli_name(problem.loc)}: {problem.message}"
 
 

@@ -11,12 +11,17 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner, Result
 
+from myriagate.cli.context import CliDeps
 from myriagate.cli.field_names import cli_name
+from myriagate.cli.main import app as cli_app
 from myriagate.client import Client
 from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures by name
     URL,
@@ -171,9 +176,98 @@ def test_a_template_refusal_names_the_cli_option_not_the_api_field(
         (("staging", "store"), "--store"),
         (("cluster",), "--cluster"),
         (("query", "task"), "--task"),
+        (("query", "max_bytes"), "--bytes"),
+        (("query", "since"), "--since"),
         (("partition",), "partition"),  # a profile's own check: as the server names it
         (("something", "else"), "something.else"),
     ],
 )
 def test_api_field_paths_are_said_as_the_cli_spells_them(loc: tuple[str | int, ...], said: str) -> None:
     assert cli_name(loc) == said
+
+
+# --- 4. bad option values: one line naming the option and a good value, nothing sent -----------
+@pytest.fixture
+def offline(env: dict[str, str | None], script: Path) -> Callable[..., tuple[Result, list[httpx.Request]]]:
+    """The CLI with a gateway that records every request (and answers none): proves nothing
+    was sent for a value refused on the command line."""
+
+    def invoke(*args: str) -> tuple[Result, list[httpx.Request]]:
+        sent: list[httpx.Request] = []
+
+        def record(request: httpx.Request) -> httpx.Response:
+            sent.append(request)
+            return httpx.Response(500)
+
+        http = httpx.Client(transport=httpx.MockTransport(record))
+        env_now = {**env, "MYRIAGATE_URL": URL, "MYRIAGATE_TOKEN": "mgt_test", "COLUMNS": "80"}
+        argv = [str(script) if a == "SCRIPT" else a for a in args]
+        result = CliRunner().invoke(cli_app, argv, env=env_now, obj=CliDeps(http=http))
+        return result, sent
+
+    return invoke
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code", "says"),
+    [
+        (
+            ["submit", "SCRIPT", "-t", "5x"],
+            5,
+            ["--time (-t): '5x' is not a Slurm time", "for example -t 01:30:00"],
+        ),
+        (
+            ["submit", "SCRIPT", "-n", "abc"],
+            5,
+            ["--ntasks (-n): 'abc' must be a whole number", "for example -n 4"],
+        ),
+        (["submit", "SCRIPT", "--mem", "lots"], 5, ["--mem: memory 'lots'", "for example --mem 4G"]),
+        (["submit", "SCRIPT", "--array", "1-"], 5, ["--array (-a): array '1-'", "for example -a 0-99%10"]),
+        (["submit", "SCRIPT", "--nodes", "-1"], 5, ["--nodes (-N): '-1' must be a whole number", "-N 4"]),
+        (["submit", "SCRIPT", "-c", "1.5"], 5, ["--cpus-per-task (-c): '1.5'", "for example -c 4"]),
+        (["submit", "SCRIPT", "--json=yes"], 2, ["--json is a flag and takes no value"]),
+        (["submit", "--json", "5", "SCRIPT"], 2, ["unexpected extra argument", "take no value"]),
+        (
+            ["jobs", "list", "--limit", "x"],
+            5,
+            ["--limit: 'x' is not a whole number", "for example --limit 20"],
+        ),
+        (
+            ["jobs", "list", "--since", "yesterday"],
+            5,
+            ["--since: 'yesterday' is not a date", "--since 2026-12-01"],
+        ),
+        (
+            ["jobs", "list", "--state", "bogus"],
+            5,
+            ["--state: 'bogus' is not one of", "for example --state running"],
+        ),
+        (["jobs", "logs", "abcdef12", "--task", "x"], 5, ["--task: 'x' is not a whole number", "--task 3"]),
+        (["jobs", "list", "--json=1"], 2, ["--json is a flag and takes no value"]),
+        (["jobs", "list", "--bogus"], 2, ["No such option: --bogus", "myriagate jobs list --help"]),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_option_and_a_good_value_and_nothing_is_sent(
+    offline: Callable[..., tuple[Result, list[httpx.Request]]],
+    args: list[str],
+    exit_code: int,
+    says: list[str],
+) -> None:
+    result, sent = offline(*args)
+    assert result.exit_code == exit_code, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for words in says:
+        assert words in lines[0]
+    assert "Input should be" not in lines[0] and "╭" not in result.stderr  # neither pydantic nor a box
+    assert sent == []
+
+
+def test_good_values_still_reach_the_gateway_as_typed(
+    run: Run, logged_in: str, script: Path, fake_cluster: FakeCluster
+) -> None:
+    plan = submit_json(run, str(script), "-n", "4", "-N", "1", "--nice", "0", "-t", "20", "--dry-run")
+    assert {"--ntasks=4", "--nodes=1", "--nice=0", "--time=00:20:00"} <= set(plan["sbatch_args"])
+    # docs/cli.md's own example: a date without a zone is the terminal's (the API wants a zone).
+    listed = run("jobs", "list", "--limit", "5", "--state", "running", "--since", "2026-01-01")
+    assert listed.exit_code == 0, listed.stderr

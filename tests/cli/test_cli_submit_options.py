@@ -98,7 +98,8 @@ def test_an_absent_flag_sends_nothing_and_a_bad_number_is_refused_before_sending
     refused = run("submit", str(script), "--ntasks-per-node", "0")
     assert refused.exit_code == 5
     # People's words, not pydantic's ("Input should be greater than or equal to 1"): issue #15.
-    assert "Invalid request: --ntasks-per-node: must be at least 1" in refused.stderr
+    said = "Invalid request: --ntasks-per-node: '0' must be a whole number of at least 1; for example"
+    assert said in refused.stderr
     assert fake_cluster.jobs == {}
 
 
