@@ -41,12 +41,14 @@ def open_gateway(ctx: typer.Context, config: CliConfig | None = None) -> Client:
 
 
 def connect(ctx: typer.Context, url: str, token: str | None) -> Client:
-    """A client of ``url`` (``login`` tries a URL and a token before storing them)."""
-    return Client(url, token, http=deps(ctx).http, user_agent=USER_AGENT)
+    """A client of ``url`` (``login`` tries a URL and a token before storing them), asking
+    for the gateway's refusals in the terminal's language (the CLI's own words stay English)."""
+    return Client(url, token, http=deps(ctx).http, user_agent=USER_AGENT, language=language())
 
 
 def language() -> str:
-    """``fr`` for a French locale, else ``en`` (templates carry both)."""
+    """``fr`` for a French locale, else ``en`` (templates carry both): the first of LC_ALL,
+    LC_MESSAGES and LANG that is set, as the C library reads them for messages."""
     for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
         value = os.environ.get(var)
         if value:

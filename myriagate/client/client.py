@@ -55,8 +55,9 @@ class Client(FileCalls):
     """A client of one gateway.
 
     ``Client()`` uses what ``myriagate login`` stored (or ``MYRIAGATE_URL`` and
-    ``MYRIAGATE_TOKEN``); ``Client(url, token)`` uses exactly those. Close it (or use
-    ``with``) to free its connections.
+    ``MYRIAGATE_TOKEN``); ``Client(url, token)`` uses exactly those. ``language="fr"`` asks
+    the gateway for its refusals in French (``error.detail``). Close it (or use ``with``) to
+    free its connections.
     """
 
     def __init__(
@@ -67,12 +68,13 @@ class Client(FileCalls):
         http: httpx.Client | None = None,
         timeout_s: float = 30.0,
         user_agent: str | None = None,
+        language: str | None = None,
     ) -> None:
         if url is None:
             config = load_config()
             url, token = config.require_url(), token or config.token
         extra = {} if user_agent is None else {"user_agent": user_agent}
-        super().__init__(url, token, http=http, timeout_s=timeout_s, **extra)
+        super().__init__(url, token, http=http, timeout_s=timeout_s, language=language, **extra)
 
     # --- who am I, tokens -----------------------------------------------------------------
     def me(self) -> UserOut:

@@ -33,10 +33,13 @@ class Transport:
         http: httpx.Client | None = None,
         timeout_s: float = 30.0,
         user_agent: str = f"myriagate-python/{__version__}",
+        language: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.user_agent = user_agent
+        # Sent as Accept-Language: the gateway says its refusals (problem details) in it.
+        self.language = language
         self._owns_http = http is None
         # TLS settings matter only for https://. For a plain http:// gateway (a dev machine) the CA
         # bundle httpx would load into an SSL context it never uses costs ~25-50 ms per start.
@@ -55,6 +58,8 @@ class Transport:
 
     def _headers(self, accept: str, *, needs_token: bool = True) -> dict[str, str]:
         headers = {"User-Agent": self.user_agent, "Accept": accept}
+        if self.language:
+            headers["Accept-Language"] = self.language
         if needs_token:
             if not self.token:
                 raise NotAuthenticated("not logged in: run `myriagate login` or set MYRIAGATE_TOKEN")

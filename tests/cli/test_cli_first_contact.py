@@ -23,6 +23,7 @@ from myriagate.cli.context import CliDeps
 from myriagate.cli.field_names import cli_name
 from myriagate.cli.main import app as cli_app
 from myriagate.client import Client
+from myriagate.errors import MyriagateError
 from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures by name
     URL,
     Run,
@@ -271,3 +272,48 @@ def test_good_values_still_reach_the_gateway_as_typed(
     # docs/cli.md's own example: a date without a zone is the terminal's (the API wants a zone).
     listed = run("jobs", "list", "--limit", "5", "--state", "running", "--since", "2026-01-01")
     assert listed.exit_code == 0, listed.stderr
+
+
+# --- 5. a French terminal gets the gateway's refusals in French ----------------------------------
+def french_run(env: dict[str, str | None], http: TestClient, **locale: str | None) -> Run:
+    def invoke(*args: str) -> Result:
+        env_now = {**env, "LC_ALL": None, "LC_MESSAGES": None, "LANG": None, **locale}
+        return CliRunner().invoke(cli_app, list(args), env=env_now, obj=CliDeps(http=http))
+
+    return invoke
+
+
+@pytest.mark.parametrize(
+    "locale",
+    [{"LANG": "fr_FR.UTF-8"}, {"LC_MESSAGES": "fr_CA.UTF-8", "LANG": "en_GB.UTF-8"}, {"LC_ALL": "fr"}],
+)
+def test_a_french_locale_gets_the_gateways_refusals_in_french(
+    env: dict[str, str | None], http: TestClient, logged_in: str, locale: dict[str, str]
+) -> None:
+    run_fr = french_run(env, http, **locale)
+    refused = run_fr("submit", "--template", "array")
+    assert refused.exit_code == 5
+    assert "le modèle 'array' a besoin de --array" in refused.stderr, refused.stderr
+    assert (
+        "  - --array (-a): exigé par ce modèle" in refused.stderr.splitlines()
+    )  # the CLI's name, their words
+    missing = run_fr("jobs", "show", "abcdef12")
+    assert missing.exit_code == 3 and "aucun job abcdef12" in missing.stderr, missing.stderr
+
+
+@pytest.mark.parametrize("locale", [{"LANG": "en_US.UTF-8"}, {"LC_ALL": "C", "LANG": "fr_FR.UTF-8"}, {}])
+def test_other_locales_keep_english(
+    env: dict[str, str | None], http: TestClient, logged_in: str, locale: dict[str, str]
+) -> None:
+    refused = french_run(env, http, **locale)("submit", "--template", "array")
+    assert refused.exit_code == 5
+    assert "the 'array' template needs --array" in refused.stderr, refused.stderr
+
+
+def test_the_python_client_asks_for_a_language_only_when_told(logged_in: str, http: TestClient) -> None:
+    with pytest.raises(MyriagateError) as french:
+        Client(URL, logged_in, http=http, language="fr").job("abcdef12")
+    assert "aucun job" in french.value.detail
+    with pytest.raises(MyriagateError) as english:
+        Client(URL, logged_in, http=http).job("abcdef12")
+    assert "no job abcdef12" in english.value.detail
