@@ -248,8 +248,9 @@ class Client(FileCalls):
             "cluster": cluster,
             "account": account,
             "owner": owner,
-            "since": since.isoformat() if since else None,
-            "until": until.isoformat() if until else None,
+            # A naive datetime is local time, as Python reads it (the API wants a zone).
+            "since": since.astimezone().isoformat() if since else None,
+            "until": until.astimezone().isoformat() if until else None,
         }
         return list(self.iter_jobs(filters, limit=limit))
 

@@ -12,6 +12,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -317,3 +318,13 @@ def test_the_python_client_asks_for_a_language_only_when_told(logged_in: str, ht
     with pytest.raises(MyriagateError) as english:
         Client(URL, logged_in, http=http).job("abcdef12")
     assert "no job abcdef12" in english.value.detail
+
+
+def test_the_python_client_reads_a_naive_datetime_as_local_time(
+    logged_in: str, http: TestClient, script: Path
+) -> None:
+    client = Client(URL, logged_in, http=http)
+    job = client.submit(script)
+    # datetime(2026, 1, 1) without a zone was refused by the API ("since needs a time zone").
+    assert [j.id for j in client.jobs(since=datetime(2000, 1, 1))] == [job.id]
+    assert client.jobs(until=datetime(2000, 1, 1)) == []
