@@ -94,7 +94,12 @@ def log_in(browser: Any, url: str, locale: str, *, javascript: bool) -> tuple[An
     )  # fmt: skip
     page = context.new_page()
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def opened(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", opened)
     page.goto("/login")
     page.locator("input[name=username]").fill("alice")
     page.locator("#password").fill(PASSWORD)
