@@ -22,6 +22,7 @@ from myriagate.web.api.files import get_file_browser
 from myriagate.wiring import Gateway
 from myriagate.wiring_files import file_browser
 from tests.fakes.fake_cluster_files import FakeClusterFilesFactory
+from tests.fakes.fake_slurm import FakeCluster
 from tests.web.conftest import MakeUser
 from tests.web.pages_helpers import logged_in
 from tests.web.test_pages_access import assert_escaped
@@ -255,3 +256,52 @@ def test_a_job_page_links_to_its_directory_when_it_lies_in_an_area(
         assert page.status_code == 200
         shown = re.search(r'<a href="([^"]*)" id="job-files">', page.text)
         assert (html.unescape(shown.group(1)) if shown else None) == link, work_dir
+
+
+def test_an_unreachable_cluster_or_another_users_job_gives_no_link(
+    app: FastAPI,
+    alice: User,
+    make_user: MakeUser,
+    fake: FakeClusterFilesFactory,
+    fake_cluster: FakeCluster,
+    db: Session,
+) -> None:
+    client = logged_in(app, alice)
+    response = submit_page(client, param_message="hi", param_repeat=1, job_name="linked")
+    found = JOB_URL.match(response.headers["location"])
+    assert found is not None
+    job = db.get(Job, uuid.UUID(found.group(1)))
+    assert job is not None
+    job.work_dir = "/home/alice/run1"
+    db.commit()
+    # A platform admin sees alice's job: her home is not asked as the admin's login, no link.
+    admin = logged_in(app, make_user("platform_admin", login="root2"))
+    asked = fake_cluster.calls["home_dir"]
+    page = admin.get(f"/jobs/{job.id}")
+    assert page.status_code == 200 and 'id="job-files"' not in page.text
+    assert fake_cluster.calls["home_dir"] == asked
+    # The cluster cannot say alice's home now: the page still shows, without the link.
+    assert 'id="job-files"' in client.get(f"/jobs/{job.id}").text
+    fake_cluster.reachable = False
+    page = client.get(f"/jobs/{job.id}")
+    assert page.status_code == 200 and 'id="job-files"' not in page.text
+
+
+def test_a_link_is_described_on_its_own_page_and_never_followed(browser: TestClient, lang: str) -> None:
+    page = browser.get(f"{HOME}/view", params={"path": "run1/escape"})
+    assert page.status_code == 200
+    assert "<code>/etc/&lt;script&gt;alert(1)&lt;/script&gt;</code>" in page.text
+    assert 'id="download"' not in page.text and 'id="preview-text"' not in page.text
+    assert ("not followed" if lang == "en" else "non suivi") in page.text
+
+
+def test_visitors_not_signed_in_are_sent_to_the_login_page(client: TestClient) -> None:
+    anonymous = TestClient(client.app, follow_redirects=False)
+    for path in [
+        "/files",
+        f"{HOME}?path=run1",
+        f"{HOME}/view?path=run1/out.txt",
+        f"{HOME}/download?path=run1/out.txt",
+    ]:
+        response = anonymous.get(path, headers={"Accept": "text/html"})
+        assert response.status_code == 303 and response.headers["location"].startswith("/login?next="), path
