@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from myriagate.runners import SshRunner
@@ -28,6 +29,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slurm]
 
 PASSWORD = "correct horse battery staple"
 SHOTS = Path("/tmp/shots")
+TOKEN: list[str] = []  # alice's API token, set by the live fixture
 NOTES = b"hello from the cluster\n" + b"".join(b"line %05d\n" % i for i in range(9000)) + b"the very end\n"
 HOSTILE = [
     b"<img src=x onerror=alert(1)>.txt",
@@ -69,7 +71,7 @@ def tiny_png() -> bytes:
 @pytest.fixture(scope="module")
 def live(gateway_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
     database_url = f"sqlite:///{tmp_path_factory.mktemp('files') / 'gateway.db'}"
-    seed_alice(database_url, PASSWORD, "browser")
+    TOKEN.append(seed_alice(database_url, PASSWORD, "browser"))
     with live_gateway(gateway_settings, database_url, tmp_path_factory.mktemp("logs")) as gateway:
         yield gateway
 
@@ -211,4 +213,19 @@ def test_a_refusal_is_an_html_page_in_french(browser: Any, live: LiveGateway, sc
     shoot(page, screenshot_dir, "files-refused-fr")
     response = page.goto("/files/devcluster/home?path=mg-no-such-directory")
     assert response is not None and response.status == 404
+    page.context.close()
+
+
+def test_a_job_page_links_to_its_working_directory(browser: Any, live: LiveGateway, folder: str) -> None:
+    """The job's --chdir, relative to alice's home (learnt from the cluster): the job page's
+    link opens that directory in the file browser."""
+    api = httpx.Client(base_url=f"{live.url}/api/v1", headers={"Authorization": f"Bearer {TOKEN[0]}"})
+    options = {"partition": "debug", "time": "2", "output": "/dev/null", "chdir": f"{folder}/sub"}
+    response = api.post("/jobs", json={"script": "#!/bin/bash\ntrue\n", "options": options})
+    assert response.status_code == 202, response.text
+    page, _dialogs = log_in(browser, live.url, "en-GB", javascript=False)
+    page.goto(f"/jobs/{response.json()['id']}")
+    page.locator("#job-files").click()
+    assert page.url.endswith(f"/files/devcluster/home?path={folder}%2Fsub")
+    assert page.locator("#listing td.file-name").get_by_text("inner.txt", exact=True).count() == 1
     page.context.close()
