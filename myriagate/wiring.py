@@ -28,6 +28,7 @@ from myriagate.logs import hide_values
 from myriagate.notifications.channels import mailer_from, webhook_poster_from
 from myriagate.ports import Clock, CommandRunner, LedgerFactory, SlurmBackend, SlurmBackendFactory, Stager
 from myriagate.profiles.loader import load_all_profiles
+from myriagate.profiles.logins import check_personal_login
 from myriagate.profiles.models import ClusterProfile
 from myriagate.runners.certificates import CertificateAuthority
 from myriagate.runners.local import LocalRunner
@@ -99,15 +100,17 @@ class ClusterBackends:
         return self._pool
 
     def for_login(self, login: str) -> SlurmBackend:
-        with self._lock:
-            backend = self._backends.get(login)
-            if backend is None:
-                backend = self._build(login)
-                self._backends[login] = backend
-            return backend
+        check_personal_login(self.profile, login)  # a person never acts as the gateway's login
+        return self._backend(login)
 
     def for_service(self) -> SlurmBackend:
-        return self.for_login(self.profile.connection.service_login)
+        return self._backend(self.profile.connection.service_login)
+
+    def _backend(self, login: str) -> SlurmBackend:
+        with self._lock:
+            if login not in self._backends:
+                self._backends[login] = self._build(login)
+            return self._backends[login]
 
     def check_tag_lookup(self) -> None:
         """ConfigError now (``myriagate worker`` exits 78) when slurmdbd keeps no job comments,

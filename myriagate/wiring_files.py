@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from myriagate.errors import ConfigError
 from myriagate.ports import CommandRunner, SlurmBackendFactory
+from myriagate.profiles.logins import check_personal_login
 from myriagate.profiles.models import ClusterProfile
 from myriagate.runners.local import LocalRunner
 from myriagate.runners.ssh import SshRunner
@@ -37,6 +38,7 @@ class ClusterFileAccess:
         self._pool = backends.pool if isinstance(backends, ClusterBackends) else None
 
     def for_login(self, login: str) -> ClusterFiles:
+        check_personal_login(self._profile, login)  # never the service account's home
         conn = self._profile.connection
         streams: SshStreams | LocalStreams
         if self._pool is not None:

@@ -32,6 +32,7 @@ from myriagate.domain.files import (
 )
 from myriagate.errors import FieldError, InvalidRequest, NotFound, Text
 from myriagate.profiles.file_areas import FileArea
+from myriagate.profiles.logins import is_gateway_login
 from myriagate.profiles.models import ClusterProfile
 from myriagate.services.files.ports import ClusterFiles, ClusterFilesFactory, FileDownload
 
@@ -87,6 +88,8 @@ class FileBrowser:
 
     def areas(self, user: User, cluster: str) -> list[AreaView]:
         profile = self.profile(cluster)
+        if is_gateway_login(profile, user.cluster_login):  # none: never the service account's
+            return []
         return [
             AreaView(
                 name=a.name,
