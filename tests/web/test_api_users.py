@@ -264,3 +264,22 @@ def test_platform_admin_manages_any_membership(make_user: MakeUser, auth_client:
         API + f"/users/{bob.id}/memberships", json={"cluster": "devcluster", "slurm_account": "caen-climat"}
     )
     assert added.status_code == 201
+
+
+def test_a_person_cannot_be_given_the_gateways_own_cluster_login(
+    make_user: MakeUser, auth_client: Any
+) -> None:
+    """The dev cluster's service login acts for the gateway; a person with it would browse its
+    files and submit with its rights (a trial found the demo's admins seeded so)."""
+    platform = make_user("platform_admin")
+    client = auth_client(platform)
+    body = assert_problem(
+        client.post(API + "/users", json={**NEW_USER, "cluster_login": "myriagate"}), 422, "invalid_request"
+    )
+    assert "gateway's own cluster login" in body["detail"]
+    assert [e["loc"] for e in body["errors"]] == [["cluster_login"]]
+    assert all(u["cluster_login"] != "myriagate" for u in client.get(API + "/users").json())
+    french = client.post(
+        API + "/users", json={**NEW_USER, "cluster_login": "myriagate"}, headers={"Accept-Language": "fr"}
+    )
+    assert "l'identifiant de la passerelle elle-même" in french.json()["detail"]

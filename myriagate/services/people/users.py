@@ -20,7 +20,7 @@ from myriagate.db.models.users import Membership, MembershipRole, User
 from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
 from myriagate.domain.email_addresses import EmailSource, checked_address
-from myriagate.errors import AlreadyExists, FieldError, InvalidRequest, NotFound, PermissionDenied
+from myriagate.errors import AlreadyExists, FieldError, InvalidRequest, NotFound, PermissionDenied, Text
 from myriagate.ports import Clock
 from myriagate.services.common import audit, authz
 from myriagate.services.people.auth import set_password
@@ -69,8 +69,18 @@ def create_user(
     *,
     clock: Clock = _SYSTEM_CLOCK,
     password_cost: int = PASSWORD_HASH_COST,
+    gateway_logins: frozenset[str] = frozenset(),
 ) -> User:
+    """``gateway_logins``: the clusters' service and operator logins, never a person's."""
     authz.require_platform_admin(actor)
+    if new.cluster_login in gateway_logins:
+        raise InvalidRequest(
+            Text(
+                "%(login)s is the gateway's own cluster login: give this person their own",
+                login=new.cluster_login,
+            ),
+            fields=[FieldError(("cluster_login",), "the gateway's own login")],
+        )
     if users_repo.get_by_username(session, new.username) is not None:
         raise AlreadyExists(
             f"a user named {new.username!r} exists already",

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Response
 from myriagate.services.common import authz
 from myriagate.services.people import users as people
 from myriagate.web.api.schemas import MembershipIn, MembershipOut, UserIn, UserOut, UserPatch
-from myriagate.web.deps import ClockDep, CurrentUser, DbSession, SettingsDep
+from myriagate.web.deps import ClockDep, CurrentUser, DbSession, GatewayDep, SettingsDep
 from myriagate.web.problems import problem_responses
 from myriagate.web.routing import ReleasingRoute
 
@@ -50,11 +50,20 @@ def list_users(
 
 @router.post("/users", status_code=201, responses=problem_responses(403, 409, 422))
 def create_user(
-    body: UserIn, user: CurrentUser, db: DbSession, clock: ClockDep, settings: SettingsDep
+    body: UserIn,
+    user: CurrentUser,
+    db: DbSession,
+    clock: ClockDep,
+    settings: SettingsDep,
+    gateway: GatewayDep,
 ) -> UserOut:
     """Create a user (platform admins). Without ``password`` the user signs in through SSO only."""
     new = people.NewUser(**body.model_dump())
-    created = people.create_user(db, user, new, clock=clock, password_cost=settings.password_hash_cost)
+    own = {p.connection.service_login for p in gateway.profiles.values()}
+    own |= {p.connection.operator_login for p in gateway.profiles.values() if p.connection.operator_login}
+    created = people.create_user(
+        db, user, new, clock=clock, password_cost=settings.password_hash_cost, gateway_logins=frozenset(own)
+    )
     return user_out(created)
 
 
