@@ -41,6 +41,7 @@ from myriagate.web.api_docs import install_api_docs
 from myriagate.web.error_responses import error_response, install_error_handlers
 from myriagate.web.health import router as health_router
 from myriagate.web.metrics import bind_metrics, install_metrics
+from myriagate.web.openapi_security import declare_security
 from myriagate.web.pages import install_pages
 from myriagate.web.pages.rendering import build_environment
 from myriagate.web.problems import document_problems
@@ -188,7 +189,7 @@ def _document_problems_in_openapi(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generate())
+            app.openapi_schema = declare_security(document_problems(generate()), app.routes)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
