@@ -261,6 +261,11 @@ def _check_per_task(
     nodes_needed = ceil(shape.ntasks / min(tasks_fit, shape.task_cap))
     if nodes_needed > partition.max_nodes:
         refuse(Text(
+            "%(ntasks)s tasks × 1 GPU need %(nodes_needed)s nodes of %(node_gpus)s "
+            "GPUs; partition %(partition)s allows at most %(max_nodes)s",
+            ntasks=shape.ntasks, nodes_needed=nodes_needed, node_gpus=node_gpus,
+            partition=name, max_nodes=partition.max_nodes,
+        ) if count == 1 else Text(
             "%(ntasks)s tasks × %(count)s GPUs need %(nodes_needed)s nodes of %(node_gpus)s "
             "GPUs; partition %(partition)s allows at most %(max_nodes)s",
             ntasks=shape.ntasks, count=count, nodes_needed=nodes_needed, node_gpus=node_gpus,

@@ -70,7 +70,9 @@ def layout(partition: Partition, spec: JobSpec, problems: list[FieldError]) -> L
         nodes_needed = ceil(ntasks / cap)
         if nodes_needed > partition.max_nodes:
             shape = (
-                Text("%(ntasks)s tasks × %(cpt)s CPUs", ntasks=ntasks, cpt=cpt)
+                Text("%(ntasks)s tasks × 1 CPU", ntasks=ntasks)  # not "1 CPUs"
+                if why == CPUS and cpt == 1
+                else Text("%(ntasks)s tasks × %(cpt)s CPUs", ntasks=ntasks, cpt=cpt)
                 if why == CPUS
                 else Text("%(ntasks)s tasks, %(cap)s per node (%(why)s),", ntasks=ntasks, cap=cap, why=why)
             )

@@ -115,7 +115,7 @@ REFUSED = [
     (
         JobSpec(partition="smt", threads_per_core=1, ntasks=9),
         "ntasks",
-        "9 tasks × 1 CPUs need 2 nodes; partition 'smt' allows at most 1",
+        "9 tasks × 1 CPU need 2 nodes; partition 'smt' allows at most 1",
     ),
     (
         JobSpec(exclusive="node", mem_per_cpu_mb=5000),
@@ -166,7 +166,7 @@ REFUSED = [
     (
         JobSpec(partition="gpu", gpus_per_task="1", ntasks=9),
         "gpus_per_task",
-        "9 tasks × 1 GPUs need 3 nodes of 4 GPUs; partition 'gpu' allows at most 2",
+        "9 tasks × 1 GPU need 3 nodes of 4 GPUs; partition 'gpu' allows at most 2",
     ),
     (
         JobSpec(partition="gpu", gpus_per_task="2", nodes=1, ntasks=3),
