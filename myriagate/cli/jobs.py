@@ -23,11 +23,12 @@ from myriagate.cli.job_refs import (
     task_of,
 )
 from myriagate.cli.job_script import at_with_zone, print_sent
-from myriagate.cli.output import JsonOpt, WideOpt, console, guarded, print_json, print_table
+from myriagate.cli.output import JsonOpt, RawOpt, WideOpt, console, guarded, print_json, print_table
 from myriagate.cli.tables import Col
+from myriagate.cli.terminal_text import visible
 from myriagate.domain.job_explanations import exit_code_shown
 from myriagate.domain.states import JobState
-from myriagate.errors import InvalidRequest
+from myriagate.errors import InvalidRequest, JobNotCancellable
 from myriagate.web.api.schemas import JobOut
 
 jobs_app = typer.Typer(help="Your jobs (and your projects' jobs, by role).", no_args_is_help=True)
@@ -38,6 +39,9 @@ _BY_UID = re.compile(r" by [0-9]+$")
 LIST_COLUMNS = (Col("id", whole=True), Col("slurm", whole=True), Col("owner", priority=5), "name",
                 Col("cluster/partition", priority=3), Col("account", priority=4), Col("state", whole=True),
                 Col("exit", whole=True, priority=2), Col("submitted", whole=True))  # fmt: skip
+# ... and when someone else's job is listed, the owner stays: the other optional columns go first.
+LIST_COLUMNS_OTHERS = tuple(Col("owner") if isinstance(c, Col) and c.header == "owner" else c
+                            for c in LIST_COLUMNS)  # fmt: skip
 
 
 def _when(at: datetime | None, *, seconds: bool = True) -> str:
@@ -73,9 +77,12 @@ def jobs_list(
     }
     with open_gateway(ctx) as client:
         jobs = list(client.iter_jobs(filters, limit=None if all_ else limit))
-    if json:
-        print_json([job.model_dump(mode="json") for job in jobs])
-        return
+        if json:
+            print_json([job.model_dump(mode="json") for job in jobs])
+            return
+        owners = {j.owner for j in jobs}
+        # A lead's or an admin's list mixes people: then whose job it is must stay on screen.
+        others = len(owners) > 1 or (bool(owners) and client.me().username not in owners)
     rows = [
         (
             str(j.id) if wide or not j.short_id else j.short_id,
@@ -91,7 +98,7 @@ def jobs_list(
         )
         for j in jobs
     ]
-    print_table(LIST_COLUMNS, rows, wide=wide)
+    print_table(LIST_COLUMNS_OTHERS if others else LIST_COLUMNS, rows, wide=wide)
     if not all_ and len(jobs) == limit:
         sys.stderr.write(f"(first {limit} jobs: use --limit N or --all for more)\n")
 
@@ -173,9 +180,18 @@ def jobs_cancel(
     with open_gateway(ctx) as client:
         # One call with the reference as typed; with -M, the job is found on that cluster first.
         target = job_ref(job_id) if cluster is None else fetch_job(client, job_id, cluster).id
-        job = client.cancel(target)
+        try:
+            job: JobOut = client.cancel(target)
+        except JobNotCancellable:
+            # It ended before the cancel came: as the help says, nothing changes and that is fine.
+            job = fetch_job(client, str(target), cluster)
+            ended = True
+        else:
+            ended = False
     if json:
         print_json(job.model_dump(mode="json"))
+    elif ended:
+        typer.echo(f"Job {shown_id(job)} already ended ({job.state.value}): nothing to cancel.")
     else:
         typer.echo(f"Cancellation requested for job {shown_id(job)} (now {job.state.value}).")
 
@@ -196,9 +212,13 @@ def jobs_logs(
     max_bytes: Annotated[
         int, typer.Option("--bytes", min=1, max=watch.MAX_BYTES, help="Show at most the last N bytes.")
     ] = 65536,
+    raw: RawOpt = False,
     json: JsonOpt = False,
 ) -> None:
-    """The end of a job's output (or error) file; with --follow, exit like `submit --wait`."""
+    """The end of a job's output (or error) file; with --follow, exit like `submit --wait`.
+
+    Control characters the job printed (terminal escapes) are shown as ^[ and the like, never
+    obeyed by your terminal, even through a pipe; --raw writes the bytes as they are."""
     if follow and json:
         raise InvalidRequest("--follow streams text: it cannot be combined with --json")
     stream: Stream = "error" if error else "output"
@@ -206,7 +226,9 @@ def jobs_logs(
     with open_gateway(ctx) as client:
         job_uuid = resolve_job_id(client, job_id, cluster)
         if follow:
-            final = watch.follow_output(client, job_uuid, sleep=deps(ctx).sleep, stream=stream, task=task)
+            final = watch.follow_output(
+                client, job_uuid, sleep=deps(ctx).sleep, stream=stream, task=task, raw=raw
+            )
         else:
             data = client.output_bytes(job_uuid, stream=stream, max_bytes=max_bytes, task=task)
     if follow:
@@ -214,10 +236,13 @@ def jobs_logs(
             sys.stderr.write(watch.describe(final) + "\n")
         raise typer.Exit(watch.exit_code_for(final))
     text = data.decode("utf-8", errors="replace")
-    if json:
+    if json:  # JSON escapes control characters itself: the text stays exact
         print_json({"job_id": str(job_uuid), "stream": stream, "task": task, "text": text})
+    elif raw:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(visible(text))
 
 
 jobs_app.command("wait")(watch.jobs_wait)  # its own module: `submit --wait` shares it

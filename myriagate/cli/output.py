@@ -19,6 +19,10 @@ from myriagate.errors import FieldError, MyriagateError
 
 # ``--json`` as every command spells it.
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+# ``--raw`` on the commands that print text from the cluster (``cli.terminal_text``).
+RawOpt = Annotated[
+    bool, typer.Option("--raw", help="Bytes exactly as they are, terminal escapes included (unsafe to read).")
+]
 # ``--wide`` on the commands that print a table with optional columns.
 WideOpt = Annotated[
     bool, typer.Option("--wide", help="Every column and full ids, even wider than the terminal.")

@@ -19,6 +19,7 @@ from myriagate.cli.context import deps, localised, open_gateway
 from myriagate.cli.job_refs import ClusterRefOpt, resolve_job_id, shown_id
 from myriagate.cli.output import JsonOpt, guarded, print_json
 from myriagate.cli.progress import JobsBar, TasksBar, stderr_console, summary, wanted
+from myriagate.cli.terminal_text import visible
 from myriagate.client.client import Client, Stream
 from myriagate.client.waiting import Poller, wait_for_jobs
 from myriagate.domain.job_explanations import exit_code_shown
@@ -201,8 +202,10 @@ def follow_output(
     stream: Stream = "output",
     task: int | None = None,
     out: TextIO | None = None,
+    raw: bool = False,
 ) -> JobOut:
-    """Print the job's output as it grows until the job ends; return the final job."""
+    """Print the job's output as it grows until the job ends; return the final job. Control
+    characters are spelled out (``cli.terminal_text``) unless ``raw``."""
     out = out or sys.stdout
     follower = TailFollower()
     poller = Poller(sleep)
@@ -217,7 +220,7 @@ def follow_output(
             poller.wait(False)
             continue
         if text:
-            out.write(text)
+            out.write(text if raw else visible(text))
             out.flush()
         if job.state.is_final:
             return job

@@ -203,11 +203,7 @@ def submit(
     sbatch would get (200), with nothing written or sent.
     """
     cluster = body.cluster or gateway.settings.default_cluster
-    if cluster not in gateway.profiles:
-        raise ProfileViolation(
-            f"unknown cluster {cluster!r}; known: {', '.join(sorted(gateway.profiles))}",
-            fields=[FieldError(("cluster",), "unknown cluster")],
-        )
+    _require_known(cluster, gateway)
     overrides = _overrides(body)
     script_text = _script_text(body, gateway)
     script_name = body.script_name if body.script is not None else None
@@ -241,11 +237,21 @@ def submit(
     return JobSubmitted(**dict(job), notices=list(submitted.notices))
 
 
+def _require_known(cluster: str, gateway: GatewayDep) -> None:
+    """One rule for submitting to and listing by a cluster: it must be one of the profiles'."""
+    if cluster not in gateway.profiles:
+        raise ProfileViolation(
+            f"unknown cluster {cluster!r}; known: {', '.join(sorted(gateway.profiles))}",
+            fields=[FieldError(("cluster",), "unknown cluster")],
+        )
+
+
 # --- read ------------------------------------------------------------------------------
 @router.get("/jobs", response_model=JobPage, responses=problem_responses(422), summary="List jobs I may see")
 def list_jobs(
     user: CurrentUser,
     session: DbSession,
+    gateway: GatewayDep,
     state: Annotated[list[JobState] | None, Query(description="Repeat for several states")] = None,
     cluster: Annotated[str | None, Query(max_length=64)] = None,
     account: Annotated[str | None, Query(max_length=64)] = None,
@@ -255,7 +261,10 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=jobs_query.MAX_LIMIT)] = jobs_query.DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=512, description="The previous next_cursor")] = None,
 ) -> JobPage:
-    """Newest first; pages follow ``next_cursor`` and stay stable while jobs are added."""
+    """Newest first; pages follow ``next_cursor`` and stay stable while jobs are added. An
+    unknown ``cluster`` is refused (422), as a submission to it is."""
+    if cluster is not None:
+        _require_known(cluster, gateway)
     filters = jobs_query.JobFilters(
         states=tuple(state or ()), cluster=cluster, account=account, owner=owner, since=since, until=until
     )
