@@ -17,6 +17,7 @@ from uuid import UUID
 from myriagate.domain.accounts import AccountUsage, Association, Change
 from myriagate.domain.costs import Cost
 from myriagate.domain.jobs import JobStatus, JobUsage, RenderedScript
+from myriagate.domain.skipped_results import SkippedFile
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -310,12 +311,19 @@ class Stager(Protocol):
         ...
 
     def scan(
-        self, src: RemoteTree, patterns: Sequence[str], *, newer_than_ns: int | None = None
+        self,
+        src: RemoteTree,
+        patterns: Sequence[str],
+        *,
+        newer_than_ns: int | None = None,
+        skipped: list[SkippedFile] | None = None,
     ) -> list[StagedFile]:
         """The regular files under ``src.path`` matching the glob ``patterns`` (``*`` stays in one
         directory, ``**`` crosses directories), with size and sha256 computed on that host.
         Symlinks are never followed. With ``newer_than_ns``, only files modified after that
-        time (ns since the epoch, the host's clock). Sorted by path; no duplicates."""
+        time (ns since the epoch, the host's clock). Sorted by path; no duplicates. What
+        matched and is not a regular file (a link, to a file or a directory; a fifo, a
+        socket, a device) is appended to ``skipped``, when given, with its kind."""
         ...
 
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
-from myriagate.domain import pending_reasons
+from myriagate.domain import pending_reasons, skipped_results
+from myriagate.domain.skipped_results import SkippedFiles
 from myriagate.domain.states import JobState
 
 # A peak RSS at least this share of the request, with a SIGKILL, is taken for a memory kill:
@@ -56,7 +57,7 @@ class Duration:
     seconds: int
 
 
-Value = str | int | Memory | Duration
+Value = str | int | Memory | Duration | SkippedFiles
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def explain(job: JobFacts) -> Explanation | None:
     if not state.is_final:
         return None
     if state is JobState.COMPLETED:
-        return Explanation("completed", Phrase("finished successfully (exit code 0)"))
+        return _completed(job)
     if state is JobState.OUT_OF_MEMORY or _memory_killed(job):
         return _out_of_memory(job)
     if state is JobState.FAILED:
@@ -219,6 +220,23 @@ def _failed(job: JobFacts) -> Explanation:
     return Explanation("failed", Phrase("failed"), slurm_code=reason or job.slurm_state or None)
 
 
+_SKIPPED_HINT = (
+    "%(n)s result file(s) not stored, as they cannot be stored safely: %(files)s. Links are never "
+    "followed, only regular files are copied, and a name starting with '-' or holding a control "
+    "character is refused: rename them, or copy them yourself"
+)
+_SKIPPED_MORE = "and %(n)s more"
+
+
+def _completed(job: JobFacts) -> Explanation:
+    """Done; with, when its stage-out left files behind (``skipped_results``), which ones."""
+    done = Phrase("finished successfully (exit code 0)")
+    skipped = skipped_results.from_reason(job.reason)
+    if skipped is None:
+        return Explanation("completed", done)
+    return Explanation("completed", done, Phrase(_SKIPPED_HINT, {"n": skipped.count, "files": skipped}))
+
+
 def _timed_out(job: JobFacts) -> Explanation:
     hint = Phrase("submit it again with a longer time limit (-t), or let it save its progress and resume")
     if job.time_limit_s:
@@ -266,6 +284,9 @@ def _say_value(value: Value, gettext: Callable[[str], str], number: Callable[[De
         return _say_memory(value.size_bytes, gettext, number)
     if isinstance(value, Duration):
         return _say_duration(value.seconds, gettext)
+    if isinstance(value, SkippedFiles):
+        kinds = ((kind, gettext(words)) for kind, words in skipped_results.KIND_WORDS.items())
+        return skipped_results.say(value, kinds, gettext(_SKIPPED_MORE))
     return str(value)
 
 
@@ -304,7 +325,8 @@ def messages() -> tuple[str, ...]:
     ended = [e.text.msgid for e in _ENDINGS.values()] + [e.hint.msgid for e in _ENDINGS.values() if e.hint]
     return tuple(dict.fromkeys([
         *(w.msgid for w in words), *(w.hint for w in words if w.hint), *ended, *_MESSAGES,
-        *(msgid for _, msgid in _MEMORY_UNITS),
+        *(msgid for _, msgid in _MEMORY_UNITS), _SKIPPED_HINT, _SKIPPED_MORE,
+        *skipped_results.KIND_WORDS.values(),
     ]))  # fmt: skip
 
 

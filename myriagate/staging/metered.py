@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from myriagate.domain.skipped_results import SkippedFile
 from myriagate.errors import MyriagateError
 from myriagate.observability.metrics import TRANSFER_BYTES, TRANSFER_ERRORS, TRANSFER_RATE, TRANSFER_SECONDS
 from myriagate.ports import RemoteTree, StagedFile, Stager, TransferProgress
@@ -76,9 +77,14 @@ class MeteredStager:
         )
 
     def scan(
-        self, src: RemoteTree, patterns: Sequence[str], *, newer_than_ns: int | None = None
+        self,
+        src: RemoteTree,
+        patterns: Sequence[str],
+        *,
+        newer_than_ns: int | None = None,
+        skipped: list[SkippedFile] | None = None,
     ) -> list[StagedFile]:
-        return self.inner.scan(src, patterns, newer_than_ns=newer_than_ns)
+        return self.inner.scan(src, patterns, newer_than_ns=newer_than_ns, skipped=skipped)
 
     def _measure(self, direction: str, host: str, meter: _ByteMeter, transfer: Callable[[], T]) -> T:
         started = time.perf_counter()

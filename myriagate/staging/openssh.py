@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from myriagate.domain.skipped_results import SkipKind, SkippedFile
 from myriagate.domain.staging import output_pattern
 from myriagate.ports import RemoteTree, StagedFile, TransferProgress
 from myriagate.staging.checksums import HashCache
@@ -119,7 +120,12 @@ class OpenSshStager:
 
     # ---- scan ---------------------------------------------------------------------------
     def scan(
-        self, src: RemoteTree, patterns: Sequence[str], *, newer_than_ns: int | None = None
+        self,
+        src: RemoteTree,
+        patterns: Sequence[str],
+        *,
+        newer_than_ns: int | None = None,
+        skipped: list[SkippedFile] | None = None,
     ) -> list[StagedFile]:
         call = Call()
         checked = [output_pattern(p) for p in patterns]
@@ -127,7 +133,19 @@ class OpenSshStager:
         if newer_than_ns is not None:
             request["newer_than_ns"] = int(newer_than_ns)
         try:
-            found = self._far.call(call, src, "scan", request)["files"]
+            answer = self._far.call(call, src, "scan", request)
         finally:
             self.last_stats = call.stats
-        return [StagedFile(f["path"], f["size"], f["sha256"]) for f in found]
+        if skipped is not None:
+            skipped.extend(_skipped_of(answer))
+        return [StagedFile(f["path"], f["size"], f["sha256"]) for f in answer["files"]]
+
+
+def _skipped_of(answer: dict[str, Any]) -> list[SkippedFile]:
+    """The far side's ``skipped`` entries (a kind it should not send is taken for ``special``:
+    whatever it is, it was not copied)."""
+    out: list[SkippedFile] = []
+    for entry in answer.get("skipped", []):
+        kind = SkipKind.LINK if entry.get("kind") == "link" else SkipKind.SPECIAL
+        out.append(SkippedFile(str(entry["path"]), kind))
+    return out

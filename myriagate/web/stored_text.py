@@ -32,6 +32,15 @@ WORKER_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"job directory (?P<dir>.+) ready"),
         "the job's own directory %(dir)s was created on the cluster (private to you)",
     ),
+    (  # before the next one, which would read the skipped files' list as a region
+        re.compile(
+            r"(?P<n>\d+) result file\(s\) stored in (?P<site>[^;]+?) \((?P<region>[^()]+)\); "
+            r"(?P<skipped>\d+) skipped, as they cannot be stored safely: (?P<files>.*)",
+            re.S,
+        ),
+        "%(n)s result file(s) stored in %(site)s (%(region)s) and verified; %(skipped)s skipped, as "
+        "they cannot be stored safely: %(files)s",
+    ),
     (
         re.compile(r"(?P<n>\d+) result file\(s\) stored in (?P<site>.+) \((?P<region>[^()]+)\)"),
         "%(n)s result file(s) stored in %(site)s (%(region)s) and verified",

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from myriagate.domain.skipped_results import SkipKind, SkippedFile
 from myriagate.domain.staging import relative_path
 from myriagate.errors import ChecksumMismatch, StagingError, UnsafeValue
 from myriagate.ports import RemoteTree, StagedFile, TransferProgress
@@ -86,20 +87,29 @@ class FakeStager:
         return self._copy(self.local_dir(src), files, local_root, progress)
 
     def scan(
-        self, src: RemoteTree, patterns: Sequence[str], *, newer_than_ns: int | None = None
+        self,
+        src: RemoteTree,
+        patterns: Sequence[str],
+        *,
+        newer_than_ns: int | None = None,
+        skipped: list[SkippedFile] | None = None,
     ) -> list[StagedFile]:
         root = self.local_dir(src)
         regexes = [glob_regex(relative_path(p, "pattern")) for p in patterns]
         found: list[StagedFile] = []
         if not root.is_dir():
             raise StagingError(f"{src.path} does not exist on {src.host}")
-        for path in sorted(root.rglob("*")):
-            if path.is_symlink() or not path.is_file():
-                continue
+        for path in sorted(root.rglob("*")):  # rglob does not enter links to directories
             rel = path.relative_to(root).as_posix()
-            if newer_than_ns is not None and path.stat().st_mtime_ns <= newer_than_ns:
+            if newer_than_ns is not None and path.lstat().st_mtime_ns <= newer_than_ns:
                 continue
-            if any(r.match(rel) for r in regexes):
+            if not any(r.match(rel) for r in regexes):
+                continue
+            if path.is_symlink() or not (path.is_file() or path.is_dir()):
+                if skipped is not None:  # a link (to a file or a directory), a fifo, a socket
+                    skipped.append(SkippedFile(rel, SkipKind.LINK if path.is_symlink() else SkipKind.SPECIAL))
+                continue
+            if path.is_file():
                 found.append(StagedFile(rel, path.stat().st_size, sha256_of(path)))
         return found
 

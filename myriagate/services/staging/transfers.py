@@ -19,8 +19,11 @@ from myriagate.db.models.jobs import Job
 from myriagate.db.models.staging import Dataset, DatasetFile, DatasetRole, DatasetUse, JobStaging
 from myriagate.db.repos import staging as staging_repo
 from myriagate.domain.outputs import resolve_work_dir
+from myriagate.domain.skipped_results import SkipKind, SkippedFile
+from myriagate.domain.skipped_results import note as skipped_note
+from myriagate.domain.staging import escaped, storable_path
 from myriagate.domain.states import JobState
-from myriagate.errors import ChecksumMismatch, StagingError, Text
+from myriagate.errors import ChecksumMismatch, StagingError, Text, UnsafeValue
 from myriagate.ports import RemoteTree, StagedFile
 from myriagate.profiles.models import ClusterProfile, Storage
 from myriagate.services.common import audit
@@ -196,7 +199,10 @@ def stage_out(ctx: StagingContext, session: Session, job: Job, plan: JobStaging,
         selection = SELECTION_NEWER_THAN_START
         started = job.started_at or job.submitted_at or job.created_at
         newer_than_ns = int(started.timestamp()) * 1_000_000_000
-    found = ctx.stager.scan(source, plan.output_patterns, newer_than_ns=newer_than_ns)
+    skipped: list[SkippedFile] = []
+    found = storable_results(
+        ctx.stager.scan(source, plan.output_patterns, newer_than_ns=newer_than_ns, skipped=skipped), skipped
+    )
     expected = {f.path: f.sha256 for f in found}
     dataset_id = output_dataset_id(job.id)
     root = dataset_root(storage, job.slurm_account, output_directory(plan, dataset_id))
@@ -216,17 +222,36 @@ def stage_out(ctx: StagingContext, session: Session, job: Job, plan: JobStaging,
     plan.last_error = None
     plan.claimed_by, plan.claimed_until = None, None
     job.stage_out = False
-    note = f"{len(stored)} result file(s) stored in {storage.site} ({storage.region})"
-    if not found:
+    note = f"{len(stored)} result file(s) stored in {storage.site} ({storage.region})" + skipped_note(skipped)
+    if not found and not skipped:
         note = "no file matched the output patterns: " + ", ".join(plan.output_patterns)
     job.reason = note
     transitions.move(session, job, JobState.COMPLETED, at=now, reason=note)
     audit.record(session, audit.WORKER, "job.stage_out", ("job", job.id),
                  {"dataset_id": str(dataset.id), "files": len(stored), "endpoint": storage.name,
-                  "region": storage.region}, "worker", at=now)  # fmt: skip
+                  "region": storage.region,
+                  "skipped": [{"path": escaped(f.path), "kind": f.kind.value} for f in skipped]},
+                 "worker", at=now)  # fmt: skip
     session.commit()
     shutil.rmtree(relay, ignore_errors=True)
-    log.info("staging.out_done", job_id=str(job.id), files=len(stored), endpoint=storage.name)
+    log.info("staging.out_done", job_id=str(job.id), files=len(stored), skipped=len(skipped),
+             endpoint=storage.name)  # fmt: skip
+
+
+def storable_results(found: Iterable[StagedFile], skipped: list[SkippedFile]) -> list[StagedFile]:
+    """The scanned files whose names the storage rules take (``storable_path``); the others
+    are appended to ``skipped``. Decided per file: one name that could be read as an option
+    (``-rf``) or that holds a control character costs the job that file, not its results.
+    The stager refuses such a name anyway (its own check, before any command line)."""
+    kept: list[StagedFile] = []
+    for f in found:
+        try:
+            storable_path(f.path, "file")
+        except UnsafeValue:
+            skipped.append(SkippedFile(f.path, SkipKind.NAME))
+        else:
+            kept.append(f)
+    return kept
 
 
 def _record_dataset(

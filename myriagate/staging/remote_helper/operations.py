@@ -235,28 +235,41 @@ def op_send(tree: Tree, req: dict[str, Any], out: IO[bytes]) -> None:
 
 
 def op_scan(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
-    """Regular files matching the patterns, never following symlinks (they are not reported);
-    sha256 from the manifest when still valid, else computed here."""
+    """Regular files matching the patterns, never following symlinks; sha256 from the manifest
+    when still valid, else computed here. What matched but is not a regular file (a link, to a
+    file or a directory; a fifo, a socket, a device) is named in ``skipped`` with its kind,
+    ``link`` or ``special``, so the researcher learns it was not stored."""
     regexes = [glob_regex(p) for p in req["patterns"]]
     # A --chdir the researcher chose is shared with whatever else ran there: only the files
     # changed after the job started are its results.
     newer_than = req.get("newer_than_ns")
     manifest = tree.read_manifest()
     found: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
     for dirpath, dirnames, filenames, dir_fd in os.fwalk(".", dir_fd=tree.root_fd, follow_symlinks=False):
         beat()
         reldir = "" if dirpath == "." else dirpath[2:]
         if not reldir:
             dirnames[:] = [d for d in dirnames if d != RESERVED]
+        for name in dirnames:  # fwalk lists a link to a directory here and never enters it
+            rel = reldir + "/" + name if reldir else name
+            if any(r.match(rel) for r in regexes):
+                try:
+                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                except OSError:
+                    continue  # gone since it was listed
+                if stat.S_ISLNK(st.st_mode) and (newer_than is None or st.st_mtime_ns > newer_than):
+                    skipped.append({"path": rel, "kind": "link"})
         for name in filenames:
             rel = reldir + "/" + name if reldir else name
             if not any(r.match(rel) for r in regexes):
                 continue
             try:
                 st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                if not stat.S_ISREG(st.st_mode):
-                    continue  # symlinks, fifos, sockets: never reported, never followed
                 if newer_than is not None and st.st_mtime_ns <= newer_than:
+                    continue
+                if not stat.S_ISREG(st.st_mode):  # never followed, never read
+                    skipped.append({"path": rel, "kind": "link" if stat.S_ISLNK(st.st_mode) else "special"})
                     continue
                 sha = tree.known_sha(manifest, rel, st)
                 if sha is None:
@@ -269,7 +282,8 @@ def op_scan(tree: Tree, req: dict[str, Any]) -> dict[str, Any]:
                 raise HelperError(os_error_kind(exc), rel, exc.strerror) from exc
             found.append({"path": rel, "size": st.st_size, "sha256": sha})
     found.sort(key=lambda f: f["path"])
-    return {"files": found}
+    skipped.sort(key=lambda f: f["path"])
+    return {"files": found, "skipped": skipped}
 
 
 def main(argv: list[str]) -> int:
