@@ -11,6 +11,7 @@ cluster never places a file outside the destination chosen here.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -18,12 +19,19 @@ from pathlib import Path
 from myriagate.client.file_download import local_name
 from myriagate.domain.files import FileKind
 from myriagate.errors import InvalidRequest, NotFound, UnsafeValue
-from myriagate.web.api.files_schemas import FileEntryOut
+from myriagate.web.api.files_schemas import FileAreaOut, FileEntryOut
 
 DEFAULT_AREA = "home"
 # An area's name as profiles spell it; text before ':' that is not one is part of the path.
 _AREA_PREFIX = re.compile(r"([a-z][a-z0-9_-]*):(.*)", re.DOTALL)
 _MAGIC = re.compile(r"[*?\[]")
+# Why a matched entry that is not a regular file is left out, said in the user's terms.
+_NOT_FETCHED = {
+    FileKind.DIRECTORY: "a directory, not a file (nothing is fetched recursively)",
+    FileKind.SYMLINK: "a symbolic link (links are never followed)",
+    FileKind.OTHER: "not a regular file (a fifo, socket or device)",
+    FileKind.FILE: "",
+}
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,34 @@ def parse_remote(text: str) -> RemotePath:
     if found is None:
         return RemotePath(DEFAULT_AREA, text)
     return RemotePath(found[1], found[2])
+
+
+def needs_roots(text: str) -> bool:
+    """A path as copied from a shell (``~``, ``~/x``, ``/scratch/alice/x``), without ``AREA:``:
+    placing it needs the areas' roots (``locate``)."""
+    return _AREA_PREFIX.fullmatch(text) is None and text.startswith(("/", "~"))
+
+
+def locate(text: str, areas: Sequence[FileAreaOut]) -> RemotePath:
+    """``~`` and ``~/x`` are in ``home``; an absolute path under an area's root is in that area
+    (the deepest root wins: a scratch inside the home is scratch). The rest is refused, naming
+    the areas. ``..`` is left in the path: the gateway refuses it as it refuses ``home:../x``."""
+    if text == "~" or text.startswith("~/"):
+        return RemotePath(DEFAULT_AREA, text[2:])
+    if text.startswith("/"):
+        placed = [
+            (area, text[len(root) :].lstrip("/"))
+            for area in areas
+            if (root := area.root.rstrip("/")) and (text == root or text.startswith(root + "/"))
+        ]
+        if placed:
+            area, rest = max(placed, key=lambda found: len(found[0].root.rstrip("/")))
+            return RemotePath(area.name, rest)
+    named = ", ".join(f"{a.name} ({a.root})" for a in areas)
+    what = "an absolute path outside your areas" if text.startswith("/") else "not a path in your areas"
+    raise InvalidRequest(
+        f"{text!r} is {what}: give a path under one of them, as AREA:PATH or from its root: {named}"
+    )
 
 
 @dataclass(frozen=True)
@@ -88,7 +124,7 @@ def match_files(entries: list[FileEntryOut], pattern: Pattern, where: RemotePath
         if not entry.exact:
             skipped.append((entry, "its name is not plain text: it cannot be fetched by name yet"))
         elif entry.type is not FileKind.FILE:
-            skipped.append((entry, f"a {entry.type.value}, not a file (nothing is fetched recursively)"))
+            skipped.append((entry, _NOT_FETCHED[entry.type]))
         else:
             files.append(entry)
     if not files and not skipped:

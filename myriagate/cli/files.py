@@ -1,7 +1,10 @@
 """`myriagate files areas|ls|get|cat`: your files on the cluster, read as your own login.
 
 Paths are ``[AREA:]PATH`` (``home`` when no area is named; ``myriagate files areas`` lists
-them), relative to the area's root. Names are shown as the gateway shows them: literally,
+them), relative to the area's root; a path copied from a shell, ``~``, ``~/x`` or an absolute
+path under an area's root (``/scratch/alice/x``), is placed in that area. File contents
+(``cat``) reach the terminal with control characters spelled out (``cli.terminal_text``;
+``--raw`` for the text as it is); ``get FILE -`` writes the bytes to stdout, as they are. Names are shown as the gateway shows them: literally,
 with control characters, backslashes and bytes that are not UTF-8 escaped (``\\n``,
 ``\\\\``, ``\\xff``). ``get`` streams each file to ``.<name>.part`` and renames it into place
 once its size is checked; an interrupted ``get`` run again resumes where it stopped.
@@ -18,10 +21,19 @@ from typing import Annotated
 import typer
 
 from myriagate.cli.context import language, open_gateway
-from myriagate.cli.file_targets import RemotePath, match_files, parse_remote, pattern_of, target_for
-from myriagate.cli.output import JsonOpt, WideOpt, guarded, print_json, print_table, warn
+from myriagate.cli.file_targets import (
+    RemotePath,
+    locate,
+    match_files,
+    needs_roots,
+    parse_remote,
+    pattern_of,
+    target_for,
+)
+from myriagate.cli.output import JsonOpt, RawOpt, WideOpt, guarded, print_json, print_table, warn
 from myriagate.cli.progress import TransferBar, wanted
 from myriagate.cli.tables import Col
+from myriagate.cli.terminal_text import visible
 from myriagate.client.client import Client
 from myriagate.domain.files import SortKey
 from myriagate.errors import AlreadyExists, InvalidRequest
@@ -83,8 +95,8 @@ def ls(
     json: JsonOpt = False,
 ) -> None:
     """A directory on the cluster, every entry (directories end with '/' in the short form)."""
-    remote = parse_remote(where)
     with open_gateway(ctx) as client:
+        remote = _remote(client, where, cluster)
         entries = client.list_files(remote.area, remote.path, cluster=cluster, sort=sort, descending=reverse)
     if not all_:
         entries = [e for e in entries if not e.name.startswith(".")]
@@ -100,6 +112,22 @@ def ls(
     else:
         for e in entries:
             sys.stdout.write(f"{e.name}/\n" if e.type == "directory" else f"{e.name}\n")
+
+
+def _remote(client: Client, text: str, cluster: str | None) -> RemotePath:
+    """``[AREA:]PATH``, or a path copied from a shell (``~/x``, ``/scratch/alice/x``) placed in
+    its area by the roots the gateway gives for this login."""
+    return locate(text, client.file_areas(cluster)) if needs_roots(text) else parse_remote(text)
+
+
+def _to_stdout(client: Client, remote: RemotePath, cluster: str | None) -> None:
+    """``files get FILE -``: the one file's bytes on stdout, as they are (as ``cat``, for a pipe)."""
+    if pattern_of(remote.path) is not None:
+        raise InvalidRequest(f"'-' writes one file to stdout: {remote} may name several (give one name)")
+    if not remote.path.rstrip("/"):
+        raise InvalidRequest(f"{str(remote)!r} names no file: say which one ({remote.area}:PATH)")
+    sys.stdout.flush()
+    client.copy_file(remote.area, remote.path, sys.stdout.buffer, cluster=cluster)
 
 
 def _sources(
@@ -123,14 +151,19 @@ def get(
     source: Annotated[
         str, typer.Argument(help="[AREA:]PATH; the last name may hold wildcards (* ? [...]), matched here.")
     ],
-    dest: Annotated[str, typer.Argument(help="Local file or directory (created for several files).")] = ".",
+    dest: Annotated[
+        str, typer.Argument(help="Local file or directory (created for several files); - for stdout.")
+    ] = ".",
     force: Annotated[bool, typer.Option("--force", "-f", help="Replace local files that exist.")] = False,
     cluster: ClusterOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Download files from the cluster, streamed, size checked, resumed when interrupted."""
-    remote = parse_remote(source)
     with open_gateway(ctx) as client:
+        remote = _remote(client, source, cluster)
+        if dest == "-":
+            _to_stdout(client, remote, cluster)
+            return
         files, globbed = _sources(client, remote, cluster)
         into = globbed or dest.endswith(("/", "\\"))
         local = Path(dest)
@@ -174,16 +207,20 @@ def cat(
         int, typer.Option("--bytes", "-c", min=1, max=1 << 20, help="Show at most this many bytes.")
     ] = 65536,
     cluster: ClusterOpt = None,
+    raw: RawOpt = False,
     json: JsonOpt = False,
 ) -> None:
-    """Print the start (or --tail: the end) of a text file on the cluster, up to 1 MiB."""
-    remote = parse_remote(where)
+    """Print the start (or --tail: the end) of a text file on the cluster, up to 1 MiB.
+
+    Control characters in it (terminal escapes) are shown as ^[ and the like, never obeyed by
+    your terminal, even through a pipe; --raw writes the text as it is."""
     with open_gateway(ctx) as client:
+        remote = _remote(client, where, cluster)
         shown = client.preview_file(remote.area, remote.path, cluster=cluster, tail=tail, max_bytes=max_bytes)
     if json:
         print_json(shown.model_dump(mode="json"))
         return
-    sys.stdout.write(shown.text)
+    sys.stdout.write(shown.text if raw else visible(shown.text))
     if shown.truncated:
         part = "last" if tail else "first"
         sys.stderr.write(

@@ -15,7 +15,7 @@ import re
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -155,3 +155,18 @@ def fetch(
     os.replace(part, target)
     tag.unlink(missing_ok=True)
     return target
+
+
+def copy_to(transport: Transport, url: str, params: Mapping[str, Any], out: BinaryIO, *, label: str) -> int:
+    """The file at ``url`` written to ``out`` as it arrives (``files get FILE -``: stdout); its
+    size. Nothing to resume into: a short copy raises StagingError after what came was written."""
+    received = 0
+    with transport.stream(url, params=params) as response:
+        _, size = _span(response, 0)
+        for chunk in response.iter_bytes():
+            out.write(chunk)
+            received += len(chunk)
+    out.flush()
+    if received != size:
+        raise StagingError(f"{label}: received {received} bytes where the file holds {size}")
+    return size

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
 from myriagate.client import file_download
@@ -173,3 +174,9 @@ class FileCalls(Transport):
             progress=progress,
             overwrite=overwrite,
         )
+
+    def copy_file(self, area: str, path: str, out: BinaryIO, *, cluster: str | None = None) -> int:
+        """Stream the file's bytes to ``out`` (an open binary stream such as stdout) and return
+        its size, checked against the gateway's; nothing is written to disk."""
+        url = self._files_url(cluster, area, "download")
+        return file_download.copy_to(self, url, {"path": path}, out, label=f"{area}:{path}")

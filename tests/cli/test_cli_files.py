@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -18,10 +19,13 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
 from myriagate.cli.context import CliDeps
+from myriagate.cli.file_targets import Pattern, RemotePath, match_files
 from myriagate.cli.main import app as cli_app
 from myriagate.client import Client
 from myriagate.db.models.users import User
+from myriagate.domain.files import FileKind
 from myriagate.errors import PermissionDenied, StagingError
+from myriagate.web.api.files_schemas import FileEntryOut
 from tests.fakes.fake_cluster_files import FakeClusterFilesFactory, FakeTree
 from tests.fakes.hostile import CANARY, HOSTILE_STRINGS
 from tests.web.conftest import MakeUser
@@ -349,3 +353,76 @@ def test_a_download_short_of_its_announced_size_is_not_kept(token: str, tmp_path
     with Client(URL, token, http=http) as client, pytest.raises(StagingError, match="received 5 bytes"):
         client.download_file("home", "x.bin", dest, cluster="devcluster")
     assert list(dest.iterdir()) == []
+
+
+# --- trial faults (issues #15/#17) -------------------------------------------------------------
+def _names(done: Result) -> list[str]:
+    assert done.exit_code == 0, done.output
+    return done.stdout.splitlines()
+
+
+def test_paths_copied_from_a_shell_are_placed_in_their_area(
+    run: Callable[..., Result], fake: FakeClusterFilesFactory
+) -> None:
+    roots = {a["name"]: a["root"] for a in json.loads(run("files", "areas", "--json").stdout)}
+    assert _names(run("files", "ls", "~")) == _names(run("files", "ls"))
+    assert _names(run("files", "ls", "~/run1")) == _names(run("files", "ls", "home:run1"))
+    assert _names(run("files", "ls", f"{roots['scratch']}/")) == _names(run("files", "ls", "scratch:"))
+    if roots["home"].startswith("/"):
+        assert _names(run("files", "ls", f"{roots['home']}/run1")) == _names(run("files", "ls", "run1"))
+    listed = [(call[2], call[3]) for call in fake.calls if call[1] == "list"]
+    assert (roots["scratch"], b"") in listed
+
+
+@pytest.mark.parametrize("path", ["/etc", "~bob/x", "/scratch/alicex", "/"])
+def test_a_path_outside_every_area_is_refused_naming_the_areas(
+    run: Callable[..., Result], fake: FakeClusterFilesFactory, path: str
+) -> None:
+    done = run("files", "ls", path)
+    assert done.exit_code == 5, done.output
+    assert "home (" in done.stderr and "scratch (/scratch/alice)" in done.stderr, done.stderr
+    assert done.stdout == "" and not [call for call in fake.calls if call[1] == "list"]
+
+
+def test_get_to_dash_writes_the_file_to_stdout(
+    run: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    done = run("files", "get", "results/a.h5", "-")
+    assert done.exit_code == 0, done.output
+    assert done.stdout_bytes == H5 and list(here.iterdir()) == []
+    several = run("files", "get", "results/*.h5", "-")
+    assert several.exit_code == 5 and "one file" in several.stderr and list(here.iterdir()) == []
+
+
+def test_cat_shows_control_characters_and_raw_gives_the_text(
+    run: Callable[..., Result], tree: FakeTree
+) -> None:
+    tree.files[b"run1/colours.txt"] = b"\x1b[31mred\x1b]0;OWNED\x07\rgone\n\ttab\n"
+    shown = run("files", "cat", "run1/colours.txt")
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout == "^[[31mred^[]0;OWNED^G^Mgone\n\ttab\n"
+    raw = run("files", "cat", "--raw", "run1/colours.txt")
+    assert raw.exit_code == 0 and raw.stdout_bytes == tree.files[b"run1/colours.txt"]
+
+
+def test_entries_a_wildcard_leaves_out_say_why_in_their_own_words() -> None:
+    def entry(name: str, kind: FileKind) -> FileEntryOut:
+        at = datetime.now(UTC)
+        return FileEntryOut(name=name, path=f"d/{name}", exact=True, type=kind, size_bytes=0,
+                            modified_at=at, permissions="", mode="0644", uid=1, gid=1)  # fmt: skip
+
+    listed = [
+        entry("a.fifo", FileKind.OTHER),
+        entry("b.link", FileKind.SYMLINK),
+        entry("c.dir", FileKind.DIRECTORY),
+    ]
+    matched = match_files(listed, Pattern("d", "*"), RemotePath("home", "d/*"))
+    said = {e.name: why for e, why in matched.skipped}
+    assert said == {
+        "a.fifo": "not a regular file (a fifo, socket or device)",
+        "b.link": "a symbolic link (links are never followed)",
+        "c.dir": "a directory, not a file (nothing is fetched recursively)",
+    }
