@@ -4,10 +4,11 @@ Paths are ``[AREA:]PATH`` (``home`` when no area is named; ``myriagate files are
 them), relative to the area's root; a path copied from a shell, ``~``, ``~/x`` or an absolute
 path under an area's root (``/scratch/alice/x``), is placed in that area. File contents
 (``cat``) reach the terminal with control characters spelled out (``cli.terminal_text``;
-``--raw`` for the text as it is); ``get FILE -`` writes the bytes to stdout, as they are. Names are shown as the gateway shows them: literally,
-with control characters, backslashes and bytes that are not UTF-8 escaped (``\\n``,
-``\\\\``, ``\\xff``). ``get`` streams each file to ``.<name>.part`` and renames it into place
-once its size is checked; an interrupted ``get`` run again resumes where it stopped.
+``--raw`` for the text as it is); ``get FILE -`` writes the bytes to stdout, as they are.
+Names are shown as the gateway shows them: literally, with control characters, backslashes
+and bytes that are not UTF-8 escaped (``\\n``, ``\\\\``, ``\\xff``). ``get`` streams each file
+to ``.<name>.part`` and renames it into place once its size is checked; an interrupted ``get``
+run again resumes where it stopped.
 Wildcards in the last name (``home:results/*.h5``) are matched here against the listing,
 never on the cluster.
 """
