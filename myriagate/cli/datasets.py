@@ -120,13 +120,21 @@ def show(
 def download(
     ctx: typer.Context,
     dataset_id: Annotated[str, typer.Argument(help="Dataset id.")],
-    dest: Annotated[Path, typer.Option("--dest", help="Directory to write into (created).")] = Path("."),
+    into: Annotated[
+        Path | None, typer.Argument(metavar="[DEST]", help="Directory to write into (created); default '.'.")
+    ] = None,
+    dest: Annotated[
+        Path | None, typer.Option("--dest", help="Directory to write into, as DEST (created).")
+    ] = None,
     path: Annotated[
         list[str] | None, typer.Option("--path", help="Only this file of the dataset (repeatable).")
     ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Download a dataset's files (or some of them), each verified against its recorded sha256."""
+    if into is not None and dest is not None and into != dest:
+        raise InvalidRequest(f"two destinations: {str(into)!r} and --dest {str(dest)!r}; give one")
+    dest = into or dest or Path(".")
     with open_gateway(ctx) as client:
         detail = _detail(client, parse_dataset_id(dataset_id))
         with TransferBar(enabled=wanted(quiet=json)) as bar:

@@ -185,3 +185,21 @@ def test_progress_is_wanted_only_at_a_terminal_and_never_when_quiet(monkeypatch:
     assert wanted() and not wanted(quiet=True)  # --json, --parsable
     monkeypatch.setenv("TERM", "dumb")
     assert not wanted()
+
+
+def test_datasets_download_takes_its_destination_as_an_argument_too(
+    alice: User, as_user: Callable[[User], As], produced: dict[str, Any], tmp_path: Path
+) -> None:
+    """Issue #15 trial: `datasets download ID ./ds/` was refused as an extra argument."""
+    run = as_user(alice)
+    dest = tmp_path / "ds"
+    ok(run("datasets", "download", produced["dataset_id"], f"{dest}/"))
+    assert (dest / "results/a.h5").read_bytes() == RESULTS["results/a.h5"]
+    same = tmp_path / "same"
+    ok(run("datasets", "download", produced["dataset_id"], str(same), "--dest", str(same)))
+    assert (same / "results/a.h5").exists()
+    both = run(
+        "datasets", "download", produced["dataset_id"], str(tmp_path / "x"), "--dest", str(tmp_path / "y")
+    )
+    assert both.exit_code == 5 and "two destinations" in both.stderr
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
