@@ -11,7 +11,7 @@ say it in the reader's language.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -98,3 +98,18 @@ def say(files: SkippedFiles, kind_words: Iterable[tuple[SkipKind, str]], more: s
     text = ", ".join(f"'{f.path}' ({words.get(f.kind, KIND_WORDS[f.kind])})" for f in files.named)
     rest = files.count - len(files.named)
     return text + (", " + more % {"n": rest} if rest > 0 else "")
+
+
+_MORE_RE = re.compile(r", and (?P<n>\d+) more\Z")
+
+
+def said_list(text: str, gettext: Callable[[str], str]) -> str:
+    """A reason's list of skipped files (``'a' (a link), …, and 3 more``) with its kind words
+    and its count of the rest in ``gettext``'s language; any other text comes back unchanged."""
+
+    def kind(item: re.Match[str]) -> str:
+        words = item["kind"]
+        return f"'{item['path']}' ({gettext(words)})" if words in _KIND_OF_WORDS else item[0]
+
+    said = _ITEM_RE.sub(kind, text)
+    return _MORE_RE.sub(lambda m: ", " + gettext("and %(n)s more") % {"n": m["n"]}, said)

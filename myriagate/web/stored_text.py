@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from myriagate.domain import skipped_results
+
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 # A catalog message is recognised by its fixed words: one with fewer than this many letters
 # around its placeholders ("%(m0)s; %(m1)s") would match nearly any sentence.
@@ -79,6 +81,10 @@ def said(text: str, lang: str, messages: Mapping[str, str], depth: int = _DEPTH)
         if found is None:
             continue
         values = {name: said(value, lang, messages, depth - 1) for name, value in found.groupdict().items()}
+        if "files" in values:  # a stage-out's skipped files: their kinds in the reader's words
+            values["files"] = skipped_results.said_list(
+                values["files"], lambda words: messages.get(words) or words
+            )
         try:
             return messages.get(msgid, msgid) % values
         except (KeyError, TypeError, ValueError):  # a catalog entry out of step: as it was written
