@@ -1,9 +1,10 @@
 """FakeClusterFiles: the ``services.files.ports.ClusterFiles`` port over files held in memory.
 
 Each login has its own tree of ``{path: content}`` (directories implied by their files or
-listed in ``dirs``, symlinks in ``links``); ``refuse`` makes a path fail with a given error
-(what the cluster would say: PermissionDenied, UnsafeValue…). Every call is recorded with
-its login, so a test can check which login acted and that a refused request made no call.
+listed in ``dirs``, symlinks in ``links``, fifos, sockets and devices in ``others``); ``refuse``
+makes a path fail with a given error (what the cluster would say: PermissionDenied,
+UnsafeValue…). Every call is recorded with its login, so a test can check which login acted
+and that a refused request made no call.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from myriagate.domain.files import (
 from myriagate.errors import InvalidRequest, MyriagateError, NotFound, UnsafeValue
 
 MTIME_NS = 1_765_000_000_000_000_000
-_FILE_MODE, _DIR_MODE, _LINK_MODE = 0o100644, 0o040755, 0o120777
+_FILE_MODE, _DIR_MODE, _LINK_MODE, _FIFO_MODE = 0o100644, 0o040755, 0o120777, 0o010644
 
 
 @dataclass
@@ -53,6 +54,7 @@ class FakeTree:
     files: dict[bytes, bytes] = field(default_factory=dict)
     dirs: set[bytes] = field(default_factory=set)
     links: dict[bytes, bytes] = field(default_factory=dict)
+    others: set[bytes] = field(default_factory=set)
     refuse: dict[bytes, MyriagateError] = field(default_factory=dict)
 
 
@@ -71,13 +73,15 @@ class FakeClusterFiles:
         if path in self.tree.links:
             target = self.tree.links[path]
             return FileEntry(name, FileKind.SYMLINK, len(target), MTIME_NS, _LINK_MODE, 1000, 1000, target)
+        if path in self.tree.others:
+            return FileEntry(name, FileKind.OTHER, 0, MTIME_NS, _FIFO_MODE, 1000, 1000)
         if not path or path in self._dirs():
             return FileEntry(name, FileKind.DIRECTORY, 4096, MTIME_NS, _DIR_MODE, 1000, 1000)
         raise NotFound(f"no file or directory {path!r} in this area")
 
     def _dirs(self) -> set[bytes]:
         found = set(self.tree.dirs)
-        for path in [*self.tree.files, *self.tree.links]:
+        for path in [*self.tree.files, *self.tree.links, *self.tree.others]:
             parts = path.split(b"/")
             found.update(b"/".join(parts[:i]) for i in range(1, len(parts)))
         return found
@@ -111,7 +115,7 @@ class FakeClusterFiles:
         prefix = path + b"/" if path else b""
         children = {
             p[len(prefix) :].split(b"/")[0]
-            for p in [*self.tree.files, *self.tree.links, *self._dirs()]
+            for p in [*self.tree.files, *self.tree.links, *self.tree.others, *self._dirs()]
             if p.startswith(prefix) and p != path
         }
         rows = []

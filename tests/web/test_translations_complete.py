@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import re
+import uuid
 from http import HTTPStatus
 from typing import Any
 
@@ -24,8 +25,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from myriagate.db.ledger import SqlLedger
+from myriagate.db.settlement import SettleItem
+from myriagate.domain.costs import Cost
 from myriagate.domain.field_messages import MESSAGES as FIELD_MESSAGES
 from myriagate.errors import ALL_ERRORS, ConfigError, FieldError, MyriagateError, NotAuthenticated, Text
+from myriagate.services.allocations.charging import Charge
 from myriagate.services.staging.context import StagingContext
 from myriagate.web import i18n
 from myriagate.web.api.files import get_file_browser
@@ -38,7 +43,15 @@ from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.fake_stager import FakeStager
 from tests.web import pages_helpers
 from tests.web.conftest import MakeUser
-from tests.web.french_check import app_routes, catalog_ids, code_messages, placeholders, untranslated
+from tests.web.form_reader import posted_fields
+from tests.web.french_check import (
+    app_routes,
+    catalog_ids,
+    code_messages,
+    placeholders,
+    texts_of,
+    untranslated,
+)
 from tests.web.pages_helpers import logged_in, produce_dataset
 from tests.web.test_pages_jobs import grant_hours
 
@@ -211,9 +224,18 @@ def shown(
         "cluster": "devcluster",  # the file browser's pages, over a fake cluster's files
         "area": "home",
     }
+    # A ledger line of each kind the gateway writes itself: a job's charge (settled from
+    # sacct) and a job run outside the gateway (issue #15: both reasons were English).
+    ledger = SqlLedger(db)
+    ledger.settle_many([SettleItem(uuid.UUID(job_id), Cost(120), Charge(Cost(120)).reason)])
+    ledger.charge_outside(uuid.UUID(found.group(1)), "4242", Cost(3600))
+    db.commit()
     files = FakeClusterFilesFactory()
-    for user in users.values():
-        files.tree(user.cluster_login).files[b"run1/out.txt"] = b"bonjour\n"
+    for user in users.values():  # an entry of each type the listing names
+        tree = files.tree(user.cluster_login)
+        tree.files[b"run1/out.txt"] = b"bonjour\n"
+        tree.links[b"run1/latest"] = b"out.txt"
+        tree.others.add(b"run1/pipe")
     browser = file_browser(gateway, lambda _profile, _settings, _backends: files)
     app.dependency_overrides[get_file_browser] = lambda: browser  # cleared by the app fixture
     # The operators' own words in the cluster profiles (partition descriptions) are data.
@@ -241,6 +263,38 @@ def test_every_page_is_all_french_for_every_role(app: FastAPI, shown: dict[str, 
                 problems[f"{role} {path} ({page.status_code})"] = wrong
     assert read >= len(ROLES) * 8
     assert not problems, "English on French pages:\n" + "\n".join(f"{k}: {v}" for k, v in problems.items())
+
+
+def test_what_the_walk_reads_holds_the_words_of_issue_15(shown: dict[str, Any]) -> None:
+    """The walk above reads these pages: they show what the trial found in English (each
+    entry type, ledger reasons, partition states), now in French. Words under four letters
+    ("up", "yes") escape the checker, so they are asserted here."""
+    researcher: TestClient = shown["clients"]["researcher"]
+    listing = texts_of(researcher.get("/files/devcluster/home?path=run1", headers=FRENCH).text)
+    assert {"Fichier", "Lien symbolique", "Autre (périphérique, tube, socket)"} <= set(listing)
+    admin: TestClient = shown["clients"]["platform_admin"]
+    ledger = texts_of(admin.get(f"/allocations/{shown['ids']['allocation_id']}", headers=FRENCH).text)
+    assert "hors de la passerelle" in ledger
+    assert "consommé (facturation relevée par sacct)" in ledger
+    cluster = researcher.get("/cluster", headers=FRENCH).text
+    assert "<td>ouverte</td>" in cluster and "<td>up</td>" not in cluster
+
+
+def test_the_submit_form_after_a_bad_value_is_all_french(shown: dict[str, Any]) -> None:
+    """Issue #15: '--time: '5x' is not a Slurm time: …' stood in English under the field, and
+    --kill-on-invalid-dep offered "yes" and "no"."""
+    client: TestClient = shown["clients"]["researcher"]
+    form = client.get("/submit", headers=FRENCH)
+    fields = {**posted_fields(form.text), "time": "5x", "action": "estimate"}
+    page = client.post("/submit", data=fields, headers=FRENCH)
+    assert page.status_code == 422
+    error = re.search(r'<span class="field-error" id="time-error">(.*?)</span>', page.text, re.S)
+    assert error is not None, page.text
+    assert "n&#39;est pas une durée Slurm" in error.group(1)
+    assert untranslated(page.text, shown["data"]) == []
+    options = re.search(r'<select id="kill_on_invalid_dep".*?</select>', page.text, re.S)
+    assert options is not None
+    assert re.findall(r"<option value=\"(?:yes|no)\">(\w+)</option>", options.group(0)) == ["oui", "non"]
 
 
 def test_the_checker_finds_english_on_a_french_page() -> None:
