@@ -81,15 +81,13 @@ def said(text: str, lang: str, messages: Mapping[str, str], depth: int = _DEPTH)
         if found is None:
             continue
         values = {name: said(value, lang, messages, depth - 1) for name, value in found.groupdict().items()}
-        if "files" in values:  # a stage-out's skipped files: their kinds in the reader's words
-            values["files"] = skipped_results.said_list(
-                values["files"], lambda words: messages.get(words) or words
-            )
         try:
             return messages.get(msgid, msgid) % values
         except (KeyError, TypeError, ValueError):  # a catalog entry out of step: as it was written
             return text
-    return text
+    # A stage-out's list of skipped files (a value of its reason, which pages say on its own):
+    # each file's kind in the reader's words; any other text is left as it was written.
+    return skipped_results.said_list(text, lambda words: messages.get(words) or words)
 
 
 def _catalog_patterns(lang: str, messages: Mapping[str, str]) -> tuple[tuple[re.Pattern[str], str], ...]:

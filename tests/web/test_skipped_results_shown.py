@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from myriagate.db.models.jobs import Job
+from myriagate.db.models.jobs import Job, JobStateChange
 from myriagate.db.models.users import User
 from myriagate.domain.skipped_results import SkipKind, SkippedFile, note
 from myriagate.domain.states import JobState
@@ -40,6 +41,8 @@ def test_the_skipped_files_are_named_in_the_api_and_on_the_page_in_english_and_f
     job = api.post("/api/v1/jobs", json={"script": "#!/bin/bash\n#SBATCH -t 2\ntrue\n"}).json()
     db.execute(sa.update(Job).where(Job.id == uuid.UUID(job["id"]))
                .values(state=JobState.COMPLETED, reason=REASON, exit_code=0))  # fmt: skip
+    db.add(JobStateChange(job_id=uuid.UUID(job["id"]), from_state=JobState.STAGING_OUT,
+                          to_state=JobState.COMPLETED, reason=REASON, at=datetime.now(UTC)))  # fmt: skip
     db.commit()
 
     shown = api.get(f"/api/v1/jobs/{job['id']}").json()
@@ -58,6 +61,12 @@ def test_the_skipped_files_are_named_in_the_api_and_on_the_page_in_english_and_f
     french = text_of(logged_in(app, alice, lang="fr").get(f"/jobs/{job['id']}"))
     assert "'results/-rf' (un nom refusé), 'results/link' (un lien)" in french
     assert "cannot be stored safely" not in french
+    # The timeline's reason (said by parts: the message, then each value on its own).
+    assert (
+        "laissé(s) de côté, faute de pouvoir les stocker sans risque : 'results/-rf' (un nom refusé)"
+        in french
+    )
+    assert "(a link)" not in french and "(a refused name)" not in french
 
 
 def test_the_timeline_reason_is_said_in_french_not_read_as_a_region() -> None:
