@@ -52,6 +52,9 @@ class SubmitRequest:
     # The file the script was read from (``job.sh``): sbatch names a job after it when neither
     # the command line nor the script names it, and so does the gateway.
     script_name: str | None = None
+    # The template the script was rendered from (``hello``): the job's name when nothing else
+    # names it, so a job from a template is never shown nameless.
+    template_name: str | None = None
 
 
 class ValidatedSubmission(NamedTuple):
@@ -85,8 +88,9 @@ def validate_submission(
     script_text, notices = directives.normalise_script(request.script_text)
     found = directives.parse_directives(script_text)
     parsed = directives.merge(found, request.overrides)
-    if parsed.job_name is None and request.script_name:
-        parsed = _named_after_file(parsed, request.script_name)
+    default_name = request.script_name or request.template_name
+    if parsed.job_name is None and default_name:
+        parsed = _named_after_file(parsed, default_name)
     spec = validation.check_job(profile, parsed, allowed_accounts=accounts)
     # The account must reach sbatch (the researcher's default account may not be the one
     # the gateway knows), so a lone membership fills it in before the script is prepared.

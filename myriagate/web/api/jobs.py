@@ -208,7 +208,11 @@ def submit(
     script_text = _script_text(body, gateway)
     script_name = body.script_name if body.script is not None else None
     submit_request = SubmitRequest(
-        script_text=script_text, cluster=cluster, overrides=overrides, script_name=script_name
+        script_text=script_text,
+        cluster=cluster,
+        overrides=overrides,
+        script_name=script_name,
+        template_name=body.template,
     )
     staging = _staging(body)
     try:

@@ -61,6 +61,7 @@ router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 
 REFRESH = "refresh"  # redraw the form for the cluster and template chosen; nothing is sent
 FIRST_TEMPLATE = "hello"
+OWN_SCRIPT_NAME = "script"  # the job name of a script typed in the form (it has no file name)
 
 
 def _template(gateway: Gateway, name: str) -> TemplateMeta | None:
@@ -96,6 +97,9 @@ def _body(values: dict[str, str], *, dry_run: bool) -> JobSubmit:
         data["cluster"] = values["cluster"]
     if mode == "script":
         data["script"] = values.get("script", "").replace("\r\n", "\n")
+        # A script typed in the form has no file name: its job is named "script" unless
+        # -J/--job-name (a field or an #SBATCH line) names it.
+        data["script_name"] = OWN_SCRIPT_NAME
     else:
         data["template"] = values.get("template", "")
         data["params"] = {
