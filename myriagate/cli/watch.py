@@ -47,12 +47,16 @@ def describe(job: JobOut) -> str:
     and why it ended in the terminal's language, as ``jobs show`` and the job page say it."""
     text = f"job {shown_id(job)} {job.state.value}"
     code = exit_code_shown(job.state, job.exit_code, job.signal)
-    if code is not None:
+    explanation = job.explanation
+    # The explanation of an exit code says the code itself ("failed with exit code 3"): once.
+    if code is not None and (job.state.is_success or explanation is None or explanation.code != "exit_code"):
         text += f" (exit code {code})"
     if job.state.is_success:
-        return text
-    if job.explanation is not None:
-        return f"{text}: {localised(job.explanation.text)}"
+        # A completed job may still have something to say (results skipped at stage-out).
+        hint = localised(explanation.hint) if explanation is not None and explanation.hint else ""
+        return f"{text}; {hint}" if hint else text
+    if explanation is not None:
+        return f"{text}: {localised(explanation.text)}"
     return f"{text}: {job.reason}" if job.reason else text
 
 

@@ -84,7 +84,7 @@ def test_submit_wait_names_the_job_by_its_short_id(
     assert result.exit_code == 1
     short = SHORT.match(result.stdout.strip())
     assert short is not None, result.stdout
-    assert f"job {short.group(1)} failed (exit code 3)" in result.stderr
+    assert f"job {short.group(1)} failed: failed with exit code 3" in result.stderr
 
 
 def test_parsable_and_json_keep_the_full_id_for_scripts(run: Run, logged_in: str, script: Path) -> None:

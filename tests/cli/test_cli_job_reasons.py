@@ -135,7 +135,7 @@ def test_the_end_of_submit_wait_and_the_jobs_list_give_no_exit_code_for_a_cancel
     assert jobs[cancelled["id"]].exit_code == 0, "the API keeps sacct's value as data"
     cancelled_id, failed_id = jobs[cancelled["id"]].short_id, jobs[failed["id"]].short_id  # as typed next
     assert describe(jobs[cancelled["id"]]) == f"job {cancelled_id} cancelled: cancelled by alice"
-    assert describe(jobs[failed["id"]]) == f"job {failed_id} failed (exit code 3): failed with exit code 3"
+    assert describe(jobs[failed["id"]]) == f"job {failed_id} failed: failed with exit code 3"  # said once
     env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "MYRIAGATE_URL": None, "MYRIAGATE_TOKEN": None,
            "NO_COLOR": "1", "COLUMNS": "250"}  # fmt: skip
     listed = CliRunner().invoke(cli_app, ["jobs", "list", "--wide"], env=env, obj=CliDeps(http=api)).stdout

@@ -347,7 +347,7 @@ def test_submit_wait_exits_1_when_the_job_fails(
     worker.steps = [lambda: fake_cluster.finish(last_slurm_id(fake_cluster), "FAILED", exit_code=3)]
     result = run("submit", str(script), "--wait")
     assert result.exit_code == 1
-    assert "failed (exit code 3)" in result.stderr
+    assert "failed: failed with exit code 3" in result.stderr
 
 
 def test_submit_follow_streams_the_output_once_in_order(
