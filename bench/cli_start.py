@@ -73,8 +73,21 @@ JOB: dict[str, object] = {
 }
 
 
+ME: dict[str, object] = {
+    "id": str(uuid.uuid4()),
+    "username": "alice",
+    "display_name": "Alice",
+    "email": None,
+    "cluster_login": "alice",
+    "institution": None,
+    "roles": [],
+    "is_active": True,
+    "memberships": [],
+}
+
+
 class StubGateway(BaseHTTPRequestHandler):
-    """Answers the two calls the timed commands make, like the API would."""
+    """Answers the calls the timed commands make, like the API would."""
 
     def _answer(self, status: int, body: object) -> None:
         data = json.dumps(body).encode()
@@ -87,6 +100,8 @@ class StubGateway(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.startswith("/api/v1/jobs"):
             self._answer(200, {"items": [JOB], "next_cursor": None})
+        elif self.path == "/api/v1/me":  # jobs list asks who lists (the owner column)
+            self._answer(200, ME)
         else:
             self._answer(404, {"title": "Not found", "status": 404, "code": "not_found", "detail": self.path})
 

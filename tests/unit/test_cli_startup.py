@@ -34,6 +34,8 @@ JOB = {"id": str(uuid.uuid4()), "cluster": "devcluster", "owner": "alice", "clus
        "slurm_job_id": "12", "slurm_state": "PENDING", "reason": None, "exit_code": None,
        "array_task_count": None, "work_dir": None, "submitted_at": NOW, "started_at": None,
        "ended_at": None, "created_at": NOW, "updated_at": NOW, "notices": []}
+ME = {"id": str(uuid.uuid4()), "username": "alice", "display_name": "Alice", "email": None,
+      "cluster_login": "alice", "institution": None, "roles": [], "is_active": True, "memberships": []}
 
 obj = None
 if sys.argv[1] in ("jobs", "submit"):  # commands that call the gateway: a mock answers them
@@ -43,6 +45,8 @@ if sys.argv[1] in ("jobs", "submit"):  # commands that call the gateway: a mock 
     def answer(request):
         if request.method == "POST":
             return httpx.Response(201, json=JOB)
+        if request.url.path.endswith("/me"):  # jobs list asks who is listing (the owner column)
+            return httpx.Response(200, json=ME)
         return httpx.Response(200, json={"items": [JOB], "next_cursor": None})
 
     obj = CliDeps(http=httpx.Client(transport=httpx.MockTransport(answer)))
