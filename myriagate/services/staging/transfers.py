@@ -170,8 +170,9 @@ def discard_inputs(ctx: StagingContext, plan: JobStaging) -> None:
     shutil.rmtree(ctx.spool_dir / "stage-in" / str(plan.job_id), ignore_errors=True)
 
 
-def stage_out(ctx: StagingContext, session: Session, job: Job, plan: JobStaging, progress: Progress) -> None:
-    """Copy the job's outputs to its storage endpoint, record them as a dataset, complete the job."""
+def _resident_output_endpoint(ctx: StagingContext, job: Job, plan: JobStaging) -> Storage:
+    """The job's output endpoint, still declared and still inside the allowed regions (checked
+    again at stage-out: the profile may have changed since the job was accepted)."""
     storage = ctx.profile.storage_endpoint(plan.output_endpoint or "")
     if storage is None:
         raise StagingError(
@@ -191,6 +192,12 @@ def stage_out(ctx: StagingContext, session: Session, job: Job, plan: JobStaging,
         source="worker",
         at=ctx.clock.now(),
     )
+    return storage
+
+
+def stage_out(ctx: StagingContext, session: Session, job: Job, plan: JobStaging, progress: Progress) -> None:
+    """Copy the job's outputs to its storage endpoint, record them as a dataset, complete the job."""
+    storage = _resident_output_endpoint(ctx, job, plan)
     source = job_tree(ctx, job, plan)
     selection, newer_than_ns = SELECTION_JOB_DIR, None
     if not has_own_dir(job):
