@@ -60,9 +60,13 @@ start_daemon() { # name, args...
     local name=$1; shift
     local pidfile=$run_dir/$name.pid
     # --name: a pid file left by a crash may name a pid since reused by another program.
+    # Run again, it serves the code as it is now: a process still running the code of its start
+    # is stopped first (people rerun this script after pulling or editing, and expect the change).
     if start-stop-daemon --status --pidfile "$pidfile" --name myriagate; then
-        echo "$name already running (pid $(cat "$pidfile"))"
-        return
+        start-stop-daemon --stop --oknodo --retry TERM/15/KILL/5 --pidfile "$pidfile" --name myriagate \
+            >/dev/null
+        rm -f -- "$pidfile"
+        echo "$name stopped, to start again with the current code"
     fi
     if [ -e "$pidfile" ]; then
         echo "$name: removing a stale pid file (pid $(cat "$pidfile") is not running myriagate)"

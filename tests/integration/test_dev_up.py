@@ -103,9 +103,14 @@ def test_dev_up_runs_again_over_a_used_database_and_resets_on_demand(stack: dict
     worker_pid = Path(stack["MYRIAGATE_DEV_RUN_DIR"], "worker.pid")
     os.kill(int(worker_pid.read_text()), signal.SIGKILL)  # its PID file stays behind
 
+    api_pid = Path(stack["MYRIAGATE_DEV_RUN_DIR"], "api.pid")
+    old_api = int(api_pid.read_text())
     second = _dev_up(stack)
     assert "worker: removing a stale pid file" in second
-    assert "api already running" in second
+    # Run again, the server serves the current code: the old process is replaced.
+    assert "api stopped, to start again with the current code" in second
+    assert int(api_pid.read_text()) != old_api
+    assert not Path(f"/proc/{old_api}").exists()
     line = _demo_line(second)
     assert line.startswith(
         "Demo data: existing database kept: topped up caen-bio (+2,000 h CPU, back to 2,000 h left)"
