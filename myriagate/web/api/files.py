@@ -15,13 +15,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from starlette.background import BackgroundTask
 
 from myriagate.domain.files import DEFAULT_PAGE, RangeNotSatisfiable, SortKey, display_name, is_plain_utf8
 from myriagate.services.files.browser import DEFAULT_PREVIEW_BYTES, EntryView, FileBrowser
 from myriagate.web.api.files_schemas import DirectoryListingOut, FileAreaOut, FileEntryOut, FilePreviewOut
 from myriagate.web.deps import CurrentUser
-from myriagate.web.downloads import attachment_headers
+from myriagate.web.file_responses import streamed_file
 from myriagate.web.problems import normalise, problem_response, problem_responses
 from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring_files import file_browser
@@ -169,19 +168,4 @@ def download_file(
         failure = normalise(request, exc)
         unsatisfiable = {**failure.headers, "Content-Range": f"bytes */{exc.size_bytes}"}  # RFC 9110 15.5.17
         return problem_response(request, replace(failure, headers=unsatisfiable))
-    headers = {
-        **attachment_headers(download.entry.name.decode("utf-8", "replace")),
-        "Accept-Ranges": "bytes",
-        "ETag": download.etag,
-        "Content-Length": str(download.length),
-    }
-    if download.ranged:
-        last = download.offset + download.length - 1
-        headers["Content-Range"] = f"bytes {download.offset}-{last}/{download.size_bytes}"
-    return StreamingResponse(
-        download.chunks(),
-        status_code=206 if download.ranged else 200,
-        media_type="application/octet-stream",
-        headers=headers,
-        background=BackgroundTask(download.close),  # also when the client went away early
-    )
+    return streamed_file(download)

@@ -17,15 +17,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import RedirectResponse, StreamingResponse
-from starlette.background import BackgroundTask
+from fastapi.responses import RedirectResponse
 
 from myriagate.domain.files import FileKind, RangeNotSatisfiable, SortKey, display_name, is_plain_utf8
 from myriagate.errors import InvalidRequest, NotFound, Text, UnsafeValue
 from myriagate.services.files.browser import DEFAULT_PREVIEW_BYTES, EntryView, Preview
 from myriagate.web.api.files import FilesDep
 from myriagate.web.deps import GatewayDep
-from myriagate.web.downloads import attachment_headers
+from myriagate.web.file_responses import streamed_file
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.errors import error_page
 from myriagate.web.pages.file_links import area_url, crumbs, download_url, image_type, page_url, view_url
@@ -235,21 +234,5 @@ def download_page(
             request,
             replace(failure, headers={**failure.headers, "Content-Range": f"bytes */{exc.size_bytes}"}),
         )
-    name = download.entry.name.decode("utf-8", "replace")
     media_type = (inline and image_type(download.entry.name)) or "application/octet-stream"
-    headers = {
-        **attachment_headers(name),
-        "Accept-Ranges": "bytes",
-        "ETag": download.etag,
-        "Content-Length": str(download.length),
-    }
-    if download.ranged:
-        last = download.offset + download.length - 1
-        headers["Content-Range"] = f"bytes {download.offset}-{last}/{download.size_bytes}"
-    return StreamingResponse(
-        download.chunks(),
-        status_code=206 if download.ranged else 200,
-        media_type=media_type,
-        headers=headers,
-        background=BackgroundTask(download.close),  # also when the browser went away early
-    )
+    return streamed_file(download, media_type)
