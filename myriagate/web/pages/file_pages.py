@@ -140,11 +140,7 @@ def directory_page(
     return render(
         request,
         "files_directory.html",
-        cluster=cluster,
-        area=area,
-        area_label=_area_label(gateway, cluster, area, t.lang),
-        crumbs=crumbs(cluster, area, listing.path),
-        root_href=area_url(cluster, area),
+        **_whereabouts(gateway, cluster, area, listing.path, t.lang),
         shown_path=display_name(listing.path),
         rows=[_row(cluster, area, e, t) for e in listing.entries],
         total=listing.total,
@@ -156,6 +152,17 @@ def directory_page(
         ),
         first_href=page_url(cluster, area, here, sort=sort.value, order=order) if cursor else None,
     )
+
+
+def _whereabouts(gateway: Gateway, cluster: str, area: str, path: bytes, lang: str) -> dict[str, Any]:
+    """Where a page of the file browser is: its cluster and area, their label, the breadcrumbs."""
+    return {
+        "cluster": cluster,
+        "area": area,
+        "area_label": _area_label(gateway, cluster, area, lang),
+        "crumbs": crumbs(cluster, area, path),
+        "root_href": area_url(cluster, area),
+    }
 
 
 @router.get("/files/{cluster}/{area}/view")
@@ -189,11 +196,7 @@ def file_page(
     return render(
         request,
         "files_file.html",
-        cluster=cluster,
-        area=area,
-        area_label=_area_label(gateway, cluster, area, t.lang),
-        crumbs=crumbs(cluster, area, view.path),
-        root_href=area_url(cluster, area),
+        **_whereabouts(gateway, cluster, area, view.path, t.lang),
         preview_bytes=DEFAULT_PREVIEW_BYTES,
         row=_row(cluster, area, view, t),
         preview=preview,
