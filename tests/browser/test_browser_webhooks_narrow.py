@@ -46,7 +46,8 @@ def test_the_page_does_not_scroll_sideways_on_a_phone(
     page = log_in(browser, live, "mallory", lang=lang)
     page.set_viewport_size({"width": 390, "height": 900})
     page.goto("/settings/notifications")
-    assert page.locator(".table-scroll table").is_visible()
+    # Every table scrolls in its own box now (the events' and the webhooks'): this is the webhooks'.
+    assert page.locator(".table-scroll table", has_text="http://127.0.0.1:1/").is_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     shot(page, screenshot_dir, f"notif-webhooks-{lang[:2]}-390")
     assert width <= 390, f"the page is {width} px wide on a 390 px phone"
