@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,17 +19,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from myriagate.clock import SystemClock
 from myriagate.db.models import Dataset, Job, User
 from myriagate.domain.states import JobState
-from myriagate.profiles.loader import load_all_profiles
 from myriagate.services.jobs import tracking
 from myriagate.services.staging import step as staging
 from myriagate.services.staging.plan import StagingRequest
 from myriagate.services.submission.submit import SubmitRequest, submit_job
-from myriagate.settings import Settings
 from myriagate.wiring import Gateway, worker_ledger
 from tests.conftest import CLUSTER
-from tests.integration.conftest import DevCluster
+from tests.integration import test_staging_real
 
 pytestmark = pytest.mark.slurm
+
+gateway = test_staging_real.gateway  # the same staging gateway fixture
 
 CLOCK = SystemClock()
 CAEN = Path("/srv/myriagate-storage/caen")
@@ -43,19 +42,6 @@ ln -s real.txt results/link
 ln -s /etc results/etc
 mkfifo results/fifo
 """
-
-
-@pytest.fixture
-def gateway(devcluster: DevCluster, db: sessionmaker[Session], tmp_path: Path) -> Iterator[Gateway]:
-    settings = Settings(
-        dev_mode=True,
-        ssh_ca_key_path=devcluster.ca_key,
-        enforce_allocations=False,
-        spool_dir=tmp_path / "spool",
-    )
-    gateway = Gateway(settings=settings, profiles=load_all_profiles(settings), session_factory=db)
-    yield gateway
-    gateway.close()
 
 
 def test_a_dash_named_file_a_link_and_a_fifo_are_skipped_and_named_the_good_file_is_stored(
