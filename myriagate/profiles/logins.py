@@ -6,9 +6,14 @@ from myriagate.errors import PermissionDenied, Text
 from myriagate.profiles.models import ClusterProfile
 
 
-def is_gateway_login(profile: ClusterProfile, login: str) -> bool:
+def gateway_logins(profile: ClusterProfile) -> frozenset[str]:
+    """The cluster's service login and, when it has one, its operator login."""
     conn = profile.connection
-    return login in {conn.service_login, conn.operator_login}
+    return frozenset(login for login in (conn.service_login, conn.operator_login) if login)
+
+
+def is_gateway_login(profile: ClusterProfile, login: str) -> bool:
+    return login in gateway_logins(profile)
 
 
 def check_personal_login(profile: ClusterProfile, login: str) -> None:

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
+from myriagate.profiles.logins import gateway_logins
 from myriagate.services.common import authz
 from myriagate.services.people import users as people
 from myriagate.web.api.schemas import MembershipIn, MembershipOut, UserIn, UserOut, UserPatch
@@ -59,10 +60,9 @@ def create_user(
 ) -> UserOut:
     """Create a user (platform admins). Without ``password`` the user signs in through SSO only."""
     new = people.NewUser(**body.model_dump())
-    own = {p.connection.service_login for p in gateway.profiles.values()}
-    own |= {p.connection.operator_login for p in gateway.profiles.values() if p.connection.operator_login}
+    own = frozenset().union(*(gateway_logins(p) for p in gateway.profiles.values()))
     created = people.create_user(
-        db, user, new, clock=clock, password_cost=settings.password_hash_cost, gateway_logins=frozenset(own)
+        db, user, new, clock=clock, password_cost=settings.password_hash_cost, gateway_logins=own
     )
     return user_out(created)
 
