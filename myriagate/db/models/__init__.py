@@ -10,6 +10,7 @@ from myriagate.db.models.allocations import (
 )
 from myriagate.db.models.audit import AuditEvent
 from myriagate.db.models.auth import ApiToken, WebSession
+from myriagate.db.models.dataset_transfers import DatasetTransfer
 from myriagate.db.models.jobs import Job, JobArrayTask, JobStateChange
 from myriagate.db.models.leases import Lease
 from myriagate.db.models.notifications import BalanceWatch, Notification, NotificationPreference, Webhook
@@ -34,6 +35,7 @@ __all__ = [
     "Dataset",
     "DatasetFile",
     "DatasetRole",
+    "DatasetTransfer",
     "DatasetUse",
     "EntryKind",
     "Institution",

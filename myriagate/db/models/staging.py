@@ -109,6 +109,9 @@ class Dataset(Base):
     # directory) or "newer_than_start" (a --chdir the researcher chose: only files changed
     # after the job started). docs/staging.md states the rule.
     selection: Mapped[str] = mapped_column(sa.String(32), default="job_dir", server_default="job_dir")
+    # A dataset saved from a cluster directory (issue #17): where, as ``area:/path``
+    # (``domain.dataset_transfers.place``); None for a job's results.
+    saved_from: Mapped[str | None] = mapped_column(sa.String(1100))
 
     files: Mapped[list[DatasetFile]] = relationship(
         back_populates="dataset", order_by="DatasetFile.path", cascade="all, delete-orphan"
