@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 
 import structlog
 from sqlalchemy.orm import Session
@@ -127,7 +128,7 @@ def stage_in(
         local = uploads.files_dir(ctx.spool_dir, upload.id)
         expected = {f.path: f.sha256 for f in upload.files}
         result = ctx.stager.upload(local, sorted(expected), dest, progress=progress)
-        staged += _verified(result, expected, Text("the uploaded files"))
+        staged += verified(result, expected, Text("the uploaded files"))
     for raw_id in plan.input_dataset_ids:
         dataset = staging_repo.get_dataset(session, uuid.UUID(raw_id))
         if dataset is None:
@@ -148,19 +149,28 @@ def _dataset_in(
                 endpoint=repr(dataset.endpoint),
             )
         )
-    expected = {f.path: f.sha256 for f in dataset.files}
     relay = ctx.spool_dir / "stage-in" / str(job.id) / str(dataset.id)
-    fetched = ctx.stager.download(
-        storage_tree(storage, dataset.root), sorted(expected), relay, progress=progress
-    )
-    _verified(fetched, expected, Text("dataset %(dataset)s (fetched)", dataset=dataset.id))
-    result = ctx.stager.upload(relay, sorted(expected), dest, progress=progress)
-    staged = _verified(result, expected, Text("dataset %(dataset)s", dataset=dataset.id))
+    staged = dataset_to_cluster(ctx, dataset, storage, dest, relay, progress)
     if session.get(DatasetUse, (dataset.id, job.id, DatasetRole.INPUT)) is None:
         session.add(
             DatasetUse(dataset_id=dataset.id, job_id=job.id, role=DatasetRole.INPUT, at=ctx.clock.now())
         )
     return staged
+
+
+def dataset_to_cluster(
+    ctx: StagingContext, dataset: Dataset, storage: Storage, dest: RemoteTree, relay: Path, progress: Progress
+) -> list[StagedFile]:
+    """Copy a stored dataset into ``dest`` through the spool directory ``relay``: each file
+    checked against the sha256 recorded in the dataset when fetched, and again where it landed
+    (stage-in's inputs and "copy dataset here" both come this way)."""
+    expected = {f.path: f.sha256 for f in dataset.files}
+    fetched = ctx.stager.download(
+        storage_tree(storage, dataset.root), sorted(expected), relay, progress=progress
+    )
+    verified(fetched, expected, Text("dataset %(dataset)s (fetched)", dataset=dataset.id))
+    result = ctx.stager.upload(relay, sorted(expected), dest, progress=progress)
+    return verified(result, expected, Text("dataset %(dataset)s", dataset=dataset.id))
 
 
 def discard_inputs(ctx: StagingContext, plan: JobStaging) -> None:
@@ -207,21 +217,13 @@ def stage_out(ctx: StagingContext, session: Session, job: Job, plan: JobStaging,
         started = job.started_at or job.submitted_at or job.created_at
         newer_than_ns = int(started.timestamp()) * 1_000_000_000
     skipped: list[SkippedFile] = []
-    found = storable_results(
-        ctx.stager.scan(source, plan.output_patterns, newer_than_ns=newer_than_ns, skipped=skipped), skipped
-    )
-    expected = {f.path: f.sha256 for f in found}
     dataset_id = output_dataset_id(job.id)
     root = dataset_root(storage, job.slurm_account, output_directory(plan, dataset_id))
     relay = ctx.spool_dir / "stage-out" / str(job.id)
-    stored: list[StagedFile] = []
-    if found:
-        fetched = ctx.stager.download(source, sorted(expected), relay, progress=progress)
-        _verified(fetched, expected, Text("job output (fetched)"))
-        dest = storage_tree(storage, root)
-        stored = _verified(
-            ctx.stager.upload(relay, sorted(expected), dest, progress=progress), expected, Text("job output")
-        )
+    stored = results_to_storage(
+        ctx, source, plan.output_patterns, storage_tree(storage, root), relay, progress,
+        newer_than_ns=newer_than_ns, skipped=skipped, what=(Text("job output"), Text("job output (fetched)")),
+    )  # fmt: skip
     now = ctx.clock.now()
     dataset = _record_dataset(session, job, storage, dataset_id, root, selection, stored, now)
     plan.output_dataset_id = dataset.id
@@ -230,7 +232,7 @@ def stage_out(ctx: StagingContext, session: Session, job: Job, plan: JobStaging,
     plan.claimed_by, plan.claimed_until = None, None
     job.stage_out = False
     note = f"{len(stored)} result file(s) stored in {storage.site} ({storage.region})" + skipped_note(skipped)
-    if not found and not skipped:
+    if not stored and not skipped:
         note = "no file matched the output patterns: " + ", ".join(plan.output_patterns)
     job.reason = note
     transitions.move(session, job, JobState.COMPLETED, at=now, reason=note)
@@ -243,6 +245,34 @@ def stage_out(ctx: StagingContext, session: Session, job: Job, plan: JobStaging,
     shutil.rmtree(relay, ignore_errors=True)
     log.info("staging.out_done", job_id=str(job.id), files=len(stored), skipped=len(skipped),
              endpoint=storage.name)  # fmt: skip
+
+
+def results_to_storage(
+    ctx: StagingContext,
+    source: RemoteTree,
+    patterns: Sequence[str],
+    dest: RemoteTree,
+    relay: Path,
+    progress: Progress,
+    *,
+    newer_than_ns: int | None,
+    skipped: list[SkippedFile],
+    what: tuple[Text, Text],
+) -> list[StagedFile]:
+    """Copy the files of ``source`` matching ``patterns`` to ``dest`` on a storage endpoint
+    through the spool directory ``relay``, each sha256 computed where it was read, checked when
+    fetched and again where it landed. What cannot be stored safely (a link, a special file, a
+    refused name) is appended to ``skipped``, never copied. Stage-out and "save as dataset"
+    both come this way. ``what`` names the files in messages: where they land, and as fetched."""
+    found = storable_results(
+        ctx.stager.scan(source, patterns, newer_than_ns=newer_than_ns, skipped=skipped), skipped
+    )
+    if not found:
+        return []
+    expected = {f.path: f.sha256 for f in found}
+    fetched = ctx.stager.download(source, sorted(expected), relay, progress=progress)
+    verified(fetched, expected, what[1])
+    return verified(ctx.stager.upload(relay, sorted(expected), dest, progress=progress), expected, what[0])
 
 
 def storable_results(found: Iterable[StagedFile], skipped: list[SkippedFile]) -> list[StagedFile]:
@@ -298,7 +328,7 @@ def _record_dataset(
     return dataset
 
 
-def _verified(result: Iterable[StagedFile], expected: Mapping[str, str], what: Text) -> list[StagedFile]:
+def verified(result: Iterable[StagedFile], expected: Mapping[str, str], what: Text) -> list[StagedFile]:
     """The transfer's files, after checking each one's sha256 against what was expected."""
     got = {f.path: f for f in result}
     missing = sorted(set(expected) - set(got))
