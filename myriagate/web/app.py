@@ -26,7 +26,10 @@ from myriagate.logs import configure_logging
 from myriagate.web.api import (
     allocations,
     clusters,
+    dataset_transfers,
     datasets,
+    file_changes,
+    file_uploads,
     files,
     jobs,
     me,
@@ -152,6 +155,9 @@ def build_app() -> FastAPI:
         api.include_router(module.router)
     api.include_router(notifications.router)  # /me/notifications, /me/webhooks (docs/notifications.md)
     api.include_router(files.router)  # /clusters/{cluster}/files/… as the caller's login (docs/files.md)
+    api.include_router(dataset_transfers.router)  # save as dataset, copy dataset here (docs/files.md)
+    api.include_router(file_changes.router)  # …/files/{area}/mkdir|rename|copy|entry|usage|glob
+    api.include_router(file_uploads.router)  # …/files/{area}/uploads: resumable uploads (docs/files.md)
     app.include_router(api)
     app.include_router(health_router)  # /readyz: database and clusters (docs/operations.md)
     install_pages(app)  # HTML pages, static assets and HTML error pages (docs/web.md)
