@@ -153,3 +153,9 @@ def download(
 
 # `get` as the first version named it; hidden so --help shows one name per command.
 datasets_app.command("get", hidden=True, help="Same as `download`.")(download)
+
+
+# Datasets into and out of file areas (issue #17): a module of their own.
+from myriagate.cli.dataset_transfers import copy_to_command  # noqa: E402  (after datasets_app: no cycle)
+
+datasets_app.command("copy-to")(copy_to_command)

@@ -228,3 +228,9 @@ def cat(
             f"({part} {len(shown.text.encode())} of {shown.size_bytes} bytes shown: "
             f"`myriagate files get {remote}` for the whole file)\n"
         )
+
+
+# Datasets into and out of file areas (issue #17): a module of their own.
+from myriagate.cli.dataset_transfers import save_dataset_command  # noqa: E402  (after files_app: no cycle)
+
+files_app.command("save-dataset")(save_dataset_command)

@@ -20,7 +20,7 @@ import httpx
 
 from myriagate.client import transfers
 from myriagate.client.config import load_config
-from myriagate.client.files import FileCalls
+from myriagate.client.dataset_transfers import DatasetTransferCalls
 from myriagate.client.inputs import collect_inputs
 from myriagate.client.submissions import REQUEST_KEYWORDS, Option, build_submission, read_script
 from myriagate.client.waiting import wait_for_jobs
@@ -51,7 +51,7 @@ JobRef = UUID | str | JobOut
 Script = str | os.PathLike[str]
 
 
-class Client(FileCalls):
+class Client(DatasetTransferCalls):
     """A client of one gateway.
 
     ``Client()`` uses what ``myriagate login`` stored (or ``MYRIAGATE_URL`` and

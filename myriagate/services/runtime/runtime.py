@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.ports import Clock
 from myriagate.services.common.leases import holder_id
+from myriagate.services.dataset_transfers import runner as dataset_transfers
 from myriagate.services.jobs.tracking import TickResult
 from myriagate.services.notifications import balance_watch, sender
 from myriagate.services.runtime.worker import Worker
@@ -62,7 +63,10 @@ class WorkerRuntime:
     def run_once(self) -> dict[str, dict[str, object]]:
         """One tick (and settlement) and one staging pass per cluster; what each did, by cluster."""
         ticks: dict[str, TickResult | None] = {p.options.cluster: p.run_once() for p in self.pollers}
-        staged = {name: staging_step.run_pending(ctx) for name, ctx in self.staging.items()}
+        staged = {
+            name: staging_step.run_pending(ctx) + dataset_transfers.run_pending(ctx)
+            for name, ctx in self.staging.items()
+        }
         return {
             name: {
                 **(result.__dict__ if result is not None else {"lease": "held elsewhere"}),
@@ -81,6 +85,18 @@ class WorkerRuntime:
             threading.Thread(
                 target=staging_step.run_loop,
                 name=f"staging-{name}",
+                args=(ctx, stop),
+                kwargs={"min_s": self.loop_min_s, "max_s": self.loop_max_s},
+                daemon=True,
+            )
+            for name, ctx in self.staging.items()
+        ]
+        # Saves and copies between file areas and datasets (issue #17): a thread of their own per
+        # cluster, so a long save never holds a job's stage-in back.
+        threads += [
+            threading.Thread(
+                target=dataset_transfers.run_loop,
+                name=f"dataset-transfers-{name}",
                 args=(ctx, stop),
                 kwargs={"min_s": self.loop_min_s, "max_s": self.loop_max_s},
                 daemon=True,

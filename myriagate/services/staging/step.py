@@ -66,7 +66,7 @@ def process(ctx: StagingContext, job_id: uuid.UUID) -> bool:
             return False
         direction = "in" if job.state is JobState.STAGING_IN else "out"
         try:
-            progress = _ClaimKeeper(ctx.session_factory, claim).progress
+            progress = ClaimKeeper(ctx.session_factory, claim).progress
             if direction == "in":
                 _stage_in(ctx, session, job, plan, progress)
             else:
@@ -177,7 +177,7 @@ def _manifest_row(f: StagedFile) -> dict[str, object]:
     return {"path": f.path, "size_bytes": f.size_bytes, "sha256": f.sha256}
 
 
-class _ClaimKeeper:
+class ClaimKeeper:
     """Renews the job's claim while bytes move (from the stager's progress callback)."""
 
     def __init__(self, session_factory: Callable[[], Session], claim: Lease) -> None:

@@ -7,7 +7,7 @@ against the sha256 recorded at stage-out before the first byte is sent.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query
@@ -39,6 +39,13 @@ _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# How a dataset's files were chosen, as the API names it (rows older than a rule read as job_dir).
+_SELECTIONS: dict[str, Literal["job_dir", "newer_than_start", "directory"]] = {
+    "newer_than_start": "newer_than_start",
+    "directory": "directory",
+}
+
+
 def dataset_out(view: datasets_service.DatasetView) -> DatasetOut:
     d = view.dataset
     return DatasetOut(
@@ -57,7 +64,8 @@ def dataset_out(view: datasets_service.DatasetView) -> DatasetOut:
         file_count=d.file_count,
         size_bytes=d.size_bytes,
         producer_job_id=d.producer_job_id,
-        selection="newer_than_start" if d.selection == "newer_than_start" else "job_dir",
+        selection=_SELECTIONS.get(d.selection, "job_dir"),
+        saved_from=d.saved_from,
         created_at=d.created_at,
     )
 

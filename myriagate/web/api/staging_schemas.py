@@ -81,10 +81,16 @@ class DatasetOut(ApiModel):
     file_count: int
     size_bytes: int
     producer_job_id: UUID | None
-    selection: Literal["job_dir", "newer_than_start"] = Field(
+    selection: Literal["job_dir", "newer_than_start", "directory"] = Field(
         description="How a job's results were chosen: every match in the job's own directory "
         "(job_dir), or, in a directory the researcher named with --chdir, only files changed "
-        "after the job started (newer_than_start)"
+        "after the job started (newer_than_start); a dataset saved from a file area holds every "
+        "file of its directory (directory)"
+    )
+    saved_from: str | None = Field(
+        default=None,
+        description='Provenance of a dataset saved from a file area: the directory, "scratch:/run1" '
+        "(saved by its owner); null for a job's results",
     )
     created_at: datetime
 
