@@ -262,6 +262,7 @@ setup_accounts() {
     ensure_qos high mallory
     ensure_site_qos
     for u in alice bob carol myriagate mallory; do ensure_scratch "$u"; done
+    ensure_small_disk alice
 }
 
 # The file browser's "scratch" area (cluster_profiles/devcluster.toml): /scratch/<login>,
@@ -271,6 +272,18 @@ ensure_scratch() {
     if [ ! -d "/scratch/$1" ]; then
         log "making /scratch/$1"
         install -d -m 0700 -o "$1" -g "$1" "/scratch/$1"
+    fi
+}
+
+# A full disk for the upload tests (docs/files.md): an 8 MiB tmpfs of alice's own at
+# /scratch/alice/small-disk, inside her scratch area, so an upload that does not fit is refused
+# on a real filesystem (ENOSPC) and leaves nothing behind.
+ensure_small_disk() {
+    local dir="/scratch/$1/small-disk"
+    if ! mountpoint -q "$dir"; then
+        log "mounting an 8 MiB tmpfs at $dir"
+        install -d -m 0700 -o "$1" -g "$1" "$dir"
+        mount -t tmpfs -o "size=8m,mode=0700,uid=$(id -u "$1"),gid=$(id -g "$1")" myriagate-small-disk "$dir"
     fi
 }
 
