@@ -20,12 +20,7 @@ from myriagate.cli.context import open_gateway
 from myriagate.cli.output import JsonOpt, guarded, print_json, print_table
 from myriagate.cli.quota import fmt_hours, read_model, read_models
 from myriagate.errors import FieldError, InvalidRequest
-from myriagate.web.api.schemas import (
-    AllocationOut,
-    PeriodOut,
-    QuotaOut,
-    UsageReportOut,
-)
+from myriagate.web.api.allocation_schemas import AllocationOut, PeriodOut, QuotaOut, UsageReportOut
 
 ClusterOpt = Annotated[str | None, typer.Option("--cluster", "-M", help="Cluster (default: the gateway's).")]
 

@@ -21,7 +21,7 @@ from myriagate.cli.progress import TransferBar, wanted
 from myriagate.cli.tables import Col
 from myriagate.client.client import Client
 from myriagate.errors import FieldError, InvalidRequest
-from myriagate.web.api.schemas import DatasetDetail, DatasetPage
+from myriagate.web.api.staging_schemas import DatasetDetail, DatasetPage
 
 datasets_app = typer.Typer(
     help="Datasets: staged results and inputs, where they are stored.", no_args_is_help=True

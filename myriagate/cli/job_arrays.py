@@ -7,7 +7,7 @@ from datetime import datetime
 from myriagate.cli.job_script import at_with_zone
 from myriagate.cli.output import console, print_table
 from myriagate.cli.tables import Col
-from myriagate.web.api.schemas import ArrayOut, ArrayTaskOut
+from myriagate.web.api.array_schemas import ArrayOut, ArrayTaskOut
 
 # Past this many tasks the table keeps those that did not simply finish well (`--json` has all).
 MAX_ROWS = 100

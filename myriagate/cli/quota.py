@@ -16,11 +16,7 @@ from myriagate.cli.context import open_gateway
 from myriagate.cli.output import JsonOpt, WideOpt, guarded, print_json, print_table
 from myriagate.cli.tables import Col
 from myriagate.errors import BackendError
-from myriagate.web.api.schemas import (
-    AllocationOut,
-    AmountOut,
-    EstimateOut,
-)
+from myriagate.web.api.allocation_schemas import AllocationOut, AmountOut, EstimateOut
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -21,7 +21,8 @@ from myriagate.cli.quota import describe_estimate
 from myriagate.cli.submit_body import build_submission
 from myriagate.cli.submit_options import given, with_sbatch_options
 from myriagate.errors import InvalidRequest
-from myriagate.web.api.schemas import DryRunOut, JobOut
+from myriagate.web.api.schemas import JobOut
+from myriagate.web.api.submit_schemas import DryRunOut
 
 
 # --- submit -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from myriagate.domain.field_messages import field_message
 from myriagate.errors import FieldError, InvalidRequest
-from myriagate.web.api.schemas import JobSubmit, SbatchOptions
+from myriagate.web.api.submit_schemas import JobSubmit, SbatchOptions
 
 
 def read_script(path: Path) -> str:

@@ -18,7 +18,8 @@ from myriagate.client.client import Client
 from myriagate.client.inputs import InputFile, collect_inputs
 from myriagate.client.transfers import upload_files
 from myriagate.errors import InvalidRequest
-from myriagate.web.api.schemas import JobSubmit, StagingIn
+from myriagate.web.api.staging_schemas import StagingIn
+from myriagate.web.api.submit_schemas import JobSubmit
 
 __all__ = ["InputFile", "StagingFlags", "collect_inputs", "upload_inputs", "with_staging"]
 

@@ -20,35 +20,78 @@ import sys
 if "httpx" not in sys.modules:
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
-from myriagate.client.client import Client, JobRef, Stream
-from myriagate.client.errors import GatewayUnreachable, error_from_response
-from myriagate.client.transfers import TransferProgress
-from myriagate.domain.states import JobState
-from myriagate.errors import (
-    BackendError,
-    ChecksumMismatch,
-    ConfigError,
-    Conflict,
-    InsufficientAllocation,
-    InvalidRequest,
-    JobNotCancellable,
-    MyriagateError,
-    NotAuthenticated,
-    NotFound,
-    PermissionDenied,
-    RateLimited,
-    ResidencyViolation,
-    SchedulerUnavailable,
-)
-from myriagate.web.api.schemas import (
-    AllocationOut,
-    DatasetDetail,
-    DryRunOut,
-    JobDetail,
-    JobOut,
-    JobSubmitted,
-)
-from myriagate.web.api.staging_schemas import DatasetOut
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from myriagate.client.client import Client, JobRef, Stream
+    from myriagate.client.errors import GatewayUnreachable, error_from_response
+    from myriagate.client.transfers import TransferProgress
+    from myriagate.domain.states import JobState
+    from myriagate.errors import (
+        BackendError,
+        ChecksumMismatch,
+        ConfigError,
+        Conflict,
+        InsufficientAllocation,
+        InvalidRequest,
+        JobNotCancellable,
+        MyriagateError,
+        NotAuthenticated,
+        NotFound,
+        PermissionDenied,
+        RateLimited,
+        ResidencyViolation,
+        SchedulerUnavailable,
+    )
+    from myriagate.web.api.allocation_schemas import AllocationOut
+    from myriagate.web.api.schemas import JobDetail, JobOut, JobSubmitted
+    from myriagate.web.api.staging_schemas import DatasetDetail, DatasetOut
+    from myriagate.web.api.submit_schemas import DryRunOut
+
+# Each name is imported when it is first asked for (PEP 562): the `myriagate` command imports
+# ``myriagate.client.client`` through this package, and should not pay for every model here.
+_ORIGIN = {
+    "AllocationOut": "myriagate.web.api.allocation_schemas",
+    "BackendError": "myriagate.errors",
+    "ChecksumMismatch": "myriagate.errors",
+    "Client": "myriagate.client.client",
+    "ConfigError": "myriagate.errors",
+    "Conflict": "myriagate.errors",
+    "DatasetDetail": "myriagate.web.api.staging_schemas",
+    "DatasetOut": "myriagate.web.api.staging_schemas",
+    "DryRunOut": "myriagate.web.api.submit_schemas",
+    "GatewayUnreachable": "myriagate.client.errors",
+    "InsufficientAllocation": "myriagate.errors",
+    "InvalidRequest": "myriagate.errors",
+    "JobDetail": "myriagate.web.api.schemas",
+    "JobNotCancellable": "myriagate.errors",
+    "JobOut": "myriagate.web.api.schemas",
+    "JobRef": "myriagate.client.client",
+    "JobState": "myriagate.domain.states",
+    "JobSubmitted": "myriagate.web.api.schemas",
+    "MyriagateError": "myriagate.errors",
+    "NotAuthenticated": "myriagate.errors",
+    "NotFound": "myriagate.errors",
+    "PermissionDenied": "myriagate.errors",
+    "RateLimited": "myriagate.errors",
+    "ResidencyViolation": "myriagate.errors",
+    "SchedulerUnavailable": "myriagate.errors",
+    "Stream": "myriagate.client.client",
+    "TransferProgress": "myriagate.client.transfers",
+    "error_from_response": "myriagate.client.errors",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _ORIGIN.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AllocationOut",

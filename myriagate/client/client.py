@@ -12,30 +12,21 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import quote
 from uuid import UUID
 
 import httpx
 
-from myriagate.client import transfers
 from myriagate.client.config import load_config
 from myriagate.client.dataset_transfers import DatasetTransferCalls
-from myriagate.client.inputs import collect_inputs
-from myriagate.client.submissions import REQUEST_KEYWORDS, Option, build_submission, read_script
-from myriagate.client.waiting import wait_for_jobs
 from myriagate.errors import FieldError, InvalidRequest, NotFound
 from myriagate.web.api.schemas import (
-    AllocationOut,
     ClusterDetail,
     ClusterOut,
-    DatasetDetail,
-    DatasetPage,
-    DryRunOut,
     JobDetail,
     JobOut,
     JobPage,
-    JobSubmit,
     JobSubmitted,
     TemplateDetail,
     TemplateOut,
@@ -44,7 +35,16 @@ from myriagate.web.api.schemas import (
     TokenOut,
     UserOut,
 )
-from myriagate.web.api.staging_schemas import DatasetOut
+
+# What only submitting, waiting, quotas and datasets need is imported by the calls that use it:
+# every `myriagate` command builds a Client, and `jobs list` should not pay for the sbatch option
+# table's model or the transfer code (bench/cli_start.py).
+if TYPE_CHECKING:
+    from myriagate.client import transfers
+    from myriagate.client.submissions import Option
+    from myriagate.web.api.allocation_schemas import AllocationOut
+    from myriagate.web.api.staging_schemas import DatasetDetail, DatasetOut
+    from myriagate.web.api.submit_schemas import DryRunOut, JobSubmit
 
 Stream = Literal["output", "error"]
 JobRef = UUID | str | JobOut
@@ -117,6 +117,8 @@ class Client(DatasetTransferCalls):
 
     def quota(self, cluster: str | None = None) -> list[AllocationOut]:
         """Your projects' allocations for the current period, with their balances."""
+        from myriagate.web.api.allocation_schemas import AllocationOut
+
         return self._list(AllocationOut, self.request("GET", "/allocations", params={"cluster": cluster}))
 
     # --- submitting -----------------------------------------------------------------------
@@ -148,6 +150,8 @@ class Client(DatasetTransferCalls):
         #SBATCH lines. ``inputs`` are local files or directories uploaded first; ``results``
         are globs stored as a dataset after the job (on ``store``).
         """
+        from myriagate.web.api.submit_schemas import DryRunOut, JobSubmit
+
         if isinstance(script, JobSubmit):
             request = script
         else:
@@ -168,6 +172,9 @@ class Client(DatasetTransferCalls):
         **options: Option,
     ) -> DryRunOut:
         """What ``submit`` would send and hold, checked by the gateway; nothing is submitted."""
+        from myriagate.client.submissions import build_submission, read_script
+        from myriagate.web.api.submit_schemas import DryRunOut
+
         text = read_script(Path(script)) if isinstance(script, os.PathLike) else script
         request = build_submission(
             text,
@@ -191,6 +198,10 @@ class Client(DatasetTransferCalls):
         progress: transfers.TransferProgress | None = None,
         **kwargs: Any,
     ) -> JobSubmit:
+        from myriagate.client import transfers
+        from myriagate.client.inputs import collect_inputs
+        from myriagate.client.submissions import REQUEST_KEYWORDS, build_submission, read_script
+
         text = read_script(Path(script)) if isinstance(script, os.PathLike) else script
         files = collect_inputs(inputs)  # refused (a link leading out) before anything is sent
         known = {k: v for k, v in kwargs.items() if k in REQUEST_KEYWORDS}
@@ -303,6 +314,8 @@ class Client(DatasetTransferCalls):
     ) -> JobOut:
         """The job once it ended (completed, failed, cancelled, …); ``TimeoutError`` after ``timeout_s``."""
         report = None if on_update is None else (lambda jobs: on_update(jobs[0]))
+        from myriagate.client.waiting import wait_for_jobs
+
         return wait_for_jobs(self, [self._job_id(job)], sleep=sleep, timeout_s=timeout_s, on_update=report)[0]
 
     def wait_all(
@@ -315,6 +328,8 @@ class Client(DatasetTransferCalls):
     ) -> list[JobOut]:
         """Every job once it ended, in the order given."""
         ids = [self._job_id(j) for j in jobs]
+        from myriagate.client.waiting import wait_for_jobs
+
         return wait_for_jobs(self, ids, sleep=sleep, timeout_s=timeout_s, on_update=on_update)
 
     # --- datasets ---------------------------------------------------------------------------
@@ -324,10 +339,14 @@ class Client(DatasetTransferCalls):
         """Datasets you may see (yours and your projects'), newest first."""
         job_id = job.id if isinstance(job, JobOut) else job
         params = {"account": account, "job": None if job_id is None else str(job_id), "limit": limit}
+        from myriagate.web.api.staging_schemas import DatasetPage
+
         return list(self._model(DatasetPage, self.request("GET", "/datasets", params=params)).items)
 
     def dataset(self, dataset: UUID | str) -> DatasetDetail:
         """One dataset: its files with their sha256, where it is stored, the jobs that used it."""
+        from myriagate.web.api.staging_schemas import DatasetDetail
+
         return self._model(DatasetDetail, self.request("GET", f"/datasets/{segment(str(dataset))}"))
 
     def download(
@@ -339,6 +358,9 @@ class Client(DatasetTransferCalls):
         progress: transfers.TransferProgress | None = None,
     ) -> list[Path]:
         """Write the dataset's files (or ``paths`` of it) under ``dest``, each verified by sha256."""
+        from myriagate.client import transfers
+        from myriagate.web.api.staging_schemas import DatasetDetail
+
         detail = dataset if isinstance(dataset, DatasetDetail) else self.dataset(dataset)
         by_path = {f.path: f for f in detail.files}
         missing = [p for p in paths if p not in by_path]

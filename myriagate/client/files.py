@@ -13,16 +13,19 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import quote
 
-from myriagate.client import file_download
-from myriagate.client.transfers import TransferProgress
 from myriagate.client.transport import Transport
 from myriagate.domain.files import DEFAULT_PAGE, SortKey
 from myriagate.errors import BackendError, FieldError, InvalidRequest, NotFound
-from myriagate.web.api.files_schemas import DirectoryListingOut, FileAreaOut, FileEntryOut, FilePreviewOut
 from myriagate.web.api.schemas import ClusterOut
+
+# The file models and the download code are imported by the calls that use them: every
+# `myriagate` command builds a Client, and `jobs list` should not pay for them (bench/cli_start.py).
+if TYPE_CHECKING:
+    from myriagate.client.transfers import TransferProgress
+    from myriagate.web.api.files_schemas import DirectoryListingOut, FileAreaOut, FileEntryOut, FilePreviewOut
 
 DEFAULT_PREVIEW_BYTES = 65536
 
@@ -59,6 +62,8 @@ class FileCalls(Transport):
 
     def file_areas(self, cluster: str | None = None) -> list[FileAreaOut]:
         """Your file areas on the cluster (home, scratch, …) with their roots for your login."""
+        from myriagate.web.api.files_schemas import FileAreaOut
+
         return self._list(FileAreaOut, self.request("GET", self._files_url(cluster, None, "areas")))
 
     def files_page(
@@ -81,6 +86,8 @@ class FileCalls(Transport):
             "cursor": cursor,
         }
         response = self.request("GET", self._files_url(cluster, area, "list"), params=params)
+        from myriagate.web.api.files_schemas import DirectoryListingOut
+
         return self._model(DirectoryListingOut, response)
 
     def iter_files(
@@ -126,6 +133,8 @@ class FileCalls(Transport):
 
     def stat_file(self, area: str, path: str = "", *, cluster: str | None = None) -> FileEntryOut:
         """One file or directory; a symbolic link is described, never followed."""
+        from myriagate.web.api.files_schemas import FileEntryOut
+
         response = self.request("GET", self._files_url(cluster, area, "stat"), params={"path": path})
         return self._model(FileEntryOut, response)
 
@@ -139,6 +148,8 @@ class FileCalls(Transport):
         max_bytes: int = DEFAULT_PREVIEW_BYTES,
     ) -> FilePreviewOut:
         """The first (``tail=True``: last) ``max_bytes`` of a text file, at most 1 MiB, as text."""
+        from myriagate.web.api.files_schemas import FilePreviewOut
+
         params = {"path": path, "end": "tail" if tail else "head", "max_bytes": max_bytes}
         return self._model(
             FilePreviewOut, self.request("GET", self._files_url(cluster, area, "preview"), params=params)
@@ -162,6 +173,8 @@ class FileCalls(Transport):
         valid only while the file is unchanged), and the size received is checked before the
         file is renamed into place. An existing target is kept unless ``overwrite``.
         """
+        from myriagate.client import file_download
+
         target = Path(dest)
         if target.is_dir() or str(dest).endswith(("/", os.sep)):  # "out/": a directory, made if need be
             target = target / file_download.local_name(path.rstrip("/").rsplit("/", 1)[-1])
@@ -178,5 +191,7 @@ class FileCalls(Transport):
     def copy_file(self, area: str, path: str, out: BinaryIO, *, cluster: str | None = None) -> int:
         """Stream the file's bytes to ``out`` (an open binary stream such as stdout) and return
         its size, checked against the gateway's; nothing is written to disk."""
+        from myriagate.client import file_download
+
         url = self._files_url(cluster, area, "download")
         return file_download.copy_to(self, url, {"path": path}, out, label=f"{area}:{path}")

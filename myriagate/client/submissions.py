@@ -14,7 +14,8 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from myriagate.errors import FieldError, InvalidRequest, MyriagateError
-from myriagate.web.api.schemas import JobSubmit, SbatchOptions, StagingIn
+from myriagate.web.api.staging_schemas import StagingIn
+from myriagate.web.api.submit_schemas import JobSubmit, SbatchOptions
 
 Option = str | int | bool
 # ``Client.submit``'s keywords that are not sbatch options.

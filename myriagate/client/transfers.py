@@ -23,7 +23,7 @@ from myriagate.client.inputs import InputFile
 from myriagate.client.transport import Transport
 from myriagate.domain.staging import relative_path
 from myriagate.errors import BackendError, ChecksumMismatch
-from myriagate.web.api.schemas import DatasetFileOut, UploadCreated, UploadFileOut
+from myriagate.web.api.staging_schemas import DatasetFileOut, UploadCreated, UploadFileOut
 
 CHUNK = 1 << 20
 

@@ -119,6 +119,25 @@ def test_jobs_list_imports_only_the_jobs_commands(tmp_path: Path) -> None:
     assert code == 0, out
     assert "myriagate.cli.jobs" in modules
     assert not {"myriagate.cli.submit", "myriagate.cli.datasets", "myriagate.cli.notifications"} & modules
+    # Nor what only submitting, transfers, quotas and files need: the sbatch option table and
+    # the model built from it, the upload and download code, the other API models.
+    submit_only = {
+        "myriagate.web.api.submit_schemas",
+        "myriagate.domain.sbatch_options",
+        "myriagate.client.transfers",
+    }
+    others = {"myriagate.web.api.allocation_schemas", "myriagate.web.api.files_schemas"}
+    assert not (submit_only | others | {"myriagate.client.file_download"}) & modules
+
+
+def test_the_python_client_still_offers_every_name_it_lists(tmp_path: Path) -> None:
+    """``myriagate.client`` imports its names on first use (PEP 562): each listed one resolves."""
+    code = (
+        "import myriagate.client as c, sys; lazy = 'myriagate.web.api.submit_schemas' not in sys.modules;"
+        "missing = [n for n in c.__all__ if getattr(c, n, None) is None]; print(lazy, missing)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), capture_output=True, text=True)
+    assert done.stdout.split() == ["True", "[]"], done.stdout + done.stderr
 
 
 def test_the_probe_sees_server_packages_when_an_operator_command_loads(tmp_path: Path) -> None:

@@ -103,7 +103,7 @@ def test_a_dry_run_that_would_be_refused_says_what_to_do_next() -> None:
     from uuid import uuid4
 
     from myriagate.cli.quota import describe_estimate
-    from myriagate.web.api.schemas import EstimateOut
+    from myriagate.web.api.allocation_schemas import EstimateOut
 
     short = EstimateOut(
         account="caen-bio", partition="long", allocation_id=uuid4(), fits=False,
@@ -184,7 +184,7 @@ def test_an_answer_the_cli_cannot_read_is_said_without_pydantics_dump() -> None:
 
     from myriagate.cli.quota import read_models
     from myriagate.errors import BackendError
-    from myriagate.web.api.schemas import AllocationOut
+    from myriagate.web.api.allocation_schemas import AllocationOut
 
     request = httpx.Request("GET", "https://gateway.example/api/v1/allocations")
     answer = httpx.Response(200, json=[{"cluster": 3}], request=request)

@@ -33,7 +33,7 @@ from myriagate.profiles.validation import check_job
 from myriagate.scripts.render import sbatch_args
 from myriagate.services.submission.submit import SubmitRequest, validate_submission
 from myriagate.slurm import commands
-from myriagate.web.api.schemas import JobSubmit
+from myriagate.web.api.submit_schemas import JobSubmit
 from myriagate.web.pages.submit_fields import posted_options
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory

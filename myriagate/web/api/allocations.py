@@ -22,7 +22,7 @@ from myriagate.services.allocations import grants as allocations
 from myriagate.services.allocations import reports as usage_reports
 from myriagate.services.allocations import views as allocation_views
 from myriagate.services.allocations.holds import Estimate
-from myriagate.web.api.schemas import (
+from myriagate.web.api.allocation_schemas import (
     AdjustmentIn,
     AllocationOut,
     AmountOut,

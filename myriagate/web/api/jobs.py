@@ -25,20 +25,11 @@ from myriagate.services.staging.plan import StagingRequest
 from myriagate.services.submission.submit import SubmitRequest
 from myriagate.web import explanations
 from myriagate.web.api.allocations import estimate_out
+from myriagate.web.api.array_schemas import ArrayOut, ArraySummaryOut, ArrayTaskOut
 from myriagate.web.api.explanation_schemas import ExplanationOut
 from myriagate.web.api.job_refs import JobIdRef
-from myriagate.web.api.schemas import (
-    ArrayOut,
-    ArraySummaryOut,
-    ArrayTaskOut,
-    DryRunOut,
-    JobDetail,
-    JobOut,
-    JobPage,
-    JobSubmit,
-    JobSubmitted,
-    StateChangeOut,
-)
+from myriagate.web.api.schemas import JobDetail, JobOut, JobPage, JobSubmitted, StateChangeOut
+from myriagate.web.api.submit_schemas import DryRunOut, JobSubmit
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession, GatewayDep, SubmissionDep
 from myriagate.web.downloads import attachment_headers
 from myriagate.web.problems import problem_responses

@@ -6,76 +6,21 @@ The CLI uses these same models to read responses, so the contract lives in one p
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from uuid import UUID
 
 from pydantic import Field
 
 from myriagate.domain.states import JobState
-from myriagate.web.api.allocation_schemas import AdjustmentIn as AdjustmentIn
-from myriagate.web.api.allocation_schemas import AllocationOut as AllocationOut
-
-# Allocation models live in their own module; re-exported like staging's.
-from myriagate.web.api.allocation_schemas import AmountOut as AmountOut
-from myriagate.web.api.allocation_schemas import EstimateOut as EstimateOut
-from myriagate.web.api.allocation_schemas import GrantIn as GrantIn
-from myriagate.web.api.allocation_schemas import HoursIn as HoursIn
-from myriagate.web.api.allocation_schemas import LedgerEntryOut as LedgerEntryOut
-from myriagate.web.api.allocation_schemas import LedgerKind as LedgerKind
-from myriagate.web.api.allocation_schemas import LedgerPageOut as LedgerPageOut
-from myriagate.web.api.allocation_schemas import PeriodIn as PeriodIn
-from myriagate.web.api.allocation_schemas import PeriodOut as PeriodOut
-from myriagate.web.api.allocation_schemas import QuotaIn as QuotaIn
-from myriagate.web.api.allocation_schemas import QuotaOut as QuotaOut
-from myriagate.web.api.allocation_schemas import UsageReportOut as UsageReportOut
-from myriagate.web.api.allocation_schemas import UsageRowOut as UsageRowOut
 from myriagate.web.api.api_model import ApiIn, ApiModel, ApiOut
-from myriagate.web.api.array_schemas import ArrayOut as ArrayOut  # re-exported, like staging's
-from myriagate.web.api.array_schemas import ArraySummaryOut as ArraySummaryOut
-from myriagate.web.api.array_schemas import ArrayTaskOut as ArrayTaskOut
+from myriagate.web.api.array_schemas import ArrayOut
 from myriagate.web.api.explanation_schemas import ExplanationOut
-from myriagate.web.api.sbatch_schema import SbatchOptionsBase, build_sbatch_options
-
-# Staging models live in their own module; re-exported so the CLI reads every API model from here.
-from myriagate.web.api.staging_schemas import DatasetDetail as DatasetDetail
-from myriagate.web.api.staging_schemas import DatasetFileOut as DatasetFileOut
-from myriagate.web.api.staging_schemas import DatasetPage as DatasetPage
-from myriagate.web.api.staging_schemas import StagingIn as StagingIn
-from myriagate.web.api.staging_schemas import UploadCreated as UploadCreated
-from myriagate.web.api.staging_schemas import UploadFileOut as UploadFileOut
 
 _In = ApiIn
 _Out = ApiOut
 
 
 # --- jobs ------------------------------------------------------------------------------------
-# Built from the sbatch option table (sbatch_schema.py): one field per option the API takes.
-if TYPE_CHECKING:
-    SbatchOptions = SbatchOptionsBase
-else:
-    SbatchOptions = build_sbatch_options()
-
-
-class JobSubmit(_In):
-    """Either ``script`` (with #SBATCH directives) or ``template`` + ``params``."""
-
-    cluster: str | None = Field(default=None, description="Default: the gateway's default cluster")
-    script: str | None = Field(default=None, max_length=1_000_000)
-    script_name: str | None = Field(
-        default=None,
-        max_length=255,
-        description="The file name the script was read from (job.sh): names the job, as sbatch does, "
-        "when neither the options nor the script's #SBATCH lines do",
-    )
-    template: str | None = None
-    params: dict[str, str | int] = Field(default_factory=dict)
-    options: SbatchOptions = Field(default_factory=SbatchOptions)
-    dry_run: bool = Field(default=False, description="Validate and show what would be sent; submit nothing")
-    staging: StagingIn | None = Field(
-        default=None, description="Inputs to stage in, outputs to store (docs/staging.md)"
-    )
-
-
 class StateChangeOut(_Out):
     from_state: JobState | None
     to_state: JobState
@@ -141,19 +86,6 @@ class JobDetail(JobOut):
 class JobPage(ApiModel):
     items: list[JobOut]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at the end")
-
-
-class DryRunOut(ApiModel):
-    cluster: str
-    account: str | None
-    partition: str | None
-    time_limit_s: int | None
-    sbatch_args: list[str]
-    script: str
-    estimate: EstimateOut | None = Field(
-        default=None, description="What the job would hold (null when allocations are not enforced)"
-    )
-    notices: list[str] = Field(default_factory=list, description=NOTICES_DESCRIPTION)
 
 
 # --- templates ---------------------------------------------------------------------------

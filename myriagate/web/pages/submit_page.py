@@ -29,7 +29,8 @@ from myriagate.errors import FieldError, InvalidRequest, MyriagateError, Residen
 from myriagate.services.jobs.templates import TemplateCatalog, TemplateMeta
 from myriagate.services.submission.submission import Submission
 from myriagate.web.api import jobs as jobs_api
-from myriagate.web.api.schemas import DryRunOut, JobOut, JobSubmit, JobSubmitted
+from myriagate.web.api.schemas import JobOut, JobSubmitted
+from myriagate.web.api.submit_schemas import DryRunOut, JobSubmit
 from myriagate.web.deps import ClockDep, DbSession, GatewayDep, SubmissionDep
 from myriagate.web.pages import submit_notices
 from myriagate.web.pages.deps import PageContext, PageUser

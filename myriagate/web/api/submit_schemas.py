@@ -1,0 +1,58 @@
+"""What a submission sends and what a dry run answers (``POST /api/v1/jobs``).
+
+Apart from the other API models (``schemas.py``) because ``SbatchOptions`` is built from the
+sbatch option table when this module is imported: only the submission paths (the API's jobs
+routes, the form, ``myriagate submit``) pay for it, not ``myriagate jobs list``
+(bench/cli_start.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from myriagate.web.api.allocation_schemas import EstimateOut
+from myriagate.web.api.api_model import ApiIn, ApiModel
+from myriagate.web.api.sbatch_schema import SbatchOptionsBase, build_sbatch_options
+from myriagate.web.api.schemas import NOTICES_DESCRIPTION
+from myriagate.web.api.staging_schemas import StagingIn
+
+# Built from the sbatch option table (sbatch_schema.py): one field per option the API takes.
+if TYPE_CHECKING:
+    SbatchOptions = SbatchOptionsBase
+else:
+    SbatchOptions = build_sbatch_options()
+
+
+class JobSubmit(ApiIn):
+    """Either ``script`` (with #SBATCH directives) or ``template`` + ``params``."""
+
+    cluster: str | None = Field(default=None, description="Default: the gateway's default cluster")
+    script: str | None = Field(default=None, max_length=1_000_000)
+    script_name: str | None = Field(
+        default=None,
+        max_length=255,
+        description="The file name the script was read from (job.sh): names the job, as sbatch does, "
+        "when neither the options nor the script's #SBATCH lines do",
+    )
+    template: str | None = None
+    params: dict[str, str | int] = Field(default_factory=dict)
+    options: SbatchOptions = Field(default_factory=SbatchOptions)
+    dry_run: bool = Field(default=False, description="Validate and show what would be sent; submit nothing")
+    staging: StagingIn | None = Field(
+        default=None, description="Inputs to stage in, outputs to store (docs/staging.md)"
+    )
+
+
+class DryRunOut(ApiModel):
+    cluster: str
+    account: str | None
+    partition: str | None
+    time_limit_s: int | None
+    sbatch_args: list[str]
+    script: str
+    estimate: EstimateOut | None = Field(
+        default=None, description="What the job would hold (null when allocations are not enforced)"
+    )
+    notices: list[str] = Field(default_factory=list, description=NOTICES_DESCRIPTION)
