@@ -20,9 +20,10 @@ from myriagate.runners.local import LocalRunner
 from myriagate.runners.ssh import SshRunner
 from myriagate.runners.streaming import LocalStreams, SshStreams
 from myriagate.services.files.browser import FileBrowser
+from myriagate.services.files.changes import FileChanges
 from myriagate.services.files.ports import ClusterFiles, ClusterFilesFactory
 from myriagate.settings import Settings
-from myriagate.staging.cluster_files import HelperClusterFiles
+from myriagate.staging.cluster_file_changes import ClusterFilesWithChanges
 from myriagate.wiring import ClusterBackends, Gateway
 
 # Builds the file access of one cluster from its Slurm backends (whose SSH pool it shares).
@@ -52,7 +53,7 @@ class ClusterFileAccess:
                 f"cluster {self._profile.name!r} has no command runner for its files: its file areas "
                 'need backend = "cli" (or a rest backend with files = "runner")'
             )
-        return HelperClusterFiles(
+        return ClusterFilesWithChanges(
             # Not a MeteredRunner: its metrics are Slurm commands', and a file the researcher
             # may not read (exit 2) is not a cluster failure to alert on.
             runner,
@@ -70,3 +71,9 @@ def file_browser(gateway: Gateway, files_factory: FilesFactory = ClusterFileAcce
         return files_factory(profile, gateway.settings, gateway.backends(profile.name))
 
     return FileBrowser(profile=gateway.profile, files_for=files_for)
+
+
+def file_changes(gateway: Gateway, files_factory: FilesFactory = ClusterFileAccess) -> FileChanges:
+    """The write use cases (mkdir, rename, copy, remove, usage) as each caller's own login."""
+    browser = file_browser(gateway, files_factory)
+    return FileChanges(profile=browser.profile, files_for=browser.files_for)

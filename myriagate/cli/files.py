@@ -234,3 +234,7 @@ def cat(
 from myriagate.cli.dataset_transfers import save_dataset_command  # noqa: E402  (after files_app: no cycle)
 
 files_app.command("save-dataset")(save_dataset_command)
+
+
+# The write commands (mkdir, mv, cp, rm, du) live in their own module and add themselves to files_app.
+from myriagate.cli import files_change as _files_change  # noqa: E402, F401 - registers its commands

@@ -22,6 +22,7 @@ from myriagate.domain.files import (
     SortKey,
 )
 from myriagate.errors import InvalidRequest, MyriagateError, NotFound, UnsafeValue
+from tests.fakes.fake_cluster_file_changes import FakeFileChanges
 
 MTIME_NS = 1_765_000_000_000_000_000
 _FILE_MODE, _DIR_MODE, _LINK_MODE, _FIFO_MODE = 0o100644, 0o040755, 0o120777, 0o010644
@@ -58,7 +59,7 @@ class FakeTree:
     refuse: dict[bytes, MyriagateError] = field(default_factory=dict)
 
 
-class FakeClusterFiles:
+class FakeClusterFiles(FakeFileChanges):
     def __init__(self, login: str, tree: FakeTree, calls: list[tuple[str, str, str, bytes]]) -> None:
         self.login = login
         self.tree = tree

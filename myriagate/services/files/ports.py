@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
+from myriagate.domain.file_changes import Tally, Usage
 from myriagate.domain.files import ByteRange, Cursor, FileEntry, ListingPage, SortKey
 
 
@@ -36,7 +37,30 @@ class FileDownload(Protocol):
     def close(self) -> None: ...
 
 
-class ClusterFiles(Protocol):
+class ClusterFileChanges(Protocol):
+    """The write operations (``staging.cluster_file_changes``, docs/files.md): each names what
+    it changes by a directory descriptor and one name on the cluster, never following a link."""
+
+    def make_directory(self, root: str, path: bytes, *, parents: bool = ...) -> tuple[bytes, ...]:
+        """The directories made (with ``parents``, every missing one above too)."""
+        ...
+
+    def rename(self, root: str, path: bytes, to: bytes, *, overwrite: bool = ...) -> None: ...
+
+    def copy(
+        self, root: str, path: bytes, to: bytes, *, recursive: bool = ..., overwrite: bool = ...
+    ) -> Tally: ...
+
+    def remove(self, root: str, path: bytes, *, recursive: bool = ..., dry_run: bool = ...) -> Tally: ...
+
+    def usage(self, root: str, path: bytes, *, max_entries: int, max_seconds: float) -> Usage: ...
+
+    def glob(self, root: str, path: bytes, pattern: bytes, *, limit: int) -> ListingPage:
+        """The entries of the directory ``path`` whose names match ``pattern``, matched on the cluster."""
+        ...
+
+
+class ClusterFiles(ClusterFileChanges, Protocol):
     """One login's files on one cluster; ``root`` is an area's root for that login."""
 
     def list_dir(
