@@ -110,7 +110,10 @@ def show(
     out.print(f"{detail.name}  ({detail.id})")
     out.print(f"stored at: {loc.display} — endpoint {loc.endpoint}, operated by {loc.operator}")
     out.print(f"owner: {detail.owner}   project: {detail.account or '-'}   cluster: {detail.cluster}")
-    out.print(f"produced by job: {detail.producer_job_id or '-'}")
+    if detail.saved_from:  # a directory saved from a file area (issue #17)
+        out.print(f"saved by {detail.owner} from {detail.saved_from}")
+    else:
+        out.print(f"produced by job: {detail.producer_job_id or '-'}")
     out.print(f"used as input by: {', '.join(str(u.job_id) for u in detail.consumed_by) or '-'}")
     print_table(FILE_COLUMNS, [(f.path, _size(f.size_bytes), f.sha256) for f in detail.files])
 
