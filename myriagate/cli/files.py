@@ -238,3 +238,6 @@ files_app.command("save-dataset")(save_dataset_command)
 
 # The write commands (mkdir, mv, cp, rm, du) live in their own module and add themselves to files_app.
 from myriagate.cli import files_change as _files_change  # noqa: E402, F401 - registers its commands
+
+# Uploads (put) live in their own module and add themselves to files_app.
+from myriagate.cli import files_put as _files_put  # noqa: E402, F401 - registers its command
