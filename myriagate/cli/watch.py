@@ -153,8 +153,9 @@ class TailFollower:
     """Turns successive tails of a growing file into the complete lines not yet printed.
 
     Only whole lines are printed while the job runs: the last line may still be written (and
-    a character cut in two by a read comes back from the API as U+FFFD); the rest is printed
-    at the end (``final=True``).
+    may end in half a character); the rest is printed at the end (``final=True``). The API
+    serves the bytes as the job wrote them: ``feed_bytes`` gives them back as they are (for
+    ``--raw``), ``feed`` as text, invalid UTF-8 replaced.
     """
 
     def __init__(self, max_bytes: int = MAX_BYTES) -> None:
@@ -163,6 +164,9 @@ class TailFollower:
         self._whole = True  # the previous tail was the whole file
 
     def feed(self, tail: bytes, *, final: bool = False) -> str:
+        return self.feed_bytes(tail, final=final).decode("utf-8", errors="replace")
+
+    def feed_bytes(self, tail: bytes, *, final: bool = False) -> bytes:
         whole = len(tail) < self.max_bytes
         if whole and self._whole:
             # The whole file is here: what is new starts where we stopped (or over, if rewritten).
@@ -173,7 +177,7 @@ class TailFollower:
         end = len(tail) if final else start + tail[start:].rfind(b"\n") + 1
         end = max(end, start)
         self._consumed, self._whole = tail[:end], whole
-        return (prefix + tail[start:end]).decode("utf-8", errors="replace")
+        return prefix + tail[start:end]
 
     def _after_overlap(self, tail: bytes) -> tuple[int, bytes]:
         """Where the new lines begin in a tail cut at the front, matched against the last one.
@@ -209,7 +213,8 @@ def follow_output(
     raw: bool = False,
 ) -> JobOut:
     """Print the job's output as it grows until the job ends; return the final job. Control
-    characters are spelled out (``cli.terminal_text``) unless ``raw``."""
+    characters are spelled out (``cli.terminal_text``) unless ``raw``: then the job's bytes
+    go to ``out``'s binary buffer as they are, invalid UTF-8 and escapes included."""
     out = out or sys.stdout
     follower = TailFollower()
     poller = Poller(sleep)
@@ -217,18 +222,27 @@ def follow_output(
         try:
             # The state first: output read after a final state is seen is complete.
             job: JobOut = client.job(job_id)
-            text = follower.feed(_tail_bytes(client, job_id, stream, task), final=job.state.is_final)
+            data = follower.feed_bytes(_tail_bytes(client, job_id, stream, task), final=job.state.is_final)
         except MyriagateError as exc:
             if not exc.transient:
                 raise
             poller.wait(False)
             continue
-        if text:
-            out.write(text if raw else visible(text))
-            out.flush()
+        if data:
+            _write(out, data, raw=raw)
         if job.state.is_final:
             return job
-        poller.wait(bool(text))
+        poller.wait(bool(data))
+
+
+def _write(out: TextIO, data: bytes, *, raw: bool) -> None:
+    if raw:
+        out.flush()  # text written before stays before
+        out.buffer.write(data)
+        out.buffer.flush()
+    else:
+        out.write(visible(data.decode("utf-8", errors="replace")))
+        out.flush()
 
 
 def _tail_bytes(client: Client, job_id: uuid.UUID, stream: Stream, task: int | None) -> bytes:

@@ -331,6 +331,8 @@ def test_output_is_the_tail_as_text_with_the_job_state(
         assert response.headers["content-type"] == "text/plain; charset=utf-8"
         assert response.headers["x-myriagate-job-state"] == "running"
         assert response.text == "line one\nbad \ufffd byte\nlast\n"
+        # Issue #15: the bytes as written, never re-encoded (the CLI's --raw passes them on).
+        assert response.content == b"line one\nbad \xff byte\nlast\n"
     alice = auth_client(people.alice)
     assert alice.get(url, params={"max_bytes": 5}).text == "last\n"
     assert alice.get(url, params={"stream": "error"}).text.endswith("last\n")  # stderr goes with stdout

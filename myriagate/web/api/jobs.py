@@ -368,7 +368,8 @@ def output(
     max_bytes: Annotated[int, Query(ge=1, le=MAX_OUTPUT_BYTES)] = 65536,
     task: Annotated[int | None, Query(ge=0, description="Array task index (array jobs only)")] = None,
 ) -> PlainTextResponse:
-    """Decoded as UTF-8 (invalid bytes replaced); the job's state is in ``X-Myriagate-Job-State``."""
+    """The bytes as the job wrote them (invalid UTF-8 and control characters included: the
+    client decides how to show them); the job's state is in ``X-Myriagate-Job-State``."""
     job = jobs_query.get_job(session, job_id=job_id, user=user).job
     authz.require_act_on_job(user, job)
     if job.array_task_count is None and task is not None:
@@ -400,6 +401,6 @@ def output(
     task_job_id = None if task is None else array_tasks.task_raw_id(session, job_id, task)
     name = output_path(job, stream, task, task_job_id) or f"{job_id}.{stream}"
     return PlainTextResponse(
-        data.decode("utf-8", "replace"),  # charset=utf-8 is added to the content type
+        data,  # as written, never re-encoded (the CLI's --raw); charset=utf-8 is added to the type
         headers={**attachment_headers(name), STATE_HEADER: job.state.value},
     )

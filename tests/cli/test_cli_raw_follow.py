@@ -1,0 +1,70 @@
+# ruff: noqa: F811 - fixtures imported by name come back as test parameters
+"""Issue #15, faults a trial as a new researcher still met in the job output commands:
+`jobs logs --raw` gives the job's bytes as they are (invalid UTF-8 and terminal escapes
+included), also while following a running job; without --raw the same output is shown with
+its control characters spelled out and invalid bytes replaced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures by name
+    Run,
+    Worker,
+    alice,
+    config_file,
+    env,
+    http,
+    logged_in,
+    quiet_server_logs,
+    run,
+    script,
+    submit_json,
+    worker,
+)
+from tests.fakes.fake_slurm import FakeCluster
+
+# Latin-1 bytes (not UTF-8), a UTF-8 "é" split across two reads, colours and a window title.
+FIRST = b"caf\xe9 latin-1 \xff\xfe\n\x1b[31mred\x1b]0;OWNED\x07 caf\xc3"
+REST = b"\xa9 done\n\xc3\x28 bad pair\nno newline at the end \x9b"
+
+
+def _running_job_with_output(run: Run, script: Path, fake_cluster: FakeCluster, worker: Worker) -> str:
+    job = submit_json(run, str(script))
+    slurm_id = job["slurm_job_id"]
+    fake_cluster.set_state(slurm_id, "RUNNING")
+    worker(1.0)  # the worker learns the job's directory from Slurm
+    path = f"{fake_cluster.job(slurm_id).work_dir}/slurm-{slurm_id}.out"
+    fake_cluster.write_file(path, FIRST)
+    # While the CLI follows: the job writes the rest, then ends.
+    worker.steps = [
+        lambda: fake_cluster.write_file(path, FIRST + REST),
+        lambda: fake_cluster.finish(slurm_id, "COMPLETED"),
+    ]
+    return str(job["id"])
+
+
+def test_raw_follow_writes_the_jobs_bytes_unchanged(
+    run: Run, logged_in: str, script: Path, fake_cluster: FakeCluster, worker: Worker
+) -> None:
+    job_id = _running_job_with_output(run, script, fake_cluster, worker)
+    followed = run("jobs", "logs", job_id, "--follow", "--raw")
+    assert followed.exit_code == 0, followed.stderr
+    assert followed.stdout_bytes == FIRST + REST
+    again = run("jobs", "logs", job_id, "--raw")  # and once ended, without following
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout_bytes == FIRST + REST
+
+
+def test_follow_without_raw_spells_control_characters_and_replaces_invalid_bytes(
+    run: Run, logged_in: str, script: Path, fake_cluster: FakeCluster, worker: Worker
+) -> None:
+    job_id = _running_job_with_output(run, script, fake_cluster, worker)
+    followed = run("jobs", "logs", job_id, "--follow")
+    assert followed.exit_code == 0, followed.stderr
+    shown = followed.stdout_bytes.decode("utf-8")  # valid UTF-8, whatever the job wrote
+    assert shown == (
+        "caf\ufffd latin-1 \ufffd\ufffd\n^[[31mred^[]0;OWNED^G café done\n\ufffd( bad pair\n"
+        "no newline at the end \ufffd"
+    )
+    assert "\x1b" not in shown and "\x07" not in shown
