@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from myriagate.cli import watch
-from myriagate.cli.client import Stream
+from myriagate.cli.client import GatewayClient, Stream
 from myriagate.cli.context import deps, localised, open_gateway
 from myriagate.cli.job_arrays import print_array
 from myriagate.cli.job_refs import (
@@ -24,7 +24,7 @@ from myriagate.cli.job_refs import (
 )
 from myriagate.cli.job_script import at_with_zone, print_sent
 from myriagate.cli.output import JsonOpt, RawOpt, WideOpt, console, guarded, print_json, print_table
-from myriagate.cli.tables import Col
+from myriagate.cli.tables import Col, leaves_out_nothing
 from myriagate.cli.terminal_text import visible
 from myriagate.domain.job_explanations import exit_code_shown
 from myriagate.domain.states import JobState
@@ -80,27 +80,40 @@ def jobs_list(
         if json:
             print_json([job.model_dump(mode="json") for job in jobs])
             return
-        owners = {j.owner for j in jobs}
-        # A lead's or an admin's list mixes people: then whose job it is must stay on screen.
-        others = len(owners) > 1 or (bool(owners) and client.me().username not in owners)
-    rows = [
-        (
-            str(j.id) if wide or not j.short_id else j.short_id,
-            j.slurm_job_id or "",
-            j.owner,
-            j.job_name or "",
-            f"{j.cluster}/{j.partition or ''}",
-            j.account or "",
-            j.state.value,
-            # sacct's 0 for a cancelled, timed-out or killed job is not its exit code
-            "" if (code := exit_code_shown(j.state, j.exit_code, j.signal)) is None else code,
-            _when(j.submitted_at or j.created_at, seconds=False),
-        )
-        for j in jobs
-    ]
+        rows = [_list_row(j, wide=wide) for j in jobs]
+        others = _shows_others(client, {j.owner for j in jobs}, rows, wide=wide)
     print_table(LIST_COLUMNS_OTHERS if others else LIST_COLUMNS, rows, wide=wide)
     if not all_ and len(jobs) == limit:
         sys.stderr.write(f"(first {limit} jobs: use --limit N or --all for more)\n")
+
+
+def _list_row(j: JobOut, *, wide: bool) -> tuple[object, ...]:
+    return (
+        str(j.id) if wide or not j.short_id else j.short_id,
+        j.slurm_job_id or "",
+        j.owner,
+        j.job_name or "",
+        f"{j.cluster}/{j.partition or ''}",
+        j.account or "",
+        j.state.value,
+        # sacct's 0 for a cancelled, timed-out or killed job is not its exit code
+        "" if (code := exit_code_shown(j.state, j.exit_code, j.signal)) is None else code,
+        _when(j.submitted_at or j.created_at, seconds=False),
+    )
+
+
+def _shows_others(
+    client: GatewayClient, owners: set[str], rows: list[tuple[object, ...]], *, wide: bool
+) -> bool:
+    """Whether the list holds someone else's job: a lead's or an admin's list mixes people, and
+    whose job it is must then stay on a narrow screen. Who lists (``/me``, one more request) is
+    asked only when it can change the table: one owner, and a terminal too narrow for every
+    column (the two layouts differ only in which optional column gives way first)."""
+    if len(owners) != 1:
+        return len(owners) > 1
+    if wide or leaves_out_nothing(console().width, LIST_COLUMNS, rows):
+        return False
+    return client.me().username not in owners
 
 
 @jobs_app.command("show")

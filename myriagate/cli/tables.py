@@ -140,6 +140,15 @@ def _records(cols: Sequence[Col], rows: Sequence[Sequence[str]], title: str | No
     return grid
 
 
+def leaves_out_nothing(width: int, columns: Sequence[str | Col], rows: Sequence[Sequence[object]]) -> bool:
+    """Whether every column fits ``width`` without folding a word: then ``render_table`` shows
+    them all, whatever their ``priority`` (a caller may skip finding out which may give way)."""
+    cols = [c if isinstance(c, Col) else Col(c) for c in columns]
+    cells = [["" if value is None else str(value) for value in row] for row in rows]
+    measures = [_measure(col, [row[i] for row in cells]) for i, col in enumerate(cols)]
+    return fit_widths(measures, width) is not None
+
+
 def render_table(
     console: Console,
     columns: Sequence[str | Col],

@@ -2,12 +2,19 @@
 """Issue #15, faults a trial as a new researcher still met in the job output commands:
 `jobs logs --raw` gives the job's bytes as they are (invalid UTF-8 and terminal escapes
 included), also while following a running job; without --raw the same output is shown with
-its control characters spelled out and invalid bytes replaced."""
+its control characters spelled out and invalid bytes replaced. And `jobs list` asks who lists
+(``/me``) only when the answer can change the table."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from myriagate.db.models.users import User
 from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures by name
     Run,
     Worker,
@@ -23,6 +30,7 @@ from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures by name
     worker,
 )
 from tests.fakes.fake_slurm import FakeCluster
+from tests.web.conftest import MakeUser
 
 # Latin-1 bytes (not UTF-8), a UTF-8 "é" split across two reads, colours and a window title.
 FIRST = b"caf\xe9 latin-1 \xff\xfe\n\x1b[31mred\x1b]0;OWNED\x07 caf\xc3"
@@ -68,3 +76,55 @@ def test_follow_without_raw_spells_control_characters_and_replaces_invalid_bytes
         "no newline at the end \ufffd"
     )
     assert "\x1b" not in shown and "\x07" not in shown
+
+
+# --- jobs list asks who lists only when the answer can change the table ------------------------
+def _me_requests(http: TestClient) -> list[str]:
+    """The paths of the ``/me`` requests the CLI makes from now on."""
+    asked: list[str] = []
+
+    def note(request: httpx.Request) -> None:
+        if request.url.path.endswith("/me"):
+            asked.append(request.url.path)
+
+    http.event_hooks["request"].append(note)
+    return asked
+
+
+@pytest.mark.parametrize(
+    ("width", "args", "asks"),
+    [
+        (250, (), False),  # every column fits: the owner column shows either way
+        (60, ("--wide",), False),  # every column, whoever lists
+        (60, ("--json",), False),  # no table
+        (60, (), True),  # too narrow for every column: is the one owner the caller?
+    ],
+)
+def test_jobs_list_asks_who_lists_only_when_a_column_must_give_way(
+    width: int, args: tuple[str, ...], asks: bool, run: Run, env: dict[str, str | None],
+    logged_in: str, script: Path, http: TestClient,
+) -> None:  # fmt: skip
+    submit_json(run, str(script), "-J", "a-rather-long-job-name-for-a-narrow-terminal")
+    env["COLUMNS"] = str(width)
+    asked = _me_requests(http)
+    listed = run("jobs", "list", *args)
+    assert listed.exit_code == 0, listed.stderr
+    assert asked == (["/api/v1/me"] if asks else [])
+    if not args:  # her own jobs only: the owner column is the first to give way
+        assert ("owner" in listed.stdout.splitlines()[0].split()) is (width == 250)
+
+
+def test_a_list_of_several_owners_keeps_the_owner_column_without_asking_who_lists(
+    run: Run, env: dict[str, str | None], logged_in: str, script: Path, http: TestClient,
+    make_user: MakeUser, token_for: Callable[[User], str],
+) -> None:  # fmt: skip
+    submit_json(run, str(script), "-J", "alices-run")
+    lead = make_user("project_lead", username="lead@unicaen.fr", login="lead")
+    env["MYRIAGATE_URL"], env["MYRIAGATE_TOKEN"] = "http://testserver", token_for(lead)
+    submit_json(run, str(script), "-J", "leads-run")
+    env["COLUMNS"] = "60"
+    asked = _me_requests(http)
+    mixed = run("jobs", "list")
+    assert mixed.exit_code == 0, mixed.stderr
+    assert asked == []
+    assert "owner" in mixed.stdout.split(), mixed.stdout
