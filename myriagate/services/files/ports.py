@@ -1,12 +1,13 @@
 """What the file use cases need from the cluster side, one login at a time.
 
-``staging.cluster_files.HelperClusterFiles`` implements ``ClusterFiles`` (wired in
-``myriagate.wiring``); tests pass fakes. Every path is relative to an area's root and was
-checked by ``domain.files.area_path``; the implementation resolves it on the cluster without
-following links and refuses, with our errors, what the cluster refuses (``NotFound``,
-``PermissionDenied``, ``UnsafeValue``, ``InvalidRequest``, ``RangeNotSatisfiable``). Writing
-operations (upload, mkdir, rename, copy, delete, usage) will be added here as methods of their
-own, each as the login, so the same containment applies.
+``staging.cluster_file_changes.ClusterFilesWithChanges`` implements ``ClusterFiles`` (the
+reads of ``staging.cluster_files.HelperClusterFiles`` and the writes of ``ClusterFileChanges``;
+wired in ``myriagate.wiring_files``); tests pass fakes. Every path is relative to an area's
+root and was checked by ``domain.files.area_path``; the implementation resolves it on the
+cluster without following links and refuses, with our errors, what the cluster refuses
+(``NotFound``, ``PermissionDenied``, ``UnsafeValue``, ``InvalidRequest``,
+``RangeNotSatisfiable``; for changes also ``AlreadyExists`` and ``Conflict``). Uploads have
+their own port (``upload_ports``), each operation as the login, with the same containment.
 """
 
 from __future__ import annotations
