@@ -230,14 +230,13 @@ def cat(
         )
 
 
+# The write commands (mkdir, mv, cp, rm, du) live in their own module and add themselves to files_app.
+from myriagate.cli import files_change as _files_change  # noqa: E402, F401 - registers its commands
+
 # Datasets into and out of file areas (issue #17): a module of their own.
 from myriagate.cli.dataset_transfers import save_dataset_command  # noqa: E402  (after files_app: no cycle)
 
 files_app.command("save-dataset")(save_dataset_command)
-
-
-# The write commands (mkdir, mv, cp, rm, du) live in their own module and add themselves to files_app.
-from myriagate.cli import files_change as _files_change  # noqa: E402, F401 - registers its commands
 
 # Uploads (put) live in their own module and add themselves to files_app.
 from myriagate.cli import files_put as _files_put  # noqa: E402, F401 - registers its command
