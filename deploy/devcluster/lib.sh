@@ -17,6 +17,8 @@ NODE=vm
 SITE_QOS=(short long)
 RESERVATION=training
 RESERVATION_USERS=(alice bob carol mallory myriagate)
+# Logins of the demo's admins: Unix users with no Slurm association (they run no jobs).
+ADMIN_USERS=(diane admin)
 DB_NAME=slurm_acct_db
 DB_USER=slurm
 CA_KEY="$STATE_DIR/ssh_user_ca"

@@ -236,8 +236,11 @@ setup_accounts() {
     local u
     # mallory: a researcher login whose start-up files and shell the tests make hostile
     # (tests/integration/test_hostile_login.py); nothing else uses it, so those tests never
-    # disturb alice's.
-    for u in alice bob carol myriagate mallory; do ensure_unix_user "$u"; done
+    # disturb alice's. diane and admin: the demo's university and platform admins
+    # (myriagate/demo/data.py), people with logins of their own but no project, so no Slurm
+    # association: they browse their files and read others' jobs through the gateway, and never
+    # act as the service login "myriagate".
+    for u in alice bob carol myriagate mallory "${ADMIN_USERS[@]}"; do ensure_unix_user "$u"; done
     snapshot_accounting
     ensure_account unicaen root "Universite de Caen Normandie" unicaen
     ensure_account urouen root "Universite de Rouen Normandie" urouen
@@ -261,7 +264,7 @@ setup_accounts() {
     ensure_default_account mallory caen-climat
     ensure_qos high mallory
     ensure_site_qos
-    for u in alice bob carol myriagate mallory; do ensure_scratch "$u"; done
+    for u in alice bob carol myriagate mallory "${ADMIN_USERS[@]}"; do ensure_scratch "$u"; done
     ensure_small_disk alice
 }
 

@@ -81,12 +81,14 @@ DEMO_JOBS: tuple[tuple[str, str, dict[str, str]], ...] = (
 )
 
 
-# The dev cluster's platform admin: acts on the cluster as the gateway's service login.
-DEMO_ADMIN = DemoUser("admin", "myriagate", "Admin CRIANN (plateforme)", "unicaen", ())
-# Users of Caen's university admin; no cluster work of her own.
-DEMO_UNIVERSITY_ADMIN = DemoUser(
-    "diane", "myriagate", "Diane Moreau (admin, Université de Caen)", "unicaen", ()
-)
+# The dev cluster's platform admin and Caen's university admin run no jobs (no project), but each
+# is a person with a personal cluster login (deploy/devcluster/up.sh makes the Unix users, with
+# no Slurm association: nothing to charge), never the gateway's own service login "myriagate",
+# which the gateway refuses to act as for a person (profiles/logins.py).
+DEMO_ADMIN = DemoUser("admin", "admin", "Admin CRIANN (plateforme)", "unicaen", ())
+DEMO_UNIVERSITY_ADMIN = DemoUser("diane", "diane", "Diane Moreau (admin, Université de Caen)", "unicaen", ())
+# Everyone the demo seeds.
+ALL_PEOPLE: tuple[DemoUser, ...] = (*DEMO_USERS, DEMO_ADMIN, DEMO_UNIVERSITY_ADMIN)
 
 
 # Demo compute time for the current calendar year: institution quotas, then project grants.

@@ -26,13 +26,13 @@ from myriagate.db.repos import allocations as allocations_repo
 from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
 from myriagate.demo.data import (
+    ALL_PEOPLE,
     DEMO_ADMIN,
     DEMO_GRANT_HOURS,
     DEMO_INSTITUTIONS,
     DEMO_PROJECTS,
     DEMO_QUOTA_HOURS,
     DEMO_UNIVERSITY_ADMIN,
-    DEMO_USERS,
     DemoUser,
 )
 from myriagate.domain.costs import Cost
@@ -40,7 +40,7 @@ from myriagate.domain.states import FINAL_STATES
 from myriagate.ports import Clock, LedgerFactory
 from myriagate.services.people.auth import check_password, set_password
 
-ALL_DEMO_USERS: tuple[DemoUser, ...] = (*DEMO_USERS, DEMO_ADMIN, DEMO_UNIVERSITY_ADMIN)
+ALL_DEMO_USERS: tuple[DemoUser, ...] = ALL_PEOPLE
 # A demo grant is topped up (back to the whole demo grant) once less than this share is left.
 TOP_UP_BELOW = 0.9
 

@@ -22,9 +22,12 @@ from myriagate.db.repos import allocations as allocations_repo
 from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
 from myriagate.db.session import make_engine, make_session_factory
+from myriagate.demo import data as demo_data
 from myriagate.domain.costs import Cost
 from myriagate.domain.states import FINAL_STATES
 from myriagate.errors import InsufficientAllocation
+from myriagate.profiles.loader import load_profile
+from myriagate.profiles.logins import gateway_logins
 from myriagate.profiles.models import ClusterProfile
 from myriagate.services.people.auth import check_password, set_password
 from myriagate.settings import Settings
@@ -200,3 +203,30 @@ def test_a_period_made_by_hand_later_in_the_year_leaves_the_demo_the_gap_before_
         assert period.ends_at.replace(tzinfo=UTC) == datetime(2026, 3, 1, tzinfo=UTC)
         balance = gateway.ledger(session).balance(_allocation(session, "rouen-chimie").id)
         assert balance.remaining == Cost(5_000 * HOUR, 0)
+
+
+def test_every_demo_person_has_a_personal_cluster_login_never_the_service_login() -> None:
+    """Issue #15: diane and admin were seeded with "myriagate", the gateway's service login on
+    the dev cluster, so the demo showed them refusals (the gateway acts for nobody as it)."""
+    profile = load_profile("devcluster", Settings(dev_mode=True))
+    logins = [person.login for person in demo_data.ALL_PEOPLE]
+    assert not set(logins) & gateway_logins(profile)
+    assert len(set(logins)) == len(logins)  # each person their own
+    assert {p.username: p.login for p in demo_data.ALL_PEOPLE} == {
+        "alice": "alice", "bob": "bob", "carol": "carol", "diane": "diane", "admin": "admin",
+    }  # fmt: skip
+
+
+def test_seeding_again_gives_the_admins_seeded_with_the_service_login_their_own(gateway: Gateway) -> None:
+    with gateway.session_factory() as session:
+        _seed(gateway, session)
+        for username in ("diane", "admin"):  # as an earlier version of the demo seeded them
+            user = users_repo.get_by_username(session, username)
+            assert user is not None
+            user.cluster_login = "myriagate"
+        session.commit()
+        again = _seed(gateway, session)
+        assert again.restored == {"diane": ["cluster login"], "admin": ["cluster login"]}
+        for username in ("diane", "admin"):
+            user = users_repo.get_by_username(session, username)
+            assert user is not None and user.cluster_login == username
