@@ -67,6 +67,9 @@ ONE_WORKER: dict[str, str] = {
     # batched-reconcile test counts bob's squeue calls.
     "tests/integration/test_forged_slurm_records.py": "bob-line-breaking-comment",
     "tests/integration/test_reconcile_batched_real.py": "bob-line-breaking-comment",
+    # Not a shared state but a shared cost: the module's virtualenv (a wheel built and installed
+    # with pip, ~80 s of CPU) is built once for its six tests, not once per worker that runs one.
+    "tests/integration/test_client_install.py": "client-install",
 }
 
 

@@ -12,6 +12,7 @@ tests/unit/test_cli_startup.py.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -39,11 +40,14 @@ CLIENT_MODULES = [
     "myriagate.cli.watch",
 ]
 
-pytestmark = [pytest.mark.slurm, pytest.mark.timeout(900)]
+# long_wait: collected first, so its worker builds the virtualenv while the others start theirs.
+pytestmark = [pytest.mark.slurm, pytest.mark.long_wait, pytest.mark.timeout(900)]
 
 
 def _run(argv: list[str | Path], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(a) for a in argv], env=env, capture_output=True, text=True, check=False)
+    # Never this checkout's PYTHONPATH: pip would take the package there for installed.
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} if env is None else env
+    return subprocess.run([str(a) for a in argv], env=clean, capture_output=True, text=True, check=False)
 
 
 @pytest.fixture(scope="module")
