@@ -7,7 +7,7 @@
 #            (tests touching one login's shared state share a worker: tests/conftest.py ONE_WORKER),
 #            then the whole_node tests (an --exclusive job takes the one node) alone
 #   browser  headless Chromium against a real server          serial, beside the slurm tier
-#   faults   stops and restarts the shared daemons            serial, last, alone
+#   faults   stops and restarts the shared daemons            serial, beside the unit tier (no daemons)
 # Usage: bash deploy/test.sh [--quick] [extra pytest args, given to every tier]
 #   --quick  lint and the unit tier only: no daemons needed, the inner loop.
 # TEST_WORKERS sets the unit and db tiers' worker count (default: one per core);
@@ -138,18 +138,25 @@ finish() {
     fi
 }
 
+# The fault tier stops and restarts the dev cluster's daemons and PostgreSQL, and waits on them
+# most of its time: it runs beside the unit tier, which uses neither (SQLite files, no daemon;
+# tests/faults/conftest.py lets it), and before every other tier that needs them.
+if [ "$quick" = 0 ]; then
+    tier_bg faults "$@" tests/faults
+fi
 tier unit -n "$workers" "$@" tests
 if [ "$quick" = 1 ]; then
     finish
     exit 0
 fi
+tier_wait faults
+# Whatever the fault tier left stopped (a test that failed mid-way) is started again.
+bash deploy/devcluster/up.sh >/dev/null
 tier db -n "$workers" "$@" tests
 # The browser tier's server, ports, databases and jobs are its own: it runs while the slurm tier
-# waits on the cluster. The whole_node tests and the fault tier (it stops the daemons) come
-# after both, alone.
+# waits on the cluster. The whole_node tests come after both, alone.
 tier_bg browser "$@" tests/browser
 slurm_parallel "$@"
 tier_wait browser
 slurm_whole_node "$@"
-tier faults "$@" tests/faults
 finish

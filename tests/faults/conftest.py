@@ -63,6 +63,8 @@ def _others_running() -> list[str]:
         pid, ppid, args = line.split(None, 2)
         if int(pid) in mine or int(ppid) in mine:
             continue
+        if "-m unit " in args:  # the unit tier uses no daemon (deploy/test.sh runs it beside us)
+            continue
         if ("pytest" in args or "bench/" in args) and "grep" not in args:
             others.append(args[:120])
     return others
