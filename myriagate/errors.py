@@ -210,12 +210,9 @@ class AlreadyExists(Conflict):
     title = "Already exists"
 
 
-class AmbiguousJob(Conflict):
-    """A short id or Slurm id that names several of the jobs the caller may see; the problem's
-    ``candidates`` member lists them (id, name, state, cluster, Slurm id, when submitted)."""
-
-    code = "ambiguous_job"
-    title = "Ambiguous job id"
+class AmbiguousReference(Conflict):
+    """An id prefix that names several of the things the caller may see; the problem's
+    ``candidates`` member lists them."""
 
     def __init__(
         self,
@@ -227,6 +224,22 @@ class AmbiguousJob(Conflict):
     ) -> None:
         super().__init__(detail, fields=fields, transient=transient)
         self.extensions = {"candidates": [dict(c) for c in candidates]}
+
+
+class AmbiguousJob(AmbiguousReference):
+    """A short id or Slurm id that names several of the jobs the caller may see; the
+    ``candidates``: id, name, state, cluster, Slurm id, when submitted."""
+
+    code = "ambiguous_job"
+    title = "Ambiguous job id"
+
+
+class AmbiguousDataset(AmbiguousReference):
+    """A short dataset id that names several of the datasets the caller may see; the
+    ``candidates``: id, name, owner, project, when created."""
+
+    code = "ambiguous_dataset"
+    title = "Ambiguous dataset id"
 
 
 class InsufficientAllocation(MyriagateError):
@@ -333,6 +346,7 @@ ALL_ERRORS: tuple[type[MyriagateError], ...] = (
     JobNotCancellable,
     AlreadyExists,
     AmbiguousJob,
+    AmbiguousDataset,
     InsufficientAllocation,
     ResidencyViolation,
     RateLimited,

@@ -8,19 +8,19 @@ transfer itself is ``myriagate.client``'s (``Client.download``).
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from myriagate.cli.context import open_gateway
+from myriagate.cli.dataset_refs import DATASET_REF_HELP, dataset_ref
 from myriagate.cli.job_refs import resolve_job_id
 from myriagate.cli.output import JsonOpt, WideOpt, console, guarded, print_json, print_table
 from myriagate.cli.progress import TransferBar, wanted
 from myriagate.cli.tables import Col
 from myriagate.client.client import Client
-from myriagate.errors import FieldError, InvalidRequest
+from myriagate.errors import InvalidRequest
 from myriagate.web.api.staging_schemas import DatasetDetail, DatasetPage
 
 datasets_app = typer.Typer(
@@ -29,13 +29,9 @@ datasets_app = typer.Typer(
 
 
 def parse_dataset_id(text: str) -> str:
-    try:
-        return str(uuid.UUID(text.strip()))
-    except ValueError:
-        raise InvalidRequest(
-            f"{text!r} is not a dataset id (a UUID as shown by `myriagate datasets list`)",
-            fields=[FieldError(("dataset_id",), "not a UUID")],
-        ) from None
+    """A dataset reference as typed: the full id or the short id `datasets list` shows (the
+    gateway says which dataset it names; ``cli.dataset_refs``)."""
+    return dataset_ref(text)
 
 
 # Ids, sizes, dates and checksums whole; on a narrow terminal the place, the owner, the project
@@ -68,7 +64,8 @@ def list_(
     wide: WideOpt = False,
     json: JsonOpt = False,
 ) -> None:
-    """Datasets you may see (yours and your projects'), newest first."""
+    """Datasets you may see (yours and your projects'), newest first, by the short id every
+    dataset command takes (--wide: full ids)."""
     params = {"account": account, "job": job, "limit": limit}
     with open_gateway(ctx) as client:
         if job is not None:  # a short id or a Slurm id names the job as in `jobs` commands
@@ -80,7 +77,8 @@ def list_(
     print_table(
         LIST_COLUMNS,
         [
-            (d.id, d.name, d.owner, d.account, d.file_count, _size(d.size_bytes), d.location.display,
+            (d.short_id if d.short_id and not wide else d.id, d.name, d.owner, d.account, d.file_count,
+             _size(d.size_bytes), d.location.display,
              d.created_at.astimezone().strftime("%Y-%m-%d %H:%M"))  # local, as jobs list
             for d in page.items
         ],
@@ -96,7 +94,7 @@ def _detail(client: Client, dataset_id: str) -> DatasetDetail:
 @guarded
 def show(
     ctx: typer.Context,
-    dataset_id: Annotated[str, typer.Argument(help="Dataset id.")],
+    dataset_id: Annotated[str, typer.Argument(help=DATASET_REF_HELP, show_default=False)],
     json: JsonOpt = False,
 ) -> None:
     """One dataset: its files with checksums, where it is stored, and the jobs that used it."""
@@ -122,7 +120,7 @@ def show(
 @guarded
 def download(
     ctx: typer.Context,
-    dataset_id: Annotated[str, typer.Argument(help="Dataset id.")],
+    dataset_id: Annotated[str, typer.Argument(help=DATASET_REF_HELP, show_default=False)],
     into: Annotated[
         Path | None, typer.Argument(metavar="[DEST]", help="Directory to write into (created); default '.'.")
     ] = None,
@@ -151,7 +149,9 @@ def download(
     if json:
         print_json({"dataset_id": str(detail.id), "files": written})
     else:
-        typer.echo(f"{len(written)} file(s) of {detail.id} written to {dest}, checksums verified.")
+        typer.echo(
+            f"{len(written)} file(s) of {detail.short_id or detail.id} written to {dest}, checksums verified."
+        )
 
 
 # `get` as the first version named it; hidden so --help shows one name per command.

@@ -57,21 +57,30 @@ def _when(text: object) -> str:
         return str(text or "")
 
 
+# The members of an ambiguous id's candidates (jobs: AmbiguousJob; datasets: AmbiguousDataset),
+# in the order shown, under these headers.
+_CANDIDATE_COLUMNS = {
+    "id": Col("id", whole=True), "slurm_job_id": Col("slurm", whole=True),
+    "cluster": Col("cluster", whole=True), "job_name": Col("name", whole=False),
+    "name": Col("name", whole=False), "owner": Col("owner", whole=True),
+    "account": Col("account", whole=True), "state": Col("state", whole=True),
+    "submitted_at": Col("submitted", whole=True), "created_at": Col("created", whole=True),
+}  # fmt: skip
+
+
 def print_candidates(exc: MyriagateError) -> None:
-    """The jobs an ambiguous id names (the problem's ``candidates``), on stderr."""
+    """The jobs or datasets an ambiguous id names (the problem's ``candidates``), on stderr."""
     problem = getattr(exc, "problem", None) or exc.extensions
     candidates = problem.get("candidates") if isinstance(problem, dict) else None
     if not isinstance(candidates, list) or not candidates:
         return
     found = [c for c in candidates if isinstance(c, dict)]
-    keys = ["id", "slurm_job_id", "cluster", "job_name", "state", "submitted_at"]
+    keys = [k for k in _CANDIDATE_COLUMNS if any(k in c for c in found)]
     # The Slurm id and the cluster only when they tell the jobs apart (a short table fits more).
     keys = [k for k in keys if k not in ("slurm_job_id", "cluster") or len({c.get(k) for c in found}) > 1]
-    headers = {"id": Col("id", whole=True), "slurm_job_id": Col("slurm", whole=True),
-               "cluster": Col("cluster", whole=True), "job_name": Col("name", whole=False),
-               "state": Col("state", whole=True), "submitted_at": Col("submitted", whole=True)}  # fmt: skip
-    rows = [[_when(c.get(k)) if k == "submitted_at" else c.get(k) for k in keys] for c in found]
-    print_table([headers[k] for k in keys], rows, title="Matching jobs", stderr=True)
+    rows = [[_when(c.get(k)) if k.endswith("_at") else c.get(k) for k in keys] for c in found]
+    title = "Matching datasets" if exc.code == "ambiguous_dataset" else "Matching jobs"
+    print_table([_CANDIDATE_COLUMNS[k] for k in keys], rows, title=title, stderr=True)
 
 
 def fail(exc: MyriagateError) -> typer.Exit:

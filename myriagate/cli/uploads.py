@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
+from myriagate.cli.dataset_refs import resolve_dataset_id
 from myriagate.cli.progress import TransferBar, wanted
 from myriagate.client.client import Client
 from myriagate.client.inputs import InputFile, collect_inputs
 from myriagate.client.transfers import upload_files
-from myriagate.errors import InvalidRequest
 from myriagate.web.api.staging_schemas import StagingIn
 from myriagate.web.api.submit_schemas import JobSubmit
 
@@ -55,12 +55,8 @@ def with_staging(
     """The submission with its ``staging`` part; input files are uploaded first (not in a dry run)."""
     if flags.empty:
         return request
-    dataset_ids: list[UUID] = []
-    for raw in flags.input_datasets:
-        try:
-            dataset_ids.append(UUID(raw.strip()))
-        except ValueError:
-            raise InvalidRequest(f"--input-dataset {raw!r} is not a dataset id (a UUID)") from None
+    # The ids `datasets list` shows, as every dataset command takes them (cli.dataset_refs).
+    dataset_ids = [resolve_dataset_id(client, raw, option="--input-dataset") for raw in flags.input_datasets]
     upload_id = None
     if files and not request.dry_run:
         upload_id = upload_inputs(client, files, show_progress=show_progress)

@@ -182,12 +182,13 @@ def test_datasets_list_show_and_get_verified(
     listed = json.loads(ok(run("datasets", "list", "--json")))
     assert [d["id"] for d in listed] == [dataset_id]
     table = ok(run("datasets", "list"))
-    assert "Caen, FR-NOR" in table and dataset_id in table
-    shown = ok(run("datasets", "show", dataset_id))
+    short = listed[0]["short_id"]  # issue #15: the short id every dataset command takes
+    assert "Caen, FR-NOR" in table and short in table.split() and dataset_id not in table
+    shown = ok(run("datasets", "show", short))
     assert "Caen, FR-NOR" in shown and sha(RESULTS["results/a.h5"]) in shown
 
     dest = tmp_path / "copy"
-    got = json.loads(ok(run("datasets", "get", dataset_id, "--dest", str(dest), "--json")))
+    got = json.loads(ok(run("datasets", "get", short, "--dest", str(dest), "--json")))
     assert {f["path"] for f in got["files"]} == set(RESULTS)
     for path, content in RESULTS.items():
         assert (dest / path).read_bytes() == content

@@ -71,11 +71,12 @@ def produced(
 
 
 def add_dataset(db: Session, owner: User, clock: FakeClock, *, name: str, account: str, minutes: int = 0,
-                files: dict[str, bytes] | None = None) -> Dataset:  # fmt: skip
+                files: dict[str, bytes] | None = None,
+                dataset_id: uuid.UUID | None = None) -> Dataset:  # fmt: skip
     """A dataset row as stage-out records it (for lists and names; not backed by files)."""
     files = files or {"out.txt": b"x"}
     dataset = Dataset(
-        id=uuid.uuid4(), name=name, owner_id=owner.id, cluster=CLUSTER, slurm_account=account,
+        id=dataset_id or uuid.uuid4(), name=name, owner_id=owner.id, cluster=CLUSTER, slurm_account=account,
         endpoint="caen", site="Caen", region="FR-NOR", operator="Université de Caen Normandie",
         root=f"/srv/myriagate-storage/caen/{account}/x", file_count=len(files),
         size_bytes=sum(len(c) for c in files.values()), producer_job_id=None,

@@ -22,6 +22,7 @@ from myriagate.services.dataset_transfers.requests import (
     DatasetTransfers,
     SaveRequest,
 )
+from myriagate.web.api.dataset_refs import DatasetIdRef
 from myriagate.web.api.files import FilesDep
 from myriagate.web.api.transfer_schemas import CopyDatasetIn, DatasetTransferOut, SaveDatasetIn, SkippedOut
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession, GatewayDep
@@ -98,7 +99,7 @@ def save_dataset(
     summary="Copy a dataset into a directory of a writable file area",
 )
 def copy_dataset(
-    dataset_id: UUID,
+    dataset_id: DatasetIdRef,  # a full id or a unique prefix, as every dataset route
     body: CopyDatasetIn,
     user: CurrentUser,
     session: DbSession,

@@ -14,7 +14,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
+from myriagate.services.staging import dataset_lookup
 from myriagate.services.staging import datasets as datasets_service
+from myriagate.web.api.dataset_refs import DatasetIdRef
 from myriagate.web.api.staging_schemas import (
     DatasetDetail,
     DatasetFileOut,
@@ -35,7 +37,7 @@ router = APIRouter(route_class=ReleasingRoute, tags=["datasets"])
 
 _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/octet-stream": {}}, "description": "The file's bytes, verified"},
-    **problem_responses(404, 422, 502, 503),
+    **problem_responses(404, 409, 422, 502, 503),
 }
 
 
@@ -46,10 +48,11 @@ _SELECTIONS: dict[str, Literal["job_dir", "newer_than_start", "directory"]] = {
 }
 
 
-def dataset_out(view: datasets_service.DatasetView) -> DatasetOut:
+def dataset_out(view: datasets_service.DatasetView, short_id: str | None = None) -> DatasetOut:
     d = view.dataset
     return DatasetOut(
         id=d.id,
+        short_id=short_id,
         name=d.name,
         owner=view.owner,
         cluster=d.cluster,
@@ -85,20 +88,24 @@ def list_datasets(
     page = datasets_service.list_datasets(
         session, user=user, account=account, job_id=job, limit=limit, cursor=cursor
     )
-    return DatasetPage(items=[dataset_out(v) for v in page.items], next_cursor=page.next_cursor)
+    short = dataset_lookup.short_ids(session, user=user, dataset_ids=[v.dataset.id for v in page.items])
+    return DatasetPage(
+        items=[dataset_out(v, short[v.dataset.id]) for v in page.items], next_cursor=page.next_cursor
+    )
 
 
 @router.get(
     "/datasets/{dataset_id}",
     response_model=DatasetDetail,
-    responses=problem_responses(404),
+    responses=problem_responses(404, 409, 422),
     summary="One dataset: files, location, provenance",
 )
-def show(dataset_id: UUID, user: CurrentUser, session: DbSession) -> DatasetDetail:
+def show(dataset_id: DatasetIdRef, user: CurrentUser, session: DbSession) -> DatasetDetail:
     view = datasets_service.get_dataset(session, dataset_id=dataset_id, user=user)
     uses = [DatasetUseOut(job_id=u.job_id, role=u.role.value, at=u.at) for u in view.uses]
+    short = dataset_lookup.short_ids(session, user=user, dataset_ids=[dataset_id])[dataset_id]
     return DatasetDetail(
-        **dataset_out(view).model_dump(),
+        **dataset_out(view, short).model_dump(),
         root=view.dataset.root,
         files=[
             DatasetFileOut(path=f.path, size_bytes=f.size_bytes, sha256=f.sha256) for f in view.dataset.files
@@ -115,7 +122,7 @@ def show(dataset_id: UUID, user: CurrentUser, session: DbSession) -> DatasetDeta
     summary="Download one file of a dataset (checksum verified)",
 )
 def download(
-    dataset_id: UUID, path: str, user: CurrentUser, session: DbSession, gateway: GatewayDep
+    dataset_id: DatasetIdRef, path: str, user: CurrentUser, session: DbSession, gateway: GatewayDep
 ) -> FileResponse:
     """The file's bytes; its sha256 is in ``X-Content-SHA256``. A copy that does not match the
     recorded checksum is never sent (502 ``checksum_mismatch``)."""

@@ -73,6 +73,11 @@ class DatasetUseOut(ApiModel):
 
 class DatasetOut(ApiModel):
     id: UUID
+    short_id: str | None = Field(
+        default=None,
+        description="The shortest start of id (8 hex digits or more) that names this dataset alone among "
+        "the datasets you may see; accepted wherever a dataset id is. In lists and one dataset's view",
+    )
     name: str
     owner: str = Field(description="Username")
     cluster: str

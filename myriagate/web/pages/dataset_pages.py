@@ -14,10 +14,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
+from myriagate.services.staging import dataset_lookup
 from myriagate.services.staging import datasets as datasets_service
 from myriagate.web.deps import DbSession, GatewayDep
 from myriagate.web.downloads import attachment_headers
 from myriagate.web.pages.deps import PageUser
+from myriagate.web.pages.forms import see_other
 from myriagate.web.pages.rendering import render
 from myriagate.web.routing import ReleasingRoute
 
@@ -45,8 +47,15 @@ def list_datasets(
 
 
 @router.get("/datasets/{dataset_id}")
-def show_dataset(dataset_id: UUID, request: Request, page: PageUser, db: DbSession) -> Response:
-    view = datasets_service.get_dataset(db, dataset_id=dataset_id, user=page.user)
+def show_dataset(dataset_id: str, request: Request, page: PageUser, db: DbSession) -> Response:
+    """The page's own address is the full id; the short id the CLI and the API show (a unique
+    prefix) is sent there, found as the API finds it (among the datasets the reader may see)."""
+    found = dataset_lookup.find_dataset_id(
+        db, user=page.user, text=dataset_id[: dataset_lookup.MAX_REF_LENGTH]
+    )
+    if str(found) != dataset_id:
+        return see_other(f"/datasets/{found}")
+    view = datasets_service.get_dataset(db, dataset_id=found, user=page.user)
     return render(
         request,
         "dataset.html",
