@@ -3,8 +3,9 @@ unique prefix of 8 or more characters), as for jobs (``cli.job_refs``).
 
 The gateway decides which dataset a reference names (``GET /datasets/{ref}``), so the CLI, the
 API and the pages agree; an ambiguous one comes back as ``AmbiguousDataset`` with its
-candidates, which ``output.fail`` lists before the error line. Here only what cannot be a
-dataset id at all is refused, before any request.
+candidates, which ``output.fail`` lists before the error line. Here only what could never
+be one path segment of an id is refused, before any request; the gateway judges the rest (too
+short, not hex) and says so in the caller's language.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from myriagate.errors import FieldError, InvalidRequest
 
 DATASET_REF_HELP = "Dataset: the id `myriagate datasets list` shows (8+ characters) or the full id."
 
-# Hex digits and dashes: one URL path segment, nothing a shell or an option parser reads twice.
-_REF = re.compile(r"^[0-9A-Fa-f][0-9A-Fa-f-]{7,63}$")
+# Letters, digits and dashes, as cli.job_refs: one URL path segment, and nothing a shell or an
+# option parser would read twice.
+_REF = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$")
 
 
 def dataset_ref(text: str, *, option: str | None = None) -> str:

@@ -174,14 +174,31 @@ def render_table(
             console.width = terminal
         return
     for folding in (False, True):
+        dropped: list[int] = []
         while True:
             widths = fit_widths([measures[i].at_least(folding) for i in shown], console.width)
             if widths is not None:
+                shown = _taken_back(shown, dropped, [m.at_least(folding) for m in measures], console.width)
+                widths = fit_widths([measures[i].at_least(folding) for i in shown], console.width) or widths
                 chosen = [cols[i] for i in shown]
                 console.print(_table(chosen, widths, [[row[i] for i in shown] for row in cells], title))
                 return
             optional = [i for i in shown if cols[i].priority > 0]
             if not optional:
                 break
-            shown.remove(max(reversed(optional), key=lambda i: cols[i].priority))
+            gone = max(reversed(optional), key=lambda i: cols[i].priority)
+            shown.remove(gone)
+            dropped.append(gone)
     console.print(_records(cols, cells, title))
+
+
+def _taken_back(shown: list[int], dropped: list[int], measures: Sequence[_Measured], width: int) -> list[int]:
+    """``shown`` with the columns that gave way taken back, the last to go first, while they
+    still fit: a wide column leaving may make room for a narrower one that left before it
+    (at 80 columns a job list's 17-wide "cluster/partition" gives way, and its account fits)."""
+    kept = list(shown)
+    for index in reversed(dropped):
+        trial = sorted([*kept, index])
+        if fit_widths([measures[i] for i in trial], width) is not None:
+            kept = trial
+    return kept

@@ -89,10 +89,22 @@ def test_another_users_dataset_exits_3_like_a_missing_one_and_non_ids_exit_5_bef
     missing = run("datasets", "show", "ffffffff9")
     assert bobs.exit_code == missing.exit_code == 3
     assert bobs.stderr.replace(datasets["bobs"].hex[:9], "X") == missing.stderr.replace("ffffffff9", "X")
-    for text in ("abc", "../etc", "$(touch x)", "abcdef01\nrm", "é" * 9, "a" * 65):
+    for text in ("abc", "zzzzzzzz", "../etc", "$(touch x)", "abcdef01\nrm", "é" * 9, "a" * 65):
         refused = run("datasets", "show", text)
         assert refused.exit_code == 5, (text, refused.output)
         assert "is not a dataset id" in refused.stderr
+
+
+def test_a_french_terminal_reads_the_gateways_refusal_in_french(
+    run: Run, env: dict[str, str | None], logged_in: str, datasets: dict[str, uuid.UUID]
+) -> None:
+    env["LANG"] = "fr_FR.UTF-8"
+    refused = run("datasets", "show", "d3d9")
+    assert refused.exit_code == 5
+    assert "'d3d9' n'est pas un identifiant de jeu de données" in refused.stderr, refused.stderr
+    ambiguous = run("datasets", "show", "abcdef01")
+    assert ambiguous.exit_code == 6
+    assert "abcdef01 désigne 2 jeux de données" in ambiguous.stderr, ambiguous.stderr
 
 
 def test_submit_takes_a_short_input_dataset_id(
@@ -107,4 +119,6 @@ def test_submit_takes_a_short_input_dataset_id(
     ambiguous = run("submit", str(script), "--input-dataset", "abcdef01", "--dry-run")
     assert ambiguous.exit_code == 6 and "Matching datasets" in ambiguous.stderr
     refused = run("submit", str(script), "--input-dataset", "nope", "--dry-run")
-    assert refused.exit_code == 5 and "--input-dataset 'nope' is not a dataset id" in refused.stderr
+    assert refused.exit_code == 5 and "'nope' is not a dataset id" in refused.stderr
+    hostile = run("submit", str(script), "--input-dataset", "$(touch x)", "--dry-run")
+    assert hostile.exit_code == 5 and "--input-dataset '$(touch x)' is not a dataset id" in hostile.stderr

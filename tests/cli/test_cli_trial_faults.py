@@ -114,6 +114,27 @@ def test_jobs_list_asks_who_lists_only_when_a_column_must_give_way(
         assert ("owner" in listed.stdout.splitlines()[0].split()) is (width == 250)
 
 
+def test_jobs_list_at_80_columns_keeps_the_account_when_it_fits(
+    run: Run, env: dict[str, str | None], logged_in: str, script: Path
+) -> None:
+    """Found trying the CLI at 80 columns: the account gave way, then "cluster/partition" (17
+    wide) did too, and the account stayed out though it fitted again."""
+    submit_json(run, str(script), "-J", "demo-staging")
+    env["COLUMNS"] = "80"
+    listed = run("jobs", "list")
+    assert listed.exit_code == 0, listed.stderr
+    assert listed.stdout.splitlines()[0].split() == [
+        "id",
+        "slurm",
+        "name",
+        "account",
+        "state",
+        "exit",
+        "submitted",
+    ]
+    assert "caen-climat" in listed.stdout.split()
+
+
 def test_a_list_of_several_owners_keeps_the_owner_column_without_asking_who_lists(
     run: Run, env: dict[str, str | None], logged_in: str, script: Path, http: TestClient,
     make_user: MakeUser, token_for: Callable[[User], str],

@@ -82,3 +82,19 @@ def test_plain_string_columns_keep_single_words_whole_and_fold_long_ones() -> No
     text = rendered(60, ("file", "size", "note"), [("results/a.h5", "1.2 MiB", sha)])
     assert lines_fit(text, 60) and "results/a.h5" in text and "1.2 MiB" in text
     assert sha in "".join(text.split())  # folded over lines, every character kept
+
+
+def test_a_column_that_gave_way_comes_back_when_a_wider_one_left_after_it_made_room() -> None:
+    """Issue #15, found trying the CLI at 80 columns: alice's `jobs list` left out her account
+    while 16 columns stayed empty (the 17-wide "cluster/partition" gave way after it)."""
+    columns = (Col("id", whole=True), Col("account", priority=2), Col("cluster/partition", priority=1),
+               Col("when", whole=True))  # fmt: skip
+    rows = [("3f2a1b4d9", "rouen-chimie", "devcluster/debug", "2026-12-05 06:13")]
+    assert rendered(42, columns, rows).splitlines()[0].split() == ["id", "account", "when"]
+    assert rendered(40, columns, rows).splitlines()[0].split() == ["id", "when"]  # no room for it
+    assert rendered(60, columns, rows).splitlines()[0].split() == [
+        "id",
+        "account",
+        "cluster/partition",
+        "when",
+    ]
