@@ -33,10 +33,11 @@ from myriagate.errors import ALL_ERRORS, ConfigError, FieldError, MyriagateError
 from myriagate.services.allocations.charging import Charge
 from myriagate.services.staging.context import StagingContext
 from myriagate.web import i18n
+from myriagate.web.api.file_changes import get_file_changes
 from myriagate.web.api.files import get_file_browser
 from myriagate.web.problems import _HTTP_CODES
 from myriagate.wiring import Gateway
-from myriagate.wiring_files import file_browser
+from myriagate.wiring_files import file_browser, file_changes
 from tests.conftest import FakeClock
 from tests.fakes.fake_cluster_files import FakeClusterFilesFactory
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
@@ -238,6 +239,17 @@ def shown(
         tree.others.add(b"run1/pipe")
     browser = file_browser(gateway, lambda _profile, _settings, _backends: files)
     app.dependency_overrides[get_file_browser] = lambda: browser  # cleared by the app fixture
+    changes = file_changes(gateway, lambda _profile, _settings, _backends: files)
+    app.dependency_overrides[get_file_changes] = lambda: changes  # disk usage, delete's dry run
+    # A save as dataset of the researcher's, for its transfer's page (issue #17).
+    researcher = clients["researcher"]
+    saved = researcher.post(
+        "/api/v1/clusters/devcluster/files/home/datasets",
+        json={"path": "run1", "name": "run 1", "store": "caen"},
+        headers={"X-CSRF-Token": pages_helpers.page_csrf(researcher)},
+    )
+    assert saved.status_code == 202, saved.text
+    ids["transfer_id"] = saved.json()["id"]
     # The operators' own words in the cluster profiles (partition descriptions) are data.
     data = {p.description for prof in gateway.profiles.values() for p in prof.partitions if p.description}
     return {"clients": clients, "ids": ids, "data": data}

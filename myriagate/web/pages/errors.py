@@ -23,7 +23,9 @@ def login_redirect(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
 
-def error_page(request: Request, failure: ErrorReport) -> Response:
+def error_page(request: Request, failure: ErrorReport, *, back: str | None = None) -> Response:
+    """The error page; ``back`` (a path of this site) is where the refused form was, offered
+    before the way to the dashboard."""
     page = render(
         request,
         "error.html",
@@ -33,6 +35,7 @@ def error_page(request: Request, failure: ErrorReport) -> Response:
         title=failure.title,
         detail=failure.detail,
         fields=[(".".join(str(p) for p in f.loc), f.message) for f in failure.fields],
+        back=back,
     )
     page.headers.update(failure.headers)
     return page

@@ -55,6 +55,12 @@ def download_url(cluster: str, area: str, path: str, *, inline: bool = False) ->
     return _base(cluster, area) + "/download" + _query(path=path, inline="true" if inline else None)
 
 
+def action_url(cluster: str, area: str, action: str, path: str = "") -> str:
+    """A page or form target of the write operations (``mkdir``, ``upload``, ``change``,
+    ``delete``, ``usage``, ``save-dataset``…), about ``path`` when one is given."""
+    return _base(cluster, area) + "/" + action + _query(path=path)
+
+
 def crumbs(cluster: str, area: str, path: bytes) -> list[tuple[str, str | None]]:
     """(shown name, address) of each directory from the area's root down to ``path``; the
     last one (where the reader is) has no address. A component whose shown name is not the

@@ -25,9 +25,19 @@ from myriagate.services.files.browser import DEFAULT_PREVIEW_BYTES, EntryView, P
 from myriagate.web.api.files import FilesDep
 from myriagate.web.deps import GatewayDep
 from myriagate.web.file_responses import streamed_file
+from myriagate.web.pages import file_notices
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.errors import error_page
-from myriagate.web.pages.file_links import area_url, crumbs, download_url, image_type, page_url, view_url
+from myriagate.web.pages.file_forms import write_controls
+from myriagate.web.pages.file_links import (
+    action_url,
+    area_url,
+    crumbs,
+    download_url,
+    image_type,
+    page_url,
+    view_url,
+)
 from myriagate.web.pages.rendering import render, translator_for
 from myriagate.web.problems import normalise
 from myriagate.web.routing import ReleasingRoute
@@ -39,7 +49,7 @@ PAGE_SIZE = 200  # entries per page of a listing: a page stays quick to render a
 PathParam = Annotated[str | None, Query(max_length=4096)]
 
 
-def _cluster(gateway: Gateway, cluster: str) -> str:
+def known_cluster(gateway: Gateway, cluster: str) -> str:
     """``cluster`` when the gateway knows it, said in the reader's language otherwise."""
     if cluster not in gateway.profiles:
         raise NotFound(Text("no cluster %(cluster)s on this gateway", cluster=repr(cluster[:80])))
@@ -98,6 +108,10 @@ def _row(cluster: str, area: str, view: EntryView, t: Any) -> dict[str, Any]:
         if href and e.kind is FileKind.FILE
         else None,
         "exact": is_plain_utf8(view.path),
+        # Rename, copy, delete: only for a name the forms can give back as it is.
+        "change": action_url(cluster, area, "change", view.path.decode())
+        if is_plain_utf8(view.path)
+        else None,
     }
 
 
@@ -115,7 +129,7 @@ def directory_page(
     cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> Response:
     """One page of a directory, sorted by the column asked (links, so no JavaScript needed)."""
-    _cluster(gateway, cluster)
+    known_cluster(gateway, cluster)
     listing = files.list(
         page.user,
         cluster,
@@ -137,10 +151,13 @@ def directory_page(
             "order": order,
         }
 
-    return render(
+    notices = file_notices.recall(request)
+    response = render(
         request,
         "files_directory.html",
-        **_whereabouts(gateway, cluster, area, listing.path, t.lang),
+        **whereabouts(gateway, cluster, area, listing.path, t.lang),
+        **write_controls(gateway, cluster, area, here),
+        notices=notices,
         shown_path=display_name(listing.path),
         rows=[_row(cluster, area, e, t) for e in listing.entries],
         total=listing.total,
@@ -152,9 +169,12 @@ def directory_page(
         ),
         first_href=page_url(cluster, area, here, sort=sort.value, order=order) if cursor else None,
     )
+    if notices:  # said once
+        file_notices.forget(response, secure=gateway.settings.secure_cookies)
+    return response
 
 
-def _whereabouts(gateway: Gateway, cluster: str, area: str, path: bytes, lang: str) -> dict[str, Any]:
+def whereabouts(gateway: Gateway, cluster: str, area: str, path: bytes, lang: str) -> dict[str, Any]:
     """Where a page of the file browser is: its cluster and area, their label, the breadcrumbs."""
     return {
         "cluster": cluster,
@@ -177,7 +197,7 @@ def file_page(
     end: Literal["head", "tail"] = "head",
 ) -> Response:
     """One file: what it is, its preview (head or tail of a text file, or the image), its download."""
-    _cluster(gateway, cluster)
+    known_cluster(gateway, cluster)
     view = files.stat(page.user, cluster, area, path)
     text_path = view.path.decode("utf-8", "surrogateescape")
     if view.entry.kind is FileKind.DIRECTORY:
@@ -196,7 +216,7 @@ def file_page(
     return render(
         request,
         "files_file.html",
-        **_whereabouts(gateway, cluster, area, view.path, t.lang),
+        **whereabouts(gateway, cluster, area, view.path, t.lang),
         preview_bytes=DEFAULT_PREVIEW_BYTES,
         row=_row(cluster, area, view, t),
         preview=preview,
@@ -226,7 +246,7 @@ def download_page(
     """The file streamed from the cluster, as the API's download (ranges included); with
     ``inline``, an image of a known type is sent as that type for the preview's ``<img>``
     (still an attachment, sandboxed, never sniffed: web/downloads.py)."""
-    _cluster(gateway, cluster)
+    known_cluster(gateway, cluster)
     try:
         download = files.download(
             page.user, cluster, area, path, range_header=range_header, if_range=if_range
