@@ -101,7 +101,9 @@
             resumes += 1;
             return from(problem.offset);
           }
-          if (failure.network) { return resume(); }
+          // A dropped connection, or the cluster still finishing the part it cut short (409
+          // conflict): ask where it stands and go on from there.
+          if (failure.network || (problem && problem.code === "conflict")) { return resume(); }
           throw failure;
         });
       }
