@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from myriagate.client.transfers import TransferProgress
     from myriagate.domain.states import JobState
     from myriagate.errors import (
+        AlreadyExists,
         BackendError,
         ChecksumMismatch,
         ConfigError,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 # ``myriagate.client.client`` through this package, and should not pay for every model here.
 _ORIGIN = {
     "AllocationOut": "myriagate.web.api.allocation_schemas",
+    "AlreadyExists": "myriagate.errors",
     "BackendError": "myriagate.errors",
     "ChecksumMismatch": "myriagate.errors",
     "Client": "myriagate.client.client",
@@ -95,6 +97,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "AllocationOut",
+    "AlreadyExists",
     "BackendError",
     "ChecksumMismatch",
     "Client",

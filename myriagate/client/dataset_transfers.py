@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 from uuid import UUID
 
-from myriagate.client.files import FileCalls
+from myriagate.client.file_change_calls import FileChangeCalls
 
 if TYPE_CHECKING:
     from myriagate.web.api.transfer_schemas import DatasetTransferOut
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 FINAL_STATES = ("completed", "failed")
 
 
-class DatasetTransferCalls(FileCalls):
+class DatasetTransferCalls(FileChangeCalls):
     """The dataset transfer calls of ``Client`` (mixed into it)."""
 
     def save_dataset(

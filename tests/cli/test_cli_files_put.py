@@ -179,3 +179,41 @@ def test_an_upload_interrupted_for_good_is_resumed_by_the_next_run(
     assert placed.complete and fake.tree("alice").files[b"runs/a.h5"] == (local / "a.h5").read_bytes()
     assert "POST" not in again.methods[1:]  # resumed, not begun again
     assert list(state_dir().iterdir()) == []
+
+
+def test_the_python_client_uploads_and_changes_files_with_its_own_methods(
+    app: FastAPI, gateway: Gateway, env: dict[str, str], fake: FakeClusterFilesFactory, tmp_path: Path
+) -> None:
+    """``Client`` offers the write calls as methods (docs/client.md), over the same API."""
+    from myriagate.client import AlreadyExists, Client, Conflict
+    from myriagate.web.api.file_changes import get_file_changes
+    from myriagate.wiring_files import file_changes
+
+    changes = file_changes(gateway, lambda _profile, _settings, _backends: fake)
+    app.dependency_overrides[get_file_changes] = lambda: changes
+    source = tmp_path / "in.dat"
+    source.write_bytes(b"\x00data\n" * 1000)
+    tree = fake.tree("alice")
+    with Client(URL, env["MYRIAGATE_TOKEN"], http=httpx.Client(transport=TestClient(app)._transport)) as mg:
+        placed = mg.upload_file(source, "home", "runs/in/in.dat")
+        assert placed.complete and tree.files[b"runs/in/in.dat"] == source.read_bytes()
+        with pytest.raises(AlreadyExists):
+            mg.upload_file(source, "home", "runs/kept.txt")
+        assert tree.files[b"runs/kept.txt"] == b"old"
+        mg.make_directory("home", "runs/out/deep", parents=True)
+        mg.rename_file("home", "runs/in/in.dat", "runs/out/deep/moved.dat")
+        mg.copy_on_cluster("home", "runs/out", "runs/copy", recursive=True)
+        assert tree.files[b"runs/copy/deep/moved.dat"] == source.read_bytes()
+        assert [e.path for e in mg.glob_files("home", "runs/*").entries] == [
+            "runs/copy",
+            "runs/in",
+            "runs/kept.txt",
+            "runs/out",
+        ]
+        assert mg.disk_usage("home", "runs/copy").apparent_size_bytes == len(source.read_bytes())
+        with pytest.raises(Conflict):
+            mg.remove_file("home", "runs/copy")
+        counted = mg.remove_file("home", "runs/copy", recursive=True, dry_run=True)
+        assert counted.files == 1 and b"runs/copy/deep/moved.dat" in tree.files
+        mg.remove_file("home", "runs/copy", recursive=True)
+        assert not any(p.startswith(b"runs/copy") for p in tree.files)
