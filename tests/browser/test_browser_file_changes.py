@@ -240,42 +240,39 @@ def test_screenshots_of_every_new_page(
     page.locator("#mkdir-name").fill(HOSTILE)
     page.locator("#mkdir-form button[type=submit]").click()
     page.locator("p.notice.ok").wait_for()
-    shots = {"directory": page.url}
-    page.locator("#mkdir-name").fill(HOSTILE)
-    page.locator("#mkdir-form button[type=submit]").click()  # it exists now: refused, with a way back
-    page.locator("#back").wait_for()
-    shots["refused"] = page.url
-    base = "/files/devcluster/home"
-    shots["change"] = f"{base}/change?path={folder}/run1/out.txt"
-    shots["delete"] = f"{base}/delete?path={folder}/run1"
-    shots["usage"] = f"{base}/usage?path={folder}"
-    shots["save"] = f"{base}/save-dataset?path={folder}/run1"
-    for name, url in shots.items():
-        if name != "refused":
-            page.goto(url)
+
+    def both_widths(name: str) -> None:
         for width in (1280, 375):
             page.set_viewport_size({"width": width, "height": 900})
             assert page.evaluate("document.documentElement.scrollWidth") <= width + 1, (name, width)
             shoot(page, screenshot_dir, f"filechanges-{name}-{lang}-{width}")
         page.set_viewport_size({"width": 1280, "height": 900})
+
+    both_widths("directory")  # with the notice of the folder just made
+    page.locator("#mkdir-name").fill(HOSTILE)
+    page.locator("#mkdir-form button[type=submit]").click()  # it exists now: refused, with a way back
+    page.locator("#back").wait_for()
+    both_widths("refused")
+    base = "/files/devcluster/home"
+    shots = {
+        "change": f"{base}/change?path={folder}/run1/out.txt",
+        "delete": f"{base}/delete?path={folder}/run1",
+        "usage": f"{base}/usage?path={folder}",
+        "save": f"{base}/save-dataset?path={folder}/run1",
+    }
+    for name, url in shots.items():
+        page.goto(url)
+        both_widths(name)
     if os.access(CAEN, os.R_OK):
         page.goto(shots["save"])
         page.locator("#save-form button[type=submit]").click()
         page.wait_for_url(re.compile(r"/dataset-transfers/[0-9a-f-]{36}$"))
         page.locator("#dataset-link").wait_for(timeout=120_000)
-        for width in (1280, 375):
-            page.set_viewport_size({"width": width, "height": 900})
-            assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
-            shoot(page, screenshot_dir, f"filechanges-transfer-{lang}-{width}")
-        page.set_viewport_size({"width": 1280, "height": 900})
+        both_widths("transfer")
         page.locator("#dataset-link").click()
         page.locator("#copy-here").click()
         page.locator("#copy-path").fill(f"{folder}/copied")
-        for width in (1280, 375):
-            page.set_viewport_size({"width": width, "height": 900})
-            assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
-            shoot(page, screenshot_dir, f"filechanges-copy-{lang}-{width}")
-        page.set_viewport_size({"width": 1280, "height": 900})
+        both_widths("copy")
         page.locator("#copy-form button[type=submit]").click()
         page.locator("#transfer-state.ok").wait_for(timeout=120_000)  # read again until done
         assert Path(f"/home/alice/{folder}/copied/out.txt").read_bytes() == b"result\n"

@@ -104,6 +104,10 @@ def test_save_a_folder_and_follow_it_to_its_dataset(
     done = client.get(follow).text
     assert "data-refresh" not in done and WORDS[lang]["done"] in done
     assert "<code>-rf</code>" in done  # skipped, and named
+    # The worker's note, in the page's language (web/stored_text.py).
+    assert (
+        "fichier(s) stocké(s) à Caen (FR-NOR)" if lang == "fr" else "file(s) stored in Caen (FR-NOR)"
+    ) in done
     dataset = re.search(r'href="(/datasets/[0-9a-f-]{36})" id="dataset-link"', done)
     assert dataset is not None
     page = client.get(dataset.group(1)).text
