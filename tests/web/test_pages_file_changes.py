@@ -77,6 +77,12 @@ def test_a_writable_directory_offers_its_forms_and_each_nameable_entry_its_chang
     assert f'href="{HOME}/usage?path=run1"' in page and f'href="{HOME}/save-dataset?path=run1"' in page
 
 
+def test_a_files_page_links_to_its_changes_in_a_writable_area_only(client: TestClient) -> None:
+    page = client.get(f"{HOME}/view", params={"path": "run1/out.txt"}).text
+    assert f'<a href="{HOME}/change?path=run1%2Fout.txt" id="change">' in page
+    assert 'id="change"' not in client.get(f"{SHARED}/view", params={"path": "shared-file"}).text
+
+
 def test_a_read_only_area_shows_no_write_control(client: TestClient, lang: str) -> None:
     page = client.get(SHARED).text
     assert "upload-form" not in page and "mkdir-form" not in page and "/change?" not in page

@@ -28,7 +28,7 @@ from myriagate.web.file_responses import streamed_file
 from myriagate.web.pages import file_notices
 from myriagate.web.pages.deps import PageUser
 from myriagate.web.pages.errors import error_page
-from myriagate.web.pages.file_forms import write_controls
+from myriagate.web.pages.file_forms import writable, write_controls
 from myriagate.web.pages.file_links import (
     action_url,
     area_url,
@@ -227,6 +227,7 @@ def file_page(
         image_href=download_url(cluster, area, text_path, inline=True) if image else None,
         download_href=download_url(cluster, area, text_path) if view.entry.kind is FileKind.FILE else None,
         parent_href=area_url(cluster, area, text_path.rpartition("/")[0]),
+        change_href=_row(cluster, area, view, t)["change"] if writable(gateway, cluster, area) else None,
     )
 
 
