@@ -6,7 +6,7 @@
 #   slurm    the real dev cluster, sshd, storage, nginx, SMTP  parallel: it mostly waits on Slurm
 #            (tests touching one login's shared state share a worker: tests/conftest.py ONE_WORKER),
 #            then the whole_node tests (an --exclusive job takes the one node) alone
-#   browser  headless Chromium against a real server          serial, beside the slurm tier
+#   browser  headless Chromium against real servers           2 workers (a file each), beside the slurm tier
 #   faults   stops and restarts the shared daemons            serial, beside the unit tier (no daemons)
 # Usage: bash deploy/test.sh [--quick] [extra pytest args, given to every tier]
 #   --quick  lint and the unit tier only: no daemons needed, the inner loop.
@@ -52,6 +52,9 @@ fi
 # again (about 9 s of CPU each, measured). The cache lives outside the tree.
 unset PYTHONDONTWRITEBYTECODE
 export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-${TMPDIR:-/tmp}/myriagate-pycache-$(id -u)}
+# mypy's incremental cache, outside the tree too: a fresh clone on a machine that ran the suite
+# before re-checks only what changed (mypy compares each file's hash when its mtime differs).
+export MYPY_CACHE_DIR=${MYPY_CACHE_DIR:-${TMPDIR:-/tmp}/myriagate-mypy-cache-$(id -u)}
 export MYRIAGATE_TEST_POSTGRES_URL=${MYRIAGATE_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
 workers=${TEST_WORKERS:-auto}
 slurm_workers=${SLURM_TEST_WORKERS:-6}
@@ -155,7 +158,7 @@ bash deploy/devcluster/up.sh >/dev/null
 tier db -n "$workers" "$@" tests
 # The browser tier's server, ports, databases and jobs are its own: it runs while the slurm tier
 # waits on the cluster. The whole_node tests come after both, alone.
-tier_bg browser "$@" tests/browser
+tier_bg browser -n 2 --dist loadfile "$@" tests/browser
 slurm_parallel "$@"
 tier_wait browser
 slurm_whole_node "$@"

@@ -19,7 +19,8 @@ from myriagate.settings import Settings
 from tests.browser.live_stack import live_gateway, seed_alice
 from tests.cli.live_gateway import LiveGateway
 
-pytestmark = [pytest.mark.browser, pytest.mark.slurm]
+# long_wait: its one-minute time limit is the tier's longest wait; collected first, it starts at once.
+pytestmark = [pytest.mark.browser, pytest.mark.slurm, pytest.mark.long_wait]
 
 PASSWORD = "correct horse battery staple"
 RUN_TAG = f"mg-why-{uuid.uuid4().hex[:8]}"
