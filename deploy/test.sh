@@ -11,7 +11,7 @@
 # Usage: bash deploy/test.sh [--quick] [extra pytest args, given to every tier]
 #   --quick  lint and the unit tier only: no daemons needed, the inner loop.
 # TEST_WORKERS sets the unit and db tiers' worker count (default: one per core);
-# SLURM_TEST_WORKERS the slurm tier's (default 6: its tests wait on jobs more than they compute).
+# SLURM_TEST_WORKERS the slurm tier's (default 8: its tests wait on jobs more than they compute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,7 +57,7 @@ export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-${TMPDIR:-/tmp}/myriagate-pyca
 export MYPY_CACHE_DIR=${MYPY_CACHE_DIR:-${TMPDIR:-/tmp}/myriagate-mypy-cache-$(id -u)}
 export MYRIAGATE_TEST_POSTGRES_URL=${MYRIAGATE_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
 workers=${TEST_WORKERS:-auto}
-slurm_workers=${SLURM_TEST_WORKERS:-6}
+slurm_workers=${SLURM_TEST_WORKERS:-8}
 .venv/bin/ruff check myriagate tests bench
 .venv/bin/ruff format --check myriagate tests bench
 .venv/bin/lint-imports
