@@ -29,6 +29,7 @@ from myriagate.staging.remote_helper.tree import Tree
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
@@ -214,11 +215,18 @@ def _copy_bytes(src: int, out: int, size: int) -> None:
             view = view[os.write(out, view) :]
 
 
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def _copy_file(sfd: int, sname: str, dfd: int, dname: str, rel: str, overwrite: bool, tally: _Tally) -> None:
     """One regular file, opened without following a link, written to a new file (O_EXCL);
-    with ``overwrite``, written beside the target and renamed over it."""
+    with ``overwrite``, written beside the target and renamed over it. O_NONBLOCK: a fifo
+    swapped in after the look is refused at once instead of waiting for a writer forever."""
     try:
-        src = os.open(sname, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=sfd)
+        src = os.open(sname, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=sfd)
     except OSError as exc:
         raise _fail(exc, rel) from exc
     try:
@@ -244,49 +252,104 @@ def _copy_file(sfd: int, sname: str, dfd: int, dname: str, rel: str, overwrite: 
         os.close(src)
 
 
-def _copy_entry(sfd: int, name: str, dfd: int, rel: str, made: str, tally: _Tally) -> None:
-    """One entry of a directory being copied (``rel``), into the new directory ``dfd`` (``made``)."""
-    st = os.stat(name, dir_fd=sfd, follow_symlinks=False)
-    if stat.S_ISDIR(st.st_mode):
-        _copy_dir(sfd, name, dfd, name, (rel, made), tally)
-    elif stat.S_ISLNK(st.st_mode):
-        os.symlink(os.readlink(name, dir_fd=sfd), name, dir_fd=dfd)  # the link itself
-        tally.add(st)
-    elif stat.S_ISREG(st.st_mode):
-        _copy_file(sfd, name, dfd, name, rel, False, tally)
-    else:
-        tally.skipped.append(rel)
+class _CopyLevel:
+    """One directory being copied: its source's and its copy's descriptors, their paths in the
+    area (for messages), the source's lstat and the entries left to copy."""
+
+    def __init__(self, src: int, new: int, paths: tuple[str, str], st: os.stat_result, entries: Any) -> None:
+        self.src, self.new, self.st, self.entries = src, new, st, entries
+        self.rel, self.made = paths
+
+    def finish(self, tally: _Tally, umask: int) -> None:
+        """Its own mode once full, less the umask, as cp -r (a copy is never more open than the
+        login's umask allows, nor sticky or setgid); then both descriptors closed."""
+        try:
+            os.fchmod(self.new, self.st.st_mode & 0o777 & ~umask)
+            tally.add(self.st)
+        except OSError as exc:
+            tally.failure(_fail(exc, self.made))
+        finally:
+            os.close(self.new)
+            os.close(self.src)
 
 
-def _copy_dir(sfd: int, sname: str, dfd: int, dname: str, paths: tuple[str, str], tally: _Tally) -> None:
-    """A directory and everything in it: each level opened from its parent's descriptor.
-    ``paths``: (the source's, the copy's) paths in the area, for messages."""
+def _copy_level(
+    sfd: int, sname: str, dfd: int, dname: str, paths: tuple[str, str], ours: set[Any]
+) -> _CopyLevel:
+    """Open the source directory (never through a link), make its copy 0700 and open it. A
+    directory this copy made (``ours``: moved into the source meanwhile) is not copied into itself."""
     rel, made = paths
     src = _open_child(sfd, sname, rel)
     try:
+        st = os.fstat(src)
+        if (st.st_dev, st.st_ino) in ours:
+            raise HelperError("into_itself", rel, "a directory this copy made: not copied into itself")
         try:
-            os.mkdir(dname, 0o700, dir_fd=dfd)  # its own mode once full, as cp -r
+            os.mkdir(dname, 0o700, dir_fd=dfd)
             new = os.open(dname, _DIR, dir_fd=dfd)
         except OSError as exc:
             raise _fail(exc, made) from exc
         try:
-            for entry in sorted(os.scandir(src), key=lambda e: e.name):
-                try:
-                    _copy_entry(src, entry.name, new, rel + "/" + entry.name, made + "/" + entry.name, tally)
-                except HelperError as exc:
-                    tally.failure(exc)
-                except OSError as exc:
-                    tally.failure(_fail(exc, rel + "/" + entry.name))
-            st = os.fstat(src)
-            os.fchmod(new, st.st_mode & 0o777)
-            tally.add(st)
-        finally:
+            made_st = os.fstat(new)
+            ours.add((made_st.st_dev, made_st.st_ino))
+            entries = iter(sorted(os.scandir(src), key=lambda e: e.name))
+        except BaseException:
             os.close(new)
-    finally:
+            raise
+    except BaseException:
         os.close(src)
+        raise
+    return _CopyLevel(src, new, paths, st, entries)
 
 
-def op_cp(tree: Tree, req: dict[str, Any], rel: str) -> dict[str, Any]:
+def _copy_entry(level: _CopyLevel, name: str, tally: _Tally, ours: set[Any]) -> _CopyLevel | None:
+    """One entry of a directory being copied; a subdirectory's level is returned, to be walked."""
+    rel, made = level.rel + "/" + name, level.made + "/" + name
+    st = os.stat(name, dir_fd=level.src, follow_symlinks=False)
+    if stat.S_ISDIR(st.st_mode):
+        return _copy_level(level.src, name, level.new, name, (rel, made), ours)
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(name, dir_fd=level.src), name, dir_fd=level.new)  # the link itself
+        tally.add(st)
+    elif stat.S_ISREG(st.st_mode):
+        _copy_file(level.src, name, level.new, name, rel, False, tally)
+    else:
+        tally.skipped.append(rel)
+    return None
+
+
+def _copy_dir(
+    sfd: int, sname: str, dfd: int, dname: str, paths: tuple[str, str], tally: _Tally,
+    before_descend: Callable[..., Any] | None = None,
+) -> None:  # fmt: skip
+    """A directory and everything in it, depth first with a stack, not recursion, so a tree of
+    any depth is copied (Python's recursion limit stopped at about 1,000 levels). Each level is
+    opened from its parent's descriptor. ``paths``: (the source's, the copy's) paths in the area."""
+    umask = _umask()
+    ours: set[Any] = set()  # (device, inode) of every directory this copy made
+    stack = [_copy_level(sfd, sname, dfd, dname, paths, ours)]
+    while stack:
+        level = stack[-1]
+        entry = next(level.entries, None)
+        if entry is None:
+            stack.pop().finish(tally, umask)
+            continue
+        try:
+            if before_descend is not None and entry.is_dir(follow_symlinks=False):
+                before_descend(level.src, entry.name)
+            child = _copy_entry(level, entry.name, tally, ours)
+        except HelperError as exc:
+            tally.failure(exc)
+        except OSError as exc:
+            tally.failure(_fail(exc, level.rel + "/" + entry.name))
+        else:
+            if child is not None:
+                stack.append(child)
+
+
+def op_cp(
+    tree: Tree, req: dict[str, Any], rel: str, before_descend: Callable[..., Any] | None = None
+) -> dict[str, Any]:
     """Copy ``rel`` to ``to`` (same area). A directory needs ``recursive`` and a target that does
     not exist (no merging); a file's existing target is kept unless ``overwrite``; a link is
     copied as a link; fifos, sockets and devices are skipped (named in ``skipped``)."""
@@ -299,7 +362,7 @@ def op_cp(tree: Tree, req: dict[str, Any], rel: str) -> dict[str, Any]:
             raise HelperError(
                 "needs_recursive", rel, "a directory: copied only when asked to copy recursively"
             )
-        _copy_dir(sfd, sname, dfd, dname, (rel, to), tally)
+        _copy_dir(sfd, sname, dfd, dname, (rel, to), tally, before_descend)
     elif stat.S_ISLNK(st.st_mode):
         try:
             os.symlink(os.readlink(sname, dir_fd=sfd), dname, dir_fd=dfd)

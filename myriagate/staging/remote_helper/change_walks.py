@@ -38,43 +38,82 @@ if TYPE_CHECKING:
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
+def _entries(fd: int) -> Any:
+    return iter(sorted(os.scandir(fd), key=lambda e: e.name))
+
+
+def _remove_entry(
+    fd: int, entry: Any, here: str, dry: bool, tally: _Tally, before_descend: Callable[..., Any] | None
+) -> tuple[int, str, Any, tuple[str, os.stat_result]] | None:
+    """One entry of the directory ``fd``: a file or a link removed (the link itself); a real
+    directory opened from ``fd`` with O_NOFOLLOW and returned as a level to empty. Replaced
+    by a link meanwhile, it is not entered: only the link is removed."""
+    st = entry.stat(follow_symlinks=False)
+    if stat.S_ISDIR(st.st_mode):
+        if before_descend is not None:
+            before_descend(fd, entry.name)
+        try:
+            child = _open_child(fd, entry.name, here)
+        except HelperError as exc:
+            if exc.kind not in ("unsafe", "not_dir"):
+                raise
+            st = os.stat(entry.name, dir_fd=fd, follow_symlinks=False)  # what is there now
+        else:
+            try:
+                return child, here, _entries(child), (entry.name, st)
+            except BaseException:
+                os.close(child)
+                raise
+    if not dry:
+        os.unlink(entry.name, dir_fd=fd)
+    tally.add(st)
+    return None
+
+
+def _remove_emptied(
+    parent: int, placed: tuple[str, os.stat_result], here: str, dry: bool, tally: _Tally
+) -> None:
+    """A directory whose content was removed: removed from its parent in turn."""
+    name, st = placed
+    try:
+        if not dry:
+            os.rmdir(name, dir_fd=parent)
+        tally.add(st)
+    except FileNotFoundError:
+        pass  # removed meanwhile by someone else
+    except OSError as exc:
+        tally.failure(_fail(exc, here))  # what could not go keeps its directory
+
+
 def _remove_inside(
     fd: int, rel: str, dry: bool, tally: _Tally, before_descend: Callable[..., Any] | None
 ) -> None:
-    """Everything in the directory ``fd``, depth first. A subdirectory is entered only through
-    its parent's descriptor with O_NOFOLLOW: replaced by a link meanwhile, it is not entered
-    and only the link is removed. Failures are collected and the walk goes on."""
-    for entry in sorted(os.scandir(fd), key=lambda e: e.name):
-        here = rel + "/" + entry.name if rel else entry.name
+    """Everything in the directory ``fd``, depth first with a stack, not recursion, so a tree
+    of any depth is removed (Python's recursion limit stopped at about 1,000 levels). Each
+    subdirectory is entered only from its parent's descriptor with O_NOFOLLOW. Failures are
+    collected and the walk goes on. ``fd`` stays open: the caller's."""
+    stack: list[tuple[int, str, Any, Any]] = [(fd, rel, _entries(fd), None)]
+    while stack:
+        dir_fd, dir_rel, entries, placed = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            if placed is not None:
+                os.close(dir_fd)
+                _remove_emptied(stack[-1][0], placed, dir_rel, dry, tally)
+            continue
+        here = dir_rel + "/" + entry.name if dir_rel else entry.name
         try:
-            st = entry.stat(follow_symlinks=False)
-            if stat.S_ISDIR(st.st_mode):
-                if before_descend is not None:
-                    before_descend(fd, entry.name)
-                try:
-                    child = _open_child(fd, entry.name, here)
-                except HelperError as exc:
-                    if exc.kind not in ("unsafe", "not_dir"):
-                        raise
-                    st = os.stat(entry.name, dir_fd=fd, follow_symlinks=False)  # what is there now
-                else:
-                    try:
-                        _remove_inside(child, here, dry, tally, before_descend)
-                    finally:
-                        os.close(child)
-                    if not dry:
-                        os.rmdir(entry.name, dir_fd=fd)
-                    tally.add(st)
-                    continue
-            if not dry:
-                os.unlink(entry.name, dir_fd=fd)
-            tally.add(st)
+            child = _remove_entry(dir_fd, entry, here, dry, tally, before_descend)
         except FileNotFoundError:
             continue  # removed meanwhile by someone else
         except HelperError as exc:
             tally.failure(exc)
         except OSError as exc:
             tally.failure(_fail(exc, here))
+        else:
+            if child is not None:
+                stack.append(child)
 
 
 def op_rm(

@@ -171,7 +171,9 @@ class Tree:
         if dir_fd is None:
             raise HelperError("missing", rel, "no such file")
         try:
-            return os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            # O_NONBLOCK: a fifo put at the name after the caller looked would otherwise hold
+            # this open until someone writes to it; the caller's fstat refuses what is not a file.
+            return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
         except OSError as exc:
             kind = "unsafe" if exc.errno == errno.ELOOP else os_error_kind(exc)
             raise HelperError(

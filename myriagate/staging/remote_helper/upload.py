@@ -122,7 +122,8 @@ def op_begin(tree: Tree, req: dict[str, Any], rel: str) -> dict[str, Any]:
 def _open_partial(dir_fd: int, upload: str, rel: str, flags: int) -> int:
     """The partial file, refused unless a plain file of ours with no other name."""
     try:
-        fd = os.open(partial_name(upload), flags | os.O_NOFOLLOW, dir_fd=dir_fd)
+        # O_NONBLOCK: a fifo planted at the name is refused below, not waited on.
+        fd = os.open(partial_name(upload), flags | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     except FileNotFoundError:
         raise HelperError("no_upload", rel, "no partial data") from None
     except OSError as exc:
