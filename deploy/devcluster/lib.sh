@@ -36,6 +36,11 @@ STORAGE_LOGIN=myriagate
 PACKAGES=(munge slurm-wlm slurmdbd slurm-client slurmrestd slurm-wlm-jwt-plugin mariadb-server mariadb-client
           openssh-server openssh-client rsync tcsh zsh curl)
 
+# JupyterLab for interactive sessions (docs/interactive.md): one shared venv, from PyPI with
+# the system Python (the test users cannot read root's pyenv), readable by every login.
+JUPYTER_VENV=/opt/myriagate-jupyter
+JUPYTERLAB_VERSION=4.6.6
+
 # Daemons in start order; down.sh walks this list backwards.
 DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd slurmrestd sshd sshd-storage)
 

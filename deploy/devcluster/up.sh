@@ -376,6 +376,25 @@ setup_storage() {
         sshd-storage check_storage_ssh
 }
 
+# The interactive-session tests run JupyterLab as alice (docs/interactive.md). A rerun only
+# reads the venv's version stamp, so it costs nothing once installed; a venv at another version,
+# or half-made by an interrupted run (the stamp is written last), is made again from scratch.
+setup_jupyter() {
+    local stamp="$JUPYTER_VENV/.myriagate-jupyterlab-version"
+    if [ "$(cat "$stamp" 2>/dev/null)" = "$JUPYTERLAB_VERSION" ] && [ -x "$JUPYTER_VENV/bin/jupyter-lab" ]; then
+        return 0
+    fi
+    log "installing JupyterLab $JUPYTERLAB_VERSION into $JUPYTER_VENV (a minute or two)"
+    rm -rf "$JUPYTER_VENV"
+    /usr/bin/python3 -m venv "$JUPYTER_VENV"
+    "$JUPYTER_VENV/bin/pip" install -q --disable-pip-version-check "jupyterlab==$JUPYTERLAB_VERSION" \
+        >"$LOG_DIR/jupyter-pip.out" 2>&1 \
+        || { tail -n 20 "$LOG_DIR/jupyter-pip.out" >&2; die "pip install jupyterlab failed"; }
+    chmod -R a+rX "$JUPYTER_VENV"
+    printf '%s\n' "$JUPYTERLAB_VERSION" >"$stamp"
+    chmod 0644 "$stamp"
+}
+
 install_packages
 prepare_dirs
 setup_munge
@@ -390,6 +409,7 @@ start_slurmrestd
 ensure_reservation
 setup_ssh
 setup_storage
+setup_jupyter
 
 printf 'devcluster UP in %ss: munge, mariadb, slurmdbd, slurmctld, slurmd (node %s: %s), slurmrestd '"$RESTD_HOST:$RESTD_PORT"', sshd %s:%s, storage sshd %s:%s (%s); CA %s.pub, known_hosts %s\n' \
     "$((SECONDS - T0))" "$NODE" "$(sinfo -h -n "$NODE" -o %t | head -n1)" "$SSH_HOST" "$SSH_PORT" \
