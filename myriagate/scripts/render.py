@@ -145,6 +145,9 @@ def bundled_scripts_dir() -> Path:
 class JinjaScriptRenderer:
     """Job-script templates from ``<templates_dir>/scripts`` first, then the bundled ones."""
 
+    # What a template's .toml is read as (interactive apps add their connection rule).
+    meta_model: type[TemplateMeta] = TemplateMeta
+
     def __init__(
         self, settings: Settings | None = None, *, search_dirs: Sequence[Path] | None = None
     ) -> None:
@@ -178,7 +181,7 @@ class JinjaScriptRenderer:
             path = directory / f"{template}.toml"
             if path.is_file():
                 try:
-                    meta = TemplateMeta.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+                    meta = self.meta_model.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
                 except (tomllib.TOMLDecodeError, ValidationError) as exc:
                     raise ConfigError(f"{path}: invalid template metadata: {exc}") from exc
                 if meta.name != template:

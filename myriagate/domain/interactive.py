@@ -1,0 +1,108 @@
+"""Interactive sessions (JupyterLab on a compute node): their states and the connection file.
+
+An interactive app is a job-script template plus a connection rule: once the app listens it
+writes a small JSON file (host, port, secret) into the session's directory, and the gateway
+reads it as the job's login. The file is the job owner's to write, so everything in it is
+checked here before the gateway connects anywhere or sends the secret.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from myriagate.domain.states import JobState
+from myriagate.errors import BackendError
+
+# Where the app's script puts its files, relative to the login's home (the template's too).
+SESSION_DIR = ".myriagate/interactive"
+_HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$")
+_SECRET = re.compile(r"^[A-Za-z0-9_.~+/=-]{16,512}$")
+MAX_CONNECTION_FILE_BYTES = 4096
+
+
+class SessionState(StrEnum):
+    """Where a session is, as the researcher sees it (stored value = API value)."""
+
+    QUEUED = "queued"  # the job waits in Slurm (or for the gateway to send it)
+    STARTING = "starting"  # the job runs; the app has not written its connection file yet
+    RUNNING = "running"  # the connection file was read: Connect works
+    ENDED = "ended"  # time up, stopped, or the job ended
+
+    @property
+    def is_final(self) -> bool:
+        return self is SessionState.ENDED
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the app listens on the compute node, and the secret it expects."""
+
+    host: str
+    port: int
+    secret: str
+
+    def __repr__(self) -> str:  # never the secret, in a log line or a traceback
+        return f"Connection(host={self.host!r}, port={self.port})"
+
+
+def session_dir(home: str, session_id: str) -> str:
+    """The session's directory on the cluster (absolute): its connection file is in it."""
+    return f"{home.rstrip('/')}/{SESSION_DIR}/{session_id}"
+
+
+def parse_connection(raw: bytes) -> Connection | None:
+    """The connection file's content, checked; None while it is empty (not written yet).
+
+    BackendError for anything else that is not exactly what the app's script writes: the file
+    could have been replaced by the login, and a made-up host must never be connected to.
+    """
+    if not raw.strip():
+        return None
+    if len(raw) > MAX_CONNECTION_FILE_BYTES:
+        raise BackendError("the app's connection file is too large")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BackendError("the app's connection file is not JSON") from exc
+    if not isinstance(data, dict):
+        raise BackendError("the app's connection file is not a JSON object")
+    host, port, secret = data.get("host"), data.get("port"), data.get("token")
+    if not isinstance(host, str) or not _valid_host(host):
+        raise BackendError("the app's connection file names no valid host")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1024 <= port <= 65535:
+        raise BackendError("the app's connection file names no valid port (1024-65535)")
+    if not isinstance(secret, str) or not _SECRET.match(secret):
+        raise BackendError("the app's connection file holds no valid token")
+    return Connection(host=host, port=port, secret=secret)
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return bool(_HOSTNAME.match(host))
+    return True
+
+
+def session_state(job_state: JobState, *, connected: bool) -> SessionState:
+    """A session's state from its job's and whether the connection file was read."""
+    if job_state.is_final:
+        return SessionState.ENDED
+    if job_state in (JobState.RUNNING, JobState.SUSPENDED):
+        return SessionState.RUNNING if connected else SessionState.STARTING
+    if job_state is JobState.STAGING_OUT:
+        return SessionState.ENDED
+    return SessionState.QUEUED
+
+
+def remaining(started_at: datetime | None, time_limit_s: int | None, now: datetime) -> timedelta | None:
+    """Time left before Slurm ends the session (None before it starts or without a limit)."""
+    if started_at is None or time_limit_s is None:
+        return None
+    left = started_at + timedelta(seconds=time_limit_s) - now
+    return max(left, timedelta(0))
