@@ -48,6 +48,8 @@ def expand(client: Client, remote: RemotePath, cluster: str | None) -> list[Remo
         warn(f"{remote} names {found.total} entries: only the first {len(found.entries)} are taken")
     if not found.entries:
         raise NotFound(f"nothing matches {remote} on the cluster")
+    if not out:  # every match skipped: nothing was done, which is not a success
+        raise NotFound(f"nothing that matches {remote} can be named (see the warnings above)")
     return out
 
 
@@ -55,12 +57,17 @@ def _sources(client: Client, texts: list[str], cluster: str | None) -> list[Remo
     return [one for text in texts for one in expand(client, _remote(client, text, cluster), cluster)]
 
 
+def _number(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
 def _counted(done: TallyOut) -> str:
-    parts = [f"{done.files} file(s)", f"{done.directories} directorie(s)"]
+    """ "12 files, 3 directories, 1 link, 1.2 GiB": what a copy or removal did (or would do)."""
+    parts = [_number(done.files, "file", "files"), _number(done.directories, "directory", "directories")]
     if done.links:
-        parts.append(f"{done.links} link(s)")
+        parts.append(_number(done.links, "link", "links"))
     if done.others:
-        parts.append(f"{done.others} other(s)")
+        parts.append(_number(done.others, "other entry", "other entries"))
     return ", ".join(parts) + f", {human_size(done.size_bytes)}"
 
 

@@ -71,7 +71,7 @@ def test_cp_needs_r_for_a_directory_and_says_what_it_copied(
     assert refused.exit_code == 5 and "directory" in refused.stderr
     done = run("files", "cp", "-r", "results", "copy")
     assert done.exit_code == 0, done.output
-    assert "home:results -> home:copy (5 file(s)" in done.stdout
+    assert "home:results -> home:copy (5 files, 2 directories, " in done.stdout
     assert tree.files[b"copy/a.h5"] == tree.files[b"results/a.h5"]
 
 
@@ -81,7 +81,11 @@ def test_rm_r_counts_and_does_nothing_without_yes_when_nobody_can_be_asked(
     not_empty = run("files", "rm", "results")
     assert not_empty.exit_code == 6 and "not empty" in not_empty.stderr
     unasked = run("files", "rm", "-r", "results")
-    assert unasked.exit_code == 5 and "would remove 5 file(s)" in unasked.stderr and "--yes" in unasked.stderr
+    assert (
+        unasked.exit_code == 5
+        and "would remove 5 files, 2 directories" in unasked.stderr
+        and "--yes" in unasked.stderr
+    )
     assert b"results/a.h5" in tree.files
     done = run("files", "rm", "-r", "--yes", "results", "--json")
     assert done.exit_code == 0, done.output
@@ -89,12 +93,25 @@ def test_rm_r_counts_and_does_nothing_without_yes_when_nobody_can_be_asked(
     assert (removed["files"], removed["directories"], removed["complete"]) == (5, 2, True)
     assert not [p for p in tree.files if p.startswith(b"results")]
     link = run("files", "rm", "run1/escape")
-    assert link.exit_code == 0 and "0 file(s)" in link.stdout and b"run1/escape" not in tree.links
+    assert link.exit_code == 0 and "(0 files, 0 directories, 1 link, 0 B)" in link.stdout
+    assert b"run1/escape" not in tree.links
 
 
 def test_rm_of_a_wildcard_that_matches_nothing_says_so(run: Callable[..., Result]) -> None:
     done = run("files", "rm", "results/*.zip")
     assert done.exit_code == 3 and "nothing matches" in done.stderr
+
+
+def test_a_wildcard_whose_every_match_is_skipped_is_not_a_success(
+    run: Callable[..., Result], tree: FakeTree
+) -> None:
+    """Issue #17 trial: ``rm 'run1/caf*'`` matched only a name that is not plain text, warned that
+    it was skipped, removed nothing and exited 0, as if it had been removed."""
+    done = run("files", "rm", "run1/caf*")
+    assert done.exit_code == 3, done.output
+    assert "skipped home:run1/caf\\xe9 \\n$(id).txt" in done.stderr
+    assert "nothing that matches home:run1/caf* can be named" in done.stderr
+    assert b"run1/caf\xe9 \n$(id).txt" in tree.files
 
 
 def test_du_shows_every_area_or_the_paths_asked(run: Callable[..., Result]) -> None:

@@ -44,7 +44,7 @@ def test_alice_changes_her_scratch_with_the_cli(cli: Any, scratch_dir: str) -> N
     )
     assert not Path(CANARY).exists() and not (here / "_tmp_myriagate-pwned").exists()
     copied = cli("files", "cp", "-r", f"scratch:{name}/run1", f"scratch:{name}/run2")
-    assert copied.exit_code == 0 and "5 directorie(s)" in copied.stdout, copied.output
+    assert copied.exit_code == 0 and "5 directories" in copied.stdout, copied.output
     unasked = cli("files", "rm", "-r", f"scratch:{name}/run2")
     assert unasked.exit_code == 5 and "--yes" in unasked.stderr and (here / "run2").is_dir()
     removed = cli("files", "rm", "-r", "--yes", f"scratch:{name}/run2")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +40,14 @@ def files() -> ClusterFilesWithChanges:
 def area(tmp_path: Path) -> Path:
     (tmp_path / "area").mkdir()
     return tmp_path / "area"
+
+
+@pytest.fixture
+def deep_area(area: Path) -> Iterator[Path]:
+    """The area, emptied by rm(1) afterwards even when the test fails: pytest's own clean-up of
+    its temporary directories recurses and would stop at a tree this deep."""
+    yield area
+    subprocess.run(["rm", "-rf", "--", str(area)], check=True)
 
 
 @contextmanager
@@ -81,8 +90,9 @@ def _depth_of(top: Path) -> tuple[int, bytes]:
 
 
 def test_a_tree_deeper_than_the_recursion_limit_is_copied_counted_and_removed(
-    files: ClusterFilesWithChanges, area: Path
+    files: ClusterFilesWithChanges, deep_area: Path
 ) -> None:
+    area = deep_area
     _deep_tree(area / "deep", DEPTH)
     done = files.copy(str(area), b"deep", b"copy", recursive=True)
     assert not done.failed and (done.files, done.directories) == (1, DEPTH + 1)
