@@ -31,14 +31,15 @@ def _remote(client: Client, text: str, cluster: str | None) -> RemotePath:
 def _report(client: Client, transfer: DatasetTransferOut, *, wait: bool, json: bool) -> None:
     if wait:
         transfer = client.wait_transfer(transfer.id)
+    note = transfer.note_said or transfer.note  # the gateway's words in the caller's language
     if json:
         print_json(transfer.model_dump(mode="json"))
     elif transfer.state == "completed":
-        typer.echo(f"{transfer.note} (dataset {transfer.dataset_id})")
+        typer.echo(f"{note} (dataset {transfer.dataset_id})")
     elif transfer.state != "failed":
         typer.echo(f"{transfer.id} {transfer.state}: run the command with --wait to follow it")
     if transfer.state == "failed":
-        raise StagingError(transfer.note or "the transfer failed")
+        raise StagingError(note or "the transfer failed")
 
 
 def save_dataset(

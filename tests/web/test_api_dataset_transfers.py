@@ -248,3 +248,23 @@ def test_somebody_elses_transfer_and_dataset_are_not_found(
         bob.post(f"/api/v1/datasets/{dataset_id}/copies", json={"area": "scratch", "path": "x"}), 404
     )
     assert [t["id"] for t in client.get("/api/v1/dataset-transfers").json()] == [transfer["id"]]
+
+
+def test_the_workers_note_is_said_in_the_callers_language(
+    auth_client: AuthClient, alice: User, run1: Path, ctx: StagingContext
+) -> None:
+    """Issue #17 trial: `files save-dataset --wait` and `datasets copy-to --wait` printed the
+    worker's note in English to a French researcher ("3 file(s) stored in Caen (FR-NOR)…"): the
+    note is stored in English, and only the transfer's page said it in French."""
+    client = auth_client(alice)
+    transfer = _save(client).json()
+    runner.run_pending(ctx)
+    url = f"/api/v1/dataset-transfers/{transfer['id']}"
+    french = client.get(url, headers={"Accept-Language": "fr-FR,fr;q=0.9"}).json()
+    assert french["note"].startswith("3 file(s) stored in Caen (FR-NOR); 2 skipped")  # as recorded
+    assert french["note_said"].startswith("3 fichier(s) stocké(s) à Caen (FR-NOR) ; 2 laissé(s) de côté")
+    english = client.get(url).json()
+    assert english["note_said"] == english["note"] == french["note"]
+    (listed,) = client.get("/api/v1/dataset-transfers", headers={"Accept-Language": "fr"}).json()
+    assert listed["note_said"] == french["note_said"]
+    assert _save(client).json()["note_said"] is None  # queued: no note yet

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from myriagate.domain.dataset_transfers import place
 from myriagate.services.dataset_transfers.records import TransferRecord
@@ -22,6 +22,7 @@ from myriagate.services.dataset_transfers.requests import (
     DatasetTransfers,
     SaveRequest,
 )
+from myriagate.web import i18n
 from myriagate.web.api.dataset_refs import DatasetIdRef
 from myriagate.web.api.files import FilesDep
 from myriagate.web.api.transfer_schemas import CopyDatasetIn, DatasetTransferOut, SaveDatasetIn, SkippedOut
@@ -40,7 +41,17 @@ async def get_dataset_transfers(files: FilesDep, gateway: GatewayDep, clock: Clo
 TransfersDep = Annotated[DatasetTransfers, Depends(get_dataset_transfers)]
 
 
-def transfer_out(record: TransferRecord) -> DatasetTransferOut:
+def callers_language(request: Request) -> i18n.Translator:
+    """The caller's language, chosen as for problem details: the worker's note is stored in
+    English, and the CLI printed it so to a French researcher (issue #17 trial)."""
+    cookie = request.cookies.get(i18n.LANGUAGE_COOKIE)
+    return i18n.Translator(i18n.choose_language(cookie, request.headers.get("accept-language")))
+
+
+LanguageDep = Annotated[i18n.Translator, Depends(callers_language)]
+
+
+def transfer_out(record: TransferRecord, t: i18n.Translator) -> DatasetTransferOut:
     return DatasetTransferOut(
         id=record.id,
         kind=record.kind.value,
@@ -58,6 +69,7 @@ def transfer_out(record: TransferRecord) -> DatasetTransferOut:
         size_bytes=record.size_bytes,
         skipped=[SkippedOut(path=path, kind=kind) for path, kind in record.skipped],
         note=record.note,
+        note_said=t.stored(record.note) if record.note is not None else None,
         attempts=record.attempts,
         created_at=record.created_at,
         updated_at=record.updated_at,
@@ -65,9 +77,9 @@ def transfer_out(record: TransferRecord) -> DatasetTransferOut:
     )
 
 
-def _accepted(record: TransferRecord, response: Response) -> DatasetTransferOut:
+def _accepted(record: TransferRecord, response: Response, t: i18n.Translator) -> DatasetTransferOut:
     response.headers["Location"] = f"/api/v1/dataset-transfers/{record.id}"
-    return transfer_out(record)
+    return transfer_out(record, t)
 
 
 @router.post(
@@ -85,10 +97,11 @@ def save_dataset(
     session: DbSession,
     transfers: TransfersDep,
     response: Response,
+    t: LanguageDep,
 ) -> DatasetTransferOut:
     """Checked now (endpoint, residency, the directory as your login), moved by the worker."""
     request = SaveRequest(cluster, area, body.path, body.name, body.store, body.account)
-    return _accepted(transfers.save(session, user, request), response)
+    return _accepted(transfers.save(session, user, request), response, t)
 
 
 @router.post(
@@ -105,10 +118,11 @@ def copy_dataset(
     session: DbSession,
     transfers: TransfersDep,
     response: Response,
+    t: LanguageDep,
 ) -> DatasetTransferOut:
     """An existing directory is refused (409) unless ``replace`` is true."""
     request = CopyRequest(dataset_id, body.area, body.path, body.cluster, body.replace)
-    return _accepted(transfers.copy(session, user, request), response)
+    return _accepted(transfers.copy(session, user, request), response, t)
 
 
 @router.get(
@@ -121,9 +135,10 @@ def list_transfers(
     user: CurrentUser,
     session: DbSession,
     transfers: TransfersDep,
+    t: LanguageDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 50,
 ) -> list[DatasetTransferOut]:
-    return [transfer_out(r) for r in transfers.mine(session, user, limit)]
+    return [transfer_out(r, t) for r in transfers.mine(session, user, limit)]
 
 
 @router.get(
@@ -133,6 +148,6 @@ def list_transfers(
     summary="One save or copy: its state, what it moved, what it skipped",
 )
 def show_transfer(
-    transfer_id: UUID, user: CurrentUser, session: DbSession, transfers: TransfersDep
+    transfer_id: UUID, user: CurrentUser, session: DbSession, transfers: TransfersDep, t: LanguageDep
 ) -> DatasetTransferOut:
-    return transfer_out(transfers.get(session, user, transfer_id))
+    return transfer_out(transfers.get(session, user, transfer_id), t)

@@ -53,6 +53,10 @@ class DatasetTransferOut(ApiModel):
     size_bytes: int
     skipped: list[SkippedOut] = Field(description="Files not saved, as stage-out skips them")
     note: str | None = Field(description="What happened, or why it failed or waits for a retry")
+    note_said: str | None = Field(
+        default=None,  # a client reading an older gateway's answer goes on with ``note``
+        description="The note in the caller's language (Accept-Language), as the transfer's page says it",
+    )
     attempts: int
     created_at: datetime
     updated_at: datetime
