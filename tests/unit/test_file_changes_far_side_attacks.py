@@ -23,7 +23,7 @@ import pytest
 from myriagate.runners.local import LocalRunner
 from myriagate.runners.streaming import LocalStreams
 from myriagate.staging.cluster_file_changes import ClusterFilesWithChanges
-from myriagate.staging.remote_helper import change
+from myriagate.staging.remote_helper import change, change_walks
 from myriagate.staging.remote_helper.basics import HelperError
 from myriagate.staging.remote_helper.browse import open_area
 
@@ -177,3 +177,26 @@ def test_a_fifo_put_at_a_name_after_the_look_is_refused_at_once(area: Path) -> N
     )
     assert isinstance(refused, HelperError) and refused.kind == "not_file"
     assert sorted(os.listdir(area)) == ["pipe"]  # nothing written
+
+
+def test_two_recursive_removals_at_once_both_end_well(area: Path) -> None:
+    """Two ``rm -r`` of one tree at once (two terminals, or a double click): on the dev cluster
+    the second answered 404 "no such file" after removing half the tree, or listed every
+    directory the first had taken meanwhile as failed. Made deterministic: once the removal
+    has taken ``a.txt``, the other one takes the whole tree before ``sub`` is entered."""
+    (area / "run" / "sub").mkdir(parents=True)
+    (area / "run" / "sub2").mkdir()
+    (area / "run" / "a.txt").write_text("a")
+    (area / "run" / "sub" / "x").write_text("x")
+    (area / "run" / "sub2" / "y").write_text("y")
+
+    def the_other_removal(_dir_fd: int, name: str) -> None:
+        if name == "sub" and (area / "run").exists():
+            subprocess.run(["rm", "-rf", "--", str(area / "run")], check=True)
+
+    answer = change_walks.op_rm(open_area(str(area)), {"recursive": True}, "run", the_other_removal)
+    assert answer["failed"] == [] and answer["files"] == 1  # a.txt, removed by this one
+    assert os.listdir(area) == []
+    with pytest.raises(HelperError) as gone:  # asked again: nothing there, nothing done
+        change_walks.op_rm(open_area(str(area)), {"recursive": True}, "run")
+    assert gone.value.kind == "missing"

@@ -55,6 +55,8 @@ def _remove_entry(
         try:
             child = _open_child(fd, entry.name, here)
         except HelperError as exc:
+            if exc.kind == "missing":
+                return None  # removed meanwhile by someone else (another rm -r): gone, as asked
             if exc.kind not in ("unsafe", "not_dir"):
                 raise
             st = os.stat(entry.name, dir_fd=fd, follow_symlinks=False)  # what is there now
@@ -141,6 +143,10 @@ def op_rm(
     try:
         if not dry:
             (os.rmdir if stat.S_ISDIR(st.st_mode) else os.unlink)(name, dir_fd=dir_fd)
+    except FileNotFoundError as exc:
+        if not sum(n for key, n in tally.counts.items() if key != "bytes"):
+            raise _fail(exc, rel) from exc  # nothing done here: it was not there to remove
+        return tally.header()  # emptied here while another removal took the directory itself
     except OSError as exc:
         raise _fail(exc, rel) from exc
     tally.add(st)
