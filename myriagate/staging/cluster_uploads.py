@@ -27,6 +27,7 @@ from myriagate.errors import (
     InvalidRequest,
     MyriagateError,
     NotFound,
+    Number,
     PermissionDenied,
     Text,
 )
@@ -86,7 +87,7 @@ def refusal(header: dict[str, Any], asked: bytes) -> MyriagateError:
                 "the area's disk or your quota there has no room for %(path)s "
                 "(%(free)s bytes free): nothing was written",
                 path=shown,
-                free=free,
+                free=Number(free),  # 8,388,608 (en), 8 388 608 (fr): a byte count people can read
             )
         )
     if kind == "offset":

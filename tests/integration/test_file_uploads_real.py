@@ -173,8 +173,13 @@ def test_an_upload_that_does_not_fit_fails_cleanly(alice: httpx.Client) -> None:
     with filler.open("wb") as f:
         f.write(b"\0" * (5 << 20))
     url = f"{BASE}/scratch/uploads/{started.json()['id']}"
-    _problem(alice.patch(url, content=data, headers={"Upload-Offset": "0"}), 507, "insufficient_storage")
+    late = _problem(
+        alice.patch(url, content=data, headers={"Upload-Offset": "0"}), 507, "insufficient_storage"
+    )
     assert sorted(os.listdir(SMALL_DISK)) == ["filler"]  # no partial file left, visible or hidden
+    # What is free once the partial file is given back (it said "0 bytes free"), grouped.
+    free = int(re.search(r"\(([\d,]+) bytes free\)", late["detail"])[1].replace(",", ""))  # type: ignore[index]
+    assert 2 << 20 < free <= (8 << 20) - (5 << 20), late["detail"]
     filler.unlink()
     _problem(alice.get(url), 404, "not_found")
 

@@ -228,8 +228,10 @@ def _append(
         os.fsync(fd)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # cannot finish: give the space back
+            os.ftruncate(fd, 0)  # its blocks are freed now, not when the descriptor is closed
             os.unlink(part, dir_fd=dir_fd)
-            raise HelperError("disk_full", rel, "0") from exc
+            vfs = os.fstatvfs(dir_fd)  # what is free once given back (it said "0 bytes free")
+            raise HelperError("disk_full", rel, str(vfs.f_bavail * vfs.f_frsize)) from exc
         raise HelperError(os_error_kind(exc), rel, str(exc.strerror)) from exc
     except HelperError:
         os.unlink(part, dir_fd=dir_fd)
