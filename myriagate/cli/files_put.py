@@ -75,6 +75,27 @@ def plan(
     return [(s, RemotePath(remote.area, f"{directory}/{s.name}" if directory else s.name)) for s in sources]
 
 
+def _send_all(
+    client: Client, targets: list[tuple[Path, RemotePath]], done: list[dict[str, object]], *,
+    force: bool, cluster: str | None, bar: bool,
+) -> None:  # fmt: skip
+    """Each file uploaded in turn, appended to ``done`` once placed."""
+    with TransferBar(enabled=bar) as progress:
+        for source, target in targets:
+            try:
+                placed = upload_file(
+                    client, target.area, target.path, source,
+                    cluster=cluster, overwrite=force, label=f"{source.name} -> {target}", progress=progress,
+                )  # fmt: skip
+            except MyriagateError as exc:
+                if done:  # say what went before the failure, then fail as usual
+                    typer.echo(f"({len(done)} of {len(targets)} file(s) uploaded before {source})", err=True)
+                exc.detail = f"{source}: {exc.detail}"
+                raise
+            done.append({"file": str(source), "area": target.area, "path": placed.path,
+                         "size_bytes": placed.size_bytes, "sha256": placed.sha256})  # fmt: skip
+
+
 @files_app.command("put")
 @guarded
 def put(
@@ -98,23 +119,18 @@ def put(
     done: list[dict[str, object]] = []
     with open_gateway(ctx) as client:
         targets = plan(client, sources, paths[-1], cluster)
-        with TransferBar(enabled=wanted(quiet=json)) as bar:
-            for source, target in targets:
-                try:
-                    label = f"{source.name} -> {target}"
-                    placed = upload_file(
-                        client, target.area, target.path, source,
-                        cluster=cluster, overwrite=force, label=label, progress=bar,
-                    )  # fmt: skip
-                except MyriagateError as exc:
-                    if done:  # say what went before the failure, then fail as usual
-                        typer.echo(
-                            f"({len(done)} of {len(targets)} file(s) uploaded before {source})", err=True
-                        )
-                    exc.detail = f"{source}: {exc.detail}"
-                    raise
-                done.append({"file": str(source), "area": target.area, "path": placed.path,
-                             "size_bytes": placed.size_bytes, "sha256": placed.sha256})  # fmt: skip
+        try:
+            _send_all(client, targets, done, force=force, cluster=cluster, bar=wanted(quiet=json))
+        except KeyboardInterrupt:
+            # ^C used to end the command without a word: say what is done and how to go on.
+            stopped = targets[len(done)][0]
+            typer.echo(
+                f"Interrupted: {stopped} was not finished; the part the cluster received is kept "
+                f"for a day: run the same command again to go on from there ({len(done)} of "
+                f"{len(targets)} file(s) uploaded before it).",
+                err=True,
+            )
+            raise typer.Exit(130) from None
     if json:
         print_json(done)
         return

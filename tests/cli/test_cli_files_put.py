@@ -217,3 +217,31 @@ def test_the_python_client_uploads_and_changes_files_with_its_own_methods(
         assert counted.files == 1 and b"runs/copy/deep/moved.dat" in tree.files
         mg.remove_file("home", "runs/copy", recursive=True)
         assert not any(p.startswith(b"runs/copy") for p in tree.files)
+
+
+def test_an_upload_stopped_with_ctrl_c_says_how_to_go_on(
+    run: Callable[..., Result], local: Path, app: FastAPI, fake: FakeClusterFilesFactory
+) -> None:
+    """Issue #17 trial: ^C during `files put` ended it without a word (exit 130), leaving the
+    researcher to guess that the same command resumes. ^C arrives here while the second
+    file's first part is on its way."""
+
+    class CtrlC(httpx.BaseTransport):
+        def __init__(self, inner: httpx.BaseTransport) -> None:
+            self.inner, self.patches = inner, 0
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "PATCH":
+                self.patches += 1
+                if self.patches == 2:
+                    raise KeyboardInterrupt  # ^C while b.h5's bytes are on their way
+            return self.inner.handle_request(request)
+
+    stopped = run(
+        "files", "put", str(local / "a.h5"), str(local / "b.h5"), "home:runs/in",
+        http=CtrlC(TestClient(app)._transport),
+    )  # fmt: skip
+    assert stopped.exit_code == 130, stopped.output
+    assert "Interrupted: " in stopped.stderr and "b.h5 was not finished" in stopped.stderr
+    assert "run the same command again" in stopped.stderr and "(1 of 2 file(s)" in stopped.stderr
+    assert b"runs/in/a.h5" in fake.tree("alice").files
