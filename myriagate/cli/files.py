@@ -179,18 +179,24 @@ def get(
             plan = [(e.path, target_for(e.name, local, into=True)) for e in files]
         existing = [str(t) for _, t in plan if t.exists() or t.is_symlink()]
         if existing and not force:  # refused before any byte moves, whichever file it is
-            raise AlreadyExists(
-                f"{', '.join(existing)} already exist(s): not overwritten (--force to replace)"
-            )
+            verb = "already exists" if len(existing) == 1 else "already exist"
+            raise AlreadyExists(f"{', '.join(existing)} {verb}: not overwritten (--force to replace)")
         if into:
             local.mkdir(parents=True, exist_ok=True)
         written: list[tuple[str, Path, int]] = []
-        with TransferBar(enabled=wanted(quiet=json)) as bar:
-            for path, target in plan:
-                done = client.download_file(
-                    remote.area, path, target, cluster=cluster, progress=bar, overwrite=force
-                )
-                written.append((path, done, done.stat().st_size))
+        try:
+            with TransferBar(enabled=wanted(quiet=json)) as bar:
+                for path, target in plan:
+                    done = client.download_file(
+                        remote.area, path, target, cluster=cluster, progress=bar, overwrite=force
+                    )
+                    written.append((path, done, done.stat().st_size))
+        except KeyboardInterrupt:  # ^C ended it without a word: say what is kept and how to go on
+            stopped, into_file = plan[len(written)]
+            typer.echo(f"Interrupted: {remote.area}:{stopped} was not finished; what arrived is kept "
+                       f"beside {into_file}: run the same command again to go on from there "
+                       f"({len(written)} of {len(plan)} file(s) fetched before it).", err=True)  # fmt: skip
+            raise typer.Exit(130) from None
     if json:
         print_json([{"area": remote.area, "path": p, "file": str(f), "size_bytes": n} for p, f, n in written])
         return

@@ -318,6 +318,35 @@ def test_an_interrupted_download_is_resumed_with_a_range(
     assert [p.name for p in dest.iterdir()] == ["a.h5"]  # the partial copy and its ETag are gone
 
 
+def test_a_download_stopped_with_ctrl_c_says_how_to_go_on(
+    run: Callable[..., Result], transport: Recording, tmp_path: Path
+) -> None:
+    """Issue #17 trial: ^C during `files get` ended it without a word (exit 130), though the part
+    received is kept and the same command asks only for the rest."""
+
+    class CtrlC(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = transport.handle_request(request)
+            if not request.url.path.endswith("/download"):
+                return response
+            body = response.read()[:30_000]
+
+            def cut() -> Iterator[bytes]:
+                yield body
+                raise KeyboardInterrupt  # ^C while the bytes arrive
+
+            return httpx.Response(response.status_code, headers=response.headers, stream=_Stream(cut()))
+
+    dest = tmp_path / "d"
+    stopped = run("files", "get", "results/a.h5", f"{dest}/", http=CtrlC())
+    assert stopped.exit_code == 130, stopped.output
+    assert "Interrupted: home:results/a.h5 was not finished" in stopped.stderr
+    assert "run the same command again" in stopped.stderr and "(0 of 1 file(s)" in stopped.stderr
+    assert (dest / ".a.h5.part").read_bytes() == H5[:30_000]
+    again = run("files", "get", "results/a.h5", f"{dest}/")
+    assert again.exit_code == 0 and (dest / "a.h5").read_bytes() == H5
+
+
 def test_a_partial_copy_of_a_file_that_changed_is_downloaded_again_whole(
     token: str, transport: Recording, tree: FakeTree, tmp_path: Path
 ) -> None:
