@@ -155,6 +155,28 @@ class SshConnectionPool:
                 dead = True
             self._release(conn, dead=dead)
 
+    @contextlib.contextmanager
+    def tunnel(self, login: str, host: str, port: int) -> Iterator[paramiko.Channel]:
+        """A ``direct-tcpip`` channel from the login node to ``host:port`` as ``login``
+        (the interactive sessions' proxy reaches a compute node's app through it); closed on exit.
+
+        SchedulerUnavailable when the login node cannot or will not open it.
+        """
+        values.login(login)
+        opener = lambda transport: transport.open_channel(  # noqa: E731 -- one call, named for the retry
+            "direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=self._connect_timeout
+        )
+        conn, chan = self._open_channel(login, opener, refusal_is_final=True)
+        try:
+            yield chan
+        finally:
+            dead = False
+            try:
+                chan.close()
+            except (paramiko.SSHException, EOFError, OSError):
+                dead = True
+            self._release(conn, dead=dead)
+
     def forget(self, login: str) -> int:
         """Close every connection of ``login`` now, commands in flight included (they end as
         connection lost); the next command logs in again. Returns how many were closed.
@@ -190,17 +212,38 @@ class SshConnectionPool:
 
     # --- internals ------------------------------------------------------------------------
 
-    def _open_channel(self, login: str) -> tuple[_Connection, paramiko.Channel]:
+    def _open_channel(
+        self,
+        login: str,
+        opener: Callable[[paramiko.Transport], paramiko.Channel] | None = None,
+        *,
+        refusal_is_final: bool = False,
+    ) -> tuple[_Connection, paramiko.Channel]:
+        if opener is None:
+            opener = lambda transport: transport.open_session(timeout=self._connect_timeout)  # noqa: E731
         conn = self._acquire(login)
         try:
-            return conn, conn.transport.open_session(timeout=self._connect_timeout)
+            return conn, opener(conn.transport)
+        except paramiko.ChannelException as exc:
+            if not refusal_is_final:
+                self._release(conn, dead=True)
+                return self._open_again(login, opener)
+            # A tunnel the login node refused (nothing listens there, forwarding off): the
+            # Transport is fine, so it is kept, and trying again would be refused again.
+            self._release(conn, dead=False)
+            raise SchedulerUnavailable(f"{self._pinned.name} refused the channel: {exc}") from exc
         except (paramiko.SSHException, EOFError, OSError):
             # The Transport died under us (server restart, dropped link) and nothing was sent
             # on a channel yet: replace it, once.
             self._release(conn, dead=True)
+        return self._open_again(login, opener)
+
+    def _open_again(
+        self, login: str, opener: Callable[[paramiko.Transport], paramiko.Channel]
+    ) -> tuple[_Connection, paramiko.Channel]:
         conn = self._acquire(login)
         try:
-            return conn, conn.transport.open_session(timeout=self._connect_timeout)
+            return conn, opener(conn.transport)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             self._release(conn, dead=True)
             raise SchedulerUnavailable(f"cannot open an SSH channel on {self._pinned.name}: {exc}") from exc

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from myriagate import __version__
 from myriagate.logs import configure_logging
+from myriagate.web import interactive_proxy
 from myriagate.web.api import (
     allocations,
     clusters,
@@ -31,6 +32,7 @@ from myriagate.web.api import (
     file_changes,
     file_uploads,
     files,
+    interactive,
     jobs,
     me,
     notifications,
@@ -158,8 +160,12 @@ def build_app() -> FastAPI:
     api.include_router(dataset_transfers.router)  # save as dataset, copy dataset here (docs/files.md)
     api.include_router(file_changes.router)  # …/files/{area}/mkdir|rename|copy|entry|usage|glob
     api.include_router(file_uploads.router)  # …/files/{area}/uploads: resumable uploads (docs/files.md)
+    api.include_router(interactive.router)  # /interactive/…: JupyterLab as a job (docs/interactive.md)
     app.include_router(api)
     app.include_router(health_router)  # /readyz: database and clusters (docs/operations.md)
+    app.include_router(
+        interactive_proxy.router
+    )  # /interactive/<session id>/…: the apps (docs/interactive.md)
     install_pages(app)  # HTML pages, static assets and HTML error pages (docs/web.md)
     install_api_docs(app, f"{API_PREFIX}/docs")  # Swagger UI from /static/swagger, off-line
     install_metrics(app)  # GET /metrics + request timing, outermost (docs/metrics.md)

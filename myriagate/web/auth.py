@@ -105,6 +105,13 @@ def _resolve_and_release(request: Request, db: Session, settings: Settings, *, a
     return identity
 
 
+def identify_for_proxy(request: Request, db: Session, settings: Settings) -> Identity:
+    """The caller's identity without the CSRF check, for the interactive apps' proxy: the
+    apps' pages cannot carry the gateway's CSRF token, the session cookie is SameSite=Lax,
+    and the proxy refuses a change whose Origin is another site (web/interactive_proxy.py)."""
+    return _resolve_and_release(request, db, settings, allow_basic=False)
+
+
 def _is_bearer(request: Request) -> bool:
     return request.headers.get("authorization", "").partition(" ")[0].lower() == "bearer"
 

@@ -65,7 +65,11 @@ staging_ctx = pages_helpers.staging_ctx
 FRENCH = {"Accept": "text/html", "Accept-Language": "fr"}
 ROLES = ("researcher", "project_lead", "university_admin", "platform_admin")
 # Routes that are not pages: programs' routes, assets, downloads, the language switch.
-NOT_PAGES = ("/api/", "/static/", "/healthz", "/readyz", "/metrics", "/language/", "/docs", "/openapi")
+# /interactive/<session id>/…: the proxied app's own pages (JupyterLab's), not the gateway's.
+NOT_PAGES = (
+    "/api/", "/static/", "/healthz", "/readyz", "/metrics", "/language/", "/docs", "/openapi",
+    "/interactive/",
+)  # fmt: skip
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from myriagate.db.models.allocations import (
 from myriagate.db.models.audit import AuditEvent
 from myriagate.db.models.auth import ApiToken, WebSession
 from myriagate.db.models.dataset_transfers import DatasetTransfer
+from myriagate.db.models.interactive import InteractiveSession
 from myriagate.db.models.jobs import Job, JobArrayTask, JobStateChange
 from myriagate.db.models.leases import Lease
 from myriagate.db.models.notifications import BalanceWatch, Notification, NotificationPreference, Webhook
@@ -40,6 +41,7 @@ __all__ = [
     "EntryKind",
     "Institution",
     "InstitutionQuota",
+    "InteractiveSession",
     "Job",
     "JobArrayTask",
     "JobStaging",

@@ -1,0 +1,1 @@
+"""Interactive sessions: an app (JupyterLab) as a job, reached through the gateway (issue #18)."""
