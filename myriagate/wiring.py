@@ -89,8 +89,9 @@ class ClusterBackends:
                     "to the gateway's SSH user CA private key"
                 )
             assert conn.host is not None and conn.known_hosts is not None  # checked by the profile
-            ca = CertificateAuthority(settings.ssh_ca_key_path, settings.ssh_cert_validity_s)
-            self._ca = ca
+            self._ca = ca = CertificateAuthority(  # forwarding: the interactive proxy's tunnels
+                settings.ssh_ca_key_path, settings.ssh_cert_validity_s, permit_port_forwarding=True
+            )
             self._pool = SshConnectionPool(
                 conn.host, conn.port, conn.known_hosts, ca, connect_timeout=conn.connect_timeout_s
             )

@@ -63,6 +63,7 @@ class CertificateAuthority:
         *,
         renew_before_s: int | None = None,
         clock: Callable[[], float] = time.time,
+        permit_port_forwarding: bool = False,
     ) -> None:
         if validity_s < _MIN_VALIDITY_S:
             raise ConfigError(f"SSH certificate validity must be at least {_MIN_VALIDITY_S} s")
@@ -72,6 +73,7 @@ class CertificateAuthority:
         if self._renew_before_s >= validity_s:
             raise ConfigError("renew_before_s must be shorter than the certificate validity")
         self._clock = clock
+        self._forwarding = permit_port_forwarding
         self._ca_key = _load_ca_key(Path(ca_key_path))
         self._lock = threading.Lock()
         self._keys: dict[str, UserKey] = {}
@@ -100,9 +102,11 @@ class CertificateAuthority:
         user_key = ed25519.Ed25519PrivateKey.generate()
         key_id = f"myriagate:{login}:{now}"
         valid_after, valid_before = now - _BACKDATE_S, now + self._validity_s
-        # No extensions: the gateway only runs commands and SFTP, so it asks for no pty, no
-        # forwarding and no agent; sshd then refuses them for this certificate.
-        cert = (
+        # No other extension: the gateway only runs commands and SFTP, so it asks for no pty
+        # and no agent; sshd then refuses them for this certificate. Port forwarding only when
+        # asked (the cluster pools: the interactive proxy opens direct-tcpip channels to the
+        # apps, docs/interactive.md); the key never leaves the gateway, which opens no other.
+        builder = (
             serialization.SSHCertificateBuilder()
             .public_key(user_key.public_key())
             .serial(secrets.randbits(64))
@@ -111,8 +115,10 @@ class CertificateAuthority:
             .valid_principals([login.encode()])
             .valid_after(valid_after)
             .valid_before(valid_before)
-            .sign(self._ca_key)
         )
+        if self._forwarding:
+            builder = builder.add_extension(b"permit-port-forwarding", b"")
+        cert = builder.sign(self._ca_key)
         cert_line = f"{cert.public_bytes().decode()} {key_id}"
         # paramiko cannot take a cryptography key object; the OpenSSH encoding goes through
         # memory only, never a file.

@@ -56,13 +56,18 @@ def test_certificate_names_only_the_login_and_is_a_user_certificate(ca_key: CaKe
     assert cert.type is serialization.SSHCertificateType.USER
     assert cert.key_id == b"myriagate:alice:1800000000"
     assert cert.critical_options == {}
-    assert cert.extensions == {}
+    assert cert.extensions == {}  # no pty, agent or forwarding unless asked
     assert user_key.certificate.startswith("ssh-ed25519-cert-v01@openssh.com ")
     # Signed by our CA, and the signature holds.
     cert.verify_cert_signature()
     assert cert.signature_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     ) == key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def test_port_forwarding_only_when_asked_for_the_interactive_proxy(ca_key: CaKey) -> None:
+    user_key = CertificateAuthority(ca_key[0], validity_s=300, permit_port_forwarding=True).key_for("alice")
+    assert _cert(user_key.certificate).extensions == {b"permit-port-forwarding": b""}
 
 
 def test_validity_is_backdated_a_minute_and_lasts_validity_s(ca_key: CaKey) -> None:

@@ -1,0 +1,87 @@
+"""A real JupyterLab as alice on the dev cluster, through a real gateway (issue #18).
+
+The session's job runs the bundled template on node vm (JupyterLab from /opt/myriagate-jupyter,
+installed by deploy/devcluster/up.sh); the gateway reads its connection file over SSH, and its
+API answers through /interactive/<id>/ over a direct-tcpip channel of alice's pooled SSH
+connection. bob and an anonymous client get 404; Stop cancels the job in Slurm.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from myriagate.clock import SystemClock
+from myriagate.db.models.users import User
+from myriagate.services.jobs import tracking
+from myriagate.wiring import Gateway, worker_ledger
+from tests.integration.test_api_real_cluster import CLUSTER, _client, gateway, server
+
+__all__ = ["gateway", "server"]  # the fixtures, re-used
+pytestmark = pytest.mark.slurm
+
+
+def _tick(gateway: Gateway) -> None:
+    with gateway.session_factory() as session:
+        clock = SystemClock()
+        tracking.tick(session, cluster=CLUSTER, backends=gateway.backends(CLUSTER), clock=clock,
+                      ledger=worker_ledger(clock))  # fmt: skip
+
+
+def _until(
+    gateway: Gateway, api: httpx.Client, session_id: str, state: str, timeout: float
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        _tick(gateway)
+        found: dict[str, Any] = api.get(f"/interactive/sessions/{session_id}").json()
+        if found["state"] == state:
+            return found
+        assert found["state"] != "ended", found
+        assert time.monotonic() < deadline, f"session stuck in {found['state']}: {found}"
+        time.sleep(0.5)
+
+
+def test_jupyterlab_runs_as_alice_and_answers_through_the_proxy_for_her_only(
+    server: str, gateway: Gateway, db: sessionmaker[Session], users: dict[str, User]
+) -> None:
+    alice, bob = _client(server, db, users["alice"]), _client(server, db, users["bob"])
+    started = alice.post(
+        "/interactive/sessions",
+        json={"app": "jupyter", "options": {"partition": "debug", "time": "00:05:00"}},
+    )
+    assert started.status_code == 202, started.text
+    session = started.json()
+    try:
+        t0 = time.monotonic()
+        running = _until(gateway, alice, session["id"], "running", 45)
+        ready_s = time.monotonic() - t0
+        assert running["remaining_s"] is not None and 0 < running["remaining_s"] <= 300
+        base = server + running["url"]
+        owner = httpx.Client(headers=alice.headers, timeout=30)
+
+        status = owner.get(base + "api/status")
+        assert status.status_code == 200, status.text
+        assert "started" in status.json()
+        # The notebook server runs as alice on the node: its contents API lists her home.
+        listing = owner.get(base + "api/contents/")
+        assert listing.status_code == 200 and listing.json()["type"] == "directory"
+        lab = owner.get(base + "lab")
+        assert lab.status_code == 200 and "JupyterLab" in lab.text
+
+        assert httpx.get(base + "api/status", headers=bob.headers).status_code == 404
+        assert httpx.get(base + "api/status").status_code == 404
+        assert bob.get(f"/interactive/sessions/{session['id']}").status_code == 404
+    finally:
+        stopped = alice.delete(f"/interactive/sessions/{session['id']}")
+    assert stopped.status_code == 200, stopped.text
+    ended = _until(gateway, alice, session["id"], "ended", 30)
+    assert ended["job_state"] == "cancelled"
+    queue = subprocess.run(["squeue", "-h", "-j", ended["slurm_job_id"]], capture_output=True, text=True)
+    assert queue.stdout.strip() == ""
+    print(f"launch to running: {ready_s:.1f} s")
