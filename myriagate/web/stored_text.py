@@ -65,6 +65,14 @@ WORKER_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"no file matched the output patterns: (?P<patterns>.*)", re.S),
         "no file matched the output patterns: %(patterns)s",
     ),
+    # A dataset transfer's note once it failed or waits (services/dataset_transfers/runner.py):
+    # "failed: " has too few fixed words to be recognised as a catalog message, so the note
+    # stayed English, or its first words were taken for the path of the message inside.
+    (re.compile(r"failed: (?P<error>.*)", re.S), "failed: %(error)s"),
+    (
+        re.compile(r"interrupted \((?P<error>.*)\); retry (?P<n>\d+) in (?P<delay>\d+) s", re.S),
+        "interrupted (%(error)s); retry %(n)s in %(delay)s s",
+    ),
 )
 
 

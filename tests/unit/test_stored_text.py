@@ -88,3 +88,15 @@ def test_an_interrupted_copy_says_the_stagers_message_in_french() -> None:
         "la copie des fichiers d'entrée a été interrompue (connexion à alice@127.0.0.1:2222 perdue : "
         "Broken pipe ; une nouvelle tentative reprendra là où elle s'est arrêtée) ; tentative 2 dans 5 s"
     )
+
+
+def test_a_dataset_transfers_failed_note_is_french_all_through() -> None:
+    """Issue #17 trial: `datasets copy-to --wait` printed "failed: …" in English to a French
+    researcher, and the transfer's page too: "failed: " is too short to be recognised, and a
+    note whose error was a known message was misread ("failed: 'home:/x'" taken for its path)."""
+    inner = Text("%(path)s holds no file that can be stored", path="'home:/h6shared'")
+    said = FR.stored("failed: " + str(inner))
+    assert said == "échoué : " + str(FR.text(inner))
+    assert FR.stored("failed: " + str(SAID[0])).startswith("échoué : résultats du job : ")
+    assert FR.stored("interrupted (the cluster is unreachable); retry 2 in 30 s").startswith("interrompu (")
+    assert EN.stored("failed: x") == "failed: x"
