@@ -63,6 +63,10 @@ RESEARCHER_COMMANDS: dict[str, tuple[str, str]] = {
         "Your files on the cluster: areas, listings, previews and downloads, as your own login.",
     ),
     "templates": ("myriagate.cli.templates:templates_app", "Job-script templates."),
+    "interactive": (
+        "myriagate.cli.interactive:interactive_app",
+        "Interactive sessions: JupyterLab on a compute node, opened through the gateway.",
+    ),
     "notifications": (
         "myriagate.cli.notifications:notifications_app",
         "Notifications: which events reach you, by e-mail and webhooks; your address.",

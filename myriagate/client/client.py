@@ -20,6 +20,7 @@ import httpx
 
 from myriagate.client.config import load_config
 from myriagate.client.dataset_transfers import DatasetTransferCalls
+from myriagate.client.interactive import InteractiveCalls
 from myriagate.errors import FieldError, InvalidRequest, NotFound
 from myriagate.web.api.schemas import (
     ClusterDetail,
@@ -51,7 +52,7 @@ JobRef = UUID | str | JobOut
 Script = str | os.PathLike[str]
 
 
-class Client(DatasetTransferCalls):
+class Client(DatasetTransferCalls, InteractiveCalls):
     """A client of one gateway.
 
     ``Client()`` uses what ``myriagate login`` stored (or ``MYRIAGATE_URL`` and
