@@ -82,9 +82,14 @@ def _report_failures(done: TallyOut, area: str) -> list[str]:
 def _fail_if(reasons: list[str], what: str) -> None:
     if not reasons:
         return
+    verb = "copy" if what == "cp" else "remove"  # a copy is refused reading, not changing
     if all(r == "permission" for r in reasons):
-        raise PermissionDenied(f"{what}: the cluster did not let your login change {len(reasons)} entries")
-    raise BackendError(f"{what}: {len(reasons)} entries could not be done (see the warnings above)")
+        entries = _number(len(reasons), "entry", "entries")
+        raise PermissionDenied(
+            f"{what}: the cluster did not let your login {verb} {entries} (see the warnings)"
+        )
+    entries = _number(len(reasons), "entry", "entries")
+    raise BackendError(f"{what}: {entries} could not be done (see the warnings)")
 
 
 @files_app.command("mkdir")
@@ -237,8 +242,9 @@ def rm(
             )
             done.append(removed)
             reasons += _report_failures(removed, target.area)
-            if not json:
-                typer.echo(f"removed {target} ({_counted(removed)})")
+            if not json:  # what could not go keeps its directories: not "removed"
+                said = "removed" if removed.complete else "partly removed (the warnings name what was kept)"
+                typer.echo(f"{said} {target} ({_counted(removed)})")
     if json:
         print_json([d.model_dump(mode="json") for d in done])
     _fail_if(reasons, "rm")

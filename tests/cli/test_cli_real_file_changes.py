@@ -53,3 +53,37 @@ def test_alice_changes_her_scratch_with_the_cli(cli: Any, scratch_dir: str) -> N
     assert (usage["directories"], usage["partial"]) == (6, False)
     listed = cli("files", "du")
     assert listed.exit_code == 0 and "home:" in listed.stdout and "scratch:" in listed.stdout
+
+
+def test_bobs_directory_inside_alices_is_named_and_her_tree_said_partly_removed(
+    cli: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue #17 trial: with bob's 0700 directory inside hers, `rm -r` printed "removed home:…"
+    though the cluster kept her directory (and his), and `cp -r` blamed the cluster for not
+    letting her login "change" what it only could not read."""
+    name = f"mg-cli-bobs-{uuid.uuid4().hex[:8]}"
+    here = Path("/home/alice") / name
+    made = cli("files", "mkdir", "-p", f"home:{name}/mixed")
+    assert made.exit_code == 0, made.output
+    (here / "mixed").chmod(0o1777)  # a shared drop box of hers: bob may make his directory in it
+    (here / "mixed" / "mine.txt").write_text("mine")
+    shutil.chown(here / "mixed" / "mine.txt", "alice", "alice")
+    private = here / "mixed" / "bobs-dir"
+    private.mkdir(mode=0o700)
+    (private / "inner.txt").write_text("bob's\n")
+    for path in (private / "inner.txt", private):
+        shutil.chown(path, "bob", "bob")
+    try:
+        copied = cli("files", "cp", "-r", f"home:{name}/mixed", f"home:{name}/copy")
+        assert copied.exit_code == 4, copied.output
+        assert f"home:{name}/mixed/bobs-dir: permission" in copied.stderr
+        assert "did not let your login copy 1 entry" in copied.stderr
+        gone = cli("files", "rm", "-r", "--yes", f"home:{name}/mixed")
+        assert gone.exit_code == 4, gone.output
+        assert gone.stdout.startswith(
+            f"partly removed (the warnings name what was kept) home:{name}/mixed (1 file,"
+        )
+        assert "did not let your login remove 1 entry" in gone.stderr
+        assert (private / "inner.txt").read_text() == "bob's\n" and not (here / "mixed" / "mine.txt").exists()
+    finally:
+        shutil.rmtree(here)
