@@ -7,7 +7,8 @@ whole. Only the session's owner gets through: anybody else, signed in or not, ge
 404 as for a session that does not exist. The gateway adds the app's secret as a header (the
 app's connection rule), so it never appears in a URL the browser could leak; the gateway's
 own cookies and credentials are never passed to the app, and the app's cookies are scoped to
-the session's path. WebSocket is not proxied yet (docs/interactive.md).
+the session's path; the secret the app writes into its own pages is taken out of them
+(``interactive_pages``). WebSocket is not proxied yet (docs/interactive.md).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from myriagate.errors import BackendError, InvalidRequest, NotAuthenticated, NotFound, PermissionDenied, Text
 from myriagate.services.interactive.ports import Tunnel, Tunnels
 from myriagate.services.interactive.sessions import ProxyTarget
-from myriagate.web import auth
+from myriagate.web import auth, interactive_pages
 from myriagate.wiring_interactive import AppTunnels, interactive_sessions
 
 router = APIRouter(include_in_schema=False)
@@ -118,6 +119,9 @@ def _upstream_headers(request: Request, target: ProxyTarget) -> list[tuple[bytes
             if k not in _GATEWAY_COOKIES]  # fmt: skip
     if kept:
         headers.append((b"cookie", "; ".join(kept).encode("latin-1")))
+    # Pages are read to take the app's secret out of them: only gzip, which that can open.
+    headers = [(k, v) for k, v in headers if k.lower() != b"accept-encoding"]
+    headers.append((b"accept-encoding", interactive_pages.ACCEPTED_ENCODINGS))
     host = f"{target.connection.host}:{target.connection.port}"
     headers += [(b"host", host.encode()), (target.header[0].encode(), target.header[1].encode())]
     return headers
@@ -187,6 +191,19 @@ async def proxy(request: Request, session_id: uuid.UUID, path: str) -> Response:
     if body or request.method not in _SAFE_METHODS:
         headers.append((b"content-length", str(len(body)).encode()))
     response, pool = await run_in_threadpool(_send, target, tunnels, request.method, url, headers, body)
+    if interactive_pages.is_page(response.headers):
+        try:
+            page = await run_in_threadpool(
+                interactive_pages.read_scrubbed, response, target.connection.secret
+            )
+        finally:
+            pool.close()
+        answer = Response(content=page, status_code=response.status)
+        kept = [
+            (k, v) for k, v in response.headers if k.lower() not in (b"content-length", b"content-encoding")
+        ]
+        answer.raw_headers = [*_downstream_headers(kept, prefix), *answer.raw_headers]
+        return answer
     out = StreamingResponse(
         _stream(response), status_code=response.status, background=BackgroundTask(pool.close)
     )

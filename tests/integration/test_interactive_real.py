@@ -8,8 +8,10 @@ connection. bob and an anonymous client get 404; Stop cancels the job in Slurm.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -73,6 +75,10 @@ def test_jupyterlab_runs_as_alice_and_answers_through_the_proxy_for_her_only(
         assert listing.status_code == 200 and listing.json()["type"] == "directory"
         lab = owner.get(base + "lab")
         assert lab.status_code == 200 and "JupyterLab" in lab.text
+        # The app's token (read here as root from alice's connection file) reaches no page.
+        connection = Path(f"/home/alice/.myriagate/interactive/{session['id']}/connection.json")
+        token = json.loads(connection.read_text())["token"]
+        assert token not in lab.text and token not in status.text
 
         assert httpx.get(base + "api/status", headers=bob.headers).status_code == 404
         assert httpx.get(base + "api/status").status_code == 404

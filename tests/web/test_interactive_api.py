@@ -4,6 +4,7 @@ queued -> starting -> running once the app's connection file is there, the proxy
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import uuid
@@ -53,8 +54,15 @@ class _App(BaseHTTPRequestHandler):
             self.end_headers()
             return
         payload = b"x" * 300_000 if self.path.endswith("/big") else json.dumps({"path": self.path}).encode()
+        kind, encoding = "application/json", None
+        if self.path.endswith("/lab"):  # JupyterLab writes its token into its pages
+            payload, kind = f'<html><script>{{"token": "{TOKEN}"}}</script></html>'.encode(), "text/html"
+            if "gzip" in self.headers.get("accept-encoding", ""):
+                payload, encoding = gzip.compress(payload), "gzip"
         self.send_response(200)
-        self.send_header("content-type", "application/json")
+        self.send_header("content-type", kind)
+        if encoding:
+            self.send_header("content-encoding", encoding)
         self.send_header("content-length", str(len(payload)))
         self.send_header("set-cookie", "_xsrf=abc; Path=/; Domain=example.org")
         self.end_headers()
@@ -156,6 +164,9 @@ def test_the_proxy_reaches_the_app_with_its_token_for_the_owner_only(
     assert answer.headers["set-cookie"] == f"_xsrf=abc; Path={base}"
     assert TOKEN not in answer.text
 
+    page = owner.get(base + "lab")
+    assert page.status_code == 200 and page.text == '<html><script>{"token": ""}</script></html>'
+    assert TOKEN not in page.text and "content-encoding" not in page.headers
     big = owner.get(base + "files/big")
     assert big.status_code == 200 and len(big.content) == 300_000
     posted = owner.put(base + "api/contents/a.txt", content=b"hello")
