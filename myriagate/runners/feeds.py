@@ -13,24 +13,24 @@ file's size. A command that stops reading early (it refused the upload, the disk
 from __future__ import annotations
 
 import contextlib
-import os
-import secrets
-import shlex
-import signal
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
 
 import paramiko
 
-from myriagate.domain import values
-from myriagate.errors import BackendError, SchedulerUnavailable, UnsafeValue
+from myriagate.errors import BackendError
 from myriagate.runners import channel_io
-from myriagate.runners.environment import DEFAULT_PATH, remote_prefix
 from myriagate.runners.local import LocalRunner
 from myriagate.runners.outcome import checked_argv
-from myriagate.runners.pool import SshConnectionPool
-from myriagate.runners.streaming import _PRINTF, CommandStream, _ChannelStream, _ProcessStream
+from myriagate.runners.streaming import (
+    CommandStream,
+    _ChannelStream,
+    _end_process,
+    _kill_channel,
+    _ProcessStream,
+    _SshLoginCommands,
+)
 
 _POLL_S = 0.005
 _MAX_ANSWER = 1 << 16
@@ -101,36 +101,20 @@ class _ChannelFeed(CommandFeed):
         return self._stream.error_text
 
 
-class SshFeeds:
+class SshFeeds(_SshLoginCommands):
     """Fed commands as ``login`` through an ``SshConnectionPool`` (see the module)."""
-
-    def __init__(self, pool: SshConnectionPool, login: str, *, path: str = DEFAULT_PATH) -> None:
-        self._pool = pool
-        self._login = values.login(login)
-        self._prefix = remote_prefix(self._login, path)
 
     @contextlib.contextmanager
     def open(self, argv: Sequence[str], *, head: bytes, idle_timeout: float) -> Iterator[CommandFeed]:
         """The command started, ``head`` (its program and request) already sent."""
-        command = checked_argv(argv)
-        if "=" in command[0]:
-            raise UnsafeValue(f"program name {command[0]!r} contains '='")
-        marker = f"MG-{secrets.token_hex(8)}"
-        with self._pool.channel(self._login) as chan:
-            try:
-                chan.exec_command(f"{_PRINTF} '%s\\n' {marker}; " + self._prefix + shlex.join(command))
-            except (paramiko.SSHException, EOFError, OSError) as exc:
-                raise SchedulerUnavailable(f"{self._pool.host} refused to run {command[0]}") from exc
-            feed = _ChannelFeed(
-                chan, _ChannelStream(chan, marker.encode() + b"\n", idle_timeout), idle_timeout
-            )
+        with self._started(argv) as (chan, marker):
+            feed = _ChannelFeed(chan, _ChannelStream(chan, marker, idle_timeout), idle_timeout)
             try:
                 feed.write(head)
                 yield feed
             finally:
                 if not feed.done:
-                    channel_io.send_signal(chan, "KILL")
-                    chan.close()
+                    _kill_channel(chan)
 
 
 class _PipeFeed(CommandFeed):
@@ -175,11 +159,4 @@ class LocalFeeds:
             feed.write(head)
             yield feed
         finally:
-            if proc.poll() is None and not feed.done:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            for pipe in (proc.stdin, proc.stdout, proc.stderr):
-                if pipe is not None:
-                    with contextlib.suppress(BrokenPipeError):
-                        pipe.close()
+            _end_process(proc, finished=feed.done)

@@ -131,8 +131,8 @@ class _ChannelStream(CommandStream):
         return self._stderr.decode("utf-8", "replace").strip()
 
 
-class SshStreams:
-    """Streamed commands as ``login`` through an ``SshConnectionPool`` (see the module)."""
+class _SshLoginCommands:
+    """A login's commands on its pooled channel, started behind a marker (streamed or fed)."""
 
     def __init__(self, pool: SshConnectionPool, login: str, *, path: str = DEFAULT_PATH) -> None:
         self._pool = pool
@@ -140,7 +140,8 @@ class SshStreams:
         self._prefix = remote_prefix(self._login, path)
 
     @contextlib.contextmanager
-    def open(self, argv: Sequence[str], *, stdin: bytes, idle_timeout: float) -> Iterator[CommandStream]:
+    def _started(self, argv: Sequence[str]) -> Iterator[tuple[paramiko.Channel, bytes]]:
+        """The channel running ``argv`` and the marker line its output starts after."""
         command = checked_argv(argv)
         if "=" in command[0]:
             raise UnsafeValue(f"program name {command[0]!r} contains '='")
@@ -150,14 +151,28 @@ class SshStreams:
                 chan.exec_command(f"{_PRINTF} '%s\\n' {marker}; " + self._prefix + shlex.join(command))
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 raise SchedulerUnavailable(f"{self._pool.host} refused to run {command[0]}") from exc
-            stream = _ChannelStream(chan, marker.encode() + b"\n", idle_timeout)
+            yield chan, marker.encode() + b"\n"
+
+
+def _kill_channel(chan: paramiko.Channel) -> None:
+    """Left before its end: the command is killed through sshd and its channel closed."""
+    channel_io.send_signal(chan, "KILL")
+    chan.close()
+
+
+class SshStreams(_SshLoginCommands):
+    """Streamed commands as ``login`` through an ``SshConnectionPool`` (see the module)."""
+
+    @contextlib.contextmanager
+    def open(self, argv: Sequence[str], *, stdin: bytes, idle_timeout: float) -> Iterator[CommandStream]:
+        with self._started(argv) as (chan, marker):
+            stream = _ChannelStream(chan, marker, idle_timeout)
             try:
                 stream.send_all(stdin)
                 yield stream
             finally:
                 if not stream.finished:
-                    channel_io.send_signal(chan, "KILL")
-                    chan.close()
+                    _kill_channel(chan)
 
 
 class _ProcessStream(CommandStream):
@@ -209,10 +224,16 @@ class LocalStreams:
                 proc.stdin.close()
             yield stream
         finally:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            for pipe in (proc.stdout, proc.stderr):
-                if pipe is not None:
-                    pipe.close()
+            _end_process(proc, finished=False)
+
+
+def _end_process(proc: subprocess.Popen[bytes], *, finished: bool) -> None:
+    """Killed (its process group) unless it ``finished``, waited for, its pipes closed."""
+    if proc.poll() is None and not finished:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            with contextlib.suppress(BrokenPipeError):
+                pipe.close()
