@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from myriagate import __version__
 from myriagate.logs import configure_logging
-from myriagate.web import interactive_proxy
+from myriagate.web import interactive_proxy, interactive_websocket
 from myriagate.web.api import (
     allocations,
     clusters,
@@ -163,9 +163,9 @@ def build_app() -> FastAPI:
     api.include_router(interactive.router)  # /interactive/…: JupyterLab as a job (docs/interactive.md)
     app.include_router(api)
     app.include_router(health_router)  # /readyz: database and clusters (docs/operations.md)
-    app.include_router(
-        interactive_proxy.router
-    )  # /interactive/<session id>/…: the apps (docs/interactive.md)
+    # /interactive/<session id>/…: the apps, HTTP and WebSocket (docs/interactive.md)
+    app.include_router(interactive_proxy.router)
+    app.router.routes.append(interactive_websocket.route)
     install_pages(app)  # HTML pages, static assets and HTML error pages (docs/web.md)
     install_api_docs(app, f"{API_PREFIX}/docs")  # Swagger UI from /static/swagger, off-line
     install_metrics(app)  # GET /metrics + request timing, outermost (docs/metrics.md)

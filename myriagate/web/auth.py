@@ -21,12 +21,13 @@ import binascii
 import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, cast
 
 import structlog
 from fastapi import Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from myriagate.errors import NotAuthenticated
 from myriagate.logs import bind_user
@@ -105,11 +106,12 @@ def _resolve_and_release(request: Request, db: Session, settings: Settings, *, a
     return identity
 
 
-def identify_for_proxy(request: Request, db: Session, settings: Settings) -> Identity:
-    """The caller's identity without the CSRF check, for the interactive apps' proxy: the
-    apps' pages cannot carry the gateway's CSRF token, the session cookie is SameSite=Lax,
-    and the proxy refuses a change whose Origin is another site (web/interactive_proxy.py)."""
-    return _resolve_and_release(request, db, settings, allow_basic=False)
+def identify_for_proxy(connection: HTTPConnection, db: Session, settings: Settings) -> Identity:
+    """The caller's identity without the CSRF check, for the interactive apps' proxy (a request
+    or a WebSocket): the apps' pages cannot carry the gateway's CSRF token, the session cookie
+    is SameSite=Lax, and the proxy refuses a change or a WebSocket whose Origin is another site
+    (web/interactive_proxy.py). Only headers, cookies, the peer and the app are read."""
+    return _resolve_and_release(cast(Request, connection), db, settings, allow_basic=False)
 
 
 def _is_bearer(request: Request) -> bool:

@@ -8,7 +8,7 @@ whole. Only the session's owner gets through: anybody else, signed in or not, ge
 app's connection rule), so it never appears in a URL the browser could leak; the gateway's
 own cookies and credentials are never passed to the app, and the app's cookies are scoped to
 the session's path; the secret the app writes into its own pages is taken out of them
-(``interactive_pages``). WebSocket is not proxied yet (docs/interactive.md).
+(``interactive_pages``). WebSockets: ``interactive_websocket``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from myriagate.errors import BackendError, InvalidRequest, NotAuthenticated, NotFound, PermissionDenied, Text
 from myriagate.services.interactive.ports import Tunnel, Tunnels
@@ -97,7 +98,7 @@ class _TunnelBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
-def _owner_target(request: Request, session_id: uuid.UUID) -> ProxyTarget:
+def owner_target(request: HTTPConnection, session_id: uuid.UUID) -> ProxyTarget:
     """The session's target if the caller owns it; NotFound for anybody else, anonymous too."""
     gateway = request.app.state.gateway
     with gateway.session_factory() as db:
@@ -109,7 +110,7 @@ def _owner_target(request: Request, session_id: uuid.UUID) -> ProxyTarget:
         return sessions.target(db, identity.user, session_id)
 
 
-def _upstream_headers(request: Request, target: ProxyTarget) -> list[tuple[bytes, bytes]]:
+def upstream_headers(request: HTTPConnection, target: ProxyTarget) -> list[tuple[bytes, bytes]]:
     headers = [
         (name.encode("latin-1"), value.encode("latin-1"))
         for name, value in request.headers.items()
@@ -175,9 +176,9 @@ def _stream(response: httpcore.Response) -> Iterator[bytes]:
 )
 async def proxy(request: Request, session_id: uuid.UUID, path: str) -> Response:
     """One request to the session's app, its answer streamed back."""
-    target = await run_in_threadpool(_owner_target, request, session_id)
+    target = await run_in_threadpool(owner_target, request, session_id)
     if request.method not in _SAFE_METHODS:
-        _check_origin(request)
+        check_origin(request)
     body = await _read_body(request)
     prefix = f"/interactive/{session_id}/"
     query = request.url.query
@@ -187,7 +188,7 @@ async def proxy(request: Request, session_id: uuid.UUID, path: str) -> Response:
     tunnels: Tunnels = getattr(request.app.state, "interactive_tunnels", None) or AppTunnels(
         request.app.state.gateway
     )
-    headers = _upstream_headers(request, target)
+    headers = upstream_headers(request, target)
     if body or request.method not in _SAFE_METHODS:
         headers.append((b"content-length", str(len(body)).encode()))
     response, pool = await run_in_threadpool(_send, target, tunnels, request.method, url, headers, body)
@@ -221,7 +222,7 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _check_origin(request: Request) -> None:
+def check_origin(request: HTTPConnection) -> None:
     """A change sent by another site's page is refused: the session cookie is SameSite=Lax,
     and this says so again for browsers that send an Origin."""
     origin = request.headers.get("origin")

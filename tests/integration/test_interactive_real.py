@@ -9,14 +9,19 @@ connection. bob and an anonymous client get 404; Stop cancels the job in Slurm.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, RejectConnection, TextMessage
+from wsproto.events import Request as WsRequest
 
 from myriagate.clock import SystemClock
 from myriagate.db.models.users import User
@@ -26,6 +31,39 @@ from tests.integration.test_api_real_cluster import CLUSTER, _client, gateway, s
 
 __all__ = ["gateway", "server"]  # the fixtures, re-used
 pytestmark = pytest.mark.slurm
+
+
+def _run_cell(server: str, path: str, authorization: str, code: str) -> str:
+    """What ``code`` prints, run by the kernel through the proxied WebSocket (wsproto client)."""
+    host, port = server.removeprefix("http://").split(":")
+    ws = WSConnection(ConnectionType.CLIENT)
+    headers = [(b"authorization", authorization.encode()), (b"origin", server.encode())]
+    message = {
+        "header": {"msg_id": uuid.uuid4().hex, "username": "alice", "session": uuid.uuid4().hex,
+                   "msg_type": "execute_request", "version": "5.3", "date": ""},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                    "allow_stdin": False, "stop_on_error": True},
+    }  # fmt: skip
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(ws.send(WsRequest(host=f"{host}:{port}", target=path, extra_headers=headers)))
+        printed, sent = "", False
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ws.receive_data(sock.recv(65536) or None)
+            for event in ws.events():
+                if isinstance(event, RejectConnection):
+                    raise AssertionError(f"WebSocket refused: {event.status_code}")
+                if isinstance(event, AcceptConnection) and not sent:
+                    sock.sendall(ws.send(TextMessage(json.dumps(message))))
+                    sent = True
+                if isinstance(event, TextMessage):
+                    reply = json.loads(event.data)
+                    if reply.get("msg_type") == "stream":
+                        printed += reply["content"]["text"]
+                    if reply.get("msg_type") == "execute_reply":
+                        return printed
+        raise AssertionError("no execute_reply within 30 s")
 
 
 def _tick(gateway: Gateway) -> None:
@@ -79,6 +117,14 @@ def test_jupyterlab_runs_as_alice_and_answers_through_the_proxy_for_her_only(
         connection = Path(f"/home/alice/.myriagate/interactive/{session['id']}/connection.json")
         token = json.loads(connection.read_text())["token"]
         assert token not in lab.text and token not in status.text
+
+        kernel = owner.post(base + "api/kernels", json={"name": "python3"})
+        assert kernel.status_code == 201, kernel.text
+        channels = f"{running['url']}api/kernels/{kernel.json()['id']}/channels"
+        printed = _run_cell(
+            server, channels, alice.headers["authorization"], "import socket; print(socket.gethostname())"
+        )
+        assert printed.strip() == socket.gethostname()  # the compute node's name (node vm is this host)
 
         assert httpx.get(base + "api/status", headers=bob.headers).status_code == 404
         assert httpx.get(base + "api/status").status_code == 404

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
+from starlette.testclient import WebSocketDenialResponse
 
 from myriagate.db.models.audit import AuditEvent
 from myriagate.db.models.interactive import InteractiveSession
@@ -26,6 +27,7 @@ from myriagate.services.jobs import tracking
 from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
+from tests.fakes.fake_ws_app import FakeWsApp
 from tests.web.conftest import MakeUser, assert_problem
 
 SESSIONS = "/api/v1/interactive/sessions"
@@ -244,3 +246,43 @@ def test_apps_are_listed_in_the_callers_language(make_user: MakeUser, auth_clien
     french = client.get("/api/v1/interactive/apps", headers={"accept-language": "fr"}).json()
     assert english[0]["name"] == "jupyter" and "compute node" in english[0]["description"]
     assert "nœud de calcul" in french[0]["description"]
+
+
+@pytest.fixture
+def ws_app() -> Iterator[FakeWsApp]:
+    app = FakeWsApp(f"token {TOKEN}")
+    yield app
+    app.close()
+
+
+def test_a_websocket_is_relayed_for_the_owner_only(
+    make_user: MakeUser, auth_client: AuthClient, fake_cluster: FakeCluster,
+    backends: FakeSlurmBackendFactory, app: FastAPI, clock: FakeClock, ws_app: FakeWsApp, client: Any,
+) -> None:  # fmt: skip
+    owner = auth_client(make_user(username="alice@unicaen.fr", login="alice"))
+    bob = auth_client(make_user(username="bob@unicaen.fr", login="bob"))
+    started = _running(owner, fake_cluster, backends, app, clock, ws_app.port)
+    channel = f"/interactive/{started['id']}/api/kernels/k1/channels?session_id=s1"
+    same_site = {"origin": "http://testserver"}
+    with owner.websocket_connect(
+        channel, headers=same_site, subprotocols=["v1.kernel.websocket.jupyter.org"]
+    ) as ws:
+        ws.send_text("hello")
+        assert ws.receive_text() == "echo: hello"
+        ws.send_text("again")
+        assert ws.receive_text() == "echo: again"
+    (seen,) = ws_app.handshakes
+    assert seen["target"] == channel and seen["headers"]["authorization"] == f"token {TOKEN}"
+    assert seen["subprotocols"] == ["v1.kernel.websocket.jupyter.org"]
+    for other in (bob, client):
+        with (
+            pytest.raises(WebSocketDenialResponse) as denied,
+            other.websocket_connect(channel, headers=same_site),
+        ):
+            pass
+        assert denied.value.status_code == 404
+    evil = {"origin": "https://evil.example"}
+    with pytest.raises(WebSocketDenialResponse) as cross_site, owner.websocket_connect(channel, headers=evil):
+        pass
+    assert cross_site.value.status_code == 403
+    assert len(ws_app.handshakes) == 1  # none of those reached the app

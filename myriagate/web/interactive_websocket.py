@@ -1,0 +1,168 @@
+"""WebSockets of ``/interactive/<session id>/…`` (JupyterLab's kernels and terminals).
+
+The browser's WebSocket is accepted only for the session's owner (anybody else, signed in or
+not, gets the same 404 answer to the handshake as for no session), and only from the
+gateway's own pages (a browser always sends ``Origin`` with a WebSocket). The gateway then
+opens a tunnel to the app as for HTTP (``direct-tcpip`` on the login's SSH connection), makes
+its own WebSocket handshake there with wsproto (the app's secret in its rule's header, the
+gateway's cookie and credentials left out) and relays messages both ways until either side
+closes. The app's answer to the handshake decides the subprotocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+
+import anyio
+from fastapi import WebSocket
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocketDisconnect
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Ping,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+
+from myriagate.errors import MyriagateError
+from myriagate.services.interactive.ports import Tunnel, Tunnels
+from myriagate.services.interactive.sessions import ProxyTarget
+from myriagate.web.interactive_proxy import check_origin, owner_target, upstream_headers
+from myriagate.wiring_interactive import AppTunnels
+
+_CHUNK = 65536
+_HANDSHAKE_S = 30.0
+# Headers of the browser's handshake that belong to that handshake, not to the app's.
+_OWN_HANDSHAKE = frozenset({b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions",
+                            b"sec-websocket-protocol", b"content-length", b"accept-encoding"})  # fmt: skip
+
+
+class _Upstream:
+    """The gateway's WebSocket to the app over a tunnel (blocking: used from threads)."""
+
+    def __init__(self, tunnel: Tunnel) -> None:
+        self.tunnel, self.ws = tunnel, WSConnection(ConnectionType.CLIENT)
+
+    def send(self, event: Event) -> None:
+        self.tunnel.stream.sendall(self.ws.send(event))
+
+    def events(self) -> list[object]:
+        data = self.tunnel.stream.recv(_CHUNK)
+        self.ws.receive_data(data or None)
+        return list(self.ws.events())
+
+
+def _handshake(
+    tunnels: Tunnels, target: ProxyTarget, path: str, headers: list[tuple[bytes, bytes]], protocols: list[str]
+) -> tuple[_Upstream, str | None]:
+    conn = target.connection
+    tunnel = tunnels.open(target.cluster, target.login, conn.host, conn.port)
+    upstream = _Upstream(tunnel)
+    try:
+        tunnel.stream.settimeout(_HANDSHAKE_S)
+        extra = [(k, v) for k, v in headers if k.lower() not in _OWN_HANDSHAKE and k.lower() != b"host"]
+        request = Request(
+            host=f"{conn.host}:{conn.port}", target=path, extra_headers=extra, subprotocols=protocols
+        )
+        tunnel.stream.sendall(upstream.ws.send(request))
+        while True:
+            for event in upstream.events():
+                if isinstance(event, AcceptConnection):
+                    tunnel.stream.settimeout(None)
+                    return upstream, event.subprotocol
+                if isinstance(event, RejectConnection):
+                    raise ConnectionRefusedError(f"the app refused the WebSocket ({event.status_code})")
+    except BaseException:
+        tunnel.close()
+        raise
+
+
+async def proxy_websocket(websocket: WebSocket) -> None:
+    """Relay one WebSocket between the owner's browser and the session's app."""
+    path = websocket.path_params["path"]
+    try:
+        session_id = uuid.UUID(websocket.path_params["session_id"])
+    except ValueError:
+        await websocket.send_denial_response(Response(status_code=404))
+        return
+    try:
+        target = await run_in_threadpool(owner_target, websocket, session_id)
+        check_origin(websocket)
+    except MyriagateError as exc:
+        await websocket.send_denial_response(Response(status_code=exc.http_status))
+        return
+    query = websocket.url.query
+    upstream_path = f"/interactive/{session_id}/{path}" + (f"?{query}" if query else "")
+    tunnels: Tunnels = getattr(websocket.app.state, "interactive_tunnels", None) or AppTunnels(
+        websocket.app.state.gateway
+    )
+    headers = upstream_headers(websocket, target)
+    protocols = [
+        p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()
+    ]
+    try:
+        upstream, chosen = await run_in_threadpool(
+            _handshake, tunnels, target, upstream_path, headers, protocols
+        )
+    except (MyriagateError, OSError):
+        await websocket.send_denial_response(Response(status_code=502))
+        return
+    await websocket.accept(subprotocol=chosen)
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_to_app, websocket, upstream, tasks.cancel_scope)
+            await _to_browser(websocket, upstream)
+            tasks.cancel_scope.cancel()
+    finally:
+        upstream.tunnel.close()
+
+
+async def _to_app(websocket: WebSocket, upstream: _Upstream, scope: anyio.CancelScope) -> None:
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            event: Event = (
+                TextMessage(message["text"])
+                if message.get("text") is not None
+                else BytesMessage(message.get("bytes") or b"")
+            )
+            await run_in_threadpool(upstream.send, event)
+    except (WebSocketDisconnect, OSError):
+        pass
+    with contextlib.suppress(Exception):  # the app may be gone already; the tunnel closes next
+        await run_in_threadpool(upstream.send, CloseConnection(code=1000))
+    scope.cancel()
+
+
+async def _to_browser(websocket: WebSocket, upstream: _Upstream) -> None:
+    while True:
+        try:
+            events = await run_in_threadpool(upstream.events)
+        except OSError:
+            events = [CloseConnection(code=1011)]
+        for event in events:
+            if isinstance(event, TextMessage):
+                await websocket.send_text(event.data)
+            elif isinstance(event, BytesMessage):
+                await websocket.send_bytes(bytes(event.data))
+            elif isinstance(event, Ping):
+                await run_in_threadpool(upstream.send, event.response())
+            elif isinstance(event, CloseConnection):
+                with contextlib.suppress(RuntimeError):  # the browser closed first
+                    await websocket.close(code=event.code if 1000 <= event.code < 5000 else 1011)
+                return
+
+
+# A Starlette route, not a FastAPI one: the application's own dependencies (the login rate
+# limit) take a Request, which a WebSocket is not; this route reads its parameters itself.
+route = WebSocketRoute("/interactive/{session_id}/{path:path}", proxy_websocket)
