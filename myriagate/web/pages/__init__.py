@@ -25,6 +25,7 @@ from myriagate.web.pages import (
     file_pages,
     file_remove_pages,
     file_upload_pages,
+    interactive_pages,
     job_pages,
     notification_pages,
     session_pages,
@@ -52,6 +53,7 @@ def install_pages(app: FastAPI) -> None:
         file_upload_pages,
         file_dataset_pages,
         submit_page,
+        interactive_pages,  # /interactive: launch, Connect, Stop (docs/interactive.md)
         token_pages,
         notification_pages,
         admin_allocations,
