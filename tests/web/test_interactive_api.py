@@ -23,12 +23,14 @@ from myriagate.db.models.audit import AuditEvent
 from myriagate.db.models.interactive import InteractiveSession
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import User
+from myriagate.services.allocations import settlement
 from myriagate.services.jobs import tracking
 from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.fake_ws_app import FakeWsApp
 from tests.web.conftest import MakeUser, assert_problem
+from tests.web.test_pages_jobs import grant_hours
 
 SESSIONS = "/api/v1/interactive/sessions"
 AuthClient = Callable[[User], TestClient]
@@ -286,3 +288,31 @@ def test_a_websocket_is_relayed_for_the_owner_only(
         pass
     assert cross_site.value.status_code == 403
     assert len(ws_app.handshakes) == 1  # none of those reached the app
+
+
+@pytest.mark.parametrize("settings_overrides", [{"enforce_allocations": True}])
+def test_a_session_is_held_then_charged_for_what_it_ran_like_any_job(
+    make_user: MakeUser, auth_client: AuthClient, fake_cluster: FakeCluster,
+    backends: FakeSlurmBackendFactory, app: FastAPI, clock: FakeClock, db: Session,
+) -> None:  # fmt: skip
+    client = auth_client(make_user(username="alice@unicaen.fr", login="alice"))
+    grant_hours(db, clock, "caen-climat", 100)
+    app.state.clock = clock  # inside the period granted
+    started = _start(client)  # 30 minutes on one core asked
+    held = client.get("/api/v1/allocations").json()[0]
+    assert held["held"]["core_seconds"] > 0 and held["charged"]["core_seconds"] == 0
+    fake_cluster.set_state(started["slurm_job_id"], "RUNNING")
+    clock.advance(120)
+    client.delete(f"{SESSIONS}/{started['id']}")  # Stop after two minutes
+    _tick(backends, app, clock)
+    gateway = app.state.gateway
+    with gateway.session_factory() as session:  # what the worker does after each tick
+        settled, _ = settlement.settle_finished(
+            session, cluster=CLUSTER, profile=gateway.profile(CLUSTER), backends=backends,
+            ledger=worker_ledger(clock),
+        )  # fmt: skip
+    assert settled == 1
+    after = client.get("/api/v1/allocations").json()[0]
+    assert after["held"]["core_seconds"] == 0
+    assert 0 < after["charged"]["core_seconds"] < held["held"]["core_seconds"]
+    assert client.get(f"{SESSIONS}/{started['id']}").json()["state"] == "ended"
