@@ -98,6 +98,14 @@ class _TunnelBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
+def parse_session_id(text: str) -> uuid.UUID:
+    """The session id of a proxied path; text that is no id is the same 404 as a missing one."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise NotFound(Text("no interactive session %(session)s", session=text)) from None
+
+
 def owner_target(request: HTTPConnection, session_id: uuid.UUID) -> ProxyTarget:
     """The session's target if the caller owns it; NotFound for anybody else, anonymous too."""
     gateway = request.app.state.gateway
@@ -171,11 +179,12 @@ def _stream(response: httpcore.Response) -> Iterator[bytes]:
 
 
 @router.api_route(
-    "/interactive/{session_id}/{path:path}",
+    "/interactive/{session}/{path:path}",
     methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
 )
-async def proxy(request: Request, session_id: uuid.UUID, path: str) -> Response:
+async def proxy(request: Request, session: str, path: str) -> Response:
     """One request to the session's app, its answer streamed back."""
+    session_id = parse_session_id(session)
     target = await run_in_threadpool(owner_target, request, session_id)
     if request.method not in _SAFE_METHODS:
         check_origin(request)

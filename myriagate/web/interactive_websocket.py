@@ -12,7 +12,6 @@ closes. The app's answer to the handshake decides the subprotocol.
 from __future__ import annotations
 
 import contextlib
-import uuid
 
 import anyio
 from fastapi import WebSocket
@@ -35,7 +34,7 @@ from wsproto.events import (
 from myriagate.errors import MyriagateError
 from myriagate.services.interactive.ports import Tunnel, Tunnels
 from myriagate.services.interactive.sessions import ProxyTarget
-from myriagate.web.interactive_proxy import check_origin, owner_target, upstream_headers
+from myriagate.web.interactive_proxy import check_origin, owner_target, parse_session_id, upstream_headers
 from myriagate.wiring_interactive import AppTunnels
 
 _CHUNK = 65536
@@ -89,11 +88,7 @@ async def proxy_websocket(websocket: WebSocket) -> None:
     """Relay one WebSocket between the owner's browser and the session's app."""
     path = websocket.path_params["path"]
     try:
-        session_id = uuid.UUID(websocket.path_params["session_id"])
-    except ValueError:
-        await websocket.send_denial_response(Response(status_code=404))
-        return
-    try:
+        session_id = parse_session_id(websocket.path_params["session"])
         target = await run_in_threadpool(owner_target, websocket, session_id)
         check_origin(websocket)
     except MyriagateError as exc:
@@ -165,4 +160,4 @@ async def _to_browser(websocket: WebSocket, upstream: _Upstream) -> None:
 
 # A Starlette route, not a FastAPI one: the application's own dependencies (the login rate
 # limit) take a Request, which a WebSocket is not; this route reads its parameters itself.
-route = WebSocketRoute("/interactive/{session_id}/{path:path}", proxy_websocket)
+route = WebSocketRoute("/interactive/{session}/{path:path}", proxy_websocket)

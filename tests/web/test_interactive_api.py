@@ -180,6 +180,8 @@ def test_the_proxy_reaches_the_app_with_its_token_for_the_owner_only(
     assert auth_client(bob).get(base + "api/status").status_code == 404
     assert client.get(base + "api/status").status_code == 404
     assert client.get(f"/interactive/{uuid.uuid4()}/api/status").status_code == 404
+    for forged in ("not-an-id", "..", started["id"][:8], "%0a"):  # a forged id: the same 404, never a 422
+        assert owner.get(f"/interactive/{forged}/api/status").status_code == 404
     assert len(_App.seen) == seen  # nothing reached the app
 
 
@@ -287,6 +289,12 @@ def test_a_websocket_is_relayed_for_the_owner_only(
     with pytest.raises(WebSocketDenialResponse) as cross_site, owner.websocket_connect(channel, headers=evil):
         pass
     assert cross_site.value.status_code == 403
+    with (
+        pytest.raises(WebSocketDenialResponse) as forged,
+        owner.websocket_connect("/interactive/x/y", headers=same_site),
+    ):
+        pass
+    assert forged.value.status_code == 404
     assert len(ws_app.handshakes) == 1  # none of those reached the app
 
 
