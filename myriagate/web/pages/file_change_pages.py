@@ -10,16 +10,20 @@ shell: quotes, ``$(…)`` and leading dashes are only names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from myriagate.domain.file_changes import Tally
 from myriagate.domain.files import FileKind, display_name
 from myriagate.errors import MyriagateError, Number, PermissionDenied, Text
+from myriagate.services.files.browser import EntryView, FileBrowser
 from myriagate.web.api.file_changes import ChangesDep
 from myriagate.web.api.files import FilesDep
 from myriagate.web.deps import GatewayDep
-from myriagate.web.pages.deps import PageUser
+from myriagate.web.pages.deps import PageContext, PageUser
 from myriagate.web.pages.file_forms import done, inside, parent_of, refused, required, ticked, writable
 from myriagate.web.pages.file_links import action_url, area_url
 from myriagate.web.pages.file_notices import Notice
@@ -27,6 +31,7 @@ from myriagate.web.pages.file_pages import PathParam, known_cluster, whereabouts
 from myriagate.web.pages.forms import form_fields
 from myriagate.web.pages.rendering import render, translator_for
 from myriagate.web.routing import ReleasingRoute
+from myriagate.wiring import Gateway
 
 router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 
@@ -37,6 +42,46 @@ def read_only(area: str) -> PermissionDenied:
         Text("the area %(area)s is read-only: nothing in it is changed through the gateway", area=area),
         transient=False,
     )
+
+
+def changed_entry(
+    gateway: Gateway, files: FileBrowser, page: PageContext, cluster: str, area: str, path: str | None
+) -> EntryView:
+    """The entry a page of changes is about: on a known cluster, in a writable area."""
+    known_cluster(gateway, cluster)
+    if not writable(gateway, cluster, area):
+        raise read_only(area)
+    return files.stat(page.user, cluster, area, path)
+
+
+def entry_fields(
+    request: Request, gateway: Gateway, cluster: str, area: str, view: EntryView
+) -> dict[str, Any]:
+    """What a page of changes says of its entry: where it is, its shown name, path and kind."""
+    return {
+        **whereabouts(gateway, cluster, area, view.path, translator_for(request).lang),
+        "entry_name": display_name(view.entry.name),
+        "path": view.path.decode("utf-8", "surrogateescape"),
+        "kind": view.entry.kind.value,
+    }
+
+
+async def posted_change(
+    request: Request,
+    gateway: Gateway,
+    cluster: str,
+    back: Callable[[str], str],
+    change: Callable[[dict[str, str], str], Response],
+) -> Response:
+    """A change's post: ``change(fields, path)`` run off the event loop on a known cluster
+    (it answers with ``done``); refused, the error page with a way back to ``back(path)``."""
+    values = await form_fields(request)
+    path = values.get("path", "")
+    try:
+        known_cluster(gateway, cluster)
+        return await run_in_threadpool(change, values, path)
+    except MyriagateError as exc:
+        return refused(request, exc, back(path))
 
 
 def copy_name(path: str, directory: bool) -> str:
@@ -77,18 +122,14 @@ async def make_directory(
     request: Request, cluster: str, area: str, page: PageUser, gateway: GatewayDep, changes: ChangesDep
 ) -> Response:
     """A new folder in the directory the form was on."""
-    values = await form_fields(request)
-    here = values.get("path", "")
-    back = area_url(cluster, area, here)
-    try:
-        known_cluster(gateway, cluster)
+
+    def make(values: dict[str, str], here: str) -> Response:
         target = inside(here, required(values, "name"))
-        await run_in_threadpool(changes.make_directory, page.user, cluster, area, target)
-    except MyriagateError as exc:
-        return refused(request, exc, back)
-    return done(
-        gateway, back, Notice("ok", Text("Folder %(name)s made.", name=display_name(target.encode())))
-    )
+        changes.make_directory(page.user, cluster, area, target)
+        said = Text("Folder %(name)s made.", name=display_name(target.encode()))
+        return done(gateway, area_url(cluster, area, here), Notice("ok", said))
+
+    return await posted_change(request, gateway, cluster, lambda here: area_url(cluster, area, here), make)
 
 
 @router.get("/files/{cluster}/{area}/change")
@@ -102,20 +143,13 @@ def change_page(
     path: PathParam = None,
 ) -> Response:
     """One entry's changes: rename or move it, copy it, and the way to delete it."""
-    known_cluster(gateway, cluster)
-    if not writable(gateway, cluster, area):
-        raise read_only(area)
-    view = files.stat(page.user, cluster, area, path)
+    view = changed_entry(gateway, files, page, cluster, area, path)
     text = view.path.decode("utf-8", "surrogateescape")
     directory = view.entry.kind is FileKind.DIRECTORY
-    t = translator_for(request)
     return render(
         request,
         "files_change.html",
-        **whereabouts(gateway, cluster, area, view.path, t.lang),
-        entry_name=display_name(view.entry.name),
-        path=text,
-        kind=view.entry.kind.value,
+        **entry_fields(request, gateway, cluster, area, view),
         directory=directory,
         copy_to=copy_name(text, directory),
         rename_action=action_url(cluster, area, "rename"),
@@ -130,19 +164,16 @@ async def rename(
     request: Request, cluster: str, area: str, page: PageUser, gateway: GatewayDep, changes: ChangesDep
 ) -> Response:
     """Rename or move an entry in its area; an existing target is kept unless asked."""
-    values = await form_fields(request)
-    path = values.get("path", "")
-    back = action_url(cluster, area, "change", path)
-    try:
-        known_cluster(gateway, cluster)
+
+    def move(values: dict[str, str], path: str) -> Response:
         to = required(values, "to")
-        moved = await run_in_threadpool(
-            lambda: changes.rename(page.user, cluster, area, path, to, overwrite=ticked(values, "overwrite"))
-        )
-    except MyriagateError as exc:
-        return refused(request, exc, back)
-    said = Text("%(path)s renamed to %(to)s.", path=path, to=display_name(moved))
-    return done(gateway, area_url(cluster, area, parent_of(to)), Notice("ok", said))
+        moved = changes.rename(page.user, cluster, area, path, to, overwrite=ticked(values, "overwrite"))
+        said = Text("%(path)s renamed to %(to)s.", path=path, to=display_name(moved))
+        return done(gateway, area_url(cluster, area, parent_of(to)), Notice("ok", said))
+
+    return await posted_change(
+        request, gateway, cluster, lambda p: action_url(cluster, area, "change", p), move
+    )
 
 
 @router.post("/files/{cluster}/{area}/copy")
@@ -150,23 +181,13 @@ async def copy(
     request: Request, cluster: str, area: str, page: PageUser, gateway: GatewayDep, changes: ChangesDep
 ) -> Response:
     """Copy a file, a link, or (only when ticked) a directory and what it holds."""
-    values = await form_fields(request)
-    path = values.get("path", "")
-    back = action_url(cluster, area, "change", path)
-    try:
-        known_cluster(gateway, cluster)
+
+    def duplicate(values: dict[str, str], path: str) -> Response:
         to = required(values, "to")
-        made = await run_in_threadpool(
-            lambda: changes.copy(
-                page.user,
-                cluster,
-                area,
-                path,
-                to,
-                recursive=ticked(values, "recursive"),
-                overwrite=ticked(values, "overwrite"),
-            )
-        )
-    except MyriagateError as exc:
-        return refused(request, exc, back)
-    return done(gateway, area_url(cluster, area, parent_of(to)), *copied_notices(path, to.encode(), made))
+        recursive, overwrite = ticked(values, "recursive"), ticked(values, "overwrite")
+        made = changes.copy(page.user, cluster, area, path, to, recursive=recursive, overwrite=overwrite)
+        return done(gateway, area_url(cluster, area, parent_of(to)), *copied_notices(path, to.encode(), made))
+
+    return await posted_change(
+        request, gateway, cluster, lambda p: action_url(cluster, area, "change", p), duplicate
+    )

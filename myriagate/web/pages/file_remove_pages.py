@@ -10,21 +10,19 @@ bounded walk of the API (``usage``), with why a figure is partial when it is.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from myriagate.domain.file_changes import Tally, UsageStop
 from myriagate.domain.files import FileKind, display_name
-from myriagate.errors import MyriagateError, Number, Text
+from myriagate.errors import Number, Text
 from myriagate.web.api.file_changes import ChangesDep
 from myriagate.web.api.files import FilesDep
 from myriagate.web.deps import GatewayDep
 from myriagate.web.pages.deps import PageUser
-from myriagate.web.pages.file_change_pages import read_only
-from myriagate.web.pages.file_forms import done, parent_of, refused, ticked, writable
+from myriagate.web.pages.file_change_pages import changed_entry, entry_fields, posted_change
+from myriagate.web.pages.file_forms import done, parent_of, ticked
 from myriagate.web.pages.file_links import action_url, area_url
 from myriagate.web.pages.file_notices import Notice
 from myriagate.web.pages.file_pages import PathParam, known_cluster, whereabouts
-from myriagate.web.pages.forms import form_fields
 from myriagate.web.pages.rendering import render, translator_for
 from myriagate.web.routing import ReleasingRoute
 
@@ -67,25 +65,17 @@ def delete_page(
 ) -> Response:
     """What deleting ``path`` would remove (a dry run, counting everything in a folder), and
     the form that removes it."""
-    known_cluster(gateway, cluster)
-    if not writable(gateway, cluster, area):
-        raise read_only(area)
-    view = files.stat(page.user, cluster, area, path)
+    view = changed_entry(gateway, files, page, cluster, area, path)
     would = changes.remove(page.user, cluster, area, path, recursive=True, dry_run=True)
-    text = view.path.decode("utf-8", "surrogateescape")
-    t = translator_for(request)
     return render(
         request,
         "files_delete.html",
-        **whereabouts(gateway, cluster, area, view.path, t.lang),
-        entry_name=display_name(view.entry.name),
-        path=text,
-        kind=view.entry.kind.value,
+        **entry_fields(request, gateway, cluster, area, view),
         # The folder itself is one of the directories counted: more than it means content.
         holds_more=view.entry.kind is FileKind.DIRECTORY and would.entries > 1,
         would=would,
         delete_action=action_url(cluster, area, "delete"),
-        cancel_href=area_url(cluster, area, parent_of(text)),
+        cancel_href=area_url(cluster, area, parent_of(view.path.decode("utf-8", "surrogateescape"))),
     )
 
 
@@ -94,17 +84,14 @@ async def delete(
     request: Request, cluster: str, area: str, page: PageUser, gateway: GatewayDep, changes: ChangesDep
 ) -> Response:
     """Remove the entry confirmed; a folder's content only when "everything in it" is ticked."""
-    values = await form_fields(request)
-    path = values.get("path", "")
-    back = action_url(cluster, area, "delete", path)
-    try:
-        known_cluster(gateway, cluster)
-        gone = await run_in_threadpool(
-            lambda: changes.remove(page.user, cluster, area, path, recursive=ticked(values, "recursive"))
-        )
-    except MyriagateError as exc:
-        return refused(request, exc, back)
-    return done(gateway, area_url(cluster, area, parent_of(path)), *removed_notice(path, gone))
+
+    def remove(values: dict[str, str], path: str) -> Response:
+        gone = changes.remove(page.user, cluster, area, path, recursive=ticked(values, "recursive"))
+        return done(gateway, area_url(cluster, area, parent_of(path)), *removed_notice(path, gone))
+
+    return await posted_change(
+        request, gateway, cluster, lambda p: action_url(cluster, area, "delete", p), remove
+    )
 
 
 @router.get("/files/{cluster}/{area}/usage")
