@@ -58,9 +58,18 @@ def test_jupyter_script_binds_a_random_port_with_the_session_base_url(apps: Inte
     assert "env_dir=/opt/myriagate-jupyter" in text
 
 
+def test_an_idle_timeout_culls_kernels_then_stops_the_server(apps: InteractiveApps) -> None:
+    assert "shutdown_no_activity_timeout" not in apps.render("jupyter", {"session_id": SESSION})
+    text = apps.render("jupyter", {"session_id": SESSION, "idle_minutes": "30"})
+    assert "--ServerApp.shutdown_no_activity_timeout=1800" in text
+    assert "--MappingKernelManager.cull_idle_timeout=1800" in text
+    with pytest.raises(InvalidRequest):
+        apps.render("jupyter", {"session_id": SESSION, "idle_minutes": "-1"})
+
+
 @pytest.mark.skipif(BASH is None, reason="needs bash")
 def test_jupyter_script_is_valid_bash(apps: InteractiveApps) -> None:
-    text = apps.render("jupyter", {"session_id": SESSION, "module": "python/3.11"})
+    text = apps.render("jupyter", {"session_id": SESSION, "module": "python/3.11", "idle_minutes": 5})
     result = subprocess.run([str(BASH), "-n"], input=text.encode(), capture_output=True, check=False)
     assert result.returncode == 0, result.stderr
 
