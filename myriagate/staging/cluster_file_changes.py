@@ -11,10 +11,8 @@ command line nor seen by a shell. What the far side refuses comes back as our er
 
 from __future__ import annotations
 
-import ast
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from myriagate.domain.file_changes import Tally, Usage, UsageStop
@@ -29,8 +27,13 @@ from myriagate.errors import (
     Text,
 )
 from myriagate.ports import CommandRunner
-from myriagate.staging import remote_helper
-from myriagate.staging.cluster_files import HelperClusterFiles, parse_entries, refusal, split_header
+from myriagate.staging.cluster_files import (
+    HelperClusterFiles,
+    parse_entries,
+    refusal,
+    run_far_side,
+    sized_program,
+)
 from myriagate.staging.ssh_command import BOOTSTRAP
 
 _PARTS = ("basics", "tree", "browse", "change", "change_walks")
@@ -38,26 +41,10 @@ _PARTS = ("basics", "tree", "browse", "change", "change_walks")
 LONG_TIMEOUT_S = 3600.0
 
 
-def _without_main(source: str) -> str:
-    """``source`` less its ``if __name__ == "__main__":`` block: only the last part runs."""
-    lines = source.splitlines(keepends=True)
-    for node in reversed(ast.parse(source).body):
-        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
-            assert node.end_lineno is not None
-            del lines[node.lineno - 1 : node.end_lineno]
-    return "".join(lines)
-
-
 @cache
 def program() -> bytes:
     """What stdin starts with: basics, tree, browse, change and change_walks joined, length first."""
-    here = Path(remote_helper.__file__).parent
-    parts = []
-    for i, name in enumerate(_PARTS):
-        text = remote_helper._without_package_imports((here / f"{name}.py").read_text(encoding="utf-8"))
-        parts.append(text if i == len(_PARTS) - 1 else _without_main(text))
-    source = ("from __future__ import annotations\n\n" + "\n\n".join(parts)).encode("utf-8")
-    return b"%d\n" % len(source) + source
+    return sized_program(_PARTS)
 
 
 def change_refusal(header: dict[str, Any], asked: bytes) -> MyriagateError:
@@ -140,13 +127,7 @@ class FileChangeCalls:
         argv = [self._python, "-I", "-S", "-c", BOOTSTRAP, op]
         stdin = program() + json.dumps(request).encode()
         timeout = max(self._timeout_s, LONG_TIMEOUT_S) if long else self._timeout_s
-        result = self._runner.run(argv, stdin=stdin, timeout=timeout, check=False)
-        if result.returncode not in (0, 2) or not result.stdout:
-            message = result.error_text.strip().splitlines()[-1:] or [f"exit status {result.returncode}"]
-            raise BackendError(
-                Text("the cluster could not run the file browser: %(detail)s", detail=message[0])
-            )
-        header, body = split_header(result.stdout)
+        header, body = run_far_side(self._runner, argv, stdin, timeout)
         if "error" in header:
             raise change_refusal(header, asked)
         return header, body

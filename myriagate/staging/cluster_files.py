@@ -16,7 +16,6 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any, Protocol
 
 from myriagate.domain.files import (
@@ -63,16 +62,17 @@ class CommandStreams(Protocol):
     ) -> contextlib.AbstractContextManager[CommandStream]: ...
 
 
+def sized_program(names: Sequence[str]) -> bytes:
+    """The far side's parts ``names`` joined (``remote_helper.joined_source``), length first:
+    what stdin starts with, ahead of the request."""
+    source = remote_helper.joined_source(names).encode("utf-8")
+    return b"%d\n" % len(source) + source
+
+
 @cache
 def program() -> bytes:
     """What stdin starts with: the far side's source (length first), as the stager sends it."""
-    here = Path(remote_helper.__file__).parent
-    parts = [
-        remote_helper._without_package_imports((here / f"{name}.py").read_text(encoding="utf-8"))
-        for name in ("basics", "tree", "browse")
-    ]
-    source = ("from __future__ import annotations\n\n" + "\n\n".join(parts)).encode("utf-8")
-    return b"%d\n" % len(source) + source
+    return sized_program(("basics", "tree", "browse"))
 
 
 def parse_entries(body: bytes) -> list[FileEntry]:
@@ -175,6 +175,17 @@ class Download:
         self._stack.close()
 
 
+def run_far_side(
+    runner: CommandRunner, argv: list[str], stdin: bytes, timeout_s: float
+) -> tuple[dict[str, Any], bytes]:
+    """The far side's header and body; its ``error`` header is the caller's to say in its terms."""
+    result = runner.run(argv, stdin=stdin, timeout=timeout_s, check=False)
+    if result.returncode not in (0, 2) or not result.stdout:
+        message = result.error_text.strip().splitlines()[-1:] or [f"exit status {result.returncode}"]
+        raise BackendError(Text("the cluster could not run the file browser: %(detail)s", detail=message[0]))
+    return split_header(result.stdout)
+
+
 class HelperClusterFiles:
     """The ``ClusterFiles`` port for one login (``services.files.ports``)."""
 
@@ -196,13 +207,7 @@ class HelperClusterFiles:
 
     def _call(self, op: str, request: dict[str, Any], asked: bytes) -> tuple[dict[str, Any], bytes]:
         stdin = program() + json.dumps(request).encode()
-        result = self._runner.run(self._argv(op), stdin=stdin, timeout=self._timeout_s, check=False)
-        if result.returncode not in (0, 2) or not result.stdout:
-            message = result.error_text.strip().splitlines()[-1:] or [f"exit status {result.returncode}"]
-            raise BackendError(
-                Text("the cluster could not run the file browser: %(detail)s", detail=message[0])
-            )
-        header, body = split_header(result.stdout)
+        header, body = run_far_side(self._runner, self._argv(op), stdin, self._timeout_s)
         if "error" in header:
             raise refusal(header, asked)
         return header, body

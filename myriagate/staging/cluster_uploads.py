@@ -9,12 +9,10 @@ collecting them. What the far side refuses becomes our error (``refusal``).
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import json
 from collections.abc import Sequence
 from functools import cache
-from pathlib import Path
 from typing import Any, Protocol
 
 from myriagate.domain.file_uploads import AppendOutcome, InsufficientStorage, UploadOffsetMismatch
@@ -32,7 +30,7 @@ from myriagate.errors import (
     Text,
 )
 from myriagate.ports import CommandRunner
-from myriagate.staging import cluster_files, remote_helper
+from myriagate.staging import cluster_files
 from myriagate.staging.cluster_files import parse_entries, split_header
 from myriagate.staging.ssh_command import BOOTSTRAP, checked_python
 
@@ -52,26 +50,10 @@ class CommandFeeds(Protocol):
     ) -> contextlib.AbstractContextManager[CommandFeed]: ...
 
 
-def _without_main(source: str) -> str:
-    """``source`` less its ``if __name__ == "__main__":`` block: only the last part runs."""
-    lines = source.splitlines(keepends=True)
-    for node in reversed(ast.parse(source).body):
-        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
-            del lines[node.lineno - 1 : node.end_lineno]
-    return "".join(lines)
-
-
 @cache
 def program() -> bytes:
     """What stdin starts with: the far side's source (length first)."""
-    here = Path(remote_helper.__file__).parent
-    parts = [
-        _without_main(remote_helper._without_package_imports((here / f"{name}.py").read_text("utf-8")))
-        for name in ("basics", "tree", "browse")
-    ]
-    parts.append(remote_helper._without_package_imports((here / "upload.py").read_text("utf-8")))
-    source = ("from __future__ import annotations\n\n" + "\n\n".join(parts)).encode("utf-8")
-    return b"%d\n" % len(source) + source
+    return cluster_files.sized_program(("basics", "tree", "browse", "upload"))
 
 
 def refusal(header: dict[str, Any], asked: bytes) -> MyriagateError:

@@ -23,6 +23,7 @@ and exits 2): ``list``, ``recv`` (stdin: one JSON header line, then the bytes), 
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 from pathlib import Path
 
 from myriagate.staging.remote_helper.basics import (
@@ -77,8 +78,25 @@ def _without_package_imports(source: str) -> str:
     return "".join(lines)
 
 
+def _without_main(source: str) -> str:
+    """``source`` less its ``if __name__ == "__main__":`` block."""
+    lines = source.splitlines(keepends=True)
+    for node in reversed(ast.parse(source).body):
+        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
+            assert node.end_lineno is not None
+            del lines[node.lineno - 1 : node.end_lineno]
+    return "".join(lines)
+
+
+def joined_source(names: Sequence[str]) -> str:
+    """The parts ``names`` (in dependency order) as one script of the standard library only;
+    only the last part's ``__main__`` block stays, so it is the one that runs."""
+    here = Path(__file__).parent
+    parts = [_without_package_imports((here / f"{name}.py").read_text(encoding="utf-8")) for name in names]
+    parts[:-1] = [_without_main(part) for part in parts[:-1]]
+    return "from __future__ import annotations\n\n" + "\n\n".join(parts)
+
+
 def program_source() -> str:
     """The far side's program: one self-contained script of the standard library only."""
-    here = Path(__file__).parent
-    parts = [_without_package_imports((here / f"{name}.py").read_text(encoding="utf-8")) for name in PARTS]
-    return "from __future__ import annotations\n\n" + "\n\n".join(parts)
+    return joined_source(PARTS)
