@@ -42,7 +42,7 @@ WIDTH = 375
 LONG_NAME = "a-long-folder-name-without-any-space-in-it-" * 3
 ALICE_PAGES = (
     "/", "/jobs", "/submit", "/datasets", "/tokens", "/cluster", "/reports/usage", "/files",
-    "/files/devcluster/home", "/settings/notifications",
+    "/files/devcluster/home", "/settings/notifications", "/interactive",
 )  # fmt: skip
 ADMIN_PAGES = ("/", "/admin/audit", "/admin/allocations", "/reports/usage", "/cluster", "/tokens", "/jobs")
 
