@@ -83,3 +83,22 @@ def test_reading_a_read_only_area_is_fine(changes: FileChanges, fake: FakeCluste
     assert changes.usage(ALICE, "devcluster", "shared", "").files == 3  # the fake: one tree per login
     assert fake.calls[-1] == ("alice", "usage", "/shared", b"")
     assert [e.path for e in changes.glob(ALICE, "devcluster", "shared", "f*").entries] == [b"f"]
+
+
+def test_an_unknown_area_is_refused_naming_the_areas_as_the_browser_does(
+    fake: FakeClusterFilesFactory,
+) -> None:
+    """One refusal for an unknown area (services.files.browser.file_area), whichever use case."""
+    with pytest.raises(NotFound) as raised:
+        FileChanges(profile=lambda _name: dev_profile(), files_for=lambda _c: fake).make_directory(
+            ALICE, "devcluster", "nosuch", "x"
+        )
+    assert "no file area 'nosuch' on devcluster (its areas: home, scratch" in str(raised.value.detail)
+    bare = dev_profile()
+    bare = bare.model_copy(update={"files": bare.files.model_copy(update={"areas": ()})})
+    with pytest.raises(NotFound) as raised:
+        FileChanges(profile=lambda _name: bare, files_for=lambda _c: fake).rename(
+            ALICE, "devcluster", "home", "a", "b"
+        )
+    assert str(raised.value.detail) == "the cluster devcluster shows no file areas"
+    assert fake.calls == []

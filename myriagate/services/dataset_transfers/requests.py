@@ -40,7 +40,7 @@ from myriagate.profiles.logins import check_personal_login
 from myriagate.profiles.models import ClusterProfile, Storage
 from myriagate.services.common import audit
 from myriagate.services.dataset_transfers.records import TransferRecord
-from myriagate.services.files.browser import FileBrowser
+from myriagate.services.files.browser import FileBrowser, file_area
 from myriagate.services.staging import datasets as datasets_service
 from myriagate.services.staging.plan import ResidencyContext
 from myriagate.services.staging.residency import audit_refusal, cluster_location, storage_location
@@ -157,18 +157,7 @@ class DatasetTransfers:
     def _area(self, user: User, cluster: str, name: str) -> tuple[ClusterProfile, FileArea]:
         profile = self.files.profile(cluster)
         check_personal_login(profile, user.cluster_login)
-        area = profile.files.area(name)
-        if area is None:
-            known = ", ".join(a.name for a in profile.files.areas) or Text("none")
-            raise NotFound(
-                Text(
-                    "no file area %(area)s on %(cluster)s (its areas: %(areas)s)",
-                    area=repr(name),
-                    cluster=profile.name,
-                    areas=known,
-                )
-            )
-        return profile, area
+        return profile, file_area(profile, name)
 
     def _path(self, user: User, raw: str, now: datetime, *, what: str) -> str:
         try:

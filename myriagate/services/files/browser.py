@@ -103,9 +103,7 @@ class FileBrowser:
 
     def _open(self, user: User, cluster: str, area_name: str) -> tuple[ClusterFiles, str]:
         profile = self.profile(cluster)
-        area = profile.files.area(area_name)
-        if area is None:
-            raise _no_area(profile, area_name)
+        area = file_area(profile, area_name)
         return self.files_for(profile.name).for_login(user.cluster_login), _root(area, user)
 
     def list(
@@ -229,6 +227,14 @@ def _file_path(path: str | None) -> bytes:
             fields=[FieldError(("query", "path"), Text("a file is required"))],
         )
     return raw
+
+
+def file_area(profile: ClusterProfile, name: str) -> FileArea:
+    """The cluster's file area ``name``; NotFound naming the areas it has (or saying it has none)."""
+    area = profile.files.area(name)
+    if area is None:
+        raise _no_area(profile, name)
+    return area
 
 
 def _no_area(profile: ClusterProfile, name: str) -> NotFound:

@@ -27,9 +27,9 @@ from myriagate.domain.file_changes import (
     Usage,
 )
 from myriagate.domain.files import area_path, join
-from myriagate.errors import FieldError, InvalidRequest, NotFound, PermissionDenied, Text
+from myriagate.errors import FieldError, InvalidRequest, PermissionDenied, Text
 from myriagate.profiles.models import ClusterProfile
-from myriagate.services.files.browser import EntryView
+from myriagate.services.files.browser import EntryView, file_area
 from myriagate.services.files.ports import ClusterFiles, ClusterFilesFactory
 
 log = structlog.get_logger(__name__)
@@ -53,17 +53,7 @@ class FileChanges:
 
     def _open(self, user: User, cluster: str, area_name: str, *, write: bool) -> tuple[ClusterFiles, str]:
         profile = self.profile(cluster)
-        area = profile.files.area(area_name)
-        if area is None:
-            known = ", ".join(a.name for a in profile.files.areas) or "-"
-            raise NotFound(
-                Text(
-                    "no file area %(area)s on %(cluster)s (its areas: %(areas)s)",
-                    area=repr(area_name),
-                    cluster=profile.name,
-                    areas=known,
-                )
-            )
+        area = file_area(profile, area_name)
         if write and not area.writable:
             raise PermissionDenied(
                 Text(
