@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - fixtures imported by name come back as test parameters
 """`myriagate jobs logs 1234_5` reads task 5 of array 1234: the Slurm id of one task, as squeue
 and sacct print it, answered 'this is an array job of 5 tasks: choose one with task=<index>'
 (the API's query syntax, not the CLI's) on the dev cluster. A task id and a different --task
@@ -9,18 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.cli.test_cli_arrays import _twenty
-from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures are found by name
-    Run,
-    Worker,
-    alice,
-    config_file,
-    env,
-    http,
-    logged_in,
-    quiet_server_logs,
-    run,
-    worker,
-)
+from tests.cli.test_cli_unit import Run, Worker, quiet_server_logs  # noqa: F401 - quiet_server_logs: autouse
 from tests.fakes.fake_slurm import FakeCluster
 
 

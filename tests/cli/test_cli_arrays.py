@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - fixtures imported by name come back as test parameters
 """`myriagate jobs show` and `jobs logs --task` on an array job (issue #15, "Array jobs on the
 web": the CLI shows the same range, summary and tasks as the page and the API)."""
 
@@ -8,18 +7,11 @@ import json
 from pathlib import Path
 
 from myriagate.cli import job_arrays
-from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures are found by name
+from tests.cli.test_cli_unit import (  # noqa: F401 - quiet_server_logs: autouse
     Run,
     Worker,
-    alice,
-    config_file,
-    env,
-    http,
-    logged_in,
     quiet_server_logs,
-    run,
     submit_json,
-    worker,
 )
 from tests.fakes.fake_slurm import FakeCluster
 

@@ -14,18 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures by name
-    Run,
-    alice,
-    config_file,
-    env,
-    http,
-    logged_in,
-    quiet_server_logs,
-    run,
-    script,
-    worker,
-)
+from tests.cli.test_cli_unit import Run, quiet_server_logs  # noqa: F401 - quiet_server_logs: autouse
 from tests.web.test_dataset_refs_api import bob, datasets  # noqa: F401 - fixtures by name
 
 

@@ -5,7 +5,6 @@ one every job command takes; a job from a file is named after the file as sbatch
 refusals name the option as typed (``--array``), not the API's field path.
 """
 
-# ruff: noqa: F811 - fixtures imported by name come back as test parameters
 from __future__ import annotations
 
 import json
@@ -25,21 +24,13 @@ from myriagate.cli.field_names import cli_name
 from myriagate.cli.main import app as cli_app
 from myriagate.client import Client
 from myriagate.errors import MyriagateError
-from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures by name
+from tests.cli.test_cli_unit import (  # noqa: F401 - quiet_server_logs: autouse
     URL,
     Run,
     Worker,
-    alice,
-    config_file,
-    env,
-    http,
     last_slurm_id,
-    logged_in,
     quiet_server_logs,
-    run,
-    script,
     submit_json,
-    worker,
 )
 from tests.fakes.fake_slurm import FakeCluster
 

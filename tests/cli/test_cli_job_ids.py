@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - fixtures imported by name come back as test parameters
 """Issue #15, "Ids you can use": `jobs list` shows short ids (git-like, 8+ hex digits, unique
 among your jobs), every job command takes a short id, a full id or a Slurm job id (`-M` when
 a Slurm id exists on several clusters), an ambiguous id lists its candidates and exits 6, and
@@ -16,20 +15,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.db.models.users import User
-from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures by name
+from tests.cli.test_cli_unit import (  # noqa: F401 - quiet_server_logs: autouse
     SCRIPT,
     Run,
     Worker,
-    alice,
-    config_file,
-    env,
-    http,
-    logged_in,
     quiet_server_logs,
-    run,
-    script,
     submit_json,
-    worker,
 )
 from tests.conftest import CLUSTER, FakeClock
 from tests.fakes.fake_slurm import FakeCluster

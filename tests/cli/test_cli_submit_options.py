@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - fixtures imported by name come back as test parameters
 """``myriagate submit`` takes every sbatch option the table offers to the CLI, with sbatch's
 names, and prints the submission's notices as warnings on stderr.
 
@@ -19,19 +18,11 @@ from myriagate.cli.main import app as cli_app
 from myriagate.cli.submit_body import build_submission
 from myriagate.cli.submit_options import cli_options
 from myriagate.domain.sbatch_options import table
-from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures by name
+from tests.cli.test_cli_unit import (  # noqa: F401 - quiet_server_logs: autouse
     Run,
-    alice,
-    config_file,
-    env,
-    http,
     last_slurm_id,
-    logged_in,
     quiet_server_logs,
-    run,
-    script,
     submit_json,
-    worker,
 )
 from tests.fakes.fake_slurm import FakeCluster
 

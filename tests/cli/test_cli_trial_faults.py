@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - fixtures imported by name come back as test parameters
 """Issue #15, faults a trial as a new researcher still met in the job output commands:
 `jobs logs --raw` gives the job's bytes as they are (invalid UTF-8 and terminal escapes
 included), also while following a running job; without --raw the same output is shown with
@@ -15,19 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from myriagate.db.models.users import User
-from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures by name
+from tests.cli.test_cli_unit import (  # noqa: F401 - quiet_server_logs: autouse
     Run,
     Worker,
-    alice,
-    config_file,
-    env,
-    http,
-    logged_in,
     quiet_server_logs,
-    run,
-    script,
     submit_json,
-    worker,
 )
 from tests.fakes.fake_slurm import FakeCluster
 from tests.web.conftest import MakeUser

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - fixtures imported by name come back as test parameters
 """Faults a fresh-eyes trial of the CLI found in the job commands (issues #15 and #17): a
 project lead's narrow `jobs list` keeps whose job each is; job output reaches the terminal
 with its control characters shown, not obeyed (--raw for the bytes); cancelling a job that
@@ -14,19 +13,11 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from myriagate.db.models.users import User
-from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures by name
+from tests.cli.test_cli_unit import (  # noqa: F401 - quiet_server_logs: autouse
     Run,
     Worker,
-    alice,
-    config_file,
-    env,
-    http,
-    logged_in,
     quiet_server_logs,
-    run,
-    script,
     submit_json,
-    worker,
 )
 from tests.conftest import CLUSTER
 from tests.fakes.fake_slurm import FakeCluster

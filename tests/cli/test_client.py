@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - fixtures imported by name come back as test parameters
 """``myriagate.client.Client`` against the real API in-process (``create_app`` over a fake Slurm).
 
 The client's HTTP client is the app's ``TestClient``; ``sleep`` is where time passes (the
@@ -25,21 +24,13 @@ from myriagate.client import (
     NotAuthenticated,
     NotFound,
 )
-from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures by name
+from tests.cli.test_cli_unit import (  # noqa: F401 - quiet_server_logs: autouse
     SCRIPT,
     URL,
     Run,
     Worker,
-    alice,
-    config_file,
-    env,
-    http,
     last_slurm_id,
-    logged_in,
     quiet_server_logs,
-    run,
-    script,
-    worker,
 )
 from tests.fakes.fake_slurm import FakeCluster
 
