@@ -140,6 +140,13 @@ async def _to_app(websocket: WebSocket, upstream: _Upstream, scope: anyio.Cancel
 
 
 async def _to_browser(websocket: WebSocket, upstream: _Upstream) -> None:
+    """The app's messages to the browser until either side closes; a browser gone mid-way (a
+    closed tab) ends the relay quietly, as any client leaving does."""
+    with contextlib.suppress(WebSocketDisconnect):
+        await _relay_to_browser(websocket, upstream)
+
+
+async def _relay_to_browser(websocket: WebSocket, upstream: _Upstream) -> None:
     while True:
         try:
             events = await run_in_threadpool(upstream.events)

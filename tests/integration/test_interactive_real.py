@@ -47,7 +47,7 @@ def _run_cell(server: str, path: str, authorization: str, code: str) -> str:
     }  # fmt: skip
     with socket.create_connection((host, int(port)), timeout=30) as sock:
         sock.sendall(ws.send(WsRequest(host=f"{host}:{port}", target=path, extra_headers=headers)))
-        printed, sent = "", False
+        printed, sent, replied, idle = "", False, False, False
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             ws.receive_data(sock.recv(65536) or None)
@@ -59,11 +59,20 @@ def _run_cell(server: str, path: str, authorization: str, code: str) -> str:
                     sent = True
                 if isinstance(event, TextMessage):
                     reply = json.loads(event.data)
+                    if reply.get("parent_header", {}).get("msg_id") != message["header"]["msg_id"]:
+                        continue
                     if reply.get("msg_type") == "stream":
                         printed += reply["content"]["text"]
-                    if reply.get("msg_type") == "execute_reply":
+                    replied = replied or reply.get("msg_type") == "execute_reply"
+                    # The output comes on iopub, the reply on shell: in either order. The
+                    # kernel says it is idle for this request once its output is all sent.
+                    state = (
+                        reply["content"].get("execution_state") if reply.get("msg_type") == "status" else None
+                    )
+                    idle = idle or state == "idle"
+                    if replied and idle:
                         return printed
-        raise AssertionError("no execute_reply within 30 s")
+        raise AssertionError(f"no execute_reply and idle status within 30 s (printed {printed!r})")
 
 
 def _tick(gateway: Gateway) -> None:
