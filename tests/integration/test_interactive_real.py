@@ -38,8 +38,9 @@ def _run_cell(server: str, path: str, authorization: str, code: str) -> str:
     host, port = server.removeprefix("http://").split(":")
     ws = WSConnection(ConnectionType.CLIENT)
     headers = [(b"authorization", authorization.encode()), (b"origin", server.encode())]
+    msg_id = uuid.uuid4().hex
     message = {
-        "header": {"msg_id": uuid.uuid4().hex, "username": "alice", "session": uuid.uuid4().hex,
+        "header": {"msg_id": msg_id, "username": "alice", "session": uuid.uuid4().hex,
                    "msg_type": "execute_request", "version": "5.3", "date": ""},
         "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
         "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
@@ -59,7 +60,7 @@ def _run_cell(server: str, path: str, authorization: str, code: str) -> str:
                     sent = True
                 if isinstance(event, TextMessage):
                     reply = json.loads(event.data)
-                    if reply.get("parent_header", {}).get("msg_id") != message["header"]["msg_id"]:
+                    if reply.get("parent_header", {}).get("msg_id") != msg_id:
                         continue
                     if reply.get("msg_type") == "stream":
                         printed += reply["content"]["text"]
