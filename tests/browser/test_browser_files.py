@@ -227,6 +227,8 @@ def test_a_job_page_links_to_its_working_directory(browser: Any, live: LiveGatew
     page, _dialogs = log_in(browser, live.url, "en-GB", javascript=False)
     page.goto(f"/jobs/{response.json()['id']}")
     page.locator("#job-files").click()
-    assert page.url.endswith(f"/files/devcluster/home?path={folder}%2Fsub")
+    # click() returns once the navigation is committed, not loaded: count() does not wait, so
+    # wait for the listing's page to load first (it read an empty listing in CI under load).
+    page.wait_for_url(re.compile(re.escape(f"/files/devcluster/home?path={folder}%2Fsub") + "$"))
     assert page.locator("#listing td.file-name").get_by_text("inner.txt", exact=True).count() == 1
     page.context.close()
