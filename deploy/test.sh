@@ -7,7 +7,7 @@
 #            (tests touching one login's shared state share a worker: tests/conftest.py ONE_WORKER),
 #            then the whole_node tests (an --exclusive job takes the one node) alone
 #   browser  headless Chromium against real servers           2 workers (a file each), beside the slurm tier
-#   faults   stops and restarts the shared daemons            serial, beside the unit tier (no daemons)
+#   faults   stops and restarts the shared daemons            serial, beside the unit and db tiers
 # Usage: bash deploy/test.sh [--quick] [extra pytest args, given to every tier]
 #   --quick  lint and the unit tier only: no daemons needed, the inner loop.
 # TEST_WORKERS sets the unit and db tiers' worker count (default: one per core);
@@ -141,21 +141,28 @@ finish() {
     fi
 }
 
-# The fault tier stops and restarts the dev cluster's daemons and PostgreSQL, and waits on them
-# most of its time: it runs beside the unit tier, which uses neither (SQLite files, no daemon;
-# tests/faults/conftest.py lets it), and before every other tier that needs them.
+# The fault tier stops and restarts the dev cluster's daemons, and waits on them most of its
+# time: it runs beside the unit and db tiers, which use no daemon of the cluster (SQLite files;
+# PostgreSQL, a schema per test; tests/faults/conftest.py lets them), and before the tiers that
+# need the cluster. Its one test that restarts PostgreSQL runs after the db tier, alone.
+PG_RESTART=tests/faults/test_cluster_faults.py::test_postgresql_restarted_during_activity
 if [ "$quick" = 0 ]; then
-    tier_bg faults "$@" tests/faults
+    tier_bg faults --deselect "$PG_RESTART" "$@" tests/faults
 fi
 tier unit -n "$workers" "$@" tests
 if [ "$quick" = 1 ]; then
     finish
     exit 0
 fi
+tier db -n "$workers" "$@" tests
 tier_wait faults
+echo "=== tier: faults, PostgreSQL restarted (alone)"
+pg_rc=0 pg_start=$SECONDS
+.venv/bin/pytest -p no:cacheprovider -m faults --junitxml=test-artifacts/junit-faults-postgresql.xml \
+    "$@" "$PG_RESTART" || pg_rc=$?
+record "faults (PostgreSQL restart)" "$pg_rc" $((SECONDS - pg_start))
 # Whatever the fault tier left stopped (a test that failed mid-way) is started again.
 bash deploy/devcluster/up.sh >/dev/null
-tier db -n "$workers" "$@" tests
 # The browser tier's server, ports, databases and jobs are its own: it runs while the slurm tier
 # waits on the cluster. The whole_node tests come after both, alone.
 tier_bg browser -n 2 --dist loadfile "$@" tests/browser

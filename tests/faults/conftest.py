@@ -63,7 +63,8 @@ def _others_running() -> list[str]:
         pid, ppid, args = line.split(None, 2)
         if int(pid) in mine or int(ppid) in mine:
             continue
-        if "-m unit " in args:  # the unit tier uses no daemon (deploy/test.sh runs it beside us)
+        # The unit and db tiers use no daemon of the cluster: deploy/test.sh runs them beside us.
+        if "-m unit " in args or "-m db " in args:
             continue
         if ("pytest" in args or "bench/" in args) and "grep" not in args:
             others.append(args[:120])
