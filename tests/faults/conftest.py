@@ -57,7 +57,9 @@ CLOCK = SystemClock()
 def _others_running() -> list[str]:
     """pytest or bench processes that are not this one nor its ancestors/children."""
     mine = {os.getpid(), os.getppid()}
-    out = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True, check=True).stdout
+    # -ww: the whole command line (ps cuts it at $COLUMNS otherwise, and the tier's marker with it).
+    argv = ["ps", "-ww", "-eo", "pid,ppid,args"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     others = []
     for line in out.splitlines()[1:]:
         pid, ppid, args = line.split(None, 2)
