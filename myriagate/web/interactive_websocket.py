@@ -12,6 +12,7 @@ closes. The app's answer to the handshake decides the subprotocol.
 from __future__ import annotations
 
 import contextlib
+import socket
 
 import anyio
 from fastapi import WebSocket
@@ -136,7 +137,18 @@ async def _to_app(websocket: WebSocket, upstream: _Upstream, scope: anyio.Cancel
         pass
     with contextlib.suppress(Exception):  # the app may be gone already; the tunnel closes next
         await run_in_threadpool(upstream.send, CloseConnection(code=1000))
+    _interrupt(upstream.tunnel)
     scope.cancel()
+
+
+def _interrupt(tunnel: Tunnel) -> None:
+    """Close the tunnel so the thread blocked reading the app wakes up: the cancel scope cannot
+    reach a thread, and an app that never answers the close would hold the relay forever (a test
+    hung in CI). A socket is shut down first: closing it alone does not wake a blocked recv."""
+    if isinstance(tunnel.stream, socket.socket):
+        with contextlib.suppress(OSError):
+            tunnel.stream.shutdown(socket.SHUT_RDWR)
+    tunnel.close()
 
 
 async def _to_browser(websocket: WebSocket, upstream: _Upstream) -> None:
