@@ -25,30 +25,26 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
-import threading
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for the harness
+
+from in_process import p95, serve, timed  # bench/in_process.py (bench/ is on sys.path)
 
 from myriagate.db.migrate import upgrade
 from myriagate.db.repos import users as users_repo
 from myriagate.runners import SshRunner
 from myriagate.services.people import auth as auth_service
 from myriagate.settings import Settings
-from myriagate.web.app import create_app
-from myriagate.wiring import ClusterBackends, Gateway, build_gateway
+from myriagate.wiring import ClusterBackends, build_gateway
 from myriagate.wiring_files import file_browser
 
 CLUSTER = "devcluster"
@@ -60,28 +56,6 @@ os.mkdir(base)
 for i in range(count):
     os.close(os.open(os.path.join(base, "f%05d.dat" % i), os.O_CREAT | os.O_WRONLY, 0o644))
 """
-
-
-def _timed(call: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    call()
-    return (time.perf_counter() - started) * 1000
-
-
-def _p95(values: list[float]) -> float:
-    return sorted(values)[max(0, int(len(values) * 0.95) - 1)]
-
-
-def _serve(gateway: Gateway) -> tuple[str, uvicorn.Server, threading.Thread]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(gateway), host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}/api/v1", server, thread
 
 
 def main() -> None:
@@ -115,7 +89,8 @@ def main() -> None:
         assert caller is not None
         session.expunge(caller)
     browser = file_browser(gateway)
-    base, server, thread = _serve(gateway)
+    base, server, thread = serve(gateway)
+    base += "/api/v1"
     try:
         client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=120)
 
@@ -137,9 +112,9 @@ def main() -> None:
             warm()
         times: dict[str, list[float]] = {"list": [], "api_list": [], "ls": []}
         for _ in range(args.rounds):
-            times["ls"].append(_timed(ls))
-            times["list"].append(_timed(listing))
-            times["api_list"].append(_timed(api_listing))
+            times["ls"].append(timed(ls))
+            times["list"].append(timed(listing))
+            times["api_list"].append(timed(api_listing))
         client.close()
     finally:
         server.should_exit = True
@@ -150,7 +125,7 @@ def main() -> None:
     figures: dict[str, Any] = {"entries": args.entries, "rounds": args.rounds}
     for what, values in times.items():
         figures[f"{what}_median_ms"] = round(statistics.median(values), 1)
-        figures[f"{what}_p95_ms"] = round(_p95(values), 1)
+        figures[f"{what}_p95_ms"] = round(p95(values), 1)
     figures["ratio_list_vs_ls"] = round(figures["list_median_ms"] / figures["ls_median_ms"], 2)
     figures["ratio_api_list_vs_ls"] = round(figures["api_list_median_ms"] / figures["ls_median_ms"], 2)
     for what in ("ls", "list", "api_list"):

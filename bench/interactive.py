@@ -29,20 +29,19 @@ import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-import uvicorn
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for the harness
+
+from in_process import p95, serve, timed  # bench/in_process.py (bench/ is on sys.path)
 
 from myriagate.db.migrate import upgrade
 from myriagate.db.models.users import MembershipRole
@@ -51,7 +50,6 @@ from myriagate.db.repos import users as users_repo
 from myriagate.services.jobs import tracking
 from myriagate.services.people import auth as auth_service
 from myriagate.settings import Settings
-from myriagate.web.app import create_app
 from myriagate.wiring import ClusterBackends, Gateway, build_gateway, worker_ledger
 from myriagate.wiring_interactive import interactive_sessions
 
@@ -62,28 +60,6 @@ STATE = Path("/var/lib/myriagate-devcluster")
 class Stream(Protocol):
     def recv(self, size: int, /) -> bytes: ...
     def sendall(self, data: bytes, /) -> None: ...
-
-
-def _timed(call: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    call()
-    return (time.perf_counter() - started) * 1000
-
-
-def _p95(values: list[float]) -> float:
-    return sorted(values)[max(0, int(len(values) * 0.95) - 1)]
-
-
-def _serve(gateway: Gateway) -> tuple[str, uvicorn.Server, threading.Thread]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(gateway), host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", server, thread
 
 
 def _alice(gateway: Gateway) -> tuple[Any, str]:
@@ -200,7 +176,7 @@ def main() -> None:
     assert isinstance(backends, ClusterBackends) and backends.pool is not None
     pool = backends.pool
     caller, token = _alice(gateway)
-    base, server, thread = _serve(gateway)
+    base, server, thread = serve(gateway)
     client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
     session_id = ""
     try:
@@ -243,10 +219,10 @@ def main() -> None:
                 warm()
             times: dict[str, list[float]] = {"direct": [], "proxied": [], "ws_direct": [], "ws_proxied": []}
             for _ in range(args.rounds):
-                times["direct"].append(_timed(direct))
-                times["proxied"].append(_timed(proxied))
-                times["ws_direct"].append(_timed(ws_direct.round_trip))
-                times["ws_proxied"].append(_timed(ws_proxied.round_trip))
+                times["direct"].append(timed(direct))
+                times["proxied"].append(timed(proxied))
+                times["ws_direct"].append(timed(ws_direct.round_trip))
+                times["ws_proxied"].append(timed(ws_proxied.round_trip))
         via_gateway.close()
     finally:
         if session_id:
@@ -259,15 +235,15 @@ def main() -> None:
     figures: dict[str, Any] = {"rounds": args.rounds, "launch_to_running_s": round(launch_s, 1)}
     for what, values in times.items():
         figures[f"{what}_median_ms"] = round(statistics.median(values), 2)
-        figures[f"{what}_p95_ms"] = round(_p95(values), 2)
+        figures[f"{what}_p95_ms"] = round(p95(values), 2)
     figures["ratio_proxied_vs_direct"] = round(figures["proxied_median_ms"] / figures["direct_median_ms"], 2)
     figures["ratio_ws_proxied_vs_ws_direct"] = round(
         figures["ws_proxied_median_ms"] / figures["ws_direct_median_ms"], 2
     )
     print(f"launch to running {figures['launch_to_running_s']} s")
     for what in times:
-        median, p95 = figures[f"{what}_median_ms"], figures[f"{what}_p95_ms"]
-        print(f"{what:10} median {median:8.2f} ms  p95 {p95:8.2f} ms")
+        median, tail = figures[f"{what}_median_ms"], figures[f"{what}_p95_ms"]
+        print(f"{what:10} median {median:8.2f} ms  p95 {tail:8.2f} ms")
     print(json.dumps(figures))
 
 
