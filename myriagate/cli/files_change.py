@@ -21,7 +21,6 @@ from myriagate.cli.file_targets import RemotePath, pattern_of
 from myriagate.cli.files import ClusterOpt, _remote, files_app, human_size
 from myriagate.cli.output import JsonOpt, guarded, print_json, print_table, warn
 from myriagate.cli.tables import Col
-from myriagate.client import file_changes
 from myriagate.client.client import Client
 from myriagate.errors import BackendError, InvalidRequest, NotFound, PermissionDenied
 from myriagate.web.api.file_change_schemas import TallyOut
@@ -37,7 +36,7 @@ def expand(client: Client, remote: RemotePath, cluster: str | None) -> list[Remo
     """``remote`` itself, or the entries its wildcard names, matched on the cluster."""
     if pattern_of(remote.path) is None:
         return [remote]
-    found = file_changes.glob(client, remote.area, remote.path.rstrip("/"), cluster=cluster)
+    found = client.glob_files(remote.area, remote.path.rstrip("/"), cluster=cluster)
     out: list[RemotePath] = []
     for entry in found.entries:
         if entry.exact:
@@ -108,11 +107,7 @@ def mkdir(
     with open_gateway(ctx) as client:
         for text in paths:
             remote = _remote(client, text, cluster)
-            made.append(
-                file_changes.make_directory(
-                    client, remote.area, remote.path, parents=parents, cluster=cluster
-                )
-            )
+            made.append(client.make_directory(remote.area, remote.path, parents=parents, cluster=cluster))
     if json:
         print_json([m.model_dump(mode="json") for m in made])
         return
@@ -161,9 +156,7 @@ def mv(
     done = []
     with open_gateway(ctx) as client:
         for source, to in _targets(client, _sources(client, paths[:-1], cluster), paths[-1], cluster):
-            done.append(
-                file_changes.rename(client, source.area, source.path, to, overwrite=force, cluster=cluster)
-            )
+            done.append(client.rename_file(source.area, source.path, to, overwrite=force, cluster=cluster))
             if not json:
                 typer.echo(f"{source} -> {source.area}:{to}")
     if json:
@@ -189,8 +182,8 @@ def cp(
     done, reasons = [], []
     with open_gateway(ctx) as client:
         for source, to in _targets(client, _sources(client, paths[:-1], cluster), paths[-1], cluster):
-            copied = file_changes.copy(
-                client, source.area, source.path, to, recursive=recursive, overwrite=force, cluster=cluster
+            copied = client.copy_on_cluster(
+                source.area, source.path, to, recursive=recursive, overwrite=force, cluster=cluster
             )
             done.append(copied)
             reasons += _report_failures(copied, source.area)
@@ -205,9 +198,7 @@ def _confirmed(client: Client, target: RemotePath, yes: bool, cluster: str | Non
     """Whether to remove ``target`` recursively: counted first, then asked at a terminal."""
     if yes:
         return True
-    would = file_changes.remove(
-        client, target.area, target.path, recursive=True, dry_run=True, cluster=cluster
-    )
+    would = client.remove_file(target.area, target.path, recursive=True, dry_run=True, cluster=cluster)
     if not sys.stdin.isatty():
         raise InvalidRequest(
             f"rm -r {target} would remove {_counted(would)}: not at a terminal to ask, "
@@ -237,9 +228,7 @@ def rm(
             if recursive and not _confirmed(client, target, yes, cluster):
                 warn(f"{target} kept")
                 continue
-            removed = file_changes.remove(
-                client, target.area, target.path, recursive=recursive, cluster=cluster
-            )
+            removed = client.remove_file(target.area, target.path, recursive=recursive, cluster=cluster)
             done.append(removed)
             reasons += _report_failures(removed, target.area)
             if not json:  # what could not go keeps its directories: not "removed"
@@ -274,8 +263,8 @@ def du(
         else:
             targets = [RemotePath(a.name, "") for a in client.file_areas(cluster)]
         found = [
-            file_changes.usage(
-                client, t.area, t.path, max_entries=max_entries, max_seconds=max_seconds, cluster=cluster
+            client.disk_usage(
+                t.area, t.path, max_entries=max_entries, max_seconds=max_seconds, cluster=cluster
             )
             for t in targets
         ]

@@ -1,9 +1,10 @@
 """The write calls on cluster files as methods of ``Client`` (docs/client.md): upload, make a
 directory, rename, copy, remove, disk usage and wildcards matched on the cluster.
 
-Each delegates to its module (``client.file_upload``, ``client.file_changes``), imported when
-called: every `myriagate` command builds a Client, and `jobs list` should not pay for them
-(bench/cli_start.py).
+Their models and the upload code are imported when called: every `myriagate` command builds a
+Client, and `jobs list` should not pay for them (bench/cli_start.py). Refusals come back as the
+gateway's problem details, raised as ``MyriagateError`` subclasses (an existing target:
+AlreadyExists; a directory that is not empty removed without ``recursive``: Conflict).
 """
 
 from __future__ import annotations
@@ -50,18 +51,22 @@ class FileChangeCalls(FileCalls):
         self, area: str, path: str, *, parents: bool = False, cluster: str | None = None
     ) -> MadeDirectoriesOut:
         """``mkdir`` (``parents=True``: ``mkdir -p``, never through a link)."""
-        from myriagate.client import file_changes
+        from myriagate.web.api.file_change_schemas import MadeDirectoriesOut
 
-        return file_changes.make_directory(self, area, path, parents=parents, cluster=cluster)
+        body = {"path": path, "parents": parents}
+        url = self._files_url(cluster, area, "mkdir")
+        return self._model(MadeDirectoriesOut, self.request("POST", url, json=body))
 
     def rename_file(
         self, area: str, path: str, to: str, *, overwrite: bool = False, cluster: str | None = None
     ) -> RenamedOut:
         """Rename or move ``path`` to ``to`` within the area; an existing target is kept unless
         ``overwrite``."""
-        from myriagate.client import file_changes
+        from myriagate.web.api.file_change_schemas import RenamedOut
 
-        return file_changes.rename(self, area, path, to, overwrite=overwrite, cluster=cluster)
+        body = {"path": path, "to": to, "overwrite": overwrite}
+        url = self._files_url(cluster, area, "rename")
+        return self._model(RenamedOut, self.request("POST", url, json=body))
 
     def copy_on_cluster(
         self,
@@ -75,11 +80,11 @@ class FileChangeCalls(FileCalls):
     ) -> CopiedOut:
         """Copy ``path`` to ``to`` on the cluster (a directory needs ``recursive``); links are
         copied as links, never followed."""
-        from myriagate.client import file_changes
+        from myriagate.web.api.file_change_schemas import CopiedOut
 
-        return file_changes.copy(
-            self, area, path, to, recursive=recursive, overwrite=overwrite, cluster=cluster
-        )
+        body = {"path": path, "to": to, "recursive": recursive, "overwrite": overwrite}
+        url = self._files_url(cluster, area, "copy")
+        return self._model(CopiedOut, self.request("POST", url, json=body))
 
     def remove_file(
         self,
@@ -92,18 +97,31 @@ class FileChangeCalls(FileCalls):
     ) -> RemovedOut:
         """Remove ``path`` (a directory with content needs ``recursive``); ``dry_run`` only
         counts what would go."""
-        from myriagate.client import file_changes
+        from myriagate.web.api.file_change_schemas import RemovedOut
 
-        return file_changes.remove(self, area, path, recursive=recursive, dry_run=dry_run, cluster=cluster)
+        params = {"path": path, "recursive": recursive, "dry_run": dry_run}
+        url = self._files_url(cluster, area, "entry")
+        return self._model(RemovedOut, self.request("DELETE", url, params=params))
 
-    def disk_usage(self, area: str, path: str = "", *, cluster: str | None = None) -> UsageOut:
+    def disk_usage(
+        self,
+        area: str,
+        path: str = "",
+        *,
+        max_entries: int | None = None,
+        max_seconds: float | None = None,
+        cluster: str | None = None,
+    ) -> UsageOut:
         """The bytes and entries under ``path``, bounded; ``partial`` says why when it is."""
-        from myriagate.client import file_changes
+        from myriagate.web.api.file_change_schemas import UsageOut
 
-        return file_changes.usage(self, area, path, cluster=cluster)
+        params = {"path": path, "max_entries": max_entries, "max_seconds": max_seconds}
+        url = self._files_url(cluster, area, "usage")
+        return self._model(UsageOut, self.request("GET", url, params=params))
 
     def glob_files(self, area: str, pattern: str, *, cluster: str | None = None) -> GlobOut:
         """The entries a wildcard in the last name of ``pattern`` names, matched on the cluster."""
-        from myriagate.client import file_changes
+        from myriagate.web.api.file_change_schemas import GlobOut
 
-        return file_changes.glob(self, area, pattern, cluster=cluster)
+        url = self._files_url(cluster, area, "glob")
+        return self._model(GlobOut, self.request("GET", url, params={"pattern": pattern}))
