@@ -99,10 +99,11 @@ def test_links_planted_to_escape_are_never_followed(alice: httpx.Client, workdir
     )
     assert copied.status_code == 201 and copied.json()["links"] == 1
     assert os.readlink(f"/home/alice/{name}/copy/to-bob") == "/home/bob"  # the link itself, as a link
-    before = sorted(os.listdir("/home/bob"))
+    before = os.listdir("/home/bob")
     gone = alice.delete(f"{BASE}/home/entry", params={"path": f"{name}/tree", "recursive": True}).json()
     assert gone["links"] == 1 and gone["complete"] is True
-    assert sorted(os.listdir("/home/bob")) == before and Path("/tmp").is_dir()
+    # bob's jobs running beside this test may add slurm-*.out files: nothing of his may go
+    assert set(before) <= set(os.listdir("/home/bob")) and Path("/tmp").is_dir()
 
 
 def test_bobs_files_are_refused_by_the_cluster_and_the_rest_goes(
