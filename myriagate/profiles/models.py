@@ -21,10 +21,10 @@ from myriagate.domain.walltime import parse_walltime
 from myriagate.errors import MyriagateError
 from myriagate.profiles import names
 from myriagate.profiles.file_areas import FilesSection
+from myriagate.profiles.interactive import InteractiveSection
 from myriagate.profiles.rest import RestConnection
 
 SCHEMA_VERSION = 1
-
 _REGION = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
 _SLURM_VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)?$")
 
@@ -364,6 +364,7 @@ class ClusterProfile(_Frozen):
     partitions: tuple[Partition, ...] = Field(min_length=1)
     storage: tuple[Storage, ...] = ()
     files: FilesSection = FilesSection()  # [[files.areas]]: what the file browser shows
+    interactive: InteractiveSection = InteractiveSection()  # idle timeouts of interactive sessions
 
     @field_validator("schema_version")
     @classmethod
