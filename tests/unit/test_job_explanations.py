@@ -228,6 +228,19 @@ def test_a_sigkill_far_below_the_request_is_not_called_out_of_memory() -> None:
     )
 
 
+def test_a_memory_kill_recorded_as_exit_code_9_is_still_out_of_memory() -> None:
+    # The dev cluster under load (CI at 7a9f918): the polling gatherer's kill recorded as
+    # FAILED 9:0, the batch step FAILED 9:0 too, MaxRSS 316844K for --mem=50M.
+    job = Facts(
+        JobState.FAILED, "FAILED", exit_code=9, signal=0, max_rss_bytes=316844 * 1024,
+        mem_requested_bytes=50 * MiB,
+    )  # fmt: skip
+    assert said(job, EN).code == "out_of_memory"  # type: ignore[union-attr]
+    assert words(job) == "ran out of memory (used 309 MB of 50 MB)"
+    # An exit code 9 under the request is a program's own exit code, said as such.
+    assert words(replace(job, max_rss_bytes=10 * MiB)) == "failed with exit code 9"
+
+
 @pytest.mark.parametrize(
     ("seconds", "english", "french"),
     [(600, "10 min", "10 min"), (5400, "1 h 30 min", "1 h 30 min"), (7200, "2 h", "2 h"),
