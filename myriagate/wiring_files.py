@@ -12,19 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from myriagate.errors import ConfigError
 from myriagate.ports import CommandRunner, SlurmBackendFactory
-from myriagate.profiles.logins import check_personal_login
 from myriagate.profiles.models import ClusterProfile
-from myriagate.runners.local import LocalRunner
-from myriagate.runners.ssh import SshRunner
 from myriagate.runners.streaming import LocalStreams, SshStreams
 from myriagate.services.files.browser import FileBrowser
 from myriagate.services.files.changes import FileChanges
 from myriagate.services.files.ports import ClusterFiles, ClusterFilesFactory
 from myriagate.settings import Settings
 from myriagate.staging.cluster_file_changes import ClusterFilesWithChanges
+from myriagate.staging.cluster_files import CommandStreams
 from myriagate.wiring import ClusterBackends, Gateway
+from myriagate.wiring_logins import login_commands
 
 # Builds the file access of one cluster from its Slurm backends (whose SSH pool it shares).
 FilesFactory = Callable[[ClusterProfile, Settings, SlurmBackendFactory], ClusterFilesFactory]
@@ -39,27 +37,17 @@ class ClusterFileAccess:
         self._pool = backends.pool if isinstance(backends, ClusterBackends) else None
 
     def for_login(self, login: str) -> ClusterFiles:
-        check_personal_login(self._profile, login)  # never the service account's home
-        conn = self._profile.connection
-        streams: SshStreams | LocalStreams
-        if self._pool is not None:
-            runner: CommandRunner = SshRunner(self._pool, login, path=conn.command_path)
-            streams = SshStreams(self._pool, login, path=conn.command_path)
-        elif conn.runner == "local":
-            local = LocalRunner(as_login=login, path=conn.command_path)
-            runner, streams = local, LocalStreams(local)
-        else:
-            raise ConfigError(
-                f"cluster {self._profile.name!r} has no command runner for its files: its file areas "
-                'need backend = "cli" (or a rest backend with files = "runner")'
-            )
+        commands: tuple[CommandRunner, CommandStreams] = login_commands(
+            self._profile, self._pool, login, SshStreams, LocalStreams
+        )
+        runner, streams = commands
         return ClusterFilesWithChanges(
             # Not a MeteredRunner: its metrics are Slurm commands', and a file the researcher
             # may not read (exit 2) is not a cluster failure to alert on.
             runner,
             streams,
             python=self._settings.staging_remote_python,
-            timeout_s=conn.command_timeout_s,
+            timeout_s=self._profile.connection.command_timeout_s,
         )
 
 

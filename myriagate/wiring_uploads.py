@@ -13,18 +13,15 @@ import time
 from collections.abc import Callable
 
 from myriagate.domain.file_uploads import ticket_key
-from myriagate.errors import ConfigError
 from myriagate.ports import CommandRunner, SlurmBackendFactory
-from myriagate.profiles.logins import check_personal_login
 from myriagate.profiles.models import ClusterProfile
 from myriagate.runners.feeds import LocalFeeds, SshFeeds
-from myriagate.runners.local import LocalRunner
-from myriagate.runners.ssh import SshRunner
 from myriagate.services.files.upload_ports import ClusterUploads, ClusterUploadsFactory
 from myriagate.services.files.uploads import FileUploads
 from myriagate.settings import Settings
-from myriagate.staging.cluster_uploads import HelperClusterUploads
+from myriagate.staging.cluster_uploads import CommandFeeds, HelperClusterUploads
 from myriagate.wiring import ClusterBackends, Gateway
+from myriagate.wiring_logins import login_commands
 
 UploadsFactory = Callable[[ClusterProfile, Settings, SlurmBackendFactory], ClusterUploadsFactory]
 
@@ -38,22 +35,15 @@ class ClusterUploadAccess:
         self._pool = backends.pool if isinstance(backends, ClusterBackends) else None
 
     def for_login(self, login: str) -> ClusterUploads:
-        check_personal_login(self._profile, login)  # never into the service account's home
-        conn = self._profile.connection
-        feeds: SshFeeds | LocalFeeds
-        if self._pool is not None:
-            runner: CommandRunner = SshRunner(self._pool, login, path=conn.command_path)
-            feeds = SshFeeds(self._pool, login, path=conn.command_path)
-        elif conn.runner == "local":
-            local = LocalRunner(as_login=login, path=conn.command_path)
-            runner, feeds = local, LocalFeeds(local)
-        else:
-            raise ConfigError(
-                f"cluster {self._profile.name!r} has no command runner for its files: its file areas "
-                'need backend = "cli" (or a rest backend with files = "runner")'
-            )
+        commands: tuple[CommandRunner, CommandFeeds] = login_commands(
+            self._profile, self._pool, login, SshFeeds, LocalFeeds
+        )
+        runner, feeds = commands
         return HelperClusterUploads(
-            runner, feeds, python=self._settings.staging_remote_python, timeout_s=conn.command_timeout_s
+            runner,
+            feeds,
+            python=self._settings.staging_remote_python,
+            timeout_s=self._profile.connection.command_timeout_s,
         )
 
 
