@@ -5,8 +5,9 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from myriagate.errors import ConfigError
@@ -63,6 +64,10 @@ class Settings(BaseSettings):
     # The address researchers reach the gateway at (https://myriagate.criann.fr), for links sent
     # by e-mail; None: the address of the request that asked for the link.
     public_url: str | None = None
+    # Interactive sessions' apps each on a host name of their own (docs/interactive.md, "An
+    # origin per session"): a URL whose host starts with the label {session}, e.g.
+    # https://{session}.apps.myriagate.example; empty: under the gateway's own origin.
+    interactive_origin: str = ""
     session_ttl_s: int = Field(default=8 * 3600, ge=60)
     token_max_days: int = Field(default=365, ge=1)
     # None: Secure cookies unless dev_mode (dev servers run on plain http://localhost).
@@ -114,6 +119,31 @@ class Settings(BaseSettings):
     rate_limit_submit_cost: int = Field(default=5, ge=1)
     login_rate_limit_per_min: int = Field(default=30, ge=1)
     login_rate_limit_burst: int = Field(default=30, ge=1)
+
+    @field_validator("interactive_origin")
+    @classmethod
+    def _check_interactive_origin(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError:
+            port, parts = -1, urlsplit("")
+        host = parts.hostname or ""
+        suffix = host.removeprefix("{session}.")
+        if (
+            parts.scheme not in ("http", "https") or not host.startswith("{session}.") or "{" in suffix
+            or "}" in suffix or not suffix or parts.path not in ("", "/") or parts.query or parts.fragment
+            or parts.username or parts.password or port == -1
+        ):  # fmt: skip
+            raise ValueError(
+                "MYRIAGATE_INTERACTIVE_ORIGIN must be a URL whose host name starts with the label "
+                "{session} and that has no path, e.g. https://{session}.apps.myriagate.example; "
+                f"not {value!r}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

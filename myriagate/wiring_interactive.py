@@ -63,5 +63,7 @@ class AppTunnels:
             sock = socket.create_connection((host, port), timeout=self._timeout)
         except OSError as exc:
             raise SchedulerUnavailable(f"cannot reach the app at {host}:{port}: {exc}") from exc
+        # Kept open for several requests: Nagle would hold a request's last segment back.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         stack.callback(sock.close)
         return OpenTunnel(sock, stack)

@@ -45,6 +45,7 @@ from myriagate.web.api import (
 from myriagate.web.api_docs import install_api_docs
 from myriagate.web.error_responses import error_response, install_error_handlers
 from myriagate.web.health import router as health_router
+from myriagate.web.interactive_origin import SessionHostMiddleware
 from myriagate.web.metrics import bind_metrics, install_metrics
 from myriagate.web.openapi_security import declare_security
 from myriagate.web.pages import install_pages
@@ -150,6 +151,8 @@ def build_app() -> FastAPI:
         dependencies=[Depends(limit_login_attempts)],
     )
     install_error_handlers(app)  # problem+json or the HTML error page, by route kind
+    # A session's own host (MYRIAGATE_INTERACTIVE_ORIGIN) serves that session's app only.
+    app.add_middleware(SessionHostMiddleware)
     app.add_middleware(RequestIdMiddleware)
 
     api = APIRouter(route_class=ReleasingRoute, prefix=API_PREFIX)

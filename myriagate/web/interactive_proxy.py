@@ -1,23 +1,26 @@
 """``/interactive/<session id>/…``: the reverse proxy to a running interactive app.
 
-Each request goes to the app through the session login's SSH connection (a ``direct-tcpip``
-channel from the login node to the compute node's host:port, ``wiring_interactive``), as
-HTTP/1.1 spoken by httpcore over that channel; the answer is streamed back, never buffered
-whole. Only the session's owner gets through: anybody else, signed in or not, gets the same
-404 as for a session that does not exist. The gateway adds the app's secret as a header (the
-app's connection rule), so it never appears in a URL the browser could leak; the gateway's
-own cookies and credentials are never passed to the app, and the app's cookies are scoped to
-the session's path; the secret the app writes into its own pages is taken out of them
-(``interactive_pages``). WebSockets: ``interactive_websocket``.
+Each request goes to the app through the session login's SSH connection (``direct-tcpip``
+channels from the login node to the compute node's host:port, ``wiring_interactive``), as
+HTTP/1.1 spoken by httpcore on keep-alive connections kept per session
+(``interactive_upstream``); the answer is streamed back, never buffered whole (small answers
+and pages are read in the same worker-thread call as the request: fewer thread hand-offs).
+Only the session's owner gets through (``interactive_access``: decisions kept a few seconds per
+credential): anybody else, signed in or not, gets the same 404 as for a session that does not
+exist. The gateway adds the app's secret as a header (the app's connection rule), so it never
+appears in a URL the browser could leak; the gateway's own cookies and credentials are never
+passed to the app, and the app's cookies are scoped to the session's path; the secret the app
+writes into its own pages is taken out of them (``interactive_pages``). With an origin per
+session (``interactive_origin``) the Connect link leads to the session's own host. WebSockets:
+``interactive_websocket``.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Iterable, Iterator
-from http.cookies import SimpleCookie
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
 import httpcore
@@ -25,77 +28,40 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 from starlette.requests import HTTPConnection
 
-from myriagate.errors import BackendError, InvalidRequest, NotAuthenticated, NotFound, PermissionDenied, Text
-from myriagate.services.interactive.ports import Tunnel, Tunnels
+from myriagate.errors import (
+    BackendError,
+    Conflict,
+    InvalidRequest,
+    MyriagateError,
+    NotFound,
+    PermissionDenied,
+    Text,
+)
+from myriagate.services.interactive.ports import Tunnels
 from myriagate.services.interactive.sessions import ProxyTarget
-from myriagate.web import auth, interactive_pages
-from myriagate.wiring_interactive import AppTunnels, interactive_sessions
+from myriagate.web import auth, interactive_origin, interactive_pages
+from myriagate.web.interactive_access import Owned, access_cache, owner
+from myriagate.web.interactive_origin import APP_COOKIES, app_owner, host_session, session_origins
+from myriagate.web.interactive_upstream import AppConnections
+from myriagate.wiring_interactive import AppTunnels
 
 router = APIRouter(include_in_schema=False)
 
 # Request bodies are read whole (JupyterLab saves a file as one JSON PUT); beyond this, 413.
 MAX_BODY_BYTES = 256 * 1024 * 1024
 APP_TIMEOUT_S = 300.0
+# An answer this small (by its Content-Length) is read in the same thread call as the request.
+_SMALL_ANSWER_BYTES = 64 * 1024
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
      "transfer-encoding", "upgrade", "host", "authorization", "cookie", "content-length"}
 )  # fmt: skip
-_GATEWAY_COOKIES = (auth.SESSION_COOKIE,)
+_GATEWAY_COOKIES = (auth.SESSION_COOKIE, *APP_COOKIES)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-class _TunnelStream(httpcore.NetworkStream):
-    def __init__(self, tunnel: Tunnel) -> None:
-        self._tunnel = tunnel
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        self._tunnel.stream.settimeout(timeout)
-        try:
-            return self._tunnel.stream.recv(max_bytes)
-        except TimeoutError as exc:
-            raise httpcore.ReadTimeout(str(exc)) from exc
-        except OSError as exc:
-            raise httpcore.ReadError(str(exc)) from exc
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._tunnel.stream.settimeout(timeout)
-        try:
-            self._tunnel.stream.sendall(buffer)
-        except OSError as exc:
-            raise httpcore.WriteError(str(exc)) from exc
-
-    def close(self) -> None:
-        self._tunnel.close()
-
-    def get_extra_info(self, info: str) -> Any:
-        return None
-
-
-class _TunnelBackend(httpcore.NetworkBackend):
-    """httpcore's connections, each on a new tunnel to the one app."""
-
-    def __init__(self, tunnels: Tunnels, target: ProxyTarget) -> None:
-        self._tunnels, self._target = tunnels, target
-
-    def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:  # fmt: skip
-        target = self._target
-        tunnel = self._tunnels.open(
-            target.cluster, target.login, target.connection.host, target.connection.port
-        )
-        return _TunnelStream(tunnel)
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:  # fmt: skip
-        raise NotImplementedError
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+_TIMEOUTS = {"connect": 30.0, "read": APP_TIMEOUT_S, "write": APP_TIMEOUT_S, "pool": 30.0}
 
 
 def parse_session_id(text: str) -> uuid.UUID:
@@ -106,16 +72,27 @@ def parse_session_id(text: str) -> uuid.UUID:
         raise NotFound(Text("no interactive session %(session)s", session=text)) from None
 
 
-def owner_target(request: HTTPConnection, session_id: uuid.UUID) -> ProxyTarget:
-    """The session's target if the caller owns it; NotFound for anybody else, anonymous too."""
-    gateway = request.app.state.gateway
-    with gateway.session_factory() as db:
-        try:
-            identity = auth.identify_for_proxy(request, db, gateway.settings)
-        except (NotAuthenticated, PermissionDenied):
-            raise NotFound(Text("no interactive session %(session)s", session=str(session_id))) from None
-        sessions = interactive_sessions(gateway)
-        return sessions.target(db, identity.user, session_id)
+async def caller(connection: HTTPConnection, session_id: uuid.UUID) -> Owned:
+    """The session's target if the caller owns it: by the app cookie on the session's own host,
+    by the gateway's credentials on the gateway's host. NotFound for anybody else."""
+    if host_session(connection) is not None:
+        return await app_owner(connection, session_id)
+    return await owner(connection, session_id)
+
+
+def tunnels_of(state: State) -> Tunnels:
+    """The application's way to the apps (a test may put its own in ``app.state``)."""
+    found: Tunnels | None = getattr(state, "interactive_tunnels", None)
+    return found if found is not None else AppTunnels(state.gateway)
+
+
+def app_connections(connection: HTTPConnection) -> AppConnections:
+    """The application's kept connections to the apps (made on first use, per ``app.state``)."""
+    state = connection.app.state
+    found: AppConnections | None = getattr(state, "interactive_connections", None)
+    if found is None:
+        found = state.interactive_connections = AppConnections(lambda: tunnels_of(state))
+    return found
 
 
 def upstream_headers(request: HTTPConnection, target: ProxyTarget) -> list[tuple[bytes, bytes]]:
@@ -124,8 +101,11 @@ def upstream_headers(request: HTTPConnection, target: ProxyTarget) -> list[tuple
         for name, value in request.headers.items()
         if name.lower() not in _HOP_BY_HOP
     ]
-    kept = [f"{k}={v.value}" for k, v in SimpleCookie(request.headers.get("cookie", "")).items()
-            if k not in _GATEWAY_COOKIES]  # fmt: skip
+    try:
+        cookies = SimpleCookie(request.headers.get("cookie", ""))
+    except CookieError:
+        cookies = SimpleCookie()
+    kept = [f"{k}={v.value}" for k, v in cookies.items() if k not in _GATEWAY_COOKIES]
     if kept:
         headers.append((b"cookie", "; ".join(kept).encode("latin-1")))
     # Pages are read to take the app's secret out of them: only gzip, which that can open.
@@ -156,19 +136,63 @@ def _downstream_headers(raw: list[tuple[bytes, bytes]], path: str) -> list[tuple
     return out
 
 
-def _send(target: ProxyTarget, tunnels: Tunnels, method: str, url: str, headers: list[tuple[bytes, bytes]],
-          body: bytes) -> tuple[httpcore.Response, httpcore.ConnectionPool]:  # fmt: skip
-    pool = httpcore.ConnectionPool(network_backend=_TunnelBackend(tunnels, target), max_connections=1)
-    timeouts = {"connect": 30.0, "read": APP_TIMEOUT_S, "write": APP_TIMEOUT_S, "pool": 30.0}
-    upstream = httpcore.Request(method, url, headers=headers, content=body, extensions={"timeout": timeouts})
+@dataclass
+class _Answer:
+    """The app's answer: read whole (``body``) or still to stream (``response``)."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes | None
+    response: httpcore.Response
+
+
+def _send(pool: httpcore.ConnectionPool, request: httpcore.Request) -> httpcore.Response:
+    """The request on a kept connection; once more on a new one when a kept connection failed
+    before any answer, for a request that is safe to repeat."""
     try:
-        return pool.handle_request(upstream), pool
+        return pool.handle_request(request)
+    except (httpcore.NetworkError, httpcore.RemoteProtocolError):
+        if request.method.decode() not in _SAFE_METHODS:
+            raise
+    return pool.handle_request(request)
+
+
+def _exchange(connections: AppConnections, session_id: uuid.UUID, target: ProxyTarget, method: str, url: str,
+              headers: list[tuple[bytes, bytes]], body: bytes) -> _Answer:  # fmt: skip
+    """One request to the app (a worker thread's call): small answers and pages read whole."""
+    pool = connections.pool(session_id, target)
+    upstream = httpcore.Request(method, url, headers=headers, content=body, extensions={"timeout": _TIMEOUTS})
+    try:
+        response = _send(pool, upstream)
     except httpcore.TimeoutException as exc:
-        pool.close()
         raise BackendError(Text("the interactive app did not answer in time")) from exc
-    except httpcore.NetworkError as exc:
-        pool.close()
+    except (httpcore.NetworkError, httpcore.RemoteProtocolError) as exc:
+        connections.forget(session_id)
         raise BackendError(Text("the interactive app could not be reached")) from exc
+    except MyriagateError:  # no tunnel (the app is gone, the login node refused)
+        connections.forget(session_id)
+        raise
+    headers_in = list(response.headers)
+    if interactive_pages.is_page(headers_in):
+        page = interactive_pages.read_scrubbed(response, target.connection.secret)
+        kept = [(k, v) for k, v in headers_in if k.lower() not in (b"content-length", b"content-encoding")]
+        return _Answer(response.status, kept, page, response)
+    if _is_small(headers_in):
+        try:
+            whole = response.read()
+        except httpcore.NetworkError as exc:
+            raise BackendError(Text("the interactive app could not be reached")) from exc
+        finally:
+            response.close()
+        return _Answer(response.status, headers_in, whole, response)
+    return _Answer(response.status, headers_in, None, response)
+
+
+def _is_small(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            return value.strip().isdigit() and int(value) <= _SMALL_ANSWER_BYTES
+    return False
 
 
 def _stream(response: httpcore.Response) -> Iterator[bytes]:
@@ -176,6 +200,8 @@ def _stream(response: httpcore.Response) -> Iterator[bytes]:
         yield from response.iter_stream()
     except httpcore.NetworkError:
         return  # the app went away mid-answer: the browser sees a short body
+    finally:
+        response.close()  # back to the session's pool, or closed when not read to the end
 
 
 @router.api_route(
@@ -185,7 +211,15 @@ def _stream(response: httpcore.Response) -> Iterator[bytes]:
 async def proxy(request: Request, session: str, path: str) -> Response:
     """One request to the session's app, its answer streamed back."""
     session_id = parse_session_id(session)
-    target = await run_in_threadpool(owner_target, request, session_id)
+    try:
+        owned = await caller(request, session_id)
+    except Conflict:  # not running (any more): its kept connections go too
+        _forget(request, session_id)
+        raise
+    origins = session_origins(request.app.state.gateway.settings)
+    if origins is not None and host_session(request) is None:
+        return interactive_origin.to_session_host(request, origins, owned.user_id, session_id)
+    target = owned.target
     if request.method not in _SAFE_METHODS:
         check_origin(request)
     body = await _read_body(request)
@@ -194,31 +228,36 @@ async def proxy(request: Request, session: str, path: str) -> Response:
     url = f"http://{target.connection.host}:{target.connection.port}{prefix}{path}" + (
         f"?{query}" if query else ""
     )
-    tunnels: Tunnels = getattr(request.app.state, "interactive_tunnels", None) or AppTunnels(
-        request.app.state.gateway
-    )
     headers = upstream_headers(request, target)
     if body or request.method not in _SAFE_METHODS:
         headers.append((b"content-length", str(len(body)).encode()))
-    response, pool = await run_in_threadpool(_send, target, tunnels, request.method, url, headers, body)
-    if interactive_pages.is_page(response.headers):
-        try:
-            page = await run_in_threadpool(
-                interactive_pages.read_scrubbed, response, target.connection.secret
-            )
-        finally:
-            pool.close()
-        answer = Response(content=page, status_code=response.status)
-        kept = [
-            (k, v) for k, v in response.headers if k.lower() not in (b"content-length", b"content-encoding")
-        ]
-        answer.raw_headers = [*_downstream_headers(kept, prefix), *answer.raw_headers]
-        return answer
-    out = StreamingResponse(
-        _stream(response), status_code=response.status, background=BackgroundTask(pool.close)
+    try:
+        answer = await run_in_threadpool(
+            _exchange, app_connections(request), session_id, target, request.method, url, headers, body
+        )
+    except MyriagateError:
+        _forget(request, session_id)
+        raise
+    if answer.body is not None:
+        out = Response(content=answer.body, status_code=answer.status)
+        kept = [(k, v) for k, v in answer.headers if k.lower() != b"content-length"]
+        out.raw_headers = [*_downstream_headers(kept, prefix), *out.raw_headers]
+        if request.method == "HEAD":
+            out.raw_headers = _downstream_headers(answer.headers, prefix)
+        return out
+    streamed = StreamingResponse(
+        _stream(answer.response), status_code=answer.status, background=BackgroundTask(answer.response.close)
     )
-    out.raw_headers = _downstream_headers(list(response.headers), prefix)
-    return out
+    streamed.raw_headers = _downstream_headers(answer.headers, prefix)
+    return streamed
+
+
+def _forget(connection: HTTPConnection, session_id: uuid.UUID) -> None:
+    """Drop what this process keeps for the session: decisions and connections."""
+    access_cache(connection).forget(session_id)
+    connections: AppConnections | None = getattr(connection.app.state, "interactive_connections", None)
+    if connections is not None:
+        connections.forget(session_id)
 
 
 async def _read_body(request: Request) -> bytes:
@@ -237,3 +276,7 @@ def check_origin(request: HTTPConnection) -> None:
     origin = request.headers.get("origin")
     if origin and urlsplit(origin).netloc != request.headers.get("host", ""):
         raise PermissionDenied(Text("a change to an interactive app must come from the gateway's own pages"))
+
+
+# On a session's own host: the ticket's exchange for the app cookie (interactive_origin).
+router.add_api_route(interactive_origin.CONNECT_PATH, interactive_origin.connect, methods=["GET"])

@@ -2,8 +2,9 @@
 
 The browser's WebSocket is accepted only for the session's owner (anybody else, signed in or
 not, gets the same 404 answer to the handshake as for no session), and only from the
-gateway's own pages (a browser always sends ``Origin`` with a WebSocket). The gateway then
-opens a tunnel to the app as for HTTP (``direct-tcpip`` on the login's SSH connection), makes
+gateway's own pages (a browser always sends ``Origin`` with a WebSocket); with an origin per
+session, only on the session's own host, by its app cookie (``interactive_origin``). The
+gateway then opens a tunnel to the app as for HTTP (``direct-tcpip`` on the login's SSH connection), makes
 its own WebSocket handshake there with wsproto (the app's secret in its rule's header, the
 gateway's cookie and credentials left out) and relays messages both ways until either side
 closes. The app's answer to the handshake decides the subprotocol.
@@ -32,11 +33,17 @@ from wsproto.events import (
     TextMessage,
 )
 
-from myriagate.errors import MyriagateError
+from myriagate.errors import MyriagateError, NotFound, Text
 from myriagate.services.interactive.ports import Tunnel, Tunnels
 from myriagate.services.interactive.sessions import ProxyTarget
-from myriagate.web.interactive_proxy import check_origin, owner_target, parse_session_id, upstream_headers
-from myriagate.wiring_interactive import AppTunnels
+from myriagate.web.interactive_origin import host_session, session_origins
+from myriagate.web.interactive_proxy import (
+    caller,
+    check_origin,
+    parse_session_id,
+    tunnels_of,
+    upstream_headers,
+)
 
 _CHUNK = 65536
 _HANDSHAKE_S = 30.0
@@ -90,16 +97,20 @@ async def proxy_websocket(websocket: WebSocket) -> None:
     path = websocket.path_params["path"]
     try:
         session_id = parse_session_id(websocket.path_params["session"])
-        target = await run_in_threadpool(owner_target, websocket, session_id)
+        target = (await caller(websocket, session_id)).target
+        if (
+            session_origins(websocket.app.state.gateway.settings) is not None
+            and host_session(websocket) is None
+        ):
+            # With an origin per session, the apps' sockets are on their hosts only.
+            raise NotFound(Text("interactive apps are served at their own address: use the Connect button"))
         check_origin(websocket)
     except MyriagateError as exc:
         await websocket.send_denial_response(Response(status_code=exc.http_status))
         return
     query = websocket.url.query
     upstream_path = f"/interactive/{session_id}/{path}" + (f"?{query}" if query else "")
-    tunnels: Tunnels = getattr(websocket.app.state, "interactive_tunnels", None) or AppTunnels(
-        websocket.app.state.gateway
-    )
+    tunnels = tunnels_of(websocket.app.state)
     headers = upstream_headers(websocket, target)
     protocols = [
         p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()
