@@ -16,13 +16,17 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from myriagate.domain.states import JobState
-from myriagate.errors import BackendError
+from myriagate.errors import BackendError, FieldError, ProfileViolation, Text
 
 # Where the app's script puts its files, relative to the login's home (the template's too).
 SESSION_DIR = ".myriagate/interactive"
 _HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$")
 _SECRET = re.compile(r"^[A-Za-z0-9_.~+/=-]{16,512}$")
 MAX_CONNECTION_FILE_BYTES = 4096
+# A job that has run this long without its app announcing itself is worth a look at its output.
+STALLED_AFTER_S = 120
+# The apps' parameter for their idle timeout in minutes: the profile gives it (docs/interactive.md).
+IDLE_PARAM = "idle_minutes"
 
 
 class SessionState(StrEnum):
@@ -64,20 +68,20 @@ def parse_connection(raw: bytes) -> Connection | None:
     if not raw.strip():
         return None
     if len(raw) > MAX_CONNECTION_FILE_BYTES:
-        raise BackendError("the app's connection file is too large")
+        raise BackendError(Text("the app's connection file is too large"))
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise BackendError("the app's connection file is not JSON") from exc
+        raise BackendError(Text("the app's connection file is not JSON")) from exc
     if not isinstance(data, dict):
-        raise BackendError("the app's connection file is not a JSON object")
+        raise BackendError(Text("the app's connection file is not a JSON object"))
     host, port, secret = data.get("host"), data.get("port"), data.get("token")
     if not isinstance(host, str) or not _valid_host(host):
-        raise BackendError("the app's connection file names no valid host")
+        raise BackendError(Text("the app's connection file names no valid host"))
     if isinstance(port, bool) or not isinstance(port, int) or not 1024 <= port <= 65535:
-        raise BackendError("the app's connection file names no valid port (1024-65535)")
+        raise BackendError(Text("the app's connection file names no valid port (1024-65535)"))
     if not isinstance(secret, str) or not _SECRET.match(secret):
-        raise BackendError("the app's connection file holds no valid token")
+        raise BackendError(Text("the app's connection file holds no valid token"))
     return Connection(host=host, port=port, secret=secret)
 
 
@@ -106,3 +110,55 @@ def remaining(started_at: datetime | None, time_limit_s: int | None, now: dateti
         return None
     left = started_at + timedelta(seconds=time_limit_s) - now
     return max(left, timedelta(0))
+
+
+def idle_minutes(asked: int | None, *, default: int, maximum: int) -> int:
+    """The idle timeout a session gets: the one asked for within the profile's ``maximum``
+    (0: no maximum), else the profile's ``default``; 0 is none. ProfileViolation beyond it."""
+    if asked is None:
+        return default
+    if maximum and not 1 <= asked <= maximum:
+        raise ProfileViolation(
+            Text("the idle timeout must be between 1 and %(max)s minutes on this cluster", max=maximum),
+            fields=[FieldError(("params", IDLE_PARAM), Text("between 1 and %(max)s minutes", max=maximum))],
+        )
+    return asked
+
+
+@dataclass(frozen=True)
+class Trouble:
+    """What the researcher should know about a session that does not run as asked."""
+
+    job_state: JobState
+    connected: bool
+    exit_code: int | None
+    started_at: datetime | None
+    file_problem: str | None  # why the app's connection file was refused, if it was
+
+
+def trouble_text(trouble: Trouble, now: datetime) -> Text | None:
+    """Why a session failed to start, stopped by itself, or is slow to start; None when all is
+    as it should be. Its job's output (the job page, ``myriagate jobs logs``) says more."""
+    state = trouble.job_state
+    if state.is_final or state is JobState.STAGING_OUT:
+        if trouble.connected:
+            if state is JobState.COMPLETED:
+                return Text("the app stopped itself: idle for its idle timeout, or shut down from its menu")
+            return None
+        if trouble.exit_code:
+            return Text(
+                "the job ended before the app announced itself (exit code %(code)s): its output says why",
+                code=trouble.exit_code,
+            )
+        return Text("the job ended before the app announced itself: its output says why")
+    if trouble.file_problem:
+        return Text("the app's connection file was refused: %(problem)s", problem=trouble.file_problem)
+    if state in (JobState.RUNNING, JobState.SUSPENDED) and not trouble.connected and trouble.started_at:
+        waited = (now - trouble.started_at).total_seconds()
+        if waited >= STALLED_AFTER_S:
+            return Text(
+                "the job has run for %(minutes)s min and the app has not announced itself yet: "
+                "its output may say why",
+                minutes=int(waited // 60),
+            )
+    return None

@@ -35,6 +35,10 @@ class InteractiveSession(Base):
     port: Mapped[int | None]
     sealed_secret: Mapped[str | None] = mapped_column(sa.Text)
     connected_at: Mapped[datetime | None]
+    # The idle timeout the app was started with (None: the app has none); why its connection
+    # file was refused, if it was (the owner sees it; the file is the login's to write).
+    idle_timeout_s: Mapped[int | None]
+    problem: Mapped[str | None] = mapped_column(sa.String(300))
     stop_requested_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -33,3 +33,23 @@ def of_user(session: Session, user_id: uuid.UUID, limit: int = 100) -> list[tupl
         .limit(limit)
     )
     return [(row[0], row[1]) for row in rows]
+
+
+def between(
+    session: Session, user_id: uuid.UUID, low: uuid.UUID, high: uuid.UUID, limit: int
+) -> list[tuple[InteractiveSession, Job]]:
+    """The user's sessions whose id lies in ``[low, high]`` (an id prefix), newest first."""
+    rows = session.execute(
+        sa.select(InteractiveSession, Job)
+        .join(Job, Job.id == InteractiveSession.job_id)
+        .where(InteractiveSession.user_id == user_id, InteractiveSession.id.between(low, high))
+        .order_by(InteractiveSession.created_at.desc(), InteractiveSession.id.desc())
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+def ids_of_user(session: Session, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """Every session id of the user (what a short id must tell apart)."""
+    stmt = sa.select(InteractiveSession.id).where(InteractiveSession.user_id == user_id)
+    return list(session.scalars(stmt))

@@ -23,14 +23,24 @@ from myriagate.db.models.users import User
 from myriagate.db.repos import interactive as sessions_repo
 from myriagate.db.session import release_connection
 from myriagate.domain import interactive
-from myriagate.domain.interactive import Connection, SessionState
+from myriagate.domain.interactive import IDLE_PARAM, Connection, SessionState
 from myriagate.domain.states import JobState
-from myriagate.errors import BackendError, Conflict, FieldError, InvalidRequest, NotFound, Text
+from myriagate.errors import (
+    BackendError,
+    Conflict,
+    FieldError,
+    InvalidRequest,
+    JobSpecInvalid,
+    NotFound,
+    Text,
+)
 from myriagate.ports import Clock, SlurmBackendFactory
 from myriagate.scripts.interactive_apps import GATEWAY_PARAMS, InteractiveApps
 from myriagate.sealed_secrets import SecretSealer
 from myriagate.services.common import audit
+from myriagate.services.interactive.views import SessionView, views_of
 from myriagate.services.jobs.cancel import cancel_job
+from myriagate.services.submission.preview import SubmitPreview
 from myriagate.services.submission.submission import Submission
 from myriagate.services.submission.submit import SubmitRequest
 
@@ -56,25 +66,6 @@ class StartRequest:
 
 
 @dataclass(frozen=True)
-class SessionView:
-    """A session as its owner sees it."""
-
-    id: uuid.UUID
-    app: str
-    cluster: str
-    state: SessionState
-    job_id: uuid.UUID
-    slurm_job_id: str | None
-    job_state: JobState
-    reason: str | None  # why it waits (Slurm's pending reason), while queued
-    created_at: datetime
-    started_at: datetime | None
-    time_limit_s: int | None
-    remaining_s: int | None
-    url: str  # where Connect goes (the proxy), meaningful once running
-
-
-@dataclass(frozen=True)
 class ProxyTarget:
     """Where the proxy sends a running session's requests, and the header it adds."""
 
@@ -96,38 +87,62 @@ class InteractiveSessions:
 
     def start(self, session: Session, user: User, request: StartRequest) -> SessionView:
         """Submit the app's job; the session starts ``queued``. Nothing is written on bad input."""
-        params = _checked_params(self.apps, request)
         session_id = uuid.uuid4()
-        script = self.apps.render(request.app, {**params, "session_id": str(session_id)})
+        script, idle = self._script(request, session_id)
         # The connection file's absolute path, known before anything is written: an unreachable
         # cluster refuses the start with nothing held.
         home = self.backends(request.cluster).for_login(user.cluster_login).home_dir()
-        submit = SubmitRequest(
-            script_text=script, cluster=request.cluster, overrides=request.overrides,
-            source=request.source, template_name=request.app,
-        )  # fmt: skip
-        job = self.submission.submit(session, user, submit, None).job
+        job = self.submission.submit(session, user, self._submit_request(request, script), None).job
         now = self.clock.now()
         file = self.apps.get(request.app).connection.file
         path = f"{interactive.session_dir(home, str(session_id))}/{file}"
         row = _new_row(session_id, user, job, request.app, path, now)
+        row.idle_timeout_s = idle * 60 if idle else None
         session.add(row)
         audit.record(session, user.id, "interactive.start", ("interactive_session", session_id),
                      {"app": request.app, "job_id": str(job.id)}, request.source, at=now)  # fmt: skip
         session.commit()
         log.info("interactive.started", session_id=str(session_id), job_id=str(job.id), app=request.app)
-        return _view(row, job, now)
+        return views_of(session, user, [(row, job)], now)[0]
+
+    def preview(self, session: Session, user: User, request: StartRequest) -> SubmitPreview:
+        """What ``start`` would submit (the estimate: hours held, the project's balance), with
+        nothing written or sent; raises what ``start`` would raise for the same request."""
+        script, _ = self._script(request, uuid.uuid4())
+        return self.submission.preview(session, user, self._submit_request(request, script))
+
+    def idle_choice(self, cluster: str) -> tuple[int, int]:
+        """The cluster's idle timeout in minutes: the default a session gets and the most one
+        may ask for (0: none, and no maximum)."""
+        section = self.submission.profile(cluster).interactive
+        return section.idle_timeout_minutes, section.max_idle_timeout_minutes
+
+    def _script(self, request: StartRequest, session_id: uuid.UUID) -> tuple[str, int | None]:
+        """The app's job script and the idle timeout (minutes) it was given, if it takes one."""
+        params = _checked_params(self.apps, request)
+        idle = None
+        if IDLE_PARAM in {p.name for p in self.apps.get(request.app).parameters}:
+            default, maximum = self.idle_choice(request.cluster)
+            idle = interactive.idle_minutes(_asked_idle(params), default=default, maximum=maximum)
+            params[IDLE_PARAM] = idle
+        return self.apps.render(request.app, {**params, "session_id": str(session_id)}), idle
+
+    @staticmethod
+    def _submit_request(request: StartRequest, script: str) -> SubmitRequest:
+        return SubmitRequest(
+            script_text=script, cluster=request.cluster, overrides=request.overrides,
+            source=request.source, template_name=request.app,
+        )  # fmt: skip
 
     def get(self, session: Session, user: User, session_id: uuid.UUID) -> SessionView:
         """The session as it stands, reading the app's connection file once its job runs."""
         row, job = _own(session, user, session_id)
         self._read_connection(session, row, job)
-        return _view(row, job, self.clock.now())
+        return views_of(session, user, [(row, job)], self.clock.now())[0]
 
     def list(self, session: Session, user: User) -> list[SessionView]:
         """The user's sessions, newest first (no cluster call: states as last tracked)."""
-        now = self.clock.now()
-        return [_view(row, job, now) for row, job in sessions_repo.of_user(session, user.id)]
+        return views_of(session, user, sessions_repo.of_user(session, user.id), self.clock.now())
 
     def stop(self, session: Session, user: User, session_id: uuid.UUID, source: str = "api") -> SessionView:
         """Cancel the session's job (idempotent); it ends once Slurm confirms."""
@@ -139,7 +154,7 @@ class InteractiveSessions:
             session.commit()
             job = cancel_job(session, job_id=job.id, user=user, backends=self.backends(row.cluster),
                              clock=self.clock, source=source)  # fmt: skip
-        return _view(row, job, self.clock.now())
+        return views_of(session, user, [(row, job)], self.clock.now())[0]
 
     def target(self, session: Session, user: User, session_id: uuid.UUID) -> ProxyTarget:
         """Where to proxy the owner's requests to; NotFound for anybody else (or no session),
@@ -172,12 +187,16 @@ class InteractiveSessions:
             found = interactive.parse_connection(raw)
         except BackendError as exc:  # the login's file, not the app's: never connected to
             log.warning("interactive.bad_connection_file", session_id=str(row.id), detail=exc.detail)
+            if row.problem != str(exc.detail)[:300]:
+                row.problem, row.updated_at = str(exc.detail)[:300], self.clock.now()
+                session.commit()
             return
         if found is None:
             return
         now = self.clock.now()
         row.host, row.port, row.sealed_secret = found.host, found.port, self.sealer.seal(found.secret)
         row.connected_at = row.updated_at = now
+        row.problem = None
         session.commit()
         log.info("interactive.connected", session_id=str(row.id), host=found.host, port=found.port)
 
@@ -218,20 +237,16 @@ def _new_row(
     )  # fmt: skip
 
 
-def _asked_limit(job: Job) -> int | None:
-    asked = job.spec.get("time_limit_s") if isinstance(job.spec, dict) else None
-    return asked if isinstance(asked, int) else None
-
-
-def _view(row: InteractiveSession, job: Job, now: datetime) -> SessionView:
-    state = interactive.session_state(job.state, connected=row.host is not None)
-    # Slurm's own limit once tracked, else the one asked for (the profile's default filled in).
-    limit = job.time_limit_s or _asked_limit(job)
-    left = None if state is SessionState.ENDED else interactive.remaining(job.started_at, limit, now)
-    return SessionView(
-        id=row.id, app=row.app, cluster=row.cluster, state=state, job_id=job.id,
-        slurm_job_id=job.slurm_job_id, job_state=job.state,
-        reason=job.reason if state is SessionState.QUEUED else None,
-        created_at=row.created_at, started_at=job.started_at, time_limit_s=limit,
-        remaining_s=None if left is None else int(left.total_seconds()), url=f"/interactive/{row.id}/",
-    )  # fmt: skip
+def _asked_idle(params: dict[str, object]) -> int | None:
+    """The idle timeout asked for, in minutes (None: the profile's); a whole number or nothing."""
+    given = params.pop(IDLE_PARAM, None)
+    if given is None or (isinstance(given, str) and not given.strip()):
+        return None
+    if isinstance(given, int) and not isinstance(given, bool):
+        return given
+    if isinstance(given, str) and given.strip().isdigit() and len(given.strip()) <= 6:
+        return int(given.strip())
+    raise JobSpecInvalid(
+        Text("%(where)s: %(problem)s", where=IDLE_PARAM, problem=Text("must be a whole number")),
+        fields=[FieldError(("params", IDLE_PARAM), Text("must be a whole number"))],
+    )

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from myriagate.errors import InvalidRequest
 from myriagate.scripts.interactive_apps import InteractiveApps
-from myriagate.services.interactive.sessions import InteractiveSessions, SessionView, StartRequest
+from myriagate.services.interactive.sessions import InteractiveSessions, StartRequest
+from myriagate.services.interactive.views import SessionView
 from myriagate.web import i18n
+from myriagate.web.api.interactive_refs import SessionIdRef
 from myriagate.web.api.interactive_schemas import AppOut, SessionOut, SessionStart
 from myriagate.web.api.jobs import _point_at_options, _require_known
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession, GatewayDep, SubmissionDep
@@ -40,10 +41,12 @@ InteractiveDep = Annotated[InteractiveSessions, Depends(get_interactive)]
 
 def session_out(view: SessionView) -> SessionOut:
     return SessionOut(
-        id=view.id, app=view.app, cluster=view.cluster, state=view.state.value, job_id=view.job_id,
-        slurm_job_id=view.slurm_job_id, job_state=view.job_state.value, reason=view.reason,
-        created_at=view.created_at, started_at=view.started_at, time_limit_s=view.time_limit_s,
-        remaining_s=view.remaining_s, url=view.url,
+        id=view.id, short_id=view.short_id, app=view.app, cluster=view.cluster, state=view.state.value,
+        job_id=view.job_id, job_short_id=view.job_short_id, slurm_job_id=view.slurm_job_id,
+        job_state=view.job_state.value, exit_code=view.exit_code, reason=view.reason,
+        problem=None if view.trouble is None else str(view.trouble), created_at=view.created_at,
+        started_at=view.started_at, ended_at=view.ended_at, time_limit_s=view.time_limit_s,
+        remaining_s=view.remaining_s, idle_timeout_s=view.idle_timeout_s, url=view.url,
     )  # fmt: skip
 
 
@@ -99,18 +102,22 @@ def list_sessions(user: CurrentUser, session: DbSession, sessions: InteractiveDe
 @router.get(
     "/interactive/sessions/{session_id}",
     response_model=SessionOut,
-    responses=problem_responses(401, 404, 502, 503),
+    responses=problem_responses(401, 404, 409, 422, 502, 503),
     summary="One of your interactive sessions, as it stands",
 )
-def show(session_id: UUID, user: CurrentUser, session: DbSession, sessions: InteractiveDep) -> SessionOut:
+def show(
+    session_id: SessionIdRef, user: CurrentUser, session: DbSession, sessions: InteractiveDep
+) -> SessionOut:
     return session_out(sessions.get(session, user, session_id))
 
 
 @router.delete(
     "/interactive/sessions/{session_id}",
     response_model=SessionOut,
-    responses=problem_responses(401, 404, 502, 503),
+    responses=problem_responses(401, 404, 409, 422, 502, 503),
     summary="Stop an interactive session (cancels its job)",
 )
-def stop(session_id: UUID, user: CurrentUser, session: DbSession, sessions: InteractiveDep) -> SessionOut:
+def stop(
+    session_id: SessionIdRef, user: CurrentUser, session: DbSession, sessions: InteractiveDep
+) -> SessionOut:
     return session_out(sessions.stop(session, user, session_id))

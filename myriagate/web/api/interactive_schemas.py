@@ -22,17 +22,29 @@ class SessionStart(ApiIn):
 
 class SessionOut(ApiModel):
     id: UUID
+    short_id: str = Field(description="The shortest unique prefix of the id among yours (8+ characters)")
     app: str
     cluster: str
     state: str = Field(description="queued, starting, running or ended")
     job_id: UUID
+    job_short_id: str = Field(description="The job's short id (`myriagate jobs logs` takes it)")
     slurm_job_id: str | None
     job_state: str
+    exit_code: int | None
     reason: str | None = Field(description="Why it waits (Slurm's pending reason), while queued")
+    problem: str | None = Field(
+        description="Why it failed to start, stopped by itself, or is slow to start (its job's output "
+        "says more)"
+    )
     created_at: datetime
     started_at: datetime | None
+    ended_at: datetime | None
     time_limit_s: int | None
     remaining_s: int | None = Field(description="Seconds before Slurm ends it, once started")
+    idle_timeout_s: int | None = Field(
+        description="The app stops itself after this long idle (the cluster profile's default, or the one "
+        "asked for in params.idle_minutes); null: only when its time is up"
+    )
     url: str = Field(description="Where to connect once running (the gateway's proxy)")
 
 
