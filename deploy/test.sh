@@ -10,6 +10,8 @@
 #   faults   stops and restarts the shared daemons            serial, beside the unit and db tiers
 # Usage: bash deploy/test.sh [--quick] [extra pytest args, given to every tier]
 #   --quick  lint and the unit tier only: no daemons needed, the inner loop.
+# MYRIAGATE_TEST_TMPDIR: where the tests' temporary files go (default: a directory on /dev/shm
+# when it has 4 GiB free, else TMPDIR; set it empty to keep TMPDIR).
 # TEST_WORKERS sets the unit and db tiers' worker count (default: one per core);
 # SLURM_TEST_WORKERS the slurm tier's (default 8: its tests wait on jobs more than they compute).
 set -euo pipefail
@@ -55,6 +57,24 @@ export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-${TMPDIR:-/tmp}/myriagate-pyca
 # mypy's incremental cache, outside the tree too: a fresh clone on a machine that ran the suite
 # before re-checks only what changed (mypy compares each file's hash when its mtime differs).
 export MYPY_CACHE_DIR=${MYPY_CACHE_DIR:-${TMPDIR:-/tmp}/myriagate-mypy-cache-$(id -u)}
+# The tests' temporary files (their SQLite databases above all) on a tmpfs when there is one
+# with room: every SQLite commit is an fsync, and on a disk other tiers write to (2 GiB
+# transfers, slurmdbd) one took milliseconds to seconds; three unit-tier files took 304 s with
+# their files on the disk and 47 s on /dev/shm beside the slurm tier (docs/performance.md).
+# After the caches above, which stay where they were.
+if [ -z "${MYRIAGATE_TEST_TMPDIR+set}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] \
+    && [ "$(df -Pk /dev/shm | awk 'NR == 2 { print $4 }')" -gt $((4 << 20)) ]; then
+    MYRIAGATE_TEST_TMPDIR=/dev/shm/myriagate-tests-$(id -u)
+fi
+if [ -n "${MYRIAGATE_TEST_TMPDIR:-}" ]; then
+    mkdir -p -m 1777 "$MYRIAGATE_TEST_TMPDIR"  # as /tmp: tests hand some files to other logins
+    # Only a real directory of ours (/dev/shm is shared: another login could have planted one).
+    if [ -L "$MYRIAGATE_TEST_TMPDIR" ] || [ ! -O "$MYRIAGATE_TEST_TMPDIR" ]; then
+        echo "MYRIAGATE_TEST_TMPDIR=$MYRIAGATE_TEST_TMPDIR is a link or not ours: refused" >&2
+        exit 1
+    fi
+    export TMPDIR=$MYRIAGATE_TEST_TMPDIR
+fi
 export MYRIAGATE_TEST_POSTGRES_URL=${MYRIAGATE_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
 workers=${TEST_WORKERS:-auto}
 slurm_workers=${SLURM_TEST_WORKERS:-8}
