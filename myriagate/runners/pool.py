@@ -30,6 +30,7 @@ from myriagate.domain import values
 from myriagate.errors import ConfigError, PermissionDenied, SchedulerUnavailable
 from myriagate.runners.certificates import UserKey
 from myriagate.runners.hostkeys import PinnedHostKeys, load_pinned_host_keys
+from myriagate.runners.rekeying import RekeySafeTransport
 
 # curve25519 first: OpenSSH 9.2's default sntrup761x25519 makes every connection much slower
 # (docs/performance.md).
@@ -377,7 +378,8 @@ class SshConnectionPool:
             raise SchedulerUnavailable(f"cannot reach {where}: {exc.strerror or exc}") from exc
         # Without it Nagle + delayed ACK delay every command on a reused Transport (docs/performance.md).
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        transport = paramiko.Transport(sock)
+        # Not paramiko.Transport: a re-key in the middle of a long stream would kill it (rekeying.py).
+        transport = RekeySafeTransport(sock)
         try:
             _configure(transport, self._pinned, self._connect_timeout)
             transport.start_client(timeout=self._connect_timeout)
