@@ -28,6 +28,7 @@ and fails without this class.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 
@@ -64,3 +65,5 @@ class RekeySafeTransport(paramiko.Transport):  # type: ignore[misc]  # paramiko 
             held, self._held_during_kex = self._held_during_kex, []
             for message in held:
                 self._send_message(message)
+        if held:
+            self._log(logging.DEBUG, f"sent {len(held)} message(s) held during the key exchange")

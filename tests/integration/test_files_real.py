@@ -1,7 +1,8 @@
 """Cluster files (issue #17) through the real API (uvicorn on a free port) on the dev cluster's
 sshd, as alice's own login: hostile names made by alice, a link out of her area, files of
 bob's that the cluster itself refuses her, a 10,000-entry directory paged, a 400 MiB and a
-2 GiB download with this process's memory watched (the 2 GiB one is a known defect: xfail)."""
+2 GiB download with this process's memory watched (the 2 GiB one crosses four of paramiko's SSH
+re-keys, each every 512 MiB received: tests/integration/test_ssh_rekeys_real.py re-keys often)."""
 
 from __future__ import annotations
 
@@ -173,20 +174,8 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * 4096
 
 
-# 400 MiB stays under paramiko's re-key (every 512 MiB received); 2 GiB crosses it four times.
-TWO_GIB_REKEY = pytest.mark.xfail(
-    strict=False,
-    reason="known defect, open (issue #17): in 2 of 5 CI runs of this session the 2 GiB transfer stopped "
-    "with paramiko's 'Key-exchange timed out waiting for key negotiation' (an SSH re-key mid-stream: "
-    "paramiko re-keys every 512 MiB received, sshd every ~1 GiB of chacha20) and the client's read timed "
-    "out; the 400 MiB download and the 2 GiB upload pass",
-)
-
-
 @pytest.mark.long_wait  # about a minute: started first in the parallel slurm tier
-@pytest.mark.parametrize(
-    "size", [400 << 20, pytest.param(2 << 30, marks=TWO_GIB_REKEY)], ids=["400MiB", "2GiB"]
-)
+@pytest.mark.parametrize("size", [400 << 20, 2 << 30], ids=["400MiB", "2GiB"])
 def test_a_large_download_streams_with_flat_memory_and_ranges(
     alice: httpx.Client, workdir: tuple[str, Callable[..., None]], size: int
 ) -> None:
