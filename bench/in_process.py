@@ -25,11 +25,18 @@ def p95(values: list[float]) -> float:
     return sorted(values)[max(0, int(len(values) * 0.95) - 1)]
 
 
-def serve(gateway: Gateway) -> tuple[str, uvicorn.Server, threading.Thread]:
-    """The gateway's app served on a free port: its base URL, the server and its thread."""
+def free_port() -> int:
+    """A loopback port free right now (for a server started just after)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def serve(gateway: Gateway, port: int | None = None) -> tuple[str, uvicorn.Server, threading.Thread]:
+    """The gateway's app served on ``port`` (a free one by default): its base URL, the server
+    and its thread."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(gateway), host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -18,7 +18,7 @@ session (``interactive_origin``) the Connect link leads to the session's own hos
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
@@ -27,7 +27,6 @@ import httpcore
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 from starlette.requests import HTTPConnection
 
@@ -146,46 +145,56 @@ class _Answer:
     response: httpcore.Response
 
 
-def _send(pool: httpcore.ConnectionPool, request: httpcore.Request) -> httpcore.Response:
+async def _send(pool: httpcore.AsyncConnectionPool, request: httpcore.Request) -> httpcore.Response:
     """The request on a kept connection; once more on a new one when a kept connection failed
     before any answer, for a request that is safe to repeat."""
     try:
-        return pool.handle_request(request)
+        return await pool.handle_async_request(request)
     except (httpcore.NetworkError, httpcore.RemoteProtocolError):
         if request.method.decode() not in _SAFE_METHODS:
             raise
-    return pool.handle_request(request)
+    return await pool.handle_async_request(request)
 
 
-def _exchange(connections: AppConnections, session_id: uuid.UUID, target: ProxyTarget, method: str, url: str,
-              headers: list[tuple[bytes, bytes]], body: bytes) -> _Answer:  # fmt: skip
-    """One request to the app (a worker thread's call): small answers and pages read whole."""
+async def _exchange(connections: AppConnections, session_id: uuid.UUID, target: ProxyTarget, method: str,
+                    url: str, headers: list[tuple[bytes, bytes]], body: bytes) -> _Answer:  # fmt: skip
+    """One request to the app, from the event loop: small answers and pages read whole."""
     pool = connections.pool(session_id, target)
     upstream = httpcore.Request(method, url, headers=headers, content=body, extensions={"timeout": _TIMEOUTS})
     try:
-        response = _send(pool, upstream)
+        response = await _send(pool, upstream)
     except httpcore.TimeoutException as exc:
         raise BackendError(Text("the interactive app did not answer in time")) from exc
     except (httpcore.NetworkError, httpcore.RemoteProtocolError) as exc:
-        connections.forget(session_id)
         raise BackendError(Text("the interactive app could not be reached")) from exc
-    except MyriagateError:  # no tunnel (the app is gone, the login node refused)
-        connections.forget(session_id)
-        raise
     headers_in = list(response.headers)
-    if interactive_pages.is_page(headers_in):
-        page = interactive_pages.read_scrubbed(response, target.connection.secret)
-        kept = [(k, v) for k, v in headers_in if k.lower() not in (b"content-length", b"content-encoding")]
-        return _Answer(response.status, kept, page, response)
-    if _is_small(headers_in):
+    if interactive_pages.is_page(headers_in) or _is_small(headers_in):
         try:
-            whole = response.read()
+            whole = await _read_whole(response, interactive_pages.MAX_PAGE_BYTES)
+        except httpcore.TimeoutException as exc:
+            raise BackendError(Text("the interactive app did not answer in time")) from exc
         except httpcore.NetworkError as exc:
             raise BackendError(Text("the interactive app could not be reached")) from exc
         finally:
-            response.close()
-        return _Answer(response.status, headers_in, whole, response)
+            await response.aclose()
+        if not interactive_pages.is_page(headers_in):
+            return _Answer(response.status, headers_in, whole, response)
+        # Scrubbed as read: the same code as for any page, on the body read here.
+        read = httpcore.Response(response.status, headers=headers_in, content=whole)
+        page = interactive_pages.read_scrubbed(read, target.connection.secret)
+        kept = [(k, v) for k, v in headers_in if k.lower() not in (b"content-length", b"content-encoding")]
+        return _Answer(response.status, kept, page, response)
     return _Answer(response.status, headers_in, None, response)
+
+
+async def _read_whole(response: httpcore.Response, limit: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in response.aiter_stream():
+        size += len(chunk)
+        if size > limit:
+            raise BackendError(Text("the interactive app's page is too large"))
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _is_small(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -195,26 +204,24 @@ def _is_small(headers: list[tuple[bytes, bytes]]) -> bool:
     return False
 
 
-def _stream(response: httpcore.Response) -> Iterator[bytes]:
+async def _stream(response: httpcore.Response) -> AsyncIterator[bytes]:
     try:
-        yield from response.iter_stream()
+        async for chunk in response.aiter_stream():
+            yield chunk
     except httpcore.NetworkError:
         return  # the app went away mid-answer: the browser sees a short body
     finally:
-        response.close()  # back to the session's pool, or closed when not read to the end
+        await response.aclose()  # back to the session's pool, or closed when not read to the end
 
 
-@router.api_route(
-    "/interactive/{session}/{path:path}",
-    methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-)
-async def proxy(request: Request, session: str, path: str) -> Response:
+async def proxy(request: Request) -> Response:
     """One request to the session's app, its answer streamed back."""
-    session_id = parse_session_id(session)
+    session_id = parse_session_id(request.path_params["session"])
+    path: str = request.path_params["path"]
     try:
         owned = await caller(request, session_id)
     except Conflict:  # not running (any more): its kept connections go too
-        _forget(request, session_id)
+        await _forget(request, session_id)
         raise
     origins = session_origins(request.app.state.gateway.settings)
     if origins is not None and host_session(request) is None:
@@ -232,11 +239,11 @@ async def proxy(request: Request, session: str, path: str) -> Response:
     if body or request.method not in _SAFE_METHODS:
         headers.append((b"content-length", str(len(body)).encode()))
     try:
-        answer = await run_in_threadpool(
-            _exchange, app_connections(request), session_id, target, request.method, url, headers, body
+        answer = await _exchange(
+            app_connections(request), session_id, target, request.method, url, headers, body
         )
     except MyriagateError:
-        _forget(request, session_id)
+        await _forget(request, session_id)
         raise
     if answer.body is not None:
         out = Response(content=answer.body, status_code=answer.status)
@@ -246,18 +253,18 @@ async def proxy(request: Request, session: str, path: str) -> Response:
             out.raw_headers = _downstream_headers(answer.headers, prefix)
         return out
     streamed = StreamingResponse(
-        _stream(answer.response), status_code=answer.status, background=BackgroundTask(answer.response.close)
+        _stream(answer.response), status_code=answer.status, background=BackgroundTask(answer.response.aclose)
     )
     streamed.raw_headers = _downstream_headers(answer.headers, prefix)
     return streamed
 
 
-def _forget(connection: HTTPConnection, session_id: uuid.UUID) -> None:
+async def _forget(connection: HTTPConnection, session_id: uuid.UUID) -> None:
     """Drop what this process keeps for the session: decisions and connections."""
     access_cache(connection).forget(session_id)
     connections: AppConnections | None = getattr(connection.app.state, "interactive_connections", None)
     if connections is not None:
-        connections.forget(session_id)
+        await connections.forget(session_id)
 
 
 async def _read_body(request: Request) -> bytes:
@@ -278,5 +285,11 @@ def check_origin(request: HTTPConnection) -> None:
         raise PermissionDenied(Text("a change to an interactive app must come from the gateway's own pages"))
 
 
+# Plain Starlette routes: FastAPI's per-request work (dependencies, the app-wide login rate
+# limit) is of no use to a proxied request, and costs it time (the latency target).
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+router.add_route("/interactive/{session}/{path:path}", proxy, methods=_METHODS, include_in_schema=False)
 # On a session's own host: the ticket's exchange for the app cookie (interactive_origin).
-router.add_api_route(interactive_origin.CONNECT_PATH, interactive_origin.connect, methods=["GET"])
+router.add_route(
+    interactive_origin.CONNECT_PATH, interactive_origin.connect, methods=["GET"], include_in_schema=False
+)

@@ -1,11 +1,17 @@
-"""The proxy's connections to the interactive apps: kept open and reused, per session.
+"""The proxy's connections to the interactive apps: kept open, reused, and read without threads.
 
 A proxied request used to open a new ``direct-tcpip`` channel (a round trip through the login
 node's sshd, which then connects to the app) and a new HTTP/1.1 connection, closed after one
-answer: most of the proxy's cost (docs/interactive.md, "Measured"). Now each session has a
-small httpcore pool of keep-alive HTTP/1.1 connections, each on a channel of its own, reused
-while the session runs:
+answer, all from a worker thread: most of the proxy's cost (docs/interactive.md, "Measured").
+Now each session has a small httpcore pool of keep-alive HTTP/1.1 connections, each on a
+channel of its own, reused while the session runs, and driven from the event loop:
 
+- reads wait for the channel's (or socket's) descriptor to be readable, then take what the
+  channel has buffered: no thread hand-off per request or per chunk of an answer;
+- writes up to ``_LOOP_WRITE_BYTES`` are sent from the event loop when the channel's window
+  allows (a request's headers, a small body); larger ones, or when the window is full, from a
+  worker thread (paramiko's ``sendall`` waits for the window, which the event loop must not);
+  a new connection's channel is opened in a worker thread too (a round trip through sshd);
 - a connection idle for ``idle_s`` is closed, and one older than ``max_age_s`` is not reused:
   an open channel keeps its SSH connection in use, which must not outlive the certificate it
   was opened with by much (the SSH pool retires a connection before its certificate expires
@@ -13,24 +19,27 @@ while the session runs:
 - a connection the app closed (or whose channel died) is seen before reuse (``is_readable``)
   and replaced;
 - a session's pool is closed when the proxy finds the session no longer running
-  (``forget``), when its target changes (new host, port or secret), and by a reaper thread
-  once it has been idle ``idle_s``.
+  (``forget``), when its target changes (new host, port or secret), and by a reaper task once
+  it has been unused ``idle_s`` with no answer in flight.
 
 Nothing is shared between sessions: a pool belongs to one session and carries its secret.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import importlib.util
 import select
 import socket
-import threading
+import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 
+import anyio
 import httpcore
 
 from myriagate.services.interactive.ports import Tunnel, Tunnels
@@ -42,39 +51,79 @@ MAX_AGE_S = 60.0
 # channel on the login's SSH connection.
 MAX_CONNECTIONS = 12
 _REAP_EVERY_S = 5.0
+_LOOP_WRITE_BYTES = 64 * 1024
+# A wait for readability is cut in slices this long, then the stream is looked at again: a
+# channel closed by another thread must not leave a read waiting on a dead descriptor.
+_WAIT_SLICE_S = 1.0
+_WOULD_BLOCK = (BlockingIOError, TimeoutError, InterruptedError)
 
 
-class _TunnelStream(httpcore.NetworkStream):
-    """httpcore's view of a tunnel (a paramiko channel or a socket)."""
+class _Stream(Protocol):
+    """What sockets and paramiko channels both have (more than ``AppStream`` asks)."""
+
+    def recv(self, size: int, /) -> bytes: ...
+    def send(self, data: bytes, /) -> int: ...
+    def sendall(self, data: bytes, /) -> None: ...
+    def settimeout(self, timeout: float | None, /) -> None: ...
+    def fileno(self) -> int: ...
+
+
+class _TunnelStream(httpcore.AsyncNetworkStream):
+    """httpcore's view of a tunnel (a paramiko channel or a socket), read from the event loop."""
 
     def __init__(self, tunnel: Tunnel, max_age_s: float) -> None:
-        self._tunnel = tunnel
+        self._tunnel, self._stream = tunnel, cast(_Stream, tunnel.stream)
+        self._stream.settimeout(0.0)  # never blocks: the event loop waits for readability
         self._retire_at = time.monotonic() + max_age_s
 
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        self._tunnel.stream.settimeout(timeout)
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         try:
-            return self._tunnel.stream.recv(max_bytes)
+            with anyio.fail_after(timeout):
+                while True:
+                    try:
+                        return self._stream.recv(max_bytes)
+                    except _WOULD_BLOCK:
+                        with anyio.move_on_after(_WAIT_SLICE_S):
+                            await anyio.wait_readable(self._stream.fileno())
         except TimeoutError as exc:
-            raise httpcore.ReadTimeout(str(exc)) from exc
+            raise httpcore.ReadTimeout("the app did not answer in time") from exc
         except OSError as exc:
             raise httpcore.ReadError(str(exc)) from exc
 
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._tunnel.stream.settimeout(timeout)
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        data = memoryview(buffer)
         try:
-            self._tunnel.stream.sendall(buffer)
+            while data and len(data) <= _LOOP_WRITE_BYTES:
+                try:
+                    sent = self._stream.send(bytes(data))
+                except _WOULD_BLOCK:
+                    break  # the window (or the socket's buffer) is full: a thread waits for it
+                if sent == 0:
+                    raise httpcore.WriteError("the app's stream is closed")
+                data = data[sent:]
+            if data:
+                await anyio.to_thread.run_sync(self._blocking_sendall, bytes(data), timeout)
+        except TimeoutError as exc:
+            raise httpcore.WriteTimeout("the app did not take the request in time") from exc
         except OSError as exc:
             raise httpcore.WriteError(str(exc)) from exc
 
-    def close(self) -> None:
+    def _blocking_sendall(self, data: bytes, timeout: float | None) -> None:
+        # HTTP/1.1: nothing reads this connection while its request is written.
+        self._stream.settimeout(timeout)
+        try:
+            self._stream.sendall(data)
+        finally:
+            self._stream.settimeout(0.0)
+
+    async def aclose(self) -> None:
         self._tunnel.close()
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":
             # httpcore asks before reusing an idle connection: readable means the app closed it
             # (or the channel died). Too old counts the same, so it is closed and replaced.
-            return time.monotonic() >= self._retire_at or _readable(self._tunnel.stream)
+            return time.monotonic() >= self._retire_at or _readable(self._stream)
         return None
 
 
@@ -90,114 +139,119 @@ def _readable(stream: object) -> bool:
     return closed or (callable(ready) and bool(ready()))
 
 
-class _TunnelBackend(httpcore.NetworkBackend):
-    """httpcore's connections to one session's app, each on a new tunnel."""
+class _TunnelBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's connections to one session's app, each on a new tunnel (opened in a thread)."""
 
     def __init__(self, tunnels: Tunnels, target: ProxyTarget, max_age_s: float) -> None:
         self._tunnels, self._target, self._max_age_s = tunnels, target, max_age_s
 
-    def connect_tcp(
+    async def connect_tcp(
         self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:  # fmt: skip
+    ) -> httpcore.AsyncNetworkStream:  # fmt: skip
         target = self._target
-        tunnel = self._tunnels.open(
-            target.cluster, target.login, target.connection.host, target.connection.port
+        tunnel = await anyio.to_thread.run_sync(
+            self._tunnels.open, target.cluster, target.login, target.connection.host, target.connection.port
         )
         return _TunnelStream(tunnel, self._max_age_s)
 
-    def connect_unix_socket(
+    async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:  # fmt: skip
+    ) -> httpcore.AsyncNetworkStream:  # fmt: skip
         raise NotImplementedError
 
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
 
 
 @dataclass
 class _Entry:
     target: ProxyTarget
-    pool: httpcore.ConnectionPool
+    pool: httpcore.AsyncConnectionPool
     last_used: float = field(default_factory=time.monotonic)
 
 
 class AppConnections:
-    """Keep-alive HTTP/1.1 connections to each running session's app (thread-safe)."""
+    """Keep-alive HTTP/1.1 connections to each running session's app; used from the event loop."""
 
     def __init__(
         self, tunnels: Callable[[], Tunnels], *, idle_s: float = IDLE_S, max_age_s: float = MAX_AGE_S,
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:  # fmt: skip
+        _skip_sniffio_search()
         self._tunnels = tunnels
         self._idle_s, self._max_age_s, self._max = idle_s, max_age_s, max_connections
-        self._lock = threading.Lock()
         self._entries: dict[uuid.UUID, _Entry] = {}
-        self._reaper: threading.Thread | None = None
-        self._closed = threading.Event()
+        self._reaper: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
-    def pool(self, session_id: uuid.UUID, target: ProxyTarget) -> httpcore.ConnectionPool:
+    def pool(self, session_id: uuid.UUID, target: ProxyTarget) -> httpcore.AsyncConnectionPool:
         """The session's pool; a new one (the old closed) when its app moved or its secret changed."""
-        stale = None
-        with self._lock:
-            entry = self._entries.get(session_id)
-            if entry is not None and entry.target != target:
-                stale, entry = entry, None
-            if entry is None:
-                backend = _TunnelBackend(self._tunnels(), target, self._max_age_s)
-                pool = httpcore.ConnectionPool(
-                    network_backend=backend, max_connections=self._max,
-                    max_keepalive_connections=self._max, keepalive_expiry=self._idle_s,
-                )  # fmt: skip
-                entry = self._entries[session_id] = _Entry(target, pool)
-                self._start_reaper()
-            entry.last_used = time.monotonic()
-        if stale is not None:
-            stale.pool.close()
+        entry = self._entries.get(session_id)
+        if entry is not None and entry.target != target:
+            self._close_soon(self._entries.pop(session_id).pool)
+            entry = None
+        if entry is None:
+            backend = _TunnelBackend(self._tunnels(), target, self._max_age_s)
+            pool = httpcore.AsyncConnectionPool(
+                network_backend=backend, max_connections=self._max,
+                max_keepalive_connections=self._max, keepalive_expiry=self._idle_s,
+            )  # fmt: skip
+            entry = self._entries[session_id] = _Entry(target, pool)
+            self._start_reaper()
+        entry.last_used = time.monotonic()
         return entry.pool
 
-    def forget(self, session_id: uuid.UUID) -> None:
+    async def forget(self, session_id: uuid.UUID) -> None:
         """Close the session's connections (it ended, or its app cannot be reached)."""
-        with self._lock:
-            entry = self._entries.pop(session_id, None)
+        entry = self._entries.pop(session_id, None)
         if entry is not None:
-            entry.pool.close()
+            await _quietly(entry.pool.aclose())
 
     def open_sessions(self) -> list[uuid.UUID]:
-        with self._lock:
-            return list(self._entries)
+        return list(self._entries)
 
-    def close(self) -> None:
-        self._closed.set()
-        with self._lock:
-            entries, self._entries = list(self._entries.values()), {}
+    async def aclose(self) -> None:
+        entries, self._entries = list(self._entries.values()), {}
         for entry in entries:
-            entry.pool.close()
+            await _quietly(entry.pool.aclose())
 
-    def reap(self) -> None:
+    async def reap(self) -> None:
         """Close the pools unused for ``idle_s`` with no answer in flight (a long download
         keeps its pool)."""
         now = time.monotonic()
-        with self._lock:
-            idle = [
-                sid for sid, e in self._entries.items()
-                if now - e.last_used > self._idle_s and all(c.is_idle() for c in e.pool.connections)
-            ]  # fmt: skip
-            doomed = [self._entries.pop(sid) for sid in idle]
-        for entry in doomed:
-            with contextlib.suppress(Exception):  # a dead channel's close may fail: it is gone anyway
-                entry.pool.close()
+        idle = [
+            sid for sid, e in self._entries.items()
+            if now - e.last_used > self._idle_s and all(c.is_idle() for c in e.pool.connections)
+        ]  # fmt: skip
+        for sid in idle:
+            await _quietly(self._entries.pop(sid).pool.aclose())
+
+    def _close_soon(self, pool: httpcore.AsyncConnectionPool) -> None:
+        task = asyncio.get_running_loop().create_task(_quietly(pool.aclose()))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def _start_reaper(self) -> None:
-        if self._reaper is None:
-            self._reaper = threading.Thread(target=self._reap_loop, name="interactive-reaper", daemon=True)
-            self._reaper.start()
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.get_running_loop().create_task(self._reap_loop())
 
-    def _reap_loop(self) -> None:
+    async def _reap_loop(self) -> None:
         """Reap until nothing is left (the next pool starts a new reaper)."""
-        while not self._closed.wait(min(_REAP_EVERY_S, self._idle_s)):
-            self.reap()
-            with self._lock:
-                if not self._entries:
-                    self._reaper = None
-                    return
+        while self._entries:
+            await asyncio.sleep(min(_REAP_EVERY_S, self._idle_s))
+            await self.reap()
+
+
+def _skip_sniffio_search() -> None:
+    """httpcore's async locks try ``import sniffio`` on every use; where sniffio is not
+    installed (anyio no longer needs it) each try searches the whole ``sys.path`` again, about
+    0.1 ms, several times a request (seen with py-spy). A ``None`` in ``sys.modules`` makes
+    that import fail at once, as it would anyway."""
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
+async def _quietly(closing: Coroutine[Any, Any, None]) -> None:
+    with contextlib.suppress(Exception):  # a dead channel's close may fail: it is gone anyway
+        await closing

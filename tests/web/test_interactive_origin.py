@@ -66,7 +66,9 @@ def test_connect_goes_through_a_ticket_to_a_host_only_cookie_of_the_session(
     browser = logged_in(app, alice)
     to_ticket = browser.get(f"/interactive/{sid}/lab?reset=1")
     location = to_ticket.headers["location"]
-    assert to_ticket.status_code == 303 and location.startswith(f"{_host(sid)}/_myriagate/connect?session_ticket=")
+    assert to_ticket.status_code == 303 and location.startswith(
+        f"{_host(sid)}/_myriagate/connect?session_ticket="
+    )
     ticket = parse_qs(urlsplit(location).query)["session_ticket"][0]
     assert len(_App.seen) == 0  # nothing reached the app on the gateway's host
 
@@ -128,7 +130,9 @@ def test_a_ticket_works_once_for_its_own_session_and_only_briefly(
             "/_myriagate/connect", params={"session_ticket": forged}
         )
         assert response.status_code == 403 and "set-cookie" not in response.headers
-    assert client.get("/_myriagate/connect", params={"session_ticket": ticket}).status_code == 404  # gateway host
+    assert (
+        client.get("/_myriagate/connect", params={"session_ticket": ticket}).status_code == 404
+    )  # gateway host
 
 
 def test_only_the_owner_gets_a_ticket_and_the_session_host_only_its_cookie(

@@ -5,6 +5,7 @@ loopback stands in for the app; the tunnels are counted."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -151,45 +152,50 @@ def _target(port: int, host: str = "127.0.0.1") -> ProxyTarget:
     )
 
 
-def _get(connections: AppConnections, session_id: uuid.UUID, target: ProxyTarget) -> bytes:
+async def _get(connections: AppConnections, session_id: uuid.UUID, target: ProxyTarget) -> bytes:
     pool = connections.pool(session_id, target)
     url = f"http://{target.connection.host}:{target.connection.port}/x"
-    response = pool.request(
-        "GET", url, headers=[(b"host", b"app"), (b"authorization", target.header[1].encode())]
-    )
+    headers = [(b"host", b"app"), (b"authorization", target.header[1].encode())]
+    response = await pool.request("GET", url, headers=headers)
     assert response.status == 200
     return response.content
 
 
 def test_kept_connections_have_an_age_limit_and_a_new_target_gets_new_ones(keep_alive_app: int) -> None:
-    counting = CountingTunnels()
-    session_id = uuid.uuid4()
-    young = AppConnections(lambda: counting, max_age_s=60)
-    for _ in range(3):
-        _get(young, session_id, _target(keep_alive_app))
-    assert counting.opened == 1
-    first = young.pool(session_id, _target(keep_alive_app))
-    moved = _target(keep_alive_app, host="localhost")  # the app announced another address
-    _get(young, session_id, moved)
-    assert counting.opened == 2 and young.pool(session_id, moved) is not first
-    assert first.connections == []  # the old pool's connections were closed
-    young.close()
+    async def check() -> None:
+        counting = CountingTunnels()
+        session_id = uuid.uuid4()
+        young = AppConnections(lambda: counting, max_age_s=60)
+        for _ in range(3):
+            await _get(young, session_id, _target(keep_alive_app))
+        assert counting.opened == 1
+        first = young.pool(session_id, _target(keep_alive_app))
+        moved = _target(keep_alive_app, host="localhost")  # the app announced another address
+        await _get(young, session_id, moved)
+        assert counting.opened == 2 and young.pool(session_id, moved) is not first
+        await asyncio.sleep(0.05)
+        assert first.connections == []  # the old pool's connections were closed
+        await young.aclose()
 
-    counting.opened = 0
-    old = AppConnections(lambda: counting, max_age_s=0)
-    for _ in range(3):
-        _get(old, session_id, _target(keep_alive_app))
-    assert counting.opened == 3  # none reused past its age
-    old.close()
+        counting.opened = 0
+        old = AppConnections(lambda: counting, max_age_s=0)
+        for _ in range(3):
+            await _get(old, session_id, _target(keep_alive_app))
+        assert counting.opened == 3  # none reused past its age
+        await old.aclose()
+
+    asyncio.run(check())
 
 
 def test_idle_pools_are_reaped(keep_alive_app: int) -> None:
-    counting = CountingTunnels()
-    connections = AppConnections(lambda: counting, idle_s=0.05)
-    session_id = uuid.uuid4()
-    _get(connections, session_id, _target(keep_alive_app))
-    assert connections.open_sessions() == [session_id]
-    time.sleep(0.1)
-    connections.reap()
-    assert connections.open_sessions() == []
-    connections.close()
+    async def check() -> None:
+        connections = AppConnections(CountingTunnels, idle_s=0.05)
+        session_id = uuid.uuid4()
+        await _get(connections, session_id, _target(keep_alive_app))
+        assert connections.open_sessions() == [session_id]
+        await asyncio.sleep(0.1)
+        await connections.reap()
+        assert connections.open_sessions() == []
+        await connections.aclose()
+
+    asyncio.run(check())
