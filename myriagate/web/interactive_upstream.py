@@ -9,8 +9,9 @@ channel of its own, reused while the session runs, and driven from the event loo
 - reads wait for the channel's (or socket's) descriptor to be readable, then take what the
   channel has buffered: no thread hand-off per request or per chunk of an answer;
 - writes up to ``_LOOP_WRITE_BYTES`` are sent from the event loop when the channel's window
-  allows (a request's headers, a small body); larger ones, or when the window is full, from a
-  worker thread (paramiko's ``sendall`` waits for the window, which the event loop must not);
+  allows and no SSH key exchange is under way (a request's headers, a small body); larger ones,
+  a full window or a key exchange, from a worker thread (paramiko's ``sendall`` waits for the
+  window, and every send waits for a key exchange to end, which the event loop must not);
   a new connection's channel is opened in a worker thread too (a round trip through sshd);
 - a connection idle for ``idle_s`` is closed, and one older than ``max_age_s`` is not reused:
   an open channel keeps its SSH connection in use, which must not outlive the certificate it
@@ -93,7 +94,7 @@ class _TunnelStream(httpcore.AsyncNetworkStream):
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         data = memoryview(buffer)
         try:
-            while data and len(data) <= _LOOP_WRITE_BYTES:
+            while data and len(data) <= _LOOP_WRITE_BYTES and not _key_exchange_running(self._stream):
                 try:
                     sent = self._stream.send(bytes(data))
                 except _WOULD_BLOCK:
@@ -117,7 +118,10 @@ class _TunnelStream(httpcore.AsyncNetworkStream):
             self._stream.settimeout(0.0)
 
     async def aclose(self) -> None:
-        self._tunnel.close()
+        if _key_exchange_running(self._stream):  # closing sends a message, which would wait
+            await anyio.to_thread.run_sync(self._tunnel.close)
+        else:
+            self._tunnel.close()
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":
@@ -125,6 +129,15 @@ class _TunnelStream(httpcore.AsyncNetworkStream):
             # (or the channel died). Too old counts the same, so it is closed and replaced.
             return time.monotonic() >= self._retire_at or _readable(self._stream)
         return None
+
+
+def _key_exchange_running(stream: object) -> bool:
+    """Whether sending on this channel now would wait for an SSH key exchange to end (paramiko
+    holds every message meanwhile: ``Transport.clear_to_send``, as runners/rekeying.py relies
+    on); then the event loop must not send. Never for a socket."""
+    transport = getattr(stream, "get_transport", None)
+    clear_to_send = getattr(transport(), "clear_to_send", None) if callable(transport) else None
+    return clear_to_send is not None and not clear_to_send.is_set()
 
 
 def _readable(stream: object) -> bool:

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import pytest
 from fastapi import FastAPI
@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from myriagate.domain.interactive import Connection
 from myriagate.services.interactive.ports import AppStream
 from myriagate.services.interactive.sessions import ProxyTarget
-from myriagate.web.interactive_upstream import AppConnections
+from myriagate.web.interactive_upstream import AppConnections, _TunnelStream
 from tests.conftest import FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.web.conftest import MakeUser
@@ -199,3 +199,55 @@ def test_idle_pools_are_reaped(keep_alive_app: int) -> None:
         await connections.aclose()
 
     asyncio.run(check())
+
+
+class _ChannelLike:
+    """What the proxy uses of a paramiko channel, recording which thread sent what."""
+
+    def __init__(self, key_exchange: bool) -> None:
+        self.clear_to_send = threading.Event()
+        if not key_exchange:
+            self.clear_to_send.set()
+        self.sent: list[tuple[str, bytes, bool]] = []
+
+    def get_transport(self) -> _ChannelLike:
+        return self
+
+    def send(self, data: bytes) -> int:
+        self.sent.append(("send", data, threading.current_thread() is threading.main_thread()))
+        return len(data)
+
+    def sendall(self, data: bytes) -> None:
+        self.sent.append(("sendall", data, threading.current_thread() is threading.main_thread()))
+
+    def settimeout(self, timeout: float | None) -> None:
+        pass
+
+    def recv(self, size: int) -> bytes:
+        return b""
+
+    def fileno(self) -> int:
+        return -1
+
+
+class _LikeTunnel:
+    def __init__(self, stream: _ChannelLike) -> None:
+        self.stream: AppStream = cast(AppStream, stream)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("key_exchange", "size", "expected"), [
+    (False, 300, [("send", True)]),  # a request's headers: from the event loop
+    (True, 300, [("sendall", False)]),  # an SSH key exchange under way: never on the event loop
+    (False, 200_000, [("sendall", False)]),  # a large body: a thread waits for the window
+])  # fmt: skip
+def test_the_event_loop_sends_only_what_cannot_wait(
+    key_exchange: bool, size: int, expected: list[tuple[str, bool]]
+) -> None:
+    channel = _ChannelLike(key_exchange)
+    stream = _TunnelStream(_LikeTunnel(channel), max_age_s=60)
+    asyncio.run(stream.write(b"x" * size, timeout=5))
+    assert [(how, on_loop) for how, _, on_loop in channel.sent] == expected
+    assert b"".join(data for _, data, _ in channel.sent) == b"x" * size
