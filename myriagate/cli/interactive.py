@@ -53,7 +53,7 @@ def _said(session: SessionOut) -> str:
         return f"starting: job {session.slurm_job_id} runs, waiting for the app to answer"
     if session.state == "ended":
         return f"ended ({session.job_state})"
-    return session.state
+    return "stopping: the job is being cancelled" if session.stopping else session.state
 
 
 @contextmanager
@@ -142,6 +142,8 @@ def list_sessions(ctx: typer.Context, wide: WideOpt = False, json: JsonOpt = Fal
 
 
 def _short_state(session: SessionOut) -> str:
+    if session.stopping:
+        return "stopping"
     if session.state == "queued" and session.reason:
         return f"queued ({session.reason})"
     if session.state == "ended":

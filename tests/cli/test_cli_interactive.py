@@ -139,6 +139,8 @@ def test_every_session_command_takes_a_short_id_and_an_ambiguous_one_exits_6(
     stopped = run("interactive", "stop", "cafe01232")
     assert stopped.exit_code == 0, stopped.output
     assert stopped.stdout.startswith("session cafe01232: stop sent")
+    listed = run("interactive", "list").stdout.splitlines()
+    assert any(line.startswith("cafe01232") and "stopping" in line for line in listed), listed
     assert sorted(j.state for j in fake_cluster.jobs.values()) == ["CANCELLED", "PENDING"]
     shown = run("interactive", "show", "CAFE0123-1111")  # upper case and a dash, as people copy it
     assert shown.exit_code == 0 and first in shown.stdout, shown.output

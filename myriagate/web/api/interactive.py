@@ -46,7 +46,8 @@ def session_out(view: SessionView) -> SessionOut:
         job_state=view.job_state.value, exit_code=view.exit_code, reason=view.reason,
         problem=None if view.trouble is None else str(view.trouble), created_at=view.created_at,
         started_at=view.started_at, ended_at=view.ended_at, time_limit_s=view.time_limit_s,
-        remaining_s=view.remaining_s, idle_timeout_s=view.idle_timeout_s, url=view.url,
+        remaining_s=view.remaining_s, idle_timeout_s=view.idle_timeout_s, stopping=view.stopping,
+        url=view.url,
     )  # fmt: skip
 
 

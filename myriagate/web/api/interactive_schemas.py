@@ -45,6 +45,7 @@ class SessionOut(ApiModel):
         description="The app stops itself after this long idle (the cluster profile's default, or the one "
         "asked for in params.idle_minutes); null: only when its time is up"
     )
+    stopping: bool = Field(default=False, description="Stop was asked; it ends once Slurm confirms")
     url: str = Field(description="Where to connect once running (the gateway's proxy)")
 
 

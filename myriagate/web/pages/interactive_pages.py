@@ -30,7 +30,7 @@ from myriagate.web.api.submit_schemas import DryRunOut
 from myriagate.web.deps import ClockDep, DbSession, GatewayDep, SubmissionDep
 from myriagate.web.pages.deps import PageContext, PageUser
 from myriagate.web.pages.forms import errors_by_field, form_fields, see_other
-from myriagate.web.pages.rendering import render
+from myriagate.web.pages.rendering import render, translator_for
 from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
 from myriagate.wiring_interactive import interactive_sessions
@@ -136,6 +136,7 @@ def _page(
     profile = gateway.profile()
     chosen = catalog.get(values["app"]) if values.get("app") in catalog.names() else None
     _, max_idle = sessions.idle_choice(profile.name)
+    lang = translator_for(request).lang
     return render(
         request, "interactive.html", status=status, sessions=views, apps=apps, values=values,
         errors=errors or {}, preview=preview, plan=None, problem=problem, refused=refused,
@@ -143,6 +144,7 @@ def _page(
         partitions=[(p.name, p.name) for p in profile.partitions],
         accounts=page.user.accounts_on(profile.name),
         app_fields=_app_fields(chosen) if chosen else [], max_idle=max_idle,
+        app_titles={name: meta.title.fr if lang == "fr" else meta.title.en for name, meta in apps},
         takes_idle=chosen is not None and any(p.name == IDLE_PARAM for p in chosen.parameters),
     )  # fmt: skip
 
