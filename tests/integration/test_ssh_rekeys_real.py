@@ -6,17 +6,20 @@ paramiko re-keys every 512 MiB received; here the pool's Transport is told to re
 of times in seconds. The cause (paramiko issue #822, ``runners/rekeying.py``): a CLOSE the server
 sent before it read paramiko's KEXINIT was answered by paramiko's transport thread, which then
 waited for the very key exchange it had to carry on. Plain paramiko is shown stuck first, then
-every way the gateway uses a login's connection is run through re-keys: commands whose ends fall
-in one, a streamed download, a fed upload, a tunnel (the interactive proxy's), all at once.
+every way the gateway uses a login's connection is run through re-keys: commands, streamed
+downloads and tunnels (the interactive proxy's) whose ends fall in one, a fed upload, all at
+once. Each of the four fails without ``RekeySafeTransport``; each checks that the case it is
+about was reached (``messages_held``), so a change of timing cannot make it pass vacuously.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import paramiko
 import pytest
@@ -30,7 +33,7 @@ from tests.integration.conftest import DevCluster
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("devcluster")]
 
 REKEY_EVERY = 256 * 1024  # paramiko's own: 512 MiB
-STUCK_AFTER_S = 5.0  # paramiko's clear_to_send_timeout is 30 s: a stuck exchange fails sooner here
+STUCK_AFTER_S = 10.0  # paramiko's clear_to_send_timeout is 30 s: a stuck exchange fails sooner here
 # Sizes around and across the re-key interval, so commands end at every point of one.
 SIZES = [100_000 + 37_813 * i for i in range(40)]
 
@@ -148,33 +151,52 @@ def _upload(pool: SshConnectionPool, size: int) -> tuple[bytes, bytes]:
     return answer.split()[0], sent.hexdigest().encode()
 
 
-def test_a_streamed_download_and_a_fed_upload_cross_hundreds_of_rekeys(pool: SshConnectionPool) -> None:
+def test_streamed_downloads_and_a_fed_upload_cross_rekeys(pool: SshConnectionPool) -> None:
     transport = _rekeying_often(pool)
     lines = 3_000_000  # about 21 MiB of output: some 80 re-keys
     assert _download(pool, lines) == _numbers(lines)
+    # Downloads of 110 KB to 1.5 MB end at every point of a re-key; when one's CLOSE fell in a
+    # re-key (usually within a few), five more, then done.
+    reached = None
+    for i, lines in enumerate(range(20_000, 220_000, 3_917)):
+        assert _download(pool, lines) == _numbers(lines)
+        reached = i if reached is None and transport.messages_held else reached
+        if reached is not None and i >= reached + 5:
+            break
+    assert reached is not None, "no download's CLOSE came during a re-key: the case was not reached"
     got, sent = _upload(pool, 32 << 20)
     assert got == sent
     _same_connection_throughout(pool, transport)
 
 
-def _serve_bytes(size: int, connections: int) -> tuple[int, threading.Thread]:
-    """A TCP server on 127.0.0.1 (the login node's loopback here), an app answering through a
-    tunnel: it reads a request to its end, sends ``size`` bytes and closes, ``connections`` times."""
+@contextlib.contextmanager
+def _app(sizes: Sequence[int]) -> Iterator[int]:
+    """The port of a TCP server on 127.0.0.1 (the login node's loopback here), an app answering
+    through a tunnel: it reads a request to its end, sends the next of ``sizes`` bytes, closes."""
     listener = socket.create_server(("127.0.0.1", 0))
-    payload = bytes(range(256)) * (size // 256)
+    listener.settimeout(0.2)
+    stop = threading.Event()
 
     def serve() -> None:
-        with listener:
-            for _ in range(connections):
+        answers = iter(sizes)
+        while not stop.is_set():
+            try:
                 conn, _ = listener.accept()
-                with conn:
-                    while conn.recv(4096):
-                        pass
-                    conn.sendall(payload)
+            except TimeoutError:
+                continue
+            with conn:
+                while conn.recv(4096):
+                    pass
+                conn.sendall(bytes(next(answers)))
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    return listener.getsockname()[1], thread
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(10)
+        listener.close()
 
 
 def _through_tunnel(pool: SshConnectionPool, port: int) -> int:
@@ -192,12 +214,17 @@ def _through_tunnel(pool: SshConnectionPool, port: int) -> int:
 
 def test_tunnels_whose_app_closes_during_a_rekey_keep_the_connection(pool: SshConnectionPool) -> None:
     transport = _rekeying_often(pool)
-    size, connections = 600 * 1024, 25
-    port, server = _serve_bytes(size, connections)
-    for _ in range(connections):
-        assert _through_tunnel(pool, port) == size
-    server.join(10)
-    assert transport.messages_held > 0, "no CLOSE came during a re-key: the case was not reached"
+    # Answers of 150-950 KB end at every point of a re-key; when one's CLOSE fell in a re-key
+    # (usually within a few), ten more, then done.
+    sizes = [150_000 + (37_813 * i) % 800_000 for i in range(200)]
+    reached = None
+    with _app(sizes) as port:
+        for i, size in enumerate(sizes):
+            assert _through_tunnel(pool, port) == size
+            reached = i if reached is None and transport.messages_held else reached
+            if reached is not None and i >= reached + 10:
+                break
+    assert reached is not None, "no CLOSE came during a re-key in 200 tunnels: the case was not reached"
     _same_connection_throughout(pool, transport)
 
 
@@ -205,7 +232,6 @@ def test_everything_at_once_on_one_connection_through_rekeys(pool: SshConnection
     """A download, an upload, a tunnel and short commands share the Transport, as in the gateway."""
     transport = _rekeying_often(pool)
     errors: list[BaseException] = []
-    port, server = _serve_bytes(8 << 20, 1)
 
     def guarded(work: Callable[[], object]) -> threading.Thread:
         def run() -> None:
@@ -215,9 +241,6 @@ def test_everything_at_once_on_one_connection_through_rekeys(pool: SshConnection
                 errors.append(exc)
 
         return threading.Thread(target=run)
-
-    def tunnel() -> None:
-        assert _through_tunnel(pool, port) == 8 << 20
 
     def commands() -> None:
         runner = SshRunner(pool, "alice")
@@ -231,18 +254,17 @@ def test_everything_at_once_on_one_connection_through_rekeys(pool: SshConnection
         got, sent = _upload(pool, 24 << 20)
         assert got == sent
 
-    threads = [
-        guarded(download),
-        guarded(upload),
-        guarded(tunnel),
-        guarded(commands),
-    ]
     started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    server.join(10)
+    with _app([8 << 20]) as port:
+
+        def tunnel() -> None:
+            assert _through_tunnel(pool, port) == 8 << 20
+
+        threads = [guarded(download), guarded(upload), guarded(tunnel), guarded(commands)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
     assert not [t for t in threads if t.is_alive()], f"stuck after {time.monotonic() - started:.0f} s"
     assert errors == []
     _same_connection_throughout(pool, transport)
