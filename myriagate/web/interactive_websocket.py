@@ -170,6 +170,10 @@ async def _to_browser(websocket: WebSocket, upstream: _Upstream) -> None:
 
 
 async def _relay_to_browser(websocket: WebSocket, upstream: _Upstream) -> None:
+    # wsproto hands a message on in pieces as its bytes arrive (a read of the tunnel is at most
+    # _CHUNK): the browser must get each message whole, so pieces wait here until its last.
+    text: list[str] = []
+    data = bytearray()
     while True:
         try:
             events = await run_in_threadpool(upstream.events)
@@ -177,9 +181,15 @@ async def _relay_to_browser(websocket: WebSocket, upstream: _Upstream) -> None:
             events = [CloseConnection(code=1011)]
         for event in events:
             if isinstance(event, TextMessage):
-                await websocket.send_text(event.data)
+                text.append(event.data)
+                if event.message_finished:
+                    await websocket.send_text("".join(text))
+                    text.clear()
             elif isinstance(event, BytesMessage):
-                await websocket.send_bytes(bytes(event.data))
+                data += event.data
+                if event.message_finished:
+                    await websocket.send_bytes(bytes(data))
+                    data.clear()
             elif isinstance(event, Ping):
                 await run_in_threadpool(upstream.send, event.response())
             elif isinstance(event, CloseConnection):

@@ -1,0 +1,105 @@
+"""Issue #18 attacked: what broke when interactive sessions were used and attacked by hand.
+
+- The WebSocket relay handed the browser each piece wsproto gave it as a message of its own:
+  an app's message longer than one read of the tunnel (a plot's PNG in a kernel's output, a
+  large DataFrame) reached JupyterLab as several broken messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Request, TextMessage
+
+from myriagate.db.models.users import User
+from tests.conftest import FakeClock
+from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
+from tests.web.conftest import MakeUser
+from tests.web.test_interactive_api import _running
+
+AuthClient = Callable[[User], TestClient]
+BIG = 300_000  # a kernel output holding a plot's PNG is often larger
+
+
+class _BigMessageApp:
+    """A WebSocket app that answers ``text N`` / ``bytes N`` with one message of N bytes,
+    sent in one frame (as JupyterLab's server does) and in small TCP writes."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        ws = WSConnection(ConnectionType.SERVER)
+        asked = ""
+        with conn:
+            while True:
+                data = conn.recv(65536)
+                ws.receive_data(data or None)
+                for event in ws.events():
+                    if isinstance(event, Request):
+                        conn.sendall(ws.send(AcceptConnection()))
+                    elif isinstance(event, TextMessage):
+                        asked += event.data
+                        if not event.message_finished:
+                            continue
+                        kind, size = asked.split()
+                        asked = ""
+                        reply = (
+                            TextMessage(data="t" * int(size))
+                            if kind == "text"
+                            else BytesMessage(data=bytes(range(256)) * (int(size) // 256))
+                        )
+                        raw = ws.send(reply)
+                        for at in range(0, len(raw), 8192):  # pieces, as a busy channel delivers them
+                            conn.sendall(raw[at : at + 8192])
+                    elif isinstance(event, CloseConnection):
+                        with contextlib.suppress(OSError):  # the relay may have gone already
+                            conn.sendall(ws.send(event.response()))
+                        return
+                if not data:
+                    return
+
+
+@pytest.fixture
+def big_app() -> Iterator[_BigMessageApp]:
+    server = _BigMessageApp()
+    yield server
+    server.close()
+
+
+def test_a_large_message_of_the_app_reaches_the_browser_as_one_message(
+    make_user: MakeUser, auth_client: AuthClient, fake_cluster: FakeCluster,
+    backends: FakeSlurmBackendFactory, app: FastAPI, clock: FakeClock, big_app: _BigMessageApp,
+) -> None:  # fmt: skip
+    owner = auth_client(make_user(username="alice@unicaen.fr", login="alice"))
+    started = _running(owner, fake_cluster, backends, app, clock, big_app.port)
+    channel = f"/interactive/{started['id']}/api/kernels/k1/channels?session_id=s1"
+    with owner.websocket_connect(channel, headers={"origin": "http://testserver"}) as ws:
+        ws.send_text(f"text {BIG}")
+        text = ws.receive_text()
+        assert len(text) == BIG and set(text) == {"t"}, f"a {BIG}-character message came as {len(text)}"
+        ws.send_text(f"bytes {BIG}")
+        data = ws.receive_bytes()
+        assert data == bytes(range(256)) * (BIG // 256)
+        ws.send_text("text 5")  # the next message is still the next message
+        assert ws.receive_text() == "ttttt"
