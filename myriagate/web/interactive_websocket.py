@@ -46,6 +46,9 @@ from myriagate.web.interactive_proxy import (
 )
 
 _CHUNK = 65536
+# A message of the app is gathered whole before it goes to the browser (below); beyond this the
+# socket is closed with 1009 (message too big) rather than the gateway's memory spent on it.
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 _HANDSHAKE_S = 30.0
 # Headers of the browser's handshake that belong to that handshake, not to the app's.
 _OWN_HANDSHAKE = frozenset({b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions",
@@ -180,6 +183,10 @@ async def _relay_to_browser(websocket: WebSocket, upstream: _Upstream) -> None:
         except OSError:
             events = [CloseConnection(code=1011)]
         for event in events:
+            if isinstance(event, TextMessage | BytesMessage) and _too_big(text, data, event):
+                with contextlib.suppress(RuntimeError):
+                    await websocket.close(code=1009)
+                return
             if isinstance(event, TextMessage):
                 text.append(event.data)
                 if event.message_finished:
@@ -196,6 +203,11 @@ async def _relay_to_browser(websocket: WebSocket, upstream: _Upstream) -> None:
                 with contextlib.suppress(RuntimeError):  # the browser closed first
                     await websocket.close(code=event.code if 1000 <= event.code < 5000 else 1011)
                 return
+
+
+def _too_big(text: list[str], data: bytearray, event: TextMessage | BytesMessage) -> bool:
+    held = sum(map(len, text)) + len(data) + len(event.data)  # characters count as bytes: a bound
+    return held > MAX_MESSAGE_BYTES
 
 
 # A Starlette route, not a FastAPI one: the application's own dependencies (the login rate

@@ -2,7 +2,8 @@
 
 - The WebSocket relay handed the browser each piece wsproto gave it as a message of its own:
   an app's message longer than one read of the tunnel (a plot's PNG in a kernel's output, a
-  large DataFrame) reached JupyterLab as several broken messages.
+  large DataFrame) reached JupyterLab as several broken messages. Messages are now gathered
+  whole, up to a bound past which the socket is closed (1009).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from collections.abc import Callable, Iterator
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Request, TextMessage
 
 from myriagate.db.models.users import User
+from myriagate.web.interactive_websocket import MAX_MESSAGE_BYTES
 from tests.conftest import FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.web.conftest import MakeUser
@@ -103,3 +106,17 @@ def test_a_large_message_of_the_app_reaches_the_browser_as_one_message(
         assert data == bytes(range(256)) * (BIG // 256)
         ws.send_text("text 5")  # the next message is still the next message
         assert ws.receive_text() == "ttttt"
+
+
+def test_a_message_past_the_bound_closes_the_socket_instead_of_filling_memory(
+    make_user: MakeUser, auth_client: AuthClient, fake_cluster: FakeCluster,
+    backends: FakeSlurmBackendFactory, app: FastAPI, clock: FakeClock, big_app: _BigMessageApp,
+) -> None:  # fmt: skip
+    owner = auth_client(make_user(username="alice@unicaen.fr", login="alice"))
+    started = _running(owner, fake_cluster, backends, app, clock, big_app.port)
+    channel = f"/interactive/{started['id']}/api/kernels/k1/channels?session_id=s1"
+    with owner.websocket_connect(channel, headers={"origin": "http://testserver"}) as ws:
+        ws.send_text(f"bytes {MAX_MESSAGE_BYTES + 256}")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_bytes()
+    assert closed.value.code == 1009
