@@ -39,7 +39,8 @@ PIECES = [
     # whole secrets, each screened by one substring only
     "Basic YWxpY2U6aHVudGVyMg==", "bearer abcdefghijk", "api_key=opaque", "x-API-KEY: 'a b'", "private-key=z",
     "passwd:hunter2", "signature=deadbeef", "credentials: x", "csrf=c5rf", "b3BlbnNzaC1rZXktdjEAAAAB", TOKEN,
-    f"{CERT} {BLOB}", "ftp://u:pw@h/p", "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n",
+    f"{CERT} {BLOB}", "ftp://u:pw@h/p", "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n", "{'password': 'a b'}",
+    '"token" :"t0k"', "b'cookie', b'c00kie'", "session =\tb'xyz'",
 ]  # fmt: skip
 TEXT = st.lists(st.sampled_from(PIECES) | st.text(max_size=5), max_size=14).map("".join)
 NAMES = st.sampled_from(
