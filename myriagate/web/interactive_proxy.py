@@ -20,7 +20,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
 import httpcore
@@ -100,11 +99,7 @@ def upstream_headers(request: HTTPConnection, target: ProxyTarget) -> list[tuple
         for name, value in request.headers.items()
         if name.lower() not in _HOP_BY_HOP
     ]
-    try:
-        cookies = SimpleCookie(request.headers.get("cookie", ""))
-    except CookieError:
-        cookies = SimpleCookie()
-    kept = [f"{k}={v.value}" for k, v in cookies.items() if k not in _GATEWAY_COOKIES]
+    kept = app_cookies(request.headers.get("cookie", ""))
     if kept:
         headers.append((b"cookie", "; ".join(kept).encode("latin-1")))
     # Pages are read to take the app's secret out of them: only gzip, which that can open.
@@ -113,6 +108,20 @@ def upstream_headers(request: HTTPConnection, target: ProxyTarget) -> list[tuple
     host = f"{target.connection.host}:{target.connection.port}"
     headers += [(b"host", host.encode()), (target.header[0].encode(), target.header[1].encode())]
     return headers
+
+
+def app_cookies(header: str) -> list[str]:
+    """The browser's cookies but the gateway's, each ``name=value`` exactly as sent.
+
+    Split on ``;`` as browsers join them (RFC 6265 5.4), never parsed with quotes: a value of
+    ``"`` in a cookie before the gateway's and another after it would make ``SimpleCookie``
+    read the gateway's cookie as part of one quoted value and pass it on to the app."""
+    kept = []
+    for pair in header.split(";"):
+        name = pair.split("=", 1)[0].strip()
+        if name and name not in _GATEWAY_COOKIES:
+            kept.append(pair.strip())
+    return kept
 
 
 def _scoped_cookie(value: str, path: str) -> str:

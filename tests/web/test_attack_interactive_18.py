@@ -4,6 +4,11 @@
   an app's message longer than one read of the tunnel (a plot's PNG in a kernel's output, a
   large DataFrame) reached JupyterLab as several broken messages. Messages are now gathered
   whole, up to a bound past which the socket is closed (1009).
+- The cookies passed on to the app were parsed with ``SimpleCookie``, which reads quotes: a
+  cookie ``"`` before the gateway's session cookie and one ending in ``"`` after it (an app
+  sets the first, a script of its page the second) made the gateway's ``HttpOnly`` session
+  cookie part of one quoted value, and the app received it. An unclosed quote also dropped
+  every cookie after it, JupyterLab's ``_xsrf`` too.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from myriagate.web.interactive_websocket import MAX_MESSAGE_BYTES
 from tests.conftest import FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.web.conftest import MakeUser
-from tests.web.test_interactive_api import _running
+from tests.web.test_interactive_api import _App, _running, app_server
 
+__all__ = ["app_server"]  # the fixture, by name
 AuthClient = Callable[[User], TestClient]
 BIG = 300_000  # a kernel output holding a plot's PNG is often larger
 
@@ -120,3 +126,25 @@ def test_a_message_past_the_bound_closes_the_socket_instead_of_filling_memory(
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_bytes()
     assert closed.value.code == 1009
+
+
+@pytest.mark.parametrize(
+    ("sent", "passed"),
+    [
+        ('a="; myriagate_session=SECRET; z=x"', 'a="; z=x"'),
+        ('_xsrf=2|ab; a="x; myriagate_session=SECRET; b=1', '_xsrf=2|ab; a="x; b=1'),
+        ("myriagate_app_session=SECRET;_xsrf=1;  myriagate_session=SECRET", "_xsrf=1"),
+    ],
+)
+def test_the_gateways_cookies_never_reach_the_app_whatever_quotes_surround_them(
+    make_user: MakeUser, auth_client: AuthClient, fake_cluster: FakeCluster,
+    backends: FakeSlurmBackendFactory, app: FastAPI, clock: FakeClock, app_server: int,
+    sent: str, passed: str,
+) -> None:  # fmt: skip
+    owner = auth_client(make_user(username="alice@unicaen.fr", login="alice"))
+    started = _running(owner, fake_cluster, backends, app, clock, app_server)
+    answer = owner.get(f"/interactive/{started['id']}/api/status", headers={"cookie": sent})
+    assert answer.status_code == 200, answer.text
+    cookie = _App.seen[-1]["headers"].get("cookie", "")
+    assert "SECRET" not in cookie
+    assert cookie == passed
