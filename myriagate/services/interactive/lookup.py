@@ -9,7 +9,6 @@ prefix lists only the caller's.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 
@@ -19,14 +18,16 @@ from myriagate.db.models.interactive import InteractiveSession
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import User
 from myriagate.db.repos import interactive as sessions_repo
+from myriagate.domain.short_ids import (
+    MAX_CANDIDATES,
+    MIN_PREFIX,
+    candidate_count,
+    hex_reference,
+    prefix_bounds,
+    shortest_unique_prefix,
+)
+from myriagate.domain.short_ids import MAX_REF_LENGTH as MAX_REF_LENGTH
 from myriagate.errors import AmbiguousReference, FieldError, InvalidRequest, NotFound, Text
-
-MIN_PREFIX = 8  # hex digits, as job and dataset short ids
-MAX_CANDIDATES = 20
-MAX_REF_LENGTH = 64
-
-_FULL = re.compile(r"^[0-9a-f]{32}$")
-_PREFIX = re.compile(r"^[0-9a-f]{8,31}$")
 
 
 class AmbiguousSession(AmbiguousReference):
@@ -40,12 +41,10 @@ class AmbiguousSession(AmbiguousReference):
 def parse_reference(text: str) -> uuid.UUID | str:
     """The full id ``text`` spells, else its hex prefix (8 to 31 digits, no dashes);
     InvalidRequest when it can be neither."""
+    reference = hex_reference(text)
+    if reference is not None:
+        return reference
     given = text.strip()
-    digits = given.lower().replace("-", "")
-    if _FULL.match(digits):
-        return uuid.UUID(hex=digits)
-    if _PREFIX.match(digits):
-        return digits
     raise InvalidRequest(
         Text(
             "%(ref)s is not a session id: give the id shown by the session list (at least %(min)s "
@@ -64,14 +63,14 @@ def find_session_id(session: Session, *, user: User, text: str) -> uuid.UUID:
     reference = parse_reference(text)
     if isinstance(reference, uuid.UUID):
         return reference
-    low, high = uuid.UUID(reference.ljust(32, "0")), uuid.UUID(reference.ljust(32, "f"))
+    low, high = prefix_bounds(reference)
     found = sessions_repo.between(session, user.id, low, high, MAX_CANDIDATES + 1)
     if len(found) == 1:
         return found[0][0].id
     given = text.strip()
     if not found:
         raise NotFound(Text("no interactive session %(session)s", session=given))
-    count = f"{MAX_CANDIDATES}+" if len(found) > MAX_CANDIDATES else str(len(found))
+    count = candidate_count(found)
     raise AmbiguousSession(
         Text("%(ref)s names %(count)s sessions: give more characters of the id", ref=given, count=count),
         candidates=[_candidate(row, job) for row, job in found[:MAX_CANDIDATES]],
@@ -96,12 +95,5 @@ def short_ids(session: Session, *, user: User, session_ids: Sequence[uuid.UUID])
 
 
 def _length(digits: str, others: Sequence[str]) -> int:
-    shared = [_common_length(digits, other) for other in others if other != digits]
-    return min(32, max([MIN_PREFIX - 1, *shared]) + 1)
-
-
-def _common_length(a: str, b: str) -> int:
-    length = 0
-    while length < len(a) and a[length] == b[length]:
-        length += 1
-    return length
+    """How many of ``digits`` its short id shows among ``others`` (the caller's sessions)."""
+    return len(shortest_unique_prefix(digits, others))

@@ -28,15 +28,18 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import User
 from myriagate.db.repos import jobs as jobs_repo
+from myriagate.domain.short_ids import (
+    MAX_CANDIDATES,
+    MIN_PREFIX,
+    candidate_count,
+    hex_reference,
+    prefix_bounds,
+    shortest_unique_prefix,
+)
+from myriagate.domain.short_ids import MAX_REF_LENGTH as MAX_REF_LENGTH
 from myriagate.errors import AmbiguousJob, FieldError, InvalidRequest, NotFound, Text
 from myriagate.services.jobs.queries import JobRecord
 
-MIN_PREFIX = 8  # hex digits: 4 billion ids per prefix, as git's default abbreviation
-MAX_CANDIDATES = 20
-MAX_REF_LENGTH = 64
-
-_FULL = re.compile(r"^[0-9a-f]{32}$")
-_PREFIX = re.compile(r"^[0-9a-f]{8,31}$")
 _SLURM = re.compile(r"^([0-9]{1,20})(?:_[0-9]{1,10})?$")
 _CHUNK = 200  # prefix ranges per query, as jobs_repo.of_login_by_id_prefixes
 
@@ -54,12 +57,12 @@ class JobReference:
 def parse_reference(text: str) -> JobReference:
     """Read a typed job reference; InvalidRequest when it cannot name a job at all."""
     given = text.strip()
-    digits = given.lower().replace("-", "")
+    hex_id = hex_reference(given)
     slurm = _SLURM.match(given)
     reference = JobReference(
         text=given,
-        full_id=uuid.UUID(hex=digits) if _FULL.match(digits) else None,
-        prefix=digits if _PREFIX.match(digits) else None,
+        full_id=hex_id if isinstance(hex_id, uuid.UUID) else None,
+        prefix=hex_id if isinstance(hex_id, str) else None,
         slurm_job_id=slurm.group(1) if slurm else None,
     )
     if reference.full_id is None and reference.prefix is None and reference.slurm_job_id is None:
@@ -80,7 +83,7 @@ def _matches(reference: JobReference) -> sa.ColumnElement[bool]:
     if reference.full_id is not None:
         clauses.append(Job.id == reference.full_id)
     if reference.prefix is not None:
-        clauses.append(Job.id.between(*jobs_repo.id_prefix_bounds(reference.prefix)))
+        clauses.append(Job.id.between(*prefix_bounds(reference.prefix)))
     if reference.slurm_job_id is not None:
         clauses.append(Job.slurm_job_id == reference.slurm_job_id)
     return sa.or_(*clauses)
@@ -111,10 +114,9 @@ def find_job_id(session: Session, *, user: User, text: str, cluster: str | None 
         if len({job.cluster for job in found}) > 1
         else Text("give more characters of the id")
     )
-    count = f"{MAX_CANDIDATES}+" if len(found) > MAX_CANDIDATES else str(len(found))
     raise AmbiguousJob(
-        Text("%(ref)s names %(count)s jobs%(where)s: %(hint)s", ref=reference.text, count=count,
-             where=where, hint=hint),
+        Text("%(ref)s names %(count)s jobs%(where)s: %(hint)s", ref=reference.text,
+             count=candidate_count(found), where=where, hint=hint),
         candidates=[candidate(job) for job in found[:MAX_CANDIDATES]],
     )  # fmt: skip
 
@@ -146,7 +148,7 @@ def short_ids(session: Session, *, user: User, job_ids: Sequence[uuid.UUID]) -> 
     slurm_ids: dict[str, set[uuid.UUID]] = {}
     for start in range(0, len(job_ids), _CHUNK):
         chunk = job_ids[start : start + _CHUNK]
-        ranges = [Job.id.between(*jobs_repo.id_prefix_bounds(p)) for p in {j.hex[:MIN_PREFIX] for j in chunk}]
+        ranges = [Job.id.between(*prefix_bounds(p)) for p in {j.hex[:MIN_PREFIX] for j in chunk}]
         numbers = {prefix for job_id in chunk for prefix in _numeric_prefixes(job_id)}
         # Each search on its own index alone (primary-key ranges; ix_jobs_slurm_job_id), whoever
         # owns the jobs: an OR across both columns, or the caller's visibility in the same
@@ -189,15 +191,7 @@ def _numeric_prefixes(job_id: uuid.UUID) -> list[str]:
 def _length(job_id: uuid.UUID, others: Sequence[str], slurm_ids: dict[str, set[uuid.UUID]]) -> int:
     """The shortest unique prefix's length, longer while it is another job's Slurm id."""
     digits = job_id.hex
-    shared = [_common_length(digits, other) for other in others if other != digits]
-    length = min(32, max([MIN_PREFIX - 1, *shared]) + 1)
-    while length < 32 and slurm_ids.get(digits[:length], set()) - {job_id}:
-        length += 1
-    return length
-
-
-def _common_length(a: str, b: str) -> int:
-    length = 0
-    while length < len(a) and a[length] == b[length]:
+    length = len(shortest_unique_prefix(digits, others))
+    while length < len(digits) and slurm_ids.get(digits[:length], set()) - {job_id}:
         length += 1
     return length

@@ -10,7 +10,6 @@ caller may see.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 
@@ -20,32 +19,27 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.staging import Dataset
 from myriagate.db.models.users import User
 from myriagate.db.repos import staging as staging_repo
+from myriagate.domain.short_ids import (
+    MAX_CANDIDATES,
+    MIN_PREFIX,
+    candidate_count,
+    hex_reference,
+    prefix_bounds,
+    shortest_unique_prefix,
+)
+from myriagate.domain.short_ids import MAX_REF_LENGTH as MAX_REF_LENGTH
 from myriagate.errors import AmbiguousDataset, FieldError, InvalidRequest, NotFound, Text
 
-MIN_PREFIX = 8  # hex digits, as job short ids
-MAX_CANDIDATES = 20
-MAX_REF_LENGTH = 64
-
-_FULL = re.compile(r"^[0-9a-f]{32}$")
-_PREFIX = re.compile(r"^[0-9a-f]{8,31}$")
 _CHUNK = 200  # prefix ranges per query
-
-
-def _bounds(digits: str) -> tuple[uuid.UUID, uuid.UUID]:
-    """The lowest and highest ids starting with the hex ``digits``: a primary-key range (one
-    index lookup on every database, where a text prefix depends on how each stores a UUID)."""
-    return uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
 
 
 def parse_reference(text: str) -> uuid.UUID | str:
     """The full id ``text`` spells, else its hex prefix (8 to 31 digits, no dashes);
     InvalidRequest when it can be neither."""
+    reference = hex_reference(text)
+    if reference is not None:
+        return reference
     given = text.strip()
-    digits = given.lower().replace("-", "")
-    if _FULL.match(digits):
-        return uuid.UUID(hex=digits)
-    if _PREFIX.match(digits):
-        return digits
     raise InvalidRequest(
         Text(
             "%(ref)s is not a dataset id: give the id shown by the dataset list (at least %(min)s "
@@ -70,7 +64,7 @@ def find_dataset_id(session: Session, *, user: User, text: str) -> uuid.UUID:
     stmt = (
         sa.select(Dataset, User.username)
         .join(User, User.id == Dataset.owner_id)
-        .where(Dataset.id.between(*_bounds(reference)), staging_repo.visible_datasets_filter(user))
+        .where(Dataset.id.between(*prefix_bounds(reference)), staging_repo.visible_datasets_filter(user))
         .order_by(Dataset.created_at.desc(), Dataset.id.desc())
         .limit(MAX_CANDIDATES + 1)
     )
@@ -80,7 +74,7 @@ def find_dataset_id(session: Session, *, user: User, text: str) -> uuid.UUID:
     given = text.strip()
     if not found:
         raise NotFound(Text("no dataset %(ref)s", ref=given))
-    count = f"{MAX_CANDIDATES}+" if len(found) > MAX_CANDIDATES else str(len(found))
+    count = candidate_count(found)
     raise AmbiguousDataset(
         Text("%(ref)s names %(count)s datasets: give more characters of the id", ref=given, count=count),
         candidates=[_candidate(d, owner) for d, owner in found[:MAX_CANDIDATES]],
@@ -105,20 +99,8 @@ def short_ids(session: Session, *, user: User, dataset_ids: Sequence[uuid.UUID])
     groups: dict[str, set[str]] = {}
     for start in range(0, len(dataset_ids), _CHUNK):
         chunk = dataset_ids[start : start + _CHUNK]
-        ranges = [Dataset.id.between(*_bounds(p)) for p in {d.hex[:MIN_PREFIX] for d in chunk}]
+        ranges = [Dataset.id.between(*prefix_bounds(p)) for p in {d.hex[:MIN_PREFIX] for d in chunk}]
         near = sa.select(Dataset.id).where(sa.or_(*ranges), staging_repo.visible_datasets_filter(user))
         for found in [*session.scalars(near), *chunk]:
             groups.setdefault(found.hex[:MIN_PREFIX], set()).add(found.hex)
-    return {d: d.hex[: _length(d.hex, groups.get(d.hex[:MIN_PREFIX], set()))] for d in dataset_ids}
-
-
-def _length(digits: str, others: set[str]) -> int:
-    shared = [_common_length(digits, other) for other in others if other != digits]
-    return min(32, max([MIN_PREFIX - 1, *shared]) + 1)
-
-
-def _common_length(a: str, b: str) -> int:
-    length = 0
-    while length < len(a) and a[length] == b[length]:
-        length += 1
-    return length
+    return {d: shortest_unique_prefix(d.hex, groups.get(d.hex[:MIN_PREFIX], set())) for d in dataset_ids}

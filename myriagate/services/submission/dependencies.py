@@ -32,11 +32,11 @@ from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain.jobs import JobSpec, RenderedScript
 from myriagate.domain.sbatch_options import dependency
 from myriagate.domain.sbatch_options.dependency import JobRef
+from myriagate.domain.short_ids import FULL_LENGTH, MIN_PREFIX, prefix_bounds
 from myriagate.errors import FieldError, JobSpecInvalid
 from myriagate.services.jobs.dependents import Dependee, evaluate, waiting_reason, with_dependency
 
-_HEX = re.compile(r"^[0-9a-f]{8,32}$")
-MIN_PREFIX = 8
+_HEX = re.compile(rf"^[0-9a-f]{{{MIN_PREFIX},{FULL_LENGTH}}}$")  # a gateway id or a prefix of one
 
 
 class Resolved(NamedTuple):
@@ -111,7 +111,7 @@ def _find(jobs: Sequence[Job], cluster: str, ref: JobRef, problems: list[FieldEr
         candidates.update((job.id, job) for job in jobs if job.slurm_job_id == base)
     digits = ref.text.replace("-", "")
     if _HEX.match(digits):
-        low, high = jobs_repo.id_prefix_bounds(digits)
+        low, high = prefix_bounds(digits)
         candidates.update((job.id, job) for job in jobs if low <= job.id <= high)
     if len(candidates) == 1:
         return next(iter(candidates.values()))
