@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.db.models import AuditEvent, Job, User
 from myriagate.domain.jobs import submission_tag
+from myriagate.domain.sbatch_options import dependency
 from myriagate.domain.states import JobState
 from myriagate.errors import JobSpecInvalid
 from myriagate.profiles.loader import load_profile
@@ -341,3 +342,21 @@ def test_a_dry_run_answers_what_a_submission_would_send_or_refuse(
     assert f"--dependency=afterok:{mine.slurm_job_id}" in dry_run(str(mine.id)[:8])
     with pytest.raises(JobSpecInvalid, match="no job of yours with id"):
         dry_run(str(theirs.id))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "afterok:123\n:456",
+        "afterok:abcdef12\n:456",
+        "after:123+5\n:7",
+        "afterok:1\n,afterok:2",
+        "afterok:\u0661\u0662\u0663",
+        "after:1+\u0665",
+    ],
+)
+def test_a_newline_or_a_non_ascii_digit_in_a_dependency_is_refused_when_it_is_read(text: str) -> None:
+    # '$' also matches before a final newline: 'afterok:123\n:456' read as the jobs '123\n' and
+    # '456', and only the last guard before sbatch (commands.sbatch_options) refused it.
+    with pytest.raises(JobSpecInvalid):
+        dependency.parse(text)

@@ -17,9 +17,11 @@ from myriagate.errors import JobSpecInvalid, Text
 
 TYPES = ("after", "afterany", "afterburstbuffer", "aftercorr", "afternotok", "afterok", "singleton")
 ACCEPTED_TYPES = frozenset({"after", "afterany", "aftercorr", "afternotok", "afterok", "singleton"})
-_SLURM_ID = re.compile(r"^\d{1,12}(?:_\d{1,9})?$")
-_GATEWAY_ID = re.compile(r"^[0-9a-fA-F]{8}(?:-?[0-9a-fA-F]{0,4}){0,7}$")
-_TIME = re.compile(r"^\d{1,6}$")
+# fullmatch everywhere: "$" also matches before a final newline ("123\n" read as a job id);
+# ASCII digits only: \d also takes other scripts' digits.
+_SLURM_ID = re.compile(r"\d{1,12}(?:_\d{1,9})?", re.ASCII)
+_GATEWAY_ID = re.compile(r"[0-9a-fA-F]{8}(?:-?[0-9a-fA-F]{0,4}){0,7}")
+_TIME = re.compile(r"\d{1,6}", re.ASCII)
 # Each id is looked up in the database at submission: a script or request naming thousands
 # (one line can hold 100,000) would cost seconds of server time. An array is one id.
 MAX_JOBS = 256
@@ -34,7 +36,7 @@ class JobRef:
 
     @property
     def is_slurm_id(self) -> bool:
-        return bool(_SLURM_ID.match(self.text))
+        return bool(_SLURM_ID.fullmatch(self.text))
 
 
 @dataclass(frozen=True)
@@ -127,9 +129,9 @@ def _clause(part: str, text: str) -> Clause:
 
 def _ref(word: str, kind: str, text: str) -> JobRef:
     ident, plus, minutes = word.partition("+")
-    if plus and (kind != "after" or not _TIME.match(minutes)):
+    if plus and (kind != "after" or not _TIME.fullmatch(minutes)):
         raise JobSpecInvalid(Text("%(text)s: only after:<id>+<minutes> takes a delay", text=repr(text)))
-    if not (_SLURM_ID.match(ident) or _GATEWAY_ID.match(ident)):
+    if not (_SLURM_ID.fullmatch(ident) or _GATEWAY_ID.fullmatch(ident)):
         raise JobSpecInvalid(
             Text(
                 "%(text)s: %(ident)s is not a job id (a gateway id or a Slurm job id)",
