@@ -130,7 +130,7 @@ _SENSITIVE_WORDS = (
 )
 _SECRET_NAME = re.compile(_SENSITIVE_WORDS, re.IGNORECASE)
 _NOT_SECRET_NAME = re.compile(
-    r"(_id|_ids|_prefix|_count|_at|_s|_days|_bytes|_path|_file|_name|_header|_set|_enabled)$"
+    r"(_id|_ids|_prefix|_count|_at|_s|_days|_bytes|_path|_file|_name|_header|_set|_enabled)\Z"
 )
 
 _PEM_PRIVATE_KEY = re.compile(

@@ -20,7 +20,7 @@ DATASET_REF_HELP = "Dataset: the id `myriagate datasets list` shows (8+ characte
 
 # Letters, digits and dashes, as cli.job_refs: one URL path segment, and nothing a shell or an
 # option parser would read twice.
-_REF = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$")
+_REF = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}\Z")
 
 
 def dataset_ref(text: str, *, option: str | None = None) -> str:

@@ -25,7 +25,7 @@ ClusterRefOpt = Annotated[
 ]
 
 # One URL path segment, and nothing a shell or an option parser would read twice.
-_REF = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$")
+_REF = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,63}\Z")
 
 
 def job_ref(text: str) -> str:
@@ -40,7 +40,7 @@ def job_ref(text: str) -> str:
     return given
 
 
-_TASK = re.compile(r"^[0-9]{1,20}_([0-9]{1,10})$")
+_TASK = re.compile(r"^[0-9]{1,20}_([0-9]{1,10})\Z")
 
 
 def task_of(text: str, task: int | None) -> int | None:

@@ -34,7 +34,7 @@ from myriagate.web.api.schemas import JobOut
 jobs_app = typer.Typer(help="Your jobs (and your projects' jobs, by role).", no_args_is_help=True)
 
 DEFAULT_LIMIT = 50
-_BY_UID = re.compile(r" by [0-9]+$")
+_BY_UID = re.compile(r" by [0-9]+\Z")
 # jobs list: ids, numbers and dates whole; the optional columns go first on a narrow terminal.
 LIST_COLUMNS = (Col("id", whole=True), Col("slurm", whole=True), Col("owner", priority=5), "name",
                 Col("cluster/partition", priority=3), Col("account", priority=4), Col("state", whole=True),

@@ -15,7 +15,7 @@ from myriagate.domain import values
 from myriagate.errors import UnsafeValue
 
 # TRES names as sacctmgr writes them in GrpTRESMins: ``cpu``, ``mem``, ``gres/gpu``, ``gres/gpu:v100``.
-_TRES = re.compile(r"^[a-z]+(?:/[a-z0-9_]+(?::[a-z0-9_]+)?)?$")
+_TRES = re.compile(r"^[a-z]+(?:/[a-z0-9_]+(?::[a-z0-9_]+)?)?\Z")
 CPU = "cpu"
 GPU = "gres/gpu"
 CLEAR = -1  # what sacctmgr takes to remove a limit

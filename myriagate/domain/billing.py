@@ -37,7 +37,7 @@ from enum import StrEnum
 from myriagate.errors import InvalidRequest
 
 MB_PER_GB = 1024
-_ITEM = re.compile(r"^\s*([A-Za-z]+)(?:/([\w.:-]+))?\s*=\s*([0-9.eE+-]+)\s*([KMGTPkmgtp]?)\s*$")
+_ITEM = re.compile(r"^\s*([A-Za-z]+)(?:/([\w.:-]+))?\s*=\s*([0-9.eE+-]+)\s*([KMGTPkmgtp]?)\s*\Z")
 _UNITS = "KMGTP"  # Slurm's get_unit_type(): K = 1 … P = 5; the unit-less index is 0
 _MEM_BASE = 2  # memory's base unit is the MB (slurmdb_get_tres_base_unit)
 # TRES the gateway cannot count for a job: a nonzero weight on one is refused, not ignored.

@@ -19,9 +19,9 @@ MAX_LENGTH = 254
 # as an option; no '%', an old relaying trick); domain: dot-separated labels, a final label of
 # letters. No quoted local parts, no IP literals: nobody at CRIANN's universities needs them,
 # and every reader takes these.
-_LOCAL = re.compile(r"^(?!-)(?!\.)(?!.*\.\.)[A-Za-z0-9._+-]{1,64}(?<!\.)$")
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-_TLD = re.compile(r"^[A-Za-z]{2,24}$")
+_LOCAL = re.compile(r"^(?!-)(?!\.)(?!.*\.\.)[A-Za-z0-9._+-]{1,64}(?<!\.)\Z")
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+_TLD = re.compile(r"^[A-Za-z]{2,24}\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 
 

@@ -222,7 +222,7 @@ class ByteRange:
         return self.start, last - self.start + 1
 
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)\Z")
 
 
 def parse_range(header: str | None) -> ByteRange | None:

@@ -20,8 +20,8 @@ from myriagate.errors import BackendError, FieldError, ProfileViolation, Text
 
 # Where the app's script puts its files, relative to the login's home (the template's too).
 SESSION_DIR = ".myriagate/interactive"
-_HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$")
-_SECRET = re.compile(r"^[A-Za-z0-9_.~+/=-]{16,512}$")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?\Z")
+_SECRET = re.compile(r"^[A-Za-z0-9_.~+/=-]{16,512}\Z")
 MAX_CONNECTION_FILE_BYTES = 4096
 # A job that has run this long without its app announcing itself is worth a look at its output.
 STALLED_AFTER_S = 120

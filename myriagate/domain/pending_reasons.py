@@ -141,12 +141,12 @@ EXACT: dict[str, ReasonWords] = {
 # minutes (not "RunMinutes") is a budget: waiting for other jobs to end does not help.
 FAMILIES: tuple[tuple[re.Pattern[str], ReasonWords], ...] = (
     (re.compile(r"^ReqNodeNotAvail\b"), NODES_UNAVAILABLE),  # ", UnavailableNodes:vm[1-2]" may follow
-    (re.compile(r"^(?:Assoc|QOS)Grp\w*(?<!Run)Minutes(?:Limit)?$"), PROJECT_BUDGET),
-    (re.compile(r"^(?:Assoc|QOS)Grp\w+$"), PROJECT_LIMIT),
-    (re.compile(r"^Max\w+PerAccount$"), PROJECT_LIMIT),
-    (re.compile(r"^(?:Assoc|QOS)Max\w*PerUser\w*$"), USER_LIMIT),
-    (re.compile(r"^(?:Assoc|QOS)Max\w*Per(?:Job|Node)\w*$"), JOB_OVER_LIMIT),
-    (re.compile(r"^QOSMin\w+$"), JOB_OVER_LIMIT),
+    (re.compile(r"^(?:Assoc|QOS)Grp\w*(?<!Run)Minutes(?:Limit)?\Z"), PROJECT_BUDGET),
+    (re.compile(r"^(?:Assoc|QOS)Grp\w+\Z"), PROJECT_LIMIT),
+    (re.compile(r"^Max\w+PerAccount\Z"), PROJECT_LIMIT),
+    (re.compile(r"^(?:Assoc|QOS)Max\w*PerUser\w*\Z"), USER_LIMIT),
+    (re.compile(r"^(?:Assoc|QOS)Max\w*Per(?:Job|Node)\w*\Z"), JOB_OVER_LIMIT),
+    (re.compile(r"^QOSMin\w+\Z"), JOB_OVER_LIMIT),
 )
 
 

@@ -12,14 +12,14 @@ from uuid import UUID
 from myriagate.errors import JobSpecInvalid, Text, UnsafeValue
 
 # Unix login / Slurm account and partition names: conservative POSIX-ish names.
-_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,63}\Z")
 # Slurm accounts may also start with a digit: CRIANN's project accounts are numbers (2017018).
-_ACCOUNT = re.compile(r"^[a-z0-9_][a-z0-9_.-]{0,63}$")
-_PARTITION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
-_SLURM_JOB_ID = re.compile(r"^\d+(?:_\d+)?$")
-_ARRAY = re.compile(r"^\d+(?:-\d+(?::\d+)?)?(?:,\d+(?:-\d+(?::\d+)?)?)*(?:%\d+)?$")
-_MEM = re.compile(r"^(\d+)([KMGT]?)B?$", re.IGNORECASE)
-_GRES = re.compile(r"^([a-z][a-z0-9_]*)(?::([A-Za-z0-9_.-]+))?(?::(\d+))?$")
+_ACCOUNT = re.compile(r"^[a-z0-9_][a-z0-9_.-]{0,63}\Z")
+_PARTITION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")
+_SLURM_JOB_ID = re.compile(r"^\d+(?:_\d+)?\Z")
+_ARRAY = re.compile(r"^\d+(?:-\d+(?::\d+)?)?(?:,\d+(?:-\d+(?::\d+)?)?)*(?:%\d+)?\Z")
+_MEM = re.compile(r"^(\d+)([KMGT]?)B?\Z", re.IGNORECASE)
+_GRES = re.compile(r"^([a-z][a-z0-9_]*)(?::([A-Za-z0-9_.-]+))?(?::(\d+))?\Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Absolute paths of plain characters: one word for every shell (sh, bash, zsh, tcsh) and in an
 # ``env NAME=value`` assignment, with nothing to expand.

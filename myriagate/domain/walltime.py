@@ -10,8 +10,8 @@ import re
 
 from myriagate.errors import JobSpecInvalid, Text
 
-_DAYS = re.compile(r"^(\d+)-(\d+)(?::(\d+))?(?::(\d+))?$")
-_PLAIN = re.compile(r"^(\d+)(?::(\d+))?(?::(\d+))?$")
+_DAYS = re.compile(r"^(\d+)-(\d+)(?::(\d+))?(?::(\d+))?\Z")
+_PLAIN = re.compile(r"^(\d+)(?::(\d+))?(?::(\d+))?\Z")
 
 UNLIMITED = frozenset({"UNLIMITED", "INFINITE", "Partition_Limit"})
 

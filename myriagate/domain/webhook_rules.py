@@ -35,9 +35,9 @@ EVENT_HEADER = "X-Myriagate-Event"
 DELIVERY_HEADER = "X-Myriagate-Delivery"
 DEFAULT_TOLERANCE_S = 300
 
-_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
 # What inet_aton would take as an IPv4 address: digits, hex and octal parts, 1 to 4 of them.
-_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$")
+_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?\Z")
 _BLOCKED_NAMES = frozenset({"localhost", "metadata", "metadata.google.internal", "instance-data"})
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -19,7 +19,7 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-_AREA_ROOT = re.compile(r"^(?:\{home\}|/)[A-Za-z0-9._/{}+-]*$")
+_AREA_ROOT = re.compile(r"^(?:\{home\}|/)[A-Za-z0-9._/{}+-]*\Z")
 
 
 class FileArea(_Frozen):

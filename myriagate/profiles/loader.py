@@ -21,7 +21,7 @@ from myriagate.errors import ConfigError, FieldError
 from myriagate.profiles.models import ClusterProfile
 from myriagate.settings import Settings
 
-_PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")
 
 
 def bundled_profiles_dir() -> Traversable:

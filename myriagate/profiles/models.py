@@ -25,8 +25,8 @@ from myriagate.profiles.interactive import InteractiveSection
 from myriagate.profiles.rest import RestConnection
 
 SCHEMA_VERSION = 1
-_REGION = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
-_SLURM_VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)?$")
+_REGION = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}\Z")
+_SLURM_VERSION = re.compile(r"^\d+\.\d+(?:\.\d+)?\Z")
 
 
 class _Frozen(BaseModel):

@@ -37,9 +37,9 @@ from myriagate.errors import (
 )
 from myriagate.settings import Settings
 
-_TEMPLATE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_TEMPLATE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")
 _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # \t and \n are fine inside quotes
-_GRES_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
+_GRES_PART = re.compile(r"^[A-Za-z0-9_.-]+\Z")
 
 
 # --- template metadata ------------------------------------------------------------------

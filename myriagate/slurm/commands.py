@@ -54,11 +54,11 @@ SACCT_COMMENT_FIELDS: tuple[str, ...] = ("JobID", "Comment", "JobID")
 
 # sacct --state codes of final states (22.05 names; OOM is OUT_OF_MEMORY).
 FINAL_STATE_CODES: tuple[str, ...] = ("CA", "CD", "F", "TO", "NF", "PR", "BF", "DL", "OOM")
-_WINDOW_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
+_WINDOW_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\Z")
 
 _UID = re.compile(r"[0-9]{1,10}")  # fullmatch: "$" would let a trailing newline through
-_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,127}$")
-_SINCE = re.compile(r"^now-\d{1,4}days$|^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2})?)?$")
+_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,127}\Z")
+_SINCE = re.compile(r"^now-\d{1,4}days\Z|^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2})?)?\Z")
 
 
 def _ids(slurm_job_ids: Collection[str]) -> str:

@@ -29,13 +29,13 @@ log = logging.getLogger(__name__)
 
 # Final states worth the extra sacct call: memory for failures, the time limit for timeouts.
 DETAILED: frozenset[JobState] = frozenset({JobState.FAILED, JobState.OUT_OF_MEMORY, JobState.TIMEOUT})
-CANCELLED_BY = re.compile(r"^CANCELLED by ([0-9]{1,10})$")
+CANCELLED_BY = re.compile(r"^CANCELLED by ([0-9]{1,10})\Z")
 # A job's own line (123) or one of its steps (123.batch, 123.extern, 123.0).
-_STEP_ID = re.compile(r"^([0-9]+)(?:\.(?:batch|extern|interactive|[0-9]+))?$")
+_STEP_ID = re.compile(r"^([0-9]+)(?:\.(?:batch|extern|interactive|[0-9]+))?\Z")
 # sacct sizes: 307200K, 100M, 1.50G; an old ReqMem may end in n (per node) or c (per CPU).
-_SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMGTP]?)([nc]?)$")
+_SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMGTP]?)([nc]?)\Z")
 _UNIT = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
-_LIMIT = re.compile(r"^(?:[0-9]+|UNLIMITED|Partition_Limit)?$")
+_LIMIT = re.compile(r"^(?:[0-9]+|UNLIMITED|Partition_Limit)?\Z")
 # How long after a job's end its details may still be missing from accounting before the job
 # is recorded without them (measured: about 2 s; slurmdbd under load takes longer).
 SETTLE_S = 60.0

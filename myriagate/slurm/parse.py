@@ -26,10 +26,10 @@ AmbiguousOutput = records.AmbiguousOutput
 
 SEP = commands.SEP
 _NO_VALUE = frozenset({"", "N/A", "n/a", "Unknown", "None", "None assigned", "(null)"})
-_EXIT = re.compile(r"^(\d+):(\d+)$")
-_SBATCH_ID = re.compile(r"^(\d+)(?:;\S+)?$")
+_EXIT = re.compile(r"^(\d+):(\d+)\Z")
+_SBATCH_ID = re.compile(r"^(\d+)(?:;\S+)?\Z")
 _VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
-_TRES_NUMBER = re.compile(r"^(\d+(?:\.\d+)?)([KMGTP]?)$")
+_TRES_NUMBER = re.compile(r"^(\d+(?:\.\d+)?)([KMGTP]?)\Z")
 _MB_PER_UNIT = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024**2, "P": 1024**3}
 _ARRAY_EXPANSION_LIMIT = 100_000  # Slurm's MaxArraySize ceiling is 4,000,001; be reasonable
 
@@ -314,6 +314,6 @@ def parse_config(text: str | bytes) -> dict[str, str]:
     config: dict[str, str] = {}
     for line in lines(text):
         key, sep, value = line.partition("=")
-        if sep and re.match(r"^[A-Za-z][\w/]*$", key.strip()):
+        if sep and re.match(r"^[A-Za-z][\w/]*\Z", key.strip()):
             config.setdefault(key.strip(), value.strip())
     return config

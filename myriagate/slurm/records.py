@@ -24,21 +24,21 @@ from collections.abc import Iterator
 
 SEP = "\x1f"
 
-JOB_ID = re.compile(r"^\d+(?:_\d+)?$")  # 123, or task 4 of array 123: 123_4
-FOLDED = re.compile(r"^(\d+)_\[([0-9,\-:%]+)\]$")  # pending tasks folded: 123_[0-4%2]
+JOB_ID = re.compile(r"^\d+(?:_\d+)?\Z")  # 123, or task 4 of array 123: 123_4
+FOLDED = re.compile(r"^(\d+)_\[([0-9,\-:%]+)\]\Z")  # pending tasks folded: 123_[0-4%2]
 # What a framed line starts and ends with: a job, an array task, folded tasks, a het component.
-KEY = re.compile(r"^\d+(?:_\d+|_\[[0-9,\-:%]+\]|\+\d+)?$")
-RAW_ID = re.compile(r"^\d+$")
-STATE = re.compile(r"^[A-Z][A-Z_]*(?: by \d+)?$")  # RUNNING, CANCELLED by 1001, OUT_OF_MEMORY
-EXIT = re.compile(r"^\d+:\d+$")
-TIME = re.compile(r"^(?:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}|Unknown|N/A|None)?$")
-COUNT = re.compile(r"^\d*$")
-NAME = re.compile(r"^[A-Za-z0-9_.+@-]*$")  # an account, a user, a cluster
-NAMES = re.compile(r"^[A-Za-z0-9_.+@,-]*$")  # a partition (a pending job may list several)
-NODES = re.compile(r"^(?:[A-Za-z0-9_.,\[\]-]*|None assigned|\(null\))$")
+KEY = re.compile(r"^\d+(?:_\d+|_\[[0-9,\-:%]+\]|\+\d+)?\Z")
+RAW_ID = re.compile(r"^\d+\Z")
+STATE = re.compile(r"^[A-Z][A-Z_]*(?: by \d+)?\Z")  # RUNNING, CANCELLED by 1001, OUT_OF_MEMORY
+EXIT = re.compile(r"^\d+:\d+\Z")
+TIME = re.compile(r"^(?:\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}|Unknown|N/A|None)?\Z")
+COUNT = re.compile(r"^\d*\Z")
+NAME = re.compile(r"^[A-Za-z0-9_.+@-]*\Z")  # an account, a user, a cluster
+NAMES = re.compile(r"^[A-Za-z0-9_.+@,-]*\Z")  # a partition (a pending job may list several)
+NODES = re.compile(r"^(?:[A-Za-z0-9_.,\[\]-]*|None assigned|\(null\))\Z")
 _TRES_ITEM = r"[A-Za-z][\w/:.-]*=\d+(?:\.\d+)?[KMGTP]?"
 TRES = re.compile(rf"^(?:{_TRES_ITEM}(?:,{_TRES_ITEM})*)?$")
-TRES_MINUTES = re.compile(r"^(?:[A-Za-z][\w/:.-]*=-?\d+(?:,[A-Za-z][\w/:.-]*=-?\d+)*)?$")
+TRES_MINUTES = re.compile(r"^(?:[A-Za-z][\w/:.-]*=-?\d+(?:,[A-Za-z][\w/:.-]*=-?\d+)*)?\Z")
 
 
 class AmbiguousOutput(ValueError):

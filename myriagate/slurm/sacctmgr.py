@@ -33,7 +33,7 @@ SSHARE_FIELDS: tuple[str, ...] = ("Account", "User", "GrpTRESRaw", "TRESRunMins"
 
 # Descriptions are free text in the gateway; sacctmgr parses ``key=value`` itself and strips
 # quotes, so only a plain set of characters goes through (anything else: the account name).
-_DESCRIPTION = re.compile(r"^[\w .,()-]{1,100}$")
+_DESCRIPTION = re.compile(r"^[\w .,()-]{1,100}\Z")
 _SACCTMGR = ("sacctmgr", "-i")
 
 

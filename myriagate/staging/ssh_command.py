@@ -22,9 +22,9 @@ from myriagate.staging.remote_helper import RESERVED
 from myriagate.staging.session_watch import READY
 
 # Characters an ssh -o value or a ControlPath may hold without quoting or %-expansion.
-_SAFE_PATH = re.compile(r"^[A-Za-z0-9._/+@:=,-]+$")
-_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[?[0-9A-Fa-f:.]+\]?)$")
-_LOGIN = re.compile(r"^[a-z_][a-z0-9_.-]{0,63}$")
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9._/+@:=,-]+\Z")
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[?[0-9A-Fa-f:.]+\]?)\Z")
+_LOGIN = re.compile(r"^[a-z_][a-z0-9_.-]{0,63}\Z")
 _ROOT_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 DEFAULT_REMOTE_PYTHON = "/usr/bin/python3"

@@ -59,7 +59,7 @@ log = structlog.get_logger(__name__)
 
 API_PREFIX = "/api/v1"
 # A caller's request id is kept only when it cannot disturb logs or headers.
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")
 
 
 class RequestIdMiddleware:

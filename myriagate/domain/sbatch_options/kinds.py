@@ -44,20 +44,20 @@ class Kind:
         return _WRITERS.get(self.name, str)(value)
 
 
-_POSITIVE = re.compile(r"^\d{1,9}$")
+_POSITIVE = re.compile(r"^\d{1,9}\Z")
 _HUGE_NUMBER = re.compile(r"\d{13}")  # 13 digits: more than any count, size or time Slurm takes
 # Slurm's MaxArraySize is at most 4000001: no higher index can ever be submitted.
 MAX_ARRAY_INDEX = 4_000_000
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}\Z")
 # Never a leading '-': Slurm passes the address to MailProg as an argument (mail -s … <user>).
-_EMAIL = re.compile(r"^(?!-)[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
-_FEATURES = re.compile(r"^[A-Za-z0-9_.\-&|,\[\]()*]{1,512}$")
+_EMAIL = re.compile(r"^(?!-)[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}\Z")
+_FEATURES = re.compile(r"^[A-Za-z0-9_.\-&|,\[\]()*]{1,512}\Z")
 _FEATURE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
-_HOSTLIST = re.compile(r"^[A-Za-z0-9_.\-,\[\]]{1,1024}$")
+_HOSTLIST = re.compile(r"^[A-Za-z0-9_.\-,\[\]]{1,1024}\Z")
 _DISTRIBUTION = re.compile(
-    r"^(\*|block|cyclic|arbitrary|plane=\d{1,6})(:(\*|block|cyclic|fcyclic)){0,2}(,(Pack|NoPack))?$"
+    r"^(\*|block|cyclic|arbitrary|plane=\d{1,6})(:(\*|block|cyclic|fcyclic)){0,2}(,(Pack|NoPack))?\Z"
 )
-_SIGNAL = re.compile(r"^(?:(R|B|RB|BR):)?([A-Z0-9]{1,12})(?:@(\d{1,5}))?$")
+_SIGNAL = re.compile(r"^(?:(R|B|RB|BR):)?([A-Z0-9]{1,12})(?:@(\d{1,5}))?\Z")
 _SIGNALS = {
     "HUP", "INT", "QUIT", "ABRT", "KILL", "ALRM", "TERM", "USR1", "USR2", "URG", "CONT", "STOP",
     "TSTP", "TTIN", "TTOU", "XCPU", "SIGHUP", "SIGINT", "SIGQUIT", "SIGABRT", "SIGKILL",
@@ -67,8 +67,8 @@ _SIGNALS = {
 # name[@server][:count], joined by ',' (all) or '|' (any one; Slurm 23.02 and later only)
 _LICENSE = r"[A-Za-z0-9_.-]{1,64}(?:@[A-Za-z0-9_.-]{1,64})?(?::\d{1,6})?"
 _LICENSES = re.compile(rf"^{_LICENSE}(?:[,|]{_LICENSE})*$")
-_SWITCHES = re.compile(r"^(\d{1,4})(?:@(.+))?$")
-_GPUS = re.compile(r"^(?:([A-Za-z][A-Za-z0-9_.-]{0,63}):)?(\d{1,4})$")
+_SWITCHES = re.compile(r"^(\d{1,4})(?:@(.+))?\Z")
+_GPUS = re.compile(r"^(?:([A-Za-z][A-Za-z0-9_.-]{0,63}):)?(\d{1,4})\Z")
 # --begin / --deadline: sbatch's time forms (sbatch(1), "--begin").
 _CLOCK = r"\d{1,2}:\d{2}(?::\d{2})?(?:[AaPp][Mm])?"
 _DATE = r"(?:\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2})?)?|\d{4}(?:\d{2})?|\d{1,2}/\d{1,2}(?:/\d{2,4})?)"
@@ -103,8 +103,8 @@ _UNSAFE_EXPORTS = re.compile(
     r"SLURM_\w*|SBATCH_\w*|SRUN_\w*|SALLOC_\w*|MYRIAGATE_\w*)$"
 )
 _EXPORT_KEYWORDS = frozenset({"ALL", "NONE", "NIL"})  # NIL: sbatch 22.05 reads it as NONE
-_EXPORT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_EXPORT_VALUE = re.compile(r"^[A-Za-z0-9_./:@+-]{0,512}$")
+_EXPORT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
+_EXPORT_VALUE = re.compile(r"^[A-Za-z0-9_./:@+-]{0,512}\Z")
 
 
 def positive(text: str, _: ReadContext) -> int:

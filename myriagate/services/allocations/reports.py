@@ -28,7 +28,7 @@ from myriagate.services.allocations.grants import can_view_project
 
 GroupBy = Literal["institution", "project", "user"]
 OUTSIDE = "(outside)"
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])\Z")
 
 
 @dataclass(frozen=True)

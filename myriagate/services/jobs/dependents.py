@@ -31,7 +31,7 @@ from myriagate.domain.states import JobState
 from myriagate.errors import Text
 
 ARG = "--dependency="
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
 class Dependee(Protocol):

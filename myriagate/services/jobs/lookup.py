@@ -40,7 +40,7 @@ from myriagate.domain.short_ids import MAX_REF_LENGTH as MAX_REF_LENGTH
 from myriagate.errors import AmbiguousJob, FieldError, InvalidRequest, NotFound, Text
 from myriagate.services.jobs.queries import JobRecord
 
-_SLURM = re.compile(r"^([0-9]{1,20})(?:_[0-9]{1,10})?$")
+_SLURM = re.compile(r"^([0-9]{1,20})(?:_[0-9]{1,10})?\Z")
 _CHUNK = 200  # prefix ranges per query, as jobs_repo.of_login_by_id_prefixes
 
 

@@ -19,7 +19,7 @@ from myriagate.services.jobs import lookup
 from myriagate.services.people.auth import User
 from myriagate.web.pages.forms import see_other
 
-_TASK = re.compile(r"^[0-9]{1,20}_([0-9]{1,10})$")
+_TASK = re.compile(r"^[0-9]{1,20}_([0-9]{1,10})\Z")
 
 
 def page_job_id(db: Session, user: User, ref: str, task: int | None) -> UUID | Response:
