@@ -9,6 +9,11 @@
   sets the first, a script of its page the second) made the gateway's ``HttpOnly`` session
   cookie part of one quoted value, and the app received it. An unclosed quote also dropped
   every cookie after it, JupyterLab's ``_xsrf`` too.
+- A directory (or a fifo, a link loop, an unreadable file) at the connection file's name made
+  reading the owner's own session fail: ``GET /interactive/sessions/<id>`` answered 403
+  "… is not a regular file", ``interactive show`` exited 4, and nothing said why on the
+  session. It is now a refused connection file like a malformed one: the session stays
+  ``starting`` with the problem said, and runs once a good file is there.
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Request, TextMessage
 
 from myriagate.db.models.users import User
+from myriagate.errors import MyriagateError, PermissionDenied, SchedulerRejected
 from myriagate.web.interactive_websocket import MAX_MESSAGE_BYTES
 from tests.conftest import FakeClock
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.web.conftest import MakeUser
-from tests.web.test_interactive_api import _App, _running, app_server
+from tests.web.test_interactive_api import SESSIONS, _App, _running, app_server
 
 __all__ = ["app_server"]  # the fixture, by name
 AuthClient = Callable[[User], TestClient]
@@ -148,3 +154,28 @@ def test_the_gateways_cookies_never_reach_the_app_whatever_quotes_surround_them(
     cookie = _App.seen[-1]["headers"].get("cookie", "")
     assert "SECRET" not in cookie
     assert cookie == passed
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        PermissionDenied("/home/alice/.myriagate/interactive/x/connection.json is not a regular file"),
+        SchedulerRejected("find: '/home/alice/…/connection.json': Too many levels of symbolic links"),
+    ],
+)
+def test_a_directory_or_link_loop_at_the_connection_files_name_is_said_on_the_session(
+    make_user: MakeUser, auth_client: AuthClient, fake_cluster: FakeCluster,
+    backends: FakeSlurmBackendFactory, app: FastAPI, clock: FakeClock, app_server: int,
+    refusal: MyriagateError,
+) -> None:  # fmt: skip
+    owner = auth_client(make_user(username="alice@unicaen.fr", login="alice"))
+    started = _running(owner, fake_cluster, backends, app, clock, app_server)
+    fake_cluster.fail_next("tail", refusal)
+    shown = owner.get(f"{SESSIONS}/{started['id']}")
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["state"] == "starting"
+    assert str(refusal.detail) in shown.json()["problem"]
+    proxied = owner.get(f"/interactive/{started['id']}/api/status")  # read again: the good file now
+    assert proxied.status_code == 200, proxied.text
+    again = owner.get(f"{SESSIONS}/{started['id']}").json()
+    assert again["state"] == "running" and again["problem"] is None

@@ -32,6 +32,8 @@ from myriagate.errors import (
     InvalidRequest,
     JobSpecInvalid,
     NotFound,
+    PermissionDenied,
+    SchedulerUnavailable,
     Text,
 )
 from myriagate.ports import Clock, SlurmBackendFactory
@@ -182,10 +184,14 @@ class InteractiveSessions:
             return
         backend = self.backends(row.cluster).for_login(row.cluster_login)
         release_connection(session)  # not held through the SSH call
-        raw = backend.tail(row.connection_path, interactive.MAX_CONNECTION_FILE_BYTES + 1)
         try:
+            # A directory, a fifo, a link loop or an unreadable file at the name: the login's
+            # doing, as a malformed file is, and said the same way (not a failure of the read).
+            raw = backend.tail(row.connection_path, interactive.MAX_CONNECTION_FILE_BYTES + 1)
             found = interactive.parse_connection(raw)
-        except BackendError as exc:  # the login's file, not the app's: never connected to
+        except (BackendError, PermissionDenied) as exc:  # the login's file: never connected to
+            if isinstance(exc, SchedulerUnavailable):
+                raise
             log.warning("interactive.bad_connection_file", session_id=str(row.id), detail=exc.detail)
             if row.problem != str(exc.detail)[:300]:
                 row.problem, row.updated_at = str(exc.detail)[:300], self.clock.now()
