@@ -226,6 +226,8 @@ def stop(
         session = _one(session_id, client.stop_session)
     if json:
         print_json(session.model_dump(mode="json"))
+    elif session.state == "ended":  # nothing was sent: as `jobs cancel` says of an ended job
+        typer.echo(f"Session {session.short_id} already ended ({session.job_state}): nothing to stop.")
     else:
         job = session.slurm_job_id or session.job_short_id
         typer.echo(f"session {session.short_id}: stop sent (job {job})")
