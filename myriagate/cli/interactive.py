@@ -38,7 +38,7 @@ interactive_app = typer.Typer(
 SESSION_REF_HELP = "The session: the id `myriagate interactive list` shows (8+ characters) or the full id."
 # Letters, digits and dashes, as job and dataset ids: one URL path segment, nothing a shell or an
 # option parser would read twice. The gateway judges the rest (too short, not hex).
-_REF = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$")
+_REF = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}\Z")
 
 
 def _url(base: str, session: SessionOut) -> str:
