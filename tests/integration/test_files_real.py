@@ -227,17 +227,23 @@ def test_a_large_download_streams_with_flat_memory_and_ranges(
     assert part.headers["content-range"] == f"bytes 150000000-150000099/{size}"
 
 
-def _far_side_reads_of(login: str) -> list[int]:
-    """Processes of ``login`` running the file browser's ``read`` (python3 -I -S -c … read)."""
+def _far_side_reads_of(login: str, path: Path) -> list[int]:
+    """Processes of ``login`` running the file browser's ``read`` (python3 -I -S -c … read) with
+    ``path`` open: only this test's, not another test's download as the same login beside it
+    (CI at 28a1517 failed on one)."""
     uid = pwd.getpwnam(login).pw_uid
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
             owner = Path(f"/proc/{pid}").stat().st_uid
+            if owner != uid or argv[-1:] != [b"read"] or b"-I" not in argv:
+                continue
+            fds = os.listdir(f"/proc/{pid}/fd")
+            opened = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in fds if fd.isdigit()}
         except OSError:
             continue
-        if owner == uid and argv[-1:] == [b"read"] and b"-I" in argv:
+        if str(path) in opened:
             found.append(int(pid))
     return found
 
@@ -249,14 +255,15 @@ def test_a_client_that_leaves_mid_download_stops_the_far_side(
     # Larger than every buffer on the way (loopback sockets autotune up to 32 MiB here, sshd and
     # SSH windows a few MiB): the far side is still sending when the client leaves.
     make([(b"big.bin", 256 * 1024 * 1024)])
+    big = Path(f"/home/alice/{name}/big.bin")
     with alice.stream("GET", f"{BASE}/home/download", params={"path": f"{name}/big.bin"}) as response:
         chunks = response.iter_raw()  # kept: a dropped iterator closes the response at once
         next(chunks)
         time.sleep(0.5)
-        assert _far_side_reads_of("alice"), "the far side should still be sending (held back)"
+        assert _far_side_reads_of("alice", big), "the far side should still be sending (held back)"
     # The response closed with most of the file unread: the connection goes, and the gateway
     # stops reading and kills the far side.
     deadline = time.monotonic() + 15
-    while _far_side_reads_of("alice") and time.monotonic() < deadline:
+    while _far_side_reads_of("alice", big) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _far_side_reads_of("alice") == []
+    assert _far_side_reads_of("alice", big) == []
