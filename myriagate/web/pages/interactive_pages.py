@@ -15,7 +15,6 @@ problems next to their fields.
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -26,14 +25,14 @@ from myriagate.scripts.interactive_apps import GATEWAY_PARAMS, InteractiveAppMet
 from myriagate.services.interactive.sessions import InteractiveSessions, StartRequest
 from myriagate.services.interactive.views import SessionView
 from myriagate.web.api.allocations import estimate_out
+from myriagate.web.api.interactive import InteractiveDep
 from myriagate.web.api.submit_schemas import DryRunOut
-from myriagate.web.deps import ClockDep, DbSession, GatewayDep, SubmissionDep
+from myriagate.web.deps import DbSession, GatewayDep
 from myriagate.web.pages.deps import PageContext, PageUser
 from myriagate.web.pages.forms import errors_by_field, form_fields, see_other
 from myriagate.web.pages.rendering import render, translator_for
 from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
-from myriagate.wiring_interactive import interactive_sessions
 
 router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 
@@ -47,10 +46,6 @@ DEFAULT_TIME = "1:00:00"
 # The sessions' region is read again this often while one waits or starts, and while one runs
 # (its time left, and whether it stopped itself).
 REFRESH_WAITING_S, REFRESH_RUNNING_S = 3, 30
-
-
-def _sessions(gateway: Gateway, submission: Any, clock: Any) -> InteractiveSessions:
-    return replace(interactive_sessions(gateway), submission=submission, clock=clock)
 
 
 def _app_fields(meta: InteractiveAppMeta) -> list[Any]:
@@ -155,10 +150,9 @@ def interactive_page(
     page: PageUser,
     db: DbSession,
     gateway: GatewayDep,
-    submission: SubmissionDep,
-    clock: ClockDep,
+    sessions: InteractiveDep,
 ) -> Response:
-    return _page(request, page, db, gateway, _sessions(gateway, submission, clock))
+    return _page(request, page, db, gateway, sessions)
 
 
 @router.post("/interactive/estimate")
@@ -167,12 +161,11 @@ async def interactive_estimate(
     page: PageUser,
     db: DbSession,
     gateway: GatewayDep,
-    submission: SubmissionDep,
-    clock: ClockDep,
+    sessions: InteractiveDep,
 ) -> Response:
     """The estimate box alone (HTML fragment), for the page's script as the researcher types."""
     values = await form_fields(request)
-    preview, problem = _estimate(values, page, db, gateway, _sessions(gateway, submission, clock))
+    preview, problem = _estimate(values, page, db, gateway, sessions)
     return render(request, "_estimate.html", preview=preview, plan=None, problem=problem)
 
 
@@ -182,11 +175,9 @@ async def interactive_post(
     page: PageUser,
     db: DbSession,
     gateway: GatewayDep,
-    submission: SubmissionDep,
-    clock: ClockDep,
+    sessions: InteractiveDep,
 ) -> Response:
     values = await form_fields(request)
-    sessions = _sessions(gateway, submission, clock)
     if values.get("action") == "stop":
         try:
             session_id = uuid.UUID(values.get("session", ""))
