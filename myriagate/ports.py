@@ -105,6 +105,12 @@ class SlurmBackend(Protocol):
         """The last ``max_bytes`` of a file on the cluster (b"" when it does not exist)."""
         ...
 
+    def read_private(self, path: str, home: str, max_bytes: int) -> bytes:
+        """``tail`` of a file below ``home`` that only the login can have written: PermissionDenied
+        unless the file and every directory down to it from ``home`` belong to the login, are
+        writable by nobody else and are no links (b"" when something on the way is missing)."""
+        ...
+
     def home_dir(self) -> str:
         """The login's home on the cluster: where a job that names no --chdir runs."""
         ...

@@ -22,6 +22,7 @@ from myriagate.errors import BackendError, FieldError, ProfileViolation, Text
 SESSION_DIR = ".myriagate/interactive"
 _HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?\Z")
 _SECRET = re.compile(r"^[A-Za-z0-9_.~+/=-]{16,512}\Z")
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}\Z")
 MAX_CONNECTION_FILE_BYTES = 4096
 # A job that has run this long without its app announcing itself is worth a look at its output.
 STALLED_AFTER_S = 120
@@ -49,9 +50,12 @@ class Connection:
     host: str
     port: int
     secret: str
+    # The SHA-256 of the app's TLS certificate (lower-case hex), pinned by the proxy; None for
+    # an app whose rule says it serves plain HTTP.
+    tls_sha256: str | None = None
 
     def __repr__(self) -> str:  # never the secret, in a log line or a traceback
-        return f"Connection(host={self.host!r}, port={self.port})"
+        return f"Connection(host={self.host!r}, port={self.port}, tls={self.tls_sha256 is not None})"
 
 
 def session_dir(home: str, session_id: str) -> str:
@@ -59,11 +63,22 @@ def session_dir(home: str, session_id: str) -> str:
     return f"{home.rstrip('/')}/{SESSION_DIR}/{session_id}"
 
 
-def parse_connection(raw: bytes) -> Connection | None:
+def home_of(connection_path: str) -> str:
+    """The home a session's connection file path was made from (``session_dir``'s ``home``):
+    the directory from which the gateway checks who owns the way down to the file."""
+    marker = f"/{SESSION_DIR}/"
+    at = connection_path.rfind(marker)
+    if at <= 0:
+        raise ValueError(f"{connection_path!r} is not in a session directory")
+    return connection_path[:at]
+
+
+def parse_connection(raw: bytes, *, tls: bool = True) -> Connection | None:
     """The connection file's content, checked; None while it is empty (not written yet).
 
     BackendError for anything else that is not exactly what the app's script writes: the file
-    could have been replaced by the login, and a made-up host must never be connected to.
+    could have been replaced by the login, and a made-up host must never be connected to. With
+    ``tls`` (the app's rule), the file must name its certificate's SHA-256 (``tls_sha256``).
     """
     if not raw.strip():
         return None
@@ -82,7 +97,14 @@ def parse_connection(raw: bytes) -> Connection | None:
         raise BackendError(Text("the app's connection file names no valid port (1024-65535)"))
     if not isinstance(secret, str) or not _SECRET.match(secret):
         raise BackendError(Text("the app's connection file holds no valid token"))
-    return Connection(host=host, port=port, secret=secret)
+    pin = data.get("tls_sha256")
+    if not tls:
+        return Connection(host=host, port=port, secret=secret)
+    if not isinstance(pin, str) or not _SHA256.match(pin):
+        raise BackendError(
+            Text("the app's connection file names no valid certificate fingerprint (tls_sha256)")
+        )
+    return Connection(host=host, port=port, secret=secret, tls_sha256=pin.lower())
 
 
 def _valid_host(host: str) -> bool:

@@ -31,6 +31,12 @@ class ConnectionRule(BaseModel):
     header: str = Field(default="Authorization", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
     # The header's value is "<scheme> <secret>" (the secret alone when empty).
     scheme: str = Field(default="token", pattern=r"^[A-Za-z0-9_-]{0,32}$")
+    # The app serves TLS with a certificate of its own and its connection file names the
+    # certificate's SHA-256 (``tls_sha256``), which the proxy pins. Without it, whoever
+    # listens at the app's port once the app is gone would get the owner's requests and the
+    # secret until the gateway sees the job end: ``false`` is for apps that cannot serve TLS,
+    # on nodes no other login uses (docs/interactive.md).
+    tls: bool = True
 
     def header_value(self, secret: str) -> str:
         return f"{self.scheme} {secret}" if self.scheme else secret

@@ -38,6 +38,10 @@ AMBIGUOUS_QUERIES_MAX = 24
 _TAG_CANDIDATES_MAX = 4
 
 
+# Said when the way to a file the gateway trusts (a connection file) is not the login's alone.
+_NOT_PRIVATE = "%(path)s or a directory above it is not the login's alone (owner, permissions or a link)"
+
+
 class SlurmCliBackend:
     """ports.SlurmBackend through sbatch/squeue/sacct/scancel/tail run by ``runner``.
 
@@ -307,6 +311,9 @@ class SlurmCliBackend:
         result = self._query(commands.tail(path, max_bytes))
         if result.returncode == 0 and result.stdout == commands.NOT_A_REGULAR_FILE:
             raise PermissionDenied(Text("%(path)s is not a regular file", path=path))  # as pyslurm's says
+        return self._tail_result(result)
+
+    def _tail_result(self, result: CommandResult) -> bytes:
         if result.returncode == 0:
             return result.stdout
         message = messages.slurm_message(result.stderr, f"tail exited with status {result.returncode}")
@@ -315,6 +322,14 @@ class SlurmCliBackend:
         if messages.DENIED.search(message):
             raise PermissionDenied(message)
         raise SchedulerRejected(message)
+
+    def read_private(self, path: str, home: str, max_bytes: int) -> bytes:
+        if max_bytes <= 0:
+            return b""
+        result = self._query(commands.read_private(path, home, self.login_name(), max_bytes))
+        if result.stdout.endswith(commands.NOT_PRIVATE):
+            raise PermissionDenied(Text(_NOT_PRIVATE, path=path))
+        return self._tail_result(result)
 
     def home_dir(self) -> str:
         # Asked once per backend (one per login): sbatch runs in the login's home, so that is

@@ -232,6 +232,38 @@ def tail(path: str, max_bytes: int) -> tuple[str, ...]:
     )  # fmt: skip
 
 
+# What ``read_private``'s command prints instead when the way to the file is not the login's alone.
+NOT_PRIVATE = b"\x1emyriagate: not private\x1e\n"
+
+
+def read_private(path: str, home: str, login: str, max_bytes: int) -> tuple[str, ...]:
+    """``tail`` of a file below ``home`` only if the file and every directory down to it from
+    the home (itself included) belong to ``login``, are writable by nobody else and are no
+    symbolic links (the home itself may be reached through one): as OpenSSH checks the files
+    it trusts. Else prints ``NOT_PRIVATE`` and stops before reading.
+
+    ``find -P`` looks at each of these paths without following a link at its last component;
+    the first that fails the check prints the marker and quits, so the file is never queued.
+    """
+    if max_bytes <= 0:
+        raise ValueError("max_bytes must be positive")
+    checked, root = values.file_pattern(path, "path"), values.file_pattern(home.rstrip("/") or "/", "home")
+    if not root.startswith("/") or not checked.startswith(root.rstrip("/") + "/"):
+        raise UnsafeValue(f"path {checked!r} must be below the absolute directory {root!r}")
+    parts = checked[len(root.rstrip("/")) + 1 :].split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise UnsafeValue(f"path {checked!r} must name each directory once")
+    base = root.rstrip("/")
+    ways = [f"{base}/."] + [f"{base}/{'/'.join(parts[: i + 1])}" for i in range(len(parts))]
+    return (
+        "find", "-P", "--", *ways, "-maxdepth", "0",
+        "(", "-type", "l", "-o", "!", "-user", values.login(login), "-o", "-perm", "/022",
+        "-o", "!", "(", "-type", "d", "-o", "-type", "f", ")", ")",
+        "-printf", "\\036myriagate: not private\\036\\n", "-quit",
+        "-o", "-type", "f", "-exec", "tail", "-c", str(int(max_bytes)), "--", "{}", "+",
+    )  # fmt: skip
+
+
 def login_name() -> tuple[str, ...]:
     """The login the runner acts as (whose jobs a tag lookup may find)."""
     return ("id", "-un")

@@ -289,6 +289,30 @@ class PyslurmBackend:
             handle.seek(max(0, info.st_size - max_bytes))
             return handle.read(max_bytes)
 
+    def read_private(self, path: str, home: str, max_bytes: int) -> bytes:
+        """``tail`` of a file only if it and every directory down to it from ``home`` are the
+        login's, writable by nobody else and no links (what the CLI backend's command checks)."""
+        values.file_pattern(path, "path")
+        root = home.rstrip("/")
+        if not path.startswith(root + "/"):
+            raise PermissionDenied(f"{path} is not below {home}")
+        owner = _uid(self.login) if self.login is not None else os.geteuid()
+        ways = [root + "/."] + [root + "/" + "/".join(path[len(root) + 1 :].split("/")[: i + 1])
+                                for i in range(path[len(root) + 1 :].count("/") + 1)]  # fmt: skip
+        for way in ways:
+            try:
+                info = os.lstat(way)
+            except FileNotFoundError:
+                return b""
+            if (
+                stat.S_ISLNK(info.st_mode) or info.st_uid != owner or info.st_mode & 0o022
+                or not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode))
+            ):  # fmt: skip
+                raise PermissionDenied(
+                    f"{way} is not the login's alone (owner, permissions or a link): {path} not read"
+                )
+        return self.tail(path, max_bytes)
+
     def ping(self) -> ClusterHealth:
         started = time.monotonic()
         try:

@@ -198,6 +198,13 @@ class SlurmRestBackend:
             )
         return self.files.tail(path, max_bytes)
 
+    def read_private(self, path: str, home: str, max_bytes: int) -> bytes:
+        if self.files is None:
+            raise SchedulerRejected(
+                Text("this cluster is reached through its REST API only: job output cannot be read from here")
+            )
+        return self.files.read_private(path, home, max_bytes)
+
     def ping(self) -> ClusterHealth:
         started = time.monotonic()
         try:

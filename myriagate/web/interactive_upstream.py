@@ -42,9 +42,11 @@ from typing import Any, Protocol, cast
 
 import anyio
 import httpcore
+import structlog
 
 from myriagate.services.interactive.ports import Tunnel, Tunnels
 from myriagate.services.interactive.sessions import ProxyTarget
+from myriagate.web.interactive_tls import ByteStream, NotThePinnedServer, PinnedTlsStream
 
 IDLE_S = 20.0
 MAX_AGE_S = 60.0
@@ -57,6 +59,9 @@ _LOOP_WRITE_BYTES = 64 * 1024
 # channel closed by another thread must not leave a read waiting on a dead descriptor.
 _WAIT_SLICE_S = 1.0
 _WOULD_BLOCK = (BlockingIOError, TimeoutError, InterruptedError)
+# A new connection's TLS handshake with the app (from a thread), before any request is sent.
+_HANDSHAKE_S = 30.0
+log = structlog.get_logger(__name__)
 
 
 class _Stream(Protocol):
@@ -72,9 +77,13 @@ class _Stream(Protocol):
 class _TunnelStream(httpcore.AsyncNetworkStream):
     """httpcore's view of a tunnel (a paramiko channel or a socket), read from the event loop."""
 
-    def __init__(self, tunnel: Tunnel, max_age_s: float) -> None:
-        self._tunnel, self._stream = tunnel, cast(_Stream, tunnel.stream)
-        self._stream.settimeout(0.0)  # never blocks: the event loop waits for readability
+    def __init__(self, tunnel: Tunnel, max_age_s: float, tls: PinnedTlsStream | None = None) -> None:
+        # ``_raw`` is the tunnel's own stream (its descriptor, its SSH transport); ``_stream``
+        # what the bytes go through: the pinned TLS over it, for an app that serves TLS.
+        self._tunnel, self._raw = tunnel, cast(_Stream, tunnel.stream)
+        self._tls = tls
+        self._stream: _Stream = tls if tls is not None else self._raw
+        self._raw.settimeout(0.0)  # never blocks: the event loop waits for readability
         self._retire_at = time.monotonic() + max_age_s
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
@@ -94,7 +103,7 @@ class _TunnelStream(httpcore.AsyncNetworkStream):
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         data = memoryview(buffer)
         try:
-            while data and len(data) <= _LOOP_WRITE_BYTES and not _key_exchange_running(self._stream):
+            while data and len(data) <= _LOOP_WRITE_BYTES and not _key_exchange_running(self._raw):
                 try:
                     sent = self._stream.send(bytes(data))
                 except _WOULD_BLOCK:
@@ -102,7 +111,7 @@ class _TunnelStream(httpcore.AsyncNetworkStream):
                 if sent == 0:
                     raise httpcore.WriteError("the app's stream is closed")
                 data = data[sent:]
-            if data:
+            if data or (self._tls is not None and self._tls.pending):  # TLS: ciphertext left to send
                 await anyio.to_thread.run_sync(self._blocking_sendall, bytes(data), timeout)
         except TimeoutError as exc:
             raise httpcore.WriteTimeout("the app did not take the request in time") from exc
@@ -111,14 +120,14 @@ class _TunnelStream(httpcore.AsyncNetworkStream):
 
     def _blocking_sendall(self, data: bytes, timeout: float | None) -> None:
         # HTTP/1.1: nothing reads this connection while its request is written.
-        self._stream.settimeout(timeout)
+        self._raw.settimeout(timeout)
         try:
             self._stream.sendall(data)
         finally:
-            self._stream.settimeout(0.0)
+            self._raw.settimeout(0.0)
 
     async def aclose(self) -> None:
-        if _key_exchange_running(self._stream):  # closing sends a message, which would wait
+        if _key_exchange_running(self._raw):  # closing sends a message, which would wait
             await anyio.to_thread.run_sync(self._tunnel.close)
         else:
             self._tunnel.close()
@@ -127,7 +136,8 @@ class _TunnelStream(httpcore.AsyncNetworkStream):
         if info == "is_readable":
             # httpcore asks before reusing an idle connection: readable means the app closed it
             # (or the channel died). Too old counts the same, so it is closed and replaced.
-            return time.monotonic() >= self._retire_at or _readable(self._stream)
+            tls_waiting = self._tls is not None and self._tls.readable_now()
+            return time.monotonic() >= self._retire_at or tls_waiting or _readable(self._raw)
         return None
 
 
@@ -162,11 +172,8 @@ class _TunnelBackend(httpcore.AsyncNetworkBackend):
         self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:  # fmt: skip
-        target = self._target
-        tunnel = await anyio.to_thread.run_sync(
-            self._tunnels.open, target.cluster, target.login, target.connection.host, target.connection.port
-        )
-        return _TunnelStream(tunnel, self._max_age_s)
+        tunnel, tls = await anyio.to_thread.run_sync(open_app_tunnel, self._tunnels, self._target)
+        return _TunnelStream(tunnel, self._max_age_s, tls)
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
@@ -175,6 +182,30 @@ class _TunnelBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(seconds)
+
+
+def open_app_tunnel(tunnels: Tunnels, target: ProxyTarget) -> tuple[Tunnel, PinnedTlsStream | None]:
+    """A tunnel to the session's app and, for an app that serves TLS, the TLS over it, its
+    handshake done and the app's certificate checked against the pin (blocking: from a thread).
+    ``httpcore.ConnectError`` when the server there is not the app: nothing was sent to it."""
+    connection = target.connection
+    tunnel = tunnels.open(target.cluster, target.login, connection.host, connection.port)
+    if connection.tls_sha256 is None:
+        return tunnel, None
+    try:
+        tls = PinnedTlsStream(cast(ByteStream, tunnel.stream), connection.tls_sha256)
+        tls.settimeout(_HANDSHAKE_S)
+        tls.handshake()
+    except (OSError, ValueError) as exc:
+        tunnel.close()
+        if isinstance(exc, NotThePinnedServer):
+            log.warning("interactive.not_the_app", cluster=target.cluster, login=target.login,
+                        host=connection.host, port=connection.port)  # fmt: skip
+        raise httpcore.ConnectError(f"no TLS connection to the app: {exc}") from exc
+    except BaseException:
+        tunnel.close()
+        raise
+    return tunnel, tls
 
 
 @dataclass

@@ -16,6 +16,7 @@ import contextlib
 import socket
 
 import anyio
+import httpcore
 from fastapi import WebSocket
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -34,7 +35,7 @@ from wsproto.events import (
 )
 
 from myriagate.errors import MyriagateError, NotFound, Text
-from myriagate.services.interactive.ports import Tunnel, Tunnels
+from myriagate.services.interactive.ports import AppStream, Tunnel, Tunnels
 from myriagate.services.interactive.sessions import ProxyTarget
 from myriagate.web.interactive_origin import host_session, session_origins
 from myriagate.web.interactive_proxy import (
@@ -44,6 +45,8 @@ from myriagate.web.interactive_proxy import (
     tunnels_of,
     upstream_headers,
 )
+from myriagate.web.interactive_tls import PinnedTlsStream
+from myriagate.web.interactive_upstream import open_app_tunnel
 
 _CHUNK = 65536
 # A message of the app is gathered whole before it goes to the browser (below); beyond this the
@@ -56,16 +59,18 @@ _OWN_HANDSHAKE = frozenset({b"sec-websocket-key", b"sec-websocket-version", b"se
 
 
 class _Upstream:
-    """The gateway's WebSocket to the app over a tunnel (blocking: used from threads)."""
+    """The gateway's WebSocket to the app over a tunnel (blocking: used from threads), through
+    the pinned TLS for an app that serves TLS."""
 
-    def __init__(self, tunnel: Tunnel) -> None:
+    def __init__(self, tunnel: Tunnel, tls: PinnedTlsStream | None) -> None:
         self.tunnel, self.ws = tunnel, WSConnection(ConnectionType.CLIENT)
+        self.stream: AppStream = tls if tls is not None else tunnel.stream
 
     def send(self, event: Event) -> None:
-        self.tunnel.stream.sendall(self.ws.send(event))
+        self.stream.sendall(self.ws.send(event))
 
     def events(self) -> list[object]:
-        data = self.tunnel.stream.recv(_CHUNK)
+        data = self.stream.recv(_CHUNK)
         self.ws.receive_data(data or None)
         return list(self.ws.events())
 
@@ -74,19 +79,22 @@ def _handshake(
     tunnels: Tunnels, target: ProxyTarget, path: str, headers: list[tuple[bytes, bytes]], protocols: list[str]
 ) -> tuple[_Upstream, str | None]:
     conn = target.connection
-    tunnel = tunnels.open(target.cluster, target.login, conn.host, conn.port)
-    upstream = _Upstream(tunnel)
     try:
-        tunnel.stream.settimeout(_HANDSHAKE_S)
+        tunnel, tls = open_app_tunnel(tunnels, target)
+    except httpcore.ConnectError as exc:
+        raise ConnectionRefusedError(str(exc)) from exc
+    upstream = _Upstream(tunnel, tls)
+    try:
+        upstream.stream.settimeout(_HANDSHAKE_S)
         extra = [(k, v) for k, v in headers if k.lower() not in _OWN_HANDSHAKE and k.lower() != b"host"]
         request = Request(
             host=f"{conn.host}:{conn.port}", target=path, extra_headers=extra, subprotocols=protocols
         )
-        tunnel.stream.sendall(upstream.ws.send(request))
+        upstream.stream.sendall(upstream.ws.send(request))
         while True:
             for event in upstream.events():
                 if isinstance(event, AcceptConnection):
-                    tunnel.stream.settimeout(None)
+                    upstream.stream.settimeout(None)
                     return upstream, event.subprotocol
                 if isinstance(event, RejectConnection):
                     raise ConnectionRefusedError(f"the app refused the WebSocket ({event.status_code})")

@@ -28,6 +28,7 @@ from tests.cli.test_cli_unit import (  # noqa: F401 - fixtures by name
     run,
     worker,
 )
+from tests.fakes.app_tls import connection_file
 from tests.fakes.fake_slurm import FakeCluster
 
 TOKEN = "e" * 48
@@ -50,8 +51,7 @@ def test_start_waits_until_the_app_answers_and_prints_its_url(
         fake_cluster.set_state(next(iter(fake_cluster.jobs)), "RUNNING")
 
     def announced() -> None:
-        payload = {"host": "10.0.0.7", "port": 41000, "token": TOKEN}
-        fake_cluster.files[_session_path(fake_cluster)] = json.dumps(payload).encode()
+        fake_cluster.files[_session_path(fake_cluster)] = connection_file("10.0.0.7", 41000, TOKEN)
 
     worker.steps += [pending, running, announced]
     done = run("interactive", "start", "jupyter", "-p", "debug", "-t", "30")

@@ -115,6 +115,8 @@ class FakeCluster:
     jobs: dict[str, FakeJob] = field(default_factory=dict)
     arrays: dict[str, list[str]] = field(default_factory=dict)  # parent id -> task ids
     files: dict[str, bytes] = field(default_factory=dict)
+    # Paths ``read_private`` refuses: the file or a directory above it is not the login's alone.
+    not_private: set[str] = field(default_factory=set)
     calls: Counter[str] = field(default_factory=Counter)
     reachable: bool = True
     # Called with each command's name as it runs: a test's probe of what the caller holds
@@ -476,6 +478,14 @@ class FakeSlurmBackend:
         if max_bytes <= 0:
             return b""
         return self.cluster.files.get(path, b"")[-max_bytes:]
+
+    def read_private(self, path: str, home: str, max_bytes: int) -> bytes:
+        self.cluster._call("read_private")
+        if not path.startswith(home.rstrip("/") + "/"):
+            raise PermissionDenied(f"{path} is not below {home}")
+        if path in self.cluster.not_private:
+            raise PermissionDenied(f"{path} or a directory above it is not the login's alone")
+        return self.cluster.files.get(path, b"")[-max_bytes:] if max_bytes > 0 else b""
 
     def home_dir(self) -> str:
         self.cluster._call("home_dir")

@@ -11,12 +11,14 @@ from typing import Any
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, RejectConnection, Request, TextMessage
 
+from tests.fakes.app_tls import serve_tls
+
 
 class FakeWsApp:
     def __init__(self, authorization: str) -> None:
         self.authorization = authorization
         self.handshakes: list[dict[str, Any]] = []
-        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server = serve_tls(socket.create_server(("127.0.0.1", 0)))
         self.port: int = self._server.getsockname()[1]
         threading.Thread(target=self._serve, daemon=True).start()
 

@@ -51,14 +51,22 @@ os.rename(os.environ["FAKE_PORT_FILE"] + ".tmp", os.environ["FAKE_PORT_FILE"])
 if os.environ["FAKE_MODE"] == "lost":
     time.sleep(3)
     sys.exit(1)
+import hashlib, json, ssl
+token = open(os.environ["JUPYTER_TOKEN_FILE"]).read()
 class App(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        ok = self.headers.get("Authorization") == "token " + os.environ["JUPYTER_TOKEN"]
+        ok = self.headers.get("Authorization") == "token " + token
         self.send_response(200 if ok else 403)
         self.end_headers()
     def log_message(self, *args):
         pass
 server = http.server.HTTPServer((host, port), App)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(args["--ServerApp.certfile"], args["--ServerApp.keyfile"])
+server.socket = context.wrap_socket(server.socket, server_side=True)
+served = hashlib.sha256(ssl.PEM_cert_to_DER_cert(open(args["--ServerApp.certfile"]).read())).hexdigest()
+seen = {"pin": served, "token_in_environment": "JUPYTER_TOKEN" in os.environ, "token": token}
+open(os.environ["FAKE_PORT_FILE"] + ".app", "w").write(json.dumps(seen))
 server.timeout = 0.2
 deadline = time.monotonic() + 3
 while time.monotonic() < deadline:
@@ -161,7 +169,13 @@ def test_the_connection_file_names_the_app_that_listens(environment: Path, tmp_p
     host, port = (home / "port").read_text().split()
     announced = json.loads(next(text for text in written if text.endswith("\n")))
     assert (announced["host"], announced["port"]) == (host, int(port))
-    assert not connection.exists()  # removed when the app ended
+    app = json.loads((home / "port.app").read_text())
+    # The certificate the app served is the one the file names for the gateway to pin, and the
+    # token reached the app from a file, not from an environment its kernels would inherit.
+    assert announced["tls_sha256"] == app["pin"] and len(app["pin"]) == 64
+    assert announced["token"] == app["token"] and not app["token_in_environment"]
+    assert not connection.exists()  # removed when the app ended, with the key and the directory
+    assert not connection.parent.exists()
 
 
 def test_a_port_another_login_took_first_is_never_announced(environment: Path, tmp_path: Path) -> None:

@@ -53,8 +53,12 @@ def test_jupyter_script_binds_a_random_port_with_the_session_base_url(apps: Inte
     assert "#SBATCH" not in text
     assert f"--ServerApp.base_url=/interactive/{SESSION}/" in text
     assert "--ServerApp.port_retries=0" in text
-    # The token goes through the environment: never on a command line `ps` shows.
-    assert "--IdentityProvider.token" not in text and "export JUPYTER_TOKEN" in text
+    # The token goes through a file named in Jupyter's own environment: never on a command line
+    # `ps` shows, nor in the environment its kernels and terminals inherit.
+    assert "--IdentityProvider.token" not in text and "JUPYTER_TOKEN=" not in text
+    assert 'JUPYTER_TOKEN_FILE="$session_dir/token" "$env_dir/bin/jupyter-lab"' in text
+    # TLS with the session's own certificate, whose fingerprint the connection file names.
+    assert '--ServerApp.certfile="$session_dir/cert.pem"' in text and '"tls_sha256"' in text
     assert "env_dir=/opt/myriagate-jupyter" in text
 
 
@@ -105,7 +109,7 @@ def test_a_site_app_must_declare_the_session_id(tmp_path: Path) -> None:
 
 
 def _file(**values: object) -> bytes:
-    base: dict[str, object] = {"host": "10.0.0.5", "port": 43111, "token": "a" * 64}
+    base: dict[str, object] = {"host": "10.0.0.5", "port": 43111, "token": "a" * 64, "tls_sha256": "C0" * 32}
     base.update(values)
     return json.dumps(base).encode()
 
@@ -114,7 +118,10 @@ def test_the_connection_file_is_read_and_its_secret_kept_out_of_repr() -> None:
     found = parse_connection(_file())
     assert found is not None
     assert (found.host, found.port, found.secret) == ("10.0.0.5", 43111, "a" * 64)
+    assert found.tls_sha256 == "c0" * 32  # as hex digests compare: lower case
     assert "a" * 16 not in repr(found)
+    plain = parse_connection(_file(tls_sha256=None), tls=False)  # an app whose rule says tls = false
+    assert plain is not None and plain.tls_sha256 is None
     assert parse_connection(b"") is None and parse_connection(b"  \n") is None
 
 
@@ -134,6 +141,11 @@ def test_the_connection_file_is_read_and_its_secret_kept_out_of_repr() -> None:
         _file(token="short"),
         _file(token="x\ny" * 20),
         _file(token=None),
+        _file(tls_sha256=None),  # an app serving TLS must name its certificate
+        _file(tls_sha256="c0" * 31),
+        _file(tls_sha256="g" * 64),
+        _file(tls_sha256="c0:" * 31 + "c0"),
+        _file(tls_sha256=["c0" * 32]),
         b" " * 5000 + b"{}",
     ],
 )

@@ -34,6 +34,7 @@ from myriagate.db.models.users import User
 from myriagate.errors import MyriagateError, PermissionDenied, SchedulerRejected
 from myriagate.web.interactive_websocket import MAX_MESSAGE_BYTES
 from tests.conftest import FakeClock
+from tests.fakes.app_tls import serve_tls
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.web.conftest import MakeUser
 from tests.web.test_interactive_api import SESSIONS, _App, _running, app_server
@@ -48,7 +49,7 @@ class _BigMessageApp:
     sent in one frame (as JupyterLab's server does) and in small TCP writes."""
 
     def __init__(self) -> None:
-        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server = serve_tls(socket.create_server(("127.0.0.1", 0)))
         self.port: int = self._server.getsockname()[1]
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -170,7 +171,7 @@ def test_a_directory_or_link_loop_at_the_connection_files_name_is_said_on_the_se
 ) -> None:  # fmt: skip
     owner = auth_client(make_user(username="alice@unicaen.fr", login="alice"))
     started = _running(owner, fake_cluster, backends, app, clock, app_server)
-    fake_cluster.fail_next("tail", refusal)
+    fake_cluster.fail_next("read_private", refusal)
     shown = owner.get(f"{SESSIONS}/{started['id']}")
     assert shown.status_code == 200, shown.text
     assert shown.json()["state"] == "starting"

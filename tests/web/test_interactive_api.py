@@ -27,6 +27,7 @@ from myriagate.services.allocations import settlement
 from myriagate.services.jobs import tracking
 from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock
+from tests.fakes.app_tls import connection_file, serve_tls
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.fake_ws_app import FakeWsApp
 from tests.web.conftest import MakeUser, assert_problem
@@ -81,6 +82,7 @@ class _App(BaseHTTPRequestHandler):
 @pytest.fixture
 def app_server() -> Iterator[int]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _App)
+    server.socket = serve_tls(server.socket)  # JupyterLab serves TLS; the proxy pins its certificate
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     _App.seen.clear()
@@ -110,7 +112,7 @@ def _running(
     fake_cluster.set_state(started["slurm_job_id"], "RUNNING")
     _tick(backends, app, clock)
     path = f"/home/{login}/.myriagate/interactive/{started['id']}/connection.json"
-    fake_cluster.files[path] = json.dumps({"host": "127.0.0.1", "port": port, "token": TOKEN}).encode()
+    fake_cluster.files[path] = connection_file("127.0.0.1", port, TOKEN)
     return started
 
 
@@ -134,7 +136,7 @@ def test_a_session_is_a_job_that_goes_queued_starting_running_and_ended(
     _tick(backends, app, clock)
     assert client.get(f"{SESSIONS}/{started['id']}").json()["state"] == "starting"
     path = f"/home/alice/.myriagate/interactive/{started['id']}/connection.json"
-    fake_cluster.files[path] = json.dumps({"host": "10.1.2.3", "port": 40000, "token": TOKEN}).encode()
+    fake_cluster.files[path] = connection_file("10.1.2.3", 40000, TOKEN)
     running = client.get(f"{SESSIONS}/{started['id']}").json()
     assert running["state"] == "running" and running["remaining_s"] == 30 * 60
     assert TOKEN not in json.dumps(running)

@@ -26,6 +26,7 @@ from myriagate.db.models.users import User
 from myriagate.services.jobs import tracking
 from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock
+from tests.fakes.app_tls import connection_file
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.fakes.hostile import HOSTILE_STRINGS
 from tests.web.conftest import MakeUser, assert_problem
@@ -141,7 +142,7 @@ def test_a_failed_start_says_why_and_where_its_output_is(
         shown["problem"]
         == "the app's connection file was refused: the app's connection file names no valid host"
     )
-    fake_cluster.files[path] = json.dumps({"host": "10.0.0.9", "port": 40000, "token": "t" * 40}).encode()
+    fake_cluster.files[path] = connection_file("10.0.0.9", 40000, "t" * 40)
     fixed = client.get(f"{SESSIONS}/{broken['id']}").json()
     assert (fixed["state"], fixed["problem"]) == ("running", None)
 

@@ -23,6 +23,7 @@ from myriagate.services.interactive.ports import AppStream
 from myriagate.services.interactive.sessions import ProxyTarget
 from myriagate.web.interactive_upstream import AppConnections, _TunnelStream
 from tests.conftest import FakeClock
+from tests.fakes.app_tls import fingerprint, serve_tls
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.web.conftest import MakeUser
 from tests.web.test_interactive_api import TOKEN, _running, _tick
@@ -83,6 +84,7 @@ class CountingTunnels:
 @pytest.fixture
 def keep_alive_app() -> Iterator[int]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveApp)
+    server.socket = serve_tls(server.socket)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     _KeepAliveApp.drop_after_answer = False
@@ -148,7 +150,10 @@ def test_an_ended_sessions_connections_are_closed(
 
 def _target(port: int, host: str = "127.0.0.1") -> ProxyTarget:
     return ProxyTarget(
-        "devcluster", "alice", Connection(host, port, TOKEN), ("Authorization", f"token {TOKEN}")
+        "devcluster",
+        "alice",
+        Connection(host, port, TOKEN, fingerprint()),
+        ("Authorization", f"token {TOKEN}"),
     )
 
 

@@ -6,7 +6,6 @@ job's output; the header's link to the page; all of it in French too."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 from myriagate.services.jobs import tracking
 from myriagate.wiring import worker_ledger
 from tests.conftest import CLUSTER, FakeClock
+from tests.fakes.app_tls import connection_file
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 from tests.web.conftest import PASSWORD, MakeUser
 from tests.web.test_pages_jobs import grant_hours
@@ -60,7 +60,7 @@ def test_launch_connect_and_stop_from_the_page(
     session_id = re.search(r'name="session" value="([0-9a-f-]{36})"', client.get("/interactive").text)
     assert session_id is not None
     path = f"/home/alice/.myriagate/interactive/{session_id[1]}/connection.json"
-    fake_cluster.files[path] = json.dumps({"host": "10.0.0.2", "port": 40001, "token": "t" * 40}).encode()
+    fake_cluster.files[path] = connection_file("10.0.0.2", 40001, "t" * 40)
     page = client.get("/interactive").text
     assert f'href="/interactive/{session_id[1]}/" target="_blank" rel="noopener noreferrer"' in page
     assert "t" * 40 not in page

@@ -34,6 +34,9 @@ class InteractiveSession(Base):
     host: Mapped[str | None] = mapped_column(sa.String(255))
     port: Mapped[int | None]
     sealed_secret: Mapped[str | None] = mapped_column(sa.Text)
+    # The SHA-256 of the app's TLS certificate, from its connection file: the proxy connects
+    # to no server that does not hold it (a freed port may be taken by another login).
+    tls_sha256: Mapped[str | None] = mapped_column(sa.String(64))
     connected_at: Mapped[datetime | None]
     # The idle timeout the app was started with (None: the app has none); why its connection
     # file was refused, if it was (the owner sees it; the file is the login's to write).

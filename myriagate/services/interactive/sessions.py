@@ -173,8 +173,10 @@ class InteractiveSessions:
         ):
             raise Conflict(Text("the session is %(state)s, not running", state=state.value))
         rule = self.apps.get(row.app).connection
+        if rule.tls and row.tls_sha256 is None:  # connected before the gateway pinned certificates
+            raise Conflict(Text("the session's app has no pinned certificate: stop it and start a new one"))
         secret = self.sealer.unseal(row.sealed_secret)
-        connection = Connection(host=row.host, port=row.port, secret=secret)
+        connection = Connection(host=row.host, port=row.port, secret=secret, tls_sha256=row.tls_sha256)
         return ProxyTarget(
             row.cluster, row.cluster_login, connection, (rule.header, rule.header_value(secret))
         )
@@ -187,8 +189,14 @@ class InteractiveSessions:
         try:
             # A directory, a fifo, a link loop or an unreadable file at the name: the login's
             # doing, as a malformed file is, and said the same way (not a failure of the read).
-            raw = backend.tail(row.connection_path, interactive.MAX_CONNECTION_FILE_BYTES + 1)
-            found = interactive.parse_connection(raw)
+            # Read only if the file and every directory down to it from the home are the login's
+            # and writable by nobody else (as OpenSSH checks its files): where homes are
+            # group-writable, another login could otherwise write the file the proxy trusts.
+            raw = backend.read_private(
+                row.connection_path, interactive.home_of(row.connection_path),
+                interactive.MAX_CONNECTION_FILE_BYTES + 1,
+            )  # fmt: skip
+            found = interactive.parse_connection(raw, tls=self.apps.get(row.app).connection.tls)
         except (BackendError, PermissionDenied) as exc:  # the login's file: never connected to
             if isinstance(exc, SchedulerUnavailable):
                 raise
@@ -201,6 +209,7 @@ class InteractiveSessions:
             return
         now = self.clock.now()
         row.host, row.port, row.sealed_secret = found.host, found.port, self.sealer.seal(found.secret)
+        row.tls_sha256 = found.tls_sha256
         row.connected_at = row.updated_at = now
         row.problem = None
         session.commit()

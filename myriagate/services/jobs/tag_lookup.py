@@ -74,6 +74,9 @@ class _LoginLookups:
     def tail(self, path: str, max_bytes: int = 65536) -> bytes:
         return self._backend.tail(path, max_bytes)
 
+    def read_private(self, path: str, home: str, max_bytes: int) -> bytes:
+        return self._backend.read_private(path, home, max_bytes)
+
     def home_dir(self) -> str:
         return self._backend.home_dir()
 
