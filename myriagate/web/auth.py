@@ -5,8 +5,9 @@ Tried in that order (docs/api.md):
 1. ``Authorization: Bearer mgt_…`` — a personal token. A bad token is a 401, never a fallback.
 2. the remote-user header (``X-Remote-User``), honoured **only** when the connection comes from
    an address in ``settings.trusted_proxies``; from anywhere else it is ignored.
-3. the ``myriagate_session`` cookie; state-changing methods also need the session's CSRF token
-   (``X-CSRF-Token`` header or ``csrf_token`` form field).
+3. the session cookie (``session_cookie_name``: ``__Host-myriagate_session`` when cookies are
+   secure, ``myriagate_session`` in dev mode over http); state-changing methods also need the
+   session's CSRF token (``X-CSRF-Token`` header or ``csrf_token`` form field).
 4. ``Authorization: Basic`` — only where the route allows it (creating a token or a session).
 
 A browser behind single sign-on sends the proxy header on every request, cross-site ones
@@ -39,7 +40,11 @@ from myriagate.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-SESSION_COOKIE = "myriagate_session"
+# Every cookie of the gateway is named ``myriagate_…``; with secure cookies the ones that carry
+# who the browser is get the ``__Host-`` prefix (``cookie_name``).
+GATEWAY_COOKIE_PREFIX = "myriagate_"
+HOST_PREFIX = "__Host-"
+_SESSION_COOKIE = GATEWAY_COOKIE_PREFIX + "session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -56,6 +61,38 @@ class Identity:
     method: Method
     web_session: WebSession | None = None
     cookie_value: str | None = None
+
+
+def cookie_name(base: str, settings: Settings) -> str:
+    """The name of the gateway's cookie ``base`` under these settings: ``__Host-<base>`` when
+    cookies are secure, ``base`` otherwise (dev mode over http, where browsers refuse the prefix).
+
+    An interactive app's host under the gateway's host name can set a cookie with ``Domain=``
+    their parent, which the browser then sends to the gateway (cookie tossing). A browser
+    takes a ``__Host-`` cookie only from the very host, over a secure origin, with ``Path=/``,
+    ``Secure`` and no ``Domain``: no other host can set one. The plain name is never read then,
+    or a tossed one would still count.
+    """
+    return HOST_PREFIX + base if settings.secure_cookies else base
+
+
+def is_gateway_cookie(name: str) -> bool:
+    """Whether a cookie of this name is the gateway's, under either name and any prefix: none
+    of them is for an interactive app (web/interactive_proxy.py never passes them on)."""
+    bare = name.strip().lower()
+    for prefix in ("__host-", "__secure-"):  # browsers read the prefixes case-insensitively
+        bare = bare.removeprefix(prefix)
+    return bare.startswith(GATEWAY_COOKIE_PREFIX)
+
+
+def session_cookie_name(settings: Settings) -> str:
+    """The web session cookie's name in force (``cookie_name``)."""
+    return cookie_name(_SESSION_COOKIE, settings)
+
+
+def session_cookie(connection: HTTPConnection, settings: Settings) -> str | None:
+    """The value of the web session cookie the request carries under the name in force."""
+    return connection.cookies.get(session_cookie_name(settings))
 
 
 @lru_cache(maxsize=16)
@@ -139,7 +176,7 @@ def _resolve(request: Request, db: Session, settings: Settings, *, allow_basic: 
         # Anyone can send this header: only a configured proxy may vouch for a user.
         log.warning("remote_user_header_ignored", peer=peer, header=settings.remote_user_header)
 
-    cookie_value = request.cookies.get(SESSION_COOKIE)
+    cookie_value = session_cookie(request, settings)
     if cookie_value:
         try:
             web_session = auth_service.authenticate_web_session(db, cookie_value, clock=clock)
@@ -174,8 +211,8 @@ async def _csrf_provided(request: Request) -> str | None:
     return None
 
 
-def _session_cookie_of(db: Session, request: Request, user: User) -> WebSession | None:
-    cookie_value = request.cookies.get(SESSION_COOKIE)
+def _session_cookie_of(db: Session, request: Request, settings: Settings, user: User) -> WebSession | None:
+    cookie_value = session_cookie(request, settings)
     if not cookie_value:
         return None
     try:
@@ -194,7 +231,7 @@ def web_session_for_proxy(
     A proxy-authenticated browser still needs a web session: its forms carry that session's
     CSRF token, which ``authenticate`` checks on every change (see the module docstring).
     """
-    existing = _session_cookie_of(db, request, user)
+    existing = _session_cookie_of(db, request, settings, user)
     if existing is not None:
         return existing.csrf_token, None
     clock: Clock = request.app.state.clock
@@ -221,7 +258,7 @@ async def authenticate(
         assert identity.web_session is not None
         auth_service.check_csrf(identity.web_session, await _csrf_provided(request))
     elif not csrf_exempt:  # proxy-asserted identity changing something
-        web_session = await run_in_threadpool(_session_cookie_of, db, request, identity.user)
+        web_session = await run_in_threadpool(_session_cookie_of, db, request, settings, identity.user)
         if web_session is None:
             raise CsrfRejected(
                 "a change made through single sign-on needs a web session (POST /api/v1/sessions) "
@@ -233,7 +270,7 @@ async def authenticate(
 
 def set_session_cookie(response: Response, new: NewWebSession, settings: Settings) -> None:
     response.set_cookie(
-        SESSION_COOKIE,
+        session_cookie_name(settings),
         new.cookie_value,
         expires=new.expires_at,
         path="/",
@@ -245,5 +282,5 @@ def set_session_cookie(response: Response, new: NewWebSession, settings: Setting
 
 def clear_session_cookie(response: Response, settings: Settings) -> None:
     response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, secure=settings.secure_cookies, samesite="lax"
+        session_cookie_name(settings), path="/", httponly=True, secure=settings.secure_cookies, samesite="lax"
     )

@@ -101,7 +101,7 @@ def gateway_credentials(connection: HTTPConnection) -> bytes | None:
     settings = connection.app.state.gateway.settings
     parts = [
         connection.headers.get("authorization", ""),
-        connection.cookies.get(auth.SESSION_COOKIE, ""),
+        auth.session_cookie(connection, settings) or "",
         connection.headers.get(settings.remote_user_header, ""),
     ]
     if not any(parts):

@@ -38,6 +38,7 @@ from myriagate.errors import Conflict, NotFound, Text
 from myriagate.services.interactive import tickets as tickets_service
 from myriagate.services.interactive.tickets import SessionTickets
 from myriagate.settings import Settings
+from myriagate.web import auth
 from myriagate.web.interactive_access import Owned, access_cache, digest, not_found
 from myriagate.wiring_interactive import interactive_sessions
 
@@ -45,9 +46,9 @@ CONNECT_PATH = "/_myriagate/connect"
 # The ticket's and the cookie's names hold "session": the log redaction (myriagate/logs.py)
 # blanks any ``name=value`` whose name holds it, wherever a line quotes a URL or a header.
 TICKET_PARAM = "session_ticket"
-_COOKIE = "myriagate_app_session"
-_SECURE_COOKIE = "__Host-myriagate_app_session"  # browsers refuse it with a Domain or over http
-APP_COOKIES = (_COOKIE, _SECURE_COOKIE)  # the gateway's: never passed on to the app
+# ``__Host-myriagate_app_session`` when cookies are secure (``auth.cookie_name``); never passed
+# on to the app (``auth.is_gateway_cookie``).
+_COOKIE = auth.GATEWAY_COOKIE_PREFIX + "app_session"
 _HOST_SESSION = "interactive_host_session"  # scope["state"] key set by the middleware
 _NO_REFERRER = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
@@ -189,19 +190,20 @@ async def connect(request: Request) -> Response:
 
 
 def _set_app_cookie(response: Response, settings: Settings, value: str, expires: datetime) -> None:
-    secure = settings.secure_cookies
     response.set_cookie(
-        _SECURE_COOKIE if secure else _COOKIE, value, expires=expires, path="/", httponly=True,
-        secure=secure, samesite="lax",
+        auth.cookie_name(_COOKIE, settings), value, expires=expires, path="/", httponly=True,
+        secure=settings.secure_cookies, samesite="lax",
     )  # fmt: skip
 
 
 def app_cookies(connection: HTTPConnection) -> list[str]:
-    """Every app cookie the request carries (a sibling host may have tossed one of its own)."""
+    """Every app cookie the request carries under the name in force (in dev mode a sibling
+    host may have tossed one of its own: each is tried, and only this session's counts)."""
+    wanted = auth.cookie_name(_COOKIE, connection.app.state.gateway.settings)
     found: list[str] = []
     for part in connection.headers.get("cookie", "").split(";"):
         name, sep, value = part.strip().partition("=")
-        if sep and name in (_COOKIE, _SECURE_COOKIE):
+        if sep and name == wanted:
             found.append(value)
     return found
 

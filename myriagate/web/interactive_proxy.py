@@ -42,7 +42,7 @@ from myriagate.services.interactive.ports import Tunnels
 from myriagate.services.interactive.sessions import ProxyTarget
 from myriagate.web import auth, interactive_origin, interactive_pages
 from myriagate.web.interactive_access import Owned, access_cache, owner
-from myriagate.web.interactive_origin import APP_COOKIES, app_owner, host_session, session_origins
+from myriagate.web.interactive_origin import app_owner, host_session, session_origins
 from myriagate.web.interactive_upstream import AppConnections
 from myriagate.wiring_interactive import AppTunnels
 
@@ -57,7 +57,6 @@ _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
      "transfer-encoding", "upgrade", "host", "authorization", "cookie", "content-length"}
 )  # fmt: skip
-_GATEWAY_COOKIES = (auth.SESSION_COOKIE, *APP_COOKIES)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _TIMEOUTS = {"connect": 30.0, "read": APP_TIMEOUT_S, "write": APP_TIMEOUT_S, "pool": 30.0}
 
@@ -115,11 +114,13 @@ def app_cookies(header: str) -> list[str]:
 
     Split on ``;`` as browsers join them (RFC 6265 5.4), never parsed with quotes: a value of
     ``"`` in a cookie before the gateway's and another after it would make ``SimpleCookie``
-    read the gateway's cookie as part of one quoted value and pass it on to the app."""
+    read the gateway's cookie as part of one quoted value and pass it on to the app. The
+    gateway's are left out under every name it has or had (``__Host-`` or plain: a plain one
+    may be a tossed copy, still somebody's session), whatever the settings in force."""
     kept = []
     for pair in header.split(";"):
         name = pair.split("=", 1)[0].strip()
-        if name and name not in _GATEWAY_COOKIES:
+        if name and not auth.is_gateway_cookie(name):
             kept.append(pair.strip())
     return kept
 

@@ -26,7 +26,10 @@ from myriagate.web.routing import ReleasingRoute
 
 router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 
-LOGIN_CSRF_COOKIE = "myriagate_login_csrf"
+# ``__Host-myriagate_login_csrf`` when cookies are secure (``auth.cookie_name``): an app's host
+# under the gateway's name could otherwise set the plain one on the parent domain and post the
+# form with its value and someone else's password, signing the browser in as them.
+LOGIN_CSRF_COOKIE = auth.GATEWAY_COOKIE_PREFIX + "login_csrf"
 _ONE_YEAR_S = 365 * 24 * 3600
 
 
@@ -37,9 +40,11 @@ def _login_form(request: Request, *, next_path: str, username: str = "", error: 
         request, "login.html", status=status, next_path=next_path, username=username, error=error,
         login_csrf=token,
     )  # fmt: skip
+    settings = request.app.state.gateway.settings
+    # Path=/, as a __Host- cookie must have; it lives an hour at most and login deletes it.
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, max_age=3600, path="/login", httponly=True, samesite="strict",
-        secure=request.app.state.gateway.settings.secure_cookies,
+        auth.cookie_name(LOGIN_CSRF_COOKIE, settings), token, max_age=3600, path="/", httponly=True,
+        samesite="strict", secure=settings.secure_cookies,
     )  # fmt: skip
     return response
 
@@ -52,7 +57,7 @@ def login_page(request: Request, next: str = "/") -> Response:
 @router.post("/login")
 async def login(request: Request, db: DbSession, settings: SettingsDep, clock: ClockDep) -> Response:
     fields = await form_fields(request)
-    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    expected = request.cookies.get(auth.cookie_name(LOGIN_CSRF_COOKIE, settings), "")
     provided = fields.get("csrf_token", "")
     if not expected or not hmac.compare_digest(expected.encode(), provided.encode()):
         raise CsrfRejected(Text("missing or wrong CSRF token: reload the page and try again"))
@@ -71,14 +76,17 @@ async def login(request: Request, db: DbSession, settings: SettingsDep, clock: C
     )
     response = see_other(next_path)
     auth.set_session_cookie(response, new, settings)
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    response.delete_cookie(
+        auth.cookie_name(LOGIN_CSRF_COOKIE, settings), path="/", httponly=True, samesite="strict",
+        secure=settings.secure_cookies,
+    )  # fmt: skip
     return response
 
 
 @router.post("/logout")
 def logout(request: Request, page: PageUser, db: DbSession, settings: SettingsDep) -> Response:
     """The session row is deleted: the cookie is worthless even if someone kept it."""
-    cookie = request.cookies.get(auth.SESSION_COOKIE)
+    cookie = auth.session_cookie(request, settings)
     if cookie:
         auth_service.end_web_session(db, cookie)
     response = see_other("/login")
