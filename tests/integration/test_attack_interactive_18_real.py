@@ -3,16 +3,16 @@
 The gateway connects to the host and port its session's connection file named, for as long as
 its record says the job runs, i.e. until the worker's next poll has seen the job end (up to
 ``MYRIAGATE_POLL_MAX_S``, 30 s by default). Once the app is gone its port is free, and any
-login with a process on the node (bob, in a job of his on a shared node) can listen there:
-the owner's requests, with the app's token, then reach bob's server, and bob's answer is served
-to her under ``/interactive/<id>/``, on the gateway's own origin by default (a script there runs
-as her). Reproduced by hand on the stack at port 8031: after a ``scancel`` from the shell, bob's
-server answered alice's ``/interactive/<id>/lab`` with its page (200) 23 times in ~3 s.
+login with a process on the node (bob, in a job of his on a shared node) can listen there.
+Reproduced by hand on the stack before the fix: after a ``scancel`` from the shell, bob's
+server answered alice's ``/interactive/<id>/lab`` with its page (200) 23 times in ~3 s, and was
+sent her app's token.
 
-Not fixed here (the fix is the proxy's design: its owners' to choose, see the report): the test
-is a strict xfail, so it fails the day the gateway stops connecting to whoever holds the port.
-Here no worker runs, so the record stays "running" as long as the test likes: exactly the
-window the worker's poll leaves.
+Fixed: the app serves TLS with a certificate its job made, whose SHA-256 its connection file
+names, and the proxy completes no connection to a server without that certificate's key. Here
+bob listens at the freed port speaking plain HTTP, or TLS with a certificate of his own: his
+server never gets a request, and alice gets 502s. No worker runs, so the record stays "running"
+as long as the test likes: exactly the window the worker's poll leaves.
 """
 
 from __future__ import annotations
@@ -43,10 +43,19 @@ pytestmark = pytest.mark.slurm
 
 SQUATTER = textwrap.dedent(
     """
-    import http.server, socket, sys, time
-    host, port = sys.argv[1], int(sys.argv[2])
+    import http.server, os, socket, ssl, subprocess, sys, tempfile, time
+    host, port, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    context = None
+    if kind == "tls":  # a certificate of bob's own making, as the app's script makes one
+        where = tempfile.mkdtemp()
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-days", "2", "-subj", "/CN=myriagate-session", "-keyout", where + "/k.pem",
+                        "-out", where + "/c.pem"], check=True, capture_output=True)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(where + "/c.pem", where + "/k.pem")
     class Page(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
+            print("REQUEST " + self.headers.get("Authorization", ""), flush=True)
             body = b"<html><script>/* bob's */</script>SQUATTED</html>"
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
@@ -59,6 +68,8 @@ SQUATTER = textwrap.dedent(
     while True:
         try:
             server = http.server.ThreadingHTTPServer((host, port), Page)
+            if context is not None:
+                server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
             break
         except OSError:
             if time.monotonic() > deadline:
@@ -91,14 +102,10 @@ def _connection(db: sessionmaker[Session], session_id: str) -> tuple[str, int]:
         return row.host, row.port
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the proxy connects to whoever listens at an ended app's port until the worker sees "
-    "the job end (docs/interactive.md; report of the attack on issue #18)",
-)
+@pytest.mark.parametrize("kind", ["plain", "tls"])
 def test_an_ended_apps_port_taken_by_another_login_never_serves_the_owner(
     server: str, gateway: Gateway, db: sessionmaker[Session], users: dict[str, User],
-    as_bob: list[subprocess.Popen[str]],
+    as_bob: list[subprocess.Popen[str]], kind: str,
 ) -> None:  # fmt: skip
     alice = _client(server, db, users["alice"])
     started = alice.post(
@@ -115,7 +122,7 @@ def test_an_ended_apps_port_taken_by_another_login_never_serves_the_owner(
         host, port = _connection(db, session["id"])
 
         squatter = subprocess.Popen(
-            ["runuser", "-u", "bob", "--", "/usr/bin/python3", "-I", "-c", SQUATTER, host, str(port)],
+            ["runuser", "-u", "bob", "--", "/usr/bin/python3", "-I", "-c", SQUATTER, host, str(port), kind],
             stdout=subprocess.PIPE, text=True, cwd="/", env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             start_new_session=True,
         )  # fmt: skip
@@ -129,5 +136,9 @@ def test_an_ended_apps_port_taken_by_another_login_never_serves_the_owner(
             answers.append((answer.status_code, "SQUATTED" in answer.text))
             time.sleep(0.2)
         assert not any(squatted for _, squatted in answers), f"bob's page served to alice: {answers}"
+        assert {status for status, _ in answers} == {502}, answers
+        os.killpg(squatter.pid, signal.SIGKILL)  # runuser forks: its whole session goes
+        heard = squatter.communicate(timeout=10)[0]
+        assert "REQUEST" not in heard, f"a request reached bob's server: {heard!r}"
     finally:
         alice.delete(f"/interactive/sessions/{session['id']}")
