@@ -1,9 +1,10 @@
 """``/sessions``: web login and logout (the browser pages' session cookie and CSRF token).
 
 ``POST /sessions`` takes a username and local password (JSON body or HTTP Basic), or an
-identity already asserted by the trusted single-sign-on proxy, and sets the
-``myriagate_session`` cookie; the CSRF token it returns must accompany every state-changing
-request made with that cookie.
+identity already asserted by the trusted single-sign-on proxy, and sets the session cookie
+(``__Host-myriagate_session`` when cookies are secure, ``myriagate_session`` in dev mode:
+``web.auth.session_cookie_name``); the CSRF token it returns must accompany every
+state-changing request made with that cookie.
 """
 
 from __future__ import annotations
