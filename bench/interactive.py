@@ -13,7 +13,8 @@ each, ``--rounds`` times each, alternating (the HTTP requests, then the WebSocke
   one kept HTTP/1.1 connection to the gateway, as a browser keeps one;
 - anchor ``direct``: the same request to the app over the same SSH transport (the gateway's
   own pooled SSH connection of alice's login), on one ``direct-tcpip`` channel opened once and
-  kept, HTTP/1.1 keep-alive. Both are sent and read by the same small h11 client
+  kept, HTTP/1.1 keep-alive, with TLS and the certificate pinned as the proxy does (the app
+  serves TLS: docs/interactive.md). Both are sent and read by the same small h11 client
   (``KeepAliveHttp``): they differ only in the path, the gateway or not;
 - shown, not anchors: ``direct_new_channel``, the same on a new channel per request with
   ``Connection: close`` (what the proxy did per request before it kept connections), and
@@ -43,7 +44,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import h11
 import httpx
@@ -62,6 +63,7 @@ from myriagate.logs import configure_logging
 from myriagate.services.jobs import tracking
 from myriagate.services.people import auth as auth_service
 from myriagate.settings import Settings
+from myriagate.web.interactive_tls import PinnedTlsStream
 from myriagate.wiring import ClusterBackends, Gateway, build_gateway, worker_ledger
 from myriagate.wiring_interactive import interactive_sessions
 
@@ -288,9 +290,18 @@ def _measure(
     def proxied_httpx() -> None:
         assert proxy_client.get(status_path).status_code == 200
 
+    def to_app(chan: Any) -> Stream:
+        """The channel as the proxy uses it: TLS with the app's certificate pinned (the app
+        serves TLS), else the channel itself."""
+        if conn.tls_sha256 is None:
+            return cast(Stream, chan)
+        tls = PinnedTlsStream(chan, conn.tls_sha256)
+        tls.handshake()
+        return tls
+
     def direct_new_channel() -> None:
         with pool.tunnel("alice", conn.host, conn.port) as chan:
-            _http_get(chan, app_host, status_path, target.header)
+            _http_get(to_app(chan), app_host, status_path, target.header)
 
     channels, ws_proxied = _proxied_kernel(base, client, proxy_client, running["url"], ws_host, origin)
     times: dict[str, list[float]] = {
@@ -301,9 +312,9 @@ def _measure(
         pool.tunnel("alice", conn.host, conn.port) as http_chan,
         pool.tunnel("alice", conn.host, conn.port) as chan,
     ):
-        kept = KeepAliveHttp(http_chan, app_host, [target.header])
+        kept = KeepAliveHttp(to_app(http_chan), app_host, [target.header])
         ws_direct = KernelSocket(
-            chan, app_host, channels, [(target.header[0].encode(), target.header[1].encode())]
+            to_app(chan), app_host, channels, [(target.header[0].encode(), target.header[1].encode())]
         )
 
         def direct() -> None:
