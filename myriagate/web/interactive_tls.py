@@ -23,6 +23,7 @@ import hmac
 import re
 import ssl
 import threading
+import time
 from typing import Protocol
 
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}\Z")
@@ -81,15 +82,25 @@ class PinnedTlsStream:
         self._unsent = b""  # ciphertext the tunnel did not take yet (non-blocking sends)
 
     # --- set-up, blocking (in a thread): the handshake and the pin ---------------------------------
-    def handshake(self) -> None:
-        """Run the TLS handshake over the tunnel (blocking, within the stream's timeout), then
-        check the server's certificate against the pin; ``NotThePinnedServer`` if it differs."""
+    def handshake(self, timeout_s: float = 30.0) -> None:
+        """Run the TLS handshake over the tunnel (blocking, all of it within ``timeout_s``:
+        ``TimeoutError`` past it), then check the server's certificate against the pin;
+        ``NotThePinnedServer`` if it differs.
+
+        The deadline is for the whole handshake, not each read: whatever listens at a freed
+        port (another login's server) speaks first here, and one byte now and then would
+        otherwise hold the calling thread for ever."""
+        deadline = time.monotonic() + timeout_s
         while True:
             try:
                 self._tls.do_handshake()
                 break
             except ssl.SSLWantReadError:
                 self.sendall(b"")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("the TLS handshake at the app's address did not end in time") from None
+                self.inner.settimeout(left)
                 self._take(self.inner.recv(_READ))
         self.sendall(b"")
         der = self._tls.getpeercert(binary_form=True)

@@ -59,8 +59,9 @@ _LOOP_WRITE_BYTES = 64 * 1024
 # channel closed by another thread must not leave a read waiting on a dead descriptor.
 _WAIT_SLICE_S = 1.0
 _WOULD_BLOCK = (BlockingIOError, TimeoutError, InterruptedError)
-# A new connection's TLS handshake with the app (from a thread), before any request is sent.
-_HANDSHAKE_S = 30.0
+# A new connection's TLS handshake with the app (from a thread), before any request is sent:
+# the whole of it, whatever answers at the app's address (the genuine app takes milliseconds).
+_HANDSHAKE_S = 10.0
 log = structlog.get_logger(__name__)
 
 
@@ -194,8 +195,7 @@ def open_app_tunnel(tunnels: Tunnels, target: ProxyTarget) -> tuple[Tunnel, Pinn
         return tunnel, None
     try:
         tls = PinnedTlsStream(cast(ByteStream, tunnel.stream), connection.tls_sha256)
-        tls.settimeout(_HANDSHAKE_S)
-        tls.handshake()
+        tls.handshake(_HANDSHAKE_S)
     except (OSError, ValueError) as exc:
         tunnel.close()
         if isinstance(exc, NotThePinnedServer):

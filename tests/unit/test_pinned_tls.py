@@ -142,3 +142,39 @@ def test_the_end_of_the_stream_reads_as_empty(app: _Server, ending: str) -> None
     _read_exactly(stream, got, 100)  # the echo, then the end
     assert bytes(got) == f"end {ending}".encode()
     assert stream.recv(10) == b""
+
+
+def test_a_server_that_drips_its_handshake_is_given_up_on_in_time() -> None:
+    """Whatever listens at a freed port speaks first in the handshake: bob's server sent the
+    header of a 16 KiB handshake record, then a byte every half second. Each read came within
+    the stream's timeout, so the handshake (and the gateway's thread in it) waited for ever;
+    the deadline is now the handshake's, not each read's."""
+    listening = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listening.accept()
+        with conn, contextlib.suppress(OSError):
+            conn.recv(65536)  # the ClientHello
+            conn.sendall(b"\x16\x03\x03\x40\x00")
+            while not stop.wait(0.5):
+                conn.sendall(b"\x00")
+
+    threading.Thread(target=drip, daemon=True).start()
+    stream = PinnedTlsStream(socket.create_connection(listening.getsockname(), timeout=10), fingerprint())
+    outcome: list[BaseException] = []
+
+    def shake() -> None:
+        try:
+            stream.handshake(timeout_s=2.0)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    shaking = threading.Thread(target=shake, daemon=True)
+    shaking.start()
+    shaking.join(8)
+    stop.set()
+    listening.close()
+    assert not shaking.is_alive(), "the handshake was still waiting 8 s on (a 2 s deadline)"
+    assert [type(e) for e in outcome] == [TimeoutError]
+    stream.close()
