@@ -1,8 +1,9 @@
 """Shared fixtures for the in-process API tests.
 
-``app`` is ``create_app(gateway)`` over a freshly migrated database (SQLite, and PostgreSQL
-under the ``postgres`` marker, through ``db_url``) and a gateway whose ``devcluster`` backends
-are the in-memory ``FakeSlurmBackendFactory`` (``fake_cluster`` drives it). ``make_user``
+``app`` is the application (built once per test process: ``lent_app``) bound to a gateway
+over a freshly migrated database (SQLite, and PostgreSQL under the ``postgres`` marker,
+through ``db_url``) whose ``devcluster`` backends are the in-memory
+``FakeSlurmBackendFactory`` (``fake_cluster`` drives it). ``make_user``
 creates users of each role; ``auth_client(user)`` is a TestClient sending that user's token.
 
 Fixture names are relied on by every module under tests/web: keep them stable.
@@ -10,9 +11,9 @@ Fixture names are relied on by every module under tests/web: keep them stable.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal, Protocol
 
 import pytest
@@ -124,32 +125,54 @@ def gateway(
     return build_gateway(web_settings, backend_factory=backend_factory, session_factory=web_session_factory)
 
 
-@functools.cache
-def _shared_app() -> FastAPI:
-    from myriagate.web.app import build_app
+_APPS: dict[bool, FastAPI] = {}  # the process's apps: the shared one (False), the own_app one (True)
 
-    return build_app()
+
+def _fixed_parts(app: FastAPI) -> tuple[object, ...]:
+    """What a test could change of an app besides its routes and state, and ``lent_app``
+    cannot put back: then the app is built again for the next test."""
+    return (list(app.user_middleware), dict(app.exception_handlers))
+
+
+@contextmanager
+def lent_app(gateway: Gateway, *, own: bool) -> Iterator[FastAPI]:
+    """One of the process's two apps (built by ``build_app`` on first use), bound to
+    ``gateway`` in a fresh ``app.state``. FastAPI analyses each included route on its first
+    request, so a new app costs ~300 ms over a test's requests: apps are lent, not rebuilt.
+
+    ``own``: the app of the tests that add routes (``own_app``); what they added is taken away
+    after them (the OpenAPI document built with it too), and one that changed more than its
+    routes (middleware, error handlers) leaves the next test a new app. Otherwise the shared
+    app, which no test may change: one that added routes fails, and the app is built again."""
+    from myriagate.web.app import bind_gateway, build_app
+
+    if own not in _APPS:
+        _APPS[own] = build_app()
+    app = _APPS[own]
+    bind_gateway(app, gateway)
+    routes = list(app.router.routes)
+    fixed = _fixed_parts(app)
+    yield app
+    app.dependency_overrides.clear()
+    changed = app.router.routes != routes
+    if own:
+        if changed:  # the next own_app test meets the app as build_app made it
+            app.router.routes[:] = routes
+            app.openapi_schema = None
+        if _fixed_parts(app) != fixed:
+            del _APPS[own]
+        return
+    if changed:  # later tests must not meet this test's routes: build the shared app again
+        del _APPS[own]
+    assert not changed, "this test added routes to the shared app: mark it @pytest.mark.own_app"
 
 
 @pytest.fixture
 def app(gateway: Gateway, request: pytest.FixtureRequest) -> Iterator[FastAPI]:
-    """The app around ``gateway``. Its routes are built once per test process (``build_app``,
-    about 70 ms) and bound to each test's gateway in a fresh ``app.state``; a test that adds
-    routes is marked ``own_app`` and gets an app of its own (``create_app``)."""
-    from myriagate.web.app import bind_gateway, create_app
-
-    if request.node.get_closest_marker("own_app") is not None:
-        yield create_app(gateway)
-        return
-    app = _shared_app()
-    bind_gateway(app, gateway)
-    routes = list(app.router.routes)
-    yield app
-    app.dependency_overrides.clear()
-    changed = app.router.routes != routes
-    if changed:  # later tests must not meet this test's routes: build the shared app again
-        _shared_app.cache_clear()
-    assert not changed, "this test added routes to the shared app: mark it @pytest.mark.own_app"
+    """The app around ``gateway`` (``lent_app``): the process's shared app, or for a test
+    marked ``own_app`` (it adds routes) the process's other app."""
+    with lent_app(gateway, own=request.node.get_closest_marker("own_app") is not None) as app:
+        yield app
 
 
 @pytest.fixture
