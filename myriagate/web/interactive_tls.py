@@ -148,6 +148,12 @@ class PinnedTlsStream:
             if waiting:
                 self.inner.sendall(waiting)
 
+    def flush(self) -> bool:
+        """Send ciphertext that earlier non-blocking sends left, until the tunnel would block;
+        whether none is left."""
+        with self._sending:
+            return self._flush_some()
+
     @property
     def pending(self) -> int:
         """Bytes of ciphertext encrypted but not yet taken by the tunnel."""

@@ -24,6 +24,11 @@ channel of its own, reused while the session runs, and driven from the event loo
   it has been unused ``idle_s`` with no answer in flight.
 
 Nothing is shared between sessions: a pool belongs to one session and carries its secret.
+
+The threads these tunnels need (opening a channel and its TLS handshake, a send waiting for the
+window, the WebSocket relay's sends) come from a limiter of their own (``tunnel_threads``), not
+from anyio's default one, whose 40 threads every sync route of the gateway waits for: what an
+app or whatever listens at its port does must never leave the gateway without threads.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import socket
 import sys
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
@@ -59,13 +65,20 @@ _LOOP_WRITE_BYTES = 64 * 1024
 # channel closed by another thread must not leave a read waiting on a dead descriptor.
 _WAIT_SLICE_S = 1.0
 _WOULD_BLOCK = (BlockingIOError, TimeoutError, InterruptedError)
+# A send the tunnel would not take now is tried again this much later (send_without_blocking).
+_SEND_RETRY_S = 0.005
 # A new connection's TLS handshake with the app (from a thread), before any request is sent:
 # the whole of it, whatever answers at the app's address (the genuine app takes milliseconds).
 _HANDSHAKE_S = 10.0
+# Threads for the tunnels' blocking work, per event loop (below).
+TUNNEL_THREADS = 40
+_tunnel_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
 log = structlog.get_logger(__name__)
 
 
-class _Stream(Protocol):
+class ChannelStream(Protocol):
     """What sockets and paramiko channels both have (more than ``AppStream`` asks)."""
 
     def recv(self, size: int, /) -> bytes: ...
@@ -75,27 +88,70 @@ class _Stream(Protocol):
     def fileno(self) -> int: ...
 
 
+def tunnel_threads() -> anyio.CapacityLimiter:
+    """The running event loop's limiter for the tunnels' threads, apart from the gateway's own
+    (anyio's default, which every sync route uses): a handshake with whatever listens at a
+    freed port, or a send to an app that does not read, waits on one of these, never on those."""
+    loop = asyncio.get_running_loop()
+    limiter = _tunnel_limiters.get(loop)
+    if limiter is None:
+        limiter = _tunnel_limiters[loop] = anyio.CapacityLimiter(TUNNEL_THREADS)
+    return limiter
+
+
+async def receive(stream: ChannelStream, size: int) -> bytes:
+    """Up to ``size`` bytes of a tunnel's stream (non-blocking: timeout 0), read from the event
+    loop: it waits for the descriptor to be readable, in slices (a channel closed by another
+    thread must not leave the wait on a dead descriptor), never in a thread."""
+    while True:
+        try:
+            return stream.recv(size)
+        except _WOULD_BLOCK:
+            with anyio.move_on_after(_WAIT_SLICE_S):
+                await anyio.wait_readable(stream.fileno())
+
+
+def send_without_blocking(stream: ChannelStream, data: bytes, within_s: float) -> None:
+    """All of ``data`` into a stream the event loop reads at the same time, from a tunnel
+    thread. The stream stays non-blocking (its timeout is the loop's too: a read there must
+    never wait), so while the tunnel takes nothing (an app that does not read, a full SSH
+    window) this tries again a little later; ``TimeoutError`` once ``within_s`` has passed."""
+    deadline = time.monotonic() + within_s
+    view = memoryview(data)
+    tls = stream if isinstance(stream, PinnedTlsStream) else None
+    while view or (tls is not None and tls.pending):
+        try:
+            if view:
+                sent = stream.send(bytes(view[:_LOOP_WRITE_BYTES]))
+                if sent == 0:
+                    raise ConnectionResetError("the app's stream is closed")
+                view, progress = view[sent:], True
+            else:  # TLS: the records made, not all taken by the tunnel yet
+                progress = tls is not None and tls.flush()
+        except _WOULD_BLOCK:
+            progress = False
+        if not progress:
+            if time.monotonic() >= deadline:
+                raise TimeoutError("the app took nothing for too long")
+            time.sleep(_SEND_RETRY_S)
+
+
 class _TunnelStream(httpcore.AsyncNetworkStream):
     """httpcore's view of a tunnel (a paramiko channel or a socket), read from the event loop."""
 
     def __init__(self, tunnel: Tunnel, max_age_s: float, tls: PinnedTlsStream | None = None) -> None:
         # ``_raw`` is the tunnel's own stream (its descriptor, its SSH transport); ``_stream``
         # what the bytes go through: the pinned TLS over it, for an app that serves TLS.
-        self._tunnel, self._raw = tunnel, cast(_Stream, tunnel.stream)
+        self._tunnel, self._raw = tunnel, cast(ChannelStream, tunnel.stream)
         self._tls = tls
-        self._stream: _Stream = tls if tls is not None else self._raw
+        self._stream: ChannelStream = tls if tls is not None else self._raw
         self._raw.settimeout(0.0)  # never blocks: the event loop waits for readability
         self._retire_at = time.monotonic() + max_age_s
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         try:
             with anyio.fail_after(timeout):
-                while True:
-                    try:
-                        return self._stream.recv(max_bytes)
-                    except _WOULD_BLOCK:
-                        with anyio.move_on_after(_WAIT_SLICE_S):
-                            await anyio.wait_readable(self._stream.fileno())
+                return await receive(self._stream, max_bytes)
         except TimeoutError as exc:
             raise httpcore.ReadTimeout("the app did not answer in time") from exc
         except OSError as exc:
@@ -113,7 +169,9 @@ class _TunnelStream(httpcore.AsyncNetworkStream):
                     raise httpcore.WriteError("the app's stream is closed")
                 data = data[sent:]
             if data or (self._tls is not None and self._tls.pending):  # TLS: ciphertext left to send
-                await anyio.to_thread.run_sync(self._blocking_sendall, bytes(data), timeout)
+                await anyio.to_thread.run_sync(
+                    self._blocking_sendall, bytes(data), timeout, limiter=tunnel_threads()
+                )
         except TimeoutError as exc:
             raise httpcore.WriteTimeout("the app did not take the request in time") from exc
         except OSError as exc:
@@ -129,7 +187,7 @@ class _TunnelStream(httpcore.AsyncNetworkStream):
 
     async def aclose(self) -> None:
         if _key_exchange_running(self._raw):  # closing sends a message, which would wait
-            await anyio.to_thread.run_sync(self._tunnel.close)
+            await anyio.to_thread.run_sync(self._tunnel.close, limiter=tunnel_threads())
         else:
             self._tunnel.close()
 
@@ -173,7 +231,9 @@ class _TunnelBackend(httpcore.AsyncNetworkBackend):
         self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:  # fmt: skip
-        tunnel, tls = await anyio.to_thread.run_sync(open_app_tunnel, self._tunnels, self._target)
+        tunnel, tls = await anyio.to_thread.run_sync(
+            open_app_tunnel, self._tunnels, self._target, limiter=tunnel_threads()
+        )
         return _TunnelStream(tunnel, self._max_age_s, tls)
 
     async def connect_unix_socket(

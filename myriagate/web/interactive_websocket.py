@@ -8,18 +8,25 @@ gateway then opens a tunnel to the app as for HTTP (``direct-tcpip`` on the logi
 its own WebSocket handshake there with wsproto (the app's secret in its rule's header, the
 gateway's cookie and credentials left out) and relays messages both ways until either side
 closes. The app's answer to the handshake decides the subprotocol.
+
+An open socket takes no thread while it waits: the app is read from the event loop (its
+channel non-blocking), and what goes to the app is sent from the tunnels' own threads
+(``interactive_upstream.tunnel_threads``), never from the gateway's pool, which every sync
+route needs (one thread held per open socket left the gateway unable to answer anybody once
+40 were open).
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+from typing import cast
 
 import anyio
+import anyio.to_thread
 import httpcore
 from fastapi import WebSocket
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocketDisconnect
 from wsproto import ConnectionType, WSConnection
@@ -39,6 +46,7 @@ from myriagate.services.interactive.ports import AppStream, Tunnel, Tunnels
 from myriagate.services.interactive.sessions import ProxyTarget
 from myriagate.web.interactive_origin import host_session, session_origins
 from myriagate.web.interactive_proxy import (
+    APP_TIMEOUT_S,
     caller,
     check_origin,
     parse_session_id,
@@ -46,33 +54,56 @@ from myriagate.web.interactive_proxy import (
     upstream_headers,
 )
 from myriagate.web.interactive_tls import PinnedTlsStream
-from myriagate.web.interactive_upstream import open_app_tunnel
+from myriagate.web.interactive_upstream import (
+    ChannelStream,
+    open_app_tunnel,
+    receive,
+    send_without_blocking,
+    tunnel_threads,
+)
 
 _CHUNK = 65536
 # A message of the app is gathered whole before it goes to the browser (below); beyond this the
 # socket is closed with 1009 (message too big) rather than the gateway's memory spent on it.
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 _HANDSHAKE_S = 30.0
+# The close sent to the app when the browser leaves: an app that takes nothing is not waited for.
+_CLOSE_S = 5.0
 # Headers of the browser's handshake that belong to that handshake, not to the app's.
 _OWN_HANDSHAKE = frozenset({b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions",
                             b"sec-websocket-protocol", b"content-length", b"accept-encoding"})  # fmt: skip
 
 
 class _Upstream:
-    """The gateway's WebSocket to the app over a tunnel (blocking: used from threads), through
-    the pinned TLS for an app that serves TLS."""
+    """The gateway's WebSocket to the app over a tunnel, through the pinned TLS for an app that
+    serves TLS: blocking during the handshake (in a tunnel thread), then non-blocking, read
+    from the event loop (``receive``) and written from tunnel threads (``send``)."""
 
     def __init__(self, tunnel: Tunnel, tls: PinnedTlsStream | None) -> None:
         self.tunnel, self.ws = tunnel, WSConnection(ConnectionType.CLIENT)
         self.stream: AppStream = tls if tls is not None else tunnel.stream
 
-    def send(self, event: Event) -> None:
-        self.stream.sendall(self.ws.send(event))
-
     def events(self) -> list[object]:
+        """Blocking (the handshake's): the events of the next read."""
         data = self.stream.recv(_CHUNK)
         self.ws.receive_data(data or None)
         return list(self.ws.events())
+
+    async def receive(self) -> list[object]:
+        """The events of the next read, waited for on the event loop."""
+        data = await receive(cast(ChannelStream, self.stream), _CHUNK)
+        self.ws.receive_data(data or None)
+        return list(self.ws.events())
+
+    async def send(self, event: Event, within_s: float = APP_TIMEOUT_S) -> None:
+        """``event`` to the app: framed here, on the event loop (wsproto's state is read there
+        too), sent from a tunnel thread; an app that takes nothing for ``within_s`` ends it
+        (TimeoutError)."""
+        data = self.ws.send(event)
+        await anyio.to_thread.run_sync(
+            send_without_blocking, cast(ChannelStream, self.stream), data, within_s,
+            limiter=tunnel_threads(),
+        )  # fmt: skip
 
 
 def _handshake(
@@ -94,7 +125,7 @@ def _handshake(
         while True:
             for event in upstream.events():
                 if isinstance(event, AcceptConnection):
-                    upstream.stream.settimeout(None)
+                    upstream.stream.settimeout(0.0)  # from now on read from the event loop
                     return upstream, event.subprotocol
                 if isinstance(event, RejectConnection):
                     raise ConnectionRefusedError(f"the app refused the WebSocket ({event.status_code})")
@@ -127,8 +158,8 @@ async def proxy_websocket(websocket: WebSocket) -> None:
         p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()
     ]
     try:
-        upstream, chosen = await run_in_threadpool(
-            _handshake, tunnels, target, upstream_path, headers, protocols
+        upstream, chosen = await anyio.to_thread.run_sync(
+            _handshake, tunnels, target, upstream_path, headers, protocols, limiter=tunnel_threads()
         )
     except (MyriagateError, OSError):
         await websocket.send_denial_response(Response(status_code=502))
@@ -154,19 +185,20 @@ async def _to_app(websocket: WebSocket, upstream: _Upstream, scope: anyio.Cancel
                 if message.get("text") is not None
                 else BytesMessage(message.get("bytes") or b"")
             )
-            await run_in_threadpool(upstream.send, event)
+            await upstream.send(event)
     except (WebSocketDisconnect, OSError):
         pass
     with contextlib.suppress(Exception):  # the app may be gone already; the tunnel closes next
-        await run_in_threadpool(upstream.send, CloseConnection(code=1000))
+        await upstream.send(CloseConnection(code=1000), within_s=_CLOSE_S)
     _interrupt(upstream.tunnel)
     scope.cancel()
 
 
 def _interrupt(tunnel: Tunnel) -> None:
-    """Close the tunnel so the thread blocked reading the app wakes up: the cancel scope cannot
-    reach a thread, and an app that never answers the close would hold the relay forever (a test
-    hung in CI). A socket is shut down first: closing it alone does not wake a blocked recv."""
+    """Close the tunnel so that nothing waits on it any more (a send in a tunnel thread, which
+    the cancel scope cannot reach: an app that never answers the close would otherwise hold the
+    relay; a test hung in CI). A socket is shut down first: closing it alone does not wake a
+    blocked call."""
     if isinstance(tunnel.stream, socket.socket):
         with contextlib.suppress(OSError):
             tunnel.stream.shutdown(socket.SHUT_RDWR)
@@ -187,7 +219,7 @@ async def _relay_to_browser(websocket: WebSocket, upstream: _Upstream) -> None:
     data = bytearray()
     while True:
         try:
-            events = await run_in_threadpool(upstream.events)
+            events = await upstream.receive()
         except OSError:
             events = [CloseConnection(code=1011)]
         for event in events:
@@ -206,7 +238,7 @@ async def _relay_to_browser(websocket: WebSocket, upstream: _Upstream) -> None:
                     await websocket.send_bytes(bytes(data))
                     data.clear()
             elif isinstance(event, Ping):
-                await run_in_threadpool(upstream.send, event.response())
+                await upstream.send(event.response())
             elif isinstance(event, CloseConnection):
                 with contextlib.suppress(RuntimeError):  # the browser closed first
                     await websocket.close(code=event.code if 1000 <= event.code < 5000 else 1011)

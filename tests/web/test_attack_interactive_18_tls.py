@@ -9,22 +9,80 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import ThreadingHTTPServer
 
+import anyio.to_thread
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
 from myriagate.db.models.users import User
 from myriagate.web import interactive_upstream
 from tests.conftest import FakeClock
+from tests.fakes.app_tls import serve_tls
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
+from tests.fakes.fake_ws_app import FakeWsApp
 from tests.web.conftest import MakeUser
-from tests.web.test_interactive_api import _running
+from tests.web.test_interactive_api import _running, ws_app  # noqa: F401 - a fixture used below
 from tests.web.test_interactive_tls_pin import alices_app  # noqa: F401 - a fixture used below
 
 AuthClient = Callable[[User], TestClient]
+SAME_SITE = {"origin": "http://testserver"}
+
+
+class _ScriptedApp:
+    """A TLS WebSocket server on loopback (the session's certificate, as JupyterLab serves):
+    it echoes each message once it has it whole; ``behaviour`` says what else it does."""
+
+    def __init__(self, behaviour: str = "echo") -> None:
+        self.behaviour = behaviour
+        self._server = serve_tls(socket.create_server(("127.0.0.1", 0)))
+        self.port: int = self._server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        ws, text = WSConnection(ConnectionType.SERVER), []
+        with contextlib.suppress(OSError), conn:
+            while data := conn.recv(65536):
+                ws.receive_data(data)
+                for event in ws.events():
+                    if isinstance(event, Request):
+                        conn.sendall(ws.send(AcceptConnection()))
+                    elif isinstance(event, TextMessage):
+                        text.append(event.data)
+                        if event.message_finished:
+                            conn.sendall(ws.send(TextMessage(data="echo: " + "".join(text))))
+                            text.clear()
+                    elif isinstance(event, CloseConnection):
+                        conn.sendall(ws.send(event.response()))
+                        return
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[[str], _ScriptedApp]]:
+    apps: list[_ScriptedApp] = []
+
+    def make(behaviour: str) -> _ScriptedApp:
+        apps.append(_ScriptedApp(behaviour))
+        return apps[-1]
+
+    yield make
+    for made in apps:
+        made.close()
 
 
 class _Dripper:
@@ -87,3 +145,56 @@ def test_a_freed_port_whose_new_owner_drips_the_handshake_costs_alice_a_502_in_t
     asking.join(20)
     assert not waiting, f"alice's requests were still waiting {took:.0f} s on (a 1 s handshake deadline)"
     assert answers == [502] * 3 and bob.held >= 3
+
+
+def _gateway_threads_in_use() -> int:
+    """Of the gateway's worker threads (anyio's default limiter, 40: every sync route's), how
+    many are taken now."""
+    return int(anyio.to_thread.current_default_thread_limiter().borrowed_tokens)
+
+
+def test_open_websockets_hold_none_of_the_gateways_threads(
+    make_user: MakeUser, auth_client: AuthClient, fake_cluster: FakeCluster,
+    backends: FakeSlurmBackendFactory, app: FastAPI, clock: FakeClock,
+    ws_app: FakeWsApp,  # noqa: F811 - the fixture
+) -> None:  # fmt: skip
+    """Each relayed WebSocket kept one of the gateway's 40 worker threads for as long as it was
+    open (a read of the app, waiting): on the dev stack, with 40 sockets open to alice's
+    JupyterLab (a few tabs of notebooks and terminals; or ten researchers' tabs), /api/v1/me
+    and the pages waited for ever, for everybody, and so did a 41st socket."""
+    owner = auth_client(make_user(username="alice@unicaen.fr", login="alice"))
+    started = _running(owner, fake_cluster, backends, app, clock, ws_app.port)
+    channel = f"/interactive/{started['id']}/api/kernels/k1/channels"
+    with owner, contextlib.ExitStack() as sockets:  # one event loop for all, as a server has
+        assert owner.portal is not None
+        for n in range(3):
+            ws = sockets.enter_context(owner.websocket_connect(channel, headers=SAME_SITE))
+            ws.send_text(f"hello {n}")
+            assert ws.receive_text() == f"echo: hello {n}"  # relayed both ways, then idle
+        deadline = time.monotonic() + 5
+        while (taken := owner.portal.call(_gateway_threads_in_use)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert taken == 0, f"3 idle WebSockets hold {taken} of the gateway's worker threads"
+        assert owner.get("/api/v1/me").status_code == 200
+        ws.send_text("still there")
+        assert ws.receive_text() == "echo: still there"
+
+
+def test_a_large_message_crosses_the_non_blocking_relay_both_ways_whole(
+    make_user: MakeUser, auth_client: AuthClient, fake_cluster: FakeCluster,
+    backends: FakeSlurmBackendFactory, app: FastAPI, clock: FakeClock,
+    scripted: Callable[[str], _ScriptedApp],
+) -> None:  # fmt: skip
+    """Sends to the app now go piece by piece as the tunnel takes them (the stream stays
+    non-blocking for the loop's reads): 6 MB each way, far more than a socket's buffers, must
+    arrive whole and in order."""
+    owner = auth_client(make_user(username="alice@unicaen.fr", login="alice"))
+    echo = scripted("echo")
+    started = _running(owner, fake_cluster, backends, app, clock, echo.port)
+    big = "".join(f"{n:07d}," for n in range(750_000))
+    channel = f"/interactive/{started['id']}/api/kernels/k1/channels"
+    with owner.websocket_connect(channel, headers=SAME_SITE) as ws:
+        ws.send_text(big)
+        assert ws.receive_text() == "echo: " + big
+        ws.send_text("small")
+        assert ws.receive_text() == "echo: small"
