@@ -82,6 +82,7 @@ class _Upstream:
     def __init__(self, tunnel: Tunnel, tls: PinnedTlsStream | None) -> None:
         self.tunnel, self.ws = tunnel, WSConnection(ConnectionType.CLIENT)
         self.stream: AppStream = tls if tls is not None else tunnel.stream
+        self.early: list[object] = []  # read with the handshake's answer, not handed on yet
 
     def events(self) -> list[object]:
         """Blocking (the handshake's): the events of the next read."""
@@ -91,6 +92,9 @@ class _Upstream:
 
     async def receive(self) -> list[object]:
         """The events of the next read, waited for on the event loop."""
+        if self.early:
+            early, self.early = self.early, []
+            return early
         data = await receive(cast(ChannelStream, self.stream), _CHUNK)
         self.ws.receive_data(data or None)
         return list(self.ws.events())
@@ -123,8 +127,12 @@ def _handshake(
         )
         upstream.stream.sendall(upstream.ws.send(request))
         while True:
-            for event in upstream.events():
+            events = upstream.events()
+            for n, event in enumerate(events):
                 if isinstance(event, AcceptConnection):
+                    # What came in the same read is the app's first messages (terminado's
+                    # "setup" is sent at once): the relay hands them on first.
+                    upstream.early = events[n + 1 :]
                     upstream.stream.settimeout(0.0)  # from now on read from the event loop
                     return upstream, event.subprotocol
                 if isinstance(event, RejectConnection):

@@ -61,7 +61,10 @@ class _ScriptedApp:
                 ws.receive_data(data)
                 for event in ws.events():
                     if isinstance(event, Request):
-                        conn.sendall(ws.send(AcceptConnection()))
+                        accept = ws.send(AcceptConnection())
+                        if self.behaviour == "greet":  # the answer and a first message, one write
+                            accept += ws.send(TextMessage(data='["setup", {}]'))
+                        conn.sendall(accept)
                     elif isinstance(event, TextMessage):
                         text.append(event.data)
                         if event.message_finished:
@@ -198,3 +201,23 @@ def test_a_large_message_crosses_the_non_blocking_relay_both_ways_whole(
         assert ws.receive_text() == "echo: " + big
         ws.send_text("small")
         assert ws.receive_text() == "echo: small"
+
+
+def test_a_message_sent_with_the_apps_handshake_answer_reaches_the_browser(
+    make_user: MakeUser, auth_client: AuthClient, fake_cluster: FakeCluster,
+    backends: FakeSlurmBackendFactory, app: FastAPI, clock: FakeClock,
+    scripted: Callable[[str], _ScriptedApp],
+) -> None:  # fmt: skip
+    """terminado (JupyterLab's terminals) sends ``["setup", {}]`` as soon as it accepts. The
+    relay read the app's answer to its handshake and dropped whatever came in the same read:
+    a first message written with the answer (one TLS record here) never reached the browser."""
+    owner = auth_client(make_user(username="alice@unicaen.fr", login="alice"))
+    greeter = scripted("greet")
+    started = _running(owner, fake_cluster, backends, app, clock, greeter.port)
+    channel = f"/interactive/{started['id']}/terminals/websocket/1"
+    received: list[str] = []
+    with owner.websocket_connect(channel, headers=SAME_SITE) as ws:
+        ws.send_text("ls")  # answered whatever happened to the greeting
+        while not received or received[-1] != "echo: ls":
+            received.append(ws.receive_text())
+    assert received == ['["setup", {}]', "echo: ls"]
