@@ -40,6 +40,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.frame_protocol import LOCAL_ONLY_CLOSE_REASONS
 
 from myriagate.errors import MyriagateError, NotFound, Text
 from myriagate.services.interactive.ports import AppStream, Tunnel, Tunnels
@@ -249,8 +250,15 @@ async def _relay_to_browser(websocket: WebSocket, upstream: _Upstream) -> None:
                 await upstream.send(event.response())
             elif isinstance(event, CloseConnection):
                 with contextlib.suppress(RuntimeError):  # the browser closed first
-                    await websocket.close(code=event.code if 1000 <= event.code < 5000 else 1011)
+                    await websocket.close(code=_browser_close_code(event.code))
                 return
+
+
+def _browser_close_code(code: int) -> int:
+    """The code to close the browser's socket with, for the app's. 1005, 1006 and 1015 only say
+    locally that no code came (an app killed mid-message: no close frame at all); no endpoint
+    may send them, and uvicorn's wsproto would send 1000 instead, a normal close: 1011."""
+    return code if 1000 <= code < 5000 and code not in LOCAL_ONLY_CLOSE_REASONS else 1011
 
 
 def _too_big(text: list[str], data: bytearray, event: TextMessage | BytesMessage) -> bool:

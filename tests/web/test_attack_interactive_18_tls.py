@@ -16,6 +16,7 @@ import anyio.to_thread
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
@@ -65,6 +66,9 @@ class _ScriptedApp:
                         if self.behaviour == "greet":  # the answer and a first message, one write
                             accept += ws.send(TextMessage(data='["setup", {}]'))
                         conn.sendall(accept)
+                    elif isinstance(event, TextMessage) and self.behaviour == "cut":
+                        conn.sendall(ws.send(TextMessage(data="half of a mess", message_finished=False)))
+                        return  # killed mid-message: no close frame, no TLS close_notify
                     elif isinstance(event, TextMessage):
                         text.append(event.data)
                         if event.message_finished:
@@ -221,3 +225,22 @@ def test_a_message_sent_with_the_apps_handshake_answer_reaches_the_browser(
         while not received or received[-1] != "echo: ls":
             received.append(ws.receive_text())
     assert received == ['["setup", {}]', "echo: ls"]
+
+
+def test_an_app_killed_mid_message_is_an_error_to_the_browser_not_a_normal_close(
+    make_user: MakeUser, auth_client: AuthClient, fake_cluster: FakeCluster,
+    backends: FakeSlurmBackendFactory, app: FastAPI, clock: FakeClock,
+    scripted: Callable[[str], _ScriptedApp],
+) -> None:  # fmt: skip
+    """The app's socket ends without a close frame: wsproto reports that as 1006, a code no
+    endpoint may send (RFC 6455 7.4.1). The relay passed it on, and uvicorn's wsproto turns a
+    local-only code into 1000: the browser was told its socket closed normally."""
+    owner = auth_client(make_user(username="alice@unicaen.fr", login="alice"))
+    dying = scripted("cut")
+    started = _running(owner, fake_cluster, backends, app, clock, dying.port)
+    channel = f"/interactive/{started['id']}/api/kernels/k1/channels"
+    with owner.websocket_connect(channel, headers=SAME_SITE) as ws:
+        ws.send_text("run")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()  # the half message is never handed on as if whole
+    assert closed.value.code == 1011
