@@ -126,6 +126,19 @@ def session_state(job_state: JobState, *, connected: bool) -> SessionState:
     return SessionState.QUEUED
 
 
+# Slurm's start time of a job's run and the gateway's clock may differ by a few seconds; a
+# requeued job waits longer than this before it runs again (its BeginTime: ~2 min in 22.05).
+RUN_AFTER_MARGIN = timedelta(seconds=30)
+
+
+def run_after(started_at: datetime | None, connected_at: datetime | None) -> bool:
+    """Whether the job's current run started after the connection file was read: the file
+    named the app of an earlier run (the job was requeued and ran again)."""
+    if started_at is None or connected_at is None:
+        return False
+    return started_at > connected_at + RUN_AFTER_MARGIN
+
+
 def remaining(started_at: datetime | None, time_limit_s: int | None, now: datetime) -> timedelta | None:
     """Time left before Slurm ends the session (None before it starts or without a limit)."""
     if started_at is None or time_limit_s is None:

@@ -162,8 +162,7 @@ class InteractiveSessions:
         """Where to proxy the owner's requests to; NotFound for anybody else (or no session),
         Conflict while the app is not running (yet, or any more)."""
         row, job = _own(session, user, session_id)
-        if row.host is None:
-            self._read_connection(session, row, job)
+        self._read_connection(session, row, job)
         state = interactive.session_state(job.state, connected=row.host is not None)
         if (
             state is not SessionState.RUNNING
@@ -182,6 +181,13 @@ class InteractiveSessions:
         )
 
     def _read_connection(self, session: Session, row: InteractiveSession, job: Job) -> None:
+        if row.host is not None and interactive.run_after(job.started_at, row.connected_at):
+            # The job ran again (requeued: a node failure, preemption, scontrol requeue): the
+            # file read named the app of a run that is gone; its new run writes its own.
+            row.host = row.port = row.sealed_secret = row.tls_sha256 = row.connected_at = None
+            row.updated_at = self.clock.now()
+            session.commit()
+            log.info("interactive.job_ran_again", session_id=str(row.id))
         if row.host is not None or job.state not in (JobState.RUNNING, JobState.SUSPENDED):
             return
         backend = self.backends(row.cluster).for_login(row.cluster_login)
