@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from myriagate.db.models.users import Project, User
 from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
-from myriagate.db.session import make_engine, make_session_factory
+from myriagate.db.session import make_session_factory
+from tests.db_engines import SharedSqliteStatements
 from tests.db_templates import MigratedTemplates, new_schema_name, schema_url
 from tests.fakes.fake_slurm import FakeCluster, FakeSlurmBackendFactory
 
@@ -187,11 +188,19 @@ def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mig
     templates.close()
 
 
+@pytest.fixture(scope="session")
+def sqlite_statements() -> SharedSqliteStatements:
+    """One dialect and statement cache for the tests' SQLite engines (tests/db_engines.py)."""
+    return SharedSqliteStatements()
+
+
 @pytest.fixture
-def session_factory(db_url: str, migrated_templates: MigratedTemplates) -> Iterator[sessionmaker[Session]]:
+def session_factory(
+    db_url: str, migrated_templates: MigratedTemplates, sqlite_statements: SharedSqliteStatements
+) -> Iterator[sessionmaker[Session]]:
     """Sessions on a database at the Alembic head (a copy of the session's migrated template)."""
     migrated_templates.clone_into(db_url)
-    engine = make_engine(db_url)
+    engine = sqlite_statements.engine(db_url)
     try:
         yield make_session_factory(engine)
     finally:

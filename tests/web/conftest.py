@@ -24,13 +24,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from myriagate.db.models.users import MembershipRole, User
 from myriagate.db.repos import projects as projects_repo
 from myriagate.db.repos import users as users_repo
-from myriagate.db.session import make_engine, make_session_factory
+from myriagate.db.session import make_session_factory
 from myriagate.ports import SlurmBackendFactory
 from myriagate.profiles.models import ClusterProfile
 from myriagate.services.people import auth as auth_service
 from myriagate.settings import Settings
 from myriagate.wiring import BackendFactory, ClusterBackends, Gateway, build_gateway
 from tests.conftest import CLUSTER, FakeClock
+from tests.db_engines import SharedSqliteStatements
 from tests.db_templates import MigratedTemplates
 from tests.fakes.fake_slurm import FakeSlurmBackendFactory
 
@@ -89,10 +90,10 @@ def web_settings(db_url: str, settings_overrides: dict[str, Any]) -> Settings:
 
 @pytest.fixture
 def web_session_factory(
-    web_settings: Settings, migrated_templates: MigratedTemplates
+    web_settings: Settings, migrated_templates: MigratedTemplates, sqlite_statements: SharedSqliteStatements
 ) -> Iterator[sessionmaker[Session]]:
     migrated_templates.clone_into(web_settings.database_url)
-    engine = make_engine(web_settings.database_url)
+    engine = sqlite_statements.engine(web_settings.database_url)
     try:
         yield make_session_factory(engine)
     finally:
