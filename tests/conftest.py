@@ -8,14 +8,17 @@ fresh PostgreSQL schema (dropped afterwards), so tests never see each other's ro
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.db.models.users import Project, User
@@ -135,6 +138,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="after the fault tests ran, rewrite their section of docs/reliability.md "
         "(also MYRIAGATE_WRITE_RELIABILITY_DOC=1); without it the tracked file is left alone",
     )
+
+
+@contextmanager
+def kept_logging() -> Iterator[None]:
+    """The root logger's handlers and level and structlog's configuration as they were before
+    the block, whatever it configured."""
+    root = logging.getLogger()
+    handlers, level, config = root.handlers[:], root.level, structlog.get_config()
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.configure(**config)
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """A test that runs ``serve``, ``worker`` or an operator command in-process configures
+    logging (at INFO, to whatever ``sys.stderr`` is): left so, the API's and httpx's lines went
+    into later tests' captured output, and CLI tests failed in a random order."""
+    with kept_logging():
+        yield
 
 
 class FakeClock:
