@@ -99,18 +99,12 @@ class LazyGroup(TyperGroup):
 
     def _load(self, name: str) -> Any:
         spec = self.lazy[name]
-        module, _, attr = spec.target.partition(":")
         if spec.operator:
             _quiet_logging()
-        target = getattr(importlib.import_module(module), attr)
-        if isinstance(target, typer.Typer):
-            group = typer.main.get_group(target)
-            command = group.commands[spec.command] if spec.command else group
-        else:  # a command function: the command Typer makes of it alone
-            single = typer.Typer()
-            single.command(name)(target)
-            command = typer.main.get_command(single)
-        self.commands[name] = command  # loaded once per process
+        command = _LOADED.get((name, spec))
+        if command is None:
+            command = _LOADED[name, spec] = _build(name, spec)
+        self.commands[name] = command
         return command
 
     def invoke(self, ctx: Any) -> Any:
@@ -140,6 +134,23 @@ class LazyGroup(TyperGroup):
                 raise
             sys.stderr.write(line[0] + "\n")
             raise typer.Exit(line[1]) from None
+
+
+# Each lazy command is built once per process, not once per group: building it reads the
+# signature of every function of its module, and a process that makes the group again (the
+# tests invoke the CLI hundreds of times in one process) finds it here.
+_LOADED: dict[tuple[str, LazyCommand], Any] = {}
+
+
+def _build(name: str, spec: LazyCommand) -> Any:
+    module, _, attr = spec.target.partition(":")
+    target = getattr(importlib.import_module(module), attr)
+    if isinstance(target, typer.Typer):
+        group = typer.main.get_group(target)
+        return group.commands[spec.command] if spec.command else group
+    single = typer.Typer()  # a command function: the command Typer makes of it alone
+    single.command(name)(target)
+    return typer.main.get_command(single)
 
 
 def _quiet_logging() -> None:

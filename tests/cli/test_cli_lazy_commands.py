@@ -55,3 +55,10 @@ def test_a_misspelt_command_is_answered_with_the_one_meant(typo: str, meant: str
     done = CliRunner().invoke(app, [typo, "list"], env={"COLUMNS": "200"})
     assert done.exit_code == 2
     assert f"No such command '{typo}'. Did you mean {meant}?" in " ".join(done.output.split())
+
+
+def test_a_lazy_command_is_built_once_per_process_not_once_per_group() -> None:
+    # Each CliRunner.invoke makes the group again: the command it loads must not be rebuilt.
+    first, again = _loaded("jobs"), _loaded("jobs")
+    assert again is first
+    assert typer.main.get_command(app) is not typer.main.get_command(app)
