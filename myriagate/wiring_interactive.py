@@ -13,7 +13,9 @@ import contextlib
 import socket
 from dataclasses import dataclass
 
-from myriagate.errors import SchedulerUnavailable
+import paramiko
+
+from myriagate.errors import BackendError, SchedulerUnavailable, Text
 from myriagate.profiles.logins import check_personal_login
 from myriagate.scripts.interactive_apps import InteractiveApps
 from myriagate.services.interactive.ports import AppStream
@@ -57,12 +59,19 @@ class AppTunnels:
         pool = backends.pool if isinstance(backends, ClusterBackends) else None
         stack = contextlib.ExitStack()
         if pool is not None:
-            stream: AppStream = stack.enter_context(pool.tunnel(login, host, port))
+            try:
+                stream: AppStream = stack.enter_context(pool.tunnel(login, host, port))
+            except SchedulerUnavailable as exc:
+                # The login node refused the channel: the cluster answers, the app does not
+                # (it ended, or never listened there): a 502 of the app, not a 503 of the cluster.
+                if isinstance(exc.__cause__, paramiko.ChannelException):
+                    raise BackendError(Text("the interactive app could not be reached")) from exc
+                raise
             return OpenTunnel(stream, stack)
         try:
             sock = socket.create_connection((host, port), timeout=self._timeout)
         except OSError as exc:
-            raise SchedulerUnavailable(f"cannot reach the app at {host}:{port}: {exc}") from exc
+            raise BackendError(Text("the interactive app could not be reached")) from exc
         # Kept open for several requests: Nagle would hold a request's last segment back.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         stack.callback(sock.close)

@@ -149,3 +149,34 @@ def test_a_freed_port_taken_by_another_login_gets_nothing_and_serves_nothing(
     ):
         pass
     assert denied.value.status_code == 502 and _Bob.seen == []
+
+
+def test_an_app_that_is_gone_is_a_502_of_the_app_not_a_503_of_the_cluster(
+    make_user: MakeUser, auth_client: AuthClient, fake_cluster: FakeCluster,
+    backends: FakeSlurmBackendFactory, app: FastAPI, clock: FakeClock, alices_app: ThreadingHTTPServer,
+) -> None:  # fmt: skip
+    """Found trying it: just after an app stopped (before the worker saw its job end), the
+    proxy said "Cluster unavailable" (503), as if Slurm were down, when only the app was gone."""
+    owner = auth_client(make_user(username="alice@unicaen.fr", login="alice"))
+    port = alices_app.server_address[1]
+    base = f"/interactive/{_running(owner, fake_cluster, backends, app, clock, port)['id']}/"
+    assert owner.get(base + "api/status").status_code == 200
+    alices_app.shutdown()
+    alices_app.server_close()  # nothing listens at the port any more
+    gone = owner.get(base + "lab", headers={"accept": "application/json"})
+    assert gone.status_code == 502, gone.text
+    assert "could not be reached" in gone.json()["detail"]
+
+
+def test_an_array_of_sessions_is_refused_and_nothing_is_submitted(
+    make_user: MakeUser, auth_client: AuthClient, fake_cluster: FakeCluster,
+) -> None:  # fmt: skip
+    """Found trying it: ``--array`` was taken, and made N apps sharing one session directory."""
+    owner = auth_client(make_user(username="alice@unicaen.fr", login="alice"))
+    body = {"app": "jupyter", "options": {"time": "00:30:00", "partition": "debug", "array": "1-3"}}
+    refused = owner.post("/api/v1/interactive/sessions", json=body)
+    assert refused.status_code == 422, refused.text
+    assert "--array is not allowed" in refused.json()["detail"]
+    french = owner.post("/api/v1/interactive/sessions", json=body, headers={"accept-language": "fr"})
+    assert "--array n'est pas permis" in french.json()["detail"]
+    assert fake_cluster.jobs == {}

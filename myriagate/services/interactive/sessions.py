@@ -239,6 +239,11 @@ def _checked_params(apps: InteractiveApps, request: StartRequest) -> dict[str, o
             ),
             fields=[FieldError(("app",), Text("unknown app"))],
         )
+    if "array" in request.overrides:  # found trying it: an array of apps, one connection file
+        raise InvalidRequest(
+            Text("an interactive session is one job: --array is not allowed"),
+            fields=[FieldError(("options", "array"), Text("not allowed for an interactive session"))],
+        )
     reserved = sorted(set(request.params) & set(GATEWAY_PARAMS))
     if reserved:
         raise InvalidRequest(
