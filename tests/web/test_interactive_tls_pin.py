@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
@@ -180,3 +181,24 @@ def test_an_array_of_sessions_is_refused_and_nothing_is_submitted(
     french = owner.post("/api/v1/interactive/sessions", json=body, headers={"accept-language": "fr"})
     assert "--array n'est pas permis" in french.json()["detail"]
     assert fake_cluster.jobs == {}
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_a_session_url_opened_without_signing_in_offers_to_log_in_and_tells_nothing(
+    make_user: MakeUser, auth_client: AuthClient, client: TestClient, lang: str,
+) -> None:  # fmt: skip
+    """Found trying it: the URL `interactive start` prints, opened in a browser not signed in,
+    was a bare "Not found" with no way to sign in. It stays a 404, the same for a session that
+    exists or not (tells nothing), now with a link to log in and come back."""
+    owner = auth_client(make_user(username="alice@unicaen.fr", login="alice"))
+    body = {"app": "jupyter", "options": {"time": "00:30:00", "partition": "debug"}}
+    started = owner.post("/api/v1/interactive/sessions", json=body).json()
+    html = {"accept": "text/html", "accept-language": lang}
+    ids = (started["id"], uuid.uuid4())  # one that exists, one that does not: the same answer
+    pages = [client.get(f"/interactive/{sid}/lab?reset", headers=html) for sid in ids]
+    assert [page.status_code for page in pages] == [404, 404]
+    for page in pages:
+        assert 'href="/login?next=%2Finteractive%2F' in page.text
+        assert ("Log in" if lang == "en" else "Se connecter") in page.text
+    signed_in = owner.get(f"/interactive/{uuid.uuid4()}/lab", headers=html)
+    assert signed_in.status_code == 404 and 'id="sign-in"' not in signed_in.text

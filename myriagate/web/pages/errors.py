@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from myriagate.errors import ErrorReport
+from myriagate.web.auth import session_cookie
 from myriagate.web.pages.rendering import render
 
 
@@ -36,6 +37,16 @@ def error_page(request: Request, failure: ErrorReport, *, back: str | None = Non
         detail=failure.detail,
         fields=[(".".join(str(p) for p in f.loc), f.message) for f in failure.fields],
         back=back,
+        # No credential at all (no session cookie, no Authorization): a page shown only to its
+        # owner is offered a way to log in. Whether it exists is not told (the same 404).
+        carries_no_credential=_carries_no_credential(request),
     )
     page.headers.update(failure.headers)
     return page
+
+
+def _carries_no_credential(request: Request) -> bool:
+    settings = getattr(getattr(request.app.state, "gateway", None), "settings", None)
+    if settings is None or request.headers.get("authorization"):
+        return False
+    return session_cookie(request, settings) is None
