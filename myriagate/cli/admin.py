@@ -10,6 +10,7 @@ from rich.live import Live
 from rich.table import Table
 
 from myriagate.cli import admin_allocations, admin_slurm
+from myriagate.cli.help_group import OneLineHelpGroup
 from myriagate.cli.output import console, guarded, print_json
 from myriagate.demo import JobLine
 from myriagate.errors import BackendError, ConfigError
@@ -19,8 +20,10 @@ from myriagate.settings import get_settings
 # Known to everyone on purpose: the demo refuses to run outside dev mode.
 DEMO_PASSWORD = "myriagate-demo"  # noqa: S105
 
-admin_app = typer.Typer(help="Administration: database, demo data.", no_args_is_help=True)
-db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+admin_app = typer.Typer(
+    cls=OneLineHelpGroup, help="Administration: database, demo data.", no_args_is_help=True
+)
+db_app = typer.Typer(cls=OneLineHelpGroup, help="Database schema (Alembic migrations).", no_args_is_help=True)
 admin_app.add_typer(db_app, name="db")
 admin_slurm.register(admin_app)
 admin_allocations.register_admin(admin_app)  # REST clients, unlike the rest of `admin`

@@ -17,6 +17,7 @@ import typer
 
 from myriagate.cli.client import GatewayClient
 from myriagate.cli.context import open_gateway
+from myriagate.cli.help_group import OneLineHelpGroup
 from myriagate.cli.output import JsonOpt, guarded, print_json, print_table
 from myriagate.cli.quota import fmt_hours, read_model, read_models
 from myriagate.errors import FieldError, InvalidRequest
@@ -25,10 +26,12 @@ from myriagate.web.api.allocation_schemas import AllocationOut, PeriodOut, Quota
 ClusterOpt = Annotated[str | None, typer.Option("--cluster", "-M", help="Cluster (default: the gateway's).")]
 
 
-quota_app = typer.Typer(help="Institution quotas per allocation period.", no_args_is_help=True)
+quota_app = typer.Typer(
+    cls=OneLineHelpGroup, help="Institution quotas per allocation period.", no_args_is_help=True
+)
 
 
-periods_app = typer.Typer(help="Allocation periods.", no_args_is_help=True)
+periods_app = typer.Typer(cls=OneLineHelpGroup, help="Allocation periods.", no_args_is_help=True)
 
 
 def _period_id(client: GatewayClient, period: str | None, cluster: str | None) -> uuid.UUID | None:

@@ -15,6 +15,7 @@ import typer
 
 from myriagate.cli.context import open_gateway
 from myriagate.cli.dataset_refs import DATASET_REF_HELP, dataset_ref
+from myriagate.cli.help_group import OneLineHelpGroup
 from myriagate.cli.job_refs import resolve_job_id
 from myriagate.cli.output import JsonOpt, WideOpt, console, guarded, print_json, print_table
 from myriagate.cli.progress import TransferBar, wanted
@@ -24,7 +25,9 @@ from myriagate.errors import InvalidRequest
 from myriagate.web.api.staging_schemas import DatasetDetail, DatasetPage
 
 datasets_app = typer.Typer(
-    help="Datasets: staged results and inputs, where they are stored.", no_args_is_help=True
+    cls=OneLineHelpGroup,
+    help="Datasets: staged results and inputs, where they are stored.",
+    no_args_is_help=True,
 )
 
 

@@ -31,6 +31,7 @@ from myriagate.cli.file_targets import (
     pattern_of,
     target_for,
 )
+from myriagate.cli.help_group import OneLineHelpGroup
 from myriagate.cli.output import JsonOpt, RawOpt, WideOpt, guarded, print_json, print_table, warn
 from myriagate.cli.progress import TransferBar, wanted
 from myriagate.cli.tables import Col
@@ -41,6 +42,7 @@ from myriagate.errors import AlreadyExists, InvalidRequest
 from myriagate.web.api.files_schemas import FileEntryOut
 
 files_app = typer.Typer(
+    cls=OneLineHelpGroup,
     help="Your files on the cluster: areas, listings, previews and downloads, as your own login.",
     no_args_is_help=True,
 )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from myriagate.cli.context import deps, open_gateway
+from myriagate.cli.help_group import OneLineHelpGroup
 from myriagate.cli.output import JsonOpt, WideOpt, console, guarded, print_json, print_table
 from myriagate.cli.progress import stderr_console, wanted
 from myriagate.cli.submit_body import parse_params
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from myriagate.web.api.interactive_schemas import SessionOut
 
 interactive_app = typer.Typer(
+    cls=OneLineHelpGroup,
     help="Interactive sessions: JupyterLab on a compute node, opened through the gateway.",
     no_args_is_help=True,
 )
@@ -124,8 +126,9 @@ LIST_COLUMNS = (Col("id", whole=True), Col("app", whole=True), Col("state", whol
 @interactive_app.command("list")
 @guarded
 def list_sessions(ctx: typer.Context, wide: WideOpt = False, json: JsonOpt = False) -> None:
-    """Your interactive sessions, newest first, by the short id the other commands take
-    (--wide: full ids and URLs; `show` gives a session's URL)."""
+    """Your interactive sessions, newest first, by the short id the other commands take.
+
+    --wide: full ids and URLs; `show` gives a session's URL."""
     with open_gateway(ctx) as client:
         sessions = client.sessions()
         base = client.base_url
@@ -192,8 +195,9 @@ def show(
     session_id: Annotated[str, typer.Argument(help=SESSION_REF_HELP, show_default=False)],
     json: JsonOpt = False,
 ) -> None:
-    """One session: its state and why, its job, time left, idle timeout, URL, and where its
-    job's output is (a failed start says why there)."""
+    """One session: its state and why, its job, time left, URL and where its output is.
+
+    Also its idle timeout; a failed start says why there."""
     with open_gateway(ctx) as client:
         s = _one(session_id, client.session)
         base = client.base_url

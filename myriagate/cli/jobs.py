@@ -12,6 +12,7 @@ import typer
 from myriagate.cli import watch
 from myriagate.cli.client import GatewayClient, Stream
 from myriagate.cli.context import deps, localised, open_gateway
+from myriagate.cli.help_group import OneLineHelpGroup
 from myriagate.cli.job_arrays import print_array
 from myriagate.cli.job_refs import (
     ClusterRefOpt,
@@ -31,7 +32,9 @@ from myriagate.domain.states import JobState
 from myriagate.errors import InvalidRequest, JobNotCancellable
 from myriagate.web.api.schemas import JobOut
 
-jobs_app = typer.Typer(help="Your jobs (and your projects' jobs, by role).", no_args_is_help=True)
+jobs_app = typer.Typer(
+    cls=OneLineHelpGroup, help="Your jobs (and your projects' jobs, by role).", no_args_is_help=True
+)
 
 DEFAULT_LIMIT = 50
 _BY_UID = re.compile(r" by [0-9]+\Z")

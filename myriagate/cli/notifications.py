@@ -13,15 +13,19 @@ from typing import Annotated, Any
 import typer
 
 from myriagate.cli.context import open_gateway
+from myriagate.cli.help_group import OneLineHelpGroup
 from myriagate.cli.output import JsonOpt, guarded, print_json, print_table
 from myriagate.domain.notifications import NotificationKind
 from myriagate.errors import FieldError, InvalidRequest
 
 notifications_app = typer.Typer(
+    cls=OneLineHelpGroup,
     help="Notifications: which events reach you, by e-mail and webhooks; your address.",
     no_args_is_help=True,
 )
-webhooks_app = typer.Typer(help="Webhooks: signed HTTPS POSTs of your events.", no_args_is_help=True)
+webhooks_app = typer.Typer(
+    cls=OneLineHelpGroup, help="Webhooks: signed HTTPS POSTs of your events.", no_args_is_help=True
+)
 notifications_app.add_typer(webhooks_app, name="webhooks")
 
 KINDS = [kind.value for kind in NotificationKind]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import typer
 
 from myriagate.cli.context import localised, open_gateway
+from myriagate.cli.help_group import OneLineHelpGroup
 from myriagate.cli.output import JsonOpt, console, fmt_range, guarded, print_json, print_table
 from myriagate.cli.tables import Col
 
-templates_app = typer.Typer(help="Job-script templates.", no_args_is_help=True)
+templates_app = typer.Typer(cls=OneLineHelpGroup, help="Job-script templates.", no_args_is_help=True)
 
 
 @templates_app.command("list")
