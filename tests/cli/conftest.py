@@ -19,6 +19,7 @@ from tests.web.conftest import (  # noqa: F401 - fixtures are found by name
     app,
     auth_client,
     backend_factory,
+    fill_database,
     gateway,
     make_user,
     settings_overrides,

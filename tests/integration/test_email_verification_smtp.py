@@ -27,11 +27,12 @@ from tests.web.conftest import MakeUser
 from tests.web.pages_helpers import csrf_of, logged_in
 
 # The in-process application of tests/web, over fake Slurm (fixtures, by name).
-app, gateway, web_settings, web_session_factory = (
+app, gateway, web_settings, web_session_factory, fill_database = (
     web.app,
     web.gateway,
     web.web_settings,
     web.web_session_factory,
+    web.fill_database,
 )
 backend_factory, make_user = web.backend_factory, web.make_user
 

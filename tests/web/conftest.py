@@ -89,10 +89,17 @@ def web_settings(db_url: str, settings_overrides: dict[str, Any]) -> Settings:
 
 
 @pytest.fixture
+def fill_database(migrated_templates: MigratedTemplates) -> Callable[[str], None]:
+    """What fills the test's empty database before the app opens it: a copy of the migrated
+    template. A module overrides it to start from a world it built once (tests/web/worlds.py)."""
+    return migrated_templates.clone_into
+
+
+@pytest.fixture
 def web_session_factory(
-    web_settings: Settings, migrated_templates: MigratedTemplates, sqlite_statements: SharedSqliteStatements
+    web_settings: Settings, fill_database: Callable[[str], None], sqlite_statements: SharedSqliteStatements
 ) -> Iterator[sessionmaker[Session]]:
-    migrated_templates.clone_into(web_settings.database_url)
+    fill_database(web_settings.database_url)
     engine = sqlite_statements.engine(web_settings.database_url)
     try:
         yield make_session_factory(engine)

@@ -2,7 +2,9 @@
 estimate of a dry run, against the real app with allocations enforced.
 
 The world: a 2026 period on the dev cluster; quotas for unicaen and univ-rouen; grants to
-caen-climat and caen-bio (unicaen) and rouen-chimie (univ-rouen); one user of each role.
+caen-climat and caen-bio (unicaen) and rouen-chimie (univ-rouen); one user of each role. The
+first test of a process builds it through the API; each later one starts from its own copy of
+that database (tests/web/worlds.py), so users a test makes are numbered from 1 there.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.db.ledger import SqlLedger
 from myriagate.db.models.allocations import LedgerEntry
@@ -26,13 +28,16 @@ from myriagate.db.models.audit import AuditEvent
 from myriagate.db.models.users import User
 from myriagate.domain.costs import Cost
 from tests.conftest import CLUSTER, FakeClock
+from tests.db_templates import MigratedTemplates
 from tests.web.conftest import MakeUser, assert_problem
+from tests.web.worlds import WORLDS
 
 API = "/api/v1"
 # A period that does not exist: fixed, so every xdist worker collects the same test ids.
 UNKNOWN_PERIOD = "0b7e1d2c-5a4f-4e8b-9c3d-2f1a6b7c8d9e"
 SMALL_JOB = "#!/bin/bash\n#SBATCH --partition=debug\n#SBATCH --time=5\necho hi\n"
 H = 3600  # seconds in an hour
+WORLD = "allocations"
 
 
 @pytest.fixture
@@ -50,11 +55,50 @@ class World:
     users: dict[str, User]
 
 
+@dataclass(frozen=True)
+class Known:
+    """What the tests need of the world besides its rows: kept with its copy (tests/web/worlds.py)."""
+
+    period_id: str
+    allocations: tuple[str, str, str]
+    authorizations: dict[str, str]  # each role's Authorization header (its token is in the rows)
+    user_ids: dict[str, uuid.UUID]
+
+
+@pytest.fixture
+def fill_database(migrated_templates: MigratedTemplates) -> Callable[[str], None]:
+    """Each test's database: a copy of the world the process's first test built, once there is one."""
+    return WORLDS.filler(WORLD, migrated_templates)
+
+
 @pytest.fixture
 def world(
-    app: FastAPI, clock: FakeClock, make_user: MakeUser, auth_client: Callable[[User], TestClient]
+    app: FastAPI,
+    clock: FakeClock,
+    make_user: MakeUser,
+    auth_client: Callable[[User], TestClient],
+    web_session_factory: sessionmaker[Session],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> World:
     app.state.clock = clock  # 2026-01-05: inside the 2026 period
+    database_url = app.state.gateway.settings.database_url
+    known: Known | None = WORLDS.known(WORLD, database_url)
+    if known is None:  # the first test of the process, or PostgreSQL: built through the API
+        built = _build_world(make_user, auth_client)
+        authorizations = {role: client.headers["authorization"] for role, client in built.clients.items()}
+        user_ids = {role: user.id for role, user in built.users.items()}
+        known = Known(built.period_id, (built.climat, built.bio, built.chimie), authorizations, user_ids)
+        WORLDS.keep(WORLD, database_url, known, tmp_path_factory.mktemp("world"))
+        return built
+    with web_session_factory() as session:
+        users = {role: session.get_one(User, user_id) for role, user_id in known.user_ids.items()}
+    clients = {
+        role: TestClient(app, headers={"Authorization": h}) for role, h in known.authorizations.items()
+    }
+    return World(known.period_id, *known.allocations, clients, users)
+
+
+def _build_world(make_user: MakeUser, auth_client: Callable[[User], TestClient]) -> World:
     users = {
         "researcher": make_user("researcher", username="alice@unicaen.fr", login="alice"),
         "project_lead": make_user("project_lead", username="lena@unicaen.fr", login="lena"),
