@@ -376,12 +376,23 @@ setup_storage() {
         sshd-storage check_storage_ssh
 }
 
+# What the site sets for every user of the environment: compute nodes seldom reach the Internet,
+# so JupyterLab must not ask each new user whether to fetch Jupyter's news, nor check for updates.
+jupyter_site_settings() {
+    local settings="$JUPYTER_VENV/share/jupyter/lab/settings"
+    mkdir -p "$settings"
+    printf '%s\n' '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
+        >"$settings/overrides.json"
+    chmod 0644 "$settings/overrides.json"
+}
+
 # The interactive-session tests run JupyterLab as alice (docs/interactive.md). A rerun only
 # reads the venv's version stamp, so it costs nothing once installed; a venv at another version,
 # or half-made by an interrupted run (the stamp is written last), is made again from scratch.
 setup_jupyter() {
     local stamp="$JUPYTER_VENV/.myriagate-jupyterlab-version"
     if [ "$(cat "$stamp" 2>/dev/null)" = "$JUPYTERLAB_VERSION" ] && [ -x "$JUPYTER_VENV/bin/jupyter-lab" ]; then
+        jupyter_site_settings
         return 0
     fi
     log "installing JupyterLab $JUPYTERLAB_VERSION into $JUPYTER_VENV (a minute or two)"
@@ -390,6 +401,7 @@ setup_jupyter() {
     "$JUPYTER_VENV/bin/pip" install -q --disable-pip-version-check "jupyterlab==$JUPYTERLAB_VERSION" \
         >"$LOG_DIR/jupyter-pip.out" 2>&1 \
         || { tail -n 20 "$LOG_DIR/jupyter-pip.out" >&2; die "pip install jupyterlab failed"; }
+    jupyter_site_settings
     chmod -R a+rX "$JUPYTER_VENV"
     printf '%s\n' "$JUPYTERLAB_VERSION" >"$stamp"
     chmod 0644 "$stamp"
