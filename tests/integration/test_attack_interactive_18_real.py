@@ -48,9 +48,10 @@ SQUATTER = textwrap.dedent(
     context = None
     if kind == "tls":  # a certificate of bob's own making, as the app's script makes one
         where = tempfile.mkdtemp()
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                        "-nodes", "-days", "2", "-subj", "/CN=myriagate-session", "-keyout", where + "/k.pem",
-                        "-out", where + "/c.pem"], check=True, capture_output=True)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                        "/CN=myriagate-session", "-keyout", where + "/k.pem", "-out", where + "/c.pem"],
+                       check=True, capture_output=True)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(where + "/c.pem", where + "/k.pem")
     class Page(http.server.BaseHTTPRequestHandler):
@@ -69,7 +70,9 @@ SQUATTER = textwrap.dedent(
         try:
             server = http.server.ThreadingHTTPServer((host, port), Page)
             if context is not None:
-                server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+                server.socket = context.wrap_socket(
+                    server.socket, server_side=True, do_handshake_on_connect=False
+                )
             break
         except OSError:
             if time.monotonic() > deadline:
