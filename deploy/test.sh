@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite: lint, format, import contracts, type checks, then the test tiers
 # fastest first (tests/conftest.py puts every test in exactly one):
-#   unit     no I/O beyond SQLite files                      parallel (pytest-xdist)
+#   unit     no I/O beyond SQLite files                      parallel (pytest-xdist, a worker more than the CPUs)
 #   db       on PostgreSQL                                   parallel (a schema per test)
 #   slurm    the real dev cluster, sshd, storage, nginx, SMTP  parallel: it mostly waits on Slurm
 #            (tests touching one login's shared state share a worker: tests/conftest.py ONE_WORKER),
@@ -12,7 +12,8 @@
 #   --quick  lint and the unit tier only: no daemons needed, the inner loop.
 # MYRIAGATE_TEST_TMPDIR: where the tests' temporary files go (default: a directory on /dev/shm
 # when it has 4 GiB free, else TMPDIR; set it empty to keep TMPDIR).
-# TEST_WORKERS sets the unit and db tiers' worker count (default: one per core);
+# TEST_WORKERS sets the unit and db tiers' worker count (default auto: one per core, and one more
+# for the unit tier, whose tests wait a good part of their time: tests/conftest.py);
 # SLURM_TEST_WORKERS the slurm tier's (default 8: its tests wait on jobs more than they compute).
 set -euo pipefail
 cd "$(dirname "$0")/.."

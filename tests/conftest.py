@@ -78,6 +78,18 @@ ONE_WORKER: dict[str, str] = {
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` for the unit tier: one worker more than the CPUs. A good part of its tests'
+    time is spent waiting (sockets given up on after a timeout, watched helpers, leases), not
+    computing: on 2 CPUs a third worker computes meanwhile (docs/performance.md, fifth
+    round). Other tiers, or PYTEST_XDIST_AUTO_NUM_WORKERS set: xdist's own count."""
+    if config.getoption("markexpr", "") != "unit" or os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cpus + 1
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Under ``--dist loadgroup``: xdist's group scheduling, with the groups of ONE_WORKER."""
     if config.getoption("dist") != "loadgroup":
