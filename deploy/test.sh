@@ -52,12 +52,13 @@ fi
 
 # Every pytest process, each xdist worker included, imports the whole suite to collect it:
 # without a bytecode cache each one rewrites the asserts of every test module and compiles it
-# again (about 9 s of CPU each, measured). The cache lives outside the tree.
+# again (about 9 s of CPU each, measured). The cache lives outside the tree, and so does
+# mypy's incremental cache: a fresh clone on a machine that ran the suite before re-checks only
+# what changed (mypy compares each file's hash when its mtime differs). Both in the user's own
+# cache directory, never at a guessable name in /tmp (deploy/cache-dirs.sh says why).
 unset PYTHONDONTWRITEBYTECODE
-export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-${TMPDIR:-/tmp}/myriagate-pycache-$(id -u)}
-# mypy's incremental cache, outside the tree too: a fresh clone on a machine that ran the suite
-# before re-checks only what changed (mypy compares each file's hash when its mtime differs).
-export MYPY_CACHE_DIR=${MYPY_CACHE_DIR:-${TMPDIR:-/tmp}/myriagate-mypy-cache-$(id -u)}
+# shellcheck source=deploy/cache-dirs.sh
+. deploy/cache-dirs.sh || exit 1
 # The tests' temporary files (their SQLite databases above all) on a tmpfs when there is one
 # with room: every SQLite commit is an fsync, and on a disk other tiers write to (2 GiB
 # transfers, slurmdbd) one took milliseconds to seconds; three unit-tier files took 304 s with
