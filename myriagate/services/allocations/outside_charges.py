@@ -23,6 +23,7 @@ from myriagate.db.models.users import Project
 from myriagate.db.repos import allocations as allocations_repo
 from myriagate.domain.costs import Cost
 from myriagate.domain.jobs import TAG_PREFIX, JobUsage
+from myriagate.domain.states import JobState
 from myriagate.ports import SlurmBackend, SlurmBackendFactory
 from myriagate.profiles.models import ClusterProfile
 from myriagate.services.allocations import charging
@@ -39,6 +40,9 @@ OUTSIDE_PER_RUN = 500
 DEFAULT_OUTSIDE_CONFIRM_CORE_SECONDS = 3600
 # Ids per IN list and per narrow sacct call.
 _BATCH = 2000
+# A gateway job without a Slurm id in these states may have reached Slurm (its sbatch reply
+# lost, or cancelled meanwhile) until reconciliation has looked its tag up.
+_IN_DOUBT = (JobState.SUBMITTING, JobState.CANCELLED)
 
 
 def never_ran(usage: JobUsage) -> bool:
@@ -157,17 +161,22 @@ def _not_tagged_ours(
     planned: list[tuple[JobUsage, UUID, Cost]],
     comments: Mapping[str, str],
 ) -> list[tuple[JobUsage, UUID, Cost]]:
-    """Drop the jobs whose comment is the tag of a gateway job without a Slurm id yet (its
-    sbatch reply was lost: reconciliation will find it) and those whose comment is unknown
-    (asked again at the next sweep). A tag copied onto another job does not count, since the
-    tagged gateway job then has a different id."""
+    """Drop the jobs whose comment is the tag of a gateway job whose sbatch reply may have been
+    lost (reconciliation will find it) and those whose comment is unknown (asked again at the
+    next sweep). A tag copied onto another job does not count: not when the tagged gateway job
+    has a different Slurm id, nor when its submission is no longer in doubt (it ended without
+    reaching Slurm, or reconciliation looked it up already), nor when the job is another login's
+    (reconciliation searches only the owner's jobs). Any login reads comments in squeue."""
     tags = sorted({c for c in comments.values() if c.startswith(TAG_PREFIX)})
-    tag_ids: dict[str, str | None] = {}
+    tagged: dict[str, tuple[str | None, str | None]] = {}  # tag -> (Slurm id, login in doubt)
     for chunk in _chunks(tags):
-        for tag, slurm_job_id in session.execute(
-            sa.select(Job.tag, Job.slurm_job_id).where(Job.cluster == cluster, Job.tag.in_(chunk))
+        for tag, slurm_job_id, state, reconciled_at, login in session.execute(
+            sa.select(Job.tag, Job.slurm_job_id, Job.state, Job.reconciled_at, Job.cluster_login).where(
+                Job.cluster == cluster, Job.tag.in_(chunk)
+            )
         ):
-            tag_ids[tag] = slurm_job_id
+            in_doubt = slurm_job_id is None and reconciled_at is None and state in _IN_DOUBT
+            tagged[tag] = (slurm_job_id, login if in_doubt else None)
     session.commit()
     out = []
     for item in planned:
@@ -175,8 +184,8 @@ def _not_tagged_ours(
         if slurm_job_id not in comments:
             log.warning("settlement.outside_comment_unknown", slurm_job_id=slurm_job_id)
             continue
-        comment = comments[slurm_job_id]
-        if comment in tag_ids and tag_ids[comment] in (None, slurm_job_id.split("_", 1)[0]):
+        ours, doubt_login = tagged.get(comments[slurm_job_id], (None, None))
+        if ours == slurm_job_id.split("_", 1)[0] or (doubt_login is not None and doubt_login == item[0].user):
             continue
         out.append(item)
     return out
