@@ -1,0 +1,68 @@
+"""Admins' figures on French pages (found using the gateway as CRIANN's and Caen's admins would):
+the usage CSV a French spreadsheet opens as numbers, hours typed the French way in the admin
+forms, and a refused correction that says how much can be taken back."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+from sqlalchemy.orm import Session
+
+from myriagate.db.ledger import SqlLedger
+from myriagate.db.models.allocations import Allocation
+from myriagate.domain.costs import Cost
+from tests.conftest import FakeClock
+from tests.web.conftest import MakeUser
+from tests.web.pages_helpers import logged_in
+from tests.web.test_pages_jobs import grant_hours
+
+
+def _charge_outside(db: Session, clock: FakeClock, slurm_job_id: str, seconds: int) -> None:
+    allocation_id = db.scalar(sa.select(Allocation.id))
+    assert allocation_id is not None
+    SqlLedger(db, clock=clock).charge_outside(allocation_id, slurm_job_id, Cost(seconds, 0))
+    db.commit()
+
+
+def test_the_french_usage_csv_opens_in_a_french_spreadsheet_as_numbers(
+    app: FastAPI, make_user: MakeUser, db: Session, clock: FakeClock
+) -> None:
+    """A French spreadsheet splits on ';' and reads '1,5' as a number ('1.5' as text or a date)
+    and needs the byte order mark to read UTF-8; the headers and '(outside)' were English."""
+    make_user()  # a member: the project exists
+    admin = logged_in(app, make_user("university_admin"), lang="fr")
+    grant_hours(db, clock, "caen-climat", 100)
+    _charge_outside(db, clock, "777", 5400)  # 1.5 h
+    _charge_outside(db, clock, "778", 12)
+    response = admin.get("/reports/usage.csv?month=2026-01&group_by=user")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.content.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0] == [
+        "Mois", "Établissement", "Cluster", "Projet", "Utilisateur", "Jobs",
+        "Secondes CPU", "Secondes GPU", "h CPU", "h GPU",
+    ]  # fmt: skip
+    assert rows[1] == [
+        "2026-01", "unicaen", "devcluster", "caen-climat", "(hors passerelle)", "2", "5412", "0", "1,5", "0"
+    ]  # fmt: skip
+    # The page names those jobs in French too.
+    page = admin.get("/reports/usage?month=2026-01&group_by=user").text
+    assert "(hors passerelle)" in page and "(outside)" not in page
+
+
+def test_the_english_usage_csv_is_unchanged(
+    app: FastAPI, make_user: MakeUser, db: Session, clock: FakeClock
+) -> None:
+    make_user()
+    admin = logged_in(app, make_user("university_admin"))
+    grant_hours(db, clock, "caen-climat", 100)
+    _charge_outside(db, clock, "777", 5400)
+    text = admin.get("/reports/usage.csv?month=2026-01&group_by=user").text
+    assert text.splitlines() == [
+        "month,institution,cluster,slurm_account,user,jobs,core_seconds,gpu_seconds,core_hours,gpu_hours",
+        "2026-01,unicaen,devcluster,caen-climat,(outside),1,5400,0,1.50,0.00",
+    ]
