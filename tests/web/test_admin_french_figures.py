@@ -16,7 +16,7 @@ from myriagate.db.models.allocations import Allocation
 from myriagate.domain.costs import Cost
 from tests.conftest import FakeClock
 from tests.web.conftest import MakeUser
-from tests.web.pages_helpers import logged_in
+from tests.web.pages_helpers import logged_in, page_csrf
 from tests.web.test_pages_jobs import grant_hours
 
 
@@ -66,3 +66,38 @@ def test_the_english_usage_csv_is_unchanged(
         "month,institution,cluster,slurm_account,user,jobs,core_seconds,gpu_seconds,core_hours,gpu_hours",
         "2026-01,unicaen,devcluster,caen-climat,(outside),1,5400,0,1.50,0.00",
     ]
+
+
+def test_a_french_admin_types_hours_as_the_page_writes_them(
+    app: FastAPI, make_user: MakeUser, db: Session, clock: FakeClock
+) -> None:
+    """The French page writes '0,64 h CPU' and '10 000' but refused '1,5' and '1 500' typed in
+    its own forms ("'1,5' n'est pas un nombre d'heures")."""
+    make_user()
+    grant_hours(db, clock, "caen-climat", 100)
+    admin = logged_in(app, make_user("university_admin"), lang="fr")
+    english = logged_in(app, make_user("university_admin"))
+    app.state.clock = clock
+    csrf = page_csrf(admin, "/admin/allocations")
+    granted = admin.post(
+        "/admin/grants",
+        data={"csrf_token": csrf, "account": "caen-climat", "core_hours": "1\u202f500,5", "reason": "appel"},
+    )
+    assert granted.status_code == 303, granted.text
+    allocation_id = db.scalar(sa.select(Allocation.id))
+    corrected = admin.post(
+        f"/allocations/{allocation_id}/adjustments",
+        data={"csrf_token": csrf, "core_hours": "-0,25", "gpu_hours": "", "reason": "correction"},
+    )
+    assert corrected.status_code == 303, corrected.text
+    db.expire_all()
+    allocation = db.get(Allocation, allocation_id)
+    assert allocation is not None
+    assert allocation.granted_core_seconds == (100 + 1500.5 - 0.25) * 3600
+    # In English a comma is not a decimal mark ('1,500' is fifteen hundred there): still refused.
+    refused = english.post(
+        "/admin/grants",
+        data={"csrf_token": page_csrf(english, "/admin/allocations"), "account": "caen-climat",
+              "core_hours": "1,5", "reason": "x"},
+    )  # fmt: skip
+    assert refused.status_code == 422 and 'id="core_hours-error"' in refused.text

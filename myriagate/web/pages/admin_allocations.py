@@ -7,6 +7,7 @@ leaves nothing changed on refusal), exactly as the JSON API does.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from uuid import UUID
 
@@ -22,15 +23,23 @@ from myriagate.services.people import directory as admin_views
 from myriagate.web.deps import ClockDep, DbSession, GatewayDep
 from myriagate.web.pages.deps import PageContext, PageUser, require_roles
 from myriagate.web.pages.forms import errors_by_field, form_fields, see_other
-from myriagate.web.pages.rendering import render
+from myriagate.web.pages.rendering import render, translator_for
 from myriagate.web.routing import ReleasingRoute
 
 router = APIRouter(route_class=ReleasingRoute, include_in_schema=False)
 ADMINS: tuple[authz.Role, ...] = ("university_admin", "platform_admin")
 
 
-def _seconds(values: dict[str, str], name: str, *, signed: bool = False) -> int:
-    raw = values.get(name, "").strip() or "0"
+def _typed_hours(raw: str, lang: str) -> str:
+    """Hours as typed on a page: on a French page also as it writes them ('1 500,5', '−0,25').
+    In English a comma stays refused: '1,500' is fifteen hundred there, not one and a half."""
+    if lang == "fr":
+        raw = re.sub(r"[\s\u00a0\u202f]", "", raw).replace(",", ".").replace("\u2212", "-")
+    return raw
+
+
+def _seconds(values: dict[str, str], name: str, lang: str, *, signed: bool = False) -> int:
+    raw = _typed_hours(values.get(name, "").strip(), lang) or "0"
     negative = signed and raw.startswith("-")
     try:
         seconds = hours_to_seconds(raw[1:] if negative else raw)
@@ -90,7 +99,8 @@ async def set_quota(
         exc = InvalidRequest(choose, fields=[FieldError(("period_id",), choose)])
         return _refused(request, page, db, clock, gateway.ledger, values, exc)
     try:
-        amount = Cost(_seconds(values, "quota_core_hours"), _seconds(values, "quota_gpu_hours"))
+        lang = translator_for(request).lang
+        amount = Cost(_seconds(values, "quota_core_hours", lang), _seconds(values, "quota_gpu_hours", lang))
         allocations.set_quota(db, page.user, institution=values.get("institution", ""), period_id=period_id,
                               amount=amount, source="web", clock=clock)  # fmt: skip
     except MyriagateError as exc:
@@ -105,7 +115,8 @@ async def grant(
     require_roles(page, *ADMINS)
     values = await form_fields(request)
     try:
-        amount = Cost(_seconds(values, "core_hours"), _seconds(values, "gpu_hours"))
+        lang = translator_for(request).lang
+        amount = Cost(_seconds(values, "core_hours", lang), _seconds(values, "gpu_hours", lang))
         reason = values.get("reason", "").strip()
         if not reason:
             raise InvalidRequest(
@@ -147,6 +158,7 @@ async def adjust(
     ledger = gateway.ledger
     # 404 before 403, as the API
     balance = allocations.balance_of(db, page.user, allocation_id, ledger=ledger)
+    lang = translator_for(request).lang
     try:
         reason = values.get("reason", "").strip()
         if not reason:
@@ -154,8 +166,8 @@ async def adjust(
                 Text("say why"), fields=[FieldError(("reason",), Text("a reason is required"))]
             )
         allocations.adjust(db, page.user, allocation_id=allocation_id,
-                           core_seconds=_seconds(values, "core_hours", signed=True),
-                           gpu_seconds=_seconds(values, "gpu_hours", signed=True), reason=reason[:2000],
+                           core_seconds=_seconds(values, "core_hours", lang, signed=True),
+                           gpu_seconds=_seconds(values, "gpu_hours", lang, signed=True), reason=reason[:2000],
                            source="web", clock=clock, ledger=ledger)  # fmt: skip
     except MyriagateError as exc:
         db.rollback()
