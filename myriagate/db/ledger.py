@@ -44,7 +44,7 @@ from myriagate.db.ledger_statements import HOLD_UPDATE, check_quota, insert_entr
 from myriagate.db.models.allocations import Allocation, EntryKind, LedgerEntry
 from myriagate.db.settlement import Closed, Hold, SettleItem, close_batch
 from myriagate.domain.costs import Cost
-from myriagate.errors import Conflict, InsufficientAllocation, InvalidRequest, NotFound, Text
+from myriagate.errors import Conflict, Hours, InsufficientAllocation, InvalidRequest, NotFound, Text
 from myriagate.ports import LEDGER_AUTHOR, Balance, Clock, LedgerPage
 
 log = structlog.get_logger(__name__)
@@ -55,6 +55,29 @@ ENTRIES = cast(sa.Table, LedgerEntry.__table__)
 MAX_SECONDS = 3600 * 10**12
 # A hold is open until one of these entries exists for its job.
 _CLOSING = (EntryKind.RELEASE.value, EntryKind.CHARGE.value)
+
+
+def _below_used(remaining: int, used: int, *, gpu: bool) -> Conflict:
+    """A correction past what is held and charged, refused with the most that can be taken back,
+    rounded down to the figure people are shown (so typing it back is accepted)."""
+    room = remaining - remaining % (3600 if remaining >= 360_000 else 36)
+    if gpu:
+        return Conflict(
+            Text(
+                "the grant cannot go below what is already held and charged (%(used)s GPU-hours): "
+                "at most %(room)s GPU-hours can be taken back",
+                used=Hours(used),
+                room=Hours(room),
+            )
+        )
+    return Conflict(
+        Text(
+            "the grant cannot go below what is already held and charged (%(used)s CPU-hours): "
+            "at most %(room)s CPU-hours can be taken back",
+            used=Hours(used),
+            room=Hours(room),
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -331,8 +354,10 @@ class SqlLedger:
         balance = self.balance(allocation_id)
         new_core, new_gpu = balance.granted.core_seconds + core, balance.granted.gpu_seconds + gpu
         used = balance.held + balance.charged
-        if new_core < used.core_seconds or new_gpu < used.gpu_seconds:
-            raise Conflict(Text("the grant cannot go below what is already held and charged"))
+        if new_core < used.core_seconds:
+            raise _below_used(balance.remaining.core_seconds, used.core_seconds, gpu=False)
+        if new_gpu < used.gpu_seconds:
+            raise _below_used(balance.remaining.gpu_seconds, used.gpu_seconds, gpu=True)
         if enforce_quota and (core > 0 or gpu > 0):
             check_quota(self.session, allocation, max(core, 0), max(gpu, 0))
         self.session.execute(

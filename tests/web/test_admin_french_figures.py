@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -101,3 +102,35 @@ def test_a_french_admin_types_hours_as_the_page_writes_them(
               "core_hours": "1,5", "reason": "x"},
     )  # fmt: skip
     assert refused.status_code == 422 and 'id="core_hours-error"' in refused.text
+
+
+def test_a_refused_correction_says_how_much_can_be_taken_back(
+    app: FastAPI, make_user: MakeUser, db: Session, clock: FakeClock, auth_client: Any
+) -> None:
+    """'restant 2 000 sur 2 000 h CPU', then -2000 refused with only 'the grant cannot go below
+    what is already held and charged': the 48 charged seconds were hidden by the rounding."""
+    make_user()
+    grant_hours(db, clock, "caen-climat", 100)
+    _charge_outside(db, clock, "777", 48)
+    allocation_id = db.scalar(sa.select(Allocation.id))
+    admin = make_user("university_admin")
+    api = auth_client(admin)
+    refused = api.post(
+        f"/api/v1/allocations/{allocation_id}/adjustments", json={"core_hours": "-100", "reason": "x"}
+    )
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == (
+        "the grant cannot go below what is already held and charged (0.01 CPU-hours): "
+        "at most 99.98 CPU-hours can be taken back"
+    )
+    french = api.post(
+        f"/api/v1/allocations/{allocation_id}/adjustments",
+        json={"core_hours": "-100", "reason": "x"},
+        headers={"Accept-Language": "fr"},
+    )
+    assert "(0,01 h CPU) : on peut en reprendre au plus 99,98 h CPU" in french.json()["detail"]
+    # What it says can be taken back is accepted, to the last second shown.
+    taken = api.post(
+        f"/api/v1/allocations/{allocation_id}/adjustments", json={"core_hours": "-99.98", "reason": "x"}
+    )
+    assert taken.status_code == 201, taken.text
