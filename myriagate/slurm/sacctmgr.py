@@ -150,6 +150,25 @@ def parse_sshare_usage(text: str | bytes) -> dict[str, AccountUsage]:
     return out
 
 
+def squeue_members(accounts: Collection[str]) -> tuple[str, ...]:
+    """Account and login of every job still in the queue (pending, running, completing) of
+    these accounts, every user's and every partition's."""
+    names = [values.account(a) for a in sorted(set(accounts))]
+    if not names:
+        raise ValueError("at least one account is needed")
+    return ("squeue", "--all", "-h", "-A", ",".join(names), "-o", "%a|%u")
+
+
+def parse_squeue_members(text: str | bytes) -> dict[str, set[str]]:
+    """``squeue_members()``'s lines: account -> the logins with jobs there."""
+    out: dict[str, set[str]] = {}
+    for line in lines(text):
+        account, sep, login = line.strip().partition("|")
+        if sep and account and login:
+            out.setdefault(account, set()).add(login)
+    return out
+
+
 # --- adapter ----------------------------------------------------------------------------------
 class SacctmgrAccounts:
     """Reads and changes Slurm associations through a runner of a Slurm operator (or root)."""
@@ -165,6 +184,12 @@ class SacctmgrAccounts:
         if not accounts:
             return {}
         return parse_sshare_usage(self._runner.run(sshare_usage(accounts), timeout=self._timeout_s).stdout)
+
+    def busy_members(self, accounts: Collection[str]) -> dict[str, set[str]]:
+        if not accounts:
+            return {}
+        out = self._runner.run(squeue_members(accounts), timeout=self._timeout_s).stdout
+        return parse_squeue_members(out)
 
     def command(self, change: Change) -> tuple[str, ...]:
         return command(change)

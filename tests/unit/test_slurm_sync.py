@@ -44,6 +44,10 @@ class FakeSlurmAccounts:
         self.usage_by_account = usage or {}
         self._pending: dict[tuple[str, ...], Change] = {}
         self.ran: list[tuple[str, ...]] = []
+        self.busy: dict[str, set[str]] = {}  # account -> logins with jobs queued or running
+
+    def busy_members(self, accounts: Collection[str]) -> dict[str, set[str]]:
+        return {a: set(logins) for a, logins in self.busy.items() if a in accounts}
 
     def associations(self) -> list[Association]:
         return list(self.assocs)
@@ -240,6 +244,42 @@ def test_members_removed_in_the_gateway_lose_their_association(
     assert AddUser("alice", "caen-x", "member in the gateway") in changes
     # Accounts the gateway does not manage are never touched.
     assert all(c.account == "caen-x" for c in changes)
+
+
+def test_a_removed_member_with_jobs_still_running_keeps_the_association_with_a_warning(
+    session: Session, clock: FakeClock, profile: ClusterProfile
+) -> None:
+    """Found removing a member whose job was running: the plan removed the association, Slurm
+    refused ("Job(s) active, cancel job(s) before remove", measured on the dev cluster) and the
+    sync stopped there, so every later step (other members added or removed) waited too."""
+    seed(session, clock, granted=Cost(HOUR))
+    admin = FakeSlurmAccounts([*BASE, Association(CLUSTER, "caen-x", parent="unicaen")])
+    admin.assocs += [
+        Association(CLUSTER, "caen-x", user="mallory"),
+        Association(CLUSTER, "caen-x", user="oscar"),
+    ]
+    admin.busy = {"caen-x": {"mallory"}, "caen-y": {"oscar"}}
+    result = plan(session, profile, admin, clock)
+    changes = [s.change for s in result.steps]
+    assert RemoveUser("mallory", "caen-x", "not a member in the gateway") not in changes
+    assert RemoveUser("oscar", "caen-x", "not a member in the gateway") in changes
+    assert AddUser("alice", "caen-x", "member in the gateway") in changes
+    assert any("mallory is no longer a member of caen-x but still has jobs" in w for w in result.warnings)
+    # Once the jobs have ended, the next sync removes it.
+    admin.busy = {}
+    later = [s.change for s in plan(session, profile, admin, clock).steps]
+    assert RemoveUser("mallory", "caen-x", "not a member in the gateway") in later
+
+
+def test_squeue_lists_who_has_jobs_in_the_accounts() -> None:
+    assert sacctmgr.squeue_members(["caen-y", "caen-x"]) == (
+        "squeue", "--all", "-h", "-A", "caen-x,caen-y", "-o", "%a|%u"
+    )  # fmt: skip
+    assert sacctmgr.parse_squeue_members("caen-x|alice\ncaen-x|bob\ncaen-x|alice\nrouen|bob\n\n") == {
+        "caen-x": {"alice", "bob"}, "rouen": {"bob"}
+    }  # fmt: skip
+    with pytest.raises(InvalidRequest):
+        sacctmgr.squeue_members(["caen x; rm -rf /"])
 
 
 def test_only_accounts_limits_the_plan(session: Session, clock: FakeClock, profile: ClusterProfile) -> None:

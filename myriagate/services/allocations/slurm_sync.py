@@ -240,6 +240,25 @@ def diff(desired: Iterable[Desired], actual: Iterable[Association]) -> tuple[lis
     return adds + limits + user_changes, warnings
 
 
+def _keep_busy_members(changes: list[Change], warnings: list[str], admin: AccountsAdmin) -> list[Change]:
+    """Removals of members whose jobs are still queued or running are left for a later sync,
+    with a warning: Slurm refuses them ("Job(s) active, cancel job(s) before remove"), and the
+    plan stops at the first refusal, so every step after it would wait too."""
+    removals = {c.account for c in changes if isinstance(c, RemoveUser)}
+    busy = admin.busy_members(removals) if removals else {}
+    kept: list[Change] = []
+    for change in changes:
+        if isinstance(change, RemoveUser) and change.login in busy.get(change.account, set()):
+            warnings.append(
+                f"{change.login} is no longer a member of {change.account} but still has jobs queued "
+                "or running there: the association is kept until they end (Slurm refuses to remove "
+                "it before; cancel them to remove it now)"
+            )
+            continue
+        kept.append(change)
+    return kept
+
+
 def plan_sync(
     session: Session,
     *,
@@ -264,6 +283,7 @@ def plan_sync(
         session, profile=profile, usage=usage, at=clock.now(), ledger=ledger, only_accounts=only_accounts
     )
     changes, warnings = diff(desired, actual)
+    changes = _keep_busy_members(changes, warnings, admin)
     plan = Plan(profile.name, [Step(c, admin.command(c)) for c in changes], warnings)
     log.info("slurm_sync.planned", cluster=profile.name, steps=len(plan.steps), warnings=len(warnings))
     return plan
