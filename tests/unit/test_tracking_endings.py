@@ -119,3 +119,37 @@ def test_the_failure_email_gives_no_exit_code_for_a_timeout_and_the_signal_for_a
     assert payloads[str(late.id)]["exit_code"] is None, "sacct's 0 is not its exit code"
     assert (payloads[str(killed.id)]["exit_code"], payloads[str(killed.id)]["signal"]) == (None, 9)
     assert "Exit code" not in render(NotificationKind.JOB_FAILED, payloads[str(late.id)], "en").body
+
+
+def test_a_job_that_ran_ends_without_the_reason_it_once_waited_for(
+    session: Session, backends: FakeSlurmBackendFactory, alice: User, clock: FakeClock
+) -> None:
+    """sacct's Reason is the last reason a job *waited* for, kept for good: an array that
+    waited on its %2 limit, then failed a task, read 'failed — waiting: the array's limit of
+    tasks running at once is reached' in its timeline (found trying it as a researcher)."""
+    job = submit(session, backends, alice, clock)
+    assert job.slurm_job_id is not None
+    waiting = JobStatus(job.slurm_job_id, JobState.PENDING, "PENDING", reason="JobArrayTaskLimit")
+    tracking.apply_status(session, job, waiting, now=clock.now())
+    assert job.reason == "JobArrayTaskLimit"
+    now = clock.now()
+    running = replace(waiting, state=JobState.RUNNING, slurm_state="RUNNING", reason=None, started_at=now)
+    tracking.apply_status(session, job, running, now=clock.now())
+    failed = ended(job, "FAILED", JobState.FAILED, exit_code=2, reason="JobArrayTaskLimit", started_at=now)
+    tracking.apply_status(session, job, failed, now=clock.now())
+    session.commit()
+
+    last = job.history[-1]
+    assert (last.to_state, last.reason) == (JobState.FAILED, None)
+    assert job.reason is None
+
+
+def test_a_job_cancelled_while_waiting_keeps_what_it_waited_for(
+    session: Session, backends: FakeSlurmBackendFactory, alice: User, clock: FakeClock
+) -> None:
+    job = submit(session, backends, alice, clock)
+    cancelled = ended(job, "CANCELLED by 0", JobState.CANCELLED, reason="AssocGrpBillingMinutes")
+    tracking.apply_status(session, job, cancelled, now=clock.now())
+    session.commit()
+
+    assert (job.history[-1].reason, job.reason) == ("AssocGrpBillingMinutes", "AssocGrpBillingMinutes")

@@ -150,12 +150,16 @@ def _canceller(job: Job, status: JobStatus) -> str | None:
     return named
 
 
-def _new_reason(current: str | None, status: JobStatus) -> str | None:
-    if status.reason not in (None, "None", "(null)"):
-        return status.reason
-    if status.state is not None and status.state is not JobState.PENDING:
+def _waiting_reason(job: Job, status: JobStatus) -> str | None:
+    """Slurm's reason, when it says something of this state. It is why a job waits or is
+    held up (squeue %r), and sacct keeps the last one for good: of an ended job it explains
+    only one that never started (cancelled while it waited for that), never one that ran."""
+    if status.reason in (None, "None", "(null)"):
         return None
-    return current
+    if status.state is None or not status.state.is_final:
+        return status.reason
+    never_ran = status.started_at is None and job.started_at is None
+    return status.reason if never_ran else None
 
 
 def apply_status(session: Session, job: Job, status: JobStatus, *, now: datetime) -> bool:
@@ -163,7 +167,9 @@ def apply_status(session: Session, job: Job, status: JobStatus, *, now: datetime
     raw_changed = status.slurm_state != job.slurm_state
     job.status_fingerprint = status.fingerprint
     job.slurm_state = status.slurm_state
-    job.reason = _new_reason(job.reason, status)
+    reason = _waiting_reason(job, status)  # before started_at is copied below
+    if reason is not None or status.state not in (None, JobState.PENDING):
+        job.reason = reason  # a pending job Slurm gives no reason for keeps the one it had
     for attr in _COPIED:
         value = getattr(status, attr)
         if value is not None:
@@ -187,7 +193,7 @@ def apply_status(session: Session, job: Job, status: JobStatus, *, now: datetime
         )
     else:
         moved = transitions.move(
-            session, job, status.state, at=now, slurm_state=status.slurm_state, reason=status.reason
+            session, job, status.state, at=now, slurm_state=status.slurm_state, reason=reason
         )
     if raw_changed or moved:
         job.updated_at = now
