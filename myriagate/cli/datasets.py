@@ -43,7 +43,7 @@ LIST_COLUMNS = (Col("id", whole=True), Col("name", whole=False), Col("owner", wh
                 Col("account", whole=True, priority=2), Col("files", whole=True, priority=1),
                 Col("size", whole=True), Col("stored at", whole=False, priority=4),
                 Col("created", whole=True))  # fmt: skip
-FILE_COLUMNS = (Col("path", whole=False), Col("size", whole=True), Col("sha256", whole=True))
+FILE_COLUMNS = (Col("path", whole=False, folds=False), Col("size", whole=True), Col("sha256", whole=True))
 
 
 def _size(n: int) -> str:

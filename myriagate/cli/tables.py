@@ -34,13 +34,14 @@ GAP = 2  # spaces between columns
 
 @dataclass(frozen=True)
 class Col:
-    """A column: ``whole`` cells never wrap (ids, numbers, names, dates), others wrap and fold;
-    ``None`` decides from the cells (``_is_whole``). ``priority`` > 0
+    """A column: ``whole`` cells never wrap (ids, numbers, names, dates), others wrap and fold
+    (unless ``folds`` is False); ``None`` decides from the cells (``_is_whole``). ``priority`` > 0
     marks a column that may be left out on a narrow terminal, the highest number first."""
 
     header: str
     whole: bool | None = None
     priority: int = 0
+    folds: bool = True  # False: its words are never folded (a path): one record per row first
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def _measure(col: Col, cells: Sequence[str]) -> _Measured:
         return _Measured(natural, max(whole, header), max(whole, min(header, FOLD_MIN)))
     words = max((_longest_word(text) for text in cells), default=0)
     minimum = min(max(min(words, WORD_CAP), header, 1), natural)
-    return _Measured(natural, minimum, min(minimum, FOLD_MIN))
+    return _Measured(natural, minimum, min(minimum, FOLD_MIN) if col.folds else minimum)
 
 
 def fit_widths(measures: Sequence[_Measured], available: int) -> list[int] | None:

@@ -98,3 +98,18 @@ def test_a_column_that_gave_way_comes_back_when_a_wider_one_left_after_it_made_r
         "cluster/partition",
         "when",
     ]
+
+
+def test_a_datasets_files_keep_their_paths_whole_beside_a_sha256_at_80_columns() -> None:
+    """`datasets show` at 80 columns gave the path column the 8 characters the sha256 left,
+    folding 'results/in1.count' into 'results/', 'in1.coun', 't' (found trying it): a path
+    is not folded to make room; the files go one record per row instead."""
+    from myriagate.cli.datasets import FILE_COLUMNS
+
+    rows = [("results/in1.count", "18 B", "9" * 64), ("results/max.txt", "5 B", "f" * 64)]
+    text = rendered(80, FILE_COLUMNS, rows)
+    assert lines_fit(text, 80), text
+    for path, _size, sha in rows:
+        assert any(path in line for line in text.splitlines()), text
+        assert any(sha in line for line in text.splitlines()), text
+    assert "path" in rendered(200, FILE_COLUMNS, rows).splitlines()[0]  # a table when it fits
