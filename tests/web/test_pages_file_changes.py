@@ -152,7 +152,7 @@ def test_rename_from_the_entry_page(client: TestClient, tree: FakeTree, lang: st
     token = csrf(client)
     kept = client.post(f"{HOME}/rename", data={"csrf_token": token, "path": "run1/out.txt", "to": "run1/-rf"})
     assert kept.status_code == 409 and tree.files[b"run1/-rf"] == b"dash"
-    assert f'href="{HOME}/change?path=run1%2Fout.txt" id="back"' in kept.text
+    assert 'id="rename-to" name="to" value="run1/-rf"' in kept.text and 'id="rename-to-error"' in kept.text
     moved = client.post(
         f"{HOME}/rename", data={"csrf_token": token, "path": "run1/out.txt", "to": "run1/résultat.txt"}
     )
@@ -238,3 +238,25 @@ def test_disk_usage_says_why_a_figure_is_partial(
 @pytest.mark.parametrize("path", ["run1/new\nline", "../etc", "-"])
 def test_an_entry_page_refuses_what_cannot_be_named(client: TestClient, path: str) -> None:
     assert client.get(f"{HOME}/change", params={"path": path}).status_code in (404, 422)
+
+
+REFUSED = {"en": "must not contain a &#39;..&#39; component", "fr": "ne doit pas contenir de composant"}
+
+
+def test_a_refused_rename_or_copy_is_its_form_again_with_the_error_by_the_field_and_what_was_typed(
+    client: TestClient, tree: FakeTree, lang: str
+) -> None:
+    """A rename to '../x' was a bare error page: what was typed lost, the form gone (found
+    trying it as a researcher); it is now the entry's page again, the error under the path."""
+    token = csrf(client)
+    typed = "run1/../../etc/x"
+    dots = client.post(f"{HOME}/rename", data={"csrf_token": token, "path": "run1/out.txt", "to": typed})
+    assert dots.status_code == 422 and b"run1/out.txt" in tree.files
+    assert f'id="rename-to" name="to" value="{typed}"' in dots.text
+    error = re.search(r'<span class="field-error" id="rename-to-error">([^<]*)</span>', dots.text)
+    assert error is not None and REFUSED[lang] in error.group(1), dots.text
+    assert 'aria-invalid="true"' in dots.text and 'value="run1/out-copy.txt"' in dots.text  # copy's default
+    taken = client.post(f"{HOME}/copy", data={"csrf_token": token, "path": "run1/out.txt", "to": "run1/-rf"})
+    assert taken.status_code == 409 and tree.files[b"run1/-rf"] == b"dash"
+    assert 'id="copy-to" name="to" value="run1/-rf"' in taken.text and 'id="copy-to-error"' in taken.text
+    assert 'id="rename-to" name="to" value="run1/out.txt"' in taken.text  # the other form as it was

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from myriagate.domain.file_changes import Tally
 from myriagate.domain.files import FileKind, display_name
-from myriagate.errors import MyriagateError, Number, PermissionDenied, Text
+from myriagate.errors import Conflict, InvalidRequest, MyriagateError, Number, PermissionDenied, Text
 from myriagate.services.files.browser import EntryView, FileBrowser
 from myriagate.web.api.file_changes import ChangesDep
 from myriagate.web.api.files import FilesDep
@@ -66,21 +66,32 @@ def entry_fields(
     }
 
 
+Again = Callable[[dict[str, str], str, MyriagateError], Response]
+
+
 async def posted_change(
     request: Request,
     gateway: Gateway,
     cluster: str,
     back: Callable[[str], str],
     change: Callable[[dict[str, str], str], Response],
+    again: Again | None = None,
 ) -> Response:
     """A change's post: ``change(fields, path)`` run off the event loop on a known cluster
-    (it answers with ``done``); refused, the error page with a way back to ``back(path)``."""
+    (it answers with ``done``). Refused for what was typed (422, 409), ``again`` shows the
+    form once more with the error by its field; otherwise, or when that form cannot be shown
+    (the entry is gone), the error page with a way back to ``back(path)``."""
     values = await form_fields(request)
     path = values.get("path", "")
     try:
         known_cluster(gateway, cluster)
         return await run_in_threadpool(change, values, path)
     except MyriagateError as exc:
+        if again is not None and isinstance(exc, InvalidRequest | Conflict):
+            try:
+                return await run_in_threadpool(again, values, path, exc)
+            except MyriagateError:
+                pass
         return refused(request, exc, back(path))
 
 
@@ -143,15 +154,36 @@ def change_page(
     path: PathParam = None,
 ) -> Response:
     """One entry's changes: rename or move it, copy it, and the way to delete it."""
+    return change_form(request, gateway, files, page, cluster, area, path)
+
+
+def change_form(
+    request: Request,
+    gateway: Gateway,
+    files: FileBrowser,
+    page: PageContext,
+    cluster: str,
+    area: str,
+    path: str | None,
+    refusal: tuple[str, dict[str, str], MyriagateError] | None = None,
+) -> Response:
+    """The entry's page; with ``refusal`` (the form, what was posted, the error), that form
+    shows what was typed and ticked, and the error under its path (the error's own status)."""
     view = changed_entry(gateway, files, page, cluster, area, path)
     text = view.path.decode("utf-8", "surrogateescape")
     directory = view.entry.kind is FileKind.DIRECTORY
+    form, typed, exc = refusal if refusal is not None else ("", {}, None)
     return render(
         request,
         "files_change.html",
+        status=exc.http_status if exc is not None else 200,
         **entry_fields(request, gateway, cluster, area, view),
         directory=directory,
-        copy_to=copy_name(text, directory),
+        form=form,
+        typed=typed,
+        errors={f"{form}-to": [exc.detail]} if exc is not None else {},
+        rename_to=typed.get("to", text) if form == "rename" else text,
+        copy_to=typed.get("to", text) if form == "copy" else copy_name(text, directory),
         rename_action=action_url(cluster, area, "rename"),
         copy_action=action_url(cluster, area, "copy"),
         delete_href=action_url(cluster, area, "delete", text),
@@ -161,7 +193,13 @@ def change_page(
 
 @router.post("/files/{cluster}/{area}/rename")
 async def rename(
-    request: Request, cluster: str, area: str, page: PageUser, gateway: GatewayDep, changes: ChangesDep
+    request: Request,
+    cluster: str,
+    area: str,
+    page: PageUser,
+    gateway: GatewayDep,
+    changes: ChangesDep,
+    files: FilesDep,
 ) -> Response:
     """Rename or move an entry in its area; an existing target is kept unless asked."""
 
@@ -171,14 +209,23 @@ async def rename(
         said = Text("%(path)s renamed to %(to)s.", path=path, to=display_name(moved))
         return done(gateway, area_url(cluster, area, parent_of(to)), Notice("ok", said))
 
+    def again(values: dict[str, str], path: str, exc: MyriagateError) -> Response:
+        return change_form(request, gateway, files, page, cluster, area, path, ("rename", values, exc))
+
     return await posted_change(
-        request, gateway, cluster, lambda p: action_url(cluster, area, "change", p), move
+        request, gateway, cluster, lambda p: action_url(cluster, area, "change", p), move, again
     )
 
 
 @router.post("/files/{cluster}/{area}/copy")
 async def copy(
-    request: Request, cluster: str, area: str, page: PageUser, gateway: GatewayDep, changes: ChangesDep
+    request: Request,
+    cluster: str,
+    area: str,
+    page: PageUser,
+    gateway: GatewayDep,
+    changes: ChangesDep,
+    files: FilesDep,
 ) -> Response:
     """Copy a file, a link, or (only when ticked) a directory and what it holds."""
 
@@ -188,6 +235,9 @@ async def copy(
         made = changes.copy(page.user, cluster, area, path, to, recursive=recursive, overwrite=overwrite)
         return done(gateway, area_url(cluster, area, parent_of(to)), *copied_notices(path, to.encode(), made))
 
+    def again(values: dict[str, str], path: str, exc: MyriagateError) -> Response:
+        return change_form(request, gateway, files, page, cluster, area, path, ("copy", values, exc))
+
     return await posted_change(
-        request, gateway, cluster, lambda p: action_url(cluster, area, "change", p), duplicate
+        request, gateway, cluster, lambda p: action_url(cluster, area, "change", p), duplicate, again
     )
