@@ -99,7 +99,7 @@ def array(value: str) -> str:
     return value
 
 
-def parse_memory_mb(value: str, field: str = "mem") -> int:
+def parse_memory_mb(value: str, field: str | Text = "mem") -> int:
     """Megabytes in a Slurm memory size (``4000``, ``4G``, ``512M``); the default unit is MB."""
     m = _MEM.match(value.strip())
     if not m:

@@ -141,7 +141,7 @@ def _bounded(text: str) -> str:
 
 
 def memory(text: str, _: ReadContext) -> int:
-    return values.parse_memory_mb(_bounded(text), "memory")
+    return values.parse_memory_mb(_bounded(text), Text("memory"))
 
 
 def walltime(text: str, _: ReadContext) -> int:
