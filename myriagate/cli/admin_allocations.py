@@ -93,7 +93,10 @@ def quota_set(
     ctx: typer.Context,
     institution: Annotated[str, typer.Argument(help="Institution code, e.g. unicaen.")],
     period: Annotated[str, typer.Option("--period", help="Period id or name.")],
-    core_hours: Annotated[str, typer.Option("--core-hours", help="Core-hours, e.g. 500000.")],
+    core_hours: Annotated[
+        str,
+        typer.Option("--cpu-hours", "--core-hours", help="CPU-hours (Slurm's billing hours), e.g. 500000."),
+    ],
     gpu_hours: Annotated[str, typer.Option("--gpu-hours", help="GPU-hours.")] = "0",
     cluster: ClusterOpt = None,
     json: JsonOpt = False,
@@ -133,7 +136,9 @@ def quota_show(
 def grant(
     ctx: typer.Context,
     project: Annotated[str, typer.Argument(help="The project's Slurm account, e.g. caen-climat.")],
-    core_hours: Annotated[str, typer.Option("--core-hours", help="Core-hours to add.")],
+    core_hours: Annotated[
+        str, typer.Option("--cpu-hours", "--core-hours", help="CPU-hours (Slurm's billing hours) to add.")
+    ],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the ledger).")],
     gpu_hours: Annotated[str, typer.Option("--gpu-hours", help="GPU-hours to add.")] = "0",
     period: Annotated[

@@ -187,9 +187,9 @@ def _plan_json(plan: Plan, dry_run: bool) -> dict[str, object]:
 
 
 def _print_rows(rows: list[ReconciliationRow], title: str) -> None:
-    """The reconciliation table, core-hours with two decimals."""
+    """The reconciliation table, CPU-hours (Slurm's billing hours) with two decimals."""
     print_table(
-        ("account", "institution", "slurm jobs", "slurm core-h", "charged core-h", "diff core-h", "flag"),
+        ("account", "institution", "slurm jobs", "slurm CPU-h", "charged CPU-h", "diff CPU-h", "flag"),
         [
             (
                 r.slurm_account,

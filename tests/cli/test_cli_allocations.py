@@ -173,6 +173,17 @@ def test_a_university_admin_grants_within_the_quota(world: dict[str, As]) -> Non
     assert quotas[0]["granted"]["core_seconds"] == 1250 * H
 
 
+def test_cpu_hours_is_the_option_name_and_core_hours_still_works(world: dict[str, As]) -> None:
+    """The pages, `quota` and the reports say CPU-h: the admin options say it too; the old
+    `--core-hours` spelling still works in scripts."""
+    ok(world["ursula"]("admin", "grant", "caen-bio", "--cpu-hours", "100", "--reason", "new name"))
+    ok(world["ursula"]("admin", "grant", "caen-bio", "--core-hours", "50", "--reason", "old name"))
+    [row] = json.loads(ok(world["bea"]("quota", "--json")))
+    assert row["granted"]["core_seconds"] == 150 * H
+    helps = [ok(world["ursula"](*cmd, "--help")) for cmd in (("admin", "grant"), ("admin", "quota", "set"))]
+    assert all("--cpu-hours" in h and "CPU-hours" in h for h in helps)
+
+
 def test_a_researcher_cannot_grant_exit_4(world: dict[str, As]) -> None:
     result = world["alice"]("admin", "grant", "caen-climat", "--core-hours", "100", "--reason", "me")
     assert result.exit_code == 4
