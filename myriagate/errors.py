@@ -242,6 +242,26 @@ class AmbiguousDataset(AmbiguousReference):
     title = "Ambiguous dataset id"
 
 
+class MemberHasActiveJobs(Conflict):
+    """Removing a project member whose jobs are still queued or running in that project, not
+    confirmed: they would run on, charged to the project. The problem's ``jobs`` member lists
+    them (id, short_id, slurm_job_id, name, state, submitted_at); ``confirm=true`` removes anyway."""
+
+    code = "member_has_active_jobs"
+    title = "Member has jobs queued or running"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        jobs: Sequence[Mapping[str, object]] = (),
+        fields: Sequence[FieldError] = (),
+        transient: bool | None = None,
+    ) -> None:
+        super().__init__(detail, fields=fields, transient=transient)
+        self.extensions = {"jobs": [dict(j) for j in jobs]}
+
+
 class InsufficientAllocation(MyriagateError):
     code = "insufficient_allocation"
     title = "Insufficient allocation"
@@ -347,6 +367,7 @@ ALL_ERRORS: tuple[type[MyriagateError], ...] = (
     AlreadyExists,
     AmbiguousJob,
     AmbiguousDataset,
+    MemberHasActiveJobs,
     InsufficientAllocation,
     ResidencyViolation,
     RateLimited,

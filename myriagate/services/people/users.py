@@ -23,7 +23,9 @@ from myriagate.domain.email_addresses import EmailSource, checked_address
 from myriagate.errors import AlreadyExists, FieldError, InvalidRequest, NotFound, PermissionDenied, Text
 from myriagate.ports import Clock
 from myriagate.services.common import audit, authz
+from myriagate.services.people import member_jobs
 from myriagate.services.people.auth import set_password
+from myriagate.services.people.member_jobs import ActiveJob
 from myriagate.settings import PASSWORD_HASH_COST
 
 __all__ = ["Membership", "NewUser", "User"]
@@ -182,6 +184,7 @@ def add_membership(
     slurm_account: str,
     role: str = MembershipRole.RESEARCHER.value,
     clock: Clock = _SYSTEM_CLOCK,
+    source: str = "api",
 ) -> Membership:
     """Give a user a Slurm account on a cluster (the project must be registered).
 
@@ -196,7 +199,7 @@ def add_membership(
         session, user, cluster=cluster, slurm_account=slurm_account, role=MembershipRole(role)
     )
     detail = {"cluster": cluster, "slurm_account": slurm_account, "role": role}
-    audit.record(session, actor.id, "membership.add", ("user", user.id), detail, at=clock.now())
+    audit.record(session, actor.id, "membership.add", ("user", user.id), detail, source, at=clock.now())
     session.commit()
     return membership
 
@@ -208,15 +211,33 @@ def remove_membership(
     *,
     cluster: str,
     slurm_account: str,
+    confirm: bool = False,
     clock: Clock = _SYSTEM_CLOCK,
-) -> None:
+    source: str = "api",
+) -> list[ActiveJob]:
+    """End a membership; the member's jobs queued or running in the project, which keep running.
+
+    Unless ``confirm``, a member with such jobs is refused (MemberHasActiveJobs, 409, the jobs
+    listed) and nothing changes: removing them cancels nothing, they stay charged to the project.
+    """
     user = get_user(session, actor, user_id)
     membership = users_repo.membership_of(user, cluster, slurm_account)
     if membership is None:
         raise NotFound(f"{user.username} is not a member of {slurm_account} on {cluster}")
     if not actor.is_platform_admin:
         _managed_project_institution(session, actor, cluster, slurm_account)
+    jobs = member_jobs.active_jobs(session, actor, [user.id], cluster=cluster, slurm_account=slurm_account)
+    running_on = jobs.get(user.id, [])
+    if running_on and not confirm:
+        raise member_jobs.refusal(user.username, slurm_account, running_on)
     user.memberships.remove(membership)
-    detail = {"cluster": cluster, "slurm_account": slurm_account, "role": membership.role.value}
-    audit.record(session, actor.id, "membership.remove", ("user", user.id), detail, at=clock.now())
+    detail: dict[str, Any] = {
+        "cluster": cluster,
+        "slurm_account": slurm_account,
+        "role": membership.role.value,
+    }
+    if running_on:  # what the remover was shown and confirmed
+        detail["jobs_left_running"] = [str(job.job_id) for job in running_on]
+    audit.record(session, actor.id, "membership.remove", ("user", user.id), detail, source, at=clock.now())
     session.commit()
+    return running_on

@@ -168,6 +168,44 @@ class MembershipIn(_In):
     role: Literal["researcher", "project_lead"] = "researcher"
 
 
+class MemberIn(_In):
+    username: str = Field(max_length=255, description="The username of the person to add")
+    role: Literal["researcher", "project_lead"] = "researcher"
+
+
+class ActiveJobOut(_Out):
+    """A member's job still queued or running in the project (it runs on after a removal)."""
+
+    id: UUID
+    short_id: str = Field(description="Accepted wherever a job id is (`myriagate jobs cancel <short_id>`)")
+    slurm_job_id: str | None
+    name: str | None
+    state: JobState
+    submitted_at: datetime | None
+
+
+class ProjectMemberOut(_Out):
+    user_id: UUID
+    username: str
+    display_name: str
+    cluster_login: str
+    role: Literal["researcher", "project_lead"]
+    is_active: bool
+    queued_jobs: int
+    running_jobs: int
+    jobs: list[ActiveJobOut] = Field(description="Their jobs queued or running in this project")
+    removable: bool = Field(description="Whether you may remove this member")
+
+
+class ProjectMembersOut(_Out):
+    cluster: str
+    account: str
+    name: str
+    institution: str
+    can_add: bool = Field(description="Whether you may add members (and remove the removable ones)")
+    members: list[ProjectMemberOut]
+
+
 class UserOut(_Out):
     id: UUID
     username: str

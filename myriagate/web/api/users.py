@@ -15,12 +15,14 @@ from fastapi import APIRouter, Query, Response
 from myriagate.profiles.logins import gateway_logins
 from myriagate.services.common import authz
 from myriagate.services.people import users as people
+from myriagate.web.api import members
 from myriagate.web.api.schemas import MembershipIn, MembershipOut, UserIn, UserOut, UserPatch
 from myriagate.web.deps import ClockDep, CurrentUser, DbSession, GatewayDep, SettingsDep
 from myriagate.web.problems import problem_responses
 from myriagate.web.routing import ReleasingRoute
 
 router = APIRouter(route_class=ReleasingRoute, tags=["users"])
+router.include_router(members.router)  # /projects/{cluster}/{account}/members: one project's side
 
 
 def user_out(user: people.User) -> UserOut:
@@ -96,10 +98,21 @@ def add_membership(
 @router.delete(
     "/users/{user_id}/memberships/{cluster}/{account}",
     status_code=204,
-    responses=problem_responses(403, 404),
+    responses=problem_responses(403, 404, 409),
 )
 def remove_membership(
-    user_id: UUID, cluster: str, account: str, user: CurrentUser, db: DbSession, clock: ClockDep
+    user_id: UUID,
+    cluster: str,
+    account: str,
+    user: CurrentUser,
+    db: DbSession,
+    clock: ClockDep,
+    confirm: Annotated[bool, Query(description="Remove even with jobs queued or running")] = False,
 ) -> Response:
-    people.remove_membership(db, user, user_id, cluster=cluster, slurm_account=account, clock=clock)
+    """End a membership. A member with jobs queued or running in the project: 409
+    ``member_has_active_jobs`` listing them (``jobs``), nothing changed, unless ``confirm=true``;
+    removing cancels nothing: those jobs keep running, charged to the project."""
+    people.remove_membership(
+        db, user, user_id, cluster=cluster, slurm_account=account, confirm=confirm, clock=clock
+    )
     return Response(status_code=204)
