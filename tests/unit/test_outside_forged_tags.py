@@ -118,3 +118,23 @@ def test_an_outside_job_tagged_after_reconciliation_said_the_job_never_reached_s
     forged = _run_outside(backends, clock, "alice", job.tag, 2)
     assert _sweep(session_factory, backends, clock, profile) == 2
     assert _charged(session_factory) == sorted(forged)
+
+
+def test_a_submission_kept_in_doubt_spares_one_outside_job_no_larger_than_its_hold(
+    session: Session, session_factory: sessionmaker[Session], backends: FakeSlurmBackendFactory,
+    clock: FakeClock, profile: ClusterProfile, alice: User, allocation_id: object,
+) -> None:  # fmt: skip
+    # A login's start-up files run before every command of the gateway as that login: they
+    # can make its sbatch time out and every tag lookup fail, so the job stays in doubt for
+    # good (its hold with it). Its tag then spares one job of that login costing at most the
+    # hold; the others carrying it, and a larger one, are charged.
+    backends.cluster.fail_next_submit(SchedulerUnavailable("connection refused"))
+    doubt = base.submit(session, backends, profile, alice, clock)  # held 600 core-seconds
+    assert doubt.state is JobState.SUBMITTING and base.HOLD.core_seconds == 600
+    small = _run_outside(backends, clock, "alice", doubt.tag, 3)  # 60 core-seconds each
+    big = base.outside_job(backends, "alice", tag=doubt.tag)
+    backends.cluster.set_state(big, "RUNNING")
+    clock.advance(700)
+    backends.cluster.finish(big)
+    assert _sweep(session_factory, backends, clock, profile) == 3
+    assert _charged(session_factory) == sorted([*small[1:], big])

@@ -161,34 +161,62 @@ def _not_tagged_ours(
     planned: list[tuple[JobUsage, UUID, Cost]],
     comments: Mapping[str, str],
 ) -> list[tuple[JobUsage, UUID, Cost]]:
-    """Drop the jobs whose comment is the tag of a gateway job whose sbatch reply may have been
+    """Drop the job whose comment is the tag of a gateway job whose sbatch reply may have been
     lost (reconciliation will find it) and those whose comment is unknown (asked again at the
-    next sweep). A tag copied onto another job does not count: not when the tagged gateway job
-    has a different Slurm id, nor when its submission is no longer in doubt (it ended without
-    reaching Slurm, or reconciliation looked it up already), nor when the job is another login's
-    (reconciliation searches only the owner's jobs). Any login reads comments in squeue."""
-    tags = sorted({c for c in comments.values() if c.startswith(TAG_PREFIX)})
-    tagged: dict[str, tuple[str | None, str | None]] = {}  # tag -> (Slurm id, login in doubt)
-    for chunk in _chunks(tags):
-        for tag, slurm_job_id, state, reconciled_at, login in session.execute(
-            sa.select(Job.tag, Job.slurm_job_id, Job.state, Job.reconciled_at, Job.cluster_login).where(
-                Job.cluster == cluster, Job.tag.in_(chunk)
-            )
-        ):
-            in_doubt = slurm_job_id is None and reconciled_at is None and state in _IN_DOUBT
-            tagged[tag] = (slurm_job_id, login if in_doubt else None)
-    session.commit()
+    next sweep).
+
+    A tag copied onto another job does not count (any login reads comments in squeue): not when
+    the tagged gateway job has a different Slurm id, nor when its submission is no longer in
+    doubt (it ended without reaching Slurm, or reconciliation looked it up already), nor when
+    the job is another login's (reconciliation searches only the owner's jobs). A submission in
+    doubt makes one Slurm job, on its allocation, costing at most its hold (which stays as long
+    as the doubt does): only one such job per tag is spared, so a login that keeps its own
+    lookups failing gets nothing it has not paid for.
+    """
+    doubts = _in_doubt(session, cluster, {c for c in comments.values() if c.startswith(TAG_PREFIX)})
+    spared: set[str] = set()
     out = []
-    for item in planned:
-        slurm_job_id = item[0].slurm_job_id
-        if slurm_job_id not in comments:
-            log.warning("settlement.outside_comment_unknown", slurm_job_id=slurm_job_id)
+    for item in sorted(planned, key=lambda i: _id_order(i[0].slurm_job_id)):
+        used, allocation_id, actual = item
+        if used.slurm_job_id not in comments:
+            log.warning("settlement.outside_comment_unknown", slurm_job_id=used.slurm_job_id)
             continue
-        ours, doubt_login = tagged.get(comments[slurm_job_id], (None, None))
-        if ours == slurm_job_id.split("_", 1)[0] or (doubt_login is not None and doubt_login == item[0].user):
+        tag = comments[used.slurm_job_id]
+        doubt = doubts.get(tag)
+        if (
+            doubt is not None
+            and tag not in spared
+            and doubt == (used.user, allocation_id, doubt[2])
+            and actual.core_seconds <= doubt[2].core_seconds
+            and actual.gpu_seconds <= doubt[2].gpu_seconds
+        ):
+            spared.add(tag)
             continue
         out.append(item)
     return out
+
+
+def _in_doubt(session: Session, cluster: str, tags: set[str]) -> dict[str, tuple[str, UUID, Cost]]:
+    """{tag: (login, allocation, hold)} of the gateway jobs with these tags whose sbatch may
+    have reached Slurm without the gateway knowing its id."""
+    doubts: dict[str, tuple[str, UUID, Cost]] = {}
+    for chunk in _chunks(sorted(tags)):
+        rows = session.execute(
+            sa.select(Job.tag, Job.cluster_login, LedgerEntry.allocation_id, LedgerEntry.core_seconds,
+                      LedgerEntry.gpu_seconds)
+            .join(LedgerEntry, sa.and_(LedgerEntry.job_id == Job.id, LedgerEntry.kind == EntryKind.HOLD))
+            .where(Job.cluster == cluster, Job.tag.in_(chunk), Job.slurm_job_id.is_(None),
+                   Job.reconciled_at.is_(None), Job.state.in_(_IN_DOUBT))
+        )  # fmt: skip
+        for tag, login, allocation_id, core, gpu in rows:
+            doubts[tag] = (login, allocation_id, Cost(core, gpu))
+    session.commit()
+    return doubts
+
+
+def _id_order(slurm_job_id: str) -> tuple[int, str]:
+    head = slurm_job_id.split("_", 1)[0]
+    return (int(head), slurm_job_id) if head.isdigit() else (0, slurm_job_id)
 
 
 def _charged_outside(session: Session, cluster: str, slurm_job_ids: list[str]) -> set[str]:
