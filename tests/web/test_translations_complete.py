@@ -228,6 +228,8 @@ def shown(
         "path": "results/out.h5",
         "cluster": "devcluster",  # the file browser's pages, over a fake cluster's files
         "area": "home",
+        "account": "caen-climat",  # a project's members (/projects/{cluster}/{account}/members)
+        "user_id": str(users["researcher"].id),  # … and removing one (its confirmation page)
     }
     # A ledger line of each kind the gateway writes itself: a job's charge (settled from
     # sacct) and a job run outside the gateway (issue #15: both reasons were English).

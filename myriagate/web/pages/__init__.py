@@ -27,6 +27,7 @@ from myriagate.web.pages import (
     file_upload_pages,
     interactive_pages,
     job_pages,
+    member_pages,
     notification_pages,
     session_pages,
     submit_page,
@@ -57,6 +58,7 @@ def install_pages(app: FastAPI) -> None:
         token_pages,
         notification_pages,
         admin_allocations,
+        member_pages,  # /projects/{cluster}/{account}/members (docs/web.md)
         admin_usage,
         admin_audit,
     ):
