@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 import structlog
@@ -33,7 +34,7 @@ from myriagate.services.common import audit
 from myriagate.services.jobs import dispatch
 from myriagate.services.staging import plan as staging_plan
 from myriagate.services.staging.plan import ResidencyContext, StagingPlan, StagingRequest
-from myriagate.services.submission import dependencies, mail
+from myriagate.services.submission import all_problems, dependencies, mail
 
 log = structlog.get_logger(__name__)
 
@@ -87,7 +88,12 @@ def validate_submission(
         )
     script_text, notices = directives.normalise_script(request.script_text)
     found = directives.parse_directives(script_text)
-    parsed = directives.merge(found, request.overrides)
+    try:
+        parsed = directives.merge(found, request.overrides)
+    except InvalidRequest as exc:  # with what the profile says of the options that could be read
+        raise all_problems.with_profile_problems(
+            exc, profile=profile, found=found, overrides=request.overrides, accounts=accounts
+        ) from None
     default_name = request.script_name or request.template_name
     if parsed.job_name is None and default_name:
         parsed = _named_after_file(parsed, default_name)
@@ -208,7 +214,15 @@ def _validate_with_plan(
 ) -> tuple[ValidatedSubmission, StagingPlan | None]:
     """The valid submission and the staging plan (None without staging); writes nothing but
     the audit entry of a refused staging request. ``notices`` receives the submission's."""
-    validated = validate_submission(profile=profile, user=user, request=request)
+    try:
+        validated = validate_submission(profile=profile, user=user, request=request)
+    except InvalidRequest as exc:
+        if staging is None or staging.empty or residency is None:
+            raise
+        # The staging request's problems too (a refusal audited, as on a valid job).
+        check = partial(staging_plan.check, session, profile=profile, user=user, request=staging,
+                        residency=residency, at=clock.now())  # fmt: skip
+        raise all_problems.with_staging_problems(exc, check) from None
     if notices is not None:
         notices.extend(validated.notices)
     if staging is None or staging.empty:

@@ -22,6 +22,7 @@ from myriagate.services.jobs.cancel import cancel_job
 from myriagate.services.jobs.outputs import output_path, read_output
 from myriagate.services.jobs.templates import TemplateCatalog, TemplateMeta
 from myriagate.services.staging.plan import StagingRequest
+from myriagate.services.submission.all_problems import combined
 from myriagate.services.submission.submit import SubmitRequest
 from myriagate.web import explanations
 from myriagate.web.api.allocations import estimate_out
@@ -196,7 +197,10 @@ def submit(
     cluster = body.cluster or gateway.settings.default_cluster
     _require_known(cluster, gateway)
     overrides = _overrides(body)
-    script_text = _script_text(body, gateway)
+    try:
+        script_text = _script_text(body, gateway)
+    except InvalidRequest as exc:  # a template's parameters: its options' problems too, at once
+        raise _with_option_problems(exc, body, cluster, overrides, user, session, submission) from None
     script_name = body.script_name if body.script is not None else None
     submit_request = SubmitRequest(
         script_text=script_text,
@@ -230,6 +234,26 @@ def submit(
     short = lookup.short_ids(session, user=user, job_ids=[submitted.job.id])[submitted.job.id]
     job = job_out(jobs_query.view_of(submitted.job, user.username), short)
     return JobSubmitted(**dict(job), notices=list(submitted.notices))
+
+
+def _with_option_problems(
+    exc: InvalidRequest,
+    body: JobSubmit,
+    cluster: str,
+    overrides: dict[str, str | bool],
+    user: CurrentUser,
+    session: DbSession,
+    submission: SubmissionDep,
+) -> InvalidRequest:
+    """``exc`` (a template's parameters refused) with what a dry run of the options alone says."""
+    if body.template is None or body.script is not None:
+        return exc
+    alone = SubmitRequest(script_text="#!/bin/sh\n", cluster=cluster, overrides=overrides)
+    try:
+        submission.preview(session, user, alone, None)
+    except InvalidRequest as more:
+        return combined(exc, _point_at_options(more, overrides).fields)
+    return exc
 
 
 def _require_known(cluster: str, gateway: GatewayDep) -> None:

@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from myriagate.errors import FieldError, InvalidRequest, MyriagateError, ResidencyViolation, Text
 from myriagate.services.jobs.templates import TemplateCatalog, TemplateMeta
+from myriagate.services.submission.all_problems import combined
 from myriagate.services.submission.submission import Submission
 from myriagate.web.api import jobs as jobs_api
 from myriagate.web.api.schemas import JobOut, JobSubmitted
@@ -90,8 +91,10 @@ def _cluster(gateway: Gateway, values: dict[str, str]) -> str:
     return chosen if chosen in gateway.profiles else gateway.settings.default_cluster
 
 
-def _body(values: dict[str, str], *, dry_run: bool) -> JobSubmit:
-    """The API request for the form; a value of the wrong type is a 422 naming the field."""
+def _body(values: dict[str, str], *, dry_run: bool, problems: list[FieldError]) -> JobSubmit:
+    """The API request for the form; a value of the wrong type is a 422 naming the field. A
+    problem only the form has (result patterns and no endpoint) goes to ``problems``, and the
+    request leaves that part out, so the API still says what else is wrong."""
     mode = values.get("mode", "template")
     data: dict[str, Any] = {"options": posted_options(values), "dry_run": dry_run}
     if values.get("cluster"):
@@ -108,16 +111,18 @@ def _body(values: dict[str, str], *, dry_run: bool) -> JobSubmit:
             for key, value in values.items()
             if key.startswith(PARAM_PREFIX)
         }
-    staging = _staging(values)
+    staging = _staging(values, problems)
     if staging:
         data["staging"] = staging
+    if problems:
+        data["dry_run"] = True  # only to find the form's other problems: nothing is sent
     try:
         return JobSubmit.model_validate(data)
     except ValidationError as exc:
         raise InvalidRequest(Text("some fields are not valid"), fields=pydantic_fields(exc)) from None
 
 
-def _staging(values: dict[str, str]) -> dict[str, Any]:
+def _staging(values: dict[str, str], problems: list[FieldError]) -> dict[str, Any]:
     """The API's ``staging`` object of the form (empty when the job stages nothing)."""
     staging: dict[str, Any] = {}
     upload_id = values.get("upload_id", "").strip()
@@ -127,11 +132,9 @@ def _staging(values: dict[str, str]) -> dict[str, Any]:
     if patterns:
         store = values.get("store", "").strip()
         if not store:
-            raise InvalidRequest(
-                Text("output patterns need a storage endpoint"),
-                fields=[FieldError(("store",), Text("choose where the results go"))],
-            )
-        staging.update(output_patterns=patterns, store=store)
+            problems.append(FieldError(("store",), Text("choose where the results go")))
+        else:
+            staging.update(output_patterns=patterns, store=store)
     return staging
 
 
@@ -160,10 +163,23 @@ def _run(
     *,
     dry_run: bool,
 ) -> JobOut | DryRunOut:
-    body = _body(values, dry_run=dry_run)
-    return jobs_api.submit(
-        body=body, response=Response(), user=page.user, session=db, gateway=gateway, submission=submission
-    )
+    problems: list[FieldError] = []
+    body = _body(values, dry_run=dry_run, problems=problems)
+    try:
+        result = jobs_api.submit(
+            body=body, response=Response(), user=page.user, session=db, gateway=gateway, submission=submission
+        )
+    except InvalidRequest as exc:  # the form's own problem and the API's, all at once
+        if not problems:
+            raise
+        raise combined(_store_missing(problems), exc.fields) from None
+    if problems:
+        raise _store_missing(problems)
+    return result
+
+
+def _store_missing(problems: list[FieldError]) -> InvalidRequest:
+    return InvalidRequest(Text("output patterns need a storage endpoint"), fields=problems)
 
 
 def _estimate(
