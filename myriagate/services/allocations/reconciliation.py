@@ -25,6 +25,7 @@ from myriagate.db.models.allocations import Allocation, EntryKind, LedgerEntry
 from myriagate.db.models.users import Project
 from myriagate.domain.costs import Cost
 from myriagate.domain.jobs import JobUsage
+from myriagate.domain.spreadsheet_cells import spreadsheet_cell
 from myriagate.errors import InvalidRequest
 from myriagate.ports import UsageReader
 from myriagate.profiles.models import ClusterProfile
@@ -156,10 +157,10 @@ def to_dicts(rows: list[ReconciliationRow]) -> list[dict[str, object]]:
 
 
 def to_csv(rows: list[ReconciliationRow]) -> str:
-    """RFC 4180 CSV, header first, exact integer seconds."""
+    """RFC 4180 CSV, header first, exact integer seconds; text cells safe in a spreadsheet."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for row in rows:
-        writer.writerow([getattr(row, name) for name in CSV_HEADER])
+        writer.writerow([spreadsheet_cell(getattr(row, name)) for name in CSV_HEADER])
     return out.getvalue()

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from myriagate.db.models.allocations import Allocation, EntryKind, LedgerEntry
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import Project, User
+from myriagate.domain.spreadsheet_cells import spreadsheet_cell
 from myriagate.errors import InvalidRequest, hours_figure
 from myriagate.services.allocations.grants import can_view_project
 
@@ -122,13 +123,15 @@ CSV_HEADER = (
 
 
 def to_csv(rows: list[UsageRow]) -> str:
-    """The rows as CSV (RFC 4180, header first; exact integer seconds and hours to 0.01)."""
+    """The rows as CSV (RFC 4180, header first; exact integer seconds and hours to 0.01; text cells
+    that a spreadsheet would run as formulas made text: domain/spreadsheet_cells.py)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for r in rows:
         writer.writerow(
-            [r.month, r.institution, r.cluster or "", r.slurm_account or "", r.username or "", r.jobs,
-             r.core_seconds, r.gpu_seconds, r.core_hours, r.gpu_hours]
+            [spreadsheet_cell(v) for v in
+             (r.month, r.institution, r.cluster or "", r.slurm_account or "", r.username or "", r.jobs,
+              r.core_seconds, r.gpu_seconds, r.core_hours, r.gpu_hours)]
         )  # fmt: skip
     return out.getvalue()

@@ -13,6 +13,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 
+from myriagate.domain.spreadsheet_cells import spreadsheet_cell
 from myriagate.errors import hours_figure
 from myriagate.services.allocations import reports as usage_reports
 from myriagate.web.deps import ClockDep, DbSession
@@ -55,8 +56,9 @@ def _spreadsheet_csv(rows: list[usage_reports.UsageRow], t: Translator) -> str:
     for r in rows:
         hours = [str(hours_figure(seconds)).replace(".", ",") for seconds in (r.core_seconds, r.gpu_seconds)]
         writer.writerow(
-            [r.month, r.institution, r.cluster or "", r.slurm_account or "", _user(r, t), r.jobs,
-             r.core_seconds, r.gpu_seconds, *hours]
+            [spreadsheet_cell(v) for v in
+             (r.month, r.institution, r.cluster or "", r.slurm_account or "", _user(r, t), r.jobs,
+              r.core_seconds, r.gpu_seconds)] + hours
         )  # fmt: skip
     return "\ufeff" + out.getvalue()
 
