@@ -20,7 +20,11 @@ _SLURM_JOB_ID = re.compile(r"^\d+(?:_\d+)?\Z")
 _ARRAY = re.compile(r"^\d+(?:-\d+(?::\d+)?)?(?:,\d+(?:-\d+(?::\d+)?)?)*(?:%\d+)?\Z")
 _MEM = re.compile(r"^(\d+)([KMGT]?)B?\Z", re.IGNORECASE)
 _GRES = re.compile(r"^([a-z][a-z0-9_]*)(?::([A-Za-z0-9_.-]+))?(?::(\d+))?\Z")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters, and the invisible ones that change how the text around them shows: the
+# bidirectional overrides, embeddings and isolates (a name that reads 'test.sh' but is
+# 'hs.tset' to a lead or an admin: 'Trojan Source', CVE-2021-42574) and the line and paragraph
+# separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f\x80-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 # Absolute paths of plain characters: one word for every shell (sh, bash, zsh, tcsh) and in an
 # ``env NAME=value`` assignment, with nothing to expand.
 _ABSOLUTE = r"/[A-Za-z0-9._+-]+(?:/[A-Za-z0-9._+-]+)*"

@@ -189,6 +189,25 @@ def test_hostile_option_values_are_refused_or_sent_verbatim(
         assert option + value in sent.sbatch_args, (value, sent.sbatch_args)
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["results\u202eh.sh", "a\u2066b\u2069", "left\u200fright", "line\u2028break", "nel\x85", "ok\u061c"],
+)
+def test_a_job_name_with_invisible_direction_or_line_characters_is_refused(
+    name: str, make_user: MakeUser, auth_client: AuthClient, db: Session
+) -> None:
+    """A right-to-left override shows 'results\u202eh.sh' as 'resultshs.h' to the lead and the
+    admins who read the name (Trojan Source); line separators break a line in logs and mails.
+    Found attacking as a project member: such names were accepted."""
+    client = auth_client(make_user())
+    before = written(db)
+    problem = assert_problem(client.post(JOBS, json={"script": SCRIPT, "options": {"job_name": name}}), 422)
+    assert "control character" in problem["detail"]
+    assert written(db) == before
+    accepted = client.post(JOBS, json={"script": SCRIPT, "options": {"job_name": "étude 日本 — run ①"}})
+    assert accepted.status_code == 202, accepted.text
+
+
 # --- who sees what -------------------------------------------------------------------
 @dataclass
 class People:
