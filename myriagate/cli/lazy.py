@@ -148,7 +148,9 @@ def _build(name: str, spec: LazyCommand) -> Any:
     if isinstance(target, typer.Typer):
         group = typer.main.get_group(target)
         return group.commands[spec.command] if spec.command else group
-    single = typer.Typer()  # a command function: the command Typer makes of it alone
+    # A command function: the command Typer makes of it alone, without the completion options
+    # Typer adds to a program of its own (they belong to `myriagate` itself, not to `login`).
+    single = typer.Typer(add_completion=False)
     single.command(name)(target)
     return typer.main.get_command(single)
 

@@ -62,3 +62,15 @@ def test_a_lazy_command_is_built_once_per_process_not_once_per_group() -> None:
     first, again = _loaded("jobs"), _loaded("jobs")
     assert again is first
     assert typer.main.get_command(app) is not typer.main.get_command(app)
+
+
+@pytest.mark.parametrize("name", sorted(RESEARCHER_COMMANDS))
+def test_a_commands_help_lists_no_shell_completion_options(name: str) -> None:
+    """`--install-completion` and `--show-completion` are `myriagate`'s own options: `login
+    --help` listed them too (a command built alone got Typer's program options; found reading
+    the help at 80 columns)."""
+    done = CliRunner().invoke(app, [name, "--help"], env={"COLUMNS": "80"})
+    assert done.exit_code == 0, done.output
+    assert "completion" not in done.output
+    whole = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "80"})
+    assert "--install-completion" in whole.output
