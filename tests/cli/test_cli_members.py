@@ -1,0 +1,148 @@
+"""`myriagate admin members list|add|remove`, in-process against the real app: tables at 80
+columns, --json, clear errors with their exit codes, and removing a member with jobs queued or
+running only after showing them and confirming (--yes, or a "y" at a terminal)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner, Result
+
+from myriagate.cli import admin_members
+from myriagate.cli.context import CliDeps
+from myriagate.cli.main import app as cli_app
+from myriagate.db.models.users import User
+from tests.conftest import FakeClock
+from tests.fakes.hostile import HOSTILE_STRINGS
+from tests.web.conftest import MakeUser
+from tests.web.member_world import World, audit_of, build
+
+As = Callable[..., Result]
+
+
+@pytest.fixture(autouse=True)
+def quiet_server_logs() -> Iterator[None]:
+    saved = structlog.get_config()
+    structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.fixture
+def db(web_session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with web_session_factory() as session:
+        yield session
+
+
+@pytest.fixture
+def world(make_user: MakeUser, db: Session, clock: FakeClock) -> World:
+    return build(make_user, db, clock)
+
+
+@pytest.fixture
+def as_user(app: FastAPI, tmp_path: Path, token_for: Callable[[User], str]) -> Iterator[Callable[[User], As]]:
+    runner = CliRunner()
+    with TestClient(app) as http:
+
+        def bind(user: User) -> As:
+            env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "MYRIAGATE_URL": "http://testserver",
+                   "MYRIAGATE_TOKEN": token_for(user), "NO_COLOR": "1", "COLUMNS": "80"}  # fmt: skip
+
+            def run(*args: str, input: str | None = None) -> Result:
+                return runner.invoke(cli_app, ["admin", "members", *args], env=env, obj=CliDeps(http=http),
+                                     input=input)  # fmt: skip
+
+            return run
+
+        yield bind
+
+
+def test_list_as_a_table_at_80_columns_and_as_json(world: World, as_user: Callable[[User], As]) -> None:
+    result = as_user(world.caen_admin)("list", "caen-climat")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "Members of caen-climat (devcluster, unicaen)" in result.stdout
+    alice = next(line for line in lines if "alice@unicaen.fr" in line)
+    assert alice.split() == ["alice@unicaen.fr", "researcher", "alice", "1", "1"]  # queued, running
+    body = json.loads(as_user(world.carol)("list", "caen-climat", "--json").stdout)
+    assert [m["username"] for m in body["members"]] == [
+        "alice@unicaen.fr",
+        "bob@unicaen.fr",
+        "carol@unicaen.fr",
+    ]
+    assert body["members"][0]["jobs"][0]["slurm_job_id"] == "4101"
+
+
+def test_add_by_username(world: World, as_user: Callable[[User], As], db: Session) -> None:
+    result = as_user(world.caen_admin)("add", "caen-climat", "dave@unicaen.fr", "--role", "project_lead")
+    assert result.exit_code == 0, result.output
+    assert "dave@unicaen.fr (dave) is now a project lead of caen-climat on devcluster." in result.stdout
+    assert [a for a, _ in audit_of(db, world.dave)] == ["membership.add"]
+    again = as_user(world.caen_admin)("add", "caen-climat", "dave@unicaen.fr", "--json")
+    assert again.exit_code == 6 and "already a member" in again.stderr
+
+
+def test_refusals_exit_non_zero_and_change_nothing(
+    world: World, as_user: Callable[[User], As], db: Session
+) -> None:
+    admin = as_user(world.caen_admin)
+    missing = admin("add", "caen-climat", "erin@univ-rouen.fr")
+    assert missing.exit_code == 3 and "no user named erin@univ-rouen.fr" in missing.stderr
+    for name in HOSTILE_STRINGS:
+        assert admin("add", "caen-climat", "--", name).exit_code in (3, 5), name  # "--": "-J evil" is a name
+    assert as_user(world.rouen_admin)("list", "caen-climat").exit_code == 4
+    assert as_user(world.alice)("add", "caen-climat", "dave@unicaen.fr").exit_code == 4
+    # The lead reads the list, but a user they may not see is a 404 to the memberships API.
+    assert as_user(world.carol)("remove", "caen-climat", "bob@unicaen.fr", "--yes").exit_code == 3
+    assert admin("list", "nope").exit_code == 3
+    not_member = admin("remove", "caen-climat", "dave@unicaen.fr")
+    assert not_member.exit_code == 3 and "dave@unicaen.fr is not a member of caen-climat" in not_member.stderr
+    assert audit_of(db, world.dave) == [] and audit_of(db, world.bob) == [] and audit_of(db, world.erin) == []
+
+
+def test_remove_with_jobs_not_at_a_terminal_shows_them_and_changes_nothing(
+    world: World, as_user: Callable[[User], As], db: Session
+) -> None:
+    result = as_user(world.caen_admin)("remove", "caen-climat", "alice@unicaen.fr")
+    assert result.exit_code == 6
+    assert "keep running and are charged to the project unless cancelled" in result.stderr
+    assert world.pending.id.hex[:8] in result.stderr and "4102" in result.stderr
+    assert "add --yes" in result.stderr
+    assert audit_of(db, world.alice) == []
+
+
+def test_remove_with_jobs_asks_at_a_terminal(
+    world: World, as_user: Callable[[User], As], db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(admin_members, "_at_terminal", lambda: True)
+    kept = as_user(world.caen_admin)("remove", "caen-climat", "alice@unicaen.fr", input="n\n")
+    assert kept.exit_code == 0 and "alice@unicaen.fr kept: nothing changed." in kept.stdout
+    assert audit_of(db, world.alice) == []
+    done = as_user(world.caen_admin)("remove", "caen-climat", "alice@unicaen.fr", input="y\n")
+    assert done.exit_code == 0, done.output
+    assert "2 job(s) of theirs keep running, charged to caen-climat" in done.stdout
+    assert audit_of(db, world.alice)[-1][0] == "membership.remove"
+
+
+def test_remove_with_yes_and_json(world: World, as_user: Callable[[User], As], db: Session) -> None:
+    result = as_user(world.caen_admin)("remove", "caen-climat", "alice@unicaen.fr", "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert [j["slurm_job_id"] for j in body["jobs_left_running"]] == ["4101", "4102"]
+    assert audit_of(db, world.alice)[-1][1]["jobs_left_running"] == [
+        str(world.pending.id),
+        str(world.running.id),
+    ]
+    bob = as_user(world.platform)("remove", "caen-climat", "bob@unicaen.fr")
+    assert (
+        bob.exit_code == 0
+        and "bob@unicaen.fr is no longer a member of caen-climat on devcluster." in bob.stdout
+    )
