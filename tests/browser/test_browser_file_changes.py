@@ -150,6 +150,38 @@ def test_files_dropped_on_the_listing_are_sent_with_progress_and_resumed(
     page.context.close()
 
 
+MAKE_FILES_JS = """(files) => {
+  const dt = new DataTransfer();
+  for (const [name, text] of files) { dt.items.add(new File([text], name)); }
+  return dt;
+}"""
+
+
+@pytest.mark.parametrize("locale", ["en-GB", "fr-FR"])
+def test_when_one_file_is_refused_the_others_show_in_the_listing_and_the_refusal_stays(
+    browser: Any, live: LiveGateway, folder: str, locale: str
+) -> None:
+    """One file already there (refused: not replaced) and one new: the new one used to be
+    missing from the listing until a manual reload, since the page reloaded only when every
+    file was sent (found uploading by hand as alice)."""
+    page, dialogs = open_folder(browser, live, folder, locale, javascript=True)
+    dropped = page.evaluate_handle(MAKE_FILES_JS, [["notes.txt", "not replaced\n"], ["fresh.txt", "new\n"]])
+    page.dispatch_event("#listing-box", "drop", {"dataTransfer": dropped})
+    page.locator("#listing td.file-name").get_by_text("fresh.txt", exact=True).wait_for(timeout=30_000)
+    assert page.locator("#upload-list li.upload-failed").count() == 1  # the refusal is still there
+    assert "notes.txt" in page.locator("#upload-list li.upload-failed").inner_text()
+    said = "La liste montre maintenant" if locale == "fr-FR" else "The listing now shows the files"
+    page.locator("#upload-list").get_by_text(said).wait_for()
+    assert Path(f"/home/alice/{folder}/notes.txt").read_bytes() == b"hi\n"  # not replaced
+    assert Path(f"/home/alice/{folder}/fresh.txt").read_bytes() == b"new\n"
+    # The listing that came back still takes drops (the box kept its listeners).
+    again = page.evaluate_handle(MAKE_FILES_JS, [["later.txt", "later\n"]])
+    page.dispatch_event("#listing-box", "drop", {"dataTransfer": again})
+    page.locator("#listing td.file-name").get_by_text("later.txt", exact=True).wait_for(timeout=30_000)
+    assert dialogs == []
+    page.context.close()
+
+
 @pytest.mark.parametrize("locale", ["en-GB", "fr-FR"])
 def test_without_javascript_the_form_uploads(
     browser: Any, live: LiveGateway, folder: str, locale: str, tmp_path: Path

@@ -115,11 +115,13 @@
     if (busy || !files.length) { return; }
     busy = true;
     var failed = 0;
+    var sent = 0;
     var chain = Promise.resolve();
     Array.prototype.forEach.call(files, function (file) {
       var shown = row(file);
       chain = chain.then(function () {
         return send(file, shown).then(function () {
+          sent += 1;
           shown.bar.value = shown.bar.max;
           shown.say(word("done"));
           shown.li.className = "upload-done";
@@ -139,8 +141,27 @@
         all.textContent = word("all-done");
         list.appendChild(all);
         window.setTimeout(function () { window.location.assign(form.getAttribute("data-reload")); }, 800);
+      } else if (sent) {
+        // Some were refused: their rows stay to be read, and the listing alone is read again so
+        // that the files that did arrive show (a whole reload would take the refusals away).
+        rereadListing();
       }
     });
+  }
+
+  function rereadListing() {
+    fetch(form.getAttribute("data-reload"), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("listing-box");
+        var box = document.getElementById("listing-box");
+        if (!fresh || !box) { return; }
+        box.innerHTML = fresh.innerHTML; // the box keeps its drop listeners
+        var note = document.createElement("li");
+        note.textContent = word("some-done");
+        list.appendChild(note);
+      })
+      .catch(function () {});
   }
 
   form.addEventListener("submit", function (event) {
