@@ -144,11 +144,16 @@ def test_without_the_csrf_token_or_in_a_read_only_area_nothing_changes(
     assert len(fake.files.calls) == before and b"shared-file" in tree.files
 
 
+COPY_OF_OUT = {"en": "out-copy.txt", "fr": "out-copie.txt"}
+
+
 def test_rename_from_the_entry_page(client: TestClient, tree: FakeTree, lang: str) -> None:
     page = client.get(f"{HOME}/change", params={"path": "run1/out.txt"})
     assert page.status_code == 200
     assert "<code>out.txt</code></h1>" in page.text
-    assert 'name="to" value="run1/out.txt"' in page.text and 'value="run1/out-copy.txt"' in page.text
+    assert 'name="to" value="run1/out.txt"' in page.text
+    # The copy's suggested name is in the page's language (it said "-copy" on French pages).
+    assert f'value="run1/{COPY_OF_OUT[lang]}"' in page.text
     token = csrf(client)
     kept = client.post(f"{HOME}/rename", data={"csrf_token": token, "path": "run1/out.txt", "to": "run1/-rf"})
     assert kept.status_code == 409 and tree.files[b"run1/-rf"] == b"dash"
@@ -255,7 +260,9 @@ def test_a_refused_rename_or_copy_is_its_form_again_with_the_error_by_the_field_
     assert f'id="rename-to" name="to" value="{typed}"' in dots.text
     error = re.search(r'<span class="field-error" id="rename-to-error">([^<]*)</span>', dots.text)
     assert error is not None and REFUSED[lang] in error.group(1), dots.text
-    assert 'aria-invalid="true"' in dots.text and 'value="run1/out-copy.txt"' in dots.text  # copy's default
+    assert (
+        'aria-invalid="true"' in dots.text and f'value="run1/{COPY_OF_OUT[lang]}"' in dots.text
+    )  # copy's default
     taken = client.post(f"{HOME}/copy", data={"csrf_token": token, "path": "run1/out.txt", "to": "run1/-rf"})
     assert taken.status_code == 409 and tree.files[b"run1/-rf"] == b"dash"
     assert 'id="copy-to" name="to" value="run1/-rf"' in taken.text and 'id="copy-to-error"' in taken.text

@@ -95,12 +95,19 @@ async def posted_change(
         return refused(request, exc, back(path))
 
 
-def copy_name(path: str, directory: bool) -> str:
-    """A free-looking name for a copy, offered in the form: ``out.txt`` -> ``out-copy.txt``."""
+# The word a copy's suggested name ends with, in the page's language (a file name, not a
+# sentence: no catalog entry to mistake for the "Copy" button's).
+_COPY_WORD = {"en": "copy", "fr": "copie"}
+
+
+def copy_name(path: str, directory: bool, lang: str = "en") -> str:
+    """A free-looking name for a copy, offered in the form: ``out.txt`` -> ``out-copy.txt``
+    (``out-copie.txt`` on a French page)."""
     folder, _, name = path.rpartition("/")
     stem, dot, extension = name.rpartition(".")
     plain = directory or not dot or not stem  # a folder, or a name without an extension
-    return inside(folder, f"{name}-copy" if plain else f"{stem}-copy.{extension}")
+    word = _COPY_WORD.get(lang, _COPY_WORD["en"])
+    return inside(folder, f"{name}-{word}" if plain else f"{stem}-{word}.{extension}")
 
 
 def copied_notices(path: str, to: bytes, made: Tally) -> list[Notice]:
@@ -183,7 +190,9 @@ def change_form(
         typed=typed,
         errors={f"{form}-to": [exc.detail]} if exc is not None else {},
         rename_to=typed.get("to", text) if form == "rename" else text,
-        copy_to=typed.get("to", text) if form == "copy" else copy_name(text, directory),
+        copy_to=typed.get("to", text)
+        if form == "copy"
+        else copy_name(text, directory, translator_for(request).lang),
         rename_action=action_url(cluster, area, "rename"),
         copy_action=action_url(cluster, area, "copy"),
         delete_href=action_url(cluster, area, "delete", text),
