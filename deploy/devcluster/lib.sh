@@ -33,8 +33,9 @@ STORAGE_SITES=(caen paris)
 STORAGE_LOGIN=myriagate
 
 # tcsh and zsh: login shells of the hostile-login tests (tests/integration/test_hostile_login.py).
+# lua5.1: luac5.1 checks job_submit.lua before slurmctld reads it (a broken one stops slurmctld).
 PACKAGES=(munge slurm-wlm slurmdbd slurm-client slurmrestd slurm-wlm-jwt-plugin mariadb-server mariadb-client
-          openssh-server openssh-client rsync tcsh zsh curl)
+          openssh-server openssh-client rsync tcsh zsh curl lua5.1)
 
 # JupyterLab for interactive sessions (docs/interactive.md): one shared venv, from PyPI with
 # the system Python (the test users cannot read root's pyenv), readable by every login.

@@ -123,6 +123,17 @@ setup_jwt_key() {
     chmod 0600 "$JWT_KEY"
 }
 
+# JobSubmitPlugins=lua reads job_submit.lua beside slurm.conf: checked first (slurmctld does not
+# start with a broken one), installed before slurm.conf names the plugin. slurmctld re-reads the
+# script by itself when it changes: no restart for a new version of it.
+install_job_submit_lua() {
+    local src="$DEVCLUSTER_DIR/../slurm/job_submit.lua"
+    luac5.1 -p "$src" || die "luac5.1 -p refused $src"
+    write_if_changed "$SLURM_ETC/job_submit.lua" 0644 root:root <"$src" \
+        && log "installed $SLURM_ETC/job_submit.lua"
+    return 0
+}
+
 write_slurm_configs() {
     SLURM_CONF_CHANGED=0
     DBD_CONF_CHANGED=0
@@ -130,6 +141,7 @@ write_slurm_configs() {
         | write_if_changed "$SLURM_ETC/slurm.conf" 0644 root:root && SLURM_CONF_CHANGED=1
     write_if_changed "$SLURM_ETC/gres.conf" 0644 root:root <"$DEVCLUSTER_DIR/gres.conf.in" \
         && SLURM_CONF_CHANGED=1
+    install_job_submit_lua
     sed "s/@DB_PASSWORD@/$(db_password)/" "$DEVCLUSTER_DIR/slurmdbd.conf.in" \
         | write_if_changed "$SLURM_ETC/slurmdbd.conf" 0600 slurm:slurm && DBD_CONF_CHANGED=1
     return 0
