@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import typer
 
@@ -24,6 +25,7 @@ from myriagate.cli.job_refs import (
     task_of,
 )
 from myriagate.cli.job_script import at_with_zone, print_sent
+from myriagate.cli.lazy import LazyCommand, LazyGroup
 from myriagate.cli.output import JsonOpt, RawOpt, WideOpt, console, guarded, print_json, print_table
 from myriagate.cli.tables import Col, leaves_out_nothing
 from myriagate.cli.terminal_text import visible
@@ -32,8 +34,20 @@ from myriagate.domain.states import JobState
 from myriagate.errors import InvalidRequest, JobNotCancellable
 from myriagate.web.api.schemas import JobOut
 
+
+class JobsGroup(LazyGroup, OneLineHelpGroup):
+    """The jobs commands; ``resubmit`` (sbatch's whole option table) is imported when it runs."""
+
+    lazy: ClassVar[Mapping[str, LazyCommand]] = {
+        "resubmit": LazyCommand(
+            "myriagate.cli.job_resubmit:jobs_resubmit",
+            help="Submit a copy of one of your jobs, changed by sbatch's options (-t, -p, -A...).",
+        ),
+    }
+
+
 jobs_app = typer.Typer(
-    cls=OneLineHelpGroup, help="Your jobs (and your projects' jobs, by role).", no_args_is_help=True
+    cls=JobsGroup, help="Your jobs (and your projects' jobs, by role).", no_args_is_help=True
 )
 
 DEFAULT_LIMIT = 50

@@ -25,6 +25,7 @@ from myriagate.services.staging.plan import StagingRequest
 from myriagate.services.submission.all_problems import combined
 from myriagate.services.submission.submit import SubmitRequest
 from myriagate.web import explanations
+from myriagate.web.api import job_copies
 from myriagate.web.api.allocations import estimate_out
 from myriagate.web.api.array_schemas import ArrayOut, ArraySummaryOut, ArrayTaskOut
 from myriagate.web.api.explanation_schemas import ExplanationOut
@@ -428,3 +429,7 @@ def output(
         data,  # as written, never re-encoded (the CLI's --raw); charset=utf-8 is added to the type
         headers={**attachment_headers(name), STATE_HEADER: job.state.value},
     )
+
+
+# GET /jobs/{job_id}/resubmission (job_copies.py): mounted with the other job routes.
+router.include_router(job_copies.router)

@@ -9,6 +9,7 @@ routes, the form, ``myriagate submit``) pay for it, not ``myriagate jobs list``
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from pydantic import Field
 
@@ -56,3 +57,26 @@ class DryRunOut(ApiModel):
         default=None, description="What the job would hold (null when allocations are not enforced)"
     )
     notices: list[str] = Field(default_factory=list, description=NOTICES_DESCRIPTION)
+
+
+class JobCopyOut(ApiModel):
+    """One of your jobs as a new submission (``GET /api/v1/jobs/{job_id}/resubmission``):
+    nothing is submitted; post ``cluster``, ``script``, ``options`` and ``staging``, changed as
+    you like, to ``POST /api/v1/jobs``, which checks, holds and sends it as any submission."""
+
+    job_id: UUID = Field(description="The job copied")
+    cluster: str
+    script: str = Field(description="The script as written: its #SBATCH lines as they were")
+    options: dict[str, str | bool] = Field(
+        description="The options the job was sent with (its account, partition and time limit "
+        "included), by the API's names; a longer time limit for a job that timed out"
+    )
+    staging: StagingIn | None = Field(
+        default=None, description="Its input datasets, result patterns and endpoint (uploads are not copied)"
+    )
+    suggested_time: str | None = Field(
+        default=None, description="The longer time limit put in options.time for a job that timed out"
+    )
+    notices: list[str] = Field(
+        default_factory=list, description="What the copy changed, in the caller's language"
+    )

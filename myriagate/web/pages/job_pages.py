@@ -18,6 +18,7 @@ from myriagate.services.jobs import queries as jobs_query
 from myriagate.services.jobs.cancel import cancel_job
 from myriagate.services.jobs.outputs import Stream, output_path, read_output
 from myriagate.services.people.auth import User
+from myriagate.services.submission import resubmission
 from myriagate.web import explanations
 from myriagate.web.deps import ClockDep, DbSession, GatewayDep
 from myriagate.web.i18n import Translator
@@ -153,11 +154,9 @@ def show_job(
     arrays = job_arrays.array_context(
         gateway, db, job=job, user=page.user, can_act=can_act, task=task, max_bytes=TAIL_BYTES
     )
-    if arrays["array"] is not None:
-        arrays["array_summary"] = job_arrays.localized_summary(
-            translator_for(request), arrays["array"].counts
-        )
     t = translator_for(request)
+    if arrays["array"] is not None:
+        arrays["array_summary"] = job_arrays.localized_summary(t, arrays["array"].counts)
     history = [
         (
             change,
@@ -180,6 +179,7 @@ def show_job(
         staging=staging,
         can_act=can_act,
         cancellable=can_act and not job.state.is_final and job.cancel_requested_at is None,
+        resubmittable=resubmission.can_copy(db, job_id=found, user=page.user),
         tails=tails,
         separate_error=separate_error,
         charges=dashboard.job_charges(db, job.id),

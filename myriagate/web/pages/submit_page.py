@@ -18,16 +18,18 @@ upload endpoints) or as parts of the multipart form (no JavaScript): see ``stagi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from myriagate.errors import FieldError, InvalidRequest, MyriagateError, ResidencyViolation, Text
+from myriagate.profiles.models import ClusterProfile
 from myriagate.services.jobs.templates import TemplateCatalog, TemplateMeta
 from myriagate.services.submission.all_problems import combined
+from myriagate.services.submission.resubmission import copy_of
 from myriagate.services.submission.submission import Submission
 from myriagate.web.api import jobs as jobs_api
 from myriagate.web.api.schemas import JobOut, JobSubmitted
@@ -47,6 +49,7 @@ from myriagate.web.pages.staging_forms import (
     staging_preview,
     store_choices,
 )
+from myriagate.web.pages.submit_copy import copied_from, copy_notices, copy_values, input_datasets
 from myriagate.web.pages.submit_fields import listed_values, option_fields, posted_options
 from myriagate.web.pages.submit_values import (
     PARAM_PREFIX,
@@ -128,6 +131,8 @@ def _staging(values: dict[str, str], problems: list[FieldError]) -> dict[str, An
     upload_id = values.get("upload_id", "").strip()
     if upload_id:
         staging["upload_id"] = upload_id
+    if input_datasets(values):  # a copy's ("Submit again")
+        staging["input_datasets"] = input_datasets(values)
     patterns = output_patterns(values.get("output_patterns", ""))
     if patterns:
         store = values.get("store", "").strip()
@@ -213,6 +218,7 @@ def _form(
     switched: bool = False,
     db: DbSession | None = None,
     status: int = 200,
+    notices_above: list[Text] | None = None,
 ) -> Response:
     catalog = TemplateCatalog(gateway.settings)
     profile = gateway.profile(_cluster(gateway, values))
@@ -243,6 +249,8 @@ def _form(
         switched=switched,
         stores=store_choices(profile, gateway.settings.allowed_regions),
         sent_files=sent,
+        copy_notices=notices_above or [],
+        copied_from=copied_from(values),
     )
 
 
@@ -255,18 +263,31 @@ def submit_form(
     submission: SubmissionDep,
     template: str = FIRST_TEMPLATE,
     cluster: str = "",
+    copy: Annotated[UUID | None, Query()] = None,
 ) -> Response:
-    """The form for ``template`` on ``cluster``, its defaults filled in and estimated at once."""
+    """The form for ``template`` on ``cluster``, its defaults filled in and estimated at once;
+    with ``copy``, filled in with a copy of that job of yours ("Submit again": nothing sent)."""
     names = TemplateCatalog(gateway.settings).names()
     if template not in names and names:  # the dropdown must show the template the fields are for
         template = FIRST_TEMPLATE if FIRST_TEMPLATE in names else names[0]
-    values = {"mode": "template", "template": template, "cluster": cluster}
+    notices: list[Text] = []
+    if copy is not None:  # another user's job: the same 404 as a missing one
+        copied = copy_of(db, job_id=copy, user=page.user, profile=lambda name: _profile(gateway, name))
+        values, notices = copy_values(copied, template), copy_notices(copied)
+    else:
+        values = {"mode": "template", "template": template, "cluster": cluster}
     values["cluster"] = _cluster(gateway, values)
     fit_cluster(values, gateway.profile(values["cluster"]), page.user.accounts_on(values["cluster"]),
                 gateway.settings.allowed_regions)  # fmt: skip
-    switch_template(values, None, _template(gateway, template))
+    if copy is None:
+        switch_template(values, None, _template(gateway, template))
     preview, plan, problem = _estimate(values, page, db, gateway, submission)
-    return _form(request, page, gateway, values, preview=preview, plan=plan, estimate_problem=problem, db=db)
+    return _form(request, page, gateway, values, preview=preview, plan=plan, estimate_problem=problem, db=db,
+                 notices_above=notices)  # fmt: skip
+
+
+def _profile(gateway: Gateway, name: str) -> ClusterProfile | None:
+    return gateway.profile(name) if name in gateway.profiles else None
 
 
 @router.get("/submit/submitted/{job_id}")

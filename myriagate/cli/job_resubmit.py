@@ -1,0 +1,75 @@
+"""`myriagate jobs resubmit ID`: submit a copy of one of your jobs, with changes if you like.
+
+The gateway gives the copy (``GET /jobs/{id}/resubmission``: the script as written, the
+options the job was sent with, its staging settings, twice the time limit of a job that timed
+out); the options given here replace the copy's (``-t 2:00:00`` its time limit, ``--mem`` its
+``--mem-per-cpu`` too, as on sbatch's command line), then it is posted to ``POST /jobs`` like
+any submission: every check, hold and quota applies.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from myriagate.cli.context import open_gateway
+from myriagate.cli.job_refs import ClusterRefOpt, JobRefArg, resolve_job_id
+from myriagate.cli.output import JsonOpt, guarded, warn
+from myriagate.cli.submit_options import given, with_sbatch_options
+from myriagate.domain.sbatch_options.merge import FAMILIES
+
+if TYPE_CHECKING:  # imported when the command runs: `jobs list` does not build the options model
+    from myriagate.web.api.submit_schemas import JobCopyOut, JobSubmit
+
+
+def with_changes(copy: JobCopyOut, changes: dict[str, str | int | bool], *, dry_run: bool) -> JobSubmit:
+    """The request for ``copy`` with ``changes`` (option -> value) over its options; a change
+    replaces the copy's options of its family, as the command line replaces a script's."""
+    options: dict[str, Any] = dict(copy.options)
+    for name in changes:
+        dashed = name.replace("_", "-")
+        for family in FAMILIES:
+            if dashed in family:
+                for other in family:
+                    options.pop(other.replace("-", "_"), None)
+    options.update(changes)
+    from myriagate.web.api.submit_schemas import JobSubmit  # here: see TYPE_CHECKING above
+
+    staging = copy.staging.model_dump(mode="json", exclude_none=True) if copy.staging else None
+    body = {"cluster": copy.cluster, "script": copy.script, "options": options, "staging": staging}
+    return JobSubmit.model_validate({**body, "dry_run": dry_run})
+
+
+@with_sbatch_options  # one more option per sbatch option of the table, received in **sbatch
+@guarded
+def jobs_resubmit(
+    ctx: typer.Context,
+    job_id: JobRefArg,
+    cluster: ClusterRefOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show what would be sent.")] = False,
+    parsable: Annotated[bool, typer.Option("--parsable", help="Print only the new job's id.")] = False,
+    json: JsonOpt = False,
+    **sbatch: Any,
+) -> None:
+    """Submit a copy of one of your jobs; sbatch's options change it (-t, -p, -A, --mem...).
+
+    A job that ran out of time is copied with twice its time limit (at most its partition's).
+    """
+    from myriagate.cli.submit import _show_dry_run, _show_submitted  # here: `jobs list` starts faster
+    from myriagate.web.api.submit_schemas import DryRunOut, JobCopyOut
+
+    changes = given(sbatch)
+    with open_gateway(ctx) as client:
+        ref = resolve_job_id(client, job_id, cluster)
+        copy = client._model(JobCopyOut, client.request("GET", f"/jobs/{ref}/resubmission"))
+        for notice in copy.notices:
+            if not ("time" in changes and copy.suggested_time and copy.suggested_time in notice):
+                warn(notice)  # on stderr: stdout stays the id or the JSON
+        result = client.submit(with_changes(copy, changes, dry_run=dry_run))
+    for notice in result.notices:
+        warn(notice)
+    if isinstance(result, DryRunOut):
+        _show_dry_run(result, json=json)
+        return
+    _show_submitted(result, json=json, parsable=parsable, waiting=False)
