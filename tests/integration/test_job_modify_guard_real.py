@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -316,3 +317,26 @@ def test_submissions_pass_through_unchanged(
         cwd="/tmp",
     )
     assert (srun.returncode, srun.stdout.strip()) == (0, "2"), srun.stderr
+
+
+def test_bob_cannot_widen_his_running_gateway_job_through_requeuehold(
+    db: sessionmaker[Session], backends: ClusterBackends, jobs: list[str], people: dict[str, User]
+) -> None:
+    """requeuehold puts a running job back to pending: its widening is refused the same way."""
+    job_id = gateway_job(db, backends, people["bob"], jobs, script="#!/bin/bash\n#SBATCH -t 2\nsleep 60\n")
+    deadline = time.monotonic() + 60
+    while _state(job_id) != "RUNNING" and time.monotonic() < deadline:
+        time.sleep(1)
+    assert _state(job_id) == "RUNNING"
+    requeue = subprocess.run(["runuser", "-u", "bob", "--", "scontrol", "requeuehold", job_id],
+                             capture_output=True, text=True, check=False, cwd="/tmp")  # fmt: skip
+    assert requeue.returncode == 0, requeue.stderr
+    before = show(job_id)
+    result = update("bob", job_id, "NumCPUs=16")
+    assert result.returncode != 0 and POLICY in result.stderr, result.stderr
+    assert show(job_id) == before
+
+
+def _state(job_id: str) -> str:
+    return subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True,
+                          check=False).stdout.strip()  # fmt: skip
