@@ -100,9 +100,10 @@ def test_save_a_folder_and_follow_it_to_its_dataset(
     assert re.fullmatch(r"/dataset-transfers/[0-9a-f-]{36}", follow)
     waiting = client.get(follow).text
     assert 'data-refresh="3"' in waiting and WORDS[lang]["waiting"] in waiting
+    assert '<noscript><meta http-equiv="refresh" content="10"></noscript>' in waiting  # and without JS
     assert runner.run_pending(ctx) == 1
     done = client.get(follow).text
-    assert "data-refresh" not in done and WORDS[lang]["done"] in done
+    assert "data-refresh" not in done and 'http-equiv="refresh"' not in done and WORDS[lang]["done"] in done
     assert "<code>-rf</code>" in done  # skipped, and named
     # The worker's note, in the page's language (web/stored_text.py).
     assert (

@@ -82,6 +82,8 @@ def test_submit_from_a_template_then_follow_the_job(
     job_id = JOB_URL.match(response.headers["location"]).group(1)  # type: ignore[union-attr]
     page = client.get(f"/jobs/{job_id}")
     assert "first" in page.text and 'data-refresh="5"' in page.text
+    # Without JavaScript the page is read again whole (it said it refreshed itself, and did not).
+    assert '<noscript><meta http-equiv="refresh" content="15"></noscript>' in page.text
     assert "Cancel this job" in page.text
 
     fake_cluster.set_state("1000", "PENDING", reason="AssocGrpCPUMinutesLimit")
@@ -100,6 +102,7 @@ def test_submit_from_a_template_then_follow_the_job(
     page = client.get(f"/jobs/{job_id}")
     assert "completed" in page.text and "bonjour\nbonjour" in page.text
     assert "data-refresh" not in page.text and "Cancel this job" not in page.text
+    assert 'http-equiv="refresh"' not in page.text
     dashboard = client.get("/")
     assert "Job first finished." in dashboard.text
 
