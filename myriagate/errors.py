@@ -262,6 +262,19 @@ class MemberHasActiveJobs(Conflict):
         self.extensions = {"jobs": [dict(j) for j in jobs]}
 
 
+class ProjectSuspended(Conflict):
+    """A submission for a project an admin suspended: refused before anything is written or sent
+    (docs/allocations.md); the problem's ``reason`` and ``suspended_at`` say why and since when."""
+
+    code = "project_suspended"
+    title = "Project suspended"
+
+    def __init__(self, detail: str, *, reason: str = "", suspended_at: str | None = None,
+                 fields: Sequence[FieldError] = ()) -> None:  # fmt: skip
+        super().__init__(detail, fields=fields)
+        self.extensions = {"reason": reason, "suspended_at": suspended_at}
+
+
 class InsufficientAllocation(MyriagateError):
     code = "insufficient_allocation"
     title = "Insufficient allocation"
@@ -368,6 +381,7 @@ ALL_ERRORS: tuple[type[MyriagateError], ...] = (
     AmbiguousJob,
     AmbiguousDataset,
     MemberHasActiveJobs,
+    ProjectSuspended,
     InsufficientAllocation,
     ResidencyViolation,
     RateLimited,

@@ -114,3 +114,8 @@ class Project(Base):
     institution: Mapped[str] = mapped_column(sa.ForeignKey("institutions.code"))
     name: Mapped[str] = mapped_column(sa.String(255), default="")
     created_at: Mapped[datetime]
+    # A suspension by an admin (docs/allocations.md, "Suspending a project"): while set, no new
+    # submission for the project is accepted; who lifted it, and when, is in the audit log.
+    suspended_at: Mapped[datetime | None] = mapped_column(default=None)
+    suspended_by: Mapped[str | None] = mapped_column(sa.String(255), default=None)
+    suspension_reason: Mapped[str | None] = mapped_column(sa.Text, default=None)

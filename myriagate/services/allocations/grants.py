@@ -48,6 +48,9 @@ class ProjectBalance:
     period_name: str
     allocation_id: uuid.UUID
     balance: Balance
+    # The project's suspension by an admin, if any (services.allocations.suspension).
+    suspended_at: datetime | None = None
+    suspension_reason: str | None = None
 
 
 def hours(core_hours: Hours = 0, gpu_hours: Hours = 0) -> Cost:
@@ -260,6 +263,8 @@ def _project_balance(
         period_name=period.name,
         allocation_id=allocation.id,
         balance=balance,
+        suspended_at=project.suspended_at,
+        suspension_reason=project.suspension_reason,
     )
 
 

@@ -4,7 +4,9 @@ Desired state, from the database: each institution with projects on the cluster 
 under ``root``; each project is an account under its institution; each active member is a user
 association of the project's account; each project's account carries ``GrpTRESMins`` from its
 balance and a pause (``GrpSubmitJobs=0``) when it is exhausted or has no allocation in the
-current period. The plan is the ordered list of ``sacctmgr`` commands that gets Slurm there;
+current period, or when an admin suspended the project (``services.allocations.suspension``);
+the pause is lifted only when none of these holds, and only a pause of ours (0). The plan is the
+ordered list of ``sacctmgr`` commands that gets Slurm there;
 it changes nothing until ``apply``; running it twice plans nothing the second time.
 
 The limit (docs/slurm-sync.md, "The limit"): Slurm with ``AccountingStorageEnforce=safe``
@@ -166,7 +168,9 @@ def desired_state(
         if weighting.gpu:
             base = used.used.get(GPU, 0) + SLACK_MIN
             limits.append((GPU, base + Weighting.minutes(budget.gpu_seconds)))
-        paused = why != "allocation" or exhausted
+        paused = why != "allocation" or exhausted or project.suspended_at is not None
+        if project.suspended_at is not None:  # an admin's suspension is the reason shown first
+            why = "suspended"
         out.append(
             Desired(
                 account=project.slurm_account,

@@ -18,7 +18,7 @@ from myriagate.db.models.users import User
 from myriagate.errors import ConfigError
 from myriagate.ports import Clock
 from myriagate.profiles.models import ClusterProfile
-from myriagate.services.allocations import holds
+from myriagate.services.allocations import holds, suspension
 from myriagate.services.allocations.holds import Estimate
 from myriagate.services.staging import plan as staging_plan
 from myriagate.services.staging.plan import ResidencyContext, StagingRequest
@@ -70,6 +70,7 @@ def preview_job(
         )
     validated = validate_submission(profile=profile, user=user, request=request)
     spec, script = validated.spec, validated.script
+    suspension.refuse_if_suspended(session, request.cluster, spec.account)  # as a submission would
     # The same --dependency lookup as a submission: Slurm's ids in the argv, others' jobs refused.
     script = dependencies.resolve(
         session, user=user, cluster=request.cluster, spec=spec, script=script

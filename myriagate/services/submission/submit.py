@@ -29,7 +29,7 @@ from myriagate.ports import Clock, Ledger, SlurmBackendFactory
 from myriagate.profiles import validation
 from myriagate.profiles.models import ClusterProfile
 from myriagate.scripts import render
-from myriagate.services.allocations import holds
+from myriagate.services.allocations import holds, suspension
 from myriagate.services.common import audit
 from myriagate.services.jobs import dispatch
 from myriagate.services.staging import plan as staging_plan
@@ -154,6 +154,8 @@ def submit_job(
         staging=staging, residency=residency, notices=notices,
     )  # fmt: skip
     spec = validated.spec
+    # A project its admins suspended takes no new job: refused before anything is written.
+    suspension.refuse_if_suspended(session, request.cluster, spec.account)
     # --dependency ids become Slurm's (the user's own jobs only); a job not in Slurm yet makes it wait.
     script, waiting = dependencies.resolve(session, user=user, cluster=request.cluster, spec=spec,
                                            script=validated.script)  # fmt: skip

@@ -47,6 +47,10 @@ class AllocationOut(ApiModel):
     held: AmountOut
     charged: AmountOut
     remaining: AmountOut
+    suspended_at: datetime | None = Field(
+        default=None, description="Set while an admin suspends the project: no new job is accepted for it"
+    )
+    suspension_reason: str | None = Field(default=None, description="Why the project is suspended")
 
 
 LedgerKind = Literal["grant", "hold", "release", "charge", "adjustment"]
@@ -162,3 +166,24 @@ class EstimateOut(ApiModel):
     remaining_after_gpu_seconds: int | None = None
     remaining_after_core_hours: float | None = None
     remaining_after_gpu_hours: float | None = None
+
+
+class SuspensionIn(_In):
+    reason: str = Field(
+        max_length=1000, description="Why (shown to the project's researchers, kept in the audit log)"
+    )
+
+
+class SuspensionOut(_Out):
+    """A project's suspension by an admin (docs/allocations.md, "Suspending a project")."""
+
+    cluster: str
+    account: str
+    institution: str
+    suspended: bool
+    suspended_at: datetime | None
+    suspended_by: str | None = Field(description="The admin's username")
+    reason: str | None
+    queued_jobs: int = Field(description="The project's jobs waiting: a suspension does not touch them")
+    running_jobs: int = Field(description="The project's jobs running: a suspension does not touch them")
+    can_change: bool = Field(description="Whether you may suspend or resume it")

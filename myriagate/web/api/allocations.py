@@ -22,6 +22,7 @@ from myriagate.services.allocations import grants as allocations
 from myriagate.services.allocations import reports as usage_reports
 from myriagate.services.allocations import views as allocation_views
 from myriagate.services.allocations.holds import Estimate
+from myriagate.web.api import suspensions
 from myriagate.web.api.allocation_schemas import (
     AdjustmentIn,
     AllocationOut,
@@ -45,6 +46,7 @@ from myriagate.web.routing import ReleasingRoute
 from myriagate.wiring import Gateway
 
 router = APIRouter(route_class=ReleasingRoute, tags=["allocations"])
+router.include_router(suspensions.router)  # /projects/{cluster}/{account}/suspension
 
 _CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -85,6 +87,8 @@ def allocation_out(pb: allocations.ProjectBalance) -> AllocationOut:
         held=amount_out(b.held),
         charged=amount_out(b.charged),
         remaining=amount_out(b.remaining),
+        suspended_at=pb.suspended_at,
+        suspension_reason=pb.suspension_reason,
     )
 
 
