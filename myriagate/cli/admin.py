@@ -9,7 +9,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from myriagate.cli import admin_allocations, admin_members, admin_slurm
+from myriagate.cli import admin_allocations, admin_members, admin_projects, admin_slurm
 from myriagate.cli.help_group import OneLineHelpGroup
 from myriagate.cli.output import console, guarded, print_json
 from myriagate.demo import JobLine
@@ -28,6 +28,7 @@ admin_app.add_typer(db_app, name="db")
 admin_slurm.register(admin_app)
 admin_allocations.register_admin(admin_app)  # REST clients, unlike the rest of `admin`
 admin_members.register(admin_app)  # `admin members list|add|remove`, REST clients too
+admin_projects.register(admin_app)  # `admin project show|suspend|resume`, REST clients too
 
 
 @db_app.command("upgrade")

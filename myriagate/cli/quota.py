@@ -13,7 +13,7 @@ import typer
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from myriagate.cli.context import open_gateway
-from myriagate.cli.output import JsonOpt, WideOpt, guarded, print_json, print_table
+from myriagate.cli.output import JsonOpt, WideOpt, guarded, print_json, print_table, warn
 from myriagate.cli.tables import Col
 from myriagate.errors import BackendError
 from myriagate.web.api.allocation_schemas import AllocationOut, AmountOut, EstimateOut
@@ -140,3 +140,10 @@ def quota(
         title="Allocations",
         wide=wide,
     )
+    for r in rows:  # a suspension by the admins: said after the table, with their reason
+        if r.suspended_at is not None:
+            warn(
+                f"{r.account} on {r.cluster} is suspended by its administrators since "
+                f"{r.suspended_at:%Y-%m-%d %H:%M} UTC: {r.suspension_reason or ''} "
+                "(no new job can be submitted for it; jobs already queued or running are not affected)"
+            )
