@@ -31,6 +31,7 @@ from myriagate.web.pages import (
     notification_pages,
     session_pages,
     submit_page,
+    suspension_pages,
     token_pages,
 )
 
@@ -59,6 +60,7 @@ def install_pages(app: FastAPI) -> None:
         notification_pages,
         admin_allocations,
         member_pages,  # /projects/{cluster}/{account}/members (docs/web.md)
+        suspension_pages,  # /projects/{cluster}/{account}/suspension (docs/web.md)
         admin_usage,
         admin_audit,
     ):
