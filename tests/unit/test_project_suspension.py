@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from myriagate.db.ledger import SqlLedger
 from myriagate.db.models import AuditEvent, Job, User
@@ -176,3 +176,20 @@ def test_twice_or_unknown_or_not_suspended_is_refused(
     assert suspension.status(session, world["platform"], CLUSTER, "caen-climat").reason == "first"
     with pytest.raises(NotFound):
         suspension.suspend(session, world["platform"], CLUSTER, "caen-nope", reason="x", clock=clock)
+
+
+def test_a_stale_copy_of_the_project_in_the_session_does_not_let_a_submission_through(
+    session: Session, session_factory: sessionmaker[Session], clock: FakeClock, world: dict[str, User],
+    backends: FakeSlurmBackendFactory,
+) -> None:  # fmt: skip
+    """Found on the dev cluster: the submitting session held the project as it was before the
+    suspension (a merged user carries it), and the check read that copy."""
+    stale = session.scalar(sa.select(Project).where(Project.slurm_account == "caen-climat"))
+    assert stale is not None and stale.suspended_at is None
+    with session_factory() as other:
+        admin = other.get_one(User, world["platform"].id)
+        suspension.suspend(other, admin, CLUSTER, "caen-climat", reason="incident", clock=clock)
+    assert stale.suspended_at is None  # still the old copy in this session
+    with pytest.raises(ProjectSuspended, match="incident"):
+        _submit(session, backends, world["alice"], clock)
+    assert len(backends.cluster.jobs) == 0

@@ -64,26 +64,38 @@ def _since(at: datetime) -> str:
 def refusal(project: Project) -> ProjectSuspended:
     """The 409 a submission for a suspended ``project`` gets (the admin's reason in it)."""
     assert project.suspended_at is not None
-    reason = project.suspension_reason or ""
+    return _refusal(project.cluster, project.slurm_account, project.suspended_at, project.suspension_reason)
+
+
+def _refusal(cluster: str, slurm_account: str, since: datetime, reason: str | None) -> ProjectSuspended:
     detail = Text(
         "project %(account)s on %(cluster)s is suspended by its administrators since %(since)s: "
         "%(reason)s. No new job can be submitted for it until they lift the suspension; your jobs "
         "already queued or running are not affected",
-        account=project.slurm_account,
-        cluster=project.cluster,
-        since=_since(project.suspended_at),
-        reason=reason,
+        account=slurm_account,
+        cluster=cluster,
+        since=_since(since),
+        reason=reason or "",
     )
-    return ProjectSuspended(detail, reason=reason, suspended_at=project.suspended_at.isoformat())
+    return ProjectSuspended(detail, reason=reason or "", suspended_at=since.isoformat())
 
 
 def refuse_if_suspended(session: Session, cluster: str, slurm_account: str | None) -> None:
-    """Raise ProjectSuspended when the project (cluster, slurm_account) is suspended."""
+    """Raise ProjectSuspended when the project (cluster, slurm_account) is suspended.
+
+    Read from the database, not from a Project the session may hold: a stale copy merged into
+    the session (found on the dev cluster: ``session.merge`` of a user carries its projects)
+    must not let a submission through.
+    """
     if slurm_account is None:
         return
-    project = projects_repo.get_project(session, cluster, slurm_account)
-    if project is not None and project.suspended_at is not None:
-        raise refusal(project)
+    row = session.execute(
+        sa.select(Project.suspended_at, Project.suspension_reason).where(
+            Project.cluster == cluster, Project.slurm_account == slurm_account
+        )
+    ).one_or_none()
+    if row is not None and row.suspended_at is not None:
+        raise _refusal(cluster, slurm_account, row.suspended_at, row.suspension_reason)
 
 
 def _project(session: Session, cluster: str, slurm_account: str) -> Project:
