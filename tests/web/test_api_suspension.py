@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from myriagate.db.models import AuditEvent
+from myriagate.db.models.interactive import InteractiveSession
 from tests.conftest import FakeClock
 from tests.fakes.fake_slurm import FakeCluster
 from tests.web.conftest import MakeUser, assert_problem
@@ -91,3 +92,15 @@ def test_the_balance_shows_the_suspension(world: World, auth_client: Any, db: Se
     auth_client(world.platform).post(SUSPENSION, json={"reason": "agreement expired"})
     rows = auth_client(world.alice).get(API + "/allocations").json()
     assert all(r["suspension_reason"] == "agreement expired" for r in rows if r["account"] == "caen-climat")
+
+
+def test_an_interactive_session_is_refused_too_and_nothing_is_written(
+    world: World, auth_client: Any, fake_cluster: FakeCluster, db: Session
+) -> None:
+    auth_client(world.caen_admin).post(SUSPENSION, json={"reason": "agreement expired"})
+    body = {"app": "jupyter", "options": {"time": "00:30:00", "partition": "debug"}}
+    refused = auth_client(world.alice).post(API + "/interactive/sessions", json=body)
+    assert assert_problem(refused, 409, "project_suspended")["reason"] == "agreement expired"
+    db.expire_all()
+    assert db.scalar(sa.select(sa.func.count()).select_from(InteractiveSession)) == 0
+    assert fake_cluster.calls["sbatch"] == 0
