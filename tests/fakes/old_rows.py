@@ -28,3 +28,15 @@ def add_user(
               "created_at": clock.now()}  # fmt: skip
     session.execute(users.insert().values({k: v for k, v in values.items() if k in users.c}))
     return user_id
+
+
+def add_project(
+    session: Session, *, cluster: str, slurm_account: str, institution: str, clock: FakeClock
+) -> None:
+    """A project row with the columns every revision since 0001 has (later ones add some)."""
+    projects = sa.Table("projects", sa.MetaData(), autoload_with=session.connection())
+    project_id = uuid.uuid4()
+    stored_id: object = project_id.hex if session.get_bind().dialect.name == "sqlite" else project_id
+    values = {"id": stored_id, "cluster": cluster, "slurm_account": slurm_account,
+              "institution": institution, "name": "", "created_at": clock.now()}  # fmt: skip
+    session.execute(projects.insert().values({k: v for k, v in values.items() if k in projects.c}))
