@@ -6,6 +6,7 @@ changes nothing. SQLite and PostgreSQL (the ``session`` fixture)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from myriagate.errors import Conflict, InvalidRequest, NotFound, PermissionDenie
 from myriagate.profiles.loader import load_profile
 from myriagate.services.allocations import grants as allocations
 from myriagate.services.allocations import suspension
+from myriagate.services.submission import dependencies
 from myriagate.services.submission.preview import preview_job
 from myriagate.services.submission.submit import SubmitRequest, submit_job
 from myriagate.settings import Settings
@@ -193,3 +195,34 @@ def test_a_stale_copy_of_the_project_in_the_session_does_not_let_a_submission_th
     with pytest.raises(ProjectSuspended, match="incident"):
         _submit(session, backends, world["alice"], clock)
     assert len(backends.cluster.jobs) == 0
+
+
+def test_a_suspension_committed_while_a_submission_is_in_flight_refuses_it(
+    session: Session, session_factory: sessionmaker[Session], clock: FakeClock, world: dict[str, User],
+    backends: FakeSlurmBackendFactory, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Found attacking the suspension: the check ran once, at the start of the submission, and
+    an admin's suspension committed between it and the job's commit let the job reach Slurm
+    after the admin had been told the project was suspended (and how many jobs it had)."""
+    real_resolve = dependencies.resolve
+    suspended: list[suspension.Suspension] = []
+
+    def suspend_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        if not suspended:  # the admin's request, in its own session, lands mid-submission
+            with session_factory() as other:
+                admin = other.get_one(User, world["caen"].id)
+                suspended.append(
+                    suspension.suspend(other, admin, CLUSTER, "caen-climat", reason="incident", clock=clock)
+                )
+        return real_resolve(*args, **kwargs)
+
+    monkeypatch.setattr(dependencies, "resolve", suspend_meanwhile)
+    before = _counts(session)
+    with pytest.raises(ProjectSuspended, match="incident"):
+        _submit(session, backends, world["alice"], clock)
+    assert suspended and suspended[0].queued_jobs + suspended[0].running_jobs == 0
+    assert len(backends.cluster.jobs) == 0  # nothing reached Slurm
+    session.rollback()
+    jobs, holds, audits = _counts(session)
+    assert (jobs, holds) == before[:2]  # no job, no hold (the suspension alone is audited)
+    assert audits == before[2] + 1

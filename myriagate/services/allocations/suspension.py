@@ -80,20 +80,24 @@ def _refusal(cluster: str, slurm_account: str, since: datetime, reason: str | No
     return ProjectSuspended(detail, reason=reason or "", suspended_at=since.isoformat())
 
 
-def refuse_if_suspended(session: Session, cluster: str, slurm_account: str | None) -> None:
+def refuse_if_suspended(
+    session: Session, cluster: str, slurm_account: str | None, *, lock: bool = False
+) -> None:
     """Raise ProjectSuspended when the project (cluster, slurm_account) is suspended.
 
     Read from the database, not from a Project the session may hold: a stale copy merged into
     the session (found on the dev cluster: ``session.merge`` of a user carries its projects)
-    must not let a submission through.
+    must not let a submission through. ``lock``: inside the transaction that writes the job,
+    after its first write, the project's row is share-locked until the commit (PostgreSQL;
+    SQLite's writer lock is already held), so a suspension either committed before and is
+    seen here, or waits for this job's commit and counts it among the jobs it leaves alone.
     """
     if slurm_account is None:
         return
-    row = session.execute(
-        sa.select(Project.suspended_at, Project.suspension_reason).where(
-            Project.cluster == cluster, Project.slurm_account == slurm_account
-        )
-    ).one_or_none()
+    query = sa.select(Project.suspended_at, Project.suspension_reason).where(
+        Project.cluster == cluster, Project.slurm_account == slurm_account
+    )
+    row = session.execute(query.with_for_update(read=True) if lock else query).one_or_none()
     if row is not None and row.suspended_at is not None:
         raise _refusal(cluster, slurm_account, row.suspended_at, row.suspension_reason)
 

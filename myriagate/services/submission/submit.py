@@ -24,7 +24,14 @@ from myriagate.domain import directives, values
 from myriagate.domain.jobs import JobSpec, RenderedScript, array_task_count, submission_tag
 from myriagate.domain.outputs import DEFAULT_ARRAY_PATTERN, DEFAULT_PATTERN
 from myriagate.domain.states import JobState
-from myriagate.errors import ConfigError, InvalidRequest, PermissionDenied, ProfileViolation, Text
+from myriagate.errors import (
+    ConfigError,
+    InvalidRequest,
+    PermissionDenied,
+    ProfileViolation,
+    ProjectSuspended,
+    Text,
+)
 from myriagate.ports import Clock, Ledger, SlurmBackendFactory
 from myriagate.profiles import validation
 from myriagate.profiles.models import ClusterProfile
@@ -167,6 +174,9 @@ def submit_job(
     job = _new_job(job_id, user, request, spec, script, initial, now)
     job.reason = waiting
     _record_intent(session, job, plan, user=user, source=request.source, at=now)
+    # Again, locked, now that this transaction writes: a suspension committed since the check
+    # above must not let the job through (found attacking it: the job reached Slurm).
+    _refuse_if_suspended_now(session, job, cluster=request.cluster, account=spec.account)
     if ledger is not None:  # last, right before the commit (see _hold)
         _hold(session, ledger, profile=profile, job=job, spec=spec, cluster=request.cluster, at=now)
     session.commit()  # the intent is durable before sbatch runs
@@ -181,6 +191,16 @@ def submit_job(
     return dispatch.send(
         session, job, script, backends=backends, clock=clock, actor=user.id, source=request.source
     )
+
+
+def _refuse_if_suspended_now(session: Session, job: Job, *, cluster: str, account: str | None) -> None:
+    """``refuse_if_suspended`` in the job's own transaction; refused, nothing is written."""
+    try:
+        suspension.refuse_if_suspended(session, cluster, account, lock=True)
+    except ProjectSuspended:
+        session.rollback()
+        session.expunge(job)
+        raise
 
 
 def _hold(
