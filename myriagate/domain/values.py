@@ -32,6 +32,13 @@ _PROGRAM = re.compile(rf"^{_ABSOLUTE}$")
 _SEARCH_PATH = re.compile(rf"^{_ABSOLUTE}(?::{_ABSOLUTE})*$")
 
 
+def has_hidden_characters(value: str) -> bool:
+    """Whether ``value`` holds a control character (C0, DEL, C1) or an invisible one that changes
+    how the text around it shows (bidirectional overrides and isolates, LRM/RLM/ALM, line and
+    paragraph separators): free text shown to others must have none."""
+    return _CONTROL.search(value) is not None
+
+
 def _check_text(field: str, value: str, max_len: int) -> str:
     if not value:
         raise UnsafeValue(Text("%(field)s must not be empty", field=field))

@@ -156,7 +156,12 @@ def test_members_see_the_suspension_and_outsiders_do_not(
         suspension.status(session, world["rouen"], CLUSTER, "caen-climat")
 
 
-@pytest.mark.parametrize("reason", ["", "   ", "two\nlines", "nul\x00", "x" * 1001])
+@pytest.mark.parametrize(
+    "reason",
+    ["", "   ", "two\nlines", "nul\x00", "x" * 1001,
+     # shown to researchers, leads, admins and in the audit: nothing that changes how text reads
+     "misuse by \u202eexe.tnemeerga", "one\u2028two", "next\x85line", "isolate \u2067x\u2069"],
+)  # fmt: skip
 def test_a_suspension_needs_a_plain_reason(
     session: Session, clock: FakeClock, world: dict[str, User], reason: str
 ) -> None:

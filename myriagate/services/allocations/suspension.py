@@ -22,6 +22,7 @@ from myriagate.clock import SystemClock
 from myriagate.db.models.jobs import Job
 from myriagate.db.models.users import Project, User
 from myriagate.db.repos import projects as projects_repo
+from myriagate.domain import values
 from myriagate.errors import (
     Conflict,
     FieldError,
@@ -163,7 +164,9 @@ def _managed(session: Session, actor: User, cluster: str, slurm_account: str) ->
 
 def _reason(reason: str) -> str:
     text = reason.strip()
-    if not text or len(text) > MAX_REASON or any(ord(c) < 32 or ord(c) == 127 for c in text):
+    # Shown to the project's people, on pages, in the CLI and in the audit: no control
+    # character, and nothing that changes how the text reads (a right-to-left override).
+    if not text or len(text) > MAX_REASON or values.has_hidden_characters(text):
         said = Text(
             "give a reason of 1 to %(n)s characters on one line, none of them a control character",
             n=MAX_REASON,
