@@ -21,6 +21,7 @@ from myriagate.errors import Conflict, InvalidRequest, NotFound, PermissionDenie
 from myriagate.profiles.loader import load_profile
 from myriagate.services.allocations import grants as allocations
 from myriagate.services.allocations import suspension
+from myriagate.services.people import users as people
 from myriagate.services.submission import dependencies
 from myriagate.services.submission.preview import preview_job
 from myriagate.services.submission.submit import SubmitRequest, submit_job
@@ -231,3 +232,33 @@ def test_a_suspension_committed_while_a_submission_is_in_flight_refuses_it(
     jobs, holds, audits = _counts(session)
     assert (jobs, holds) == before[:2]  # no job, no hold (the suspension alone is audited)
     assert audits == before[2] + 1
+
+
+def test_a_member_removed_while_their_submission_is_in_flight_is_refused(
+    session: Session, session_factory: sessionmaker[Session], clock: FakeClock, world: dict[str, User],
+    backends: FakeSlurmBackendFactory, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Found attacking the members API: the membership was read once, before the job's
+    transaction, so a member removed meanwhile still had the job written, held on the project
+    and sent to Slurm, after the admin had been told the member's jobs (none)."""
+    real_resolve = dependencies.resolve
+    removed: list[object] = []
+
+    def remove_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        if not removed:
+            with session_factory() as other:
+                admin = other.get_one(User, world["platform"].id)
+                left = people.remove_membership(other, admin, world["alice"].id, cluster=CLUSTER,
+                                                slurm_account="caen-climat", clock=clock)  # fmt: skip
+                removed.append(left)
+        return real_resolve(*args, **kwargs)
+
+    monkeypatch.setattr(dependencies, "resolve", remove_meanwhile)
+    before = _counts(session)
+    with pytest.raises(PermissionDenied, match="no longer a member of caen-climat"):
+        _submit(session, backends, world["alice"], clock)
+    assert removed == [[]]  # the removal saw no job of hers to warn about
+    assert len(backends.cluster.jobs) == 0  # nothing reached Slurm
+    session.rollback()
+    jobs, holds, _ = _counts(session)
+    assert (jobs, holds) == before[:2]  # no job, no hold

@@ -14,11 +14,12 @@ from datetime import datetime
 from functools import partial
 from typing import Any, NamedTuple
 
+import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session
 
 from myriagate.db.models.jobs import Job
-from myriagate.db.models.users import User
+from myriagate.db.models.users import Membership, Project, User
 from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain import directives, values
 from myriagate.domain.jobs import JobSpec, RenderedScript, array_task_count, submission_tag
@@ -161,8 +162,7 @@ def submit_job(
         staging=staging, residency=residency, notices=notices,
     )  # fmt: skip
     spec = validated.spec
-    # A project its admins suspended takes no new job: refused before anything is written.
-    suspension.refuse_if_suspended(session, request.cluster, spec.account)
+    suspension.refuse_if_suspended(session, request.cluster, spec.account)  # before any write
     # --dependency ids become Slurm's (the user's own jobs only); a job not in Slurm yet makes it wait.
     script, waiting = dependencies.resolve(session, user=user, cluster=request.cluster, spec=spec,
                                            script=validated.script)  # fmt: skip
@@ -174,9 +174,7 @@ def submit_job(
     job = _new_job(job_id, user, request, spec, script, initial, now)
     job.reason = waiting
     _record_intent(session, job, plan, user=user, source=request.source, at=now)
-    # Again, locked, now that this transaction writes: a suspension committed since the check
-    # above must not let the job through (found attacking it: the job reached Slurm).
-    _refuse_if_suspended_now(session, job, cluster=request.cluster, account=spec.account)
+    _refuse_if_closed_now(session, job, cluster=request.cluster, account=spec.account)  # again, locked
     if ledger is not None:  # last, right before the commit (see _hold)
         _hold(session, ledger, profile=profile, job=job, spec=spec, cluster=request.cluster, at=now)
     session.commit()  # the intent is durable before sbatch runs
@@ -193,11 +191,34 @@ def submit_job(
     )
 
 
-def _refuse_if_suspended_now(session: Session, job: Job, *, cluster: str, account: str | None) -> None:
-    """``refuse_if_suspended`` in the job's own transaction; refused, nothing is written."""
+def _refuse_if_closed_now(session: Session, job: Job, *, cluster: str, account: str | None) -> None:
+    """``submit_job``'s first checks again, in the job's own transaction after its first write
+    (a suspension or removal committed since they ran let a job reach Slurm, found attacking
+    them): its project is not suspended and its submitter is still a member of it, both rows
+    share-locked until the commit (PostgreSQL; SQLite's writer lock is held), so a suspension
+    or removal either is seen here or waits for this job and counts it among the jobs it
+    leaves alone. Refused, nothing is written."""
     try:
         suspension.refuse_if_suspended(session, cluster, account, lock=True)
-    except ProjectSuspended:
+        member = session.execute(
+            sa.select(Membership.id)
+            .join(Project, Project.id == Membership.project_id)
+            .where(
+                Membership.user_id == job.user_id,
+                Project.cluster == cluster,
+                Project.slurm_account == account,
+            )
+            .with_for_update(read=True, of=Membership)
+        ).one_or_none()
+        if member is None:
+            raise PermissionDenied(
+                Text(
+                    "you are no longer a member of %(account)s on %(cluster)s",
+                    account=account,
+                    cluster=cluster,
+                )
+            )
+    except (ProjectSuspended, PermissionDenied):
         session.rollback()
         session.expunge(job)
         raise
