@@ -219,12 +219,24 @@ def _failed(job: JobFacts) -> Explanation:
     if code:
         return Explanation("exit_code", Phrase("failed with exit code %(code)s", {"code": code}))
     reason = (job.reason or "").strip()
+    if NO_ASSOCIATION in reason:
+        return Explanation("no_association", Phrase(_NO_ASSOCIATION_TEXT), Phrase(_NO_ASSOCIATION_HINT))
     if reason == "JobLaunchFailure":
         text = Phrase("failed: Slurm could not start it (for example, its output file could not be written)")
         return Explanation("launch_failed", text, slurm_code=reason)
     return Explanation("failed", Phrase("failed"), slurm_code=reason or job.slurm_state or None)
 
 
+# sbatch's refusal of a login with no association in the account: a member the gateway added
+# reaches Slurm only at the next ``admin slurm-sync`` (docs/allocations.md, "Members").
+NO_ASSOCIATION = "Invalid account or account/partition combination"
+_NO_ASSOCIATION_TEXT = (
+    "refused by Slurm: your cluster login is not a user of the project's account on Slurm yet"
+)
+_NO_ASSOCIATION_HINT = (
+    "a member just added can submit once the project's admins have brought Slurm's accounts up to "
+    "date (myriagate admin slurm-sync): ask them, then submit it again"
+)
 _SKIPPED_HINT = (
     "%(n)s result file(s) not stored, as they cannot be stored safely: %(files)s. Links are never "
     "followed, only regular files are copied, and a name starting with '-' or holding a control "
@@ -331,6 +343,7 @@ def messages() -> tuple[str, ...]:
     return tuple(dict.fromkeys([
         *(w.msgid for w in words), *(w.hint for w in words if w.hint), *ended, *_MESSAGES,
         *(msgid for _, msgid in _MEMORY_UNITS), _SKIPPED_HINT, _SKIPPED_MORE,
+        _NO_ASSOCIATION_TEXT, _NO_ASSOCIATION_HINT,
         *skipped_results.KIND_WORDS.values(),
     ]))  # fmt: skip
 

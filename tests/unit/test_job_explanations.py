@@ -298,3 +298,21 @@ def test_every_phrase_the_rules_make_is_in_the_message_list() -> None:
 def test_slurms_none_reason_is_no_reason() -> None:
     found = said(Facts(JobState.PENDING, "PENDING", "None"), EN)
     assert found is not None and (found.text, found.slurm_code) == ("waiting for the scheduler", None)
+
+
+SLURM_NO_ASSOCIATION = (
+    "Batch job submission failed: Invalid account or account/partition combination specified"
+)
+
+
+def test_a_job_slurm_refused_for_want_of_an_association_says_why_and_what_to_do() -> None:
+    # Found trying it as an admin: a member just added is refused by sbatch until slurm-sync
+    # gives their login the project's account on Slurm; the job page said only "failed".
+    job = Facts(JobState.FAILED, "FAILED", reason=f"sbatch: error: {SLURM_NO_ASSOCIATION}")
+    english, french = said(job, EN), said(job, FR)
+    assert english is not None and french is not None
+    assert english.code == "no_association" and english.slurm_code is None
+    assert english.text.startswith("refused by Slurm: your cluster login is not a user of")
+    assert english.hint is not None and "myriagate admin slurm-sync" in english.hint
+    assert french.text.startswith("refusé par Slurm") and french.hint and "slurm-sync" in french.hint
+    assert words(Facts(JobState.FAILED, reason="Invalid partition name specified")) == "failed"

@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 
 from myriagate.db.models.jobs import Job
 from myriagate.db.repos import jobs as jobs_repo
+from myriagate.domain.job_explanations import NO_ASSOCIATION
 from myriagate.domain.jobs import RenderedScript
 from myriagate.domain.outputs import resolve_work_dir
 from myriagate.domain.states import JobState
-from myriagate.errors import BackendError, SchedulerRejected, SchedulerUnavailable, SubmissionUncertain
+from myriagate.errors import BackendError, SchedulerRejected, SchedulerUnavailable, SubmissionUncertain, Text
 from myriagate.ports import Clock, SlurmBackend, SlurmBackendFactory
 from myriagate.services.common import audit
 from myriagate.services.jobs import transitions
@@ -63,6 +64,8 @@ def _send(
                      source, at=clock.now())  # fmt: skip
         session.commit()
         log.warning("job.rejected", job_id=str(job.id), detail=exc.detail)
+        if NO_ASSOCIATION in exc.detail:
+            raise SchedulerRejected(_no_association(job, exc.detail)) from exc
         raise
     except SubmissionUncertain as exc:
         log.warning("job.submit_uncertain", job_id=str(job.id), detail=exc.detail)
@@ -78,6 +81,17 @@ def _send(
 
     _record_success(session, job, slurm_job_id, backends, clock)
     return job
+
+
+def _no_association(job: Job, slurm_said: str) -> Text:
+    """sbatch's 'Invalid account' said with its likely cause (a member added since the last
+    ``admin slurm-sync``) and what to do, Slurm's own words kept."""
+    return Text(
+        "Slurm refused the job: login %(login)s is not a user of account %(account)s on Slurm yet; a "
+        "member just added can submit once the project's admins have brought Slurm's accounts up to "
+        "date (myriagate admin slurm-sync). Slurm said: %(slurm)s",
+        login=job.cluster_login, account=job.slurm_account or "", slurm=slurm_said,
+    )  # fmt: skip
 
 
 def _record_success(
