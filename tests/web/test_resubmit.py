@@ -157,3 +157,22 @@ def test_no_link_for_someone_else_nor_for_an_english_owner_of_a_completed_job_a_
     own = logged_in(app, alice).get(f"/jobs/{job['id']}").text
     assert "Submit again" in own and "with a longer time limit" not in own
     assert 'id="submit-again"' not in logged_in(app, lead).get(f"/jobs/{job['id']}").text
+
+
+def test_the_form_takes_a_copy_by_short_id_or_slurm_id_as_the_job_page_does(
+    app: FastAPI, make_user: MakeUser, auth_client: AuthClient, db: Session, fake_cluster: FakeCluster
+) -> None:
+    """`/submit?copy=<short id>` was a 422 'must be a UUID' while `/jobs/<short id>` worked
+    (found in a trial typing the id `jobs list` shows); another user's short id is still a 404."""
+    alice, bob = make_user(), make_user()
+    job = a_job(auth_client(alice))
+    ended(db, job["id"])
+    browser = logged_in(app, alice)
+    for reference in (job["short_id"], job["slurm_job_id"], job["id"]):
+        form = browser.get(f"/submit?copy={reference}")
+        assert form.status_code == 200, (reference, form.text[:300])
+        assert "A copy of your job" in html.unescape(form.text) and "echo hello" in form.text
+    assert len(fake_cluster.jobs) == 1  # nothing sent by the GETs
+    theirs = logged_in(app, bob).get(f"/submit?copy={job['short_id']}")
+    assert theirs.status_code == 404 and "echo hello" not in theirs.text
+    assert browser.get("/submit?copy=not-a-job!").status_code == 422

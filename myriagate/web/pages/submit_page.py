@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from myriagate.errors import FieldError, InvalidRequest, MyriagateError, ResidencyViolation, Text
 from myriagate.profiles.models import ClusterProfile
+from myriagate.services.jobs import lookup
 from myriagate.services.jobs.templates import TemplateCatalog, TemplateMeta
 from myriagate.services.submission.all_problems import combined
 from myriagate.services.submission.resubmission import copy_of
@@ -263,16 +264,18 @@ def submit_form(
     submission: SubmissionDep,
     template: str = FIRST_TEMPLATE,
     cluster: str = "",
-    copy: Annotated[UUID | None, Query()] = None,
+    copy: Annotated[str | None, Query(max_length=lookup.MAX_REF_LENGTH)] = None,
 ) -> Response:
     """The form for ``template`` on ``cluster``, its defaults filled in and estimated at once;
-    with ``copy``, filled in with a copy of that job of yours ("Submit again": nothing sent)."""
+    with ``copy``, filled in with a copy of that job of yours ("Submit again": nothing sent),
+    named as everywhere else: its full id, its short id or its Slurm id."""
     names = TemplateCatalog(gateway.settings).names()
     if template not in names and names:  # the dropdown must show the template the fields are for
         template = FIRST_TEMPLATE if FIRST_TEMPLATE in names else names[0]
     notices: list[Text] = []
     if copy is not None:  # another user's job: the same 404 as a missing one
-        copied = copy_of(db, job_id=copy, user=page.user, profile=lambda name: _profile(gateway, name))
+        job_id = lookup.find_job_id(db, user=page.user, text=copy)
+        copied = copy_of(db, job_id=job_id, user=page.user, profile=lambda name: _profile(gateway, name))
         values, notices = copy_values(copied, template), copy_notices(copied)
     else:
         values = {"mode": "template", "template": template, "cluster": cluster}
