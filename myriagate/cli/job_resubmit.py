@@ -9,15 +9,18 @@ any submission: every check, hold and quota applies.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from myriagate.cli import uploads
 from myriagate.cli.context import open_gateway
 from myriagate.cli.job_refs import ClusterRefOpt, JobRefArg, resolve_job_id
 from myriagate.cli.output import JsonOpt, guarded, warn
 from myriagate.cli.submit_options import given, with_sbatch_options
 from myriagate.domain.sbatch_options.merge import FAMILIES
+from myriagate.errors import InvalidRequest, Text
 
 if TYPE_CHECKING:  # imported when the command runs: `jobs list` does not build the options model
     from myriagate.web.api.submit_schemas import JobCopyOut, JobSubmit
@@ -49,24 +52,56 @@ def jobs_resubmit(
     cluster: ClusterRefOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show what would be sent.")] = False,
     parsable: Annotated[bool, typer.Option("--parsable", help="Print only the new job's id.")] = False,
+    input_: Annotated[
+        list[Path] | None,
+        typer.Option("--input", "-i", help="Input file or directory to upload again (repeatable)."),
+    ] = None,
+    without_inputs: Annotated[
+        bool, typer.Option("--without-inputs", help="Submit without the files uploaded for the job.")
+    ] = False,
     json: JsonOpt = False,
     **sbatch: Any,
 ) -> None:
     """Submit a copy of one of your jobs; sbatch's options change it (-t, -p, -A, --mem...).
 
     A job that ran out of time is copied with twice its time limit (at most its partition's).
+    Files uploaded for the job are not kept: give them again with --input.
     """
     from myriagate.cli.submit import _show_dry_run, _show_submitted  # here: `jobs list` starts faster
     from myriagate.web.api.submit_schemas import DryRunOut, JobCopyOut
 
     changes = given(sbatch)
+    files = uploads.collect_inputs(input_ or ())  # refused here (e.g. links leading out) before any upload
     with open_gateway(ctx) as client:
         ref = resolve_job_id(client, job_id, cluster)
         copy = client._model(JobCopyOut, client.request("GET", f"/jobs/{ref}/resubmission"))
+        if copy.had_uploaded_files and not (input_ or without_inputs):
+            # Sent without them, a script that reads its inputs fails on the node.
+            raise InvalidRequest(
+                Text(
+                    "this job's uploaded input files are not kept: give them again with --input,"
+                    " or submit without them with --without-inputs"
+                )
+            )
         for notice in copy.notices:
-            if not ("time" in changes and copy.suggested_time and copy.suggested_time in notice):
+            # The server says last that the uploads are not copied: answered by the options here.
+            uploaded = copy.had_uploaded_files and (input_ or without_inputs) and notice == copy.notices[-1]
+            longer = "time" in changes and copy.suggested_time and copy.suggested_time in notice
+            if not (uploaded or longer):
                 warn(notice)  # on stderr: stdout stays the id or the JSON
-        result = client.submit(with_changes(copy, changes, dry_run=dry_run))
+        request = with_changes(copy, changes, dry_run=dry_run)
+        if input_:
+            staging = copy.staging
+            flags = uploads.StagingFlags(
+                input_,
+                [str(d) for d in staging.input_datasets] if staging else (),
+                staging.output_patterns if staging else (),
+                staging.store if staging else None,
+            )
+            request = uploads.with_staging(
+                client, request, flags, files, show_progress=not (json or parsable)
+            )
+        result = client.submit(request)
     for notice in result.notices:
         warn(notice)
     if isinstance(result, DryRunOut):

@@ -221,3 +221,32 @@ def test_a_non_member_sees_no_dataset(
     result = run("datasets", "show", produced["dataset_id"])
     assert result.exit_code == 3 and "Not found" in result.stderr
     assert run("datasets", "show", "not-a-uuid").exit_code == 5
+
+
+def test_resubmit_of_a_job_with_uploaded_inputs_asks_for_them_again(
+    alice: User,
+    as_user: Callable[[User], As],
+    workdir: Path,
+    db: Session,
+    ctx: StagingContext,
+    stager: FakeStager,
+    fake_cluster: FakeCluster,
+) -> None:
+    """`jobs resubmit` sent the copy without the files uploaded for the job, with a warning
+    and no way to give them (found in a trial): the copy's script, reading them, failed on the
+    node. It now refuses unless they are given again (--input) or left out on purpose."""
+    run = as_user(alice)
+    first = json.loads(ok(run("submit", "job.sh", "--input", "data", "--result", "out/*", "--store", "caen",
+                              "--json")))  # fmt: skip
+    jobs_before = db.scalar(sa.select(sa.func.count()).select_from(Job))
+    refused = run("jobs", "resubmit", first["id"])
+    assert refused.exit_code == 5 and "--input" in refused.stderr and "--without-inputs" in refused.stderr
+    assert db.scalar(sa.select(sa.func.count()).select_from(Job)) == jobs_before  # nothing submitted
+
+    again = json.loads(ok(run("jobs", "resubmit", first["id"], "--input", "data", "--json")))
+    assert again["state"] == "staging_in"
+    assert run_pending(ctx) == 2  # both jobs' inputs staged, the copy's from its own upload
+    job_dir = host_dir(stager, 2222, f"/home/alice/myriagate-jobs/{again['id']}")
+    assert (job_dir / "data/input.csv").read_bytes() == (workdir / "data/input.csv").read_bytes()
+    without = json.loads(ok(run("jobs", "resubmit", first["id"], "--without-inputs", "--json")))
+    assert without["id"] not in (first["id"], again["id"])

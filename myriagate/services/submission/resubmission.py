@@ -52,6 +52,7 @@ class JobCopy:
     store: str | None = None
     notices: tuple[Text, ...] = ()
     suggested_time: str | None = None  # the longer time limit of a job that timed out
+    had_uploads: bool = False  # files were uploaded for the first job: they are not copied
 
 
 def copy_of(
@@ -84,6 +85,7 @@ def copy_of(
         store=plan.output_endpoint if plan is not None else None,
         notices=tuple(notices),
         suggested_time=suggested,
+        had_uploads=plan is not None and plan.upload_id is not None,
     )
 
 

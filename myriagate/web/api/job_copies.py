@@ -63,4 +63,5 @@ def resubmission(
         staging=staging_of(copy),
         suggested_time=copy.suggested_time,
         notices=[str(t.text(n)) for n in copy.notices],
+        had_uploaded_files=copy.had_uploads,
     )

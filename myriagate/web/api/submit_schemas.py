@@ -80,3 +80,8 @@ class JobCopyOut(ApiModel):
     notices: list[str] = Field(
         default_factory=list, description="What the copy changed, in the caller's language"
     )
+    had_uploaded_files: bool = Field(
+        default=False,
+        description="Files were uploaded for the job: they are not copied; upload them again "
+        "(staging.upload_id) or submit without them",
+    )
