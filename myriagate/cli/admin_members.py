@@ -180,10 +180,9 @@ def members_remove(
         return
     typer.echo(f"{username} is no longer a member of {project} on {cluster}.")
     if kept:
-        typer.echo(
-            f"{len(kept)} job(s) of theirs keep running, charged to {project}: "
-            f"cancel them with `myriagate jobs cancel <job>` if they should not."
-        )
+        typer.echo(f"{len(kept)} job(s) of theirs keep running, charged to {project}.")
+        typer.echo("The member, the project's lead or a platform admin can cancel them")
+        typer.echo("with `myriagate jobs cancel <job>` if they should not.")
 
 
 def register(admin_app: typer.Typer) -> None:

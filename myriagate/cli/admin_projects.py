@@ -55,7 +55,8 @@ def _say(found: SuspensionOut, json: bool) -> None:
         f"Jobs queued: {found.queued_jobs}, running: {found.running_jobs} (a suspension does not touch them)."
     )
     if found.queued_jobs or found.running_jobs:
-        typer.echo("Cancel them with `myriagate jobs cancel <job>` if they should stop.")
+        typer.echo("Their owners, the project's lead or a platform admin can cancel them")
+        typer.echo("with `myriagate jobs cancel <job>` if they should stop.")
 
 
 @project_app.command("show")

@@ -129,6 +129,8 @@ def test_remove_with_jobs_asks_at_a_terminal(
     done = as_user(world.caen_admin)("remove", "caen-climat", "alice@unicaen.fr", input="y\n")
     assert done.exit_code == 0, done.output
     assert "2 job(s) of theirs keep running, charged to caen-climat" in done.stdout
+    # Said to a university admin, who may not cancel jobs herself: who can (found in a trial).
+    assert "The member, the project's lead or a platform admin can cancel them" in done.stdout
     assert audit_of(db, world.alice)[-1][0] == "membership.remove"
 
 

@@ -117,6 +117,7 @@ def test_removing_a_member_with_jobs_lists_them_and_needs_the_confirmation(
     text = html.unescape(confirm.text)
     assert "1 job(s) queued and 1 running in caen-climat" in text
     assert "they keep running and are charged to the project unless cancelled" in text
+    assert "the member, the project's lead or a platform admin can cancel them" in text
     assert world.pending.id.hex[:8] in text and "4102" in text
     assert f'href="/jobs/{world.running.id}"' in confirm.text
     csrf = csrf_of(confirm.text)
