@@ -83,21 +83,10 @@ def jobs_resubmit(
                     " or submit without them with --without-inputs"
                 )
             )
-        for notice in copy.notices:
-            # The server says last that the uploads are not copied: answered by the options here.
-            uploaded = copy.had_uploaded_files and (input_ or without_inputs) and notice == copy.notices[-1]
-            longer = "time" in changes and copy.suggested_time and copy.suggested_time in notice
-            if not (uploaded or longer):
-                warn(notice)  # on stderr: stdout stays the id or the JSON
+        _warn_notices(copy, changes, inputs_answered=bool(input_ or without_inputs))
         request = with_changes(copy, changes, dry_run=dry_run)
         if input_:
-            staging = copy.staging
-            flags = uploads.StagingFlags(
-                input_,
-                [str(d) for d in staging.input_datasets] if staging else (),
-                staging.output_patterns if staging else (),
-                staging.store if staging else None,
-            )
+            flags = _staging_flags(copy, input_)
             request = uploads.with_staging(
                 client, request, flags, files, show_progress=not (json or parsable)
             )
@@ -108,3 +97,23 @@ def jobs_resubmit(
         _show_dry_run(result, json=json)
         return
     _show_submitted(result, json=json, parsable=parsable, waiting=False)
+
+
+def _warn_notices(copy: JobCopyOut, changes: dict[str, str | int | bool], *, inputs_answered: bool) -> None:
+    """The copy's notices on stderr (stdout stays the id or the JSON), but those the options
+    given here answer: a time limit chosen, the uploads given again or left out on purpose."""
+    for notice in copy.notices:
+        # The server says last that the uploads are not copied (services/submission/resubmission.py).
+        uploaded = copy.had_uploaded_files and inputs_answered and notice == copy.notices[-1]
+        longer = "time" in changes and copy.suggested_time and copy.suggested_time in notice
+        if not (uploaded or longer):
+            warn(notice)
+
+
+def _staging_flags(copy: JobCopyOut, inputs: list[Path]) -> uploads.StagingFlags:
+    """The copy's staging (datasets, result patterns, endpoint) with ``inputs`` uploaded again."""
+    staging = copy.staging
+    if staging is None:
+        return uploads.StagingFlags(inputs)
+    datasets = [str(d) for d in staging.input_datasets]
+    return uploads.StagingFlags(inputs, datasets, staging.output_patterns, staging.store)
