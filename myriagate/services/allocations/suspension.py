@@ -12,6 +12,7 @@ when, why) is on the project; every suspension and lifting is audited with its r
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from myriagate.clock import SystemClock
 from myriagate.db.models.jobs import Job
-from myriagate.db.models.users import Project, User
+from myriagate.db.models.users import Membership, Project, User
 from myriagate.db.repos import projects as projects_repo
 from myriagate.domain import values
 from myriagate.errors import (
@@ -62,12 +63,6 @@ def _since(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def refusal(project: Project) -> ProjectSuspended:
-    """The 409 a submission for a suspended ``project`` gets (the admin's reason in it)."""
-    assert project.suspended_at is not None
-    return _refusal(project.cluster, project.slurm_account, project.suspended_at, project.suspension_reason)
-
-
 def _refusal(cluster: str, slurm_account: str, since: datetime, reason: str | None) -> ProjectSuspended:
     detail = Text(
         "project %(account)s on %(cluster)s is suspended by its administrators since %(since)s: "
@@ -81,25 +76,50 @@ def _refusal(cluster: str, slurm_account: str, since: datetime, reason: str | No
     return ProjectSuspended(detail, reason=reason or "", suspended_at=since.isoformat())
 
 
-def refuse_if_suspended(
-    session: Session, cluster: str, slurm_account: str | None, *, lock: bool = False
-) -> None:
+def refuse_if_suspended(session: Session, cluster: str, slurm_account: str | None) -> None:
     """Raise ProjectSuspended when the project (cluster, slurm_account) is suspended.
 
     Read from the database, not from a Project the session may hold: a stale copy merged into
     the session (found on the dev cluster: ``session.merge`` of a user carries its projects)
-    must not let a submission through. ``lock``: inside the transaction that writes the job,
-    after its first write, the project's row is share-locked until the commit (PostgreSQL;
-    SQLite's writer lock is already held), so a suspension either committed before and is
-    seen here, or waits for this job's commit and counts it among the jobs it leaves alone.
+    must not let a submission through.
     """
     if slurm_account is None:
         return
-    query = sa.select(Project.suspended_at, Project.suspension_reason).where(
-        Project.cluster == cluster, Project.slurm_account == slurm_account
-    )
-    row = session.execute(query.with_for_update(read=True) if lock else query).one_or_none()
+    row = session.execute(
+        sa.select(Project.suspended_at, Project.suspension_reason).where(
+            Project.cluster == cluster, Project.slurm_account == slurm_account
+        )
+    ).one_or_none()
     if row is not None and row.suspended_at is not None:
+        raise _refusal(cluster, slurm_account, row.suspended_at, row.suspension_reason)
+
+
+def lock_open_membership(
+    session: Session, user_id: uuid.UUID, cluster: str, slurm_account: str | None
+) -> None:
+    """Inside the transaction that writes a job, after its first write: ``user_id`` is still a
+    member of the project and the project is not suspended, both rows share-locked until the
+    commit by one statement (PostgreSQL; SQLite's writer lock is already held). A suspension or
+    a removal then either committed before and is seen here, or waits for this job's commit
+    and counts it among the jobs it leaves alone. ProjectSuspended or PermissionDenied."""
+    if slurm_account is None:
+        return
+    row = session.execute(
+        sa.select(Project.suspended_at, Project.suspension_reason)
+        .join(Membership, Membership.project_id == Project.id)
+        .where(Membership.user_id == user_id, Project.cluster == cluster)
+        .where(Project.slurm_account == slurm_account)
+        .with_for_update(read=True, of=(Project, Membership))
+    ).one_or_none()
+    if row is None:
+        raise PermissionDenied(
+            Text(
+                "you are no longer a member of %(account)s on %(cluster)s",
+                account=slurm_account,
+                cluster=cluster,
+            )
+        )
+    if row.suspended_at is not None:
         raise _refusal(cluster, slurm_account, row.suspended_at, row.suspension_reason)
 
 

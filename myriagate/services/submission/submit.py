@@ -14,12 +14,11 @@ from datetime import datetime
 from functools import partial
 from typing import Any, NamedTuple
 
-import sqlalchemy as sa
 import structlog
 from sqlalchemy.orm import Session
 
 from myriagate.db.models.jobs import Job
-from myriagate.db.models.users import Membership, Project, User
+from myriagate.db.models.users import User
 from myriagate.db.repos import jobs as jobs_repo
 from myriagate.domain import directives, values
 from myriagate.domain.jobs import JobSpec, RenderedScript, array_task_count, submission_tag
@@ -194,30 +193,9 @@ def submit_job(
 def _refuse_if_closed_now(session: Session, job: Job, *, cluster: str, account: str | None) -> None:
     """``submit_job``'s first checks again, in the job's own transaction after its first write
     (a suspension or removal committed since they ran let a job reach Slurm, found attacking
-    them): its project is not suspended and its submitter is still a member of it, both rows
-    share-locked until the commit (PostgreSQL; SQLite's writer lock is held), so a suspension
-    or removal either is seen here or waits for this job and counts it among the jobs it
-    leaves alone. Refused, nothing is written."""
+    them): ``suspension.lock_open_membership``. Refused, nothing is written."""
     try:
-        suspension.refuse_if_suspended(session, cluster, account, lock=True)
-        member = session.execute(
-            sa.select(Membership.id)
-            .join(Project, Project.id == Membership.project_id)
-            .where(
-                Membership.user_id == job.user_id,
-                Project.cluster == cluster,
-                Project.slurm_account == account,
-            )
-            .with_for_update(read=True, of=Membership)
-        ).one_or_none()
-        if member is None:
-            raise PermissionDenied(
-                Text(
-                    "you are no longer a member of %(account)s on %(cluster)s",
-                    account=account,
-                    cluster=cluster,
-                )
-            )
+        suspension.lock_open_membership(session, job.user_id, cluster, account)
     except (ProjectSuspended, PermissionDenied):
         session.rollback()
         session.expunge(job)
