@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - fixtures imported by name come back as test parameters
 """`myriagate admin members list|add|remove`, in-process against the real app: tables at 80
 columns, --json, clear errors with their exit codes, and removing a member with jobs queued or
 running only after showing them and confirming (--yes, or a "y" at a terminal)."""
@@ -5,63 +6,28 @@ running only after showing them and confirming (--yes, or a "y" at a terminal)."
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-import structlog
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner, Result
+from sqlalchemy.orm import Session
 
 from myriagate.cli import admin_members
-from myriagate.cli.context import CliDeps
-from myriagate.cli.main import app as cli_app
 from myriagate.db.models.users import User
-from tests.conftest import FakeClock
+from tests.cli.member_cli import (  # noqa: F401 - fixtures by name
+    As,
+    CliFor,
+    cli_for,
+    db,
+    quiet_server_logs,
+    world,
+)
 from tests.fakes.hostile import HOSTILE_STRINGS
-from tests.web.conftest import MakeUser
-from tests.web.member_world import World, audit_of, build
-
-As = Callable[..., Result]
-
-
-@pytest.fixture(autouse=True)
-def quiet_server_logs() -> Iterator[None]:
-    saved = structlog.get_config()
-    structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
-    yield
-    structlog.configure(**saved)
+from tests.web.member_world import World, audit_of
 
 
 @pytest.fixture
-def db(web_session_factory: sessionmaker[Session]) -> Iterator[Session]:
-    with web_session_factory() as session:
-        yield session
-
-
-@pytest.fixture
-def world(make_user: MakeUser, db: Session, clock: FakeClock) -> World:
-    return build(make_user, db, clock)
-
-
-@pytest.fixture
-def as_user(app: FastAPI, tmp_path: Path, token_for: Callable[[User], str]) -> Iterator[Callable[[User], As]]:
-    runner = CliRunner()
-    with TestClient(app) as http:
-
-        def bind(user: User) -> As:
-            env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "MYRIAGATE_URL": "http://testserver",
-                   "MYRIAGATE_TOKEN": token_for(user), "NO_COLOR": "1", "COLUMNS": "80"}  # fmt: skip
-
-            def run(*args: str, input: str | None = None) -> Result:
-                return runner.invoke(cli_app, ["admin", "members", *args], env=env, obj=CliDeps(http=http),
-                                     input=input)  # fmt: skip
-
-            return run
-
-        yield bind
+def as_user(cli_for: CliFor) -> Callable[[User], As]:
+    return lambda user: cli_for(user, "admin", "members")
 
 
 def test_list_as_a_table_at_80_columns_and_as_json(world: World, as_user: Callable[[User], As]) -> None:

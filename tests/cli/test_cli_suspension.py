@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - fixtures imported by name come back as test parameters
 """`myriagate admin project show|suspend|resume`, in-process against the real app: what the
 admin is told (the jobs a suspension leaves running), --json, refusals with their exit codes
 and nothing changed, and a researcher's `quota` and `submit` once the project is suspended."""
@@ -5,66 +6,34 @@ and nothing changed, and a researcher's `quota` and `submit` once the project is
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import structlog
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner, Result
+from sqlalchemy.orm import Session
 
-from myriagate.cli.context import CliDeps
-from myriagate.cli.main import app as cli_app
 from myriagate.db.ledger import SqlLedger
 from myriagate.db.models import AuditEvent
 from myriagate.db.models.users import User
 from myriagate.services.allocations import grants as allocations
+from tests.cli.member_cli import (  # noqa: F401 - fixtures by name
+    As,
+    CliFor,
+    cli_for,
+    db,
+    quiet_server_logs,
+    world,
+)
 from tests.conftest import FakeClock
 from tests.fakes.fake_slurm import FakeCluster
-from tests.web.conftest import MakeUser
-from tests.web.member_world import World, build
-
-As = Callable[..., Result]
-
-
-@pytest.fixture(autouse=True)
-def quiet_server_logs() -> Iterator[None]:
-    saved = structlog.get_config()
-    structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
-    yield
-    structlog.configure(**saved)
+from tests.web.member_world import World
 
 
 @pytest.fixture
-def db(web_session_factory: sessionmaker[Session]) -> Iterator[Session]:
-    with web_session_factory() as session:
-        yield session
-
-
-@pytest.fixture
-def world(make_user: MakeUser, db: Session, clock: FakeClock) -> World:
-    return build(make_user, db, clock)
-
-
-@pytest.fixture
-def as_user(app: FastAPI, tmp_path: Path, token_for: Callable[[User], str]) -> Iterator[Callable[[User], As]]:
-    runner = CliRunner()
-    with TestClient(app) as http:
-
-        def bind(user: User) -> As:
-            env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "MYRIAGATE_URL": "http://testserver",
-                   "MYRIAGATE_TOKEN": token_for(user), "NO_COLOR": "1", "COLUMNS": "80"}  # fmt: skip
-
-            def run(*args: str) -> Result:
-                return runner.invoke(cli_app, list(args), env=env, obj=CliDeps(http=http))
-
-            return run
-
-        yield bind
+def as_user(cli_for: CliFor) -> Callable[[User], As]:
+    return lambda user: cli_for(user)
 
 
 def _grant(db: Session, world: World, clock: FakeClock) -> None:
